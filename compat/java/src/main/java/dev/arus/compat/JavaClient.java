@@ -1,0 +1,2 @@
+package dev.arus.compat;
+public class JavaClient { public static void main(String[] a) {} }

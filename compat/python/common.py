@@ -1,0 +1,174 @@
+"""Shared helpers for the Python conformance programs (data, comparison, runner).
+
+Every scenario function takes the bootstrap address and returns a detail
+string on success, raises Fail (or any exception) on failure, or raises
+NotApplicable(reason).
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+ALL_SCENARIOS = [
+    "roundtrip",
+    "key_order",
+    "compression_gzip",
+    "compression_snappy",
+    "compression_lz4",
+    "compression_zstd",
+    "acks_0",
+    "acks_1",
+    "acks_all",
+    "list_offsets_time",
+    "topic_admin",
+    "message_too_large",
+]
+
+SCENARIO_TIMEOUT_S = float(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
+OP_TIMEOUT_S = 15.0
+
+
+class Fail(Exception):
+    pass
+
+
+class NotApplicable(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def unique_topic(client, scenario):
+    return "compat-%s-%s-%s" % (client, scenario.replace("_", "-"), uuid.uuid4().hex[:10])
+
+
+def base_timestamp():
+    # One hour ago, whole second: clearly an explicit create time, not "now".
+    return (int(time.time()) - 3600) * 1000
+
+
+def make_records(n, nkeys=None, headers=True, null_header=True, value_pad=0):
+    """Records in produce order: dicts with bytes key/value, headers list, timestamp."""
+    ts0 = base_timestamp()
+    tag = uuid.uuid4().hex[:8]
+    recs = []
+    for i in range(n):
+        key = ("key-%d" % (i % nkeys if nkeys else i)).encode()
+        value = ("value-%s-%d-" % (tag, i)).encode() + b"x" * value_pad
+        hdrs = []
+        if headers:
+            hdrs.append(("h-index", ("%d" % i).encode()))
+            hdrs.append(("h-null", None) if null_header else ("h-empty", b""))
+        recs.append({"key": key, "value": value, "headers": hdrs, "timestamp": ts0 + i * 7})
+    return recs
+
+
+def norm_headers(hdrs):
+    out = []
+    for k, v in hdrs or []:
+        if isinstance(k, bytes):
+            k = k.decode()
+        if isinstance(v, str):
+            v = v.encode()
+        out.append((k, v))
+    return out
+
+
+def compare(sent, got, check_headers=True, check_ts=True, key_partition=False):
+    """Compare records sent (produce order) to records read.
+
+    got: {partition: [ {offset, key, value, headers, timestamp}, ... ]} in read order.
+    Checks: same count, every sent record read exactly once with equal
+    key/value/headers/timestamp, offsets contiguous from 0 per partition,
+    per-partition order == produce order, and optionally one partition per key.
+    """
+    total = sum(len(v) for v in got.values())
+    check(total == len(sent), "read %d records, sent %d" % (total, len(sent)))
+    index = {r["value"]: i for i, r in enumerate(sent)}
+    seen = set()
+    key_parts = {}
+    for p, recs in sorted(got.items()):
+        last_idx = -1
+        for n, r in enumerate(recs):
+            check(r["offset"] == n, "partition %d: offset %s at position %d (not contiguous from 0)" % (p, r["offset"], n))
+            i = index.get(r["value"])
+            check(i is not None, "partition %d offset %d: unexpected value %r" % (p, r["offset"], r["value"][:60]))
+            check(i not in seen, "record %d read twice" % i)
+            seen.add(i)
+            s = sent[i]
+            check(r["key"] == s["key"], "record %d: key %r != sent %r" % (i, r["key"], s["key"]))
+            if check_headers:
+                check(norm_headers(r["headers"]) == norm_headers(s["headers"]),
+                      "record %d: headers %r != sent %r" % (i, r["headers"], s["headers"]))
+            if check_ts:
+                check(r["timestamp"] == s["timestamp"],
+                      "record %d: timestamp %r != sent %r" % (i, r["timestamp"], s["timestamp"]))
+            check(i > last_idx, "partition %d: record %d read after record %d (produce order broken)" % (p, i, last_idx))
+            last_idx = i
+            if key_partition:
+                prev = key_parts.setdefault(s["key"], p)
+                check(prev == p, "key %r found in partitions %d and %d" % (s["key"], prev, p))
+    return "%d records over %d partitions verified" % (total, len([p for p in got if got[p]]))
+
+
+def emit(scenario, status, detail):
+    print(json.dumps({"scenario": scenario, "status": status, "detail": detail}), flush=True)
+
+
+def run_scenarios(table, argv=None, extra_args=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS))
+    if extra_args:
+        extra_args(ap)
+    args = ap.parse_args(argv)
+    if getattr(args, "verify", None):
+        return args
+    names = [s for s in args.scenarios.split(",") if s]
+    for name in names:
+        fn = table.get(name)
+        if fn is None:
+            emit(name, "fail", "unknown scenario")
+            continue
+        result = {}
+
+        def target():
+            try:
+                result["detail"] = fn(args.bootstrap)
+                result["status"] = "pass"
+            except NotApplicable as e:
+                result["status"], result["detail"] = "n/a", str(e)
+            except Fail as e:
+                result["status"], result["detail"] = "fail", str(e)
+            except BaseException as e:  # noqa: BLE001 - report everything
+                tb = traceback.format_exc().strip().splitlines()
+                result["status"] = "fail"
+                result["detail"] = "%s: %s (%s)" % (type(e).__name__, e, tb[-3].strip() if len(tb) >= 3 else "")
+
+        t = threading.Thread(target=target, daemon=True)
+        t.start()
+        t.join(SCENARIO_TIMEOUT_S)
+        if t.is_alive():
+            emit(name, "fail", "timed out after %.0fs" % SCENARIO_TIMEOUT_S)
+        else:
+            emit(name, result["status"], result["detail"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Stuck client threads must not keep the process alive.
+    os._exit(0)
+
+
+def wait_until(fn, timeout, interval=0.2):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(interval)
