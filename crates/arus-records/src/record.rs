@@ -1,0 +1,271 @@
+//! Records inside a batch: zigzag varints and the record layout.
+//!
+//! Every length read here comes from untrusted bytes, so each is checked against what is
+//! left before slicing, varints are bounded (5 bytes for 32 bits, 10 for 64), and no
+//! allocation is sized by a declared count without first capping it by the bytes present.
+
+use bytes::{BufMut, Bytes};
+
+use crate::{RecordBatch, RecordError, TimestampType};
+
+/// One record of a batch. Keys, values and header values are slices of the batch (or of its
+/// decompressed records section), so parsing copies no payload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub headers: Vec<(String, Option<Bytes>)>,
+    pub attributes: i8,
+}
+
+impl Record {
+    /// Absolute offset: the batch's base offset plus this record's delta.
+    pub fn offset(&self, batch: &RecordBatch) -> i64 {
+        batch
+            .base_offset()
+            .wrapping_add(i64::from(self.offset_delta))
+    }
+
+    /// Absolute timestamp. As in Kafka, every record of a `LogAppendTime` batch has the
+    /// batch's `maxTimestamp` (the broker's append time), whatever its stored delta says.
+    pub fn timestamp(&self, batch: &RecordBatch) -> i64 {
+        match batch.timestamp_type() {
+            TimestampType::LogAppendTime => batch.max_timestamp(),
+            TimestampType::CreateTime => batch.base_timestamp().wrapping_add(self.timestamp_delta),
+        }
+    }
+}
+
+/// The smallest possible encoded record: length, attributes, timestamp delta, offset delta,
+/// key length, value length and header count, one byte each. Used to cap preallocation.
+pub(crate) const MIN_RECORD_LEN: usize = 7;
+
+/// A cursor over untrusted bytes; every read is bounds-checked.
+pub(crate) struct Reader<'a> {
+    buf: &'a Bytes,
+    pos: usize,
+    end: usize,
+}
+
+fn bad(msg: &str) -> RecordError {
+    RecordError::InvalidRecord(msg.to_string())
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a Bytes) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            end: buf.len(),
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.end - self.pos
+    }
+
+    fn u8(&mut self) -> Result<u8, RecordError> {
+        if self.pos >= self.end {
+            return Err(bad("unexpected end of record"));
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// Zigzag varint, at most 5 bytes (Kafka's `ByteUtils.readVarint`).
+    pub(crate) fn varint(&mut self) -> Result<i32, RecordError> {
+        let mut raw: u32 = 0;
+        for i in 0..5 {
+            let b = self.u8()?;
+            raw |= u32::from(b & 0x7f).wrapping_shl(7 * i);
+            if b & 0x80 == 0 {
+                return Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32));
+            }
+        }
+        Err(bad("varint longer than 5 bytes"))
+    }
+
+    /// Zigzag varlong, at most 10 bytes (Kafka's `ByteUtils.readVarlong`).
+    pub(crate) fn varlong(&mut self) -> Result<i64, RecordError> {
+        let mut raw: u64 = 0;
+        for i in 0..10 {
+            let b = self.u8()?;
+            raw |= u64::from(b & 0x7f).wrapping_shl(7 * i);
+            if b & 0x80 == 0 {
+                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+            }
+        }
+        Err(bad("varlong longer than 10 bytes"))
+    }
+
+    /// A length-prefixed byte string: -1 is null, other negatives are errors.
+    fn nullable_bytes(&mut self, what: &str) -> Result<Option<Bytes>, RecordError> {
+        let len = self.varint()?;
+        if len == -1 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len)
+            .map_err(|_| RecordError::InvalidRecord(format!("negative {what} length {len}")))?;
+        if len > self.remaining() {
+            return Err(RecordError::InvalidRecord(format!(
+                "{what} length {len} exceeds the {} bytes left in the record",
+                self.remaining()
+            )));
+        }
+        let b = self.buf.slice(self.pos..self.pos + len);
+        self.pos += len;
+        Ok(Some(b))
+    }
+
+    /// Reads one record: `length varint` then exactly `length` bytes of body.
+    pub(crate) fn record(&mut self) -> Result<Record, RecordError> {
+        let len = self.varint()?;
+        let len = usize::try_from(len)
+            .map_err(|_| RecordError::InvalidRecord(format!("negative record length {len}")))?;
+        if len > self.remaining() {
+            return Err(RecordError::InvalidRecord(format!(
+                "record length {len} exceeds the {} bytes left in the batch",
+                self.remaining()
+            )));
+        }
+        // Restrict reads to the record body so a bad inner length cannot run into the next
+        // record, then insist the body was consumed exactly (Kafka's "Invalid record size").
+        let outer_end = self.end;
+        let body_end = self.pos + len;
+        self.end = body_end;
+        let rec = self.record_body();
+        self.end = outer_end;
+        let rec = rec?;
+        if self.pos != body_end {
+            return Err(RecordError::InvalidRecord(format!(
+                "record declares {len} bytes but its fields use {}",
+                len - (body_end - self.pos)
+            )));
+        }
+        Ok(rec)
+    }
+
+    fn record_body(&mut self) -> Result<Record, RecordError> {
+        let attributes = self.u8()? as i8;
+        let timestamp_delta = self.varlong()?;
+        let offset_delta = self.varint()?;
+        let key = self.nullable_bytes("key")?;
+        let value = self.nullable_bytes("value")?;
+        let count = self.varint()?;
+        let count = usize::try_from(count)
+            .map_err(|_| RecordError::InvalidRecord(format!("negative header count {count}")))?;
+        // Each header takes at least two bytes (key length and value length).
+        let mut headers = Vec::with_capacity(count.min(self.remaining() / 2));
+        for _ in 0..count {
+            // Kafka rejects a null header key ("Invalid negative header key size").
+            let hk = self
+                .nullable_bytes("header key")?
+                .ok_or_else(|| bad("null header key"))?;
+            // Lossy like Kafka's Utils.utf8: a bad header key is not worth refusing a batch.
+            let hk = String::from_utf8_lossy(&hk).into_owned();
+            let hv = self.nullable_bytes("header value")?;
+            headers.push((hk, hv));
+        }
+        Ok(Record {
+            offset_delta,
+            timestamp_delta,
+            key,
+            value,
+            headers,
+            attributes,
+        })
+    }
+}
+
+/// Parses a whole records section holding `declared` records: exactly that many, no
+/// trailing bytes, offset deltas `0..n`.
+pub(crate) fn parse_records(data: &Bytes, declared: i32) -> Result<Vec<Record>, RecordError> {
+    let mut reader = Reader::new(data);
+    let cap = usize::try_from(declared)
+        .unwrap_or(0)
+        .min(data.len() / MIN_RECORD_LEN + 1);
+    let mut out = Vec::with_capacity(cap);
+    while reader.remaining() > 0 {
+        if i64::try_from(out.len()).unwrap_or(i64::MAX) >= i64::from(declared) {
+            // More bytes than the declared records: Kafka's "records still remaining".
+            return Err(RecordError::InvalidRecord(format!(
+                "{} bytes left after the {declared} declared records",
+                reader.remaining()
+            )));
+        }
+        let rec = reader.record()?;
+        if i64::from(rec.offset_delta) != out.len() as i64 {
+            return Err(RecordError::OffsetDeltaMismatch {
+                index: out.len(),
+                offset_delta: rec.offset_delta,
+            });
+        }
+        out.push(rec);
+    }
+    if i64::from(declared) != out.len() as i64 {
+        return Err(RecordError::RecordCountMismatch {
+            declared,
+            found: out.len(),
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i32) {
+    put_varlong(buf, i64::from(v));
+}
+
+/// Zigzag varlong; an i32 zigzags to the same bytes, so varint shares this.
+pub(crate) fn put_varlong(buf: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        buf.put_u8((z as u8) | 0x80);
+        z >>= 7;
+    }
+    buf.put_u8(z as u8);
+}
+
+fn put_nullable(buf: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => put_varint(buf, -1),
+        Some(b) => {
+            put_len(buf, b.len());
+            buf.extend_from_slice(b);
+        }
+    }
+}
+
+/// Lengths in records are i32; anything larger cannot be represented, and a batch is far
+/// below that anyway, so saturate rather than wrap into a negative (null-looking) length.
+fn put_len(buf: &mut Vec<u8>, n: usize) {
+    put_varint(buf, i32::try_from(n).unwrap_or(i32::MAX));
+}
+
+/// Encodes one record (length prefix included) onto `out`.
+pub(crate) fn encode_record(
+    out: &mut Vec<u8>,
+    offset_delta: i32,
+    timestamp_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[(&str, Option<&[u8]>)],
+) {
+    let mut body = Vec::with_capacity(
+        16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len) + headers.len() * 8,
+    );
+    body.put_u8(0); // record attributes: unused, always 0
+    put_varlong(&mut body, timestamp_delta);
+    put_varint(&mut body, offset_delta);
+    put_nullable(&mut body, key);
+    put_nullable(&mut body, value);
+    put_len(&mut body, headers.len());
+    for (k, v) in headers {
+        put_nullable(&mut body, Some(k.as_bytes()));
+        put_nullable(&mut body, *v);
+    }
+    put_len(out, body.len());
+    out.extend_from_slice(&body);
+}
