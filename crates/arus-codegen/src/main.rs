@@ -360,6 +360,18 @@ struct Ctx {
 }
 
 impl Field {
+    /// The nullability condition, or "true" when the field is nullable in every valid version
+    /// in which it exists.
+    fn null_cond(&self, valid: (i16, i16)) -> String {
+        if (valid.0..=valid.1)
+            .filter(|&v| self.versions.contains(v))
+            .all(|v| self.nullable.contains(v))
+        {
+            "true".into()
+        } else {
+            self.nullable.cond(valid)
+        }
+    }
     fn is_option(&self, valid: (i16, i16)) -> bool {
         matches!(self.ty, Ty::Prim(Prim::Records))
             || (self.nullable.any_in(valid) && self.versions.any_in(valid))
@@ -668,7 +680,7 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
         };
         let mut body = String::new();
         let _ = writeln!(body, "this.{id} = {};", read_value(&f.ty, opt, "buf", &fflex, &fname));
-        let ncond = f.nullable.cond(valid);
+        let ncond = f.null_cond(valid);
         if opt && ncond != "true" {
             let _ = writeln!(
                 body,
@@ -742,7 +754,7 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
         let vcond = f.versions.cond(valid);
         let tcond = f.tagged.cond(valid);
         let mut body = String::new();
-        let ncond = f.nullable.cond(valid);
+        let ncond = f.null_cond(valid);
         if opt && ncond != "true" {
             let _ = writeln!(
                 body,
@@ -819,7 +831,7 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
             let vcond = f.versions.cond(valid);
             let val = random_value(&f.ty);
             let assign = if opt {
-                let ncond = f.nullable.cond(valid);
+                let ncond = f.null_cond(valid);
                 format!("this.{id} = if ({ncond}) && rng.one_in(4) {{ None }} else {{ Some({val}) }};")
             } else {
                 format!("this.{id} = {val};")

@@ -88,11 +88,6 @@ impl c::Versioned for ConsumerGroupHeartbeatRequest {
                 flex,
                 "ConsumerGroupHeartbeatRequest.SubscribedTopicRegex",
             )?;
-            if this.subscribed_topic_regex.is_none() && !(version >= 1) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "ConsumerGroupHeartbeatRequest.SubscribedTopicRegex",
-                });
-            }
         }
         this.server_assignor =
             c::read_nullable_string(buf, flex, "ConsumerGroupHeartbeatRequest.ServerAssignor")?;
@@ -159,12 +154,6 @@ impl c::Versioned for ConsumerGroupHeartbeatRequest {
             },
         )?;
         if version >= 1 {
-            if self.subscribed_topic_regex.is_none() && !(version >= 1) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "ConsumerGroupHeartbeatRequest.SubscribedTopicRegex",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -229,7 +218,7 @@ impl ConsumerGroupHeartbeatRequest {
             })
         };
         if version >= 1 {
-            this.subscribed_topic_regex = if (version >= 1) && rng.one_in(4) {
+            this.subscribed_topic_regex = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

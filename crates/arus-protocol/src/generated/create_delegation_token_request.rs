@@ -49,11 +49,6 @@ impl c::Versioned for CreateDelegationTokenRequest {
                 flex,
                 "CreateDelegationTokenRequest.OwnerPrincipalType",
             )?;
-            if this.owner_principal_type.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "CreateDelegationTokenRequest.OwnerPrincipalType",
-                });
-            }
         }
         if version >= 3 {
             this.owner_principal_name = c::read_nullable_string(
@@ -61,11 +56,6 @@ impl c::Versioned for CreateDelegationTokenRequest {
                 flex,
                 "CreateDelegationTokenRequest.OwnerPrincipalName",
             )?;
-            if this.owner_principal_name.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "CreateDelegationTokenRequest.OwnerPrincipalName",
-                });
-            }
         }
         this.renewers =
             c::read_array(buf, flex, "CreateDelegationTokenRequest.Renewers", 1, |b| {
@@ -87,12 +77,6 @@ impl c::Versioned for CreateDelegationTokenRequest {
         let flex = version >= 2;
         let _ = flex;
         if version >= 3 {
-            if self.owner_principal_type.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "CreateDelegationTokenRequest.OwnerPrincipalType",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -106,12 +90,6 @@ impl c::Versioned for CreateDelegationTokenRequest {
             });
         }
         if version >= 3 {
-            if self.owner_principal_name.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "CreateDelegationTokenRequest.OwnerPrincipalName",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -149,14 +127,14 @@ impl CreateDelegationTokenRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         if version >= 3 {
-            this.owner_principal_type = if (version >= 3) && rng.one_in(4) {
+            this.owner_principal_type = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
             };
         }
         if version >= 3 {
-            this.owner_principal_name = if (version >= 3) && rng.one_in(4) {
+            this.owner_principal_name = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

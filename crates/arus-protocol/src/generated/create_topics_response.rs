@@ -133,11 +133,6 @@ impl c::Versioned for CreatableTopicConfigs {
         }
         if version >= 5 {
             this.value = c::read_nullable_string(buf, flex, "CreatableTopicConfigs.Value")?;
-            if this.value.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "CreatableTopicConfigs.Value",
-                });
-            }
         }
         if version >= 5 {
             this.read_only = c::read_bool(buf, "CreatableTopicConfigs.ReadOnly")?;
@@ -171,12 +166,6 @@ impl c::Versioned for CreatableTopicConfigs {
             });
         }
         if version >= 5 {
-            if self.value.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "CreatableTopicConfigs.Value",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -225,7 +214,7 @@ impl CreatableTopicConfigs {
             this.name = rng.string();
         }
         if version >= 5 {
-            this.value = if (version >= 5) && rng.one_in(4) {
+            this.value = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -309,11 +298,6 @@ impl c::Versioned for CreatableTopicResult {
                 c::read_nullable_array(buf, flex, "CreatableTopicResult.Configs", 1, |b| {
                     Ok(CreatableTopicConfigs::read(b, version)?)
                 })?;
-            if this.configs.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "CreatableTopicResult.Configs",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "CreatableTopicResult.<tagged fields>")?;
@@ -362,12 +346,6 @@ impl c::Versioned for CreatableTopicResult {
             c::write_i16(out, self.replication_factor);
         }
         if version >= 5 {
-            if self.configs.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "CreatableTopicResult.Configs",
-                    version,
-                });
-            }
             c::write_nullable_array(
                 out,
                 flex,
@@ -424,7 +402,7 @@ impl CreatableTopicResult {
             this.replication_factor = rng.next_u64() as i16;
         }
         if version >= 5 {
-            this.configs = if (version >= 5) && rng.one_in(4) {
+            this.configs = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some({

@@ -152,11 +152,6 @@ impl c::Versioned for DeleteTopicState {
         let mut this = Self::default();
         if version >= 6 {
             this.name = c::read_nullable_string(buf, flex, "DeleteTopicState.Name")?;
-            if this.name.is_none() && !(version >= 6) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "DeleteTopicState.Name",
-                });
-            }
         }
         if version >= 6 {
             this.topic_id = c::read_uuid(buf, "DeleteTopicState.TopicId")?;
@@ -175,12 +170,6 @@ impl c::Versioned for DeleteTopicState {
         let flex = version >= 4;
         let _ = flex;
         if version >= 6 {
-            if self.name.is_none() && !(version >= 6) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "DeleteTopicState.Name",
-                    version,
-                });
-            }
             c::write_nullable_string(out, flex, self.name.as_deref(), "DeleteTopicState.Name")?;
         } else if self.name != None {
             return Err(crate::EncodeError::FieldNotSupported {
@@ -210,7 +199,7 @@ impl DeleteTopicState {
         let _ = (&rng, version);
         let mut this = Self::default();
         if version >= 6 {
-            this.name = if (version >= 6) && rng.one_in(4) {
+            this.name = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -138,11 +138,6 @@ impl c::Versioned for DeletableTopicResult {
         if version >= 5 {
             this.error_message =
                 c::read_nullable_string(buf, flex, "DeletableTopicResult.ErrorMessage")?;
-            if this.error_message.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "DeletableTopicResult.ErrorMessage",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "DeletableTopicResult.<tagged fields>")?;
@@ -170,12 +165,6 @@ impl c::Versioned for DeletableTopicResult {
         }
         c::write_i16(out, self.error_code);
         if version >= 5 {
-            if self.error_message.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "DeletableTopicResult.ErrorMessage",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -206,7 +195,7 @@ impl DeletableTopicResult {
         }
         this.error_code = rng.next_u64() as i16;
         if version >= 5 {
-            this.error_message = if (version >= 5) && rng.one_in(4) {
+            this.error_message = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

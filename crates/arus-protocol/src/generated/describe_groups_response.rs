@@ -135,11 +135,6 @@ impl c::Versioned for DescribedGroupMember {
         if version >= 4 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "DescribedGroupMember.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 4) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "DescribedGroupMember.GroupInstanceId",
-                });
-            }
         }
         this.client_id = c::read_string(buf, flex, "DescribedGroupMember.ClientId")?;
         this.client_host = c::read_string(buf, flex, "DescribedGroupMember.ClientHost")?;
@@ -161,12 +156,6 @@ impl c::Versioned for DescribedGroupMember {
         let _ = flex;
         c::write_string(out, flex, &self.member_id, "DescribedGroupMember.MemberId")?;
         if version >= 4 {
-            if self.group_instance_id.is_none() && !(version >= 4) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "DescribedGroupMember.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -208,7 +197,7 @@ impl DescribedGroupMember {
         let mut this = Self::default();
         this.member_id = rng.string();
         if version >= 4 {
-            this.group_instance_id = if (version >= 4) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

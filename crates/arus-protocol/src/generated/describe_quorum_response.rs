@@ -45,11 +45,6 @@ impl c::Versioned for DescribeQuorumResponse {
         if version >= 2 {
             this.error_message =
                 c::read_nullable_string(buf, flex, "DescribeQuorumResponse.ErrorMessage")?;
-            if this.error_message.is_none() && !(version >= 2) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "DescribeQuorumResponse.ErrorMessage",
-                });
-            }
         }
         this.topics = c::read_array(buf, flex, "DescribeQuorumResponse.Topics", 1, |b| {
             Ok(TopicData::read(b, version)?)
@@ -75,12 +70,6 @@ impl c::Versioned for DescribeQuorumResponse {
         let _ = flex;
         c::write_i16(out, self.error_code);
         if version >= 2 {
-            if self.error_message.is_none() && !(version >= 2) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "DescribeQuorumResponse.ErrorMessage",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -130,7 +119,7 @@ impl DescribeQuorumResponse {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         if version >= 2 {
-            this.error_message = if (version >= 2) && rng.one_in(4) {
+            this.error_message = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -287,11 +276,6 @@ impl c::Versioned for PartitionData {
         this.error_code = c::read_i16(buf, "PartitionData.ErrorCode")?;
         if version >= 2 {
             this.error_message = c::read_nullable_string(buf, flex, "PartitionData.ErrorMessage")?;
-            if this.error_message.is_none() && !(version >= 2) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "PartitionData.ErrorMessage",
-                });
-            }
         }
         this.leader_id = c::read_i32(buf, "PartitionData.LeaderId")?;
         this.leader_epoch = c::read_i32(buf, "PartitionData.LeaderEpoch")?;
@@ -318,12 +302,6 @@ impl c::Versioned for PartitionData {
         c::write_i32(out, self.partition_index);
         c::write_i16(out, self.error_code);
         if version >= 2 {
-            if self.error_message.is_none() && !(version >= 2) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "PartitionData.ErrorMessage",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -370,7 +348,7 @@ impl PartitionData {
         this.partition_index = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
         if version >= 2 {
-            this.error_message = if (version >= 2) && rng.one_in(4) {
+            this.error_message = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -68,11 +68,6 @@ impl c::Versioned for FetchRequest {
         let mut this = Self::default();
         if version >= 12 && !(version >= 12) {
             this.cluster_id = c::read_nullable_string(buf, flex, "FetchRequest.ClusterId")?;
-            if this.cluster_id.is_none() && !(version >= 12) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "FetchRequest.ClusterId",
-                });
-            }
         }
         if version <= 14 {
             this.replica_id = c::read_i32(buf, "FetchRequest.ReplicaId")?;
@@ -131,12 +126,6 @@ impl c::Versioned for FetchRequest {
         let flex = version >= 12;
         let _ = flex;
         if version >= 12 {
-            if self.cluster_id.is_none() && !(version >= 12) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "FetchRequest.ClusterId",
-                    version,
-                });
-            }
             if !(version >= 12) {
                 c::write_nullable_string(
                     out,
@@ -240,7 +229,7 @@ impl FetchRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         if version >= 12 {
-            this.cluster_id = if (version >= 12) && rng.one_in(4) {
+            this.cluster_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -559,11 +559,6 @@ impl c::Versioned for PartitionData {
                 c::read_nullable_array(buf, flex, "PartitionData.AbortedTransactions", 1, |b| {
                     Ok(AbortedTransaction::read(b, version)?)
                 })?;
-            if this.aborted_transactions.is_none() && !(version >= 4) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "PartitionData.AbortedTransactions",
-                });
-            }
         }
         if version >= 11 {
             this.preferred_read_replica = c::read_i32(buf, "PartitionData.PreferredReadReplica")?;
@@ -635,12 +630,6 @@ impl c::Versioned for PartitionData {
             });
         }
         if version >= 4 {
-            if self.aborted_transactions.is_none() && !(version >= 4) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "PartitionData.AbortedTransactions",
-                    version,
-                });
-            }
             c::write_nullable_array(
                 out,
                 flex,
@@ -721,7 +710,7 @@ impl PartitionData {
             this.snapshot_id = SnapshotId::random(rng, version);
         }
         if version >= 4 {
-            this.aborted_transactions = if (version >= 4) && rng.one_in(4) {
+            this.aborted_transactions = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some({
@@ -878,11 +867,6 @@ impl c::Versioned for NodeEndpoint {
         }
         if version >= 16 {
             this.rack = c::read_nullable_string(buf, flex, "NodeEndpoint.Rack")?;
-            if this.rack.is_none() && !(version >= 16) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "NodeEndpoint.Rack",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "NodeEndpoint.<tagged fields>")?;
@@ -922,12 +906,6 @@ impl c::Versioned for NodeEndpoint {
             });
         }
         if version >= 16 {
-            if self.rack.is_none() && !(version >= 16) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "NodeEndpoint.Rack",
-                    version,
-                });
-            }
             c::write_nullable_string(out, flex, self.rack.as_deref(), "NodeEndpoint.Rack")?;
         } else if self.rack != None {
             return Err(crate::EncodeError::FieldNotSupported {
@@ -958,7 +936,7 @@ impl NodeEndpoint {
             this.port = rng.next_u64() as i32;
         }
         if version >= 16 {
-            this.rack = if (version >= 16) && rng.one_in(4) {
+            this.rack = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -61,11 +61,6 @@ impl c::Versioned for FindCoordinatorResponse {
         if (1..=3).contains(&version) {
             this.error_message =
                 c::read_nullable_string(buf, flex, "FindCoordinatorResponse.ErrorMessage")?;
-            if this.error_message.is_none() && !((1..=3).contains(&version)) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "FindCoordinatorResponse.ErrorMessage",
-                });
-            }
         }
         if version <= 3 {
             this.node_id = c::read_i32(buf, "FindCoordinatorResponse.NodeId")?;
@@ -108,12 +103,6 @@ impl c::Versioned for FindCoordinatorResponse {
             });
         }
         if (1..=3).contains(&version) {
-            if self.error_message.is_none() && !((1..=3).contains(&version)) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "FindCoordinatorResponse.ErrorMessage",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -182,7 +171,7 @@ impl FindCoordinatorResponse {
             this.error_code = rng.next_u64() as i16;
         }
         if (1..=3).contains(&version) {
-            this.error_message = if ((1..=3).contains(&version)) && rng.one_in(4) {
+            this.error_message = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -259,11 +248,6 @@ impl c::Versioned for Coordinator {
         }
         if version >= 4 {
             this.error_message = c::read_nullable_string(buf, flex, "Coordinator.ErrorMessage")?;
-            if this.error_message.is_none() && !(version >= 4) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "Coordinator.ErrorMessage",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "Coordinator.<tagged fields>")?;
@@ -319,12 +303,6 @@ impl c::Versioned for Coordinator {
             });
         }
         if version >= 4 {
-            if self.error_message.is_none() && !(version >= 4) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "Coordinator.ErrorMessage",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -361,7 +339,7 @@ impl Coordinator {
             this.error_code = rng.next_u64() as i16;
         }
         if version >= 4 {
-            this.error_message = if (version >= 4) && rng.one_in(4) {
+            this.error_message = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

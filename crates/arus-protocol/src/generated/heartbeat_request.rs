@@ -49,11 +49,6 @@ impl c::Versioned for HeartbeatRequest {
         if version >= 3 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "HeartbeatRequest.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "HeartbeatRequest.GroupInstanceId",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "HeartbeatRequest.<tagged fields>")?;
@@ -72,12 +67,6 @@ impl c::Versioned for HeartbeatRequest {
         c::write_i32(out, self.generation_id);
         c::write_string(out, flex, &self.member_id, "HeartbeatRequest.MemberId")?;
         if version >= 3 {
-            if self.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "HeartbeatRequest.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -107,7 +96,7 @@ impl HeartbeatRequest {
         this.generation_id = rng.next_u64() as i32;
         this.member_id = rng.string();
         if version >= 3 {
-            this.group_instance_id = if (version >= 3) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -64,11 +64,6 @@ impl c::Versioned for JoinGroupRequest {
         if version >= 5 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "JoinGroupRequest.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "JoinGroupRequest.GroupInstanceId",
-                });
-            }
         }
         this.protocol_type = c::read_string(buf, flex, "JoinGroupRequest.ProtocolType")?;
         this.protocols = c::read_array(buf, flex, "JoinGroupRequest.Protocols", 1, |b| {
@@ -76,11 +71,6 @@ impl c::Versioned for JoinGroupRequest {
         })?;
         if version >= 8 {
             this.reason = c::read_nullable_string(buf, flex, "JoinGroupRequest.Reason")?;
-            if this.reason.is_none() && !(version >= 8) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "JoinGroupRequest.Reason",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "JoinGroupRequest.<tagged fields>")?;
@@ -102,12 +92,6 @@ impl c::Versioned for JoinGroupRequest {
         }
         c::write_string(out, flex, &self.member_id, "JoinGroupRequest.MemberId")?;
         if version >= 5 {
-            if self.group_instance_id.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "JoinGroupRequest.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -137,12 +121,6 @@ impl c::Versioned for JoinGroupRequest {
             },
         )?;
         if version >= 8 {
-            if self.reason.is_none() && !(version >= 8) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "JoinGroupRequest.Reason",
-                    version,
-                });
-            }
             c::write_nullable_string(out, flex, self.reason.as_deref(), "JoinGroupRequest.Reason")?;
         }
         if flex {
@@ -165,7 +143,7 @@ impl JoinGroupRequest {
         }
         this.member_id = rng.string();
         if version >= 5 {
-            this.group_instance_id = if (version >= 5) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -179,7 +157,7 @@ impl JoinGroupRequest {
                 .collect()
         };
         if version >= 8 {
-            this.reason = if (version >= 8) && rng.one_in(4) {
+            this.reason = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

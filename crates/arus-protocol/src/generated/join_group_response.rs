@@ -65,11 +65,6 @@ impl c::Versioned for JoinGroupResponse {
         if version >= 7 {
             this.protocol_type =
                 c::read_nullable_string(buf, flex, "JoinGroupResponse.ProtocolType")?;
-            if this.protocol_type.is_none() && !(version >= 7) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "JoinGroupResponse.ProtocolType",
-                });
-            }
         }
         this.protocol_name = c::read_nullable_string(buf, flex, "JoinGroupResponse.ProtocolName")?;
         if this.protocol_name.is_none() && !(version >= 7) {
@@ -104,12 +99,6 @@ impl c::Versioned for JoinGroupResponse {
         c::write_i16(out, self.error_code);
         c::write_i32(out, self.generation_id);
         if version >= 7 {
-            if self.protocol_type.is_none() && !(version >= 7) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "JoinGroupResponse.ProtocolType",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -168,7 +157,7 @@ impl JoinGroupResponse {
         this.error_code = rng.next_u64() as i16;
         this.generation_id = rng.next_u64() as i32;
         if version >= 7 {
-            this.protocol_type = if (version >= 7) && rng.one_in(4) {
+            this.protocol_type = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -223,11 +212,6 @@ impl c::Versioned for JoinGroupResponseMember {
         if version >= 5 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "JoinGroupResponseMember.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "JoinGroupResponseMember.GroupInstanceId",
-                });
-            }
         }
         this.metadata = c::read_bytes(buf, flex, "JoinGroupResponseMember.Metadata")?;
         if flex {
@@ -251,12 +235,6 @@ impl c::Versioned for JoinGroupResponseMember {
             "JoinGroupResponseMember.MemberId",
         )?;
         if version >= 5 {
-            if self.group_instance_id.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "JoinGroupResponseMember.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -285,7 +263,7 @@ impl JoinGroupResponseMember {
         let mut this = Self::default();
         this.member_id = rng.string();
         if version >= 5 {
-            this.group_instance_id = if (version >= 5) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

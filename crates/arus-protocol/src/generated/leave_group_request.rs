@@ -149,19 +149,9 @@ impl c::Versioned for MemberIdentity {
         if version >= 3 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "MemberIdentity.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "MemberIdentity.GroupInstanceId",
-                });
-            }
         }
         if version >= 5 {
             this.reason = c::read_nullable_string(buf, flex, "MemberIdentity.Reason")?;
-            if this.reason.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "MemberIdentity.Reason",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "MemberIdentity.<tagged fields>")?;
@@ -185,12 +175,6 @@ impl c::Versioned for MemberIdentity {
             });
         }
         if version >= 3 {
-            if self.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "MemberIdentity.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -204,12 +188,6 @@ impl c::Versioned for MemberIdentity {
             });
         }
         if version >= 5 {
-            if self.reason.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "MemberIdentity.Reason",
-                    version,
-                });
-            }
             c::write_nullable_string(out, flex, self.reason.as_deref(), "MemberIdentity.Reason")?;
         }
         if flex {
@@ -229,14 +207,14 @@ impl MemberIdentity {
             this.member_id = rng.string();
         }
         if version >= 3 {
-            this.group_instance_id = if (version >= 3) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
             };
         }
         if version >= 5 {
-            this.reason = if (version >= 5) && rng.one_in(4) {
+            this.reason = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -144,11 +144,6 @@ impl c::Versioned for MemberResponse {
         if version >= 3 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "MemberResponse.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "MemberResponse.GroupInstanceId",
-                });
-            }
         }
         if version >= 3 {
             this.error_code = c::read_i16(buf, "MemberResponse.ErrorCode")?;
@@ -175,12 +170,6 @@ impl c::Versioned for MemberResponse {
             });
         }
         if version >= 3 {
-            if self.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "MemberResponse.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -218,7 +207,7 @@ impl MemberResponse {
             this.member_id = rng.string();
         }
         if version >= 3 {
-            this.group_instance_id = if (version >= 3) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

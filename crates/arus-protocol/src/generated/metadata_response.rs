@@ -57,11 +57,6 @@ impl c::Versioned for MetadataResponse {
         })?;
         if version >= 2 {
             this.cluster_id = c::read_nullable_string(buf, flex, "MetadataResponse.ClusterId")?;
-            if this.cluster_id.is_none() && !(version >= 2) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "MetadataResponse.ClusterId",
-                });
-            }
         }
         if version >= 1 {
             this.controller_id = c::read_i32(buf, "MetadataResponse.ControllerId")?;
@@ -100,12 +95,6 @@ impl c::Versioned for MetadataResponse {
             },
         )?;
         if version >= 2 {
-            if self.cluster_id.is_none() && !(version >= 2) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "MetadataResponse.ClusterId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -157,7 +146,7 @@ impl MetadataResponse {
                 .collect()
         };
         if version >= 2 {
-            this.cluster_id = if (version >= 2) && rng.one_in(4) {
+            this.cluster_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -213,11 +202,6 @@ impl c::Versioned for MetadataResponseBroker {
         this.port = c::read_i32(buf, "MetadataResponseBroker.Port")?;
         if version >= 1 {
             this.rack = c::read_nullable_string(buf, flex, "MetadataResponseBroker.Rack")?;
-            if this.rack.is_none() && !(version >= 1) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "MetadataResponseBroker.Rack",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "MetadataResponseBroker.<tagged fields>")?;
@@ -237,12 +221,6 @@ impl c::Versioned for MetadataResponseBroker {
         c::write_string(out, flex, &self.host, "MetadataResponseBroker.Host")?;
         c::write_i32(out, self.port);
         if version >= 1 {
-            if self.rack.is_none() && !(version >= 1) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "MetadataResponseBroker.Rack",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -267,7 +245,7 @@ impl MetadataResponseBroker {
         this.host = rng.string();
         this.port = rng.next_u64() as i32;
         if version >= 1 {
-            this.rack = if (version >= 1) && rng.one_in(4) {
+            this.rack = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -60,11 +60,6 @@ impl c::Versioned for OffsetCommitRequest {
         if version >= 7 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "OffsetCommitRequest.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 7) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "OffsetCommitRequest.GroupInstanceId",
-                });
-            }
         }
         if (2..=4).contains(&version) {
             this.retention_time_ms = c::read_i64(buf, "OffsetCommitRequest.RetentionTimeMs")?;
@@ -93,12 +88,6 @@ impl c::Versioned for OffsetCommitRequest {
             c::write_string(out, flex, &self.member_id, "OffsetCommitRequest.MemberId")?;
         }
         if version >= 7 {
-            if self.group_instance_id.is_none() && !(version >= 7) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "OffsetCommitRequest.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -145,7 +134,7 @@ impl OffsetCommitRequest {
             this.member_id = rng.string();
         }
         if version >= 7 {
-            this.group_instance_id = if (version >= 7) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

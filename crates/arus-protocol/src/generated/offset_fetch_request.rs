@@ -411,11 +411,6 @@ impl c::Versioned for OffsetFetchRequestGroup {
         if version >= 9 {
             this.member_id =
                 c::read_nullable_string(buf, flex, "OffsetFetchRequestGroup.MemberId")?;
-            if this.member_id.is_none() && !(version >= 9) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "OffsetFetchRequestGroup.MemberId",
-                });
-            }
         }
         if version >= 9 {
             this.member_epoch = c::read_i32(buf, "OffsetFetchRequestGroup.MemberEpoch")?;
@@ -425,11 +420,6 @@ impl c::Versioned for OffsetFetchRequestGroup {
                 c::read_nullable_array(buf, flex, "OffsetFetchRequestGroup.Topics", 1, |b| {
                     Ok(OffsetFetchRequestTopics::read(b, version)?)
                 })?;
-            if this.topics.is_none() && !(version >= 8) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "OffsetFetchRequestGroup.Topics",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "OffsetFetchRequestGroup.<tagged fields>")?;
@@ -454,12 +444,6 @@ impl c::Versioned for OffsetFetchRequestGroup {
             });
         }
         if version >= 9 {
-            if self.member_id.is_none() && !(version >= 9) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "OffsetFetchRequestGroup.MemberId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -471,12 +455,6 @@ impl c::Versioned for OffsetFetchRequestGroup {
             c::write_i32(out, self.member_epoch);
         }
         if version >= 8 {
-            if self.topics.is_none() && !(version >= 8) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "OffsetFetchRequestGroup.Topics",
-                    version,
-                });
-            }
             c::write_nullable_array(
                 out,
                 flex,
@@ -510,7 +488,7 @@ impl OffsetFetchRequestGroup {
             this.group_id = rng.string();
         }
         if version >= 9 {
-            this.member_id = if (version >= 9) && rng.one_in(4) {
+            this.member_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -520,7 +498,7 @@ impl OffsetFetchRequestGroup {
             this.member_epoch = rng.next_u64() as i32;
         }
         if version >= 8 {
-            this.topics = if (version >= 8) && rng.one_in(4) {
+            this.topics = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some({

@@ -197,11 +197,6 @@ impl c::Versioned for OffsetFetchResponsePartition {
         if version <= 7 {
             this.metadata =
                 c::read_nullable_string(buf, flex, "OffsetFetchResponsePartition.Metadata")?;
-            if this.metadata.is_none() && !(version <= 7) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "OffsetFetchResponsePartition.Metadata",
-                });
-            }
         }
         if version <= 7 {
             this.error_code = c::read_i16(buf, "OffsetFetchResponsePartition.ErrorCode")?;
@@ -240,12 +235,6 @@ impl c::Versioned for OffsetFetchResponsePartition {
             c::write_i32(out, self.committed_leader_epoch);
         }
         if version <= 7 {
-            if self.metadata.is_none() && !(version <= 7) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "OffsetFetchResponsePartition.Metadata",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -289,7 +278,7 @@ impl OffsetFetchResponsePartition {
             this.committed_leader_epoch = rng.next_u64() as i32;
         }
         if version <= 7 {
-            this.metadata = if (version <= 7) && rng.one_in(4) {
+            this.metadata = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -448,11 +437,6 @@ impl c::Versioned for OffsetFetchResponsePartitions {
         if version >= 8 {
             this.metadata =
                 c::read_nullable_string(buf, flex, "OffsetFetchResponsePartitions.Metadata")?;
-            if this.metadata.is_none() && !(version >= 8) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "OffsetFetchResponsePartitions.Metadata",
-                });
-            }
         }
         if version >= 8 {
             this.error_code = c::read_i16(buf, "OffsetFetchResponsePartitions.ErrorCode")?;
@@ -491,12 +475,6 @@ impl c::Versioned for OffsetFetchResponsePartitions {
             c::write_i32(out, self.committed_leader_epoch);
         }
         if version >= 8 {
-            if self.metadata.is_none() && !(version >= 8) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "OffsetFetchResponsePartitions.Metadata",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -540,7 +518,7 @@ impl OffsetFetchResponsePartitions {
             this.committed_leader_epoch = rng.next_u64() as i32;
         }
         if version >= 8 {
-            this.metadata = if (version >= 8) && rng.one_in(4) {
+            this.metadata = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -46,11 +46,6 @@ impl c::Versioned for ProduceRequest {
         if version >= 3 {
             this.transactional_id =
                 c::read_nullable_string(buf, flex, "ProduceRequest.TransactionalId")?;
-            if this.transactional_id.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "ProduceRequest.TransactionalId",
-                });
-            }
         }
         this.acks = c::read_i16(buf, "ProduceRequest.Acks")?;
         this.timeout_ms = c::read_i32(buf, "ProduceRequest.TimeoutMs")?;
@@ -71,12 +66,6 @@ impl c::Versioned for ProduceRequest {
         let flex = version >= 9;
         let _ = flex;
         if version >= 3 {
-            if self.transactional_id.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "ProduceRequest.TransactionalId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -115,7 +104,7 @@ impl ProduceRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         if version >= 3 {
-            this.transactional_id = if (version >= 3) && rng.one_in(4) {
+            this.transactional_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

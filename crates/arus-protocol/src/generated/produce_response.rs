@@ -193,11 +193,6 @@ impl c::Versioned for BatchIndexAndErrorMessage {
                 flex,
                 "BatchIndexAndErrorMessage.BatchIndexErrorMessage",
             )?;
-            if this.batch_index_error_message.is_none() && !(version >= 8) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "BatchIndexAndErrorMessage.BatchIndexErrorMessage",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "BatchIndexAndErrorMessage.<tagged fields>")?;
@@ -222,12 +217,6 @@ impl c::Versioned for BatchIndexAndErrorMessage {
             });
         }
         if version >= 8 {
-            if self.batch_index_error_message.is_none() && !(version >= 8) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "BatchIndexAndErrorMessage.BatchIndexErrorMessage",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -257,7 +246,7 @@ impl BatchIndexAndErrorMessage {
             this.batch_index = rng.next_u64() as i32;
         }
         if version >= 8 {
-            this.batch_index_error_message = if (version >= 8) && rng.one_in(4) {
+            this.batch_index_error_message = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -405,11 +394,6 @@ impl c::Versioned for PartitionProduceResponse {
         if version >= 8 {
             this.error_message =
                 c::read_nullable_string(buf, flex, "PartitionProduceResponse.ErrorMessage")?;
-            if this.error_message.is_none() && !(version >= 8) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "PartitionProduceResponse.ErrorMessage",
-                });
-            }
         }
         if version >= 10 && !(version >= 10) {
             this.current_leader = LeaderIdAndEpoch::read(buf, version)?;
@@ -457,12 +441,6 @@ impl c::Versioned for PartitionProduceResponse {
             )?;
         }
         if version >= 8 {
-            if self.error_message.is_none() && !(version >= 8) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "PartitionProduceResponse.ErrorMessage",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -521,7 +499,7 @@ impl PartitionProduceResponse {
             };
         }
         if version >= 8 {
-            this.error_message = if (version >= 8) && rng.one_in(4) {
+            this.error_message = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
@@ -654,11 +632,6 @@ impl c::Versioned for NodeEndpoint {
         }
         if version >= 10 {
             this.rack = c::read_nullable_string(buf, flex, "NodeEndpoint.Rack")?;
-            if this.rack.is_none() && !(version >= 10) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "NodeEndpoint.Rack",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "NodeEndpoint.<tagged fields>")?;
@@ -698,12 +671,6 @@ impl c::Versioned for NodeEndpoint {
             });
         }
         if version >= 10 {
-            if self.rack.is_none() && !(version >= 10) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "NodeEndpoint.Rack",
-                    version,
-                });
-            }
             c::write_nullable_string(out, flex, self.rack.as_deref(), "NodeEndpoint.Rack")?;
         } else if self.rack != None {
             return Err(crate::EncodeError::FieldNotSupported {
@@ -734,7 +701,7 @@ impl NodeEndpoint {
             this.port = rng.next_u64() as i32;
         }
         if version >= 10 {
-            this.rack = if (version >= 10) && rng.one_in(4) {
+            this.rack = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

@@ -48,11 +48,6 @@ impl c::Versioned for RequestHeader {
         this.correlation_id = c::read_i32(buf, "RequestHeader.CorrelationId")?;
         if version >= 1 {
             this.client_id = c::read_nullable_string(buf, false, "RequestHeader.ClientId")?;
-            if this.client_id.is_none() && !(version >= 1) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "RequestHeader.ClientId",
-                });
-            }
         }
         if flex {
             let count = c::read_uvarint(buf, "RequestHeader.<tagged fields>")?;
@@ -71,12 +66,6 @@ impl c::Versioned for RequestHeader {
         c::write_i16(out, self.request_api_version);
         c::write_i32(out, self.correlation_id);
         if version >= 1 {
-            if self.client_id.is_none() && !(version >= 1) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "RequestHeader.ClientId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 false,
@@ -101,7 +90,7 @@ impl RequestHeader {
         this.request_api_version = rng.next_u64() as i16;
         this.correlation_id = rng.next_u64() as i32;
         if version >= 1 {
-            this.client_id = if (version >= 1) && rng.one_in(4) {
+            this.client_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

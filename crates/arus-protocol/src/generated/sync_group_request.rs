@@ -58,29 +58,14 @@ impl c::Versioned for SyncGroupRequest {
         if version >= 3 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "SyncGroupRequest.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "SyncGroupRequest.GroupInstanceId",
-                });
-            }
         }
         if version >= 5 {
             this.protocol_type =
                 c::read_nullable_string(buf, flex, "SyncGroupRequest.ProtocolType")?;
-            if this.protocol_type.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "SyncGroupRequest.ProtocolType",
-                });
-            }
         }
         if version >= 5 {
             this.protocol_name =
                 c::read_nullable_string(buf, flex, "SyncGroupRequest.ProtocolName")?;
-            if this.protocol_name.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "SyncGroupRequest.ProtocolName",
-                });
-            }
         }
         this.assignments = c::read_array(buf, flex, "SyncGroupRequest.Assignments", 1, |b| {
             Ok(SyncGroupRequestAssignment::read(b, version)?)
@@ -102,12 +87,6 @@ impl c::Versioned for SyncGroupRequest {
         c::write_i32(out, self.generation_id);
         c::write_string(out, flex, &self.member_id, "SyncGroupRequest.MemberId")?;
         if version >= 3 {
-            if self.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "SyncGroupRequest.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -121,12 +100,6 @@ impl c::Versioned for SyncGroupRequest {
             });
         }
         if version >= 5 {
-            if self.protocol_type.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "SyncGroupRequest.ProtocolType",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -135,12 +108,6 @@ impl c::Versioned for SyncGroupRequest {
             )?;
         }
         if version >= 5 {
-            if self.protocol_name.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "SyncGroupRequest.ProtocolName",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -175,21 +142,21 @@ impl SyncGroupRequest {
         this.generation_id = rng.next_u64() as i32;
         this.member_id = rng.string();
         if version >= 3 {
-            this.group_instance_id = if (version >= 3) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
             };
         }
         if version >= 5 {
-            this.protocol_type = if (version >= 5) && rng.one_in(4) {
+            this.protocol_type = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
             };
         }
         if version >= 5 {
-            this.protocol_name = if (version >= 5) && rng.one_in(4) {
+            this.protocol_name = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

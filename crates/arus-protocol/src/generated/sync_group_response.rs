@@ -53,20 +53,10 @@ impl c::Versioned for SyncGroupResponse {
         if version >= 5 {
             this.protocol_type =
                 c::read_nullable_string(buf, flex, "SyncGroupResponse.ProtocolType")?;
-            if this.protocol_type.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "SyncGroupResponse.ProtocolType",
-                });
-            }
         }
         if version >= 5 {
             this.protocol_name =
                 c::read_nullable_string(buf, flex, "SyncGroupResponse.ProtocolName")?;
-            if this.protocol_name.is_none() && !(version >= 5) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "SyncGroupResponse.ProtocolName",
-                });
-            }
         }
         this.assignment = c::read_bytes(buf, flex, "SyncGroupResponse.Assignment")?;
         if flex {
@@ -87,12 +77,6 @@ impl c::Versioned for SyncGroupResponse {
         }
         c::write_i16(out, self.error_code);
         if version >= 5 {
-            if self.protocol_type.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "SyncGroupResponse.ProtocolType",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -101,12 +85,6 @@ impl c::Versioned for SyncGroupResponse {
             )?;
         }
         if version >= 5 {
-            if self.protocol_name.is_none() && !(version >= 5) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "SyncGroupResponse.ProtocolName",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -133,14 +111,14 @@ impl SyncGroupResponse {
         }
         this.error_code = rng.next_u64() as i16;
         if version >= 5 {
-            this.protocol_type = if (version >= 5) && rng.one_in(4) {
+            this.protocol_type = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
             };
         }
         if version >= 5 {
-            this.protocol_name = if (version >= 5) && rng.one_in(4) {
+            this.protocol_name = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())

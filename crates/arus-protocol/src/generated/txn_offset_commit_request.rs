@@ -69,11 +69,6 @@ impl c::Versioned for TxnOffsetCommitRequest {
         if version >= 3 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "TxnOffsetCommitRequest.GroupInstanceId")?;
-            if this.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::DecodeError::UnexpectedNull {
-                    field: "TxnOffsetCommitRequest.GroupInstanceId",
-                });
-            }
         }
         this.topics = c::read_array(buf, flex, "TxnOffsetCommitRequest.Topics", 1, |b| {
             Ok(TxnOffsetCommitRequestTopic::read(b, version)?)
@@ -123,12 +118,6 @@ impl c::Versioned for TxnOffsetCommitRequest {
             });
         }
         if version >= 3 {
-            if self.group_instance_id.is_none() && !(version >= 3) {
-                return Err(crate::EncodeError::NullNotAllowed {
-                    field: "TxnOffsetCommitRequest.GroupInstanceId",
-                    version,
-                });
-            }
             c::write_nullable_string(
                 out,
                 flex,
@@ -175,7 +164,7 @@ impl TxnOffsetCommitRequest {
             this.member_id = rng.string();
         }
         if version >= 3 {
-            this.group_instance_id = if (version >= 3) && rng.one_in(4) {
+            this.group_instance_id = if (true) && rng.one_in(4) {
                 None
             } else {
                 Some(rng.string())
