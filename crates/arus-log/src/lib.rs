@@ -1,1 +1,741 @@
-//! (being written)
+//! `arus-log`: the storage engine of Arus — one partition's log in one directory.
+//!
+//! A [`Log`] is a sequence of segments (`.log` files of record batches stored byte-for-byte,
+//! with sparse `.index` and `.timeindex` files), plus a `recovery-point` checkpoint and a
+//! `.clean-shutdown` marker. It assigns offsets on append, serves reads by offset and by
+//! timestamp, rolls segments, supports group commit through [`FlushTarget`], recovers
+//! after a crash by validating batches (header sanity + CRC-32C) from the recovery point
+//! and truncating at the first torn or corrupt batch, and truncates on request.
+//!
+//! This is a leaf crate: it must not depend on tokio, on anything network-related, or on
+//! the protocol crates. It parses the few record-batch v2 header fields it needs itself
+//! (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
+//! files) and [`checkpoint`] (recovery point and clean-shutdown marker).
+//!
+//! A `Log` is not internally synchronized: the broker wraps it in a mutex. Fsync happens
+//! outside that lock through [`Log::flush_target`] / [`FlushTarget::sync`] /
+//! [`Log::mark_flushed`].
+
+pub mod batch;
+pub mod checkpoint;
+pub mod segment;
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::batch::{BatchHeader, NO_TIMESTAMP};
+use crate::segment::{LOG_SUFFIX, Segment};
+
+/// Per-log configuration (Kafka topic configs `segment.bytes`, `segment.ms`,
+/// `index.interval.bytes`, `segment.index.bytes`).
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// Roll when the active segment would grow beyond this many bytes. Default 1 GiB.
+    pub segment_bytes: u64,
+    /// Roll when the active segment is older than this (by the first batch's timestamp,
+    /// or its creation time when that is missing). Default 7 days.
+    pub segment_ms: i64,
+    /// Bytes of batches between two `.index` entries. Default 4096.
+    pub index_interval_bytes: u32,
+    /// Maximum size of an index file; the segment rolls when its index is full.
+    /// Default 10 MiB.
+    pub segment_index_bytes: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("offset {offset} is out of range: the log holds [{log_start}, {log_end})")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start: i64,
+        log_end: i64,
+    },
+    /// Append input that is not a well-formed sequence of v2 batches.
+    #[error("malformed record batch at byte {position} of the append: {reason}")]
+    CorruptBatch { position: usize, reason: String },
+}
+
+impl From<(PathBuf, io::Error)> for LogError {
+    fn from((path, source): (PathBuf, io::Error)) -> Self {
+        LogError::Io { path, source }
+    }
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
+    move |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Result of [`Log::append`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// Largest `maxTimestamp` among the appended batches (-1 if none has a timestamp).
+    pub max_timestamp: i64,
+    /// Offset of the record carrying `max_timestamp` (record-level for uncompressed
+    /// CreateTime batches, else the batch's base offset); -1 if no timestamp.
+    pub offset_of_max_timestamp: i64,
+    pub bytes: usize,
+}
+
+/// Result of [`Log::read`]: whole batches, concatenated.
+#[derive(Clone, Debug)]
+pub struct ReadResult {
+    pub bytes: Bytes,
+    pub first_batch_offset: Option<i64>,
+}
+
+/// Everything needed to fsync what was appended up to [`FlushTarget::end_offset`], without
+/// holding the log: clones of the affected segment files (plus the finished index files of
+/// segments rolled since), and the directory when a segment file was created since the last
+/// flush. After `sync()` succeeds, call [`Log::mark_flushed`]`(target.end_offset())`.
+pub struct FlushTarget {
+    files: Vec<Arc<File>>,
+    dir: Option<PathBuf>,
+    end_offset: i64,
+}
+
+impl FlushTarget {
+    pub fn end_offset(&self) -> i64 {
+        self.end_offset
+    }
+
+    /// `sync_data` on each file, then fsync of the directory if segments were created.
+    pub fn sync(&self) -> io::Result<()> {
+        for f in &self.files {
+            f.sync_data()?;
+        }
+        if let Some(dir) = &self.dir {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// One partition's log. See the crate docs.
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset; never empty; the last one is active.
+    segments: Vec<Segment>,
+    /// Offsets below this are known to be on stable storage.
+    flushed: i64,
+    /// Directory entries of segments with base offset below this are known durable.
+    dir_synced_below: i64,
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_at(dir))
+}
+
+impl Log {
+    /// Opens (creating if missing) the log in `dir` and runs recovery; see [`checkpoint`]
+    /// for the clean and unclean paths.
+    pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
+        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        let dir = dir.to_path_buf();
+        let mut bases = Vec::new();
+        let mut others = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(io_at(&dir))? {
+            let entry = entry.map_err(io_at(&dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some((stem, ext)) = name.split_once('.')
+                && stem.len() == 20
+                && stem.bytes().all(|b| b.is_ascii_digit())
+            {
+                let base: i64 = match stem.parse() {
+                    Ok(b) => b,
+                    Err(_) => continue,
+                };
+                if ext == LOG_SUFFIX {
+                    bases.push(base);
+                } else {
+                    others.push((base, entry.path()));
+                }
+            } else if name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        bases.sort_unstable();
+        // Index files without a .log are leftovers.
+        for (base, path) in others {
+            if bases.binary_search(&base).is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+
+        let marker_path = dir.join(checkpoint::CLEAN_SHUTDOWN_FILE);
+        let clean_leo = checkpoint::read_offset_file(&marker_path, checkpoint::CLEAN_SHUTDOWN_VERSION);
+        let marker_exists = marker_path.exists();
+        let recovery_point = checkpoint::read_offset_file(
+            &dir.join(checkpoint::RECOVERY_POINT_FILE),
+            checkpoint::RECOVERY_POINT_VERSION,
+        )
+        .unwrap_or(0);
+
+        let interval = config.index_interval_bytes;
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        let mut needs = Vec::with_capacity(bases.len());
+        for &base in &bases {
+            let (seg, need) = Segment::open(&dir, base, now_ms)?;
+            segments.push(seg);
+            needs.push(need);
+        }
+
+        let mut recovered_any = false;
+        if segments.is_empty() {
+            segments.push(Segment::create(&dir, 0, now_ms)?);
+            needs.push(false);
+        } else {
+            // Where the full (CRC-checking) scan starts.
+            let n = segments.len();
+            let mut scan_from = match clean_leo {
+                Some(leo) if segments[n - 1].next_offset == leo && !needs[n - 1] => n,
+                Some(_) => {
+                    tracing::warn!(dir = %dir.display(), "clean-shutdown marker does not match the log end; recovering the last segment");
+                    n - 1
+                }
+                None => segments
+                    .partition_point(|s| s.base <= recovery_point)
+                    .saturating_sub(1),
+            };
+            if clean_leo.is_none() {
+                tracing::info!(dir = %dir.display(), recovery_point, "unclean shutdown; recovering");
+            }
+            let mut i = 0;
+            while i < segments.len() {
+                if i >= scan_from || needs[i] {
+                    recovered_any = true;
+                    let stopped = segments[i].rebuild(true, interval)?;
+                    let next_base = segments.get(i + 1).map(|s| s.base);
+                    let gap = next_base.is_some_and(|b| b != segments[i].next_offset);
+                    if let Some(why) = &stopped {
+                        tracing::warn!(segment = %segments[i].log_path.display(), "truncated during recovery: {why}");
+                    }
+                    if stopped.is_some() || gap {
+                        if segments.len() > i + 1 {
+                            tracing::warn!(dir = %dir.display(), from = segments[i].next_offset, "deleting {} later segment(s) after recovery truncation", segments.len() - i - 1);
+                        }
+                        for s in segments.drain(i + 1..) {
+                            s.remove_files()?;
+                        }
+                        needs.truncate(i + 1);
+                        scan_from = scan_from.min(i + 1);
+                    }
+                    segments[i].sync_all()?;
+                }
+                i += 1;
+            }
+        }
+
+        let mut log = Log {
+            dir,
+            config,
+            segments,
+            flushed: 0,
+            dir_synced_below: 0,
+        };
+        let leo = log.log_end_offset();
+        log.flushed = leo;
+        if recovered_any || recovery_point != leo {
+            log.persist_recovery_point()?;
+        }
+        if marker_exists {
+            std::fs::remove_file(&marker_path).map_err(io_at(&marker_path))?;
+        }
+        fsync_dir(&log.dir)?;
+        log.dir_synced_below = leo + 1;
+        Ok(log)
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, c: LogConfig) {
+        self.config = c;
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Base offset of the first segment.
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments[0].base
+    }
+
+    /// The next offset to assign.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments.last().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.last_mut().expect("a log always has a segment")
+    }
+
+    /// Appends already-validated batches (one or more concatenated v2 batches). Assigns
+    /// consecutive offsets from the log end by rewriting each batch's `baseOffset` (and
+    /// `partitionLeaderEpoch` when `leader_epoch` is given) in place — neither is covered
+    /// by the CRC. The whole call lands in one segment; the active segment is rolled first
+    /// if the append would push it past `segment_bytes`, if it is older than `segment_ms`,
+    /// if its index is full, or if relative offsets/positions would overflow u32.
+    /// Writes go to the page cache; durability comes from [`Log::flush_target`].
+    pub fn append(
+        &mut self,
+        batches: &mut [u8],
+        leader_epoch: Option<i32>,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let headers = parse_append_input(batches)?;
+        let total_offsets: i64 = headers
+            .iter()
+            .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
+            .sum();
+        let append_max_ts = headers
+            .iter()
+            .map(|(_, h)| h.max_timestamp)
+            .max()
+            .unwrap_or(NO_TIMESTAMP);
+        let first_offset = self.log_end_offset();
+        let last_offset = first_offset + total_offsets - 1;
+        self.maybe_roll(batches.len() as u64, append_max_ts, last_offset, now_ms)?;
+
+        // Assign offsets.
+        let mut next = first_offset;
+        let mut assigned = Vec::with_capacity(headers.len());
+        for &(pos, h) in &headers {
+            let b = &mut batches[pos..pos + h.size];
+            batch::set_base_offset(b, next);
+            if let Some(e) = leader_epoch {
+                batch::set_leader_epoch(b, e);
+            }
+            let h = BatchHeader {
+                base_offset: next,
+                ..h
+            };
+            next = h.last_offset() + 1;
+            assigned.push((pos, h));
+        }
+
+        let interval = u64::from(self.config.index_interval_bytes);
+        let index_bytes = self.config.segment_index_bytes;
+        let seg = self.active_mut();
+        let start_pos = seg.size;
+        if let Err(e) = seg.log.write_all_at(batches, start_pos) {
+            let _ = seg.log.set_len(start_pos);
+            return Err(io_at(&seg.log_path)(e));
+        }
+
+        let mut info = AppendInfo {
+            first_offset,
+            last_offset,
+            max_timestamp: NO_TIMESTAMP,
+            offset_of_max_timestamp: -1,
+            bytes: batches.len(),
+        };
+        let max_oi = Segment::max_index_entries(index_bytes, segment::INDEX_ENTRY_LEN);
+        let max_ti = Segment::max_index_entries(index_bytes, segment::TIME_INDEX_ENTRY_LEN);
+        for &(pos, h) in &assigned {
+            let bytes = &batches[pos..pos + h.size];
+            let file_pos = start_pos + pos as u64;
+            if h.max_timestamp > info.max_timestamp {
+                info.max_timestamp = h.max_timestamp;
+                info.offset_of_max_timestamp = batch::offset_of_max_timestamp(&h, bytes);
+            }
+            if seg.first_batch_timestamp.is_none() {
+                seg.first_batch_timestamp = Some(h.max_timestamp);
+            }
+            if h.max_timestamp > seg.max_timestamp {
+                seg.max_timestamp = h.max_timestamp;
+                seg.offset_of_max_timestamp = if h.max_timestamp == info.max_timestamp {
+                    info.offset_of_max_timestamp
+                } else {
+                    batch::offset_of_max_timestamp(&h, bytes)
+                };
+            }
+            if seg.bytes_since_index_entry >= interval
+                && file_pos > 0
+                && file_pos <= u64::from(u32::MAX)
+            {
+                if seg.offset_index.len() < max_oi {
+                    seg.append_offset_entry((h.base_offset - seg.base) as u32, file_pos as u32)?;
+                }
+                if seg.time_index.len() < max_ti {
+                    seg.maybe_append_time_entry()?;
+                }
+                seg.bytes_since_index_entry = 0;
+            }
+            seg.bytes_since_index_entry += h.size as u64;
+        }
+        seg.size += batches.len() as u64;
+        seg.next_offset = last_offset + 1;
+        Ok(info)
+    }
+
+    fn maybe_roll(
+        &mut self,
+        bytes: u64,
+        append_max_ts: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let c = &self.config;
+        let seg = self.active();
+        if seg.size == 0 {
+            return Ok(());
+        }
+        let waited = match seg.first_batch_timestamp {
+            Some(t) if t >= 0 => append_max_ts.saturating_sub(t),
+            _ => now_ms.saturating_sub(seg.created_ms),
+        };
+        let roll = seg.size + bytes > c.segment_bytes
+            || waited > c.segment_ms
+            || seg.index_full(c.segment_index_bytes)
+            || last_offset - seg.base > i64::from(u32::MAX)
+            || seg.size + bytes > u64::from(u32::MAX);
+        if roll {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        let leo = self.log_end_offset();
+        self.active_mut().maybe_append_time_entry()?;
+        let seg = Segment::create(&self.dir, leo, now_ms)?;
+        tracing::debug!(dir = %self.dir.display(), base = leo, "rolled segment");
+        self.segments.push(seg);
+        self.persist_recovery_point()
+    }
+
+    fn persist_recovery_point(&self) -> Result<(), LogError> {
+        checkpoint::write_offset_file(
+            &self.dir.join(checkpoint::RECOVERY_POINT_FILE),
+            checkpoint::RECOVERY_POINT_VERSION,
+            self.flushed,
+        )
+    }
+
+    /// Index of the segment that would hold `offset` (last segment with base <= offset).
+    fn segment_for(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base <= offset)
+            .saturating_sub(1)
+    }
+
+    /// Reads whole batches starting with the one containing `offset`. Stops before the
+    /// first batch whose last offset is >= `max_offset` (exclusive bound, e.g. the high
+    /// watermark) and before exceeding `max_bytes` — except that the first batch is always
+    /// returned whole if it is below `max_offset` (KIP-74).
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<ReadResult, LogError> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < start || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: start,
+                log_end: end,
+            });
+        }
+        let mut out: Vec<u8> = Vec::new();
+        let mut first_batch_offset = None;
+        if offset == end || offset >= max_offset {
+            return Ok(ReadResult {
+                bytes: Bytes::new(),
+                first_batch_offset,
+            });
+        }
+        let mut si = self.segment_for(offset);
+        // Find the starting batch (possibly in a later segment if `offset` is in a gap).
+        let mut pos = loop {
+            match self.segments[si].locate(offset)? {
+                Some((pos, _)) => break pos,
+                None if si + 1 < self.segments.len() => si += 1,
+                None => {
+                    return Ok(ReadResult {
+                        bytes: Bytes::new(),
+                        first_batch_offset,
+                    });
+                }
+            }
+        };
+        'segments: loop {
+            let seg = &self.segments[si];
+            let avail = seg.size - pos;
+            let budget = max_bytes.saturating_sub(out.len()) as u64;
+            let mut want = avail.min(budget);
+            if out.is_empty() {
+                // KIP-74: at least the first whole batch.
+                if let Some(h) = seg.read_header(pos)? {
+                    want = want.max(h.size as u64).min(avail);
+                }
+            }
+            if want < batch::HEADER_LEN as u64 {
+                break;
+            }
+            let buf = seg.read_bytes(pos, want as usize)?;
+            let mut p = 0usize;
+            let mut stop = false;
+            while p < buf.len() {
+                let Ok(h) = batch::parse_header(&buf[p..]) else {
+                    stop = p + batch::HEADER_LEN <= buf.len(); // corrupt, not just cut off
+                    break;
+                };
+                if p + h.size > buf.len() {
+                    break;
+                }
+                if h.last_offset() >= max_offset {
+                    stop = true;
+                    break;
+                }
+                if first_batch_offset.is_none() {
+                    first_batch_offset = Some(h.base_offset);
+                }
+                p += h.size;
+            }
+            out.extend_from_slice(&buf[..p]);
+            if stop || pos + (p as u64) < seg.size || si + 1 >= self.segments.len() {
+                break 'segments;
+            }
+            si += 1;
+            pos = 0;
+        }
+        Ok(ReadResult {
+            bytes: Bytes::from(out),
+            first_batch_offset,
+        })
+    }
+
+    /// Finds the first record with timestamp >= `timestamp` and returns its
+    /// `(offset, timestamp)`. The batch is found through the time index then a scan (first
+    /// batch whose `maxTimestamp` >= target); for uncompressed CreateTime batches the
+    /// records are walked to return the exact record (Kafka semantics). For compressed or
+    /// LogAppendTime batches the result is batch-granular: the batch's base offset and its
+    /// `maxTimestamp`. `None` if no batch has a timestamp >= target.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let Some(seg) = self.segments.iter().find(|s| s.max_timestamp >= timestamp) else {
+            return Ok(None);
+        };
+        let i = seg.time_index.partition_point(|&(ts, _)| ts < timestamp);
+        let mut pos = if i == 0 {
+            0
+        } else {
+            seg.floor_position(seg.base + i64::from(seg.time_index[i - 1].1))
+        };
+        while pos < seg.size {
+            let Some(h) = seg.read_header(pos)? else {
+                break;
+            };
+            if h.max_timestamp >= timestamp {
+                if h.is_compressed() || h.is_log_append_time() {
+                    return Ok(Some((h.base_offset, h.max_timestamp)));
+                }
+                let bytes = seg.read_bytes(pos, h.size)?;
+                let found = batch::find_record(&h, &bytes, |ts| ts >= timestamp);
+                return Ok(Some(found.unwrap_or((h.base_offset, h.max_timestamp))));
+            }
+            pos += h.size as u64;
+        }
+        Ok(None)
+    }
+
+    /// `(offset, timestamp)` of the record with the largest timestamp (earliest on ties),
+    /// for ListOffsets `-3`; record-level where [`AppendInfo::offset_of_max_timestamp`] is.
+    pub fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
+        let mut best: Option<(i64, i64)> = None;
+        for s in &self.segments {
+            if s.offset_of_max_timestamp >= 0
+                && s.max_timestamp != NO_TIMESTAMP
+                && best.is_none_or(|(_, ts)| s.max_timestamp > ts)
+            {
+                best = Some((s.offset_of_max_timestamp, s.max_timestamp));
+            }
+        }
+        best
+    }
+
+    /// A handle that fsyncs everything appended so far, usable without the log. Contract:
+    /// after `target.sync()` succeeds, call `mark_flushed(target.end_offset())`.
+    pub fn flush_target(&self) -> FlushTarget {
+        let mut files = Vec::new();
+        let mut need_dir = false;
+        let n = self.segments.len();
+        for (i, s) in self.segments.iter().enumerate() {
+            let new_file = s.base >= self.dir_synced_below;
+            if s.next_offset <= self.flushed && !new_file {
+                continue;
+            }
+            files.push(s.log.clone());
+            if i + 1 < n {
+                // A rolled segment: its index files are final; make them durable too.
+                files.push(s.index_file.clone());
+                files.push(s.time_file.clone());
+            }
+            need_dir |= new_file;
+        }
+        FlushTarget {
+            files,
+            dir: need_dir.then(|| self.dir.clone()),
+            end_offset: self.log_end_offset(),
+        }
+    }
+
+    /// Records that everything below `up_to_offset` is durable (see [`Log::flush_target`]).
+    /// The recovery point is persisted on roll, truncation and close.
+    pub fn mark_flushed(&mut self, up_to_offset: i64) {
+        let up = up_to_offset.min(self.log_end_offset());
+        self.flushed = self.flushed.max(up);
+        self.dir_synced_below = self.dir_synced_below.max(up);
+    }
+
+    pub fn flushed_offset(&self) -> i64 {
+        self.flushed
+    }
+
+    /// Fsyncs everything, persists the recovery point and writes the clean-shutdown marker
+    /// so the next open skips the recovery scan.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.active_mut().maybe_append_time_entry()?;
+        let flushed = self.flushed;
+        for s in &self.segments {
+            if s.next_offset > flushed || s.base >= self.dir_synced_below {
+                s.sync_all()?;
+            }
+        }
+        self.sync_active_indexes()?;
+        self.flushed = self.log_end_offset();
+        self.persist_recovery_point()?;
+        checkpoint::write_offset_file(
+            &self.dir.join(checkpoint::CLEAN_SHUTDOWN_FILE),
+            checkpoint::CLEAN_SHUTDOWN_VERSION,
+            self.log_end_offset(),
+        )?;
+        fsync_dir(&self.dir)
+    }
+
+    fn sync_active_indexes(&self) -> Result<(), LogError> {
+        self.active().sync_all().map_err(Into::into)
+    }
+
+    /// Deletes the log's directory and everything in it.
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir).map_err(io_at(&dir))
+    }
+
+    /// Drops every batch containing an offset >= `offset`. If `offset` falls inside a
+    /// batch, that whole batch goes (the log end becomes its base offset). If `offset` is
+    /// at or below the log start, the log is emptied and restarts at `offset`.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let now = self.active().created_ms;
+        if offset <= self.log_start_offset() {
+            for s in self.segments.drain(..) {
+                s.remove_files()?;
+            }
+            self.segments
+                .push(Segment::create(&self.dir, offset.max(0), now)?);
+        } else {
+            while self.segments.len() > 1 && self.active().base >= offset {
+                let s = self.segments.pop().expect("len > 1");
+                s.remove_files()?;
+            }
+            let interval = self.config.index_interval_bytes;
+            let seg = self.active_mut();
+            if let Some((pos, _)) = seg.locate(offset)? {
+                seg.log.set_len(pos).map_err(io_at(&seg.log_path))?;
+                seg.rebuild(false, interval)?;
+            }
+        }
+        let leo = self.log_end_offset();
+        self.flushed = self.flushed.min(leo);
+        self.persist_recovery_point()?;
+        fsync_dir(&self.dir)?;
+        self.dir_synced_below = leo + 1;
+        Ok(())
+    }
+
+    /// Total bytes of batches in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+}
+
+/// Splits append input into batches, checking each header and that the batches exactly
+/// cover the input. Returns `(position in input, header)` per batch.
+fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
+    if b.is_empty() {
+        return Err(LogError::CorruptBatch {
+            position: 0,
+            reason: "empty append".into(),
+        });
+    }
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < b.len() {
+        let h = batch::parse_header(&b[pos..]).map_err(|r| LogError::CorruptBatch {
+            position: pos,
+            reason: r.into(),
+        })?;
+        if pos + h.size > b.len() {
+            return Err(LogError::CorruptBatch {
+                position: pos,
+                reason: format!(
+                    "batch of {} bytes but only {} remain",
+                    h.size,
+                    b.len() - pos
+                ),
+            });
+        }
+        out.push((pos, h));
+        pos += h.size;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,206 @@
+//! The few record-batch (magic v2) header fields the log needs, parsed by hand.
+//!
+//! `arus-log` deliberately does not depend on `arus-records`; this module knows exactly
+//! enough of the v2 layout to assign offsets, validate batches during recovery and find
+//! timestamps. All integers are big-endian.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  baseOffset            (rewritten by the log; not covered by the CRC)
+//!      8     4  batchLength           (bytes after this field: batch size = 12 + batchLength)
+//!     12     4  partitionLeaderEpoch  (rewritten by the log; not covered by the CRC)
+//!     16     1  magic                 (must be 2)
+//!     17     4  crc                   (CRC-32C of bytes 21..end)
+//!     21     2  attributes            (bits 0-2 compression, bit 3 timestampType)
+//!     23     4  lastOffsetDelta
+//!     27     8  baseTimestamp
+//!     35     8  maxTimestamp
+//!     43     8  producerId
+//!     51     2  producerEpoch
+//!     53     4  baseSequence
+//!     57     4  recordCount
+//!     61        records…
+//! ```
+
+/// Size of the fixed v2 batch header.
+pub const HEADER_LEN: usize = 61;
+/// Bytes before and including `batchLength`; batch size = `LOG_OVERHEAD + batchLength`.
+pub const LOG_OVERHEAD: usize = 12;
+/// Smallest legal `batchLength` (header without the first 12 bytes, zero records).
+pub const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
+/// The only supported batch format.
+pub const MAGIC_V2: i8 = 2;
+
+pub const BASE_OFFSET_AT: usize = 0;
+pub const BATCH_LENGTH_AT: usize = 8;
+pub const LEADER_EPOCH_AT: usize = 12;
+pub const MAGIC_AT: usize = 16;
+pub const CRC_AT: usize = 17;
+pub const ATTRIBUTES_AT: usize = 21;
+pub const LAST_OFFSET_DELTA_AT: usize = 23;
+pub const BASE_TIMESTAMP_AT: usize = 27;
+pub const MAX_TIMESTAMP_AT: usize = 35;
+pub const RECORD_COUNT_AT: usize = 57;
+
+/// Attribute bits 0-2: compression codec (0 = none).
+pub const COMPRESSION_MASK: i16 = 0x07;
+/// Attribute bit 3: timestamp type (1 = LogAppendTime).
+pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+
+/// Kafka's "no timestamp" value.
+pub const NO_TIMESTAMP: i64 = -1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    /// Whole batch size in bytes (`12 + batchLength`).
+    pub size: usize,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub record_count: i32,
+}
+
+impl BatchHeader {
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+    pub fn is_compressed(&self) -> bool {
+        self.attributes & COMPRESSION_MASK != 0
+    }
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & LOG_APPEND_TIME_FLAG != 0
+    }
+}
+
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().unwrap())
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+}
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes(b[at..at + 2].try_into().unwrap())
+}
+
+/// Parses and sanity-checks a header: at least [`HEADER_LEN`] bytes, magic 2,
+/// `batchLength >= 49`, `lastOffsetDelta >= 0`, `recordCount >= 0`, `baseOffset >= 0`.
+/// Does not check that the whole batch is present (see [`BatchHeader::size`]).
+pub fn parse_header(b: &[u8]) -> Result<BatchHeader, &'static str> {
+    if b.len() < HEADER_LEN {
+        return Err("shorter than a v2 batch header");
+    }
+    let batch_length = be_i32(b, BATCH_LENGTH_AT);
+    let magic = b[MAGIC_AT] as i8;
+    if magic != MAGIC_V2 {
+        return Err("magic is not 2");
+    }
+    if batch_length < MIN_BATCH_LENGTH {
+        return Err("batchLength smaller than the v2 header");
+    }
+    let h = BatchHeader {
+        base_offset: be_i64(b, BASE_OFFSET_AT),
+        size: LOG_OVERHEAD + batch_length as usize,
+        magic,
+        crc: u32::from_be_bytes(b[CRC_AT..CRC_AT + 4].try_into().unwrap()),
+        attributes: be_i16(b, ATTRIBUTES_AT),
+        last_offset_delta: be_i32(b, LAST_OFFSET_DELTA_AT),
+        base_timestamp: be_i64(b, BASE_TIMESTAMP_AT),
+        max_timestamp: be_i64(b, MAX_TIMESTAMP_AT),
+        record_count: be_i32(b, RECORD_COUNT_AT),
+    };
+    if h.last_offset_delta < 0 {
+        return Err("negative lastOffsetDelta");
+    }
+    if h.record_count < 0 {
+        return Err("negative recordCount");
+    }
+    if h.base_offset < 0 {
+        return Err("negative baseOffset");
+    }
+    Ok(h)
+}
+
+/// Whether the stored CRC matches the CRC-32C of `batch[21..]` (`batch` is one whole batch).
+pub fn crc_ok(h: &BatchHeader, batch: &[u8]) -> bool {
+    batch.len() == h.size && crc32c::crc32c(&batch[ATTRIBUTES_AT..]) == h.crc
+}
+
+pub fn set_base_offset(batch: &mut [u8], offset: i64) {
+    batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&offset.to_be_bytes());
+}
+
+pub fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
+    batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&epoch.to_be_bytes());
+}
+
+/// Reads a zigzag varint (up to 64 bits) at `*pos`.
+fn read_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut raw: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        raw |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+    Some(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+}
+
+/// Walks the records of an *uncompressed* batch and returns the `(offset, timestamp)` of
+/// the first record for which `pred(timestamp)` holds. Record layout:
+/// `length varint | attributes i8 | timestampDelta varlong | offsetDelta varint | …`.
+/// Returns `None` if no record matches or the records are malformed.
+pub fn find_record(
+    h: &BatchHeader,
+    batch: &[u8],
+    mut pred: impl FnMut(i64) -> bool,
+) -> Option<(i64, i64)> {
+    if h.is_compressed() || batch.len() < h.size {
+        return None;
+    }
+    let batch = &batch[..h.size];
+    let mut pos = HEADER_LEN;
+    for _ in 0..h.record_count {
+        let len = read_varlong(batch, &mut pos)?;
+        if len < 0 {
+            return None;
+        }
+        let start = pos;
+        let end = start.checked_add(len as usize)?;
+        if end > batch.len() {
+            return None;
+        }
+        let rec = &batch[start..end];
+        let mut p = 1; // skip attributes
+        let ts_delta = read_varlong(rec, &mut p)?;
+        let off_delta = read_varlong(rec, &mut p)?;
+        let ts = h.base_timestamp.wrapping_add(ts_delta);
+        if pred(ts) {
+            return Some((h.base_offset + off_delta, ts));
+        }
+        pos = end;
+    }
+    None
+}
+
+/// Offset of the record carrying the batch's max timestamp: record-level for uncompressed
+/// CreateTime batches, otherwise the batch's base offset (the record is in that batch, so a
+/// consumer seeking there sees it).
+pub fn offset_of_max_timestamp(h: &BatchHeader, batch: &[u8]) -> i64 {
+    if h.is_log_append_time() {
+        return h.base_offset;
+    }
+    find_record(h, batch, |ts| ts == h.max_timestamp)
+        .map(|(o, _)| o)
+        .unwrap_or(h.base_offset)
+}
