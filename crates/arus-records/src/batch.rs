@@ -82,10 +82,10 @@ impl RecordBatch {
     pub fn new(bytes: Bytes) -> Result<RecordBatch, RecordError> {
         // Magic first when it is present: a v0/v1 message is shorter than a v2 header and
         // "wrong format" is the more useful error than "too short".
-        if let Some(&m) = bytes.get(MAGIC_OFFSET) {
-            if m as i8 != MAGIC_V2 {
-                return Err(RecordError::UnsupportedMagic(m as i8));
-            }
+        if let Some(&m) = bytes.get(MAGIC_OFFSET)
+            && m as i8 != MAGIC_V2
+        {
+            return Err(RecordError::UnsupportedMagic(m as i8));
         }
         if bytes.len() < BATCH_HEADER_LEN {
             return Err(RecordError::Truncated);
@@ -310,10 +310,10 @@ impl BatchIter {
             .ok_or(invalid.clone())?;
         // As Kafka's ByteBufferLogInputStream: look at the magic as soon as it is there, so a
         // v0/v1 record set reports its format rather than an odd length.
-        if let Some(&m) = self.rest.get(MAGIC_OFFSET) {
-            if m as i8 != MAGIC_V2 {
-                return Err(RecordError::UnsupportedMagic(m as i8));
-            }
+        if let Some(&m) = self.rest.get(MAGIC_OFFSET)
+            && m as i8 != MAGIC_V2
+        {
+            return Err(RecordError::UnsupportedMagic(m as i8));
         }
         if total < BATCH_HEADER_LEN {
             return Err(invalid);
