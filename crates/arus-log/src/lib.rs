@@ -193,7 +193,8 @@ impl Log {
         }
 
         let marker_path = dir.join(checkpoint::CLEAN_SHUTDOWN_FILE);
-        let clean_leo = checkpoint::read_offset_file(&marker_path, checkpoint::CLEAN_SHUTDOWN_VERSION);
+        let clean_leo =
+            checkpoint::read_offset_file(&marker_path, checkpoint::CLEAN_SHUTDOWN_VERSION);
         let marker_exists = marker_path.exists();
         let recovery_point = checkpoint::read_offset_file(
             &dir.join(checkpoint::RECOVERY_POINT_FILE),
@@ -303,7 +304,9 @@ impl Log {
     }
 
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.last_mut().expect("a log always has a segment")
+        self.segments
+            .last_mut()
+            .expect("a log always has a segment")
     }
 
     /// Appends already-validated batches (one or more concatenated v2 batches). Assigns

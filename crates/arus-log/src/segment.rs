@@ -245,7 +245,12 @@ impl Segment {
                 && (b.len() as u64 - INDEX_HEADER_LEN) % entry == 0
         };
         if !ok_header(&ibuf, INDEX_MAGIC, INDEX_VERSION, INDEX_ENTRY_LEN)
-            || !ok_header(&tbuf, TIME_INDEX_MAGIC, TIME_INDEX_VERSION, TIME_INDEX_ENTRY_LEN)
+            || !ok_header(
+                &tbuf,
+                TIME_INDEX_MAGIC,
+                TIME_INDEX_VERSION,
+                TIME_INDEX_ENTRY_LEN,
+            )
         {
             return Ok(false);
         }
@@ -370,7 +375,11 @@ impl Segment {
     /// Rebuilds the in-memory indexes and all derived state from the `.log` (from position
     /// 0), truncates the `.log` at the first invalid batch, and rewrites both index files.
     /// Returns why the scan stopped early, if it did.
-    pub fn rebuild(&mut self, verify_crc: bool, index_interval: u32) -> PathIoResult<Option<String>> {
+    pub fn rebuild(
+        &mut self,
+        verify_crc: bool,
+        index_interval: u32,
+    ) -> PathIoResult<Option<String>> {
         self.clear_indexes();
         let file_len = at(&self.log_path, self.log.metadata())?.len();
         self.size = file_len;
