@@ -224,7 +224,10 @@ fn parse_fields(
             nullable,
             tagged,
             tag,
-            ignorable: f.get("ignorable").and_then(|x| x.as_bool()).unwrap_or(false),
+            ignorable: f
+                .get("ignorable")
+                .and_then(|x| x.as_bool())
+                .unwrap_or(false),
             flexible_override,
             default: str_field(f, "default"),
             about: str_field(f, "about").unwrap_or_default(),
@@ -250,7 +253,9 @@ fn load_spec(path: &Path) -> Result<Spec> {
         for c in cs {
             let sname = str_field(c, "name").ok_or_else(|| anyhow!("common struct name"))?;
             let fields = parse_fields(
-                c.get("fields").and_then(|x| x.as_array()).map_or(&[][..], |a| a),
+                c.get("fields")
+                    .and_then(|x| x.as_array())
+                    .map_or(&[][..], |a| a),
                 &mut structs,
                 &mut order,
             )?;
@@ -266,14 +271,20 @@ fn load_spec(path: &Path) -> Result<Spec> {
         }
     }
     let fields = parse_fields(
-        v.get("fields").and_then(|x| x.as_array()).map_or(&[][..], |a| a),
+        v.get("fields")
+            .and_then(|x| x.as_array())
+            .map_or(&[][..], |a| a),
         &mut structs,
         &mut order,
     )?;
     let listeners = v
         .get("listeners")
         .and_then(|x| x.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(Spec {
         top: StructDef {
@@ -287,10 +298,7 @@ fn load_spec(path: &Path) -> Result<Spec> {
         valid,
         flexible,
         listeners,
-        structs: order
-            .iter()
-            .map(|n| structs[n].clone())
-            .collect::<Vec<_>>(),
+        structs: order.iter().map(|n| structs[n].clone()).collect::<Vec<_>>(),
     })
 }
 
@@ -568,7 +576,9 @@ fn write_value(ty: &Ty, nullable: bool, v: &str, out: &str, flex: &str, fname: &
                     "c::write_nullable_array({out}, {flex}, {v}.as_deref(), {fname}, |o, e| {{ {elem} Ok(()) }})?;"
                 )
             } else {
-                format!("c::write_array({out}, {flex}, &{v}, {fname}, |o, e| {{ {elem} Ok(()) }})?;")
+                format!(
+                    "c::write_array({out}, {flex}, &{v}, {fname}, |o, e| {{ {elem} Ok(()) }})?;"
+                )
             }
         }
     }
@@ -593,7 +603,7 @@ fn random_value(ty: &Ty) -> String {
         Ty::Struct(s) => format!("{s}::random(rng, version)"),
         Ty::Array(e) => {
             let inner = random_value(e);
-            format!("{{ let n = rng.len(); (0..n).map(|_| {inner}).collect() }}")
+            format!("{{ let n = rng.small_len(); (0..n).map(|_| {inner}).collect() }}")
         }
     }
 }
@@ -615,7 +625,11 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
     let ctx = Ctx { valid: spec.valid };
     let valid = spec.valid;
     // Fields that exist in at least one valid version.
-    let fields: Vec<&Field> = s.fields.iter().filter(|f| f.versions.any_in(valid)).collect();
+    let fields: Vec<&Field> = s
+        .fields
+        .iter()
+        .filter(|f| f.versions.any_in(valid))
+        .collect();
 
     doc(out, &s.about);
     if top {
@@ -679,7 +693,11 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
             None => "flex".into(),
         };
         let mut body = String::new();
-        let _ = writeln!(body, "this.{id} = {};", read_value(&f.ty, opt, "buf", &fflex, &fname));
+        let _ = writeln!(
+            body,
+            "this.{id} = {};",
+            read_value(&f.ty, opt, "buf", &fflex, &fname)
+        );
         let ncond = f.null_cond(valid);
         if opt && ncond != "true" {
             let _ = writeln!(
@@ -713,7 +731,11 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
             s.name
         );
         out.push_str("for _ in 0..count {\n");
-        let _ = writeln!(out, "let (tag, data) = c::read_tagged_field(buf, \"{}.<tagged fields>\")?;", s.name);
+        let _ = writeln!(
+            out,
+            "let (tag, data) = c::read_tagged_field(buf, \"{}.<tagged fields>\")?;",
+            s.name
+        );
         if tagged.is_empty() {
             out.push_str("let _ = (tag, data);\n");
         } else {
@@ -723,7 +745,11 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
                 let id = field_ident(&f.name);
                 let opt = f.is_option(valid);
                 let tcond = f.tagged.cond(valid);
-                let guard = if tcond == "true" { String::new() } else { format!(" if {tcond}") };
+                let guard = if tcond == "true" {
+                    String::new()
+                } else {
+                    format!(" if {tcond}")
+                };
                 let _ = writeln!(
                     out,
                     "{}{guard} => {{ this.{id} = {}; }}",
@@ -832,7 +858,9 @@ fn gen_struct(out: &mut String, s: &StructDef, spec: &Spec, top: bool) -> Result
             let val = random_value(&f.ty);
             let assign = if opt {
                 let ncond = f.null_cond(valid);
-                format!("this.{id} = if ({ncond}) && rng.one_in(4) {{ None }} else {{ Some({val}) }};")
+                format!(
+                    "this.{id} = if ({ncond}) && rng.one_in(4) {{ None }} else {{ Some({val}) }};"
+                )
             } else {
                 format!("this.{id} = {val};")
             };
@@ -866,7 +894,11 @@ fn gen_message_file(spec: &Spec) -> Result<String> {
         gen_struct(&mut out, s, spec, false)?;
     }
     let _ = writeln!(out, "impl crate::Message for {} {{", spec.name);
-    let _ = writeln!(out, "const VERSIONS: (i16, i16) = ({}, {});", spec.valid.0, spec.valid.1);
+    let _ = writeln!(
+        out,
+        "const VERSIONS: (i16, i16) = ({}, {});",
+        spec.valid.0, spec.valid.1
+    );
     out.push_str("fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> { <Self as c::Versioned>::read(buf, version) }\n");
     out.push_str("fn encode(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> { <Self as c::Versioned>::write(self, out, version) }\n");
     out.push_str("}\n");
@@ -883,7 +915,6 @@ struct Api {
     key: i16,
     variant: String,
     req: Spec,
-    resp: Spec,
 }
 
 fn gen_api_key(apis: &[Api]) -> String {
@@ -913,10 +944,16 @@ fn gen_api_key(apis: &[Api]) -> String {
         let _ = writeln!(o, "ApiKey::{0} => \"{0}\",", a.variant);
     }
     o.push_str("}\n}\n\n");
-    o.push_str("/// All API keys in ascending key order.\npub fn all() -> &'static [ApiKey] { ALL }\n\n");
+    o.push_str(
+        "/// All API keys in ascending key order.\npub fn all() -> &'static [ApiKey] { ALL }\n\n",
+    );
     o.push_str("/// `validVersions` of the request spec, as (min, max).\npub fn valid_versions(self) -> (i16, i16) {\nmatch self {\n");
     for a in apis {
-        let _ = writeln!(o, "ApiKey::{} => ({}, {}),", a.variant, a.req.valid.0, a.req.valid.1);
+        let _ = writeln!(
+            o,
+            "ApiKey::{} => ({}, {}),",
+            a.variant, a.req.valid.0, a.req.valid.1
+        );
     }
     o.push_str("}\n}\n\n");
     o.push_str("/// Whether `version` of this API uses flexible (compact + tagged fields) encoding.\npub fn is_flexible(self, version: i16) -> bool {\nmatch self {\n");
@@ -948,8 +985,16 @@ fn gen_error_code(tsv: &str) -> Result<String> {
             continue;
         }
         let cols: Vec<&str> = line.split('\t').collect();
-        let code: i16 = cols.first().ok_or_else(|| anyhow!("bad row"))?.trim().parse()?;
-        let name = cols.get(1).ok_or_else(|| anyhow!("bad row"))?.trim().to_string();
+        let code: i16 = cols
+            .first()
+            .ok_or_else(|| anyhow!("bad row"))?
+            .trim()
+            .parse()?;
+        let name = cols
+            .get(1)
+            .ok_or_else(|| anyhow!("bad row"))?
+            .trim()
+            .to_string();
         let retriable = cols.get(2).is_some_and(|s| s.trim() == "retriable");
         rows.push((code, name, retriable));
     }
@@ -957,7 +1002,9 @@ fn gen_error_code(tsv: &str) -> Result<String> {
     o.push_str("// @generated by arus-codegen from error-codes.tsv. Do not edit by hand.\n");
     o.push_str("//! Kafka protocol error codes.\n\n");
     o.push_str("/// Every Kafka error code (variant = CamelCase of the Kafka name).\n");
-    o.push_str("#[repr(i16)]\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\npub enum ErrorCode {\n");
+    o.push_str(
+        "#[repr(i16)]\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]\npub enum ErrorCode {\n",
+    );
     for (c, n, _) in &rows {
         let _ = writeln!(o, "/// `{n}`\n{} = {c},", camel_from_upper_snake(n));
     }
@@ -1020,7 +1067,10 @@ fn gen_mod(apis: &[Api], modules: &[(String, String)]) -> String {
             o,
             "pub fn decode(api_key: ApiKey, version: i16, buf: &mut ::bytes::Bytes) -> Result<{kind}, DecodeError> {{"
         );
-        let _ = writeln!(o, "let (lo, hi) = api_key.valid_versions();\nif version < lo || version > hi {{ return Err(DecodeError::UnsupportedVersion {{ api_key, version }}); }}");
+        let _ = writeln!(
+            o,
+            "let (lo, hi) = api_key.valid_versions();\nif version < lo || version > hi {{ return Err(DecodeError::UnsupportedVersion {{ api_key, version }}); }}"
+        );
         o.push_str("Ok(match api_key {\n");
         for a in apis {
             let _ = writeln!(
@@ -1030,7 +1080,10 @@ fn gen_mod(apis: &[Api], modules: &[(String, String)]) -> String {
             );
         }
         o.push_str("})\n}\n\n");
-        let _ = writeln!(o, "/// Encodes the body (no header, no size prefix) at `version`.");
+        let _ = writeln!(
+            o,
+            "/// Encodes the body (no header, no size prefix) at `version`."
+        );
         o.push_str("pub fn encode(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), EncodeError> {\n");
         o.push_str("let api_key = self.api_key();\nlet (lo, hi) = api_key.valid_versions();\nif version < lo || version > hi { return Err(EncodeError::UnsupportedVersion { api_key, version }); }\n");
         o.push_str("match self {\n");
@@ -1038,12 +1091,17 @@ fn gen_mod(apis: &[Api], modules: &[(String, String)]) -> String {
             let _ = writeln!(o, "{kind}::{}(m) => m.encode(out, version),", a.variant);
         }
         o.push_str("}\n}\n\n");
-        o.push_str("/// The API key of this body.\npub fn api_key(&self) -> ApiKey {\nmatch self {\n");
+        o.push_str(
+            "/// The API key of this body.\npub fn api_key(&self) -> ApiKey {\nmatch self {\n",
+        );
         for a in apis {
             let _ = writeln!(o, "{kind}::{0}(_) => ApiKey::{0},", a.variant);
         }
         o.push_str("}\n}\n\n");
-        let _ = writeln!(o, "/// A random body for `api_key` at `version` (test helper).");
+        let _ = writeln!(
+            o,
+            "/// A random body for `api_key` at `version` (test helper)."
+        );
         o.push_str("#[cfg(any(test, feature = \"testing\"))]\n");
         let _ = writeln!(
             o,
@@ -1066,7 +1124,6 @@ fn gen_mod(apis: &[Api], modules: &[(String, String)]) -> String {
         }
         o.push('\n');
     }
-    let _ = &apis.iter().map(|a| (&a.resp.name, &a.req.kind)).count();
     o
 }
 
@@ -1141,7 +1198,11 @@ fn main() -> Result<()> {
         if resp.name != format!("{variant}Response") {
             bail!("response name mismatch for {variant}: {}", resp.name);
         }
-        apis.push(Api { key: k, variant, req, resp });
+        apis.push(Api {
+            key: k,
+            variant,
+            req,
+        });
     }
 
     let f = out_dir.join("api_key.rs");

@@ -282,7 +282,11 @@ pub fn read_nullable_string(
     }
 }
 
-pub fn read_string(buf: &mut Bytes, compact: bool, field: &'static str) -> Result<String, DecodeError> {
+pub fn read_string(
+    buf: &mut Bytes,
+    compact: bool,
+    field: &'static str,
+) -> Result<String, DecodeError> {
     read_nullable_string(buf, compact, field)?.ok_or(DecodeError::UnexpectedNull { field })
 }
 
@@ -299,7 +303,12 @@ pub fn write_nullable_string(
     Ok(())
 }
 
-pub fn write_string(out: &mut BytesMut, compact: bool, v: &str, field: &'static str) -> Result<(), EncodeError> {
+pub fn write_string(
+    out: &mut BytesMut,
+    compact: bool,
+    v: &str,
+    field: &'static str,
+) -> Result<(), EncodeError> {
     write_nullable_string(out, compact, Some(v), field)
 }
 
@@ -314,7 +323,11 @@ pub fn read_nullable_bytes(
     Ok(read_len(buf, compact, true, field)?.map(|n| buf.split_to(n)))
 }
 
-pub fn read_bytes(buf: &mut Bytes, compact: bool, field: &'static str) -> Result<Bytes, DecodeError> {
+pub fn read_bytes(
+    buf: &mut Bytes,
+    compact: bool,
+    field: &'static str,
+) -> Result<Bytes, DecodeError> {
     read_nullable_bytes(buf, compact, field)?.ok_or(DecodeError::UnexpectedNull { field })
 }
 
@@ -331,7 +344,12 @@ pub fn write_nullable_bytes(
     Ok(())
 }
 
-pub fn write_bytes(out: &mut BytesMut, compact: bool, v: &Bytes, field: &'static str) -> Result<(), EncodeError> {
+pub fn write_bytes(
+    out: &mut BytesMut,
+    compact: bool,
+    v: &Bytes,
+    field: &'static str,
+) -> Result<(), EncodeError> {
     write_nullable_bytes(out, compact, Some(v), field)
 }
 
@@ -356,7 +374,10 @@ pub fn read_nullable_array<T>(
         return Ok(None);
     }
     if count < 0 {
-        return Err(DecodeError::InvalidLength { field, length: count });
+        return Err(DecodeError::InvalidLength {
+            field,
+            length: count,
+        });
     }
     let count = count as usize;
     if count.saturating_mul(min_elem.max(1)) > buf.remaining() {
@@ -380,7 +401,8 @@ pub fn read_array<T>(
     min_elem: usize,
     elem: impl FnMut(&mut Bytes) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
-    read_nullable_array(buf, compact, field, min_elem, elem)?.ok_or(DecodeError::UnexpectedNull { field })
+    read_nullable_array(buf, compact, field, min_elem, elem)?
+        .ok_or(DecodeError::UnexpectedNull { field })
 }
 
 pub fn write_nullable_array<T>(
@@ -443,7 +465,10 @@ pub fn write_nullable_struct<T>(
 // ----- tagged fields -----
 
 /// Reads one tagged field's tag and data (a zero-copy slice of `buf`).
-pub fn read_tagged_field(buf: &mut Bytes, field: &'static str) -> Result<(u32, Bytes), DecodeError> {
+pub fn read_tagged_field(
+    buf: &mut Bytes,
+    field: &'static str,
+) -> Result<(u32, Bytes), DecodeError> {
     let tag = read_uvarint(buf, field)?;
     let size = read_uvarint(buf, field)? as usize;
     if size > buf.remaining() {

@@ -38,7 +38,7 @@ impl Rng {
     }
 
     /// A small collection length (0..=3).
-    pub fn len(&mut self) -> usize {
+    pub fn small_len(&mut self) -> usize {
         self.below(4) as usize
     }
 

@@ -8,8 +8,8 @@ use arus_protocol::messages::produce_request::{
 };
 use arus_protocol::messages::{RequestHeader, ResponseHeader};
 use arus_protocol::{
-    ApiKey, Bytes, BytesMut, DecodeError, EncodeError, ErrorCode, Message, Request, Response,
-    Uuid, decode_request, encode_request, encode_response, peek_request_header,
+    ApiKey, Bytes, BytesMut, DecodeError, EncodeError, ErrorCode, Message, Request, Response, Uuid,
+    decode_request, encode_request, encode_response, peek_request_header,
 };
 
 fn enc<M: Message>(m: &M, v: i16) -> Vec<u8> {
@@ -120,7 +120,14 @@ fn api_versions_response_uses_header_v0_and_tagged_fields() {
         ..Default::default()
     };
     let mut out = BytesMut::new();
-    encode_response(5, ApiKey::ApiVersions, 3, &Response::ApiVersions(body), &mut out).unwrap();
+    encode_response(
+        5,
+        ApiKey::ApiVersions,
+        3,
+        &Response::ApiVersions(body),
+        &mut out,
+    )
+    .unwrap();
     #[rustfmt::skip]
     let expected: Vec<u8> = vec![
         0, 0, 0, 22,
@@ -167,7 +174,10 @@ fn produce_records_are_zero_copy() {
     let bytes = Bytes::from(enc(&req, 9));
     let mut buf = bytes.clone();
     let back = ProduceRequest::decode(&mut buf, 9).unwrap();
-    let rec = back.topic_data[0].partition_data[0].records.clone().unwrap();
+    let rec = back.topic_data[0].partition_data[0]
+        .records
+        .clone()
+        .unwrap();
     assert_eq!(&rec[..], b"RECORDS");
     // The slice points into the original frame.
     let start = bytes.as_ptr() as usize;
@@ -220,7 +230,10 @@ fn api_key_and_error_code_tables() {
         assert_eq!(ApiKey::from_i16(k as i16), Some(k));
     }
     assert_eq!(ErrorCode::UnknownTopicOrPartition.code(), 3);
-    assert_eq!(ErrorCode::from_code(-1), Some(ErrorCode::UnknownServerError));
+    assert_eq!(
+        ErrorCode::from_code(-1),
+        Some(ErrorCode::UnknownServerError)
+    );
     assert_eq!(
         ErrorCode::UnknownTopicOrPartition.name(),
         "UNKNOWN_TOPIC_OR_PARTITION"

@@ -27,18 +27,30 @@ fn every_request_every_version_roundtrips() {
                 let mut buf = bytes.clone();
                 let back = Request::decode(key, version, &mut buf)
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: decode: {e}"));
-                assert!(buf.is_empty(), "{key:?} v{version}: {} bytes left", buf.len());
+                assert!(
+                    buf.is_empty(),
+                    "{key:?} v{version}: {} bytes left",
+                    buf.len()
+                );
                 assert_eq!(back, req, "{key:?} v{version}");
                 let mut again = BytesMut::new();
                 back.encode(&mut again, version).unwrap();
-                assert_eq!(again.freeze(), bytes, "{key:?} v{version}: re-encode differs");
+                assert_eq!(
+                    again.freeze(),
+                    bytes,
+                    "{key:?} v{version}: re-encode differs"
+                );
 
                 // Through the framing helpers.
                 let header = RequestHeader {
                     request_api_key: key as i16,
                     request_api_version: version,
                     correlation_id: i as i32,
-                    client_id: if i % 3 == 0 { None } else { Some("client-é".into()) },
+                    client_id: if i % 3 == 0 {
+                        None
+                    } else {
+                        Some("client-é".into())
+                    },
                 };
                 let mut frame = BytesMut::new();
                 encode_request(&header, &req, &mut frame).unwrap();
@@ -76,11 +88,19 @@ fn every_response_every_version_roundtrips() {
                 let mut buf = bytes.clone();
                 let back = Response::decode(key, version, &mut buf)
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: decode: {e}"));
-                assert!(buf.is_empty(), "{key:?} v{version}: {} bytes left", buf.len());
+                assert!(
+                    buf.is_empty(),
+                    "{key:?} v{version}: {} bytes left",
+                    buf.len()
+                );
                 assert_eq!(back, resp, "{key:?} v{version}");
                 let mut again = BytesMut::new();
                 back.encode(&mut again, version).unwrap();
-                assert_eq!(again.freeze(), bytes, "{key:?} v{version}: re-encode differs");
+                assert_eq!(
+                    again.freeze(),
+                    bytes,
+                    "{key:?} v{version}: re-encode differs"
+                );
 
                 let mut frame = BytesMut::new();
                 encode_response(77, key, version, &resp, &mut frame).unwrap();

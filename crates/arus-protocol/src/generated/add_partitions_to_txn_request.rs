@@ -171,7 +171,7 @@ impl AddPartitionsToTxnRequest {
         let mut this = Self::default();
         if version >= 4 {
             this.transactions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| AddPartitionsToTxnTransaction::random(rng, version))
                     .collect()
@@ -188,7 +188,7 @@ impl AddPartitionsToTxnRequest {
         }
         if version <= 3 {
             this.v3_and_below_topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| AddPartitionsToTxnTopic::random(rng, version))
                     .collect()
@@ -264,7 +264,7 @@ impl AddPartitionsToTxnTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -417,7 +417,7 @@ impl AddPartitionsToTxnTransaction {
         }
         if version >= 4 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| AddPartitionsToTxnTopic::random(rng, version))
                     .collect()

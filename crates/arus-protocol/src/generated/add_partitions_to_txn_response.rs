@@ -137,7 +137,7 @@ impl AddPartitionsToTxnResponse {
         }
         if version >= 4 {
             this.results_by_transaction = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| AddPartitionsToTxnResult::random(rng, version))
                     .collect()
@@ -145,7 +145,7 @@ impl AddPartitionsToTxnResponse {
         }
         if version <= 3 {
             this.results_by_topic_v3_and_below = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| AddPartitionsToTxnTopicResult::random(rng, version))
                     .collect()
@@ -225,7 +225,7 @@ impl AddPartitionsToTxnTopicResult {
         let mut this = Self::default();
         this.name = rng.string();
         this.results_by_partition = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AddPartitionsToTxnPartitionResult::random(rng, version))
                 .collect()
@@ -390,7 +390,7 @@ impl AddPartitionsToTxnResult {
         }
         if version >= 4 {
             this.topic_results = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| AddPartitionsToTxnTopicResult::random(rng, version))
                     .collect()

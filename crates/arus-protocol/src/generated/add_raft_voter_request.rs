@@ -105,7 +105,7 @@ impl AddRaftVoterRequest {
         this.voter_id = rng.next_u64() as i32;
         this.voter_directory_id = rng.uuid();
         this.listeners = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| Listener::random(rng, version)).collect()
         };
         this

@@ -80,7 +80,7 @@ impl AlterClientQuotasRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.entries = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| EntryData::random(rng, version)).collect()
         };
         this.validate_only = rng.bool();
@@ -285,11 +285,11 @@ impl EntryData {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.entity = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| EntityData::random(rng, version)).collect()
         };
         this.ops = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| OpData::random(rng, version)).collect()
         };
         this

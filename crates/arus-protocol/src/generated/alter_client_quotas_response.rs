@@ -81,7 +81,7 @@ impl AlterClientQuotasResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.entries = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| EntryData::random(rng, version)).collect()
         };
         this
@@ -231,7 +231,7 @@ impl EntryData {
             Some(rng.string())
         };
         this.entity = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| EntityData::random(rng, version)).collect()
         };
         this

@@ -79,7 +79,7 @@ impl AlterConfigsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AlterConfigsResource::random(rng, version))
                 .collect()
@@ -230,7 +230,7 @@ impl AlterConfigsResource {
         this.resource_type = rng.next_u64() as i8;
         this.resource_name = rng.string();
         this.configs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AlterableConfig::random(rng, version))
                 .collect()

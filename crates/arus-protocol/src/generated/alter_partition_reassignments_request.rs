@@ -87,7 +87,7 @@ impl AlterPartitionReassignmentsRequest {
         let mut this = Self::default();
         this.timeout_ms = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReassignableTopic::random(rng, version))
                 .collect()
@@ -167,7 +167,7 @@ impl ReassignablePartition {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             })
         };
@@ -241,7 +241,7 @@ impl ReassignableTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReassignablePartition::random(rng, version))
                 .collect()

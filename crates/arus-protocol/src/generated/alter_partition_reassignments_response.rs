@@ -114,7 +114,7 @@ impl AlterPartitionReassignmentsResponse {
             Some(rng.string())
         };
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReassignableTopicResponse::random(rng, version))
                 .collect()
@@ -267,7 +267,7 @@ impl ReassignableTopicResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReassignablePartitionResponse::random(rng, version))
                 .collect()

@@ -86,7 +86,7 @@ impl AlterPartitionRequest {
         this.broker_id = rng.next_u64() as i32;
         this.broker_epoch = rng.next_u64() as i64;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         this
@@ -292,13 +292,13 @@ impl PartitionData {
         this.leader_epoch = rng.next_u64() as i32;
         if version <= 2 {
             this.new_isr = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
         if version >= 3 {
             this.new_isr_with_epochs = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| BrokerState::random(rng, version)).collect()
             };
         }
@@ -392,7 +392,7 @@ impl TopicData {
             this.topic_id = rng.uuid();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

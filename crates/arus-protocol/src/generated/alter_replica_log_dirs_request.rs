@@ -75,7 +75,7 @@ impl AlterReplicaLogDirsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.dirs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AlterReplicaLogDir::random(rng, version))
                 .collect()
@@ -151,7 +151,7 @@ impl AlterReplicaLogDirTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -224,7 +224,7 @@ impl AlterReplicaLogDir {
         let mut this = Self::default();
         this.path = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AlterReplicaLogDirTopic::random(rng, version))
                 .collect()

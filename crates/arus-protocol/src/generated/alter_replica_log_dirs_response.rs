@@ -81,7 +81,7 @@ impl AlterReplicaLogDirsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AlterReplicaLogDirTopicResult::random(rng, version))
                 .collect()
@@ -227,7 +227,7 @@ impl AlterReplicaLogDirTopicResult {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AlterReplicaLogDirPartitionResult::random(rng, version))
                 .collect()

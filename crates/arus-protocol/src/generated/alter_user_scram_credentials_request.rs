@@ -99,13 +99,13 @@ impl AlterUserScramCredentialsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.deletions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ScramCredentialDeletion::random(rng, version))
                 .collect()
         };
         this.upsertions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ScramCredentialUpsertion::random(rng, version))
                 .collect()

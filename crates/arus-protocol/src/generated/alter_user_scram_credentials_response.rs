@@ -86,7 +86,7 @@ impl AlterUserScramCredentialsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AlterUserScramCredentialsResult::random(rng, version))
                 .collect()

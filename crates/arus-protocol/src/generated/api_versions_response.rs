@@ -243,7 +243,7 @@ impl ApiVersionsResponse {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         this.api_keys = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| ApiVersion::random(rng, version)).collect()
         };
         if version >= 1 {
@@ -251,7 +251,7 @@ impl ApiVersionsResponse {
         }
         if version >= 3 {
             this.supported_features = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| SupportedFeatureKey::random(rng, version))
                     .collect()
@@ -262,7 +262,7 @@ impl ApiVersionsResponse {
         }
         if version >= 3 {
             this.finalized_features = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| FinalizedFeatureKey::random(rng, version))
                     .collect()

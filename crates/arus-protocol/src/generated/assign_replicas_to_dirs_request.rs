@@ -90,7 +90,7 @@ impl AssignReplicasToDirsRequest {
         this.broker_id = rng.next_u64() as i32;
         this.broker_epoch = rng.next_u64() as i64;
         this.directories = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DirectoryData::random(rng, version))
                 .collect()
@@ -213,7 +213,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()
@@ -280,7 +280,7 @@ impl DirectoryData {
         let mut this = Self::default();
         this.id = rng.uuid();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         this

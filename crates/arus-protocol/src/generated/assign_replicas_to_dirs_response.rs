@@ -90,7 +90,7 @@ impl AssignReplicasToDirsResponse {
         this.throttle_time_ms = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
         this.directories = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DirectoryData::random(rng, version))
                 .collect()
@@ -221,7 +221,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()
@@ -288,7 +288,7 @@ impl DirectoryData {
         let mut this = Self::default();
         this.id = rng.uuid();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         this

@@ -124,12 +124,12 @@ impl BeginQuorumEpochRequest {
             this.voter_id = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         if version >= 1 {
             this.leader_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderEndpoint::random(rng, version))
                     .collect()
@@ -279,7 +279,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

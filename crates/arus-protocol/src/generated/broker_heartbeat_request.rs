@@ -154,7 +154,7 @@ impl BrokerHeartbeatRequest {
         this.want_shut_down = rng.bool();
         if version >= 1 {
             this.offline_log_dirs = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.uuid()).collect()
             };
         }

@@ -170,11 +170,11 @@ impl BrokerRegistrationRequest {
         this.cluster_id = rng.string();
         this.incarnation_id = rng.uuid();
         this.listeners = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| Listener::random(rng, version)).collect()
         };
         this.features = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| Feature::random(rng, version)).collect()
         };
         this.rack = if (true) && rng.one_in(4) {
@@ -187,7 +187,7 @@ impl BrokerRegistrationRequest {
         }
         if version >= 2 {
             this.log_dirs = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.uuid()).collect()
             };
         }

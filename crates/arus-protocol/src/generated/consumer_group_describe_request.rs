@@ -88,7 +88,7 @@ impl ConsumerGroupDescribeRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.group_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this.include_authorized_operations = rng.bool();

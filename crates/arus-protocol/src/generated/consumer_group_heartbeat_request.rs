@@ -213,7 +213,7 @@ impl ConsumerGroupHeartbeatRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect()
             })
         };
@@ -233,7 +233,7 @@ impl ConsumerGroupHeartbeatRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| TopicPartitions::random(rng, version))
                     .collect()
@@ -309,7 +309,7 @@ impl TopicPartitions {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this

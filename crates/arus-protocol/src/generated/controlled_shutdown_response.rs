@@ -85,7 +85,7 @@ impl ControlledShutdownResponse {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         this.remaining_partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| RemainingPartition::random(rng, version))
                 .collect()

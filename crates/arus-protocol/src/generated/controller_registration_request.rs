@@ -118,11 +118,11 @@ impl ControllerRegistrationRequest {
         this.incarnation_id = rng.uuid();
         this.zk_migration_ready = rng.bool();
         this.listeners = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| Listener::random(rng, version)).collect()
         };
         this.features = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| Feature::random(rng, version)).collect()
         };
         this

@@ -74,7 +74,7 @@ impl CreateAclsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.creations = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| AclCreation::random(rng, version)).collect()
         };
         this

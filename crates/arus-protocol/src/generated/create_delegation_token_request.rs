@@ -141,7 +141,7 @@ impl CreateDelegationTokenRequest {
             };
         }
         this.renewers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| CreatableRenewers::random(rng, version))
                 .collect()

@@ -85,7 +85,7 @@ impl CreatePartitionsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| CreatePartitionsTopic::random(rng, version))
                 .collect()
@@ -158,7 +158,7 @@ impl CreatePartitionsAssignment {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.broker_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -242,7 +242,7 @@ impl CreatePartitionsTopic {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| CreatePartitionsAssignment::random(rng, version))
                     .collect()

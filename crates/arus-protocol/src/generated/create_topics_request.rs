@@ -93,7 +93,7 @@ impl CreateTopicsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| CreatableTopic::random(rng, version))
                 .collect()
@@ -174,7 +174,7 @@ impl CreatableReplicaAssignment {
         let mut this = Self::default();
         this.partition_index = rng.next_u64() as i32;
         this.broker_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -344,13 +344,13 @@ impl CreatableTopic {
         this.num_partitions = rng.next_u64() as i32;
         this.replication_factor = rng.next_u64() as i16;
         this.assignments = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| CreatableReplicaAssignment::random(rng, version))
                 .collect()
         };
         this.configs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| CreatableTopicConfig::random(rng, version))
                 .collect()

@@ -87,7 +87,7 @@ impl CreateTopicsResponse {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| CreatableTopicResult::random(rng, version))
                 .collect()
@@ -406,7 +406,7 @@ impl CreatableTopicResult {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| CreatableTopicConfigs::random(rng, version))
                         .collect()

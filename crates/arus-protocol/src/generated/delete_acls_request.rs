@@ -74,7 +74,7 @@ impl DeleteAclsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteAclsFilter::random(rng, version))
                 .collect()

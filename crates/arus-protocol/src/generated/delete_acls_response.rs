@@ -81,7 +81,7 @@ impl DeleteAclsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.filter_results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteAclsFilterResult::random(rng, version))
                 .collect()
@@ -307,7 +307,7 @@ impl DeleteAclsFilterResult {
             Some(rng.string())
         };
         this.matching_acls = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteAclsMatchingAcl::random(rng, version))
                 .collect()

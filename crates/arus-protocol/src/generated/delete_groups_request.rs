@@ -74,7 +74,7 @@ impl DeleteGroupsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.groups_names = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this

@@ -81,7 +81,7 @@ impl DeleteGroupsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeletableGroupResult::random(rng, version))
                 .collect()

@@ -80,7 +80,7 @@ impl DeleteRecordsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteRecordsTopic::random(rng, version))
                 .collect()
@@ -216,7 +216,7 @@ impl DeleteRecordsTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteRecordsPartition::random(rng, version))
                 .collect()

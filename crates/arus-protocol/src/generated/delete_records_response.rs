@@ -81,7 +81,7 @@ impl DeleteRecordsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteRecordsTopicResult::random(rng, version))
                 .collect()
@@ -224,7 +224,7 @@ impl DeleteRecordsTopicResult {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteRecordsPartitionResult::random(rng, version))
                 .collect()

@@ -75,7 +75,7 @@ impl DeleteShareGroupStateResponse {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeleteStateResult::random(rng, version))
                 .collect()
@@ -224,7 +224,7 @@ impl DeleteStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionResult::random(rng, version))
                 .collect()

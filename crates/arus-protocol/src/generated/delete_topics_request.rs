@@ -110,7 +110,7 @@ impl DeleteTopicsRequest {
         let mut this = Self::default();
         if version >= 6 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| DeleteTopicState::random(rng, version))
                     .collect()
@@ -118,7 +118,7 @@ impl DeleteTopicsRequest {
         }
         if version <= 5 {
             this.topic_names = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect()
             };
         }

@@ -87,7 +87,7 @@ impl DeleteTopicsResponse {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DeletableTopicResult::random(rng, version))
                 .collect()

@@ -103,7 +103,7 @@ impl DescribeAclsResponse {
             Some(rng.string())
         };
         this.resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeAclsResource::random(rng, version))
                 .collect()
@@ -278,7 +278,7 @@ impl DescribeAclsResource {
             this.pattern_type = rng.next_u64() as i8;
         }
         this.acls = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AclDescription::random(rng, version))
                 .collect()

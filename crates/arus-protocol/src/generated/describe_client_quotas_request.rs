@@ -84,7 +84,7 @@ impl DescribeClientQuotasRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.components = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ComponentData::random(rng, version))
                 .collect()

@@ -107,7 +107,7 @@ impl DescribeClientQuotasResponse {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| EntryData::random(rng, version)).collect()
             })
         };
@@ -306,11 +306,11 @@ impl EntryData {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.entity = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| EntityData::random(rng, version)).collect()
         };
         this.values = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| ValueData::random(rng, version)).collect()
         };
         this

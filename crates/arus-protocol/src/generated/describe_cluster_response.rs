@@ -143,7 +143,7 @@ impl DescribeClusterResponse {
         this.cluster_id = rng.string();
         this.controller_id = rng.next_u64() as i32;
         this.brokers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeClusterBroker::random(rng, version))
                 .collect()

@@ -104,7 +104,7 @@ impl DescribeConfigsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeConfigsResource::random(rng, version))
                 .collect()
@@ -210,7 +210,7 @@ impl DescribeConfigsResource {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect()
             })
         };

@@ -81,7 +81,7 @@ impl DescribeConfigsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeConfigsResult::random(rng, version))
                 .collect()
@@ -354,7 +354,7 @@ impl DescribeConfigsResourceResult {
         this.is_sensitive = rng.bool();
         if version >= 1 {
             this.synonyms = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| DescribeConfigsSynonym::random(rng, version))
                     .collect()
@@ -474,7 +474,7 @@ impl DescribeConfigsResult {
         this.resource_type = rng.next_u64() as i8;
         this.resource_name = rng.string();
         this.configs = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeConfigsResourceResult::random(rng, version))
                 .collect()

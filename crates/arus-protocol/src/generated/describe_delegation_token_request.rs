@@ -79,7 +79,7 @@ impl DescribeDelegationTokenRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| DescribeDelegationTokenOwner::random(rng, version))
                     .collect()

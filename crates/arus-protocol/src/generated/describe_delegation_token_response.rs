@@ -90,7 +90,7 @@ impl DescribeDelegationTokenResponse {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         this.tokens = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribedDelegationToken::random(rng, version))
                 .collect()
@@ -342,7 +342,7 @@ impl DescribedDelegationToken {
         this.token_id = rng.string();
         this.hmac = rng.bytes();
         this.renewers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribedDelegationTokenRenewer::random(rng, version))
                 .collect()

@@ -90,7 +90,7 @@ impl DescribeGroupsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         if version >= 3 {

@@ -87,7 +87,7 @@ impl DescribeGroupsResponse {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribedGroup::random(rng, version))
                 .collect()
@@ -325,7 +325,7 @@ impl DescribedGroup {
         this.protocol_type = rng.string();
         this.protocol_data = rng.string();
         this.members = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribedGroupMember::random(rng, version))
                 .collect()

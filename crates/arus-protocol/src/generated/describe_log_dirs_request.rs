@@ -78,7 +78,7 @@ impl DescribeLogDirsRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| DescribableLogDirTopic::random(rng, version))
                     .collect()
@@ -155,7 +155,7 @@ impl DescribableLogDirTopic {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this

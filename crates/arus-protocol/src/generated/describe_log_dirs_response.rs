@@ -93,7 +93,7 @@ impl DescribeLogDirsResponse {
             this.error_code = rng.next_u64() as i16;
         }
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeLogDirsResult::random(rng, version))
                 .collect()
@@ -239,7 +239,7 @@ impl DescribeLogDirsTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeLogDirsPartition::random(rng, version))
                 .collect()
@@ -339,7 +339,7 @@ impl DescribeLogDirsResult {
         this.error_code = rng.next_u64() as i16;
         this.log_dir = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeLogDirsTopic::random(rng, version))
                 .collect()

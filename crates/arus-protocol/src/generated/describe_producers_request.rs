@@ -74,7 +74,7 @@ impl DescribeProducersRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicRequest::random(rng, version)).collect()
         };
         this
@@ -147,7 +147,7 @@ impl TopicRequest {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_indexes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this

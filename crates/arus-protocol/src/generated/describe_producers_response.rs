@@ -81,7 +81,7 @@ impl DescribeProducersResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TopicResponse::random(rng, version))
                 .collect()
@@ -253,7 +253,7 @@ impl PartitionResponse {
             Some(rng.string())
         };
         this.active_producers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ProducerState::random(rng, version))
                 .collect()
@@ -328,7 +328,7 @@ impl TopicResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionResponse::random(rng, version))
                 .collect()

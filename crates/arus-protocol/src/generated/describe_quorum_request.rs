@@ -74,7 +74,7 @@ impl DescribeQuorumRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         this
@@ -195,7 +195,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

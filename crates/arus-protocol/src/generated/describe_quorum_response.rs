@@ -126,12 +126,12 @@ impl DescribeQuorumResponse {
             };
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         if version >= 2 {
             this.nodes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| Node::random(rng, version)).collect()
             };
         }
@@ -358,11 +358,11 @@ impl PartitionData {
         this.leader_epoch = rng.next_u64() as i32;
         this.high_watermark = rng.next_u64() as i64;
         this.current_voters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| ReplicaState::random(rng, version)).collect()
         };
         this.observers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| ReplicaState::random(rng, version)).collect()
         };
         this
@@ -433,7 +433,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()
@@ -620,7 +620,7 @@ impl Node {
         }
         if version >= 2 {
             this.listeners = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| Listener::random(rng, version)).collect()
             };
         }

@@ -88,7 +88,7 @@ impl DescribeTopicPartitionsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicRequest::random(rng, version)).collect()
         };
         this.response_partition_limit = rng.next_u64() as i32;

@@ -93,7 +93,7 @@ impl DescribeTopicPartitionsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeTopicPartitionsResponseTopic::random(rng, version))
                 .collect()
@@ -310,18 +310,18 @@ impl DescribeTopicPartitionsResponsePartition {
         this.leader_id = rng.next_u64() as i32;
         this.leader_epoch = rng.next_u64() as i32;
         this.replica_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this.isr_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this.eligible_leader_replicas = if (true) && rng.one_in(4) {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             })
         };
@@ -329,12 +329,12 @@ impl DescribeTopicPartitionsResponsePartition {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             })
         };
         this.offline_replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -451,7 +451,7 @@ impl DescribeTopicPartitionsResponseTopic {
         this.topic_id = rng.uuid();
         this.is_internal = rng.bool();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeTopicPartitionsResponsePartition::random(rng, version))
                 .collect()

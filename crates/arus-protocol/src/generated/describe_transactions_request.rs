@@ -90,7 +90,7 @@ impl DescribeTransactionsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.transactional_ids = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this

@@ -84,7 +84,7 @@ impl DescribeTransactionsResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.transaction_states = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TransactionState::random(rng, version))
                 .collect()
@@ -157,7 +157,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -269,7 +269,7 @@ impl TransactionState {
         this.producer_id = rng.next_u64() as i64;
         this.producer_epoch = rng.next_u64() as i16;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         this

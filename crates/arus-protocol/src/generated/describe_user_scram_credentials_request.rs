@@ -85,7 +85,7 @@ impl DescribeUserScramCredentialsRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| UserName::random(rng, version)).collect()
             })
         };

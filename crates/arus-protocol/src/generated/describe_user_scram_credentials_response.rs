@@ -114,7 +114,7 @@ impl DescribeUserScramCredentialsResponse {
             Some(rng.string())
         };
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribeUserScramCredentialsResult::random(rng, version))
                 .collect()
@@ -282,7 +282,7 @@ impl DescribeUserScramCredentialsResult {
             Some(rng.string())
         };
         this.credential_infos = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| CredentialInfo::random(rng, version))
                 .collect()

@@ -100,7 +100,7 @@ impl ElectLeadersRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| TopicPartitions::random(rng, version))
                     .collect()
@@ -177,7 +177,7 @@ impl TopicPartitions {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this

@@ -102,7 +102,7 @@ impl ElectLeadersResponse {
             this.error_code = rng.next_u64() as i16;
         }
         this.replica_election_results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReplicaElectionResult::random(rng, version))
                 .collect()
@@ -253,7 +253,7 @@ impl ReplicaElectionResult {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partition_result = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionResult::random(rng, version))
                 .collect()

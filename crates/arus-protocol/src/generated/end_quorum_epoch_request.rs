@@ -109,12 +109,12 @@ impl EndQuorumEpochRequest {
             Some(rng.string())
         };
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         if version >= 1 {
             this.leader_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderEndpoint::random(rng, version))
                     .collect()
@@ -307,13 +307,13 @@ impl PartitionData {
         this.leader_epoch = rng.next_u64() as i32;
         if version <= 0 {
             this.preferred_successors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
         if version >= 1 {
             this.preferred_candidates = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| ReplicaInfo::random(rng, version)).collect()
             };
         }
@@ -385,7 +385,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

@@ -140,12 +140,12 @@ impl EndQuorumEpochResponse {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         if version >= 1 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| NodeEndpoint::random(rng, version)).collect()
             };
         }
@@ -286,7 +286,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

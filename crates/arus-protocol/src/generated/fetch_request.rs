@@ -256,12 +256,12 @@ impl FetchRequest {
             this.session_epoch = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| FetchTopic::random(rng, version)).collect()
         };
         if version >= 7 {
             this.forgotten_topics_data = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| ForgottenTopic::random(rng, version))
                     .collect()
@@ -576,7 +576,7 @@ impl FetchTopic {
             this.topic_id = rng.uuid();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| FetchPartition::random(rng, version))
                 .collect()
@@ -679,7 +679,7 @@ impl ForgottenTopic {
         }
         if version >= 7 {
             this.partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }

@@ -175,14 +175,14 @@ impl FetchResponse {
             this.session_id = rng.next_u64() as i32;
         }
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| FetchableTopicResponse::random(rng, version))
                 .collect()
         };
         if version >= 16 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| NodeEndpoint::random(rng, version)).collect()
             };
         }
@@ -714,7 +714,7 @@ impl PartitionData {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| AbortedTransaction::random(rng, version))
                         .collect()
@@ -818,7 +818,7 @@ impl FetchableTopicResponse {
             this.topic_id = rng.uuid();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

@@ -132,7 +132,7 @@ impl FetchSnapshotRequest {
         this.replica_id = rng.next_u64() as i32;
         this.max_bytes = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TopicSnapshot::random(rng, version))
                 .collect()
@@ -367,7 +367,7 @@ impl TopicSnapshot {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionSnapshot::random(rng, version))
                 .collect()

@@ -147,14 +147,14 @@ impl FetchSnapshotResponse {
         this.throttle_time_ms = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TopicSnapshot::random(rng, version))
                 .collect()
         };
         if version >= 1 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| NodeEndpoint::random(rng, version)).collect()
             };
         }
@@ -473,7 +473,7 @@ impl TopicSnapshot {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionSnapshot::random(rng, version))
                 .collect()

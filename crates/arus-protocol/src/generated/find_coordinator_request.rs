@@ -129,7 +129,7 @@ impl FindCoordinatorRequest {
         }
         if version >= 4 {
             this.coordinator_keys = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect()
             };
         }

@@ -188,7 +188,7 @@ impl FindCoordinatorResponse {
         }
         if version >= 4 {
             this.coordinators = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| Coordinator::random(rng, version)).collect()
             };
         }

@@ -160,14 +160,14 @@ impl GetTelemetrySubscriptionsResponse {
         this.client_instance_id = rng.uuid();
         this.subscription_id = rng.next_u64() as i32;
         this.accepted_compression_types = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i8).collect()
         };
         this.push_interval_ms = rng.next_u64() as i32;
         this.telemetry_max_bytes = rng.next_u64() as i32;
         this.delta_temporality = rng.bool();
         this.requested_metrics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this

@@ -90,7 +90,7 @@ impl InitializeShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| InitializeStateData::random(rng, version))
                 .collect()
@@ -230,7 +230,7 @@ impl InitializeStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

@@ -79,7 +79,7 @@ impl InitializeShareGroupStateResponse {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| InitializeStateResult::random(rng, version))
                 .collect()
@@ -229,7 +229,7 @@ impl InitializeStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionResult::random(rng, version))
                 .collect()

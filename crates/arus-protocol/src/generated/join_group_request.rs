@@ -151,7 +151,7 @@ impl JoinGroupRequest {
         }
         this.protocol_type = rng.string();
         this.protocols = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| JoinGroupRequestProtocol::random(rng, version))
                 .collect()

@@ -174,7 +174,7 @@ impl JoinGroupResponse {
         }
         this.member_id = rng.string();
         this.members = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| JoinGroupResponseMember::random(rng, version))
                 .collect()

@@ -188,7 +188,7 @@ impl LeaderAndIsrRequest {
         }
         if version <= 1 {
             this.ungrouped_partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderAndIsrPartitionState::random(rng, version))
                     .collect()
@@ -196,14 +196,14 @@ impl LeaderAndIsrRequest {
         }
         if version >= 2 {
             this.topic_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderAndIsrTopicState::random(rng, version))
                     .collect()
             };
         }
         this.live_leaders = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| LeaderAndIsrLiveLeader::random(rng, version))
                 .collect()
@@ -411,23 +411,23 @@ impl LeaderAndIsrPartitionState {
         this.leader = rng.next_u64() as i32;
         this.leader_epoch = rng.next_u64() as i32;
         this.isr = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this.partition_epoch = rng.next_u64() as i32;
         this.replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         if version >= 3 {
             this.adding_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
         if version >= 3 {
             this.removing_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
@@ -550,7 +550,7 @@ impl LeaderAndIsrTopicState {
         }
         if version >= 2 {
             this.partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderAndIsrPartitionState::random(rng, version))
                     .collect()

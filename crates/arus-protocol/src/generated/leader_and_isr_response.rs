@@ -117,7 +117,7 @@ impl LeaderAndIsrResponse {
         this.error_code = rng.next_u64() as i16;
         if version <= 4 {
             this.partition_errors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderAndIsrPartitionError::random(rng, version))
                     .collect()
@@ -125,7 +125,7 @@ impl LeaderAndIsrResponse {
         }
         if version >= 5 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderAndIsrTopicError::random(rng, version))
                     .collect()
@@ -303,7 +303,7 @@ impl LeaderAndIsrTopicError {
         }
         if version >= 5 {
             this.partition_errors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| LeaderAndIsrPartitionError::random(rng, version))
                     .collect()

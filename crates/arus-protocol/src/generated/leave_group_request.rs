@@ -107,7 +107,7 @@ impl LeaveGroupRequest {
         }
         if version >= 3 {
             this.members = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| MemberIdentity::random(rng, version))
                     .collect()

@@ -102,7 +102,7 @@ impl LeaveGroupResponse {
         this.error_code = rng.next_u64() as i16;
         if version >= 3 {
             this.members = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| MemberResponse::random(rng, version))
                     .collect()

@@ -94,7 +94,7 @@ impl ListClientMetricsResourcesResponse {
         this.throttle_time_ms = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
         this.client_metrics_resources = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ClientMetricsResource::random(rng, version))
                 .collect()

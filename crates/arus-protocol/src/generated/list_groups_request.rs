@@ -111,13 +111,13 @@ impl ListGroupsRequest {
         let mut this = Self::default();
         if version >= 4 {
             this.states_filter = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect()
             };
         }
         if version >= 5 {
             this.types_filter = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect()
             };
         }

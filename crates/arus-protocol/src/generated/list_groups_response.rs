@@ -92,7 +92,7 @@ impl ListGroupsResponse {
         }
         this.error_code = rng.next_u64() as i16;
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| ListedGroup::random(rng, version)).collect()
         };
         this

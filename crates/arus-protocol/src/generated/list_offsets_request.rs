@@ -106,7 +106,7 @@ impl ListOffsetsRequest {
             this.isolation_level = rng.next_u64() as i8;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ListOffsetsTopic::random(rng, version))
                 .collect()
@@ -274,7 +274,7 @@ impl ListOffsetsTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ListOffsetsPartition::random(rng, version))
                 .collect()

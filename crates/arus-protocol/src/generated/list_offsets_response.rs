@@ -86,7 +86,7 @@ impl ListOffsetsResponse {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ListOffsetsTopicResponse::random(rng, version))
                 .collect()
@@ -228,7 +228,7 @@ impl ListOffsetsPartitionResponse {
         this.error_code = rng.next_u64() as i16;
         if version <= 0 {
             this.old_style_offsets = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i64).collect()
             };
         }
@@ -313,7 +313,7 @@ impl ListOffsetsTopicResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ListOffsetsPartitionResponse::random(rng, version))
                 .collect()

@@ -88,7 +88,7 @@ impl ListPartitionReassignmentsRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| ListPartitionReassignmentsTopics::random(rng, version))
                     .collect()
@@ -179,7 +179,7 @@ impl ListPartitionReassignmentsTopics {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_indexes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this

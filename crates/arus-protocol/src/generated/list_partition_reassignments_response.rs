@@ -110,7 +110,7 @@ impl ListPartitionReassignmentsResponse {
             Some(rng.string())
         };
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OngoingTopicReassignment::random(rng, version))
                 .collect()
@@ -237,15 +237,15 @@ impl OngoingPartitionReassignment {
         let mut this = Self::default();
         this.partition_index = rng.next_u64() as i32;
         this.replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this.adding_replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this.removing_replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -320,7 +320,7 @@ impl OngoingTopicReassignment {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OngoingPartitionReassignment::random(rng, version))
                 .collect()

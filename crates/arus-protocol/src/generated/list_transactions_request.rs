@@ -114,11 +114,11 @@ impl ListTransactionsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.state_filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this.producer_id_filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i64).collect()
         };
         if version >= 1 {

@@ -120,11 +120,11 @@ impl ListTransactionsResponse {
         this.throttle_time_ms = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
         this.unknown_state_filters = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this.transaction_states = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TransactionState::random(rng, version))
                 .collect()

@@ -133,7 +133,7 @@ impl MetadataRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| MetadataRequestTopic::random(rng, version))
                     .collect()

@@ -140,7 +140,7 @@ impl MetadataResponse {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
         this.brokers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| MetadataResponseBroker::random(rng, version))
                 .collect()
@@ -156,7 +156,7 @@ impl MetadataResponse {
             this.controller_id = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| MetadataResponseTopic::random(rng, version))
                 .collect()
@@ -390,16 +390,16 @@ impl MetadataResponsePartition {
             this.leader_epoch = rng.next_u64() as i32;
         }
         this.replica_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this.isr_nodes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         if version >= 5 {
             this.offline_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
@@ -539,7 +539,7 @@ impl MetadataResponseTopic {
             this.is_internal = rng.bool();
         }
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| MetadataResponsePartition::random(rng, version))
                 .collect()

@@ -144,7 +144,7 @@ impl OffsetCommitRequest {
             this.retention_time_ms = rng.next_u64() as i64;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetCommitRequestTopic::random(rng, version))
                 .collect()
@@ -328,7 +328,7 @@ impl OffsetCommitRequestTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetCommitRequestPartition::random(rng, version))
                 .collect()

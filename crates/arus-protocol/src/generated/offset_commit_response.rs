@@ -87,7 +87,7 @@ impl OffsetCommitResponse {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetCommitResponseTopic::random(rng, version))
                 .collect()
@@ -224,7 +224,7 @@ impl OffsetCommitResponseTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetCommitResponsePartition::random(rng, version))
                 .collect()

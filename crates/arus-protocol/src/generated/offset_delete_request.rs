@@ -70,7 +70,7 @@ impl OffsetDeleteRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetDeleteRequestTopic::random(rng, version))
                 .collect()
@@ -177,7 +177,7 @@ impl OffsetDeleteRequestTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetDeleteRequestPartition::random(rng, version))
                 .collect()

@@ -76,7 +76,7 @@ impl OffsetDeleteResponse {
         this.error_code = rng.next_u64() as i16;
         this.throttle_time_ms = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetDeleteResponseTopic::random(rng, version))
                 .collect()
@@ -191,7 +191,7 @@ impl OffsetDeleteResponseTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetDeleteResponsePartition::random(rng, version))
                 .collect()

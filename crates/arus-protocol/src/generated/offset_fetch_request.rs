@@ -154,7 +154,7 @@ impl OffsetFetchRequest {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| OffsetFetchRequestTopic::random(rng, version))
                         .collect()
@@ -163,7 +163,7 @@ impl OffsetFetchRequest {
         }
         if version >= 8 {
             this.groups = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| OffsetFetchRequestGroup::random(rng, version))
                     .collect()
@@ -268,7 +268,7 @@ impl OffsetFetchRequestTopic {
         }
         if version <= 7 {
             this.partition_indexes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
@@ -368,7 +368,7 @@ impl OffsetFetchRequestTopics {
         }
         if version >= 8 {
             this.partition_indexes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
@@ -502,7 +502,7 @@ impl OffsetFetchRequestGroup {
                 None
             } else {
                 Some({
-                    let n = rng.len();
+                    let n = rng.small_len();
                     (0..n)
                         .map(|_| OffsetFetchRequestTopics::random(rng, version))
                         .collect()

@@ -130,7 +130,7 @@ impl OffsetFetchResponse {
         }
         if version <= 7 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| OffsetFetchResponseTopic::random(rng, version))
                     .collect()
@@ -141,7 +141,7 @@ impl OffsetFetchResponse {
         }
         if version >= 8 {
             this.groups = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| OffsetFetchResponseGroup::random(rng, version))
                     .collect()
@@ -380,7 +380,7 @@ impl OffsetFetchResponseTopic {
         }
         if version <= 7 {
             this.partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| OffsetFetchResponsePartition::random(rng, version))
                     .collect()
@@ -620,7 +620,7 @@ impl OffsetFetchResponseTopics {
         }
         if version >= 8 {
             this.partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| OffsetFetchResponsePartitions::random(rng, version))
                     .collect()
@@ -737,7 +737,7 @@ impl OffsetFetchResponseGroup {
         }
         if version >= 8 {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| OffsetFetchResponseTopics::random(rng, version))
                     .collect()

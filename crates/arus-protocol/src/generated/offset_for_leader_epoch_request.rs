@@ -87,7 +87,7 @@ impl OffsetForLeaderEpochRequest {
             this.replica_id = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetForLeaderTopic::random(rng, version))
                 .collect()
@@ -236,7 +236,7 @@ impl OffsetForLeaderTopic {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetForLeaderPartition::random(rng, version))
                 .collect()

@@ -88,7 +88,7 @@ impl OffsetForLeaderEpochResponse {
             this.throttle_time_ms = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| OffsetForLeaderTopicResult::random(rng, version))
                 .collect()
@@ -242,7 +242,7 @@ impl OffsetForLeaderTopicResult {
         let mut this = Self::default();
         this.topic = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| EpochEndOffset::random(rng, version))
                 .collect()

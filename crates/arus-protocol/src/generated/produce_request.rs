@@ -113,7 +113,7 @@ impl ProduceRequest {
         this.acks = rng.next_u64() as i16;
         this.timeout_ms = rng.next_u64() as i32;
         this.topic_data = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TopicProduceData::random(rng, version))
                 .collect()
@@ -257,7 +257,7 @@ impl TopicProduceData {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_data = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionProduceData::random(rng, version))
                 .collect()

@@ -143,7 +143,7 @@ impl ProduceResponse {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TopicProduceResponse::random(rng, version))
                 .collect()
@@ -153,7 +153,7 @@ impl ProduceResponse {
         }
         if version >= 10 {
             this.node_endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| NodeEndpoint::random(rng, version)).collect()
             };
         }
@@ -492,7 +492,7 @@ impl PartitionProduceResponse {
         }
         if version >= 8 {
             this.record_errors = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| BatchIndexAndErrorMessage::random(rng, version))
                     .collect()
@@ -583,7 +583,7 @@ impl TopicProduceResponse {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionProduceResponse::random(rng, version))
                 .collect()

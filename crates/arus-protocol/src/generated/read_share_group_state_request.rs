@@ -86,7 +86,7 @@ impl ReadShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReadStateData::random(rng, version))
                 .collect()
@@ -220,7 +220,7 @@ impl ReadStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

@@ -75,7 +75,7 @@ impl ReadShareGroupStateResponse {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReadStateResult::random(rng, version))
                 .collect()
@@ -252,7 +252,7 @@ impl PartitionResult {
         this.state_epoch = rng.next_u64() as i32;
         this.start_offset = rng.next_u64() as i64;
         this.state_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| StateBatch::random(rng, version)).collect()
         };
         this
@@ -325,7 +325,7 @@ impl ReadStateResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionResult::random(rng, version))
                 .collect()

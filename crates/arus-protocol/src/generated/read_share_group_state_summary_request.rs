@@ -90,7 +90,7 @@ impl ReadShareGroupStateSummaryRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReadStateSummaryData::random(rng, version))
                 .collect()
@@ -225,7 +225,7 @@ impl ReadStateSummaryData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

@@ -81,7 +81,7 @@ impl ReadShareGroupStateSummaryResponse {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.results = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ReadStateSummaryResult::random(rng, version))
                 .collect()
@@ -243,7 +243,7 @@ impl ReadStateSummaryResult {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionResult::random(rng, version))
                 .collect()

@@ -70,7 +70,7 @@ impl SaslHandshakeResponse {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         this.mechanisms = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this

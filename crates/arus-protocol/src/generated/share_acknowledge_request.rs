@@ -111,7 +111,7 @@ impl ShareAcknowledgeRequest {
         };
         this.share_session_epoch = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AcknowledgeTopic::random(rng, version))
                 .collect()
@@ -194,7 +194,7 @@ impl AcknowledgementBatch {
         this.first_offset = rng.next_u64() as i64;
         this.last_offset = rng.next_u64() as i64;
         this.acknowledge_types = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i8).collect()
         };
         this
@@ -272,7 +272,7 @@ impl AcknowledgePartition {
         let mut this = Self::default();
         this.partition_index = rng.next_u64() as i32;
         this.acknowledgement_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AcknowledgementBatch::random(rng, version))
                 .collect()
@@ -347,7 +347,7 @@ impl AcknowledgeTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AcknowledgePartition::random(rng, version))
                 .collect()

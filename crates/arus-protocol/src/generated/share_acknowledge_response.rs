@@ -123,13 +123,13 @@ impl ShareAcknowledgeResponse {
             Some(rng.string())
         };
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ShareAcknowledgeTopicResponse::random(rng, version))
                 .collect()
         };
         this.node_endpoints = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| NodeEndpoint::random(rng, version)).collect()
         };
         this
@@ -344,7 +344,7 @@ impl ShareAcknowledgeTopicResponse {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

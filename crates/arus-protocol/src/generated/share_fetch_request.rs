@@ -145,11 +145,11 @@ impl ShareFetchRequest {
         this.min_bytes = rng.next_u64() as i32;
         this.max_bytes = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| FetchTopic::random(rng, version)).collect()
         };
         this.forgotten_topics_data = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ForgottenTopic::random(rng, version))
                 .collect()
@@ -232,7 +232,7 @@ impl AcknowledgementBatch {
         this.first_offset = rng.next_u64() as i64;
         this.last_offset = rng.next_u64() as i64;
         this.acknowledge_types = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i8).collect()
         };
         this
@@ -312,7 +312,7 @@ impl FetchPartition {
         this.partition_index = rng.next_u64() as i32;
         this.partition_max_bytes = rng.next_u64() as i32;
         this.acknowledgement_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AcknowledgementBatch::random(rng, version))
                 .collect()
@@ -387,7 +387,7 @@ impl FetchTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| FetchPartition::random(rng, version))
                 .collect()
@@ -462,7 +462,7 @@ impl ForgottenTopic {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this

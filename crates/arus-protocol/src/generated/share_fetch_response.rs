@@ -118,13 +118,13 @@ impl ShareFetchResponse {
             Some(rng.string())
         };
         this.responses = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| ShareFetchableTopicResponse::random(rng, version))
                 .collect()
         };
         this.node_endpoints = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| NodeEndpoint::random(rng, version)).collect()
         };
         this
@@ -379,7 +379,7 @@ impl PartitionData {
             Some(rng.bytes())
         };
         this.acquired_records = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| AcquiredRecords::random(rng, version))
                 .collect()
@@ -459,7 +459,7 @@ impl ShareFetchableTopicResponse {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

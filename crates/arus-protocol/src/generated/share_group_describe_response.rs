@@ -81,7 +81,7 @@ impl ShareGroupDescribeResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.groups = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| DescribedGroup::random(rng, version))
                 .collect()
@@ -161,7 +161,7 @@ impl TopicPartitions {
         this.topic_id = rng.uuid();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -227,7 +227,7 @@ impl Assignment {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topic_partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TopicPartitions::random(rng, version))
                 .collect()
@@ -336,7 +336,7 @@ impl Member {
         this.client_id = rng.string();
         this.client_host = rng.string();
         this.subscribed_topic_names = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.string()).collect()
         };
         this.assignment = Assignment::random(rng, version);
@@ -465,7 +465,7 @@ impl DescribedGroup {
         this.assignment_epoch = rng.next_u64() as i32;
         this.assignor_name = rng.string();
         this.members = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| Member::random(rng, version)).collect()
         };
         this.authorized_operations = rng.next_u64() as i32;

@@ -136,7 +136,7 @@ impl ShareGroupHeartbeatRequest {
             None
         } else {
             Some({
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.string()).collect()
             })
         };

@@ -197,7 +197,7 @@ impl TopicPartitions {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -264,7 +264,7 @@ impl Assignment {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.topic_partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TopicPartitions::random(rng, version))
                 .collect()

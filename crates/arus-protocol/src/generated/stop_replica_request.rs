@@ -197,7 +197,7 @@ impl StopReplicaRequest {
         }
         if version <= 0 {
             this.ungrouped_partitions = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| StopReplicaPartitionV0::random(rng, version))
                     .collect()
@@ -205,7 +205,7 @@ impl StopReplicaRequest {
         }
         if (1..=2).contains(&version) {
             this.topics = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| StopReplicaTopicV1::random(rng, version))
                     .collect()
@@ -213,7 +213,7 @@ impl StopReplicaRequest {
         }
         if version >= 3 {
             this.topic_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| StopReplicaTopicState::random(rng, version))
                     .collect()
@@ -398,7 +398,7 @@ impl StopReplicaTopicV1 {
         }
         if (1..=2).contains(&version) {
             this.partition_indexes = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
@@ -599,7 +599,7 @@ impl StopReplicaTopicState {
         }
         if version >= 3 {
             this.partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| StopReplicaPartitionState::random(rng, version))
                     .collect()

@@ -81,7 +81,7 @@ impl StopReplicaResponse {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         this.partition_errors = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| StopReplicaPartitionError::random(rng, version))
                 .collect()

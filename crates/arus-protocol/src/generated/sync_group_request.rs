@@ -163,7 +163,7 @@ impl SyncGroupRequest {
             };
         }
         this.assignments = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| SyncGroupRequestAssignment::random(rng, version))
                 .collect()

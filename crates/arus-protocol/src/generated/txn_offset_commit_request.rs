@@ -171,7 +171,7 @@ impl TxnOffsetCommitRequest {
             };
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TxnOffsetCommitRequestTopic::random(rng, version))
                 .collect()
@@ -344,7 +344,7 @@ impl TxnOffsetCommitRequestTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TxnOffsetCommitRequestPartition::random(rng, version))
                 .collect()

@@ -81,7 +81,7 @@ impl TxnOffsetCommitResponse {
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TxnOffsetCommitResponseTopic::random(rng, version))
                 .collect()
@@ -221,7 +221,7 @@ impl TxnOffsetCommitResponseTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| TxnOffsetCommitResponsePartition::random(rng, version))
                 .collect()

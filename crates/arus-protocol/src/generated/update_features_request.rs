@@ -96,7 +96,7 @@ impl UpdateFeaturesRequest {
         let mut this = Self::default();
         this.timeout_ms = rng.next_u64() as i32;
         this.feature_updates = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| FeatureUpdateKey::random(rng, version))
                 .collect()

@@ -108,7 +108,7 @@ impl UpdateFeaturesResponse {
         };
         if version <= 1 {
             this.results = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| UpdatableFeatureResult::random(rng, version))
                     .collect()

@@ -209,7 +209,7 @@ impl UpdateMetadataRequest {
         }
         if version <= 4 {
             this.ungrouped_partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| UpdateMetadataPartitionState::random(rng, version))
                     .collect()
@@ -217,14 +217,14 @@ impl UpdateMetadataRequest {
         }
         if version >= 5 {
             this.topic_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| UpdateMetadataTopicState::random(rng, version))
                     .collect()
             };
         }
         this.live_brokers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| UpdateMetadataBroker::random(rng, version))
                 .collect()
@@ -385,17 +385,17 @@ impl UpdateMetadataPartitionState {
         this.leader = rng.next_u64() as i32;
         this.leader_epoch = rng.next_u64() as i32;
         this.isr = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this.zk_version = rng.next_u64() as i32;
         this.replicas = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         if version >= 4 {
             this.offline_replicas = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n).map(|_| rng.next_u64() as i32).collect()
             };
         }
@@ -512,7 +512,7 @@ impl UpdateMetadataTopicState {
         }
         if version >= 5 {
             this.partition_states = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| UpdateMetadataPartitionState::random(rng, version))
                     .collect()
@@ -737,7 +737,7 @@ impl UpdateMetadataBroker {
         }
         if version >= 1 {
             this.endpoints = {
-                let n = rng.len();
+                let n = rng.small_len();
                 (0..n)
                     .map(|_| UpdateMetadataEndpoint::random(rng, version))
                     .collect()

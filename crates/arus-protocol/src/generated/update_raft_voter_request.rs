@@ -112,7 +112,7 @@ impl UpdateRaftVoterRequest {
         this.voter_id = rng.next_u64() as i32;
         this.voter_directory_id = rng.uuid();
         this.listeners = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| Listener::random(rng, version)).collect()
         };
         this.k_raft_version_feature = KRaftVersionFeature::random(rng, version);

@@ -93,7 +93,7 @@ impl VoteRequest {
             this.voter_id = rng.next_u64() as i32;
         }
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| TopicData::random(rng, version)).collect()
         };
         this
@@ -264,7 +264,7 @@ impl TopicData {
         let mut this = Self::default();
         this.topic_name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

@@ -86,7 +86,7 @@ impl WriteShareGroupStateRequest {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| WriteStateData::random(rng, version))
                 .collect()
@@ -248,7 +248,7 @@ impl PartitionData {
         this.leader_epoch = rng.next_u64() as i32;
         this.start_offset = rng.next_u64() as i64;
         this.state_batches = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| StateBatch::random(rng, version)).collect()
         };
         this
@@ -321,7 +321,7 @@ impl WriteStateData {
         let mut this = Self::default();
         this.topic_id = rng.uuid();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| PartitionData::random(rng, version))
                 .collect()

@@ -75,7 +75,7 @@ impl WriteTxnMarkersRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.markers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| WritableTxnMarker::random(rng, version))
                 .collect()
@@ -155,7 +155,7 @@ impl WritableTxnMarkerTopic {
         let mut this = Self::default();
         this.name = rng.string();
         this.partition_indexes = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
         this
@@ -245,7 +245,7 @@ impl WritableTxnMarker {
         this.producer_epoch = rng.next_u64() as i16;
         this.transaction_result = rng.bool();
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| WritableTxnMarkerTopic::random(rng, version))
                 .collect()

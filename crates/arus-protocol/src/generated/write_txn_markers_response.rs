@@ -75,7 +75,7 @@ impl WriteTxnMarkersResponse {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.markers = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| WritableTxnMarkerResult::random(rng, version))
                 .collect()
@@ -215,7 +215,7 @@ impl WritableTxnMarkerTopicResult {
         let mut this = Self::default();
         this.name = rng.string();
         this.partitions = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| WritableTxnMarkerPartitionResult::random(rng, version))
                 .collect()
@@ -291,7 +291,7 @@ impl WritableTxnMarkerResult {
         let mut this = Self::default();
         this.producer_id = rng.next_u64() as i64;
         this.topics = {
-            let n = rng.len();
+            let n = rng.small_len();
             (0..n)
                 .map(|_| WritableTxnMarkerTopicResult::random(rng, version))
                 .collect()
