@@ -438,10 +438,11 @@ pub fn read_nullable_struct<T>(
     field: &'static str,
     f: impl FnOnce(&mut Bytes) -> Result<T, DecodeError>,
 ) -> Result<Option<T>, DecodeError> {
-    match read_i8(buf, field)? {
-        -1 => Ok(None),
-        1 => f(buf).map(Some),
-        _ => Err(DecodeError::InvalidValue { field }),
+    // Like Kafka: any negative marker means null, anything else present.
+    if read_i8(buf, field)? < 0 {
+        Ok(None)
+    } else {
+        f(buf).map(Some)
     }
 }
 

@@ -128,6 +128,25 @@ impl std::str::FromStr for Uuid {
     }
 }
 
+impl TryFrom<i16> for ApiKey {
+    type Error = DecodeError;
+    fn try_from(k: i16) -> Result<Self, Self::Error> {
+        ApiKey::from_i16(k).ok_or(DecodeError::UnknownApiKey(k))
+    }
+}
+
+impl From<ApiKey> for i16 {
+    fn from(k: ApiKey) -> i16 {
+        k as i16
+    }
+}
+
+impl From<ErrorCode> for i16 {
+    fn from(e: ErrorCode) -> i16 {
+        e.code()
+    }
+}
+
 /// A failure to decode bytes from the wire. `field` names the spec field (`Struct.Field`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
