@@ -362,6 +362,10 @@ impl Log {
             return Err(io_at(&seg.log_path)(e));
         }
 
+        // The data is in the segment now; index files are a cache (rebuilt by recovery if
+        // they end up inconsistent), so failures to write them only cost a warning.
+        seg.size += batches.len() as u64;
+        seg.next_offset = last_offset + 1;
         let mut info = AppendInfo {
             first_offset,
             last_offset,
@@ -394,17 +398,20 @@ impl Log {
                 && file_pos <= u64::from(u32::MAX)
             {
                 if seg.offset_index.len() < max_oi {
-                    seg.append_offset_entry((h.base_offset - seg.base) as u32, file_pos as u32)?;
+                    let rel = (h.base_offset - seg.base) as u32;
+                    if let Err((path, e)) = seg.append_offset_entry(rel, file_pos as u32) {
+                        tracing::warn!(path = %path.display(), "index write failed: {e}");
+                    }
                 }
-                if seg.time_index.len() < max_ti {
-                    seg.maybe_append_time_entry()?;
+                if seg.time_index.len() < max_ti
+                    && let Err((path, e)) = seg.maybe_append_time_entry()
+                {
+                    tracing::warn!(path = %path.display(), "time index write failed: {e}");
                 }
                 seg.bytes_since_index_entry = 0;
             }
             seg.bytes_since_index_entry += h.size as u64;
         }
-        seg.size += batches.len() as u64;
-        seg.next_offset = last_offset + 1;
         Ok(info)
     }
 

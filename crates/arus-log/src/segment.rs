@@ -242,7 +242,7 @@ impl Segment {
             b.len() as u64 >= INDEX_HEADER_LEN
                 && &b[..4] == magic
                 && b[4] == v
-                && (b.len() as u64 - INDEX_HEADER_LEN) % entry == 0
+                && (b.len() as u64 - INDEX_HEADER_LEN).is_multiple_of(entry)
         };
         if !ok_header(&ibuf, INDEX_MAGIC, INDEX_VERSION, INDEX_ENTRY_LEN)
             || !ok_header(
