@@ -341,3 +341,39 @@ impl Iterator for BatchIter {
 }
 
 impl std::iter::FusedIterator for BatchIter {}
+
+/// Re-encodes a batch's records section with `target`, for a topic whose `compression.type`
+/// names a codec different from the producer's (DESIGN §3). Every header field (offsets,
+/// producer state, timestamps, flags) is kept; the codec bits, `batchLength` and CRC are
+/// rewritten. The source is decompressed with `limit` as its bound. Returns the batch
+/// unchanged (no copy) when it already uses `target`.
+pub fn recompress(
+    batch: &RecordBatch,
+    target: Compression,
+    limit: usize,
+) -> Result<Bytes, RecordError> {
+    let source = batch.compression()?;
+    if source == target {
+        return Ok(batch.as_bytes().clone());
+    }
+    let section = &batch.as_bytes()[BATCH_HEADER_LEN..];
+    let plain = match source {
+        Compression::None => std::borrow::Cow::Borrowed(section),
+        c => std::borrow::Cow::Owned(decompress(c, section, limit)?),
+    };
+    let body = match target {
+        Compression::None => plain.into_owned(),
+        c => crate::compress(c, &plain)?,
+    };
+    let batch_length = i32::try_from(BATCH_HEADER_LEN - LOG_OVERHEAD + body.len())
+        .map_err(|_| RecordError::InvalidRecord("recompressed batch larger than 2 GiB".into()))?;
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
+    out.extend_from_slice(&batch.as_bytes()[..BATCH_HEADER_LEN]);
+    out.extend_from_slice(&body);
+    out[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4].copy_from_slice(&batch_length.to_be_bytes());
+    let attrs = (batch.attributes() & !0x07) | i16::from(target.id());
+    out[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+    let crc = crc32c::crc32c(&out[ATTRIBUTES_OFFSET..]);
+    out[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(Bytes::from(out))
+}

@@ -22,7 +22,8 @@ pub use bytes::Bytes;
 
 pub use batch::{
     BATCH_HEADER_LEN, BatchIter, DEFAULT_DECOMPRESSION_LIMIT, LOG_OVERHEAD, MAGIC_V2, RecordBatch,
-    TimestampType, batches, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    TimestampType, batches, recompress, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch,
 };
 pub use builder::{BatchBuilder, ControlType, control_record_batch};
 pub use compression::{Compression, compress, decompress};

@@ -269,3 +269,76 @@ pub(crate) fn encode_record(
     put_len(out, body.len());
     out.extend_from_slice(&body);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc_varlong(v: i64) -> Vec<u8> {
+        let mut b = Vec::new();
+        put_varlong(&mut b, v);
+        b
+    }
+
+    #[test]
+    fn zigzag_known_answers() {
+        // Values from Kafka's ByteUtilsTest.
+        assert_eq!(enc_varlong(0), [0x00]);
+        assert_eq!(enc_varlong(-1), [0x01]);
+        assert_eq!(enc_varlong(1), [0x02]);
+        assert_eq!(enc_varlong(63), [0x7e]);
+        assert_eq!(enc_varlong(-64), [0x7f]);
+        assert_eq!(enc_varlong(64), [0x80, 0x01]);
+        assert_eq!(
+            enc_varlong(i64::from(i32::MAX)),
+            [0xfe, 0xff, 0xff, 0xff, 0x0f]
+        );
+        assert_eq!(
+            enc_varlong(i64::from(i32::MIN)),
+            [0xff, 0xff, 0xff, 0xff, 0x0f]
+        );
+        assert_eq!(enc_varlong(i64::MIN).len(), 10);
+    }
+
+    #[test]
+    fn varints_round_trip_and_are_bounded() {
+        for v in [0, 1, -1, 300, -300, i32::MAX, i32::MIN] {
+            let b = Bytes::from(enc_varlong(i64::from(v)));
+            assert_eq!(Reader::new(&b).varint().unwrap(), v);
+        }
+        for v in [0, -1, i64::MAX, i64::MIN, 1 << 40] {
+            let b = Bytes::from(enc_varlong(v));
+            assert_eq!(Reader::new(&b).varlong().unwrap(), v);
+        }
+        let six = Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+        assert!(Reader::new(&six).varint().is_err());
+        let eleven = Bytes::from_static(&[0xff; 11]);
+        assert!(Reader::new(&eleven).varlong().is_err());
+        let cut = Bytes::from_static(&[0x80]);
+        assert!(Reader::new(&cut).varint().is_err());
+        assert!(Reader::new(&Bytes::new()).varlong().is_err());
+    }
+
+    #[test]
+    fn record_lengths_are_checked() {
+        // length 2 but the body needs more
+        let b = Bytes::from_static(&[0x04, 0x00, 0x00]);
+        assert!(Reader::new(&b).record().is_err());
+        // huge header count with no bytes behind it must not allocate or panic
+        let mut v = Vec::new();
+        encode_record(&mut v, 0, 0, None, None, &[]);
+        let n = v.len();
+        v[n - 1] = 0xfe; // header count varint start: 0xfe 0xff 0xff 0xff 0x0f = i32::MAX
+        v.extend_from_slice(&[0xff, 0xff, 0xff, 0x0f]);
+        v[0] = ((v.len() - 1) * 2) as u8;
+        let b = Bytes::from(v);
+        assert!(Reader::new(&b).record().is_err());
+        // a record whose fields end before its declared length
+        let mut v = Vec::new();
+        encode_record(&mut v, 0, 0, None, None, &[]);
+        v[0] += 2;
+        v.push(0);
+        let b = Bytes::from(v);
+        assert!(Reader::new(&b).record().is_err());
+    }
+}

@@ -497,3 +497,29 @@ fn malformed_records_are_invalid_record() {
     compacted.require_keys = true;
     assert_eq!(err_name(Bytes::from(buf), &compacted), "CORRUPT_MESSAGE");
 }
+
+#[test]
+fn recompress_between_every_codec_pair() {
+    for from in Compression::ALL {
+        let mut src = sample(from).to_vec();
+        set_base_offset(&mut src, 500);
+        set_partition_leader_epoch(&mut src, 4);
+        let src = RecordBatch::new(Bytes::from(src)).unwrap();
+        let expected = src.records().unwrap();
+        for to in Compression::ALL {
+            let out = RecordBatch::new(recompress(&src, to, 1 << 20).unwrap()).unwrap();
+            out.verify_crc().unwrap();
+            assert_eq!(out.compression().unwrap(), to);
+            assert_eq!(out.records().unwrap(), expected, "{from} -> {to}");
+            assert_eq!(out.base_offset(), 500);
+            assert_eq!(out.partition_leader_epoch(), 4);
+            assert_eq!(
+                (out.producer_id(), out.base_sequence(), out.max_timestamp()),
+                (src.producer_id(), src.base_sequence(), src.max_timestamp())
+            );
+            if from == to {
+                assert_eq!(out.as_bytes(), src.as_bytes());
+            }
+        }
+    }
+}
