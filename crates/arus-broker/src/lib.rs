@@ -1,1 +1,17 @@
-//! (being written)
+//! The Kafka broker's domain: topics, partitions, configs, one handler per Kafka API, and
+//! delayed operations (fetch long-poll, `acks=all` waits). It maps domain errors to Kafka
+//! error codes. It knows nothing of sockets or framing (that is `arus-server`), and the
+//! storage format belongs to `arus-log`.
+
+pub mod broker;
+pub mod broker_config;
+pub mod config_defs;
+mod flusher;
+pub mod handlers;
+pub mod partition;
+pub mod store;
+pub mod topic_settings;
+pub mod topics;
+
+pub use broker::{Broker, BrokerError, Outcome, SUPPORTED_APIS, supported_versions};
+pub use broker_config::{BrokerConfig, BrokerConfigError, Listener, parse_properties};

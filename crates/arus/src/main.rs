@@ -1,1 +1,46 @@
-fn main() {}
+//! The `arus` binary: `serve` runs the broker; `topic`, `produce` and `consume` talk to a
+//! running broker through `arus-client`. Configuration loading lives here (DESIGN §6).
+
+mod cli;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "arus", version, about = "A Kafka-protocol event streaming broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker (defaults: 127.0.0.1:9092, data in ./arus-data).
+    Serve(settings::ServeArgs),
+    /// Create, list, describe, alter or delete topics.
+    #[command(subcommand)]
+    Topic(cli::topic::TopicCommand),
+    /// Produce lines from stdin as records.
+    Produce(cli::produce::ProduceArgs),
+    /// Print records from a topic.
+    Consume(cli::consume::ConsumeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ARUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => settings::serve(args).await,
+            Command::Topic(cmd) => cli::topic::run(cmd).await,
+            Command::Produce(args) => cli::produce::run(args).await,
+            Command::Consume(args) => cli::consume::run(args).await,
+        }
+    })
+}

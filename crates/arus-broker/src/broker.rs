@@ -1,0 +1,170 @@
+//! The broker: owns the topic registry and the flusher, and routes each decoded request to
+//! its handler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arus_protocol::messages::RequestHeader;
+use arus_protocol::{ApiKey, Request, Response};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tracing::debug;
+
+use crate::broker_config::{BrokerConfig, Listener};
+use crate::flusher::Flusher;
+use crate::handlers;
+use crate::partition::Partition;
+use crate::topics::{TopicError, TopicRegistry};
+
+/// What the connection should do with a request's result.
+#[derive(Debug)]
+pub enum Outcome {
+    Respond(Response),
+    /// `acks=0` produce: Kafka writes no response.
+    NoResponse,
+    /// Kafka closes the connection (e.g. an `acks=0` produce that failed).
+    Close(String),
+}
+
+/// The APIs Arus implements, with the version range it serves. The upper bound is what the
+/// generated codec supports; the lower bound follows Kafka 4.0 (KIP-896), which dropped the
+/// versions that carry message formats v0/v1.
+pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
+    (ApiKey::Produce, 3),
+    (ApiKey::Fetch, 4),
+    (ApiKey::ListOffsets, 1),
+    (ApiKey::Metadata, 0),
+    (ApiKey::ApiVersions, 0),
+    (ApiKey::CreateTopics, 2),
+    (ApiKey::DeleteTopics, 1),
+    (ApiKey::CreatePartitions, 0),
+    (ApiKey::DescribeConfigs, 1),
+    (ApiKey::AlterConfigs, 0),
+    (ApiKey::IncrementalAlterConfigs, 0),
+    (ApiKey::DescribeCluster, 0),
+];
+
+/// The version range served for `key`, or `None` if Arus does not implement it.
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(k, min)| (*min, k.valid_versions().1))
+}
+
+pub struct Broker {
+    pub config: Arc<BrokerConfig>,
+    pub topics: Arc<TopicRegistry>,
+    flusher: Mutex<Flusher>,
+    /// Woken on every append so that long-polling fetches re-check their partitions.
+    pub(crate) data_arrived: Notify,
+    advertised: RwLock<Vec<Listener>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot open the log directory: {0}")]
+    Open(#[from] TopicError),
+}
+
+impl Broker {
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        let config = Arc::new(config);
+        let topics = Arc::new(TopicRegistry::open(config.clone())?);
+        let for_flusher = topics.clone();
+        let flusher = Flusher::start(
+            Duration::from_millis(config.flush_scheduler_interval_ms.max(10)),
+            move || {
+                for_flusher
+                    .all()
+                    .iter()
+                    .flat_map(|t| t.partitions())
+                    .collect()
+            },
+        );
+        let advertised = config.advertised(&[]);
+        Ok(Arc::new(Broker {
+            config,
+            topics,
+            flusher: Mutex::new(flusher),
+            data_arrived: Notify::new(),
+            advertised: RwLock::new(advertised),
+        }))
+    }
+
+    /// Records the ports actually bound (for listeners configured with port 0).
+    pub fn set_bound_ports(&self, ports: &[u16]) {
+        *self.advertised.write() = self.config.advertised(ports);
+    }
+
+    pub fn advertised_listener(&self) -> Listener {
+        self.advertised.read()[0].clone()
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    pub(crate) fn request_flush(&self, partition: Arc<Partition>) {
+        self.flusher.lock().request(partition);
+    }
+
+    /// Handles one request. The caller has checked that the version is supported.
+    pub async fn handle(self: &Arc<Self>, header: &RequestHeader, request: Request) -> Outcome {
+        let version = header.request_api_version;
+        debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
+        match request {
+            Request::ApiVersions(r) => {
+                Outcome::Respond(Response::ApiVersions(handlers::api_versions::handle(&r, version)))
+            }
+            Request::Metadata(r) => Outcome::Respond(Response::Metadata(
+                handlers::metadata::handle(self, r, version),
+            )),
+            Request::Produce(r) => handlers::produce::handle(self, r, version).await,
+            Request::Fetch(r) => Outcome::Respond(Response::Fetch(
+                handlers::fetch::handle(self, r, version).await,
+            )),
+            Request::ListOffsets(r) => Outcome::Respond(Response::ListOffsets(
+                handlers::list_offsets::handle(self, r, version),
+            )),
+            Request::CreateTopics(r) => Outcome::Respond(Response::CreateTopics(
+                handlers::topics_admin::create_topics(self, r, version),
+            )),
+            Request::DeleteTopics(r) => Outcome::Respond(Response::DeleteTopics(
+                handlers::topics_admin::delete_topics(self, r, version),
+            )),
+            Request::CreatePartitions(r) => Outcome::Respond(Response::CreatePartitions(
+                handlers::topics_admin::create_partitions(self, r),
+            )),
+            Request::DescribeConfigs(r) => Outcome::Respond(Response::DescribeConfigs(
+                handlers::configs::describe(self, r, version),
+            )),
+            Request::AlterConfigs(r) => Outcome::Respond(Response::AlterConfigs(
+                handlers::configs::alter(self, r),
+            )),
+            Request::IncrementalAlterConfigs(r) => Outcome::Respond(
+                Response::IncrementalAlterConfigs(handlers::configs::incremental_alter(self, r)),
+            ),
+            Request::DescribeCluster(r) => Outcome::Respond(Response::DescribeCluster(
+                handlers::cluster::describe_cluster(self, &r),
+            )),
+            other => Outcome::Close(format!(
+                "{} is not implemented by this broker",
+                other.api_key().name()
+            )),
+        }
+    }
+
+    /// Stops the flusher and closes every log cleanly.
+    pub fn shutdown(&self) {
+        self.flusher.lock().stop();
+        self.topics.close_all();
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,289 @@
+//! Broker-level configuration: Kafka's property names and defaults, parsed from a
+//! `server.properties`-style map. The binary layers the file, `ARUS_` environment variables
+//! and command-line overrides into that map before calling [`BrokerConfig::from_properties`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::config_defs::{TOPIC_CONFIGS, topic_config};
+
+/// A `PLAINTEXT://host:port` listener. Port 0 asks the OS for a free port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerConfigError {
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("line {line} of the properties file is not `key=value`: {text:?}")]
+    Syntax { line: usize, text: String },
+}
+
+/// Broker properties Arus understands, besides the `log.*` synonyms of topic configs.
+pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
+    ("node.id", "1", "The node id of this broker."),
+    ("log.dirs", "./arus-data", "Directories in which log data is kept (the first is used)."),
+    ("listeners", "PLAINTEXT://127.0.0.1:9092", "Listener list: PLAINTEXT://host:port."),
+    ("advertised.listeners", "", "Listeners advertised to clients (defaults to listeners)."),
+    ("num.partitions", "1", "Default number of partitions for auto-created topics."),
+    ("default.replication.factor", "1", "Default replication factor for auto-created topics."),
+    ("auto.create.topics.enable", "true", "Create topics on Metadata or Produce requests for unknown topics."),
+    ("delete.topic.enable", "true", "Whether topics can be deleted."),
+    ("socket.request.max.bytes", "104857600", "The maximum size of a request frame."),
+    ("connections.max.idle.ms", "600000", "Idle connections are closed after this long."),
+    ("log.flush.scheduler.interval.ms", "1000", "How often the background flusher checks flush.ms."),
+];
+
+#[derive(Clone, Debug)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub log_dir: PathBuf,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub socket_request_max_bytes: usize,
+    pub connections_max_idle_ms: u64,
+    pub flush_scheduler_interval_ms: u64,
+    /// Every property set explicitly (file, environment or flag), for DescribeConfigs sources
+    /// and for topic-config defaults taken from broker synonyms.
+    pub explicit: BTreeMap<String, String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self::from_properties(BTreeMap::new()).expect("built-in defaults are valid")
+    }
+}
+
+/// Parses `key=value` lines; `#` and `!` start comments, as in Java properties files.
+pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, BrokerConfigError> {
+    let mut map = BTreeMap::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once(['=', ':']) else {
+            return Err(BrokerConfigError::Syntax {
+                line: i + 1,
+                text: raw.to_string(),
+            });
+        };
+        map.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(map)
+}
+
+fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, BrokerConfigError> {
+    let invalid = |reason: &str| BrokerConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, rest) = item
+            .split_once("://")
+            .ok_or_else(|| invalid("expected NAME://host:port"))?;
+        if name != "PLAINTEXT" {
+            return Err(invalid("only PLAINTEXT listeners are supported so far"));
+        }
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid("expected NAME://host:port"))?;
+        let port: u16 = port.parse().map_err(|_| invalid("port is not a number"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        out.push(Listener {
+            name: name.to_string(),
+            host: if host.is_empty() { "0.0.0.0".into() } else { host.into() },
+            port,
+        });
+    }
+    Ok(out)
+}
+
+impl BrokerConfig {
+    pub fn from_properties(explicit: BTreeMap<String, String>) -> Result<Self, BrokerConfigError> {
+        let get = |k: &str| -> String {
+            explicit.get(k).cloned().unwrap_or_else(|| {
+                BROKER_KEYS
+                    .iter()
+                    .find(|(n, _, _)| *n == k)
+                    .map(|(_, d, _)| d.to_string())
+                    .unwrap_or_default()
+            })
+        };
+        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, BrokerConfigError> {
+            v.trim().parse().map_err(|_| BrokerConfigError::Invalid {
+                key: key.into(),
+                value: v.into(),
+                reason: "not a valid number".into(),
+            })
+        }
+        fn boolean(key: &str, v: &str) -> Result<bool, BrokerConfigError> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(BrokerConfigError::Invalid {
+                    key: key.into(),
+                    value: v.into(),
+                    reason: "expected true or false".into(),
+                }),
+            }
+        }
+        // Validate topic-config synonyms set at broker level with the topic rules.
+        for def in TOPIC_CONFIGS {
+            if let Some(syn) = def.broker_synonym
+                && let Some(v) = explicit.get(syn)
+            {
+                def.validate(v).map_err(|e| BrokerConfigError::Invalid {
+                    key: syn.into(),
+                    value: v.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        let listeners = parse_listeners("listeners", &get("listeners"))?;
+        if listeners.is_empty() {
+            return Err(BrokerConfigError::Invalid {
+                key: "listeners".into(),
+                value: get("listeners"),
+                reason: "at least one listener is required".into(),
+            });
+        }
+        let advertised = parse_listeners("advertised.listeners", &get("advertised.listeners"))?;
+        let log_dirs = explicit
+            .get("log.dirs")
+            .or_else(|| explicit.get("log.dir"))
+            .cloned()
+            .unwrap_or_else(|| get("log.dirs"));
+        let log_dir = log_dirs.split(',').next().unwrap_or("./arus-data").trim();
+        let node_id = match explicit.get("node.id").or_else(|| explicit.get("broker.id")) {
+            Some(v) => num("node.id", v)?,
+            None => 1,
+        };
+        let cfg = BrokerConfig {
+            node_id,
+            log_dir: PathBuf::from(log_dir),
+            listeners,
+            advertised_listeners: advertised,
+            num_partitions: num("num.partitions", &get("num.partitions"))?,
+            default_replication_factor: num(
+                "default.replication.factor",
+                &get("default.replication.factor"),
+            )?,
+            auto_create_topics_enable: boolean(
+                "auto.create.topics.enable",
+                &get("auto.create.topics.enable"),
+            )?,
+            delete_topic_enable: boolean("delete.topic.enable", &get("delete.topic.enable"))?,
+            socket_request_max_bytes: num(
+                "socket.request.max.bytes",
+                &get("socket.request.max.bytes"),
+            )?,
+            connections_max_idle_ms: num(
+                "connections.max.idle.ms",
+                &get("connections.max.idle.ms"),
+            )?,
+            flush_scheduler_interval_ms: num(
+                "log.flush.scheduler.interval.ms",
+                &get("log.flush.scheduler.interval.ms"),
+            )?,
+            explicit,
+        };
+        if cfg.num_partitions < 1 {
+            return Err(BrokerConfigError::Invalid {
+                key: "num.partitions".into(),
+                value: cfg.num_partitions.to_string(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// The broker-level default for a topic config: its synonym if set, else Kafka's default.
+    /// Kafka's `log.retention.hours`/`minutes` and `log.roll.hours` are honoured as well.
+    pub fn topic_default(&self, key: &str) -> Option<(String, bool)> {
+        let def = topic_config(key)?;
+        if let Some(syn) = def.broker_synonym
+            && let Some(v) = self.explicit.get(syn)
+        {
+            return Some((v.clone(), true));
+        }
+        let coarse: &[(&str, i64)] = match key {
+            "retention.ms" => &[("log.retention.minutes", 60_000), ("log.retention.hours", 3_600_000)],
+            "segment.ms" => &[("log.roll.hours", 3_600_000)],
+            _ => &[],
+        };
+        for (k, factor) in coarse {
+            if let Some(v) = self.explicit.get(*k)
+                && let Ok(n) = v.trim().parse::<i64>()
+            {
+                return Some(((n.saturating_mul(*factor)).to_string(), true));
+            }
+        }
+        Some((def.default.to_string(), false))
+    }
+
+    /// Listeners as advertised to clients: `advertised.listeners`, else `listeners`, with a
+    /// wildcard host replaced by 127.0.0.1 and port 0 by the bound port.
+    pub fn advertised(&self, bound_ports: &[u16]) -> Vec<Listener> {
+        let base = if self.advertised_listeners.is_empty() {
+            &self.listeners
+        } else {
+            &self.advertised_listeners
+        };
+        base.iter()
+            .enumerate()
+            .map(|(i, l)| Listener {
+                name: l.name.clone(),
+                host: if l.host == "0.0.0.0" || l.host == "::" {
+                    "127.0.0.1".into()
+                } else {
+                    l.host.clone()
+                },
+                port: if l.port == 0 {
+                    bound_ports.get(i).copied().unwrap_or(0)
+                } else {
+                    l.port
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_a_useful_local_broker() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.listeners[0].host, "127.0.0.1");
+        assert_eq!(c.listeners[0].port, 9092);
+        assert_eq!(c.log_dir, PathBuf::from("./arus-data"));
+        assert!(c.auto_create_topics_enable);
+    }
+
+    #[test]
+    fn properties_parse_and_validate() {
+        let map = parse_properties("# c\nnum.partitions=3\nlog.retention.hours = 2\n").unwrap();
+        let c = BrokerConfig::from_properties(map).unwrap();
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.topic_default("retention.ms").unwrap().0, "7200000");
+        let bad = parse_properties("log.cleanup.policy=shred").unwrap();
+        assert!(BrokerConfig::from_properties(bad).is_err());
+        assert!(parse_properties("novalue").is_err());
+    }
+}

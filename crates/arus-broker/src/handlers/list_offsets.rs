@@ -1,0 +1,91 @@
+//! ListOffsets: earliest (-2), latest (-1; the last stable offset under read_committed,
+//! which equals the high watermark until transactions exist), max timestamp (-3),
+//! earliest local (-4), latest tiered (-5), or the first offset whose timestamp is at least
+//! the one asked for.
+
+use arus_protocol::ErrorCode;
+use arus_protocol::messages::ListOffsetsRequest;
+use arus_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+
+use crate::broker::Broker;
+use crate::partition::Partition;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+fn lookup(p: &Partition, timestamp: i64) -> Result<(i64, i64), ErrorCode> {
+    Ok(match timestamp {
+        LATEST => (-1, p.high_watermark()),
+        EARLIEST | EARLIEST_LOCAL => (-1, p.log_start_offset()),
+        // Without tiered storage nothing is tiered: Kafka answers -1.
+        LATEST_TIERED => (-1, -1),
+        MAX_TIMESTAMP => match p.max_timestamp_offset() {
+            Some((offset, ts)) => (ts, offset),
+            None => (-1, -1),
+        },
+        t if t < 0 => return Err(ErrorCode::InvalidRequest),
+        t => match p.offset_for_timestamp(t) {
+            Ok(Some((offset, ts))) => (ts, offset),
+            Ok(None) => (-1, -1),
+            Err(_) => return Err(ErrorCode::KafkaStorageError),
+        },
+    })
+}
+
+pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topics.get(&t.name);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let mut resp = ListOffsetsPartitionResponse {
+                        partition_index: p.partition_index,
+                        timestamp: -1,
+                        offset: -1,
+                        leader_epoch: -1,
+                        ..Default::default()
+                    };
+                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    else {
+                        resp.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                        return resp;
+                    };
+                    if p.current_leader_epoch > 0 {
+                        resp.error_code = ErrorCode::UnknownLeaderEpoch.code();
+                        return resp;
+                    }
+                    match lookup(&partition, p.timestamp) {
+                        Ok((ts, offset)) => {
+                            resp.timestamp = ts;
+                            resp.offset = offset;
+                            resp.leader_epoch = if offset >= 0 { 0 } else { -1 };
+                            if version == 0 {
+                                resp.old_style_offsets = if offset >= 0 { vec![offset] } else { vec![] };
+                            }
+                        }
+                        Err(code) => resp.error_code = code.code(),
+                    }
+                    resp
+                })
+                .collect();
+            ListOffsetsTopicResponse {
+                name: t.name,
+                partitions,
+                ..Default::default()
+            }
+        })
+        .collect();
+    ListOffsetsResponse {
+        topics,
+        ..Default::default()
+    }
+}

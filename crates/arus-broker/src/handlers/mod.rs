@@ -1,0 +1,10 @@
+//! One module per Kafka API (or per family of admin APIs).
+
+pub mod api_versions;
+pub mod cluster;
+pub mod configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod topics_admin;

@@ -1,0 +1,256 @@
+//! Produce: validate each partition's record set, append it, and answer per `acks`:
+//! 0 — no response (a failure closes the connection, the only signal such a producer gets);
+//! 1 — after the append; -1 (all) — after the append is fsynced (group commit), bounded by
+//! the request's `timeout_ms`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arus_protocol::messages::ProduceRequest;
+use arus_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+};
+use arus_protocol::{Bytes, ErrorCode, Response};
+use arus_records::{
+    BatchBuilder, Compression, RecordBatch, TimestampType, ValidationConfig, ValidationError,
+    set_log_append_time, validate_produce,
+};
+use tracing::{debug, warn};
+
+use crate::broker::{Broker, Outcome, now_ms};
+use crate::partition::Partition;
+use crate::topic_settings::TopicSettings;
+
+/// Why one partition's data was refused.
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+    batch_index: Option<usize>,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+            batch_index: None,
+        }
+    }
+}
+
+fn validation_refusal(e: &ValidationError) -> Refusal {
+    let code = match e.kafka_error_name() {
+        "CORRUPT_MESSAGE" => ErrorCode::CorruptMessage,
+        "INVALID_RECORD" => ErrorCode::InvalidRecord,
+        "MESSAGE_TOO_LARGE" => ErrorCode::MessageTooLarge,
+        "RECORD_LIST_TOO_LARGE" => ErrorCode::RecordListTooLarge,
+        "UNSUPPORTED_FOR_MESSAGE_FORMAT" => ErrorCode::UnsupportedForMessageFormat,
+        "INVALID_TIMESTAMP" => ErrorCode::InvalidTimestamp,
+        "UNSUPPORTED_COMPRESSION_TYPE" => ErrorCode::UnsupportedCompressionType,
+        _ => ErrorCode::CorruptMessage,
+    };
+    Refusal {
+        code,
+        message: e.to_string(),
+        batch_index: e.batch_index(),
+    }
+}
+
+/// Rebuilds a batch with the topic's codec (`compression.type` other than `producer`).
+fn recompress(batch: &RecordBatch, target: Compression) -> Result<Bytes, Refusal> {
+    let corrupt = |e: arus_records::RecordError| Refusal::new(ErrorCode::CorruptMessage, e.to_string());
+    let records = batch.records().map_err(corrupt)?;
+    let mut builder = BatchBuilder::new(target, batch.base_timestamp()).producer(
+        batch.producer_id(),
+        batch.producer_epoch(),
+        batch.base_sequence(),
+        batch.is_transactional(),
+    );
+    for r in &records {
+        let headers: Vec<(&str, Option<&[u8]>)> =
+            r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+        builder.push(r.timestamp(batch), r.key.as_deref(), r.value.as_deref(), &headers);
+    }
+    builder.build().map_err(corrupt)
+}
+
+/// Validates and, where the topic asks for it, rewrites the record set into the exact bytes
+/// to append.
+fn prepare(
+    records: Bytes,
+    settings: &TopicSettings,
+    version: i16,
+    now: i64,
+) -> Result<(Vec<u8>, u64), Refusal> {
+    let cfg = ValidationConfig {
+        max_message_bytes: settings.max_message_bytes,
+        require_keys: settings.compacted,
+        timestamp_before_max_ms: settings.timestamp_before_max_ms,
+        timestamp_after_max_ms: settings.timestamp_after_max_ms,
+        now_ms: now,
+        timestamp_type: settings.timestamp_type,
+    };
+    let validated = validate_produce(records, &cfg).map_err(|e| validation_refusal(&e))?;
+    let mut out = Vec::with_capacity(validated.total_bytes);
+    for (i, batch) in validated.batches.iter().enumerate() {
+        let codec = batch
+            .compression()
+            .map_err(|e| Refusal::new(ErrorCode::CorruptMessage, e.to_string()))?;
+        if codec == Compression::Zstd && version < 7 {
+            return Err(Refusal {
+                code: ErrorCode::UnsupportedCompressionType,
+                message: "zstd compression requires Produce v7 or later".into(),
+                batch_index: Some(i),
+            });
+        }
+        let start = out.len();
+        match settings.compression {
+            Some(target) if target != codec => out.extend_from_slice(&recompress(batch, target)?),
+            _ => out.extend_from_slice(batch.as_bytes()),
+        }
+        if settings.timestamp_type == TimestampType::LogAppendTime {
+            set_log_append_time(&mut out[start..], now);
+        }
+    }
+    Ok((out, validated.record_count))
+}
+
+struct Appended {
+    partition: Arc<Partition>,
+    end_offset: i64,
+}
+
+pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Outcome {
+    let acks = request.acks;
+    let now = now_ms();
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    let mut appended: Vec<(usize, usize, Appended)> = Vec::new();
+    let mut any_error: Option<String> = None;
+    let valid_acks = matches!(acks, -1..=1);
+
+    for (ti, topic_data) in request.topic_data.into_iter().enumerate() {
+        let topic = broker.topics.get(&topic_data.name);
+        let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
+        for (pi, data) in topic_data.partition_data.into_iter().enumerate() {
+            let mut resp = PartitionProduceResponse {
+                index: data.index,
+                base_offset: -1,
+                ..Default::default()
+            };
+            let result = (|| {
+                if !valid_acks {
+                    return Err(Refusal::new(
+                        ErrorCode::InvalidRequiredAcks,
+                        format!("acks must be -1, 0 or 1, got {acks}"),
+                    ));
+                }
+                let partition = topic
+                    .as_ref()
+                    .and_then(|t| t.partition(data.index))
+                    .ok_or_else(|| {
+                        Refusal::new(
+                            ErrorCode::UnknownTopicOrPartition,
+                            "This server does not host this topic-partition.",
+                        )
+                    })?;
+                let records = data
+                    .records
+                    .ok_or_else(|| Refusal::new(ErrorCode::CorruptMessage, "null record set"))?;
+                let settings = partition.settings();
+                let (mut bytes, count) = prepare(records, &settings, version, now)?;
+                let info = partition
+                    .append(&mut bytes, count, now)
+                    .map_err(|e| Refusal::new(ErrorCode::KafkaStorageError, e.to_string()))?;
+                let log_append_time = if settings.timestamp_type == TimestampType::LogAppendTime {
+                    now
+                } else {
+                    -1
+                };
+                Ok((partition, info, log_append_time))
+            })();
+            match result {
+                Ok((partition, info, log_append_time)) => {
+                    resp.error_code = ErrorCode::None.code();
+                    resp.base_offset = info.first_offset;
+                    resp.log_append_time_ms = log_append_time;
+                    resp.log_start_offset = partition.log_start_offset();
+                    appended.push((
+                        ti,
+                        pi,
+                        Appended {
+                            end_offset: info.last_offset + 1,
+                            partition,
+                        },
+                    ));
+                }
+                Err(refusal) => {
+                    debug!(topic = %topic_data.name, partition = data.index, error = refusal.code.name(), message = %refusal.message, "produce refused");
+                    any_error.get_or_insert_with(|| {
+                        format!(
+                            "{}-{}: {} ({})",
+                            topic_data.name,
+                            data.index,
+                            refusal.code.name(),
+                            refusal.message
+                        )
+                    });
+                    resp.error_code = refusal.code.code();
+                    if version >= 8 {
+                        resp.error_message = Some(refusal.message.clone());
+                        if let Some(i) = refusal.batch_index {
+                            resp.record_errors = vec![BatchIndexAndErrorMessage {
+                                batch_index: i as i32,
+                                batch_index_error_message: Some(refusal.message),
+                                ..Default::default()
+                            }];
+                        }
+                    }
+                }
+            }
+            partition_responses.push(resp);
+        }
+        responses.push(TopicProduceResponse {
+            name: topic_data.name,
+            partition_responses,
+            ..Default::default()
+        });
+    }
+    if !appended.is_empty() {
+        broker.data_arrived.notify_waiters();
+    }
+
+    if acks == 0 {
+        return match any_error {
+            Some(reason) => {
+                warn!(reason = %reason, "closing connection after a failed acks=0 produce");
+                Outcome::Close(reason)
+            }
+            None => Outcome::NoResponse,
+        };
+    }
+
+    if acks == -1 && !appended.is_empty() {
+        for (_, _, a) in &appended {
+            broker.request_flush(a.partition.clone());
+        }
+        let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (ti, pi, a) in &appended {
+            let waited =
+                tokio::time::timeout_at(deadline, a.partition.wait_flushed(a.end_offset)).await;
+            if waited.is_err() {
+                let resp = &mut responses[*ti].partition_responses[*pi];
+                resp.error_code = ErrorCode::RequestTimedOut.code();
+                if version >= 8 {
+                    resp.error_message =
+                        Some("timed out waiting for the write to reach stable storage".into());
+                }
+            }
+        }
+    }
+
+    Outcome::Respond(Response::Produce(ProduceResponse {
+        responses,
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,188 @@
+//! One partition's replica state: its log, the high watermark and log start offset that
+//! readers see, and the flushed offset that `acks=all` producers wait for.
+//!
+//! Single-node invariants: `log_start <= high_watermark == log end offset`; the high
+//! watermark moves on append (Kafka's HW with one in-sync replica), the flushed offset moves
+//! when the flusher's fsync completes. No lock is held across an `.await`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use arus_log::{AppendInfo, Log, LogConfig, LogError, ReadResult};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use crate::topic_settings::TopicSettings;
+
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    log: Mutex<Log>,
+    high_watermark: AtomicI64,
+    log_start_offset: AtomicI64,
+    /// Offset up to which (exclusive) the log is known to be on stable storage.
+    flushed: watch::Sender<i64>,
+    /// Records appended since the last fsync, for `flush.messages`.
+    unflushed_records: AtomicU64,
+    /// When the oldest unflushed append happened, for `flush.ms` (0: nothing unflushed).
+    unflushed_since_ms: AtomicI64,
+    settings: RwLock<Arc<TopicSettings>>,
+}
+
+impl Partition {
+    pub fn open(
+        topic: &str,
+        index: i32,
+        dir: &Path,
+        settings: Arc<TopicSettings>,
+        now_ms: i64,
+    ) -> Result<Partition, LogError> {
+        let log = Log::open(dir, settings.log_config(), now_ms)?;
+        let leo = log.log_end_offset();
+        let start = log.log_start_offset();
+        let flushed = log.flushed_offset();
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            high_watermark: AtomicI64::new(leo),
+            log_start_offset: AtomicI64::new(start),
+            flushed: watch::channel(flushed).0,
+            unflushed_records: AtomicU64::new(0),
+            unflushed_since_ms: AtomicI64::new(0),
+            settings: RwLock::new(settings),
+            log: Mutex::new(log),
+        })
+    }
+
+    pub fn settings(&self) -> Arc<TopicSettings> {
+        self.settings.read().clone()
+    }
+
+    pub fn set_settings(&self, settings: Arc<TopicSettings>) {
+        let log_config: LogConfig = settings.log_config();
+        *self.settings.write() = settings;
+        self.log.lock().set_config(log_config);
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+
+    /// Appends validated batches; returns where they landed. The caller decides whether to
+    /// wait for [`Partition::wait_flushed`].
+    pub fn append(&self, batches: &mut [u8], records: u64, now_ms: i64) -> Result<AppendInfo, LogError> {
+        let mut log = self.log.lock();
+        let info = log.append(batches, Some(0), now_ms)?;
+        self.high_watermark
+            .store(log.log_end_offset(), Ordering::Release);
+        drop(log);
+        self.unflushed_records.fetch_add(records, Ordering::Relaxed);
+        let _ = self.unflushed_since_ms.compare_exchange(
+            0,
+            now_ms.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        Ok(info)
+    }
+
+    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadResult, LogError> {
+        self.log.lock().read(offset, max_bytes, max_offset)
+    }
+
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.log.lock().offset_for_timestamp(ts)
+    }
+
+    pub fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
+        self.log.lock().max_timestamp_offset()
+    }
+
+    /// Whether `flush.messages` / `flush.ms` ask for an fsync now.
+    pub fn flush_due(&self, now_ms: i64) -> bool {
+        let settings = self.settings();
+        let records = self.unflushed_records.load(Ordering::Relaxed);
+        if records == 0 {
+            return false;
+        }
+        if records >= settings.flush_messages {
+            return true;
+        }
+        let since = self.unflushed_since_ms.load(Ordering::Relaxed);
+        since > 0 && now_ms.saturating_sub(since) >= settings.flush_ms
+    }
+
+    /// Fsyncs everything appended so far. The fsync itself runs without the log lock, so
+    /// appends continue meanwhile (group commit: one fsync covers all of them).
+    pub fn flush(&self) -> std::io::Result<i64> {
+        let target = self.log.lock().flush_target();
+        let pending = self.unflushed_records.swap(0, Ordering::Relaxed);
+        self.unflushed_since_ms.store(0, Ordering::Relaxed);
+        if let Err(e) = target.sync() {
+            // Put the count back so a later flush retries.
+            self.unflushed_records.fetch_add(pending, Ordering::Relaxed);
+            return Err(e);
+        }
+        let end = target.end_offset();
+        self.log.lock().mark_flushed(end);
+        self.flushed.send_if_modified(|v| {
+            if end > *v {
+                *v = end;
+                true
+            } else {
+                false
+            }
+        });
+        Ok(end)
+    }
+
+    pub fn flushed_offset(&self) -> i64 {
+        *self.flushed.borrow()
+    }
+
+    /// Resolves once every offset below `end_offset` is on stable storage.
+    pub async fn wait_flushed(&self, end_offset: i64) {
+        let mut rx = self.flushed.subscribe();
+        let _ = rx.wait_for(|v| *v >= end_offset).await;
+    }
+
+    /// Closes the log cleanly (fsync + clean-shutdown marker). If a request still holds the
+    /// partition, the log is only flushed: the next start then runs recovery, which is safe.
+    pub fn close(self: Arc<Self>) -> Result<(), LogError> {
+        match Arc::try_unwrap(self) {
+            Ok(p) => p.log.into_inner().close(),
+            Err(shared) => shared.flush().map(|_| ()).map_err(|source| LogError::Io {
+                path: shared.log.lock().dir().to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Removes the partition's data. A request still holding it keeps reading its open files;
+    /// the directory is gone either way.
+    pub fn delete(self: Arc<Self>) -> Result<(), LogError> {
+        match Arc::try_unwrap(self) {
+            Ok(p) => p.log.into_inner().delete(),
+            Err(shared) => {
+                let dir = shared.log.lock().dir().to_path_buf();
+                std::fs::remove_dir_all(&dir).map_err(|source| LogError::Io { path: dir, source })
+            }
+        }
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.log.lock().size_bytes()
+    }
+}
+
+/// Shared handle type used across the broker.
+pub type PartitionRef = Arc<Partition>;

@@ -1,0 +1,126 @@
+//! Cluster metadata persisted in the log directory: the cluster id and every topic's id,
+//! partition count and config overrides.
+//!
+//! On-disk format (`arus-metadata.json`, format version 1):
+//! ```json
+//! {"version":1,"cluster_id":"<22 chars>","topics":[{"name":"t","id":"<32 hex>","partitions":3,"configs":{"retention.ms":"1000"}}]}
+//! ```
+//! Written whole to `arus-metadata.json.tmp`, fsynced, renamed over the old file, and the
+//! directory fsynced, so a crash leaves either the old or the new file, never a torn one.
+//! Partition data lives beside it in `<topic>-<partition>/` directories owned by `arus-log`.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const METADATA_FILE: &str = "arus-metadata.json";
+pub const METADATA_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TopicRecord {
+    pub name: String,
+    /// Topic id as 32 lowercase hex digits.
+    pub id: String,
+    pub partitions: i32,
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MetadataFile {
+    pub version: u32,
+    pub cluster_id: String,
+    pub topics: Vec<TopicRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot access {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("metadata file {path} is corrupt: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("metadata file {path} has format version {found}; this Arus reads version {METADATA_VERSION}")]
+    Version { path: PathBuf, found: u32 },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads the metadata file, or `None` for a fresh log directory.
+pub fn load(dir: &Path) -> Result<Option<MetadataFile>, StoreError> {
+    let path = dir.join(METADATA_FILE);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    let file: MetadataFile = serde_json::from_slice(&text).map_err(|source| StoreError::Corrupt {
+        path: path.clone(),
+        source,
+    })?;
+    if file.version != METADATA_VERSION {
+        return Err(StoreError::Version {
+            path,
+            found: file.version,
+        });
+    }
+    Ok(Some(file))
+}
+
+/// Atomically replaces the metadata file.
+pub fn save(dir: &Path, file: &MetadataFile) -> Result<(), StoreError> {
+    let path = dir.join(METADATA_FILE);
+    let tmp = dir.join(format!("{METADATA_FILE}.tmp"));
+    let bytes = serde_json::to_vec_pretty(file).map_err(|source| StoreError::Corrupt {
+        path: path.clone(),
+        source,
+    })?;
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(&bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, &path).map_err(io(&path))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).unwrap().is_none());
+        let file = MetadataFile {
+            version: METADATA_VERSION,
+            cluster_id: "abc".into(),
+            topics: vec![TopicRecord {
+                name: "t".into(),
+                id: "00".repeat(16),
+                partitions: 2,
+                configs: BTreeMap::from([("retention.ms".into(), "5".into())]),
+            }],
+        };
+        save(dir.path(), &file).unwrap();
+        assert_eq!(load(dir.path()).unwrap().unwrap(), file);
+        fs::write(dir.path().join(METADATA_FILE), b"{not json").unwrap();
+        assert!(matches!(load(dir.path()), Err(StoreError::Corrupt { .. })));
+    }
+}

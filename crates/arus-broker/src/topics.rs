@@ -1,0 +1,439 @@
+//! The topic registry: names and ids to partitions, with creation, deletion, partition
+//! growth and config changes persisted through [`crate::store`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arus_protocol::{ErrorCode, Uuid};
+use parking_lot::{Mutex, RwLock};
+use tracing::info;
+
+use crate::broker_config::BrokerConfig;
+use crate::config_defs::ConfigValueError;
+use crate::partition::Partition;
+use crate::store::{self, MetadataFile, StoreError, TopicRecord};
+use crate::topic_settings::{TopicSettings, validate_overrides};
+
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub internal: bool,
+    partitions: RwLock<Vec<Arc<Partition>>>,
+    settings: RwLock<Arc<TopicSettings>>,
+}
+
+impl Topic {
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().clone()
+    }
+
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.read().get(i).cloned())
+    }
+
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.read().len() as i32
+    }
+
+    pub fn settings(&self) -> Arc<TopicSettings> {
+        self.settings.read().clone()
+    }
+}
+
+/// Why a topic operation failed; each maps to exactly one Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error("Topic '{0}' already exists.")]
+    AlreadyExists(String),
+    #[error("This server does not host this topic-partition.")]
+    Unknown,
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigValueError),
+    #[error("Topic deletion is disabled.")]
+    DeletionDisabled,
+    #[error("storage error: {0}")]
+    Log(#[from] arus_log::LogError),
+    #[error("metadata error: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl TopicError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            TopicError::AlreadyExists(_) => ErrorCode::TopicAlreadyExists,
+            TopicError::Unknown => ErrorCode::UnknownTopicOrPartition,
+            TopicError::InvalidName(_) => ErrorCode::InvalidTopicException,
+            TopicError::InvalidPartitions(_) => ErrorCode::InvalidPartitions,
+            TopicError::InvalidReplicationFactor(_) => ErrorCode::InvalidReplicationFactor,
+            TopicError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
+            TopicError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+            TopicError::DeletionDisabled => ErrorCode::TopicDeletionDisabled,
+            TopicError::Log(_) | TopicError::Store(_) => ErrorCode::KafkaStorageError,
+        }
+    }
+}
+
+/// Kafka's topic name rules: 1–249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
+    if name.is_empty() {
+        return Err(TopicError::InvalidName("Topic name is illegal, it can't be empty".into()));
+    }
+    if name == "." || name == ".." {
+        return Err(TopicError::InvalidName("Topic name cannot be \".\" or \"..\"".into()));
+    }
+    if name.len() > 249 {
+        return Err(TopicError::InvalidName(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        )));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(TopicError::InvalidName(format!(
+            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// A validated request to create a topic.
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i16,
+    pub configs: BTreeMap<String, String>,
+}
+
+pub struct TopicRegistry {
+    config: Arc<BrokerConfig>,
+    cluster_id: String,
+    by_name: RwLock<HashMap<String, Arc<Topic>>>,
+    by_id: RwLock<HashMap<Uuid, Arc<Topic>>>,
+    /// Serialises metadata changes so the file always matches the registry.
+    change: Mutex<()>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn random_uuid() -> Uuid {
+    loop {
+        let id = Uuid(*uuid::Uuid::new_v4().as_bytes());
+        if id != Uuid::ZERO {
+            return id;
+        }
+    }
+}
+
+fn hex(id: &Uuid) -> String {
+    id.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hex(s: &str) -> Option<Uuid> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(Uuid(out))
+}
+
+impl TopicRegistry {
+    /// Loads the metadata file and opens (recovers) every partition.
+    pub fn open(config: Arc<BrokerConfig>) -> Result<TopicRegistry, TopicError> {
+        let dir = config.log_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let file = match store::load(&dir)? {
+            Some(f) => f,
+            None => {
+                let id = random_uuid();
+                let f = MetadataFile {
+                    version: store::METADATA_VERSION,
+                    cluster_id: id.to_string(),
+                    topics: Vec::new(),
+                };
+                store::save(&dir, &f)?;
+                f
+            }
+        };
+        let registry = TopicRegistry {
+            cluster_id: file.cluster_id.clone(),
+            by_name: RwLock::new(HashMap::new()),
+            by_id: RwLock::new(HashMap::new()),
+            change: Mutex::new(()),
+            config,
+        };
+        for rec in file.topics {
+            let id = parse_hex(&rec.id).unwrap_or_else(random_uuid);
+            let settings = Arc::new(TopicSettings::resolve(&registry.config, rec.configs));
+            let mut parts = Vec::new();
+            for p in 0..rec.partitions {
+                parts.push(Arc::new(registry.open_partition(&rec.name, p, settings.clone())?));
+            }
+            registry.insert(Arc::new(Topic {
+                internal: rec.name.starts_with("__"),
+                name: rec.name,
+                id,
+                partitions: RwLock::new(parts),
+                settings: RwLock::new(settings),
+            }));
+        }
+        Ok(registry)
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+        self.config.log_dir.join(format!("{topic}-{index}"))
+    }
+
+    fn open_partition(
+        &self,
+        topic: &str,
+        index: i32,
+        settings: Arc<TopicSettings>,
+    ) -> Result<Partition, TopicError> {
+        Ok(Partition::open(
+            topic,
+            index,
+            &self.partition_dir(topic, index),
+            settings,
+            now_ms(),
+        )?)
+    }
+
+    fn insert(&self, topic: Arc<Topic>) {
+        self.by_id.write().insert(topic.id, topic.clone());
+        self.by_name.write().insert(topic.name.clone(), topic);
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.by_name.read().get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
+        self.by_id.read().get(id).cloned()
+    }
+
+    /// All topics sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.by_name.read().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    fn persist(&self) -> Result<(), StoreError> {
+        let topics = self
+            .all()
+            .iter()
+            .map(|t| TopicRecord {
+                name: t.name.clone(),
+                id: hex(&t.id),
+                partitions: t.partition_count(),
+                configs: t.settings().overrides.clone(),
+            })
+            .collect();
+        store::save(
+            &self.config.log_dir,
+            &MetadataFile {
+                version: store::METADATA_VERSION,
+                cluster_id: self.cluster_id.clone(),
+                topics,
+            },
+        )
+    }
+
+    /// Checks a creation request the way Kafka's controller does, without creating anything.
+    pub fn validate_new(&self, t: &NewTopic) -> Result<(), TopicError> {
+        validate_topic_name(&t.name)?;
+        if self.get(&t.name).is_some() {
+            return Err(TopicError::AlreadyExists(t.name.clone()));
+        }
+        if t.partitions < 1 {
+            return Err(TopicError::InvalidPartitions(
+                "Number of partitions was set to an invalid non-positive value.".into(),
+            ));
+        }
+        if t.partitions > 100_000 {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {} is above the limit of 100000 per topic.",
+                t.partitions
+            )));
+        }
+        if t.replication_factor < 1 {
+            return Err(TopicError::InvalidReplicationFactor(
+                "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+            ));
+        }
+        if t.replication_factor > 1 {
+            return Err(TopicError::InvalidReplicationFactor(format!(
+                "Unable to replicate the partition {} time(s): The target replication factor of {} cannot be reached because only 1 broker(s) are registered.",
+                t.replication_factor, t.replication_factor
+            )));
+        }
+        validate_overrides(&t.configs)?;
+        Ok(())
+    }
+
+    pub fn create(&self, t: NewTopic) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.change.lock();
+        self.validate_new(&t)?;
+        let settings = Arc::new(TopicSettings::resolve(&self.config, t.configs));
+        let mut parts = Vec::with_capacity(t.partitions as usize);
+        for p in 0..t.partitions {
+            let dir = self.partition_dir(&t.name, p);
+            // A leftover directory from an interrupted delete must not leak old records.
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            parts.push(Arc::new(self.open_partition(&t.name, p, settings.clone())?));
+        }
+        let topic = Arc::new(Topic {
+            internal: t.name.starts_with("__"),
+            name: t.name,
+            id: random_uuid(),
+            partitions: RwLock::new(parts),
+            settings: RwLock::new(settings),
+        });
+        self.insert(topic.clone());
+        if let Err(e) = self.persist() {
+            self.by_name.write().remove(&topic.name);
+            self.by_id.write().remove(&topic.id);
+            return Err(e.into());
+        }
+        info!(topic = %topic.name, partitions = topic.partition_count(), "created topic");
+        Ok(topic)
+    }
+
+    pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        if !self.config.delete_topic_enable {
+            return Err(TopicError::DeletionDisabled);
+        }
+        let _guard = self.change.lock();
+        let topic = self.by_name.write().remove(name).ok_or(TopicError::Unknown)?;
+        self.by_id.write().remove(&topic.id);
+        self.persist()?;
+        let parts = std::mem::take(&mut *topic.partitions.write());
+        for p in parts {
+            if let Err(e) = p.delete() {
+                tracing::warn!(topic = %name, error = %e, "could not remove partition data");
+            }
+        }
+        info!(topic = %name, "deleted topic");
+        Ok(topic)
+    }
+
+    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+        let _guard = self.change.lock();
+        let topic = self.get(name).ok_or(TopicError::Unknown)?;
+        let current = topic.partition_count();
+        if count < current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic currently has {current} partitions, which is higher than the requested {count}."
+            )));
+        }
+        if count == current {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic already has {current} partitions."
+            )));
+        }
+        if count > 100_000 {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Number of partitions {count} is above the limit of 100000 per topic."
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let settings = topic.settings();
+        let mut added = Vec::new();
+        for p in current..count {
+            added.push(Arc::new(self.open_partition(name, p, settings.clone())?));
+        }
+        topic.partitions.write().extend(added);
+        self.persist()?;
+        info!(topic = %name, partitions = count, "added partitions");
+        Ok(())
+    }
+
+    /// Replaces a topic's overrides (already validated by the caller).
+    pub fn set_configs(&self, topic: &Topic, overrides: BTreeMap<String, String>) -> Result<(), TopicError> {
+        validate_overrides(&overrides)?;
+        let _guard = self.change.lock();
+        let settings = Arc::new(TopicSettings::resolve(&self.config, overrides));
+        let old = std::mem::replace(&mut *topic.settings.write(), settings.clone());
+        for p in topic.partitions() {
+            p.set_settings(settings.clone());
+        }
+        if let Err(e) = self.persist() {
+            *topic.settings.write() = old.clone();
+            for p in topic.partitions() {
+                p.set_settings(old.clone());
+            }
+            return Err(e.into());
+        }
+        info!(topic = %topic.name, "updated topic configs");
+        Ok(())
+    }
+
+    /// Closes every partition cleanly.
+    pub fn close_all(&self) {
+        let topics: Vec<_> = self.by_name.write().drain().map(|(_, t)| t).collect();
+        self.by_id.write().clear();
+        for t in topics {
+            for p in std::mem::take(&mut *t.partitions.write()) {
+                if let Err(e) = p.close() {
+                    tracing::warn!(topic = %t.name, error = %e, "unclean close of partition");
+                }
+            }
+        }
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.config.log_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kafka_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a/b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn hex_ids_round_trip() {
+        let id = random_uuid();
+        assert_eq!(parse_hex(&hex(&id)), Some(id));
+        assert_eq!(parse_hex("zz"), None);
+    }
+}

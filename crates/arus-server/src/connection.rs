@@ -1,0 +1,224 @@
+//! One client connection: a reader that frames and decodes requests, and a writer that sends
+//! responses strictly in request order.
+//!
+//! Each request is polled once inline by the reader, so the synchronous part of its handler
+//! (notably produce appends) runs in request order; whatever then waits (an `acks=all` fsync,
+//! a fetch long-poll) continues in its own task, and the next request is read meanwhile.
+//! The writer awaits results in order, so responses never overtake each other.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use arus_broker::handlers::api_versions;
+use arus_broker::{Broker, Outcome, supported_versions};
+use arus_protocol::{ApiKey, BytesMut, Response, decode_request, encode_response, peek_request_header};
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+#[derive(Clone, Debug)]
+pub struct ConnectionLimits {
+    /// Frames above this size close the connection (`socket.request.max.bytes`).
+    pub max_frame_bytes: usize,
+    /// A connection with no complete request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Requests decoded but not yet answered; the reader stops reading past this.
+    pub max_in_flight: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_frame_bytes: 100 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(600),
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// What the writer does for one request, in order.
+enum Slot {
+    Ready(Reply),
+    Pending(oneshot::Receiver<Reply>),
+}
+
+enum Reply {
+    Bytes(Bytes),
+    Nothing,
+    Close(String),
+}
+
+#[derive(Debug)]
+enum ReadError {
+    Closed,
+    Io(std::io::Error),
+    Oversized(i64),
+    Idle,
+}
+
+/// Reads one frame without trusting its length for allocation: the buffer grows only as
+/// bytes actually arrive.
+async fn read_frame(
+    reader: &mut OwnedReadHalf,
+    limits: &ConnectionLimits,
+) -> Result<Bytes, ReadError> {
+    let mut size = [0u8; 4];
+    match tokio::time::timeout(limits.idle_timeout, reader.read_exact(&mut size)).await {
+        Err(_) => return Err(ReadError::Idle),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ReadError::Closed),
+        Ok(Err(e)) => return Err(ReadError::Io(e)),
+        Ok(Ok(_)) => {}
+    }
+    let len = i32::from_be_bytes(size) as i64;
+    if len <= 0 || len as usize > limits.max_frame_bytes {
+        return Err(ReadError::Oversized(len));
+    }
+    let len = len as usize;
+    let mut buf = BytesMut::with_capacity(len.min(64 * 1024));
+    while buf.len() < len {
+        buf.reserve((len - buf.len()).min(1024 * 1024));
+        let want = len - buf.len();
+        let mut chunk = (&mut *reader).take(want as u64);
+        match tokio::time::timeout(limits.idle_timeout, chunk.read_buf(&mut buf)).await {
+            Err(_) => return Err(ReadError::Idle),
+            Ok(Ok(0)) => return Err(ReadError::Closed),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(ReadError::Io(e)),
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn encode(correlation_id: i32, api_key: ApiKey, version: i16, response: &Response) -> Reply {
+    let mut out = BytesMut::new();
+    match encode_response(correlation_id, api_key, version, response, &mut out) {
+        Ok(()) => Reply::Bytes(out.freeze()),
+        Err(e) => Reply::Close(format!("cannot encode {} v{version} response: {e}", api_key.name())),
+    }
+}
+
+fn to_reply(outcome: Outcome, correlation_id: i32, api_key: ApiKey, version: i16) -> Reply {
+    match outcome {
+        Outcome::Respond(r) => encode(correlation_id, api_key, version, &r),
+        Outcome::NoResponse => Reply::Nothing,
+        Outcome::Close(reason) => Reply::Close(reason),
+    }
+}
+
+pub async fn run(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, limits: ConnectionLimits) {
+    debug!(%peer, "connection opened");
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Slot>(limits.max_in_flight.max(1));
+
+    let writer_task = tokio::spawn(async move {
+        while let Some(slot) = rx.recv().await {
+            let reply = match slot {
+                Slot::Ready(r) => r,
+                Slot::Pending(rx) => rx
+                    .await
+                    .unwrap_or_else(|_| Reply::Close("request handler ended without a reply".into())),
+            };
+            match reply {
+                Reply::Bytes(b) => {
+                    if let Err(e) = writer.write_all(&b).await {
+                        debug!(%peer, error = %e, "write failed");
+                        return;
+                    }
+                }
+                Reply::Nothing => {}
+                Reply::Close(reason) => {
+                    info!(%peer, reason = %reason, "closing connection");
+                    let _ = writer.shutdown().await;
+                    return;
+                }
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+
+    loop {
+        let frame = match read_frame(&mut reader, &limits).await {
+            Ok(f) => f,
+            Err(ReadError::Closed) => break,
+            Err(ReadError::Idle) => {
+                debug!(%peer, "closing idle connection");
+                break;
+            }
+            Err(ReadError::Oversized(len)) => {
+                warn!(%peer, frame_len = len, max = limits.max_frame_bytes, "closing connection: invalid frame size");
+                break;
+            }
+            Err(ReadError::Io(e)) => {
+                debug!(%peer, error = %e, "read failed");
+                break;
+            }
+        };
+        let Some((key, version, correlation_id)) = peek_request_header(&frame) else {
+            warn!(%peer, "closing connection: request header too short");
+            break;
+        };
+        let Some(api_key) = ApiKey::from_i16(key) else {
+            warn!(%peer, api_key = key, "closing connection: unknown API key");
+            break;
+        };
+        let supported = supported_versions(api_key);
+        if api_key == ApiKey::ApiVersions
+            && let Some((_, max)) = supported
+            && version > max
+        {
+            // KIP-511: answer in v0 with our ranges so the client can retry.
+            let reply = encode(
+                correlation_id,
+                api_key,
+                0,
+                &Response::ApiVersions(api_versions::unsupported_version()),
+            );
+            if tx.send(Slot::Ready(reply)).await.is_err() {
+                break;
+            }
+            continue;
+        }
+        match supported {
+            Some((min, max)) if (min..=max).contains(&version) => {}
+            _ => {
+                warn!(%peer, api = api_key.name(), version, "closing connection: unsupported API or version");
+                break;
+            }
+        }
+        let (header, request) = match decode_request(frame) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%peer, api = api_key.name(), version, error = %e, "closing connection: malformed request");
+                break;
+            }
+        };
+        let mut fut = Box::pin({
+            let broker = broker.clone();
+            async move {
+                let outcome = broker.handle(&header, request).await;
+                to_reply(outcome, correlation_id, api_key, version)
+            }
+        });
+        let slot = match futures::poll!(fut.as_mut()) {
+            Poll::Ready(reply) => Slot::Ready(reply),
+            Poll::Pending => {
+                let (done_tx, done_rx) = oneshot::channel();
+                tokio::spawn(async move {
+                    let _ = done_tx.send(fut.await);
+                });
+                Slot::Pending(done_rx)
+            }
+        };
+        if tx.send(slot).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer_task.await;
+    debug!(%peer, "connection closed");
+}

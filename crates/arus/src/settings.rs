@@ -1,0 +1,110 @@
+//! `arus serve`: layers configuration (built-in defaults < properties file < `ARUS_*`
+//! environment < `--override` < dedicated flags), starts the broker and serves until
+//! SIGINT/SIGTERM, then closes every log cleanly.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use arus_broker::{Broker, BrokerConfig, parse_properties};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A server.properties-style file (Kafka property names).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Set any property: `--override num.partitions=3` (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Shorthand for `--override listeners=...`, e.g. PLAINTEXT://0.0.0.0:9092.
+    #[arg(long)]
+    listeners: Option<String>,
+    /// Shorthand for `--override log.dirs=...`.
+    #[arg(long = "log-dirs")]
+    log_dirs: Option<PathBuf>,
+    /// Once accepting connections, write `host:port` of the first listener to this file.
+    #[arg(long = "ready-file")]
+    ready_file: Option<PathBuf>,
+}
+
+/// `ARUS_NUM_PARTITIONS=3` → `num.partitions=3`.
+fn env_overrides() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix("ARUS_")?;
+            if key == "LOG" {
+                return None; // the log filter, not a property
+            }
+            Some((key.to_ascii_lowercase().replace('_', "."), v))
+        })
+        .collect()
+}
+
+pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let mut props = BTreeMap::new();
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        props.extend(parse_properties(&text).with_context(|| format!("in {}", path.display()))?);
+    }
+    props.extend(env_overrides());
+    for o in &args.overrides {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("--override expects KEY=VALUE, got {o:?}"))?;
+        props.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    if let Some(l) = &args.listeners {
+        props.insert("listeners".into(), l.clone());
+    }
+    if let Some(d) = &args.log_dirs {
+        props.insert("log.dirs".into(), d.display().to_string());
+    }
+    Ok(BrokerConfig::from_properties(props)?)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let config = load_config(&args)?;
+    let log_dir = config.log_dir.clone();
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+        .await?
+        .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
+    let listeners = arus_server::bind(&broker).await?;
+    let first = broker.advertised_listener();
+    if let Some(path) = &args.ready_file {
+        std::fs::write(path, format!("{}:{}\n", first.host, first.port))
+            .with_context(|| format!("cannot write ready file {}", path.display()))?;
+    }
+    eprintln!(
+        "arus: serving on {} (data in {}, ready in {} ms)",
+        listeners
+            .iter()
+            .map(|(_, a)| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        log_dir.display(),
+        started.elapsed().as_millis()
+    );
+    arus_server::serve(broker.clone(), listeners, shutdown_signal()).await;
+    eprintln!("arus: shutting down");
+    tokio::task::spawn_blocking(move || broker.shutdown()).await?;
+    Ok(())
+}

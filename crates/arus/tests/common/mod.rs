@@ -1,0 +1,143 @@
+//! Starts the real `arus` binary on port 0 in a temporary directory.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct BrokerProcess {
+    pub child: Child,
+    pub addr: String,
+    pub data_dir: PathBuf,
+}
+
+impl BrokerProcess {
+    /// Starts a broker whose data lives in `data_dir`, with extra `--override`s.
+    pub fn start_in(data_dir: &Path, overrides: &[&str]) -> BrokerProcess {
+        let ready = data_dir.with_extension("ready");
+        let _ = std::fs::remove_file(&ready);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arus"));
+        cmd.arg("serve")
+            .arg("--log-dirs")
+            .arg(data_dir)
+            .arg("--listeners")
+            .arg("PLAINTEXT://127.0.0.1:0")
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for o in overrides {
+            cmd.arg("--override").arg(o);
+        }
+        let child = cmd.spawn().expect("spawning arus");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready)
+                && text.ends_with('\n')
+            {
+                break text.trim().to_string();
+            }
+            assert!(Instant::now() < deadline, "broker did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        BrokerProcess {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no clean shutdown, no flush.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        unsafe_sigterm(self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("broker did not stop on SIGTERM");
+    }
+
+    /// Resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+/// ApiVersions v0 request frame with the given correlation id.
+pub fn api_versions_frame(correlation_id: i32) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&18i16.to_be_bytes());
+    body.extend_from_slice(&0i16.to_be_bytes());
+    body.extend_from_slice(&correlation_id.to_be_bytes());
+    body.extend_from_slice(&4i16.to_be_bytes());
+    body.extend_from_slice(b"test");
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Sends an ApiVersions v0 request on a fresh connection and checks the answer.
+pub fn assert_serving(addr: &str) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&api_versions_frame(7)).unwrap();
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).expect("ApiVersions response size");
+    let len = i32::from_be_bytes(size) as usize;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    assert_eq!(&body[0..4], &7i32.to_be_bytes(), "correlation id");
+    assert_eq!(&body[4..6], &0i16.to_be_bytes(), "error code");
+}
+
+/// Reads until the peer closes or `timeout` passes; returns whether it closed.
+pub fn closed_within(s: &mut TcpStream, timeout: Duration) -> bool {
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests, then the real-client
+# conformance scenarios in compat/ against the release binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --workspace
+echo "== compat (real Kafka clients against target/release/arus)"
+cargo build --release -p arus
+bash compat/install.sh
+python3 compat/run.py --broker target/release/arus
