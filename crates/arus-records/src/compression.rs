@@ -3,6 +3,11 @@
 //! Every decompressor takes an output `limit`: a few kilobytes of zstd or gzip can expand to
 //! gigabytes, and the bytes come from the network, so the output is read through a bound and
 //! the call fails once the bound is crossed instead of allocating without end.
+//!
+//! One allocation is not bounded by `limit`: zstd's streaming decoder reserves the window the
+//! frame header declares, up to zstd's own default cap of 128 MiB (window log 27). Lowering
+//! that cap would refuse legitimate data from producers at high `compression.zstd.level`,
+//! and the reservation is untouched memory until data is actually written into it.
 
 use std::io::{Read, Write};
 

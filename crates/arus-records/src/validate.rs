@@ -150,6 +150,17 @@ impl ValidationError {
         }
     }
 
+    /// The Kafka error code matching [`kafka_error_name`](Self::kafka_error_name).
+    pub fn kafka_error_code(&self) -> i16 {
+        match self.kafka_error_name() {
+            "CORRUPT_MESSAGE" => 2,
+            "MESSAGE_TOO_LARGE" => 10,
+            "INVALID_TIMESTAMP" => 32,
+            "UNSUPPORTED_COMPRESSION_TYPE" => 76,
+            _ => 87, // INVALID_RECORD
+        }
+    }
+
     /// Index (within its batch) of the first refused record, for produce v8 `record_errors`.
     pub fn batch_index(&self) -> Option<usize> {
         self.record_errors().first().map(|e| e.index)

@@ -366,6 +366,7 @@ fn crc_size_offset_codec_errors() {
     small.max_message_bytes = good.len() - 1;
     let e = validate_produce(good.clone(), &small).unwrap_err();
     assert_eq!(e.kafka_error_name(), "MESSAGE_TOO_LARGE");
+    assert_eq!(e.kafka_error_code(), 10);
     small.max_message_bytes = good.len();
     validate_produce(good.clone(), &small).unwrap();
 
