@@ -1,8 +1,9 @@
 //! Arus protocol code generator.
 //!
-//! Reads Kafka's JSON message definitions (every `*Request.json`, `*Response.json` and the two
-//! headers) plus `error-codes.tsv`, and writes Rust source for `arus-protocol` into its
-//! `src/generated/` directory: one module per message, `api_key.rs`, `error_code.rs` and a
+//! Reads Kafka's JSON message definitions (every `*Request.json`, `*Response.json`, the two
+//! headers and the `data` specs such as `ConsumerProtocolSubscription`) plus
+//! `error-codes.tsv`, and writes Rust source for `arus-protocol` into its `src/generated/`
+//! directory: one module per message, `api_key.rs`, `error_code.rs` and a
 //! `mod.rs` holding the `Request`/`Response` dispatch enums. The output is run through
 //! `rustfmt` and committed.
 //!
@@ -1146,7 +1147,10 @@ fn main() -> Result<()> {
     paths.sort();
     for p in &paths {
         let spec = load_spec(p)?;
-        if matches!(spec.kind.as_str(), "request" | "response" | "header") {
+        if matches!(
+            spec.kind.as_str(),
+            "request" | "response" | "header" | "data"
+        ) {
             specs.push(spec);
         }
     }

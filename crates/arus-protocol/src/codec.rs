@@ -387,7 +387,9 @@ pub fn read_nullable_array<T>(
             remaining: buf.remaining(),
         });
     }
-    let mut v = Vec::with_capacity(count);
+    // Bound the up-front allocation by the bytes remaining, whatever the element size.
+    let cap = count.min(buf.remaining() / std::mem::size_of::<T>().max(1));
+    let mut v = Vec::with_capacity(cap);
     for _ in 0..count {
         v.push(elem(buf)?);
     }

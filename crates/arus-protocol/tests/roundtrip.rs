@@ -134,3 +134,39 @@ fn headers_roundtrip() {
         assert_eq!(ResponseHeader::decode(&mut b, version).unwrap(), h);
     }
 }
+
+macro_rules! roundtrip_data {
+    ($($t:ty),* $(,)?) => {$(
+        {
+            let (lo, hi) = <$t as Message>::VERSIONS;
+            for version in lo..=hi {
+                for i in 0..ITERATIONS {
+                    let mut rng = Rng::new(i ^ ((version as u64) << 8));
+                    let m = <$t>::random(&mut rng, version);
+                    let mut out = BytesMut::new();
+                    m.encode(&mut out, version).unwrap();
+                    let bytes = out.freeze();
+                    let mut buf = bytes.clone();
+                    let back = <$t as Message>::decode(&mut buf, version).unwrap();
+                    assert!(buf.is_empty());
+                    assert_eq!(back, m, "{} v{version}", stringify!($t));
+                }
+            }
+        }
+    )*};
+}
+
+#[test]
+fn data_messages_roundtrip() {
+    use arus_protocol::messages::*;
+    roundtrip_data!(
+        ConsumerProtocolAssignment,
+        ConsumerProtocolSubscription,
+        DefaultPrincipalData,
+        KRaftVersionRecord,
+        LeaderChangeMessage,
+        SnapshotFooterRecord,
+        SnapshotHeaderRecord,
+        VotersRecord,
+    );
+}
