@@ -307,6 +307,10 @@ pub fn encode_request(
 
 /// Decodes a response frame (client side; the bytes after the 4-byte size prefix) for a
 /// request of `api_key`/`version`.
+///
+/// As Kafka's clients do (KIP-511), an ApiVersions response whose error code is
+/// `UNSUPPORTED_VERSION` is decoded as version 0: a broker that does not support the requested
+/// ApiVersions version answers with a v0 body carrying its supported ranges.
 pub fn decode_response(
     api_key: ApiKey,
     version: i16,
@@ -314,6 +318,12 @@ pub fn decode_response(
 ) -> Result<(ResponseHeader, Response), DecodeError> {
     let mut buf = frame;
     let header = ResponseHeader::read(&mut buf, api_key.response_header_version(version))?;
-    let body = Response::decode(api_key, version, &mut buf)?;
+    let mut body_version = version;
+    if api_key == ApiKey::ApiVersions
+        && buf.get(0..2) == Some(&ErrorCode::UnsupportedVersion.code().to_be_bytes()[..])
+    {
+        body_version = 0;
+    }
+    let body = Response::decode(api_key, body_version, &mut buf)?;
     Ok((header, body))
 }

@@ -253,3 +253,25 @@ fn uuid_display_is_base64url() {
     assert_eq!(Uuid::parse(&u.to_string()), Some(u));
     assert_eq!("MDEyMzQ1Njc4OWFiY2RlZg".parse::<Uuid>().unwrap(), u);
 }
+
+#[test]
+fn api_versions_unsupported_version_falls_back_to_v0() {
+    let body = ApiVersionsResponse {
+        error_code: ErrorCode::UnsupportedVersion.code(),
+        api_keys: vec![ApiVersion {
+            api_key: 18,
+            min_version: 0,
+            max_version: 3,
+        }],
+        ..Default::default()
+    };
+    let resp = Response::ApiVersions(body);
+    let mut out = BytesMut::new();
+    // The broker answers a too-new ApiVersions request with a v0 body.
+    encode_response(1, ApiKey::ApiVersions, 0, &resp, &mut out).unwrap();
+    let frame = out.freeze().slice(4..);
+    // The client asked with v4 and still decodes it.
+    let (h, back) = arus_protocol::decode_response(ApiKey::ApiVersions, 4, frame).unwrap();
+    assert_eq!(h.correlation_id, 1);
+    assert_eq!(back, resp);
+}
