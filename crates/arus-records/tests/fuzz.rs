@@ -69,7 +69,12 @@ fn seed_batches() -> Vec<Vec<u8>> {
 fn mutated_valid_batches_never_panic() {
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let seeds = seed_batches();
-    for _ in 0..3000 {
+    // ARUS_FUZZ_ITERS raises the count for a longer one-off run (e.g. in release mode).
+    let iters = std::env::var("ARUS_FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3000u32);
+    for _ in 0..iters {
         let mut buf = seeds[rng.gen_range(0..seeds.len())].clone();
         for _ in 0..rng.gen_range(1..6) {
             let at = rng.gen_range(0..buf.len());
