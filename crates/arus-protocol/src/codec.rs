@@ -265,6 +265,9 @@ fn write_len(
 
 // ----- strings -----
 
+/// Kafka limits strings to 0x7fff bytes in both classic and compact encodings.
+pub const MAX_STRING_LEN: usize = 0x7fff;
+
 pub fn read_nullable_string(
     buf: &mut Bytes,
     compact: bool,
@@ -272,6 +275,10 @@ pub fn read_nullable_string(
 ) -> Result<Option<String>, DecodeError> {
     match read_len(buf, compact, false, field)? {
         None => Ok(None),
+        Some(n) if n > MAX_STRING_LEN => Err(DecodeError::InvalidLength {
+            field,
+            length: n as i64,
+        }),
         Some(n) => {
             let raw = buf.split_to(n);
             match std::str::from_utf8(&raw) {
@@ -296,6 +303,10 @@ pub fn write_nullable_string(
     v: Option<&str>,
     field: &'static str,
 ) -> Result<(), EncodeError> {
+    let len = v.map(str::len);
+    if let Some(length) = len.filter(|&n| n > MAX_STRING_LEN) {
+        return Err(EncodeError::TooLong { field, length });
+    }
     write_len(out, compact, false, v.map(str::len), field)?;
     if let Some(s) = v {
         out.put_slice(s.as_bytes());
