@@ -12,8 +12,8 @@ use arus_protocol::messages::produce_response::{
 };
 use arus_protocol::{Bytes, ErrorCode, Response};
 use arus_records::{
-    BatchBuilder, Compression, RecordBatch, TimestampType, ValidationConfig, ValidationError,
-    set_log_append_time, validate_produce,
+    Compression, DEFAULT_DECOMPRESSION_LIMIT, TimestampType, ValidationConfig, ValidationError,
+    recompress, set_log_append_time, validate_produce,
 };
 use tracing::{debug, warn};
 
@@ -39,39 +39,11 @@ impl Refusal {
 }
 
 fn validation_refusal(e: &ValidationError) -> Refusal {
-    let code = match e.kafka_error_name() {
-        "CORRUPT_MESSAGE" => ErrorCode::CorruptMessage,
-        "INVALID_RECORD" => ErrorCode::InvalidRecord,
-        "MESSAGE_TOO_LARGE" => ErrorCode::MessageTooLarge,
-        "RECORD_LIST_TOO_LARGE" => ErrorCode::RecordListTooLarge,
-        "UNSUPPORTED_FOR_MESSAGE_FORMAT" => ErrorCode::UnsupportedForMessageFormat,
-        "INVALID_TIMESTAMP" => ErrorCode::InvalidTimestamp,
-        "UNSUPPORTED_COMPRESSION_TYPE" => ErrorCode::UnsupportedCompressionType,
-        _ => ErrorCode::CorruptMessage,
-    };
     Refusal {
-        code,
+        code: ErrorCode::from_code(e.kafka_error_code()).unwrap_or(ErrorCode::CorruptMessage),
         message: e.to_string(),
         batch_index: e.batch_index(),
     }
-}
-
-/// Rebuilds a batch with the topic's codec (`compression.type` other than `producer`).
-fn recompress(batch: &RecordBatch, target: Compression) -> Result<Bytes, Refusal> {
-    let corrupt = |e: arus_records::RecordError| Refusal::new(ErrorCode::CorruptMessage, e.to_string());
-    let records = batch.records().map_err(corrupt)?;
-    let mut builder = BatchBuilder::new(target, batch.base_timestamp()).producer(
-        batch.producer_id(),
-        batch.producer_epoch(),
-        batch.base_sequence(),
-        batch.is_transactional(),
-    );
-    for r in &records {
-        let headers: Vec<(&str, Option<&[u8]>)> =
-            r.headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-        builder.push(r.timestamp(batch), r.key.as_deref(), r.value.as_deref(), &headers);
-    }
-    builder.build().map_err(corrupt)
 }
 
 /// Validates and, where the topic asks for it, rewrites the record set into the exact bytes
@@ -105,7 +77,11 @@ fn prepare(
         }
         let start = out.len();
         match settings.compression {
-            Some(target) if target != codec => out.extend_from_slice(&recompress(batch, target)?),
+            Some(target) if target != codec => {
+                let rebuilt = recompress(batch, target, DEFAULT_DECOMPRESSION_LIMIT)
+                    .map_err(|e| Refusal::new(ErrorCode::CorruptMessage, e.to_string()))?;
+                out.extend_from_slice(&rebuilt);
+            }
             _ => out.extend_from_slice(batch.as_bytes()),
         }
         if settings.timestamp_type == TimestampType::LogAppendTime {
