@@ -114,6 +114,7 @@ pub struct ReadResult {
 /// holding the log: clones of the affected segment files (plus the finished index files of
 /// segments rolled since), and the directory when a segment file was created since the last
 /// flush. After `sync()` succeeds, call [`Log::mark_flushed`]`(target.end_offset())`.
+#[derive(Clone, Debug)]
 pub struct FlushTarget {
     files: Vec<Arc<File>>,
     dir: Option<PathBuf>,
@@ -147,6 +148,19 @@ pub struct Log {
     flushed: i64,
     /// Directory entries of segments with base offset below this are known durable.
     dir_synced_below: i64,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .field("log_start_offset", &self.log_start_offset())
+            .field("log_end_offset", &self.log_end_offset())
+            .field("flushed", &self.flushed)
+            .field("segments", &self.segments.len())
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), LogError> {
