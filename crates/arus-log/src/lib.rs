@@ -287,7 +287,9 @@ impl Log {
             std::fs::remove_file(&marker_path).map_err(io_at(&marker_path))?;
         }
         fsync_dir(&log.dir)?;
-        log.dir_synced_below = leo + 1;
+        // Every existing segment's entry is durable now; any new one will have a base
+        // offset above the active segment's (an empty active segment never rolls).
+        log.dir_synced_below = log.active().base + 1;
         Ok(log)
     }
 
@@ -715,7 +717,7 @@ impl Log {
         self.flushed = self.flushed.min(leo);
         self.persist_recovery_point()?;
         fsync_dir(&self.dir)?;
-        self.dir_synced_below = leo + 1;
+        self.dir_synced_below = self.active().base + 1;
         Ok(())
     }
 

@@ -565,6 +565,35 @@ fn flush_target_syncs_from_another_thread() {
 }
 
 #[test]
+fn flush_target_fsyncs_directory_after_roll() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = Log::open(d.path(), small_cfg(500), 0).unwrap();
+    append(&mut log, make_batch(1, 0, 300));
+    assert!(log.flush_target().dir.is_none());
+    log.close().unwrap();
+    let mut log = Log::open(d.path(), small_cfg(500), 0).unwrap();
+    assert!(log.flush_target().files.is_empty());
+    append(&mut log, make_batch(1, 0, 300)); // rolls
+    assert_eq!(log.segment_count(), 2);
+    let t = log.flush_target();
+    assert!(t.dir.is_some());
+    // Only the new .log: the rolled segment was fully durable already.
+    assert_eq!(t.files.len(), 1);
+    t.sync().unwrap();
+    log.mark_flushed(t.end_offset());
+    assert!(log.flush_target().files.is_empty());
+    append(&mut log, make_batch(1, 0, 10));
+    let t = log.flush_target();
+    assert!(t.dir.is_none());
+    assert_eq!(t.files.len(), 1);
+    append(&mut log, make_batch(1, 0, 300)); // rolls with unflushed data in the old one
+    let t = log.flush_target();
+    assert!(t.dir.is_some());
+    // The rolled segment's .log and both index files, plus the new .log.
+    assert_eq!(t.files.len(), 4);
+}
+
+#[test]
 fn truncate_to_works() {
     let d = tempfile::tempdir().unwrap();
     let mut log = Log::open(d.path(), small_cfg(700), 0).unwrap();
