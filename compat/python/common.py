@@ -148,9 +148,11 @@ def run_scenarios(table, argv=None, extra_args=None):
             except Fail as e:
                 result["status"], result["detail"] = "fail", str(e)
             except BaseException as e:  # noqa: BLE001 - report everything
-                tb = traceback.format_exc().strip().splitlines()
+                here = os.path.dirname(os.path.abspath(__file__))
+                frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith(here)]
+                where = " (at %s:%d)" % (os.path.basename(frames[-1].filename), frames[-1].lineno) if frames else ""
                 result["status"] = "fail"
-                result["detail"] = "%s: %s (%s)" % (type(e).__name__, e, tb[-3].strip() if len(tb) >= 3 else "")
+                result["detail"] = "%s: %s%s" % (type(e).__name__, e, where)
 
         t = threading.Thread(target=target, daemon=True)
         t.start()

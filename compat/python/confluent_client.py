@@ -27,8 +27,9 @@ def admin(bs):
 
 
 def create_topic(bs, topic, partitions, config=None):
-    fs = admin(bs).create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,
-                                           config=config or {})], request_timeout=OP)
+    a = admin(bs)  # keep a reference: a collected client destroys its pending futures
+    fs = a.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,
+                                   config=config or {})], request_timeout=OP)
     fs[topic].result(timeout=OP + 5)
 
 

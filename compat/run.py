@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Arus Kafka-client conformance runner.
+
+Starts ONE Arus broker, runs every client library x scenario against it, stops
+the broker, writes compat/REPORT.md and prints `N passed, M failed`.
+Exit status is non-zero if anything failed.
+
+    bash compat/install.sh          # once (idempotent)
+    python3 compat/run.py [--clients a,b] [--scenarios x,y] [--broker PATH] [--build] [--keep-logs]
+"""
+import argparse
+import datetime as dt
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+COMPAT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(COMPAT)
+WORK = os.path.join(COMPAT, "work")
+VENV_PY = os.path.join(COMPAT, ".venv", "bin", "python")
+
+SCENARIOS = [
+    "roundtrip", "key_order",
+    "compression_gzip", "compression_snappy", "compression_lz4", "compression_zstd",
+    "acks_0", "acks_1", "acks_all",
+    "list_offsets_time", "topic_admin", "message_too_large",
+]
+SCENARIO_TIMEOUT = int(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
+
+
+# --------------------------------------------------------------- clients
+
+def _capture(cmd, cwd=None):
+    try:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60).stdout.strip()
+    except Exception as e:  # noqa: BLE001
+        return "unknown (%s)" % e
+
+
+def _java_classpath():
+    jars = glob.glob(os.path.join(COMPAT, "java", "target", "arus-compat-java-*.jar"))
+    cp_file = os.path.join(COMPAT, "java", "target", "classpath.txt")
+    if not jars or not os.path.exists(cp_file):
+        return None
+    with open(cp_file) as f:
+        return jars[0] + os.pathsep + f.read().strip()
+
+
+def _go_version(module):
+    with open(os.path.join(COMPAT, "go", "go.mod")) as f:
+        m = re.search(r"^\s*(?:require\s+)?%s\s+(\S+)" % re.escape(module), f.read(), re.M)
+    return m.group(1) if m else "?"
+
+
+class Client:
+    def __init__(self, name, command, version, installed):
+        self.name, self._command, self._version, self._installed = name, command, version, installed
+
+    def installed(self):
+        return self._installed()
+
+    def command(self, bootstrap, scenarios, verify_dir):
+        return self._command(bootstrap, ",".join(scenarios), verify_dir)
+
+    def version(self):
+        return self._version()
+
+
+CLIENTS = [
+    Client(
+        "confluent-kafka",
+        lambda bs, sc, vd: [VENV_PY, os.path.join(COMPAT, "python", "confluent_client.py"), "--bootstrap", bs, "--scenarios", sc],
+        lambda: _capture([VENV_PY, "-c", "import confluent_kafka as c; print('confluent-kafka %s (librdkafka %s)' % (c.version()[0], c.libversion()[0]))"]),
+        lambda: os.path.exists(VENV_PY),
+    ),
+    Client(
+        "kafka-python",
+        lambda bs, sc, vd: [VENV_PY, os.path.join(COMPAT, "python", "kafka_python_client.py"), "--bootstrap", bs, "--scenarios", sc],
+        lambda: _capture([VENV_PY, "-c", "import kafka; print('kafka-python %s' % kafka.__version__)"]),
+        lambda: os.path.exists(VENV_PY),
+    ),
+    Client(
+        "kafkajs",
+        lambda bs, sc, vd: ["node", os.path.join(COMPAT, "node", "kafkajs_client.js"), "--bootstrap", bs, "--scenarios", sc, "--verify-dir", vd],
+        lambda: "kafkajs " + _capture(["node", "-p", "require('kafkajs/package.json').version"], cwd=os.path.join(COMPAT, "node")),
+        lambda: os.path.isdir(os.path.join(COMPAT, "node", "node_modules", "kafkajs")),
+    ),
+    Client(
+        "java",
+        lambda bs, sc, vd: ["java", "-cp", _java_classpath(), "dev.arus.compat.JavaClient", "--bootstrap", bs, "--scenarios", sc],
+        lambda: "kafka-clients " + (re.search(r"kafka-clients-([^/]+)\.jar", _java_classpath() or "") or [None, "?"])[1],
+        lambda: _java_classpath() is not None,
+    ),
+    Client(
+        "franz-go",
+        lambda bs, sc, vd: [os.path.join(WORK, "bin", "franzgo"), "--bootstrap", bs, "--scenarios", sc],
+        lambda: "franz-go %s (kadm %s)" % (_go_version("github.com/twmb/franz-go"), _go_version("github.com/twmb/franz-go/pkg/kadm")),
+        lambda: os.path.exists(os.path.join(WORK, "bin", "franzgo")),
+    ),
+]
+CLIENT_NAMES = [c.name for c in CLIENTS]
+
+
+# --------------------------------------------------------------- broker
+
+def tail(path, n=40):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+class Broker:
+    def __init__(self, binary, log_dir, keep):
+        self.binary, self.keep = binary, keep
+        self.data_dir = tempfile.mkdtemp(prefix="arus-compat-")
+        self.ready_file = os.path.join(self.data_dir, "ready")
+        self.log_path = os.path.join(log_dir, "broker.log")
+        self.proc = None
+        self.bootstrap = None
+
+    def start(self, overrides):
+        cmd = [self.binary, "serve", "--log-dirs", os.path.join(self.data_dir, "logs"),
+               "--listeners", "PLAINTEXT://127.0.0.1:0", "--ready-file", self.ready_file]
+        for o in overrides:
+            cmd += ["--override", o]
+        self.log = open(self.log_path, "w")
+        self.log.write("$ %s\n" % " ".join(cmd))
+        self.log.flush()
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.data_dir)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("broker exited with code %s before it was ready" % self.proc.returncode)
+            try:
+                with open(self.ready_file) as f:
+                    content = f.read()
+                if content.endswith("\n") and content.strip():
+                    self.bootstrap = content.strip()
+                    return self.bootstrap
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("broker wrote no ready file within 30s")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if getattr(self, "log", None):
+            self.log.close()
+        if not self.keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def find_broker(args):
+    if args.broker:
+        return os.path.abspath(args.broker)
+    path = os.path.join(ROOT, "target", "release", "arus")
+    if args.build or not os.path.exists(path):
+        print("[run] building broker: cargo build --release -p arus", flush=True)
+        r = subprocess.run(["cargo", "build", "--release", "-p", "arus"], cwd=ROOT)
+        if r.returncode != 0:
+            raise RuntimeError("cargo build --release -p arus failed (exit %d)" % r.returncode)
+    if not os.path.exists(path):
+        raise RuntimeError("%s does not exist after build" % path)
+    return path
+
+
+# --------------------------------------------------------------- running
+
+def run_client(client, bootstrap, scenarios, log_dir, verify_dir):
+    """Runs one client program; returns {scenario: {status, detail, verify?}}."""
+    results = {}
+    if not client.installed():
+        for s in scenarios:
+            results[s] = {"status": "fail", "detail": "client not installed: run bash compat/install.sh"}
+        return results
+    cmd = client.command(bootstrap, scenarios, verify_dir)
+    err_path = os.path.join(log_dir, "%s.stderr.log" % client.name)
+    budget = SCENARIO_TIMEOUT * len(scenarios) + 60
+    env = dict(os.environ, COMPAT_SCENARIO_TIMEOUT=str(SCENARIO_TIMEOUT))
+    rc = None
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=budget)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            rc = "killed after %ds" % budget
+    with open(os.path.join(log_dir, "%s.stdout.log" % client.name), "w") as f:
+        f.write(out)
+    for line in out.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if obj.get("scenario") in scenarios:
+            results[obj["scenario"]] = obj
+    for s in scenarios:
+        if s not in results:
+            results[s] = {"status": "fail", "detail": "no result line (client exit %s; see %s)" % (rc, os.path.relpath(err_path, ROOT))}
+    return results
+
+
+def cross_verify(results, bootstrap, log_dir):
+    """kafkajs cannot consume without a group: read its topics back with confluent-kafka."""
+    verifier = os.path.join(COMPAT, "python", "confluent_client.py")
+    for scenario, r in results.items():
+        vf = r.get("verify")
+        if r.get("status") != "pass" or not vf:
+            continue
+        try:
+            p = subprocess.run([VENV_PY, verifier, "--bootstrap", bootstrap, "--verify", vf],
+                               capture_output=True, text=True, timeout=90)
+            with open(os.path.join(log_dir, "kafkajs-verify.stderr.log"), "a") as f:
+                f.write(p.stderr)
+            line = [l for l in p.stdout.splitlines() if l.startswith("{")]
+            v = json.loads(line[-1]) if line else {"status": "fail", "detail": "verifier printed nothing (exit %d)" % p.returncode}
+        except Exception as e:  # noqa: BLE001
+            v = {"status": "fail", "detail": "verifier: %s" % e}
+        r["status"] = v["status"]
+        r["detail"] = "%s; read back by confluent-kafka: %s" % (r["detail"], v["detail"])
+        r["cross"] = True
+
+
+# --------------------------------------------------------------- report
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+def write_report(path, matrix, clients, scenarios, versions, meta):
+    sym = {"pass": "pass", "fail": "**FAIL**", "n/a": "n/a"}
+    lines = ["# Arus client conformance report", ""]
+    lines.append("- Date: %s" % meta["date"])
+    lines.append("- Broker commit: `%s`" % meta["commit"])
+    lines.append("- Broker: `%s` (%s)" % (meta["broker"], meta["broker_state"]))
+    lines.append("- Command: `%s`" % meta["command"])
+    lines.append("- Result: %d passed, %d failed, %d n/a" % (meta["passed"], meta["failed"], meta["na"]))
+    lines.append("")
+    lines.append("## Client libraries")
+    lines.append("")
+    for c in clients:
+        lines.append("- %s: %s" % (c, versions.get(c, "?")))
+    lines.append("")
+    lines.append("## Matrix")
+    lines.append("")
+    lines.append("| scenario | " + " | ".join(clients) + " |")
+    lines.append("|---|" + "---|" * len(clients))
+    for s in scenarios:
+        cells = []
+        for c in clients:
+            r = matrix[c][s]
+            cell = sym.get(r["status"], r["status"])
+            if r.get("cross"):
+                cell += " \u2020"
+            cells.append(cell)
+        lines.append("| %s | %s |" % (s, " | ".join(cells)))
+    lines.append("")
+    if any(r.get("cross") or r.get("verify") for c in clients for r in matrix[c].values()):
+        lines.append("\u2020 kafkajs has no consumer without a consumer group and Arus has no groups yet, so kafkajs "
+                     "consume-side checks are n/a (needs consumer groups, issue 3); what kafkajs produced was read back "
+                     "and compared by the confluent-kafka program (cross-client check).")
+        lines.append("")
+    lines.append("## Details")
+    lines.append("")
+    for c in clients:
+        for s in scenarios:
+            r = matrix[c][s]
+            lines.append("- %s / %s: %s \u2014 %s" % (c, s, r["status"], str(r.get("detail", "")).replace("\n", " ")))
+    lines.append("")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", default=",".join(CLIENT_NAMES), help="comma-separated: " + ",".join(CLIENT_NAMES))
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated: " + ",".join(SCENARIOS))
+    ap.add_argument("--broker", help="broker binary (default: target/release/arus, built if missing)")
+    ap.add_argument("--build", action="store_true", help="run cargo build --release -p arus first")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the broker data dir and print log paths")
+    ap.add_argument("--override", action="append", default=[], help="extra broker property key=value (repeatable)")
+    ap.add_argument("--report", default=os.path.join(COMPAT, "REPORT.md"))
+    args = ap.parse_args()
+
+    clients = [c for c in args.clients.split(",") if c]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    bad = [c for c in clients if c not in CLIENT_NAMES] + [s for s in scenarios if s not in SCENARIOS]
+    if bad:
+        ap.error("unknown client/scenario: %s" % ", ".join(bad))
+
+    stamp = dt.datetime.now(dt.timezone.utc)
+    log_dir = os.path.join(WORK, "logs", stamp.strftime("%Y%m%dT%H%M%SZ"))
+    os.makedirs(log_dir, exist_ok=True)
+    verify_dir = os.path.join(log_dir, "verify")
+    by_name = {c.name: c for c in CLIENTS}
+    matrix = {c: {} for c in clients}
+    broker = None
+    broker_state = "not started"
+    broker_path = args.broker or os.path.join(ROOT, "target", "release", "arus")
+    try:
+        broker_path = find_broker(args)
+        broker = Broker(broker_path, log_dir, args.keep_logs)
+        bootstrap = broker.start(args.override)
+        broker_state = "listening on %s" % bootstrap
+        print("[run] broker %s listening on %s (log %s)" % (broker_path, bootstrap, os.path.relpath(broker.log_path, ROOT)), flush=True)
+    except Exception as e:  # noqa: BLE001
+        broker_state = "FAILED TO START: %s" % e
+        print("[run] broker failed to start: %s" % e, flush=True)
+        if broker is not None:
+            print("[run] broker log tail:\n" + tail(broker.log_path), flush=True)
+        for c in clients:
+            for s in scenarios:
+                matrix[c][s] = {"status": "fail", "detail": "broker did not start: %s" % e}
+        bootstrap = None
+
+    try:
+        if bootstrap:
+            for name in clients:
+                t = time.time()
+                print("[run] %s: %d scenarios ..." % (name, len(scenarios)), flush=True)
+                res = run_client(by_name[name], bootstrap, scenarios, log_dir, verify_dir)
+                if name == "kafkajs":
+                    cross_verify(res, bootstrap, log_dir)
+                matrix[name] = res
+                summary = ", ".join("%s=%s" % (s, res[s]["status"]) for s in scenarios)
+                print("[run] %s done in %.0fs: %s" % (name, time.time() - t, summary), flush=True)
+                if not broker.alive():
+                    print("[run] broker died during %s (exit %s)" % (name, broker.proc.returncode), flush=True)
+                    broker_state = "DIED during %s run (exit %s)" % (name, broker.proc.returncode)
+    finally:
+        if broker is not None:
+            broker.stop()
+
+    versions = {c: by_name[c].version() if by_name[c].installed() else "not installed" for c in clients}
+    passed = sum(1 for c in clients for s in scenarios if matrix[c][s]["status"] == "pass")
+    failed = sum(1 for c in clients for s in scenarios if matrix[c][s]["status"] == "fail")
+    na = sum(1 for c in clients for s in scenarios if matrix[c][s]["status"] == "n/a")
+    meta = {
+        "date": stamp.strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(), "broker": broker_path if not broker_path.startswith(ROOT + os.sep) else os.path.relpath(broker_path, ROOT),
+        "broker_state": broker_state, "passed": passed, "failed": failed, "na": na,
+        "command": "python3 compat/run.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:])),
+    }
+    write_report(args.report, matrix, clients, scenarios, versions, meta)
+
+    for c in clients:
+        for s in scenarios:
+            r = matrix[c][s]
+            if r["status"] == "fail":
+                print("FAIL %s / %s: %s" % (c, s, r.get("detail", "")))
+    if failed and broker is not None and bootstrap:
+        print("[run] broker log tail (%s):\n%s" % (broker.log_path, tail(broker.log_path)), flush=True)
+    if not args.keep_logs and failed == 0:
+        shutil.rmtree(log_dir, ignore_errors=True)
+        log_dir = "(removed: all passed; use --keep-logs)"
+    else:
+        log_dir = os.path.relpath(log_dir, ROOT)
+    print("[run] report: %s; logs: %s%s" % (os.path.relpath(args.report, ROOT), log_dir,
+                                            "; broker data: %s" % broker.data_dir if args.keep_logs and broker else ""))
+    print("[run] %d n/a" % na)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
