@@ -94,6 +94,21 @@ fn huge_counts_fail_without_allocating() {
             }
         }
     }
+    // A 10-byte frame: key, version, correlation id, then 0x7fff as the next length/count.
+    for &key in ApiKey::all() {
+        let (lo, hi) = key.valid_versions();
+        for version in lo..=hi {
+            let mut f = Vec::new();
+            f.extend_from_slice(&(key as i16).to_be_bytes());
+            f.extend_from_slice(&version.to_be_bytes());
+            f.extend_from_slice(&[0, 0, 0, 1, 0x7f, 0xff]);
+            assert_eq!(f.len(), 10);
+            assert!(
+                decode_request(Bytes::from(f)).is_err(),
+                "{key:?} v{version}"
+            );
+        }
+    }
     // Produce v3: transactional_id null, acks, timeout, topic count 0x7fffffff in a short frame.
     let mut f = header_bytes(ApiKey::Produce, 3);
     f.extend_from_slice(&[0xff, 0xff, 0, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]);
