@@ -617,7 +617,8 @@ fn doc(out: &mut String, text: &str) {
     let text = text.trim();
     if !text.is_empty() {
         for line in text.lines() {
-            let _ = writeln!(out, "/// {}", line.trim());
+            let line = line.trim().replace('[', "\\[").replace(']', "\\]");
+            let _ = writeln!(out, "/// {line}");
         }
     }
 }
