@@ -92,7 +92,9 @@ func newClient(opts ...kgo.Opt) *kgo.Client {
 		kgo.DialTimeout(5 * time.Second),
 		kgo.RequestRetries(3),
 		kgo.RetryTimeout(15 * time.Second),
-		kgo.RecordDeliveryTimeout(20 * time.Second),
+		// No RecordDeliveryTimeout: franz-go measures it from the record's
+		// Timestamp, and the scenarios use explicit timestamps an hour old.
+		// ProduceSync's context bounds delivery instead.
 		kgo.ProducerLinger(20 * time.Millisecond),
 		kgo.AllowAutoTopicCreation(),
 	}

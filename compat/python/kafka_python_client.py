@@ -13,6 +13,9 @@ import common
 from common import Fail, check
 
 CLIENT = "kafkapy"
+# kafka-python asserts header values are bytes: no null header values, so the
+# second header carries an empty value instead.
+NULL_HEADER = False
 OP = common.OP_TIMEOUT_S
 COMMON = {"request_timeout_ms": 15000, "api_version_auto_timeout_ms": 10000}
 
@@ -82,7 +85,7 @@ def read_all(bs, topic, expected, timeout=20.0):
 def sc_roundtrip(bs):
     topic = common.unique_topic(CLIENT, "roundtrip")
     create_topic(bs, topic, 3)
-    recs = common.make_records(50)
+    recs = common.make_records(50, null_header=NULL_HEADER)
     p = producer(bs)
     for part in range(3):
         produce_all(p, topic, recs[part::3], partition=part)
@@ -107,7 +110,7 @@ def compression(codec):
     def sc(bs):
         topic = common.unique_topic(CLIENT, "compression-" + codec)
         create_topic(bs, topic, 1)
-        recs = common.make_records(100, value_pad=100)
+        recs = common.make_records(100, value_pad=100, null_header=NULL_HEADER)
         p = producer(bs, compression_type=codec, linger_ms=50)
         produce_all(p, topic, recs)
         p.close(timeout=5)
@@ -120,7 +123,7 @@ def acks(level):
     def sc(bs):
         topic = common.unique_topic(CLIENT, "acks-" + level)
         create_topic(bs, topic, 1)
-        recs = common.make_records(100)
+        recs = common.make_records(100, null_header=NULL_HEADER)
         p = producer(bs, acks=int(level) if level != "all" else "all")
         produce_all(p, topic, recs)
         p.close(timeout=5)
