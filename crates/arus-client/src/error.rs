@@ -9,15 +9,15 @@ use arus_records::RecordError;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The TCP connection could not be opened.
+    /// (`error` is not exposed as `source()`: the message already says it in words.)
     #[error("cannot connect to {addr}: {reason} — is `arus serve` running?")]
     Connect {
         addr: String,
         reason: String,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Reading or writing the socket failed (includes the broker closing the connection).
-    #[error("I/O error talking to {addr}: {source}")]
+    #[error("I/O error talking to {addr}")]
     Io {
         addr: String,
         #[source]
@@ -34,7 +34,7 @@ pub enum ClientError {
     #[error("the connection to {addr} is broken by an earlier error; reconnect")]
     Broken { addr: String },
     /// The request could not be encoded at the chosen version.
-    #[error("cannot encode {api} v{version} request: {source}")]
+    #[error("cannot encode {api} v{version} request")]
     Encode {
         api: ApiKey,
         version: i16,
@@ -42,7 +42,7 @@ pub enum ClientError {
         source: EncodeError,
     },
     /// The broker's response could not be decoded.
-    #[error("cannot decode {api} v{version} response: {source}")]
+    #[error("cannot decode {api} v{version} response")]
     Decode {
         api: ApiKey,
         version: i16,
@@ -75,7 +75,7 @@ pub enum ClientError {
     #[error("unexpected response: {0}")]
     UnexpectedResponse(String),
     /// Record batches in a fetch response are malformed.
-    #[error("invalid record data from the broker: {0}")]
+    #[error("invalid record data from the broker")]
     Records(#[from] RecordError),
 }
 
@@ -138,7 +138,7 @@ mod tests {
         let e = ClientError::Connect {
             addr: "127.0.0.1:9092".into(),
             reason: connect_reason(&io::Error::from(io::ErrorKind::ConnectionRefused)),
-            source: io::Error::from(io::ErrorKind::ConnectionRefused),
+            error: io::Error::from(io::ErrorKind::ConnectionRefused),
         };
         assert_eq!(
             e.to_string(),

@@ -147,10 +147,10 @@ impl Client {
     /// matter. Until [`Client::handshake`] runs, [`Client::send`] has no version table and
     /// fails; [`Client::send_with_version`] and [`Client::send_raw_frame`] work.
     pub async fn connect_without_handshake(addr: &str) -> Result<Client, ClientError> {
-        let connect_err = |source: io::Error| ClientError::Connect {
+        let connect_err = |error: io::Error| ClientError::Connect {
             addr: addr.to_owned(),
-            reason: error::connect_reason(&source),
-            source,
+            reason: error::connect_reason(&error),
+            error,
         };
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(r) => r.map_err(connect_err)?,

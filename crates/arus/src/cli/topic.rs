@@ -142,10 +142,18 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
         .topic_metadata(&a.name)
         .await
         .map_err(|e| topic_error(&a.name, "describing topic", e))?;
-    let configs = client
-        .describe_topic_configs(&a.name)
-        .await
-        .map_err(|e| topic_error(&a.name, "describing configs of topic", e))?;
+    let mut offsets = Vec::with_capacity(topic.partitions.len());
+    for p in &topic.partitions {
+        let i = p.partition_index;
+        let earliest = offset_or_unknown(&mut client, &a.name, i, EARLIEST_TIMESTAMP).await;
+        let latest = offset_or_unknown(&mut client, &a.name, i, LATEST_TIMESTAMP).await;
+        offsets.push((earliest, latest));
+    }
+    // Last, so that a broker failing DescribeConfigs still lets the rest print.
+    let configs = match client.describe_topic_configs(&a.name).await {
+        Ok(configs) => format_overrides(&configs),
+        Err(e) => format!("(unavailable: {:#})", anyhow::Error::new(e)),
+    };
 
     let replication_factor = topic
         .partitions
@@ -158,20 +166,17 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
         topic.partitions.len(),
         replication_factor
     );
-    println!("Configs: {}", format_overrides(&configs));
-    for p in &topic.partitions {
-        let earliest =
-            offset_or_unknown(&mut client, &a.name, p.partition_index, EARLIEST_TIMESTAMP).await;
-        let latest =
-            offset_or_unknown(&mut client, &a.name, p.partition_index, LATEST_TIMESTAMP).await;
+    println!("Configs: {configs}");
+    for (p, (earliest, latest)) in topic.partitions.iter().zip(offsets) {
+        let leader = if p.leader_id < 0 {
+            "none".to_owned()
+        } else {
+            p.leader_id.to_string()
+        };
         println!(
             "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tEarliest: {}\tLatest: {}",
             p.partition_index,
-            if p.leader_id < 0 {
-                "none".to_owned()
-            } else {
-                p.leader_id.to_string()
-            },
+            leader,
             join_ids(&p.replica_nodes),
             join_ids(&p.isr_nodes),
             earliest,
@@ -184,7 +189,7 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
 async fn offset_or_unknown(client: &mut Client, topic: &str, partition: i32, ts: i64) -> String {
     match client.list_offset(topic, partition, ts).await {
         Ok((offset, _)) => offset.to_string(),
-        Err(e) => format!("? ({e})"),
+        Err(e) => format!("? ({:#})", anyhow::Error::new(e)),
     }
 }
 
