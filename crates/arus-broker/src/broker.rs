@@ -42,6 +42,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
     (ApiKey::AlterConfigs, 0),
     (ApiKey::IncrementalAlterConfigs, 0),
     (ApiKey::DescribeCluster, 0),
+    (ApiKey::OffsetForLeaderEpoch, 2),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -114,9 +115,9 @@ impl Broker {
         let version = header.request_api_version;
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
         match request {
-            Request::ApiVersions(r) => {
-                Outcome::Respond(Response::ApiVersions(handlers::api_versions::handle(&r, version)))
-            }
+            Request::ApiVersions(r) => Outcome::Respond(Response::ApiVersions(
+                handlers::api_versions::handle(&r, version),
+            )),
             Request::Metadata(r) => Outcome::Respond(Response::Metadata(
                 handlers::metadata::handle(self, r, version),
             )),
@@ -139,14 +140,17 @@ impl Broker {
             Request::DescribeConfigs(r) => Outcome::Respond(Response::DescribeConfigs(
                 handlers::configs::describe(self, r, version),
             )),
-            Request::AlterConfigs(r) => Outcome::Respond(Response::AlterConfigs(
-                handlers::configs::alter(self, r),
-            )),
+            Request::AlterConfigs(r) => {
+                Outcome::Respond(Response::AlterConfigs(handlers::configs::alter(self, r)))
+            }
             Request::IncrementalAlterConfigs(r) => Outcome::Respond(
                 Response::IncrementalAlterConfigs(handlers::configs::incremental_alter(self, r)),
             ),
             Request::DescribeCluster(r) => Outcome::Respond(Response::DescribeCluster(
                 handlers::cluster::describe_cluster(self, &r),
+            )),
+            Request::OffsetForLeaderEpoch(r) => Outcome::Respond(Response::OffsetForLeaderEpoch(
+                handlers::offset_for_leader_epoch::handle(self, r),
             )),
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",

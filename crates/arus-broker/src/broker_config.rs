@@ -30,16 +30,56 @@ pub enum BrokerConfigError {
 /// Broker properties Arus understands, besides the `log.*` synonyms of topic configs.
 pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
     ("node.id", "1", "The node id of this broker."),
-    ("log.dirs", "./arus-data", "Directories in which log data is kept (the first is used)."),
-    ("listeners", "PLAINTEXT://127.0.0.1:9092", "Listener list: PLAINTEXT://host:port."),
-    ("advertised.listeners", "", "Listeners advertised to clients (defaults to listeners)."),
-    ("num.partitions", "1", "Default number of partitions for auto-created topics."),
-    ("default.replication.factor", "1", "Default replication factor for auto-created topics."),
-    ("auto.create.topics.enable", "true", "Create topics on Metadata or Produce requests for unknown topics."),
-    ("delete.topic.enable", "true", "Whether topics can be deleted."),
-    ("socket.request.max.bytes", "104857600", "The maximum size of a request frame."),
-    ("connections.max.idle.ms", "600000", "Idle connections are closed after this long."),
-    ("log.flush.scheduler.interval.ms", "1000", "How often the background flusher checks flush.ms."),
+    (
+        "log.dirs",
+        "./arus-data",
+        "Directories in which log data is kept (the first is used).",
+    ),
+    (
+        "listeners",
+        "PLAINTEXT://127.0.0.1:9092",
+        "Listener list: PLAINTEXT://host:port.",
+    ),
+    (
+        "advertised.listeners",
+        "",
+        "Listeners advertised to clients (defaults to listeners).",
+    ),
+    (
+        "num.partitions",
+        "1",
+        "Default number of partitions for auto-created topics.",
+    ),
+    (
+        "default.replication.factor",
+        "1",
+        "Default replication factor for auto-created topics.",
+    ),
+    (
+        "auto.create.topics.enable",
+        "true",
+        "Create topics on Metadata or Produce requests for unknown topics.",
+    ),
+    (
+        "delete.topic.enable",
+        "true",
+        "Whether topics can be deleted.",
+    ),
+    (
+        "socket.request.max.bytes",
+        "104857600",
+        "The maximum size of a request frame.",
+    ),
+    (
+        "connections.max.idle.ms",
+        "600000",
+        "Idle connections are closed after this long.",
+    ),
+    (
+        "log.flush.scheduler.interval.ms",
+        "1000",
+        "How often the background flusher checks flush.ms.",
+    ),
 ];
 
 #[derive(Clone, Debug)]
@@ -106,7 +146,11 @@ fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, BrokerConfig
         let host = host.trim_start_matches('[').trim_end_matches(']');
         out.push(Listener {
             name: name.to_string(),
-            host: if host.is_empty() { "0.0.0.0".into() } else { host.into() },
+            host: if host.is_empty() {
+                "0.0.0.0".into()
+            } else {
+                host.into()
+            },
             port,
         });
     }
@@ -169,7 +213,10 @@ impl BrokerConfig {
             .cloned()
             .unwrap_or_else(|| get("log.dirs"));
         let log_dir = log_dirs.split(',').next().unwrap_or("./arus-data").trim();
-        let node_id = match explicit.get("node.id").or_else(|| explicit.get("broker.id")) {
+        let node_id = match explicit
+            .get("node.id")
+            .or_else(|| explicit.get("broker.id"))
+        {
             Some(v) => num("node.id", v)?,
             None => 1,
         };
@@ -222,7 +269,10 @@ impl BrokerConfig {
             return Some((v.clone(), true));
         }
         let coarse: &[(&str, i64)] = match key {
-            "retention.ms" => &[("log.retention.minutes", 60_000), ("log.retention.hours", 3_600_000)],
+            "retention.ms" => &[
+                ("log.retention.minutes", 60_000),
+                ("log.retention.hours", 3_600_000),
+            ],
             "segment.ms" => &[("log.roll.hours", 3_600_000)],
             _ => &[],
         };

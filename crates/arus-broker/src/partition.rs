@@ -79,7 +79,12 @@ impl Partition {
 
     /// Appends validated batches; returns where they landed. The caller decides whether to
     /// wait for [`Partition::wait_flushed`].
-    pub fn append(&self, batches: &mut [u8], records: u64, now_ms: i64) -> Result<AppendInfo, LogError> {
+    pub fn append(
+        &self,
+        batches: &mut [u8],
+        records: u64,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
         let mut log = self.log.lock();
         let info = log.append(batches, Some(0), now_ms)?;
         self.high_watermark
@@ -95,7 +100,12 @@ impl Partition {
         Ok(info)
     }
 
-    pub fn read(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadResult, LogError> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<ReadResult, LogError> {
         self.log.lock().read(offset, max_bytes, max_offset)
     }
 

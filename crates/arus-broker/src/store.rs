@@ -50,7 +50,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("metadata file {path} has format version {found}; this Arus reads version {METADATA_VERSION}")]
+    #[error(
+        "metadata file {path} has format version {found}; this Arus reads version {METADATA_VERSION}"
+    )]
     Version { path: PathBuf, found: u32 },
 }
 
@@ -69,10 +71,11 @@ pub fn load(dir: &Path) -> Result<Option<MetadataFile>, StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(&path)(e)),
     };
-    let file: MetadataFile = serde_json::from_slice(&text).map_err(|source| StoreError::Corrupt {
-        path: path.clone(),
-        source,
-    })?;
+    let file: MetadataFile =
+        serde_json::from_slice(&text).map_err(|source| StoreError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
     if file.version != METADATA_VERSION {
         return Err(StoreError::Version {
             path,

@@ -75,7 +75,9 @@ impl TopicSettings {
             segment_index_bytes: long("segment.index.bytes").max(4) as u64,
             flush_messages: long("flush.messages").max(1) as u64,
             flush_ms: long("flush.ms").max(0),
-            compacted: value("cleanup.policy").split(',').any(|p| p.trim() == "compact"),
+            compacted: value("cleanup.policy")
+                .split(',')
+                .any(|p| p.trim() == "compact"),
             timestamp_type: if value("message.timestamp.type").trim() == "LogAppendTime" {
                 TimestampType::LogAppendTime
             } else {
@@ -164,7 +166,10 @@ mod tests {
         let retention = described.iter().find(|d| d.name == "retention.ms").unwrap();
         assert_eq!(retention.value, "1000");
         assert_eq!(retention.source, ConfigSource::StaticBrokerConfig);
-        let max = described.iter().find(|d| d.name == "max.message.bytes").unwrap();
+        let max = described
+            .iter()
+            .find(|d| d.name == "max.message.bytes")
+            .unwrap();
         assert_eq!(max.source, ConfigSource::TopicConfig);
     }
 
@@ -172,7 +177,10 @@ mod tests {
     fn unknown_and_invalid_overrides_are_rejected() {
         let mut o = BTreeMap::new();
         o.insert("retention.mss".to_string(), "1".to_string());
-        assert!(matches!(validate_overrides(&o), Err(ConfigValueError::UnknownKey(_))));
+        assert!(matches!(
+            validate_overrides(&o),
+            Err(ConfigValueError::UnknownKey(_))
+        ));
         let mut o = BTreeMap::new();
         o.insert("remote.storage.enable".to_string(), "true".to_string());
         assert!(validate_overrides(&o).is_err());

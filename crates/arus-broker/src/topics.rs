@@ -87,10 +87,14 @@ impl TopicError {
 /// Kafka's topic name rules: 1–249 chars of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     if name.is_empty() {
-        return Err(TopicError::InvalidName("Topic name is illegal, it can't be empty".into()));
+        return Err(TopicError::InvalidName(
+            "Topic name is illegal, it can't be empty".into(),
+        ));
     }
     if name == "." || name == ".." {
-        return Err(TopicError::InvalidName("Topic name cannot be \".\" or \"..\"".into()));
+        return Err(TopicError::InvalidName(
+            "Topic name cannot be \".\" or \"..\"".into(),
+        ));
     }
     if name.len() > 249 {
         return Err(TopicError::InvalidName(format!(
@@ -189,7 +193,11 @@ impl TopicRegistry {
             let settings = Arc::new(TopicSettings::resolve(&registry.config, rec.configs));
             let mut parts = Vec::new();
             for p in 0..rec.partitions {
-                parts.push(Arc::new(registry.open_partition(&rec.name, p, settings.clone())?));
+                parts.push(Arc::new(registry.open_partition(
+                    &rec.name,
+                    p,
+                    settings.clone(),
+                )?));
             }
             registry.insert(Arc::new(Topic {
                 internal: rec.name.starts_with("__"),
@@ -309,7 +317,11 @@ impl TopicRegistry {
             if dir.exists() {
                 let _ = std::fs::remove_dir_all(&dir);
             }
-            parts.push(Arc::new(self.open_partition(&t.name, p, settings.clone())?));
+            parts.push(Arc::new(self.open_partition(
+                &t.name,
+                p,
+                settings.clone(),
+            )?));
         }
         let topic = Arc::new(Topic {
             internal: t.name.starts_with("__"),
@@ -333,7 +345,11 @@ impl TopicRegistry {
             return Err(TopicError::DeletionDisabled);
         }
         let _guard = self.change.lock();
-        let topic = self.by_name.write().remove(name).ok_or(TopicError::Unknown)?;
+        let topic = self
+            .by_name
+            .write()
+            .remove(name)
+            .ok_or(TopicError::Unknown)?;
         self.by_id.write().remove(&topic.id);
         self.persist()?;
         let parts = std::mem::take(&mut *topic.partitions.write());
@@ -346,7 +362,12 @@ impl TopicRegistry {
         Ok(topic)
     }
 
-    pub fn add_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
         let _guard = self.change.lock();
         let topic = self.get(name).ok_or(TopicError::Unknown)?;
         let current = topic.partition_count();
@@ -380,7 +401,11 @@ impl TopicRegistry {
     }
 
     /// Replaces a topic's overrides (already validated by the caller).
-    pub fn set_configs(&self, topic: &Topic, overrides: BTreeMap<String, String>) -> Result<(), TopicError> {
+    pub fn set_configs(
+        &self,
+        topic: &Topic,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<(), TopicError> {
         validate_overrides(&overrides)?;
         let _guard = self.change.lock();
         let settings = Arc::new(TopicSettings::resolve(&self.config, overrides));

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use arus_broker::handlers::api_versions;
 use arus_broker::{Broker, Outcome, supported_versions};
-use arus_protocol::{ApiKey, BytesMut, Response, decode_request, encode_response, peek_request_header};
+use arus_protocol::{
+    ApiKey, BytesMut, Response, decode_request, encode_response, peek_request_header,
+};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -70,7 +72,9 @@ async fn read_frame(
     let mut size = [0u8; 4];
     match tokio::time::timeout(limits.idle_timeout, reader.read_exact(&mut size)).await {
         Err(_) => return Err(ReadError::Idle),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(ReadError::Closed),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(ReadError::Closed);
+        }
         Ok(Err(e)) => return Err(ReadError::Io(e)),
         Ok(Ok(_)) => {}
     }
@@ -98,7 +102,10 @@ fn encode(correlation_id: i32, api_key: ApiKey, version: i16, response: &Respons
     let mut out = BytesMut::new();
     match encode_response(correlation_id, api_key, version, response, &mut out) {
         Ok(()) => Reply::Bytes(out.freeze()),
-        Err(e) => Reply::Close(format!("cannot encode {} v{version} response: {e}", api_key.name())),
+        Err(e) => Reply::Close(format!(
+            "cannot encode {} v{version} response: {e}",
+            api_key.name()
+        )),
     }
 }
 
@@ -110,7 +117,12 @@ fn to_reply(outcome: Outcome, correlation_id: i32, api_key: ApiKey, version: i16
     }
 }
 
-pub async fn run(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, limits: ConnectionLimits) {
+pub async fn run(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    limits: ConnectionLimits,
+) {
     debug!(%peer, "connection opened");
     let (mut reader, mut writer) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Slot>(limits.max_in_flight.max(1));
@@ -119,9 +131,9 @@ pub async fn run(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, limit
         while let Some(slot) = rx.recv().await {
             let reply = match slot {
                 Slot::Ready(r) => r,
-                Slot::Pending(rx) => rx
-                    .await
-                    .unwrap_or_else(|_| Reply::Close("request handler ended without a reply".into())),
+                Slot::Pending(rx) => rx.await.unwrap_or_else(|_| {
+                    Reply::Close("request handler ended without a reply".into())
+                }),
             };
             match reply {
                 Reply::Bytes(b) => {

@@ -31,7 +31,10 @@ pub async fn bind(broker: &Broker) -> Result<Vec<(TcpListener, SocketAddr)>, Ser
         let addr = format!("{}:{}", l.host, l.port);
         let listener = TcpListener::bind(&addr)
             .await
-            .map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
         let local = listener
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;

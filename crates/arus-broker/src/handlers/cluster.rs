@@ -2,11 +2,17 @@
 
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::DescribeClusterRequest;
-use arus_protocol::messages::describe_cluster_response::{DescribeClusterBroker, DescribeClusterResponse};
+use arus_protocol::messages::describe_cluster_response::{
+    DescribeClusterBroker, DescribeClusterResponse,
+};
 
 use crate::Broker;
+use crate::authorized_operations;
 
-pub fn describe_cluster(broker: &Broker, request: &DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn describe_cluster(
+    broker: &Broker,
+    request: &DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let listener = broker.advertised_listener();
     // Endpoint type 1 is "brokers"; 2 ("controllers") is for KRaft controller clients.
     if request.endpoint_type != 1 {
@@ -30,6 +36,9 @@ pub fn describe_cluster(broker: &Broker, request: &DescribeClusterRequest) -> De
             rack: None,
             ..Default::default()
         }],
+        cluster_authorized_operations: authorized_operations::cluster(
+            request.include_cluster_authorized_operations,
+        ),
         ..Default::default()
     }
 }

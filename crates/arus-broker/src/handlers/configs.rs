@@ -5,12 +5,17 @@
 use std::collections::BTreeMap;
 
 use arus_protocol::ErrorCode;
-use arus_protocol::messages::alter_configs_response::{AlterConfigsResourceResponse, AlterConfigsResponse};
+use arus_protocol::messages::alter_configs_response::{
+    AlterConfigsResourceResponse, AlterConfigsResponse,
+};
 use arus_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult, DescribeConfigsSynonym,
+    DescribeConfigsResourceResult, DescribeConfigsResponse, DescribeConfigsResult,
+    DescribeConfigsSynonym,
 };
 use arus_protocol::messages::incremental_alter_configs_response as incremental;
-use arus_protocol::messages::{AlterConfigsRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest};
+use arus_protocol::messages::{
+    AlterConfigsRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest,
+};
 
 use crate::broker::Broker;
 use crate::broker_config::BROKER_KEYS;
@@ -60,7 +65,10 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode,
     if name.parse::<i32>().ok() != Some(broker.node_id()) {
         return Err((
             ErrorCode::InvalidRequest,
-            format!("Unexpected broker id, expected {} but received {name}", broker.node_id()),
+            format!(
+                "Unexpected broker id, expected {} but received {name}",
+                broker.node_id()
+            ),
         ));
     }
     let explicit = &broker.config.explicit;
@@ -83,7 +91,9 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode,
         })
         .collect();
     for def in TOPIC_CONFIGS {
-        let Some(syn) = def.broker_synonym else { continue };
+        let Some(syn) = def.broker_synonym else {
+            continue;
+        };
         if entries.iter().any(|e| e.name == syn) {
             continue;
         }
@@ -105,7 +115,11 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode,
     Ok(entries)
 }
 
-pub fn describe(broker: &Broker, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+pub fn describe(
+    broker: &Broker,
+    request: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -132,7 +146,8 @@ pub fn describe(broker: &Broker, request: DescribeConfigsRequest, version: i16) 
                                 .is_none_or(|keys| keys.is_empty() || keys.contains(&e.name))
                         })
                         .map(|e| DescribeConfigsResourceResult {
-                            is_default: e.source == ConfigSource::DefaultConfig,
+                            // IsDefault exists only in v0 and is not ignorable.
+                            is_default: version == 0 && e.source == ConfigSource::DefaultConfig,
                             config_source: e.source as i8,
                             read_only: e.read_only,
                             is_sensitive: false,
@@ -204,12 +219,16 @@ fn broker_alter_refusal(broker: &Broker, name: &str) -> (ErrorCode, String) {
     if !name.is_empty() && name.parse::<i32>().ok() != Some(broker.node_id()) {
         return (
             ErrorCode::InvalidRequest,
-            format!("Unexpected broker id, expected {} but received {name}", broker.node_id()),
+            format!(
+                "Unexpected broker id, expected {} but received {name}",
+                broker.node_id()
+            ),
         );
     }
     (
         ErrorCode::InvalidRequest,
-        "Dynamic broker configs are not supported yet; set them in server.properties and restart.".into(),
+        "Dynamic broker configs are not supported yet; set them in server.properties and restart."
+            .into(),
     )
 }
 
@@ -219,19 +238,27 @@ pub fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsRespo
         .into_iter()
         .map(|r| {
             let result = match r.resource_type {
-                RESOURCE_TOPIC => alter_topic(broker, &r.resource_name, request.validate_only, |o| {
-                    // Legacy AlterConfigs replaces the whole set of overrides.
-                    o.clear();
-                    for c in &r.configs {
-                        let value = c.value.clone().ok_or_else(|| {
-                            (ErrorCode::InvalidRequest, format!("Null value not supported for : {}", c.name))
-                        })?;
-                        o.insert(c.name.clone(), value);
-                    }
-                    Ok(())
-                }),
+                RESOURCE_TOPIC => {
+                    alter_topic(broker, &r.resource_name, request.validate_only, |o| {
+                        // Legacy AlterConfigs replaces the whole set of overrides.
+                        o.clear();
+                        for c in &r.configs {
+                            let value = c.value.clone().ok_or_else(|| {
+                                (
+                                    ErrorCode::InvalidRequest,
+                                    format!("Null value not supported for : {}", c.name),
+                                )
+                            })?;
+                            o.insert(c.name.clone(), value);
+                        }
+                        Ok(())
+                    })
+                }
                 RESOURCE_BROKER => Err(broker_alter_refusal(broker, &r.resource_name)),
-                other => Err((ErrorCode::InvalidRequest, format!("Unsupported resource type {other}"))),
+                other => Err((
+                    ErrorCode::InvalidRequest,
+                    format!("Unsupported resource type {other}"),
+                )),
             };
             let (code, message) = match result {
                 Ok(()) => (ErrorCode::None, None),
@@ -257,7 +284,10 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
-pub fn incremental_alter(broker: &Broker, request: IncrementalAlterConfigsRequest) -> incremental::IncrementalAlterConfigsResponse {
+pub fn incremental_alter(
+    broker: &Broker,
+    request: IncrementalAlterConfigsRequest,
+) -> incremental::IncrementalAlterConfigsResponse {
     let responses = request
         .resources
         .into_iter()

@@ -8,10 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arus_protocol::messages::FetchRequest;
-use arus_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
-use arus_protocol::{Bytes, ErrorCode};
 use arus_log::LogError;
+use arus_protocol::messages::FetchRequest;
+use arus_protocol::messages::fetch_response::{
+    FetchResponse, FetchableTopicResponse, PartitionData,
+};
+use arus_protocol::{Bytes, ErrorCode};
 
 use crate::broker::Broker;
 use crate::topics::Topic;
@@ -87,7 +89,11 @@ fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> Pass {
                 high_watermark: hw,
                 last_stable_offset: hw,
                 log_start_offset: partition.log_start_offset(),
-                aborted_transactions: if read_committed { Some(Vec::new()) } else { None },
+                aborted_transactions: if read_committed {
+                    Some(Vec::new())
+                } else {
+                    None
+                },
                 records: Some(Bytes::new()),
                 ..Default::default()
             };
@@ -126,8 +132,16 @@ fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> Pass {
             partitions.push(data);
         }
         topics.push(FetchableTopicResponse {
-            topic: if version < 13 { ft.topic.clone() } else { String::new() },
-            topic_id: if version >= 13 { ft.topic_id } else { Default::default() },
+            topic: if version < 13 {
+                ft.topic.clone()
+            } else {
+                String::new()
+            },
+            topic_id: if version >= 13 {
+                ft.topic_id
+            } else {
+                Default::default()
+            },
             partitions,
             ..Default::default()
         });

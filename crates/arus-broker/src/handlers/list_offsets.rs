@@ -54,7 +54,8 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                         leader_epoch: -1,
                         ..Default::default()
                     };
-                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(p.partition_index))
+                    let Some(partition) =
+                        topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
                         resp.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return resp;
@@ -67,9 +68,13 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                         Ok((ts, offset)) => {
                             resp.timestamp = ts;
                             resp.offset = offset;
-                            resp.leader_epoch = if offset >= 0 { 0 } else { -1 };
+                            // LeaderEpoch exists from v4 and is not ignorable.
+                            if version >= 4 && offset >= 0 {
+                                resp.leader_epoch = 0;
+                            }
                             if version == 0 {
-                                resp.old_style_offsets = if offset >= 0 { vec![offset] } else { vec![] };
+                                resp.old_style_offsets =
+                                    if offset >= 0 { vec![offset] } else { vec![] };
                             }
                         }
                         Err(code) => resp.error_code = code.code(),

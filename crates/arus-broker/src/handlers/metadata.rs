@@ -12,10 +12,12 @@ use arus_protocol::{ErrorCode, Uuid};
 use tracing::info;
 
 use crate::Broker;
+use crate::authorized_operations;
 use crate::topics::{NewTopic, Topic, TopicError, validate_topic_name};
 
-fn describe_topic(topic: &Topic, node: i32) -> MetadataResponseTopic {
+fn describe_topic(topic: &Topic, node: i32, with_ops: bool) -> MetadataResponseTopic {
     MetadataResponseTopic {
+        topic_authorized_operations: authorized_operations::topic(with_ops),
         error_code: ErrorCode::None.code(),
         name: Some(topic.name.clone()),
         topic_id: topic.id,
@@ -75,13 +77,14 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         Some(t) if t.is_empty() && version == 0 => None,
         Some(t) => Some(t),
     };
+    let with_ops = request.include_topic_authorized_operations;
     let allow_auto = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
     let topics = match requested {
         None => broker
             .topics
             .all()
             .iter()
-            .map(|t| describe_topic(t, node))
+            .map(|t| describe_topic(t, node, with_ops))
             .collect(),
         Some(list) => list
             .into_iter()
@@ -90,21 +93,29 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                 match name {
                     Some(name) => {
                         if let Some(t) = broker.topics.get(&name) {
-                            return describe_topic(&t, node);
+                            return describe_topic(&t, node, with_ops);
                         }
                         if validate_topic_name(&name).is_err() {
-                            return topic_error(Some(name), Uuid::ZERO, ErrorCode::InvalidTopicException);
+                            return topic_error(
+                                Some(name),
+                                Uuid::ZERO,
+                                ErrorCode::InvalidTopicException,
+                            );
                         }
                         if !allow_auto {
-                            return topic_error(Some(name), Uuid::ZERO, ErrorCode::UnknownTopicOrPartition);
+                            return topic_error(
+                                Some(name),
+                                Uuid::ZERO,
+                                ErrorCode::UnknownTopicOrPartition,
+                            );
                         }
                         match auto_create(broker, &name) {
-                            Ok(t) => describe_topic(&t, node),
+                            Ok(t) => describe_topic(&t, node, with_ops),
                             Err(e) => topic_error(Some(name), Uuid::ZERO, e.code()),
                         }
                     }
                     None => match broker.topics.get_by_id(&req.topic_id) {
-                        Some(t) => describe_topic(&t, node),
+                        Some(t) => describe_topic(&t, node, with_ops),
                         None => topic_error(None, req.topic_id, ErrorCode::UnknownTopicId),
                     },
                 }
@@ -121,6 +132,9 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         }],
         cluster_id: Some(broker.topics.cluster_id().to_string()),
         controller_id: node,
+        cluster_authorized_operations: authorized_operations::cluster(
+            request.include_cluster_authorized_operations,
+        ),
         topics,
         ..Default::default()
     }

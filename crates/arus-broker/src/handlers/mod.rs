@@ -6,5 +6,6 @@ pub mod configs;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod topics_admin;

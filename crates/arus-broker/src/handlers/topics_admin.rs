@@ -28,7 +28,11 @@ fn failed(name: String, code: ErrorCode, message: String) -> CreatableTopicResul
     }
 }
 
-pub fn create_topics(broker: &Broker, request: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub fn create_topics(
+    broker: &Broker,
+    request: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for t in &request.topics {
         *counts.entry(t.name.as_str()).or_default() += 1;
@@ -45,7 +49,10 @@ pub fn create_topics(broker: &Broker, request: CreateTopicsRequest, version: i16
             results.push(failed(
                 t.name.clone(),
                 ErrorCode::InvalidRequest,
-                format!("Create topics request contains multiple entries for the topic {}", t.name),
+                format!(
+                    "Create topics request contains multiple entries for the topic {}",
+                    t.name
+                ),
             ));
             continue;
         }
@@ -69,7 +76,11 @@ pub fn create_topics(broker: &Broker, request: CreateTopicsRequest, version: i16
         }
         let (partitions, replication_factor) = if t.assignments.is_empty() {
             (
-                if t.num_partitions == -1 { broker.config.num_partitions } else { t.num_partitions },
+                if t.num_partitions == -1 {
+                    broker.config.num_partitions
+                } else {
+                    t.num_partitions
+                },
                 if t.replication_factor == -1 {
                     broker.config.default_replication_factor
                 } else {
@@ -96,7 +107,9 @@ pub fn create_topics(broker: &Broker, request: CreateTopicsRequest, version: i16
                 results.push(failed(
                     t.name.clone(),
                     ErrorCode::InvalidReplicaAssignment,
-                    format!("Replica assignments must name partitions 0..n and only broker {node}."),
+                    format!(
+                        "Replica assignments must name partitions 0..n and only broker {node}."
+                    ),
                 ));
                 continue;
             }
@@ -162,25 +175,47 @@ impl NewTopic {
     }
 }
 
-pub fn delete_topics(broker: &Broker, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub fn delete_topics(
+    broker: &Broker,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     // v0-5 name topics in `topic_names`; v6 in `topics`, by name or by id.
     let targets: Vec<(Option<String>, Uuid)> = if version >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), Uuid::ZERO)).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::ZERO))
+            .collect()
     };
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
             let resolved = match (&name, id) {
-                (Some(n), _) => broker.topics.get(n).ok_or(ErrorCode::UnknownTopicOrPartition),
-                (None, id) => broker.topics.get_by_id(&id).ok_or(ErrorCode::UnknownTopicId),
+                (Some(n), _) => broker
+                    .topics
+                    .get(n)
+                    .ok_or(ErrorCode::UnknownTopicOrPartition),
+                (None, id) => broker
+                    .topics
+                    .get_by_id(&id)
+                    .ok_or(ErrorCode::UnknownTopicId),
             };
             let result = resolved.and_then(|t| {
                 if t.internal {
                     return Err(ErrorCode::InvalidTopicException);
                 }
-                broker.topics.delete(&t.name).map(|_| t).map_err(|e| e.code())
+                broker
+                    .topics
+                    .delete(&t.name)
+                    .map(|_| t)
+                    .map_err(|e| e.code())
             });
             match result {
                 Ok(t) => DeletableTopicResult {
@@ -197,7 +232,9 @@ pub fn delete_topics(broker: &Broker, request: DeleteTopicsRequest, version: i16
                         ErrorCode::UnknownTopicOrPartition => {
                             "This server does not host this topic-partition.".to_string()
                         }
-                        ErrorCode::UnknownTopicId => "This server does not host this topic ID.".into(),
+                        ErrorCode::UnknownTopicId => {
+                            "This server does not host this topic ID.".into()
+                        }
                         other => other.name().to_string(),
                     }),
                     ..Default::default()
@@ -211,7 +248,10 @@ pub fn delete_topics(broker: &Broker, request: DeleteTopicsRequest, version: i16
     }
 }
 
-pub fn create_partitions(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub fn create_partitions(
+    broker: &Broker,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let node = broker.node_id();
     let results = request
         .topics
