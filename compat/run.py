@@ -77,7 +77,7 @@ CLIENTS = [
     Client(
         "confluent-kafka",
         lambda bs, sc, vd: [VENV_PY, os.path.join(COMPAT, "python", "confluent_client.py"), "--bootstrap", bs, "--scenarios", sc],
-        lambda: _capture([VENV_PY, "-c", "import confluent_kafka as c; print('confluent-kafka %s (librdkafka %s)' % (c.version()[0], c.libversion()[0]))"]),
+        lambda: _capture([VENV_PY, "-c", "import confluent_kafka as c; print('confluent-kafka %s (librdkafka %s)' % (c.__version__, c.libversion()[0]))"]),
         lambda: os.path.exists(VENV_PY),
     ),
     Client(
