@@ -368,11 +368,14 @@ def main():
     }
     write_report(args.report, matrix, clients, scenarios, versions, meta)
 
-    for c in clients:
-        for s in scenarios:
-            r = matrix[c][s]
-            if r["status"] == "fail":
-                print("FAIL %s / %s: %s" % (c, s, r.get("detail", "")))
+    if bootstrap:
+        for c in clients:
+            for s in scenarios:
+                r = matrix[c][s]
+                if r["status"] == "fail":
+                    print("FAIL %s / %s: %s" % (c, s, r.get("detail", "")))
+    else:
+        print("FAIL all %d client x scenario runs: broker did not start (%s)" % (failed, broker_state))
     if failed and broker is not None and bootstrap:
         print("[run] broker log tail (%s):\n%s" % (broker.log_path, tail(broker.log_path)), flush=True)
     if not args.keep_logs and failed == 0:
