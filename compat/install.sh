@@ -60,7 +60,8 @@ if [[ -f java/target/classpath.txt ]] && ls java/target/arus-compat-java-*.jar >
   log "java: up to date"
 else
   log "java: mvn package"
-  (cd java && mvn -q -B -Dstyle.color=never -DskipTests package)
+  # (sed drops the bare colour-reset codes Maven 3.8 prints even with -q -B)
+  (cd java && mvn -q -B -Dstyle.color=never -DskipTests package 2>&1 | sed 's/\x1b\[0m//g')
   stamp_set java "${java_inputs[@]}"
 fi
 
