@@ -74,40 +74,8 @@ impl ConsumeArgs {
 }
 
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    let format = Format::parse(&args.format)?;
-    if let Some(o) = args.offset
-        && o < 0
-    {
-        bail!("--offset must be at least 0 (use --from-end for the latest records)");
-    }
-    let mut client = args.connect.connect().await?;
-    let topic = &args.topic;
-    let count = client
-        .partition_count(topic)
-        .await
-        .map_err(|e| topic_error(topic, "looking up topic", e))?;
-    let partitions: Vec<i32> = match args.partition {
-        Some(p) if (0..count).contains(&p) => vec![p],
-        Some(p) => bail!(
-            "partition {p} does not exist: topic '{topic}' has {count} partition{}",
-            if count == 1 { "" } else { "s" }
-        ),
-        None => (0..count).collect(),
-    };
-    let start = args.start();
-    let mut positions = Vec::with_capacity(partitions.len());
-    for &p in &partitions {
-        positions.push((p, start_offset(&mut client, topic, p, start).await?));
-    }
-
-    let mut consumer = Consumer {
-        client,
-        topic,
-        format,
-        out: io::BufWriter::new(io::stdout()),
-        printed: 0,
-        buf: Vec::new(),
-    };
+    let (mut consumer, mut positions) =
+        Consumer::open(&args, io::BufWriter::new(io::stdout())).await?;
     let result = tokio::select! {
         r = consumer.run(&mut positions, args.max_messages, args.timeout_ms) => r,
         _ = tokio::signal::ctrl_c() => Ok(()),
@@ -122,6 +90,19 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         Err(e) if is_broken_pipe(&e) => Ok(()),
         r => r,
     }
+}
+
+/// Consumes as `run` does but into `out`, without the Ctrl-C handling or the summary;
+/// returns `out` and the number of records written. For tests: give `--timeout-ms` or
+/// `--max-messages`, or it never returns.
+#[cfg(test)]
+pub async fn consume_to<W: Write>(args: &ConsumeArgs, out: W) -> anyhow::Result<(W, u64)> {
+    let (mut consumer, mut positions) = Consumer::open(args, out).await?;
+    consumer
+        .run(&mut positions, args.max_messages, args.timeout_ms)
+        .await?;
+    consumer.out.flush()?;
+    Ok((consumer.out, consumer.printed))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -182,7 +163,45 @@ struct Consumer<'a, W: Write> {
     buf: Vec<u8>,
 }
 
-impl<W: Write> Consumer<'_, W> {
+impl<'a, W: Write> Consumer<'a, W> {
+    /// Connects, checks the topic and partition, and resolves the start offsets.
+    async fn open(args: &'a ConsumeArgs, out: W) -> anyhow::Result<(Self, Vec<(i32, i64)>)> {
+        let format = Format::parse(&args.format)?;
+        if let Some(o) = args.offset
+            && o < 0
+        {
+            bail!("--offset must be at least 0 (use --from-end for the latest records)");
+        }
+        let mut client = args.connect.connect().await?;
+        let topic = &args.topic;
+        let count = client
+            .partition_count(topic)
+            .await
+            .map_err(|e| topic_error(topic, "looking up topic", e))?;
+        let partitions: Vec<i32> = match args.partition {
+            Some(p) if (0..count).contains(&p) => vec![p],
+            Some(p) => bail!(
+                "partition {p} does not exist: topic '{topic}' has {count} partition{}",
+                if count == 1 { "" } else { "s" }
+            ),
+            None => (0..count).collect(),
+        };
+        let start = args.start();
+        let mut positions = Vec::with_capacity(partitions.len());
+        for &p in &partitions {
+            positions.push((p, start_offset(&mut client, topic, p, start).await?));
+        }
+        let consumer = Consumer {
+            client,
+            topic,
+            format,
+            out,
+            printed: 0,
+            buf: Vec::new(),
+        };
+        Ok((consumer, positions))
+    }
+
     async fn run(
         &mut self,
         positions: &mut [(i32, i64)],

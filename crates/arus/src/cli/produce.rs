@@ -63,6 +63,17 @@ fn parse_compression(s: &str) -> Result<Compression, String> {
 }
 
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
+    let summary = produce_lines(&args, spawn_line_reader()).await?;
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// Produces the lines (newline included or not) received on `lines` until the channel
+/// closes; returns the summary line.
+pub async fn produce_lines(
+    args: &ProduceArgs,
+    mut lines: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+) -> anyhow::Result<String> {
     if args.key_separator.as_deref() == Some("") {
         bail!("--key-separator must not be empty");
     }
@@ -100,7 +111,6 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     };
     let mut chooser = PartitionChooser::new(partitions, args.partition);
 
-    let mut lines = spawn_line_reader();
     let mut line_no = 0u64;
     loop {
         let next = if producer.has_pending() {
@@ -141,8 +151,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             .await?;
     }
     producer.flush_all().await?;
-    eprintln!("{}", producer.summary());
-    Ok(())
+    Ok(producer.summary())
 }
 
 /// Reads stdin on a plain thread (stdin is blocking) and hands lines, newline included,

@@ -1,5 +1,7 @@
 //! `arus topic create|list|describe|alter|delete`.
 
+use std::io::Write;
+
 use anyhow::bail;
 use arus_client::arus_protocol::messages::describe_configs_response::DescribeConfigsResourceResult;
 use arus_client::{Client, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
@@ -81,16 +83,24 @@ pub struct DeleteArgs {
 }
 
 pub async fn run(cmd: TopicCommand) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    let result = run_to(cmd, &mut out).await;
+    std::io::stdout().write_all(&out)?;
+    result
+}
+
+/// Runs a topic command, writing what it prints to `out`.
+pub async fn run_to(cmd: TopicCommand, out: &mut Vec<u8>) -> anyhow::Result<()> {
     match cmd {
-        TopicCommand::Create(a) => create(a).await,
-        TopicCommand::List(a) => list(a).await,
-        TopicCommand::Describe(a) => describe(a).await,
-        TopicCommand::Alter(a) => alter(a).await,
-        TopicCommand::Delete(a) => delete(a).await,
+        TopicCommand::Create(a) => create(a, out).await,
+        TopicCommand::List(a) => list(a, out).await,
+        TopicCommand::Describe(a) => describe(a, out).await,
+        TopicCommand::Alter(a) => alter(a, out).await,
+        TopicCommand::Delete(a) => delete(a, out).await,
     }
 }
 
-async fn create(a: CreateArgs) -> anyhow::Result<()> {
+async fn create(a: CreateArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     let mut client = a.connect.connect().await?;
     let result = client
         .create_topic(
@@ -112,14 +122,14 @@ async fn create(a: CreateArgs) -> anyhow::Result<()> {
         details.push(format!("id {}", result.topic_id));
     }
     if details.is_empty() {
-        println!("Created topic '{}'", a.name);
+        writeln!(out, "Created topic '{}'", a.name)?;
     } else {
-        println!("Created topic '{}' ({})", a.name, details.join(", "));
+        writeln!(out, "Created topic '{}' ({})", a.name, details.join(", "))?;
     }
     Ok(())
 }
 
-async fn list(a: ListArgs) -> anyhow::Result<()> {
+async fn list(a: ListArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     let mut client = a.connect.connect().await?;
     let metadata = client
         .metadata(None)
@@ -127,16 +137,13 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
         .broker_context(|| "listing topics".into())?;
     let mut names: Vec<String> = metadata.topics.into_iter().filter_map(|t| t.name).collect();
     names.sort();
-    let mut out = String::new();
     for n in names {
-        out.push_str(&n);
-        out.push('\n');
+        writeln!(out, "{n}")?;
     }
-    print!("{out}");
     Ok(())
 }
 
-async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
+async fn describe(a: DescribeArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     let mut client = a.connect.connect().await?;
     let topic = client
         .topic_metadata(&a.name)
@@ -159,21 +166,23 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
         .partitions
         .first()
         .map_or(0, |p| p.replica_nodes.len());
-    println!(
+    writeln!(
+        out,
         "Topic: {}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}",
         a.name,
         topic.topic_id,
         topic.partitions.len(),
         replication_factor
-    );
-    println!("Configs: {configs}");
+    )?;
+    writeln!(out, "Configs: {configs}")?;
     for (p, (earliest, latest)) in topic.partitions.iter().zip(offsets) {
         let leader = if p.leader_id < 0 {
             "none".to_owned()
         } else {
             p.leader_id.to_string()
         };
-        println!(
+        writeln!(
+            out,
             "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tEarliest: {}\tLatest: {}",
             p.partition_index,
             leader,
@@ -181,7 +190,7 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
             join_ids(&p.isr_nodes),
             earliest,
             latest,
-        );
+        )?;
     }
     Ok(())
 }
@@ -230,7 +239,7 @@ fn is_override(c: &DescribeConfigsResourceResult) -> bool {
     }
 }
 
-async fn alter(a: AlterArgs) -> anyhow::Result<()> {
+async fn alter(a: AlterArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     if a.configs.is_empty() && a.delete_configs.is_empty() && a.partitions.is_none() {
         bail!("nothing to alter: give --config, --delete-config or --partitions");
     }
@@ -264,17 +273,17 @@ async fn alter(a: AlterArgs) -> anyhow::Result<()> {
     if let Some(n) = a.partitions {
         done.push(format!("partitions now {n}"));
     }
-    println!("Altered topic '{}': {}", a.name, done.join(", "));
+    writeln!(out, "Altered topic '{}': {}", a.name, done.join(", "))?;
     Ok(())
 }
 
-async fn delete(a: DeleteArgs) -> anyhow::Result<()> {
+async fn delete(a: DeleteArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     let mut client = a.connect.connect().await?;
     client
         .delete_topic(&a.name)
         .await
         .map_err(|e| topic_error(&a.name, "deleting topic", e))?;
-    println!("Deleted topic '{}'", a.name);
+    writeln!(out, "Deleted topic '{}'", a.name)?;
     Ok(())
 }
 
