@@ -14,7 +14,12 @@ fn batch(first: u64, n: u64) -> bytes::Bytes {
     let mut b = BatchBuilder::new(Compression::None, 1_700_000_000_000);
     for i in first..first + n {
         let v = format!("value-{i}");
-        b.push(1_700_000_000_000, Some(format!("k{}", i % 7).as_bytes()), Some(v.as_bytes()), &[]);
+        b.push(
+            1_700_000_000_000,
+            Some(format!("k{}", i % 7).as_bytes()),
+            Some(v.as_bytes()),
+            &[],
+        );
     }
     b.build().unwrap()
 }
@@ -30,10 +35,16 @@ async fn read_all(addr: &str, topic: &str) -> Vec<(i64, String)> {
             if offset >= fetched.high_watermark {
                 return out;
             }
-            panic!("no progress at offset {offset}, hw {}", fetched.high_watermark);
+            panic!(
+                "no progress at offset {offset}, hw {}",
+                fetched.high_watermark
+            );
         }
         for r in &fetched.records {
-            out.push((r.offset, String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()));
+            out.push((
+                r.offset,
+                String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap(),
+            ));
         }
         offset = fetched.next_offset;
     }
@@ -57,7 +68,10 @@ async fn acknowledged_writes_survive_sigkill_and_torn_tails_are_truncated() {
             let mut client = Client::connect(&addr).await.unwrap();
             let mut next = 0u64;
             loop {
-                match client.produce("crash", 0, batch(next, 10), -1, 10_000).await {
+                match client
+                    .produce("crash", 0, batch(next, 10), -1, 10_000)
+                    .await
+                {
                     Ok(base) => {
                         acked.lock().unwrap().push((base, next));
                         next += 10;
@@ -74,7 +88,11 @@ async fn acknowledged_writes_survive_sigkill_and_torn_tails_are_truncated() {
     broker.kill9();
     let _ = producer.await;
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= 50, "producer made too little progress: {}", acked.len());
+    assert!(
+        acked.len() >= 50,
+        "producer made too little progress: {}",
+        acked.len()
+    );
 
     // Restart: every acknowledged record is there, at its offset, in order.
     let broker = BrokerProcess::start_in(&data, &[]);
@@ -109,13 +127,26 @@ async fn acknowledged_writes_survive_sigkill_and_torn_tails_are_truncated() {
 
     let broker = BrokerProcess::start_in(&data, &[]);
     let records = read_all(&broker.addr, "crash").await;
-    assert_eq!(records.len() as i64, before_tear, "torn tail dropped, nothing else");
-    assert_eq!(std::fs::metadata(&segment).unwrap().len() as usize, good_len);
+    assert_eq!(
+        records.len() as i64,
+        before_tear,
+        "torn tail dropped, nothing else"
+    );
+    assert_eq!(
+        std::fs::metadata(&segment).unwrap().len() as usize,
+        good_len
+    );
     // Appends continue right after the last good record.
     let mut client = Client::connect(&broker.addr).await.unwrap();
-    let base = client.produce("crash", 0, batch(5_000_000, 2), -1, 10_000).await.unwrap();
+    let base = client
+        .produce("crash", 0, batch(5_000_000, 2), -1, 10_000)
+        .await
+        .unwrap();
     assert_eq!(base, before_tear);
     let records = read_all(&broker.addr, "crash").await;
-    assert_eq!(records.last().unwrap(), &(before_tear + 1, "value-5000001".to_string()));
+    assert_eq!(
+        records.last().unwrap(),
+        &(before_tear + 1, "value-5000001".to_string())
+    );
     broker.stop();
 }

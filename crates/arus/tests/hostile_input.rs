@@ -24,7 +24,10 @@ fn frame(api_key: i16, version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8
 fn send_and_expect_close(addr: &str, bytes: &[u8], what: &str) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(bytes).unwrap();
-    assert!(closed_within(&mut s, Duration::from_secs(10)), "{what}: connection not closed");
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "{what}: connection not closed"
+    );
 }
 
 #[test]
@@ -40,14 +43,22 @@ fn hostile_frames_close_the_connection_and_the_broker_keeps_serving() {
     send_and_expect_close(&addr, &(-5i32).to_be_bytes(), "negative length");
     send_and_expect_close(&addr, &i32::MAX.to_be_bytes(), "2 GiB length");
     // 100 MiB + 1 is above socket.request.max.bytes.
-    send_and_expect_close(&addr, &(100 * 1024 * 1024 + 1i32).to_be_bytes(), "above max");
+    send_and_expect_close(
+        &addr,
+        &(100 * 1024 * 1024 + 1i32).to_be_bytes(),
+        "above max",
+    );
     assert_serving(&addr);
     // Unknown API key.
     send_and_expect_close(&addr, &frame(9999, 0, 1, &[]), "unknown api key");
     // Absurd version of a non-ApiVersions API.
     send_and_expect_close(&addr, &frame(3, 32000, 1, &[]), "absurd metadata version");
     // A Metadata v1 body of 4 bytes claiming a huge topic array.
-    send_and_expect_close(&addr, &frame(3, 1, 1, &0x7fff_ffffi32.to_be_bytes()), "4-byte metadata body");
+    send_and_expect_close(
+        &addr,
+        &frame(3, 1, 1, &0x7fff_ffffi32.to_be_bytes()),
+        "4-byte metadata body",
+    );
     // A frame shorter than a request header.
     send_and_expect_close(&addr, &[0, 0, 0, 3, 0, 18, 0], "short header");
     assert_serving(&addr);
@@ -61,7 +72,11 @@ fn hostile_frames_close_the_connection_and_the_broker_keeps_serving() {
     let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
     s.read_exact(&mut body).unwrap();
     assert_eq!(&body[0..4], &42i32.to_be_bytes());
-    assert_eq!(i16::from_be_bytes([body[4], body[5]]), 35, "UNSUPPORTED_VERSION");
+    assert_eq!(
+        i16::from_be_bytes([body[4], body[5]]),
+        35,
+        "UNSUPPORTED_VERSION"
+    );
     let api_count = i32::from_be_bytes([body[6], body[7], body[8], body[9]]);
     assert!(api_count >= 10, "ranges are listed: {api_count}");
 }

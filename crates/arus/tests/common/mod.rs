@@ -61,7 +61,7 @@ impl BrokerProcess {
 
     /// SIGTERM and wait for a clean exit.
     pub fn stop(mut self) {
-        unsafe_sigterm(self.child.id());
+        send_sigterm(self.child.id());
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -76,7 +76,8 @@ impl BrokerProcess {
 
     /// Resident set size in KiB, from /proc.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
@@ -97,8 +98,11 @@ impl Drop for BrokerProcess {
     }
 }
 
-fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+fn send_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 /// ApiVersions v0 request frame with the given correlation id.
