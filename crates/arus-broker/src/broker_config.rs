@@ -259,6 +259,26 @@ impl BrokerConfig {
         Ok(cfg)
     }
 
+    /// Explicitly set keys that Arus does not know (Kafka logs these as unused, too).
+    pub fn unknown_keys(&self) -> Vec<&str> {
+        const ALSO_KNOWN: &[&str] = &[
+            "log.dir",
+            "broker.id",
+            "log.retention.minutes",
+            "log.retention.hours",
+            "log.roll.hours",
+        ];
+        self.explicit
+            .keys()
+            .map(String::as_str)
+            .filter(|k| {
+                !BROKER_KEYS.iter().any(|(n, _, _)| n == k)
+                    && !ALSO_KNOWN.contains(k)
+                    && !TOPIC_CONFIGS.iter().any(|d| d.broker_synonym == Some(*k))
+            })
+            .collect()
+    }
+
     /// The broker-level default for a topic config: its synonym if set, else Kafka's default.
     /// Kafka's `log.retention.hours`/`minutes` and `log.roll.hours` are honoured as well.
     pub fn topic_default(&self, key: &str) -> Option<(String, bool)> {
@@ -335,5 +355,8 @@ mod tests {
         let bad = parse_properties("log.cleanup.policy=shred").unwrap();
         assert!(BrokerConfig::from_properties(bad).is_err());
         assert!(parse_properties("novalue").is_err());
+        let odd = parse_properties("log.retention.ms=5\nsome.plugin.setting=x").unwrap();
+        let c = BrokerConfig::from_properties(odd).unwrap();
+        assert_eq!(c.unknown_keys(), vec!["some.plugin.setting"]);
     }
 }

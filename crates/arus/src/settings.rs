@@ -34,8 +34,9 @@ fn env_overrides() -> BTreeMap<String, String> {
     std::env::vars()
         .filter_map(|(k, v)| {
             let key = k.strip_prefix("ARUS_")?;
-            if key == "LOG" {
-                return None; // the log filter, not a property
+            // Variables of the CLI itself, not broker properties.
+            if key == "LOG" || key == "BOOTSTRAP_SERVER" {
+                return None;
             }
             Some((key.to_ascii_lowercase().replace('_', "."), v))
         })
@@ -62,7 +63,11 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if let Some(d) = &args.log_dirs {
         props.insert("log.dirs".into(), d.display().to_string());
     }
-    Ok(BrokerConfig::from_properties(props)?)
+    let config = BrokerConfig::from_properties(props)?;
+    for key in config.unknown_keys() {
+        tracing::warn!(key = %key, "ignoring unknown broker property");
+    }
+    Ok(config)
 }
 
 async fn shutdown_signal() {
