@@ -25,7 +25,8 @@ use crate::topic_settings::TopicSettings;
 struct Refusal {
     code: ErrorCode,
     message: String,
-    batch_index: Option<usize>,
+    /// Per-record errors (Produce v8+ `record_errors`): index within the batch, message.
+    record_errors: Vec<(usize, String)>,
 }
 
 impl Refusal {
@@ -33,7 +34,7 @@ impl Refusal {
         Refusal {
             code,
             message: message.into(),
-            batch_index: None,
+            record_errors: Vec::new(),
         }
     }
 }
@@ -42,7 +43,11 @@ fn validation_refusal(e: &ValidationError) -> Refusal {
     Refusal {
         code: ErrorCode::from_code(e.kafka_error_code()).unwrap_or(ErrorCode::CorruptMessage),
         message: e.to_string(),
-        batch_index: e.batch_index(),
+        record_errors: e
+            .record_errors()
+            .iter()
+            .map(|r| (r.index, r.message.clone()))
+            .collect(),
     }
 }
 
@@ -64,16 +69,15 @@ fn prepare(
     };
     let validated = validate_produce(records, &cfg).map_err(|e| validation_refusal(&e))?;
     let mut out = Vec::with_capacity(validated.total_bytes);
-    for (i, batch) in validated.batches.iter().enumerate() {
+    for batch in &validated.batches {
         let codec = batch
             .compression()
             .map_err(|e| Refusal::new(ErrorCode::CorruptMessage, e.to_string()))?;
         if codec == Compression::Zstd && version < 7 {
-            return Err(Refusal {
-                code: ErrorCode::UnsupportedCompressionType,
-                message: "zstd compression requires Produce v7 or later".into(),
-                batch_index: Some(i),
-            });
+            return Err(Refusal::new(
+                ErrorCode::UnsupportedCompressionType,
+                "zstd compression requires Produce v7 or later",
+            ));
         }
         let start = out.len();
         match settings.compression {
@@ -173,13 +177,15 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                     resp.error_code = refusal.code.code();
                     if version >= 8 {
                         resp.error_message = Some(refusal.message.clone());
-                        if let Some(i) = refusal.batch_index {
-                            resp.record_errors = vec![BatchIndexAndErrorMessage {
-                                batch_index: i as i32,
-                                batch_index_error_message: Some(refusal.message),
+                        resp.record_errors = refusal
+                            .record_errors
+                            .into_iter()
+                            .map(|(index, message)| BatchIndexAndErrorMessage {
+                                batch_index: index as i32,
+                                batch_index_error_message: Some(message),
                                 ..Default::default()
-                            }];
-                        }
+                            })
+                            .collect();
                     }
                 }
             }
