@@ -59,6 +59,8 @@ pub struct Broker {
     flusher: Mutex<Flusher>,
     /// Woken on every append so that long-polling fetches re-check their partitions.
     pub(crate) data_arrived: Notify,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: Mutex<crate::fetch_session::FetchSessionCache>,
     advertised: RwLock<Vec<Listener>>,
 }
 
@@ -84,11 +86,15 @@ impl Broker {
             },
         );
         let advertised = config.advertised(&[]);
+        let fetch_sessions = Mutex::new(crate::fetch_session::FetchSessionCache::from_config(
+            &config,
+        ));
         Ok(Arc::new(Broker {
             config,
             topics,
             flusher: Mutex::new(flusher),
             data_arrived: Notify::new(),
+            fetch_sessions,
             advertised: RwLock::new(advertised),
         }))
     }

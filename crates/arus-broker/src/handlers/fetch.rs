@@ -2,8 +2,11 @@
 //! partitions, else when `max_wait_ms` runs out. Appends wake waiting fetches through the
 //! broker's `data_arrived` notification — no polling loop.
 //!
-//! Fetch sessions (KIP-227) are declined by answering `session_id = 0`, which the protocol
-//! defines as "no session": clients then keep sending full fetch requests.
+//! Fetch sessions (KIP-227): the session metadata is resolved once per request into a
+//! [`FetchContext`] (advancing an incremental session's epoch once), the context's partitions
+//! are read on every pass of the long-poll, and the final pass is handed back to the session
+//! cache, which creates the session of a full fetch or filters an incremental response down to
+//! the partitions with something to say. See `crate::fetch_session`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,8 @@ use arus_protocol::messages::fetch_response::{
 };
 use arus_protocol::{Bytes, ErrorCode};
 
-use crate::broker::Broker;
+use crate::broker::{Broker, now_ms};
+use crate::fetch_session::{FetchContext, FetchTarget, TopicRef};
 use crate::topics::Topic;
 
 /// Whether any batch in `records` is zstd-compressed (attributes' low three bits == 4).
@@ -47,122 +51,150 @@ fn empty_partition(index: i32, code: ErrorCode) -> PartitionData {
 }
 
 struct Pass {
-    response: FetchResponse,
+    /// One answer per target, in order.
+    partitions: Vec<PartitionData>,
     bytes: usize,
     errors: bool,
 }
 
-fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> Pass {
+/// Reads every target once, within the request's `max_bytes`.
+fn read_once(
+    broker: &Broker,
+    request: &FetchRequest,
+    version: i16,
+    targets: &[FetchTarget],
+) -> Pass {
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut errors = false;
     let read_committed = request.isolation_level == 1;
-    let mut topics = Vec::with_capacity(request.topics.len());
-    for ft in &request.topics {
-        let topic: Option<Arc<Topic>> = if version >= 13 {
-            broker.topics.get_by_id(&ft.topic_id)
-        } else {
-            broker.topics.get(&ft.topic)
-        };
-        let unknown = if version >= 13 {
-            ErrorCode::UnknownTopicId
-        } else {
-            ErrorCode::UnknownTopicOrPartition
-        };
-        let mut partitions = Vec::with_capacity(ft.partitions.len());
-        for fp in &ft.partitions {
-            let Some(partition) = topic.as_ref().and_then(|t| t.partition(fp.partition)) else {
-                errors = true;
-                partitions.push(empty_partition(fp.partition, unknown));
-                continue;
-            };
-            // Our leader epoch is always 0 on a single node.
-            if fp.current_leader_epoch > 0 {
-                errors = true;
-                partitions.push(empty_partition(fp.partition, ErrorCode::UnknownLeaderEpoch));
-                continue;
+    let mut partitions = Vec::with_capacity(targets.len());
+    // Consecutive targets usually share a topic: look each run up once.
+    let mut looked_up: Option<(&TopicRef, Option<Arc<Topic>>)> = None;
+    for target in targets {
+        let topic = match &looked_up {
+            Some((r, t)) if *r == &target.key.topic => t.clone(),
+            _ => {
+                let t = match &target.key.topic {
+                    TopicRef::Id(id) => broker.topics.get_by_id(id),
+                    TopicRef::Name(name) => broker.topics.get(name),
+                };
+                looked_up = Some((&target.key.topic, t.clone()));
+                t
             }
-            let hw = partition.high_watermark();
-            let mut data = PartitionData {
-                partition_index: fp.partition,
-                error_code: ErrorCode::None.code(),
-                high_watermark: hw,
-                last_stable_offset: hw,
-                log_start_offset: partition.log_start_offset(),
-                aborted_transactions: if read_committed {
-                    Some(Vec::new())
-                } else {
-                    None
-                },
-                records: Some(Bytes::new()),
-                ..Default::default()
+        };
+        let index = target.key.partition;
+        let fp = &target.params;
+        let Some(topic) = topic else {
+            errors = true;
+            let code = match target.key.topic {
+                TopicRef::Id(_) => ErrorCode::UnknownTopicId,
+                TopicRef::Name(_) => ErrorCode::UnknownTopicOrPartition,
             };
-            let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
-            if fp.fetch_offset == hw && fp.fetch_offset >= partition.log_start_offset() {
-                partitions.push(data);
-                continue;
-            }
-            match partition.read(fp.fetch_offset, limit.max(1), hw) {
-                Ok(read) => {
-                    let bytes = read.bytes;
-                    // KIP-74: an oversized first batch goes out whole only when the response
-                    // has nothing else yet; later partitions must fit what is left.
-                    let fits = bytes.len() <= limit || total == 0;
-                    if !bytes.is_empty() && fits && limit > 0 {
-                        if version < 10 && contains_zstd(&bytes) {
-                            data.error_code = ErrorCode::UnsupportedCompressionType.code();
-                            errors = true;
-                        } else {
-                            total += bytes.len();
-                            remaining = remaining.saturating_sub(bytes.len());
-                            data.records = Some(bytes);
-                        }
+            partitions.push(empty_partition(index, code));
+            continue;
+        };
+        let Some(partition) = topic.partition(index) else {
+            errors = true;
+            partitions.push(empty_partition(index, ErrorCode::UnknownTopicOrPartition));
+            continue;
+        };
+        // Our leader epoch is always 0 on a single node.
+        if fp.current_leader_epoch > 0 {
+            errors = true;
+            partitions.push(empty_partition(index, ErrorCode::UnknownLeaderEpoch));
+            continue;
+        }
+        let hw = partition.high_watermark();
+        let mut data = PartitionData {
+            partition_index: index,
+            error_code: ErrorCode::None.code(),
+            high_watermark: hw,
+            last_stable_offset: hw,
+            log_start_offset: partition.log_start_offset(),
+            aborted_transactions: if read_committed {
+                Some(Vec::new())
+            } else {
+                None
+            },
+            records: Some(Bytes::new()),
+            ..Default::default()
+        };
+        let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+        if fp.fetch_offset == hw && fp.fetch_offset >= partition.log_start_offset() {
+            partitions.push(data);
+            continue;
+        }
+        match partition.read(fp.fetch_offset, limit.max(1), hw) {
+            Ok(read) => {
+                let bytes = read.bytes;
+                // KIP-74: an oversized first batch goes out whole only when the response
+                // has nothing else yet; later partitions must fit what is left.
+                let fits = bytes.len() <= limit || total == 0;
+                if !bytes.is_empty() && fits && limit > 0 {
+                    if version < 10 && contains_zstd(&bytes) {
+                        data.error_code = ErrorCode::UnsupportedCompressionType.code();
+                        errors = true;
+                    } else {
+                        total += bytes.len();
+                        remaining = remaining.saturating_sub(bytes.len());
+                        data.records = Some(bytes);
                     }
                 }
-                Err(LogError::OffsetOutOfRange { .. }) => {
-                    errors = true;
-                    data.error_code = ErrorCode::OffsetOutOfRange.code();
-                }
-                Err(e) => {
-                    errors = true;
-                    tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fetch read failed");
-                    data.error_code = ErrorCode::KafkaStorageError.code();
-                }
             }
-            partitions.push(data);
+            Err(LogError::OffsetOutOfRange { .. }) => {
+                errors = true;
+                data.error_code = ErrorCode::OffsetOutOfRange.code();
+            }
+            Err(e) => {
+                errors = true;
+                tracing::error!(topic = %partition.topic, partition = partition.index, error = %e, "fetch read failed");
+                data.error_code = ErrorCode::KafkaStorageError.code();
+            }
         }
-        topics.push(FetchableTopicResponse {
-            topic: if version < 13 {
-                ft.topic.clone()
-            } else {
-                String::new()
-            },
-            topic_id: if version >= 13 {
-                ft.topic_id
-            } else {
-                Default::default()
-            },
-            partitions,
-            ..Default::default()
-        });
+        partitions.push(data);
     }
     Pass {
-        response: FetchResponse {
-            error_code: ErrorCode::None.code(),
-            session_id: 0,
-            responses: topics,
-            ..Default::default()
-        },
+        partitions,
         bytes: total,
         errors,
     }
 }
 
+/// Groups consecutive partitions of one topic into one topic entry, as Kafka's
+/// `FetchResponse.of` does.
+fn topic_responses(partitions: Vec<(FetchTarget, PartitionData)>) -> Vec<FetchableTopicResponse> {
+    let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+    let mut current: Option<TopicRef> = None;
+    for (target, data) in partitions {
+        if current.as_ref() != Some(&target.key.topic) {
+            let (topic, topic_id) = match &target.key.topic {
+                TopicRef::Id(id) => (String::new(), *id),
+                TopicRef::Name(name) => (name.clone(), Default::default()),
+            };
+            topics.push(FetchableTopicResponse {
+                topic,
+                topic_id,
+                partitions: Vec::new(),
+                ..Default::default()
+            });
+            current = Some(target.key.topic);
+        }
+        if let Some(t) = topics.last_mut() {
+            t.partitions.push(data);
+        }
+    }
+    topics
+}
+
 pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
-    if request.session_id != 0 {
-        // We never hand out sessions, so any id the client names is unknown to us.
+    let context = broker
+        .fetch_sessions
+        .lock()
+        .new_context(&request, version, now_ms());
+    if let FetchContext::SessionError(code) = context {
         return FetchResponse {
-            error_code: ErrorCode::FetchSessionIdNotFound.code(),
+            error_code: code.code(),
             session_id: 0,
             ..Default::default()
         };
@@ -170,20 +202,36 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    loop {
+    let pass = loop {
         // Register for the wake-up before reading, so an append between the read and the
         // wait is not missed.
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let pass = read_once(broker, &request, version);
-        if pass.bytes >= min_bytes || pass.errors || tokio::time::Instant::now() >= deadline {
-            return pass.response;
+        // An incremental fetch re-reads all of its session's partitions on every pass; the
+        // session itself (and its epoch) is only touched before the first and after the last.
+        let pass = read_once(broker, &request, version, context.targets());
+        if pass.bytes >= min_bytes
+            || pass.errors
+            || context.targets().is_empty()
+            || tokio::time::Instant::now() >= deadline
+        {
+            break pass;
         }
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep_until(deadline) => {}
         }
+    };
+    let completed = broker
+        .fetch_sessions
+        .lock()
+        .complete(context, pass.partitions, now_ms());
+    FetchResponse {
+        error_code: completed.error.code(),
+        session_id: completed.session_id,
+        responses: topic_responses(completed.partitions),
+        ..Default::default()
     }
 }
 
