@@ -68,14 +68,6 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "The retention policy to use on log segments: delete, compact, or both."
     ),
     def!(
-        "compression.type",
-        String,
-        "producer",
-        Validator::OneOf(COMPRESSION_TYPES),
-        Some("compression.type"),
-        "The final compression type for the topic; 'producer' keeps the codec the producer chose."
-    ),
-    def!(
         "compression.gzip.level",
         Int,
         "-1",
@@ -90,6 +82,14 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         Validator::Range(1.0, 17.0),
         Some("compression.lz4.level"),
         "The compression level to use if compression.type is lz4."
+    ),
+    def!(
+        "compression.type",
+        String,
+        "producer",
+        Validator::OneOf(COMPRESSION_TYPES),
+        Some("compression.type"),
+        "The final compression type for the topic; 'producer' keeps the codec the producer chose."
     ),
     def!(
         "compression.zstd.level",
