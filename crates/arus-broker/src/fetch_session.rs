@@ -648,3 +648,397 @@ impl FetchSessionCache {
         debug_assert_eq!(session.id, id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arus_protocol::Bytes;
+    use arus_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+
+    /// A v12 (topic names) request.
+    fn req(
+        session_id: i32,
+        epoch: i32,
+        parts: &[(&str, i32, i64)],
+        forgotten: &[(&str, i32)],
+    ) -> FetchRequest {
+        FetchRequest {
+            session_id,
+            session_epoch: epoch,
+            topics: parts
+                .iter()
+                .map(|(t, p, off)| FetchTopic {
+                    topic: t.to_string(),
+                    partitions: vec![FetchPartition {
+                        partition: *p,
+                        fetch_offset: *off,
+                        partition_max_bytes: 1 << 20,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+            forgotten_topics_data: forgotten
+                .iter()
+                .map(|(t, p)| ForgottenTopic {
+                    topic: t.to_string(),
+                    partitions: vec![*p],
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn key(t: &str, p: i32) -> SessionPartition {
+        SessionPartition {
+            topic: TopicRef::Name(t.into()),
+            partition: p,
+        }
+    }
+
+    fn data(hw: i64, log_start: i64, records: usize, error: ErrorCode) -> PartitionData {
+        PartitionData {
+            error_code: error.code(),
+            high_watermark: hw,
+            last_stable_offset: hw,
+            log_start_offset: log_start,
+            records: Some(Bytes::from(vec![0u8; records])),
+            ..Default::default()
+        }
+    }
+
+    fn ok(hw: i64) -> PartitionData {
+        data(hw, 0, 0, ErrorCode::None)
+    }
+
+    /// Runs a request through the cache with the given per-target answers.
+    fn run(
+        cache: &mut FetchSessionCache,
+        r: &FetchRequest,
+        now: i64,
+        answer: impl Fn(&FetchTarget) -> PartitionData,
+    ) -> Completed {
+        let ctx = cache.new_context(r, 12, now);
+        let results = ctx.targets().iter().map(answer).collect();
+        cache.complete(ctx, results, now)
+    }
+
+    fn keys(c: &Completed) -> Vec<SessionPartition> {
+        c.partitions.iter().map(|(t, _)| t.key.clone()).collect()
+    }
+
+    /// Creates a session on `parts` (all at high watermark 10) and returns its id.
+    fn create(cache: &mut FetchSessionCache, parts: &[(&str, i32, i64)], now: i64) -> i32 {
+        let c = run(cache, &req(0, 0, parts, &[]), now, |_| ok(10));
+        assert_eq!(c.error, ErrorCode::None);
+        c.session_id
+    }
+
+    #[test]
+    fn next_epoch_wraps_and_final_stays_final() {
+        assert_eq!(next_epoch(0), 1);
+        assert_eq!(next_epoch(5), 6);
+        assert_eq!(next_epoch(i32::MAX), 1);
+        assert_eq!(next_epoch(-1), -1);
+    }
+
+    #[test]
+    fn sessionless_full_fetch_creates_nothing() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let c = run(&mut cache, &req(0, -1, &[("a", 0, 0)], &[]), 0, |_| ok(10));
+        assert_eq!(c.session_id, 0);
+        assert_eq!(c.error, ErrorCode::None);
+        assert_eq!(keys(&c), vec![key("a", 0)]);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn full_fetch_creates_a_session_answering_every_partition() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let c = run(
+            &mut cache,
+            &req(0, 0, &[("a", 0, 0), ("a", 1, 0), ("b", 0, 0)], &[]),
+            0,
+            |_| ok(10),
+        );
+        assert_ne!(c.session_id, 0);
+        assert!(c.session_id > 0);
+        assert_eq!(c.partitions.len(), 3);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.total_partitions(), 3);
+        assert_eq!(cache.expected_epoch(c.session_id), Some(1));
+    }
+
+    #[test]
+    fn repeated_partition_keeps_first_position_and_last_params() {
+        let r = req(0, 0, &[("a", 0, 1), ("b", 0, 0), ("a", 0, 7)], &[]);
+        let t = request_targets(&r, 12);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].key, key("a", 0));
+        assert_eq!(t[0].params.fetch_offset, 7);
+    }
+
+    #[test]
+    fn incremental_fetch_omits_unchanged_partitions() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0), ("a", 1, 0)], 0);
+        // Nothing changed: an empty response, the epoch advances.
+        let c = run(&mut cache, &req(id, 1, &[], &[]), 1, |_| ok(10));
+        assert_eq!((c.error, c.session_id), (ErrorCode::None, id));
+        assert!(c.partitions.is_empty());
+        assert_eq!(cache.expected_epoch(id), Some(2));
+        // A high watermark moved on a-1 only.
+        let c = run(&mut cache, &req(id, 2, &[], &[]), 2, |t| {
+            ok(if t.key.partition == 1 { 11 } else { 10 })
+        });
+        assert_eq!(keys(&c), vec![key("a", 1)]);
+        // ... and is not repeated.
+        let c = run(&mut cache, &req(id, 3, &[], &[]), 3, |t| {
+            ok(if t.key.partition == 1 { 11 } else { 10 })
+        });
+        assert!(c.partitions.is_empty());
+    }
+
+    #[test]
+    fn records_log_start_and_errors_are_always_answered() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0), ("a", 1, 0), ("a", 2, 0)], 0);
+        let c = run(&mut cache, &req(id, 1, &[], &[]), 1, |t| {
+            match t.key.partition {
+                0 => data(10, 0, 5, ErrorCode::None),
+                1 => data(10, 3, 0, ErrorCode::None),
+                _ => data(10, 0, 0, ErrorCode::OffsetOutOfRange),
+            }
+        });
+        assert_eq!(keys(&c), vec![key("a", 0), key("a", 1), key("a", 2)]);
+        // Records again on a-0 (moved to the end of the session after its records); the error
+        // persists on a-2 and is repeated.
+        let c = run(&mut cache, &req(id, 2, &[], &[]), 2, |t| {
+            match t.key.partition {
+                0 => data(10, 0, 5, ErrorCode::None),
+                1 => data(10, 3, 0, ErrorCode::None),
+                _ => data(10, 0, 0, ErrorCode::OffsetOutOfRange),
+            }
+        });
+        assert_eq!(keys(&c), vec![key("a", 2), key("a", 0)]);
+        // The error clears with an unchanged high watermark: answered once more (Kafka resets
+        // the cached high watermark on error), then quiet.
+        let quiet = |t: &FetchTarget| {
+            data(
+                10,
+                if t.key.partition == 1 { 3 } else { 0 },
+                0,
+                ErrorCode::None,
+            )
+        };
+        let c = run(&mut cache, &req(id, 3, &[], &[]), 3, quiet);
+        assert_eq!(keys(&c), vec![key("a", 2)]);
+        let c = run(&mut cache, &req(id, 4, &[], &[]), 4, quiet);
+        assert!(c.partitions.is_empty());
+    }
+
+    #[test]
+    fn partitions_with_records_move_to_the_end() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0), ("a", 1, 0), ("a", 2, 0)], 0);
+        run(&mut cache, &req(id, 1, &[], &[]), 1, |t| {
+            data(
+                10,
+                0,
+                if t.key.partition == 0 { 5 } else { 0 },
+                ErrorCode::None,
+            )
+        });
+        assert_eq!(
+            cache.session_partitions(id).unwrap(),
+            vec![key("a", 1), key("a", 2), key("a", 0)]
+        );
+    }
+
+    #[test]
+    fn incremental_fetch_adds_updates_and_forgets() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0), ("a", 1, 0)], 0);
+        // Add b-0, move a-0's offset, forget a-1.
+        let ctx = cache.new_context(&req(id, 1, &[("a", 0, 5), ("b", 0, 0)], &[("a", 1)]), 12, 1);
+        let targets = ctx.targets().to_vec();
+        assert_eq!(
+            targets.iter().map(|t| t.key.clone()).collect::<Vec<_>>(),
+            vec![key("a", 0), key("b", 0)]
+        );
+        assert_eq!(targets[0].params.fetch_offset, 5);
+        let c = cache.complete(ctx, vec![ok(10), ok(10)], 1);
+        // b-0 is new (its cached high watermark is unknown), a-0 unchanged.
+        assert_eq!(keys(&c), vec![key("b", 0)]);
+        assert_eq!(cache.total_partitions(), 2);
+        // Later requests read a-0 from the remembered offset 5.
+        let ctx = cache.new_context(&req(id, 2, &[], &[]), 12, 2);
+        assert_eq!(ctx.targets()[0].params.fetch_offset, 5);
+    }
+
+    #[test]
+    fn forgetting_every_partition_closes_the_session() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0)], 0);
+        let c = run(&mut cache, &req(id, 1, &[], &[("a", 0)]), 1, |_| ok(10));
+        assert_eq!((c.error, c.session_id), (ErrorCode::None, 0));
+        assert!(cache.is_empty());
+        assert_eq!(cache.total_partitions(), 0);
+    }
+
+    #[test]
+    fn wrong_epoch_and_unknown_id_are_session_errors() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0)], 0);
+        let c = run(&mut cache, &req(id, 5, &[], &[]), 1, |_| ok(10));
+        assert_eq!(
+            (c.error, c.session_id),
+            (ErrorCode::InvalidFetchSessionEpoch, 0)
+        );
+        assert!(c.partitions.is_empty());
+        // The session survives and still expects epoch 1.
+        assert_eq!(cache.expected_epoch(id), Some(1));
+        let other = if id == i32::MAX { 1 } else { id + 1 };
+        let c = run(&mut cache, &req(other, 1, &[], &[]), 1, |_| ok(10));
+        assert_eq!(c.error, ErrorCode::FetchSessionIdNotFound);
+        // Session id 0 with a positive epoch names no session either.
+        let c = run(&mut cache, &req(0, 1, &[], &[]), 1, |_| ok(10));
+        assert_eq!(c.error, ErrorCode::FetchSessionIdNotFound);
+        // Replaying an epoch already used is rejected.
+        run(&mut cache, &req(id, 1, &[], &[]), 2, |_| ok(10));
+        let c = run(&mut cache, &req(id, 1, &[], &[]), 3, |_| ok(10));
+        assert_eq!(c.error, ErrorCode::InvalidFetchSessionEpoch);
+    }
+
+    #[test]
+    fn topic_id_use_must_match_the_session() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0)], 0);
+        let ctx = cache.new_context(&req(id, 1, &[], &[]), 13, 1);
+        assert!(matches!(
+            ctx,
+            FetchContext::SessionError(ErrorCode::FetchSessionTopicIdError)
+        ));
+    }
+
+    #[test]
+    fn topic_id_sessions_key_partitions_by_id() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let tid = Uuid([7; 16]);
+        let mut r = req(0, 0, &[("ignored", 0, 0)], &[]);
+        r.topics[0].topic_id = tid;
+        let ctx = cache.new_context(&r, 13, 0);
+        let c = cache.complete(ctx, vec![ok(10)], 0);
+        let id = c.session_id;
+        assert_eq!(c.partitions[0].0.key.topic, TopicRef::Id(tid));
+        let mut forget = req(id, 1, &[], &[("", 0)]);
+        forget.forgotten_topics_data[0].topic_id = tid;
+        let ctx = cache.new_context(&forget, 13, 1);
+        assert!(matches!(ctx, FetchContext::Sessionless { .. }));
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn final_epoch_closes_and_initial_epoch_replaces() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0)], 0);
+        // (id, 0): close id, open a new session.
+        let c = run(&mut cache, &req(id, 0, &[("a", 0, 0)], &[]), 1, |_| ok(10));
+        assert_ne!(c.session_id, 0);
+        assert_ne!(c.session_id, id);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.expected_epoch(id), None);
+        // (id, -1): close, answer sessionless.
+        let c = run(
+            &mut cache,
+            &req(c.session_id, -1, &[("a", 0, 0)], &[]),
+            2,
+            |_| ok(10),
+        );
+        assert_eq!(c.session_id, 0);
+        assert_eq!(keys(&c), vec![key("a", 0)]);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_request_racing_on_its_session_gets_invalid_epoch() {
+        let mut cache = FetchSessionCache::new(10, 1000);
+        let id = create(&mut cache, &[("a", 0, 0)], 0);
+        let first = cache.new_context(&req(id, 1, &[], &[]), 12, 1);
+        // A second request on epoch 2 is accepted while the first still waits.
+        let second = cache.new_context(&req(id, 2, &[], &[]), 12, 1);
+        let c = cache.complete(first, vec![ok(11)], 2);
+        assert_eq!(
+            (c.error, c.session_id),
+            (ErrorCode::InvalidFetchSessionEpoch, id)
+        );
+        let c = cache.complete(second, vec![ok(11)], 2);
+        assert_eq!(c.error, ErrorCode::None);
+        assert_eq!(c.partitions.len(), 1);
+    }
+
+    #[test]
+    fn a_full_cache_creates_no_session() {
+        let mut cache = FetchSessionCache::new(2, 1000);
+        create(&mut cache, &[("a", 0, 0)], 0);
+        create(&mut cache, &[("a", 0, 0)], 0);
+        // Same size, nothing stale: no room.
+        let c = run(&mut cache, &req(0, 0, &[("a", 0, 0)], &[]), 10, |_| ok(10));
+        assert_eq!(c.session_id, 0);
+        assert_eq!(c.partitions.len(), 1);
+        // Bigger, but the existing sessions are younger than the eviction time: still no room.
+        let c = run(
+            &mut cache,
+            &req(0, 0, &[("a", 0, 0), ("a", 1, 0)], &[]),
+            10,
+            |_| ok(10),
+        );
+        assert_eq!(c.session_id, 0);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.evictions(), 0);
+    }
+
+    #[test]
+    fn a_stale_session_is_evicted_first() {
+        let mut cache = FetchSessionCache::new(2, 1000);
+        let old = create(&mut cache, &[("a", 0, 0), ("a", 1, 0)], 0);
+        let recent = create(&mut cache, &[("a", 0, 0), ("a", 1, 0)], 500);
+        // At 1001 `old` has been idle for more than 1000 ms.
+        let new = create(&mut cache, &[("a", 0, 0)], 1001);
+        assert_ne!(new, 0);
+        assert_eq!(cache.expected_epoch(old), None);
+        assert!(cache.expected_epoch(recent).is_some());
+        assert_eq!(cache.evictions(), 1);
+        assert_eq!(cache.total_partitions(), 3);
+    }
+
+    #[test]
+    fn a_bigger_session_evicts_the_smallest_old_one() {
+        let mut cache = FetchSessionCache::new(2, 1000);
+        let small = create(&mut cache, &[("a", 0, 0)], 0);
+        let big = create(&mut cache, &[("a", 0, 0), ("a", 1, 0), ("a", 2, 0)], 0);
+        // Both are in use (not stale) but were created more than 1000 ms ago.
+        run(&mut cache, &req(small, 1, &[], &[]), 1500, |_| ok(10));
+        run(&mut cache, &req(big, 1, &[], &[]), 1500, |_| ok(10));
+        // Two partitions: more than `small`, fewer than `big`.
+        let new = create(&mut cache, &[("b", 0, 0), ("b", 1, 0)], 1600);
+        assert_ne!(new, 0);
+        assert_eq!(cache.expected_epoch(small), None);
+        assert!(cache.expected_epoch(big).is_some());
+        // One partition cannot evict anything now.
+        let c = run(&mut cache, &req(0, 0, &[("c", 0, 0)], &[]), 1700, |_| {
+            ok(10)
+        });
+        assert_eq!(c.session_id, 0);
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn a_zero_slot_cache_never_creates_sessions() {
+        let mut cache = FetchSessionCache::new(0, 1000);
+        let c = run(&mut cache, &req(0, 0, &[("a", 0, 0)], &[]), 0, |_| ok(10));
+        assert_eq!(c.session_id, 0);
+        assert!(cache.is_empty());
+    }
+}
