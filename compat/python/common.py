@@ -26,7 +26,20 @@ ALL_SCENARIOS = [
     "list_offsets_time",
     "topic_admin",
     "message_too_large",
+    "group_split",
+    "group_member_leaves",
+    "two_groups",
+    "commit_resume",
+    "cooperative_sticky",
+    "static_member",
+    "offsets_admin",
 ]
+
+# Group scenarios (issue 3): session/heartbeat settings short enough for the
+# scenario timeout; static members get a generous session timeout instead.
+SESSION_TIMEOUT_MS = 10000
+HEARTBEAT_MS = 1000
+STATIC_SESSION_TIMEOUT_MS = 30000
 
 SCENARIO_TIMEOUT_S = float(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
 OP_TIMEOUT_S = 15.0
@@ -47,6 +60,38 @@ def check(cond, msg):
 
 def unique_topic(client, scenario):
     return "compat-%s-%s-%s" % (client, scenario.replace("_", "-"), uuid.uuid4().hex[:10])
+
+
+def unique_group(client, scenario, n=""):
+    return "compat-%s-%s-group%s-%s" % (client, scenario.replace("_", "-"), n, uuid.uuid4().hex[:10])
+
+
+def merge_members(reads):
+    """Union of what several members of one group read: list of {partition: [recs]}.
+
+    Fails if a partition was read by more than one member (each partition has one
+    owner per group, and nobody re-read anything after a rebalance)."""
+    out, owner = {}, {}
+    for m, got in enumerate(reads):
+        for p, recs in got.items():
+            if not recs:
+                continue
+            check(p not in owner, "partition %d read by members %d and %d" % (p, owner.get(p, -1), m))
+            owner[p] = m
+            out[p] = list(recs)
+    return out
+
+
+def check_only(sent, got, what):
+    """got (partition -> recs, any offsets) holds exactly the records of `sent`, each once."""
+    values = {r["value"] for r in sent}
+    seen = set()
+    for p, recs in got.items():
+        for r in recs:
+            check(r["value"] in values, "%s: partition %d offset %d: record not in the expected set" % (what, p, r["offset"]))
+            check(r["value"] not in seen, "%s: partition %d offset %d read twice" % (what, p, r["offset"]))
+            seen.add(r["value"])
+    check(len(seen) == len(values), "%s: read %d of %d expected records" % (what, len(seen), len(values)))
 
 
 def base_timestamp():

@@ -285,6 +285,303 @@ SCENARIOS = {
 }
 
 
+# ---------------------------------------------------------------- consumer groups (issue 3)
+
+def group_consumer(bs, group, **extra):
+    conf = {"bootstrap.servers": bs, "group.id": group, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False, "socket.timeout.ms": 10000,
+            "session.timeout.ms": common.SESSION_TIMEOUT_MS, "heartbeat.interval.ms": common.HEARTBEAT_MS}
+    conf.update(extra)
+    return Consumer(conf)
+
+
+class Member:
+    """One group member: subscribe, poll, keep what it read and its rebalance callbacks."""
+
+    def __init__(self, bs, group, topic, **extra):
+        self.c = group_consumer(bs, group, **extra)
+        self.got = {}
+        self.assigned, self.revoked = [], []
+        self.events = []
+        self.closed = False
+        self.c.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def _on_assign(self, c, parts):
+        self.assigned.append(sorted(p.partition for p in parts))
+        self.events.append(("assign", sorted(p.partition for p in parts)))
+
+    def _on_revoke(self, c, parts):
+        self.revoked.append(sorted(p.partition for p in parts))
+        self.events.append(("revoke", sorted(p.partition for p in parts)))
+
+    def poll(self, t=0.1):
+        m = self.c.poll(t)
+        if m is None:
+            return 0
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                return 0
+            raise Fail("consume error: %s" % m.error().str())
+        self.got.setdefault(m.partition(), []).append({"offset": m.offset(), "key": m.key(), "value": m.value(),
+                                                       "headers": m.headers() or [], "timestamp": m.timestamp()[1]})
+        return 1
+
+    def parts(self):
+        return sorted(tp.partition for tp in self.c.assignment())
+
+    def count(self):
+        return sum(len(v) for v in self.got.values())
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.c.close()
+
+
+def poll_until(members, cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for m in members:
+            m.poll(0.05)
+        if cond():
+            return
+    raise Fail("%s not reached within %.0fs (assignments %s, read %s)" % (
+        what, timeout, [m.parts() for m in members], [m.count() for m in members]))
+
+
+def poll_quiet(members, seconds):
+    end = time.time() + seconds
+    while time.time() < end:
+        for m in members:
+            m.poll(0.05)
+
+
+def close_all(members):
+    for m in members:
+        try:
+            m.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def sc_group_split(bs):
+    topic, group = common.unique_topic(CLIENT, "group_split"), common.unique_group(CLIENT, "group_split")
+    create_topic(bs, topic, 6)
+    members = [Member(bs, group, topic) for _ in range(3)]
+    try:
+        poll_until(members, lambda: all(len(m.parts()) == 2 for m in members), 30, "3 members x 2 partitions")
+        recs = common.make_records(600, nkeys=60, headers=False)
+        produce_all(producer(bs), topic, recs)
+        poll_until(members, lambda: sum(m.count() for m in members) >= 600, 20, "600 records read")
+        poll_quiet(members, 1.0)
+        split = [m.parts() for m in members]
+        check(sorted(p for s in split for p in s) == list(range(6)), "assignments %s do not cover 0..5 once" % split)
+        got = common.merge_members([m.got for m in members])
+        detail = common.compare(recs, got, check_headers=False, key_partition=True)
+        return "%s; read by 3 members %s (assignments %s)" % (detail, [m.count() for m in members], split)
+    finally:
+        close_all(members)
+
+
+def sc_group_member_leaves(bs):
+    topic, group = common.unique_topic(CLIENT, "group_member_leaves"), common.unique_group(CLIENT, "group_member_leaves")
+    create_topic(bs, topic, 4)
+    a, b = Member(bs, group, topic), Member(bs, group, topic)
+    try:
+        poll_until([a, b], lambda: len(a.parts()) == 2 and len(b.parts()) == 2, 30, "2 members x 2 partitions")
+        b_parts = b.parts()
+        first = common.make_records(100, nkeys=20, headers=False)
+        p = producer(bs)
+        produce_all(p, topic, first)
+        poll_until([a, b], lambda: a.count() + b.count() >= 100, 20, "first 100 records read")
+        for m in (a, b):
+            m.c.commit(asynchronous=False)
+        b.close()  # sends LeaveGroup
+        poll_until([a], lambda: a.parts() == [0, 1, 2, 3], 20, "survivor owns all 4 partitions")
+        before = {pp: len(v) for pp, v in a.got.items()}
+        second = common.make_records(100, nkeys=20, headers=False)
+        produce_all(p, topic, second)
+        poll_until([a], lambda: a.count() - sum(before.values()) >= 100, 20, "second 100 records read by the survivor")
+        poll_quiet([a], 1.0)
+        after = {pp: recs[before.get(pp, 0):] for pp, recs in a.got.items()}
+        common.check_only(second, after, "survivor after the leave")
+        moved = sum(len(after.get(pp, [])) for pp in b_parts)
+        check(moved > 0, "no post-leave record came from the leaver's partitions %s" % b_parts)
+        return "member left; its partitions %s moved to the survivor, which read all 100 later records (%d from moved partitions), none twice" % (b_parts, moved)
+    finally:
+        close_all([a, b])
+
+
+def sc_two_groups(bs):
+    topic = common.unique_topic(CLIENT, "two_groups")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(150, nkeys=30, headers=False)
+    produce_all(producer(bs), topic, recs)
+    g1, g2 = common.unique_group(CLIENT, "two_groups", 1), common.unique_group(CLIENT, "two_groups", 2)
+    members = [Member(bs, g1, topic), Member(bs, g2, topic)]
+    try:
+        poll_until(members, lambda: all(m.count() >= 150 for m in members), 30, "each group read 150 records")
+        poll_quiet(members, 1.0)
+        details = [common.compare(recs, m.got, check_headers=False, key_partition=True) for m in members]
+        return "group 1: %s; group 2: %s" % tuple(details)
+    finally:
+        close_all(members)
+
+
+def sc_commit_resume(bs):
+    topic, group = common.unique_topic(CLIENT, "commit_resume"), common.unique_group(CLIENT, "commit_resume")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(200, nkeys=30, headers=False)
+    first, second = recs[:100], recs[100:]
+    p = producer(bs)
+    produce_all(p, topic, first)
+    m1 = Member(bs, group, topic)
+    try:
+        poll_until([m1], lambda: m1.count() >= 100, 30, "first half read")
+        poll_quiet([m1], 0.5)
+        common.check_only(first, m1.got, "first member")
+        m1.c.commit(asynchronous=False)
+        committed = {tp.partition: tp.offset for tp in m1.c.committed([TopicPartition(topic, pp) for pp in range(3)], timeout=OP)}
+        want = {pp: len(m1.got.get(pp, [])) for pp in range(3)}
+        check(committed == want, "committed %s, want %s (records read per partition)" % (committed, want))
+    finally:
+        m1.close()
+    produce_all(p, topic, second)
+    m2 = Member(bs, group, topic)
+    try:
+        poll_until([m2], lambda: m2.count() >= 100, 30, "second half read")
+        poll_quiet([m2], 1.0)
+        common.check_only(second, m2.got, "new member")
+        starts = {pp: v[0]["offset"] for pp, v in m2.got.items() if v}
+        check(all(starts[pp] == committed[pp] for pp in starts), "new member started at %s, committed %s" % (starts, committed))
+        return "committed %s after 100 records; new member resumed there and read exactly the other 100" % committed
+    finally:
+        m2.close()
+
+
+def sc_cooperative_sticky(bs):
+    topic, group = common.unique_topic(CLIENT, "cooperative_sticky"), common.unique_group(CLIENT, "cooperative_sticky")
+    create_topic(bs, topic, 6)
+    conf = {"partition.assignment.strategy": "cooperative-sticky"}
+    a = Member(bs, group, topic, **conf)
+    b = None
+    try:
+        poll_until([a], lambda: a.parts() == list(range(6)), 30, "first member owns all 6 partitions")
+        check(a.revoked == [] or all(r == [] for r in a.revoked), "revocations before the second member: %s" % a.revoked)
+        b = Member(bs, group, topic, **conf)
+        poll_until([a, b], lambda: len(a.parts()) == 3 and len(b.parts()) == 3, 30, "3 + 3 partitions")
+        poll_quiet([a, b], 1.0)
+        revoked = sorted(p for r in a.revoked for p in r)
+        check(revoked == b.parts(), "first member revoked %s, but only the moved partitions %s may be revoked (events %s)"
+              % (revoked, b.parts(), a.events))
+        check(not set(revoked) & set(a.parts()), "kept partitions %s were revoked (%s)" % (a.parts(), a.events))
+        return "first member kept %s (never revoked), revoked only %s which moved to the second (events %s)" % (
+            a.parts(), revoked, a.events)
+    finally:
+        close_all([m for m in (a, b) if m])
+
+
+def describe_group(bs, group):
+    a = admin(bs)
+    return a.describe_consumer_groups([group], request_timeout=OP)[group].result(timeout=OP + 5)
+
+
+def sc_static_member(bs):
+    topic, group = common.unique_topic(CLIENT, "static_member"), common.unique_group(CLIENT, "static_member")
+    create_topic(bs, topic, 4)
+    stat = {"session.timeout.ms": common.STATIC_SESSION_TIMEOUT_MS}
+    a = Member(bs, group, topic, **{"group.instance.id": "static-a", **stat})
+    b = Member(bs, group, topic, **{"group.instance.id": "static-b", **stat})
+    a2 = None
+    try:
+        poll_until([a, b], lambda: len(a.parts()) == 2 and len(b.parts()) == 2, 30, "2 static members x 2 partitions")
+        poll_quiet([a, b], 1.0)
+        a_parts, b_events = a.parts(), list(b.events)
+        d = describe_group(bs, group)
+        before = sorted((m.group_instance_id, m.member_id) for m in d.members)
+        check(len(before) == 2, "describe: %d members before the restart" % len(before))
+        a.close()  # static member: no LeaveGroup
+        poll_quiet([b], 1.0)
+        a2 = Member(bs, group, topic, **{"group.instance.id": "static-a", **stat})
+        poll_until([a2, b], lambda: len(a2.parts()) == 2, 20, "restarted static member assigned")
+        poll_quiet([a2, b], 2.0)
+        check(a2.parts() == a_parts, "restarted member got %s, had %s" % (a2.parts(), a_parts))
+        check(b.events == b_events, "the other member saw a rebalance: %s" % b.events[len(b_events):])
+        d = describe_group(bs, group)
+        after = sorted((m.group_instance_id, m.member_id) for m in d.members)
+        check(str(d.state).endswith("STABLE"), "group state %s after the restart" % d.state)
+        check([i for i, _ in after] == ["static-a", "static-b"], "describe: members %s" % after)
+        return ("restarted static member got %s back; other member saw no rebalance (no revoke/assign); group %s "
+                "with instances %s" % (a2.parts(), d.state, [i for i, _ in after]))
+    finally:
+        close_all([m for m in (a, b, a2) if m])
+
+
+def sc_offsets_admin(bs):
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    topic, group = common.unique_topic(CLIENT, "offsets_admin"), common.unique_group(CLIENT, "offsets_admin")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(30, headers=False)
+    p = producer(bs)
+    for part in range(3):
+        produce_all(p, topic, recs[part::3], partition=part)
+    a = admin(bs)
+    m = Member(bs, group, topic)
+    try:
+        poll_until([m], lambda: m.count() >= 30, 30, "30 records read")
+        m.c.commit(offsets=[TopicPartition(topic, pp, 4) for pp in range(3)], asynchronous=False)
+        listed = a.list_consumer_groups(request_timeout=OP).result(timeout=OP + 5)
+        check(group in [g.group_id for g in listed.valid], "list_consumer_groups does not show %s" % group)
+        d = describe_group(bs, group)
+        check(len(d.members) == 1, "describe: %d members, want 1" % len(d.members))
+        mparts = sorted(tp.partition for tp in d.members[0].assignment.topic_partitions)
+        check(mparts == [0, 1, 2], "describe: member assignment %s" % mparts)
+    finally:
+        m.close()
+
+    def committed():
+        fs = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=OP)
+        r = fs[group].result(timeout=OP + 5)
+        return {tp.partition: tp.offset for tp in r.topic_partitions if tp.topic == topic}
+
+    ends = {}
+    for pp in range(3):
+        tp = TopicPartition(topic, pp)
+        ends[pp] = a.list_offsets({tp: OffsetSpec.latest()}, request_timeout=OP)[tp].result(timeout=OP + 5).offset
+    c = committed()
+    lag = {pp: ends[pp] - c[pp] for pp in c}
+    check(c == {0: 4, 1: 4, 2: 4}, "committed %s, want 4 each" % c)
+    check(lag == {0: 6, 1: 6, 2: 6}, "lag %s, want 6 each (end %s)" % (lag, ends))
+    d = describe_group(bs, group)
+    check(str(d.state).endswith("EMPTY"), "group state %s after its only member closed, want EMPTY" % d.state)
+    fs = a.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic, pp, 7) for pp in range(3)])],
+                                        request_timeout=OP)
+    fs[group].result(timeout=OP + 5)
+    c2 = committed()
+    check(c2 == {0: 7, 1: 7, 2: 7}, "after alter: committed %s, want 7 each" % c2)
+    m2 = Member(bs, group, topic)
+    try:
+        poll_until([m2], lambda: m2.count() >= 9, 30, "9 records after the reset")
+        poll_quiet([m2], 1.0)
+        starts = {pp: v[0]["offset"] for pp, v in m2.got.items()}
+        check(starts == {0: 7, 1: 7, 2: 7} and m2.count() == 9, "after reset read from %s, %d records" % (starts, m2.count()))
+    finally:
+        m2.close()
+    return "committed 4/partition, end 10 -> lag 6 each; listed + described (1 member, 3 partitions, then EMPTY); " \
+           "alter_consumer_group_offsets -> 7; new member read offsets 7..9 of each partition"
+
+
+SCENARIOS.update({
+    "group_split": sc_group_split,
+    "group_member_leaves": sc_group_member_leaves,
+    "two_groups": sc_two_groups,
+    "commit_resume": sc_commit_resume,
+    "cooperative_sticky": sc_cooperative_sticky,
+    "static_member": sc_static_member,
+    "offsets_admin": sc_offsets_admin,
+})
+
+
 def verify(bs, path):
     """Read back a topic written by another client and compare it to the expected records."""
     with open(path) as f:
