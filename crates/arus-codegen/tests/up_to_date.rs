@@ -2,7 +2,7 @@
 //! specs. The spec directory is `$ARUS_KAFKA_SPECS`, else `shared/kafka-message-specs` next
 //! to the repository; when neither exists the test is skipped (prints a note).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn generated_code_is_up_to_date() {
@@ -24,25 +24,44 @@ fn generated_code_is_up_to_date() {
         .status()
         .unwrap();
     assert!(status.success(), "generator failed");
-    let mut names: Vec<_> = std::fs::read_dir(&tmp)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
-    let mut committed_names: Vec<_> = std::fs::read_dir(&committed)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    committed_names.sort();
-    assert_eq!(names, committed_names, "generated file set differs");
+    compare_dirs(&tmp, &committed);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Asserts that `generated` and `committed` hold the same files (recursively) with the same
+/// contents.
+fn compare_dirs(generated: &Path, committed: &Path) {
+    let list = |d: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let names = list(generated);
+    assert_eq!(
+        names,
+        list(committed),
+        "generated file set differs in {}",
+        committed.display()
+    );
     for n in &names {
-        let a = std::fs::read_to_string(tmp.join(n)).unwrap();
-        let b = std::fs::read_to_string(committed.join(n)).unwrap();
+        let (a, b) = (generated.join(n), committed.join(n));
+        if a.is_dir() {
+            compare_dirs(&a, &b);
+            continue;
+        }
+        let a = std::fs::read_to_string(a).unwrap();
+        let b = std::fs::read_to_string(&b).unwrap();
         assert!(
             a == b,
             "{} is stale: rerun `cargo run -p arus-codegen -- <specs> crates/arus-protocol/src/generated`",
-            n.to_string_lossy()
+            b_path(committed, n)
         );
     }
-    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+fn b_path(dir: &Path, n: &std::ffi::OsStr) -> String {
+    dir.join(n).display().to_string()
 }

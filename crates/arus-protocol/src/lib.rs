@@ -35,6 +35,14 @@ pub mod messages {
     pub use crate::generated::*;
 }
 
+/// Generated coordinator record types: the keys and values Kafka's group and transaction
+/// coordinators write to `__consumer_offsets` and `__transaction_state`, one module per spec
+/// (e.g. `coordinator::offset_commit_value::OffsetCommitValue`), top-level types re-exported
+/// flat. A key's `validVersions` is its record type (the `int16` key version on the wire).
+pub mod coordinator {
+    pub use crate::generated::coordinator::*;
+}
+
 pub use generated::api_key::ApiKey;
 pub use generated::error_code::ErrorCode;
 pub use generated::{Request, RequestHeader, Response, ResponseHeader};

@@ -43,6 +43,7 @@ pub mod controlled_shutdown_request;
 pub mod controlled_shutdown_response;
 pub mod controller_registration_request;
 pub mod controller_registration_response;
+pub mod coordinator;
 pub mod create_acls_request;
 pub mod create_acls_response;
 pub mod create_delegation_token_request;
