@@ -269,5 +269,333 @@ SCENARIOS = {
     "message_too_large": sc_message_too_large,
 }
 
+# ---------------------------------------------------------------- consumer groups (issue 3)
+
+import threading
+
+from kafka import ConsumerRebalanceListener, OffsetAndMetadata
+
+
+class Member(ConsumerRebalanceListener):
+    """One group member polling in its own thread (kafka-python joins inside poll(), so
+    members of one group must not share a thread)."""
+
+    def __init__(self, bs, group, topic, **extra):
+        conf = dict(COMMON, bootstrap_servers=bs, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
+                    session_timeout_ms=common.SESSION_TIMEOUT_MS, heartbeat_interval_ms=common.HEARTBEAT_MS)
+        conf.update(extra)
+        self.c = KafkaConsumer(**conf)
+        self.got, self.events = {}, []
+        self.lock = threading.Lock()
+        self.jobs = []
+        self.error = None
+        self.stop = False
+        self.closed = False
+        self._parts = []
+        self.c.subscribe([topic], listener=self)
+        self.t = threading.Thread(target=self._loop, daemon=True)
+        self.t.start()
+
+    def on_partitions_revoked(self, revoked):
+        self.events.append(("revoke", sorted(tp.partition for tp in revoked)))
+
+    def on_partitions_assigned(self, assigned):
+        self.events.append(("assign", sorted(tp.partition for tp in assigned)))
+
+    def _loop(self):
+        try:
+            while not self.stop:
+                with self.lock:
+                    jobs, self.jobs = self.jobs, []
+                for fn, done in jobs:
+                    try:
+                        done.append(("ok", fn(self.c)))
+                    except Exception as e:  # noqa: BLE001
+                        done.append(("err", e))
+                for tp, msgs in self.c.poll(timeout_ms=100).items():
+                    with self.lock:
+                        for m in msgs:
+                            self.got.setdefault(tp.partition, []).append(
+                                {"offset": m.offset, "key": m.key, "value": m.value,
+                                 "headers": list(m.headers or []), "timestamp": m.timestamp})
+                self._parts = sorted(tp.partition for tp in self.c.assignment())
+        except Exception as e:  # noqa: BLE001
+            self.error = e
+
+    def call(self, fn, timeout=15):
+        """Runs fn(consumer) on the polling thread (KafkaConsumer is not thread-safe)."""
+        done = []
+        with self.lock:
+            self.jobs.append((fn, done))
+        check(common.wait_until(lambda: done or self.error, timeout, 0.05), "consumer call timed out")
+        if self.error:
+            raise self.error
+        kind, v = done[0]
+        if kind == "err":
+            raise v
+        return v
+
+    def parts(self):
+        if self.error:
+            raise Fail("consumer thread: %s: %s" % (type(self.error).__name__, self.error))
+        return self._parts
+
+    def count(self):
+        with self.lock:
+            return sum(len(v) for v in self.got.values())
+
+    def snapshot(self):
+        with self.lock:
+            return {p: list(v) for p, v in self.got.items()}
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.stop = True
+            self.t.join(10)
+            self.c.close()
+
+
+def wait_for(members, cond, timeout, what):
+    if not common.wait_until(lambda: [m.parts() for m in members] and cond(), timeout, 0.1):
+        raise Fail("%s not reached within %.0fs (assignments %s, read %s)" % (
+            what, timeout, [m.parts() for m in members], [m.count() for m in members]))
+
+
+def close_all(members):
+    for m in members:
+        try:
+            m.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def sc_group_split(bs):
+    topic, group = common.unique_topic(CLIENT, "group_split"), common.unique_group(CLIENT, "group_split")
+    create_topic(bs, topic, 6)
+    members = [Member(bs, group, topic) for _ in range(3)]
+    try:
+        wait_for(members, lambda: all(len(m.parts()) == 2 for m in members), 30, "3 members x 2 partitions")
+        recs = common.make_records(600, nkeys=60, headers=False)
+        p = producer(bs)
+        produce_all(p, topic, recs)
+        p.close(timeout=5)
+        wait_for(members, lambda: sum(m.count() for m in members) >= 600, 20, "600 records read")
+        time.sleep(1)
+        split = [m.parts() for m in members]
+        check(sorted(x for s in split for x in s) == list(range(6)), "assignments %s do not cover 0..5 once" % split)
+        detail = common.compare(recs, common.merge_members([m.snapshot() for m in members]), check_headers=False,
+                                key_partition=True)
+        return "%s; read by 3 members %s (assignments %s)" % (detail, [m.count() for m in members], split)
+    finally:
+        close_all(members)
+
+
+def commit_sync(c):
+    c.commit()
+
+
+def sc_group_member_leaves(bs):
+    topic, group = common.unique_topic(CLIENT, "group_member_leaves"), common.unique_group(CLIENT, "group_member_leaves")
+    create_topic(bs, topic, 4)
+    a, b = Member(bs, group, topic), Member(bs, group, topic)
+    p = producer(bs)
+    try:
+        wait_for([a, b], lambda: len(a.parts()) == 2 and len(b.parts()) == 2, 30, "2 members x 2 partitions")
+        b_parts = b.parts()
+        first = common.make_records(100, nkeys=20, headers=False)
+        produce_all(p, topic, first)
+        wait_for([a, b], lambda: a.count() + b.count() >= 100, 20, "first 100 records read")
+        a.call(commit_sync)
+        b.call(commit_sync)
+        b.close()  # sends LeaveGroup
+        wait_for([a], lambda: a.parts() == [0, 1, 2, 3], 20, "survivor owns all 4 partitions")
+        before = {pp: len(v) for pp, v in a.snapshot().items()}
+        second = common.make_records(100, nkeys=20, headers=False)
+        produce_all(p, topic, second)
+        wait_for([a], lambda: a.count() - sum(before.values()) >= 100, 20, "second 100 records read by the survivor")
+        time.sleep(1)
+        after = {pp: recs[before.get(pp, 0):] for pp, recs in a.snapshot().items()}
+        common.check_only(second, after, "survivor after the leave")
+        moved = sum(len(after.get(pp, [])) for pp in b_parts)
+        check(moved > 0, "no post-leave record came from the leaver's partitions %s" % b_parts)
+        return "member left; its partitions %s moved to the survivor, which read all 100 later records (%d from moved partitions), none twice" % (b_parts, moved)
+    finally:
+        p.close(timeout=5)
+        close_all([a, b])
+
+
+def sc_two_groups(bs):
+    topic = common.unique_topic(CLIENT, "two_groups")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(150, nkeys=30, headers=False)
+    p = producer(bs)
+    produce_all(p, topic, recs)
+    p.close(timeout=5)
+    members = [Member(bs, common.unique_group(CLIENT, "two_groups", i), topic) for i in (1, 2)]
+    try:
+        wait_for(members, lambda: all(m.count() >= 150 for m in members), 30, "each group read 150 records")
+        time.sleep(1)
+        details = [common.compare(recs, m.snapshot(), check_headers=False, key_partition=True) for m in members]
+        return "group 1: %s; group 2: %s" % tuple(details)
+    finally:
+        close_all(members)
+
+
+def sc_commit_resume(bs):
+    topic, group = common.unique_topic(CLIENT, "commit_resume"), common.unique_group(CLIENT, "commit_resume")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(200, nkeys=30, headers=False)
+    first, second = recs[:100], recs[100:]
+    p = producer(bs)
+    produce_all(p, topic, first)
+    m1 = Member(bs, group, topic)
+    try:
+        wait_for([m1], lambda: m1.count() >= 100, 30, "first half read")
+        time.sleep(0.5)
+        got1 = m1.snapshot()
+        common.check_only(first, got1, "first member")
+        m1.call(commit_sync)
+        tps = [TopicPartition(topic, pp) for pp in range(3)]
+        committed = m1.call(lambda c: {tp.partition: c.committed(tp) for tp in tps})
+        want = {pp: len(got1.get(pp, [])) for pp in range(3)}
+        check(committed == want, "committed %s, want %s (records read per partition)" % (committed, want))
+    finally:
+        m1.close()
+    produce_all(p, topic, second)
+    p.close(timeout=5)
+    m2 = Member(bs, group, topic)
+    try:
+        wait_for([m2], lambda: m2.count() >= 100, 30, "second half read")
+        time.sleep(1)
+        got2 = m2.snapshot()
+        common.check_only(second, got2, "new member")
+        starts = {pp: v[0]["offset"] for pp, v in got2.items() if v}
+        check(all(starts[pp] == committed[pp] for pp in starts), "new member started at %s, committed %s" % (starts, committed))
+        return "committed %s after 100 records; new member resumed there and read exactly the other 100" % committed
+    finally:
+        m2.close()
+
+
+def sc_cooperative_sticky(bs):
+    raise NotApplicable("kafka-python has only eager assignors (range, roundrobin, sticky); it does not implement "
+                        "the cooperative rebalance protocol")
+
+
+def group_info(a, group):
+    (info,) = a.describe_consumer_groups([group])
+    check(info.error_code == 0, "describe_consumer_groups error %s" % info.error_code)
+    return info
+
+
+def sc_static_member(bs):
+    topic, group = common.unique_topic(CLIENT, "static_member"), common.unique_group(CLIENT, "static_member")
+    create_topic(bs, topic, 4)
+    # kafka-python insists request_timeout_ms > session_timeout_ms.
+    stat = {"session_timeout_ms": common.STATIC_SESSION_TIMEOUT_MS,
+            "request_timeout_ms": common.STATIC_SESSION_TIMEOUT_MS + 5000}
+    a = Member(bs, group, topic, group_instance_id="static-a", **stat)
+    b = Member(bs, group, topic, group_instance_id="static-b", **stat)
+    a2 = None
+    adm = admin(bs)
+    try:
+        wait_for([a, b], lambda: len(a.parts()) == 2 and len(b.parts()) == 2, 30, "2 static members x 2 partitions")
+        time.sleep(1)
+        a_parts, b_events = a.parts(), list(b.events)
+        gen = b.call(lambda c: c._coordinator.generation_if_stable())
+        check(gen is not None, "member b not stable")
+        a.close()  # static member: kafka-python sends no LeaveGroup
+        time.sleep(1)
+        a2 = Member(bs, group, topic, group_instance_id="static-a", **stat)
+        wait_for([a2, b], lambda: len(a2.parts()) == 2, 20, "restarted static member assigned")
+        time.sleep(2)
+        check(a2.parts() == a_parts, "restarted member got %s, had %s" % (a2.parts(), a_parts))
+        check(b.events == b_events, "the other member saw a rebalance: %s" % b.events[len(b_events):])
+        gen2 = b.call(lambda c: c._coordinator.generation_if_stable())
+        check(gen2 is not None and gen2.generation_id == gen.generation_id,
+              "generation %s -> %s" % (gen.generation_id, gen2 and gen2.generation_id))
+        info = group_info(adm, group)
+        check(info.state == "Stable", "group state %s" % info.state)
+        # (kafka-python's MemberInformation has no group_instance_id field.)
+        check(len(info.members) == 2, "describe: %d members" % len(info.members))
+        return "restarted static member got %s back; generation stayed %d; no rebalance seen by the other member; " \
+               "described Stable with 2 members" % (a2.parts(), gen.generation_id)
+    finally:
+        adm.close()
+        close_all([m for m in (a, b, a2) if m])
+
+
+def sc_offsets_admin(bs):
+    topic, group = common.unique_topic(CLIENT, "offsets_admin"), common.unique_group(CLIENT, "offsets_admin")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(30, headers=False, null_header=False)
+    p = producer(bs)
+    for part in range(3):
+        produce_all(p, topic, recs[part::3], partition=part)
+    p.close(timeout=5)
+    adm = admin(bs)
+    tps = [TopicPartition(topic, pp) for pp in range(3)]
+    try:
+        m = Member(bs, group, topic)
+        try:
+            wait_for([m], lambda: m.count() >= 30, 30, "30 records read")
+            m.call(lambda c: c.commit({tp: OffsetAndMetadata(4, "", -1) for tp in tps}))
+            groups = [g[0] if isinstance(g, tuple) else g.group for g in adm.list_consumer_groups()]
+            check(group in groups, "list_consumer_groups does not show %s" % group)
+            info = group_info(adm, group)
+            check(info.state == "Stable" and len(info.members) == 1, "describe: %s with %d members" % (info.state, len(info.members)))
+            asg = info.members[0].member_assignment
+            mparts = sorted(pp for t, ps in asg.assignment for pp in ps if t == topic)
+            check(mparts == [0, 1, 2], "describe: member assignment %s" % mparts)
+        finally:
+            m.close()
+        c = {tp.partition: om.offset for tp, om in adm.list_consumer_group_offsets(group).items() if tp.topic == topic}
+        cons = consumer(bs)
+        try:
+            ends = {tp.partition: o for tp, o in cons.end_offsets(tps).items()}
+        finally:
+            cons.close()
+        lag = {pp: ends[pp] - c[pp] for pp in c}
+        check(c == {0: 4, 1: 4, 2: 4}, "committed %s, want 4 each" % c)
+        check(lag == {0: 6, 1: 6, 2: 6}, "lag %s, want 6 each (end %s)" % (lag, ends))
+        check(group_info(adm, group).state == "Empty", "group not Empty after its member closed")
+        # kafka-python's admin has no alter_consumer_group_offsets: reset by committing
+        # from a consumer with the group id that does not join it (assign + commit:
+        # generation -1, as Kafka's reset tool does).
+        r = KafkaConsumer(bootstrap_servers=bs, group_id=group, enable_auto_commit=False, **COMMON)
+        try:
+            r.assign(tps)
+            r.commit({tp: OffsetAndMetadata(7, "", -1) for tp in tps})
+        finally:
+            r.close()
+        c2 = {tp.partition: om.offset for tp, om in adm.list_consumer_group_offsets(group).items() if tp.topic == topic}
+        check(c2 == {0: 7, 1: 7, 2: 7}, "after reset: committed %s, want 7 each" % c2)
+    finally:
+        adm.close()
+    m2 = Member(bs, group, topic)
+    try:
+        wait_for([m2], lambda: m2.count() >= 9, 30, "9 records after the reset")
+        time.sleep(1)
+        got = m2.snapshot()
+        starts = {pp: v[0]["offset"] for pp, v in got.items()}
+        check(starts == {0: 7, 1: 7, 2: 7} and m2.count() == 9, "after reset read from %s, %d records" % (starts, m2.count()))
+    finally:
+        m2.close()
+    return "committed 4/partition, end 10 -> lag 6 each (list_consumer_group_offsets); listed + described " \
+           "(1 member, 3 partitions, then Empty); reset to 7 by a commit from an assign()ed consumer (kafka-python " \
+           "admin has no alter offsets); new member read offsets 7..9 of each partition"
+
+
+SCENARIOS.update({
+    "group_split": sc_group_split,
+    "group_member_leaves": sc_group_member_leaves,
+    "two_groups": sc_two_groups,
+    "commit_resume": sc_commit_resume,
+    "cooperative_sticky": sc_cooperative_sticky,
+    "static_member": sc_static_member,
+    "offsets_admin": sc_offsets_admin,
+})
+
+
 if __name__ == "__main__":
     common.run_scenarios(SCENARIOS)
