@@ -418,6 +418,13 @@ public final class JavaClient {
         SCENARIOS.put("list_offsets_time", JavaClient::listOffsetsTime);
         SCENARIOS.put("topic_admin", JavaClient::topicAdmin);
         SCENARIOS.put("message_too_large", JavaClient::messageTooLarge);
+        SCENARIOS.put("group_split", GroupScenarios::groupSplit);
+        SCENARIOS.put("group_member_leaves", GroupScenarios::groupMemberLeaves);
+        SCENARIOS.put("two_groups", GroupScenarios::twoGroups);
+        SCENARIOS.put("commit_resume", GroupScenarios::commitResume);
+        SCENARIOS.put("cooperative_sticky", GroupScenarios::cooperativeSticky);
+        SCENARIOS.put("static_member", GroupScenarios::staticMember);
+        SCENARIOS.put("offsets_admin", GroupScenarios::offsetsAdmin);
     }
 
     static String json(String s) {
