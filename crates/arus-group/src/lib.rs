@@ -5,3 +5,4 @@
 //! Time is an input (`now_ms`) and results are returned as values, so every rule is tested
 //! without sleeping. This crate must not depend on tokio, sockets or the log: the broker
 //! drives it, persists the records it asks for, and delivers its responses.
+pub mod records;
