@@ -476,22 +476,30 @@ func messageTooLarge() string {
 }
 
 var scenarios = map[string]func() string{
-	"roundtrip":          roundtrip,
-	"key_order":          keyOrder,
-	"compression_gzip":   compression("gzip", kgo.GzipCompression()),
-	"compression_snappy": compression("snappy", kgo.SnappyCompression()),
-	"compression_lz4":    compression("lz4", kgo.Lz4Compression()),
-	"compression_zstd":   compression("zstd", kgo.ZstdCompression()),
-	"acks_0":             acks("0", kgo.NoAck()),
-	"acks_1":             acks("1", kgo.LeaderAck()),
-	"acks_all":           acks("all", kgo.AllISRAcks()),
-	"list_offsets_time":  listOffsetsTime,
-	"topic_admin":        topicAdmin,
-	"message_too_large":  messageTooLarge,
+	"roundtrip":           roundtrip,
+	"key_order":           keyOrder,
+	"compression_gzip":    compression("gzip", kgo.GzipCompression()),
+	"compression_snappy":  compression("snappy", kgo.SnappyCompression()),
+	"compression_lz4":     compression("lz4", kgo.Lz4Compression()),
+	"compression_zstd":    compression("zstd", kgo.ZstdCompression()),
+	"acks_0":              acks("0", kgo.NoAck()),
+	"acks_1":              acks("1", kgo.LeaderAck()),
+	"acks_all":            acks("all", kgo.AllISRAcks()),
+	"list_offsets_time":   listOffsetsTime,
+	"topic_admin":         topicAdmin,
+	"message_too_large":   messageTooLarge,
+	"group_split":         groupSplit,
+	"group_member_leaves": groupMemberLeaves,
+	"two_groups":          twoGroups,
+	"commit_resume":       commitResume,
+	"cooperative_sticky":  cooperativeSticky,
+	"static_member":       staticMember,
+	"offsets_admin":       offsetsAdmin,
 }
 
 var order = []string{"roundtrip", "key_order", "compression_gzip", "compression_snappy", "compression_lz4",
-	"compression_zstd", "acks_0", "acks_1", "acks_all", "list_offsets_time", "topic_admin", "message_too_large"}
+	"compression_zstd", "acks_0", "acks_1", "acks_all", "list_offsets_time", "topic_admin", "message_too_large",
+	"group_split", "group_member_leaves", "two_groups", "commit_resume", "cooperative_sticky", "static_member", "offsets_admin"}
 
 func emit(scenario, status, detail string) {
 	b, _ := json.Marshal(map[string]string{"scenario": scenario, "status": status, "detail": detail})
