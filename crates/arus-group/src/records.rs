@@ -816,6 +816,84 @@ mod tests {
         assert_eq!(decode_record(&k, Some(value)).unwrap(), r);
     }
 
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Bytes produced by Apache Kafka 4.1.1 itself (`GroupCoordinatorRecordHelpers` +
+    /// `GroupCoordinatorRecordSerde.serializeKey/serializeValue`, run against the jars of
+    /// compat/reference).
+    #[test]
+    fn kafka_4_1_1_reference_bytes() {
+        let oc_key = unhex("00010002673100017400000002");
+        // newOffsetCommitRecord("g1", "t", 2, offset 5, epoch 1, "", ts 0x102, no expire):
+        // Kafka 4.1 writes v4 (flexible; Kafka 4.0 wrote v3, as Arus does). We read it.
+        let oc_v4 = unhex("000400000000000000050000000101000000000000010200");
+        let expected = CoordinatorRecord::OffsetCommit {
+            group: "g1".into(),
+            topic: "t".into(),
+            partition: 2,
+            value: Some(OffsetCommitValue {
+                offset: 5,
+                leader_epoch: 1,
+                metadata: String::new(),
+                commit_timestamp: 0x0102,
+                expire_timestamp: -1,
+            }),
+        };
+        assert_eq!(decode_record(&oc_key, Some(&oc_v4)).unwrap(), expected);
+        assert_eq!(&encode_record(&expected).unwrap().0[..], &oc_key[..]);
+
+        // With an expire timestamp Kafka writes v1, as Arus does: byte-identical.
+        let oc_v1 = unhex("0001000000000000000500017800000000000000010000000000000002");
+        let r = decode_record(&oc_key, Some(&oc_v1)).unwrap();
+        let (k, v) = encode_record(&r).unwrap();
+        assert_eq!((&k[..], v.as_deref()), (&oc_key[..], Some(&oc_v1[..])));
+
+        // Empty classic group (newEmptyGroupMetadataRecord): key v2, value v3.
+        let gm_key = unhex("0002000167");
+        let gm_v3 = unhex("0003000000000000ffffffff000001a201cded6400000000");
+        let r = decode_record(&gm_key, Some(&gm_v3)).unwrap();
+        assert_eq!(
+            r,
+            CoordinatorRecord::GroupMetadata {
+                group: "g".into(),
+                value: Some(GroupMetadataValue {
+                    protocol_type: String::new(),
+                    generation: 0,
+                    protocol: None,
+                    leader: None,
+                    current_state_timestamp: 0x01a2_01cd_ed64,
+                    members: vec![],
+                }),
+            }
+        );
+        let (k, v) = encode_record(&r).unwrap();
+        assert_eq!((&k[..], v.as_deref()), (&gm_key[..], Some(&gm_v3[..])));
+
+        // KIP-848 records: key versions 3, 6, 7 and value version 0, byte-identical.
+        for (key, value) in [
+            ("0003000167", "00000000000900"),
+            ("0006000167", "00000000000300"),
+            (
+                "000700016700016d",
+                "000002070707070707070707070707070707070300000001000000020000",
+            ),
+        ] {
+            let (key, value) = (unhex(key), unhex(value));
+            let r = decode_record(&key, Some(&value)).unwrap();
+            assert!(!matches!(r, CoordinatorRecord::Unknown { .. }));
+            let (k, v) = encode_record(&r).unwrap();
+            assert_eq!((&k[..], v.as_deref()), (&key[..], Some(&value[..])));
+            // Tombstone of the same key.
+            let (_, none) = encode_record(&decode_record(&key, None).unwrap()).unwrap();
+            assert_eq!(none, None);
+        }
+    }
+
     #[test]
     fn reads_flexible_value_versions() {
         // OffsetCommitValue v4 (flexible: compact string, tagged fields).
@@ -873,7 +951,7 @@ mod tests {
 
     #[test]
     fn java_hash_code() {
-        // Values of Java's String.hashCode.
+        // Values of Java's String.hashCode (checked with Java 17).
         assert_eq!(java_string_hash(""), 0);
         assert_eq!(java_string_hash("hello"), 99_162_322);
         assert_eq!(java_string_hash("my-group"), -1_906_497_762);
@@ -886,6 +964,7 @@ mod tests {
 
     #[test]
     fn partition_for_group() {
+        // Java: Utils.abs(s.hashCode()) % 50, checked with Kafka 4.1.1's Utils.
         assert_eq!(offsets_partition_for("my-group", 50), 12);
         assert_eq!(offsets_partition_for("hello", 50), 22);
         assert_eq!(offsets_partition_for("polygenelubricants", 50), 0);
