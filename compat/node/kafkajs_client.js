@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // Arus conformance scenarios driven through kafkajs.
 //
-// Usage: node kafkajs_client.js --bootstrap HOST:PORT --scenarios a,b,c [--verify-dir DIR]
+// Usage: node kafkajs_client.js --bootstrap HOST:PORT --scenarios a,b,c [--verify-dir DIR] [--groups]
 //
-// kafkajs has no consumer without a consumer group, and Arus has no groups
-// yet (issue 3). So the consume side of every scenario is n/a for kafkajs:
-// each produce scenario writes what it sent to DIR/<scenario>.json and prints
-// it as "verify" in its JSON line; run.py then reads the topic back with the
-// confluent-kafka program (--verify) and compares. Admin-only checks
-// (list offsets, topic admin, errors) run fully here.
+// kafkajs has no consumer without a consumer group. With --groups (run.py
+// passes it when the broker advertises the group APIs) every produce scenario
+// reads its topic back with a kafkajs consumer group and compares. Without it
+// (a broker without groups) the consume side is n/a for kafkajs: each produce
+// scenario writes what it sent to DIR/<scenario>.json and prints it as
+// "verify" in its JSON line; run.py then reads the topic back with the
+// confluent-kafka program (--verify) and compares. Admin-only checks (list
+// offsets, topic admin, errors) run fully either way.
 'use strict';
 
 const crypto = require('crypto');
@@ -52,6 +54,7 @@ function parseArgs() {
     if (a[i] === '--bootstrap') out.bootstrap = a[++i];
     else if (a[i] === '--scenarios') out.scenarios = a[++i];
     else if (a[i] === '--verify-dir') out.verifyDir = a[++i];
+    else if (a[i] === '--groups') out.groups = true;
   }
   if (!out.bootstrap) { console.error('--bootstrap required'); process.exit(2); }
   return out;
@@ -148,14 +151,15 @@ function writeVerify(scenario, topic, recs, opts = {}) {
 }
 
 // ------------------------------------------------------------- scenarios
-// Produce scenarios return { detail, verify } — the read-back is done by run.py.
+// Produce scenarios read back with a consumer group (--groups) or return
+// { detail, verify } for run.py's cross-client read-back.
 
 async function roundtrip(name) {
   const topic = uniqueTopic(name);
   await createTopic(topic, 3);
   const recs = makeRecords(50);
   await produce(topic, recs, { partitionOf: (i) => i % 3 });
-  return { detail: `produced 50 records to 3 partitions; consume ${CONSUME_NA}`, verify: writeVerify(name, topic, recs) };
+  return consumeOrVerify(name, topic, recs, 'produced 50 records to 3 partitions');
 }
 
 async function keyOrder(name) {
@@ -163,10 +167,8 @@ async function keyOrder(name) {
   await createTopic(topic, 4);
   const recs = makeRecords(200, { nkeys: 5, headers: false });
   await produce(topic, recs);
-  return {
-    detail: `produced 200 records over 5 keys (default partitioner); consume ${CONSUME_NA}`,
-    verify: writeVerify(name, topic, recs, { key_partition: true, check_headers: false }),
-  };
+  return consumeOrVerify(name, topic, recs, 'produced 200 records over 5 keys (default partitioner)',
+    { key_partition: true, check_headers: false });
 }
 
 function compression(codec, type) {
@@ -176,7 +178,7 @@ function compression(codec, type) {
     await createTopic(topic, 1);
     const recs = makeRecords(100, { valuePad: 100 });
     await produce(topic, recs, { compression: type });
-    return { detail: `produced 100 ${codec} records (${codecStatus[codec]}); consume ${CONSUME_NA}`, verify: writeVerify(name, topic, recs) };
+    return consumeOrVerify(name, topic, recs, `produced 100 ${codec} records (${codecStatus[codec]})`);
   };
 }
 
@@ -186,10 +188,7 @@ function acks(level) {
     await createTopic(topic, 1);
     const recs = makeRecords(100);
     await produce(topic, recs, { acks: level });
-    return {
-      detail: `produced 100 records with acks=${level}; consume ${CONSUME_NA}`,
-      verify: writeVerify(name, topic, recs, level === 0 ? { wait_s: 25 } : {}),
-    };
+    return consumeOrVerify(name, topic, recs, `produced 100 records with acks=${level}`, level === 0 ? { wait_s: 25 } : {});
   };
 }
 
@@ -332,6 +331,351 @@ async function messageTooLarge(name) {
   }
 }
 
+// ------------------------------------------------------------- consumer groups (issue 3)
+
+const { AssignerProtocol } = require('kafkajs');
+
+const SESSION_TIMEOUT_MS = 10000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function uniqueGroup(scenario, n = '') {
+  return `compat-${CLIENT}-${scenario.replace(/_/g, '-')}-group${n}-${crypto.randomBytes(5).toString('hex')}`;
+}
+
+// One group member: a kafkajs consumer running eachMessage, keeping what it read,
+// its current assignment (from GROUP_JOIN events) and the next offset per partition.
+class Member {
+  constructor(groupId, topic) {
+    this.groupId = groupId;
+    this.topic = topic;
+    this.got = {};
+    this.next = {};
+    this.parts = [];
+    this.joins = [];
+    this.crashed = null;
+    this.closed = false;
+  }
+
+  async start() {
+    this.consumer = kafka().consumer({
+      groupId: this.groupId, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: 1000,
+      rebalanceTimeout: 20000, maxWaitTimeInMs: 500,
+    });
+    const { GROUP_JOIN, CRASH } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, (e) => {
+      this.parts = [...(e.payload.memberAssignment[this.topic] || [])].sort((a, b) => a - b);
+      this.joins.push(this.parts);
+    });
+    this.consumer.on(CRASH, (e) => { this.crashed = e.payload.error; });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        (this.got[partition] = this.got[partition] || []).push(toGot(message));
+        this.next[partition] = Number(message.offset) + 1;
+      },
+    });
+    return this;
+  }
+
+  count() { return Object.values(this.got).reduce((n, l) => n + l.length, 0); }
+
+  snapshot() { return Object.fromEntries(Object.entries(this.got).map(([p, l]) => [p, [...l]])); }
+
+  async commit(offsets) {
+    const o = offsets || this.next;
+    await this.consumer.commitOffsets(Object.entries(o).map(([partition, offset]) => ({
+      topic: this.topic, partition: Number(partition), offset: String(offset),
+    })));
+  }
+
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    await this.consumer.disconnect(); // stops the runner and sends LeaveGroup
+  }
+}
+
+function toGot(message) {
+  const headers = Object.entries(message.headers || {}).map(([k, v]) => [k, v === null || v === undefined ? null : v.toString()]);
+  return {
+    offset: Number(message.offset), key: message.key && message.key.toString(), value: message.value && message.value.toString(),
+    headers, timestamp: Number(message.timestamp),
+  };
+}
+
+async function startMembers(groupId, topic, n) {
+  const ms = [];
+  for (let i = 0; i < n; i++) ms.push(new Member(groupId, topic));
+  await Promise.all(ms.map((m) => m.start()));
+  return ms;
+}
+
+async function closeAll(ms) {
+  await Promise.all(ms.filter(Boolean).map((m) => m.close().catch(() => {})));
+}
+
+async function waitFor(ms, cond, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const m of ms) if (m.crashed) throw new Fail(`consumer crashed: ${m.crashed.message}`);
+    if (cond()) return;
+    if (Date.now() > deadline) {
+      throw new Fail(`${what} not reached within ${timeoutMs / 1000}s (assignments ${JSON.stringify(ms.map((m) => m.parts))}, `
+        + `read ${JSON.stringify(ms.map((m) => m.count()))})`);
+    }
+    await sleep(100);
+  }
+}
+
+// Same checks as python/common.py compare(); got: {partition: [{offset,key,value,headers,timestamp}]}.
+function compare(sent, got, { checkHeaders = true, keyPartition = false } = {}) {
+  const total = Object.values(got).reduce((n, l) => n + l.length, 0);
+  check(total === sent.length, `read ${total} records, sent ${sent.length}`);
+  const index = new Map(sent.map((r, i) => [r.value, i]));
+  const seen = new Set();
+  const keyParts = new Map();
+  let nonEmpty = 0;
+  for (const p of Object.keys(got).map(Number).sort((a, b) => a - b)) {
+    let last = -1;
+    if (got[p].length) nonEmpty++;
+    got[p].forEach((r, n) => {
+      check(r.offset === n, `partition ${p}: offset ${r.offset} at position ${n} (not contiguous from 0)`);
+      const i = index.get(r.value);
+      check(i !== undefined, `partition ${p} offset ${r.offset}: unexpected value`);
+      check(!seen.has(i), `record ${i} read twice`);
+      seen.add(i);
+      const s = sent[i];
+      check(r.key === s.key, `record ${i}: key ${r.key} != sent ${s.key}`);
+      if (checkHeaders) {
+        check(JSON.stringify(r.headers) === JSON.stringify(s.headers),
+          `record ${i}: headers ${JSON.stringify(r.headers)} != sent ${JSON.stringify(s.headers)}`);
+      }
+      check(r.timestamp === s.timestamp, `record ${i}: timestamp ${r.timestamp} != sent ${s.timestamp}`);
+      check(i > last, `partition ${p}: record ${i} read after record ${last} (produce order broken)`);
+      last = i;
+      if (keyPartition) {
+        const prev = keyParts.get(s.key);
+        check(prev === undefined || prev === p, `key ${s.key} found in partitions ${prev} and ${p}`);
+        keyParts.set(s.key, p);
+      }
+    });
+  }
+  return `${total} records over ${nonEmpty} partitions verified`;
+}
+
+function checkOnly(sent, got, what) {
+  const values = new Set(sent.map((r) => r.value));
+  const seen = new Set();
+  for (const [p, l] of Object.entries(got)) {
+    for (const r of l) {
+      check(values.has(r.value), `${what}: partition ${p} offset ${r.offset}: record not in the expected set`);
+      check(!seen.has(r.value), `${what}: partition ${p} offset ${r.offset} read twice`);
+      seen.add(r.value);
+    }
+  }
+  check(seen.size === values.size, `${what}: read ${seen.size} of ${values.size} expected records`);
+}
+
+function mergeMembers(ms) {
+  const out = {};
+  const owner = {};
+  ms.forEach((m, i) => {
+    for (const [p, l] of Object.entries(m.snapshot())) {
+      if (!l.length) continue;
+      check(owner[p] === undefined, `partition ${p} read by members ${owner[p]} and ${i}`);
+      owner[p] = i;
+      out[p] = l;
+    }
+  });
+  return out;
+}
+
+// Consume side of the produce scenarios once the broker has groups: a fresh
+// group reads the whole topic from the beginning.
+async function readAll(topic, expected, { timeoutMs = 20000 } = {}) {
+  const m = await new Member(uniqueGroup('read'), topic).start();
+  try {
+    await waitFor([m], () => m.count() >= expected, timeoutMs, `${expected} records read`);
+    await sleep(300);
+    const high = await withAdmin(async (admin) => (await admin.fetchTopicOffsets(topic))
+      .reduce((n, p) => n + Number(p.high), 0));
+    check(high === m.count(), `high watermarks sum to ${high} but ${m.count()} records read`);
+    return m.snapshot();
+  } finally {
+    await m.close().catch(() => {});
+  }
+}
+
+async function consumeOrVerify(name, topic, recs, detail, opts = {}) {
+  if (!args.groups) return { detail: `${detail}; consume ${CONSUME_NA}`, verify: writeVerify(name, topic, recs, opts) };
+  const got = await readAll(topic, recs.length, { timeoutMs: opts.wait_s ? opts.wait_s * 1000 : 20000 });
+  const d = compare(recs, got, { checkHeaders: opts.check_headers !== false, keyPartition: !!opts.key_partition });
+  return { detail: `${detail}; read back by a kafkajs consumer group: ${d}` };
+}
+
+async function groupSplit(name) {
+  const topic = uniqueTopic(name);
+  await createTopic(topic, 6);
+  const ms = await startMembers(uniqueGroup(name), topic, 3);
+  try {
+    await waitFor(ms, () => ms.every((m) => m.parts.length === 2), 30000, '3 members x 2 partitions');
+    const recs = makeRecords(600, { nkeys: 60, headers: false });
+    await produce(topic, recs);
+    await waitFor(ms, () => ms.reduce((n, m) => n + m.count(), 0) >= 600, 20000, '600 records read');
+    await sleep(1000);
+    const split = ms.map((m) => m.parts);
+    check(JSON.stringify(split.flat().sort((a, b) => a - b)) === '[0,1,2,3,4,5]', `assignments ${JSON.stringify(split)} do not cover 0..5 once`);
+    const d = compare(recs, mergeMembers(ms), { checkHeaders: false, keyPartition: true });
+    return { detail: `${d}; read by 3 members ${JSON.stringify(ms.map((m) => m.count()))} (assignments ${JSON.stringify(split)})` };
+  } finally {
+    await closeAll(ms);
+  }
+}
+
+async function groupMemberLeaves(name) {
+  const topic = uniqueTopic(name);
+  await createTopic(topic, 4);
+  const [a, b] = await startMembers(uniqueGroup(name), topic, 2);
+  try {
+    await waitFor([a, b], () => a.parts.length === 2 && b.parts.length === 2, 30000, '2 members x 2 partitions');
+    const bParts = b.parts;
+    const first = makeRecords(100, { nkeys: 20, headers: false });
+    await produce(topic, first);
+    await waitFor([a, b], () => a.count() + b.count() >= 100, 20000, 'first 100 records read');
+    await a.commit();
+    await b.commit();
+    await b.close(); // LeaveGroup
+    await waitFor([a], () => JSON.stringify(a.parts) === '[0,1,2,3]', 20000, 'survivor owns all 4 partitions');
+    const before = Object.fromEntries(Object.entries(a.snapshot()).map(([p, l]) => [p, l.length]));
+    const n0 = a.count();
+    const second = makeRecords(100, { nkeys: 20, headers: false });
+    await produce(topic, second);
+    await waitFor([a], () => a.count() - n0 >= 100, 20000, 'second 100 records read by the survivor');
+    await sleep(1000);
+    const after = Object.fromEntries(Object.entries(a.snapshot()).map(([p, l]) => [p, l.slice(before[p] || 0)]));
+    checkOnly(second, after, 'survivor after the leave');
+    const moved = bParts.reduce((n, p) => n + (after[p] || []).length, 0);
+    check(moved > 0, `no post-leave record came from the leaver's partitions ${bParts}`);
+    return { detail: `member left; its partitions ${JSON.stringify(bParts)} moved to the survivor, which read all 100 later records (${moved} from moved partitions), none twice` };
+  } finally {
+    await closeAll([a, b]);
+  }
+}
+
+async function twoGroups(name) {
+  const topic = uniqueTopic(name);
+  await createTopic(topic, 3);
+  const recs = makeRecords(150, { nkeys: 30, headers: false });
+  await produce(topic, recs);
+  const g1 = await new Member(uniqueGroup(name, 1), topic).start();
+  const g2 = await new Member(uniqueGroup(name, 2), topic).start();
+  try {
+    await waitFor([g1, g2], () => g1.count() >= 150 && g2.count() >= 150, 30000, 'each group read 150 records');
+    await sleep(1000);
+    const o = { checkHeaders: false, keyPartition: true };
+    return { detail: `group 1: ${compare(recs, g1.snapshot(), o)}; group 2: ${compare(recs, g2.snapshot(), o)}` };
+  } finally {
+    await closeAll([g1, g2]);
+  }
+}
+
+async function fetchCommitted(admin, groupId, topic) {
+  const r = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return Object.fromEntries(r[0].partitions.map((p) => [p.partition, Number(p.offset)]));
+}
+
+async function commitResume(name) {
+  const topic = uniqueTopic(name);
+  const group = uniqueGroup(name);
+  await createTopic(topic, 3);
+  const recs = makeRecords(200, { nkeys: 30, headers: false });
+  const first = recs.slice(0, 100);
+  const second = recs.slice(100);
+  await produce(topic, first);
+  let committed;
+  const m1 = await new Member(group, topic).start();
+  try {
+    await waitFor([m1], () => m1.count() >= 100, 30000, 'first half read');
+    await sleep(500);
+    const got1 = m1.snapshot();
+    checkOnly(first, got1, 'first member');
+    await m1.commit();
+    committed = await withAdmin((admin) => fetchCommitted(admin, group, topic));
+    const want = Object.fromEntries([0, 1, 2].map((p) => [p, (got1[p] || []).length || -1]));
+    check(JSON.stringify(committed) === JSON.stringify(want), `committed ${JSON.stringify(committed)}, want ${JSON.stringify(want)}`);
+  } finally {
+    await m1.close().catch(() => {});
+  }
+  await produce(topic, second);
+  const m2 = await new Member(group, topic).start();
+  try {
+    await waitFor([m2], () => m2.count() >= 100, 30000, 'second half read');
+    await sleep(1000);
+    const got2 = m2.snapshot();
+    checkOnly(second, got2, 'new member');
+    for (const [p, l] of Object.entries(got2)) {
+      if (l.length) check(l[0].offset === committed[p], `new member started partition ${p} at ${l[0].offset}, committed ${committed[p]}`);
+    }
+    return { detail: `committed ${JSON.stringify(committed)} after 100 records; new member resumed there and read exactly the other 100` };
+  } finally {
+    await m2.close().catch(() => {});
+  }
+}
+
+async function cooperativeSticky() {
+  throw new NotApplicable('kafkajs has no cooperative rebalance protocol (only eager assigners; built in: round-robin)');
+}
+
+async function staticMember() {
+  throw new NotApplicable('kafkajs has no static membership (no group.instance.id option; JoinGroup is sent without an instance id)');
+}
+
+async function offsetsAdmin(name) {
+  const topic = uniqueTopic(name);
+  const group = uniqueGroup(name);
+  await createTopic(topic, 3);
+  const recs = makeRecords(30, { headers: false });
+  await produce(topic, recs, { partitionOf: (i) => i % 3 });
+  return withAdmin(async (admin) => {
+    const m = await new Member(group, topic).start();
+    try {
+      await waitFor([m], () => m.count() >= 30, 30000, '30 records read');
+      await m.commit({ 0: 4, 1: 4, 2: 4 });
+      const listed = (await admin.listGroups()).groups.map((g) => g.groupId);
+      check(listed.includes(group), `listGroups does not show ${group}`);
+      const d = (await admin.describeGroups([group])).groups[0];
+      check(d.state === 'Stable' && d.members.length === 1, `describeGroups: ${d.state} with ${d.members.length} members`);
+      const asg = AssignerProtocol.MemberAssignment.decode(d.members[0].memberAssignment);
+      check(JSON.stringify([...(asg.assignment[topic] || [])].sort()) === '[0,1,2]', `describe: member assignment ${JSON.stringify(asg.assignment)}`);
+    } finally {
+      await m.close().catch(() => {});
+    }
+    const c = await fetchCommitted(admin, group, topic);
+    const ends = Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+    const lag = Object.fromEntries(Object.entries(c).map(([p, o]) => [p, ends[p] - o]));
+    check(JSON.stringify(c) === '{"0":4,"1":4,"2":4}', `committed ${JSON.stringify(c)}, want 4 each`);
+    check(JSON.stringify(lag) === '{"0":6,"1":6,"2":6}', `lag ${JSON.stringify(lag)}, want 6 each (end ${JSON.stringify(ends)})`);
+    const state = (await admin.describeGroups([group])).groups[0].state;
+    check(state === 'Empty', `group state ${state} after its member left, want Empty`);
+    await admin.setOffsets({ groupId: group, topic, partitions: [0, 1, 2].map((p) => ({ partition: p, offset: '7' })) });
+    const c2 = await fetchCommitted(admin, group, topic);
+    check(JSON.stringify(c2) === '{"0":7,"1":7,"2":7}', `after setOffsets: committed ${JSON.stringify(c2)}, want 7 each`);
+    const m2 = await new Member(group, topic).start();
+    try {
+      await waitFor([m2], () => m2.count() >= 9, 30000, '9 records after the reset');
+      await sleep(1000);
+      const starts = Object.fromEntries(Object.entries(m2.snapshot()).map(([p, l]) => [p, l[0].offset]));
+      check(JSON.stringify(starts) === '{"0":7,"1":7,"2":7}' && m2.count() === 9, `after reset read from ${JSON.stringify(starts)}, ${m2.count()} records`);
+    } finally {
+      await m2.close().catch(() => {});
+    }
+    return { detail: 'committed 4/partition, end 10 -> lag 6 each (admin.fetchOffsets, fetchTopicOffsets); listGroups + describeGroups '
+      + '(1 member, 3 partitions, then Empty); admin.setOffsets -> 7; new member read offsets 7..9 of each partition' };
+  });
+}
+
 const SCENARIOS = {
   roundtrip,
   key_order: keyOrder,
@@ -345,6 +689,13 @@ const SCENARIOS = {
   list_offsets_time: listOffsetsTime,
   topic_admin: topicAdmin,
   message_too_large: messageTooLarge,
+  group_split: groupSplit,
+  group_member_leaves: groupMemberLeaves,
+  two_groups: twoGroups,
+  commit_resume: commitResume,
+  cooperative_sticky: cooperativeSticky,
+  static_member: staticMember,
+  offsets_admin: offsetsAdmin,
 };
 
 function emit(obj) { process.stdout.write(`${JSON.stringify(obj)}\n`); }
