@@ -8,8 +8,10 @@
 //!   key `validVersions`, which match Kafka's `CoordinatorRecordType`).
 //! - A record **value** is an `int16` value version followed by the value struct at that
 //!   version; a **tombstone** (the record deleted by compaction) has a null value.
-//! - Written value versions are Kafka 4's: `OffsetCommitValue` v3 (v1 when an expire timestamp
-//!   is set), `GroupMetadataValue` v3, the KIP-848 values v0. Every version of the specs is read.
+//! - Written value versions are Kafka 4.0's: `OffsetCommitValue` v3 (v1 when an expire
+//!   timestamp is set), `GroupMetadataValue` v3, the KIP-848 values v0. (Kafka 4.1 writes
+//!   `OffsetCommitValue` v4, the flexible version, when there is no expire timestamp; Kafka
+//!   4.x reads both.) Every version of the specs is read.
 //!
 //! Record types this version of Arus does not interpret (the share-group records 9..=15,
 //! Kafka 4's regular-expression record, future types) decode to [`CoordinatorRecord::Unknown`]
@@ -46,7 +48,8 @@ pub const CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY: i16 = 7;
 /// Key version of `ConsumerGroupCurrentMemberAssignmentKey`.
 pub const CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY: i16 = 8;
 
-/// `OffsetCommitValue` version Kafka 4 writes when the commit has no expire timestamp.
+/// `OffsetCommitValue` version Kafka 4.0 writes when the commit has no expire timestamp
+/// (Kafka 4.1 writes 4).
 pub const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
 /// `OffsetCommitValue` version Kafka writes when the commit carries an expire timestamp
 /// (the only version with the `expireTimestamp` field).
