@@ -80,6 +80,46 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "1000",
         "How often the background flusher checks flush.ms.",
     ),
+    (
+        "group.initial.rebalance.delay.ms",
+        "3000",
+        "How long the first rebalance of an empty group waits for more members to join.",
+    ),
+    (
+        "group.min.session.timeout.ms",
+        "6000",
+        "The smallest session timeout a group member may ask for.",
+    ),
+    (
+        "group.max.session.timeout.ms",
+        "1800000",
+        "The largest session timeout a group member may ask for.",
+    ),
+    (
+        "group.max.size",
+        "2147483647",
+        "The maximum number of members of a classic group.",
+    ),
+    (
+        "offsets.topic.num.partitions",
+        "50",
+        "The number of partitions of the __consumer_offsets topic (set before it is created).",
+    ),
+    (
+        "offsets.retention.minutes",
+        "10080",
+        "How long committed offsets of an empty group are kept.",
+    ),
+    (
+        "offsets.retention.check.interval.ms",
+        "600000",
+        "How often expired committed offsets are removed.",
+    ),
+    (
+        "offset.metadata.max.bytes",
+        "4096",
+        "The maximum size of the metadata string of a committed offset.",
+    ),
 ];
 
 #[derive(Clone, Debug)]
@@ -95,6 +135,14 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
     pub flush_scheduler_interval_ms: u64,
+    pub group_initial_rebalance_delay_ms: i64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub group_max_size: i32,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_retention_minutes: i64,
+    pub offsets_retention_check_interval_ms: i64,
+    pub offset_metadata_max_bytes: i32,
     /// Every property set explicitly (file, environment or flag), for DescribeConfigs sources
     /// and for topic-config defaults taken from broker synonyms.
     pub explicit: BTreeMap<String, String>,
@@ -247,6 +295,35 @@ impl BrokerConfig {
                 "log.flush.scheduler.interval.ms",
                 &get("log.flush.scheduler.interval.ms"),
             )?,
+            group_initial_rebalance_delay_ms: num(
+                "group.initial.rebalance.delay.ms",
+                &get("group.initial.rebalance.delay.ms"),
+            )?,
+            group_min_session_timeout_ms: num(
+                "group.min.session.timeout.ms",
+                &get("group.min.session.timeout.ms"),
+            )?,
+            group_max_session_timeout_ms: num(
+                "group.max.session.timeout.ms",
+                &get("group.max.session.timeout.ms"),
+            )?,
+            group_max_size: num("group.max.size", &get("group.max.size"))?,
+            offsets_topic_num_partitions: num(
+                "offsets.topic.num.partitions",
+                &get("offsets.topic.num.partitions"),
+            )?,
+            offsets_retention_minutes: num(
+                "offsets.retention.minutes",
+                &get("offsets.retention.minutes"),
+            )?,
+            offsets_retention_check_interval_ms: num(
+                "offsets.retention.check.interval.ms",
+                &get("offsets.retention.check.interval.ms"),
+            )?,
+            offset_metadata_max_bytes: num(
+                "offset.metadata.max.bytes",
+                &get("offset.metadata.max.bytes"),
+            )?,
             explicit,
         };
         if cfg.num_partitions < 1 {
@@ -255,6 +332,41 @@ impl BrokerConfig {
                 value: cfg.num_partitions.to_string(),
                 reason: "must be at least 1".into(),
             });
+        }
+        for (key, value, ok) in [
+            (
+                "offsets.topic.num.partitions",
+                cfg.offsets_topic_num_partitions as i64,
+                cfg.offsets_topic_num_partitions >= 1,
+            ),
+            (
+                "group.max.size",
+                cfg.group_max_size as i64,
+                cfg.group_max_size >= 1,
+            ),
+            (
+                "offsets.retention.minutes",
+                cfg.offsets_retention_minutes,
+                cfg.offsets_retention_minutes >= 1,
+            ),
+            (
+                "offsets.retention.check.interval.ms",
+                cfg.offsets_retention_check_interval_ms,
+                cfg.offsets_retention_check_interval_ms >= 1,
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                cfg.group_initial_rebalance_delay_ms,
+                cfg.group_initial_rebalance_delay_ms >= 0,
+            ),
+        ] {
+            if !ok {
+                return Err(BrokerConfigError::Invalid {
+                    key: key.into(),
+                    value: value.to_string(),
+                    reason: "out of range".into(),
+                });
+            }
         }
         Ok(cfg)
     }
