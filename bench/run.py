@@ -1,0 +1,682 @@
+#!/usr/bin/env python3
+"""Arus vs Apache Kafka (and optionally a third broker), measured side by side in one run.
+
+    python3 bench/run.py [--records N] [--no-java] [--results PATH]
+
+See bench/README.md for what is measured and how. Every figure comes from this run.
+"""
+import argparse
+import datetime
+import glob
+import hashlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+VENV_PYTHON = os.path.join(ROOT, "compat", ".venv", "bin", "python")
+ARUS = os.path.join(ROOT, "target", "release", "arus")
+KAFKA_WRAPPER = os.path.join(ROOT, "compat", "reference", "kafka-broker.sh")
+KAFKA_POM = os.path.join(ROOT, "compat", "reference", "pom.xml")
+TOOLS_CLASSPATH = os.path.join(HERE, "work", "tools-classpath.txt")
+WORKLOADS = os.path.join(HERE, "workloads.py")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PARTITIONS = 8
+LATENCY_RATE, LATENCY_SECONDS = 1000, 10
+IDLE_WAIT_S = 2.0
+START_TIMEOUT_S = 120
+WORKLOAD_TIMEOUT_S = 300
+
+
+def ensure_venv():
+    """Re-run under compat/.venv's Python if confluent-kafka is not importable here."""
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        in_venv = os.path.realpath(sys.prefix) == os.path.realpath(os.path.dirname(os.path.dirname(VENV_PYTHON)))
+        if in_venv or not os.path.exists(VENV_PYTHON):
+            sys.exit("confluent-kafka missing: run `bash compat/install.sh` first")
+        os.execv(VENV_PYTHON, [VENV_PYTHON, os.path.abspath(__file__), *sys.argv[1:]])
+
+
+def sh(cmd, timeout=60, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def log(msg):
+    print(f"[{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes (/proc)
+
+def proc_stat(pid):
+    """(ppid, utime+stime ticks, starttime ticks) of a process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def process_tree(root):
+    """root and all its live descendants."""
+    children = {}
+    for path in glob.glob("/proc/[0-9]*"):
+        pid = int(path.rsplit("/", 1)[1])
+        st = proc_stat(pid)
+        if st:
+            children.setdefault(st[0], []).append(pid)
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_mib(root):
+    return sum(rss_kib(p) for p in process_tree(root)) / 1024
+
+
+def tree_cpu_s(root):
+    return sum((proc_stat(p) or (0, 0, 0))[1] for p in process_tree(root)) / CLK_TCK
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def boottime_s():
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def machine_busy_s():
+    """CPU seconds the whole machine has been busy (all cores; iowait counts as idle)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
+
+
+def wait_for_quiet(max_wait_s, threshold_pct=25.0):
+    """Wait (bounded) until other processes leave the machine mostly idle; returns last busy % of all cores."""
+    end = time.monotonic() + max_wait_s
+    while True:
+        b0 = machine_busy_s()
+        time.sleep(1)
+        busy_pct = 100 * (machine_busy_s() - b0) / os.cpu_count()
+        if busy_pct < threshold_pct or time.monotonic() >= end:
+            return busy_pct
+        log(f"machine busy ({busy_pct:.0f} % of all cores), waiting for it to quiet down")
+
+
+def children_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+# ---------------------------------------------------------------- brokers
+
+class Broker:
+    """One broker process started with the Arus CLI contract, in its own process group."""
+
+    def __init__(self, name, command, workdir):
+        self.name, self.command, self.workdir = name, command, workdir
+        self.data_dir = os.path.join(workdir, "data")
+        self.ready_file = os.path.join(workdir, "ready")
+        self.log_path = os.path.join(workdir, "broker.log")
+        self.proc = None
+        self.spawned_boot_s = None
+        self.bootstrap = None
+
+    def start(self):
+        args = [self.command, "serve", "--log-dirs", self.data_dir,
+                "--listeners", "PLAINTEXT://127.0.0.1:0", "--ready-file", self.ready_file]
+        self.log_file = open(self.log_path, "w")
+        self.spawned_boot_s = boottime_s()
+        self.spawned = time.perf_counter()
+        self.proc = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def wait_ready(self, deadline):
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
+            if os.path.exists(self.ready_file):
+                text = open(self.ready_file).read().strip()
+                if text:
+                    self.bootstrap = text
+                    return
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.name}: no ready file within {START_TIMEOUT_S} s")
+
+    def server_process_start_s(self):
+        """Seconds from spawn to exec of a `kafka.Kafka` JVM below the wrapper, if there is one."""
+        for pid in process_tree(self.proc.pid):
+            if "kafka.Kafka " in cmdline(pid):
+                return (proc_stat(pid)[2] / CLK_TCK) - self.spawned_boot_s
+        return None
+
+    def stop(self):
+        if not self.proc or not self._group_alive():
+            return
+        for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            end = time.monotonic() + wait_s
+            while time.monotonic() < end and self._group_alive():
+                self.proc.poll()
+                time.sleep(0.1)
+            if not self._group_alive():
+                break
+        self.proc.poll()
+        self.log_file.close()
+
+    def _group_alive(self):
+        try:
+            os.killpg(self.proc.pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+
+def first_ack_s(broker, deadline):
+    """Poll with acks=all produces until one is acknowledged; seconds since spawn."""
+    from confluent_kafka import Producer
+    broker.wait_ready(deadline)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "enable.idempotence": False,
+                         "message.timeout.ms": 5000, "retry.backoff.ms": 10, "reconnect.backoff.ms": 10,
+                         "topic.metadata.refresh.fast.interval.ms": 10})
+    acked = []
+    while not acked and time.perf_counter() < deadline:
+        outcome = []
+        producer.produce("bench-startup", b"hello", on_delivery=lambda err, msg: outcome.append(err))
+        while not outcome and time.perf_counter() < deadline:
+            producer.poll(0.005)
+        if outcome and outcome[0] is None:
+            acked.append(time.perf_counter())
+    if not acked:
+        raise RuntimeError(f"{broker.name}: no acknowledged produce within {START_TIMEOUT_S} s")
+    return acked[0] - broker.spawned
+
+
+# ---------------------------------------------------------------- workloads
+
+def run_workload(broker, args, timeout=WORKLOAD_TIMEOUT_S, command=None):
+    """Run a client process; sample the broker's RSS (peak) and CPU meanwhile."""
+    cmd = command or [sys.executable, WORKLOADS, *args, "--bootstrap", broker.bootstrap]
+    cpu0, client0, busy0 = tree_cpu_s(broker.proc.pid), children_cpu_s(), machine_busy_s()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    while proc.poll() is None and time.perf_counter() - t0 < timeout:
+        peak = max(peak, tree_rss_mib(broker.proc.pid))
+        time.sleep(0.1)
+    if proc.poll() is None:
+        proc.kill()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    broker_s, client_s = tree_cpu_s(broker.proc.pid) - cpu0, children_cpu_s() - client0
+    result = {"exit": proc.returncode, "peak_rss_mib": peak, "broker_cpu_pct": 100 * broker_s / wall,
+              "client_cpu_pct": 100 * client_s / wall,
+              "other_cpu_pct": max(0.0, 100 * (machine_busy_s() - busy0 - broker_s - client_s) / wall)}
+    lines = [line for line in out.splitlines() if line.strip()]
+    if proc.returncode != 0 or not lines:
+        result.update(ok=False, error=(err.strip().splitlines() or ["timeout" if wall >= timeout else "no output"])[-1])
+        return result
+    if command is None:
+        result.update(json.loads(lines[-1]))
+    else:
+        result["output"] = lines
+    return result
+
+
+def create_topic(broker, topic, partitions=PARTITIONS, configs=()):
+    r = run_workload(broker, ["create", "--topic", topic, "--partitions", str(partitions),
+                              *[x for c in configs for x in ("--config", c)]], timeout=90)
+    if r.get("exit") != 0:
+        raise RuntimeError(f"{broker.name}: create {topic} failed: {r.get('error')}")
+
+
+def java_producer_perf(broker, topic, records, acks):
+    """Kafka's own ProducerPerformance (Java client), same producer settings as the Python one."""
+    classpath = open(TOOLS_CLASSPATH).read().strip()
+    cmd = ["java", "-Xmx512m", "-cp", classpath, "org.apache.kafka.tools.ProducerPerformance",
+           "--topic", topic, "--num-records", str(records), "--record-size", "1024", "--throughput", "-1",
+           "--producer-props", f"bootstrap.servers={broker.bootstrap}", f"acks={acks}", "linger.ms=5",
+           "batch.size=262144", "compression.type=none", "enable.idempotence=false"]
+    r = run_workload(broker, [], command=cmd)
+    summary = [line for line in r.pop("output", []) if "records sent" in line]
+    m = re.match(r"(\d+) records sent, ([\d.]+) records/sec", summary[-1]) if summary else None
+    if not m:
+        r.update(ok=False, error=r.get("error", "no summary line"))
+        return r
+    sent, per_s = int(m.group(1)), float(m.group(2))
+    r.update(records=sent, records_per_s=per_s, mb_per_s=per_s * 1024 / 1e6, ok=sent == records,
+             summary=summary[-1])
+    return r
+
+
+def bench_broker(name, command, records, warmup, tmp_root, with_java, quiet_wait_s):
+    workdir = tempfile.mkdtemp(prefix=f"{name}-", dir=tmp_root)
+    broker = Broker(name, command, workdir)
+    res = {"name": name, "command": command, "busy_before_pct": wait_for_quiet(quiet_wait_s)}
+    try:
+        broker.start()
+        deadline = time.perf_counter() + START_TIMEOUT_S
+        res["startup_s"] = first_ack_s(broker, deadline)
+        res["server_exec_s"] = broker.server_process_start_s()
+        log(f"{name}: first acks=all ack after {res['startup_s']:.2f} s at {broker.bootstrap}")
+        time.sleep(IDLE_WAIT_S)
+        res["idle_rss_mib"] = tree_rss_mib(broker.proc.pid)
+        if warmup:
+            create_topic(broker, "bench-warmup")
+            run_workload(broker, ["produce", "--topic", "bench-warmup", "--records", str(warmup), "--acks", "1",
+                                  "--partitions", str(PARTITIONS)])
+        for key, acks, configs in (("acks1", "1", ()), ("acksall", "all", ()),
+                                   ("acksall_flush", "all", ("flush.messages=1",))):
+            topic = f"bench-{key}"
+            create_topic(broker, topic, configs=configs)
+            res[f"produce_{key}"] = run_workload(broker, ["produce", "--topic", topic, "--records", str(records),
+                                                          "--acks", acks, "--partitions", str(PARTITIONS)])
+            log(f"{name}: produce {key}: {summarize(res[f'produce_{key}'])}")
+        res["consume"] = run_workload(broker, ["consume", "--topic", "bench-acks1", "--records", str(records),
+                                               "--partitions", str(PARTITIONS)])
+        log(f"{name}: consume: {summarize(res['consume'])}")
+        if with_java:
+            for key, acks in (("acks1", "1"), ("acksall", "all")):
+                topic = f"bench-java-{key}"
+                create_topic(broker, topic)
+                res[f"java_{key}"] = java_producer_perf(broker, topic, records, acks)
+                log(f"{name}: java produce {key}: {summarize(res[f'java_{key}'])}")
+        create_topic(broker, "bench-latency", partitions=1)
+        res["latency"] = run_workload(broker, ["latency", "--topic", "bench-latency", "--rate", str(LATENCY_RATE),
+                                               "--seconds", str(LATENCY_SECONDS)])
+        log(f"{name}: latency: {summarize(res['latency'])}")
+    except Exception as e:  # keep the other brokers' figures; report what failed
+        res["error"] = f"{type(e).__name__}: {e}"
+        log(f"{name}: FAILED: {res['error']}")
+    finally:
+        broker.stop()
+        res["log_tail"] = tail(broker.log_path) if "error" in res else None
+        shutil.rmtree(workdir, ignore_errors=True)
+    others = [v["other_cpu_pct"] for v in res.values() if isinstance(v, dict) and "other_cpu_pct" in v]
+    res["max_other_cpu_pct"] = max(others) if others else None
+    return res
+
+
+def summarize(r):
+    keys = ("mb_per_s", "p50_ms", "p99_ms", "peak_rss_mib", "broker_cpu_pct", "client_cpu_pct", "other_cpu_pct",
+            "ok", "error")
+    return ", ".join(f"{k}={r[k]:.1f}" if isinstance(r.get(k), float) else f"{k}={r[k]}" for k in keys if k in r)
+
+
+def tail(path, n=15):
+    try:
+        return open(path, errors="replace").read().splitlines()[-n:]
+    except OSError:
+        return []
+
+
+# ---------------------------------------------------------------- machine limits
+
+def dd_write(tmp_root, extra, count, bs="1M"):
+    path = os.path.join(tmp_root, "dd.bin")
+    sh(["sync"])
+    t0 = time.perf_counter()
+    r = sh(["dd", "if=/dev/zero", f"of={path}", f"bs={bs}", f"count={count}", *extra], timeout=300)
+    seconds = time.perf_counter() - t0
+    os.remove(path)
+    sh(["sync"])
+    if r.returncode != 0:
+        return {"error": r.stderr.strip()}
+    return {"command": " ".join(["dd", "if=/dev/zero", "of=TMP/dd.bin", f"bs={bs}", f"count={count}", *extra]),
+            "seconds": seconds, "dd_says": r.stderr.strip().splitlines()[-1]}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def iperf3_loopback():
+    if not shutil.which("iperf3"):
+        return {"error": "iperf3 not installed"}
+    port = str(free_port())
+    server = subprocess.Popen(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", port],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(20):
+            time.sleep(0.25)
+            r = sh(["iperf3", "-c", "127.0.0.1", "-p", port, "-t", "3", "-J"], timeout=30)
+            if r.returncode == 0:
+                gbit = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+                return {"command": f"iperf3 -c 127.0.0.1 -t 3 (1 stream)", "gbit_per_s": gbit}
+        return {"error": "iperf3 client failed"}
+    finally:
+        server.kill()
+        server.wait()
+
+
+def dd_twice(tmp_root, extra, count, bs, per_unit):
+    """Two dd runs (the first can differ, e.g. block allocation); figure per run via per_unit(seconds)."""
+    runs = [dd_write(tmp_root, extra, count, bs) for _ in range(2)]
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    return {"command": runs[0]["command"], "figures": [per_unit(r["seconds"]) for r in runs]}
+
+
+def machine_limits(tmp_root):
+    gib_mb = 2**30 / 1e6
+    return {"dd_plain": dd_twice(tmp_root, [], 1024, "1M", lambda s: gib_mb / s),
+            "dd_fdatasync": dd_twice(tmp_root, ["conv=fdatasync"], 1024, "1M", lambda s: gib_mb / s),
+            "dd_dsync_4k": dd_twice(tmp_root, ["oflag=dsync"], 500, "4k", lambda s: s / 500 * 1000),
+            "iperf3": iperf3_loopback()}
+
+
+# ---------------------------------------------------------------- environment
+
+def read_first(path, pattern):
+    try:
+        m = re.search(pattern, open(path).read(), re.M)
+        return m.group(1).strip() if m else "?"
+    except OSError:
+        return "?"
+
+
+def machine_info(tmp_root):
+    src = sh(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "-T", tmp_root]).stdout.split()
+    dev = os.path.basename(src[0]) if src else "?"
+    rotational = read_first(f"/sys/block/{dev}/queue/rotational", r"(\d)")
+    mem_kib = int(read_first("/proc/meminfo", r"^MemTotal:\s+(\d+)"))
+    return {"nproc": os.cpu_count(), "cpu": read_first("/proc/cpuinfo", r"^model name\s*:\s*(.*)$"),
+            "memory_gib": round(mem_kib / 2**20, 1), "kernel": platform.release(),
+            "disk": f"{' '.join(src)} (rotational={rotational}) for {tmp_root}"}
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
+
+
+def versions():
+    import confluent_kafka
+    commit = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
+    dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--", ".", ":!bench"]).stdout.strip()
+    mtime = datetime.datetime.fromtimestamp(os.path.getmtime(ARUS), datetime.timezone.utc)
+    java = sh(["java", "-version"]).stderr.splitlines()
+    return {"arus": f"{sh([ARUS, '--version']).stdout.strip()}, git {commit}{' (+uncommitted changes)' if dirty else ''}, "
+                    f"binary built {mtime:%Y-%m-%d %H:%M} UTC, sha256 {file_sha256(ARUS)}",
+            "kafka": read_first(KAFKA_POM, r"<artifactId>kafka_2\.13</artifactId>\s*<version>([^<]+)"),
+            "confluent_kafka": f"confluent-kafka {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]}",
+            "java": java[0] if java else "?",
+            "kafka_tools": read_first(os.path.join(HERE, "pom.xml"),
+                                      r"<artifactId>kafka-tools</artifactId>\s*<version>([^<]+)"),
+            "python": platform.python_version()}
+
+
+def resolve_tools_classpath():
+    pom = os.path.join(HERE, "pom.xml")
+    if os.path.exists(TOOLS_CLASSPATH) and os.path.getmtime(TOOLS_CLASSPATH) >= os.path.getmtime(pom):
+        return True
+    os.makedirs(os.path.dirname(TOOLS_CLASSPATH), exist_ok=True)
+    r = sh(["mvn", "-q", "-B", "-Dstyle.color=never", "dependency:build-classpath",
+            f"-Dmdep.outputFile={TOOLS_CLASSPATH}"], timeout=600, cwd=HERE)
+    return r.returncode == 0
+
+
+def brokers_to_run():
+    brokers = [("arus", ARUS), ("kafka", KAFKA_WRAPPER)]
+    other = os.environ.get("BENCH_OTHER_BROKER")
+    if other:
+        brokers.append((os.path.basename(other).split(".")[0] or "other", os.path.abspath(other)))
+    return brokers
+
+
+# ---------------------------------------------------------------- report
+
+def fmt(value, digits=1):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def cell(r, key, sub, digits=1):
+    """A figure from results r, or why it is missing; '(!)' marks a run whose own check failed."""
+    if key not in r:
+        return "failed" if "error" in r else "n/a"
+    part = r[key]
+    if sub is None:
+        return fmt(part, digits)
+    if part.get(sub) is None:
+        return "failed" if part.get("ok") is False else "–"
+    return fmt(part[sub], digits) + (" (!)" if part.get("ok") is False else "")
+
+
+def rows(with_java):
+    r = [("other processes' CPU before start (% of all cores)", "busy_before_pct", None, 0),
+         ("other processes' CPU, worst step (% of 1 core)", "max_other_cpu_pct", None, 0),
+         ("start-up: spawn → first acked acks=all produce (s, lower better)", "startup_s", None, 2),
+         ("start-up: server JVM exec → first ack (s; Kafka: excludes `storage format`)", "server_exec_s", None, 2),
+         (f"idle RSS {IDLE_WAIT_S:.0f} s after start-up (MiB)", "idle_rss_mib", None, 0)]
+    for key, label in (("produce_acks1", "produce acks=1 [py]"), ("produce_acksall", "produce acks=all [py]"),
+                       ("produce_acksall_flush", "produce acks=all, topic flush.messages=1 [py]")):
+        r += [(f"{label} (MB/s)", key, "mb_per_s", 1),
+              (f"{label}: peak broker RSS (MiB)", key, "peak_rss_mib", 0),
+              (f"{label}: broker CPU (% of 1 core)", key, "broker_cpu_pct", 0),
+              (f"{label}: client CPU (% of 1 core)", key, "client_cpu_pct", 0)]
+    if with_java:
+        for key, label in (("java_acks1", "produce acks=1 [java]"), ("java_acksall", "produce acks=all [java]")):
+            r += [(f"{label} (MB/s)", key, "mb_per_s", 1),
+                  (f"{label}: peak broker RSS (MiB)", key, "peak_rss_mib", 0),
+                  (f"{label}: broker CPU (% of 1 core)", key, "broker_cpu_pct", 0)]
+    r += [("consume from beginning [py] (MB/s)", "consume", "mb_per_s", 1),
+          ("consume: broker CPU (% of 1 core)", "consume", "broker_cpu_pct", 0),
+          (f"end-to-end latency p50 (ms) @ {LATENCY_RATE}/s", "latency", "p50_ms", 2),
+          (f"end-to-end latency p99 (ms) @ {LATENCY_RATE}/s", "latency", "p99_ms", 2),
+          (f"end-to-end latency max (ms) @ {LATENCY_RATE}/s", "latency", "max_ms", 2)]
+    return r
+
+
+def ratio(results, key, sub):
+    by = {r["name"]: r for r in results}
+    if "arus" not in by or "kafka" not in by:
+        return "–"
+    try:
+        a = by["arus"][key][sub] if sub else by["arus"][key]
+        k = by["kafka"][key][sub] if sub else by["kafka"][key]
+        return f"{a / k:.3g}" if a is not None and k else "–"
+    except (KeyError, TypeError):
+        return "–"
+
+
+def results_table(results, with_java):
+    head = ["figure", *[r["name"] for r in results], "Arus/Kafka"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, key, sub, digits in rows(with_java):
+        cells = [cell(r, key, sub, digits) for r in results]
+        shown_ratio = "–" if label.startswith("other") else ratio(results, key, sub)
+        lines.append("| " + " | ".join([label, *cells, shown_ratio]) + " |")
+    return "\n".join(lines)
+
+
+def limits_table(limits):
+    def line(label, d, unit, digits=1):
+        if "error" in d:
+            return f"| {label} | {d['error']} | |"
+        figures = d["figures"] if "figures" in d else [d["gbit_per_s"]]
+        return f"| {label} | {' / '.join(fmt(x, digits) for x in figures)} {unit} | `{d['command']}` |"
+    return "\n".join([
+        "| machine limit (dd: run 1 / run 2) | figure | command |", "|---|---|---|",
+        line("disk write, page cache (no sync)", limits["dd_plain"], "MB/s"),
+        line("disk write + fdatasync at end", limits["dd_fdatasync"], "MB/s"),
+        line("4 KiB synchronous writes (O_DSYNC)", limits["dd_dsync_4k"], "ms per write", 3),
+        line("loopback TCP", limits["iperf3"], "Gbit/s")])
+
+
+def report(meta, limits, results, with_java, records, warmup):
+    from workloads import LATENCY_CONSUMER_SETTINGS, LATENCY_PRODUCER_SETTINGS, PRODUCER_SETTINGS
+    m, v = meta["machine"], meta["versions"]
+    brokers = "\n".join(f"- **{r['name']}**: `{os.path.relpath(r['command'], ROOT)} serve --log-dirs TMP/data "
+                        f"--listeners PLAINTEXT://127.0.0.1:0 --ready-file TMP/ready`" for r in results)
+    failures = "\n".join(f"- **{r['name']}** failed: {r['error']}\n\n```\n" + "\n".join(r.get("log_tail") or [])
+                         + "\n```" for r in results if r.get("error")) or "- none"
+    checks = "\n".join(f"- {r['name']} {key}: {r[key].get('error') or r[key]}" for r in results
+                       for key in r if isinstance(r[key], dict) and r[key].get("ok") is False) or "- none"
+    return f"""# Arus benchmark results
+
+Generated by `{meta['command']}` on {meta['date']} (total {meta['duration_s']:.0f} s). Every figure
+below was measured in that run; see `bench/README.md` for the method.
+
+## Machine
+
+- {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB memory, kernel {m['kernel']}
+- disk: {m['disk']}
+
+{limits_table(limits)}
+
+## Versions
+
+- Arus: {v['arus']}
+- Apache Kafka: {v['kafka']} (`compat/reference/kafka-broker.sh`, KRaft single node, `-Xmx1g`, defaults otherwise)
+- Python client: {v['confluent_kafka']} (Python {v['python']})
+- Java client / ProducerPerformance: kafka-tools {v['kafka_tools']} on {v['java']}
+
+## Brokers and settings
+
+{brokers}
+
+- Each broker gets a fresh temp data dir and is stopped (SIGTERM, then SIGKILL) at the end.
+- Throughput: {records} records of 1024 bytes per run, {PARTITIONS}-partition topic, one producer.
+  `[py]` = confluent-kafka (librdkafka) producer in Python: `{json.dumps(PRODUCER_SETTINGS)}` plus the acks shown.
+  `[java]` = `org.apache.kafka.tools.ProducerPerformance --record-size 1024 --throughput -1` with
+  `linger.ms=5 batch.size=262144 compression.type=none enable.idempotence=false` (other Java producer defaults,
+  e.g. `buffer.memory=32 MiB`). MB = 10^6 bytes of record values.
+- Warm-up: after the idle-RSS reading, {warmup} untimed acks=1 records (Python producer) go to a separate
+  topic so that the measured runs see a warmed-up broker (JIT for Kafka).
+- A produce figure is checked afterwards: the topic's end offsets must sum to the record count.
+- Consume: a confluent-kafka consumer `assign()`s all {PARTITIONS} partitions of the acks=1 topic from offset 0
+  (no group, librdkafka fetch defaults) and reads all {records} records.
+- Latency: one partition, confluent-kafka producer `{json.dumps(LATENCY_PRODUCER_SETTINGS)}` paced at
+  {LATENCY_RATE} records/s (1 KiB) for {LATENCY_SECONDS} s, a consumer thread in the same process
+  `{json.dumps({k: LATENCY_CONSUMER_SETTINGS[k] for k in ('fetch.wait.max.ms', 'fetch.min.bytes')})}`;
+  latency = receive wall time − send wall time carried in the value; the first 1 s is dropped as warm-up.
+- RSS = VmRSS summed over the broker's process tree (for Kafka: the wrapper shell + the JVM);
+  peak RSS is sampled every 100 ms during the run. CPU % = CPU time / wall time of that step (200 % = both cores).
+- The machine is shared: before each broker the run waits (bounded) for other processes to drop below 25 % of
+  all cores, and for every step it records the CPU used by processes other than broker and client
+  (`/proc/stat` busy time minus both, so kernel threads such as writeback count as "other"); the two
+  "other processes" rows show it. High values there mean the
+  figures of that broker are depressed by foreign load.
+
+## Results
+
+{results_table(results, with_java)}
+
+`(!)` = the run's own check failed (see below); ratios are Arus ÷ Kafka (throughput: > 1 means Arus faster;
+times, latency and memory: < 1 means Arus better).
+
+## Durability (read before comparing acks=all)
+
+- **Arus** answers `acks=all` only after the batch is fsynced (group commit). `acks=1` returns after the page cache.
+- **Kafka** (defaults: `log.flush.interval.messages` unset) never fsyncs before answering, for any acks; on a single
+  node `acks=all` is therefore as durable as `acks=1` (ISR = 1). So "produce acks=all" compares Arus-with-fsync
+  against Kafka-without-fsync.
+- **Equal durability, fsync on both**: the `flush.messages=1` row creates the topic with `flush.messages=1`, which
+  makes Kafka flush the log on every append before answering and Arus flush per its `flush.messages` handling
+  (plus its acks=all fsync).
+- **Equal durability, fsync on neither**: Arus has no setting to skip the fsync for `acks=all` (not invented here;
+  broker code untouched). The closest figure is Arus `acks=1`, which on a single node gives the same guarantee as
+  Kafka's default `acks=all`.
+
+## Checks that failed
+
+{checks}
+
+## Broker failures
+
+{failures}
+"""
+
+
+def print_summary(limits, results, with_java):
+    print(limits_table(limits))
+    print()
+    print(results_table(results, with_java))
+
+
+def main():
+    ensure_venv()
+    sys.path.insert(0, HERE)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=500_000, help="records per throughput run (default 500000)")
+    ap.add_argument("--warmup-records", type=int, default=50_000,
+                    help="untimed acks=1 produce after the idle-RSS reading, before the measured runs (default 50000)")
+    ap.add_argument("--quiet-wait", type=float, default=30,
+                    help="before each broker, wait up to this many seconds for other load to drop (default 30)")
+    ap.add_argument("--no-java", action="store_true", help="skip the Java ProducerPerformance runs")
+    ap.add_argument("--tmp", default=tempfile.gettempdir(), help="where the temp data dirs go (default %(default)s)")
+    ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
+    a = ap.parse_args()
+    started = time.perf_counter()
+    if not os.path.exists(ARUS):
+        log("building target/release/arus")
+        subprocess.run(["cargo", "build", "--release", "-p", "arus"], cwd=ROOT, check=True)
+    with_java = not a.no_java and resolve_tools_classpath()
+    tmp_root = tempfile.mkdtemp(prefix="arus-bench-", dir=a.tmp)
+    try:
+        meta = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+                "command": "python3 bench/run.py " + " ".join(sys.argv[1:]) +
+                           (f" (BENCH_OTHER_BROKER={os.environ['BENCH_OTHER_BROKER']})"
+                            if os.environ.get("BENCH_OTHER_BROKER") else ""),
+                "machine": machine_info(tmp_root), "versions": versions()}
+        wait_for_quiet(a.quiet_wait)
+        log("measuring machine limits (dd, iperf3)")
+        limits = machine_limits(tmp_root)
+        results = []
+        for name, command in brokers_to_run():
+            log(f"benchmarking {name}")
+            results.append(bench_broker(name, command, a.records, a.warmup_records, tmp_root, with_java, a.quiet_wait))
+            sh(["sync"], timeout=300)
+        meta["duration_s"] = time.perf_counter() - started
+        with open(a.results, "w") as f:
+            f.write(report(meta, limits, results, with_java, a.records, a.warmup_records))
+        print_summary(limits, results, with_java)
+        log(f"wrote {os.path.relpath(a.results)}")
+        return 1 if any(r.get("error") for r in results) else 0
+    finally:
+        shutil.rmtree(tmp_root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
