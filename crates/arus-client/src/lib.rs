@@ -8,11 +8,13 @@
 //! and [`Client::send_raw_frame`] writes arbitrary bytes for hostile-input tests.
 //!
 //! The typed helpers ([`Client::metadata`], [`Client::create_topic`], [`Client::produce`],
-//! [`Client::fetch`], [`Client::list_offset`] …) turn Kafka error codes into
+//! [`Client::fetch`], [`Client::list_offset`], the group helpers [`Client::list_groups`],
+//! [`Client::describe_group`], [`Client::offset_fetch`], [`Client::offset_commit`] …) turn Kafka error codes into
 //! [`ClientError::Kafka`]. There is no retrying, no metadata refresh, no leader routing: the
 //! broker is assumed to lead every partition it knows (true for a single Arus node).
 
 mod error;
+mod groups;
 pub mod partitioner;
 mod records;
 
@@ -46,6 +48,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 pub use error::ClientError;
+pub use groups::{CommittedOffset, Coordinator, OffsetToCommit, decode_consumer_assignment};
 pub use partitioner::{murmur2, partition_for_key};
 pub use records::{FetchedRecord, decode_fetched_records};
 
