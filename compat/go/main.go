@@ -416,8 +416,16 @@ func topicAdmin() string {
 	for _, r := range ar {
 		must(r.Err, "AlterTopicConfigs (incremental)")
 	}
-	rcs, err = adm.DescribeTopicConfigs(ctx, topic)
-	check(configValue(rcs, err, "retention.ms") == "7200000", "after incremental alter retention.ms = %s", configValue(rcs, err, "retention.ms"))
+	// Kafka (KRaft) applies the change asynchronously: give it a few seconds to show.
+	v := ""
+	for i := 0; i < 20 && v != "7200000"; i++ {
+		if i > 0 {
+			time.Sleep(250 * time.Millisecond)
+		}
+		rcs, err = adm.DescribeTopicConfigs(ctx, topic)
+		v = configValue(rcs, err, "retention.ms")
+	}
+	check(v == "7200000", "after incremental alter retention.ms = %s", v)
 
 	pr, err := adm.UpdatePartitions(ctx, 4, topic)
 	must(err, "UpdatePartitions")
