@@ -43,6 +43,17 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0),
     (ApiKey::DescribeCluster, 0),
     (ApiKey::OffsetForLeaderEpoch, 2),
+    (ApiKey::FindCoordinator, 0),
+    (ApiKey::JoinGroup, 2),
+    (ApiKey::SyncGroup, 0),
+    (ApiKey::Heartbeat, 0),
+    (ApiKey::LeaveGroup, 0),
+    (ApiKey::OffsetCommit, 2),
+    (ApiKey::OffsetFetch, 1),
+    (ApiKey::DescribeGroups, 0),
+    (ApiKey::ListGroups, 0),
+    (ApiKey::DeleteGroups, 0),
+    (ApiKey::OffsetDelete, 0),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -62,6 +73,8 @@ pub struct Broker {
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: Mutex<crate::fetch_session::FetchSessionCache>,
     advertised: RwLock<Vec<Listener>>,
+    /// The classic group coordinator and committed offsets.
+    pub groups: Arc<crate::groups::GroupDriver>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,14 +102,18 @@ impl Broker {
         let fetch_sessions = Mutex::new(crate::fetch_session::FetchSessionCache::from_config(
             &config,
         ));
-        Ok(Arc::new(Broker {
+        let groups = Arc::new(crate::groups::GroupDriver::new(&config));
+        let broker = Arc::new(Broker {
             config,
             topics,
             flusher: Mutex::new(flusher),
             data_arrived: Notify::new(),
             fetch_sessions,
             advertised: RwLock::new(advertised),
-        }))
+            groups,
+        });
+        broker.groups.start_loading(&broker);
+        Ok(broker)
     }
 
     /// Records the ports actually bound (for listeners configured with port 0).
@@ -158,6 +175,42 @@ impl Broker {
             Request::OffsetForLeaderEpoch(r) => Outcome::Respond(Response::OffsetForLeaderEpoch(
                 handlers::offset_for_leader_epoch::handle(self, r),
             )),
+            Request::FindCoordinator(r) => Outcome::Respond(Response::FindCoordinator(
+                handlers::find_coordinator::handle(self, r, version),
+            )),
+            Request::JoinGroup(r) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                Outcome::Respond(Response::JoinGroup(
+                    handlers::groups::join_group(self, r, version, &client_id).await,
+                ))
+            }
+            Request::SyncGroup(r) => Outcome::Respond(Response::SyncGroup(
+                handlers::groups::sync_group(self, r, version).await,
+            )),
+            Request::Heartbeat(r) => Outcome::Respond(Response::Heartbeat(
+                handlers::groups::heartbeat(self, r, version),
+            )),
+            Request::LeaveGroup(r) => Outcome::Respond(Response::LeaveGroup(
+                handlers::groups::leave_group(self, r, version).await,
+            )),
+            Request::DescribeGroups(r) => Outcome::Respond(Response::DescribeGroups(
+                handlers::groups::describe_groups(self, r, version),
+            )),
+            Request::ListGroups(r) => Outcome::Respond(Response::ListGroups(
+                handlers::groups::list_groups(self, r, version),
+            )),
+            Request::DeleteGroups(r) => Outcome::Respond(Response::DeleteGroups(
+                handlers::groups::delete_groups(self, r).await,
+            )),
+            Request::OffsetCommit(r) => Outcome::Respond(Response::OffsetCommit(
+                handlers::offsets::commit(self, r, version).await,
+            )),
+            Request::OffsetFetch(r) => Outcome::Respond(Response::OffsetFetch(
+                handlers::offsets::fetch(self, r, version),
+            )),
+            Request::OffsetDelete(r) => Outcome::Respond(Response::OffsetDelete(
+                handlers::offsets::delete(self, r).await,
+            )),
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",
                 other.api_key().name()
@@ -167,6 +220,7 @@ impl Broker {
 
     /// Stops the flusher and closes every log cleanly.
     pub fn shutdown(&self) {
+        self.groups.stop();
         self.flusher.lock().stop();
         self.topics.close_all();
     }

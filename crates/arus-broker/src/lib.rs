@@ -13,6 +13,7 @@ pub mod broker_config;
 pub mod config_defs;
 pub mod fetch_session;
 mod flusher;
+pub mod groups;
 pub mod handlers;
 pub mod partition;
 pub mod store;

@@ -14,6 +14,11 @@ use arus_records::{BatchBuilder, Compression};
 fn open_broker(dir: &std::path::Path) -> std::sync::Arc<Broker> {
     let mut props = BTreeMap::new();
     props.insert("log.dirs".to_string(), dir.display().to_string());
+    // Joins complete at once instead of after the 3 s initial rebalance delay.
+    props.insert(
+        "group.initial.rebalance.delay.ms".to_string(),
+        "0".to_string(),
+    );
     Broker::open(BrokerConfig::from_properties(props).unwrap()).unwrap()
 }
 
@@ -28,6 +33,65 @@ fn batch() -> arus_protocol::Bytes {
     b.build().unwrap()
 }
 
+/// The member id of the one-member group "stable" set up before the samples run.
+static MEMBER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn member() -> String {
+    MEMBER.get().cloned().unwrap_or_default()
+}
+
+/// Forms group "stable" (one member, generation 1, protocol "range") through the handlers.
+async fn form_stable_group(broker: &std::sync::Arc<Broker>) {
+    use arus_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use arus_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    broker.groups.wait_loaded().await;
+    let header = |key: ApiKey| RequestHeader {
+        request_api_key: key as i16,
+        request_api_version: 3,
+        correlation_id: 1,
+        client_id: Some("test".into()),
+        ..Default::default()
+    };
+    let join = Request::JoinGroup(JoinGroupRequest {
+        group_id: "stable".into(),
+        session_timeout_ms: 60_000,
+        rebalance_timeout_ms: 60_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol {
+            name: "range".into(),
+            metadata: arus_protocol::Bytes::from_static(b"\0\0\0\0\0\0"),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let Outcome::Respond(arus_protocol::Response::JoinGroup(j)) =
+        broker.handle(&header(ApiKey::JoinGroup), join).await
+    else {
+        panic!("join failed")
+    };
+    assert_eq!(j.error_code, 0);
+    assert_eq!(j.generation_id, 1);
+    MEMBER.set(j.member_id.clone()).unwrap();
+    let sync = Request::SyncGroup(SyncGroupRequest {
+        group_id: "stable".into(),
+        generation_id: 1,
+        member_id: j.member_id.clone(),
+        assignments: vec![SyncGroupRequestAssignment {
+            member_id: j.member_id,
+            assignment: arus_protocol::Bytes::from_static(b"a"),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let Outcome::Respond(arus_protocol::Response::SyncGroup(s)) =
+        broker.handle(&header(ApiKey::SyncGroup), sync).await
+    else {
+        panic!("sync failed")
+    };
+    assert_eq!(s.error_code, 0);
+    assert_eq!(&s.assignment[..], b"a");
+}
+
 /// A representative request for `key` at `version`, touching topic `t` (which exists).
 fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> Request {
     use arus_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -35,8 +99,19 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
     use arus_protocol::messages::delete_topics_request::DeleteTopicState;
     use arus_protocol::messages::describe_configs_request::DescribeConfigsResource;
     use arus_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use arus_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use arus_protocol::messages::leave_group_request::MemberIdentity;
     use arus_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
     use arus_protocol::messages::metadata_request::MetadataRequestTopic;
+    use arus_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use arus_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use arus_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
     use arus_protocol::messages::offset_for_leader_epoch_request::{
         OffsetForLeaderPartition, OffsetForLeaderTopic,
     };
@@ -231,6 +306,157 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                 ..Default::default()
             })
         }
+        ApiKey::FindCoordinator => Request::FindCoordinator(FindCoordinatorRequest {
+            key: if version < 4 {
+                "g".into()
+            } else {
+                String::new()
+            },
+            // Transaction keys exercise the refusal path.
+            key_type: if version >= 1 && n % 2 == 0 { 1 } else { 0 },
+            coordinator_keys: if version >= 4 {
+                vec!["g".into(), "h".into()]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        }),
+        ApiKey::JoinGroup => Request::JoinGroup(JoinGroupRequest {
+            group_id: fresh,
+            session_timeout_ms: 30_000,
+            rebalance_timeout_ms: 30_000,
+            member_id: String::new(),
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol {
+                name: "range".into(),
+                metadata: arus_protocol::Bytes::from_static(b"\0\0\0\0\0\0"),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::SyncGroup => Request::SyncGroup(SyncGroupRequest {
+            group_id: "stable".into(),
+            generation_id: 1,
+            member_id: member(),
+            protocol_type: (version >= 5).then(|| "consumer".into()),
+            protocol_name: (version >= 5).then(|| "range".into()),
+            ..Default::default()
+        }),
+        ApiKey::Heartbeat => Request::Heartbeat(HeartbeatRequest {
+            group_id: "stable".into(),
+            generation_id: 1,
+            member_id: member(),
+            ..Default::default()
+        }),
+        ApiKey::LeaveGroup => Request::LeaveGroup(LeaveGroupRequest {
+            group_id: "stable".into(),
+            member_id: if version < 3 {
+                "nobody".into()
+            } else {
+                String::new()
+            },
+            members: if version >= 3 {
+                vec![MemberIdentity {
+                    member_id: "nobody".into(),
+                    ..Default::default()
+                }]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        }),
+        ApiKey::OffsetCommit => Request::OffsetCommit(OffsetCommitRequest {
+            group_id: "stable".into(),
+            generation_id_or_member_epoch: 1,
+            member_id: member(),
+            topics: vec![OffsetCommitRequestTopic {
+                name: "t".into(),
+                partitions: vec![
+                    OffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 1,
+                        committed_metadata: Some("m".into()),
+                        ..Default::default()
+                    },
+                    OffsetCommitRequestPartition {
+                        partition_index: 9,
+                        committed_offset: 1,
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::OffsetFetch => {
+            if version < 8 {
+                Request::OffsetFetch(OffsetFetchRequest {
+                    group_id: "stable".into(),
+                    topics: Some(vec![OffsetFetchRequestTopic {
+                        name: "t".into(),
+                        partition_indexes: vec![0, 1],
+                        ..Default::default()
+                    }]),
+                    require_stable: version >= 7,
+                    ..Default::default()
+                })
+            } else {
+                Request::OffsetFetch(OffsetFetchRequest {
+                    groups: vec![
+                        OffsetFetchRequestGroup {
+                            group_id: "stable".into(),
+                            topics: None,
+                            ..Default::default()
+                        },
+                        OffsetFetchRequestGroup {
+                            group_id: "missing".into(),
+                            topics: Some(vec![OffsetFetchRequestTopics {
+                                name: "t".into(),
+                                partition_indexes: vec![0],
+                                ..Default::default()
+                            }]),
+                            ..Default::default()
+                        },
+                    ],
+                    require_stable: true,
+                    ..Default::default()
+                })
+            }
+        }
+        ApiKey::DescribeGroups => Request::DescribeGroups(DescribeGroupsRequest {
+            groups: vec!["stable".into(), "missing".into()],
+            include_authorized_operations: version >= 3,
+            ..Default::default()
+        }),
+        ApiKey::ListGroups => Request::ListGroups(ListGroupsRequest {
+            states_filter: if version >= 4 {
+                vec!["Stable".into()]
+            } else {
+                Vec::new()
+            },
+            types_filter: if version >= 5 {
+                vec!["classic".into()]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        }),
+        ApiKey::DeleteGroups => Request::DeleteGroups(DeleteGroupsRequest {
+            groups_names: vec!["missing".into(), "stable".into()],
+            ..Default::default()
+        }),
+        ApiKey::OffsetDelete => Request::OffsetDelete(OffsetDeleteRequest {
+            group_id: "stable".into(),
+            topics: vec![OffsetDeleteRequestTopic {
+                name: "t".into(),
+                partitions: vec![OffsetDeleteRequestPartition {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
         other => panic!("no sample request for {}", other.name()),
     }
 }
@@ -248,6 +474,7 @@ async fn every_supported_version_answers_and_encodes() {
             configs: BTreeMap::new(),
         })
         .unwrap();
+    form_stable_group(&broker).await;
     let mut n = 0;
     for (key, _) in SUPPORTED_APIS {
         let (min, max) = supported_versions(*key).unwrap();

@@ -1,0 +1,481 @@
+//! Drives the pure group coordinator (`arus-group`) inside the broker: one mutex around it
+//! (never held across `.await`), deferred JoinGroup/SyncGroup answers through oneshot
+//! channels, a timer task that sleeps until the coordinator's next deadline (woken early
+//! when an operation may have changed it), and persistence in `__consumer_offsets`.
+//!
+//! Persistence: an operation's records are appended to the group's partition of
+//! `__consumer_offsets` while the coordinator lock is held — so the log order is the order
+//! in which the state changed — and the answers (the operation's own, and any deferred ones
+//! it completed) are released only after that append is fsynced, like an `acks=all`
+//! produce. On start-up a loader thread replays every partition; until it is done group
+//! APIs answer COORDINATOR_LOAD_IN_PROGRESS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arus_group::records::{decode_record, encode_record, offsets_partition_for};
+use arus_group::{Completion, Coordinator, GroupConfig, Ticket};
+use arus_protocol::ErrorCode;
+use arus_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use arus_records::{BatchBuilder, Compression, batches};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, oneshot};
+use tracing::{info, warn};
+
+use crate::broker::{Broker, now_ms};
+use crate::broker_config::BrokerConfig;
+use crate::partition::Partition;
+use crate::topics::{NewTopic, Topic, TopicError};
+
+/// Kafka's internal topic for committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// How long an answer waits for its records to reach stable storage before the request
+/// fails (Kafka bounds the append by `offsets.commit.timeout.ms`, 5 s).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub fn group_config(c: &BrokerConfig) -> GroupConfig {
+    GroupConfig {
+        initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms,
+        min_session_timeout_ms: c.group_min_session_timeout_ms,
+        max_session_timeout_ms: c.group_max_session_timeout_ms,
+        max_size: c.group_max_size.max(1) as usize,
+        offsets_retention_ms: c.offsets_retention_minutes.saturating_mul(60_000),
+        offsets_retention_check_interval_ms: c.offsets_retention_check_interval_ms,
+        offset_metadata_max_bytes: c.offset_metadata_max_bytes.max(0) as usize,
+        ..GroupConfig::default()
+    }
+}
+
+enum Waiter {
+    Join(oneshot::Sender<JoinGroupResponse>),
+    Sync(oneshot::Sender<SyncGroupResponse>),
+}
+
+struct State {
+    coord: Coordinator,
+    waiters: HashMap<Ticket, Waiter>,
+}
+
+/// What to do once the coordinator lock is released.
+#[must_use]
+pub(crate) struct AfterLock {
+    flush: Vec<(Arc<Partition>, i64)>,
+    deliver: Vec<(Waiter, Completion)>,
+    persist_error: Option<String>,
+}
+
+/// Why an operation's records could not be made durable; maps to Kafka's error for a
+/// failed `__consumer_offsets` append.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error("cannot write __consumer_offsets: {0}")]
+    Storage(String),
+    #[error("timed out waiting for __consumer_offsets to reach stable storage")]
+    Timeout,
+}
+
+impl PersistError {
+    /// Kafka's mapping in `GroupMetadataManager.storeOffsets`: storage failures become
+    /// NOT_COORDINATOR, timeouts COORDINATOR_NOT_AVAILABLE (both make clients retry).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PersistError::Storage(_) => ErrorCode::NotCoordinator,
+            PersistError::Timeout => ErrorCode::CoordinatorNotAvailable,
+        }
+    }
+}
+
+pub struct GroupDriver {
+    state: Mutex<State>,
+    wake: Notify,
+    loaded: AtomicBool,
+    timer_started: AtomicBool,
+    stopped: AtomicBool,
+}
+
+impl GroupDriver {
+    pub fn new(config: &BrokerConfig) -> GroupDriver {
+        GroupDriver {
+            state: Mutex::new(State {
+                coord: Coordinator::new(group_config(config), now_ms()),
+                waiters: HashMap::new(),
+            }),
+            wake: Notify::new(),
+            loaded: AtomicBool::new(false),
+            timer_started: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Resolves once start-up loading has finished (tests; the CLI's in-process broker).
+    pub async fn wait_loaded(&self) {
+        while !self.is_loaded() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Replays `__consumer_offsets` (if it exists) on a thread of its own, so the broker
+    /// starts serving other APIs at once.
+    pub(crate) fn start_loading(self: &Arc<Self>, broker: &Arc<Broker>) {
+        let Some(topic) = broker.topics.get(OFFSETS_TOPIC) else {
+            self.state.lock().coord.finish_loading(now_ms());
+            self.loaded.store(true, Ordering::Release);
+            return;
+        };
+        let me = self.clone();
+        let parts = topic.partitions();
+        let spawned = std::thread::Builder::new()
+            .name("arus-group-load".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let mut st = me.state.lock();
+                let mut n = 0usize;
+                for p in &parts {
+                    n += replay_partition(p, &mut st.coord);
+                }
+                st.coord.finish_loading(now_ms());
+                // Loading itself never completes a deferred answer; records produced by
+                // finish_loading (none today) would be re-derived on the next start.
+                let _ = st.coord.take_effects();
+                drop(st);
+                me.loaded.store(true, Ordering::Release);
+                me.wake.notify_one();
+                info!(
+                    records = n,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "loaded __consumer_offsets"
+                );
+            });
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start the group loader thread; loading inline");
+            let mut st = self.state.lock();
+            for p in topic.partitions() {
+                replay_partition(&p, &mut st.coord);
+            }
+            st.coord.finish_loading(now_ms());
+            let _ = st.coord.take_effects();
+            self.loaded.store(true, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// Starts the timer task on first use (the broker may be opened outside a runtime).
+    fn ensure_timer(self: &Arc<Self>, broker: &Arc<Broker>) {
+        if self.timer_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        let weak = Arc::downgrade(broker);
+        tokio::spawn(async move { me.timer_loop(weak).await });
+    }
+
+    async fn timer_loop(self: Arc<Self>, broker: Weak<Broker>) {
+        loop {
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            let deadline = self.state.lock().coord.next_deadline();
+            let now = now_ms();
+            if deadline > now {
+                // Capped so that a clock step does not leave the timer asleep for long.
+                let wait = Duration::from_millis((deadline - now).min(60_000) as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wake.notified() => continue,
+                }
+            }
+            let Some(broker) = broker.upgrade() else {
+                return;
+            };
+            let ((), after) = self.locked(&broker, |c, now| c.tick(now));
+            if let Err(e) = self.finish(&broker, after).await {
+                warn!(error = %e, "group coordinator timer could not persist its records");
+            }
+        }
+    }
+
+    /// Runs `f` on the coordinator under the lock, appends the records it produced, and
+    /// collects the deferred answers to release after the flush.
+    pub(crate) fn locked<R>(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        f: impl FnOnce(&mut Coordinator, i64) -> R,
+    ) -> (R, AfterLock) {
+        self.ensure_timer(broker);
+        let now = now_ms();
+        let mut st = self.state.lock();
+        let r = f(&mut st.coord, now);
+        let after = apply_effects(broker, &mut st, now);
+        drop(st);
+        self.wake.notify_one();
+        (r, after)
+    }
+
+    /// Like [`GroupDriver::locked`], registering a waiter for a pending JoinGroup.
+    pub(crate) fn locked_join(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        f: impl FnOnce(&mut Coordinator, i64) -> arus_group::Reply<JoinGroupResponse>,
+    ) -> (
+        Result<JoinGroupResponse, oneshot::Receiver<JoinGroupResponse>>,
+        AfterLock,
+    ) {
+        self.ensure_timer(broker);
+        let now = now_ms();
+        let mut st = self.state.lock();
+        let r = match f(&mut st.coord, now) {
+            arus_group::Reply::Now(r) => Ok(r),
+            arus_group::Reply::Pending(t) => {
+                let (tx, rx) = oneshot::channel();
+                st.waiters.insert(t, Waiter::Join(tx));
+                Err(rx)
+            }
+        };
+        let after = apply_effects(broker, &mut st, now);
+        drop(st);
+        self.wake.notify_one();
+        (r, after)
+    }
+
+    /// Like [`GroupDriver::locked`], registering a waiter for a pending SyncGroup.
+    pub(crate) fn locked_sync(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        f: impl FnOnce(&mut Coordinator, i64) -> arus_group::Reply<SyncGroupResponse>,
+    ) -> (
+        Result<SyncGroupResponse, oneshot::Receiver<SyncGroupResponse>>,
+        AfterLock,
+    ) {
+        self.ensure_timer(broker);
+        let now = now_ms();
+        let mut st = self.state.lock();
+        let r = match f(&mut st.coord, now) {
+            arus_group::Reply::Now(r) => Ok(r),
+            arus_group::Reply::Pending(t) => {
+                let (tx, rx) = oneshot::channel();
+                st.waiters.insert(t, Waiter::Sync(tx));
+                Err(rx)
+            }
+        };
+        let after = apply_effects(broker, &mut st, now);
+        drop(st);
+        self.wake.notify_one();
+        (r, after)
+    }
+
+    /// Read-only access (describe, list, fetch offsets).
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Coordinator) -> R) -> R {
+        f(&self.state.lock().coord)
+    }
+
+    /// Waits until the appended records are fsynced, then releases the deferred answers.
+    pub(crate) async fn finish(
+        &self,
+        broker: &Broker,
+        after: AfterLock,
+    ) -> Result<(), PersistError> {
+        for (p, _) in &after.flush {
+            broker.request_flush(p.clone());
+        }
+        let mut result = match after.persist_error {
+            Some(e) => Err(PersistError::Storage(e)),
+            None => Ok(()),
+        };
+        let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
+        for (p, end) in &after.flush {
+            if tokio::time::timeout_at(deadline, p.wait_flushed(*end))
+                .await
+                .is_err()
+            {
+                result = Err(PersistError::Timeout);
+            }
+        }
+        for (waiter, completion) in after.deliver {
+            match (waiter, completion) {
+                (Waiter::Join(tx), Completion::Join(_, mut r)) => {
+                    if let Err(e) = &result
+                        && r.error_code == 0
+                    {
+                        r.error_code = e.code().code();
+                    }
+                    let _ = tx.send(r);
+                }
+                (Waiter::Sync(tx), Completion::Sync(_, mut r)) => {
+                    if let Err(e) = &result
+                        && r.error_code == 0
+                    {
+                        r.error_code = e.code().code();
+                        r.assignment = Default::default();
+                    }
+                    let _ = tx.send(r);
+                }
+                _ => warn!("group completion of the wrong kind for its waiter"),
+            }
+        }
+        result
+    }
+}
+
+/// Appends the coordinator's pending records (one batch per `__consumer_offsets`
+/// partition) and pairs its completions with their waiters. Called with the lock held.
+fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
+    let effects = st.coord.take_effects();
+    let mut after = AfterLock {
+        flush: Vec::new(),
+        deliver: Vec::new(),
+        persist_error: None,
+    };
+    for c in effects.completions {
+        let ticket = match &c {
+            Completion::Join(t, _) | Completion::Sync(t, _) => *t,
+        };
+        if let Some(w) = st.waiters.remove(&ticket) {
+            after.deliver.push((w, c));
+        }
+    }
+    if effects.records.is_empty() {
+        return after;
+    }
+    let topic = match offsets_topic(broker) {
+        Ok(t) => t,
+        Err(e) => {
+            after.persist_error = Some(e.to_string());
+            return after;
+        }
+    };
+    let n = topic.partition_count();
+    let mut by_partition: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
+    for r in &effects.records {
+        let group = match r {
+            arus_group::records::CoordinatorRecord::OffsetCommit { group, .. }
+            | arus_group::records::CoordinatorRecord::GroupMetadata { group, .. } => group,
+            _ => continue,
+        };
+        let (key, value) = match encode_record(r) {
+            Ok(kv) => kv,
+            Err(e) => {
+                after.persist_error = Some(e.to_string());
+                continue;
+            }
+        };
+        by_partition
+            .entry(offsets_partition_for(group, n))
+            .or_insert_with(|| BatchBuilder::new(Compression::None, now))
+            .push(now, Some(&key), value.as_deref(), &[]);
+    }
+    for (index, builder) in by_partition {
+        let count = builder.len() as u64;
+        let Some(partition) = topic.partition(index) else {
+            after.persist_error = Some(format!("{OFFSETS_TOPIC}-{index} does not exist"));
+            continue;
+        };
+        let appended = builder.build().map_err(|e| e.to_string()).and_then(|b| {
+            let mut bytes = b.to_vec();
+            partition
+                .append(&mut bytes, count, now)
+                .map_err(|e| e.to_string())
+        });
+        match appended {
+            Ok(info) => after.flush.push((partition, info.last_offset + 1)),
+            Err(e) => after.persist_error = Some(e),
+        }
+    }
+    if !after.flush.is_empty() {
+        // Consumers of __consumer_offsets (tools) long-poll like any other reader.
+        broker.data_arrived.notify_waiters();
+    }
+    after
+}
+
+/// `__consumer_offsets`, created on first use with Kafka's settings for it.
+pub fn offsets_topic(broker: &Broker) -> Result<Arc<Topic>, TopicError> {
+    if let Some(t) = broker.topics.get(OFFSETS_TOPIC) {
+        return Ok(t);
+    }
+    let configs = BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("compression.type".to_string(), "producer".to_string()),
+        ("segment.bytes".to_string(), "104857600".to_string()),
+    ]);
+    match broker.topics.create(NewTopic {
+        name: OFFSETS_TOPIC.to_string(),
+        partitions: broker.config.offsets_topic_num_partitions,
+        replication_factor: 1,
+        configs,
+    }) {
+        Ok(t) => Ok(t),
+        // Created concurrently.
+        Err(TopicError::AlreadyExists(_)) => {
+            broker.topics.get(OFFSETS_TOPIC).ok_or(TopicError::Unknown)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Replays one partition into the coordinator; returns how many records it applied.
+fn replay_partition(p: &Partition, coord: &mut Coordinator) -> usize {
+    let end = p.high_watermark();
+    let mut offset = p.log_start_offset();
+    let mut n = 0;
+    let now = now_ms();
+    while offset < end {
+        let read = match p.read(offset, 4 << 20, end) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(partition = p.index, error = %e, "cannot read __consumer_offsets");
+                return n;
+            }
+        };
+        if read.bytes.is_empty() {
+            break;
+        }
+        let before = offset;
+        for batch in batches(read.bytes) {
+            let Ok(batch) = batch else { break };
+            if batch.next_offset() <= offset {
+                continue;
+            }
+            offset = batch.next_offset();
+            if batch.is_control() {
+                continue;
+            }
+            let Ok(records) = batch.records() else {
+                warn!(
+                    partition = p.index,
+                    offset = batch.base_offset(),
+                    "undecodable batch in __consumer_offsets"
+                );
+                continue;
+            };
+            for r in records {
+                let Some(key) = r.key.as_deref() else {
+                    continue;
+                };
+                match decode_record(key, r.value.as_deref()) {
+                    Ok(rec) => {
+                        coord.replay(rec, now);
+                        n += 1;
+                    }
+                    Err(e) => {
+                        warn!(partition = p.index, error = %e, "skipping undecodable __consumer_offsets record")
+                    }
+                }
+            }
+        }
+        if offset == before {
+            break;
+        }
+    }
+    n
+}

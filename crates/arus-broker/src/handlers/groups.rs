@@ -1,0 +1,376 @@
+//! Classic group membership and administration: JoinGroup, SyncGroup, Heartbeat,
+//! LeaveGroup, DescribeGroups, ListGroups, DeleteGroups. The rules live in `arus-group`;
+//! these handlers normalise each request version, call the coordinator through the driver,
+//! and shape the answer for the version asked (fields a version lacks are cleared).
+
+use std::sync::Arc;
+
+use arus_group::{JoinParams, SyncParams};
+use arus_protocol::ErrorCode;
+use arus_protocol::messages::delete_groups_response::{DeletableGroupResult, DeleteGroupsResponse};
+use arus_protocol::messages::describe_groups_response::{DescribeGroupsResponse, DescribedGroup};
+use arus_protocol::messages::leave_group_response::{LeaveGroupResponse, MemberResponse};
+use arus_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
+use arus_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, HeartbeatRequest, HeartbeatResponse,
+    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, ListGroupsRequest, SyncGroupRequest,
+    SyncGroupResponse,
+};
+use tracing::warn;
+
+use crate::Broker;
+
+/// Kafka's `AclEntry.supportedOperations(GROUP)` without an authorizer: READ, DELETE,
+/// DESCRIBE (bit positions are `AclOperation` codes).
+fn group_authorized_operations(requested: bool) -> i32 {
+    if requested {
+        (1 << 3) | (1 << 6) | (1 << 8)
+    } else {
+        i32::MIN
+    }
+}
+
+fn shape_join(mut r: JoinGroupResponse, version: i16) -> JoinGroupResponse {
+    if version < 7 {
+        r.protocol_type = None;
+        if r.protocol_name.is_none() {
+            r.protocol_name = Some(String::new());
+        }
+    }
+    if version < 9 {
+        r.skip_assignment = false;
+    }
+    r
+}
+
+fn join_failed(code: ErrorCode, member_id: &str, version: i16) -> JoinGroupResponse {
+    shape_join(
+        JoinGroupResponse {
+            error_code: code.code(),
+            generation_id: -1,
+            protocol_name: None,
+            member_id: member_id.to_string(),
+            ..Default::default()
+        },
+        version,
+    )
+}
+
+pub async fn join_group(
+    broker: &Arc<Broker>,
+    r: JoinGroupRequest,
+    version: i16,
+    client_id: &str,
+) -> JoinGroupResponse {
+    let driver = broker.groups.clone();
+    if !driver.is_loaded() {
+        return join_failed(ErrorCode::CoordinatorLoadInProgress, &r.member_id, version);
+    }
+    let params = JoinParams {
+        group_id: r.group_id,
+        member_id: r.member_id,
+        group_instance_id: if version >= 5 {
+            r.group_instance_id
+        } else {
+            None
+        },
+        session_timeout_ms: r.session_timeout_ms,
+        // v0 had no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if version >= 1 {
+            r.rebalance_timeout_ms
+        } else {
+            r.session_timeout_ms
+        },
+        protocol_type: r.protocol_type,
+        protocols: r
+            .protocols
+            .into_iter()
+            .map(|p| (p.name, p.metadata))
+            .collect(),
+        client_id: client_id.to_string(),
+        // The connection's peer address does not reach the handlers yet.
+        client_host: String::new(),
+        require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
+    };
+    let member_id = params.member_id.clone();
+    let (reply, after) = driver.locked_join(broker, |c, now| c.join_group(params, now));
+    if let Err(e) = driver.finish(broker, after).await {
+        warn!(error = %e, "group metadata not persisted");
+    }
+    let resp = match reply {
+        Ok(r) => r,
+        Err(rx) => match rx.await {
+            Ok(r) => r,
+            Err(_) => return join_failed(ErrorCode::CoordinatorNotAvailable, &member_id, version),
+        },
+    };
+    shape_join(resp, version)
+}
+
+fn shape_sync(mut r: SyncGroupResponse, version: i16) -> SyncGroupResponse {
+    if version < 5 {
+        r.protocol_type = None;
+        r.protocol_name = None;
+    }
+    r
+}
+
+pub async fn sync_group(
+    broker: &Arc<Broker>,
+    r: SyncGroupRequest,
+    version: i16,
+) -> SyncGroupResponse {
+    let driver = broker.groups.clone();
+    if !driver.is_loaded() {
+        return SyncGroupResponse {
+            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            ..Default::default()
+        };
+    }
+    let params = SyncParams {
+        group_id: r.group_id,
+        generation_id: r.generation_id,
+        member_id: r.member_id,
+        group_instance_id: if version >= 3 {
+            r.group_instance_id
+        } else {
+            None
+        },
+        protocol_type: if version >= 5 { r.protocol_type } else { None },
+        protocol_name: if version >= 5 { r.protocol_name } else { None },
+        assignments: r
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id, a.assignment))
+            .collect(),
+    };
+    let (reply, after) = driver.locked_sync(broker, |c, now| c.sync_group(params, now));
+    let persisted = driver.finish(broker, after).await;
+    let mut resp = match reply {
+        Ok(r) => r,
+        Err(rx) => match rx.await {
+            Ok(r) => r,
+            Err(_) => SyncGroupResponse {
+                error_code: ErrorCode::CoordinatorNotAvailable.code(),
+                ..Default::default()
+            },
+        },
+    };
+    if let Err(e) = persisted
+        && resp.error_code == 0
+    {
+        resp.error_code = e.code().code();
+        resp.assignment = Default::default();
+    }
+    shape_sync(resp, version)
+}
+
+pub fn heartbeat(broker: &Arc<Broker>, r: HeartbeatRequest, version: i16) -> HeartbeatResponse {
+    let driver = broker.groups.clone();
+    if !driver.is_loaded() {
+        return HeartbeatResponse {
+            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            ..Default::default()
+        };
+    }
+    let instance = if version >= 3 {
+        r.group_instance_id
+    } else {
+        None
+    };
+    // A heartbeat writes no records; the timer task may still have work (it was woken).
+    let (code, after) = driver.locked(broker, |c, now| {
+        c.heartbeat(
+            &r.group_id,
+            r.generation_id,
+            &r.member_id,
+            instance.as_deref(),
+            now,
+        )
+    });
+    spawn_finish(broker, after);
+    HeartbeatResponse {
+        error_code: code.code(),
+        ..Default::default()
+    }
+}
+
+/// Releases answers an operation completed without making the caller wait for them.
+fn spawn_finish(broker: &Arc<Broker>, after: crate::groups::AfterLock) {
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        if let Err(e) = broker.groups.finish(&broker, after).await {
+            warn!(error = %e, "group records not persisted");
+        }
+    });
+}
+
+pub async fn leave_group(
+    broker: &Arc<Broker>,
+    r: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
+    let driver = broker.groups.clone();
+    if !driver.is_loaded() {
+        return LeaveGroupResponse {
+            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            ..Default::default()
+        };
+    }
+    let members: Vec<(String, Option<String>)> = if version >= 3 {
+        r.members
+            .iter()
+            .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
+            .collect()
+    } else {
+        vec![(r.member_id.clone(), None)]
+    };
+    let (result, after) = driver.locked(broker, |c, now| c.leave_group(&r.group_id, &members, now));
+    if let Err(e) = driver.finish(broker, after).await {
+        warn!(error = %e, "group records not persisted");
+    }
+    match result {
+        Err(code) => LeaveGroupResponse {
+            error_code: code.code(),
+            ..Default::default()
+        },
+        Ok(codes) if version < 3 => LeaveGroupResponse {
+            error_code: codes.first().copied().unwrap_or(ErrorCode::None).code(),
+            ..Default::default()
+        },
+        Ok(codes) => LeaveGroupResponse {
+            error_code: 0,
+            members: members
+                .into_iter()
+                .zip(codes)
+                .map(|((member_id, group_instance_id), code)| MemberResponse {
+                    member_id,
+                    group_instance_id,
+                    error_code: code.code(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        },
+    }
+}
+
+pub fn describe_groups(
+    broker: &Arc<Broker>,
+    r: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let driver = &broker.groups;
+    let loaded = driver.is_loaded();
+    let ops = group_authorized_operations(version >= 3 && r.include_authorized_operations);
+    let groups = r
+        .groups
+        .iter()
+        .map(|id| {
+            let mut g = if !loaded {
+                DescribedGroup {
+                    error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+                    group_id: id.clone(),
+                    ..Default::default()
+                }
+            } else {
+                driver.read(|c| c.describe(id))
+            };
+            g.authorized_operations = ops;
+            if version < 4 {
+                for m in &mut g.members {
+                    m.group_instance_id = None;
+                }
+            }
+            g
+        })
+        .collect();
+    DescribeGroupsResponse {
+        groups,
+        ..Default::default()
+    }
+}
+
+pub fn list_groups(broker: &Arc<Broker>, r: ListGroupsRequest, version: i16) -> ListGroupsResponse {
+    let driver = &broker.groups;
+    if !driver.is_loaded() {
+        return ListGroupsResponse {
+            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            ..Default::default()
+        };
+    }
+    let states: Vec<String> = if version >= 4 {
+        r.states_filter.iter().map(|s| s.to_lowercase()).collect()
+    } else {
+        Vec::new()
+    };
+    let types: Vec<String> = if version >= 5 {
+        r.types_filter.iter().map(|s| s.to_lowercase()).collect()
+    } else {
+        Vec::new()
+    };
+    let groups = driver
+        .read(|c| c.list())
+        .into_iter()
+        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_lowercase()))
+        // Every group here is a classic group (KIP-848 groups are not built yet).
+        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
+        .map(|g| ListedGroup {
+            group_id: g.group_id,
+            protocol_type: g.protocol_type,
+            group_state: if version >= 4 {
+                g.state.name().to_string()
+            } else {
+                String::new()
+            },
+            group_type: if version >= 5 {
+                "classic".to_string()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        })
+        .collect();
+    ListGroupsResponse {
+        error_code: 0,
+        groups,
+        ..Default::default()
+    }
+}
+
+pub async fn delete_groups(broker: &Arc<Broker>, r: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let driver = broker.groups.clone();
+    if !driver.is_loaded() {
+        return DeleteGroupsResponse {
+            results: r
+                .groups_names
+                .into_iter()
+                .map(|group_id| DeletableGroupResult {
+                    group_id,
+                    error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
+    let (codes, after) = driver.locked(broker, |c, now| c.delete_groups(&r.groups_names, now));
+    let persisted = driver.finish(broker, after).await;
+    DeleteGroupsResponse {
+        results: r
+            .groups_names
+            .into_iter()
+            .zip(codes)
+            .map(|(group_id, code)| DeletableGroupResult {
+                group_id,
+                error_code: match (&persisted, code) {
+                    (Err(e), ErrorCode::None) => e.code().code(),
+                    _ => code.code(),
+                },
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

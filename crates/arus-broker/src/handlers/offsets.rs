@@ -1,0 +1,306 @@
+//! Committed offsets: OffsetCommit (answered once the commit is fsynced in
+//! `__consumer_offsets`), OffsetFetch (single group up to v7, batched groups from v8) and
+//! OffsetDelete.
+
+use std::sync::Arc;
+
+use arus_group::{CommitParams, CommitPartition, OffsetEntry};
+use arus_protocol::ErrorCode;
+use arus_protocol::messages::offset_commit_response::{
+    OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use arus_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponse, OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use arus_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
+    OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use arus_protocol::messages::{OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest};
+
+use crate::Broker;
+
+fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
+    broker
+        .topics
+        .get(topic)
+        .is_some_and(|t| t.partition(partition).is_some())
+}
+
+pub async fn commit(
+    broker: &Arc<Broker>,
+    r: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
+    let driver = broker.groups.clone();
+    // Partitions the broker does not host are refused here, as Kafka's request handler
+    // does; the rest go to the coordinator.
+    let mut plan: Vec<(String, Vec<(i32, Option<ErrorCode>)>)> = Vec::new();
+    let mut partitions = Vec::new();
+    let loading = !driver.is_loaded();
+    for t in &r.topics {
+        let mut rows = Vec::new();
+        for p in &t.partitions {
+            if loading {
+                rows.push((
+                    p.partition_index,
+                    Some(ErrorCode::CoordinatorLoadInProgress),
+                ));
+            } else if !partition_exists(broker, &t.name, p.partition_index) {
+                rows.push((p.partition_index, Some(ErrorCode::UnknownTopicOrPartition)));
+            } else {
+                rows.push((p.partition_index, None));
+                partitions.push(CommitPartition {
+                    topic: t.name.clone(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: p.committed_metadata.clone(),
+                });
+            }
+        }
+        plan.push((t.name.clone(), rows));
+    }
+    let mut codes: Vec<ErrorCode> = Vec::new();
+    if !partitions.is_empty() {
+        let n = partitions.len();
+        let params = CommitParams {
+            group_id: r.group_id.clone(),
+            generation_id: r.generation_id_or_member_epoch,
+            member_id: r.member_id.clone(),
+            group_instance_id: if version >= 7 {
+                r.group_instance_id.clone()
+            } else {
+                None
+            },
+            retention_time_ms: if (2..=4).contains(&version) {
+                r.retention_time_ms
+            } else {
+                -1
+            },
+            partitions,
+        };
+        let (result, after) = driver.locked(broker, |c, now| c.commit_offsets(params, now));
+        let persisted = driver.finish(broker, after).await;
+        codes = match result {
+            Ok(codes) => codes,
+            Err(code) => vec![code; n],
+        };
+        if let Err(e) = persisted {
+            for c in &mut codes {
+                if *c == ErrorCode::None {
+                    *c = e.code();
+                }
+            }
+        }
+    }
+    let mut next = codes.into_iter();
+    OffsetCommitResponse {
+        topics: plan
+            .into_iter()
+            .map(|(name, rows)| OffsetCommitResponseTopic {
+                name,
+                partitions: rows
+                    .into_iter()
+                    .map(|(partition_index, code)| OffsetCommitResponsePartition {
+                        partition_index,
+                        error_code: code
+                            .or_else(|| next.next())
+                            .unwrap_or(ErrorCode::UnknownServerError)
+                            .code(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// (offset, leader epoch, metadata) as OffsetFetch reports them; never-committed
+/// partitions are offset -1 with empty metadata and no error, as in Kafka.
+fn reported(e: Option<OffsetEntry>) -> (i64, i32, String) {
+    match e {
+        Some(e) => (e.offset, e.leader_epoch, e.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    let driver = &broker.groups;
+    let loaded = driver.is_loaded();
+    // No transactional offset commits exist yet, so `require_stable` never finds pending
+    // ones (Kafka would answer UNSTABLE_OFFSET_COMMIT for those partitions).
+    if version >= 8 {
+        let groups = r
+            .groups
+            .into_iter()
+            .map(|g| {
+                if !loaded {
+                    return OffsetFetchResponseGroup {
+                        group_id: g.group_id,
+                        error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+                        ..Default::default()
+                    };
+                }
+                let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name, t.partition_indexes))
+                        .collect()
+                });
+                let found = driver.read(|c| c.fetch_offsets(&g.group_id, wanted.as_deref()));
+                OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    topics: found
+                        .into_iter()
+                        .map(|(name, parts)| OffsetFetchResponseTopics {
+                            name,
+                            partitions: parts
+                                .into_iter()
+                                .map(|(partition_index, e)| {
+                                    let (offset, epoch, metadata) = reported(e);
+                                    OffsetFetchResponsePartitions {
+                                        partition_index,
+                                        committed_offset: offset,
+                                        committed_leader_epoch: epoch,
+                                        metadata: Some(metadata),
+                                        error_code: 0,
+                                        ..Default::default()
+                                    }
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    error_code: 0,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        return OffsetFetchResponse {
+            groups,
+            ..Default::default()
+        };
+    }
+    if !loaded {
+        // v2+ carries a top-level error; older versions report it per partition.
+        let code = ErrorCode::CoordinatorLoadInProgress.code();
+        return OffsetFetchResponse {
+            error_code: if version >= 2 { code } else { 0 },
+            topics: r
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| OffsetFetchResponseTopic {
+                    name: t.name,
+                    partitions: t
+                        .partition_indexes
+                        .into_iter()
+                        .map(|partition_index| OffsetFetchResponsePartition {
+                            partition_index,
+                            committed_offset: -1,
+                            error_code: code,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
+    let wanted: Option<Vec<(String, Vec<i32>)>> = r.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
+    let found = driver.read(|c| c.fetch_offsets(&r.group_id, wanted.as_deref()));
+    OffsetFetchResponse {
+        topics: found
+            .into_iter()
+            .map(|(name, parts)| OffsetFetchResponseTopic {
+                name,
+                partitions: parts
+                    .into_iter()
+                    .map(|(partition_index, e)| {
+                        let (offset, epoch, metadata) = reported(e);
+                        OffsetFetchResponsePartition {
+                            partition_index,
+                            committed_offset: offset,
+                            committed_leader_epoch: if version >= 5 { epoch } else { -1 },
+                            metadata: Some(metadata),
+                            error_code: 0,
+                            ..Default::default()
+                        }
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        error_code: 0,
+        ..Default::default()
+    }
+}
+
+pub async fn delete(broker: &Arc<Broker>, r: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let driver = broker.groups.clone();
+    if !driver.is_loaded() {
+        return OffsetDeleteResponse {
+            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            ..Default::default()
+        };
+    }
+    let topics: Vec<(String, Vec<i32>)> = r
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    let (result, after) =
+        driver.locked(broker, |c, now| c.delete_offsets(&r.group_id, &topics, now));
+    let persisted = driver.finish(broker, after).await;
+    match result {
+        Err(code) => OffsetDeleteResponse {
+            error_code: code.code(),
+            ..Default::default()
+        },
+        Ok(rows) => OffsetDeleteResponse {
+            error_code: match persisted {
+                Err(e) => e.code().code(),
+                Ok(()) => 0,
+            },
+            topics: rows
+                .into_iter()
+                .map(|(name, parts)| OffsetDeleteResponseTopic {
+                    partitions: parts
+                        .into_iter()
+                        .map(|(partition_index, code)| OffsetDeleteResponsePartition {
+                            partition_index,
+                            // Kafka checks that the partition exists before the group rules.
+                            error_code: if partition_exists(broker, &name, partition_index)
+                                || code != ErrorCode::None
+                            {
+                                code.code()
+                            } else {
+                                ErrorCode::UnknownTopicOrPartition.code()
+                            },
+                            ..Default::default()
+                        })
+                        .collect(),
+                    name,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        },
+    }
+}

@@ -1,0 +1,1465 @@
+//! The classic group coordinator: Kafka's `GroupMetadataManager` (classic part) and
+//! `OffsetMetadataManager` rules as a state machine over injected time.
+//!
+//! Every operation takes `now` (ms) and answers at once, or — for a JoinGroup or SyncGroup
+//! that must wait for the rest of the group — returns [`Reply::Pending`] with a ticket that a
+//! later operation or [`Coordinator::tick`] completes. Responses to deliver and records to
+//! persist accumulate in [`Effects`]; the driver takes them with
+//! [`Coordinator::take_effects`] after each call, persists the records, and only then
+//! delivers the completions (so a SyncGroup answer follows the durable group metadata, as
+//! in Kafka). [`Coordinator::next_deadline`] says when `tick` has work, so the driver sleeps
+//! exactly until then.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arus_protocol::coordinator::OffsetCommitValue;
+use arus_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use arus_protocol::messages::join_group_response::JoinGroupResponseMember;
+use arus_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
+use arus_protocol::{Bytes, ErrorCode};
+use tracing::{debug, info};
+
+use crate::classic::{Group, GroupState, JoinTimer, Member, OffsetEntry, Ticket};
+use crate::config::GroupConfig;
+use crate::records::CoordinatorRecord;
+
+/// An answer now, or a ticket completed later through [`Effects::completions`].
+#[derive(Debug)]
+pub enum Reply<T> {
+    Now(T),
+    Pending(Ticket),
+}
+
+/// A deferred response that became ready.
+#[derive(Debug, Clone)]
+pub enum Completion {
+    Join(Ticket, JoinGroupResponse),
+    Sync(Ticket, SyncGroupResponse),
+}
+
+/// What the driver must do after an operation.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub completions: Vec<Completion>,
+    /// Records for `__consumer_offsets`, in order.
+    pub records: Vec<CoordinatorRecord>,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.completions.is_empty() && self.records.is_empty()
+    }
+}
+
+/// A JoinGroup request, normalised across versions.
+#[derive(Debug, Clone)]
+pub struct JoinParams {
+    pub group_id: String,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocol_type: String,
+    pub protocols: Vec<(String, Bytes)>,
+    pub client_id: String,
+    pub client_host: String,
+    /// JoinGroup v4+: an unknown member first gets MEMBER_ID_REQUIRED and its id.
+    pub require_known_member_id: bool,
+    /// JoinGroup v9+ (KIP-814): a static leader rejoining a stable group is told to skip
+    /// the assignment instead of being hidden behind its old member id.
+    pub supports_skip_assignment: bool,
+}
+
+/// A SyncGroup request, normalised across versions.
+#[derive(Debug, Clone)]
+pub struct SyncParams {
+    pub group_id: String,
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub protocol_type: Option<String>,
+    pub protocol_name: Option<String>,
+    pub assignments: Vec<(String, Bytes)>,
+}
+
+/// One partition's commit.
+#[derive(Debug, Clone)]
+pub struct CommitPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+}
+
+/// An OffsetCommit request, normalised across versions.
+#[derive(Debug, Clone)]
+pub struct CommitParams {
+    pub group_id: String,
+    /// -1: a commit by a consumer outside group management (simple/standalone).
+    pub generation_id: i32,
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    /// OffsetCommit v2–v4 `retention_time_ms`; -1 uses the broker's retention.
+    pub retention_time_ms: i64,
+    pub partitions: Vec<CommitPartition>,
+}
+
+/// A ListGroups row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: GroupState,
+}
+
+/// Mutable context shared by the rule functions below.
+struct Cx<'a> {
+    cfg: &'a GroupConfig,
+    out: &'a mut Effects,
+    now: i64,
+}
+
+pub struct Coordinator {
+    config: GroupConfig,
+    groups: BTreeMap<String, Group>,
+    next_ticket: Ticket,
+    effects: Effects,
+    next_offset_expiry_ms: i64,
+}
+
+fn join_error(member_id: &str, code: ErrorCode) -> JoinGroupResponse {
+    JoinGroupResponse {
+        error_code: code.code(),
+        generation_id: -1,
+        protocol_type: None,
+        protocol_name: None,
+        leader: String::new(),
+        member_id: member_id.to_string(),
+        ..Default::default()
+    }
+}
+
+fn sync_error(code: ErrorCode) -> SyncGroupResponse {
+    SyncGroupResponse {
+        error_code: code.code(),
+        protocol_type: None,
+        protocol_name: None,
+        ..Default::default()
+    }
+}
+
+fn new_member_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4())
+}
+
+fn offset_record(
+    group: &str,
+    topic: &str,
+    partition: i32,
+    e: Option<&OffsetEntry>,
+) -> CoordinatorRecord {
+    CoordinatorRecord::OffsetCommit {
+        group: group.to_string(),
+        topic: topic.to_string(),
+        partition,
+        value: e.map(|e| OffsetCommitValue {
+            offset: e.offset,
+            leader_epoch: e.leader_epoch,
+            metadata: e.metadata.clone(),
+            commit_timestamp: e.commit_timestamp,
+            expire_timestamp: e.expire_timestamp.unwrap_or(-1),
+        }),
+    }
+}
+
+fn group_record(g: &Group) -> CoordinatorRecord {
+    CoordinatorRecord::GroupMetadata {
+        group: g.id.clone(),
+        value: Some(g.snapshot()),
+    }
+}
+
+fn group_tombstone(id: &str) -> CoordinatorRecord {
+    CoordinatorRecord::GroupMetadata {
+        group: id.to_string(),
+        value: None,
+    }
+}
+
+/// The JoinGroup answer for `member_id` in the group's current generation.
+fn join_response(g: &Group, member_id: &str, with_members: bool) -> JoinGroupResponse {
+    JoinGroupResponse {
+        error_code: 0,
+        generation_id: g.generation,
+        protocol_type: g.protocol_type.clone(),
+        protocol_name: g.protocol_name.clone(),
+        leader: g.leader.clone().unwrap_or_default(),
+        skip_assignment: false,
+        member_id: member_id.to_string(),
+        members: if with_members {
+            g.members
+                .values()
+                .map(|m| JoinGroupResponseMember {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    metadata: m.metadata_for(g.protocol_name.as_deref()),
+                    ..Default::default()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    }
+}
+
+impl Coordinator {
+    pub fn new(config: GroupConfig, now: i64) -> Coordinator {
+        Coordinator {
+            next_offset_expiry_ms: now + config.offsets_retention_check_interval_ms,
+            config,
+            groups: BTreeMap::new(),
+            next_ticket: 1,
+            effects: Effects::default(),
+        }
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// Responses and records produced since the last call.
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn ticket(&mut self) -> Ticket {
+        let t = self.next_ticket;
+        self.next_ticket += 1;
+        t
+    }
+
+    /// Pulls an already-completed join/sync for `ticket` out of the effects, so the caller
+    /// answers it directly.
+    fn settle_join(&mut self, ticket: Ticket) -> Reply<JoinGroupResponse> {
+        if let Some(i) = self
+            .effects
+            .completions
+            .iter()
+            .position(|c| matches!(c, Completion::Join(t, _) if *t == ticket))
+            && let Completion::Join(_, r) = self.effects.completions.remove(i)
+        {
+            return Reply::Now(r);
+        }
+        Reply::Pending(ticket)
+    }
+
+    fn settle_sync(&mut self, ticket: Ticket) -> Reply<SyncGroupResponse> {
+        if let Some(i) = self
+            .effects
+            .completions
+            .iter()
+            .position(|c| matches!(c, Completion::Sync(t, _) if *t == ticket))
+            && let Completion::Sync(_, r) = self.effects.completions.remove(i)
+        {
+            return Reply::Now(r);
+        }
+        Reply::Pending(ticket)
+    }
+
+    // ---------------------------------------------------------------- JoinGroup
+
+    pub fn join_group(&mut self, p: JoinParams, now: i64) -> Reply<JoinGroupResponse> {
+        let ticket = self.ticket();
+        let immediate = self.join_inner(&p, ticket, now);
+        // The join may complete the rebalance at once (every member now waiting), or an
+        // expired initial delay may be due: run the timers for `now`.
+        if let Some(g) = self.groups.get_mut(&p.group_id) {
+            let mut cx = Cx {
+                cfg: &self.config,
+                out: &mut self.effects,
+                now,
+            };
+            maybe_complete_join(g, &mut cx);
+        }
+        self.tick(now);
+        match immediate {
+            Some(r) => Reply::Now(r),
+            None => self.settle_join(ticket),
+        }
+    }
+
+    fn join_inner(
+        &mut self,
+        p: &JoinParams,
+        ticket: Ticket,
+        now: i64,
+    ) -> Option<JoinGroupResponse> {
+        if p.group_id.is_empty() {
+            return Some(join_error(&p.member_id, ErrorCode::InvalidGroupId));
+        }
+        if p.session_timeout_ms < self.config.min_session_timeout_ms
+            || p.session_timeout_ms > self.config.max_session_timeout_ms
+        {
+            return Some(join_error(&p.member_id, ErrorCode::InvalidSessionTimeout));
+        }
+        let unknown = p.member_id.is_empty();
+        if !self.groups.contains_key(&p.group_id) {
+            if !unknown {
+                return Some(join_error(&p.member_id, ErrorCode::UnknownMemberId));
+            }
+            self.groups
+                .insert(p.group_id.clone(), Group::new(&p.group_id, now));
+        }
+        let g = self.groups.get_mut(&p.group_id).expect("present");
+        let mut cx = Cx {
+            cfg: &self.config,
+            out: &mut self.effects,
+            now,
+        };
+        if !accept_joining_member(g, &p.member_id, cx.cfg.max_size) {
+            if g.members.contains_key(&p.member_id) {
+                remove_member_and_update_group(g, &p.member_id, &mut cx);
+            }
+            return Some(join_error("", ErrorCode::GroupMaxSizeReached));
+        }
+        if unknown {
+            new_member_join(g, p, ticket, &mut cx)
+        } else {
+            current_member_join(g, p, ticket, &mut cx)
+        }
+    }
+
+    // ---------------------------------------------------------------- SyncGroup
+
+    pub fn sync_group(&mut self, p: SyncParams, now: i64) -> Reply<SyncGroupResponse> {
+        let ticket = self.ticket();
+        let immediate = self.sync_inner(&p, ticket, now);
+        self.tick(now);
+        match immediate {
+            Some(r) => Reply::Now(r),
+            None => self.settle_sync(ticket),
+        }
+    }
+
+    fn sync_inner(
+        &mut self,
+        p: &SyncParams,
+        ticket: Ticket,
+        now: i64,
+    ) -> Option<SyncGroupResponse> {
+        if p.group_id.is_empty() {
+            return Some(sync_error(ErrorCode::InvalidGroupId));
+        }
+        let Some(g) = self.groups.get_mut(&p.group_id) else {
+            return Some(sync_error(ErrorCode::UnknownMemberId));
+        };
+        let mut cx = Cx {
+            cfg: &self.config,
+            out: &mut self.effects,
+            now,
+        };
+        if g.state == GroupState::Dead {
+            return Some(sync_error(ErrorCode::CoordinatorNotAvailable));
+        }
+        if g.is_static_member_fenced(&p.member_id, p.group_instance_id.as_deref()) {
+            return Some(sync_error(ErrorCode::FencedInstanceId));
+        }
+        if !g.members.contains_key(&p.member_id) {
+            return Some(sync_error(ErrorCode::UnknownMemberId));
+        }
+        if p.generation_id != g.generation {
+            return Some(sync_error(ErrorCode::IllegalGeneration));
+        }
+        if p.protocol_type
+            .as_ref()
+            .is_some_and(|t| g.protocol_type.as_ref() != Some(t))
+            || p.protocol_name
+                .as_ref()
+                .is_some_and(|n| g.protocol_name.as_ref() != Some(n))
+        {
+            return Some(sync_error(ErrorCode::InconsistentGroupProtocol));
+        }
+        match g.state {
+            GroupState::Empty | GroupState::Dead => Some(sync_error(ErrorCode::UnknownMemberId)),
+            GroupState::PreparingRebalance => Some(sync_error(ErrorCode::RebalanceInProgress)),
+            GroupState::CompletingRebalance => {
+                let m = g.members.get_mut(&p.member_id).expect("checked");
+                if let Some(old) = m.sync_waiter.replace(ticket) {
+                    // A retried SyncGroup supersedes the earlier one.
+                    cx.out.completions.push(Completion::Sync(
+                        old,
+                        sync_error(ErrorCode::RebalanceInProgress),
+                    ));
+                }
+                remove_pending_sync(g, &p.member_id);
+                if g.is_leader(&p.member_id) {
+                    let assignments: BTreeMap<&str, &Bytes> = p
+                        .assignments
+                        .iter()
+                        .map(|(id, a)| (id.as_str(), a))
+                        .collect();
+                    for m in g.members.values_mut() {
+                        // Members the leader left out get an empty assignment, as in Kafka.
+                        m.assignment = assignments
+                            .get(m.id.as_str())
+                            .map(|a| (*a).clone())
+                            .unwrap_or_default();
+                    }
+                    cx.out.records.push(group_record(g));
+                    propagate_assignment(g, ErrorCode::None, &mut cx);
+                    g.transition(GroupState::Stable, now);
+                    info!(group = %g.id, generation = g.generation, members = g.members.len(), "group is stable");
+                }
+                None
+            }
+            GroupState::Stable => {
+                remove_pending_sync(g, &p.member_id);
+                let m = g.members.get_mut(&p.member_id).expect("checked");
+                m.heartbeat_deadline = now + m.session_timeout_ms as i64;
+                Some(SyncGroupResponse {
+                    error_code: 0,
+                    protocol_type: g.protocol_type.clone(),
+                    protocol_name: g.protocol_name.clone(),
+                    assignment: m.assignment.clone(),
+                    ..Default::default()
+                })
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- Heartbeat
+
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        now: i64,
+    ) -> ErrorCode {
+        self.tick(now);
+        if group_id.is_empty() {
+            return ErrorCode::InvalidGroupId;
+        }
+        let Some(g) = self.groups.get_mut(group_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
+        if g.state == GroupState::Dead {
+            return ErrorCode::CoordinatorNotAvailable;
+        }
+        if g.is_static_member_fenced(member_id, group_instance_id) {
+            return ErrorCode::FencedInstanceId;
+        }
+        let Some(m) = g.members.get_mut(member_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
+        if generation_id != g.generation {
+            return ErrorCode::IllegalGeneration;
+        }
+        match g.state {
+            GroupState::Empty | GroupState::Dead => ErrorCode::UnknownMemberId,
+            GroupState::CompletingRebalance | GroupState::Stable => {
+                m.heartbeat_deadline = now + m.session_timeout_ms as i64;
+                ErrorCode::None
+            }
+            GroupState::PreparingRebalance => {
+                m.heartbeat_deadline = now + m.session_timeout_ms as i64;
+                ErrorCode::RebalanceInProgress
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- LeaveGroup
+
+    /// Removes each `(member_id, group_instance_id)`; `Err` is a group-level error.
+    pub fn leave_group(
+        &mut self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now: i64,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        self.tick(now);
+        if group_id.is_empty() {
+            return Err(ErrorCode::InvalidGroupId);
+        }
+        let Some(g) = self.groups.get_mut(group_id) else {
+            return Ok(vec![ErrorCode::UnknownMemberId; members.len()]);
+        };
+        if g.state == GroupState::Dead {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        }
+        let mut cx = Cx {
+            cfg: &self.config,
+            out: &mut self.effects,
+            now,
+        };
+        let mut results = Vec::with_capacity(members.len());
+        for (member_id, instance) in members {
+            let code = if member_id.is_empty() {
+                match instance
+                    .as_ref()
+                    .and_then(|i| g.static_members.get(i))
+                    .cloned()
+                {
+                    Some(id) => {
+                        info!(group = %g.id, member = %id, "static member left");
+                        remove_member_and_update_group(g, &id, &mut cx);
+                        ErrorCode::None
+                    }
+                    None => ErrorCode::UnknownMemberId,
+                }
+            } else if g.is_static_member_fenced(member_id, instance.as_deref()) {
+                ErrorCode::FencedInstanceId
+            } else if g.pending_members.remove(member_id).is_some() {
+                maybe_complete_join(g, &mut cx);
+                ErrorCode::None
+            } else if g.members.contains_key(member_id) {
+                info!(group = %g.id, member = %member_id, "member left");
+                remove_member_and_update_group(g, member_id, &mut cx);
+                ErrorCode::None
+            } else {
+                ErrorCode::UnknownMemberId
+            };
+            results.push(code);
+        }
+        Ok(results)
+    }
+
+    // ---------------------------------------------------------------- OffsetCommit
+
+    /// Commits offsets; `Err` applies to every partition of the request.
+    pub fn commit_offsets(
+        &mut self,
+        p: CommitParams,
+        now: i64,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        self.tick(now);
+        if !self.groups.contains_key(&p.group_id) {
+            if p.generation_id >= 0 {
+                // A generation from a group we do not know: reject, as Kafka does.
+                return Err(ErrorCode::IllegalGeneration);
+            }
+            self.groups
+                .insert(p.group_id.clone(), Group::new(&p.group_id, now));
+        }
+        let g = self.groups.get_mut(&p.group_id).expect("present");
+        if g.state == GroupState::Dead {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        }
+        if g.is_static_member_fenced(&p.member_id, p.group_instance_id.as_deref()) {
+            return Err(ErrorCode::FencedInstanceId);
+        }
+        let simple = p.generation_id < 0 && g.state == GroupState::Empty;
+        if !simple {
+            let Some(m) = g.members.get_mut(&p.member_id) else {
+                return Err(ErrorCode::UnknownMemberId);
+            };
+            if p.generation_id != g.generation {
+                return Err(ErrorCode::IllegalGeneration);
+            }
+            match g.state {
+                // Kafka accepts commits while preparing a rebalance: the heartbeat tells the
+                // member about the rebalance, and committing first is exactly what it should do.
+                GroupState::Stable | GroupState::PreparingRebalance => {
+                    m.heartbeat_deadline = now + m.session_timeout_ms as i64;
+                }
+                GroupState::CompletingRebalance => return Err(ErrorCode::RebalanceInProgress),
+                GroupState::Empty | GroupState::Dead => return Err(ErrorCode::UnknownMemberId),
+            }
+        }
+        let max_meta = self.config.offset_metadata_max_bytes;
+        let mut results = Vec::with_capacity(p.partitions.len());
+        for part in p.partitions {
+            let metadata = part.metadata.unwrap_or_default();
+            if metadata.len() > max_meta {
+                results.push(ErrorCode::OffsetMetadataTooLarge);
+                continue;
+            }
+            let entry = OffsetEntry {
+                offset: part.offset,
+                leader_epoch: part.leader_epoch,
+                metadata,
+                commit_timestamp: now,
+                expire_timestamp: (p.retention_time_ms >= 0)
+                    .then(|| now.saturating_add(p.retention_time_ms)),
+            };
+            self.effects.records.push(offset_record(
+                &g.id,
+                &part.topic,
+                part.partition,
+                Some(&entry),
+            ));
+            g.offsets.insert((part.topic, part.partition), entry);
+            results.push(ErrorCode::None);
+        }
+        Ok(results)
+    }
+
+    // ---------------------------------------------------------------- OffsetFetch
+
+    /// Committed offsets of `group_id`: the requested partitions (`None` for each one never
+    /// committed), or every committed partition when `topics` is `None`.
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+    ) -> Vec<(String, Vec<(i32, Option<OffsetEntry>)>)> {
+        let offsets = self.groups.get(group_id).map(|g| &g.offsets);
+        match topics {
+            Some(topics) => topics
+                .iter()
+                .map(|(t, parts)| {
+                    (
+                        t.clone(),
+                        parts
+                            .iter()
+                            .map(|p| (*p, offsets.and_then(|o| o.get(&(t.clone(), *p))).cloned()))
+                            .collect(),
+                    )
+                })
+                .collect(),
+            None => {
+                let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetEntry>)>> =
+                    BTreeMap::new();
+                for ((t, p), e) in offsets.into_iter().flatten() {
+                    by_topic
+                        .entry(t.clone())
+                        .or_default()
+                        .push((*p, Some(e.clone())));
+                }
+                by_topic.into_iter().collect()
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- Describe / List
+
+    /// DescribeGroups for one group (a group we do not know is reported `Dead`, as Kafka
+    /// does up to DescribeGroups v5). Member metadata and assignments are only shown for
+    /// a Stable group.
+    pub fn describe(&self, group_id: &str) -> DescribedGroup {
+        let Some(g) = self.groups.get(group_id) else {
+            return DescribedGroup {
+                error_code: 0,
+                group_id: group_id.to_string(),
+                group_state: GroupState::Dead.name().into(),
+                ..Default::default()
+            };
+        };
+        let stable = g.state == GroupState::Stable;
+        DescribedGroup {
+            error_code: 0,
+            group_id: g.id.clone(),
+            group_state: g.state.name().into(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_data: if stable {
+                g.protocol_name.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            members: g
+                .members
+                .values()
+                .map(|m| DescribedGroupMember {
+                    member_id: m.id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    member_metadata: if stable {
+                        m.metadata_for(g.protocol_name.as_deref())
+                    } else {
+                        Bytes::new()
+                    },
+                    member_assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn list(&self) -> Vec<ListedGroup> {
+        self.groups
+            .values()
+            .filter(|g| g.state != GroupState::Dead)
+            .map(|g| ListedGroup {
+                group_id: g.id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state,
+            })
+            .collect()
+    }
+
+    pub fn group_state(&self, group_id: &str) -> Option<GroupState> {
+        self.groups.get(group_id).map(|g| g.state)
+    }
+
+    // ---------------------------------------------------------------- DeleteGroups
+
+    pub fn delete_groups(&mut self, ids: &[String], now: i64) -> Vec<ErrorCode> {
+        self.tick(now);
+        ids.iter()
+            .map(|id| {
+                let Some(g) = self.groups.get_mut(id) else {
+                    return ErrorCode::GroupIdNotFound;
+                };
+                match g.state {
+                    GroupState::Dead => ErrorCode::GroupIdNotFound,
+                    GroupState::Empty if g.pending_members.is_empty() => {
+                        for (t, p) in g.offsets.keys() {
+                            self.effects.records.push(offset_record(id, t, *p, None));
+                        }
+                        self.effects.records.push(group_tombstone(id));
+                        self.groups.remove(id);
+                        info!(group = %id, "deleted group");
+                        ErrorCode::None
+                    }
+                    _ => ErrorCode::NonEmptyGroup,
+                }
+            })
+            .collect()
+    }
+
+    // ---------------------------------------------------------------- OffsetDelete
+
+    /// Deletes committed offsets; `Err` is a group-level error.
+    #[allow(clippy::type_complexity)]
+    pub fn delete_offsets(
+        &mut self,
+        group_id: &str,
+        topics: &[(String, Vec<i32>)],
+        now: i64,
+    ) -> Result<Vec<(String, Vec<(i32, ErrorCode)>)>, ErrorCode> {
+        self.tick(now);
+        let Some(g) = self.groups.get_mut(group_id) else {
+            return Err(ErrorCode::GroupIdNotFound);
+        };
+        let subscribed = match g.state {
+            GroupState::Dead => return Err(ErrorCode::GroupIdNotFound),
+            GroupState::Empty => BTreeSet::new(),
+            _ => {
+                if g.protocol_type.as_deref() != Some("consumer") {
+                    return Err(ErrorCode::NonEmptyGroup);
+                }
+                g.subscribed_topics().unwrap_or_default()
+            }
+        };
+        let mut out = Vec::with_capacity(topics.len());
+        for (t, parts) in topics {
+            let is_subscribed = subscribed.contains(t);
+            let mut res = Vec::with_capacity(parts.len());
+            for p in parts {
+                if is_subscribed {
+                    res.push((*p, ErrorCode::GroupSubscribedToTopic));
+                    continue;
+                }
+                if g.offsets.remove(&(t.clone(), *p)).is_some() {
+                    self.effects
+                        .records
+                        .push(offset_record(group_id, t, *p, None));
+                }
+                res.push((*p, ErrorCode::None));
+            }
+            out.push((t.clone(), res));
+        }
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// The earliest time at which [`Coordinator::tick`] has something to do.
+    pub fn next_deadline(&self) -> i64 {
+        let mut next = self.next_offset_expiry_ms;
+        for g in self.groups.values() {
+            for m in g.members.values() {
+                next = next.min(m.heartbeat_deadline);
+            }
+            for d in g.pending_members.values() {
+                next = next.min(*d);
+            }
+            if let Some((d, _)) = g.join_timer {
+                next = next.min(d);
+            }
+            if let Some(d) = g.sync_deadline {
+                next = next.min(d);
+            }
+        }
+        next
+    }
+
+    /// Runs every timer due at `now`: session expiry, the end of a join phase (initial delay
+    /// or rebalance timeout), members that never sent SyncGroup, offset retention.
+    pub fn tick(&mut self, now: i64) {
+        let cfg = &self.config;
+        let out = &mut self.effects;
+        for g in self.groups.values_mut() {
+            let mut cx = Cx { cfg, out, now };
+            // Bounded: each pass either removes something or moves a deadline past `now`.
+            for _ in 0..64 {
+                if !tick_group(g, &mut cx) {
+                    break;
+                }
+            }
+        }
+        if now >= self.next_offset_expiry_ms {
+            self.next_offset_expiry_ms = now + self.config.offsets_retention_check_interval_ms;
+            self.expire_offsets(now);
+        }
+    }
+
+    /// Kafka's `cleanupGroupMetadata`: drops expired offsets and then empty groups that have
+    /// none left.
+    pub fn expire_offsets(&mut self, now: i64) {
+        let retention = self.config.offsets_retention_ms;
+        let mut dead = Vec::new();
+        for g in self.groups.values_mut() {
+            // Kafka 4's ClassicGroup.offsetExpirationCondition.
+            let base_is_state_time = match (&g.protocol_type, g.state) {
+                (None, _) => Some(false),
+                (Some(_), GroupState::Empty) => Some(true),
+                _ => None,
+            };
+            let Some(use_state_time) = base_is_state_time else {
+                continue;
+            };
+            let state_ts = g.state_timestamp;
+            let expired: Vec<(String, i32)> = g
+                .offsets
+                .iter()
+                .filter(|(_, e)| match e.expire_timestamp {
+                    Some(exp) => now >= exp,
+                    None => {
+                        let base = if use_state_time {
+                            state_ts.unwrap_or(e.commit_timestamp)
+                        } else {
+                            e.commit_timestamp
+                        };
+                        now - base >= retention
+                    }
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in expired {
+                g.offsets.remove(&k);
+                self.effects
+                    .records
+                    .push(offset_record(&g.id, &k.0, k.1, None));
+                debug!(group = %g.id, topic = %k.0, partition = k.1, "expired committed offset");
+            }
+            if g.state == GroupState::Empty && g.offsets.is_empty() && g.pending_members.is_empty()
+            {
+                g.transition(GroupState::Dead, now);
+                dead.push(g.id.clone());
+            }
+        }
+        for id in dead {
+            self.groups.remove(&id);
+            self.effects.records.push(group_tombstone(&id));
+            info!(group = %id, "removed empty group with no committed offsets");
+        }
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    /// Applies one record read back from `__consumer_offsets` (in log order).
+    /// Records of other kinds (KIP-848 groups) are ignored here.
+    pub fn replay(&mut self, record: CoordinatorRecord, now: i64) {
+        match record {
+            CoordinatorRecord::OffsetCommit {
+                group,
+                topic,
+                partition,
+                value,
+            } => match value {
+                Some(v) => {
+                    let g = self
+                        .groups
+                        .entry(group.clone())
+                        .or_insert_with(|| Group::new(&group, now));
+                    g.offsets.insert(
+                        (topic, partition),
+                        OffsetEntry {
+                            offset: v.offset,
+                            leader_epoch: v.leader_epoch,
+                            metadata: v.metadata,
+                            commit_timestamp: v.commit_timestamp,
+                            expire_timestamp: (v.expire_timestamp >= 0)
+                                .then_some(v.expire_timestamp),
+                        },
+                    );
+                }
+                None => {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, partition));
+                        if g.offsets.is_empty() && g.generation == 0 && g.members.is_empty() {
+                            self.groups.remove(&group);
+                        }
+                    }
+                }
+            },
+            CoordinatorRecord::GroupMetadata { group, value } => {
+                let offsets = self
+                    .groups
+                    .remove(&group)
+                    .map(|g| g.offsets)
+                    .unwrap_or_default();
+                let mut g = Group::new(&group, now);
+                g.offsets = offsets;
+                match value {
+                    Some(v) => {
+                        g.generation = v.generation;
+                        g.protocol_type = (!v.protocol_type.is_empty()).then_some(v.protocol_type);
+                        g.protocol_name = v.protocol.filter(|p| !p.is_empty());
+                        g.leader = v.leader.filter(|l| !l.is_empty());
+                        g.state_timestamp = (v.current_state_timestamp >= 0)
+                            .then_some(v.current_state_timestamp)
+                            .or(Some(now));
+                        for m in v.members {
+                            if let Some(i) = &m.group_instance_id {
+                                g.static_members.insert(i.clone(), m.member_id.clone());
+                            }
+                            g.members.insert(
+                                m.member_id.clone(),
+                                Member {
+                                    id: m.member_id,
+                                    instance_id: m.group_instance_id,
+                                    client_id: m.client_id,
+                                    client_host: m.client_host,
+                                    rebalance_timeout_ms: m.rebalance_timeout,
+                                    session_timeout_ms: m.session_timeout,
+                                    protocols: vec![(
+                                        g.protocol_name.clone().unwrap_or_default(),
+                                        m.subscription,
+                                    )],
+                                    assignment: m.assignment,
+                                    join_waiter: None,
+                                    sync_waiter: None,
+                                    is_new: false,
+                                    heartbeat_deadline: i64::MAX,
+                                },
+                            );
+                        }
+                        g.state = if g.members.is_empty() {
+                            GroupState::Empty
+                        } else {
+                            GroupState::Stable
+                        };
+                        self.groups.insert(group, g);
+                    }
+                    None => {
+                        if !g.offsets.is_empty() {
+                            self.groups.insert(group, g);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// After replay: loaded members must heartbeat within their session timeout, and a group
+    /// above `group.max.size` (the setting may have shrunk) rebalances.
+    pub fn finish_loading(&mut self, now: i64) {
+        let cfg = &self.config;
+        let out = &mut self.effects;
+        for g in self.groups.values_mut() {
+            for m in g.members.values_mut() {
+                m.heartbeat_deadline = now + m.session_timeout_ms as i64;
+            }
+            if g.members.len() > cfg.max_size {
+                let mut cx = Cx { cfg, out, now };
+                prepare_rebalance(g, &mut cx);
+            }
+        }
+        info!(groups = self.groups.len(), "group coordinator loaded");
+    }
+}
+
+// -------------------------------------------------------------------- rules
+
+/// Kafka's `acceptJoiningMember` for `group.max.size`.
+fn accept_joining_member(g: &Group, member_id: &str, max: usize) -> bool {
+    match g.state {
+        GroupState::Empty | GroupState::Dead => true,
+        GroupState::CompletingRebalance | GroupState::Stable => {
+            g.members.contains_key(member_id) || g.members.len() < max
+        }
+        GroupState::PreparingRebalance => {
+            g.members
+                .get(member_id)
+                .is_some_and(|m| m.join_waiter.is_some())
+                || g.members
+                    .values()
+                    .filter(|m| m.join_waiter.is_some())
+                    .count()
+                    < max
+        }
+    }
+}
+
+fn new_member_join(
+    g: &mut Group,
+    p: &JoinParams,
+    ticket: Ticket,
+    cx: &mut Cx,
+) -> Option<JoinGroupResponse> {
+    if g.state == GroupState::Dead {
+        return Some(join_error("", ErrorCode::CoordinatorNotAvailable));
+    }
+    if !g.supports_protocols(&p.protocol_type, &p.protocols) {
+        return Some(join_error("", ErrorCode::InconsistentGroupProtocol));
+    }
+    if let Some(inst) = &p.group_instance_id {
+        let new_id = new_member_id(inst);
+        return match g.static_members.get(inst).cloned() {
+            Some(old_id) => update_static_member(g, inst, &old_id, &new_id, p, ticket, cx),
+            None => {
+                add_member_and_rebalance(g, &new_id, p, ticket, cx);
+                None
+            }
+        };
+    }
+    let new_id = new_member_id(&p.client_id);
+    if p.require_known_member_id {
+        // KIP-394: the member must come back with this id, so that a client that times out
+        // and retries does not leave orphan members behind.
+        g.pending_members
+            .insert(new_id.clone(), cx.now + p.session_timeout_ms as i64);
+        return Some(join_error(&new_id, ErrorCode::MemberIdRequired));
+    }
+    add_member_and_rebalance(g, &new_id, p, ticket, cx);
+    None
+}
+
+fn current_member_join(
+    g: &mut Group,
+    p: &JoinParams,
+    ticket: Ticket,
+    cx: &mut Cx,
+) -> Option<JoinGroupResponse> {
+    let id = p.member_id.as_str();
+    if g.state == GroupState::Dead {
+        return Some(join_error(id, ErrorCode::CoordinatorNotAvailable));
+    }
+    if !g.supports_protocols(&p.protocol_type, &p.protocols) {
+        return Some(join_error(id, ErrorCode::InconsistentGroupProtocol));
+    }
+    if g.pending_members.contains_key(id) {
+        add_member_and_rebalance(g, id, p, ticket, cx);
+        return None;
+    }
+    if g.is_static_member_fenced(id, p.group_instance_id.as_deref()) {
+        return Some(join_error(id, ErrorCode::FencedInstanceId));
+    }
+    let Some(m) = g.members.get(id) else {
+        return Some(join_error(id, ErrorCode::UnknownMemberId));
+    };
+    let same = m.protocols == p.protocols;
+    match g.state {
+        GroupState::PreparingRebalance => {
+            update_member_and_rebalance(g, id, p, ticket, cx);
+            None
+        }
+        GroupState::CompletingRebalance => {
+            if same {
+                // The member lost its JoinGroup response: send it again.
+                let leader = g.is_leader(id);
+                Some(join_response(g, id, leader))
+            } else {
+                update_member_and_rebalance(g, id, p, ticket, cx);
+                None
+            }
+        }
+        GroupState::Stable => {
+            if g.is_leader(id) || !same {
+                // The leader rejoining (e.g. its metadata changed) or a changed subscription
+                // triggers a rebalance.
+                update_member_and_rebalance(g, id, p, ticket, cx);
+                None
+            } else {
+                Some(join_response(g, id, false))
+            }
+        }
+        GroupState::Empty | GroupState::Dead => Some(join_error(id, ErrorCode::UnknownMemberId)),
+    }
+}
+
+fn add_member_and_rebalance(g: &mut Group, id: &str, p: &JoinParams, ticket: Ticket, cx: &mut Cx) {
+    let member = Member {
+        id: id.to_string(),
+        instance_id: p.group_instance_id.clone(),
+        client_id: p.client_id.clone(),
+        client_host: p.client_host.clone(),
+        rebalance_timeout_ms: p.rebalance_timeout_ms,
+        session_timeout_ms: p.session_timeout_ms,
+        protocols: p.protocols.clone(),
+        assignment: Bytes::new(),
+        join_waiter: Some(ticket),
+        sync_waiter: None,
+        is_new: true,
+        // It has no member id to heartbeat with until its JoinGroup is answered.
+        heartbeat_deadline: cx.now + cx.cfg.new_member_join_timeout_ms,
+    };
+    if g.members.is_empty() {
+        g.protocol_type = Some(p.protocol_type.clone());
+    }
+    if g.leader.is_none() {
+        g.leader = Some(id.to_string());
+    }
+    if let Some(inst) = &p.group_instance_id {
+        g.static_members.insert(inst.clone(), id.to_string());
+    }
+    g.pending_members.remove(id);
+    g.members.insert(id.to_string(), member);
+    if g.state == GroupState::PreparingRebalance && g.generation == 0 {
+        g.new_member_added = true;
+    }
+    debug!(group = %g.id, member = %id, "member joined");
+    maybe_prepare_rebalance(g, cx);
+}
+
+fn update_member_and_rebalance(
+    g: &mut Group,
+    id: &str,
+    p: &JoinParams,
+    ticket: Ticket,
+    cx: &mut Cx,
+) {
+    let m = g.members.get_mut(id).expect("caller checked");
+    m.protocols = p.protocols.clone();
+    m.rebalance_timeout_ms = p.rebalance_timeout_ms;
+    m.session_timeout_ms = p.session_timeout_ms;
+    if let Some(old) = m.join_waiter.replace(ticket) {
+        // A retried JoinGroup supersedes the earlier one; the client no longer reads it.
+        cx.out.completions.push(Completion::Join(
+            old,
+            join_error(id, ErrorCode::RebalanceInProgress),
+        ));
+    }
+    maybe_prepare_rebalance(g, cx);
+}
+
+/// A static member rejoined with a new member id (it restarted): the new id replaces the
+/// old one. In a Stable group whose selected protocol stays the same this needs no
+/// rebalance — the member gets its old assignment back through SyncGroup.
+fn update_static_member(
+    g: &mut Group,
+    inst: &str,
+    old_id: &str,
+    new_id: &str,
+    p: &JoinParams,
+    ticket: Ticket,
+    cx: &mut Cx,
+) -> Option<JoinGroupResponse> {
+    let old_leader = g.leader.clone();
+    let mut m = g.members.remove(old_id).expect("static member present");
+    // The old incarnation's waiting requests are fenced.
+    if let Some(t) = m.join_waiter.take() {
+        cx.out.completions.push(Completion::Join(
+            t,
+            join_error(old_id, ErrorCode::FencedInstanceId),
+        ));
+    }
+    if let Some(t) = m.sync_waiter.take() {
+        cx.out
+            .completions
+            .push(Completion::Sync(t, sync_error(ErrorCode::FencedInstanceId)));
+    }
+    m.id = new_id.to_string();
+    m.client_id = p.client_id.clone();
+    m.client_host = p.client_host.clone();
+    m.protocols = p.protocols.clone();
+    m.rebalance_timeout_ms = p.rebalance_timeout_ms;
+    m.session_timeout_ms = p.session_timeout_ms;
+    m.heartbeat_deadline = cx.now + p.session_timeout_ms as i64;
+    m.join_waiter = Some(ticket);
+    g.static_members
+        .insert(inst.to_string(), new_id.to_string());
+    if g.is_leader(old_id) {
+        g.leader = Some(new_id.to_string());
+    }
+    if g.pending_sync.remove(old_id) {
+        g.pending_sync.insert(new_id.to_string());
+    }
+    g.members.insert(new_id.to_string(), m);
+    info!(group = %g.id, instance = %inst, old = %old_id, new = %new_id, "static member rejoined with a new member id");
+    match g.state {
+        GroupState::Stable => {
+            if g.select_protocol() == g.protocol_name {
+                g.members.get_mut(new_id).expect("inserted").join_waiter = None;
+                cx.out.records.push(group_record(g));
+                let is_leader = g.is_leader(new_id);
+                let mut r = join_response(g, new_id, is_leader && p.supports_skip_assignment);
+                if p.supports_skip_assignment {
+                    r.skip_assignment = is_leader;
+                } else {
+                    // Before KIP-814 the rejoined leader must not assign (a Stable group would
+                    // not broadcast it): report the old leader id, which is not its own.
+                    r.leader = old_leader.unwrap_or_default();
+                }
+                Some(r)
+            } else {
+                maybe_prepare_rebalance(g, cx);
+                None
+            }
+        }
+        GroupState::CompletingRebalance => {
+            // The leader may be assigning to the old member id: rebalance so the new id gets
+            // an assignment.
+            prepare_rebalance(g, cx);
+            None
+        }
+        GroupState::PreparingRebalance => None,
+        GroupState::Empty | GroupState::Dead => {
+            Some(join_error(new_id, ErrorCode::CoordinatorNotAvailable))
+        }
+    }
+}
+
+fn maybe_prepare_rebalance(g: &mut Group, cx: &mut Cx) {
+    if matches!(
+        g.state,
+        GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty
+    ) {
+        prepare_rebalance(g, cx);
+    }
+}
+
+fn prepare_rebalance(g: &mut Group, cx: &mut Cx) {
+    if g.state == GroupState::CompletingRebalance {
+        for m in g.members.values_mut() {
+            m.assignment = Bytes::new();
+        }
+        propagate_assignment(g, ErrorCode::RebalanceInProgress, cx);
+    }
+    g.pending_sync.clear();
+    g.sync_deadline = None;
+    let rebalance_timeout = g.rebalance_timeout_ms();
+    g.join_timer = Some(if g.state == GroupState::Empty {
+        let delay = cx.cfg.initial_rebalance_delay_ms;
+        g.new_member_added = false;
+        (
+            cx.now + delay,
+            JoinTimer::Initial {
+                remaining_ms: (rebalance_timeout - delay).max(0),
+            },
+        )
+    } else {
+        (cx.now + rebalance_timeout, JoinTimer::Normal)
+    });
+    debug!(group = %g.id, generation = g.generation, "preparing rebalance");
+    g.transition(GroupState::PreparingRebalance, cx.now);
+}
+
+/// Completes the join phase early when everyone has rejoined (never during the initial
+/// delay, which exists to gather members).
+fn maybe_complete_join(g: &mut Group, cx: &mut Cx) {
+    if g.state == GroupState::PreparingRebalance
+        && matches!(g.join_timer, Some((_, JoinTimer::Normal)))
+        && g.has_all_members_joined()
+    {
+        complete_join(g, cx);
+    }
+}
+
+fn complete_join(g: &mut Group, cx: &mut Cx) {
+    // Dynamic members that did not rejoin in time are gone; static ones keep their place.
+    let missing: Vec<String> = g
+        .members
+        .values()
+        .filter(|m| m.join_waiter.is_none() && m.instance_id.is_none())
+        .map(|m| m.id.clone())
+        .collect();
+    for id in missing {
+        info!(group = %g.id, member = %id, "member did not rejoin before the rebalance timeout");
+        g.remove_member(&id);
+    }
+    if !g.members.is_empty() && !elect_joined_leader(g) {
+        // Nobody is waiting (only static members that have not rejoined): wait another
+        // rebalance timeout; their session timeouts remove them meanwhile.
+        g.join_timer = Some((cx.now + g.rebalance_timeout_ms(), JoinTimer::Normal));
+        return;
+    }
+    g.join_timer = None;
+    g.new_member_added = false;
+    g.generation += 1;
+    if g.members.is_empty() {
+        g.protocol_name = None;
+        g.transition(GroupState::Empty, cx.now);
+        info!(group = %g.id, generation = g.generation, "group is empty");
+        cx.out.records.push(group_record(g));
+        return;
+    }
+    g.protocol_name = g.select_protocol();
+    g.transition(GroupState::CompletingRebalance, cx.now);
+    info!(group = %g.id, generation = g.generation, members = g.members.len(), protocol = ?g.protocol_name, "rebalance: join phase complete");
+    let ids: Vec<String> = g.members.keys().cloned().collect();
+    for id in &ids {
+        let with_members = g.is_leader(id);
+        let resp = join_response(g, id, with_members);
+        let m = g.members.get_mut(id).expect("listed");
+        if let Some(t) = m.join_waiter.take() {
+            cx.out.completions.push(Completion::Join(t, resp));
+        }
+        m.heartbeat_deadline = cx.now + m.session_timeout_ms as i64;
+        m.is_new = false;
+    }
+    g.pending_sync = ids.into_iter().collect();
+    g.sync_deadline = Some(cx.now + g.rebalance_timeout_ms());
+}
+
+/// Kafka's `maybeElectNewJoinedLeader`: keep the leader if it rejoined, else promote any
+/// member that did.
+fn elect_joined_leader(g: &mut Group) -> bool {
+    let Some(leader) = g.leader.clone() else {
+        return false;
+    };
+    if g.members
+        .get(&leader)
+        .is_some_and(|m| m.join_waiter.is_some())
+    {
+        return true;
+    }
+    match g.members.values().find(|m| m.join_waiter.is_some()) {
+        Some(m) => {
+            g.leader = Some(m.id.clone());
+            true
+        }
+        None => false,
+    }
+}
+
+/// Answers every waiting SyncGroup: with its assignment, or with `error`.
+fn propagate_assignment(g: &mut Group, error: ErrorCode, cx: &mut Cx) {
+    for m in g.members.values_mut() {
+        if let Some(t) = m.sync_waiter.take() {
+            let resp = if error == ErrorCode::None {
+                SyncGroupResponse {
+                    error_code: 0,
+                    protocol_type: g.protocol_type.clone(),
+                    protocol_name: g.protocol_name.clone(),
+                    assignment: m.assignment.clone(),
+                    ..Default::default()
+                }
+            } else {
+                sync_error(error)
+            };
+            cx.out.completions.push(Completion::Sync(t, resp));
+            m.heartbeat_deadline = cx.now + m.session_timeout_ms as i64;
+        }
+    }
+}
+
+fn remove_pending_sync(g: &mut Group, id: &str) {
+    g.pending_sync.remove(id);
+    if g.pending_sync.is_empty() {
+        g.sync_deadline = None;
+    }
+}
+
+fn remove_member_and_update_group(g: &mut Group, id: &str, cx: &mut Cx) {
+    if let Some(m) = g.members.get_mut(id) {
+        if let Some(t) = m.join_waiter.take() {
+            cx.out.completions.push(Completion::Join(
+                t,
+                join_error(id, ErrorCode::UnknownMemberId),
+            ));
+        }
+        if let Some(t) = m.sync_waiter.take() {
+            cx.out
+                .completions
+                .push(Completion::Sync(t, sync_error(ErrorCode::UnknownMemberId)));
+        }
+    }
+    g.remove_member(id);
+    match g.state {
+        GroupState::Dead | GroupState::Empty => {}
+        GroupState::Stable | GroupState::CompletingRebalance => maybe_prepare_rebalance(g, cx),
+        GroupState::PreparingRebalance => maybe_complete_join(g, cx),
+    }
+}
+
+/// One pass over a group's due timers; true if something happened.
+fn tick_group(g: &mut Group, cx: &mut Cx) -> bool {
+    let now = cx.now;
+    let mut acted = false;
+    // Pending members (MEMBER_ID_REQUIRED) that never came back.
+    let expired_pending: Vec<String> = g
+        .pending_members
+        .iter()
+        .filter(|(_, d)| **d <= now)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in expired_pending {
+        g.pending_members.remove(&id);
+        maybe_complete_join(g, cx);
+        acted = true;
+    }
+    // Session expiry.
+    let due: Vec<String> = g
+        .members
+        .values()
+        .filter(|m| m.heartbeat_deadline <= now)
+        .map(|m| m.id.clone())
+        .collect();
+    for id in due {
+        let Some(m) = g.members.get_mut(&id) else {
+            continue;
+        };
+        if m.heartbeat_satisfied_by_waiting() {
+            // Rescheduled when its rebalance completes.
+            m.heartbeat_deadline = i64::MAX;
+        } else {
+            info!(group = %g.id, member = %id, "member session expired");
+            remove_member_and_update_group(g, &id, cx);
+        }
+        acted = true;
+    }
+    if let Some((deadline, timer)) = g.join_timer
+        && deadline <= now
+        && g.state == GroupState::PreparingRebalance
+    {
+        match timer {
+            JoinTimer::Initial { remaining_ms } if g.new_member_added && remaining_ms != 0 => {
+                g.new_member_added = false;
+                let delay = cx.cfg.initial_rebalance_delay_ms.min(remaining_ms);
+                g.join_timer = Some((
+                    now + delay,
+                    JoinTimer::Initial {
+                        remaining_ms: (remaining_ms - cx.cfg.initial_rebalance_delay_ms).max(0),
+                    },
+                ));
+            }
+            _ => complete_join(g, cx),
+        }
+        acted = true;
+    }
+    if let Some(deadline) = g.sync_deadline
+        && deadline <= now
+    {
+        g.sync_deadline = None;
+        if matches!(
+            g.state,
+            GroupState::CompletingRebalance | GroupState::Stable
+        ) && !g.pending_sync.is_empty()
+        {
+            let late: Vec<String> = g.pending_sync.iter().cloned().collect();
+            for id in &late {
+                info!(group = %g.id, member = %id, "member did not send SyncGroup before the rebalance timeout");
+                g.remove_member(id);
+            }
+            prepare_rebalance(g, cx);
+        }
+        acted = true;
+    }
+    if g.join_timer.is_some_and(|(d, _)| d <= now) && g.state != GroupState::PreparingRebalance {
+        g.join_timer = None;
+    }
+    acted
+}
