@@ -5,12 +5,14 @@
 //! would want them.
 
 use arus_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
+    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest,
     describe_groups_response::DescribedGroup,
     list_groups_response::ListedGroup,
     offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic},
-    offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics},
+    offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    },
 };
 use arus_protocol::{ApiKey, Bytes, Message, Request, Response};
 
@@ -50,7 +52,9 @@ pub struct OffsetToCommit {
 /// version, then the body at that version), as DescribeGroups returns it for groups of
 /// protocol type `consumer`. Empty bytes (a member that has no assignment yet) decode to an
 /// empty assignment.
-pub fn decode_consumer_assignment(bytes: &Bytes) -> Result<ConsumerProtocolAssignment, ClientError> {
+pub fn decode_consumer_assignment(
+    bytes: &Bytes,
+) -> Result<ConsumerProtocolAssignment, ClientError> {
     if bytes.is_empty() {
         return Ok(ConsumerProtocolAssignment {
             assigned_partitions: Vec::new(),
@@ -59,7 +63,10 @@ pub fn decode_consumer_assignment(bytes: &Bytes) -> Result<ConsumerProtocolAssig
     }
     let bad = |what: String| ClientError::UnexpectedResponse(format!("member assignment: {what}"));
     if bytes.len() < 2 {
-        return Err(bad(format!("{} bytes, too short for a version", bytes.len())));
+        return Err(bad(format!(
+            "{} bytes, too short for a version",
+            bytes.len()
+        )));
     }
     let version = i16::from_be_bytes([bytes[0], bytes[1]]);
     // Later versions only add tagged/optional fields; read them as the newest we know.
@@ -93,11 +100,15 @@ impl Client {
             other => return Err(wrong_response(ApiKey::FindCoordinator, &other)),
         };
         if version >= 4 {
-            let c = r.coordinators.iter().find(|c| c.key == group).ok_or_else(|| {
-                ClientError::UnexpectedResponse(format!(
-                    "group '{group}' missing from FindCoordinator response"
-                ))
-            })?;
+            let c = r
+                .coordinators
+                .iter()
+                .find(|c| c.key == group)
+                .ok_or_else(|| {
+                    ClientError::UnexpectedResponse(format!(
+                        "group '{group}' missing from FindCoordinator response"
+                    ))
+                })?;
             ClientError::check(c.error_code, c.error_message.as_deref())?;
             Ok(Coordinator {
                 node_id: c.node_id,
@@ -219,11 +230,15 @@ impl Client {
         };
         let mut out = Vec::new();
         if version >= 8 {
-            let g = r.groups.into_iter().find(|g| g.group_id == group).ok_or_else(|| {
-                ClientError::UnexpectedResponse(format!(
-                    "group '{group}' missing from OffsetFetch response"
-                ))
-            })?;
+            let g = r
+                .groups
+                .into_iter()
+                .find(|g| g.group_id == group)
+                .ok_or_else(|| {
+                    ClientError::UnexpectedResponse(format!(
+                        "group '{group}' missing from OffsetFetch response"
+                    ))
+                })?;
             ClientError::check(g.error_code, None)?;
             for t in g.topics {
                 for p in t.partitions {
@@ -358,7 +373,11 @@ mod tests {
             user_data: Some(Bytes::from_static(b"ud")),
         };
         for v in 0..=ConsumerProtocolAssignment::VERSIONS.1 {
-            assert_eq!(decode_consumer_assignment(&encoded(&a, v)).unwrap(), a, "v{v}");
+            assert_eq!(
+                decode_consumer_assignment(&encoded(&a, v)).unwrap(),
+                a,
+                "v{v}"
+            );
         }
     }
 

@@ -1,4 +1,4 @@
-//! The `arus` binary: `serve` runs the broker; `topic`, `produce` and `consume` talk to a
+//! The `arus` binary: `serve` runs the broker; `topic`, `produce`, `consume` and `group` talk to a
 //! running broker through `arus-client`. Configuration loading lives here (DESIGN §6).
 
 mod cli;
@@ -28,6 +28,9 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Print records from a topic.
     Consume(cli::consume::ConsumeArgs),
+    /// List, describe, reset the offsets of, or delete consumer groups.
+    #[command(subcommand)]
+    Group(cli::group::GroupCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             Command::Topic(cmd) => cli::topic::run(cmd).await,
             Command::Produce(args) => cli::produce::run(args).await,
             Command::Consume(args) => cli::consume::run(args).await,
+            Command::Group(cmd) => cli::group::run(cmd).await,
         }
     })
 }

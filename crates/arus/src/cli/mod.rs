@@ -1,7 +1,8 @@
-//! Client-side commands (`topic`, `produce`, `consume`): thin layers over `arus-client`
+//! Client-side commands (`topic`, `produce`, `consume`, `group`): thin layers over `arus-client`
 //! that parse arguments, talk to one broker and print results.
 
 pub mod consume;
+pub mod group;
 pub mod produce;
 pub mod topic;
 
