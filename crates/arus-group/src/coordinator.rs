@@ -105,6 +105,9 @@ pub struct CommitParams {
     pub partitions: Vec<CommitPartition>,
 }
 
+/// Committed offsets by topic: (partition, offset if committed).
+pub type TopicOffsets = Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>;
+
 /// A ListGroups row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedGroup {
@@ -605,7 +608,7 @@ impl Coordinator {
         &self,
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
-    ) -> Vec<(String, Vec<(i32, Option<OffsetEntry>)>)> {
+    ) -> TopicOffsets {
         let offsets = self.groups.get(group_id).map(|g| &g.offsets);
         match topics {
             Some(topics) => topics

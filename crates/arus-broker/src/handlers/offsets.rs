@@ -35,7 +35,9 @@ pub async fn commit(
     let driver = broker.groups.clone();
     // Partitions the broker does not host are refused here, as Kafka's request handler
     // does; the rest go to the coordinator.
-    let mut plan: Vec<(String, Vec<(i32, Option<ErrorCode>)>)> = Vec::new();
+    // Per topic: (partition, an error decided here or `None` for the coordinator's answer).
+    type Plan = Vec<(String, Vec<(i32, Option<ErrorCode>)>)>;
+    let mut plan: Plan = Vec::new();
     let mut partitions = Vec::new();
     let loading = !driver.is_loaded();
     for t in &r.topics {
