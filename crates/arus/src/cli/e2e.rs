@@ -8,7 +8,7 @@ use arus_client::{Client, partition_for_key};
 use clap::{Parser, Subcommand};
 use tokio::sync::mpsc;
 
-use super::{consume, produce, topic};
+use super::{consume, group, produce, topic};
 
 #[derive(Parser)]
 struct TestCli {
@@ -22,6 +22,8 @@ enum TestCmd {
     Topic(topic::TopicCommand),
     Produce(produce::ProduceArgs),
     Consume(consume::ConsumeArgs),
+    #[command(subcommand)]
+    Group(group::GroupCommand),
 }
 
 struct TestBroker {
@@ -30,8 +32,15 @@ struct TestBroker {
 }
 
 async fn start_broker() -> TestBroker {
+    start_broker_with(&[]).await
+}
+
+async fn start_broker_with(extra: &[(&str, &str)]) -> TestBroker {
     let dir = tempfile::tempdir().unwrap();
-    let mut props = BTreeMap::new();
+    let mut props: BTreeMap<String, String> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     props.insert("listeners".to_owned(), "PLAINTEXT://127.0.0.1:0".to_owned());
     props.insert("log.dirs".to_owned(), dir.path().display().to_string());
     let config = BrokerConfig::from_properties(props).unwrap();
@@ -419,4 +428,313 @@ async fn unreachable_broker() {
         e.to_string(),
         format!("cannot connect to {addr}: connection refused — is `arus serve` running?")
     );
+}
+
+async fn group_cmd(addr: &str, args: &[&str]) -> anyhow::Result<String> {
+    let mut argv = vec!["group"];
+    argv.extend_from_slice(args);
+    let TestCmd::Group(cmd) = parse(addr, &argv) else {
+        unreachable!()
+    };
+    let mut out = Vec::new();
+    group::run_to(cmd, &mut out).await?;
+    Ok(String::from_utf8(out).unwrap())
+}
+
+/// Joins `group` as its only member (classic protocol, as a consumer would) and, as the
+/// leader, assigns it every partition of `topic`. Returns (member id, generation).
+async fn join_as_only_member(
+    client: &mut Client,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> (String, i32) {
+    use arus_client::arus_protocol::messages::{
+        ConsumerProtocolAssignment, ConsumerProtocolSubscription, JoinGroupRequest,
+        SyncGroupRequest, consumer_protocol_assignment::TopicPartition,
+        join_group_request::JoinGroupRequestProtocol,
+        sync_group_request::SyncGroupRequestAssignment,
+    };
+    use arus_client::arus_protocol::{BytesMut, ErrorCode, Message, Request, Response};
+
+    let mut subscription = BytesMut::new();
+    subscription.extend_from_slice(&0i16.to_be_bytes());
+    ConsumerProtocolSubscription {
+        topics: vec![topic.to_owned()],
+        user_data: None,
+        owned_partitions: Vec::new(),
+        generation_id: -1,
+        rack_id: None,
+    }
+    .encode(&mut subscription, 0)
+    .unwrap();
+    let mut member_id = String::new();
+    let (member_id, generation) = loop {
+        let join = JoinGroupRequest {
+            group_id: group.to_owned(),
+            session_timeout_ms: 30_000,
+            rebalance_timeout_ms: 30_000,
+            member_id: member_id.clone(),
+            group_instance_id: None,
+            protocol_type: "consumer".to_owned(),
+            protocols: vec![JoinGroupRequestProtocol {
+                name: "range".to_owned(),
+                metadata: subscription.clone().freeze(),
+            }],
+            reason: None,
+        };
+        let Response::JoinGroup(r) = client.send(Request::JoinGroup(join)).await.unwrap() else {
+            panic!("not a JoinGroup response")
+        };
+        if r.error_code == ErrorCode::MemberIdRequired.code() {
+            member_id = r.member_id;
+            continue;
+        }
+        assert_eq!(r.error_code, 0, "JoinGroup");
+        assert_eq!(r.leader, r.member_id, "the only member leads");
+        break (r.member_id, r.generation_id);
+    };
+    let mut assignment = BytesMut::new();
+    assignment.extend_from_slice(&0i16.to_be_bytes());
+    ConsumerProtocolAssignment {
+        assigned_partitions: vec![TopicPartition {
+            topic: topic.to_owned(),
+            partitions: (0..partitions).collect(),
+        }],
+        user_data: None,
+    }
+    .encode(&mut assignment, 0)
+    .unwrap();
+    let sync = SyncGroupRequest {
+        group_id: group.to_owned(),
+        generation_id: generation,
+        member_id: member_id.clone(),
+        group_instance_id: None,
+        protocol_type: Some("consumer".to_owned()),
+        protocol_name: Some("range".to_owned()),
+        assignments: vec![SyncGroupRequestAssignment {
+            member_id: member_id.clone(),
+            assignment: assignment.freeze(),
+        }],
+    };
+    let Response::SyncGroup(r) = client.send(Request::SyncGroup(sync)).await.unwrap() else {
+        panic!("not a SyncGroup response")
+    };
+    assert_eq!(r.error_code, 0, "SyncGroup");
+    (member_id, generation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_admin() {
+    use arus_client::OffsetToCommit;
+    use arus_client::arus_protocol::messages::{
+        LeaveGroupRequest, leave_group_request::MemberIdentity,
+    };
+    use arus_client::arus_protocol::{Request, Response};
+
+    let b = start_broker_with(&[("group.initial.rebalance.delay.ms", "0")]).await;
+    let a = &b.addr;
+    assert_eq!(group_cmd(a, &["list"]).await.unwrap(), "");
+    topic_cmd(a, &["create", "orders", "--partitions", "3"])
+        .await
+        .unwrap();
+    // 10 records per partition, created 1000 ms apart from t0 on.
+    let t0: i64 = 1_700_000_000_000;
+    for p in 0..3 {
+        for i in 0..10 {
+            let ts = (t0 + 1000 * i).to_string();
+            produce_cmd(
+                a,
+                &[
+                    "--topic",
+                    "orders",
+                    "--partition",
+                    &p.to_string(),
+                    "--timestamp",
+                    &ts,
+                ],
+                &format!("r{i}\n"),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    // A group that only has committed offsets (as after its consumers stopped).
+    let mut client = Client::connect(a).await.unwrap();
+    let four: Vec<OffsetToCommit> = (0..3)
+        .map(|p| OffsetToCommit {
+            topic: "orders".into(),
+            partition: p,
+            offset: 4,
+        })
+        .collect();
+    client.offset_commit("billing", &four).await.unwrap();
+    assert_eq!(group_cmd(a, &["list"]).await.unwrap(), "billing\n");
+    let out = group_cmd(a, &["list", "--long"]).await.unwrap();
+    assert!(
+        out.starts_with("GROUP    STATE  PROTOCOL-TYPE\nbilling  Empty"),
+        "{out}"
+    );
+    assert_eq!(
+        group_cmd(a, &["list", "--state", "Stable"]).await.unwrap(),
+        ""
+    );
+
+    let out = group_cmd(a, &["describe", "billing"]).await.unwrap();
+    assert!(out.starts_with("Group 'billing': state Empty, "), "{out}");
+    assert!(
+        out.ends_with(
+            ", 0 members\n\nTOPIC   PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  MEMBER\n\
+        orders  0          4               10              6    -\n\
+        orders  1          4               10              6    -\n\
+        orders  2          4               10              6    -\n"
+        ),
+        "{out}"
+    );
+
+    // An active member: describe shows it; reset and delete are refused.
+    let mut member = Client::connect(a).await.unwrap();
+    member.set_client_id("billing-consumer");
+    let (member_id, _generation) = join_as_only_member(&mut member, "billing", "orders", 3).await;
+    let out = group_cmd(a, &["describe", "billing"]).await.unwrap();
+    assert!(
+        out.starts_with(
+            "Group 'billing': state Stable, protocol type consumer, assignor range, 1 member\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(&member_id), "{out}");
+    assert!(out.contains("billing-consumer"), "{out}");
+    assert!(out.contains("orders:0,1,2\n"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "orders  2          4               10              6    {member_id}\n"
+        )),
+        "{out}"
+    );
+    let e = group_cmd(
+        a,
+        &[
+            "reset-offsets",
+            "billing",
+            "--topic",
+            "orders",
+            "--to-earliest",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("can only be reset while it is inactive, but its state is Stable"),
+        "{e}"
+    );
+    let e = group_cmd(a, &["delete", "billing"]).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "group 'billing' still has active members; stop its consumers first"
+    );
+
+    let leave = LeaveGroupRequest {
+        group_id: "billing".into(),
+        // v3+ names members in the batch below only.
+        member_id: String::new(),
+        members: vec![MemberIdentity {
+            member_id: member_id.clone(),
+            group_instance_id: None,
+            reason: None,
+        }],
+    };
+    let Response::LeaveGroup(r) = member.send(Request::LeaveGroup(leave)).await.unwrap() else {
+        panic!("not a LeaveGroup response")
+    };
+    assert_eq!(r.error_code, 0);
+
+    // Dry run: prints the plan, commits nothing.
+    let out = group_cmd(
+        a,
+        &[
+            "reset-offsets",
+            "billing",
+            "--topic",
+            "orders",
+            "--to-earliest",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(out.starts_with("Dry run: nothing is committed"), "{out}");
+    assert!(
+        out.contains("billing  orders  1          4               0\n"),
+        "{out}"
+    );
+    let committed =
+        |c: Vec<arus_client::CommittedOffset>| c.iter().map(|c| c.offset).collect::<Vec<_>>();
+    assert_eq!(
+        committed(client.offset_fetch("billing", None).await.unwrap()),
+        [4, 4, 4]
+    );
+
+    let cases: &[(&[&str], [i64; 3])] = &[
+        (&["--to-earliest"], [0, 0, 0]),
+        (&["--shift-by", "3"], [3, 3, 3]),
+        (&["--shift-by", "-5"], [0, 0, 0]),
+        (&["--to-latest"], [10, 10, 10]),
+        (&["--to-offset", "99"], [10, 10, 10]),
+        (&["--to-offset", "6", "--partition", "1"], [10, 6, 10]),
+        (&["--to-datetime", "2023-11-14T22:13:22.5Z"], [3, 3, 3]),
+        (&["--to-datetime", &(t0 + 7000).to_string()], [7, 7, 7]),
+        (&["--to-datetime", "2030-01-01T00:00:00Z"], [10, 10, 10]),
+    ];
+    for (args, want) in cases {
+        let mut argv = vec!["reset-offsets", "billing", "--topic", "orders"];
+        argv.extend_from_slice(args);
+        argv.push("--execute");
+        let out = group_cmd(a, &argv).await.unwrap();
+        assert!(
+            out.starts_with("GROUP    TOPIC   PARTITION  CURRENT-OFFSET  NEW-OFFSET\n"),
+            "{args:?}: {out}"
+        );
+        assert_eq!(
+            committed(client.offset_fetch("billing", None).await.unwrap()),
+            want,
+            "{args:?}"
+        );
+    }
+    let e = group_cmd(
+        a,
+        &[
+            "reset-offsets",
+            "billing",
+            "--topic",
+            "orders",
+            "--to-latest",
+            "--partition",
+            "3",
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "topic 'orders' has no partition 3 (3 partitions)"
+    );
+    let e = group_cmd(
+        a,
+        &["reset-offsets", "billing", "--topic", "nope", "--to-latest"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.to_string(), "topic 'nope' does not exist");
+
+    assert_eq!(
+        group_cmd(a, &["delete", "billing"]).await.unwrap(),
+        "Deleted group 'billing'\n"
+    );
+    assert_eq!(group_cmd(a, &["list"]).await.unwrap(), "");
+    let e = group_cmd(a, &["describe", "billing"]).await.unwrap_err();
+    assert_eq!(e.to_string(), "group 'billing' does not exist");
+    let e = group_cmd(a, &["delete", "billing"]).await.unwrap_err();
+    assert_eq!(e.to_string(), "group 'billing' does not exist");
 }
