@@ -44,7 +44,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
     (ApiKey::DescribeCluster, 0),
     (ApiKey::OffsetForLeaderEpoch, 2),
     (ApiKey::FindCoordinator, 0),
-    (ApiKey::JoinGroup, 2),
+    // Kafka 4.0 kept every JoinGroup version (KIP-896 removed none).
+    (ApiKey::JoinGroup, 0),
     (ApiKey::SyncGroup, 0),
     (ApiKey::Heartbeat, 0),
     (ApiKey::LeaveGroup, 0),

@@ -823,18 +823,22 @@ impl Coordinator {
         let mut dead = Vec::new();
         for g in self.groups.values_mut() {
             // Kafka 4's ClassicGroup.offsetExpirationCondition.
-            let base_is_state_time = match (&g.protocol_type, g.state) {
-                (None, _) => Some(false),
-                (Some(_), GroupState::Empty) => Some(true),
-                _ => None,
-            };
-            let Some(use_state_time) = base_is_state_time else {
-                continue;
+            // Returns whether the base time is the group's state time, and the topics whose
+            // offsets must stay (those a live consumer group subscribes to).
+            let (use_state_time, keep) = match (&g.protocol_type, g.state) {
+                (None, _) => (false, BTreeSet::new()),
+                (Some(_), GroupState::Empty) => (true, BTreeSet::new()),
+                (Some(_), GroupState::Stable) => match g.subscribed_topics() {
+                    Some(topics) => (false, topics),
+                    None => continue,
+                },
+                _ => continue,
             };
             let state_ts = g.state_timestamp;
             let expired: Vec<(String, i32)> = g
                 .offsets
                 .iter()
+                .filter(|((topic, _), _)| !keep.contains(topic))
                 .filter(|(_, e)| match e.expire_timestamp {
                     Some(exp) => now >= exp,
                     None => {

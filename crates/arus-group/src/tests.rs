@@ -925,3 +925,22 @@ fn next_deadline_is_exact() {
     let (_, _) = join_two_step(&mut c, &range(), 100);
     assert_eq!(c.next_deadline(), 3100, "initial rebalance delay");
 }
+
+#[test]
+fn a_stable_consumer_group_loses_only_offsets_of_topics_it_no_longer_reads() {
+    let cfg = GroupConfig {
+        offsets_retention_ms: 60_000,
+        offsets_retention_check_interval_ms: 1000,
+        ..cfg()
+    };
+    let mut c = Coordinator::new(cfg, 0);
+    let (ids, t) = stable_group(&mut c, 1);
+    c.commit_offsets(commit(1, &ids[0], &[("t", 0, 1), ("old", 0, 1)]), t)
+        .unwrap();
+    for k in 1..=30 {
+        c.heartbeat(G, 1, &ids[0], None, t + k * 3000);
+    }
+    let left = c.fetch_offsets(G, None);
+    assert_eq!(left.len(), 1, "only the subscribed topic keeps its offset");
+    assert_eq!(left[0].0, "t");
+}

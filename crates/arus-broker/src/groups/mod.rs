@@ -124,6 +124,11 @@ impl GroupDriver {
     /// Replays `__consumer_offsets` (if it exists) on a thread of its own, so the broker
     /// starts serving other APIs at once.
     pub(crate) fn start_loading(self: &Arc<Self>, broker: &Arc<Broker>) {
+        // Session timeouts of loaded members and offset retention run from start-up when a
+        // runtime is at hand; otherwise the first group request starts the timer.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.ensure_timer(broker);
+        }
         let Some(topic) = broker.topics.get(OFFSETS_TOPIC) else {
             self.state.lock().coord.finish_loading(now_ms());
             self.loaded.store(true, Ordering::Release);
