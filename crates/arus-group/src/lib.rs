@@ -11,6 +11,7 @@
 
 pub mod classic;
 pub mod config;
+pub mod consumer_group;
 pub mod coordinator;
 pub mod records;
 
