@@ -94,12 +94,12 @@ pub fn reconcile(
     }
 }
 
+/// Kafka's `Builder.updateMemberEpoch`: the previous epoch always becomes the current one,
+/// even when the epoch does not change.
 fn with_epoch(member: &Member, epoch: i32) -> Member {
     let mut m = member.clone();
-    if m.member_epoch != epoch {
-        m.previous_member_epoch = m.member_epoch;
-        m.member_epoch = epoch;
-    }
+    m.previous_member_epoch = m.member_epoch;
+    m.member_epoch = epoch;
     m
 }
 
@@ -251,7 +251,7 @@ mod tests {
         let n2 = reconcile(&n, 11, &target, &free, Some(&a(&[(1, &[0])]))).unwrap();
         assert_eq!(n2.state, MemberState::Stable);
         assert_eq!(n2.assigned_partitions, target);
-        assert_eq!(n2.previous_member_epoch, 10);
+        assert_eq!(n2.previous_member_epoch, 11);
     }
 
     #[test]

@@ -1,1 +1,862 @@
+//! Scenario tests of the KIP-848 state machine with simulated clients and injected time.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use arus_protocol::messages::ConsumerGroupHeartbeatRequest;
+use arus_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
+use arus_protocol::{ErrorCode, Uuid};
+use rand::{Rng, SeedableRng};
+
+use super::*;
+use crate::records::{decode_record, encode_record};
+
+type Meta = BTreeMap<String, (Uuid, i32)>;
+
+fn tid(n: u8) -> Uuid {
+    Uuid([n; 16])
+}
+
+fn meta(topics: &[(&str, u8, i32)]) -> Meta {
+    topics
+        .iter()
+        .map(|(n, id, p)| (n.to_string(), (tid(*id), *p)))
+        .collect()
+}
+
+const CTX: HeartbeatContext<'static> = HeartbeatContext {
+    client_id: "client",
+    client_host: "/127.0.0.1",
+    api_version: 1,
+};
+
+/// A consumer as the Java client behaves: joins with epoch 0, heartbeats its epoch and the
+/// partitions it owns, adopts each assignment it receives (revoking what is gone).
+#[derive(Clone, Debug)]
+struct Client {
+    group: String,
+    id: String,
+    instance: Option<String>,
+    topics: Vec<String>,
+    assignor: Option<String>,
+    epoch: i32,
+    owned: Assignment,
+    joined: bool,
+}
+
+impl Client {
+    fn new(group: &str, id: &str, topics: &[&str]) -> Client {
+        Client {
+            group: group.into(),
+            id: id.into(),
+            instance: None,
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            assignor: None,
+            epoch: 0,
+            owned: Assignment::new(),
+            joined: false,
+        }
+    }
+
+    fn request(&self) -> ConsumerGroupHeartbeatRequest {
+        let owned = Some(
+            self.owned
+                .iter()
+                .map(|(t, ps)| TopicPartitions {
+                    topic_id: *t,
+                    partitions: ps.iter().copied().collect(),
+                })
+                .collect(),
+        );
+        if !self.joined {
+            ConsumerGroupHeartbeatRequest {
+                group_id: self.group.clone(),
+                member_id: self.id.clone(),
+                member_epoch: 0,
+                instance_id: self.instance.clone(),
+                rack_id: None,
+                rebalance_timeout_ms: 300_000,
+                subscribed_topic_names: Some(self.topics.clone()),
+                subscribed_topic_regex: None,
+                server_assignor: self.assignor.clone(),
+                topic_partitions: Some(vec![]),
+            }
+        } else {
+            ConsumerGroupHeartbeatRequest {
+                group_id: self.group.clone(),
+                member_id: self.id.clone(),
+                member_epoch: self.epoch,
+                topic_partitions: owned,
+                ..Default::default()
+            }
+        }
+    }
+
+    fn heartbeat(
+        &mut self,
+        cg: &mut ConsumerGroups,
+        now: i64,
+        md: &Meta,
+    ) -> Result<Vec<CoordinatorRecord>, GroupError> {
+        let req = self.request();
+        let (resp, records) = cg.heartbeat(now, &CTX, &req, md)?;
+        assert_eq!(resp.error_code, 0);
+        assert_eq!(resp.heartbeat_interval_ms, 5000);
+        assert_eq!(resp.member_id.as_deref(), Some(self.id.as_str()));
+        self.joined = true;
+        self.epoch = resp.member_epoch;
+        if let Some(a) = resp.assignment {
+            self.owned = a
+                .topic_partitions
+                .iter()
+                .filter(|t| !t.partitions.is_empty())
+                .map(|t| (t.topic_id, t.partitions.iter().copied().collect()))
+                .collect();
+        }
+        Ok(records)
+    }
+
+    fn leave(&mut self, cg: &mut ConsumerGroups, now: i64, md: &Meta, epoch: i32) -> Vec<CoordinatorRecord> {
+        let req = ConsumerGroupHeartbeatRequest {
+            group_id: self.group.clone(),
+            member_id: self.id.clone(),
+            member_epoch: epoch,
+            instance_id: self.instance.clone(),
+            ..Default::default()
+        };
+        let (resp, records) = cg.heartbeat(now, &CTX, &req, md).unwrap();
+        assert_eq!((resp.error_code, resp.member_epoch), (0, epoch));
+        self.owned.clear();
+        self.joined = false;
+        self.epoch = 0;
+        records
+    }
+
+    fn count(&self) -> usize {
+        member::assignment_size(&self.owned)
+    }
+}
+
+/// No partition is owned by two clients at once.
+fn assert_exclusive(clients: &[Client]) {
+    let mut seen = BTreeSet::new();
+    for c in clients {
+        for (t, ps) in &c.owned {
+            for p in ps {
+                assert!(seen.insert((*t, *p)), "partition {t}-{p} owned twice: {clients:#?}");
+            }
+        }
+    }
+}
+
+/// Heartbeats every client in turn until the group is Stable; returns the rounds used.
+fn converge(cg: &mut ConsumerGroups, clients: &mut [Client], now: &mut i64, md: &Meta) -> usize {
+    for round in 1..=50 {
+        for c in clients.iter_mut() {
+            c.heartbeat(cg, *now, md).unwrap();
+        }
+        *now += 100;
+        assert_exclusive(clients);
+        let g = cg.group(&clients[0].group).unwrap();
+        if g.state() == ConsumerGroupState::Stable
+            && clients.iter().all(|c| c.epoch == g.assignment_epoch)
+            && clients
+                .iter()
+                .all(|c| c.owned == g.members[&c.id].assigned_partitions)
+        {
+            return round;
+        }
+    }
+    panic!("did not converge: {:#?}", cg.group(&clients[0].group));
+}
+
+fn new_cg() -> ConsumerGroups {
+    ConsumerGroups::new(ConsumerGroupConfig::default())
+}
+
+#[test]
+fn three_members_split_six_partitions() {
+    let md = meta(&[("t", 1, 6)]);
+    let mut cg = new_cg();
+    let mut now = 1_000;
+    let mut clients = vec![
+        Client::new("g", "a", &["t"]),
+        Client::new("g", "b", &["t"]),
+        Client::new("g", "c", &["t"]),
+    ];
+    // First member: creates the group at epoch 1 and gets everything.
+    let recs = clients[0].heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(clients[0].epoch, 1);
+    assert_eq!(clients[0].count(), 6);
+    assert_eq!(cg.state_name("g"), "Stable");
+    // Kafka's record order for a join: subscription, subscription metadata, group epoch,
+    // target assignment member + epoch, current assignment.
+    let kinds: Vec<&str> = recs
+        .iter()
+        .map(|r| match r {
+            CoordinatorRecord::ConsumerGroupMemberMetadata { .. } => "member",
+            CoordinatorRecord::ConsumerGroupPartitionMetadata { .. } => "partitions",
+            CoordinatorRecord::ConsumerGroupMetadata { .. } => "epoch",
+            CoordinatorRecord::ConsumerGroupTargetAssignmentMember { .. } => "target",
+            CoordinatorRecord::ConsumerGroupTargetAssignmentMetadata { .. } => "target-epoch",
+            CoordinatorRecord::ConsumerGroupCurrentMemberAssignment { .. } => "current",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["member", "partitions", "epoch", "target", "target-epoch", "current"]
+    );
+
+    // b joins: group epoch 2, new target; b waits for a to release.
+    clients[1].heartbeat(&mut cg, now, &md).unwrap();
+    let g = cg.group("g").unwrap();
+    assert_eq!((g.group_epoch, g.assignment_epoch), (2, 2));
+    assert_eq!(clients[1].epoch, 2);
+    assert_eq!(clients[1].count(), 0, "a still owns everything");
+    assert_eq!(g.members["b"].state, MemberState::UnreleasedPartitions);
+    assert_eq!(cg.state_name("g"), "Reconciling");
+    // c joins: epoch 3.
+    clients[2].heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(cg.group("g").unwrap().group_epoch, 3);
+    // a's heartbeat: must revoke 4 partitions, stays at epoch 1.
+    clients[0].heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(clients[0].epoch, 1);
+    assert_eq!(clients[0].count(), 2);
+    assert_eq!(
+        cg.group("g").unwrap().members["a"].state,
+        MemberState::UnrevokedPartitions
+    );
+    // Nobody else gets a's partitions before a acknowledges the revocation.
+    clients[1].heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(clients[1].count(), 0);
+    assert_exclusive(&clients);
+    let rounds = converge(&mut cg, &mut clients, &mut now, &md);
+    assert!(rounds <= 3, "{rounds}");
+    for c in &clients {
+        assert_eq!(c.count(), 2);
+        assert_eq!(c.epoch, 3);
+    }
+    let g = cg.group("g").unwrap();
+    assert_eq!(g.members["a"].previous_member_epoch, 1);
+    assert_eq!(cg.state_name("g"), "Stable");
+    assert_eq!(cg.member_count("g"), 3);
+}
+
+#[test]
+fn member_leaving_moves_partitions_after_revocation() {
+    let md = meta(&[("t", 1, 4)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut clients = vec![Client::new("g", "a", &["t"]), Client::new("g", "b", &["t"])];
+    converge(&mut cg, &mut clients, &mut now, &md);
+    assert_eq!((clients[0].count(), clients[1].count()), (2, 2));
+    let b_parts = clients[1].owned.clone();
+
+    // b leaves: tombstones + epoch bump; target recomputed on a's next heartbeat.
+    let recs = clients[1].leave(&mut cg, now, &md, LEAVE_GROUP_MEMBER_EPOCH);
+    assert!(matches!(
+        recs.last(),
+        Some(CoordinatorRecord::ConsumerGroupMetadata { value: Some(v), .. }) if v.epoch == 3
+    ));
+    assert_eq!(cg.state_name("g"), "Assigning");
+    let mut rest = vec![clients[0].clone()];
+    converge(&mut cg, &mut rest, &mut now, &md);
+    assert_eq!(rest[0].count(), 4);
+    assert!(b_parts.iter().all(|(t, ps)| rest[0].owned[t].is_superset(ps)));
+
+    // A third member joins: a must revoke 2 before c gets them.
+    let mut c = Client::new("g", "c", &["t"]);
+    c.heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(c.count(), 0);
+    let mut all = vec![rest.remove(0), c];
+    all[0].heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(all[0].count(), 2);
+    // a's revocation is acknowledged by its next heartbeat; then c gets the partitions.
+    all[1].heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(all[1].count(), 0, "a has not acknowledged yet");
+    all[0].heartbeat(&mut cg, now, &md).unwrap();
+    all[1].heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(all[1].count(), 2);
+    assert_exclusive(&all);
+}
+
+#[test]
+fn static_member_restart_keeps_partitions_without_rebalance() {
+    let md = meta(&[("t", 1, 4)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut a = Client::new("g", "a1", &["t"]);
+    a.instance = Some("ia".into());
+    let mut b = Client::new("g", "b", &["t"]);
+    let mut clients = vec![a, b];
+    converge(&mut cg, &mut clients, &mut now, &md);
+    let epoch = cg.group("g").unwrap().group_epoch;
+    let a_parts = clients[0].owned.clone();
+    b = clients.pop().unwrap();
+    a = clients.pop().unwrap();
+
+    // Another process with the same instance id while a1 is alive: UNRELEASED_INSTANCE_ID.
+    let mut dup = Client::new("g", "a2", &["t"]);
+    dup.instance = Some("ia".into());
+    let e = dup.heartbeat(&mut cg, now, &md).unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnreleasedInstanceId);
+
+    // a1 leaves temporarily (epoch -2): stays in the group with its assignment.
+    let recs = a.leave(&mut cg, now, &md, LEAVE_GROUP_STATIC_MEMBER_EPOCH);
+    assert_eq!(recs.len(), 1);
+    let g = cg.group("g").unwrap();
+    assert_eq!(g.members["a1"].member_epoch, -2);
+    assert_eq!(g.group_epoch, epoch);
+    assert_eq!(g.static_member_id("ia"), Some("a1"));
+    // b is unaffected meanwhile.
+    b.heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(b.count(), 2);
+
+    // Restarted process (new member id) with the same instance id: same partitions, no
+    // group epoch bump.
+    now += 10_000;
+    let mut a2 = Client::new("g", "a2", &["t"]);
+    a2.instance = Some("ia".into());
+    a2.heartbeat(&mut cg, now, &md).unwrap();
+    assert_eq!(a2.owned, a_parts);
+    let g = cg.group("g").unwrap();
+    assert_eq!(g.group_epoch, epoch);
+    assert_eq!(a2.epoch, epoch);
+    assert!(!g.members.contains_key("a1"));
+    assert_eq!(g.static_member_id("ia"), Some("a2"));
+    assert_eq!(cg.state_name("g"), "Stable");
+    // The old member id is fenced by the new one.
+    a.joined = true;
+    a.epoch = epoch;
+    let req = ConsumerGroupHeartbeatRequest {
+        instance_id: Some("ia".into()),
+        ..a.request()
+    };
+    let e = cg.heartbeat(now, &CTX, &req, &md).unwrap_err();
+    assert_eq!(e.code, ErrorCode::FencedInstanceId);
+
+    // A static member that left and never returns is removed at session expiry.
+    a2.leave(&mut cg, now, &md, LEAVE_GROUP_STATIC_MEMBER_EPOCH);
+    b.heartbeat(&mut cg, now + 40_000, &md).unwrap();
+    let recs = cg.tick(now + 45_000);
+    assert!(!recs.is_empty());
+    assert!(!cg.group("g").unwrap().members.contains_key("a2"));
+    assert_eq!(cg.member_count("g"), 1);
+}
+
+#[test]
+fn session_expiry_and_next_deadline() {
+    let md = meta(&[("t", 1, 2)]);
+    let mut cg = new_cg();
+    let mut a = Client::new("g", "a", &["t"]);
+    let mut b = Client::new("g", "b", &["t"]);
+    a.heartbeat(&mut cg, 0, &md).unwrap();
+    b.heartbeat(&mut cg, 1_000, &md).unwrap();
+    assert_eq!(cg.next_deadline(), Some(45_000));
+    assert!(cg.tick(44_999).is_empty());
+    // b heartbeats; a stays silent.
+    b.heartbeat(&mut cg, 30_000, &md).unwrap();
+    let recs = cg.tick(45_000);
+    assert_eq!(recs.len(), 4, "3 tombstones + epoch bump: {recs:?}");
+    assert!(!cg.group("g").unwrap().members.contains_key("a"));
+    assert_eq!(cg.next_deadline(), Some(75_000));
+    // a's next heartbeat: unknown member; it rejoins with epoch 0 and the same id.
+    let e = a.heartbeat(&mut cg, 46_000, &md).unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnknownMemberId);
+    let e = a.heartbeat(&mut cg, 46_000, &md).unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnknownMemberId);
+    a.joined = false;
+    a.owned.clear();
+    a.heartbeat(&mut cg, 46_000, &md).unwrap();
+    // Everybody gone: the group is Empty but still exists.
+    let recs = cg.tick(1_000_000);
+    assert_eq!(recs.iter().filter(|r| matches!(r, CoordinatorRecord::ConsumerGroupMetadata { .. })).count(), 2);
+    assert_eq!(cg.state_name("g"), "Empty");
+    assert_eq!(cg.next_deadline(), None);
+    assert!(cg.contains("g"));
+    let tomb = cg.delete_group("g").unwrap();
+    assert_eq!(tomb.len(), 3);
+    assert!(!cg.contains("g"));
+    assert_eq!(cg.state_name("g"), "Dead");
+}
+
+#[test]
+fn rebalance_timeout_fences_a_member_that_does_not_revoke() {
+    let md = meta(&[("t", 1, 4)]);
+    let mut cg = new_cg();
+    let mut a = Client::new("g", "a", &["t"]);
+    a.heartbeat(&mut cg, 0, &md).unwrap();
+    let mut req = a.request();
+    req.rebalance_timeout_ms = 10_000;
+    // Rejoin-like update of the rebalance timeout through a full heartbeat.
+    req.member_epoch = a.epoch;
+    cg.heartbeat(0, &CTX, &req, &md).unwrap();
+    let mut b = Client::new("g", "b", &["t"]);
+    b.heartbeat(&mut cg, 1_000, &md).unwrap();
+    // a learns it must revoke (UNREVOKED_PARTITIONS) at t=2000 but never acknowledges.
+    a.heartbeat(&mut cg, 2_000, &md).unwrap();
+    assert_eq!(cg.group("g").unwrap().members["a"].state, MemberState::UnrevokedPartitions);
+    assert_eq!(cg.next_deadline(), Some(12_000));
+    let stuck = a.request();
+    let mut stuck_full = stuck.clone();
+    stuck_full.topic_partitions = Some(vec![TopicPartitions {
+        topic_id: tid(1),
+        partitions: vec![0, 1, 2, 3],
+    }]);
+    cg.heartbeat(5_000, &CTX, &stuck_full, &md).unwrap();
+    assert!(cg.tick(11_999).is_empty());
+    let recs = cg.tick(12_000);
+    assert!(!recs.is_empty());
+    assert!(!cg.group("g").unwrap().members.contains_key("a"));
+    // b gets everything once it heartbeats.
+    let mut clients = vec![b];
+    let mut now = 13_000;
+    converge(&mut cg, &mut clients, &mut now, &md);
+    assert_eq!(clients[0].count(), 4);
+}
+
+#[test]
+fn fencing_and_validation_errors() {
+    let md = meta(&[("t", 1, 2)]);
+    let mut cg = ConsumerGroups::new(ConsumerGroupConfig {
+        max_size: 2,
+        ..Default::default()
+    });
+    let mut a = Client::new("g", "a", &["t"]);
+    a.heartbeat(&mut cg, 0, &md).unwrap();
+    let code = |cg: &mut ConsumerGroups, r: ConsumerGroupHeartbeatRequest| {
+        cg.heartbeat(0, &CTX, &r, &md).unwrap_err().code
+    };
+    let join = Client::new("g", "x", &["t"]).request();
+    // Missing fields on join.
+    for bad in [
+        ConsumerGroupHeartbeatRequest {
+            rebalance_timeout_ms: -1,
+            ..join.clone()
+        },
+        ConsumerGroupHeartbeatRequest {
+            topic_partitions: None,
+            ..join.clone()
+        },
+        ConsumerGroupHeartbeatRequest {
+            subscribed_topic_names: None,
+            ..join.clone()
+        },
+        ConsumerGroupHeartbeatRequest {
+            member_id: String::new(),
+            ..join.clone()
+        },
+        ConsumerGroupHeartbeatRequest {
+            group_id: " ".into(),
+            ..join.clone()
+        },
+        ConsumerGroupHeartbeatRequest {
+            member_epoch: -3,
+            ..join.clone()
+        },
+        ConsumerGroupHeartbeatRequest {
+            member_epoch: -2,
+            ..join.clone()
+        },
+        ConsumerGroupHeartbeatRequest {
+            instance_id: Some(String::new()),
+            ..join.clone()
+        },
+    ] {
+        assert_eq!(code(&mut cg, bad), ErrorCode::InvalidRequest);
+    }
+    let e = cg
+        .heartbeat(
+            0,
+            &CTX,
+            &ConsumerGroupHeartbeatRequest {
+                server_assignor: Some("sticky".into()),
+                ..join.clone()
+            },
+            &md,
+        )
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnsupportedAssignor);
+    assert_eq!(
+        e.message,
+        "ServerAssignor sticky is not supported. Supported assignors: uniform, range."
+    );
+    let resp = e.to_heartbeat_response();
+    assert_eq!(resp.error_code, ErrorCode::UnsupportedAssignor.code());
+    assert_eq!(
+        code(
+            &mut cg,
+            ConsumerGroupHeartbeatRequest {
+                subscribed_topic_regex: Some("t.*".into()),
+                ..join.clone()
+            }
+        ),
+        ErrorCode::InvalidRegularExpression
+    );
+    // Epoch ahead / behind.
+    let mut r = a.request();
+    r.member_epoch = a.epoch + 1;
+    assert_eq!(code(&mut cg, r.clone()), ErrorCode::FencedMemberEpoch);
+    r.member_epoch = a.epoch - 1;
+    assert_eq!(code(&mut cg, r), ErrorCode::FencedMemberEpoch);
+    // Unknown member / group.
+    let mut r = a.request();
+    r.member_id = "nobody".into();
+    assert_eq!(code(&mut cg, r.clone()), ErrorCode::UnknownMemberId);
+    r.group_id = "nope".into();
+    assert_eq!(code(&mut cg, r), ErrorCode::GroupIdNotFound);
+    // Leave of an unknown member.
+    let leave = ConsumerGroupHeartbeatRequest {
+        group_id: "g".into(),
+        member_id: "nobody".into(),
+        member_epoch: -1,
+        ..Default::default()
+    };
+    assert_eq!(code(&mut cg, leave), ErrorCode::UnknownMemberId);
+    // Group full (max 2).
+    Client::new("g", "b", &["t"]).heartbeat(&mut cg, 0, &md).unwrap();
+    assert_eq!(code(&mut cg, join), ErrorCode::GroupMaxSizeReached);
+    // Nothing above changed the group.
+    assert_eq!(cg.member_count("g"), 2);
+}
+
+#[test]
+fn lost_response_previous_epoch_is_accepted() {
+    let md = meta(&[("t", 1, 4)]);
+    let mut cg = new_cg();
+    let mut a = Client::new("g", "a", &["t"]);
+    a.heartbeat(&mut cg, 0, &md).unwrap();
+    let before = a.clone();
+    // Partitions added: epoch bump, a moves to epoch 2 but "loses" the response.
+    let md2 = meta(&[("t", 1, 6)]);
+    a.heartbeat(&mut cg, 100, &md2).unwrap();
+    assert_eq!(a.epoch, 2);
+    assert_eq!(a.count(), 6);
+    let g = cg.group("g").unwrap();
+    assert_eq!(g.members["a"].previous_member_epoch, 1);
+    // Retry with the previous epoch and a subset of the assignment: accepted, full
+    // assignment returned.
+    let mut retry = before.clone();
+    retry.heartbeat(&mut cg, 200, &md2).unwrap();
+    assert_eq!((retry.epoch, retry.count()), (2, 6));
+    // Previous epoch but owning something not assigned: fenced.
+    let mut bad = before.request();
+    bad.topic_partitions = Some(vec![TopicPartitions {
+        topic_id: tid(9),
+        partitions: vec![0],
+    }]);
+    assert_eq!(
+        cg.heartbeat(300, &CTX, &bad, &md2).unwrap_err().code,
+        ErrorCode::FencedMemberEpoch
+    );
+}
+
+#[test]
+fn subscription_and_metadata_changes_bump_the_epoch() {
+    let md = meta(&[("t", 1, 4), ("u", 2, 2)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut clients = vec![Client::new("g", "a", &["t"]), Client::new("g", "b", &["t"])];
+    converge(&mut cg, &mut clients, &mut now, &md);
+    let e0 = cg.group("g").unwrap().group_epoch;
+    // Same heartbeat again: no records at all.
+    let recs = clients[0].heartbeat(&mut cg, now, &md).unwrap();
+    assert!(recs.is_empty(), "{recs:?}");
+    // b also subscribes to u.
+    let mut req = clients[1].request();
+    req.subscribed_topic_names = Some(vec!["u".into(), "t".into()]);
+    cg.heartbeat(now, &CTX, &req, &md).unwrap();
+    assert_eq!(cg.group("g").unwrap().group_epoch, e0 + 1);
+    clients[1].topics = vec!["t".into(), "u".into()];
+    converge(&mut cg, &mut clients, &mut now, &md);
+    let g = cg.group("g").unwrap();
+    assert_eq!(g.subscription_metadata.len(), 2);
+    assert!(g.members["a"].assigned_partitions.get(&tid(2)).is_none());
+    assert_eq!(clients[1].owned.get(&tid(2)).map(BTreeSet::len), Some(2));
+    // Reordering the subscription is not a change.
+    let mut req = clients[1].request();
+    req.subscribed_topic_names = Some(vec!["u".into(), "t".into()]);
+    let (_, recs) = cg.heartbeat(now, &CTX, &req, &md).unwrap();
+    assert!(recs.is_empty());
+    // Partitions added to t: the next heartbeat bumps the epoch and spreads them.
+    let md2 = meta(&[("t", 1, 8), ("u", 2, 2)]);
+    let e1 = cg.group("g").unwrap().group_epoch;
+    converge(&mut cg, &mut clients, &mut now, &md2);
+    assert_eq!(cg.group("g").unwrap().group_epoch, e1 + 1);
+    let total: usize = clients.iter().map(Client::count).sum();
+    assert_eq!(total, 10);
+    // A subscribed topic that does not exist yet is ignored until it appears.
+    let mut c = Client::new("g", "c", &["later"]);
+    c.heartbeat(&mut cg, now, &md2).unwrap();
+    assert_eq!(c.count(), 0);
+    let md3 = meta(&[("t", 1, 8), ("u", 2, 2), ("later", 3, 3)]);
+    let mut all = vec![clients.remove(0), clients.remove(0), c];
+    converge(&mut cg, &mut all, &mut now, &md3);
+    assert_eq!(all[2].count(), 3);
+}
+
+#[test]
+fn range_assignor_on_request() {
+    let md = meta(&[("t", 1, 4), ("u", 2, 4)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut clients: Vec<Client> = ["a", "b"]
+        .iter()
+        .map(|id| {
+            let mut c = Client::new("g", id, &["t", "u"]);
+            c.assignor = Some("range".into());
+            c
+        })
+        .collect();
+    converge(&mut cg, &mut clients, &mut now, &md);
+    for c in &clients {
+        assert_eq!(c.owned[&tid(1)], c.owned[&tid(2)], "co-partitioned");
+    }
+    let d = cg.describe(&["g".into()], &md);
+    assert_eq!(d.groups[0].assignor_name, "range");
+}
+
+#[test]
+fn v0_join_without_member_id_gets_one() {
+    let md = meta(&[("t", 1, 1)]);
+    let mut cg = new_cg();
+    let mut req = Client::new("g", "", &["t"]).request();
+    let ctx = HeartbeatContext {
+        api_version: 0,
+        ..CTX
+    };
+    let (resp, _) = cg.heartbeat(0, &ctx, &req, &md).unwrap();
+    let id = resp.member_id.unwrap();
+    assert_eq!(id.len(), 22);
+    assert!(cg.group("g").unwrap().members.contains_key(&id));
+    // v1 requires it.
+    req.group_id = "g2".into();
+    assert_eq!(
+        cg.heartbeat(0, &CTX, &req, &md).unwrap_err().code,
+        ErrorCode::InvalidRequest
+    );
+}
+
+#[test]
+fn describe_and_offset_commit_validation() {
+    let md = meta(&[("t", 1, 2)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut clients = vec![Client::new("g", "a", &["t"])];
+    clients[0].instance = Some("i".into());
+    converge(&mut cg, &mut clients, &mut now, &md);
+    let d = cg.describe(&["g".into(), "missing".into()], &md);
+    let g = &d.groups[0];
+    assert_eq!(
+        (g.error_code, g.group_state.as_str(), g.group_epoch, g.assignment_epoch),
+        (0, "Stable", 1, 1)
+    );
+    assert_eq!(g.assignor_name, "uniform");
+    let m = &g.members[0];
+    assert_eq!((m.member_id.as_str(), m.instance_id.as_deref()), ("a", Some("i")));
+    assert_eq!((m.client_id.as_str(), m.client_host.as_str()), ("client", "/127.0.0.1"));
+    assert_eq!(m.subscribed_topic_names, vec!["t".to_string()]);
+    assert_eq!(m.assignment.topic_partitions[0].topic_name, "t");
+    assert_eq!(m.assignment.topic_partitions[0].partitions, vec![0, 1]);
+    assert_eq!(m.target_assignment.topic_partitions[0].partitions, vec![0, 1]);
+    assert_eq!(d.groups[1].error_code, ErrorCode::GroupIdNotFound.code());
+
+    let e = clients[0].epoch;
+    assert_eq!(cg.validate_offset_commit("g", "a", None, e, false, 9), Ok(()));
+    assert_eq!(
+        cg.validate_offset_commit("g", "a", None, e - 1, false, 9),
+        Err(ErrorCode::StaleMemberEpoch)
+    );
+    assert_eq!(
+        cg.validate_offset_commit("g", "a", None, e + 1, false, 9),
+        Err(ErrorCode::StaleMemberEpoch)
+    );
+    assert_eq!(
+        cg.validate_offset_commit("g", "a", None, e, false, 8),
+        Err(ErrorCode::UnsupportedVersion)
+    );
+    assert_eq!(
+        cg.validate_offset_commit("g", "zz", None, e, false, 9),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    // Admin commit (-1) only while empty.
+    assert_eq!(
+        cg.validate_offset_commit("g", "", None, -1, false, 9),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(cg.validate_offset_commit("g", "", None, -1, true, 3), Ok(()));
+    assert_eq!(
+        cg.validate_offset_commit("x", "", None, -1, false, 9),
+        Err(ErrorCode::GroupIdNotFound)
+    );
+    assert_eq!(cg.validate_offset_fetch("g", Some("a"), e), Ok(()));
+    assert_eq!(cg.validate_offset_fetch("g", None, -1), Ok(()));
+    assert_eq!(
+        cg.validate_offset_fetch("g", Some("a"), e - 1),
+        Err(ErrorCode::StaleMemberEpoch)
+    );
+    clients[0].leave(&mut cg, now, &md, -1);
+    assert_eq!(cg.validate_offset_commit("g", "", None, -1, false, 2), Ok(()));
+    assert_eq!(cg.state_name("g"), "Empty");
+}
+
+/// Every emitted record encodes, decodes to itself, and replaying them into a fresh
+/// instance rebuilds the same groups.
+#[test]
+fn replay_of_random_histories_rebuilds_the_state() {
+    for seed in 0..20u64 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut cg = new_cg();
+        let mut log: Vec<CoordinatorRecord> = Vec::new();
+        let mut mds = [
+            meta(&[("t", 1, 6), ("u", 2, 3)]),
+            meta(&[("t", 1, 9), ("u", 2, 3)]),
+        ];
+        let mut clients: Vec<Client> = (0..6)
+            .map(|i| {
+                let mut c = Client::new(
+                    if i % 3 == 2 { "h" } else { "g" },
+                    &format!("m{i}"),
+                    if i % 2 == 0 { &["t"] } else { &["t", "u"] },
+                );
+                if i == 1 {
+                    c.instance = Some("static-1".into());
+                }
+                if i == 3 {
+                    c.assignor = Some("range".into());
+                }
+                c
+            })
+            .collect();
+        let mut now = 0i64;
+        let mut restarts = 0;
+        for _ in 0..300 {
+            now += rng.gen_range(0..3_000);
+            let md = &mds[usize::from(now > 200_000)];
+            let i = rng.gen_range(0..clients.len());
+            let c = &mut clients[i];
+            match rng.gen_range(0..20) {
+                0 if c.joined => {
+                    let epoch = if c.instance.is_some() { -2 } else { -1 };
+                    log.extend(c.leave(&mut cg, now, md, epoch));
+                }
+                1 if c.instance.is_some() && !c.joined => {
+                    restarts += 1;
+                    c.id = format!("m{i}-r{restarts}");
+                    match c.heartbeat(&mut cg, now, md) {
+                        Ok(r) => log.extend(r),
+                        Err(_) => c.joined = false,
+                    }
+                }
+                2 => log.extend(cg.tick(now)),
+                3 if c.joined => {
+                    // Subscription change.
+                    let mut r = c.request();
+                    let topics = if c.topics.len() == 1 {
+                        vec!["t".to_string(), "u".to_string()]
+                    } else {
+                        vec!["t".to_string()]
+                    };
+                    r.subscribed_topic_names = Some(topics.clone());
+                    if let Ok((resp, recs)) = cg.heartbeat(now, &CTX, &r, md) {
+                        c.topics = topics;
+                        c.epoch = resp.member_epoch;
+                        if let Some(a) = resp.assignment {
+                            c.owned = a
+                                .topic_partitions
+                                .iter()
+                                .map(|t| (t.topic_id, t.partitions.iter().copied().collect()))
+                                .collect();
+                        }
+                        log.extend(recs);
+                    }
+                }
+                _ => match c.heartbeat(&mut cg, now, md) {
+                    Ok(r) => log.extend(r),
+                    Err(e) => {
+                        assert!(
+                            matches!(
+                                e.code,
+                                ErrorCode::UnknownMemberId
+                                    | ErrorCode::FencedMemberEpoch
+                                    | ErrorCode::GroupIdNotFound
+                                    | ErrorCode::UnreleasedInstanceId
+                                    | ErrorCode::FencedInstanceId
+                            ),
+                            "{e:?}"
+                        );
+                        c.joined = false;
+                        c.owned.clear();
+                    }
+                },
+            }
+            let gs: Vec<Client> = clients.iter().filter(|c| c.group == "g").cloned().collect();
+            assert_exclusive(&gs);
+        }
+        mds[0].clear();
+        let mut fresh = new_cg();
+        for r in &log {
+            let (k, v) = encode_record(r).unwrap();
+            let decoded = decode_record(&k, v.as_deref()).unwrap();
+            assert_eq!(&decoded, r);
+            assert!(fresh.replay(&decoded));
+        }
+        for gid in ["g", "h"] {
+            assert_eq!(fresh.group(gid), cg.group(gid), "seed {seed} group {gid}");
+        }
+        assert_eq!(fresh.groups.len(), cg.groups.len());
+    }
+}
+
+#[test]
+fn on_loaded_arms_timers() {
+    let md = meta(&[("t", 1, 2)]);
+    let mut cg = new_cg();
+    let mut log = Vec::new();
+    let mut a = Client::new("g", "a", &["t"]);
+    log.extend(a.heartbeat(&mut cg, 0, &md).unwrap());
+    let mut fresh = new_cg();
+    for r in &log {
+        fresh.replay(r);
+    }
+    assert_eq!(fresh.next_deadline(), None);
+    fresh.on_loaded(1_000);
+    assert_eq!(fresh.next_deadline(), Some(46_000));
+    assert_eq!(fresh.tick(46_000).len(), 4);
+    // Non consumer-group records are ignored.
+    assert!(!fresh.replay(&CoordinatorRecord::Unknown { key_version: 99 }));
+}
+
+#[test]
+fn hundred_members_thousand_partitions() {
+    let md = meta(&[("big", 7, 1000)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut clients: Vec<Client> = (0..100)
+        .map(|i| Client::new("g", &format!("member-{i:03}"), &["big"]))
+        .collect();
+    let start = Instant::now();
+    let rounds = converge(&mut cg, &mut clients, &mut now, &md);
+    let join_time = start.elapsed();
+    for c in &clients {
+        assert_eq!(c.count(), 10);
+    }
+    // One member leaves, ten join: rebalance again.
+    let start2 = Instant::now();
+    clients[0].leave(&mut cg, now, &md, -1);
+    clients.remove(0);
+    for i in 100..110 {
+        clients.push(Client::new("g", &format!("member-{i:03}"), &["big"]));
+    }
+    let rounds2 = converge(&mut cg, &mut clients, &mut now, &md);
+    let rebalance_time = start2.elapsed();
+    let counts: BTreeSet<usize> = clients.iter().map(Client::count).collect();
+    assert!(counts.iter().all(|c| *c == 9 || *c == 10), "{counts:?}");
+    println!(
+        "KIP-848 100 members x 1000 partitions: initial join converged in {rounds} heartbeat rounds \
+         ({} heartbeats) in {join_time:?}; 1 leave + 10 joins converged in {rounds2} rounds in \
+         {rebalance_time:?} (pure computation, this build profile)",
+        rounds * 100
+    );
+}
