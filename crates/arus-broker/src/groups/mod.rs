@@ -190,6 +190,12 @@ impl GroupDriver {
             if self.stopped.load(Ordering::Acquire) {
                 return;
             }
+            if !self.is_loaded() {
+                // The loader holds the coordinator lock; do not block a runtime thread on it.
+                // It wakes us when done.
+                self.wake.notified().await;
+                continue;
+            }
             let deadline = self.state.lock().coord.next_deadline();
             let now = now_ms();
             if deadline > now {
