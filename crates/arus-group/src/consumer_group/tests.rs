@@ -99,7 +99,18 @@ impl Client {
         md: &Meta,
     ) -> Result<Vec<CoordinatorRecord>, GroupError> {
         let req = self.request();
-        let (resp, records) = cg.heartbeat(now, &CTX, &req, md)?;
+        self.send(cg, now, md, &req)
+    }
+
+    /// Sends `req` as this client and adopts the response.
+    fn send(
+        &mut self,
+        cg: &mut ConsumerGroups,
+        now: i64,
+        md: &Meta,
+        req: &ConsumerGroupHeartbeatRequest,
+    ) -> Result<Vec<CoordinatorRecord>, GroupError> {
+        let (resp, records) = cg.heartbeat(now, &CTX, req, md)?;
         assert_eq!(resp.error_code, 0);
         assert_eq!(resp.heartbeat_interval_ms, 5000);
         assert_eq!(resp.member_id.as_deref(), Some(self.id.as_str()));
@@ -116,7 +127,23 @@ impl Client {
         Ok(records)
     }
 
-    fn leave(&mut self, cg: &mut ConsumerGroups, now: i64, md: &Meta, epoch: i32) -> Vec<CoordinatorRecord> {
+    fn leave(
+        &mut self,
+        cg: &mut ConsumerGroups,
+        now: i64,
+        md: &Meta,
+        epoch: i32,
+    ) -> Vec<CoordinatorRecord> {
+        self.try_leave(cg, now, md, epoch).unwrap()
+    }
+
+    fn try_leave(
+        &mut self,
+        cg: &mut ConsumerGroups,
+        now: i64,
+        md: &Meta,
+        epoch: i32,
+    ) -> Result<Vec<CoordinatorRecord>, GroupError> {
         let req = ConsumerGroupHeartbeatRequest {
             group_id: self.group.clone(),
             member_id: self.id.clone(),
@@ -124,12 +151,13 @@ impl Client {
             instance_id: self.instance.clone(),
             ..Default::default()
         };
-        let (resp, records) = cg.heartbeat(now, &CTX, &req, md).unwrap();
-        assert_eq!((resp.error_code, resp.member_epoch), (0, epoch));
+        let res = cg.heartbeat(now, &CTX, &req, md);
         self.owned.clear();
         self.joined = false;
         self.epoch = 0;
-        records
+        let (resp, records) = res?;
+        assert_eq!((resp.error_code, resp.member_epoch), (0, epoch));
+        Ok(records)
     }
 
     fn count(&self) -> usize {
@@ -143,7 +171,10 @@ fn assert_exclusive(clients: &[Client]) {
     for c in clients {
         for (t, ps) in &c.owned {
             for p in ps {
-                assert!(seen.insert((*t, *p)), "partition {t}-{p} owned twice: {clients:#?}");
+                assert!(
+                    seen.insert((*t, *p)),
+                    "partition {t}-{p} owned twice: {clients:#?}"
+                );
             }
         }
     }
@@ -205,7 +236,14 @@ fn three_members_split_six_partitions() {
         .collect();
     assert_eq!(
         kinds,
-        ["member", "partitions", "epoch", "target", "target-epoch", "current"]
+        [
+            "member",
+            "partitions",
+            "epoch",
+            "target",
+            "target-epoch",
+            "current"
+        ]
     );
 
     // b joins: group epoch 2, new target; b waits for a to release.
@@ -263,7 +301,11 @@ fn member_leaving_moves_partitions_after_revocation() {
     let mut rest = vec![clients[0].clone()];
     converge(&mut cg, &mut rest, &mut now, &md);
     assert_eq!(rest[0].count(), 4);
-    assert!(b_parts.iter().all(|(t, ps)| rest[0].owned[t].is_superset(ps)));
+    assert!(
+        b_parts
+            .iter()
+            .all(|(t, ps)| rest[0].owned[t].is_superset(ps))
+    );
 
     // A third member joins: a must revoke 2 before c gets them.
     let mut c = Client::new("g", "c", &["t"]);
@@ -371,7 +413,12 @@ fn session_expiry_and_next_deadline() {
     a.heartbeat(&mut cg, 46_000, &md).unwrap();
     // Everybody gone: the group is Empty but still exists.
     let recs = cg.tick(1_000_000);
-    assert_eq!(recs.iter().filter(|r| matches!(r, CoordinatorRecord::ConsumerGroupMetadata { .. })).count(), 2);
+    assert_eq!(
+        recs.iter()
+            .filter(|r| matches!(r, CoordinatorRecord::ConsumerGroupMetadata { .. }))
+            .count(),
+        2
+    );
     assert_eq!(cg.state_name("g"), "Empty");
     assert_eq!(cg.next_deadline(), None);
     assert!(cg.contains("g"));
@@ -396,7 +443,10 @@ fn rebalance_timeout_fences_a_member_that_does_not_revoke() {
     b.heartbeat(&mut cg, 1_000, &md).unwrap();
     // a learns it must revoke (UNREVOKED_PARTITIONS) at t=2000 but never acknowledges.
     a.heartbeat(&mut cg, 2_000, &md).unwrap();
-    assert_eq!(cg.group("g").unwrap().members["a"].state, MemberState::UnrevokedPartitions);
+    assert_eq!(
+        cg.group("g").unwrap().members["a"].state,
+        MemberState::UnrevokedPartitions
+    );
     assert_eq!(cg.next_deadline(), Some(12_000));
     let stuck = a.request();
     let mut stuck_full = stuck.clone();
@@ -498,7 +548,23 @@ fn fencing_and_validation_errors() {
     let mut r = a.request();
     r.member_epoch = a.epoch + 1;
     assert_eq!(code(&mut cg, r.clone()), ErrorCode::FencedMemberEpoch);
-    r.member_epoch = a.epoch - 1;
+    // Behind: move a to epoch 2 (partitions added), then send epoch 1 without owned
+    // partitions (not a provable subset of its assignment).
+    let md3 = meta(&[("t", 1, 3)]);
+    a.heartbeat(&mut cg, 0, &md3).unwrap();
+    assert_eq!(a.epoch, 2);
+    r.member_epoch = 1;
+    r.topic_partitions = None;
+    assert_eq!(
+        cg.heartbeat(0, &CTX, &r, &md3).unwrap_err().code,
+        ErrorCode::FencedMemberEpoch
+    );
+    r.member_epoch = 0;
+    r.topic_partitions = Some(vec![]);
+    r.rebalance_timeout_ms = 1000;
+    r.subscribed_topic_names = Some(vec!["t".into()]);
+    // Rejoining with epoch 0 while the coordinator still knows the member at epoch 2:
+    // Kafka fences it too (0 is neither the current nor the previous epoch).
     assert_eq!(code(&mut cg, r), ErrorCode::FencedMemberEpoch);
     // Unknown member / group.
     let mut r = a.request();
@@ -515,7 +581,9 @@ fn fencing_and_validation_errors() {
     };
     assert_eq!(code(&mut cg, leave), ErrorCode::UnknownMemberId);
     // Group full (max 2).
-    Client::new("g", "b", &["t"]).heartbeat(&mut cg, 0, &md).unwrap();
+    Client::new("g", "b", &["t"])
+        .heartbeat(&mut cg, 0, &md)
+        .unwrap();
     assert_eq!(code(&mut cg, join), ErrorCode::GroupMaxSizeReached);
     // Nothing above changed the group.
     assert_eq!(cg.member_count("g"), 2);
@@ -537,8 +605,12 @@ fn lost_response_previous_epoch_is_accepted() {
     assert_eq!(g.members["a"].previous_member_epoch, 1);
     // Retry with the previous epoch and a subset of the assignment: accepted, full
     // assignment returned.
+    // (The Java client resends a full heartbeat after a lost response.)
     let mut retry = before.clone();
-    retry.heartbeat(&mut cg, 200, &md2).unwrap();
+    let mut full = retry.request();
+    full.rebalance_timeout_ms = 300_000;
+    full.subscribed_topic_names = Some(vec!["t".into()]);
+    retry.send(&mut cg, 200, &md2, &full).unwrap();
     assert_eq!((retry.epoch, retry.count()), (2, 6));
     // Previous epoch but owning something not assigned: fenced.
     let mut bad = before.request();
@@ -566,13 +638,13 @@ fn subscription_and_metadata_changes_bump_the_epoch() {
     // b also subscribes to u.
     let mut req = clients[1].request();
     req.subscribed_topic_names = Some(vec!["u".into(), "t".into()]);
-    cg.heartbeat(now, &CTX, &req, &md).unwrap();
+    clients[1].send(&mut cg, now, &md, &req).unwrap();
     assert_eq!(cg.group("g").unwrap().group_epoch, e0 + 1);
     clients[1].topics = vec!["t".into(), "u".into()];
     converge(&mut cg, &mut clients, &mut now, &md);
     let g = cg.group("g").unwrap();
     assert_eq!(g.subscription_metadata.len(), 2);
-    assert!(g.members["a"].assigned_partitions.get(&tid(2)).is_none());
+    assert!(!g.members["a"].assigned_partitions.contains_key(&tid(2)));
     assert_eq!(clients[1].owned.get(&tid(2)).map(BTreeSet::len), Some(2));
     // Reordering the subscription is not a change.
     let mut req = clients[1].request();
@@ -649,21 +721,38 @@ fn describe_and_offset_commit_validation() {
     let d = cg.describe(&["g".into(), "missing".into()], &md);
     let g = &d.groups[0];
     assert_eq!(
-        (g.error_code, g.group_state.as_str(), g.group_epoch, g.assignment_epoch),
+        (
+            g.error_code,
+            g.group_state.as_str(),
+            g.group_epoch,
+            g.assignment_epoch
+        ),
         (0, "Stable", 1, 1)
     );
     assert_eq!(g.assignor_name, "uniform");
     let m = &g.members[0];
-    assert_eq!((m.member_id.as_str(), m.instance_id.as_deref()), ("a", Some("i")));
-    assert_eq!((m.client_id.as_str(), m.client_host.as_str()), ("client", "/127.0.0.1"));
+    assert_eq!(
+        (m.member_id.as_str(), m.instance_id.as_deref()),
+        ("a", Some("i"))
+    );
+    assert_eq!(
+        (m.client_id.as_str(), m.client_host.as_str()),
+        ("client", "/127.0.0.1")
+    );
     assert_eq!(m.subscribed_topic_names, vec!["t".to_string()]);
     assert_eq!(m.assignment.topic_partitions[0].topic_name, "t");
     assert_eq!(m.assignment.topic_partitions[0].partitions, vec![0, 1]);
-    assert_eq!(m.target_assignment.topic_partitions[0].partitions, vec![0, 1]);
+    assert_eq!(
+        m.target_assignment.topic_partitions[0].partitions,
+        vec![0, 1]
+    );
     assert_eq!(d.groups[1].error_code, ErrorCode::GroupIdNotFound.code());
 
     let e = clients[0].epoch;
-    assert_eq!(cg.validate_offset_commit("g", "a", None, e, false, 9), Ok(()));
+    assert_eq!(
+        cg.validate_offset_commit("g", "a", None, e, false, 9),
+        Ok(())
+    );
     assert_eq!(
         cg.validate_offset_commit("g", "a", None, e - 1, false, 9),
         Err(ErrorCode::StaleMemberEpoch)
@@ -685,7 +774,10 @@ fn describe_and_offset_commit_validation() {
         cg.validate_offset_commit("g", "", None, -1, false, 9),
         Err(ErrorCode::UnknownMemberId)
     );
-    assert_eq!(cg.validate_offset_commit("g", "", None, -1, true, 3), Ok(()));
+    assert_eq!(
+        cg.validate_offset_commit("g", "", None, -1, true, 3),
+        Ok(())
+    );
     assert_eq!(
         cg.validate_offset_commit("x", "", None, -1, false, 9),
         Err(ErrorCode::GroupIdNotFound)
@@ -697,7 +789,10 @@ fn describe_and_offset_commit_validation() {
         Err(ErrorCode::StaleMemberEpoch)
     );
     clients[0].leave(&mut cg, now, &md, -1);
-    assert_eq!(cg.validate_offset_commit("g", "", None, -1, false, 2), Ok(()));
+    assert_eq!(
+        cg.validate_offset_commit("g", "", None, -1, false, 2),
+        Ok(())
+    );
     assert_eq!(cg.state_name("g"), "Empty");
 }
 
@@ -739,7 +834,9 @@ fn replay_of_random_histories_rebuilds_the_state() {
             match rng.gen_range(0..20) {
                 0 if c.joined => {
                     let epoch = if c.instance.is_some() { -2 } else { -1 };
-                    log.extend(c.leave(&mut cg, now, md, epoch));
+                    if let Ok(r) = c.try_leave(&mut cg, now, md, epoch) {
+                        log.extend(r);
+                    }
                 }
                 1 if c.instance.is_some() && !c.joined => {
                     restarts += 1;
@@ -791,8 +888,28 @@ fn replay_of_random_histories_rebuilds_the_state() {
                     }
                 },
             }
-            let gs: Vec<Client> = clients.iter().filter(|c| c.group == "g").cloned().collect();
-            assert_exclusive(&gs);
+            // Clients the coordinator fenced may still believe they own partitions (zombies,
+            // as with Kafka); exclusivity holds among live members, and on the server.
+            for gid in ["g", "h"] {
+                let Some(g) = cg.group(gid) else { continue };
+                let live: Vec<Client> = clients
+                    .iter()
+                    .filter(|c| c.group == gid && c.joined)
+                    .filter(|c| g.members.get(&c.id).is_some_and(|m| m.member_epoch >= 0))
+                    .cloned()
+                    .collect();
+                assert_exclusive(&live);
+                let mut seen = BTreeSet::new();
+                for m in g.members.values() {
+                    for a in [&m.assigned_partitions, &m.partitions_pending_revocation] {
+                        for (t, ps) in a {
+                            for p in ps {
+                                assert!(seen.insert((*t, *p)), "server: {t}-{p} twice in {g:#?}");
+                            }
+                        }
+                    }
+                }
+            }
         }
         mds[0].clear();
         let mut fresh = new_cg();
@@ -823,7 +940,8 @@ fn on_loaded_arms_timers() {
     assert_eq!(fresh.next_deadline(), None);
     fresh.on_loaded(1_000);
     assert_eq!(fresh.next_deadline(), Some(46_000));
-    assert_eq!(fresh.tick(46_000).len(), 4);
+    // 3 tombstones, the subscription metadata without the topic, the epoch bump.
+    assert_eq!(fresh.tick(46_000).len(), 5);
     // Non consumer-group records are ignored.
     assert!(!fresh.replay(&CoordinatorRecord::Unknown { key_version: 99 }));
 }

@@ -92,12 +92,12 @@ fn homogeneous(spec: &GroupSpec, topics: &TopicCounts) -> Vec<Assignment> {
         if extra_left == 0 {
             break;
         }
-        if counts[i] == min_quota {
-            if let Some((t, p)) = unassigned.next() {
-                insert(&mut out[i], t, p);
-                counts[i] += 1;
-                extra_left -= 1;
-            }
+        if counts[i] == min_quota
+            && let Some((t, p)) = unassigned.next()
+        {
+            insert(&mut out[i], t, p);
+            counts[i] += 1;
+            extra_left -= 1;
         }
     }
     debug_assert!(unassigned.next().is_none());
@@ -145,42 +145,81 @@ fn heterogeneous(spec: &GroupSpec, topics: &TopicCounts) -> Vec<Assignment> {
             counts[i] += 1;
         }
     }
-    // 3. Balance: move single partitions to less-loaded subscribers of their topic.
+    // 3. Balance: move partitions from the most loaded members towards members with at
+    //    least two fewer, directly or along a chain of members where each hands one
+    //    partition of a topic the next subscribes to (so intermediate counts are unchanged).
     loop {
         let mut donors: Vec<usize> = (0..n).collect();
         donors.sort_by_key(|i| (std::cmp::Reverse(counts[*i]), *i));
-        let mut mv = None;
-        'search: for &d in &donors {
-            for (t, ps) in &out[d] {
-                let Some(subs) = subscribers.get(t) else {
-                    continue;
-                };
-                if let Some(&r) = subs
-                    .iter()
-                    .filter(|r| counts[**r] + 1 < counts[d])
-                    .min_by_key(|r| (counts[**r], **r))
-                {
-                    if let Some(&p) = ps.iter().next_back() {
-                        mv = Some((d, r, *t, p));
-                        break 'search;
-                    }
-                }
+        let min = counts.iter().copied().min().unwrap_or(0);
+        let mut path = None;
+        for &d in &donors {
+            if counts[d] < min + 2 {
+                break;
+            }
+            if let Some(p) = find_chain(d, &out, &counts, &subscribers) {
+                path = Some(p);
+                break;
             }
         }
-        let Some((d, r, t, p)) = mv else {
+        let Some(path) = path else {
             break;
         };
-        if let Some(ps) = out[d].get_mut(&t) {
+        counts[path[0].0] -= 1;
+        counts[path[path.len() - 1].1] += 1;
+        for (from, to, t) in path {
+            let p = *out[from][&t].iter().next_back().expect("partition");
+            let ps = out[from].get_mut(&t).expect("topic");
             ps.remove(&p);
             if ps.is_empty() {
-                out[d].remove(&t);
+                out[from].remove(&t);
             }
+            insert(&mut out[to], t, p);
         }
-        counts[d] -= 1;
-        insert(&mut out[r], t, p);
-        counts[r] += 1;
     }
     out
+}
+
+/// Breadth-first search from `donor` for the nearest member holding at least two fewer
+/// partitions, through "can take a partition of a topic I hold" edges. Returns the hops
+/// (from, to, topic) in order, or `None`.
+fn find_chain(
+    donor: usize,
+    out: &[Assignment],
+    counts: &[usize],
+    subscribers: &BTreeMap<Uuid, Vec<usize>>,
+) -> Option<Vec<(usize, usize, Uuid)>> {
+    let n = out.len();
+    let mut prev: Vec<Option<(usize, Uuid)>> = vec![None; n];
+    let mut seen = vec![false; n];
+    seen[donor] = true;
+    let mut queue = std::collections::VecDeque::from([donor]);
+    while let Some(u) = queue.pop_front() {
+        for t in out[u].keys() {
+            let Some(subs) = subscribers.get(t) else {
+                continue;
+            };
+            for &v in subs {
+                if seen[v] {
+                    continue;
+                }
+                seen[v] = true;
+                prev[v] = Some((u, *t));
+                if counts[v] + 2 <= counts[donor] {
+                    let mut hops = Vec::new();
+                    let mut cur = v;
+                    while let Some((p, t)) = prev[cur] {
+                        hops.push((p, cur, t));
+                        cur = p;
+                    }
+                    hops.reverse();
+                    return Some(hops);
+                }
+                queue.push_back(v);
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
