@@ -249,6 +249,15 @@ impl ConsumerGroup {
         }
     }
 
+    /// Topic names subscribed by at least one member (for offset expiry: Kafka expires a
+    /// non-empty consumer group's offsets only for topics nobody subscribes to).
+    pub fn subscribed_topic_names(&self) -> BTreeSet<&str> {
+        self.members
+            .values()
+            .flat_map(|m| m.subscribed_topic_names.iter().map(String::as_str))
+            .collect()
+    }
+
     /// The member id holding a static instance id.
     pub fn static_member_id(&self, instance_id: &str) -> Option<&str> {
         self.static_members.get(instance_id).map(String::as_str)
@@ -1235,7 +1244,6 @@ impl ConsumerGroups {
                     error_code: ErrorCode::GroupIdNotFound.code(),
                     error_message: Some(format!("Group {gid} not found.")),
                     group_id: gid.clone(),
-                    group_state: ConsumerGroupState::Dead.name().to_string(),
                     ..Default::default()
                 },
                 Some(g) => {
@@ -1537,10 +1545,9 @@ fn compute_target(
     let mut records = Vec::new();
     for m in &spec.members {
         let new = result.get(&m.member_id).cloned().unwrap_or_default();
-        let had_record = g.target_assignment.contains_key(&m.member_id)
-            || (Some(m.member_id.as_str()) == Some(updated.member_id.as_str())
-                && replaced.is_some());
-        if !had_record || new != m.assignment {
+        // As Kafka: compared with the group's target before this heartbeat (so a static
+        // member replacing another always gets a record).
+        if g.target_assignment.get(&m.member_id) != Some(&new) {
             records.push(rec_target_member(&g.group_id, &m.member_id, &new));
         }
     }
