@@ -978,3 +978,56 @@ fn hundred_members_thousand_partitions() {
         rounds * 100
     );
 }
+
+#[test]
+fn steady_heartbeats_carry_no_assignment_and_write_nothing() {
+    let md = meta(&[("t", 1, 3)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut clients = vec![Client::new("g", "a", &["t"])];
+    converge(&mut cg, &mut clients, &mut now, &md);
+    let (resp, recs) = cg.heartbeat(now, &CTX, &clients[0].request(), &md).unwrap();
+    assert!(recs.is_empty());
+    assert!(resp.assignment.is_none());
+    assert_eq!(resp.member_epoch, 1);
+    // A full heartbeat (as sent after an error) gets the assignment again.
+    let mut full = clients[0].request();
+    full.rebalance_timeout_ms = 300_000;
+    full.subscribed_topic_names = Some(vec!["t".into()]);
+    let (resp, recs) = cg.heartbeat(now, &CTX, &full, &md).unwrap();
+    assert!(recs.is_empty());
+    assert_eq!(
+        resp.assignment.unwrap().topic_partitions[0].partitions,
+        vec![0, 1, 2]
+    );
+    // The session deadline moves with each successful heartbeat, not with errors.
+    assert_eq!(cg.next_deadline(), Some(now + 45_000));
+    let mut bad = clients[0].request();
+    bad.member_epoch = 99;
+    assert!(cg.heartbeat(now + 1_000, &CTX, &bad, &md).is_err());
+    assert_eq!(cg.next_deadline(), Some(now + 45_000));
+}
+
+#[test]
+fn static_member_rejoining_with_the_same_member_id() {
+    let md = meta(&[("t", 1, 2)]);
+    let mut cg = new_cg();
+    let mut now = 0;
+    let mut a = Client::new("g", "a", &["t"]);
+    a.instance = Some("i".into());
+    let mut clients = vec![a];
+    converge(&mut cg, &mut clients, &mut now, &md);
+    let parts = clients[0].owned.clone();
+    let mut log = Vec::new();
+    log.extend(clients[0].leave(&mut cg, now, &md, LEAVE_GROUP_STATIC_MEMBER_EPOCH));
+    log.extend(clients[0].heartbeat(&mut cg, now, &md).unwrap());
+    assert_eq!(clients[0].owned, parts);
+    assert_eq!(cg.group("g").unwrap().static_member_id("i"), Some("a"));
+    assert_eq!(cg.state_name("g"), "Stable");
+    // Leaving for good (-1) with the instance id removes it and bumps the epoch.
+    let e = cg.group("g").unwrap().group_epoch;
+    log.extend(clients[0].leave(&mut cg, now, &md, LEAVE_GROUP_MEMBER_EPOCH));
+    assert_eq!(cg.group("g").unwrap().group_epoch, e + 1);
+    assert_eq!(cg.group("g").unwrap().static_member_id("i"), None);
+    assert_eq!(cg.state_name("g"), "Empty");
+}
