@@ -116,6 +116,32 @@ def boottime_s():
     return time.clock_gettime(time.CLOCK_BOOTTIME)
 
 
+def cpu_by_process():
+    """{pid: (command name, CPU ticks)} for every live process."""
+    out = {}
+    for path in glob.glob("/proc/[0-9]*"):
+        try:
+            with open(f"{path}/stat") as f:
+                text = f.read()
+            fields = text.rsplit(")", 1)[1].split()
+            out[int(path[6:])] = (text[text.index("(") + 1:text.rindex(")")], int(fields[11]) + int(fields[12]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def top_foreign(before, after, ours, wall, n=3):
+    """The n busiest processes outside `ours` between two cpu_by_process() snapshots, as 'name NN%'."""
+    use = {}
+    for pid, (name, ticks) in after.items():
+        if pid not in ours:
+            delta = ticks - before.get(pid, (name, 0))[1]
+            key = re.sub(r"[/:].*$", "", name)  # kworker/1:1H-kblockd -> kworker
+            use[key] = use.get(key, 0) + delta
+    top = sorted(use.items(), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{name} {100 * ticks / CLK_TCK / wall:.0f}%" for name, ticks in top if ticks > 0)
+
+
 def machine_busy_s():
     """CPU seconds the whole machine has been busy (all cores; iowait counts as idle)."""
     with open("/proc/stat") as f:
@@ -137,6 +163,11 @@ def wait_for_quiet(max_wait_s, threshold_pct=25.0):
 
 def children_cpu_s():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def self_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
 
@@ -233,6 +264,7 @@ def run_workload(broker, args, timeout=WORKLOAD_TIMEOUT_S, command=None):
     """Run a client process; sample the broker's RSS (peak) and CPU meanwhile."""
     cmd = command or [sys.executable, WORKLOADS, *args, "--bootstrap", broker.bootstrap]
     cpu0, client0, busy0 = tree_cpu_s(broker.proc.pid), children_cpu_s(), machine_busy_s()
+    procs0, self0 = cpu_by_process(), self_cpu_s()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0.0
@@ -244,9 +276,12 @@ def run_workload(broker, args, timeout=WORKLOAD_TIMEOUT_S, command=None):
     out, err = proc.communicate()
     wall = time.perf_counter() - t0
     broker_s, client_s = tree_cpu_s(broker.proc.pid) - cpu0, children_cpu_s() - client0
+    ours_s = broker_s + client_s + self_cpu_s() - self0  # this process samples /proc meanwhile
     result = {"exit": proc.returncode, "peak_rss_mib": peak, "broker_cpu_pct": 100 * broker_s / wall,
               "client_cpu_pct": 100 * client_s / wall,
-              "other_cpu_pct": max(0.0, 100 * (machine_busy_s() - busy0 - broker_s - client_s) / wall)}
+              "other_cpu_pct": max(0.0, 100 * (machine_busy_s() - busy0 - ours_s) / wall),
+              "other_top": top_foreign(procs0, cpu_by_process(),
+                                       set(process_tree(broker.proc.pid)) | {proc.pid, os.getpid()}, wall)}
     lines = [line for line in out.splitlines() if line.strip()]
     if proc.returncode != 0 or not lines:
         result.update(ok=False, error=(err.strip().splitlines() or ["timeout" if wall >= timeout else "no output"])[-1])
@@ -334,7 +369,7 @@ def bench_broker(name, command, records, warmup, tmp_root, with_java, quiet_wait
 
 def summarize(r):
     keys = ("mb_per_s", "p50_ms", "p99_ms", "peak_rss_mib", "broker_cpu_pct", "client_cpu_pct", "other_cpu_pct",
-            "ok", "error")
+            "other_top", "ok", "error")
     return ", ".join(f"{k}={r[k]:.1f}" if isinstance(r.get(k), float) else f"{k}={r[k]}" for k in keys if k in r)
 
 
@@ -431,6 +466,11 @@ def file_sha256(path):
     return h.hexdigest()[:12]
 
 
+def version_string(v):
+    """confluent-kafka's version()/libversion() give (str, int) or, in some builds, a plain str."""
+    return v[0] if isinstance(v, tuple) else str(v)
+
+
 def versions():
     import confluent_kafka
     commit = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
@@ -440,7 +480,8 @@ def versions():
     return {"arus": f"{sh([ARUS, '--version']).stdout.strip()}, git {commit}{' (+uncommitted changes)' if dirty else ''}, "
                     f"binary built {mtime:%Y-%m-%d %H:%M} UTC, sha256 {file_sha256(ARUS)}",
             "kafka": read_first(KAFKA_POM, r"<artifactId>kafka_2\.13</artifactId>\s*<version>([^<]+)"),
-            "confluent_kafka": f"confluent-kafka {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]}",
+            "confluent_kafka": f"confluent-kafka {version_string(confluent_kafka.version())}, "
+                               f"librdkafka {version_string(confluent_kafka.libversion())}",
             "java": java[0] if java else "?",
             "kafka_tools": read_first(os.path.join(HERE, "pom.xml"),
                                       r"<artifactId>kafka-tools</artifactId>\s*<version>([^<]+)"),
@@ -619,6 +660,13 @@ times, latency and memory: < 1 means Arus better).
   broker code untouched). The closest figure is Arus `acks=1`, which on a single node gives the same guarantee as
   Kafka's default `acks=all`.
 
+## Foreign load per step
+
+CPU used by everything except broker, client and this script during each step (% of 1 core), with the
+busiest other processes seen (short-lived processes that ended during the step are not named).
+
+{foreign_load(results)}
+
 ## Checks that failed
 
 {checks}
@@ -627,6 +675,15 @@ times, latency and memory: < 1 means Arus better).
 
 {failures}
 """
+
+
+def foreign_load(results):
+    lines = ["| broker | step | other CPU % | busiest others |", "|---|---|---|---|"]
+    for r in results:
+        for key, v in r.items():
+            if isinstance(v, dict) and "other_cpu_pct" in v:
+                lines.append(f"| {r['name']} | {key} | {v['other_cpu_pct']:.0f} | {v.get('other_top') or '–'} |")
+    return "\n".join(lines)
 
 
 def print_summary(limits, results, with_java):
