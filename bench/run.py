@@ -692,8 +692,13 @@ def print_summary(limits, results, with_java):
     print(results_table(results, with_java))
 
 
+def exit_on_sigterm(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}")  # unwinds through the finally blocks that stop brokers
+
+
 def main():
     ensure_venv()
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     sys.path.insert(0, HERE)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=500_000, help="records per throughput run (default 500000)")
