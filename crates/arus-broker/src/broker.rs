@@ -55,6 +55,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
     (ApiKey::ListGroups, 0),
     (ApiKey::DeleteGroups, 0),
     (ApiKey::OffsetDelete, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0),
+    (ApiKey::ConsumerGroupDescribe, 0),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -136,6 +138,19 @@ impl Broker {
 
     /// Handles one request. The caller has checked that the version is supported.
     pub async fn handle(self: &Arc<Self>, header: &RequestHeader, request: Request) -> Outcome {
+        self.handle_from(header, request, None).await
+    }
+
+    /// Like [`Broker::handle`], for a request from `peer` (the client address group
+    /// members are described with).
+    pub async fn handle_from(
+        self: &Arc<Self>,
+        header: &RequestHeader,
+        request: Request,
+        peer: Option<std::net::IpAddr>,
+    ) -> Outcome {
+        // Kafka reports `InetAddress.toString()` of the client: "/127.0.0.1".
+        let client_host = || peer.map(|ip| format!("/{ip}")).unwrap_or_default();
         let version = header.request_api_version;
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
         match request {
@@ -182,7 +197,8 @@ impl Broker {
             Request::JoinGroup(r) => {
                 let client_id = header.client_id.clone().unwrap_or_default();
                 Outcome::Respond(Response::JoinGroup(
-                    handlers::groups::join_group(self, r, version, &client_id).await,
+                    handlers::groups::join_group(self, r, version, &client_id, &client_host())
+                        .await,
                 ))
             }
             Request::SyncGroup(r) => Outcome::Respond(Response::SyncGroup(
@@ -211,6 +227,22 @@ impl Broker {
             )),
             Request::OffsetDelete(r) => Outcome::Respond(Response::OffsetDelete(
                 handlers::offsets::delete(self, r).await,
+            )),
+            Request::ConsumerGroupHeartbeat(r) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                Outcome::Respond(Response::ConsumerGroupHeartbeat(
+                    handlers::consumer_groups::heartbeat(
+                        self,
+                        r,
+                        version,
+                        &client_id,
+                        &client_host(),
+                    )
+                    .await,
+                ))
+            }
+            Request::ConsumerGroupDescribe(r) => Outcome::Respond(Response::ConsumerGroupDescribe(
+                handlers::consumer_groups::describe(self, r),
             )),
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",

@@ -101,6 +101,16 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "The maximum number of members of a classic group.",
     ),
     (
+        "group.consumer.session.timeout.ms",
+        "45000",
+        "The session timeout of members of consumer groups (KIP-848 protocol).",
+    ),
+    (
+        "group.consumer.heartbeat.interval.ms",
+        "5000",
+        "The heartbeat interval given to members of consumer groups (KIP-848 protocol).",
+    ),
+    (
         "offsets.topic.num.partitions",
         "50",
         "The number of partitions of the __consumer_offsets topic (set before it is created).",
@@ -139,6 +149,8 @@ pub struct BrokerConfig {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: i32,
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: i64,
@@ -308,6 +320,14 @@ impl BrokerConfig {
                 &get("group.max.session.timeout.ms"),
             )?,
             group_max_size: num("group.max.size", &get("group.max.size"))?,
+            group_consumer_session_timeout_ms: num(
+                "group.consumer.session.timeout.ms",
+                &get("group.consumer.session.timeout.ms"),
+            )?,
+            group_consumer_heartbeat_interval_ms: num(
+                "group.consumer.heartbeat.interval.ms",
+                &get("group.consumer.heartbeat.interval.ms"),
+            )?,
             offsets_topic_num_partitions: num(
                 "offsets.topic.num.partitions",
                 &get("offsets.topic.num.partitions"),
@@ -343,6 +363,16 @@ impl BrokerConfig {
                 "group.max.size",
                 cfg.group_max_size as i64,
                 cfg.group_max_size >= 1,
+            ),
+            (
+                "group.consumer.session.timeout.ms",
+                cfg.group_consumer_session_timeout_ms as i64,
+                cfg.group_consumer_session_timeout_ms >= 1,
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms",
+                cfg.group_consumer_heartbeat_interval_ms as i64,
+                cfg.group_consumer_heartbeat_interval_ms >= 1,
             ),
             (
                 "offsets.retention.minutes",

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use arus_broker::{Broker, BrokerConfig, Outcome, SUPPORTED_APIS, supported_versions};
 use arus_protocol::messages::*;
-use arus_protocol::{ApiKey, BytesMut, Request, encode_response};
+use arus_protocol::{ApiKey, BytesMut, Request, Response, encode_response};
 use arus_records::{BatchBuilder, Compression};
 
 fn open_broker(dir: &std::path::Path) -> std::sync::Arc<Broker> {
@@ -457,6 +457,29 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             }],
             ..Default::default()
         }),
+        ApiKey::ConsumerGroupHeartbeat => {
+            Request::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest {
+                group_id: format!("cg-{n}"),
+                // v1+: the client generates its member id.
+                member_id: if version >= 1 {
+                    format!("member-{n}")
+                } else {
+                    String::new()
+                },
+                member_epoch: 0,
+                rebalance_timeout_ms: 60_000,
+                subscribed_topic_names: Some(vec!["t".into()]),
+                topic_partitions: Some(vec![]),
+                ..Default::default()
+            })
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            Request::ConsumerGroupDescribe(ConsumerGroupDescribeRequest {
+                group_ids: vec!["cg-described".into(), "stable".into(), "missing".into()],
+                include_authorized_operations: true,
+                ..Default::default()
+            })
+        }
         other => panic!("no sample request for {}", other.name()),
     }
 }
@@ -475,6 +498,26 @@ async fn every_supported_version_answers_and_encodes() {
         })
         .unwrap();
     form_stable_group(&broker).await;
+    // A consumer group with one member, for ConsumerGroupDescribe.
+    let header = RequestHeader {
+        request_api_key: ApiKey::ConsumerGroupHeartbeat as i16,
+        request_api_version: 0,
+        correlation_id: 1,
+        client_id: Some("test".into()),
+        ..Default::default()
+    };
+    let hb = Request::ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest {
+        group_id: "cg-described".into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 60_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        topic_partitions: Some(vec![]),
+        ..Default::default()
+    });
+    match broker.handle(&header, hb).await {
+        Outcome::Respond(Response::ConsumerGroupHeartbeat(r)) => assert_eq!(r.error_code, 0),
+        other => panic!("{other:?}"),
+    }
     let mut n = 0;
     for (key, _) in SUPPORTED_APIS {
         let (min, max) = supported_versions(*key).unwrap();

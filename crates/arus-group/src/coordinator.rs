@@ -129,6 +129,10 @@ pub struct Coordinator {
     next_ticket: Ticket,
     effects: Effects,
     next_offset_expiry_ms: i64,
+    /// Group id → topics whose offsets must not expire although the classic side sees an
+    /// offsets-only group (the topics a non-empty KIP-848 consumer group subscribes to; set
+    /// by the driver, which owns both kinds of group).
+    offsets_kept: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn join_error(member_id: &str, code: ErrorCode) -> JoinGroupResponse {
@@ -225,7 +229,50 @@ impl Coordinator {
             groups: BTreeMap::new(),
             next_ticket: 1,
             effects: Effects::default(),
+            offsets_kept: BTreeMap::new(),
         }
+    }
+
+    /// Topics whose committed offsets must not expire, per group (see `offsets_kept`).
+    pub fn set_offsets_kept(&mut self, kept: BTreeMap<String, BTreeSet<String>>) {
+        self.offsets_kept = kept;
+    }
+
+    /// Whether the group has committed offsets.
+    pub fn has_offsets(&self, group_id: &str) -> bool {
+        self.groups
+            .get(group_id)
+            .is_some_and(|g| !g.offsets.is_empty())
+    }
+
+    /// Whether `group_id` is a classic group with no members (Kafka's `ClassicGroup.isEmpty`
+    /// — also true of a group that only holds offsets committed without group management).
+    pub fn is_empty_group(&self, group_id: &str) -> bool {
+        self.groups
+            .get(group_id)
+            .is_some_and(|g| g.state == GroupState::Empty && g.pending_members.is_empty())
+    }
+
+    /// Kafka's `createGroupTombstoneRecords` for an empty classic group that becomes a
+    /// KIP-848 consumer group: writes the group metadata tombstone and forgets the group,
+    /// keeping its committed offsets (they belong to the group id, whatever its type).
+    /// Returns false (and does nothing) unless the group is empty.
+    pub fn remove_empty_group_metadata(&mut self, group_id: &str, now: i64) -> bool {
+        if !self.is_empty_group(group_id) {
+            return false;
+        }
+        let offsets = self
+            .groups
+            .remove(group_id)
+            .map(|g| g.offsets)
+            .unwrap_or_default();
+        self.effects.records.push(group_tombstone(group_id));
+        if !offsets.is_empty() {
+            let mut g = Group::new(group_id, now);
+            g.offsets = offsets;
+            self.groups.insert(group_id.to_string(), g);
+        }
+        true
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -826,7 +873,10 @@ impl Coordinator {
             // Returns whether the base time is the group's state time, and the topics whose
             // offsets must stay (those a live consumer group subscribes to).
             let (use_state_time, keep) = match (&g.protocol_type, g.state) {
-                (None, _) => (false, BTreeSet::new()),
+                (None, _) => (
+                    false,
+                    self.offsets_kept.get(&g.id).cloned().unwrap_or_default(),
+                ),
                 (Some(_), GroupState::Empty) => (true, BTreeSet::new()),
                 (Some(_), GroupState::Stable) => match g.subscribed_topics() {
                     Some(topics) => (false, topics),

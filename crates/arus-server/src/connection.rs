@@ -212,7 +212,7 @@ pub async fn run(
         let mut fut = Box::pin({
             let broker = broker.clone();
             async move {
-                let outcome = broker.handle(&header, request).await;
+                let outcome = broker.handle_from(&header, request, Some(peer.ip())).await;
                 to_reply(outcome, correlation_id, api_key, version)
             }
         });

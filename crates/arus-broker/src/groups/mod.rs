@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use arus_group::records::{decode_record, encode_record, offsets_partition_for};
+use arus_group::consumer_group::{
+    ConsumerGroupConfig, ConsumerGroups, TopicInfo, TopicMetadataSource,
+};
+use arus_group::records::{CoordinatorRecord, decode_record, encode_record, offsets_partition_for};
 use arus_group::{Completion, Coordinator, GroupConfig, Ticket};
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
@@ -27,7 +30,7 @@ use tracing::{info, warn};
 use crate::broker::{Broker, now_ms};
 use crate::broker_config::BrokerConfig;
 use crate::partition::Partition;
-use crate::topics::{NewTopic, Topic, TopicError};
+use crate::topics::{NewTopic, Topic, TopicError, TopicRegistry};
 
 /// Kafka's internal topic for committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -49,6 +52,46 @@ pub fn group_config(c: &BrokerConfig) -> GroupConfig {
     }
 }
 
+/// KIP-848 settings (`group.consumer.*`) for [`ConsumerGroups`].
+pub fn consumer_group_config(c: &BrokerConfig) -> ConsumerGroupConfig {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ u64::from(std::process::id()).rotate_left(32);
+    ConsumerGroupConfig {
+        session_timeout_ms: c.group_consumer_session_timeout_ms,
+        heartbeat_interval_ms: c.group_consumer_heartbeat_interval_ms,
+        member_id_seed: seed,
+        ..ConsumerGroupConfig::default()
+    }
+}
+
+/// The broker's topics as the KIP-848 coordinator sees them (Kafka's metadata image).
+pub struct RegistryMetadata<'a>(pub &'a TopicRegistry);
+
+impl TopicMetadataSource for RegistryMetadata<'_> {
+    fn topic(&self, name: &str) -> Option<TopicInfo> {
+        self.0.get(name).map(|t| TopicInfo {
+            id: t.id,
+            partitions: t.partition_count(),
+        })
+    }
+    fn topic_name(&self, id: &arus_protocol::Uuid) -> Option<String> {
+        self.0.get_by_id(id).map(|t| t.name.clone())
+    }
+}
+
+/// Both kinds of group, which share one group-id namespace (as in Kafka's
+/// `GroupMetadataManager`): the classic coordinator (which also keeps every group's
+/// committed offsets) and the KIP-848 consumer groups. Records the consumer groups emit go
+/// to `records`; they are appended after the classic coordinator's, in the same batch.
+pub struct Groups<'a> {
+    pub classic: &'a mut Coordinator,
+    pub consumer: &'a mut ConsumerGroups,
+    pub records: &'a mut Vec<CoordinatorRecord>,
+}
+
 enum Waiter {
     Join(oneshot::Sender<JoinGroupResponse>),
     Sync(oneshot::Sender<SyncGroupResponse>),
@@ -56,7 +99,62 @@ enum Waiter {
 
 struct State {
     coord: Coordinator,
+    consumer: ConsumerGroups,
+    /// Records of consumer-group operations not yet appended.
+    consumer_records: Vec<CoordinatorRecord>,
+    /// Next removal of empty consumer groups without offsets (Kafka's
+    /// `cleanupGroupMetadata`, every `offsets.retention.check.interval.ms`).
+    next_consumer_cleanup_ms: i64,
     waiters: HashMap<Ticket, Waiter>,
+}
+
+impl State {
+    /// Kafka's periodic timers for consumer groups, then the classic coordinator's.
+    fn tick(&mut self, now: i64) {
+        let due = self.consumer.tick(now);
+        self.consumer_records.extend(due);
+        // Offsets of topics a live consumer group subscribes to do not expire.
+        let kept = self
+            .consumer
+            .group_ids()
+            .filter_map(|id| self.consumer.group(id))
+            .filter(|g| !g.members.is_empty())
+            .map(|g| {
+                (
+                    g.group_id.clone(),
+                    g.subscribed_topic_names()
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
+                )
+            })
+            .collect();
+        self.coord.set_offsets_kept(kept);
+        self.coord.tick(now);
+        if now >= self.next_consumer_cleanup_ms {
+            self.next_consumer_cleanup_ms =
+                now + self.coord.config().offsets_retention_check_interval_ms;
+            let empty: Vec<String> = self
+                .consumer
+                .group_ids()
+                .filter(|id| self.consumer.member_count(id) == 0 && !self.coord.has_offsets(id))
+                .map(str::to_string)
+                .collect();
+            for id in empty {
+                if let Ok(records) = self.consumer.delete_group(&id) {
+                    info!(group = %id, "removed empty consumer group with no committed offsets");
+                    self.consumer_records.extend(records);
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> i64 {
+        self.coord
+            .next_deadline()
+            .min(self.consumer.next_deadline().unwrap_or(i64::MAX))
+            .min(self.next_consumer_cleanup_ms)
+    }
 }
 
 /// What to do once the coordinator lock is released.
@@ -101,6 +199,9 @@ impl GroupDriver {
         GroupDriver {
             state: Mutex::new(State {
                 coord: Coordinator::new(group_config(config), now_ms()),
+                consumer: ConsumerGroups::new(consumer_group_config(config)),
+                consumer_records: Vec::new(),
+                next_consumer_cleanup_ms: now_ms() + config.offsets_retention_check_interval_ms,
                 waiters: HashMap::new(),
             }),
             wake: Notify::new(),
@@ -130,7 +231,10 @@ impl GroupDriver {
             self.ensure_timer(broker);
         }
         let Some(topic) = broker.topics.get(OFFSETS_TOPIC) else {
-            self.state.lock().coord.finish_loading(now_ms());
+            let mut st = self.state.lock();
+            st.coord.finish_loading(now_ms());
+            st.consumer.on_loaded(now_ms());
+            drop(st);
             self.loaded.store(true, Ordering::Release);
             return;
         };
@@ -143,9 +247,10 @@ impl GroupDriver {
                 let mut st = me.state.lock();
                 let mut n = 0usize;
                 for p in &parts {
-                    n += replay_partition(p, &mut st.coord);
+                    n += replay_partition(p, &mut st);
                 }
                 st.coord.finish_loading(now_ms());
+                st.consumer.on_loaded(now_ms());
                 // Loading itself never completes a deferred answer; records produced by
                 // finish_loading (none today) would be re-derived on the next start.
                 let _ = st.coord.take_effects();
@@ -162,9 +267,10 @@ impl GroupDriver {
             warn!(error = %e, "cannot start the group loader thread; loading inline");
             let mut st = self.state.lock();
             for p in topic.partitions() {
-                replay_partition(&p, &mut st.coord);
+                replay_partition(&p, &mut st);
             }
             st.coord.finish_loading(now_ms());
+            st.consumer.on_loaded(now_ms());
             let _ = st.coord.take_effects();
             self.loaded.store(true, Ordering::Release);
         }
@@ -196,7 +302,7 @@ impl GroupDriver {
                 self.wake.notified().await;
                 continue;
             }
-            let deadline = self.state.lock().coord.next_deadline();
+            let deadline = self.state.lock().next_deadline();
             let now = now_ms();
             if deadline > now {
                 // Capped so that a clock step does not leave the timer asleep for long.
@@ -209,7 +315,7 @@ impl GroupDriver {
             let Some(broker) = broker.upgrade() else {
                 return;
             };
-            let ((), after) = self.locked(&broker, |c, now| c.tick(now));
+            let ((), after) = self.locked_state(&broker, |st, now| st.tick(now));
             if let Err(e) = self.finish(&broker, after).await {
                 warn!(error = %e, "group coordinator timer could not persist its records");
             }
@@ -233,11 +339,50 @@ impl GroupDriver {
         (r, after)
     }
 
-    /// Like [`GroupDriver::locked`], registering a waiter for a pending JoinGroup.
-    pub(crate) fn locked_join(
+    /// Like [`GroupDriver::locked`], with both kinds of group.
+    pub(crate) fn locked_groups<R>(
         self: &Arc<Self>,
         broker: &Arc<Broker>,
-        f: impl FnOnce(&mut Coordinator, i64) -> arus_group::Reply<JoinGroupResponse>,
+        f: impl FnOnce(Groups<'_>, i64) -> R,
+    ) -> (R, AfterLock) {
+        self.locked_state(broker, |st, now| {
+            f(
+                Groups {
+                    classic: &mut st.coord,
+                    consumer: &mut st.consumer,
+                    records: &mut st.consumer_records,
+                },
+                now,
+            )
+        })
+    }
+
+    fn locked_state<R>(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        f: impl FnOnce(&mut State, i64) -> R,
+    ) -> (R, AfterLock) {
+        self.ensure_timer(broker);
+        let now = now_ms();
+        let mut st = self.state.lock();
+        let r = f(&mut st, now);
+        let after = apply_effects(broker, &mut st, now);
+        drop(st);
+        self.wake.notify_one();
+        (r, after)
+    }
+
+    /// Read-only access to both kinds of group.
+    pub(crate) fn read_groups<R>(&self, f: impl FnOnce(&Coordinator, &ConsumerGroups) -> R) -> R {
+        let st = self.state.lock();
+        f(&st.coord, &st.consumer)
+    }
+
+    /// Like [`GroupDriver::locked_groups`], registering a waiter for a pending JoinGroup.
+    pub(crate) fn locked_join_groups(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        f: impl FnOnce(Groups<'_>, i64) -> arus_group::Reply<JoinGroupResponse>,
     ) -> (
         Result<JoinGroupResponse, oneshot::Receiver<JoinGroupResponse>>,
         AfterLock,
@@ -245,7 +390,16 @@ impl GroupDriver {
         self.ensure_timer(broker);
         let now = now_ms();
         let mut st = self.state.lock();
-        let r = match f(&mut st.coord, now) {
+        let st = &mut *st;
+        let reply = f(
+            Groups {
+                classic: &mut st.coord,
+                consumer: &mut st.consumer,
+                records: &mut st.consumer_records,
+            },
+            now,
+        );
+        let r = match reply {
             arus_group::Reply::Now(r) => Ok(r),
             arus_group::Reply::Pending(t) => {
                 let (tx, rx) = oneshot::channel();
@@ -253,8 +407,7 @@ impl GroupDriver {
                 Err(rx)
             }
         };
-        let after = apply_effects(broker, &mut st, now);
-        drop(st);
+        let after = apply_effects(broker, st, now);
         self.wake.notify_one();
         (r, after)
     }
@@ -341,7 +494,8 @@ impl GroupDriver {
 /// Appends the coordinator's pending records (one batch per `__consumer_offsets`
 /// partition) and pairs its completions with their waiters. Called with the lock held.
 fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
-    let effects = st.coord.take_effects();
+    let mut effects = st.coord.take_effects();
+    effects.records.append(&mut st.consumer_records);
     let mut after = AfterLock {
         flush: Vec::new(),
         deliver: Vec::new(),
@@ -368,10 +522,8 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
     let n = topic.partition_count();
     let mut by_partition: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
     for r in &effects.records {
-        let group = match r {
-            arus_group::records::CoordinatorRecord::OffsetCommit { group, .. }
-            | arus_group::records::CoordinatorRecord::GroupMetadata { group, .. } => group,
-            _ => continue,
+        let Some(group) = record_group(r) else {
+            continue;
         };
         let (key, value) = match encode_record(r) {
             Ok(kv) => kv,
@@ -434,8 +586,25 @@ pub fn offsets_topic(broker: &Broker) -> Result<Arc<Topic>, TopicError> {
     }
 }
 
-/// Replays one partition into the coordinator; returns how many records it applied.
-fn replay_partition(p: &Partition, coord: &mut Coordinator) -> usize {
+/// The group a record belongs to (it decides the `__consumer_offsets` partition).
+fn record_group(r: &CoordinatorRecord) -> Option<&str> {
+    use CoordinatorRecord as R;
+    match r {
+        R::OffsetCommit { group, .. } | R::GroupMetadata { group, .. } => Some(group),
+        R::ConsumerGroupMetadata { group_id, .. }
+        | R::ConsumerGroupPartitionMetadata { group_id, .. }
+        | R::ConsumerGroupMemberMetadata { group_id, .. }
+        | R::ConsumerGroupTargetAssignmentMetadata { group_id, .. }
+        | R::ConsumerGroupTargetAssignmentMember { group_id, .. }
+        | R::ConsumerGroupCurrentMemberAssignment { group_id, .. } => Some(group_id),
+        R::Unknown { .. } => None,
+    }
+}
+
+/// Replays one partition into both coordinators (KIP-848 records, key types 3–8, to the
+/// consumer groups; the rest to the classic coordinator); returns how many records it
+/// applied.
+fn replay_partition(p: &Partition, st: &mut State) -> usize {
     let end = p.high_watermark();
     let mut offset = p.log_start_offset();
     let mut n = 0;
@@ -475,7 +644,9 @@ fn replay_partition(p: &Partition, coord: &mut Coordinator) -> usize {
                 };
                 match decode_record(key, r.value.as_deref()) {
                     Ok(rec) => {
-                        coord.replay(rec, now);
+                        if !st.consumer.replay(&rec) {
+                            st.coord.replay(rec, now);
+                        }
                         n += 1;
                     }
                     Err(e) => {

@@ -61,6 +61,7 @@ pub async fn join_group(
     r: JoinGroupRequest,
     version: i16,
     client_id: &str,
+    client_host: &str,
 ) -> JoinGroupResponse {
     let driver = broker.groups.clone();
     if !driver.is_loaded() {
@@ -88,13 +89,33 @@ pub async fn join_group(
             .map(|p| (p.name, p.metadata))
             .collect(),
         client_id: client_id.to_string(),
-        // The connection's peer address does not reach the handlers yet.
-        client_host: String::new(),
+        client_host: client_host.to_string(),
         require_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
     };
     let member_id = params.member_id.clone();
-    let (reply, after) = driver.locked_join(broker, |c, now| c.join_group(params, now));
+    let (reply, after) = driver.locked_join_groups(broker, |g, now| {
+        let gid = params.group_id.as_str();
+        if g.consumer.contains(gid) {
+            // Kafka 4.0's `classicGroupJoin`: an empty consumer group is deleted and the
+            // classic group created in its place; a non-empty one would take the member as
+            // a classic member of a mixed group (online upgrade), which Arus does not
+            // support: answered as Kafka does for protocols the group cannot support.
+            match g.consumer.delete_group(gid) {
+                Ok(records) => g.records.extend(records),
+                Err(_) => {
+                    return arus_group::Reply::Now(JoinGroupResponse {
+                        error_code: ErrorCode::InconsistentGroupProtocol.code(),
+                        generation_id: -1,
+                        protocol_name: None,
+                        member_id: String::new(),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        g.classic.join_group(params, now)
+    });
     if let Err(e) = driver.finish(broker, after).await {
         warn!(error = %e, "group metadata not persisted");
     }
@@ -275,7 +296,21 @@ pub fn describe_groups(
                     ..Default::default()
                 }
             } else {
-                driver.read(|c| c.describe(id))
+                driver.read_groups(|c, consumer| {
+                    if consumer.contains(id) {
+                        // Kafka 4.0 (`classicGroup` throws GroupIdNotFoundException): a
+                        // consumer group is described as Dead (DescribeGroups v6 would also
+                        // carry GROUP_ID_NOT_FOUND and "Group X is not a classic group.").
+                        DescribedGroup {
+                            error_code: 0,
+                            group_id: id.clone(),
+                            group_state: "Dead".into(),
+                            ..Default::default()
+                        }
+                    } else {
+                        c.describe(id)
+                    }
+                })
             };
             g.authorized_operations = ops;
             if version < 4 {
@@ -310,22 +345,42 @@ pub fn list_groups(broker: &Arc<Broker>, r: ListGroupsRequest, version: i16) -> 
     } else {
         Vec::new()
     };
-    let groups = driver
-        .read(|c| c.list())
+    // (group id, protocol type, state, type): classic groups, then KIP-848 consumer groups
+    // (whose ids the classic side may also hold, for their committed offsets only).
+    let all: Vec<(String, String, String, &str)> = driver.read_groups(|c, consumer| {
+        let mut all: Vec<_> = c
+            .list()
+            .into_iter()
+            .filter(|g| !consumer.contains(&g.group_id))
+            .map(|g| {
+                (
+                    g.group_id,
+                    g.protocol_type,
+                    g.state.name().to_string(),
+                    "classic",
+                )
+            })
+            .collect();
+        all.extend(consumer.group_ids().map(|id| {
+            (
+                id.to_string(),
+                "consumer".to_string(),
+                consumer.state_name(id).to_string(),
+                "consumer",
+            )
+        }));
+        all
+    });
+    let groups = all
         .into_iter()
-        .filter(|g| states.is_empty() || states.contains(&g.state.name().to_lowercase()))
-        // Every group here is a classic group (KIP-848 groups are not built yet).
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == "classic"))
-        .map(|g| ListedGroup {
-            group_id: g.group_id,
-            protocol_type: g.protocol_type,
-            group_state: if version >= 4 {
-                g.state.name().to_string()
-            } else {
-                String::new()
-            },
+        .filter(|g| states.is_empty() || states.contains(&g.2.to_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.3))
+        .map(|(group_id, protocol_type, state, kind)| ListedGroup {
+            group_id,
+            protocol_type,
+            group_state: if version >= 4 { state } else { String::new() },
             group_type: if version >= 5 {
-                "classic".to_string()
+                kind.to_string()
             } else {
                 String::new()
             },
@@ -355,7 +410,26 @@ pub async fn delete_groups(broker: &Arc<Broker>, r: DeleteGroupsRequest) -> Dele
             ..Default::default()
         };
     }
-    let (codes, after) = driver.locked(broker, |c, now| c.delete_groups(&r.groups_names, now));
+    let (codes, after) = driver.locked_groups(broker, |g, now| {
+        r.groups_names
+            .iter()
+            .map(|id| {
+                if !g.consumer.contains(id) {
+                    return g.classic.delete_groups(std::slice::from_ref(id), now)[0];
+                }
+                // Kafka's `deleteGroups`: the offsets' tombstones, then the group's.
+                match g.consumer.delete_group(id) {
+                    Ok(records) => {
+                        // The classic side holds the consumer group's offsets, if any.
+                        g.classic.delete_groups(std::slice::from_ref(id), now);
+                        g.records.extend(records);
+                        ErrorCode::None
+                    }
+                    Err(code) => code,
+                }
+            })
+            .collect::<Vec<_>>()
+    });
     let persisted = driver.finish(broker, after).await;
     DeleteGroupsResponse {
         results: r

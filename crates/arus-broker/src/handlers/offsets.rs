@@ -86,7 +86,28 @@ pub async fn commit(
             },
             partitions,
         };
-        let (result, after) = driver.locked(broker, |c, now| c.commit_offsets(params, now));
+        let (result, after) = driver.locked_groups(broker, |g, now| {
+            if g.consumer.contains(&params.group_id) {
+                // Kafka's `ConsumerGroup.validateOffsetCommit`; the offsets themselves are
+                // kept with the classic side's, as a commit without group management.
+                g.consumer.validate_offset_commit(
+                    &params.group_id,
+                    &params.member_id,
+                    params.group_instance_id.as_deref(),
+                    params.generation_id,
+                    false,
+                    version,
+                )?;
+                let params = CommitParams {
+                    generation_id: -1,
+                    member_id: String::new(),
+                    group_instance_id: None,
+                    ..params
+                };
+                return g.classic.commit_offsets(params, now);
+            }
+            g.classic.commit_offsets(params, now)
+        });
         let persisted = driver.finish(broker, after).await;
         codes = match result {
             Ok(codes) => codes,
@@ -155,7 +176,28 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                let found = driver.read(|c| c.fetch_offsets(&g.group_id, wanted.as_deref()));
+                let member_id = if version >= 9 {
+                    g.member_id.clone()
+                } else {
+                    None
+                };
+                let epoch = if version >= 9 { g.member_epoch } else { -1 };
+                let found: Result<_, ErrorCode> = driver.read_groups(|c, consumer| {
+                    if consumer.contains(&g.group_id) {
+                        consumer.validate_offset_fetch(&g.group_id, member_id.as_deref(), epoch)?;
+                    }
+                    Ok(c.fetch_offsets(&g.group_id, wanted.as_deref()))
+                });
+                let found = match found {
+                    Ok(found) => found,
+                    Err(code) => {
+                        return OffsetFetchResponseGroup {
+                            group_id: g.group_id,
+                            error_code: code.code(),
+                            ..Default::default()
+                        };
+                    }
+                };
                 OffsetFetchResponseGroup {
                     group_id: g.group_id,
                     topics: found
@@ -267,8 +309,47 @@ pub async fn delete(broker: &Arc<Broker>, r: OffsetDeleteRequest) -> OffsetDelet
             )
         })
         .collect();
-    let (result, after) =
-        driver.locked(broker, |c, now| c.delete_offsets(&r.group_id, &topics, now));
+    let (result, after) = driver.locked_groups(broker, |g, now| {
+        let Some(cg) = g.consumer.group(&r.group_id) else {
+            return g.classic.delete_offsets(&r.group_id, &topics, now);
+        };
+        // Kafka's OffsetDelete for a consumer group: offsets of topics the group subscribes
+        // to stay (GROUP_SUBSCRIBED_TO_TOPIC); the others are deleted.
+        let subscribed: std::collections::BTreeSet<String> = cg
+            .subscribed_topic_names()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let free: Vec<(String, Vec<i32>)> = topics
+            .iter()
+            .filter(|(t, _)| !subscribed.contains(t))
+            .cloned()
+            .collect();
+        let mut deleted = match g.classic.delete_offsets(&r.group_id, &free, now) {
+            Ok(rows) => rows.into_iter(),
+            // No offsets were ever committed: nothing to delete.
+            Err(_) => Vec::new().into_iter(),
+        };
+        Ok(topics
+            .iter()
+            .map(|(t, parts)| {
+                if subscribed.contains(t) {
+                    let rows = parts
+                        .iter()
+                        .map(|p| (*p, ErrorCode::GroupSubscribedToTopic))
+                        .collect();
+                    (t.clone(), rows)
+                } else {
+                    deleted.next().unwrap_or_else(|| {
+                        (
+                            t.clone(),
+                            parts.iter().map(|p| (*p, ErrorCode::None)).collect(),
+                        )
+                    })
+                }
+            })
+            .collect())
+    });
     let persisted = driver.finish(broker, after).await;
     match result {
         Err(code) => OffsetDeleteResponse {
