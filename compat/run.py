@@ -32,7 +32,7 @@ SCENARIOS = [
     "acks_0", "acks_1", "acks_all",
     "list_offsets_time", "topic_admin", "message_too_large",
     "group_split", "group_member_leaves", "two_groups", "commit_resume",
-    "cooperative_sticky", "static_member", "offsets_admin",
+    "cooperative_sticky", "static_member", "offsets_admin", "kip848_group",
 ]
 SCENARIO_TIMEOUT = int(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
 
@@ -43,7 +43,8 @@ SCENARIO_TIMEOUT = int(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
 # coordinator is not built yet does not fail CI, and it starts counting as soon
 # as the broker advertises the APIs). If ApiVersions cannot be read, everything runs.
 API_NAMES = {8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
-             13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups"}
+             13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
+             68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe"}
 GROUP_APIS = [10, 11, 14, 12, 13, 8, 9]
 NEEDS = {
     "group_split": GROUP_APIS,
@@ -53,7 +54,13 @@ NEEDS = {
     "cooperative_sticky": GROUP_APIS,
     "static_member": GROUP_APIS + [15],
     "offsets_admin": GROUP_APIS + [15, 16],
+    "kip848_group": [10, 8, 9, 68],
 }
+
+# Broker properties every run starts with (before --override): KIP-848 members heartbeat
+# at the interval the broker gives them (Kafka's default 5 s, with a 5 s minimum); 1 s
+# keeps each reconciliation step of `kip848_group` short, on Kafka and Arus alike.
+BROKER_DEFAULTS = ["group.consumer.heartbeat.interval.ms=1000", "group.consumer.min.heartbeat.interval.ms=1000"]
 
 
 # --------------------------------------------------------------- ApiVersions probe
@@ -399,7 +406,7 @@ def main():
     try:
         broker_path = find_broker(args)
         broker = Broker(broker_path, log_dir, args.keep_logs)
-        bootstrap = broker.start(args.override)
+        bootstrap = broker.start(BROKER_DEFAULTS + args.override)
         broker_state = "listening on %s" % bootstrap
         print("[run] broker %s listening on %s (log %s)" % (broker_path, bootstrap, os.path.relpath(broker.log_path, ROOT)), flush=True)
     except Exception as e:  # noqa: BLE001

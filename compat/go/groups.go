@@ -45,6 +45,13 @@ type member struct {
 }
 
 func newMember(group, topic string, opts ...kgo.Opt) *member {
+	return newMemberC(group, topic, false, opts...)
+}
+
+// newMemberC: with commitEach, rebalances are blocked while a polled batch is
+// processed (kgo.BlockRebalanceOnPoll) and the batch is committed before the
+// next poll, so a partition never moves with read-but-uncommitted records.
+func newMemberC(group, topic string, commitEach bool, opts ...kgo.Opt) *member {
 	m := &member{got: map[int32][]got{}, owned: map[int32]bool{}, done: make(chan struct{})}
 	parts := func(ps map[string][]int32) []int32 {
 		out := append([]int32(nil), ps[topic]...)
@@ -81,11 +88,18 @@ func newMember(group, topic string, opts ...kgo.Opt) *member {
 			}
 		}),
 	}
+	if commitEach {
+		base = append(base, kgo.BlockRebalanceOnPoll())
+	}
 	m.cl = newClient(append(base, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	go func() {
 		defer close(m.done)
+		if commitEach {
+			// Close (LeaveGroup) must not wait for a rebalance this loop blocks.
+			defer m.cl.AllowRebalance()
+		}
 		for ctx.Err() == nil {
 			fs := m.cl.PollFetches(ctx)
 			if fs.IsClientClosed() {
@@ -100,10 +114,22 @@ func newMember(group, topic string, opts ...kgo.Opt) *member {
 				m.mu.Unlock()
 			}
 			m.mu.Lock()
+			n := 0
 			fs.EachRecord(func(r *kgo.Record) {
 				m.got[r.Partition] = append(m.got[r.Partition], got{r.Offset, r.Key, r.Value, r.Headers, r.Timestamp.UnixMilli()})
+				n++
 			})
 			m.mu.Unlock()
+			if commitEach {
+				if n > 0 {
+					if err := m.cl.CommitUncommittedOffsets(ctx); err != nil && !errors.Is(err, context.Canceled) {
+						m.mu.Lock()
+						m.err = fmt.Errorf("commit: %w", err)
+						m.mu.Unlock()
+					}
+				}
+				m.cl.AllowRebalance()
+			}
 		}
 	}()
 	return m
@@ -535,4 +561,57 @@ func offsetsAdmin() string {
 	check(reflect.DeepEqual(starts, map[int32]int64{0: 7, 1: 7, 2: 7}) && m2.count() == 9, "after reset read from %v, %d records", starts, m2.count())
 	return "committed 4/partition, end 10 -> lag 6 each (FetchOffsets, ListEndOffsets; kadm Lag total 18); ListGroups + " +
 		"DescribeGroups (1 member, 3 partitions, then Empty); CommitOffsets -> 7; new member read offsets 7..9 of each partition"
+}
+
+// kip848Group: KIP-848 (kgo.ServerSideBalancer): 3 members split 6 partitions,
+// one leaves, a fourth joins; every member commits after each poll, and the
+// union of everything read is every record exactly once.
+func kip848Group() string {
+	topic, group := uniqueTopic("kip848_group"), uniqueGroup("kip848_group")
+	createTopic(topic, 6, nil)
+	all := makeRecords(360, 36, false, 0)
+	mk := func() *member { return newMemberC(group, topic, true, kgo.ServerSideBalancer()) }
+	a, b, c := mk(), mk(), mk()
+	var d *member
+	defer func() { closeAll(a, b, c, d) }()
+	total := func(ms ...*member) int {
+		n := 0
+		for _, m := range ms {
+			if m != nil {
+				n += m.count()
+			}
+		}
+		return n
+	}
+	produceTo(topic, clone(all[:120]))
+	waitFor([]*member{a, b, c}, func() bool {
+		return len(a.parts()) == 2 && len(b.parts()) == 2 && len(c.parts()) == 2 && total(a, b, c) >= 120
+	}, 30*time.Second, "3 members x 2 partitions, 120 records read")
+	split3 := fmt.Sprint(a.parts(), b.parts(), c.parts())
+	c.close() // leaves the group
+	waitFor([]*member{a, b}, func() bool { return len(a.parts()) == 3 && len(b.parts()) == 3 },
+		30*time.Second, "2 members x 3 partitions")
+	produceTo(topic, clone(all[120:240]))
+	waitFor([]*member{a, b}, func() bool { return total(a, b, c) >= 240 }, 20*time.Second, "240 records read")
+	split2 := fmt.Sprint(a.parts(), b.parts())
+	d = mk()
+	waitFor([]*member{a, b, d}, func() bool { return len(a.parts()) == 2 && len(b.parts()) == 2 && len(d.parts()) == 2 },
+		30*time.Second, "3 members x 2 partitions after a join")
+	produceTo(topic, clone(all[240:]))
+	waitFor([]*member{a, b, d}, func() bool { return total(a, b, c, d) >= 360 }, 20*time.Second, "360 records read")
+	check(d.count() > 0, "the member that joined last read nothing")
+	time.Sleep(time.Second)
+	split3b := fmt.Sprint(a.parts(), b.parts(), d.parts())
+	union := map[int32][]got{}
+	for _, m := range []*member{a, b, c, d} {
+		for p, g := range m.snapshot() {
+			union[p] = append(union[p], g...)
+		}
+	}
+	for _, g := range union {
+		sort.Slice(g, func(i, j int) bool { return g[i].offset < g[j].offset })
+	}
+	detail := compare(all, union, false, true)
+	return fmt.Sprintf("%s; assignments %s -> leave %s -> join %s, read %v", detail, split3, split2, split3b,
+		[]int{a.count(), b.count(), c.count(), d.count()})
 }

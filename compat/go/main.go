@@ -503,11 +503,12 @@ var scenarios = map[string]func() string{
 	"cooperative_sticky":  cooperativeSticky,
 	"static_member":       staticMember,
 	"offsets_admin":       offsetsAdmin,
+	"kip848_group":        kip848Group,
 }
 
 var order = []string{"roundtrip", "key_order", "compression_gzip", "compression_snappy", "compression_lz4",
 	"compression_zstd", "acks_0", "acks_1", "acks_all", "list_offsets_time", "topic_admin", "message_too_large",
-	"group_split", "group_member_leaves", "two_groups", "commit_resume", "cooperative_sticky", "static_member", "offsets_admin"}
+	"group_split", "group_member_leaves", "two_groups", "commit_resume", "cooperative_sticky", "static_member", "offsets_admin", "kip848_group"}
 
 func emit(scenario, status, detail string) {
 	b, _ := json.Marshal(map[string]string{"scenario": scenario, "status": status, "detail": detail})

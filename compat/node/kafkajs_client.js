@@ -696,6 +696,9 @@ const SCENARIOS = {
   cooperative_sticky: cooperativeSticky,
   static_member: staticMember,
   offsets_admin: offsetsAdmin,
+  kip848_group: async () => {
+    throw new NotApplicable('kafkajs has no KIP-848 consumer group protocol (no group.protocol option; JoinGroup/SyncGroup only)');
+  },
 };
 
 function emit(obj) { process.stdout.write(`${JSON.stringify(obj)}\n`); }

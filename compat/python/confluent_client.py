@@ -571,7 +571,81 @@ def sc_offsets_admin(bs):
            "alter_consumer_group_offsets -> 7; new member read offsets 7..9 of each partition"
 
 
+class Member848(Member):
+    """A member with group.protocol=consumer (KIP-848) that commits after every batch it read.
+
+    librdkafka refuses session.timeout.ms / heartbeat.interval.ms with this protocol (the
+    broker decides them), and serves revocations inside poll/consume, so a batch committed
+    before the next consume is committed before its partitions can move."""
+
+    def __init__(self, bs, group, topic):
+        conf = {"bootstrap.servers": bs, "group.id": group, "auto.offset.reset": "earliest",
+                "enable.auto.commit": False, "socket.timeout.ms": 10000, "group.protocol": "consumer"}
+        self.c = Consumer(conf)
+        self.got = {}
+        self.assigned, self.revoked, self.events = [], [], []
+        self.closed = False
+        self.c.subscribe([topic])
+
+    def poll(self, t=0.1):
+        msgs = self.c.consume(num_messages=100, timeout=t)
+        n = 0
+        for m in msgs:
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise Fail("consume error: %s" % m.error().str())
+            self.got.setdefault(m.partition(), []).append({"offset": m.offset(), "key": m.key(), "value": m.value(),
+                                                           "headers": m.headers() or [], "timestamp": m.timestamp()[1]})
+            n += 1
+        if n:
+            self.c.commit(asynchronous=False)
+        return n
+
+
+def sc_kip848_group(bs):
+    """3 members split 6 partitions, one leaves, a fourth joins; every record read once overall."""
+    topic, group = common.unique_topic(CLIENT, "kip848_group"), common.unique_group(CLIENT, "kip848_group")
+    create_topic(bs, topic, 6)
+    recs = common.make_records(360, nkeys=36, headers=False)
+    p = producer(bs)
+    a, b, c = (Member848(bs, group, topic) for _ in range(3))
+    d = None
+    members = [a, b, c]
+    try:
+        produce_all(p, topic, recs[:120])
+        poll_until([a, b, c], lambda: all(len(m.parts()) == 2 for m in (a, b, c))
+                   and sum(m.count() for m in (a, b, c)) >= 120, 30, "3 members x 2 partitions, 120 records read")
+        split3 = [m.parts() for m in (a, b, c)]
+        c.close()  # leaves the group
+        poll_until([a, b], lambda: len(a.parts()) == 3 and len(b.parts()) == 3, 30, "2 members x 3 partitions")
+        produce_all(p, topic, recs[120:240])
+        poll_until([a, b], lambda: sum(m.count() for m in members) >= 240, 20, "240 records read")
+        split2 = [m.parts() for m in (a, b)]
+        d = Member848(bs, group, topic)
+        members.append(d)
+        poll_until([a, b, d], lambda: all(len(m.parts()) == 2 for m in (a, b, d)), 30,
+                   "3 members x 2 partitions after a join")
+        produce_all(p, topic, recs[240:])
+        poll_until([a, b, d], lambda: sum(m.count() for m in members) >= 360, 20, "360 records read")
+        check(d.count() > 0, "the member that joined last read nothing")
+        poll_quiet([a, b, d], 1.0)
+        split3b = [m.parts() for m in (a, b, d)]
+        union = {}
+        for m in members:
+            for part, got in m.got.items():
+                union.setdefault(part, []).extend(got)
+        for got in union.values():
+            got.sort(key=lambda r: r["offset"])
+        detail = common.compare(recs, union, check_headers=False, key_partition=True)
+        return "%s; assignments %s -> leave %s -> join %s, read %s" % (
+            detail, split3, split2, split3b, [m.count() for m in members])
+    finally:
+        close_all(members)
+
+
 SCENARIOS.update({
+    "kip848_group": sc_kip848_group,
     "group_split": sc_group_split,
     "group_member_leaves": sc_group_member_leaves,
     "two_groups": sc_two_groups,

@@ -586,7 +586,13 @@ def sc_offsets_admin(bs):
            "admin has no alter offsets); new member read offsets 7..9 of each partition"
 
 
+def sc_kip848_group(bs):
+    raise common.NotApplicable("kafka-python has no KIP-848 consumer group protocol (no group.protocol option; "
+                               "JoinGroup/SyncGroup only)")
+
+
 SCENARIOS.update({
+    "kip848_group": sc_kip848_group,
     "group_split": sc_group_split,
     "group_member_leaves": sc_group_member_leaves,
     "two_groups": sc_two_groups,

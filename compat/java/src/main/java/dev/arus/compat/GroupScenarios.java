@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -69,14 +70,25 @@ final class GroupScenarios {
         final Thread t;
         boolean closed;
 
+        /** Commit synchronously after every poll that returned records (kip848_group). */
+        final boolean commitEachPoll;
+
         Member(String group, String topic, Map<String, Object> extra) {
+            this(group, topic, extra, false);
+        }
+
+        Member(String group, String topic, Map<String, Object> extra, boolean commitEachPoll) {
+            this.commitEachPoll = commitEachPoll;
             Properties p = new Properties();
             p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, JavaClient.bootstrap);
             p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
             p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
             p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-            p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, SESSION_TIMEOUT_MS);
-            p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1000);
+            // With group.protocol=consumer the broker decides both (the client refuses them).
+            if (!"consumer".equals(extra.get(ConsumerConfig.GROUP_PROTOCOL_CONFIG))) {
+                p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, SESSION_TIMEOUT_MS);
+                p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, 1000);
+            }
             p.put(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
             p.put(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15000);
             p.putAll(extra);
@@ -107,12 +119,15 @@ final class GroupScenarios {
                 while (!stop) {
                     Runnable r;
                     while ((r = jobs.poll()) != null) r.run();
-                    for (ConsumerRecord<byte[], byte[]> rec : c.poll(Duration.ofMillis(100))) {
+                    var recs = c.poll(Duration.ofMillis(100));
+                    for (ConsumerRecord<byte[], byte[]> rec : recs) {
                         synchronized (this) {
                             got.computeIfAbsent(rec.partition(), k -> new ArrayList<>()).add(new JavaClient.Got(rec.offset(),
                                     rec.key(), rec.value(), Arrays.asList(rec.headers().toArray()), rec.timestamp()));
                         }
                     }
+                    // Committed before the next poll, where a revocation could hand them over.
+                    if (commitEachPoll && !recs.isEmpty()) c.commitSync();
                     parts = c.assignment().stream().map(TopicPartition::partition).sorted().collect(Collectors.toList());
                 }
             } catch (Throwable e) {
@@ -271,6 +286,50 @@ final class GroupScenarios {
                     + moved + " from moved partitions), none twice";
         } finally {
             closeAll(a, b);
+        }
+    }
+
+    /**
+     * KIP-848 (group.protocol=consumer): 3 members split 6 partitions, one leaves, a fourth
+     * joins; records produced in each phase, every member commits after each poll, and the
+     * union of everything read is every record exactly once.
+     */
+    static String kip848Group() throws Exception {
+        String topic = uniqueTopic("kip848_group"), group = uniqueGroup("kip848_group");
+        createTopic(topic, 6, Map.of());
+        Map<String, Object> conf = Map.of(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+        List<JavaClient.Rec> all = makeRecords(360, 36, false, 0);
+        Member a = new Member(group, topic, conf, true), b = new Member(group, topic, conf, true),
+                c = new Member(group, topic, conf, true);
+        Member d = null;
+        try {
+            produce(topic, all.subList(0, 120));
+            waitFor(List.of(a, b, c), () -> a.parts().size() == 2 && b.parts().size() == 2 && c.parts().size() == 2
+                    && a.count() + b.count() + c.count() >= 120, 30, "3 members x 2 partitions, 120 records read");
+            String split3 = List.of(a.parts(), b.parts(), c.parts()).toString();
+            c.close();  // leaves the group (heartbeat with epoch -1)
+            waitFor(List.of(a, b), () -> a.parts().size() == 3 && b.parts().size() == 3, 30, "2 members x 3 partitions");
+            produce(topic, all.subList(120, 240));
+            waitFor(List.of(a, b), () -> a.count() + b.count() + c.count() >= 240, 20, "240 records read");
+            String split2 = List.of(a.parts(), b.parts()).toString();
+            Member d2 = d = new Member(group, topic, conf, true);
+            waitFor(List.of(a, b, d2), () -> a.parts().size() == 2 && b.parts().size() == 2 && d2.parts().size() == 2,
+                    30, "3 members x 2 partitions after a join");
+            produce(topic, all.subList(240, 360));
+            waitFor(List.of(a, b, d2), () -> a.count() + b.count() + c.count() + d2.count() >= 360, 20, "360 records read");
+            check(d2.count() > 0, "the member that joined last read nothing");
+            Thread.sleep(1000);
+            String split3b = List.of(a.parts(), b.parts(), d2.parts()).toString();
+            Map<Integer, List<JavaClient.Got>> union = new TreeMap<>();
+            for (Member m : List.of(a, b, c, d2)) {
+                m.snapshot().forEach((p, l) -> union.computeIfAbsent(p, k -> new ArrayList<>()).addAll(l));
+            }
+            union.values().forEach(l -> l.sort(Comparator.comparingLong(JavaClient.Got::offset)));
+            String detail = compare(all, union, false, true);
+            return detail + "; assignments " + split3 + " -> leave " + split2 + " -> join " + split3b
+                    + ", read " + List.of(a.count(), b.count(), c.count(), d2.count());
+        } finally {
+            closeAll(a, b, c, d);
         }
     }
 

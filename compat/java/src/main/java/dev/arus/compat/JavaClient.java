@@ -425,6 +425,7 @@ public final class JavaClient {
         SCENARIOS.put("cooperative_sticky", GroupScenarios::cooperativeSticky);
         SCENARIOS.put("static_member", GroupScenarios::staticMember);
         SCENARIOS.put("offsets_admin", GroupScenarios::offsetsAdmin);
+        SCENARIOS.put("kip848_group", GroupScenarios::kip848Group);
     }
 
     static String json(String s) {
