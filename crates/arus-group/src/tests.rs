@@ -1,5 +1,7 @@
 //! The coordinator's rules, driven with injected time.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use arus_protocol::messages::{ConsumerProtocolSubscription, JoinGroupResponse, SyncGroupResponse};
 use arus_protocol::{Bytes, BytesMut, ErrorCode, Message};
 
@@ -812,6 +814,53 @@ fn simple_group_offsets_expire_by_commit_time_and_explicit_retention_wins() {
     let left = c.fetch_offsets(G, None);
     assert_eq!(left[0].1.len(), 1);
     assert_eq!(left[0].1[0].0, 2);
+}
+
+#[test]
+fn offsets_kept_for_a_consumer_group_do_not_expire() {
+    let cfg = GroupConfig {
+        offsets_retention_ms: 60_000,
+        offsets_retention_check_interval_ms: 1000,
+        ..cfg()
+    };
+    let mut c = Coordinator::new(cfg, 0);
+    c.commit_offsets(commit(-1, "", &[("kept", 0, 1), ("free", 0, 1)]), 0)
+        .unwrap();
+    // The driver marks the topics a live KIP-848 group subscribes to.
+    c.set_offsets_kept(BTreeMap::from([(
+        G.to_string(),
+        BTreeSet::from(["kept".to_string()]),
+    )]));
+    c.tick(61_000);
+    let left = c.fetch_offsets(G, None);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, "kept");
+    assert!(c.has_offsets(G));
+}
+
+#[test]
+fn an_empty_group_gives_up_its_metadata_but_keeps_its_offsets() {
+    let mut c = Coordinator::new(cfg(), 0);
+    c.commit_offsets(commit(-1, "", &[("t", 0, 5)]), 0).unwrap();
+    c.take_effects();
+    assert!(c.is_empty_group(G));
+    assert!(c.remove_empty_group_metadata(G, 10));
+    assert_eq!(
+        c.take_effects().records,
+        vec![CoordinatorRecord::GroupMetadata {
+            group: G.into(),
+            value: None
+        }]
+    );
+    assert_eq!(
+        c.fetch_offsets(G, None)[0].1[0].1.as_ref().unwrap().offset,
+        5
+    );
+    // A group with members is not touched.
+    let mut c = Coordinator::new(cfg(), 0);
+    stable_group(&mut c, 1);
+    assert!(!c.is_empty_group(G));
+    assert!(!c.remove_empty_group_metadata(G, 10));
 }
 
 #[test]
