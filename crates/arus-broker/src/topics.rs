@@ -113,6 +113,7 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 }
 
 /// A validated request to create a topic.
+#[derive(Clone, Debug)]
 pub struct NewTopic {
     pub name: String,
     pub partitions: i32,
@@ -338,6 +339,19 @@ impl TopicRegistry {
         }
         info!(topic = %topic.name, partitions = topic.partition_count(), "created topic");
         Ok(topic)
+    }
+
+    /// Returns the topic, creating it with `t` if it does not exist. A concurrent creation
+    /// of the same name is not an error: whoever won, the topic now exists.
+    pub fn get_or_create(&self, t: NewTopic) -> Result<Arc<Topic>, TopicError> {
+        if let Some(existing) = self.get(&t.name) {
+            return Ok(existing);
+        }
+        let name = t.name.clone();
+        match self.create(t) {
+            Err(TopicError::AlreadyExists(_)) => self.get(&name).ok_or(TopicError::Unknown),
+            other => other,
+        }
     }
 
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {

@@ -571,19 +571,12 @@ pub fn offsets_topic(broker: &Broker) -> Result<Arc<Topic>, TopicError> {
         ("compression.type".to_string(), "producer".to_string()),
         ("segment.bytes".to_string(), "104857600".to_string()),
     ]);
-    match broker.topics.create(NewTopic {
+    broker.topics.get_or_create(NewTopic {
         name: OFFSETS_TOPIC.to_string(),
         partitions: broker.config.offsets_topic_num_partitions,
         replication_factor: 1,
         configs,
-    }) {
-        Ok(t) => Ok(t),
-        // Created concurrently.
-        Err(TopicError::AlreadyExists(_)) => {
-            broker.topics.get(OFFSETS_TOPIC).ok_or(TopicError::Unknown)
-        }
-        Err(e) => Err(e),
-    }
+    })
 }
 
 /// The group a record belongs to (it decides the `__consumer_offsets` partition).

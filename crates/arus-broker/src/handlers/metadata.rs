@@ -50,22 +50,15 @@ fn topic_error(name: Option<String>, id: Uuid, code: ErrorCode) -> MetadataRespo
 }
 
 /// Creates `name` with the broker's defaults, as auto-creation does.
-pub(crate) fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, TopicError> {
-    let topic = broker.topics.create(NewTopic {
+fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, TopicError> {
+    let topic = broker.topics.get_or_create(NewTopic {
         name: name.to_string(),
         partitions: broker.config.num_partitions,
         replication_factor: broker.config.default_replication_factor,
         configs: BTreeMap::new(),
-    });
-    match topic {
-        Ok(t) => {
-            info!(topic = %name, "auto-created topic");
-            Ok(t)
-        }
-        // Another request created it first.
-        Err(TopicError::AlreadyExists(_)) => broker.topics.get(name).ok_or(TopicError::Unknown),
-        Err(e) => Err(e),
-    }
+    })?;
+    info!(topic = %name, "auto-created topic");
+    Ok(topic)
 }
 
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {

@@ -125,7 +125,7 @@ pub fn create_topics(
         let outcome = if request.validate_only {
             broker.topics.validate_new(&new).map(|_| None)
         } else {
-            broker.topics.create(new.clone_shape()).map(Some)
+            broker.topics.create(new.clone()).map(Some)
         };
         match outcome {
             Ok(created) => {
@@ -161,17 +161,6 @@ pub fn create_topics(
     CreateTopicsResponse {
         topics: results,
         ..Default::default()
-    }
-}
-
-impl NewTopic {
-    fn clone_shape(&self) -> NewTopic {
-        NewTopic {
-            name: self.name.clone(),
-            partitions: self.partitions,
-            replication_factor: self.replication_factor,
-            configs: self.configs.clone(),
-        }
     }
 }
 
