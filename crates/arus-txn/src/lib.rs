@@ -1,0 +1,1 @@
+//! `arus-txn`: the transaction coordinator as a pure state machine (work in progress).
