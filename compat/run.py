@@ -33,6 +33,7 @@ SCENARIOS = [
     "list_offsets_time", "topic_admin", "message_too_large",
     "group_split", "group_member_leaves", "two_groups", "commit_resume",
     "cooperative_sticky", "static_member", "offsets_admin", "kip848_group",
+    "txn_commit_abort", "txn_consume_transform_produce", "txn_fencing",
 ]
 SCENARIO_TIMEOUT = int(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
 
@@ -44,8 +45,13 @@ SCENARIO_TIMEOUT = int(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
 # as the broker advertises the APIs). If ApiVersions cannot be read, everything runs.
 API_NAMES = {8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat",
              13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
-             68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe"}
+             68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
+             22: "InitProducerId", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn",
+             28: "TxnOffsetCommit"}
 GROUP_APIS = [10, 11, 14, 12, 13, 8, 9]
+# FindCoordinator (key type TRANSACTION) + the transaction APIs.
+TXN_APIS = [10, 22, 24, 26]
+INIT_PRODUCER_ID = 22
 NEEDS = {
     "group_split": GROUP_APIS,
     "group_member_leaves": GROUP_APIS,
@@ -55,12 +61,19 @@ NEEDS = {
     "static_member": GROUP_APIS + [15],
     "offsets_admin": GROUP_APIS + [15, 16],
     "kip848_group": [10, 8, 9, 68],
+    "txn_commit_abort": TXN_APIS,
+    # kafkajs reads back through a consumer group in every txn scenario, hence the group APIs there too.
+    "txn_consume_transform_produce": TXN_APIS + [25, 28] + GROUP_APIS,
+    "txn_fencing": TXN_APIS + GROUP_APIS,
 }
 
 # Broker properties every run starts with (before --override): KIP-848 members heartbeat
 # at the interval the broker gives them (Kafka's default 5 s, with a 5 s minimum); 1 s
 # keeps each reconciliation step of `kip848_group` short, on Kafka and Arus alike.
-BROKER_DEFAULTS = ["group.consumer.heartbeat.interval.ms=1000", "group.consumer.min.heartbeat.interval.ms=1000"]
+# `txn_fencing` abandons a transaction with transaction.timeout.ms=5000: checking for timed-out
+# transactions every second (Kafka's default: 10 s) lets the broker abort it soon after.
+BROKER_DEFAULTS = ["group.consumer.heartbeat.interval.ms=1000", "group.consumer.min.heartbeat.interval.ms=1000",
+                   "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000"]
 
 
 # --------------------------------------------------------------- ApiVersions probe
@@ -258,7 +271,7 @@ def find_broker(args):
 
 # --------------------------------------------------------------- running
 
-def run_client(client, bootstrap, scenarios, log_dir, verify_dir, groups=False):
+def run_client(client, bootstrap, scenarios, log_dir, verify_dir, groups=False, idempotence=False):
     """Runs one client program; returns {scenario: {status, detail, verify?}}."""
     results = {}
     if not scenarios:
@@ -270,7 +283,7 @@ def run_client(client, bootstrap, scenarios, log_dir, verify_dir, groups=False):
     cmd = client.command(bootstrap, scenarios, verify_dir, groups)
     err_path = os.path.join(log_dir, "%s.stderr.log" % client.name)
     budget = SCENARIO_TIMEOUT * len(scenarios) + 60
-    env = dict(os.environ, COMPAT_SCENARIO_TIMEOUT=str(SCENARIO_TIMEOUT))
+    env = dict(os.environ, COMPAT_SCENARIO_TIMEOUT=str(SCENARIO_TIMEOUT), COMPAT_IDEMPOTENCE="1" if idempotence else "0")
     rc = None
     with open(err_path, "w") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
@@ -433,11 +446,16 @@ def main():
                 print("[run] n/a, broker does not advertise what they need: %s" % ", ".join(
                     "%s (%s)" % (s, ", ".join(m)) for s, m in skipped.items()), flush=True)
             groups = apis is None or not [k for k in GROUP_APIS if k not in apis]
+            # Producers keep their client's default idempotence (Java, franz-go: on) only
+            # when the broker advertises InitProducerId; otherwise they force it off.
+            idempotence = apis is not None and INIT_PRODUCER_ID in apis
+            print("[run] idempotence: %s" % ("client defaults (broker advertises InitProducerId)" if idempotence
+                                             else "forced off (no InitProducerId)"), flush=True)
             to_run = [s for s in scenarios if s not in skipped]
             for name in clients:
                 t = time.time()
                 print("[run] %s: %d scenarios ..." % (name, len(to_run)), flush=True)
-                res = run_client(by_name[name], bootstrap, to_run, log_dir, verify_dir, groups)
+                res = run_client(by_name[name], bootstrap, to_run, log_dir, verify_dir, groups, idempotence)
                 if name == "kafkajs":
                     cross_verify(res, bootstrap, log_dir)
                 for s, m in skipped.items():

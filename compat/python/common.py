@@ -33,7 +33,18 @@ ALL_SCENARIOS = [
     "cooperative_sticky",
     "static_member",
     "offsets_admin",
+    "txn_commit_abort",
+    "txn_consume_transform_produce",
+    "txn_fencing",
 ]
+
+# run.py sets COMPAT_IDEMPOTENCE=1 when the broker advertises InitProducerId: the
+# producers then keep their client's default idempotence instead of forcing it off.
+IDEMPOTENCE = os.environ.get("COMPAT_IDEMPOTENCE") == "1"
+
+# Transaction scenarios: a transaction abandoned by a killed producer is aborted by the
+# broker after this timeout (run.py lowers the broker's abort-check interval to 1 s).
+TXN_TIMEOUT_MS = 5000
 
 # Group scenarios (issue 3): session/heartbeat settings short enough for the
 # scenario timeout; static members get a generous session timeout instead.
@@ -92,6 +103,28 @@ def check_only(sent, got, what):
             check(r["value"] not in seen, "%s: partition %d offset %d read twice" % (what, p, r["offset"]))
             seen.add(r["value"])
     check(len(seen) == len(values), "%s: read %d of %d expected records" % (what, len(seen), len(values)))
+
+
+def check_exact(expected, got, what, order=True):
+    """got (partition -> recs read, in read order) holds exactly `expected` (produce order), each once.
+
+    Nothing else may appear (an aborted record or a control marker surfacing as a record
+    fails), and within each partition the records come in produce order."""
+    index = {r["value"]: i for i, r in enumerate(expected)}
+    seen = set()
+    for p, recs in sorted(got.items()):
+        last = -1
+        for r in recs:
+            i = index.get(r["value"])
+            check(i is not None, "%s: partition %d offset %d: unexpected record %r (aborted, foreign or a control "
+                  "marker)" % (what, p, r["offset"], (r["value"] or b"")[:60]))
+            check(i not in seen, "%s: partition %d offset %d: record %d read twice" % (what, p, r["offset"], i))
+            seen.add(i)
+            check(r["key"] == expected[i]["key"], "%s: record %d: key %r != %r" % (what, i, r["key"], expected[i]["key"]))
+            check(not order or i > last, "%s: partition %d: record %d read after record %d (order broken)" % (what, p, i, last))
+            last = i
+    check(len(seen) == len(expected), "%s: read %d of the %d expected records" % (what, len(seen), len(expected)))
+    return len(seen)
 
 
 def base_timestamp():

@@ -36,11 +36,12 @@ def create_topic(bs, topic, partitions, config=None):
 def producer(bs, **extra):
     conf = {
         "bootstrap.servers": bs,
-        "enable.idempotence": False,
         "message.timeout.ms": 20000,
         "socket.timeout.ms": 10000,
         "linger.ms": 20,
     }
+    if not common.IDEMPOTENCE:
+        conf["enable.idempotence"] = False
     conf.update(extra)
     return Producer(conf)
 
@@ -653,6 +654,270 @@ SCENARIOS.update({
     "cooperative_sticky": sc_cooperative_sticky,
     "static_member": sc_static_member,
     "offsets_admin": sc_offsets_admin,
+})
+
+
+# ---------------------------------------------------------------- transactions (issue 4)
+
+def txn_producer(bs, tid, **extra):
+    conf = {"bootstrap.servers": bs, "transactional.id": tid, "socket.timeout.ms": 10000, "linger.ms": 5,
+            "transaction.timeout.ms": 30000}
+    conf.update(extra)
+    p = Producer(conf)
+    p.init_transactions(OP)
+    return p
+
+
+def txn_send(p, topic, recs, errors=None):
+    """Produce inside the open transaction (the commit flushes); delivery errors are collected."""
+    errs = errors if errors is not None else []
+
+    def cb(err, msg):
+        if err is not None:
+            errs.append(err)
+
+    for r in recs:
+        p.produce(topic, key=r["key"], value=r["value"], on_delivery=cb)
+        p.poll(0)
+    return errs
+
+
+def read_isolated(bs, topic, isolation, expected, timeout=20.0, quiet=1.5, parts=None):
+    """Assign every partition from the beginning with this isolation.level; read until
+    `expected` records arrived and then `quiet` seconds more (so extra records show up)."""
+    parts = parts if parts is not None else partitions_of(bs, topic)
+    c = Consumer({"bootstrap.servers": bs, "group.id": "compat-unused", "enable.auto.commit": False,
+                  "isolation.level": isolation, "socket.timeout.ms": 10000})
+    try:
+        c.assign([TopicPartition(topic, pp, 0) for pp in parts])
+        got = {pp: [] for pp in parts}
+        n = 0
+        deadline = time.time() + timeout
+        quiet_end = None
+        while time.time() < (quiet_end or deadline):
+            m = c.poll(0.2)
+            if m is not None:
+                if m.error():
+                    if m.error().code() != KafkaError._PARTITION_EOF:
+                        raise Fail("consume error (%s): %s" % (isolation, m.error().str()))
+                else:
+                    got[m.partition()].append({"offset": m.offset(), "key": m.key(), "value": m.value()})
+                    n += 1
+            if n >= expected and quiet_end is None:
+                quiet_end = time.time() + quiet
+        return got
+    finally:
+        c.close()
+
+
+def high_watermarks(bs, topic, parts):
+    c = Consumer({"bootstrap.servers": bs, "group.id": "compat-unused", "socket.timeout.ms": 10000})
+    try:
+        return {pp: c.get_watermark_offsets(TopicPartition(topic, pp), timeout=OP)[1] for pp in parts}
+    finally:
+        c.close()
+
+
+def sc_txn_commit_abort(bs):
+    topic = common.unique_topic(CLIENT, "txn_commit_abort")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(90, nkeys=9, headers=False)
+    t1, t2, t3 = recs[:30], recs[30:60], recs[60:]
+    p = txn_producer(bs, common.unique_group(CLIENT, "txn_commit_abort", "-txn"))
+    errs = []
+    for batch, commit in ((t1, True), (t2, False), (t3, True)):
+        p.begin_transaction()
+        txn_send(p, topic, batch, errs)
+        if commit:
+            p.commit_transaction(OP)
+        else:
+            p.flush(OP)  # the aborted records really are in the log before the abort
+            p.abort_transaction(OP)
+    check(not errs, "delivery errors: %s" % errs[:3])
+    committed = t1 + t3
+    got_c = read_isolated(bs, topic, "read_committed", len(committed))
+    common.check_exact(committed, got_c, "read_committed")
+    got_u = read_isolated(bs, topic, "read_uncommitted", len(recs))
+    common.check_exact(recs, got_u, "read_uncommitted")
+    # Each transaction leaves one control marker in every partition it wrote to.
+    parts = sorted(got_u)
+    touched = sum(len({pp for pp in parts if any(r["value"] in {x["value"] for x in b} for r in got_u[pp])})
+                  for b in (t1, t2, t3))
+    high = high_watermarks(bs, topic, parts)
+    check(sum(high.values()) == len(recs) + touched,
+          "high watermarks %s sum to %d, want %d records + %d markers" % (high, sum(high.values()), len(recs), touched))
+    return ("commit 30 / abort 30 / commit 30 over 3 partitions: read_committed saw exactly the 60 committed in order, "
+            "read_uncommitted all 90, no marker surfaced; high watermarks %s = 90 records + %d markers" % (high, touched))
+
+
+def sc_txn_consume_transform_produce(bs):
+    n = 60
+    src, dst = common.unique_topic(CLIENT, "ctp-in"), common.unique_topic(CLIENT, "ctp-out")
+    group = common.unique_group(CLIENT, "txn_ctp")
+    create_topic(bs, src, 3)
+    create_topic(bs, dst, 3)
+    recs = common.make_records(n, nkeys=12, headers=False)
+    produce_all(producer(bs), src, recs)
+    ends = high_watermarks(bs, src, [0, 1, 2])
+    c = group_consumer(bs, group, **{"isolation.level": "read_committed"})
+    c.subscribe([src])
+    p = txn_producer(bs, group + "-txn")
+    out_of = lambda v: b"out-" + v  # noqa: E731
+    aborted = 0
+    batches = 0
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            assignment = c.assignment()
+            if len(assignment) == 3:
+                pos = c.position(assignment)
+                if all(tp.offset == ends[tp.partition] for tp in pos):
+                    break
+            msgs = [m for m in c.consume(num_messages=8, timeout=0.5)
+                    if not m.error() or m.error().code() != KafkaError._PARTITION_EOF]
+            if not msgs:
+                continue
+            for m in msgs:
+                if m.error():
+                    raise Fail("consume error: %s" % m.error().str())
+            p.begin_transaction()
+            errs = []
+            for m in msgs:
+                p.produce(dst, key=m.key(), value=out_of(m.value()), on_delivery=lambda e, _m: e and errs.append(e))
+            if batches == 1 and not aborted:
+                # Abort this attempt midway and reprocess from the committed position.
+                p.flush(OP)
+                p.abort_transaction(OP)
+                aborted = len(msgs)
+                committed = c.committed(c.assignment(), timeout=OP)
+                for tp in committed:
+                    c.seek(TopicPartition(src, tp.partition, tp.offset if tp.offset >= 0 else 0))
+                continue
+            p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), OP)
+            p.commit_transaction(OP)
+            check(not errs, "delivery errors: %s" % errs[:3])
+            batches += 1
+        else:
+            raise Fail("input not consumed within 30s (positions %s, ends %s)" % (c.position(c.assignment()), ends))
+        committed = {tp.partition: tp.offset for tp in c.committed([TopicPartition(src, pp) for pp in range(3)], timeout=OP)}
+    finally:
+        c.close()
+    check(aborted > 0, "no aborted attempt happened")
+    check(committed == ends, "group committed offsets %s != input end offsets %s" % (committed, ends))
+    want = [{"key": r["key"], "value": out_of(r["value"])} for r in recs]
+    got = read_isolated(bs, dst, "read_committed", n)
+    common.check_exact(want, got, "output read_committed")
+    got_u = read_isolated(bs, dst, "read_uncommitted", n + aborted)
+    total_u = sum(len(v) for v in got_u.values())
+    check(total_u == n + aborted, "output read_uncommitted has %d records, want %d + %d aborted" % (total_u, n, aborted))
+    return ("%d input records -> %d committed transactions (+1 aborted attempt of %d records, reprocessed); output "
+            "read_committed has each exactly once in order; group committed %s = input ends" % (n, batches, aborted, committed))
+
+
+ABANDON = r"""
+import sys, time
+from confluent_kafka import Producer
+bs, topic, tid, timeout_ms = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+p = Producer({"bootstrap.servers": bs, "transactional.id": tid, "transaction.timeout.ms": timeout_ms,
+              "message.timeout.ms": timeout_ms, "linger.ms": 0})
+p.init_transactions(15)
+p.begin_transaction()
+for i in range(10):
+    p.produce(topic, key=b"abandoned", value=b"abandoned-%d" % i, partition=0)
+p.flush(15)
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+def fenced(e):
+    err = e.args[0] if e.args and isinstance(e.args[0], KafkaError) else None
+    return err is not None and err.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+
+
+def sc_txn_fencing(bs):
+    import subprocess
+    import signal
+    from confluent_kafka import IsolationLevel
+    topic = common.unique_topic(CLIENT, "txn_fencing")
+    create_topic(bs, topic, 1)
+    tp = TopicPartition(topic, 0)
+    # (a) a producer killed inside its transaction: the LSO stays at its first record
+    # until the broker aborts it after transaction.timeout.ms.
+    child = subprocess.Popen([sys.executable, "-c", ABANDON, bs, topic, common.unique_group(CLIENT, "abandon"),
+                              str(common.TXN_TIMEOUT_MS)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = child.stdout.readline()
+        check(line.strip() == "ready", "abandoned producer did not start (%r)" % line)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    killed_at = time.time()
+    later = common.make_records(5, headers=False)
+    produce_all(producer(bs), topic, later, partition=0)
+    a = admin(bs)
+
+    def lso():
+        fs = a.list_offsets({tp: OffsetSpec.latest()}, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=OP)
+        return fs[tp].result(timeout=OP + 5).offset
+
+    lso_open = lso()
+    check(lso_open == 0, "last stable offset %d while the abandoned transaction (offsets 0-9) is open, want 0" % lso_open)
+    c = Consumer({"bootstrap.servers": bs, "group.id": "compat-unused", "isolation.level": "read_committed",
+                  "enable.auto.commit": False})
+    got, blocked_s = [], None
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        deadline = killed_at + common.TXN_TIMEOUT_MS / 1000 + 15
+        while len(got) < 5 and time.time() < deadline:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                if not got:
+                    blocked_s = time.time() - killed_at
+                got.append({"offset": m.offset(), "key": m.key(), "value": m.value()})
+        end_quiet = time.time() + 1
+        while time.time() < end_quiet:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                got.append({"offset": m.offset(), "key": m.key(), "value": m.value()})
+    finally:
+        c.close()
+    common.check_exact(later, {0: got}, "read_committed after the abandoned transaction")
+    check(blocked_s is not None and blocked_s >= 1.0,
+          "read_committed consumer got records %.1fs after the kill: the open transaction did not block it" % (blocked_s or -1))
+    lso_end = lso()
+    check(lso_end == 16, "last stable offset %d after the timeout abort, want 16 (10 aborted + marker + 5)" % lso_end)
+    # (b) a new producer with the same transactional.id fences the live old one.
+    tid = common.unique_group(CLIENT, "fence")
+    old = txn_producer(bs, tid)
+    old.begin_transaction()
+    old_errs = txn_send(old, topic, [{"key": b"old", "value": b"old-1"}])
+    old.flush(OP)
+    new = txn_producer(bs, tid)
+    new.begin_transaction()
+    new_recs = [{"key": b"new", "value": b"new-%d" % i} for i in range(3)]
+    new_errs = txn_send(new, topic, new_recs)
+    new.commit_transaction(OP)
+    check(not new_errs, "new producer delivery errors: %s" % new_errs)
+    old_error = None
+    try:
+        txn_send(old, topic, [{"key": b"old", "value": b"old-2"}], old_errs)
+        old.commit_transaction(OP)
+    except KafkaException as e:
+        old_error = e
+    check(old_error is not None, "the fenced producer committed (delivery errors %s)" % old_errs)
+    check(fenced(old_error), "fenced producer failed with %s, not a fenced error" % old_error)
+    got = read_isolated(bs, topic, "read_committed", 8)
+    common.check_exact(later + new_recs, got, "read_committed after the fencing")
+    return ("(a) killed producer's open transaction held the LSO at 0; read_committed got the 5 later records %.1fs "
+            "after the kill, none of the 10 abandoned; LSO then %d; (b) new producer fenced the old one (%s), its "
+            "3 records committed, the old one's never visible" % (blocked_s, lso_end, old_error.args[0].name()))
+
+
+SCENARIOS.update({
+    "txn_commit_abort": sc_txn_commit_abort,
+    "txn_consume_transform_produce": sc_txn_consume_transform_produce,
+    "txn_fencing": sc_txn_fencing,
 })
 
 

@@ -8,15 +8,21 @@
 # Accepts the Arus CLI: serve --log-dirs DIR --listeners PLAINTEXT://127.0.0.1:0
 # --ready-file FILE [--override key=value]... ; writes host:port + newline to
 # FILE once the broker accepts connections; stops Kafka on SIGTERM.
+#
+# --listeners PLAINTEXT://127.0.0.1:PORT with a non-zero PORT listens there
+# (port 0: a free port). Started again on the same --log-dirs, it reuses the
+# existing data (no re-format) and the controller port of the first start, so
+# the crash scripts can SIGKILL it and restart it. The wrapper `exec`s Kafka:
+# its pid is Kafka's, so SIGKILL really kills the broker.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 [[ "${1:-}" == serve ]] && shift
-log_dirs="" ready="" overrides=()
+log_dirs="" ready="" overrides=() want_port=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --log-dirs) log_dirs="$2"; shift 2 ;;
     --ready-file) ready="$2"; shift 2 ;;
-    --listeners) shift 2 ;;  # always 127.0.0.1 on a free port
+    --listeners) want_port="${2##*:}"; shift 2 ;;
     --override) overrides+=("$2"); shift 2 ;;
     *) echo "kafka-broker.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -34,7 +40,15 @@ read -r port cport < <(python3 -c 'import socket
 s=[socket.socket() for _ in range(2)]
 [x.bind(("127.0.0.1",0)) for x in s]
 print(*[x.getsockname()[1] for x in s])')
+[[ "$want_port" =~ ^[0-9]+$ && "$want_port" != 0 ]] && port="$want_port"
 mkdir -p "$log_dirs"
+formatted=0
+# A restart on the same data keeps the controller port the quorum was formatted with.
+if [[ -s "$log_dirs/controller-port" && -d "$log_dirs/data" ]]; then
+  cport="$(cat "$log_dirs/controller-port")"
+  formatted=1
+fi
+echo "$cport" > "$log_dirs/controller-port"
 props="$log_dirs/server.properties"
 cat > "$props" <<PROPS
 process.roles=broker,controller
@@ -50,18 +64,23 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 PROPS
+# (java.util.Properties: a later key wins, so overrides replace the lines above)
 for o in "${overrides[@]}"; do echo "$o" >> "$props"; done
 
-java -cp "$CP" kafka.tools.StorageTool format --standalone -t "$(java -cp "$CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" -c "$props" >&2
-java -Xmx1g -cp "$CP" kafka.Kafka "$props" >&2 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; exit 0' TERM INT
-for _ in $(seq 1 300); do
-  kill -0 "$pid" 2>/dev/null || { echo "kafka exited" >&2; exit 1; }
-  if (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    printf '127.0.0.1:%s\n' "$port" > "$ready"
-    break
-  fi
-  sleep 0.1
-done
-wait "$pid"
+if [[ $formatted == 0 ]]; then
+  java -cp "$CP" kafka.tools.StorageTool format --standalone -t "$(java -cp "$CP" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)" -c "$props" >&2
+fi
+rm -f "$ready"
+# Ready-file writer: polls the port while the broker (this pid after exec) lives.
+me=$$
+(
+  for _ in $(seq 1 600); do
+    kill -0 "$me" 2>/dev/null || exit 0
+    if (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      printf '127.0.0.1:%s\n' "$port" > "$ready"
+      exit 0
+    fi
+    sleep 0.1
+  done
+) &
+exec java -Xmx1g -cp "$CP" kafka.Kafka "$props" >&2
