@@ -43,12 +43,24 @@ pub struct Effects {
     pub completions: Vec<Completion>,
     /// Records for `__consumer_offsets`, in order.
     pub records: Vec<CoordinatorRecord>,
+    /// Transactional offset commits: each entry is written to `__consumer_offsets` as a
+    /// transactional batch of its producer id/epoch, in order, after `records` (an operation
+    /// that yields both ran its timers, whose records come first, before the commit).
+    pub txn_records: Vec<TxnRecords>,
 }
 
 impl Effects {
     pub fn is_empty(&self) -> bool {
-        self.completions.is_empty() && self.records.is_empty()
+        self.completions.is_empty() && self.records.is_empty() && self.txn_records.is_empty()
     }
+}
+
+/// OffsetCommit records of one TxnOffsetCommit, to be appended as a transactional batch.
+#[derive(Debug, Clone)]
+pub struct TxnRecords {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub records: Vec<CoordinatorRecord>,
 }
 
 /// A JoinGroup request, normalised across versions.
@@ -105,6 +117,34 @@ pub struct CommitParams {
     pub partitions: Vec<CommitPartition>,
 }
 
+/// A TxnOffsetCommit request, normalised across versions.
+#[derive(Debug, Clone)]
+pub struct TxnCommitParams {
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// -1 when not sent (TxnOffsetCommit < v3), or for a KIP-848 consumer group whose
+    /// member epoch the broker has already validated.
+    pub generation_id: i32,
+    /// "" when not sent.
+    pub member_id: String,
+    pub group_instance_id: Option<String>,
+    pub partitions: Vec<CommitPartition>,
+}
+
+/// A transactional offset waiting for its transaction's marker, with its place in the log
+/// (Kafka's `OffsetAndMetadata.recordOffset`).
+#[derive(Debug, Clone)]
+struct PendingOffset {
+    entry: OffsetEntry,
+    seq: u64,
+}
+
+/// Pending offsets of one producer: group → (topic, partition) → offset. A group present
+/// with no offsets left (a tombstone removed them) still counts as an open transaction of
+/// that group until the marker, as Kafka's `openTransactionsByGroup` does.
+type ProducerPending = BTreeMap<String, BTreeMap<(String, i32), PendingOffset>>;
+
 /// Committed offsets by topic: (partition, offset if committed).
 pub type TopicOffsets = Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>;
 
@@ -133,6 +173,14 @@ pub struct Coordinator {
     /// offsets-only group (the topics a non-empty KIP-848 consumer group subscribes to; set
     /// by the driver, which owns both kinds of group).
     offsets_kept: BTreeMap<String, BTreeSet<String>>,
+    /// Kafka's `pendingTransactionalOffsets`, by producer id.
+    pending_txn: BTreeMap<i64, ProducerPending>,
+    /// Log position of every committed offset: group → (topic, partition) → sequence. Only
+    /// consulted for keys present in the group's offsets (stale entries are harmless).
+    offset_seq: BTreeMap<String, BTreeMap<(String, i32), u64>>,
+    /// Next log position: every OffsetCommit record written or replayed takes one, in log
+    /// order, so a transaction's offsets never overwrite a commit written after them.
+    next_seq: u64,
 }
 
 fn join_error(member_id: &str, code: ErrorCode) -> JoinGroupResponse {
@@ -230,6 +278,9 @@ impl Coordinator {
             next_ticket: 1,
             effects: Effects::default(),
             offsets_kept: BTreeMap::new(),
+            pending_txn: BTreeMap::new(),
+            offset_seq: BTreeMap::new(),
+            next_seq: 0,
         }
     }
 
@@ -238,15 +289,19 @@ impl Coordinator {
         self.offsets_kept = kept;
     }
 
-    /// Whether the group has committed offsets.
+    /// Whether the group has committed offsets or an open transaction that committed offsets
+    /// for it (Kafka's `cleanupExpiredOffsets` never removes a group in that state).
     pub fn has_offsets(&self, group_id: &str) -> bool {
         self.groups
             .get(group_id)
             .is_some_and(|g| !g.offsets.is_empty())
+            || has_open_txn(&self.pending_txn, group_id)
     }
 
     /// Whether `group_id` is a classic group with no members (Kafka's `ClassicGroup.isEmpty`
     /// — also true of a group that only holds offsets committed without group management).
+    /// Pending transactional offsets do not count, as in Kafka: they are kept apart from the
+    /// group and survive its conversion to a consumer group.
     pub fn is_empty_group(&self, group_id: &str) -> bool {
         self.groups
             .get(group_id)
@@ -641,10 +696,180 @@ impl Coordinator {
                 part.partition,
                 Some(&entry),
             ));
+            let seq = bump(&mut self.next_seq);
+            self.offset_seq
+                .entry(g.id.clone())
+                .or_default()
+                .insert((part.topic.clone(), part.partition), seq);
             g.offsets.insert((part.topic, part.partition), entry);
             results.push(ErrorCode::None);
         }
         Ok(results)
+    }
+
+    // ---------------------------------------------------------------- TxnOffsetCommit
+
+    /// Kafka's `OffsetMetadataManager.commitTransactionalOffset`: validates like
+    /// `ClassicGroup.validateOffsetCommit(isTransactional = true)`, then records the offsets
+    /// as pending for `p.producer_id` — invisible to [`Coordinator::fetch_offsets`] until
+    /// [`Coordinator::complete_txn`] commits them. Their records go to
+    /// [`Effects::txn_records`]. `Err` applies to every partition of the request.
+    ///
+    /// KIP-848 consumer groups: the broker validates the member epoch itself
+    /// (`ConsumerGroup.validateOffsetCommit`) and then calls this with `generation_id` -1,
+    /// an empty `member_id` and no `group_instance_id`, which the classic rules accept for
+    /// any group this side sees (a consumer group is at most an offsets-only group here).
+    pub fn txn_commit_offsets(
+        &mut self,
+        p: TxnCommitParams,
+        now: i64,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        self.tick(now);
+        if !self.groups.contains_key(&p.group_id) {
+            if p.generation_id >= 0 {
+                return Err(ErrorCode::IllegalGeneration);
+            }
+            // Kafka creates a "simple" group, as for a plain commit without membership.
+            self.groups
+                .insert(p.group_id.clone(), Group::new(&p.group_id, now));
+        }
+        let g = self
+            .groups
+            .get(&p.group_id)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        validate_txn_commit(
+            g,
+            p.generation_id,
+            &p.member_id,
+            p.group_instance_id.as_deref(),
+        )?;
+        let max_meta = self.config.offset_metadata_max_bytes;
+        let mut results = Vec::with_capacity(p.partitions.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for part in p.partitions {
+            let metadata = part.metadata.unwrap_or_default();
+            if metadata.len() > max_meta {
+                results.push(ErrorCode::OffsetMetadataTooLarge);
+                continue;
+            }
+            // TxnOffsetCommit has no retention field: the broker's retention applies.
+            let entry = OffsetEntry {
+                offset: part.offset,
+                leader_epoch: part.leader_epoch,
+                metadata,
+                commit_timestamp: now,
+                expire_timestamp: None,
+            };
+            records.push(offset_record(
+                &p.group_id,
+                &part.topic,
+                part.partition,
+                Some(&entry),
+            ));
+            let seq = bump(&mut self.next_seq);
+            accepted.push(((part.topic, part.partition), PendingOffset { entry, seq }));
+            results.push(ErrorCode::None);
+        }
+        if !records.is_empty() {
+            // Only a written record opens the transaction for the group (Kafka learns of it
+            // by replaying that record).
+            self.pending_txn
+                .entry(p.producer_id)
+                .or_default()
+                .entry(p.group_id.clone())
+                .or_default()
+                .extend(accepted);
+            self.effects.txn_records.push(TxnRecords {
+                producer_id: p.producer_id,
+                producer_epoch: p.producer_epoch,
+                records,
+            });
+        }
+        Ok(results)
+    }
+
+    /// Kafka's `replayEndTransactionMarker`: a COMMIT or ABORT marker of `producer_id` was
+    /// written to (or replayed from) `__consumer_offsets`. Commit moves the producer's
+    /// pending offsets of every group into the committed offsets — except where a commit
+    /// written later in the log than the transactional one already holds the partition
+    /// (Kafka compares record offsets; this compares the coordinator's log sequence, so a
+    /// partition's records must reach this coordinator in log order). Abort drops them.
+    /// Emits no records: the marker is the record.
+    pub fn complete_txn(&mut self, producer_id: i64, commit: bool, now: i64) {
+        let Some(pending) = self.pending_txn.remove(&producer_id) else {
+            return;
+        };
+        if !commit {
+            debug!(producer_id, "aborted transactional offset commits");
+            return;
+        }
+        for (group, offsets) in pending {
+            if offsets.is_empty() {
+                continue;
+            }
+            let g = self
+                .groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group, now));
+            let seqs = self.offset_seq.entry(group).or_default();
+            for (key, po) in offsets {
+                let newer_committed =
+                    g.offsets.contains_key(&key) && seqs.get(&key).is_some_and(|s| *s > po.seq);
+                if newer_committed {
+                    debug!(group = %g.id, topic = %key.0, partition = key.1, producer_id,
+                        "transactional offset superseded by a later commit");
+                    continue;
+                }
+                seqs.insert(key.clone(), po.seq);
+                g.offsets.insert(key, po.entry);
+            }
+        }
+    }
+
+    /// Loader: an OffsetCommit record read from a transactional batch of `producer_id`, in
+    /// log order with the records given to [`Coordinator::replay`]. Pending until the
+    /// producer's marker is replayed through [`Coordinator::complete_txn`]. As in Kafka's
+    /// `OffsetMetadataManager.replay`, a tombstone is applied like any other (the producer
+    /// id only matters for offsets), and so are records of other kinds.
+    pub fn replay_txn_offset(&mut self, producer_id: i64, record: CoordinatorRecord, now: i64) {
+        match record {
+            CoordinatorRecord::OffsetCommit {
+                group,
+                topic,
+                partition,
+                value: Some(v),
+            } if producer_id >= 0 => {
+                self.groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(&group, now));
+                let seq = bump(&mut self.next_seq);
+                self.pending_txn
+                    .entry(producer_id)
+                    .or_default()
+                    .entry(group)
+                    .or_default()
+                    .insert(
+                        (topic, partition),
+                        PendingOffset {
+                            entry: entry_from_value(v),
+                            seq,
+                        },
+                    );
+            }
+            other => self.replay(other, now),
+        }
+    }
+
+    /// Kafka's `hasPendingTransactionalOffsets`: whether an open transaction holds an offset
+    /// for the partition (OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT).
+    pub fn has_pending_txn_offset(&self, group_id: &str, topic: &str, partition: i32) -> bool {
+        pending_has(&self.pending_txn, group_id, topic, partition)
+    }
+
+    /// Whether `producer_id` has an open transaction with offsets in any group here.
+    pub fn has_open_txn(&self, producer_id: i64) -> bool {
+        self.pending_txn.contains_key(&producer_id)
     }
 
     // ---------------------------------------------------------------- OffsetFetch
@@ -752,28 +977,46 @@ impl Coordinator {
 
     // ---------------------------------------------------------------- DeleteGroups
 
+    /// DeleteGroups. Pending transactional offsets do not keep a group alive: as in Kafka's
+    /// `OffsetMetadataManager.deleteAllOffsets`, their partitions get a tombstone too (once,
+    /// if not already tombstoned as committed) and are dropped from the open transactions;
+    /// the transactions stay open until their markers, which then commit nothing here.
     pub fn delete_groups(&mut self, ids: &[String], now: i64) -> Vec<ErrorCode> {
         self.tick(now);
-        ids.iter()
-            .map(|id| {
-                let Some(g) = self.groups.get_mut(id) else {
-                    return ErrorCode::GroupIdNotFound;
-                };
-                match g.state {
-                    GroupState::Dead => ErrorCode::GroupIdNotFound,
-                    GroupState::Empty if g.pending_members.is_empty() => {
-                        for (t, p) in g.offsets.keys() {
-                            self.effects.records.push(offset_record(id, t, *p, None));
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(g) = self.groups.get(id) else {
+                out.push(ErrorCode::GroupIdNotFound);
+                continue;
+            };
+            let code = match g.state {
+                GroupState::Dead => ErrorCode::GroupIdNotFound,
+                GroupState::Empty if g.pending_members.is_empty() => {
+                    let mut tombstoned: BTreeSet<&(String, i32)> = g.offsets.keys().collect();
+                    for producer in self.pending_txn.values() {
+                        if let Some(pending) = producer.get(id) {
+                            tombstoned.extend(pending.keys());
                         }
-                        self.effects.records.push(group_tombstone(id));
-                        self.groups.remove(id);
-                        info!(group = %id, "deleted group");
-                        ErrorCode::None
                     }
-                    _ => ErrorCode::NonEmptyGroup,
+                    for (t, p) in tombstoned {
+                        self.effects.records.push(offset_record(id, t, *p, None));
+                    }
+                    self.effects.records.push(group_tombstone(id));
+                    for producer in self.pending_txn.values_mut() {
+                        if let Some(pending) = producer.get_mut(id) {
+                            pending.clear();
+                        }
+                    }
+                    self.groups.remove(id);
+                    self.offset_seq.remove(id);
+                    info!(group = %id, "deleted group");
+                    ErrorCode::None
                 }
-            })
-            .collect()
+                _ => ErrorCode::NonEmptyGroup,
+            };
+            out.push(code);
+        }
+        out
     }
 
     // ---------------------------------------------------------------- OffsetDelete
@@ -809,7 +1052,13 @@ impl Coordinator {
                     res.push((*p, ErrorCode::GroupSubscribedToTopic));
                     continue;
                 }
-                if g.offsets.remove(&(t.clone(), *p)).is_some() {
+                // Kafka 4: a tombstone also when only a pending transactional offset exists;
+                // replaying it drops that pending offset (see `drop_pending`).
+                let key = (t.clone(), *p);
+                let committed = g.offsets.remove(&key).is_some();
+                if committed || pending_has(&self.pending_txn, group_id, t, *p) {
+                    drop_pending(&mut self.pending_txn, group_id, &key);
+                    forget_seq(&mut self.offset_seq, group_id, &key);
                     self.effects
                         .records
                         .push(offset_record(group_id, t, *p, None));
@@ -889,6 +1138,9 @@ impl Coordinator {
                 .offsets
                 .iter()
                 .filter(|((topic, _), _)| !keep.contains(topic))
+                // Kafka does not expire an offset while a transaction holds a pending one
+                // for the same partition.
+                .filter(|((topic, p), _)| !pending_has(&self.pending_txn, &g.id, topic, *p))
                 .filter(|(_, e)| match e.expire_timestamp {
                     Some(exp) => now >= exp,
                     None => {
@@ -904,12 +1156,16 @@ impl Coordinator {
                 .collect();
             for k in expired {
                 g.offsets.remove(&k);
+                forget_seq(&mut self.offset_seq, &g.id, &k);
                 self.effects
                     .records
                     .push(offset_record(&g.id, &k.0, k.1, None));
                 debug!(group = %g.id, topic = %k.0, partition = k.1, "expired committed offset");
             }
-            if g.state == GroupState::Empty && g.offsets.is_empty() && g.pending_members.is_empty()
+            if g.state == GroupState::Empty
+                && g.offsets.is_empty()
+                && g.pending_members.is_empty()
+                && !has_open_txn(&self.pending_txn, &g.id)
             {
                 g.transition(GroupState::Dead, now);
                 dead.push(g.id.clone());
@@ -917,6 +1173,7 @@ impl Coordinator {
         }
         for id in dead {
             self.groups.remove(&id);
+            self.offset_seq.remove(&id);
             self.effects.records.push(group_tombstone(&id));
             info!(group = %id, "removed empty group with no committed offsets");
         }
@@ -939,22 +1196,27 @@ impl Coordinator {
                         .groups
                         .entry(group.clone())
                         .or_insert_with(|| Group::new(&group, now));
-                    g.offsets.insert(
-                        (topic, partition),
-                        OffsetEntry {
-                            offset: v.offset,
-                            leader_epoch: v.leader_epoch,
-                            metadata: v.metadata,
-                            commit_timestamp: v.commit_timestamp,
-                            expire_timestamp: (v.expire_timestamp >= 0)
-                                .then_some(v.expire_timestamp),
-                        },
-                    );
+                    let seq = bump(&mut self.next_seq);
+                    self.offset_seq
+                        .entry(group)
+                        .or_default()
+                        .insert((topic.clone(), partition), seq);
+                    g.offsets.insert((topic, partition), entry_from_value(v));
                 }
                 None => {
+                    // Kafka's `OffsetMetadataManager.replay`: a tombstone also removes the
+                    // partition's pending transactional offsets (the group deletion or
+                    // OffsetDelete that wrote it covered those too).
+                    let key = (topic, partition);
+                    drop_pending(&mut self.pending_txn, &group, &key);
+                    forget_seq(&mut self.offset_seq, &group, &key);
                     if let Some(g) = self.groups.get_mut(&group) {
-                        g.offsets.remove(&(topic, partition));
-                        if g.offsets.is_empty() && g.generation == 0 && g.members.is_empty() {
+                        g.offsets.remove(&key);
+                        if g.offsets.is_empty()
+                            && g.generation == 0
+                            && g.members.is_empty()
+                            && !has_open_txn(&self.pending_txn, &group)
+                        {
                             self.groups.remove(&group);
                         }
                     }
@@ -1010,7 +1272,7 @@ impl Coordinator {
                         self.groups.insert(group, g);
                     }
                     None => {
-                        if !g.offsets.is_empty() {
+                        if !g.offsets.is_empty() || has_open_txn(&self.pending_txn, &group) {
                             self.groups.insert(group, g);
                         }
                     }
@@ -1036,6 +1298,99 @@ impl Coordinator {
         }
         info!(groups = self.groups.len(), "group coordinator loaded");
     }
+}
+
+// -------------------------------------------------------------------- offsets
+
+/// The next log sequence (see `Coordinator::next_seq`).
+fn bump(next: &mut u64) -> u64 {
+    let s = *next;
+    *next = next.saturating_add(1);
+    s
+}
+
+fn entry_from_value(v: OffsetCommitValue) -> OffsetEntry {
+    OffsetEntry {
+        offset: v.offset,
+        leader_epoch: v.leader_epoch,
+        metadata: v.metadata,
+        commit_timestamp: v.commit_timestamp,
+        expire_timestamp: (v.expire_timestamp >= 0).then_some(v.expire_timestamp),
+    }
+}
+
+/// Kafka's `openTransactionsByGroup.containsKey(group)`.
+fn has_open_txn(pending: &BTreeMap<i64, ProducerPending>, group: &str) -> bool {
+    pending.values().any(|p| p.contains_key(group))
+}
+
+fn pending_has(
+    pending: &BTreeMap<i64, ProducerPending>,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> bool {
+    pending.values().any(|p| {
+        p.get(group)
+            .is_some_and(|o| o.contains_key(&(topic.to_string(), partition)))
+    })
+}
+
+/// Drops every open transaction's pending offset for the partition; the transactions stay
+/// open for the group (Kafka keeps `openTransactionsByGroup` until the marker).
+fn drop_pending(pending: &mut BTreeMap<i64, ProducerPending>, group: &str, key: &(String, i32)) {
+    for p in pending.values_mut() {
+        if let Some(o) = p.get_mut(group) {
+            o.remove(key);
+        }
+    }
+}
+
+fn forget_seq(
+    seqs: &mut BTreeMap<String, BTreeMap<(String, i32), u64>>,
+    group: &str,
+    key: &(String, i32),
+) {
+    if let Some(s) = seqs.get_mut(group) {
+        s.remove(key);
+        if s.is_empty() {
+            seqs.remove(group);
+        }
+    }
+}
+
+/// Kafka's `ClassicGroup.validateOffsetCommit` with `isTransactional = true`: the member
+/// fields are optional in TxnOffsetCommit (< v3 has none), so they are checked only when
+/// the request carries any of them, and a group mid-rebalance is not refused.
+fn validate_txn_commit(
+    g: &Group,
+    generation_id: i32,
+    member_id: &str,
+    instance_id: Option<&str>,
+) -> Result<(), ErrorCode> {
+    if g.state == GroupState::Dead {
+        return Err(ErrorCode::CoordinatorNotAvailable);
+    }
+    if generation_id < 0 && g.state == GroupState::Empty {
+        return Ok(());
+    }
+    if generation_id >= 0 || !member_id.is_empty() || instance_id.is_some() {
+        // Kafka's `ClassicGroup.validateMember`.
+        if let Some(i) = instance_id {
+            match g.static_members.get(i) {
+                None => return Err(ErrorCode::UnknownMemberId),
+                Some(known) if known != member_id => return Err(ErrorCode::FencedInstanceId),
+                Some(_) => {}
+            }
+        }
+        if !g.members.contains_key(member_id) {
+            return Err(ErrorCode::UnknownMemberId);
+        }
+        if generation_id != g.generation {
+            return Err(ErrorCode::IllegalGeneration);
+        }
+    }
+    Ok(())
 }
 
 // -------------------------------------------------------------------- rules

@@ -19,8 +19,10 @@ pub use classic::{GroupState, OffsetEntry, Ticket};
 pub use config::GroupConfig;
 pub use coordinator::{
     CommitParams, CommitPartition, Completion, Coordinator, Effects, JoinParams, ListedGroup,
-    Reply, SyncParams,
+    Reply, SyncParams, TxnCommitParams, TxnRecords,
 };
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
