@@ -11,7 +11,8 @@
 //!     12     4  partitionLeaderEpoch  (rewritten by the log; not covered by the CRC)
 //!     16     1  magic                 (must be 2)
 //!     17     4  crc                   (CRC-32C of bytes 21..end)
-//!     21     2  attributes            (bits 0-2 compression, bit 3 timestampType)
+//!     21     2  attributes            (bits 0-2 compression, bit 3 timestampType,
+//!                                       bit 4 isTransactional, bit 5 isControlBatch)
 //!     23     4  lastOffsetDelta
 //!     27     8  baseTimestamp
 //!     35     8  maxTimestamp
@@ -40,12 +41,22 @@ pub const ATTRIBUTES_AT: usize = 21;
 pub const LAST_OFFSET_DELTA_AT: usize = 23;
 pub const BASE_TIMESTAMP_AT: usize = 27;
 pub const MAX_TIMESTAMP_AT: usize = 35;
+pub const PRODUCER_ID_AT: usize = 43;
+pub const PRODUCER_EPOCH_AT: usize = 51;
+pub const BASE_SEQUENCE_AT: usize = 53;
 pub const RECORD_COUNT_AT: usize = 57;
 
 /// Attribute bits 0-2: compression codec (0 = none).
 pub const COMPRESSION_MASK: i16 = 0x07;
 /// Attribute bit 3: timestamp type (1 = LogAppendTime).
 pub const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+/// Attribute bit 4: the batch belongs to a transaction.
+pub const TRANSACTIONAL_FLAG: i16 = 0x10;
+/// Attribute bit 5: the batch holds a control record (transaction marker).
+pub const CONTROL_FLAG: i16 = 0x20;
+/// Kafka's `RecordBatch.NO_PRODUCER_ID` / `NO_SEQUENCE`.
+pub const NO_PRODUCER_ID: i64 = -1;
+pub const NO_SEQUENCE: i32 = -1;
 
 /// Kafka's "no timestamp" value.
 pub const NO_TIMESTAMP: i64 = -1;
@@ -61,6 +72,9 @@ pub struct BatchHeader {
     pub last_offset_delta: i32,
     pub base_timestamp: i64,
     pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
     pub record_count: i32,
 }
 
@@ -73,6 +87,29 @@ impl BatchHeader {
     }
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & LOG_APPEND_TIME_FLAG != 0
+    }
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_FLAG != 0
+    }
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_FLAG != 0
+    }
+    /// Sequence number of the batch's last record (Kafka `DefaultRecordBatch.lastSequence`
+    /// / `incrementSequence`): -1 stays -1, and sequences wrap from `i32::MAX` to 0.
+    pub fn last_sequence(&self) -> i32 {
+        increment_sequence(self.base_sequence, self.last_offset_delta)
+    }
+}
+
+/// Kafka `DefaultRecordBatch.incrementSequence`.
+pub fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence == NO_SEQUENCE {
+        return NO_SEQUENCE;
+    }
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
     }
 }
 
@@ -110,6 +147,9 @@ pub fn parse_header(b: &[u8]) -> Result<BatchHeader, &'static str> {
         last_offset_delta: be_i32(b, LAST_OFFSET_DELTA_AT),
         base_timestamp: be_i64(b, BASE_TIMESTAMP_AT),
         max_timestamp: be_i64(b, MAX_TIMESTAMP_AT),
+        producer_id: be_i64(b, PRODUCER_ID_AT),
+        producer_epoch: be_i16(b, PRODUCER_EPOCH_AT),
+        base_sequence: be_i32(b, BASE_SEQUENCE_AT),
         record_count: be_i32(b, RECORD_COUNT_AT),
     };
     if h.last_offset_delta < 0 {
@@ -203,4 +243,61 @@ pub fn offset_of_max_timestamp(h: &BatchHeader, batch: &[u8]) -> i64 {
     find_record(h, batch, |ts| ts == h.max_timestamp)
         .map(|(o, _)| o)
         .unwrap_or(h.base_offset)
+}
+
+/// The end-transaction marker carried by a control batch (Kafka `EndTransactionMarker`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlMarker {
+    /// true for COMMIT (control type 1), false for ABORT (type 0).
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// Control record types (Kafka `ControlRecordType`).
+pub const CONTROL_TYPE_ABORT: i16 = 0;
+pub const CONTROL_TYPE_COMMIT: i16 = 1;
+
+/// Parses the marker of a control batch (`batch` starts with the batch header). The first
+/// record is `length varint | attributes i8 | timestampDelta varlong | offsetDelta varint |
+/// keyLength varint | key | valueLength varint | value | headers…`, where the key is
+/// `version i16 | type i16` and the value `version i16 | coordinatorEpoch i32`.
+/// `None` for anything else: not a control batch, compressed, no record, truncated, or a
+/// control type other than ABORT/COMMIT.
+pub fn control_marker(batch: &[u8]) -> Option<ControlMarker> {
+    let h = parse_header(batch).ok()?;
+    if !h.is_control() || h.is_compressed() || h.record_count < 1 || batch.len() < h.size {
+        return None;
+    }
+    let b = &batch[..h.size];
+    let mut pos = HEADER_LEN;
+    let len = read_varlong(b, &mut pos)?;
+    let end = pos.checked_add(usize::try_from(len).ok()?)?;
+    let rec = b.get(pos..end)?;
+    let mut p = 1; // attributes
+    read_varlong(rec, &mut p)?; // timestampDelta
+    read_varlong(rec, &mut p)?; // offsetDelta
+    let key_len = usize::try_from(read_varlong(rec, &mut p)?).ok()?;
+    let key = rec.get(p..p.checked_add(key_len)?)?;
+    p += key_len;
+    if key.len() < 4 {
+        return None;
+    }
+    let ctype = be_i16(key, 2);
+    let value_len = usize::try_from(read_varlong(rec, &mut p)?).ok()?;
+    let value = rec.get(p..p.checked_add(value_len)?)?;
+    if value.len() < 6 {
+        return None;
+    }
+    let coordinator_epoch = be_i32(value, 2);
+    match ctype {
+        CONTROL_TYPE_ABORT => Some(ControlMarker {
+            commit: false,
+            coordinator_epoch,
+        }),
+        CONTROL_TYPE_COMMIT => Some(ControlMarker {
+            commit: true,
+            coordinator_epoch,
+        }),
+        _ => None,
+    }
 }

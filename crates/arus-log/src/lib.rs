@@ -7,6 +7,12 @@
 //! after a crash by validating batches (header sanity + CRC-32C) from the recovery point
 //! and truncating at the first torn or corrupt batch, and truncates on request.
 //!
+//! It also owns the partition's producer state (idempotence, fencing, transactions; see
+//! [`producer_state`]) like Kafka's `UnifiedLog`: appends from producers are validated and
+//! deduplicated, transaction markers complete transactions, aborted transactions are kept
+//! in per-segment `.txnindex` files ([`txn_index`]) and in memory for Fetch, and the state
+//! is checkpointed in `<offset>.snapshot` files (see [`Log::open`] for its recovery).
+//!
 //! This is a leaf crate: it must not depend on tokio, on anything network-related, or on
 //! the protocol crates. It parses the few record-batch v2 header fields it needs itself
 //! (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
@@ -18,7 +24,9 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod producer_state;
 pub mod segment;
+pub mod txn_index;
 
 use std::fs::File;
 use std::io;
@@ -28,7 +36,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::batch::{BatchHeader, NO_TIMESTAMP};
+use crate::batch::{BatchHeader, ControlMarker, NO_TIMESTAMP};
+use crate::producer_state::{
+    AbortedTxn, CompletedTxn, ProducerStateError, ProducerStateManager, ProducerView,
+};
 use crate::segment::{LOG_SUFFIX, Segment};
 
 /// Per-log configuration (Kafka topic configs `segment.bytes`, `segment.ms`,
@@ -75,6 +86,10 @@ pub enum LogError {
     /// Append input that is not a well-formed sequence of v2 batches.
     #[error("malformed record batch at byte {position} of the append: {reason}")]
     CorruptBatch { position: usize, reason: String },
+    /// The append was refused by the producer-state rules (idempotence, fencing,
+    /// transactions); see [`ProducerStateError::kafka_error_code`].
+    #[error("{0}")]
+    Producer(#[from] ProducerStateError),
 }
 
 impl From<(PathBuf, io::Error)> for LogError {
@@ -90,6 +105,11 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
     }
 }
 
+/// Producer-state snapshot files: `{offset:020}.snapshot`, format in [`producer_state`].
+pub const SNAPSHOT_SUFFIX: &str = "snapshot";
+/// How many snapshots are kept (older ones only serve as fallbacks for a torn newest one).
+pub const SNAPSHOTS_KEPT: usize = 3;
+
 /// Result of [`Log::append`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendInfo {
@@ -101,6 +121,11 @@ pub struct AppendInfo {
     /// CreateTime batches, else the batch's base offset); -1 if no timestamp.
     pub offset_of_max_timestamp: i64,
     pub bytes: usize,
+    /// The append duplicated a batch already in the log: nothing was written, the offsets
+    /// are those of the original batch, the timestamps -1 and `bytes` 0.
+    pub duplicate: bool,
+    /// Transactions ended by the control batches of this append.
+    pub completed_txns: Vec<CompletedTxn>,
 }
 
 /// Result of [`Log::read`]: whole batches, concatenated.
@@ -148,6 +173,13 @@ pub struct Log {
     flushed: i64,
     /// Directory entries of segments with base offset below this are known durable.
     dir_synced_below: i64,
+    producers: ProducerStateManager,
+    /// Every aborted transaction of the log (the union of the `.txnindex` files), ordered
+    /// by `last_offset`; kept in memory so Fetch does not read index files.
+    aborted: Vec<AbortedTxn>,
+    /// A `.txnindex` was created: the directory must be fsynced before the log is durable
+    /// up to this offset.
+    txn_dir_dirty: Option<i64>,
 }
 
 impl std::fmt::Debug for Log {
@@ -181,7 +213,12 @@ impl Log {
             let entry = entry.map_err(io_at(&dir))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
+            if name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
             if let Some((stem, ext)) = name.split_once('.')
+                && ext != SNAPSHOT_SUFFIX
                 && stem.len() == 20
                 && stem.bytes().all(|b| b.is_ascii_digit())
             {
@@ -194,8 +231,6 @@ impl Log {
                 } else {
                     others.push((base, entry.path()));
                 }
-            } else if name.ends_with(".tmp") {
-                let _ = std::fs::remove_file(entry.path());
             }
         }
         bases.sort_unstable();
@@ -277,9 +312,29 @@ impl Log {
             segments,
             flushed: 0,
             dir_synced_below: 0,
+            producers: ProducerStateManager::new(),
+            aborted: Vec::new(),
+            txn_dir_dirty: None,
         };
         let leo = log.log_end_offset();
         log.flushed = leo;
+        for seg in &mut log.segments {
+            let entries = seg.load_txn_entries()?;
+            if !entries.is_empty() || seg.txn_path.exists() {
+                seg.write_txn_entries(&entries)?;
+            }
+            log.aborted.extend(entries);
+        }
+        // After a clean shutdown the close-time snapshot at the log end is trusted; after a
+        // crash only state below the recovery point is known to match durable data (and
+        // `.txnindex` entries above it may be missing), so replay starts at or below it.
+        let limit = if clean_leo == Some(leo) {
+            leo
+        } else {
+            recovery_point.min(leo)
+        };
+        log.remove_snapshots_above(leo)?;
+        log.load_producer_state(limit)?;
         if recovered_any || recovery_point != leo {
             log.persist_recovery_point()?;
         }
@@ -339,6 +394,25 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         let headers = parse_append_input(batches)?;
+        // Plain (non-idempotent) producers skip everything below.
+        let idempotent = headers.iter().any(|(_, h)| h.producer_id >= 0);
+        if idempotent {
+            // Kafka `UnifiedLog.analyzeAndValidateProducerState`: a retried batch is
+            // answered with the original's offsets and not written again.
+            for (_, h) in &headers {
+                if let Some(d) = self.producers.find_duplicate(h) {
+                    return Ok(AppendInfo {
+                        first_offset: d.first_offset,
+                        last_offset: d.last_offset,
+                        max_timestamp: NO_TIMESTAMP,
+                        offset_of_max_timestamp: -1,
+                        bytes: 0,
+                        duplicate: true,
+                        completed_txns: Vec::new(),
+                    });
+                }
+            }
+        }
         let total_offsets: i64 = headers
             .iter()
             .map(|(_, h)| i64::from(h.last_offset_delta) + 1)
@@ -350,6 +424,35 @@ impl Log {
             .unwrap_or(NO_TIMESTAMP);
         let first_offset = self.log_end_offset();
         let last_offset = first_offset + total_offsets - 1;
+        let mut producer_batches: Vec<(BatchHeader, Option<ControlMarker>)> = Vec::new();
+        if idempotent {
+            let mut next = first_offset;
+            for &(pos, h) in &headers {
+                let h = BatchHeader {
+                    base_offset: next,
+                    ..h
+                };
+                next = h.last_offset() + 1;
+                if h.producer_id < 0 {
+                    continue;
+                }
+                let marker = if h.is_control() {
+                    let m = batch::control_marker(&batches[pos..pos + h.size]);
+                    if m.is_none() && h.record_count > 0 {
+                        return Err(LogError::CorruptBatch {
+                            position: pos,
+                            reason: "control batch without a valid transaction marker".into(),
+                        });
+                    }
+                    m
+                } else {
+                    None
+                };
+                producer_batches.push((h, marker));
+            }
+            self.producers
+                .validate_append(producer_batches.iter().copied())?;
+        }
         self.maybe_roll(batches.len() as u64, append_max_ts, last_offset, now_ms)?;
 
         // Assign offsets.
@@ -388,6 +491,8 @@ impl Log {
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: -1,
             bytes: batches.len(),
+            duplicate: false,
+            completed_txns: Vec::new(),
         };
         let max_oi = Segment::max_index_entries(index_bytes, segment::INDEX_ENTRY_LEN);
         let max_ti = Segment::max_index_entries(index_bytes, segment::TIME_INDEX_ENTRY_LEN);
@@ -428,7 +533,28 @@ impl Log {
             }
             seg.bytes_since_index_entry += h.size as u64;
         }
+        if idempotent {
+            for (h, marker) in producer_batches {
+                if let Some(c) = self.producers.apply(&h, marker) {
+                    info.completed_txns.push(c.completed);
+                    if let Some(a) = c.aborted {
+                        self.add_aborted(a)?;
+                    }
+                }
+            }
+        }
         Ok(info)
+    }
+
+    /// Records an aborted transaction in memory and in the active segment's `.txnindex`.
+    fn add_aborted(&mut self, a: AbortedTxn) -> Result<(), LogError> {
+        self.aborted.push(a);
+        let leo = self.log_end_offset();
+        let created = self.active_mut().append_txn_entry(&a)?;
+        if created {
+            self.txn_dir_dirty = Some(leo);
+        }
+        Ok(())
     }
 
     fn maybe_roll(
@@ -464,6 +590,7 @@ impl Log {
         let seg = Segment::create(&self.dir, leo, now_ms)?;
         tracing::debug!(dir = %self.dir.display(), base = leo, "rolled segment");
         self.segments.push(seg);
+        self.write_snapshot(leo);
         self.persist_recovery_point()
     }
 
@@ -629,6 +756,9 @@ impl Log {
                 continue;
             }
             files.push(s.log.clone());
+            if let Some(f) = &s.txn_file {
+                files.push(f.clone());
+            }
             if i + 1 < n {
                 // A rolled segment: its index files are final; make them durable too.
                 files.push(s.index_file.clone());
@@ -636,6 +766,7 @@ impl Log {
             }
             need_dir |= new_file;
         }
+        need_dir |= self.txn_dir_dirty.is_some();
         FlushTarget {
             files,
             dir: need_dir.then(|| self.dir.clone()),
@@ -649,6 +780,9 @@ impl Log {
         let up = up_to_offset.min(self.log_end_offset());
         self.flushed = self.flushed.max(up);
         self.dir_synced_below = self.dir_synced_below.max(up);
+        if self.txn_dir_dirty.is_some_and(|o| up >= o) {
+            self.txn_dir_dirty = None;
+        }
     }
 
     pub fn flushed_offset(&self) -> i64 {
@@ -668,6 +802,7 @@ impl Log {
         self.sync_active_indexes()?;
         self.flushed = self.log_end_offset();
         self.persist_recovery_point()?;
+        self.write_snapshot(self.log_end_offset());
         checkpoint::write_offset_file(
             &self.dir.join(checkpoint::CLEAN_SHUTDOWN_FILE),
             checkpoint::CLEAN_SHUTDOWN_VERSION,
@@ -699,6 +834,9 @@ impl Log {
             for s in self.segments.drain(..) {
                 s.remove_files()?;
             }
+            // Kafka `truncateFullyAndStartAt`: no producer state survives.
+            self.aborted.clear();
+            self.remove_snapshots_above(-1)?;
             self.segments
                 .push(Segment::create(&self.dir, offset.max(0), now)?);
         } else {
@@ -715,9 +853,215 @@ impl Log {
         }
         let leo = self.log_end_offset();
         self.flushed = self.flushed.min(leo);
+        self.remove_snapshots_above(leo)?;
+        self.load_producer_state(leo)?;
         self.persist_recovery_point()?;
         fsync_dir(&self.dir)?;
         self.dir_synced_below = self.active().base + 1;
+        Ok(())
+    }
+
+    /// Kafka's last stable offset: the first offset of the earliest ongoing transaction,
+    /// or the log end offset when none is open (the broker caps it by the high watermark).
+    pub fn last_stable_offset(&self) -> i64 {
+        self.producers
+            .first_unstable_offset()
+            .unwrap_or_else(|| self.log_end_offset())
+    }
+
+    /// The aborted transactions a fetch of `[from, upper)` must report (Kafka
+    /// `UnifiedLog.collectAbortedTransactions`): those with `last_offset >= from` and
+    /// `first_offset < upper`, ordered by first offset.
+    pub fn collect_aborted_txns(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        let start = self.aborted.partition_point(|a| a.last_offset < from);
+        let mut out = Vec::new();
+        for a in &self.aborted[start..] {
+            if a.first_offset < upper {
+                out.push(*a);
+            }
+            // Kafka `TransactionIndex.collectAbortedTxns` stops here: every transaction
+            // aborted later started at or after this one's last stable offset.
+            if a.last_stable_offset >= upper {
+                break;
+            }
+        }
+        out.sort_by_key(|a| a.first_offset);
+        out
+    }
+
+    /// The partition's producers, ordered by id (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerView> {
+        self.producers.views()
+    }
+
+    /// Kafka `producer.id.expiration.ms`: forgets producers whose last batch timestamp is
+    /// at least `expiration_ms` old and that have no ongoing transaction.
+    pub fn remove_expired_producers(&mut self, now_ms: i64, expiration_ms: i64) {
+        self.producers.remove_expired(now_ms, expiration_ms);
+    }
+
+    /// Writes `<offset>.snapshot` (temp file + rename, no fsync: a torn snapshot fails its
+    /// CRC and recovery falls back to an older one or to replay), then keeps only the
+    /// newest [`SNAPSHOTS_KEPT`]. Failures only cost a warning: snapshots are a cache.
+    fn write_snapshot(&self, offset: i64) {
+        let path = self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}"));
+        let tmp = self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}.tmp"));
+        let bytes = self.producers.encode_snapshot(offset);
+        if let Err(e) = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path)) {
+            tracing::warn!(path = %path.display(), "producer snapshot write failed: {e}");
+            let _ = std::fs::remove_file(&tmp);
+            return;
+        }
+        let offsets = self.snapshot_offsets().unwrap_or_default();
+        let keep_from = offsets.len().saturating_sub(SNAPSHOTS_KEPT);
+        for &o in &offsets[..keep_from] {
+            let _ = std::fs::remove_file(self.snapshot_path(o));
+        }
+    }
+
+    fn snapshot_path(&self, offset: i64) -> PathBuf {
+        self.dir.join(format!("{offset:020}.{SNAPSHOT_SUFFIX}"))
+    }
+
+    /// Offsets of the snapshot files, ascending.
+    fn snapshot_offsets(&self) -> Result<Vec<i64>, LogError> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io_at(&self.dir))? {
+            let entry = entry.map_err(io_at(&self.dir))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some((stem, ext)) = name.split_once('.')
+                && ext == SNAPSHOT_SUFFIX
+                && stem.len() == 20
+                && stem.bytes().all(|b| b.is_ascii_digit())
+                && let Ok(o) = stem.parse::<i64>()
+            {
+                out.push(o);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn remove_snapshots_above(&self, offset: i64) -> Result<(), LogError> {
+        for o in self.snapshot_offsets()? {
+            if o > offset {
+                let p = self.snapshot_path(o);
+                std::fs::remove_file(&p).map_err(io_at(&p))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the producer state from the newest valid snapshot at or below `limit` (or
+    /// from nothing at the log start), dropping aborted-transaction entries at or above
+    /// where replay starts, then replaying the batch headers from there to the log end
+    /// (Kafka `LogLoader` / `UnifiedLog.rebuildProducerState`).
+    fn load_producer_state(&mut self, limit: i64) -> Result<(), LogError> {
+        let log_start = self.log_start_offset();
+        let mut loaded = None;
+        for o in self.snapshot_offsets()?.into_iter().rev() {
+            if o > limit {
+                continue;
+            }
+            let p = self.snapshot_path(o);
+            let decoded = std::fs::read(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|b| ProducerStateManager::decode_snapshot(&b).map_err(|e| e.to_string()))
+                .and_then(|(off, st)| {
+                    if off == o {
+                        Ok(st)
+                    } else {
+                        Err(format!("holds offset {off}"))
+                    }
+                });
+            match decoded {
+                Ok(st) => {
+                    loaded = Some((o, st));
+                    break;
+                }
+                Err(why) => {
+                    tracing::warn!(path = %p.display(), "ignoring producer snapshot: {why}");
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        let (start, state) = match loaded {
+            Some((o, st)) => (o.max(log_start), st),
+            None => (log_start, ProducerStateManager::new()),
+        };
+        self.producers = state;
+        self.aborted.retain(|a| a.last_offset < start);
+        for i in 0..self.segments.len() {
+            let seg = &self.segments[i];
+            if seg.txn_file.is_none() {
+                continue;
+            }
+            let (lo, hi) = (seg.base, seg.next_offset);
+            let keep: Vec<AbortedTxn> = self
+                .aborted
+                .iter()
+                .filter(|a| a.last_offset >= lo && a.last_offset < hi)
+                .copied()
+                .collect();
+            if keep.len() as u64 != seg.txn_entries {
+                self.segments[i].write_txn_entries(&keep)?;
+            }
+        }
+        self.replay_from(start)
+    }
+
+    /// Applies every batch with a producer id from `start` to the log end: headers only,
+    /// plus the marker record of control batches.
+    fn replay_from(&mut self, start: i64) -> Result<(), LogError> {
+        if start >= self.log_end_offset() {
+            return Ok(());
+        }
+        let first = self.segment_for(start);
+        let mut replayed = 0u64;
+        for si in first..self.segments.len() {
+            let mut pos = if si == first {
+                match self.segments[si].locate(start)? {
+                    Some((p, _)) => p,
+                    None => continue,
+                }
+            } else {
+                0
+            };
+            let mut touched = false;
+            while pos < self.segments[si].size {
+                let seg = &self.segments[si];
+                let Some(h) = seg.read_header(pos)? else {
+                    break;
+                };
+                pos += h.size as u64;
+                if h.producer_id < 0 {
+                    continue;
+                }
+                replayed += 1;
+                let marker = if h.is_control() {
+                    batch::control_marker(&seg.read_bytes(pos - h.size as u64, h.size)?)
+                } else {
+                    None
+                };
+                if let Some(c) = self.producers.apply(&h, marker)
+                    && let Some(a) = c.aborted
+                {
+                    self.aborted.push(a);
+                    touched = true;
+                    let created = self.segments[si].append_txn_entry(&a)?;
+                    if created {
+                        self.txn_dir_dirty = Some(self.log_end_offset());
+                    }
+                }
+            }
+            // The batches replayed here may already count as flushed (recovery point),
+            // so what replay derived from them must be durable now too.
+            if touched && let Some(f) = &self.segments[si].txn_file {
+                f.sync_data().map_err(io_at(&self.segments[si].txn_path))?;
+            }
+        }
+        tracing::debug!(dir = %self.dir.display(), start, replayed, "replayed producer state");
         Ok(())
     }
 

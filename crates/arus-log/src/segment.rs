@@ -29,6 +29,11 @@
 //! once more when the segment stops being active (roll / close), so the last entry of an
 //! inactive segment is the segment's max timestamp. Timestamps strictly increase.
 //!
+//! # `.txnindex`
+//! Aborted transactions whose marker is in the segment; see [`crate::txn_index`]. Unlike
+//! the two indexes above it is not derivable from the segment alone, so it is fsynced with
+//! the segment and rebuilt only by producer-state replay.
+//!
 //! Index files are a cache: they are sanity-checked at open and rebuilt from the `.log` when
 //! missing, malformed, or when the segment is scanned during recovery.
 
@@ -39,6 +44,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::{self, BatchHeader, HEADER_LEN, NO_TIMESTAMP};
+use crate::producer_state::AbortedTxn;
+use crate::txn_index::{self, TXN_INDEX_SUFFIX};
 
 pub const LOG_SUFFIX: &str = "log";
 pub const INDEX_SUFFIX: &str = "index";
@@ -81,6 +88,11 @@ pub struct Segment {
     pub log: Arc<File>,
     pub index_file: Arc<File>,
     pub time_file: Arc<File>,
+    pub txn_path: PathBuf,
+    /// Opened when the segment gets its first aborted-transaction entry.
+    pub txn_file: Option<Arc<File>>,
+    /// Entries in the `.txnindex` file.
+    pub txn_entries: u64,
     /// Bytes of valid batches in the `.log`.
     pub size: u64,
     /// One past the last offset stored here (== `base` when empty).
@@ -153,6 +165,9 @@ impl Segment {
             log: Arc::new(log),
             index_file: Arc::new(index_file),
             time_file: Arc::new(time_file),
+            txn_path: segment_path(dir, base, TXN_INDEX_SUFFIX),
+            txn_file: None,
+            txn_entries: 0,
             size: 0,
             next_offset: base,
             offset_index: Vec::new(),
@@ -488,7 +503,70 @@ impl Segment {
                 >= Self::max_index_entries(segment_index_bytes, TIME_INDEX_ENTRY_LEN)
     }
 
+    /// Reads the valid entries of the `.txnindex` (empty if there is none).
+    pub fn load_txn_entries(&self) -> PathIoResult<Vec<AbortedTxn>> {
+        match std::fs::read(&self.txn_path) {
+            Ok(b) => Ok(txn_index::decode_entries(&b, self.base, self.next_offset)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err((self.txn_path.clone(), e)),
+        }
+    }
+
+    /// Replaces the `.txnindex` with `entries` (removing the file when there are none).
+    pub fn write_txn_entries(&mut self, entries: &[AbortedTxn]) -> PathIoResult<()> {
+        if entries.is_empty() {
+            self.txn_file = None;
+            self.txn_entries = 0;
+            return match std::fs::remove_file(&self.txn_path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err((self.txn_path.clone(), e)),
+                _ => Ok(()),
+            };
+        }
+        let mut b = Vec::with_capacity(entries.len() * txn_index::TXN_ENTRY_LEN);
+        for e in entries {
+            b.extend_from_slice(&txn_index::encode_entry(e));
+        }
+        let f = self.open_txn_file()?;
+        at(&self.txn_path, f.set_len(0))?;
+        at(&self.txn_path, f.write_all_at(&b, 0))?;
+        self.txn_entries = entries.len() as u64;
+        Ok(())
+    }
+
+    /// Appends one entry; returns whether the file had to be created.
+    pub fn append_txn_entry(&mut self, entry: &AbortedTxn) -> PathIoResult<bool> {
+        let created = self.txn_file.is_none();
+        let f = self.open_txn_file()?;
+        let pos = self.txn_entries * txn_index::TXN_ENTRY_LEN as u64;
+        at(
+            &self.txn_path,
+            f.write_all_at(&txn_index::encode_entry(entry), pos),
+        )?;
+        self.txn_entries += 1;
+        Ok(created)
+    }
+
+    fn open_txn_file(&mut self) -> PathIoResult<Arc<File>> {
+        if let Some(f) = &self.txn_file {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(at(
+            &self.txn_path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.txn_path),
+        )?);
+        self.txn_file = Some(f.clone());
+        Ok(f)
+    }
+
     pub fn sync_all(&self) -> PathIoResult<()> {
+        if let Some(f) = &self.txn_file {
+            at(&self.txn_path, f.sync_data())?;
+        }
         at(&self.log_path, self.log.sync_data())?;
         at(&self.index_path, self.index_file.sync_data())?;
         at(&self.time_path, self.time_file.sync_data())?;
@@ -496,7 +574,12 @@ impl Segment {
     }
 
     pub fn remove_files(&self) -> PathIoResult<()> {
-        for p in [&self.log_path, &self.index_path, &self.time_path] {
+        for p in [
+            &self.log_path,
+            &self.index_path,
+            &self.time_path,
+            &self.txn_path,
+        ] {
             match std::fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
