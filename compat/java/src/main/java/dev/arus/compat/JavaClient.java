@@ -167,7 +167,9 @@ public final class JavaClient {
     static KafkaProducer<byte[], byte[]> producer(Map<String, Object> extra) {
         Properties p = new Properties();
         p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
+        // run.py sets COMPAT_IDEMPOTENCE=1 when the broker advertises InitProducerId; then the
+        // client's default (idempotent) is kept, else idempotence is forced off.
+        if (!"1".equals(System.getenv("COMPAT_IDEMPOTENCE"))) p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
         p.put(ProducerConfig.LINGER_MS_CONFIG, 20);
         p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 20000);
         p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
@@ -425,6 +427,9 @@ public final class JavaClient {
         SCENARIOS.put("cooperative_sticky", GroupScenarios::cooperativeSticky);
         SCENARIOS.put("static_member", GroupScenarios::staticMember);
         SCENARIOS.put("offsets_admin", GroupScenarios::offsetsAdmin);
+        SCENARIOS.put("txn_commit_abort", TxnScenarios::commitAbort);
+        SCENARIOS.put("txn_consume_transform_produce", TxnScenarios::consumeTransformProduce);
+        SCENARIOS.put("txn_fencing", TxnScenarios::fencing);
         SCENARIOS.put("kip848_group", GroupScenarios::kip848Group);
     }
 
