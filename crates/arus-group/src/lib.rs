@@ -24,5 +24,3 @@ pub use coordinator::{
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod txn_tests;

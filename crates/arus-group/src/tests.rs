@@ -993,3 +993,6 @@ fn a_stable_consumer_group_loses_only_offsets_of_topics_it_no_longer_reads() {
     assert_eq!(left.len(), 1, "only the subscribed topic keeps its offset");
     assert_eq!(left[0].0, "t");
 }
+
+/// Transactional offset commits (TxnOffsetCommit) and their markers.
+mod txn;
