@@ -797,9 +797,33 @@ impl Coordinator {
     /// partition's records must reach this coordinator in log order). Abort drops them.
     /// Emits no records: the marker is the record.
     pub fn complete_txn(&mut self, producer_id: i64, commit: bool, now: i64) {
-        let Some(pending) = self.pending_txn.remove(&producer_id) else {
+        self.complete_txn_where(producer_id, commit, now, |_| true);
+    }
+
+    /// [`Coordinator::complete_txn`] limited to the groups for which `in_scope` holds —
+    /// those of the `__consumer_offsets` partition the marker was written to. Kafka keeps
+    /// one coordinator shard per partition, so a marker only ends the transaction's offsets
+    /// of that partition; with one coordinator for every partition, this keeps a producer's
+    /// offsets in another partition pending until that partition's own marker (which
+    /// matters when loading, where partitions are replayed one after another).
+    pub fn complete_txn_where(
+        &mut self,
+        producer_id: i64,
+        commit: bool,
+        now: i64,
+        in_scope: impl Fn(&str) -> bool,
+    ) {
+        let Some(all) = self.pending_txn.get_mut(&producer_id) else {
             return;
         };
+        let groups: Vec<String> = all.keys().filter(|g| in_scope(g)).cloned().collect();
+        let pending: ProducerPending = groups
+            .into_iter()
+            .filter_map(|g| all.remove_entry(&g))
+            .collect();
+        if all.is_empty() {
+            self.pending_txn.remove(&producer_id);
+        }
         if !commit {
             debug!(producer_id, "aborted transactional offset commits");
             return;

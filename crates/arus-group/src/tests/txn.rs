@@ -458,3 +458,27 @@ fn deleting_a_group_tombstones_its_pending_offsets_too() {
     c.complete_txn(2, true, 20);
     assert!(c.fetch_offsets(G, None).is_empty());
 }
+
+#[test]
+fn a_marker_scoped_to_some_groups_leaves_the_others_pending() {
+    let mut c = Coordinator::new(cfg(), 0);
+    c.txn_commit_offsets(txn(1, -1, "", &[("t", 0, 10)]), 100)
+        .unwrap();
+    let mut other = txn(1, -1, "", &[("t", 0, 30)]);
+    other.group_id = "h".into();
+    c.txn_commit_offsets(other, 100).unwrap();
+    c.complete_txn_where(1, true, 200, |g| g == G);
+    assert_eq!(committed(&c, "t", 0), Some(10));
+    assert!(c.has_pending_txn_offset("h", "t", 0));
+    assert!(c.has_open_txn(1));
+    assert!(c.fetch_offsets("h", None).is_empty());
+    c.complete_txn_where(1, true, 300, |g| g == "h");
+    assert!(!c.has_open_txn(1));
+    assert_eq!(
+        c.fetch_offsets("h", None)[0].1[0]
+            .1
+            .as_ref()
+            .map(|e| e.offset),
+        Some(30)
+    );
+}
