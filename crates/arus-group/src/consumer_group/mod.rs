@@ -716,6 +716,25 @@ impl ConsumerGroups {
         Ok(())
     }
 
+    /// TxnOffsetCommit's check for a consumer group: [`Self::validate_offset_commit`] with
+    /// `is_transactional`, a stale member epoch reported as ILLEGAL_GENERATION (Kafka's
+    /// `OffsetMetadataManager.validateTransactionalOffsetCommit`). On `Ok` the broker
+    /// commits through `Coordinator::txn_commit_offsets` with generation -1, no member id
+    /// and no instance id. `Err(GroupIdNotFound)`: not a consumer group.
+    pub fn validate_txn_offset_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> Result<(), ErrorCode> {
+        self.validate_offset_commit(group_id, member_id, instance_id, generation_id, true, 3)
+            .map_err(|e| match e {
+                ErrorCode::StaleMemberEpoch => ErrorCode::IllegalGeneration,
+                e => e,
+            })
+    }
+
     /// Kafka's `ConsumerGroup.validateOffsetFetch` (OffsetFetch v9+ carries member id and
     /// epoch; admin fetches use epoch -1 and no member id).
     pub fn validate_offset_fetch(

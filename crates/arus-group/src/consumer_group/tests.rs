@@ -782,6 +782,21 @@ fn describe_and_offset_commit_validation() {
         cg.validate_offset_commit("x", "", None, -1, false, 9),
         Err(ErrorCode::GroupIdNotFound)
     );
+    // TxnOffsetCommit: a stale epoch is ILLEGAL_GENERATION; no member fields is accepted.
+    assert_eq!(cg.validate_txn_offset_commit("g", "a", None, e), Ok(()));
+    assert_eq!(
+        cg.validate_txn_offset_commit("g", "a", None, e - 1),
+        Err(ErrorCode::IllegalGeneration)
+    );
+    assert_eq!(
+        cg.validate_txn_offset_commit("g", "zz", None, e),
+        Err(ErrorCode::UnknownMemberId)
+    );
+    assert_eq!(cg.validate_txn_offset_commit("g", "", None, -1), Ok(()));
+    assert_eq!(
+        cg.validate_txn_offset_commit("x", "", None, -1),
+        Err(ErrorCode::GroupIdNotFound)
+    );
     assert_eq!(cg.validate_offset_fetch("g", Some("a"), e), Ok(()));
     assert_eq!(cg.validate_offset_fetch("g", None, -1), Ok(()));
     assert_eq!(
