@@ -301,3 +301,71 @@ pub fn control_marker(batch: &[u8]) -> Option<ControlMarker> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_seq(seq: i32, delta: i32) -> BatchHeader {
+        BatchHeader {
+            base_offset: 0,
+            size: HEADER_LEN,
+            magic: 2,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: delta,
+            base_timestamp: 0,
+            max_timestamp: 0,
+            producer_id: 1,
+            producer_epoch: 0,
+            base_sequence: seq,
+            record_count: delta + 1,
+        }
+    }
+
+    #[test]
+    fn last_sequence_wraps() {
+        assert_eq!(with_seq(5, 3).last_sequence(), 8);
+        assert_eq!(with_seq(-1, 3).last_sequence(), -1);
+        assert_eq!(with_seq(i32::MAX, 0).last_sequence(), i32::MAX);
+        assert_eq!(with_seq(i32::MAX, 1).last_sequence(), 0);
+        assert_eq!(with_seq(i32::MAX - 1, 3).last_sequence(), 1);
+    }
+
+    #[test]
+    fn control_markers() {
+        let commit = crate::txn_tests::marker_batch(3, 1, 1, 7, 0);
+        let h = parse_header(&commit).unwrap();
+        assert!(h.is_control() && h.is_transactional());
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (3, 1, -1)
+        );
+        assert_eq!(
+            control_marker(&commit),
+            Some(ControlMarker {
+                commit: true,
+                coordinator_epoch: 7
+            })
+        );
+        let abort = crate::txn_tests::marker_batch(3, 1, 0, -2, 0);
+        assert_eq!(
+            control_marker(&abort),
+            Some(ControlMarker {
+                commit: false,
+                coordinator_epoch: -2
+            })
+        );
+        assert_eq!(
+            control_marker(&crate::txn_tests::marker_batch(3, 1, 4, 0, 0)),
+            None
+        );
+        for n in 0..commit.len() {
+            assert_eq!(control_marker(&commit[..n]), None, "prefix {n}");
+        }
+        // Not a control batch.
+        let mut plain = commit.clone();
+        plain[ATTRIBUTES_AT + 1] = 0;
+        assert_eq!(control_marker(&plain), None);
+    }
+}

@@ -180,6 +180,8 @@ pub struct Log {
     /// A `.txnindex` was created: the directory must be fsynced before the log is durable
     /// up to this offset.
     txn_dir_dirty: Option<i64>,
+    /// Batches with a producer id read by the last replay (tests check what was scanned).
+    last_replay_batches: u64,
 }
 
 impl std::fmt::Debug for Log {
@@ -315,6 +317,7 @@ impl Log {
             producers: ProducerStateManager::new(),
             aborted: Vec::new(),
             txn_dir_dirty: None,
+            last_replay_batches: 0,
         };
         let leo = log.log_end_offset();
         log.flushed = leo;
@@ -1014,6 +1017,7 @@ impl Log {
     /// Applies every batch with a producer id from `start` to the log end: headers only,
     /// plus the marker record of control batches.
     fn replay_from(&mut self, start: i64) -> Result<(), LogError> {
+        self.last_replay_batches = 0;
         if start >= self.log_end_offset() {
             return Ok(());
         }
@@ -1061,6 +1065,7 @@ impl Log {
                 f.sync_data().map_err(io_at(&self.segments[si].txn_path))?;
             }
         }
+        self.last_replay_batches = replayed;
         tracing::debug!(dir = %self.dir.display(), start, replayed, "replayed producer state");
         Ok(())
     }
@@ -1109,3 +1114,5 @@ fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

@@ -263,8 +263,8 @@ fn apply_to_entry(
             }
         } else {
             let last = e.last_seq();
-            let in_seq = i64::from(first_seq) == i64::from(last) + 1
-                || (first_seq == 0 && last == i32::MAX);
+            let in_seq =
+                i64::from(first_seq) == i64::from(last) + 1 || (first_seq == 0 && last == i32::MAX);
             // KIP-360: with no known epoch (state expired or removed) any sequence is fine.
             if !(known_epoch == NO_PRODUCER_EPOCH || in_seq) {
                 return Err(err(last));
@@ -361,12 +361,19 @@ impl ProducerStateManager {
     /// Applies one batch read from (or just written to) the log without validation (Kafka
     /// origin REPLICATION / recovery). For a marker, returns the completed transaction and,
     /// for an abort, its [`AbortedTxn`] with Kafka's `lastStableOffset(completedTxn)`.
-    pub fn apply(&mut self, h: &BatchHeader, marker: Option<ControlMarker>) -> Option<TxnCompletion> {
+    pub fn apply(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<ControlMarker>,
+    ) -> Option<TxnCompletion> {
         if h.producer_id < 0 {
             return None;
         }
         let pid = h.producer_id;
-        let e = self.producers.entry(pid).or_insert_with(ProducerEntry::empty);
+        let e = self
+            .producers
+            .entry(pid)
+            .or_insert_with(ProducerEntry::empty);
         let had_txn = e.current_txn_first_offset;
         let completed = apply_to_entry(pid, e, NO_PRODUCER_EPOCH, h, marker, false)
             .ok()
@@ -465,7 +472,7 @@ impl ProducerStateManager {
         if b.len() < SNAPSHOT_HEADER_LEN {
             return Err(SnapshotError::Truncated);
         }
-        if &b[..4] != SNAPSHOT_MAGIC || b[4] != SNAPSHOT_VERSION {
+        if &b[..4] != SNAPSHOT_MAGIC || b[4] != SNAPSHOT_VERSION || b[5..8] != [0, 0, 0] {
             return Err(SnapshotError::BadHeader);
         }
         let mut r = Reader { b, pos: 8 };
@@ -507,8 +514,7 @@ impl ProducerStateManager {
                     last_offset: r.i64()?,
                     timestamp: r.i64()?,
                 };
-                if m.first_offset < 0 || m.last_offset < m.first_offset || m.last_offset >= offset
-                {
+                if m.first_offset < 0 || m.last_offset < m.first_offset || m.last_offset >= offset {
                     return Err(SnapshotError::Invalid("bad batch metadata"));
                 }
                 e.batches.push_back(m);
@@ -560,5 +566,120 @@ impl Reader<'_> {
     }
     fn i64(&mut self) -> Result<i64, SnapshotError> {
         Ok(i64::from_be_bytes(self.take()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{CONTROL_FLAG, TRANSACTIONAL_FLAG};
+
+    fn header(pid: i64, epoch: i16, seq: i32, base: i64, delta: i32, attrs: i16) -> BatchHeader {
+        BatchHeader {
+            base_offset: base,
+            size: 61,
+            magic: 2,
+            crc: 0,
+            attributes: attrs,
+            last_offset_delta: delta,
+            base_timestamp: 7,
+            max_timestamp: 9,
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            record_count: delta + 1,
+        }
+    }
+
+    fn sample() -> ProducerStateManager {
+        let mut st = ProducerStateManager::new();
+        for i in 0..7 {
+            st.apply(&header(1, 2, i * 3, i64::from(i) * 3, 2, 0), None);
+        }
+        st.apply(&header(5, 0, 0, 30, 0, TRANSACTIONAL_FLAG), None);
+        st.apply(&header(6, 1, 0, 31, 0, TRANSACTIONAL_FLAG), None);
+        let m = ControlMarker {
+            commit: false,
+            coordinator_epoch: 3,
+        };
+        let c = st.apply(&header(6, 1, -1, 32, 0, CONTROL_FLAG), Some(m));
+        assert_eq!(
+            c.unwrap().aborted,
+            Some(AbortedTxn {
+                producer_id: 6,
+                first_offset: 31,
+                last_offset: 32,
+                last_stable_offset: 30
+            })
+        );
+        st
+    }
+
+    #[test]
+    fn snapshot_round_trip() {
+        let st = sample();
+        assert_eq!(st.entry(1).unwrap().batches.len(), NUM_BATCHES_TO_RETAIN);
+        let b = st.encode_snapshot(33);
+        let (off, back) = ProducerStateManager::decode_snapshot(&b).unwrap();
+        assert_eq!(off, 33);
+        assert_eq!(back, st);
+        assert_eq!(back.first_unstable_offset(), Some(30));
+        let empty = ProducerStateManager::new().encode_snapshot(0);
+        assert_eq!(
+            ProducerStateManager::decode_snapshot(&empty).unwrap(),
+            (0, ProducerStateManager::new())
+        );
+    }
+
+    #[test]
+    fn corrupt_snapshots_are_errors_not_panics() {
+        let b = sample().encode_snapshot(33);
+        for n in 0..b.len() {
+            assert!(
+                ProducerStateManager::decode_snapshot(&b[..n]).is_err(),
+                "prefix {n}"
+            );
+        }
+        for i in 0..b.len() {
+            let mut c = b.clone();
+            c[i] ^= 0x5a;
+            assert!(
+                ProducerStateManager::decode_snapshot(&c).is_err(),
+                "byte {i}"
+            );
+        }
+        // A valid CRC over nonsense (huge count, batch offsets beyond the snapshot) is
+        // still rejected, without allocating by the count.
+        let reseal = |mut c: Vec<u8>| {
+            let crc = crc32c::crc32c(&c[12..]);
+            c[8..12].copy_from_slice(&crc.to_be_bytes());
+            c
+        };
+        let mut c = b.clone();
+        c[20..24].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(
+            ProducerStateManager::decode_snapshot(&reseal(c)),
+            Err(SnapshotError::Truncated)
+        );
+        let mut c = b.clone();
+        c[12..20].copy_from_slice(&5i64.to_be_bytes());
+        assert!(matches!(
+            ProducerStateManager::decode_snapshot(&reseal(c)),
+            Err(SnapshotError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn error_codes() {
+        let e = ProducerStateError::OutOfOrderSequence {
+            producer_id: 1,
+            epoch: 0,
+            first_seq: 5,
+            last_seq: 2,
+            offset: 9,
+        };
+        assert_eq!(e.kafka_error_code(), 45);
+        assert!(e.to_string().contains("producer 1"));
+        assert!(e.to_string().contains('5'));
     }
 }
