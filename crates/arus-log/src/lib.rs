@@ -322,11 +322,7 @@ impl Log {
         let leo = log.log_end_offset();
         log.flushed = leo;
         for seg in &mut log.segments {
-            let entries = seg.load_txn_entries()?;
-            if !entries.is_empty() || seg.txn_path.exists() {
-                seg.write_txn_entries(&entries)?;
-            }
-            log.aborted.extend(entries);
+            log.aborted.extend(seg.load_txn_entries()?);
         }
         // After a clean shutdown the close-time snapshot at the log end is trusted; after a
         // crash only state below the recovery point is known to match durable data (and

@@ -193,8 +193,9 @@ pub struct ProducerView {
     pub current_txn_start_offset: i64,
 }
 
-/// What applying one batch produced: the completed transaction (markers only) and, for an
-/// abort, the entry for the `.txnindex`.
+/// What applying one batch produced: the completed transaction (every marker, including
+/// one that ends a transaction with no data in this partition) and, for the abort of a
+/// non-empty transaction, the entry for the `.txnindex`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TxnCompletion {
     pub completed: CompletedTxn,
@@ -386,7 +387,9 @@ impl ProducerStateManager {
         let completed = completed?;
         // Kafka `ProducerStateManager.lastStableOffset(completedTxn)`: the first offset of
         // the earliest transaction of another producer still open, else past the marker.
-        let aborted = completed.is_aborted.then(|| AbortedTxn {
+        // Kafka 4.x `appendEndTxnMarker` completes only non-empty transactions: a marker
+        // with no data before it moves no LSO and gets no `.txnindex` entry.
+        let aborted = (completed.is_aborted && had_txn.is_some()).then(|| AbortedTxn {
             producer_id: pid,
             first_offset: completed.first_offset,
             last_offset: completed.last_offset,

@@ -503,16 +503,27 @@ impl Segment {
                 >= Self::max_index_entries(segment_index_bytes, TIME_INDEX_ENTRY_LEN)
     }
 
-    /// Reads the valid entries of the `.txnindex` (empty if there is none).
-    pub fn load_txn_entries(&self) -> PathIoResult<Vec<AbortedTxn>> {
-        match std::fs::read(&self.txn_path) {
-            Ok(b) => Ok(txn_index::decode_entries(&b, self.base, self.next_offset)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err((self.txn_path.clone(), e)),
+    /// Loads the valid entries of the `.txnindex` (empty if there is none) and opens it
+    /// for appending; a file with an invalid tail is rewritten with its valid prefix.
+    pub fn load_txn_entries(&mut self) -> PathIoResult<Vec<AbortedTxn>> {
+        let b = match std::fs::read(&self.txn_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err((self.txn_path.clone(), e)),
+        };
+        let entries = txn_index::decode_entries(&b, self.base, self.next_offset);
+        if entries.is_empty() || entries.len() * txn_index::TXN_ENTRY_LEN != b.len() {
+            self.write_txn_entries(&entries)?;
+        } else {
+            self.open_txn_file()?;
+            self.txn_entries = entries.len() as u64;
         }
+        Ok(entries)
     }
 
-    /// Replaces the `.txnindex` with `entries` (removing the file when there are none).
+    /// Replaces the `.txnindex` with `entries` (removing the file when there are none) and
+    /// fsyncs it: a rewrite can drop entries of data already counted as flushed, and a
+    /// torn rewrite must not lose those. Only recovery and truncation rewrite.
     pub fn write_txn_entries(&mut self, entries: &[AbortedTxn]) -> PathIoResult<()> {
         if entries.is_empty() {
             self.txn_file = None;
@@ -529,6 +540,7 @@ impl Segment {
         let f = self.open_txn_file()?;
         at(&self.txn_path, f.set_len(0))?;
         at(&self.txn_path, f.write_all_at(&b, 0))?;
+        at(&self.txn_path, f.sync_data())?;
         self.txn_entries = entries.len() as u64;
         Ok(())
     }

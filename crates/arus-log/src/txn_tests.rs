@@ -256,8 +256,22 @@ fn transactions_commit_abort_and_lso() {
     assert!(info.completed_txns[0].is_aborted);
     assert_eq!(log.last_stable_offset(), 8);
     assert_eq!(log.collect_aborted_txns(0, 100), vec![aborted(1, 5, 7, 8)]);
+    // An abort with no data in this partition completes an empty transaction but adds
+    // no aborted entry (Kafka 4.x).
+    let info = ok(&mut log, abort(9, 0)); // 8
+    assert_eq!(
+        info.completed_txns,
+        vec![CompletedTxn {
+            producer_id: 9,
+            first_offset: 8,
+            last_offset: 8,
+            is_aborted: true
+        }]
+    );
+    assert_eq!(log.collect_aborted_txns(0, 100), vec![aborted(1, 5, 7, 8)]);
+    assert_eq!(log.last_stable_offset(), 9);
     // Fenced coordinator: a marker with an older coordinator epoch.
-    ok(&mut log, marker_batch(1, 0, 1, 5, 0)); // 8, coordinator epoch 5
+    ok(&mut log, marker_batch(1, 0, 1, 5, 0)); // 9, coordinator epoch 5
     assert_eq!(code(app(&mut log, marker_batch(1, 0, 0, 4, 0))), 52);
     assert_eq!(log.producers()[0].coordinator_epoch, 5);
     // A control batch whose marker cannot be parsed is refused.
