@@ -29,6 +29,17 @@
 //!   not end exactly where the next one starts. The scanned segment's indexes are rebuilt
 //!   and it is fsynced. The log end is the last valid batch's last offset + 1.
 //! - An empty directory becomes a new log at offset 0.
+//!
+//! # Producer state (after the above)
+//! - Snapshots above the log end are deleted. The newest snapshot at or below a limit is
+//!   loaded — the log end after a clean shutdown, else the recovery point (only state
+//!   derived from fsynced data, with fsynced `.txnindex` entries, is trusted) — falling
+//!   back to older ones when one fails to decode, or to an empty state at the log start.
+//! - `.txnindex` entries are loaded (valid prefix of each file); those with
+//!   `last_offset` at or above where replay starts are dropped.
+//! - Batch headers from there to the log end are replayed (control batches also have their
+//!   marker record read), re-adding ongoing transactions and aborted entries. A clean
+//!   start with the close-time snapshot at the log end reads no batch.
 
 use std::fs::{self, File};
 use std::io::Write;

@@ -204,8 +204,8 @@ fn fsync_dir(dir: &Path) -> Result<(), LogError> {
 }
 
 impl Log {
-    /// Opens (creating if missing) the log in `dir` and runs recovery; see [`checkpoint`]
-    /// for the clean and unclean paths.
+    /// Opens (creating if missing) the log in `dir` and runs recovery, then rebuilds the
+    /// producer state; see [`checkpoint`] for the clean and unclean paths.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
         let dir = dir.to_path_buf();

@@ -492,3 +492,25 @@ fn expired_producers_are_forgotten() {
     assert_eq!(log.producers().len(), 1);
     assert_ne!(log.producers()[0].producer_epoch, NO_PRODUCER_EPOCH);
 }
+
+#[test]
+fn flush_target_covers_the_txn_index() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    ok(&mut log, pbatch(1, 0, 0, 1, true, 0));
+    let t = log.flush_target();
+    t.sync().unwrap();
+    log.mark_flushed(t.end_offset());
+    assert!(log.flush_target().dir.is_none());
+    ok(&mut log, abort(1, 0));
+    // The new .txnindex file and its directory entry are part of the next flush.
+    let t = log.flush_target();
+    assert_eq!(t.files.len(), 2);
+    assert!(t.dir.is_some());
+    t.sync().unwrap();
+    log.mark_flushed(t.end_offset());
+    ok(&mut log, pbatch(1, 0, 1, 1, true, 0));
+    let t = log.flush_target();
+    assert_eq!(t.files.len(), 2);
+    assert!(t.dir.is_none());
+}
