@@ -33,7 +33,9 @@ def create_topic(bs, topic, partitions, configs=None):
 
 
 def producer(bs, **extra):
-    conf = dict(bootstrap_servers=bs, enable_idempotence=False, linger_ms=20, retries=2, **COMMON)
+    conf = dict(bootstrap_servers=bs, linger_ms=20, retries=2, **COMMON)
+    if not common.IDEMPOTENCE:
+        conf["enable_idempotence"] = False
     conf.update(extra)
     return KafkaProducer(**conf)
 
@@ -600,6 +602,226 @@ SCENARIOS.update({
     "cooperative_sticky": sc_cooperative_sticky,
     "static_member": sc_static_member,
     "offsets_admin": sc_offsets_admin,
+})
+
+# ---------------------------------------------------------------- transactions (issue 4)
+
+def txn_producer(bs, tid, timeout_ms=30000):
+    p = KafkaProducer(bootstrap_servers=bs, transactional_id=tid, transaction_timeout_ms=timeout_ms, linger_ms=5, **COMMON)
+    p.init_transactions()
+    return p
+
+
+def txn_send(p, topic, recs, partition=None):
+    return [p.send(topic, key=r["key"], value=r["value"], partition=partition) for r in recs]
+
+
+def iso_consumer(bs, isolation, **extra):
+    return KafkaConsumer(bootstrap_servers=bs, enable_auto_commit=False, isolation_level=isolation,
+                         **dict(COMMON, **extra))
+
+
+def read_isolated(bs, topic, isolation, expected, quiet=1.5):
+    c = iso_consumer(bs, isolation, group_id=None)
+    try:
+        parts = sorted(c.partitions_for_topic(topic) or [])
+        tps = [TopicPartition(topic, pp) for pp in parts]
+        c.assign(tps)
+        for tp in tps:
+            c.seek(tp, 0)
+        got = {pp: [] for pp in parts}
+        n = 0
+        end = time.time() + 20
+        quiet_set = False
+        while time.time() < end:
+            for tp, msgs in c.poll(timeout_ms=200).items():
+                for m in msgs:
+                    got[tp.partition].append({"offset": m.offset, "key": m.key, "value": m.value})
+                    n += 1
+            if n >= expected and not quiet_set:
+                quiet_set, end = True, time.time() + quiet
+        return got
+    finally:
+        c.close()
+
+
+def end_offsets(bs, topic, parts, isolation):
+    c = iso_consumer(bs, isolation, group_id=None)
+    try:
+        return {tp.partition: o for tp, o in c.end_offsets([TopicPartition(topic, pp) for pp in parts]).items()}
+    finally:
+        c.close()
+
+
+def sc_txn_commit_abort(bs):
+    topic = common.unique_topic(CLIENT, "txn_commit_abort")
+    create_topic(bs, topic, 3)
+    recs = common.make_records(90, nkeys=9, headers=False)
+    txns = [recs[:30], recs[30:60], recs[60:]]
+    p = txn_producer(bs, common.unique_group(CLIENT, "txn_commit_abort", "-txn"))
+    try:
+        for t, batch in enumerate(txns):
+            p.begin_transaction()
+            futs = txn_send(p, topic, batch)
+            if t == 1:
+                p.flush()  # the aborted records really are in the log before the abort
+                p.abort_transaction()
+            else:
+                p.commit_transaction()
+                for f in futs:
+                    f.get(timeout=5)
+    finally:
+        p.close(timeout=5)
+    committed = txns[0] + txns[2]
+    common.check_exact(committed, read_isolated(bs, topic, "read_committed", len(committed)), "read_committed")
+    got_u = read_isolated(bs, topic, "read_uncommitted", len(recs))
+    common.check_exact(recs, got_u, "read_uncommitted")
+    parts = sorted(got_u)
+    touched = sum(len({pp for pp in parts if any(r["value"] in {x["value"] for x in b} for r in got_u[pp])}) for b in txns)
+    high = end_offsets(bs, topic, parts, "read_uncommitted")
+    check(sum(high.values()) == len(recs) + touched,
+          "high watermarks %s sum to %d, want %d records + %d markers" % (high, sum(high.values()), len(recs), touched))
+    return ("commit 30 / abort 30 / commit 30 over 3 partitions: read_committed saw exactly the 60 committed in order, "
+            "read_uncommitted all 90, no marker surfaced; high watermarks %s = 90 records + %d markers" % (high, touched))
+
+
+def sc_txn_consume_transform_produce(bs):
+    n = 60
+    src, dst = common.unique_topic(CLIENT, "ctp-in"), common.unique_topic(CLIENT, "ctp-out")
+    group = common.unique_group(CLIENT, "txn_ctp")
+    create_topic(bs, src, 3)
+    create_topic(bs, dst, 3)
+    recs = common.make_records(n, nkeys=12, headers=False)
+    pp_ = producer(bs)
+    produce_all(pp_, src, recs)
+    pp_.close()
+    ends = end_offsets(bs, src, [0, 1, 2], "read_uncommitted")
+    c = iso_consumer(bs, "read_committed", group_id=group, auto_offset_reset="earliest", max_poll_records=8,
+                     session_timeout_ms=common.SESSION_TIMEOUT_MS, heartbeat_interval_ms=common.HEARTBEAT_MS)
+    c.subscribe([src])
+    p = txn_producer(bs, group + "-txn")
+    aborted = batches = 0
+    try:
+        deadline = time.time() + 30
+        while True:
+            check(time.time() < deadline, "input not consumed within 30s")
+            asg = c.assignment()
+            if len(asg) == 3 and all(c.position(tp) == ends[tp.partition] for tp in asg):
+                break
+            polled = c.poll(timeout_ms=300, max_records=8)
+            msgs = [(tp, m) for tp, ms in polled.items() for m in ms]
+            if not msgs:
+                continue
+            p.begin_transaction()
+            futs = [p.send(dst, key=m.key, value=b"out-" + m.value) for _, m in msgs]
+            if batches == 1 and not aborted:
+                # Abort this attempt midway and reprocess from the committed position.
+                p.flush()
+                p.abort_transaction()
+                aborted = len(msgs)
+                for tp in c.assignment():
+                    com = c.committed(tp)
+                    c.seek(tp, com if com is not None and com >= 0 else 0)
+                continue
+            offsets = {}
+            for tp, m in msgs:
+                offsets[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
+            p.send_offsets_to_transaction(offsets, group)
+            p.commit_transaction()
+            for f in futs:
+                f.get(timeout=5)
+            batches += 1
+        committed = {pp: c.committed(TopicPartition(src, pp)) for pp in range(3)}
+    finally:
+        c.close()
+        p.close(timeout=5)
+    check(aborted > 0, "no aborted attempt happened")
+    check(committed == ends, "group committed offsets %s != input end offsets %s" % (committed, ends))
+    want = [{"key": r["key"], "value": b"out-" + r["value"]} for r in recs]
+    common.check_exact(want, read_isolated(bs, dst, "read_committed", n), "output read_committed")
+    total_u = sum(len(v) for v in read_isolated(bs, dst, "read_uncommitted", n + aborted).values())
+    check(total_u == n + aborted, "output read_uncommitted has %d records, want %d + %d aborted" % (total_u, n, aborted))
+    return ("%d input records -> %d committed transactions (+1 aborted attempt of %d records, reprocessed); output "
+            "read_committed has each exactly once in order; group committed %s = input ends (kafka-python "
+            "send_offsets_to_transaction takes the group id only)" % (n, batches, aborted, committed))
+
+
+def sc_txn_fencing(bs):
+    topic = common.unique_topic(CLIENT, "txn_fencing")
+    create_topic(bs, topic, 1)
+    # (a) a producer abandoned inside its transaction (never used or closed until the end).
+    abandoned = txn_producer(bs, common.unique_group(CLIENT, "abandon"), common.TXN_TIMEOUT_MS)
+    abandoned.begin_transaction()
+    txn_send(abandoned, topic, [{"key": b"abandoned", "value": b"abandoned-%d" % i} for i in range(10)], partition=0)
+    abandoned.flush()
+    started = time.time()
+    later = common.make_records(5, headers=False)
+    pl = producer(bs)
+    produce_all(pl, topic, later, partition=0)
+    pl.close()
+    lso_open = end_offsets(bs, topic, [0], "read_committed")[0]
+    check(lso_open == 0, "last stable offset %d while the abandoned transaction (offsets 0-9) is open, want 0" % lso_open)
+    c = iso_consumer(bs, "read_committed", group_id=None)
+    got, first_at = [], None
+    try:
+        tp = TopicPartition(topic, 0)
+        c.assign([tp])
+        c.seek(tp, 0)
+        end = started + common.TXN_TIMEOUT_MS / 1000 + 15
+        quiet_set = False
+        while time.time() < end:
+            for _, ms in c.poll(timeout_ms=200).items():
+                for m in ms:
+                    first_at = first_at or time.time()
+                    got.append({"offset": m.offset, "key": m.key, "value": m.value})
+            if len(got) >= 5 and not quiet_set:
+                quiet_set, end = True, time.time() + 1
+    finally:
+        c.close()
+    common.check_exact(later, {0: got}, "read_committed after the abandoned transaction")
+    blocked = (first_at or 0) - started
+    check(first_at is not None and blocked >= 1.0,
+          "read_committed consumer got records %.1fs after the abandon: the open transaction did not block it" % blocked)
+    lso_end = end_offsets(bs, topic, [0], "read_committed")[0]
+    check(lso_end == 16, "last stable offset %d after the timeout abort, want 16 (10 aborted + marker + 5)" % lso_end)
+    abandoned.close(timeout=0)
+    # (b) a new producer with the same transactional.id fences the live old one.
+    tid = common.unique_group(CLIENT, "fence")
+    old = txn_producer(bs, tid)
+    old.begin_transaction()
+    txn_send(old, topic, [{"key": b"old", "value": b"old-1"}], partition=0)
+    old.flush()
+    new = txn_producer(bs, tid)
+    new.begin_transaction()
+    new_recs = [{"key": b"new", "value": b"new-%d" % i} for i in range(3)]
+    futs = txn_send(new, topic, new_recs, partition=0)
+    new.commit_transaction()
+    for f in futs:
+        f.get(timeout=5)
+    new.close(timeout=5)
+    err = None
+    try:
+        f = txn_send(old, topic, [{"key": b"old", "value": b"old-2"}], partition=0)[0]
+        old.commit_transaction()
+        f.get(timeout=5)
+    except Exception as e:  # noqa: BLE001
+        err = e
+    finally:
+        old.close(timeout=0)
+    check(err is not None, "the fenced producer committed")
+    check(isinstance(err, (Errors.ProducerFencedError, Errors.InvalidProducerEpochError)) or
+          isinstance(getattr(err, "__cause__", None), (Errors.ProducerFencedError, Errors.InvalidProducerEpochError)),
+          "fenced producer failed with %s: %s, not a fenced error" % (type(err).__name__, err))
+    common.check_exact(later + new_recs, read_isolated(bs, topic, "read_committed", 8), "read_committed after the fencing")
+    return ("(a) abandoned producer's open transaction held the LSO at 0; read_committed got the 5 later records %.1fs "
+            "after the abandon, none of the 10 abandoned; LSO then %d; (b) new producer fenced the old one (%s), its "
+            "3 records committed, the old one's never visible" % (blocked, lso_end, type(err).__name__))
+
+
+SCENARIOS.update({
+    "txn_commit_abort": sc_txn_commit_abort,
+    "txn_consume_transform_produce": sc_txn_consume_transform_produce,
+    "txn_fencing": sc_txn_fencing,
 })
 
 
