@@ -166,8 +166,8 @@ impl TxnCoordinator {
             txns: BTreeMap::new(),
             by_producer: HashMap::new(),
             effects: TxnEffects::default(),
-            next_abort_check_ms: i64::MIN,
-            next_expire_check_ms: i64::MIN,
+            next_abort_check_ms: 0,
+            next_expire_check_ms: 0,
         }
     }
 
@@ -219,6 +219,8 @@ impl TxnCoordinator {
             .transit(id, |t| {
                 t.state = state;
                 t.last_update_ms = now;
+                // endTransactionWithTV1 always records transaction version 0.
+                t.client_transaction_version = 0;
             })
             .is_none()
         {
@@ -440,6 +442,8 @@ impl TxnCoordinator {
             t.partitions.extend(partitions.iter().cloned());
             t.state = TxnState::Ongoing;
             t.last_update_ms = now_ms;
+            // The client's transaction version (AddPartitionsToTxn before v4: TV0).
+            t.client_transaction_version = 0;
         });
         Ok(())
     }

@@ -592,6 +592,37 @@ mod tests {
         assert_eq!(r.value.unwrap().prev_producer_id, 3);
     }
 
+    /// The value of Kafka's `TransactionLogTest.testDeserializeFutureTransactionLogValue`,
+    /// written out by hand: unknown tagged fields 100 ("foo" as a classic STRING) and 101
+    /// (INT32 4000) both in the partition entry and at the top level are skipped.
+    #[test]
+    fn reads_kafka_future_value_with_unknown_tags() {
+        #[rustfmt::skip]
+        let value: Vec<u8> = vec![
+            0, 1,
+            0, 0, 0, 0, 0, 0, 0x03, 0xe8,           // producer_id 1000
+            0, 100,                                 // producer_epoch 100
+            0, 0, 0x03, 0xe8,                       // timeout 1000
+            4,                                      // CompleteCommit
+            2,                                      // 1 entry
+            6, b't', b'o', b'p', b'i', b'c',
+            2, 0, 0, 0, 1,                          // [1]
+            2, 100, 5, 0, 3, b'f', b'o', b'o', 101, 4, 0, 0, 0x0f, 0xa0,
+            0, 0, 0, 0, 0, 0, 0x07, 0xd0,           // last update 2000
+            0, 0, 0, 0, 0, 0, 0x0b, 0xb8,           // start 3000
+            2, 100, 5, 0, 3, b'f', b'o', b'o', 101, 4, 0, 0, 0x0f, 0xa0,
+        ];
+        let r = decode_record(&encode_key("transaction-id"), Some(&value)).unwrap();
+        let v = r.value.unwrap();
+        assert_eq!(
+            (v.producer_id, v.producer_epoch, v.timeout_ms, v.state),
+            (1000, 100, 1000, TxnState::CompleteCommit)
+        );
+        assert_eq!(v.partitions, vec![TopicPartition::new("topic", 1)]);
+        assert_eq!((v.last_update_ms, v.start_ms), (2000, 3000));
+        assert_eq!((v.prev_producer_id, v.next_producer_id), (-1, -1));
+    }
+
     #[test]
     fn bad_input_is_an_error() {
         assert_eq!(

@@ -714,6 +714,8 @@ fn timed_out_transaction_is_aborted_with_a_bumped_epoch() {
         c.tick(now);
         assert!(c.take_effects().is_empty(), "at {now}");
     }
+    c.abort_timed_out(60_100); // exactly start + timeout: not yet
+    assert!(c.take_effects().is_empty());
     c.tick(70_000);
     let fx = c.take_effects();
     let v = only_record(&fx).value.clone().unwrap();
