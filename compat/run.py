@@ -62,9 +62,9 @@ NEEDS = {
     "offsets_admin": GROUP_APIS + [15, 16],
     "kip848_group": [10, 8, 9, 68],
     "txn_commit_abort": TXN_APIS,
-    # kafkajs reads back through a consumer group in every txn scenario, hence the group APIs there too.
+    # (kafkajs reads back through a consumer group: without --groups it reports its txn scenarios n/a itself)
     "txn_consume_transform_produce": TXN_APIS + [25, 28] + GROUP_APIS,
-    "txn_fencing": TXN_APIS + GROUP_APIS,
+    "txn_fencing": TXN_APIS,
 }
 
 # Broker properties every run starts with (before --override): KIP-848 members heartbeat
