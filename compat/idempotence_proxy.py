@@ -3,13 +3,15 @@
 
     compat/.venv/bin/python compat/idempotence_proxy.py [--broker PATH] [--records 20000]
 
-Starts the broker itself (`<broker> serve --log-dirs D --listeners PLAINTEXT://127.0.0.1:0
+Starts the broker itself (`<broker> serve --log-dirs D --listeners PLAINTEXT://127.0.0.1:<free port>
 --ready-file F --override advertised.listeners=PLAINTEXT://127.0.0.1:<proxy port>`),
 with a small asyncio TCP proxy in this process in front of it: the proxy listens on
 that advertised port (chosen before the broker starts), forwards to the broker's
-real port, and every 300-700 ms cuts every connection it holds -- a connection
-busy forwarding is cut after a random prefix of the chunk in flight (mid-request
-or mid-response), an idle one outright. An idempotent confluent-kafka producer
+real port, and every 300-700 ms cuts every connection it holds: in half of the rounds a connection is cut inside the next chunk it
+forwards (a random prefix of a request or response gets through), in the other
+half requests pass whole and the connection is cut inside the next response (the
+broker has stored the batch, the producer never hears so and retries); a
+connection without traffic within 250 ms is cut outright. An idempotent confluent-kafka producer
 (enable.idempotence=true, acks=all, unlimited retries) sends sequenced records to
 a 3-partition topic (record i -> partition i % 3) through the proxy. Then the
 cuts stop and a consumer reads every partition from offset 0: each partition
@@ -18,7 +20,8 @@ must hold exactly its records, in order, once (duplicates=0, gaps=0, reorders=0)
 proxy's address -- but with the cuts stopped it is a plain pass-through.)
 
 Exit status 0 only if no violation was found and the connections really were
-cut while records flowed through the proxy.
+cut while records flowed through the proxy; 2 (n/a) if the broker does not
+advertise InitProducerId.
 """
 import argparse
 import asyncio
@@ -95,6 +98,15 @@ def default_broker():
     return os.path.join(ROOT, "target", "release", "arus")
 
 
+def missing_apis(address, keys):
+    """Names of the API keys the broker at `address` does not advertise ([] if ApiVersions fails)."""
+    sys.path.insert(0, COMPAT)
+    import run
+    apis = run.advertised_apis(address)
+    names = {22: "InitProducerId", 24: "AddPartitionsToTxn", 26: "EndTxn", 10: "FindCoordinator"}
+    return [] if apis is None else [names.get(k, str(k)) for k in keys if k not in apis]
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -120,7 +132,7 @@ class CuttingProxy:
         self.sock, self.upstream = listen_sock, upstream
         self.cutting = False
         self.conns = {}  # id -> connection
-        self.stats = {"connections": 0, "cut_rounds": 0, "connections_cut": 0, "cut_mid_chunk": 0,
+        self.stats = {"connections": 0, "cut_rounds": 0, "connections_cut": 0, "cut_mid_chunk": 0, "responses_cut": 0,
                       "bytes_up": 0, "bytes_down": 0}
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -161,12 +173,16 @@ class CuttingProxy:
             data = await reader.read(65536)
             if not data:
                 break
-            if conn["cut"]:
+            if conn["cut"] and (counter == "bytes_down" or conn["cut"] == "request"):
                 # Cut inside this chunk: forward a random prefix, then drop the connection.
+                # In "response" rounds requests pass whole and the first response is cut:
+                # the broker has written the batch, the client never hears it and retries.
                 k = random.randrange(0, len(data))
                 if k:
                     writer.write(data[:k])
                     self.stats["cut_mid_chunk"] += 1
+                if counter == "bytes_down":
+                    self.stats["responses_cut"] += 1
                     self.stats[counter] += k
                 self.stats["connections_cut"] += 1
                 self._abort(conn)
@@ -182,8 +198,9 @@ class CuttingProxy:
             if not self.cutting or not victims:
                 continue
             self.stats["cut_rounds"] += 1
+            mode = random.choice(("request", "response"))
             for c in victims:
-                c["cut"] = True
+                c["cut"] = mode
             # A connection with traffic in the next few ms is cut mid-chunk by its pump;
             # one without is cut here (between requests, or mid-request while the client waits).
             await asyncio.sleep(random.uniform(0.0, 0.25))
@@ -200,7 +217,7 @@ def main():
     ap.add_argument("--broker", default=default_broker(), help="broker binary (default target/release/arus)")
     ap.add_argument("--records", type=int, default=20000)
     ap.add_argument("--partitions", type=int, default=3)
-    ap.add_argument("--spread", type=float, default=10, help="seconds over which the records are handed to the producer")
+    ap.add_argument("--spread", type=float, default=20, help="seconds over which the records are handed to the producer")
     ap.add_argument("--timeout", type=float, default=240, help="seconds allowed for producing everything")
     ap.add_argument("--keep", action="store_true", help="keep the data dir and broker log")
     ap.add_argument("--no-idempotence", action="store_true",
@@ -221,7 +238,17 @@ def main():
     violations = []
     ok = False
     try:
-        real = broker.start()
+        # The broker listens on a port chosen here too: its ready file may name the
+        # advertised address (the proxy's), not the one it is bound to.
+        broker_port = free_port()
+        broker.start(broker_port)
+        real = "127.0.0.1:%d" % broker_port
+        missing = [] if args.no_idempotence else missing_apis(real, [22])
+        if missing:
+            print("[idem] n/a: the broker does not advertise %s" % ", ".join(missing), flush=True)
+            broker.stop()
+            shutil.rmtree(work, ignore_errors=True)
+            os._exit(2)
         proxy = CuttingProxy(lsock, real)
         proxy.start()
         bs = "127.0.0.1:%d" % proxy_port

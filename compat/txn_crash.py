@@ -25,7 +25,8 @@ At the end a read_committed consumer checks:
   - per partition, records come in attempt/sequence order, no duplicates;
   - the last stable offset reaches the high watermark of every partition (no
     hanging transaction) within the transaction timeout + 10 s.
-Prints the figures; exit status 1 on any violation.
+Prints the figures; exit status 1 on any violation, 2 (n/a) if the broker does not
+advertise FindCoordinator, InitProducerId, AddPartitionsToTxn and EndTxn.
 
 The reference Kafka (compat/reference/kafka-broker.sh) `exec`s the JVM, so
 SIGKILL of the wrapper's pid kills Kafka itself, and a restart on the same
@@ -178,7 +179,7 @@ def main():
 
     from confluent_kafka import Consumer, IsolationLevel, KafkaError, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
-    from idempotence_proxy import Broker, default_broker, free_port, tail
+    from idempotence_proxy import Broker, default_broker, free_port, missing_apis, tail
 
     binary = os.path.abspath(args.broker or default_broker())
     work = tempfile.mkdtemp(prefix="arus-txn-crash-")
@@ -204,7 +205,14 @@ def main():
         return False
 
     try:
-        bs = broker.start(port)
+        broker.start(port)
+        bs = "127.0.0.1:%d" % port
+        missing = missing_apis(bs, [10, 22, 24, 26])
+        if missing:
+            print("[crash] n/a: the broker does not advertise %s" % ", ".join(missing), flush=True)
+            broker.stop()
+            shutil.rmtree(work, ignore_errors=True)
+            os._exit(2)
         print("[crash] broker %s at %s (data %s)" % (binary, bs, work), flush=True)
         topic = "txn-crash-%d" % int(time.time())
         a = AdminClient({"bootstrap.servers": bs})
