@@ -57,14 +57,34 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
     (ApiKey::OffsetDelete, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0),
     (ApiKey::ConsumerGroupDescribe, 0),
+    (ApiKey::InitProducerId, 0),
+    (ApiKey::AddPartitionsToTxn, 0),
+    (ApiKey::AddOffsetsToTxn, 0),
+    (ApiKey::EndTxn, 0),
+    (ApiKey::TxnOffsetCommit, 0),
+    (ApiKey::DescribeTransactions, 0),
+    (ApiKey::ListTransactions, 0),
+    (ApiKey::DescribeProducers, 0),
 ];
+
+/// APIs served below the generated codec's highest version. EndTxn v5 belongs to
+/// transactions v2 (KIP-890 part 2: the coordinator bumps the epoch on every EndTxn), which
+/// Arus does not implement — nor does it advertise the `transaction.version` feature that
+/// would make clients use it.
+const VERSION_CAPS: &[(ApiKey, i16)] = &[(ApiKey::EndTxn, 4)];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED_APIS
         .iter()
         .find(|(k, _)| *k == key)
-        .map(|(k, min)| (*min, k.valid_versions().1))
+        .map(|(k, min)| {
+            let max = VERSION_CAPS
+                .iter()
+                .find(|(c, _)| c == k)
+                .map_or(k.valid_versions().1, |(_, cap)| *cap);
+            (*min, max)
+        })
 }
 
 pub struct Broker {
@@ -78,12 +98,16 @@ pub struct Broker {
     advertised: RwLock<Vec<Listener>>,
     /// The classic group coordinator and committed offsets.
     pub groups: Arc<crate::groups::GroupDriver>,
+    /// The transaction coordinator and producer ids.
+    pub txns: Arc<crate::txn::TxnDriver>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("cannot open the log directory: {0}")]
     Open(#[from] TopicError),
+    #[error("cannot read the producer id reservation: {0}")]
+    ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
 }
 
 impl Broker {
@@ -106,6 +130,7 @@ impl Broker {
             &config,
         ));
         let groups = Arc::new(crate::groups::GroupDriver::new(&config));
+        let txns = Arc::new(crate::txn::TxnDriver::open(&config)?);
         let broker = Arc::new(Broker {
             config,
             topics,
@@ -114,8 +139,10 @@ impl Broker {
             fetch_sessions,
             advertised: RwLock::new(advertised),
             groups,
+            txns,
         });
         broker.groups.start_loading(&broker);
+        broker.txns.start_loading(&broker);
         Ok(broker)
     }
 
@@ -244,6 +271,30 @@ impl Broker {
             Request::ConsumerGroupDescribe(r) => Outcome::Respond(Response::ConsumerGroupDescribe(
                 handlers::consumer_groups::describe(self, r),
             )),
+            Request::InitProducerId(r) => Outcome::Respond(Response::InitProducerId(
+                handlers::transactions::init_producer_id(self, r, version).await,
+            )),
+            Request::AddPartitionsToTxn(r) => Outcome::Respond(Response::AddPartitionsToTxn(
+                handlers::transactions::add_partitions(self, r, version).await,
+            )),
+            Request::AddOffsetsToTxn(r) => Outcome::Respond(Response::AddOffsetsToTxn(
+                handlers::transactions::add_offsets(self, r, version).await,
+            )),
+            Request::EndTxn(r) => Outcome::Respond(Response::EndTxn(
+                handlers::transactions::end_txn(self, r, version).await,
+            )),
+            Request::TxnOffsetCommit(r) => Outcome::Respond(Response::TxnOffsetCommit(
+                handlers::offsets::txn_commit(self, r, version).await,
+            )),
+            Request::DescribeTransactions(r) => Outcome::Respond(Response::DescribeTransactions(
+                handlers::transactions::describe(self, r),
+            )),
+            Request::ListTransactions(r) => Outcome::Respond(Response::ListTransactions(
+                handlers::transactions::list(self, r, version),
+            )),
+            Request::DescribeProducers(r) => Outcome::Respond(Response::DescribeProducers(
+                handlers::transactions::describe_producers(self, r),
+            )),
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",
                 other.api_key().name()
@@ -254,6 +305,7 @@ impl Broker {
     /// Stops the flusher and closes every log cleanly.
     pub fn shutdown(&self) {
         self.groups.stop();
+        self.txns.stop();
         self.flusher.lock().stop();
         self.topics.close_all();
     }

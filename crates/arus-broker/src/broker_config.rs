@@ -130,6 +130,46 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "4096",
         "The maximum size of the metadata string of a committed offset.",
     ),
+    (
+        "transaction.state.log.num.partitions",
+        "50",
+        "The number of partitions of the __transaction_state topic (set before it is created).",
+    ),
+    (
+        "transaction.max.timeout.ms",
+        "900000",
+        "The largest transaction timeout a producer may ask for.",
+    ),
+    (
+        "transactional.id.expiration.ms",
+        "604800000",
+        "How long the coordinator keeps a transactional id that sends no transaction requests.",
+    ),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+        "How often the coordinator aborts transactions that ran past their timeout.",
+    ),
+    (
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        "3600000",
+        "How often the coordinator removes expired transactional ids.",
+    ),
+    (
+        "producer.id.expiration.ms",
+        "86400000",
+        "How long a partition keeps the state of an idle producer id (for idempotence).",
+    ),
+    (
+        "producer.id.expiration.check.interval.ms",
+        "600000",
+        "How often idle producer ids are removed from partitions.",
+    ),
+    (
+        "transaction.partition.verification.enable",
+        "true",
+        "Check with the transaction coordinator that a transactional batch's partition was added to the transaction (KIP-890).",
+    ),
 ];
 
 #[derive(Clone, Debug)]
@@ -155,6 +195,14 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: i64,
     pub offset_metadata_max_bytes: i32,
+    pub transaction_state_log_num_partitions: i32,
+    pub transaction_max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
+    pub transaction_abort_timed_out_interval_ms: i64,
+    pub transaction_remove_expired_interval_ms: i64,
+    pub producer_id_expiration_ms: i64,
+    pub producer_id_expiration_check_interval_ms: i64,
+    pub transaction_partition_verification_enable: bool,
     /// Every property set explicitly (file, environment or flag), for DescribeConfigs sources
     /// and for topic-config defaults taken from broker synonyms.
     pub explicit: BTreeMap<String, String>,
@@ -344,6 +392,38 @@ impl BrokerConfig {
                 "offset.metadata.max.bytes",
                 &get("offset.metadata.max.bytes"),
             )?,
+            transaction_state_log_num_partitions: num(
+                "transaction.state.log.num.partitions",
+                &get("transaction.state.log.num.partitions"),
+            )?,
+            transaction_max_timeout_ms: num(
+                "transaction.max.timeout.ms",
+                &get("transaction.max.timeout.ms"),
+            )?,
+            transactional_id_expiration_ms: num(
+                "transactional.id.expiration.ms",
+                &get("transactional.id.expiration.ms"),
+            )?,
+            transaction_abort_timed_out_interval_ms: num(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                &get("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+            )?,
+            transaction_remove_expired_interval_ms: num(
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                &get("transaction.remove.expired.transaction.cleanup.interval.ms"),
+            )?,
+            producer_id_expiration_ms: num(
+                "producer.id.expiration.ms",
+                &get("producer.id.expiration.ms"),
+            )?,
+            producer_id_expiration_check_interval_ms: num(
+                "producer.id.expiration.check.interval.ms",
+                &get("producer.id.expiration.check.interval.ms"),
+            )?,
+            transaction_partition_verification_enable: boolean(
+                "transaction.partition.verification.enable",
+                &get("transaction.partition.verification.enable"),
+            )?,
             explicit,
         };
         if cfg.num_partitions < 1 {
@@ -383,6 +463,41 @@ impl BrokerConfig {
                 "offsets.retention.check.interval.ms",
                 cfg.offsets_retention_check_interval_ms,
                 cfg.offsets_retention_check_interval_ms >= 1,
+            ),
+            (
+                "transaction.state.log.num.partitions",
+                cfg.transaction_state_log_num_partitions as i64,
+                cfg.transaction_state_log_num_partitions >= 1,
+            ),
+            (
+                "transaction.max.timeout.ms",
+                cfg.transaction_max_timeout_ms as i64,
+                cfg.transaction_max_timeout_ms >= 1,
+            ),
+            (
+                "transactional.id.expiration.ms",
+                cfg.transactional_id_expiration_ms,
+                cfg.transactional_id_expiration_ms >= 1,
+            ),
+            (
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                cfg.transaction_abort_timed_out_interval_ms,
+                cfg.transaction_abort_timed_out_interval_ms >= 1,
+            ),
+            (
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                cfg.transaction_remove_expired_interval_ms,
+                cfg.transaction_remove_expired_interval_ms >= 1,
+            ),
+            (
+                "producer.id.expiration.ms",
+                cfg.producer_id_expiration_ms,
+                cfg.producer_id_expiration_ms >= 1,
+            ),
+            (
+                "producer.id.expiration.check.interval.ms",
+                cfg.producer_id_expiration_check_interval_ms,
+                cfg.producer_id_expiration_check_interval_ms >= 1,
             ),
             (
                 "group.initial.rebalance.delay.ms",

@@ -19,6 +19,7 @@ pub mod partition;
 pub mod store;
 pub mod topic_settings;
 pub mod topics;
+pub mod txn;
 
 pub use broker::{Broker, BrokerError, Outcome, SUPPORTED_APIS, supported_versions};
 pub use broker_config::{BrokerConfig, BrokerConfigError, Listener, parse_properties};

@@ -1,15 +1,20 @@
 //! One partition's replica state: its log, the high watermark and log start offset that
 //! readers see, and the flushed offset that `acks=all` producers wait for.
 //!
-//! Single-node invariants: `log_start <= high_watermark == log end offset`; the high
-//! watermark moves on append (Kafka's HW with one in-sync replica), the flushed offset moves
-//! when the flusher's fsync completes. No lock is held across an `.await`.
+//! Single-node invariants: `log_start <= last_stable <= high_watermark == log end offset`;
+//! the high watermark moves on append (Kafka's HW with one in-sync replica), the last stable
+//! offset is the first offset of the earliest open transaction (or the high watermark), the
+//! flushed offset moves when the flusher's fsync completes. Producer state (idempotence,
+//! open transactions, aborted transactions) lives in the log, which validates appends under
+//! the same lock that assigns their offsets. No lock is held across an `.await`.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use arus_log::producer_state::{AbortedTxn, ProducerView};
 use arus_log::{AppendInfo, Log, LogConfig, LogError, ReadResult};
+use arus_records::{ControlType, control_record_batch};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
@@ -20,6 +25,8 @@ pub struct Partition {
     pub index: i32,
     log: Mutex<Log>,
     high_watermark: AtomicI64,
+    /// Readers with `read_committed` see offsets below this.
+    last_stable: AtomicI64,
     log_start_offset: AtomicI64,
     /// Offset up to which (exclusive) the log is known to be on stable storage.
     flushed: watch::Sender<i64>,
@@ -40,12 +47,14 @@ impl Partition {
     ) -> Result<Partition, LogError> {
         let log = Log::open(dir, settings.log_config(), now_ms)?;
         let leo = log.log_end_offset();
+        let lso = log.last_stable_offset();
         let start = log.log_start_offset();
         let flushed = log.flushed_offset();
         Ok(Partition {
             topic: topic.to_string(),
             index,
             high_watermark: AtomicI64::new(leo),
+            last_stable: AtomicI64::new(lso),
             log_start_offset: AtomicI64::new(start),
             flushed: watch::channel(flushed).0,
             unflushed_records: AtomicU64::new(0),
@@ -69,6 +78,11 @@ impl Partition {
         self.high_watermark.load(Ordering::Acquire)
     }
 
+    /// The last stable offset: `read_committed` consumers read below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.last_stable.load(Ordering::Acquire)
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
     }
@@ -77,8 +91,9 @@ impl Partition {
         self.high_watermark()
     }
 
-    /// Appends validated batches; returns where they landed. The caller decides whether to
-    /// wait for [`Partition::wait_flushed`].
+    /// Appends validated batches; returns where they landed (for a retried batch of an
+    /// idempotent producer, where the original landed: `info.duplicate`). The caller decides
+    /// whether to wait for [`Partition::wait_flushed`].
     pub fn append(
         &self,
         batches: &mut [u8],
@@ -87,9 +102,68 @@ impl Partition {
     ) -> Result<AppendInfo, LogError> {
         let mut log = self.log.lock();
         let info = log.append(batches, Some(0), now_ms)?;
+        if info.duplicate {
+            return Ok(info);
+        }
+        self.publish_offsets(&log);
+        drop(log);
+        self.note_unflushed(records, now_ms);
+        Ok(info)
+    }
+
+    /// Writes a transaction marker (COMMIT or ABORT) for `producer_id`; the log closes the
+    /// producer's open transaction, which may move the last stable offset.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let kind = if commit {
+            ControlType::Commit
+        } else {
+            ControlType::Abort
+        };
+        let mut batch =
+            control_record_batch(kind, producer_id, producer_epoch, coordinator_epoch, now_ms)
+                .to_vec();
+        let mut log = self.log.lock();
+        let info = log.append(&mut batch, Some(0), now_ms)?;
+        self.publish_offsets(&log);
+        drop(log);
+        self.note_unflushed(1, now_ms);
+        Ok(info)
+    }
+
+    /// Aborted transactions a `read_committed` fetch of `[from, upper)` must report.
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        self.log.lock().collect_aborted_txns(from, upper)
+    }
+
+    /// Producers with state in this partition (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerView> {
+        self.log.lock().producers()
+    }
+
+    /// Forgets producers idle for `producer.id.expiration.ms`.
+    pub fn remove_expired_producers(&self, now_ms: i64, expiration_ms: i64) {
+        self.log
+            .lock()
+            .remove_expired_producers(now_ms, expiration_ms);
+    }
+
+    /// Publishes the log's end and last stable offset to lock-free readers. Called with the
+    /// log lock held, so the two never go backwards.
+    fn publish_offsets(&self, log: &Log) {
         self.high_watermark
             .store(log.log_end_offset(), Ordering::Release);
-        drop(log);
+        self.last_stable
+            .store(log.last_stable_offset(), Ordering::Release);
+    }
+
+    fn note_unflushed(&self, records: u64, now_ms: i64) {
         self.unflushed_records.fetch_add(records, Ordering::Relaxed);
         let _ = self.unflushed_since_ms.compare_exchange(
             0,
@@ -97,7 +171,6 @@ impl Partition {
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
-        Ok(info)
     }
 
     pub fn read(

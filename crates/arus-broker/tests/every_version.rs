@@ -480,6 +480,109 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                 ..Default::default()
             })
         }
+        ApiKey::InitProducerId => Request::InitProducerId(InitProducerIdRequest {
+            transactional_id: (n % 2 == 0).then(|| format!("tx-{n}")),
+            transaction_timeout_ms: 60_000,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        }),
+        ApiKey::AddPartitionsToTxn => {
+            use arus_protocol::messages::add_partitions_to_txn_request::{
+                AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+            };
+            let topics = vec![AddPartitionsToTxnTopic {
+                name: "t".into(),
+                partitions: vec![0, 7],
+                ..Default::default()
+            }];
+            if version <= 3 {
+                Request::AddPartitionsToTxn(AddPartitionsToTxnRequest {
+                    v3_and_below_transactional_id: "tx-missing".into(),
+                    v3_and_below_producer_id: 1,
+                    v3_and_below_producer_epoch: 0,
+                    v3_and_below_topics: topics,
+                    ..Default::default()
+                })
+            } else {
+                Request::AddPartitionsToTxn(AddPartitionsToTxnRequest {
+                    transactions: vec![AddPartitionsToTxnTransaction {
+                        transactional_id: "tx-missing".into(),
+                        producer_id: 1,
+                        producer_epoch: 0,
+                        verify_only: n % 2 == 0,
+                        topics,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+            }
+        }
+        ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(AddOffsetsToTxnRequest {
+            transactional_id: "tx-missing".into(),
+            producer_id: 1,
+            producer_epoch: 0,
+            group_id: "stable".into(),
+            ..Default::default()
+        }),
+        ApiKey::EndTxn => Request::EndTxn(EndTxnRequest {
+            transactional_id: "tx-missing".into(),
+            producer_id: 1,
+            producer_epoch: 0,
+            committed: n % 2 == 0,
+            ..Default::default()
+        }),
+        ApiKey::TxnOffsetCommit => {
+            use arus_protocol::messages::txn_offset_commit_request::{
+                TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+            };
+            Request::TxnOffsetCommit(TxnOffsetCommitRequest {
+                transactional_id: "tx-missing".into(),
+                group_id: "stable".into(),
+                producer_id: 1,
+                producer_epoch: 0,
+                generation_id: -1,
+                member_id: String::new(),
+                topics: vec![TxnOffsetCommitRequestTopic {
+                    name: "t".into(),
+                    partitions: vec![TxnOffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 1,
+                        committed_leader_epoch: -1,
+                        committed_metadata: Some("m".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        }
+        ApiKey::DescribeTransactions => {
+            Request::DescribeTransactions(DescribeTransactionsRequest {
+                transactional_ids: vec!["tx-2".into(), "tx-missing".into()],
+                ..Default::default()
+            })
+        }
+        ApiKey::ListTransactions => Request::ListTransactions(ListTransactionsRequest {
+            state_filters: if n % 2 == 0 {
+                vec!["Empty".into(), "Bogus".into()]
+            } else {
+                vec![]
+            },
+            producer_id_filters: vec![],
+            duration_filter: -1,
+            ..Default::default()
+        }),
+        ApiKey::DescribeProducers => Request::DescribeProducers(DescribeProducersRequest {
+            topics: vec![
+                arus_protocol::messages::describe_producers_request::TopicRequest {
+                    name: "t".into(),
+                    partition_indexes: vec![0, 9],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }),
         other => panic!("no sample request for {}", other.name()),
     }
 }
@@ -498,6 +601,7 @@ async fn every_supported_version_answers_and_encodes() {
         })
         .unwrap();
     form_stable_group(&broker).await;
+    broker.txns.wait_loaded().await;
     // A consumer group with one member, for ConsumerGroupDescribe.
     let header = RequestHeader {
         request_api_key: ApiKey::ConsumerGroupHeartbeat as i16,

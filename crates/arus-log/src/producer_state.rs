@@ -249,7 +249,11 @@ fn apply_to_entry(
         return Ok(Some(completed));
     }
     let first_seq = h.base_sequence;
-    if validate {
+    // A batch without a sequence comes from a coordinator (Kafka's AppendOrigin.COORDINATOR,
+    // e.g. TxnOffsetCommit records in __consumer_offsets): its epoch was checked above, its
+    // sequence is not, and it is not kept for duplicate detection.
+    let coordinator_written = first_seq == NO_SEQUENCE;
+    if validate && !coordinator_written {
         // Kafka `ProducerAppendInfo.checkSequence` (client origin).
         let err = |last_seq| ProducerStateError::OutOfOrderSequence {
             producer_id: pid,
@@ -283,16 +287,18 @@ fn apply_to_entry(
     }
     // Kafka `ProducerStateEntry.addBatch`.
     e.set_epoch(h.producer_epoch);
-    if e.batches.len() == NUM_BATCHES_TO_RETAIN {
-        e.batches.pop_front();
+    if !coordinator_written {
+        if e.batches.len() == NUM_BATCHES_TO_RETAIN {
+            e.batches.pop_front();
+        }
+        e.batches.push_back(BatchMetadata {
+            first_seq,
+            last_seq: h.last_sequence(),
+            first_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            timestamp: h.max_timestamp,
+        });
     }
-    e.batches.push_back(BatchMetadata {
-        first_seq,
-        last_seq: h.last_sequence(),
-        first_offset: h.base_offset,
-        last_offset: h.last_offset(),
-        timestamp: h.max_timestamp,
-    });
     e.last_timestamp = h.max_timestamp;
     if h.is_transactional() && e.current_txn_first_offset.is_none() {
         e.current_txn_first_offset = Some(h.base_offset);
@@ -324,7 +330,9 @@ impl ProducerStateManager {
     /// The retained batch that `h` duplicates (same epoch, same first and last sequence),
     /// checked against the state before the append like Kafka's `analyzeAndValidateProducerState`.
     pub fn find_duplicate(&self, h: &BatchHeader) -> Option<BatchMetadata> {
-        if h.producer_id < 0 || h.is_control() {
+        // Batches without a sequence are written by a coordinator on a producer's behalf
+        // (transactional offset commits): Kafka checks duplicates for client appends only.
+        if h.producer_id < 0 || h.is_control() || h.base_sequence == NO_SEQUENCE {
             return None;
         }
         self.producers.get(&h.producer_id)?.find_duplicate(h)

@@ -514,3 +514,25 @@ fn flush_target_covers_the_txn_index() {
     assert_eq!(t.files.len(), 2);
     assert!(t.dir.is_none());
 }
+
+/// Coordinator-written batches (TxnOffsetCommit records: the producer's id and epoch, no
+/// sequence) are neither duplicates of each other nor out of sequence, but still fenced by
+/// epoch and still part of the producer's transaction.
+#[test]
+fn coordinator_written_batches_skip_sequence_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path());
+    let first = ok(&mut log, pbatch(9, 1, -1, 1, true, 100));
+    assert!(!first.duplicate);
+    ok(&mut log, commit(9, 1));
+    let second = ok(&mut log, pbatch(9, 1, -1, 1, true, 101));
+    assert!(
+        !second.duplicate,
+        "a second sequence-less batch is new data"
+    );
+    assert_eq!(second.first_offset, 2);
+    assert_eq!(log.last_stable_offset(), 2, "it opened a transaction");
+    ok(&mut log, abort(9, 1));
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+    assert_eq!(code(app(&mut log, pbatch(9, 0, -1, 1, true, 102))), 47);
+}

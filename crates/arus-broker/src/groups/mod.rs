@@ -246,8 +246,9 @@ impl GroupDriver {
                 let started = std::time::Instant::now();
                 let mut st = me.state.lock();
                 let mut n = 0usize;
+                let count = parts.len() as i32;
                 for p in &parts {
-                    n += replay_partition(p, &mut st);
+                    n += replay_partition(p, count, &mut st);
                 }
                 st.coord.finish_loading(now_ms());
                 st.consumer.on_loaded(now_ms());
@@ -266,8 +267,9 @@ impl GroupDriver {
         if let Err(e) = spawned {
             warn!(error = %e, "cannot start the group loader thread; loading inline");
             let mut st = self.state.lock();
+            let count = topic.partition_count();
             for p in topic.partitions() {
-                replay_partition(&p, &mut st);
+                replay_partition(&p, count, &mut st);
             }
             st.coord.finish_loading(now_ms());
             st.consumer.on_loaded(now_ms());
@@ -509,7 +511,7 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
             after.deliver.push((w, c));
         }
     }
-    if effects.records.is_empty() {
+    if effects.records.is_empty() && effects.txn_records.is_empty() {
         return after;
     }
     let topic = match offsets_topic(broker) {
@@ -537,7 +539,38 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
             .or_insert_with(|| BatchBuilder::new(Compression::None, now))
             .push(now, Some(&key), value.as_deref(), &[]);
     }
-    for (index, builder) in by_partition {
+    // TxnOffsetCommit records go in transactional batches of their producer (as Kafka's
+    // coordinator writes them): they count only once the transaction's COMMIT marker
+    // reaches the same partition, on replay as well.
+    let mut builders: Vec<(i32, BatchBuilder)> = by_partition.into_iter().collect();
+    for txn in &effects.txn_records {
+        let mut by_partition: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
+        for r in &txn.records {
+            let Some(group) = record_group(r) else {
+                continue;
+            };
+            let (key, value) = match encode_record(r) {
+                Ok(kv) => kv,
+                Err(e) => {
+                    after.persist_error = Some(e.to_string());
+                    continue;
+                }
+            };
+            by_partition
+                .entry(offsets_partition_for(group, n))
+                .or_insert_with(|| {
+                    BatchBuilder::new(Compression::None, now).producer(
+                        txn.producer_id,
+                        txn.producer_epoch,
+                        NO_SEQUENCE,
+                        true,
+                    )
+                })
+                .push(now, Some(&key), value.as_deref(), &[]);
+        }
+        builders.extend(by_partition);
+    }
+    for (index, builder) in builders {
         let count = builder.len() as u64;
         let Some(partition) = topic.partition(index) else {
             after.persist_error = Some(format!("{OFFSETS_TOPIC}-{index} does not exist"));
@@ -559,6 +592,59 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
         broker.data_arrived.notify_waiters();
     }
     after
+}
+
+/// Sequence number of batches written by a coordinator on a producer's behalf (Kafka's
+/// `RecordBatch.NO_SEQUENCE`): the log checks their epoch, not their sequence.
+const NO_SEQUENCE: i32 = -1;
+
+/// The marker type in a control record's key (`version: i16, type: i16`; 0 abort, 1 commit).
+fn control_is_commit(key: &[u8]) -> Option<bool> {
+    match key.get(2..4)? {
+        [0, 0] => Some(false),
+        [0, 1] => Some(true),
+        _ => None,
+    }
+}
+
+impl GroupDriver {
+    /// Writes a transaction marker to `__consumer_offsets`-`partition` and completes the
+    /// producer's pending transactional offsets, under the coordinator lock so that the
+    /// log order is the order in which the offsets became visible. `None` if the partition
+    /// does not exist.
+    pub(crate) fn write_txn_marker(
+        &self,
+        broker: &Broker,
+        partition: i32,
+        job: &arus_txn::MarkerJob,
+        now: i64,
+    ) -> Result<Option<(Arc<Partition>, i64)>, arus_log::LogError> {
+        let Some(p) = broker
+            .topics
+            .get(OFFSETS_TOPIC)
+            .and_then(|t| t.partition(partition))
+        else {
+            return Ok(None);
+        };
+        let mut st = self.state.lock();
+        let info = p.append_marker(
+            job.producer_id,
+            job.producer_epoch,
+            job.coordinator_epoch,
+            job.commit,
+            now,
+        )?;
+        let partitions = broker
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map_or(1, |t| t.partition_count());
+        st.coord
+            .complete_txn_where(job.producer_id, job.commit, now, |g| {
+                offsets_partition_for(g, partitions) == partition
+            });
+        drop(st);
+        Ok(Some((p, info.last_offset + 1)))
+    }
 }
 
 /// `__consumer_offsets`, created on first use with Kafka's settings for it.
@@ -597,7 +683,7 @@ fn record_group(r: &CoordinatorRecord) -> Option<&str> {
 /// Replays one partition into both coordinators (KIP-848 records, key types 3–8, to the
 /// consumer groups; the rest to the classic coordinator); returns how many records it
 /// applied.
-fn replay_partition(p: &Partition, st: &mut State) -> usize {
+fn replay_partition(p: &Partition, partitions: i32, st: &mut State) -> usize {
     let end = p.high_watermark();
     let mut offset = p.log_start_offset();
     let mut n = 0;
@@ -620,9 +706,6 @@ fn replay_partition(p: &Partition, st: &mut State) -> usize {
                 continue;
             }
             offset = batch.next_offset();
-            if batch.is_control() {
-                continue;
-            }
             let Ok(records) = batch.records() else {
                 warn!(
                     partition = p.index,
@@ -631,6 +714,39 @@ fn replay_partition(p: &Partition, st: &mut State) -> usize {
                 );
                 continue;
             };
+            if batch.is_control() {
+                // A transaction marker completes the producer's pending offsets.
+                // Each partition is its own coordinator shard in Kafka: a marker completes
+                // the pending offsets of the groups this partition holds.
+                if let Some(commit) = records
+                    .first()
+                    .and_then(|r| r.key.as_deref())
+                    .and_then(control_is_commit)
+                {
+                    st.coord
+                        .complete_txn_where(batch.producer_id(), commit, now, |g| {
+                            offsets_partition_for(g, partitions) == p.index
+                        });
+                }
+                continue;
+            }
+            if batch.is_transactional() {
+                for r in records {
+                    let Some(key) = r.key.as_deref() else {
+                        continue;
+                    };
+                    match decode_record(key, r.value.as_deref()) {
+                        Ok(rec) => {
+                            st.coord.replay_txn_offset(batch.producer_id(), rec, now);
+                            n += 1;
+                        }
+                        Err(e) => {
+                            warn!(partition = p.index, error = %e, "skipping undecodable transactional __consumer_offsets record")
+                        }
+                    }
+                }
+                continue;
+            }
             for r in records {
                 let Some(key) = r.key.as_deref() else {
                     continue;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use arus_log::LogError;
 use arus_protocol::messages::FetchRequest;
 use arus_protocol::messages::fetch_response::{
-    FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
 use arus_protocol::{Bytes, ErrorCode};
 
@@ -36,6 +36,24 @@ fn contains_zstd(records: &[u8]) -> bool {
         pos += 12 + len as usize;
     }
     false
+}
+
+/// The offset after the last whole batch in `records` (Kafka bounds the aborted
+/// transactions it reports by the end of the data it returns).
+fn next_offset_after(records: &[u8]) -> Option<i64> {
+    let mut pos = 0usize;
+    let mut next = None;
+    while let Some(header) = records.get(pos..pos + 27) {
+        let base = i64::from_be_bytes(header[0..8].try_into().ok()?);
+        let len = i32::from_be_bytes(header[8..12].try_into().ok()?);
+        let delta = i32::from_be_bytes(header[23..27].try_into().ok()?);
+        if len <= 0 || records.len() < pos + 12 + len as usize {
+            break;
+        }
+        next = Some(base + i64::from(delta) + 1);
+        pos += 12 + len as usize;
+    }
+    next
 }
 
 fn empty_partition(index: i32, code: ErrorCode) -> PartitionData {
@@ -106,11 +124,14 @@ fn read_once(
             continue;
         }
         let hw = partition.high_watermark();
+        let lso = partition.last_stable_offset().min(hw);
+        // read_committed readers stop at the last stable offset (Kafka's FetchIsolation).
+        let upper = if read_committed { lso } else { hw };
         let mut data = PartitionData {
             partition_index: index,
             error_code: ErrorCode::None.code(),
             high_watermark: hw,
-            last_stable_offset: hw,
+            last_stable_offset: lso,
             log_start_offset: partition.log_start_offset(),
             aborted_transactions: if read_committed {
                 Some(Vec::new())
@@ -121,11 +142,14 @@ fn read_once(
             ..Default::default()
         };
         let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
-        if fp.fetch_offset == hw && fp.fetch_offset >= partition.log_start_offset() {
+        if fp.fetch_offset >= upper
+            && fp.fetch_offset <= hw
+            && fp.fetch_offset >= partition.log_start_offset()
+        {
             partitions.push(data);
             continue;
         }
-        match partition.read(fp.fetch_offset, limit.max(1), hw) {
+        match partition.read(fp.fetch_offset, limit.max(1), upper) {
             Ok(read) => {
                 let bytes = read.bytes;
                 // KIP-74: an oversized first batch goes out whole only when the response
@@ -136,6 +160,19 @@ fn read_once(
                         data.error_code = ErrorCode::UnsupportedCompressionType.code();
                         errors = true;
                     } else {
+                        if read_committed && let Some(end) = next_offset_after(&bytes) {
+                            data.aborted_transactions = Some(
+                                partition
+                                    .aborted_transactions(fp.fetch_offset, end)
+                                    .into_iter()
+                                    .map(|t| AbortedTransaction {
+                                        producer_id: t.producer_id,
+                                        first_offset: t.first_offset,
+                                        ..Default::default()
+                                    })
+                                    .collect(),
+                            );
+                        }
                         total += bytes.len();
                         remaining = remaining.saturating_sub(bytes.len());
                         data.records = Some(bytes);
@@ -238,6 +275,24 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
 #[cfg(test)]
 mod tests {
     use super::contains_zstd;
+
+    #[test]
+    fn next_offset_after_walks_whole_batches() {
+        let mut a = vec![0u8; 61];
+        a[0..8].copy_from_slice(&10i64.to_be_bytes());
+        a[8..12].copy_from_slice(&49i32.to_be_bytes());
+        a[23..27].copy_from_slice(&4i32.to_be_bytes());
+        let mut b = a.clone();
+        b[0..8].copy_from_slice(&15i64.to_be_bytes());
+        b[23..27].copy_from_slice(&0i32.to_be_bytes());
+        assert_eq!(super::next_offset_after(&a), Some(15));
+        let mut both = a.clone();
+        both.extend_from_slice(&b);
+        assert_eq!(super::next_offset_after(&both), Some(16));
+        // A partial trailing batch does not count.
+        assert_eq!(super::next_offset_after(&both[..100]), Some(15));
+        assert_eq!(super::next_offset_after(&[]), None);
+    }
 
     #[test]
     fn zstd_detection_walks_batches() {

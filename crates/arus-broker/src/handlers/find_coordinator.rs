@@ -1,12 +1,8 @@
 //! FindCoordinator: a single key (v0–v3) or a batch of `coordinator_keys` (v4+). On a single
-//! node this broker coordinates every group. Like Kafka, the first lookup of a group
-//! creates `__consumer_offsets`.
-//!
-//! Transaction coordinators (key type 1) do not exist yet: such keys get
-//! COORDINATOR_NOT_AVAILABLE with a message saying so, which clients treat as retriable —
-//! rather than pointing them at a coordinator that would then refuse every transactional
-//! API. Share groups (key type 2, v6) are not built either: INVALID_REQUEST, as Kafka answers
-//! when share groups are disabled.
+//! node this broker coordinates every group (key type 0) and every transactional id (key
+//! type 1). Like Kafka, the first lookup creates `__consumer_offsets` or
+//! `__transaction_state`. Share groups (key type 2, v6) are not built: INVALID_REQUEST, as
+//! Kafka answers when share groups are disabled.
 
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::FindCoordinatorRequest;
@@ -14,6 +10,7 @@ use arus_protocol::messages::find_coordinator_response::{Coordinator, FindCoordi
 
 use crate::Broker;
 use crate::groups::offsets_topic;
+use crate::txn::transaction_state_topic;
 
 struct Answer {
     code: ErrorCode,
@@ -31,27 +28,31 @@ fn answer(broker: &Broker, key_type: i8) -> Answer {
         host: String::new(),
         port: -1,
     };
+    let this_node = || {
+        let l = broker.advertised_listener();
+        Answer {
+            code: ErrorCode::None,
+            message: None,
+            node: broker.node_id(),
+            host: l.host,
+            port: l.port as i32,
+        }
+    };
     match key_type {
         0 => match offsets_topic(broker) {
-            Ok(_) => {
-                let l = broker.advertised_listener();
-                Answer {
-                    code: ErrorCode::None,
-                    message: None,
-                    node: broker.node_id(),
-                    host: l.host,
-                    port: l.port as i32,
-                }
-            }
+            Ok(_) => this_node(),
             Err(e) => refused(
                 ErrorCode::CoordinatorNotAvailable,
                 &format!("cannot create __consumer_offsets: {e}"),
             ),
         },
-        1 => refused(
-            ErrorCode::CoordinatorNotAvailable,
-            "This broker does not support transactions yet.",
-        ),
+        1 => match transaction_state_topic(broker) {
+            Ok(_) => this_node(),
+            Err(e) => refused(
+                ErrorCode::CoordinatorNotAvailable,
+                &format!("cannot create __transaction_state: {e}"),
+            ),
+        },
         2 => refused(
             ErrorCode::InvalidRequest,
             "Share groups are not supported by this broker.",

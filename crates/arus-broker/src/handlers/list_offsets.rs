@@ -1,7 +1,8 @@
-//! ListOffsets: earliest (-2), latest (-1; the last stable offset under read_committed,
-//! which equals the high watermark until transactions exist), max timestamp (-3),
-//! earliest local (-4), latest tiered (-5), or the first offset whose timestamp is at least
-//! the one asked for.
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), latest
+//! tiered (-5), or the first offset whose timestamp is at least the one asked for. As in
+//! Kafka's `Partition.fetchOffsetForTimestamp`, the isolation level bounds every answer:
+//! `read_committed` sees up to the last stable offset, `read_uncommitted` up to the high
+//! watermark; a lookup landing at or beyond that bound finds nothing.
 
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::ListOffsetsRequest;
@@ -18,19 +19,31 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-fn lookup(p: &Partition, timestamp: i64) -> Result<(i64, i64), ErrorCode> {
+fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), ErrorCode> {
+    let fetchable = if read_committed {
+        p.last_stable_offset()
+    } else {
+        p.high_watermark()
+    };
+    let found = |offset: i64, ts: i64| {
+        if offset < fetchable {
+            (ts, offset)
+        } else {
+            (-1, -1)
+        }
+    };
     Ok(match timestamp {
-        LATEST => (-1, p.high_watermark()),
+        LATEST => (-1, fetchable),
         EARLIEST | EARLIEST_LOCAL => (-1, p.log_start_offset()),
         // Without tiered storage nothing is tiered: Kafka answers -1.
         LATEST_TIERED => (-1, -1),
         MAX_TIMESTAMP => match p.max_timestamp_offset() {
-            Some((offset, ts)) => (ts, offset),
+            Some((offset, ts)) => found(offset, ts),
             None => (-1, -1),
         },
         t if t < 0 => return Err(ErrorCode::InvalidRequest),
         t => match p.offset_for_timestamp(t) {
-            Ok(Some((offset, ts))) => (ts, offset),
+            Ok(Some((offset, ts))) => found(offset, ts),
             Ok(None) => (-1, -1),
             Err(_) => return Err(ErrorCode::KafkaStorageError),
         },
@@ -38,6 +51,8 @@ fn lookup(p: &Partition, timestamp: i64) -> Result<(i64, i64), ErrorCode> {
 }
 
 pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    // v0/v1 have no isolation level: read_uncommitted.
+    let read_committed = version >= 2 && request.isolation_level == 1;
     let topics = request
         .topics
         .into_iter()
@@ -64,7 +79,7 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                         resp.error_code = ErrorCode::UnknownLeaderEpoch.code();
                         return resp;
                     }
-                    match lookup(&partition, p.timestamp) {
+                    match lookup(&partition, p.timestamp, read_committed) {
                         Ok((ts, offset)) => {
                             resp.timestamp = ts;
                             resp.offset = offset;

@@ -13,3 +13,4 @@ pub mod offset_for_leader_epoch;
 pub mod offsets;
 pub mod produce;
 pub mod topics_admin;
+pub mod transactions;

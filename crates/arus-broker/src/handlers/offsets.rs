@@ -1,10 +1,12 @@
 //! Committed offsets: OffsetCommit (answered once the commit is fsynced in
-//! `__consumer_offsets`), OffsetFetch (single group up to v7, batched groups from v8) and
-//! OffsetDelete.
+//! `__consumer_offsets`), TxnOffsetCommit (pending until the producer's transaction
+//! commits), OffsetFetch (single group up to v7, batched groups from v8; `require_stable`
+//! answers UNSTABLE_OFFSET_COMMIT while a transactional commit is pending) and OffsetDelete.
 
 use std::sync::Arc;
 
-use arus_group::{CommitParams, CommitPartition, OffsetEntry};
+use arus_group::records::offsets_partition_for;
+use arus_group::{CommitParams, CommitPartition, OffsetEntry, TxnCommitParams};
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -16,9 +18,15 @@ use arus_protocol::messages::offset_fetch_response::{
     OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
     OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use arus_protocol::messages::{OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest};
+use arus_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use arus_protocol::messages::{
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, TxnOffsetCommitRequest,
+};
 
 use crate::Broker;
+use crate::groups::offsets_topic;
 
 fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker
@@ -145,6 +153,138 @@ pub async fn commit(
     }
 }
 
+/// TxnOffsetCommit: validated like OffsetCommit (KIP-447 generation/member checks from v3),
+/// and by the transaction coordinator (the group's `__consumer_offsets` partition must be in
+/// the producer's transaction, added by AddOffsetsToTxn); the offsets stay pending until the
+/// transaction's COMMIT marker reaches that partition.
+pub async fn txn_commit(
+    broker: &Arc<Broker>,
+    r: TxnOffsetCommitRequest,
+    version: i16,
+) -> TxnOffsetCommitResponse {
+    let driver = broker.groups.clone();
+    let mut early: Option<ErrorCode> = None;
+    if !driver.is_loaded() {
+        early = Some(ErrorCode::CoordinatorLoadInProgress);
+    } else {
+        match offsets_topic(broker) {
+            Ok(topic) => {
+                let index = offsets_partition_for(&r.group_id, topic.partition_count());
+                let code = broker.txns.verify_produce(
+                    r.producer_id,
+                    r.producer_epoch,
+                    crate::groups::OFFSETS_TOPIC,
+                    index,
+                );
+                if code != ErrorCode::None {
+                    early = Some(code);
+                }
+            }
+            Err(_) => early = Some(ErrorCode::CoordinatorNotAvailable),
+        }
+    }
+    type Plan = Vec<(String, Vec<(i32, Option<ErrorCode>)>)>;
+    let mut plan: Plan = Vec::new();
+    let mut partitions = Vec::new();
+    for t in &r.topics {
+        let mut rows = Vec::new();
+        for p in &t.partitions {
+            if let Some(code) = early {
+                rows.push((p.partition_index, Some(code)));
+            } else if !partition_exists(broker, &t.name, p.partition_index) {
+                rows.push((p.partition_index, Some(ErrorCode::UnknownTopicOrPartition)));
+            } else {
+                rows.push((p.partition_index, None));
+                partitions.push(CommitPartition {
+                    topic: t.name.clone(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 2 {
+                        p.committed_leader_epoch
+                    } else {
+                        -1
+                    },
+                    metadata: p.committed_metadata.clone(),
+                });
+            }
+        }
+        plan.push((t.name.clone(), rows));
+    }
+    let mut codes: Vec<ErrorCode> = Vec::new();
+    if !partitions.is_empty() {
+        let n = partitions.len();
+        let params = TxnCommitParams {
+            group_id: r.group_id.clone(),
+            producer_id: r.producer_id,
+            producer_epoch: r.producer_epoch,
+            generation_id: if version >= 3 { r.generation_id } else { -1 },
+            member_id: if version >= 3 {
+                r.member_id.clone()
+            } else {
+                String::new()
+            },
+            group_instance_id: if version >= 3 {
+                r.group_instance_id.clone()
+            } else {
+                None
+            },
+            partitions,
+        };
+        let (result, after) = driver.locked_groups(broker, |g, now| {
+            if g.consumer.contains(&params.group_id) {
+                g.consumer.validate_txn_offset_commit(
+                    &params.group_id,
+                    &params.member_id,
+                    params.group_instance_id.as_deref(),
+                    params.generation_id,
+                )?;
+                let params = TxnCommitParams {
+                    generation_id: -1,
+                    member_id: String::new(),
+                    group_instance_id: None,
+                    ..params
+                };
+                return g.classic.txn_commit_offsets(params, now);
+            }
+            g.classic.txn_commit_offsets(params, now)
+        });
+        let persisted = driver.finish(broker, after).await;
+        codes = match result {
+            Ok(codes) => codes,
+            Err(code) => vec![code; n],
+        };
+        if let Err(e) = persisted {
+            for c in &mut codes {
+                if *c == ErrorCode::None {
+                    *c = e.code();
+                }
+            }
+        }
+    }
+    let mut next = codes.into_iter();
+    TxnOffsetCommitResponse {
+        topics: plan
+            .into_iter()
+            .map(|(name, rows)| TxnOffsetCommitResponseTopic {
+                name,
+                partitions: rows
+                    .into_iter()
+                    .map(|(partition_index, code)| TxnOffsetCommitResponsePartition {
+                        partition_index,
+                        error_code: code
+                            .or_else(|| next.next())
+                            .unwrap_or(ErrorCode::UnknownServerError)
+                            .code(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
 /// (offset, leader epoch, metadata) as OffsetFetch reports them; never-committed
 /// partitions are offset -1 with empty metadata and no error, as in Kafka.
 fn reported(e: Option<OffsetEntry>) -> (i64, i32, String) {
@@ -157,8 +297,12 @@ fn reported(e: Option<OffsetEntry>) -> (i64, i32, String) {
 pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let driver = &broker.groups;
     let loaded = driver.is_loaded();
-    // No transactional offset commits exist yet, so `require_stable` never finds pending
-    // ones (Kafka would answer UNSTABLE_OFFSET_COMMIT for those partitions).
+    // KIP-447: with `require_stable`, a partition with a pending transactional commit is
+    // UNSTABLE_OFFSET_COMMIT (retriable) instead of a possibly stale offset.
+    let require_stable = version >= 7 && r.require_stable;
+    let unstable = |group: &str, topic: &str, partition: i32| {
+        require_stable && driver.read(|c| c.has_pending_txn_offset(group, topic, partition))
+    };
     if version >= 8 {
         let groups = r
             .groups
@@ -199,14 +343,22 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                     }
                 };
                 OffsetFetchResponseGroup {
-                    group_id: g.group_id,
                     topics: found
                         .into_iter()
                         .map(|(name, parts)| OffsetFetchResponseTopics {
-                            name,
                             partitions: parts
                                 .into_iter()
                                 .map(|(partition_index, e)| {
+                                    if unstable(&g.group_id, &name, partition_index) {
+                                        return OffsetFetchResponsePartitions {
+                                            partition_index,
+                                            committed_offset: -1,
+                                            committed_leader_epoch: -1,
+                                            metadata: Some(String::new()),
+                                            error_code: ErrorCode::UnstableOffsetCommit.code(),
+                                            ..Default::default()
+                                        };
+                                    }
                                     let (offset, epoch, metadata) = reported(e);
                                     OffsetFetchResponsePartitions {
                                         partition_index,
@@ -218,9 +370,11 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                                     }
                                 })
                                 .collect(),
+                            name,
                             ..Default::default()
                         })
                         .collect(),
+                    group_id: g.group_id,
                     error_code: 0,
                     ..Default::default()
                 }
@@ -268,10 +422,19 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
         topics: found
             .into_iter()
             .map(|(name, parts)| OffsetFetchResponseTopic {
-                name,
                 partitions: parts
                     .into_iter()
                     .map(|(partition_index, e)| {
+                        if unstable(&r.group_id, &name, partition_index) {
+                            return OffsetFetchResponsePartition {
+                                partition_index,
+                                committed_offset: -1,
+                                committed_leader_epoch: -1,
+                                metadata: Some(String::new()),
+                                error_code: ErrorCode::UnstableOffsetCommit.code(),
+                                ..Default::default()
+                            };
+                        }
                         let (offset, epoch, metadata) = reported(e);
                         OffsetFetchResponsePartition {
                             partition_index,
@@ -283,6 +446,7 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                         }
                     })
                     .collect(),
+                name,
                 ..Default::default()
             })
             .collect(),

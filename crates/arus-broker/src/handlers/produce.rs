@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arus_log::LogError;
 use arus_protocol::messages::ProduceRequest;
 use arus_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
@@ -51,6 +52,15 @@ fn validation_refusal(e: &ValidationError) -> Refusal {
     }
 }
 
+/// A partition's validated record set, ready to append.
+struct Prepared {
+    bytes: Vec<u8>,
+    records: u64,
+    /// Producer id and epoch of a transactional record set (its batches all share them;
+    /// clients never mix producers in one partition's data).
+    transactional: Option<(i64, i16)>,
+}
+
 /// Validates and, where the topic asks for it, rewrites the record set into the exact bytes
 /// to append.
 fn prepare(
@@ -58,7 +68,7 @@ fn prepare(
     settings: &TopicSettings,
     version: i16,
     now: i64,
-) -> Result<(Vec<u8>, u64), Refusal> {
+) -> Result<Prepared, Refusal> {
     let cfg = ValidationConfig {
         max_message_bytes: settings.max_message_bytes,
         require_keys: settings.compacted,
@@ -69,7 +79,11 @@ fn prepare(
     };
     let validated = validate_produce(records, &cfg).map_err(|e| validation_refusal(&e))?;
     let mut out = Vec::with_capacity(validated.total_bytes);
+    let mut transactional = None;
     for batch in &validated.batches {
+        if batch.is_transactional() {
+            transactional = Some((batch.producer_id(), batch.producer_epoch()));
+        }
         let codec = batch
             .compression()
             .map_err(|e| Refusal::new(ErrorCode::CorruptMessage, e.to_string()))?;
@@ -92,7 +106,23 @@ fn prepare(
             set_log_append_time(&mut out[start..], now);
         }
     }
-    Ok((out, validated.record_count))
+    Ok(Prepared {
+        bytes: out,
+        records: validated.record_count,
+        transactional,
+    })
+}
+
+/// Maps a failed append to the producer's error: idempotence and transaction rules keep
+/// Kafka's codes, anything else is a storage failure.
+fn append_refusal(e: LogError) -> Refusal {
+    match &e {
+        LogError::Producer(p) => Refusal::new(
+            ErrorCode::from_code(p.kafka_error_code()).unwrap_or(ErrorCode::UnknownServerError),
+            e.to_string(),
+        ),
+        _ => Refusal::new(ErrorCode::KafkaStorageError, e.to_string()),
+    }
 }
 
 struct Appended {
@@ -137,10 +167,28 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                     .records
                     .ok_or_else(|| Refusal::new(ErrorCode::CorruptMessage, "null record set"))?;
                 let settings = partition.settings();
-                let (mut bytes, count) = prepare(records, &settings, version, now)?;
+                let mut prepared = prepare(records, &settings, version, now)?;
+                if let Some((producer_id, epoch)) = prepared.transactional {
+                    // KIP-890 verification: a transactional write is accepted only for a
+                    // partition the producer's ongoing transaction has added.
+                    let code = broker.txns.verify_produce(
+                        producer_id,
+                        epoch,
+                        &topic_data.name,
+                        data.index,
+                    );
+                    if code != ErrorCode::None {
+                        return Err(Refusal::new(
+                            code,
+                            format!(
+                                "transactional write of producer {producer_id} (epoch {epoch}) refused by the transaction coordinator"
+                            ),
+                        ));
+                    }
+                }
                 let info = partition
-                    .append(&mut bytes, count, now)
-                    .map_err(|e| Refusal::new(ErrorCode::KafkaStorageError, e.to_string()))?;
+                    .append(&mut prepared.bytes, prepared.records, now)
+                    .map_err(append_refusal)?;
                 let log_append_time = if settings.timestamp_type == TimestampType::LogAppendTime {
                     now
                 } else {

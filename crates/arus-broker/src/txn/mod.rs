@@ -1,0 +1,554 @@
+//! Drives the pure transaction coordinator (`arus-txn`) inside the broker: one mutex around
+//! it (never held across `.await`), persistence in `__transaction_state`, the COMMIT/ABORT
+//! markers it asks for, a timer for transaction timeouts and id expiration, and a loader.
+//!
+//! Persistence follows the group coordinator's rule: an operation's records are appended to
+//! the transactional id's partition of `__transaction_state` while the coordinator lock is
+//! held (log order = state order) and the answer leaves only after that append is fsynced.
+//!
+//! Markers (Kafka's TransactionMarkerChannelManager, on one node): once a PrepareCommit /
+//! PrepareAbort record is durable, a task appends a control batch to every partition of the
+//! transaction (through the group driver for `__consumer_offsets`, so that pending
+//! transactional offsets complete in log order), waits for their fsync, and only then tells
+//! the coordinator, which writes CompleteCommit / CompleteAbort. A crash in between is
+//! repaired at start-up: the loader finds the transaction still in a Prepare state and
+//! writes its markers again (a repeated marker is harmless to the partitions).
+
+pub mod producer_ids;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arus_protocol::ErrorCode;
+use arus_records::{BatchBuilder, Compression, batches};
+use arus_txn::records::{decode_record, encode_record, transaction_partition_for};
+use arus_txn::{MarkerJob, TopicPartition, TxnConfig, TxnCoordinator};
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::broker::{Broker, now_ms};
+use crate::broker_config::BrokerConfig;
+use crate::groups::{OFFSETS_TOPIC, PersistError};
+use crate::partition::Partition;
+use crate::topics::{NewTopic, Topic, TopicError};
+use producer_ids::{ProducerIdBlocks, ProducerIdError};
+
+/// Kafka's internal topic for transaction state.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// How long an answer waits for its records to reach stable storage (Kafka bounds the
+/// append by `transaction.state.log...` request timeouts; 5 s like the group coordinator).
+const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between attempts to write a marker that failed on a storage error.
+const MARKER_RETRY: Duration = Duration::from_secs(1);
+const MARKER_ATTEMPTS: u32 = 30;
+
+pub fn txn_config(c: &BrokerConfig) -> TxnConfig {
+    TxnConfig {
+        max_timeout_ms: c.transaction_max_timeout_ms,
+        id_expiration_ms: c.transactional_id_expiration_ms,
+        abort_timed_out_interval_ms: c.transaction_abort_timed_out_interval_ms,
+        remove_expired_interval_ms: c.transaction_remove_expired_interval_ms,
+        coordinator_epoch: 0,
+    }
+}
+
+struct State {
+    coord: TxnCoordinator,
+    ids: ProducerIdBlocks,
+    /// Next sweep of idle producer ids over every partition (`producer.id.expiration.*`).
+    next_producer_expiry_ms: i64,
+}
+
+/// What to do once the coordinator lock is released.
+#[must_use]
+pub(crate) struct TxnAfter {
+    flush: Vec<(Arc<Partition>, i64)>,
+    markers: Vec<MarkerJob>,
+    persist_error: Option<String>,
+}
+
+pub struct TxnDriver {
+    state: Mutex<State>,
+    wake: Notify,
+    loaded: AtomicBool,
+    timer_started: AtomicBool,
+    stopped: AtomicBool,
+    verification: bool,
+    producer_id_expiration_ms: i64,
+    producer_id_expiration_check_ms: i64,
+}
+
+impl TxnDriver {
+    pub fn open(config: &BrokerConfig) -> Result<TxnDriver, ProducerIdError> {
+        Ok(TxnDriver {
+            state: Mutex::new(State {
+                coord: TxnCoordinator::new(txn_config(config)),
+                ids: ProducerIdBlocks::open(&config.log_dir)?,
+                next_producer_expiry_ms: now_ms() + config.producer_id_expiration_check_interval_ms,
+            }),
+            wake: Notify::new(),
+            loaded: AtomicBool::new(false),
+            timer_started: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            verification: config.transaction_partition_verification_enable,
+            producer_id_expiration_ms: config.producer_id_expiration_ms,
+            producer_id_expiration_check_ms: config.producer_id_expiration_check_interval_ms,
+        })
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// Resolves once start-up loading has finished (tests).
+    pub async fn wait_loaded(&self) {
+        while !self.is_loaded() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Replays `__transaction_state` (if it exists) on a thread of its own; until it is done
+    /// transactional APIs answer COORDINATOR_LOAD_IN_PROGRESS.
+    pub(crate) fn start_loading(self: &Arc<Self>, broker: &Arc<Broker>) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.ensure_timer(broker);
+        }
+        let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) else {
+            self.state.lock().coord.finish_loading(now_ms());
+            self.loaded.store(true, Ordering::Release);
+            return;
+        };
+        let me = self.clone();
+        let load = move || {
+            let started = std::time::Instant::now();
+            let mut st = me.state.lock();
+            let mut n = 0usize;
+            for p in topic.partitions() {
+                n += replay_partition(&p, &mut st.coord);
+            }
+            // Transactions left in a Prepare state get their markers again: the timer
+            // picks these effects up on its first pass.
+            st.coord.finish_loading(now_ms());
+            drop(st);
+            me.loaded.store(true, Ordering::Release);
+            me.wake.notify_one();
+            info!(
+                records = n,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "loaded __transaction_state"
+            );
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("arus-txn-load".into())
+            .spawn(load)
+        {
+            warn!(error = %e, "cannot start the transaction loader thread");
+            // The closure was consumed by the failed spawn; load inline instead.
+            let topic = broker.topics.get(TRANSACTION_STATE_TOPIC);
+            let mut st = self.state.lock();
+            for p in topic.iter().flat_map(|t| t.partitions()) {
+                replay_partition(&p, &mut st.coord);
+            }
+            st.coord.finish_loading(now_ms());
+            self.loaded.store(true, Ordering::Release);
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    fn ensure_timer(self: &Arc<Self>, broker: &Arc<Broker>) {
+        if self.timer_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        let weak = Arc::downgrade(broker);
+        tokio::spawn(async move { me.timer_loop(weak).await });
+    }
+
+    async fn timer_loop(self: Arc<Self>, broker: Weak<Broker>) {
+        loop {
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            if !self.is_loaded() {
+                self.wake.notified().await;
+                continue;
+            }
+            let deadline = {
+                let st = self.state.lock();
+                st.coord.next_deadline().min(st.next_producer_expiry_ms)
+            };
+            let now = now_ms();
+            // Effects left by loading (markers to resend) are applied on the first pass: the
+            // coordinator's first check is due at once. A wake-up only means the deadline
+            // may have moved (every locked operation sends one, the timer's own included).
+            if deadline > now {
+                let wait = Duration::from_millis((deadline - now).min(60_000) as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.wake.notified() => continue,
+                }
+            }
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            let Some(broker) = broker.upgrade() else {
+                return;
+            };
+            let expire_producers = {
+                let mut st = self.state.lock();
+                let now = now_ms();
+                if now >= st.next_producer_expiry_ms {
+                    st.next_producer_expiry_ms = now + self.producer_id_expiration_check_ms;
+                    true
+                } else {
+                    false
+                }
+            };
+            if expire_producers {
+                let now = now_ms();
+                for p in broker.topics.all().iter().flat_map(|t| t.partitions()) {
+                    p.remove_expired_producers(now, self.producer_id_expiration_ms);
+                }
+            }
+            let ((), after) = self.locked(&broker, |c, _, now| c.tick(now));
+            if let Err(e) = self.finish(&broker, after).await {
+                warn!(error = %e, "transaction coordinator timer could not persist its records");
+            }
+        }
+    }
+
+    /// Runs `f` on the coordinator under the lock and appends the records it produced.
+    pub(crate) fn locked<R>(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        f: impl FnOnce(&mut TxnCoordinator, &mut ProducerIdBlocks, i64) -> R,
+    ) -> (R, TxnAfter) {
+        self.ensure_timer(broker);
+        let now = now_ms();
+        let mut st = self.state.lock();
+        let st = &mut *st;
+        let r = f(&mut st.coord, &mut st.ids, now);
+        let after = self.apply_effects(broker, &mut st.coord, now);
+        self.wake.notify_one();
+        (r, after)
+    }
+
+    /// Read-only access (describe, list, verification).
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&TxnCoordinator) -> R) -> R {
+        f(&self.state.lock().coord)
+    }
+
+    /// Waits until the appended records are fsynced, then starts writing the markers the
+    /// operation asked for.
+    pub(crate) async fn finish(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        after: TxnAfter,
+    ) -> Result<(), PersistError> {
+        let result = persist(broker, &after).await;
+        if result.is_ok() {
+            for job in after.markers {
+                tokio::spawn(marker_task(self.clone(), broker.clone(), job));
+            }
+        } else if !after.markers.is_empty() {
+            // The Prepare record may not be durable: do not write markers for it. The
+            // transaction stays in its Prepare state in memory; a restart reloads whatever
+            // reached the log and resends the markers of what did.
+            warn!(
+                jobs = after.markers.len(),
+                "transaction markers not written: their Prepare record is not durable"
+            );
+        }
+        result
+    }
+
+    /// KIP-890 verification for a transactional produce to `topic`-`partition`: NONE when
+    /// the producer's ongoing transaction added the partition. Coordinator errors become
+    /// NOT_ENOUGH_REPLICAS (retriable for every client), as in Kafka's
+    /// AddPartitionsToTxnManager.
+    pub fn verify_produce(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> ErrorCode {
+        if !self.verification {
+            return ErrorCode::None;
+        }
+        if !self.is_loaded() {
+            return ErrorCode::NotEnoughReplicas;
+        }
+        let tp = [TopicPartition {
+            topic: topic.to_string(),
+            partition,
+        }];
+        let code = self
+            .read(|c| c.verify_partitions(producer_id, producer_epoch, &tp))
+            .into_iter()
+            .next()
+            .unwrap_or(ErrorCode::UnknownServerError);
+        match code {
+            ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+            ErrorCode::CoordinatorLoadInProgress
+            | ErrorCode::CoordinatorNotAvailable
+            | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
+            other => other,
+        }
+    }
+
+    /// Appends the coordinator's records (one batch per `__transaction_state` partition)
+    /// and takes the marker jobs. Called with the lock held.
+    fn apply_effects(
+        &self,
+        broker: &Arc<Broker>,
+        coord: &mut TxnCoordinator,
+        now: i64,
+    ) -> TxnAfter {
+        let effects = coord.take_effects();
+        let mut after = TxnAfter {
+            flush: Vec::new(),
+            markers: effects.markers,
+            persist_error: None,
+        };
+        if effects.records.is_empty() {
+            return after;
+        }
+        let topic = match transaction_state_topic(broker) {
+            Ok(t) => t,
+            Err(e) => {
+                after.persist_error = Some(e.to_string());
+                return after;
+            }
+        };
+        let n = topic.partition_count();
+        let mut by_partition: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
+        for r in &effects.records {
+            let (key, value) = encode_record(r);
+            by_partition
+                .entry(transaction_partition_for(&r.transactional_id, n))
+                .or_insert_with(|| BatchBuilder::new(Compression::None, now))
+                .push(now, Some(&key), value.as_deref(), &[]);
+        }
+        for (index, builder) in by_partition {
+            let count = builder.len() as u64;
+            let Some(partition) = topic.partition(index) else {
+                after.persist_error =
+                    Some(format!("{TRANSACTION_STATE_TOPIC}-{index} does not exist"));
+                continue;
+            };
+            let appended = builder.build().map_err(|e| e.to_string()).and_then(|b| {
+                let mut bytes = b.to_vec();
+                partition
+                    .append(&mut bytes, count, now)
+                    .map_err(|e| e.to_string())
+            });
+            match appended {
+                Ok(info) => after.flush.push((partition, info.last_offset + 1)),
+                Err(e) => after.persist_error = Some(e),
+            }
+        }
+        if !after.flush.is_empty() {
+            broker.data_arrived.notify_waiters();
+        }
+        after
+    }
+}
+
+async fn persist(broker: &Broker, after: &TxnAfter) -> Result<(), PersistError> {
+    for (p, _) in &after.flush {
+        broker.request_flush(p.clone());
+    }
+    if let Some(e) = &after.persist_error {
+        return Err(PersistError::Storage(e.clone()));
+    }
+    let deadline = tokio::time::Instant::now() + PERSIST_TIMEOUT;
+    for (p, end) in &after.flush {
+        if tokio::time::timeout_at(deadline, p.wait_flushed(*end))
+            .await
+            .is_err()
+        {
+            return Err(PersistError::Timeout);
+        }
+    }
+    Ok(())
+}
+
+/// Writes one transaction's markers, waits for them to be durable, then completes the
+/// transaction. Boxed: the task is spawned from code that the task itself runs.
+fn marker_task(
+    driver: Arc<TxnDriver>,
+    broker: Arc<Broker>,
+    job: MarkerJob,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let mut flush: Vec<(Arc<Partition>, i64)> = Vec::new();
+        for tp in &job.partitions {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match write_marker(&broker, &job, tp) {
+                    Ok(Some(done)) => {
+                        flush.push(done);
+                        break;
+                    }
+                    // The partition is gone (topic deleted): nothing to mark.
+                    Ok(None) => break,
+                    Err(MarkerError::Rejected(e)) => {
+                        // A newer epoch or coordinator already wrote to the partition: this
+                        // marker is stale there, as Kafka's log would also refuse it.
+                        warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = %e, "transaction marker refused by the partition");
+                        break;
+                    }
+                    Err(MarkerError::Storage(e)) if attempt < MARKER_ATTEMPTS => {
+                        warn!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot write a transaction marker; retrying");
+                        tokio::time::sleep(MARKER_RETRY).await;
+                    }
+                    Err(MarkerError::Storage(e)) => {
+                        warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = %e, "giving up on a transaction marker until the next start");
+                        return;
+                    }
+                }
+            }
+        }
+        broker.data_arrived.notify_waiters();
+        for (p, _) in &flush {
+            broker.request_flush(p.clone());
+        }
+        for (p, end) in &flush {
+            p.wait_flushed(*end).await;
+        }
+        let ((), after) = driver.locked(&broker, |c, _, now| c.markers_written(&job, now));
+        if let Err(e) = driver.finish(&broker, after).await {
+            warn!(transactional_id = %job.transactional_id, error = %e, "cannot record the completion of a transaction");
+        }
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MarkerError {
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Storage(String),
+}
+
+/// Appends one marker; `None` when the partition no longer exists.
+fn write_marker(
+    broker: &Arc<Broker>,
+    job: &MarkerJob,
+    tp: &TopicPartition,
+) -> Result<Option<(Arc<Partition>, i64)>, MarkerError> {
+    let now = now_ms();
+    let classify = |e: arus_log::LogError| match e {
+        arus_log::LogError::Producer(p) => MarkerError::Rejected(p.to_string()),
+        other => MarkerError::Storage(other.to_string()),
+    };
+    if tp.topic == OFFSETS_TOPIC {
+        return broker
+            .groups
+            .write_txn_marker(broker, tp.partition, job, now)
+            .map_err(classify);
+    }
+    let Some(partition) = broker
+        .topics
+        .get(&tp.topic)
+        .and_then(|t| t.partition(tp.partition))
+    else {
+        return Ok(None);
+    };
+    let info = partition
+        .append_marker(
+            job.producer_id,
+            job.producer_epoch,
+            job.coordinator_epoch,
+            job.commit,
+            now,
+        )
+        .map_err(classify)?;
+    Ok(Some((partition, info.last_offset + 1)))
+}
+
+/// `__transaction_state`, created on first use with Kafka's settings for it.
+pub fn transaction_state_topic(broker: &Broker) -> Result<Arc<Topic>, TopicError> {
+    if let Some(t) = broker.topics.get(TRANSACTION_STATE_TOPIC) {
+        return Ok(t);
+    }
+    let configs = BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("compression.type".to_string(), "uncompressed".to_string()),
+        ("segment.bytes".to_string(), "104857600".to_string()),
+    ]);
+    broker.topics.get_or_create(NewTopic {
+        name: TRANSACTION_STATE_TOPIC.to_string(),
+        partitions: broker.config.transaction_state_log_num_partitions,
+        replication_factor: 1,
+        configs,
+    })
+}
+
+/// Replays one partition of `__transaction_state`; returns how many records it applied.
+fn replay_partition(p: &Partition, coord: &mut TxnCoordinator) -> usize {
+    let end = p.high_watermark();
+    let mut offset = p.log_start_offset();
+    let mut n = 0;
+    while offset < end {
+        let read = match p.read(offset, 4 << 20, end) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(partition = p.index, error = %e, "cannot read __transaction_state");
+                return n;
+            }
+        };
+        if read.bytes.is_empty() {
+            break;
+        }
+        let before = offset;
+        for batch in batches(read.bytes) {
+            let Ok(batch) = batch else { break };
+            if batch.next_offset() <= offset {
+                continue;
+            }
+            offset = batch.next_offset();
+            if batch.is_control() {
+                continue;
+            }
+            let Ok(records) = batch.records() else {
+                warn!(
+                    partition = p.index,
+                    offset = batch.base_offset(),
+                    "undecodable batch in __transaction_state"
+                );
+                continue;
+            };
+            for r in records {
+                let Some(key) = r.key.as_deref() else {
+                    continue;
+                };
+                match decode_record(key, r.value.as_deref()) {
+                    Ok(rec) => {
+                        coord.replay(rec);
+                        n += 1;
+                    }
+                    Err(e) => {
+                        warn!(partition = p.index, error = %e, "skipping undecodable __transaction_state record")
+                    }
+                }
+            }
+        }
+        if offset == before {
+            break;
+        }
+    }
+    n
+}
