@@ -14,3 +14,7 @@ echo "== compat (real Kafka clients against target/release/arus)"
 cargo build --release -p arus
 bash compat/install.sh
 python3 compat/run.py --broker target/release/arus
+echo "== compat: idempotent producer through a connection-cutting proxy"
+compat/.venv/bin/python compat/idempotence_proxy.py --broker target/release/arus
+echo "== compat: transactions across broker SIGKILLs"
+compat/.venv/bin/python compat/txn_crash.py --broker target/release/arus
