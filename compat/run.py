@@ -33,7 +33,7 @@ SCENARIOS = [
     "list_offsets_time", "topic_admin", "message_too_large",
     "group_split", "group_member_leaves", "two_groups", "commit_resume",
     "cooperative_sticky", "static_member", "offsets_admin", "kip848_group",
-    "txn_commit_abort", "txn_consume_transform_produce", "txn_fencing",
+    "txn_commit_abort", "txn_consume_transform_produce", "txn_fencing", "txn_admin",
 ]
 SCENARIO_TIMEOUT = int(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
 
@@ -47,7 +47,7 @@ API_NAMES = {8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "Jo
              13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
              68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
              22: "InitProducerId", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn",
-             28: "TxnOffsetCommit"}
+             28: "TxnOffsetCommit", 61: "DescribeProducers", 65: "DescribeTransactions", 66: "ListTransactions"}
 GROUP_APIS = [10, 11, 14, 12, 13, 8, 9]
 # FindCoordinator (key type TRANSACTION) + the transaction APIs.
 TXN_APIS = [10, 22, 24, 26]
@@ -65,6 +65,8 @@ NEEDS = {
     # (kafkajs reads back through a consumer group: without --groups it reports its txn scenarios n/a itself)
     "txn_consume_transform_produce": TXN_APIS + [25, 28] + GROUP_APIS,
     "txn_fencing": TXN_APIS,
+    # the transaction admin APIs (KIP-664) around one transaction
+    "txn_admin": TXN_APIS + [61, 65, 66],
 }
 
 # Broker properties every run starts with (before --override): KIP-848 members heartbeat

@@ -947,6 +947,9 @@ const SCENARIOS = {
   txn_commit_abort: txnCommitAbort,
   txn_consume_transform_produce: txnConsumeTransformProduce,
   txn_fencing: txnFencing,
+  txn_admin: async () => {
+    throw new NotApplicable('kafkajs admin has no listTransactions / describeTransactions / describeProducers');
+  },
   kip848_group: async () => {
     throw new NotApplicable('kafkajs has no KIP-848 consumer group protocol (no group.protocol option; JoinGroup/SyncGroup only)');
   },

@@ -914,10 +914,16 @@ def sc_txn_fencing(bs):
             "3 records committed, the old one's never visible" % (blocked_s, lso_end, old_error.args[0].name()))
 
 
+def sc_txn_admin(bs):
+    raise NotApplicable("confluent-kafka's AdminClient has no ListTransactions / DescribeTransactions / "
+                        "DescribeProducers (librdkafka does not implement them)")
+
+
 SCENARIOS.update({
     "txn_commit_abort": sc_txn_commit_abort,
     "txn_consume_transform_produce": sc_txn_consume_transform_produce,
     "txn_fencing": sc_txn_fencing,
+    "txn_admin": sc_txn_admin,
 })
 
 

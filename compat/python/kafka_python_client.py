@@ -818,10 +818,15 @@ def sc_txn_fencing(bs):
             "3 records committed, the old one's never visible" % (blocked, lso_end, type(err).__name__))
 
 
+def sc_txn_admin(bs):
+    raise NotApplicable("kafka-python's KafkaAdminClient has no list/describe transactions or describe producers")
+
+
 SCENARIOS.update({
     "txn_commit_abort": sc_txn_commit_abort,
     "txn_consume_transform_produce": sc_txn_consume_transform_produce,
     "txn_fencing": sc_txn_fencing,
+    "txn_admin": sc_txn_admin,
 })
 
 

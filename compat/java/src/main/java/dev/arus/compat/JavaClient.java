@@ -430,6 +430,7 @@ public final class JavaClient {
         SCENARIOS.put("txn_commit_abort", TxnScenarios::commitAbort);
         SCENARIOS.put("txn_consume_transform_produce", TxnScenarios::consumeTransformProduce);
         SCENARIOS.put("txn_fencing", TxnScenarios::fencing);
+        SCENARIOS.put("txn_admin", TxnAdminScenario::run);
         SCENARIOS.put("kip848_group", GroupScenarios::kip848Group);
     }
 
