@@ -11,6 +11,7 @@ mod authorized_operations;
 pub mod broker;
 pub mod broker_config;
 pub mod config_defs;
+mod coordinator_log;
 pub mod fetch_session;
 mod flusher;
 pub mod groups;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use arus_log::producer_state::{AbortedTxn, ProducerView};
 use arus_log::{AppendInfo, Log, LogConfig, LogError, ReadResult};
-use arus_records::{ControlType, control_record_batch};
+use arus_records::{ControlType, RecordBatch, batches, control_record_batch};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
@@ -180,6 +180,30 @@ impl Partition {
         max_offset: i64,
     ) -> Result<ReadResult, LogError> {
         self.log.lock().read(offset, max_bytes, max_offset)
+    }
+
+    /// Calls `f` with every batch from the log start to the high watermark, in order: how
+    /// the coordinators load their internal topics at start-up. Stops at the first batch
+    /// that cannot be parsed (recovery has already truncated torn tails).
+    pub fn for_each_batch(&self, mut f: impl FnMut(&RecordBatch)) -> Result<(), LogError> {
+        let end = self.high_watermark();
+        let mut offset = self.log_start_offset();
+        while offset < end {
+            let read = self.read(offset, 4 << 20, end)?;
+            let before = offset;
+            for batch in batches(read.bytes) {
+                let Ok(batch) = batch else { break };
+                if batch.next_offset() <= offset {
+                    continue;
+                }
+                offset = batch.next_offset();
+                f(&batch);
+            }
+            if offset == before {
+                break;
+            }
+        }
+        Ok(())
     }
 
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {

@@ -26,6 +26,7 @@ use arus_protocol::coordinator::{
     ConsumerGroupTargetAssignmentMetadataValue, GroupMetadataKey, GroupMetadataValue,
     OffsetCommitKey, OffsetCommitValue,
 };
+use arus_protocol::coordinator_key::coordinator_partition_for;
 use arus_protocol::{DecodeError, EncodeError, Message};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -445,23 +446,10 @@ pub fn decode_record(
     })
 }
 
-/// Java's `String.hashCode`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units, in
-/// wrapping `int` arithmetic.
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
-
-/// The `__consumer_offsets` partition owning `group_id`, as Kafka computes it:
-/// `Utils.abs(groupId.hashCode()) % partitions` (`Utils.abs(i32::MIN)` is 0). Returns 0 when
-/// `partitions` is not positive.
+/// The `__consumer_offsets` partition owning `group_id`, as Kafka computes it (see
+/// [`coordinator_partition_for`]).
 pub fn offsets_partition_for(group_id: &str, partitions: i32) -> i32 {
-    if partitions <= 0 {
-        return 0;
-    }
-    let h = java_string_hash(group_id);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
+    coordinator_partition_for(group_id, partitions)
 }
 
 #[cfg(test)]
@@ -953,31 +941,10 @@ mod tests {
     }
 
     #[test]
-    fn java_hash_code() {
-        // Values of Java's String.hashCode (checked with Java 17).
-        assert_eq!(java_string_hash(""), 0);
-        assert_eq!(java_string_hash("hello"), 99_162_322);
-        assert_eq!(java_string_hash("my-group"), -1_906_497_762);
-        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
-        assert_eq!(java_string_hash("grüppe"), -1_233_264_812);
-        assert_eq!(java_string_hash("日本"), 835_047);
-        // Outside the BMP: two UTF-16 code units (0xD83D, 0xDE00).
-        assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
-    }
-
-    #[test]
     fn partition_for_group() {
-        // Java: Utils.abs(s.hashCode()) % 50, checked with Kafka 4.1.1's Utils.
-        assert_eq!(offsets_partition_for("my-group", 50), 12);
-        assert_eq!(offsets_partition_for("hello", 50), 22);
-        assert_eq!(offsets_partition_for("polygenelubricants", 50), 0);
-        assert_eq!(offsets_partition_for("grüppe", 50), 12);
-        assert_eq!(offsets_partition_for("日本", 50), 47);
-        assert_eq!(offsets_partition_for("😀", 50), 49);
+        // Spot check of the shared Java-compatible partitioning (fully tested in
+        // arus-protocol's coordinator_key).
         assert_eq!(offsets_partition_for("console-consumer-12345", 50), 6);
-        assert_eq!(offsets_partition_for("x", 1), 0);
-        assert_eq!(offsets_partition_for("x", 0), 0);
-        assert_eq!(offsets_partition_for("x", -3), 0);
     }
 
     #[test]

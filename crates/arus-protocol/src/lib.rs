@@ -24,6 +24,7 @@
 pub use bytes::{Bytes, BytesMut};
 
 pub mod codec;
+pub mod coordinator_key;
 #[doc(hidden)]
 pub mod generated;
 #[cfg(any(test, feature = "testing"))]

@@ -24,6 +24,7 @@
 //! Decoding is bounded: every length is checked against the bytes left before allocating.
 
 use arus_protocol::codec as c;
+use arus_protocol::coordinator_key::coordinator_partition_for;
 use arus_protocol::{Bytes, BytesMut, DecodeError};
 
 use crate::types::{TopicPartition, TxnState};
@@ -375,24 +376,10 @@ pub fn decode_record(key: &[u8], value: Option<&[u8]>) -> Result<TxnRecord, Reco
     })
 }
 
-/// Java's `String.hashCode`: `s[0]*31^(n-1) + … + s[n-1]` over UTF-16 code units, in
-/// wrapping `int` arithmetic.
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
-
 /// The `__transaction_state` partition owning `transactional_id`, as Kafka's
-/// `TransactionStateManager.partitionFor` computes it:
-/// `Utils.abs(transactionalId.hashCode) % partitions` (`Utils.abs(i32::MIN)` is 0).
-/// Returns 0 when `partitions` is not positive.
+/// `TransactionStateManager.partitionFor` computes it (see [`coordinator_partition_for`]).
 pub fn transaction_partition_for(transactional_id: &str, partitions: i32) -> i32 {
-    if partitions <= 0 {
-        return 0;
-    }
-    let h = java_string_hash(transactional_id);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
+    coordinator_partition_for(transactional_id, partitions)
 }
 
 #[cfg(test)]
@@ -716,19 +703,6 @@ mod tests {
             }
             let _ = decode_record(&k, Some(&v));
         }
-    }
-
-    #[test]
-    fn java_hash_code() {
-        // Values of Java's String.hashCode (the same vectors as arus-group's, checked with
-        // Java 17).
-        assert_eq!(java_string_hash(""), 0);
-        assert_eq!(java_string_hash("hello"), 99_162_322);
-        assert_eq!(java_string_hash("my-group"), -1_906_497_762);
-        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
-        assert_eq!(java_string_hash("grüppe"), -1_233_264_812);
-        assert_eq!(java_string_hash("日本"), 835_047);
-        assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
     }
 
     #[test]

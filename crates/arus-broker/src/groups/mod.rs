@@ -22,13 +22,13 @@ use arus_group::records::{CoordinatorRecord, decode_record, encode_record, offse
 use arus_group::{Completion, Coordinator, GroupConfig, Ticket};
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
-use arus_records::{BatchBuilder, Compression, batches};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, oneshot};
 use tracing::{info, warn};
 
 use crate::broker::{Broker, now_ms};
 use crate::broker_config::BrokerConfig;
+use crate::coordinator_log::{Appended, CoordinatorBatches};
 use crate::partition::Partition;
 use crate::topics::{NewTopic, Topic, TopicError, TopicRegistry};
 
@@ -522,70 +522,33 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
         }
     };
     let n = topic.partition_count();
-    let mut by_partition: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
-    for r in &effects.records {
-        let Some(group) = record_group(r) else {
-            continue;
-        };
-        let (key, value) = match encode_record(r) {
-            Ok(kv) => kv,
-            Err(e) => {
-                after.persist_error = Some(e.to_string());
-                continue;
-            }
-        };
-        by_partition
-            .entry(offsets_partition_for(group, n))
-            .or_insert_with(|| BatchBuilder::new(Compression::None, now))
-            .push(now, Some(&key), value.as_deref(), &[]);
-    }
     // TxnOffsetCommit records go in transactional batches of their producer (as Kafka's
-    // coordinator writes them): they count only once the transaction's COMMIT marker
-    // reaches the same partition, on replay as well.
-    let mut builders: Vec<(i32, BatchBuilder)> = by_partition.into_iter().collect();
+    // coordinator writes them), after the operation's other records.
+    let mut groups = vec![(CoordinatorBatches::new(now), &effects.records)];
     for txn in &effects.txn_records {
-        let mut by_partition: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
-        for r in &txn.records {
+        groups.push((
+            CoordinatorBatches::transactional(now, txn.producer_id, txn.producer_epoch),
+            &txn.records,
+        ));
+    }
+    let mut appended = Appended::default();
+    for (mut batches, records) in groups {
+        for r in records {
             let Some(group) = record_group(r) else {
                 continue;
             };
-            let (key, value) = match encode_record(r) {
-                Ok(kv) => kv,
-                Err(e) => {
-                    after.persist_error = Some(e.to_string());
-                    continue;
+            match encode_record(r) {
+                Ok((key, value)) => {
+                    batches.push(offsets_partition_for(group, n), &key, value.as_deref())
                 }
-            };
-            by_partition
-                .entry(offsets_partition_for(group, n))
-                .or_insert_with(|| {
-                    BatchBuilder::new(Compression::None, now).producer(
-                        txn.producer_id,
-                        txn.producer_epoch,
-                        NO_SEQUENCE,
-                        true,
-                    )
-                })
-                .push(now, Some(&key), value.as_deref(), &[]);
+                Err(e) => after.persist_error = Some(e.to_string()),
+            }
         }
-        builders.extend(by_partition);
+        batches.append_to(&topic, &mut appended);
     }
-    for (index, builder) in builders {
-        let count = builder.len() as u64;
-        let Some(partition) = topic.partition(index) else {
-            after.persist_error = Some(format!("{OFFSETS_TOPIC}-{index} does not exist"));
-            continue;
-        };
-        let appended = builder.build().map_err(|e| e.to_string()).and_then(|b| {
-            let mut bytes = b.to_vec();
-            partition
-                .append(&mut bytes, count, now)
-                .map_err(|e| e.to_string())
-        });
-        match appended {
-            Ok(info) => after.flush.push((partition, info.last_offset + 1)),
-            Err(e) => after.persist_error = Some(e),
-        }
+    after.flush = appended.flush;
+    if let Some(e) = appended.error {
+        after.persist_error = Some(e);
     }
     if !after.flush.is_empty() {
         // Consumers of __consumer_offsets (tools) long-poll like any other reader.
@@ -593,10 +556,6 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
     }
     after
 }
-
-/// Sequence number of batches written by a coordinator on a producer's behalf (Kafka's
-/// `RecordBatch.NO_SEQUENCE`): the log checks their epoch, not their sequence.
-const NO_SEQUENCE: i32 = -1;
 
 /// The marker type in a control record's key (`version: i16, type: i16`; 0 abort, 1 commit).
 fn control_is_commit(key: &[u8]) -> Option<bool> {
@@ -684,89 +643,55 @@ fn record_group(r: &CoordinatorRecord) -> Option<&str> {
 /// consumer groups; the rest to the classic coordinator); returns how many records it
 /// applied.
 fn replay_partition(p: &Partition, partitions: i32, st: &mut State) -> usize {
-    let end = p.high_watermark();
-    let mut offset = p.log_start_offset();
     let mut n = 0;
     let now = now_ms();
-    while offset < end {
-        let read = match p.read(offset, 4 << 20, end) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(partition = p.index, error = %e, "cannot read __consumer_offsets");
-                return n;
-            }
+    let scanned = p.for_each_batch(|batch| {
+        let Ok(records) = batch.records() else {
+            warn!(
+                partition = p.index,
+                offset = batch.base_offset(),
+                "undecodable batch in __consumer_offsets"
+            );
+            return;
         };
-        if read.bytes.is_empty() {
-            break;
-        }
-        let before = offset;
-        for batch in batches(read.bytes) {
-            let Ok(batch) = batch else { break };
-            if batch.next_offset() <= offset {
-                continue;
+        if batch.is_control() {
+            // A transaction marker completes the producer's pending offsets. Each partition
+            // is its own coordinator shard in Kafka: the marker completes the pending
+            // offsets of the groups this partition holds.
+            if let Some(commit) = records
+                .first()
+                .and_then(|r| r.key.as_deref())
+                .and_then(control_is_commit)
+            {
+                st.coord
+                    .complete_txn_where(batch.producer_id(), commit, now, |g| {
+                        offsets_partition_for(g, partitions) == p.index
+                    });
             }
-            offset = batch.next_offset();
-            let Ok(records) = batch.records() else {
-                warn!(
-                    partition = p.index,
-                    offset = batch.base_offset(),
-                    "undecodable batch in __consumer_offsets"
-                );
+            return;
+        }
+        for r in records {
+            let Some(key) = r.key.as_deref() else {
                 continue;
             };
-            if batch.is_control() {
-                // A transaction marker completes the producer's pending offsets.
-                // Each partition is its own coordinator shard in Kafka: a marker completes
-                // the pending offsets of the groups this partition holds.
-                if let Some(commit) = records
-                    .first()
-                    .and_then(|r| r.key.as_deref())
-                    .and_then(control_is_commit)
-                {
-                    st.coord
-                        .complete_txn_where(batch.producer_id(), commit, now, |g| {
-                            offsets_partition_for(g, partitions) == p.index
-                        });
-                }
-                continue;
-            }
-            if batch.is_transactional() {
-                for r in records {
-                    let Some(key) = r.key.as_deref() else {
-                        continue;
-                    };
-                    match decode_record(key, r.value.as_deref()) {
-                        Ok(rec) => {
-                            st.coord.replay_txn_offset(batch.producer_id(), rec, now);
-                            n += 1;
-                        }
-                        Err(e) => {
-                            warn!(partition = p.index, error = %e, "skipping undecodable transactional __consumer_offsets record")
-                        }
-                    }
-                }
-                continue;
-            }
-            for r in records {
-                let Some(key) = r.key.as_deref() else {
+            let rec = match decode_record(key, r.value.as_deref()) {
+                Ok(rec) => rec,
+                Err(e) => {
+                    warn!(partition = p.index, error = %e, "skipping undecodable __consumer_offsets record");
                     continue;
-                };
-                match decode_record(key, r.value.as_deref()) {
-                    Ok(rec) => {
-                        if !st.consumer.replay(&rec) {
-                            st.coord.replay(rec, now);
-                        }
-                        n += 1;
-                    }
-                    Err(e) => {
-                        warn!(partition = p.index, error = %e, "skipping undecodable __consumer_offsets record")
-                    }
                 }
+            };
+            n += 1;
+            if batch.is_transactional() {
+                // TxnOffsetCommit records: pending until the producer's marker.
+                st.coord.replay_txn_offset(batch.producer_id(), rec, now);
+            } else if !st.consumer.replay(&rec) {
+                st.coord.replay(rec, now);
             }
         }
-        if offset == before {
-            break;
-        }
+    });
+    if let Err(e) = scanned {
+        warn!(partition = p.index, error = %e, "cannot read __consumer_offsets");
     }
     n
 }

@@ -35,32 +35,82 @@ fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
         .is_some_and(|t| t.partition(partition).is_some())
 }
 
+/// Per topic: each partition with the error decided before the coordinator runs, or
+/// `None` when the coordinator's answer applies.
+type PlanRows = Vec<(String, Vec<(i32, Option<ErrorCode>)>)>;
+
+/// An offset commit split into what is refused up front (`early` for every partition, or
+/// partitions this broker does not host, as Kafka's request handler does) and what goes to
+/// the coordinator.
+struct CommitPlan {
+    rows: PlanRows,
+    partitions: Vec<CommitPartition>,
+}
+
+fn plan_commit<'a, P: Iterator<Item = CommitPartition>>(
+    broker: &Broker,
+    early: Option<ErrorCode>,
+    topics: impl Iterator<Item = (&'a str, P)>,
+) -> CommitPlan {
+    let mut plan = CommitPlan {
+        rows: Vec::new(),
+        partitions: Vec::new(),
+    };
+    for (name, parts) in topics {
+        let mut rows = Vec::new();
+        for p in parts {
+            if let Some(code) = early {
+                rows.push((p.partition, Some(code)));
+            } else if !partition_exists(broker, name, p.partition) {
+                rows.push((p.partition, Some(ErrorCode::UnknownTopicOrPartition)));
+            } else {
+                rows.push((p.partition, None));
+                plan.partitions.push(p);
+            }
+        }
+        plan.rows.push((name.to_string(), rows));
+    }
+    plan
+}
+
+/// The final code of every planned partition: its early error, else the coordinator's
+/// answers in order.
+fn resolve(rows: PlanRows, codes: Vec<ErrorCode>) -> Vec<(String, Vec<(i32, ErrorCode)>)> {
+    let mut next = codes.into_iter();
+    rows.into_iter()
+        .map(|(name, rows)| {
+            let rows = rows
+                .into_iter()
+                .map(|(p, code)| {
+                    (
+                        p,
+                        code.or_else(|| next.next())
+                            .unwrap_or(ErrorCode::UnknownServerError),
+                    )
+                })
+                .collect();
+            (name, rows)
+        })
+        .collect()
+}
+
 pub async fn commit(
     broker: &Arc<Broker>,
     r: OffsetCommitRequest,
     version: i16,
 ) -> OffsetCommitResponse {
     let driver = broker.groups.clone();
-    // Partitions the broker does not host are refused here, as Kafka's request handler
-    // does; the rest go to the coordinator.
-    // Per topic: (partition, an error decided here or `None` for the coordinator's answer).
-    type Plan = Vec<(String, Vec<(i32, Option<ErrorCode>)>)>;
-    let mut plan: Plan = Vec::new();
-    let mut partitions = Vec::new();
-    let loading = !driver.is_loaded();
-    for t in &r.topics {
-        let mut rows = Vec::new();
-        for p in &t.partitions {
-            if loading {
-                rows.push((
-                    p.partition_index,
-                    Some(ErrorCode::CoordinatorLoadInProgress),
-                ));
-            } else if !partition_exists(broker, &t.name, p.partition_index) {
-                rows.push((p.partition_index, Some(ErrorCode::UnknownTopicOrPartition)));
-            } else {
-                rows.push((p.partition_index, None));
-                partitions.push(CommitPartition {
+    let early = (!driver.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress);
+    let CommitPlan {
+        rows: plan,
+        partitions,
+    } = plan_commit(
+        broker,
+        early,
+        r.topics.iter().map(|t| {
+            (
+                t.name.as_str(),
+                t.partitions.iter().map(|p| CommitPartition {
                     topic: t.name.clone(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
@@ -70,11 +120,10 @@ pub async fn commit(
                         -1
                     },
                     metadata: p.committed_metadata.clone(),
-                });
-            }
-        }
-        plan.push((t.name.clone(), rows));
-    }
+                }),
+            )
+        }),
+    );
     let mut codes: Vec<ErrorCode> = Vec::new();
     if !partitions.is_empty() {
         let n = partitions.len();
@@ -129,9 +178,8 @@ pub async fn commit(
             }
         }
     }
-    let mut next = codes.into_iter();
     OffsetCommitResponse {
-        topics: plan
+        topics: resolve(plan, codes)
             .into_iter()
             .map(|(name, rows)| OffsetCommitResponseTopic {
                 name,
@@ -139,10 +187,7 @@ pub async fn commit(
                     .into_iter()
                     .map(|(partition_index, code)| OffsetCommitResponsePartition {
                         partition_index,
-                        error_code: code
-                            .or_else(|| next.next())
-                            .unwrap_or(ErrorCode::UnknownServerError)
-                            .code(),
+                        error_code: code.code(),
                         ..Default::default()
                     })
                     .collect(),
@@ -183,19 +228,16 @@ pub async fn txn_commit(
             Err(_) => early = Some(ErrorCode::CoordinatorNotAvailable),
         }
     }
-    type Plan = Vec<(String, Vec<(i32, Option<ErrorCode>)>)>;
-    let mut plan: Plan = Vec::new();
-    let mut partitions = Vec::new();
-    for t in &r.topics {
-        let mut rows = Vec::new();
-        for p in &t.partitions {
-            if let Some(code) = early {
-                rows.push((p.partition_index, Some(code)));
-            } else if !partition_exists(broker, &t.name, p.partition_index) {
-                rows.push((p.partition_index, Some(ErrorCode::UnknownTopicOrPartition)));
-            } else {
-                rows.push((p.partition_index, None));
-                partitions.push(CommitPartition {
+    let CommitPlan {
+        rows: plan,
+        partitions,
+    } = plan_commit(
+        broker,
+        early,
+        r.topics.iter().map(|t| {
+            (
+                t.name.as_str(),
+                t.partitions.iter().map(|p| CommitPartition {
                     topic: t.name.clone(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
@@ -205,11 +247,10 @@ pub async fn txn_commit(
                         -1
                     },
                     metadata: p.committed_metadata.clone(),
-                });
-            }
-        }
-        plan.push((t.name.clone(), rows));
-    }
+                }),
+            )
+        }),
+    );
     let mut codes: Vec<ErrorCode> = Vec::new();
     if !partitions.is_empty() {
         let n = partitions.len();
@@ -261,9 +302,8 @@ pub async fn txn_commit(
             }
         }
     }
-    let mut next = codes.into_iter();
     TxnOffsetCommitResponse {
-        topics: plan
+        topics: resolve(plan, codes)
             .into_iter()
             .map(|(name, rows)| TxnOffsetCommitResponseTopic {
                 name,
@@ -271,10 +311,7 @@ pub async fn txn_commit(
                     .into_iter()
                     .map(|(partition_index, code)| TxnOffsetCommitResponsePartition {
                         partition_index,
-                        error_code: code
-                            .or_else(|| next.next())
-                            .unwrap_or(ErrorCode::UnknownServerError)
-                            .code(),
+                        error_code: code.code(),
                         ..Default::default()
                     })
                     .collect(),

@@ -24,7 +24,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arus_protocol::ErrorCode;
-use arus_records::{BatchBuilder, Compression, batches};
 use arus_txn::records::{decode_record, encode_record, transaction_partition_for};
 use arus_txn::{MarkerJob, TopicPartition, TxnConfig, TxnCoordinator};
 use parking_lot::Mutex;
@@ -33,6 +32,7 @@ use tracing::{info, warn};
 
 use crate::broker::{Broker, now_ms};
 use crate::broker_config::BrokerConfig;
+use crate::coordinator_log::{Appended, CoordinatorBatches};
 use crate::groups::{OFFSETS_TOPIC, PersistError};
 use crate::partition::Partition;
 use crate::topics::{NewTopic, Topic, TopicError};
@@ -332,32 +332,19 @@ impl TxnDriver {
             }
         };
         let n = topic.partition_count();
-        let mut by_partition: BTreeMap<i32, BatchBuilder> = BTreeMap::new();
+        let mut batches = CoordinatorBatches::new(now);
         for r in &effects.records {
             let (key, value) = encode_record(r);
-            by_partition
-                .entry(transaction_partition_for(&r.transactional_id, n))
-                .or_insert_with(|| BatchBuilder::new(Compression::None, now))
-                .push(now, Some(&key), value.as_deref(), &[]);
+            batches.push(
+                transaction_partition_for(&r.transactional_id, n),
+                &key,
+                value.as_deref(),
+            );
         }
-        for (index, builder) in by_partition {
-            let count = builder.len() as u64;
-            let Some(partition) = topic.partition(index) else {
-                after.persist_error =
-                    Some(format!("{TRANSACTION_STATE_TOPIC}-{index} does not exist"));
-                continue;
-            };
-            let appended = builder.build().map_err(|e| e.to_string()).and_then(|b| {
-                let mut bytes = b.to_vec();
-                partition
-                    .append(&mut bytes, count, now)
-                    .map_err(|e| e.to_string())
-            });
-            match appended {
-                Ok(info) => after.flush.push((partition, info.last_offset + 1)),
-                Err(e) => after.persist_error = Some(e),
-            }
-        }
+        let mut appended = Appended::default();
+        batches.append_to(&topic, &mut appended);
+        after.flush = appended.flush;
+        after.persist_error = appended.error;
         if !after.flush.is_empty() {
             broker.data_arrived.notify_waiters();
         }
@@ -499,56 +486,36 @@ pub fn transaction_state_topic(broker: &Broker) -> Result<Arc<Topic>, TopicError
 
 /// Replays one partition of `__transaction_state`; returns how many records it applied.
 fn replay_partition(p: &Partition, coord: &mut TxnCoordinator) -> usize {
-    let end = p.high_watermark();
-    let mut offset = p.log_start_offset();
     let mut n = 0;
-    while offset < end {
-        let read = match p.read(offset, 4 << 20, end) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(partition = p.index, error = %e, "cannot read __transaction_state");
-                return n;
-            }
-        };
-        if read.bytes.is_empty() {
-            break;
+    let scanned = p.for_each_batch(|batch| {
+        if batch.is_control() {
+            return;
         }
-        let before = offset;
-        for batch in batches(read.bytes) {
-            let Ok(batch) = batch else { break };
-            if batch.next_offset() <= offset {
-                continue;
-            }
-            offset = batch.next_offset();
-            if batch.is_control() {
-                continue;
-            }
-            let Ok(records) = batch.records() else {
-                warn!(
-                    partition = p.index,
-                    offset = batch.base_offset(),
-                    "undecodable batch in __transaction_state"
-                );
+        let Ok(records) = batch.records() else {
+            warn!(
+                partition = p.index,
+                offset = batch.base_offset(),
+                "undecodable batch in __transaction_state"
+            );
+            return;
+        };
+        for r in records {
+            let Some(key) = r.key.as_deref() else {
                 continue;
             };
-            for r in records {
-                let Some(key) = r.key.as_deref() else {
-                    continue;
-                };
-                match decode_record(key, r.value.as_deref()) {
-                    Ok(rec) => {
-                        coord.replay(rec);
-                        n += 1;
-                    }
-                    Err(e) => {
-                        warn!(partition = p.index, error = %e, "skipping undecodable __transaction_state record")
-                    }
+            match decode_record(key, r.value.as_deref()) {
+                Ok(rec) => {
+                    coord.replay(rec);
+                    n += 1;
+                }
+                Err(e) => {
+                    warn!(partition = p.index, error = %e, "skipping undecodable __transaction_state record")
                 }
             }
         }
-        if offset == before {
-            break;
-        }
+    });
+    if let Err(e) = scanned {
+        warn!(partition = p.index, error = %e, "cannot read __transaction_state");
     }
     n
 }
