@@ -221,8 +221,14 @@ pub async fn txn_commit(
                     crate::groups::OFFSETS_TOPIC,
                     index,
                 );
-                if code != ErrorCode::None {
-                    early = Some(code);
+                // Kafka's GroupCoordinatorService normalizes a transient verification
+                // answer to COORDINATOR_NOT_AVAILABLE for this API.
+                match code {
+                    ErrorCode::None => {}
+                    ErrorCode::NotEnoughReplicas => {
+                        early = Some(ErrorCode::CoordinatorNotAvailable)
+                    }
+                    other => early = Some(other),
                 }
             }
             Err(_) => early = Some(ErrorCode::CoordinatorNotAvailable),

@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use arus_protocol::ErrorCode;
 use arus_txn::records::{decode_record, encode_record, transaction_partition_for};
-use arus_txn::{MarkerJob, TopicPartition, TxnConfig, TxnCoordinator};
+use arus_txn::{
+    MarkerJob, TopicPartition, TxnConfig, TxnCoordinator, produce_error_for_verification,
+};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tracing::{info, warn};
@@ -273,9 +275,9 @@ impl TxnDriver {
     }
 
     /// KIP-890 verification for a transactional produce to `topic`-`partition`: NONE when
-    /// the producer's ongoing transaction added the partition. Coordinator errors become
-    /// NOT_ENOUGH_REPLICAS (retriable for every client), as in Kafka's
-    /// AddPartitionsToTxnManager.
+    /// the producer's ongoing transaction added the partition. Transient coordinator
+    /// answers (loading, a commit in progress) become NOT_ENOUGH_REPLICAS, which every
+    /// client retries, as in Kafka's ReplicaManager.
     pub fn verify_produce(
         &self,
         producer_id: i64,
@@ -299,11 +301,10 @@ impl TxnDriver {
             .next()
             .unwrap_or(ErrorCode::UnknownServerError);
         match code {
+            // Produce has no PRODUCER_FENCED for old clients: a stale epoch is
+            // INVALID_PRODUCER_EPOCH, as the log itself would answer.
             ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
-            ErrorCode::CoordinatorLoadInProgress
-            | ErrorCode::CoordinatorNotAvailable
-            | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
-            other => other,
+            other => produce_error_for_verification(other),
         }
     }
 
