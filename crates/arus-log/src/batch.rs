@@ -203,6 +203,17 @@ fn read_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
 pub fn find_record(
     h: &BatchHeader,
     batch: &[u8],
+    pred: impl FnMut(i64) -> bool,
+) -> Option<(i64, i64)> {
+    find_record_from(h, batch, i64::MIN, pred)
+}
+
+/// [`find_record`] among the records at or above `min_offset` only (timestamp lookups
+/// must not return offsets below the log start offset).
+pub fn find_record_from(
+    h: &BatchHeader,
+    batch: &[u8],
+    min_offset: i64,
     mut pred: impl FnMut(i64) -> bool,
 ) -> Option<(i64, i64)> {
     if h.is_compressed() || batch.len() < h.size {
@@ -225,8 +236,9 @@ pub fn find_record(
         let ts_delta = read_varlong(rec, &mut p)?;
         let off_delta = read_varlong(rec, &mut p)?;
         let ts = h.base_timestamp.wrapping_add(ts_delta);
-        if pred(ts) {
-            return Some((h.base_offset + off_delta, ts));
+        let offset = h.base_offset.wrapping_add(off_delta);
+        if offset >= min_offset && pred(ts) {
+            return Some((offset, ts));
         }
         pos = end;
     }

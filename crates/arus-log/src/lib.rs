@@ -24,6 +24,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod lifecycle;
 pub mod producer_state;
 pub mod segment;
 pub mod txn_index;
@@ -41,6 +42,8 @@ use crate::producer_state::{
     AbortedTxn, CompletedTxn, ProducerStateError, ProducerStateManager, ProducerView,
 };
 use crate::segment::{LOG_SUFFIX, Segment};
+
+pub use crate::lifecycle::{CleanedSegment, RetentionOutcome, RetentionPolicy, SegmentInfo};
 
 /// Per-log configuration (Kafka topic configs `segment.bytes`, `segment.ms`,
 /// `index.interval.bytes`, `segment.index.bytes`).
@@ -90,6 +93,24 @@ pub enum LogError {
     /// transactions); see [`ProducerStateError::kafka_error_code`].
     #[error("{0}")]
     Producer(#[from] ProducerStateError),
+    /// DeleteRecords asked for an offset above the high watermark (or a negative one other
+    /// than -1); the broker answers OFFSET_OUT_OF_RANGE.
+    #[error(
+        "cannot delete records before offset {offset}: it must be between 0 and the high watermark {high_watermark}, or -1 for the high watermark"
+    )]
+    DeleteOffsetOutOfRange { offset: i64, high_watermark: i64 },
+    /// [`Log::replace_segments`] refused because the segments it names are no longer the
+    /// log's (deleted by retention, truncated, rolled into the active one…): retry later.
+    #[error("segments changed since the cleaner read them: {0}")]
+    SegmentsChanged(String),
+    /// Input of a lifecycle call that can never succeed (malformed cleaned segments, a
+    /// negative checkpoint).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The segment-swap manifest left by an interrupted [`Log::replace_segments`] is
+    /// unreadable, so it is unknown which segments are current; needs an operator.
+    #[error("unreadable segment-swap manifest {}: {reason}", path.display())]
+    CorruptSwapManifest { path: PathBuf, reason: String },
 }
 
 impl From<(PathBuf, io::Error)> for LogError {
@@ -167,8 +188,14 @@ impl FlushTarget {
 pub struct Log {
     dir: PathBuf,
     config: LogConfig,
-    /// Sorted by base offset; never empty; the last one is active.
+    /// Sorted by base offset; never empty; the last one is active. A non-active segment's
+    /// `next_offset` is the next segment's base (batches may end earlier after cleaning).
     segments: Vec<Segment>,
+    /// Kafka's `logStartOffset`: reads below it fail. Between the first segment's base and
+    /// the log end; persisted in [`lifecycle::LOG_START_OFFSET_FILE`].
+    log_start: i64,
+    /// The log cleaner's first dirty offset ([`lifecycle::CLEANER_CHECKPOINT_FILE`]).
+    cleaner_checkpoint: Option<i64>,
     /// Offsets below this are known to be on stable storage.
     flushed: i64,
     /// Directory entries of segments with base offset below this are known durable.
@@ -209,13 +236,16 @@ impl Log {
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Log, LogError> {
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
         let dir = dir.to_path_buf();
+        // Before anything looks at segment files: finish or roll back a segment swap.
+        lifecycle::recover_swap(&dir)?;
         let mut bases = Vec::new();
         let mut others = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(io_at(&dir))? {
             let entry = entry.map_err(io_at(&dir))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.ends_with(".tmp") {
+            if name.ends_with(".tmp") || lifecycle::is_deleted_file(name) {
+                // `.deleted`: segments whose delayed unlink did not happen before a restart.
                 let _ = std::fs::remove_file(entry.path());
                 continue;
             }
@@ -282,13 +312,18 @@ impl Log {
             if clean_leo.is_none() {
                 tracing::info!(dir = %dir.display(), recovery_point, "unclean shutdown; recovering");
             }
+            // Above the recovery point a segment ending before the next one starts means
+            // lost unflushed data; below it, such a gap was left by the log cleaner
+            // (`replace_segments` makes the cleaned range durable first).
+            let unflushed_from = scan_from;
             let mut i = 0;
             while i < segments.len() {
                 if i >= scan_from || needs[i] {
                     recovered_any = true;
                     let stopped = segments[i].rebuild(true, interval)?;
                     let next_base = segments.get(i + 1).map(|s| s.base);
-                    let gap = next_base.is_some_and(|b| b != segments[i].next_offset);
+                    let end = segments[i].next_offset;
+                    let gap = next_base.is_some_and(|b| end > b || (end < b && i >= unflushed_from));
                     if let Some(why) = &stopped {
                         tracing::warn!(segment = %segments[i].log_path.display(), "truncated during recovery: {why}");
                     }
@@ -306,6 +341,11 @@ impl Log {
                 }
                 i += 1;
             }
+            for i in 1..segments.len() {
+                let b = segments[i].base;
+                let prev = &mut segments[i - 1];
+                prev.next_offset = prev.next_offset.max(b);
+            }
         }
 
         let mut log = Log {
@@ -318,8 +358,21 @@ impl Log {
             aborted: Vec::new(),
             txn_dir_dirty: None,
             last_replay_batches: 0,
+            log_start: 0,
+            cleaner_checkpoint: None,
         };
         let leo = log.log_end_offset();
+        let first_base = log.segments[0].base;
+        log.log_start = checkpoint::read_offset_file(
+            &log.dir.join(lifecycle::LOG_START_OFFSET_FILE),
+            lifecycle::LOG_START_OFFSET_VERSION,
+        )
+        .unwrap_or(first_base)
+        .clamp(first_base, leo.max(first_base));
+        log.cleaner_checkpoint = checkpoint::read_offset_file(
+            &log.dir.join(lifecycle::CLEANER_CHECKPOINT_FILE),
+            lifecycle::CLEANER_CHECKPOINT_VERSION,
+        );
         log.flushed = leo;
         for seg in &mut log.segments {
             log.aborted.extend(seg.load_txn_entries()?);
@@ -334,6 +387,7 @@ impl Log {
         };
         log.remove_snapshots_above(leo)?;
         log.load_producer_state(limit)?;
+        log.trim_state_below_start()?;
         if recovered_any || recovery_point != leo {
             log.persist_recovery_point()?;
         }
@@ -359,9 +413,10 @@ impl Log {
         &self.dir
     }
 
-    /// Base offset of the first segment.
+    /// Kafka's `logStartOffset`: the first offset that can be read. At or above the first
+    /// segment's base (DeleteRecords can move it into the middle of a segment).
     pub fn log_start_offset(&self) -> i64 {
-        self.segments[0].base
+        self.log_start
     }
 
     /// The next offset to assign.
@@ -702,28 +757,43 @@ impl Log {
     /// LogAppendTime batches the result is batch-granular: the batch's base offset and its
     /// `maxTimestamp`. `None` if no batch has a timestamp >= target.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
-        let Some(seg) = self.segments.iter().find(|s| s.max_timestamp >= timestamp) else {
-            return Ok(None);
-        };
-        let i = seg.time_index.partition_point(|&(ts, _)| ts < timestamp);
-        let mut pos = if i == 0 {
-            0
-        } else {
-            seg.floor_position(seg.base + i64::from(seg.time_index[i - 1].1))
-        };
-        while pos < seg.size {
-            let Some(h) = seg.read_header(pos)? else {
-                break;
-            };
-            if h.max_timestamp >= timestamp {
-                if h.is_compressed() || h.is_log_append_time() {
-                    return Ok(Some((h.base_offset, h.max_timestamp)));
-                }
-                let bytes = seg.read_bytes(pos, h.size)?;
-                let found = batch::find_record(&h, &bytes, |ts| ts >= timestamp);
-                return Ok(Some(found.unwrap_or((h.base_offset, h.max_timestamp))));
+        // Kafka `LogSegment.findOffsetByTimestamp(timestamp, logStartOffset)`: nothing below
+        // the log start offset is returned. Unlike Kafka, a segment whose qualifying records
+        // are all below the log start does not end the search.
+        let start = self.log_start;
+        for seg in &self.segments {
+            if seg.next_offset <= start || seg.max_timestamp < timestamp {
+                continue;
             }
-            pos += h.size as u64;
+            let i = seg.time_index.partition_point(|&(ts, _)| ts < timestamp);
+            let from_time = if i == 0 {
+                0
+            } else {
+                seg.floor_position(seg.base + i64::from(seg.time_index[i - 1].1))
+            };
+            // Both are batch starts, so the larger one is too.
+            let mut pos = from_time.max(seg.floor_position(start));
+            while pos < seg.size {
+                let Some(h) = seg.read_header(pos)? else {
+                    break;
+                };
+                pos += h.size as u64;
+                if h.last_offset() < start || h.max_timestamp < timestamp {
+                    continue;
+                }
+                if h.is_compressed() || h.is_log_append_time() {
+                    return Ok(Some((h.base_offset.max(start), h.max_timestamp)));
+                }
+                let bytes = seg.read_bytes(pos - h.size as u64, h.size)?;
+                match batch::find_record_from(&h, &bytes, start, |ts| ts >= timestamp) {
+                    Some(found) => return Ok(Some(found)),
+                    // Records unparseable: batch-granular answer.
+                    None if h.base_offset >= start => {
+                        return Ok(Some((h.base_offset, h.max_timestamp)));
+                    }
+                    None => {}
+                }
+            }
         }
         Ok(None)
     }
@@ -838,6 +908,8 @@ impl Log {
             self.remove_snapshots_above(-1)?;
             self.segments
                 .push(Segment::create(&self.dir, offset.max(0), now)?);
+            self.log_start = offset.max(0);
+            self.persist_log_start()?;
         } else {
             while self.segments.len() > 1 && self.active().base >= offset {
                 let s = self.segments.pop().expect("len > 1");
@@ -848,12 +920,27 @@ impl Log {
             if let Some((pos, _)) = seg.locate(offset)? {
                 seg.log.set_len(pos).map_err(io_at(&seg.log_path))?;
                 seg.rebuild(false, interval)?;
+            } else if seg.next_offset > offset {
+                // `offset` is in a gap the cleaner left at the end of this (formerly
+                // non-active) segment: the log end goes back to its last batch.
+                seg.rebuild(false, interval)?;
             }
         }
+        // Kafka `LogCleanerManager.maybeTruncateCheckpoint`.
         let leo = self.log_end_offset();
+        if self.cleaner_checkpoint.is_some_and(|c| c > leo) {
+            self.set_cleaner_checkpoint(leo)?;
+        }
+        let leo = self.log_end_offset();
+        if self.log_start > leo {
+            // The batch holding the log start went with the truncation.
+            self.log_start = leo;
+            self.persist_log_start()?;
+        }
         self.flushed = self.flushed.min(leo);
         self.remove_snapshots_above(leo)?;
         self.load_producer_state(leo)?;
+        self.trim_state_below_start()?;
         self.persist_recovery_point()?;
         fsync_dir(&self.dir)?;
         self.dir_synced_below = self.active().base + 1;

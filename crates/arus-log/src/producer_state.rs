@@ -435,6 +435,18 @@ impl ProducerStateManager {
         v
     }
 
+    /// The log start offset moved to `log_start` (DeleteRecords, retention): forgets the
+    /// producers whose last batch is below it (Kafka 2.x `ProducerStateManager.truncateHead`
+    /// / `isProducerRetained`: `!entry.isEmpty && logStartOffset <= lastDataOffset`).
+    /// Producers with an ongoing transaction are kept: the transaction still bounds the
+    /// last stable offset and its marker will come.
+    pub fn truncate_head(&mut self, log_start: i64) {
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some()
+                || e.batches.back().is_some_and(|b| b.last_offset >= log_start)
+        });
+    }
+
     /// Kafka `ProducerStateManager.removeExpiredProducers` / `isProducerExpired`.
     pub fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) {
         self.producers.retain(|_, e| {

@@ -413,18 +413,8 @@ impl Segment {
 
     /// Rewrites both index files from the in-memory indexes.
     pub fn write_index_files(&mut self) -> PathIoResult<()> {
-        let mut ib = Vec::with_capacity(8 + self.offset_index.len() * 8);
-        ib.extend_from_slice(&index_header(INDEX_MAGIC, INDEX_VERSION));
-        for &(rel, pos) in &self.offset_index {
-            ib.extend_from_slice(&rel.to_be_bytes());
-            ib.extend_from_slice(&pos.to_be_bytes());
-        }
-        let mut tb = Vec::with_capacity(8 + self.time_index.len() * 12);
-        tb.extend_from_slice(&index_header(TIME_INDEX_MAGIC, TIME_INDEX_VERSION));
-        for &(ts, rel) in &self.time_index {
-            tb.extend_from_slice(&ts.to_be_bytes());
-            tb.extend_from_slice(&rel.to_be_bytes());
-        }
+        let ib = encode_offset_index(&self.offset_index);
+        let tb = encode_time_index(&self.time_index);
         at(&self.index_path, self.index_file.set_len(0))?;
         at(&self.index_path, self.index_file.write_all_at(&ib, 0))?;
         at(&self.time_path, self.time_file.set_len(0))?;
@@ -602,6 +592,28 @@ impl Segment {
     }
 }
 
+/// The whole `.index` file for these entries.
+pub fn encode_offset_index(entries: &[(u32, u32)]) -> Vec<u8> {
+    let mut ib = Vec::with_capacity(8 + entries.len() * 8);
+    ib.extend_from_slice(&index_header(INDEX_MAGIC, INDEX_VERSION));
+    for &(rel, pos) in entries {
+        ib.extend_from_slice(&rel.to_be_bytes());
+        ib.extend_from_slice(&pos.to_be_bytes());
+    }
+    ib
+}
+
+/// The whole `.timeindex` file for these entries.
+pub fn encode_time_index(entries: &[(i64, u32)]) -> Vec<u8> {
+    let mut tb = Vec::with_capacity(8 + entries.len() * 12);
+    tb.extend_from_slice(&index_header(TIME_INDEX_MAGIC, TIME_INDEX_VERSION));
+    for &(ts, rel) in entries {
+        tb.extend_from_slice(&ts.to_be_bytes());
+        tb.extend_from_slice(&rel.to_be_bytes());
+    }
+    tb
+}
+
 /// Builds the in-memory index state batch by batch, the same way `append` does.
 pub struct IndexBuilder {
     base: i64,
@@ -665,6 +677,22 @@ impl IndexBuilder {
         }
         self.bytes_since += h.size as u64;
         self.next_offset = h.last_offset() + 1;
+    }
+
+    /// The entry a segment gets when it stops being active: the time index ends with the
+    /// segment's max timestamp (see the `.timeindex` docs above).
+    pub fn seal(&mut self) {
+        if self.offset_of_max_timestamp >= 0
+            && self
+                .time_index
+                .last()
+                .is_none_or(|&(ts, _)| ts < self.max_timestamp)
+        {
+            self.time_index.push((
+                self.max_timestamp,
+                (self.offset_of_max_timestamp - self.base) as u32,
+            ));
+        }
     }
 
     fn finish_into(self, seg: &mut Segment) {
