@@ -3,7 +3,8 @@
 //! broker form with `verify_only` from v4), AddOffsetsToTxn, EndTxn, DescribeTransactions,
 //! ListTransactions; and DescribeProducers, which reads the partitions' producer state.
 //!
-//! Every state change is answered after its `__transaction_state` record is fsynced. Old
+//! Every state change is answered after its `__transaction_state` record is fsynced (EndTxn
+//! after its markers are, too: see `crate::txn`). Old
 //! request versions get INVALID_PRODUCER_EPOCH where newer ones get PRODUCER_FENCED, as in
 //! Kafka's request handlers (KIP-588).
 
@@ -37,6 +38,16 @@ use tracing::debug;
 
 use crate::Broker;
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
+
+/// How long EndTxn waits for its markers before answering anyway.
+const MARKER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Resolves when every receiver has fired (or its task ended).
+async fn futures_join(markers: Vec<tokio::sync::oneshot::Receiver<()>>) {
+    for m in markers {
+        let _ = m.await;
+    }
+}
 
 /// KIP-588: request versions below `fenced_since` know INVALID_PRODUCER_EPOCH only.
 fn for_version(code: ErrorCode, version: i16, fenced_since: i16) -> ErrorCode {
@@ -316,9 +327,15 @@ pub async fn end_txn(broker: &Arc<Broker>, r: EndTxnRequest, version: i16) -> En
             now,
         )
     });
-    let persisted = broker.txns.finish(broker, after).await;
+    let persisted = broker.txns.finish_with_markers(broker, after).await;
     reply(match (result, persisted) {
-        (Ok(()), Ok(())) => ErrorCode::None,
+        (Ok(()), Ok(markers)) => {
+            // Answer once the markers are durable (bounded: the outcome is already decided
+            // by the durable Prepare record, so a slow marker only delays the answer).
+            let all = futures_join(markers);
+            let _ = tokio::time::timeout(MARKER_WAIT, all).await;
+            ErrorCode::None
+        }
         (Ok(()), Err(e)) => e.code(),
         (Err(code), _) => for_version(code, version, 2),
     })

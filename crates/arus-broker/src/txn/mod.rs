@@ -13,6 +13,11 @@
 //! the coordinator, which writes CompleteCommit / CompleteAbort. A crash in between is
 //! repaired at start-up: the loader finds the transaction still in a Prepare state and
 //! writes its markers again (a repeated marker is harmless to the partitions).
+//!
+//! Unlike Kafka (where EndTxn answers once the Prepare record is replicated), EndTxn here
+//! answers once the markers are durable: the marker round trip is local and short, and a
+//! producer that starts its next transaction at once then finds the previous one complete
+//! instead of retrying on CONCURRENT_TRANSACTIONS with a client-side backoff.
 
 pub mod producer_ids;
 
@@ -29,7 +34,7 @@ use arus_txn::{
     MarkerJob, TopicPartition, TxnConfig, TxnCoordinator, produce_error_for_verification,
 };
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tracing::{info, warn};
 
 use crate::broker::{Broker, now_ms};
@@ -257,21 +262,36 @@ impl TxnDriver {
         broker: &Arc<Broker>,
         after: TxnAfter,
     ) -> Result<(), PersistError> {
+        self.finish_with_markers(broker, after).await.map(|_| ())
+    }
+
+    /// Like [`TxnDriver::finish`], also returning one receiver per marker job that fires
+    /// once that job's markers are durable in every partition.
+    pub(crate) async fn finish_with_markers(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        after: TxnAfter,
+    ) -> Result<Vec<oneshot::Receiver<()>>, PersistError> {
         let result = persist(broker, &after).await;
-        if result.is_ok() {
-            for job in after.markers {
-                tokio::spawn(marker_task(self.clone(), broker.clone(), job));
+        if let Err(e) = result {
+            if !after.markers.is_empty() {
+                // The Prepare record may not be durable: do not write markers for it. The
+                // transaction stays in its Prepare state in memory; a restart reloads
+                // whatever reached the log and resends the markers of what did.
+                warn!(
+                    jobs = after.markers.len(),
+                    "transaction markers not written: their Prepare record is not durable"
+                );
             }
-        } else if !after.markers.is_empty() {
-            // The Prepare record may not be durable: do not write markers for it. The
-            // transaction stays in its Prepare state in memory; a restart reloads whatever
-            // reached the log and resends the markers of what did.
-            warn!(
-                jobs = after.markers.len(),
-                "transaction markers not written: their Prepare record is not durable"
-            );
+            return Err(e);
         }
-        result
+        let mut done = Vec::with_capacity(after.markers.len());
+        for job in after.markers {
+            let (tx, rx) = oneshot::channel();
+            done.push(rx);
+            tokio::spawn(marker_task(self.clone(), broker.clone(), job, tx));
+        }
+        Ok(done)
     }
 
     /// KIP-890 verification for a transactional produce to `topic`-`partition`: NONE when
@@ -378,6 +398,7 @@ fn marker_task(
     driver: Arc<TxnDriver>,
     broker: Arc<Broker>,
     job: MarkerJob,
+    markers_durable: oneshot::Sender<()>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         let mut flush: Vec<(Arc<Partition>, i64)> = Vec::new();
@@ -416,6 +437,10 @@ fn marker_task(
         for (p, end) in &flush {
             p.wait_flushed(*end).await;
         }
+        // From here the outcome is durable in the data: an EndTxn waiting on it may answer.
+        // The Complete record that follows is bookkeeping — if it is lost, the loader finds
+        // the Prepare state and writes the (idempotent) markers again.
+        let _ = markers_durable.send(());
         let ((), after) = driver.locked(&broker, |c, _, now| c.markers_written(&job, now));
         if let Err(e) = driver.finish(&broker, after).await {
             warn!(transactional_id = %job.transactional_id, error = %e, "cannot record the completion of a transaction");
