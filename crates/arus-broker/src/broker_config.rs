@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use crate::config_defs::{TOPIC_CONFIGS, topic_config};
+use crate::dynamic_config::{self, DynamicConfigError, DynamicConfigs, DynamicScope, Synonym};
+use crate::topic_settings::ConfigSource;
 
 /// A `PLAINTEXT://host:port` listener. Port 0 asks the OS for a free port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,6 +209,35 @@ pub struct BrokerConfig {
     /// Every property set explicitly (file, environment or flag), for DescribeConfigs sources
     /// and for topic-config defaults taken from broker synonyms.
     pub explicit: BTreeMap<String, String>,
+    /// The dynamic layers (KIP-226) of the broker with this log directory and node id,
+    /// bound on first use.
+    pub dynamic: DynamicSlot,
+}
+
+/// A broker key's effective value, where it came from, and its synonyms in Kafka's order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BrokerValue {
+    pub value: String,
+    pub source: ConfigSource,
+    pub synonyms: Vec<Synonym>,
+}
+
+/// Where a `BrokerConfig` finds its dynamic layers. A clone starts unbound and binds to the
+/// same shared layers if it keeps the log directory and node id, or to its own if a test
+/// changed them.
+#[derive(Default)]
+pub struct DynamicSlot(OnceLock<Arc<DynamicConfigs>>);
+
+impl Clone for DynamicSlot {
+    fn clone(&self) -> Self {
+        DynamicSlot::default()
+    }
+}
+
+impl std::fmt::Debug for DynamicSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DynamicSlot")
+    }
 }
 
 impl Default for BrokerConfig {
@@ -425,6 +457,7 @@ impl BrokerConfig {
                 &get("transaction.partition.verification.enable"),
             )?,
             explicit,
+            dynamic: DynamicSlot::default(),
         };
         if cfg.num_partitions < 1 {
             return Err(BrokerConfigError::Invalid {
@@ -536,31 +569,110 @@ impl BrokerConfig {
             .collect()
     }
 
-    /// The broker-level default for a topic config: its synonym if set, else Kafka's default.
-    /// Kafka's `log.retention.hours`/`minutes` and `log.roll.hours` are honoured as well.
-    pub fn topic_default(&self, key: &str) -> Option<(String, bool)> {
-        let def = topic_config(key)?;
-        if let Some(syn) = def.broker_synonym
-            && let Some(v) = self.explicit.get(syn)
-        {
-            return Some((v.clone(), true));
+    /// The dynamic layers of this broker, loaded from `dynamic-configs.json` in the log
+    /// directory on first use. If the file is unreadable the layers are empty and refuse
+    /// changes; [`BrokerConfig::load_dynamic`] reports that error.
+    pub fn dynamic(&self) -> &Arc<DynamicConfigs> {
+        self.dynamic
+            .0
+            .get_or_init(|| dynamic_config::shared(&self.log_dir, self.node_id).0)
+    }
+
+    /// Binds the dynamic layers now, failing if the file is unreadable: a broker should not
+    /// start (and later overwrite the file) with its dynamic configs silently dropped.
+    pub fn load_dynamic(&self) -> Result<&Arc<DynamicConfigs>, DynamicConfigError> {
+        let layers = self.dynamic();
+        match layers.load_error() {
+            Some(e) => Err(DynamicConfigError::Unavailable(e.to_string())),
+            None => Ok(layers),
         }
-        let coarse: &[(&str, i64)] = match key {
-            "retention.ms" => &[
-                ("log.retention.minutes", 60_000),
-                ("log.retention.hours", 3_600_000),
-            ],
-            "segment.ms" => &[("log.roll.hours", 3_600_000)],
-            _ => &[],
-        };
-        for (k, factor) in coarse {
-            if let Some(v) = self.explicit.get(*k)
-                && let Ok(n) = v.trim().parse::<i64>()
+    }
+
+    /// The chain of values for a broker key, highest precedence first, as Kafka's
+    /// `DynamicBrokerConfig` reports synonyms: dynamic per-broker (only if `per_broker`),
+    /// dynamic cluster default, static, then Kafka's default.
+    pub fn broker_value_chain(
+        &self,
+        key: &str,
+        kafka_default: Option<&str>,
+        per_broker: bool,
+    ) -> Vec<Synonym> {
+        let layers = self.dynamic();
+        let mut chain = Vec::new();
+        if per_broker && let Some(v) = layers.get(DynamicScope::Broker, key) {
+            chain.push((key.to_string(), v, ConfigSource::DynamicBrokerConfig));
+        }
+        if let Some(v) = layers.get(DynamicScope::ClusterDefault, key) {
+            chain.push((key.to_string(), v, ConfigSource::DynamicDefaultBrokerConfig));
+        }
+        if let Some(v) = self.explicit.get(key) {
+            chain.push((key.to_string(), v.clone(), ConfigSource::StaticBrokerConfig));
+        }
+        if let Some(d) = kafka_default {
+            chain.push((key.to_string(), d.to_string(), ConfigSource::DefaultConfig));
+        }
+        chain
+    }
+
+    /// The effective value of a broker key with its source and synonyms (Kafka's order);
+    /// `None` for a key Arus does not know.
+    pub fn broker_value(&self, key: &str, per_broker: bool) -> Option<BrokerValue> {
+        let names = dynamic_config::broker_synonyms(key);
+        let mut synonyms = Vec::new();
+        let mut effective = None;
+        for (name, factor, default) in names {
+            let chain = self.broker_value_chain(name, default, per_broker);
+            if effective.is_none()
+                && let Some((_, v, source)) = chain.first()
             {
-                return Some(((n.saturating_mul(*factor)).to_string(), true));
+                // `log.retention.hours=2` makes `log.retention.ms` 7200000.
+                let value = if factor == 1 {
+                    v.clone()
+                } else {
+                    v.trim()
+                        .parse::<i64>()
+                        .map_or_else(|_| v.clone(), |n| n.saturating_mul(factor).to_string())
+                };
+                effective = Some((value, *source));
+            }
+            synonyms.extend(chain);
+        }
+        let (value, source) = effective.or_else(|| {
+            dynamic_config::broker_config_key(key)
+                .map(|k| (k.default.to_string(), ConfigSource::DefaultConfig))
+        })?;
+        Some(BrokerValue {
+            value,
+            source,
+            synonyms,
+        })
+    }
+
+    /// The broker-level default of a topic config with its source: the first broker synonym
+    /// set in any layer (dynamic per-broker, dynamic default, static; `log.retention.ms`
+    /// before `.minutes` before `.hours`), else Kafka's topic default.
+    pub fn topic_default_with_source(&self, key: &str) -> Option<(String, ConfigSource)> {
+        let def = topic_config(key)?;
+        for (name, factor, _) in dynamic_config::topic_synonyms(key) {
+            if let Some((_, v, source)) =
+                self.broker_value_chain(name, None, true).into_iter().next()
+            {
+                if factor == 1 {
+                    return Some((v, source));
+                }
+                if let Ok(n) = v.trim().parse::<i64>() {
+                    return Some((n.saturating_mul(factor).to_string(), source));
+                }
             }
         }
-        Some((def.default.to_string(), false))
+        Some((def.default.to_string(), ConfigSource::DefaultConfig))
+    }
+
+    /// The broker-level default for a topic config, and whether it was set (statically or
+    /// dynamically) rather than Kafka's default.
+    pub fn topic_default(&self, key: &str) -> Option<(String, bool)> {
+        self.topic_default_with_source(key)
+            .map(|(v, s)| (v, s != ConfigSource::DefaultConfig))
     }
 
     /// Listeners as advertised to clients: `advertised.listeners`, else `listeners`, with a

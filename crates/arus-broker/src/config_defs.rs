@@ -28,6 +28,11 @@ pub enum Validator {
     OneOf(&'static [&'static str]),
     /// Comma-separated list whose items are each one of these.
     ListOf(&'static [&'static str]),
+    /// Inclusive integer range, or exactly the extra value (Kafka's `GzipCompression`
+    /// level validator: 1..=9 or -1 for zlib's default).
+    RangeOrExactly(f64, f64, f64),
+    /// Kafka's `ThrottledReplicaListValidator`: `*`, or `partition:broker` pairs.
+    ThrottledReplicas,
 }
 
 #[derive(Debug)]
@@ -63,7 +68,7 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "cleanup.policy",
         List,
         "delete",
-        Validator::ListOf(&["delete", "compact"]),
+        Validator::ListOf(&["compact", "delete"]),
         Some("log.cleanup.policy"),
         "The retention policy to use on log segments: delete, compact, or both."
     ),
@@ -71,7 +76,7 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "compression.gzip.level",
         Int,
         "-1",
-        Validator::Range(-1.0, 9.0),
+        Validator::RangeOrExactly(1.0, 9.0, -1.0),
         Some("compression.gzip.level"),
         "The compression level to use if compression.type is gzip."
     ),
@@ -135,7 +140,7 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "follower.replication.throttled.replicas",
         List,
         "",
-        Validator::Any,
+        Validator::ThrottledReplicas,
         None,
         "Replicas for which log replication should be throttled on the follower side."
     ),
@@ -151,7 +156,7 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "leader.replication.throttled.replicas",
         List,
         "",
-        Validator::Any,
+        Validator::ThrottledReplicas,
         None,
         "Replicas for which log replication should be throttled on the leader side."
     ),
@@ -271,7 +276,8 @@ pub static TOPIC_CONFIGS: &[ConfigDef] = &[
         "retention.bytes",
         Long,
         "-1",
-        Validator::Range(-1.0, f64::MAX),
+        // LogConfig defines it without a validator: any negative value means no limit.
+        Validator::Any,
         Some("log.retention.bytes"),
         "The maximum size a partition can grow to before old segments are discarded (-1: no limit)."
     ),
@@ -346,8 +352,15 @@ pub enum ConfigValueError {
 impl ConfigDef {
     /// Checks `value` against this key's type and validator.
     pub fn validate(&self, value: &str) -> Result<(), ConfigValueError> {
+        self.validate_as(self.name, value)
+    }
+
+    /// Like [`ConfigDef::validate`], naming `key` in the error: a broker synonym such as
+    /// `log.retention.ms` is checked with its topic config's rules but reported by its own
+    /// name, as Kafka does.
+    pub fn validate_as(&self, key: &str, value: &str) -> Result<(), ConfigValueError> {
         let invalid = |reason: String| ConfigValueError::Invalid {
-            key: self.name.to_string(),
+            key: key.to_string(),
             value: value.to_string(),
             reason,
         };
@@ -381,25 +394,49 @@ impl ConfigDef {
             _ => None,
         };
         match (self.validator, number) {
-            (Validator::Range(lo, hi), Some(n)) if n < lo || n > hi => {
-                let hi_text = if hi == f64::MAX {
-                    "...".to_string()
+            // Kafka's `ConfigDef.Range` messages.
+            (Validator::Range(lo, _), Some(n)) if n < lo => {
+                Err(invalid(format!("Value must be at least {lo}")))
+            }
+            (Validator::Range(_, hi), Some(n)) if n > hi => {
+                Err(invalid(format!("Value must be no more than {hi}")))
+            }
+            (Validator::RangeOrExactly(lo, hi, extra), Some(n))
+                if n != extra && (n < lo || n > hi) =>
+            {
+                Err(invalid(format!(
+                    "Value must be between {lo} and {hi} or equal to {extra}"
+                )))
+            }
+            (Validator::ThrottledReplicas, _) => {
+                let items: Vec<&str> = v.split(',').map(str::trim).collect();
+                let wildcard = items.len() == 1 && items[0] == "*";
+                let pairs = items.iter().all(|i| {
+                    i.split_once(':').is_some_and(|(p, b)| {
+                        p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
+                    })
+                });
+                if v.is_empty() || wildcard || pairs {
+                    Ok(())
                 } else {
-                    format!("{hi}")
-                };
-                Err(invalid(format!("Value must be in [{lo},{hi_text}]")))
+                    Err(invalid(
+                        "Must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...".into(),
+                    ))
+                }
             }
             (Validator::OneOf(allowed), _) if !allowed.contains(&v) => Err(invalid(format!(
                 "String must be one of: {}",
                 allowed.join(", ")
             ))),
             (Validator::ListOf(allowed), _) => {
+                // Kafka's `ValidList` checks each item and names the item, not the list.
                 for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     if !allowed.contains(&item) {
-                        return Err(invalid(format!(
-                            "Invalid value {item}; items must be in [{}]",
-                            allowed.join(", ")
-                        )));
+                        return Err(ConfigValueError::Invalid {
+                            key: key.to_string(),
+                            value: item.to_string(),
+                            reason: format!("String must be one of: {}", allowed.join(", ")),
+                        });
                     }
                 }
                 Ok(())

@@ -13,6 +13,8 @@ use crate::config_defs::{ConfigValueError, TOPIC_CONFIGS, topic_config};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConfigSource {
     TopicConfig = 1,
+    DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
 }
@@ -99,33 +101,34 @@ impl TopicSettings {
         }
     }
 
-    /// Every topic config with its effective value and source, in name order.
+    /// Every topic config with its effective value and source, in name order. Synonyms
+    /// follow Kafka's `ConfigHelper`: the topic override, then each broker synonym's dynamic
+    /// per-broker, dynamic default, static and default values.
     pub fn describe(&self, broker: &BrokerConfig) -> Vec<DescribedConfig> {
         TOPIC_CONFIGS
             .iter()
             .map(|def| {
                 let (value, source) = match self.overrides.get(def.name) {
                     Some(v) => (v.clone(), ConfigSource::TopicConfig),
-                    None => match broker.topic_default(def.name) {
-                        Some((v, true)) => (v, ConfigSource::StaticBrokerConfig),
-                        Some((v, false)) => (v, ConfigSource::DefaultConfig),
-                        None => (def.default.to_string(), ConfigSource::DefaultConfig),
-                    },
+                    None => broker
+                        .topic_default_with_source(def.name)
+                        .unwrap_or((def.default.to_string(), ConfigSource::DefaultConfig)),
                 };
                 let mut synonyms = Vec::new();
                 if let Some(v) = self.overrides.get(def.name) {
                     synonyms.push((def.name.to_string(), v.clone(), ConfigSource::TopicConfig));
                 }
-                if let Some(syn) = def.broker_synonym
-                    && let Some(v) = broker.explicit.get(syn)
-                {
-                    synonyms.push((syn.to_string(), v.clone(), ConfigSource::StaticBrokerConfig));
+                let broker_names = crate::dynamic_config::topic_synonyms(def.name);
+                if broker_names.is_empty() {
+                    synonyms.push((
+                        def.name.to_string(),
+                        def.default.to_string(),
+                        ConfigSource::DefaultConfig,
+                    ));
                 }
-                synonyms.push((
-                    def.broker_synonym.unwrap_or(def.name).to_string(),
-                    def.default.to_string(),
-                    ConfigSource::DefaultConfig,
-                ));
+                for (name, _, kafka_default) in broker_names {
+                    synonyms.extend(broker.broker_value_chain(name, kafka_default, true));
+                }
                 DescribedConfig {
                     name: def.name,
                     value,

@@ -1,6 +1,6 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics, and DescribeConfigs
-//! for the broker. Dynamic broker configs are not supported yet: altering the broker
-//! resource is refused with a message saying so.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and for the broker
+//! resource: the broker's own node id addresses its dynamic per-broker configs, the empty
+//! name the cluster-wide dynamic defaults (KIP-226, see [`crate::dynamic_config`]).
 
 use std::collections::BTreeMap;
 
@@ -18,8 +18,10 @@ use arus_protocol::messages::{
 };
 
 use crate::broker::Broker;
-use crate::broker_config::BROKER_KEYS;
-use crate::config_defs::{ConfigType, TOPIC_CONFIGS, topic_config};
+use crate::config_defs::{ConfigType, topic_config};
+use crate::dynamic_config::{
+    self, DynamicConfigError, DynamicScope, broker_config_key, broker_config_keys,
+};
 use crate::topic_settings::{ConfigSource, validate_overrides};
 use crate::topics::TopicError;
 
@@ -57,10 +59,10 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode, 
         .collect())
 }
 
-fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode, String)> {
+/// Which dynamic layer a BROKER resource name addresses.
+fn broker_scope(broker: &Broker, name: &str) -> Result<DynamicScope, (ErrorCode, String)> {
     if name.is_empty() {
-        // The cluster-wide default resource holds only dynamic defaults; there are none yet.
-        return Ok(Vec::new());
+        return Ok(DynamicScope::ClusterDefault);
     }
     if name.parse::<i32>().ok() != Some(broker.node_id()) {
         return Err((
@@ -71,48 +73,48 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode,
             ),
         ));
     }
-    let explicit = &broker.config.explicit;
-    let mut entries: Vec<Entry> = BROKER_KEYS
-        .iter()
-        .map(|(key, default, doc)| {
-            let (value, source) = match explicit.get(*key) {
-                Some(v) => (v.clone(), ConfigSource::StaticBrokerConfig),
-                None => (default.to_string(), ConfigSource::DefaultConfig),
-            };
-            Entry {
-                name: key.to_string(),
-                synonyms: vec![(key.to_string(), value.clone(), source)],
-                value,
-                source,
-                kind: ConfigType::String,
-                doc,
-                read_only: true,
-            }
-        })
-        .collect();
-    for def in TOPIC_CONFIGS {
-        let Some(syn) = def.broker_synonym else {
-            continue;
-        };
-        if entries.iter().any(|e| e.name == syn) {
-            continue;
-        }
-        let (value, source) = match explicit.get(syn) {
-            Some(v) => (v.clone(), ConfigSource::StaticBrokerConfig),
-            None => (def.default.to_string(), ConfigSource::DefaultConfig),
-        };
-        entries.push(Entry {
-            name: syn.to_string(),
-            synonyms: vec![(syn.to_string(), value.clone(), source)],
-            value,
-            source,
-            kind: def.kind,
-            doc: def.doc,
-            read_only: true,
-        });
+    Ok(DynamicScope::Broker)
+}
+
+fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode, String)> {
+    let config = &broker.config;
+    match broker_scope(broker, name)? {
+        // Kafka's `ConfigHelper`: the default resource lists only the dynamic defaults set,
+        // with synonyms that leave out per-broker values.
+        DynamicScope::ClusterDefault => Ok(config
+            .dynamic()
+            .layer(DynamicScope::ClusterDefault)
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let k = broker_config_key(&key)?;
+                let synonyms = config.broker_value(&key, false)?.synonyms;
+                Some(Entry {
+                    name: key,
+                    value,
+                    source: ConfigSource::DynamicDefaultBrokerConfig,
+                    kind: k.kind,
+                    doc: k.doc,
+                    read_only: false,
+                    synonyms,
+                })
+            })
+            .collect()),
+        DynamicScope::Broker => Ok(broker_config_keys()
+            .into_iter()
+            .filter_map(|k| {
+                let v = config.broker_value(k.name, true)?;
+                Some(Entry {
+                    name: k.name.to_string(),
+                    value: v.value,
+                    source: v.source,
+                    synonyms: v.synonyms,
+                    kind: k.kind,
+                    doc: k.doc,
+                    read_only: !k.dynamic,
+                })
+            })
+            .collect()),
     }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(entries)
 }
 
 pub fn describe(
@@ -215,21 +217,62 @@ fn alter_topic(
         .map_err(|e: TopicError| (e.code(), e.to_string()))
 }
 
-fn broker_alter_refusal(broker: &Broker, name: &str) -> (ErrorCode, String) {
-    if !name.is_empty() && name.parse::<i32>().ok() != Some(broker.node_id()) {
-        return (
-            ErrorCode::InvalidRequest,
-            format!(
-                "Unexpected broker id, expected {} but received {name}",
-                broker.node_id()
-            ),
-        );
+/// Kafka's `ConfigResource.toString()`, which prefixes broker validation errors.
+fn resource_label(name: &str) -> String {
+    format!("ConfigResource(type=BROKER, name='{name}')")
+}
+
+/// Applies `change` to one dynamic layer of the broker resource `name`, validating the
+/// result as Kafka's `ConfigAdminManager.validateBrokerConfigChange` does; `validate_only`
+/// checks without applying. Topics are re-resolved when a topic-config synonym changed.
+fn alter_broker(
+    broker: &Broker,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>, DynamicScope) -> Result<(), (ErrorCode, String)>,
+) -> Result<(), (ErrorCode, String)> {
+    let scope = broker_scope(broker, name)?;
+    let layers = broker.config.dynamic();
+    let before = layers.layer(scope);
+    let changed = layers.update(scope, validate_only, |props| {
+        change(props, scope)?;
+        dynamic_config::validate_dynamic(props).map_err(|(code, message)| {
+            if code == ErrorCode::InvalidRequest {
+                // Kafka wraps `ConfigException`s in `InvalidRequestException` this way.
+                (
+                    code,
+                    format!(
+                        "Invalid config value for resource {}: {message}",
+                        resource_label(name)
+                    ),
+                )
+            } else {
+                (code, message)
+            }
+        })
+    })?;
+    if changed {
+        let after = layers.layer(scope);
+        let touches_topics = before
+            .keys()
+            .chain(after.keys())
+            .filter(|k| before.get(*k) != after.get(*k))
+            .any(|k| {
+                crate::config_defs::TOPIC_CONFIGS
+                    .iter()
+                    .any(|d| d.broker_synonym == Some(k.as_str()))
+            });
+        if touches_topics {
+            dynamic_config::reresolve_all(broker).map_err(|e| (e.code(), e.to_string()))?;
+        }
     }
-    (
-        ErrorCode::InvalidRequest,
-        "Dynamic broker configs are not supported yet; set them in server.properties and restart."
-            .into(),
-    )
+    Ok(())
+}
+
+impl From<DynamicConfigError> for (ErrorCode, String) {
+    fn from(e: DynamicConfigError) -> Self {
+        (ErrorCode::UnknownServerError, e.to_string())
+    }
 }
 
 pub fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
@@ -254,7 +297,19 @@ pub fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsRespo
                         Ok(())
                     })
                 }
-                RESOURCE_BROKER => Err(broker_alter_refusal(broker, &r.resource_name)),
+                RESOURCE_BROKER => {
+                    alter_broker(broker, &r.resource_name, request.validate_only, |o, _| {
+                        // Legacy AlterConfigs replaces the whole dynamic set of the resource
+                        // (Kafka's `alterBrokerConfigs`).
+                        o.clear();
+                        for c in &r.configs {
+                            if let Some(value) = &c.value {
+                                o.insert(c.name.clone(), value.clone());
+                            }
+                        }
+                        Ok(())
+                    })
+                }
                 other => Err((
                     ErrorCode::InvalidRequest,
                     format!("Unsupported resource type {other}"),
@@ -316,21 +371,7 @@ pub fn incremental_alter(
                                 let current = o.get(&c.name).cloned().unwrap_or_else(|| {
                                     broker.config.topic_default(&c.name).map(|(v, _)| v).unwrap_or_default()
                                 });
-                                let mut items: Vec<String> = current
-                                    .split(',')
-                                    .map(|s| s.trim().to_string())
-                                    .filter(|s| !s.is_empty())
-                                    .collect();
-                                for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                                    if c.config_operation == OP_APPEND {
-                                        if !items.iter().any(|i| i == v) {
-                                            items.push(v.to_string());
-                                        }
-                                    } else {
-                                        items.retain(|i| i != v);
-                                    }
-                                }
-                                o.insert(c.name.clone(), items.join(","));
+                                o.insert(c.name.clone(), apply_list_op(&current, &value, c.config_operation));
                             }
                             other => {
                                 return Err((ErrorCode::InvalidRequest, format!("Unknown config operation {other}")));
@@ -339,7 +380,45 @@ pub fn incremental_alter(
                     }
                     Ok(())
                 }),
-                RESOURCE_BROKER => Err(broker_alter_refusal(broker, &r.resource_name)),
+                RESOURCE_BROKER => alter_broker(broker, &r.resource_name, request.validate_only, |o, scope| {
+                    for c in &r.configs {
+                        let value = c.value.clone().unwrap_or_default();
+                        match c.config_operation {
+                            OP_SET => {
+                                o.insert(c.name.clone(), value);
+                            }
+                            OP_DELETE => {
+                                o.remove(&c.name);
+                            }
+                            OP_APPEND | OP_SUBTRACT => {
+                                let Some(key) = broker_config_key(&c.name) else {
+                                    return Err((ErrorCode::InvalidConfig, format!("Unknown broker config name: {}", c.name)));
+                                };
+                                if key.kind != ConfigType::List {
+                                    return Err((
+                                        ErrorCode::InvalidConfig,
+                                        format!("Config value append/subtract is not allowed for config key {} which is not of type LIST", c.name),
+                                    ));
+                                }
+                                // The layer's value, else what the layers below it give.
+                                let current = o.get(&c.name).cloned().unwrap_or_else(|| {
+                                    broker
+                                        .config
+                                        .broker_value_chain(c.name.as_str(), Some(key.default), false)
+                                        .into_iter()
+                                        .find(|(_, _, s)| scope == DynamicScope::Broker || *s != ConfigSource::DynamicDefaultBrokerConfig)
+                                        .map(|(_, v, _)| v)
+                                        .unwrap_or_default()
+                                });
+                                o.insert(c.name.clone(), apply_list_op(&current, &value, c.config_operation));
+                            }
+                            other => {
+                                return Err((ErrorCode::InvalidRequest, format!("Unknown config operation {other}")));
+                            }
+                        }
+                    }
+                    Ok(())
+                }),
                 other => Err((ErrorCode::InvalidRequest, format!("Unsupported resource type {other}"))),
             };
             let (code, message) = match result {
@@ -359,4 +438,24 @@ pub fn incremental_alter(
         responses,
         ..Default::default()
     }
+}
+
+/// APPEND adds the items not yet present; SUBTRACT removes them (Kafka's
+/// `IncrementalAlterConfigs` list semantics).
+fn apply_list_op(current: &str, value: &str, op: i8) -> String {
+    let mut items: Vec<String> = current
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if op == OP_APPEND {
+            if !items.iter().any(|i| i == v) {
+                items.push(v.to_string());
+            }
+        } else {
+            items.retain(|i| i != v);
+        }
+    }
+    items.join(",")
 }
