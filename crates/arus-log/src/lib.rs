@@ -323,7 +323,8 @@ impl Log {
                     let stopped = segments[i].rebuild(true, interval)?;
                     let next_base = segments.get(i + 1).map(|s| s.base);
                     let end = segments[i].next_offset;
-                    let gap = next_base.is_some_and(|b| end > b || (end < b && i >= unflushed_from));
+                    let gap =
+                        next_base.is_some_and(|b| end > b || (end < b && i >= unflushed_from));
                     if let Some(why) = &stopped {
                         tracing::warn!(segment = %segments[i].log_path.display(), "truncated during recovery: {why}");
                     }
@@ -1195,6 +1196,8 @@ fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

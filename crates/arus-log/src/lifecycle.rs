@@ -72,7 +72,12 @@ const MAX_MANIFEST_BYTES: u64 = 16 << 20;
 
 /// The segment files, in the order a swap renames them (`.log` last: a segment exists for
 /// `Log::open` once its `.log` does).
-const SEGMENT_SUFFIXES: [&str; 4] = [INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX, LOG_SUFFIX];
+const SEGMENT_SUFFIXES: [&str; 4] = [
+    INDEX_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    LOG_SUFFIX,
+];
 
 /// Kafka topic configs `retention.ms` and `retention.bytes` (-1 = unlimited). For a topic
 /// with `cleanup.policy=compact` only, pass both unlimited: like Kafka, only segments
@@ -181,8 +186,14 @@ fn write_manifest(dir: &Path, old: &[i64], new: &[i64]) -> Result<(), LogError> 
     fsync_dir(dir)
 }
 
+/// The segment bases a committed swap replaces, and those it puts in their place.
+struct SwapManifest {
+    old: Vec<i64>,
+    new: Vec<i64>,
+}
+
 /// `Ok(None)` when there is no manifest.
-fn read_manifest(path: &Path) -> Result<Option<(Vec<i64>, Vec<i64>)>, LogError> {
+fn read_manifest(path: &Path) -> Result<Option<SwapManifest>, LogError> {
     let corrupt = |reason: &str| LogError::CorruptSwapManifest {
         path: path.to_path_buf(),
         reason: reason.to_string(),
@@ -215,7 +226,7 @@ fn read_manifest(path: &Path) -> Result<Option<(Vec<i64>, Vec<i64>)>, LogError> 
     };
     let old = list("old")?;
     let new = list("new")?;
-    Ok(Some((old, new)))
+    Ok(Some(SwapManifest { old, new }))
 }
 
 /// Step 4 of the swap (see the module docs); idempotent.
@@ -240,7 +251,7 @@ fn complete_swap(dir: &Path, old: &[i64], new: &[i64]) -> Result<(), LogError> {
 
 /// Finishes a committed segment swap or rolls back an uncommitted one (module docs).
 pub(crate) fn recover_swap(dir: &Path) -> Result<(), LogError> {
-    if let Some((old, new)) = read_manifest(&dir.join(SWAP_MANIFEST_FILE))? {
+    if let Some(SwapManifest { old, new }) = read_manifest(&dir.join(SWAP_MANIFEST_FILE))? {
         tracing::warn!(dir = %dir.display(), ?old, ?new, "completing an interrupted segment swap");
         return complete_swap(dir, &old, &new);
     }
@@ -639,8 +650,14 @@ impl Log {
                 txn.extend_from_slice(&txn_index::encode_entry(e));
             }
             let contents: [(&str, &[u8]); 4] = [
-                (INDEX_SUFFIX, &segment::encode_offset_index(&p.index.offset_index)),
-                (TIME_INDEX_SUFFIX, &segment::encode_time_index(&p.index.time_index)),
+                (
+                    INDEX_SUFFIX,
+                    &segment::encode_offset_index(&p.index.offset_index),
+                ),
+                (
+                    TIME_INDEX_SUFFIX,
+                    &segment::encode_time_index(&p.index.time_index),
+                ),
                 (TXN_INDEX_SUFFIX, &txn),
                 (LOG_SUFFIX, &p.bytes),
             ];

@@ -28,7 +28,7 @@ fn set_producer(b: &mut [u8], pid: i64, epoch: i16, seq: i32) {
 }
 
 /// A data batch of `n` records from producer `pid`.
-fn pbatch(pid: i64, epoch: i16, seq: i32, n: usize, txn: bool, ts: i64) -> Vec<u8> {
+pub(crate) fn pbatch(pid: i64, epoch: i16, seq: i32, n: usize, txn: bool, ts: i64) -> Vec<u8> {
     let tss: Vec<i64> = (0..n as i64).map(|i| ts + i).collect();
     let attrs = if txn { TRANSACTIONAL_FLAG } else { 0 };
     let mut b = make_batch_attr(&tss, 4, attrs);
