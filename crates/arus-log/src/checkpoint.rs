@@ -25,9 +25,15 @@
 //! - Scanned segments — and any segment whose indexes failed their check — are read batch
 //!   by batch, validating header sanity (magic 2, `batchLength >= 49`, batch fits in the
 //!   file, offsets increasing) and CRC-32C. At the first torn or corrupt batch the `.log`
-//!   is truncated and every later segment deleted; the same happens when a segment does
-//!   not end exactly where the next one starts. The scanned segment's indexes are rebuilt
-//!   and it is fsynced. The log end is the last valid batch's last offset + 1.
+//!   is truncated and every later segment deleted; the same happens when a segment ends
+//!   after the next one starts, or — at or above the recovery point only — before it
+//!   (lost unflushed data; below the recovery point such a gap was left by the log
+//!   cleaner, see [`crate::lifecycle`], and a non-active segment then extends to the next
+//!   one's base). The scanned segment's indexes are rebuilt and it is fsynced. The log end
+//!   is the last valid batch's last offset + 1.
+//! - Before all this, an interrupted segment swap is completed or rolled back and
+//!   `.deleted` leftovers are removed; afterwards the log start offset is read from its
+//!   checkpoint (see [`crate::lifecycle`]).
 //! - An empty directory becomes a new log at offset 0.
 //!
 //! # Producer state (after the above)

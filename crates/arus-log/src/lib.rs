@@ -16,7 +16,13 @@
 //! This is a leaf crate: it must not depend on tokio, on anything network-related, or on
 //! the protocol crates. It parses the few record-batch v2 header fields it needs itself
 //! (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
-//! files) and [`checkpoint`] (recovery point and clean-shutdown marker).
+//! files), [`checkpoint`] (recovery point and clean-shutdown marker) and [`lifecycle`]
+//! (log start offset, cleaner checkpoint, delayed deletes, segment swap).
+//!
+//! The log's lifecycle ([`lifecycle`]): a log start offset moved by DeleteRecords
+//! ([`Log::delete_records_before`]) and retention ([`Log::apply_retention`]), and the hooks
+//! of the log cleaner that another crate implements ([`Log::segment_infos`],
+//! [`Log::cleaner_checkpoint`], [`Log::replace_segments`]).
 //!
 //! A `Log` is not internally synchronized: the broker wraps it in a mutex. Fsync happens
 //! outside that lock through [`Log::flush_target`] / [`FlushTarget::sync`] /

@@ -490,7 +490,10 @@ impl Log {
     /// after the run). Crash-safe (see the module docs); the new segments get rebuilt
     /// `.index`/`.timeindex` and the `.txnindex` entries whose markers fall in their range.
     /// Refuses with [`LogError::SegmentsChanged`], changing nothing, if `old_bases` is no
-    /// longer a run of non-active segments of the log.
+    /// longer a run of non-active segments of the log, and with
+    /// [`LogError::InvalidArgument`] for malformed cleaned data. An I/O error before the
+    /// commit point leaves the log unchanged; after it (rare: renames, unlinks) the log
+    /// must be reopened, which completes the swap.
     pub fn replace_segments(
         &mut self,
         old_bases: &[i64],

@@ -428,6 +428,12 @@ fn replace_segments_swaps_in_cleaned_data() {
     log.close().unwrap();
     let log = open(d.path());
     check_cleaned(&log, &b);
+    // A rebuilt cleaned segment below the recovery point keeps its gap and the later
+    // segments (a gap above the recovery point would be lost data).
+    drop(log);
+    std::fs::remove_file(segment_path(d.path(), 0, "index")).unwrap();
+    let log = open(d.path());
+    check_cleaned(&log, &b);
     // Retention treats the cleaned segment like any other.
     let mut log = log;
     let out = log
