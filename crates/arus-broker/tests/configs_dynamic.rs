@@ -1,0 +1,481 @@
+//! Dynamic broker configs (KIP-226) through the broker's handlers: per-broker and
+//! cluster-default values altered with AlterConfigs and IncrementalAlterConfigs, reported by
+//! DescribeConfigs with sources and synonyms, inherited by topics without overrides,
+//! refused for static keys and invalid values as Kafka refuses them, and kept across a
+//! restart.
+
+#![allow(clippy::needless_update)] // requests stay valid as specs add fields
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arus_broker::{Broker, BrokerConfig, Outcome};
+use arus_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use arus_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use arus_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use arus_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
+use arus_protocol::messages::incremental_alter_configs_request as inc;
+use arus_protocol::messages::*;
+use arus_protocol::{ApiKey, ErrorCode, Request, Response};
+
+const BROKER: i8 = 4;
+const TOPIC: i8 = 2;
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+
+const DYNAMIC_BROKER: i8 = 2;
+const DYNAMIC_DEFAULT: i8 = 3;
+const STATIC: i8 = 4;
+const DEFAULT: i8 = 5;
+
+fn open(dir: &std::path::Path) -> Arc<Broker> {
+    let mut props = BTreeMap::new();
+    props.insert("log.dirs".to_string(), dir.display().to_string());
+    props.insert("log.retention.hours".to_string(), "2".to_string());
+    props.insert("message.max.bytes".to_string(), "500000".to_string());
+    Broker::open(BrokerConfig::from_properties(props).unwrap()).unwrap()
+}
+
+async fn call(broker: &Arc<Broker>, key: ApiKey, version: i16, req: Request) -> Response {
+    let header = RequestHeader {
+        request_api_key: key as i16,
+        request_api_version: version,
+        correlation_id: 1,
+        client_id: Some("test-client".into()),
+        ..Default::default()
+    };
+    match broker.handle(&header, req).await {
+        Outcome::Respond(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn create_topic(broker: &Arc<Broker>, name: &str, configs: &[(&str, &str)]) {
+    let req = Request::CreateTopics(CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            configs: configs
+                .iter()
+                .map(|(k, v)| CreatableTopicConfig {
+                    name: k.to_string(),
+                    value: Some(v.to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        timeout_ms: 1000,
+        ..Default::default()
+    });
+    let Response::CreateTopics(r) = call(broker, ApiKey::CreateTopics, 7, req).await else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+}
+
+async fn describe(broker: &Arc<Broker>, kind: i8, name: &str) -> DescribeConfigsResult {
+    let req = Request::DescribeConfigs(DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: kind,
+            resource_name: name.into(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        include_synonyms: true,
+        include_documentation: true,
+        ..Default::default()
+    });
+    let Response::DescribeConfigs(mut r) = call(broker, ApiKey::DescribeConfigs, 4, req).await
+    else {
+        panic!()
+    };
+    r.results.remove(0)
+}
+
+fn entry<'a>(result: &'a DescribeConfigsResult, key: &str) -> &'a DescribeConfigsResourceResult {
+    result
+        .configs
+        .iter()
+        .find(|c| c.name == key)
+        .unwrap_or_else(|| panic!("{key} not described"))
+}
+
+fn synonyms(e: &DescribeConfigsResourceResult) -> Vec<(String, String, i8)> {
+    e.synonyms
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                s.value.clone().unwrap_or_default(),
+                s.source,
+            )
+        })
+        .collect()
+}
+
+fn syn(name: &str, value: &str, source: i8) -> (String, String, i8) {
+    (name.to_string(), value.to_string(), source)
+}
+
+/// IncrementalAlterConfigs on one broker resource; returns (error code, message).
+async fn incremental(
+    broker: &Arc<Broker>,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    let req = Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest {
+        resources: vec![inc::AlterConfigsResource {
+            resource_type: BROKER,
+            resource_name: name.into(),
+            configs: ops
+                .iter()
+                .map(|(k, op, v)| inc::AlterableConfig {
+                    name: k.to_string(),
+                    config_operation: *op,
+                    value: v.map(str::to_string),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        validate_only,
+        ..Default::default()
+    });
+    let Response::IncrementalAlterConfigs(mut r) =
+        call(broker, ApiKey::IncrementalAlterConfigs, 1, req).await
+    else {
+        panic!()
+    };
+    let r = r.responses.remove(0);
+    (r.error_code, r.error_message)
+}
+
+async fn alter_legacy(
+    broker: &Arc<Broker>,
+    name: &str,
+    configs: &[(&str, &str)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    let req = Request::AlterConfigs(AlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: BROKER,
+            resource_name: name.into(),
+            configs: configs
+                .iter()
+                .map(|(k, v)| AlterableConfig {
+                    name: k.to_string(),
+                    value: Some(v.to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        validate_only,
+        ..Default::default()
+    });
+    let Response::AlterConfigs(mut r) = call(broker, ApiKey::AlterConfigs, 2, req).await else {
+        panic!()
+    };
+    let r = r.responses.remove(0);
+    (r.error_code, r.error_message)
+}
+
+#[tokio::test]
+async fn dynamic_default_reaches_topics_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    create_topic(&broker, "plain", &[]).await;
+    create_topic(&broker, "own", &[("retention.ms", "1000")]).await;
+
+    // Before: the static log.retention.hours=2 gives retention.ms.
+    let t = describe(&broker, TOPIC, "plain").await;
+    let r = entry(&t, "retention.ms");
+    assert_eq!(r.value.as_deref(), Some("7200000"));
+    assert_eq!(r.config_source, STATIC);
+
+    // The cluster-wide default (resource name "").
+    let (code, msg) = incremental(
+        &broker,
+        "",
+        &[
+            ("log.retention.ms", SET, Some("3600000")),
+            ("message.max.bytes", SET, Some("2000000")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(code, 0, "{msg:?}");
+
+    let t = describe(&broker, TOPIC, "plain").await;
+    let r = entry(&t, "retention.ms");
+    assert_eq!(r.value.as_deref(), Some("3600000"));
+    assert_eq!(r.config_source, DYNAMIC_DEFAULT);
+    assert_eq!(
+        synonyms(r),
+        vec![
+            syn("log.retention.ms", "3600000", DYNAMIC_DEFAULT),
+            syn("log.retention.hours", "2", STATIC),
+            syn("log.retention.hours", "168", DEFAULT),
+        ]
+    );
+    // A topic override still wins, and heads the synonyms.
+    let own = describe(&broker, TOPIC, "own").await;
+    let r = entry(&own, "retention.ms");
+    assert_eq!(r.value.as_deref(), Some("1000"));
+    assert_eq!(synonyms(r)[0], syn("retention.ms", "1000", 1));
+    // The topic's resolved settings (what produce checks) follow the new default.
+    let topic = broker.topics.get("plain").unwrap();
+    assert_eq!(topic.settings().max_message_bytes, 2_000_000);
+    assert_eq!(
+        topic.partitions()[0].settings().max_message_bytes,
+        2_000_000
+    );
+
+    // A per-broker value beats the cluster default.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[("message.max.bytes", SET, Some("3000000"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, 0, "{msg:?}");
+    let b = describe(&broker, BROKER, "1").await;
+    assert_eq!(b.error_code, 0);
+    let m = entry(&b, "message.max.bytes");
+    assert_eq!(m.value.as_deref(), Some("3000000"));
+    assert_eq!(m.config_source, DYNAMIC_BROKER);
+    assert!(!m.read_only);
+    assert!(m.documentation.as_deref().is_some_and(|d| !d.is_empty()));
+    assert_eq!(
+        synonyms(m),
+        vec![
+            syn("message.max.bytes", "3000000", DYNAMIC_BROKER),
+            syn("message.max.bytes", "2000000", DYNAMIC_DEFAULT),
+            syn("message.max.bytes", "500000", STATIC),
+            syn("message.max.bytes", "1048588", DEFAULT),
+        ]
+    );
+    assert!(entry(&b, "log.dirs").read_only);
+    let t = describe(&broker, TOPIC, "plain").await;
+    let m = entry(&t, "max.message.bytes");
+    assert_eq!(m.value.as_deref(), Some("3000000"));
+    assert_eq!(m.config_source, DYNAMIC_BROKER);
+    assert_eq!(topic.settings().max_message_bytes, 3_000_000);
+
+    // The default resource lists only the dynamic defaults, without per-broker synonyms.
+    let d = describe(&broker, BROKER, "").await;
+    let names: Vec<_> = d.configs.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["log.retention.ms", "message.max.bytes"]);
+    let m = entry(&d, "message.max.bytes");
+    assert_eq!(m.config_source, DYNAMIC_DEFAULT);
+    assert_eq!(m.value.as_deref(), Some("2000000"));
+    assert!(synonyms(m).iter().all(|s| s.2 != DYNAMIC_BROKER));
+
+    // Restart on the same directory keeps both layers, read back from the file.
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("dynamic-configs.json")).unwrap())
+            .unwrap();
+    assert_eq!(file["version"], 1);
+    assert_eq!(file["brokers"]["1"]["message.max.bytes"], "3000000");
+    assert_eq!(file["cluster_default"]["log.retention.ms"], "3600000");
+    broker.shutdown();
+    drop(broker);
+    let broker = open(dir.path());
+    let b = describe(&broker, BROKER, "1").await;
+    let m = entry(&b, "message.max.bytes");
+    assert_eq!(m.value.as_deref(), Some("3000000"));
+    assert_eq!(m.config_source, DYNAMIC_BROKER);
+    let t = describe(&broker, TOPIC, "plain").await;
+    assert_eq!(
+        entry(&t, "retention.ms").config_source,
+        DYNAMIC_DEFAULT,
+        "cluster default after restart"
+    );
+    assert_eq!(
+        broker
+            .topics
+            .get("plain")
+            .unwrap()
+            .settings()
+            .max_message_bytes,
+        3_000_000
+    );
+
+    // DELETE removes a dynamic value; the layer below shows through again.
+    let (code, _) = incremental(&broker, "1", &[("message.max.bytes", DELETE, None)], false).await;
+    assert_eq!(code, 0);
+    let b = describe(&broker, BROKER, "1").await;
+    assert_eq!(
+        entry(&b, "message.max.bytes").config_source,
+        DYNAMIC_DEFAULT
+    );
+    assert_eq!(
+        broker
+            .topics
+            .get("plain")
+            .unwrap()
+            .settings()
+            .max_message_bytes,
+        2_000_000
+    );
+    broker.shutdown();
+}
+
+#[tokio::test]
+async fn legacy_alter_replaces_the_dynamic_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    let (code, msg) = alter_legacy(
+        &broker,
+        "1",
+        &[
+            ("log.cleanup.policy", "compact"),
+            ("log.segment.bytes", "2097152"),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(code, 0, "{msg:?}");
+    let (code, _) = alter_legacy(&broker, "1", &[("log.segment.bytes", "4194304")], false).await;
+    assert_eq!(code, 0);
+    let b = describe(&broker, BROKER, "1").await;
+    let policy = entry(&b, "log.cleanup.policy");
+    assert_eq!(policy.value.as_deref(), Some("delete"));
+    assert_eq!(policy.config_source, DEFAULT);
+    let seg = entry(&b, "log.segment.bytes");
+    assert_eq!(seg.value.as_deref(), Some("4194304"));
+    assert_eq!(seg.config_source, DYNAMIC_BROKER);
+
+    // APPEND on a LIST key starts from the value below the layer.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[("log.cleanup.policy", APPEND, Some("compact"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, 0, "{msg:?}");
+    let b = describe(&broker, BROKER, "1").await;
+    assert_eq!(
+        entry(&b, "log.cleanup.policy").value.as_deref(),
+        Some("delete,compact")
+    );
+    // APPEND on a non-list key is refused.
+    let (code, _) = incremental(
+        &broker,
+        "1",
+        &[("log.segment.bytes", APPEND, Some("1"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    broker.shutdown();
+}
+
+#[tokio::test]
+async fn refusals_match_kafka_and_validate_only_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+
+    // A static key: Kafka's ConfigAdminManager wraps DynamicBrokerConfig's ConfigException.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[
+            ("log.dirs", SET, Some("/elsewhere")),
+            ("log.retention.ms", SET, Some("5")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some(
+            "Invalid config value for resource ConfigResource(type=BROKER, name='1'): \
+             Cannot update these configs dynamically: Set(log.dirs)"
+        )
+    );
+    let (code, msg) = alter_legacy(&broker, "", &[("num.partitions", "3")], false).await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert!(
+        msg.as_deref().is_some_and(
+            |m| m.ends_with("Cannot update these configs dynamically: Set(num.partitions)")
+        ),
+        "{msg:?}"
+    );
+
+    // An invalid value names the key and the reason.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[("log.message.timestamp.type", SET, Some("Now"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some(
+            "Invalid config value for resource ConfigResource(type=BROKER, name='1'): \
+             Invalid value Now for configuration log.message.timestamp.type: \
+             String must be one of: CreateTime, LogAppendTime"
+        )
+    );
+    let (code, msg) = incremental(
+        &broker,
+        "",
+        &[("min.insync.replicas", SET, Some("0"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert!(
+        msg.as_deref()
+            .is_some_and(|m| m.contains("min.insync.replicas: Value must be at least 1")),
+        "{msg:?}"
+    );
+
+    // Unknown keys name the key.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[("log.retention.mss", SET, Some("5"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert!(
+        msg.as_deref()
+            .is_some_and(|m| m.contains("log.retention.mss"))
+    );
+
+    // Another broker's id.
+    let (code, _) = incremental(&broker, "7", &[("log.retention.ms", SET, Some("5"))], false).await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+
+    // validate_only: accepted, nothing changes, nothing is written.
+    let (code, _) = incremental(&broker, "1", &[("log.retention.ms", SET, Some("5"))], true).await;
+    assert_eq!(code, 0);
+    let (code, _) = alter_legacy(&broker, "", &[("log.retention.ms", "5")], true).await;
+    assert_eq!(code, 0);
+    let b = describe(&broker, BROKER, "1").await;
+    assert_eq!(entry(&b, "log.retention.ms").config_source, STATIC);
+    assert!(describe(&broker, BROKER, "").await.configs.is_empty());
+    assert!(!dir.path().join("dynamic-configs.json").exists());
+
+    // Refused changes left nothing behind either.
+    let b = describe(&broker, BROKER, "1").await;
+    assert_eq!(
+        entry(&b, "log.message.timestamp.type").config_source,
+        DEFAULT
+    );
+    broker.shutdown();
+}
