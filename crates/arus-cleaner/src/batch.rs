@@ -169,7 +169,11 @@ pub(crate) fn plain_section(batch: &RecordBatch) -> Result<Bytes, RecordError> {
     let section = batch.records_section();
     match batch.compression()? {
         Compression::None => Ok(section),
-        c => Ok(Bytes::from(decompress(c, &section, DEFAULT_DECOMPRESSION_LIMIT)?)),
+        c => Ok(Bytes::from(decompress(
+            c,
+            &section,
+            DEFAULT_DECOMPRESSION_LIMIT,
+        )?)),
     }
 }
 
@@ -301,8 +305,8 @@ mod tests {
         for codec in Compression::ALL {
             let batch = sample(codec);
             let section = plain_section(&batch).unwrap();
-            let recs = scan_records(&section, batch.record_count(), batch.last_offset_delta())
-                .unwrap();
+            let recs =
+                scan_records(&section, batch.record_count(), batch.last_offset_delta()).unwrap();
             assert_eq!(recs.len(), 5);
             let keep = [&recs[1], &recs[3]];
             for horizon in [None, Some(99_999)] {
@@ -330,9 +334,10 @@ mod tests {
                     .collect();
                 assert_eq!(got, vec![(1, 1_010, true), (3, 1_030, false)]);
                 // Headers (non-UTF-8 value) survive byte for byte.
-                assert_eq!(&s[rs[0].whole.clone()][s[rs[0].whole.clone()].len() - 5..], {
-                    &section[recs[1].whole.clone()][section[recs[1].whole.clone()].len() - 5..]
-                });
+                assert_eq!(
+                    &s[rs[0].whole.clone()][s[rs[0].whole.clone()].len() - 5..],
+                    { &section[recs[1].whole.clone()][section[recs[1].whole.clone()].len() - 5..] }
+                );
             }
         }
     }
@@ -343,10 +348,17 @@ mod tests {
         let nb = RecordBatch::new(Bytes::from(empty_header(&batch).unwrap())).unwrap();
         nb.verify_crc().unwrap();
         assert_eq!(nb.size(), BATCH_HEADER_LEN);
-        assert_eq!((nb.base_offset(), nb.last_offset(), nb.record_count()), (100, 104, 0));
+        assert_eq!(
+            (nb.base_offset(), nb.last_offset(), nb.record_count()),
+            (100, 104, 0)
+        );
         assert_eq!(nb.compression().unwrap(), Compression::None);
         assert_eq!((nb.producer_id(), nb.producer_epoch()), (7, 1));
-        assert!(scan_records(&plain_section(&nb).unwrap(), 0, 4).unwrap().is_empty());
+        assert!(
+            scan_records(&plain_section(&nb).unwrap(), 0, 4)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use arus_records::{BATCH_HEADER_LEN, ControlType, LOG_OVERHEAD, RecordBatch, RecordError};
 use bytes::Bytes;
 
-use crate::batch::{RawRecord, delete_horizon_ms, empty_header, plain_section, rebuild, scan_records};
+use crate::batch::{
+    RawRecord, delete_horizon_ms, empty_header, plain_section, rebuild, scan_records,
+};
 use crate::txn::TxnTracker;
 use crate::{AbortedTxn, CleanerError, OffsetMap};
 
@@ -121,7 +123,9 @@ enum Retention {
 pub(crate) enum Frame {
     Batch(RecordBatch),
     /// The batch continues past the chunk; `total` is its full size when known.
-    Partial { total: usize },
+    Partial {
+        total: usize,
+    },
 }
 
 pub(crate) fn frame_at(chunk: &Bytes, pos: usize) -> Result<Frame, RecordError> {
@@ -131,7 +135,12 @@ pub(crate) fn frame_at(chunk: &Bytes, pos: usize) -> Result<Frame, RecordError> 
             total: BATCH_HEADER_LEN,
         });
     }
-    let len_bytes = [chunk[pos + 8], chunk[pos + 9], chunk[pos + 10], chunk[pos + 11]];
+    let len_bytes = [
+        chunk[pos + 8],
+        chunk[pos + 9],
+        chunk[pos + 10],
+        chunk[pos + 11],
+    ];
     let batch_length = i32::from_be_bytes(len_bytes);
     let total = usize::try_from(batch_length)
         .ok()
@@ -144,7 +153,9 @@ pub(crate) fn frame_at(chunk: &Bytes, pos: usize) -> Result<Frame, RecordError> 
     if total > rest {
         return Ok(Frame::Partial { total });
     }
-    Ok(Frame::Batch(RecordBatch::new(chunk.slice(pos..pos + total))?))
+    Ok(Frame::Batch(RecordBatch::new(
+        chunk.slice(pos..pos + total),
+    )?))
 }
 
 /// Cleans whole batches (one or more source segments' worth, in offset order) against
@@ -181,10 +192,9 @@ pub(crate) fn clean_chunk(
 ) -> Result<usize, CleanerError> {
     let mut pos = 0;
     while pos < chunk.len() {
-        let batch = match frame_at(chunk, pos).map_err(|source| CleanerError::Corrupt {
-            offset: -1,
-            source,
-        })? {
+        let batch = match frame_at(chunk, pos)
+            .map_err(|source| CleanerError::Corrupt { offset: -1, source })?
+        {
             Frame::Batch(b) => b,
             Frame::Partial { .. } => break,
         };
@@ -254,16 +264,18 @@ fn clean_batch(
     } else {
         can_discard
     };
-    let last_of_producer = ctx
-        .active_producers
-        .get(&batch.producer_id())
-        .is_some_and(|lr| match lr.last_data_offset {
-            Some(o) => batch.last_offset() == o,
-            None => control && batch.producer_epoch() == lr.producer_epoch,
-        });
-    let retention = if batch.producer_id() >= 0 && last_of_producer {
-        Retention::RetainEmpty
-    } else if batch.next_offset() == ctx.upper_bound_offset {
+    let last_of_producer =
+        ctx.active_producers
+            .get(&batch.producer_id())
+            .is_some_and(|lr| match lr.last_data_offset {
+                Some(o) => batch.last_offset() == o,
+                None => control && batch.producer_epoch() == lr.producer_epoch,
+            });
+    // Kept even if empty: the batch holding an active producer's last sequence/epoch, and
+    // the round's last batch (so the log's last offset is not lost).
+    let retention = if (batch.producer_id() >= 0 && last_of_producer)
+        || batch.next_offset() == ctx.upper_bound_offset
+    {
         Retention::RetainEmpty
     } else if discard_records {
         Retention::Delete

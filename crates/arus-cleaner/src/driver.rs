@@ -63,8 +63,12 @@ pub trait CleanerSource {
     fn last_stable_offset(&self) -> i64;
     /// Up to `max_bytes` of the segment based at `segment_base`, from byte `position`
     /// (fewer only at the end of the segment).
-    fn read(&self, segment_base: i64, position: u64, max_bytes: usize)
-    -> Result<Bytes, CleanerError>;
+    fn read(
+        &self,
+        segment_base: i64,
+        position: u64,
+        max_bytes: usize,
+    ) -> Result<Bytes, CleanerError>;
     /// Aborted transactions overlapping `[from, upper)` (Kafka's
     /// `collectAbortedTransactions`).
     fn aborted_txns(&self, from: i64, upper: i64) -> Result<Vec<AbortedTxn>, CleanerError>;
@@ -197,10 +201,9 @@ pub fn build_offset_map<S: CleanerSource>(
         for_each_chunk(source, seg, io_buffer, throttle, |chunk, _| {
             let mut pos = 0;
             while pos < chunk.len() {
-                let batch = match frame_at(chunk, pos).map_err(|source| CleanerError::Corrupt {
-                    offset: -1,
-                    source,
-                })? {
+                let batch = match frame_at(chunk, pos)
+                    .map_err(|source| CleanerError::Corrupt { offset: -1, source })?
+                {
                     Frame::Batch(b) => b,
                     Frame::Partial { .. } => break,
                 };

@@ -32,6 +32,8 @@ pub enum CleanerError {
     #[error("cleaner I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// The offset map cannot hold even one key: `log.cleaner.dedupe.buffer.size` too small.
-    #[error("offset map of {slots} slots cannot make progress; raise log.cleaner.dedupe.buffer.size")]
+    #[error(
+        "offset map of {slots} slots cannot make progress; raise log.cleaner.dedupe.buffer.size"
+    )]
     MapTooSmall { slots: usize },
 }

@@ -33,7 +33,7 @@ mod txn;
 pub use arus_log::producer_state::AbortedTxn;
 pub use batch::{DELETE_HORIZON_BIT, delete_horizon_ms};
 pub use clean::{CleanContext, CleanOutput, CleanStats, LastRecord, clean_segment};
-pub use config::{CleanerConfig, DEFAULT_IO_BUFFER_BYTES, DEDUPE_BUFFER_LOAD_FACTOR};
+pub use config::{CleanerConfig, DEDUPE_BUFFER_LOAD_FACTOR, DEFAULT_IO_BUFFER_BYTES};
 pub use driver::{
     CleanResult, CleanedSegmentInfo, CleanedSink, Cleaner, CleanerSource, build_offset_map,
     clean_log,

@@ -64,10 +64,7 @@ pub(crate) fn overlapping(segments: &[SegmentMeta], from: i64, to: i64) -> Vec<u
 
 /// Index of the segment holding `offset` (floor by base), or 0 if it is before all.
 fn floor_index(segments: &[SegmentMeta], offset: i64) -> usize {
-    segments
-        .iter()
-        .rposition(|s| s.base <= offset)
-        .unwrap_or(0)
+    segments.iter().rposition(|s| s.base <= offset).unwrap_or(0)
 }
 
 /// Decides whether and how far to clean a compacted log.
@@ -90,8 +87,7 @@ pub fn cleanable_range(
     let log_start = segments[0].base;
     let log_end = active.next_offset;
     let checkpoint = first_dirty.unwrap_or(log_start);
-    let (first_dirty, force_update_checkpoint) = if checkpoint < log_start || checkpoint > log_end
-    {
+    let (first_dirty, force_update_checkpoint) = if checkpoint < log_start || checkpoint > log_end {
         (log_start, first_dirty.is_some())
     } else {
         (checkpoint, false)

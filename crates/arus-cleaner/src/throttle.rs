@@ -127,7 +127,10 @@ mod tests {
         });
         let mut t = Throttler::new(1000.0, clock.clone());
         // Within the check interval nothing happens, whatever the volume.
-        assert_eq!(t.maybe_throttle(10_000, t0 + Duration::from_millis(100)), Duration::ZERO);
+        assert_eq!(
+            t.maybe_throttle(10_000, t0 + Duration::from_millis(100)),
+            Duration::ZERO
+        );
         // 10_500 bytes in 500 ms at 1000 B/s should have taken 10.5 s: sleep 10 s.
         assert_eq!(
             t.maybe_throttle(500, t0 + Duration::from_millis(500)),
@@ -135,9 +138,15 @@ mod tests {
         );
         // The next period starts after the sleep: 200 bytes over 400 ms is 500 B/s, fine.
         let after = t0 + Duration::from_millis(10_500);
-        assert_eq!(t.maybe_throttle(200, after + Duration::from_millis(400)), Duration::ZERO);
+        assert_eq!(
+            t.maybe_throttle(200, after + Duration::from_millis(400)),
+            Duration::ZERO
+        );
         // Under the rate: no sleep.
-        assert_eq!(t.maybe_throttle(100, after + Duration::from_millis(1_400)), Duration::ZERO);
+        assert_eq!(
+            t.maybe_throttle(100, after + Duration::from_millis(1_400)),
+            Duration::ZERO
+        );
 
         // `throttle` sleeps on the clock.
         let mut t = Throttler::new(1000.0, clock.clone());
@@ -147,6 +156,9 @@ mod tests {
 
         // Unlimited never sleeps.
         let mut u = Throttler::new(f64::MAX, clock.clone());
-        assert_eq!(u.maybe_throttle(u64::MAX, clock.now() + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(
+            u.maybe_throttle(u64::MAX, clock.now() + Duration::from_secs(1)),
+            Duration::ZERO
+        );
     }
 }
