@@ -190,3 +190,120 @@ pub fn group_segments_by_size(
     }
     groups
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(base: i64, next: i64, size: u64, largest: i64, first: Option<i64>) -> SegmentMeta {
+        SegmentMeta {
+            base,
+            next_offset: next,
+            size,
+            largest_timestamp: largest,
+            first_batch_timestamp: first,
+        }
+    }
+
+    /// Clean [0,100), dirty [100,200), active [200,210).
+    fn log() -> Vec<SegmentMeta> {
+        vec![
+            seg(0, 100, 100, 50, Some(10)),
+            seg(100, 200, 100, 150, Some(100)),
+            seg(200, 210, 10, 205, Some(200)),
+        ]
+    }
+
+    #[test]
+    fn dirty_ratio_must_exceed_the_minimum() {
+        let cfg = CleanerConfig::default(); // min ratio 0.5
+        // 100 dirty of 200: exactly 0.5 is not enough (Kafka compares with >).
+        assert!(cleanable_range(&log(), Some(100), 210, 1_000, &cfg).is_none());
+        let cfg = CleanerConfig {
+            min_cleanable_dirty_ratio: 0.49,
+            ..cfg
+        };
+        let p = cleanable_range(&log(), Some(100), 210, 1_000, &cfg).unwrap();
+        assert_eq!((p.first_dirty, p.first_uncleanable), (100, 200));
+        assert_eq!((p.clean_bytes, p.cleanable_bytes), (100, 100));
+        assert!(!p.force_update_checkpoint && !p.need_compaction_now());
+        // Never cleaned: everything up to the active segment is dirty.
+        let p = cleanable_range(&log(), None, 210, 1_000, &cfg).unwrap();
+        assert_eq!((p.first_dirty, p.cleanable_ratio), (0, 1.0));
+    }
+
+    #[test]
+    fn the_last_stable_offset_and_min_lag_hold_segments_back() {
+        let cfg = CleanerConfig {
+            min_cleanable_dirty_ratio: 0.0,
+            ..CleanerConfig::default()
+        };
+        // An open transaction at 150: the segment holding it is not cleaned.
+        assert!(cleanable_range(&log(), Some(100), 150, 1_000, &cfg).is_none());
+        let p = cleanable_range(&log(), Some(0), 150, 1_000, &cfg).unwrap();
+        assert_eq!(p.first_uncleanable, 100);
+        // min.compaction.lag.ms: the dirty segment's newest record (150) is too recent.
+        let lag = CleanerConfig {
+            min_compaction_lag_ms: 900,
+            ..cfg.clone()
+        };
+        assert!(cleanable_range(&log(), Some(100), 210, 1_000, &lag).is_none());
+        let p = cleanable_range(&log(), Some(100), 210, 1_050, &lag).unwrap();
+        assert_eq!(p.first_uncleanable, 200);
+    }
+
+    #[test]
+    fn max_compaction_lag_forces_a_clean_below_the_ratio() {
+        let cfg = CleanerConfig {
+            min_cleanable_dirty_ratio: 0.9,
+            max_compaction_lag_ms: 500,
+            ..CleanerConfig::default()
+        };
+        // The dirty segment's first batch (100) is older than now - 500.
+        let p = cleanable_range(&log(), Some(100), 210, 1_000, &cfg).unwrap();
+        assert_eq!(p.max_compaction_delay_ms, 400);
+        assert!(p.need_compaction_now());
+        // Not yet due.
+        assert!(cleanable_range(&log(), Some(100), 210, 550, &cfg).is_none());
+        // Due but nothing cleanable (the dirty segment is held back by the LSO).
+        assert!(cleanable_range(&log(), Some(100), 120, 1_000, &cfg).is_none());
+    }
+
+    #[test]
+    fn an_out_of_range_checkpoint_is_reset_to_the_log_start() {
+        let cfg = CleanerConfig {
+            min_cleanable_dirty_ratio: 0.0,
+            ..CleanerConfig::default()
+        };
+        for bad in [-5, 500] {
+            let p = cleanable_range(&log(), Some(bad), 210, 1_000, &cfg).unwrap();
+            assert_eq!(p.first_dirty, 0);
+            assert!(p.force_update_checkpoint);
+        }
+        assert!(cleanable_range(&[], None, 0, 0, &cfg).is_none());
+        // Only an active segment: nothing to clean.
+        assert!(cleanable_range(&log()[2..], None, 210, 0, &cfg).is_none());
+    }
+
+    #[test]
+    fn grouping_by_size_and_offset_range() {
+        let s = [
+            seg(0, 10, 10, 0, None),
+            seg(10, 20, 10, 0, None),
+            seg(20, 30, 10, 0, None),
+            seg(30, 30, 0, 0, None),
+            seg(30, 40, 30, 0, None),
+        ];
+        assert_eq!(group_segments_by_size(&s, 25, 40), vec![0..2, 2..4, 4..5]);
+        assert_eq!(group_segments_by_size(&s, 1 << 30, 40), vec![0..5]);
+        // Offsets more than i32::MAX apart never share a group.
+        let far = [
+            seg(0, 10, 10, 0, None),
+            seg(1 << 32, (1 << 32) + 10, 10, 0, None),
+        ];
+        assert_eq!(
+            group_segments_by_size(&far, 1 << 30, (1 << 32) + 10),
+            vec![0..1, 1..2]
+        );
+    }
+}
