@@ -20,7 +20,8 @@
 //! readers holding the segment's file channel; Arus reads copy bytes under the log's lock,
 //! so a read never sees a segment disappear under it. Rule for any future zero-copy path:
 //! a reader holding a segment's file after releasing the lock must finish within the delay.
-//! DeleteRecords unlinks at once for the same reason.
+//! DeleteRecords and the segments replaced by the cleaner are unlinked at once for the
+//! same reason.
 //!
 //! # Segment swap ([`crate::Log::replace_segments`], Kafka `LocalLog.replaceSegments`)
 //! 1. Each new segment's files (`.log`, `.index`, `.timeindex`, `.txnindex` — the last one
@@ -38,7 +39,7 @@
 //!    the same name), the files of old segments whose base is not a new base are removed,
 //!    the directory is fsynced, the manifest removed and the directory fsynced again.
 //!
-//! On open ([`recover_swap`]): with a manifest, step 4 is redone (it is idempotent);
+//! On open: with a manifest, step 4 is redone (it is idempotent);
 //! without one, every `.cleaned` and `.swap` file is removed (the old segments are intact).
 
 use std::fs;

@@ -38,6 +38,13 @@ fn ten(log: &mut Log) -> Vec<Vec<u8>> {
     let tss: Vec<i64> = (1..=10).map(|i| i * 1000).collect();
     let b = fill(log, &tss);
     assert_eq!(bases(log), vec![0, 2, 4, 6, 8]);
+    let infos = log.segment_infos();
+    let ends: Vec<i64> = infos.iter().map(|s| s.next_offset).collect();
+    assert_eq!(ends, vec![2, 4, 6, 8, 10]);
+    assert!(infos.iter().all(|s| s.size == 340));
+    let largest: Vec<i64> = infos.iter().map(|s| s.largest_timestamp).collect();
+    assert_eq!(largest, vec![2000, 4000, 6000, 8000, 10_000]);
+    assert_eq!(infos[1].path, segment_path(log.dir(), 2, "log"));
     assert!(b.iter().all(|x| x.len() == 170));
     b
 }
