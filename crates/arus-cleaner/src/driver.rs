@@ -140,6 +140,12 @@ fn for_each_chunk<S: CleanerSource>(
             return Ok(());
         }
         if consumed == 0 {
+            if chunk.len() < n {
+                return Err(corrupt(format!(
+                    "short read: {} of {n} bytes with {left} left",
+                    chunk.len()
+                )));
+            }
             let total = match frame_at(&chunk, 0).map_err(|e| corrupt(e.to_string()))? {
                 Frame::Partial { total } => total,
                 Frame::Batch(_) => return Err(corrupt("batch not consumed".into())),

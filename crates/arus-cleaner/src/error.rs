@@ -31,6 +31,9 @@ pub enum CleanerError {
     /// Reading or writing a segment failed.
     #[error("cleaner I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The log (the broker's [`CleanerSource`](crate::CleanerSource)) failed an operation.
+    #[error("log error: {0}")]
+    Log(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The offset map cannot hold even one key: `log.cleaner.dedupe.buffer.size` too small.
     #[error(
         "offset map of {slots} slots cannot make progress; raise log.cleaner.dedupe.buffer.size"

@@ -1,13 +1,16 @@
 //! End-to-end rounds over an in-memory log.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use arus_records::{BatchBuilder, Compression, ControlType, RecordBatch, batches};
 use bytes::Bytes;
 
 use crate::batch::{plain_section, scan_records};
-use crate::throttle::SystemClock;
+use crate::throttle::{Clock, SystemClock};
 use crate::{
     AbortedTxn, CleanResult, CleanedSegmentInfo, CleanerConfig, CleanerError, CleanerSource,
     LastRecord, OffsetMap, SegmentMeta, Throttler, clean_log, delete_horizon_ms,
@@ -29,6 +32,8 @@ struct MemLog {
     next: i64,
     lso: Option<i64>,
     replaced: usize,
+    /// `check_abort` fails once this many calls have passed.
+    abort_after: Cell<Option<usize>>,
 }
 
 impl MemLog {
@@ -46,6 +51,7 @@ impl MemLog {
             next: 0,
             lso: None,
             replaced: 0,
+            abort_after: Cell::new(None),
         }
     }
 
@@ -243,6 +249,16 @@ impl CleanerSource for MemLog {
     fn set_first_dirty_offset(&mut self, offset: i64) -> Result<(), CleanerError> {
         self.checkpoint = Some(offset);
         Ok(())
+    }
+    fn check_abort(&self) -> Result<(), CleanerError> {
+        match self.abort_after.get() {
+            Some(0) => Err(CleanerError::Aborted),
+            Some(n) => {
+                self.abort_after.set(Some(n - 1));
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
 
@@ -617,4 +633,82 @@ fn corrupt_segments_are_reported_not_panicked_on() {
     let mut map = OffsetMap::new(c.dedupe_buffer_bytes);
     let mut t = Throttler::unlimited();
     assert!(clean_log(&mut log, &c, 10, &mut t, &mut map).is_err());
+}
+
+#[test]
+fn an_aborted_round_changes_nothing() {
+    let mut log = MemLog::new();
+    for i in 0..50 {
+        log.put(1, &[("k", Some(&i.to_string()))], Compression::None);
+    }
+    log.roll();
+    log.put(1, &[("active", Some("1"))], Compression::None);
+    let before: Vec<Vec<u8>> = log.segs.iter().map(|s| s.data.clone()).collect();
+    log.abort_after.set(Some(1)); // the map is built, the clean is stopped
+    let c = cfg();
+    let mut map = OffsetMap::new(c.dedupe_buffer_bytes);
+    let mut t = Throttler::unlimited();
+    assert!(matches!(
+        clean_log(&mut log, &c, 10, &mut t, &mut map),
+        Err(CleanerError::Aborted)
+    ));
+    let after: Vec<Vec<u8>> = log.segs.iter().map(|s| s.data.clone()).collect();
+    assert_eq!(before, after);
+    assert_eq!((log.replaced, log.checkpoint), (0, None));
+}
+
+struct FakeClock {
+    start: Instant,
+    elapsed: Mutex<Duration>,
+    slept: Mutex<Duration>,
+}
+
+impl Clock for FakeClock {
+    /// Each look at the clock costs 10 ms of "work", so time passes as the cleaner reads.
+    fn now(&self) -> Instant {
+        let mut e = self.elapsed.lock().unwrap();
+        *e += Duration::from_millis(10);
+        self.start + *e
+    }
+    fn sleep(&self, d: Duration) {
+        *self.elapsed.lock().unwrap() += d;
+        *self.slept.lock().unwrap() += d;
+    }
+}
+
+#[test]
+fn the_io_rate_is_honoured() {
+    let mut log = MemLog::new();
+    for i in 0..2_000 {
+        log.put(
+            1,
+            &[(&format!("k{}", i % 10), Some("value"))],
+            Compression::None,
+        );
+    }
+    log.roll();
+    log.put(1, &[("active", Some("1"))], Compression::None);
+    let size = log.segs[0].data.len() as f64;
+    let clock = Arc::new(FakeClock {
+        start: Instant::now(),
+        elapsed: Mutex::new(Duration::ZERO),
+        slept: Mutex::new(Duration::ZERO),
+    });
+    // The segment is read twice (map, clean) plus a small output: the round must take
+    // about 2 × size / rate, most of it asleep.
+    let rate = 10_240.0;
+    let mut t = Throttler::new(rate, clock.clone());
+    let c = CleanerConfig {
+        io_buffer_bytes: 1024,
+        ..cfg()
+    };
+    let mut map = OffsetMap::new(c.dedupe_buffer_bytes);
+    clean_log(&mut log, &c, 10, &mut t, &mut map).unwrap();
+    let took = clock.elapsed.lock().unwrap().as_secs_f64();
+    let slept = clock.slept.lock().unwrap().as_secs_f64();
+    let expected = 2.0 * size / rate;
+    assert!(
+        took > expected * 0.9 && took < expected * 1.1 && slept > took / 2.0,
+        "took {took}s (slept {slept}s) for {size} bytes read twice at {rate} B/s (expected ~{expected}s)"
+    );
 }
