@@ -648,6 +648,29 @@ impl BrokerConfig {
         })
     }
 
+    /// The effective value of a broker key now (dynamic layers included), for components
+    /// that must follow dynamic changes (e.g. `producer.id.expiration.ms`).
+    pub fn effective(&self, key: &str) -> Option<String> {
+        self.broker_value(key, true).map(|v| v.value)
+    }
+
+    /// [`BrokerConfig::effective`] as a number, `fallback` if unknown or unparsable (values
+    /// are validated when set, so that only happens for keys Arus does not know).
+    pub fn effective_i64(&self, key: &str, fallback: i64) -> i64 {
+        self.effective(key)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(fallback)
+    }
+
+    /// [`BrokerConfig::effective`] as a boolean, `fallback` if unknown.
+    pub fn effective_bool(&self, key: &str, fallback: bool) -> bool {
+        match self.effective(key) {
+            Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+            Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
+            _ => fallback,
+        }
+    }
+
     /// The broker-level default of a topic config with its source: the first broker synonym
     /// set in any layer (dynamic per-broker, dynamic default, static; `log.retention.ms`
     /// before `.minutes` before `.hours`), else Kafka's topic default.
@@ -727,5 +750,65 @@ mod tests {
         let odd = parse_properties("log.retention.ms=5\nsome.plugin.setting=x").unwrap();
         let c = BrokerConfig::from_properties(odd).unwrap();
         assert_eq!(c.unknown_keys(), vec!["some.plugin.setting"]);
+    }
+
+    #[test]
+    fn precedence_is_default_static_cluster_default_per_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut props = BTreeMap::new();
+        props.insert("log.dirs".to_string(), dir.path().display().to_string());
+        props.insert("log.retention.minutes".to_string(), "3".to_string());
+        props.insert("producer.id.expiration.ms".to_string(), "5000".to_string());
+        let c = BrokerConfig::from_properties(props).unwrap();
+        assert_eq!(
+            c.topic_default_with_source("retention.ms"),
+            Some(("180000".into(), ConfigSource::StaticBrokerConfig))
+        );
+        assert_eq!(c.effective_i64("producer.id.expiration.ms", 0), 5000);
+        let layers = c.load_dynamic().unwrap();
+        for (scope, value) in [
+            (DynamicScope::ClusterDefault, "1000"),
+            (DynamicScope::Broker, "2000"),
+        ] {
+            layers
+                .update::<DynamicConfigError>(scope, false, |m| {
+                    m.insert("log.retention.ms".into(), value.into());
+                    m.insert("producer.id.expiration.ms".into(), value.into());
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(
+                c.topic_default_with_source("retention.ms"),
+                Some((value.to_string(), scope.source()))
+            );
+            assert_eq!(
+                c.effective_i64("producer.id.expiration.ms", 0),
+                value.parse::<i64>().unwrap()
+            );
+        }
+        // A clone with the same directory shares the layers.
+        assert_eq!(
+            c.clone().effective("log.retention.ms").as_deref(),
+            Some("2000")
+        );
+        let v = c.broker_value("log.retention.ms", true).unwrap();
+        let sources: Vec<_> = v
+            .synonyms
+            .iter()
+            .map(|(n, _, s)| (n.as_str(), *s))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("log.retention.ms", ConfigSource::DynamicBrokerConfig),
+                ("log.retention.ms", ConfigSource::DynamicDefaultBrokerConfig),
+                ("log.retention.minutes", ConfigSource::StaticBrokerConfig),
+                ("log.retention.hours", ConfigSource::DefaultConfig),
+            ]
+        );
+        // Without per-broker values (the cluster-default resource's view).
+        let v = c.broker_value("log.retention.ms", false).unwrap();
+        assert_eq!(v.value, "1000");
+        assert_eq!(v.source, ConfigSource::DynamicDefaultBrokerConfig);
     }
 }

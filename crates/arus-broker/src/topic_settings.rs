@@ -118,15 +118,9 @@ impl TopicSettings {
                 if let Some(v) = self.overrides.get(def.name) {
                     synonyms.push((def.name.to_string(), v.clone(), ConfigSource::TopicConfig));
                 }
-                let broker_names = crate::dynamic_config::topic_synonyms(def.name);
-                if broker_names.is_empty() {
-                    synonyms.push((
-                        def.name.to_string(),
-                        def.default.to_string(),
-                        ConfigSource::DefaultConfig,
-                    ));
-                }
-                for (name, _, kafka_default) in broker_names {
+                // A config without a broker synonym (remote.*, throttled replicas) has no
+                // synonyms beyond its override, as in Kafka.
+                for (name, _, kafka_default) in crate::dynamic_config::topic_synonyms(def.name) {
                     synonyms.extend(broker.broker_value_chain(name, kafka_default, true));
                 }
                 DescribedConfig {
