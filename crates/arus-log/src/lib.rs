@@ -370,12 +370,18 @@ impl Log {
         };
         let leo = log.log_end_offset();
         let first_base = log.segments[0].base;
-        log.log_start = checkpoint::read_offset_file(
+        let stored_start = checkpoint::read_offset_file(
             &log.dir.join(lifecycle::LOG_START_OFFSET_FILE),
             lifecycle::LOG_START_OFFSET_VERSION,
-        )
-        .unwrap_or(first_base)
-        .clamp(first_base, leo.max(first_base));
+        );
+        log.log_start = stored_start
+            .unwrap_or(first_base)
+            .clamp(first_base, leo.max(first_base));
+        if stored_start.is_some_and(|s| s > log.log_start) {
+            // Recovery truncated below it: offsets appended from here on must be readable
+            // after the next restart too.
+            log.persist_log_start()?;
+        }
         log.cleaner_checkpoint = checkpoint::read_offset_file(
             &log.dir.join(lifecycle::CLEANER_CHECKPOINT_FILE),
             lifecycle::CLEANER_CHECKPOINT_VERSION,

@@ -254,8 +254,9 @@ fn complete_swap(dir: &Path, old: &[i64], new: &[i64]) -> Result<(), LogError> {
 pub(crate) fn recover_swap(dir: &Path) -> Result<(), LogError> {
     if let Some(SwapManifest { old, new }) = read_manifest(&dir.join(SWAP_MANIFEST_FILE))? {
         tracing::warn!(dir = %dir.display(), ?old, ?new, "completing an interrupted segment swap");
-        return complete_swap(dir, &old, &new);
+        complete_swap(dir, &old, &new)?;
     }
+    // Without a manifest these are an uncommitted swap; after completing one, strays.
     let mut removed = false;
     for entry in fs::read_dir(dir).map_err(io_at(dir))? {
         let entry = entry.map_err(io_at(dir))?;
@@ -519,6 +520,11 @@ impl Log {
             return changed(format!("segments {old_bases:?} are not consecutive"));
         }
         let range_end = self.segments[to].base;
+        if self.dir.join(SWAP_MANIFEST_FILE).exists() {
+            // A swap failed after its commit point: the in-memory segments are stale until
+            // the log is reopened (which completes it).
+            return changed("an interrupted swap is pending; reopen the log".into());
+        }
         let prepared = self.prepare_cleaned(first_old, range_end, cleaned)?;
         let new_bases: Vec<i64> = prepared.iter().map(|p| p.base).collect();
         let old_mtime = self.segments[from..to]

@@ -144,8 +144,29 @@ fn log_start_checkpoint_is_clamped_on_open() {
     )
     .unwrap();
     assert_eq!(open(d.path()).log_start_offset(), 10);
-    std::fs::write(d.path().join(lifecycle::LOG_START_OFFSET_FILE), "7\n3\n").unwrap();
-    assert_eq!(open(d.path()).log_start_offset(), 0);
+    // The clamped value is persisted: data appended above it stays readable.
+    let mut log = open(d.path());
+    log.truncate_to(3).unwrap();
+    drop(log);
+    checkpoint::write_offset_file(
+        &d.path().join(lifecycle::LOG_START_OFFSET_FILE),
+        lifecycle::LOG_START_OFFSET_VERSION,
+        99,
+    )
+    .unwrap();
+    let mut log = open(d.path());
+    // Truncating at the start restarted the log at 3.
+    assert_eq!(bases(&log), vec![3]);
+    assert_eq!(log.log_start_offset(), 3);
+    fill(&mut log, &[1, 2, 3]);
+    drop(log);
+    let log = open(d.path());
+    assert_eq!(log.log_start_offset(), 3);
+    assert_eq!(log.log_end_offset(), 6);
+    drop(log);
+    // Another version: ignored, the first segment's base.
+    std::fs::write(d.path().join(lifecycle::LOG_START_OFFSET_FILE), "7\n5\n").unwrap();
+    assert_eq!(open(d.path()).log_start_offset(), 3);
 }
 
 #[test]
@@ -528,6 +549,11 @@ fn replace_segments_refuses_changed_segments_and_bad_input() {
     ));
     assert_eq!(read_at(&log, 0).unwrap(), before);
     assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
+    // A swap that failed after its commit point is pending: no new one until reopened.
+    let manifest = d.path().join(SWAP_MANIFEST_FILE);
+    std::fs::write(&manifest, "1\nold 0\nnew 0\n").unwrap();
+    assert!(changed(log.replace_segments(&[0, 2, 4], cleaned(&b))));
+    std::fs::remove_file(&manifest).unwrap();
 
     // Retention deleted the first segment since the cleaner looked.
     log.apply_retention(
