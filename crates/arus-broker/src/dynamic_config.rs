@@ -145,10 +145,24 @@ pub fn save_file(dir: &Path, file: &DynamicConfigFile) -> Result<(), DynamicConf
 impl DynamicConfigs {
     /// Loads the layers of `node_id` from `dir` (empty if the file does not exist).
     pub fn open(dir: &Path, node_id: i32) -> Result<DynamicConfigs, DynamicConfigError> {
-        let file = load_file(dir)?.unwrap_or(DynamicConfigFile {
+        let mut file = load_file(dir)?.unwrap_or(DynamicConfigFile {
             version: DYNAMIC_CONFIG_VERSION,
             ..Default::default()
         });
+        // Like Kafka's `DynamicBrokerConfig` at startup: entries that are no longer valid
+        // (hand edits, keys a newer Arus accepted) are ignored with a warning, not fatal.
+        for layer in std::iter::once(&mut file.cluster_default).chain(file.brokers.values_mut()) {
+            layer.retain(|k, v| {
+                let single = BTreeMap::from([(k.clone(), v.clone())]);
+                match validate_dynamic(&single) {
+                    Ok(()) => true,
+                    Err((_, reason)) => {
+                        tracing::warn!(key = %k, %reason, "ignoring invalid dynamic broker config");
+                        false
+                    }
+                }
+            });
+        }
         Ok(DynamicConfigs {
             dir: dir.to_path_buf(),
             node_id,
@@ -709,6 +723,22 @@ mod tests {
             load_file(dir.path()),
             Err(DynamicConfigError::Version { found: 9, .. })
         ));
+    }
+
+    #[test]
+    fn invalid_stored_entries_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(DYNAMIC_CONFIG_FILE),
+            br#"{"version":1,"cluster_default":{"log.retention.ms":"abc","log.dirs":"/x","log.segment.bytes":"2097152"},"brokers":{"1":{"nope":"1"}}}"#,
+        )
+        .unwrap();
+        let layers = DynamicConfigs::open(dir.path(), 1).unwrap();
+        assert_eq!(
+            layers.layer(DynamicScope::ClusterDefault),
+            BTreeMap::from([("log.segment.bytes".to_string(), "2097152".to_string())])
+        );
+        assert!(layers.layer(DynamicScope::Broker).is_empty());
     }
 
     #[test]
