@@ -108,6 +108,9 @@ pub struct CleanOutput {
     pub stats: CleanStats,
 }
 
+/// Where `maxTimestamp` sits in a v2 batch header.
+const MAX_TIMESTAMP_AT: usize = 35;
+
 /// Kafka's `BatchRetention`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Retention {
@@ -331,7 +334,7 @@ fn clean_batch(
     if out.len() > written_start {
         stats.messages_retained += keep.len() as u64;
         stats.bytes_retained += (out.len() - written_start) as u64;
-        let ts_at = written_start + 35;
+        let ts_at = written_start + MAX_TIMESTAMP_AT;
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&out[ts_at..ts_at + 8]);
         stats.max_timestamp = stats.max_timestamp.max(i64::from_be_bytes(ts));

@@ -19,6 +19,21 @@
 //!
 //! Nothing here takes a lock or spawns a thread; the broker runs [`clean_log`] on a blocking
 //! thread and decides what its trait methods lock.
+//!
+//! Where this differs from Kafka, and why:
+//!
+//! * Only record batch v2 exists in Arus, so the legacy (magic < 2) tombstone horizon based
+//!   on segment modification times is absent; KIP-534 horizons in the batch header are the
+//!   only rule.
+//! * A batch rebuilt without a new delete horizon keeps its `baseTimestamp` and its
+//!   records' bytes (Kafka re-bases on the first retained record); record timestamps are
+//!   the same either way and header keys that are not UTF-8 stay intact.
+//! * Key digests are XXH3-128 rather than MD5 (see [`OffsetMap`]).
+//! * Segment grouping bounds size and offset span, not index file sizes: Arus indexes hold
+//!   one entry per `index.interval.bytes`, far below `segment.index.bytes` at any
+//!   `segment.bytes`.
+//! * Building the offset map skips batches that end before the first dirty offset instead
+//!   of seeking through the offset index (same batches considered).
 
 mod batch;
 mod clean;

@@ -712,3 +712,33 @@ fn the_io_rate_is_honoured() {
         "took {took}s (slept {slept}s) for {size} bytes read twice at {rate} B/s (expected ~{expected}s)"
     );
 }
+
+#[test]
+fn the_rounds_last_batch_keeps_its_header_when_emptied() {
+    let mut log = MemLog::new();
+    log.put(1, &[("k", Some("v"))], Compression::None);
+    let mut b = BatchBuilder::new(Compression::Lz4, 1);
+    b.push(1, None, Some(b"nokey"), &[]);
+    b.push(1, None, Some(b"nokey"), &[]);
+    let (base, last) = log.append(b.build().unwrap());
+    log.put(1, &[("x", None)], Compression::None); // a tombstone: kept, given a horizon
+    let mut b = BatchBuilder::new(Compression::None, 1).producer(9, 3, 0, false);
+    b.push(1, None, Some(b"nokey"), &[]);
+    let (last_base, _) = log.append(b.build().unwrap());
+    log.roll();
+    log.put(1, &[("active", Some("1"))], Compression::None);
+    let c = cfg();
+    let mut map = OffsetMap::new(c.dedupe_buffer_bytes);
+    run(&mut log, &c, 10, &mut map).unwrap();
+    let hdrs: Vec<(i64, i64, i32)> = log
+        .batches()
+        .iter()
+        .map(|b| (b.base_offset(), b.last_offset(), b.record_count()))
+        .collect();
+    // The keyless batch in the middle is dropped; the last one before the first
+    // uncleanable offset stays, empty, with its offsets and producer.
+    assert_eq!((base, last), (1, 2));
+    assert_eq!(hdrs, vec![(0, 0, 1), (3, 3, 1), (last_base, last_base, 0)]);
+    assert_eq!(delete_horizon_ms(&log.batches()[1]), Some(510));
+    assert_eq!(log.batches()[2].producer_epoch(), 3);
+}
