@@ -232,7 +232,7 @@ pub fn build_offset_map<S: CleanerSource>(
                         scan_records(&section, batch.record_count(), batch.last_offset_delta())
                             .map_err(corrupt)?;
                     for r in &recs {
-                        let offset = batch.base_offset() + i64::from(r.offset_delta);
+                        let offset = batch.base_offset().wrapping_add(i64::from(r.offset_delta));
                         if let Some(k) = &r.key
                             && offset >= start
                         {
@@ -251,12 +251,12 @@ pub fn build_offset_map<S: CleanerSource>(
         })?;
         if full {
             debug!(segment = seg.base, "offset map full");
-            return Ok(map.latest_offset() + 1);
+            return Ok(map.latest_offset().saturating_add(1));
         }
         // Offsets may have gaps (an earlier clean): the map covers the whole segment.
-        map.update_latest_offset(next_start - 1);
+        map.update_latest_offset(next_start.saturating_sub(1));
     }
-    Ok(map.latest_offset() + 1)
+    Ok(map.latest_offset().saturating_add(1))
 }
 
 /// A cleaner thread's reusable state: the offset map (allocated once from

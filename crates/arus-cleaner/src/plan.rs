@@ -176,7 +176,9 @@ pub fn group_segments_by_size(
             // Kafka estimates a segment's last offset by the next base.
             let last = segments
                 .get(i + 1)
-                .map_or(first_uncleanable - 1, |n| n.base - 1);
+                .map_or(first_uncleanable.saturating_sub(1), |n| {
+                    n.base.saturating_sub(1)
+                });
             let fits_offsets =
                 s.size == 0 || last.saturating_sub(segments[start].base) <= i64::from(i32::MAX);
             if size.saturating_add(s.size) <= max_size && fits_offsets {
