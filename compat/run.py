@@ -34,6 +34,7 @@ SCENARIOS = [
     "group_split", "group_member_leaves", "two_groups", "commit_resume",
     "cooperative_sticky", "static_member", "offsets_admin", "kip848_group",
     "txn_commit_abort", "txn_consume_transform_produce", "txn_fencing", "txn_admin",
+    "config_alter", "retention_reset", "compacted_topic",
 ]
 SCENARIO_TIMEOUT = int(os.environ.get("COMPAT_SCENARIO_TIMEOUT", "45"))
 
@@ -47,7 +48,8 @@ API_NAMES = {8: "OffsetCommit", 9: "OffsetFetch", 10: "FindCoordinator", 11: "Jo
              13: "LeaveGroup", 14: "SyncGroup", 15: "DescribeGroups", 16: "ListGroups",
              68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
              22: "InitProducerId", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn",
-             28: "TxnOffsetCommit", 61: "DescribeProducers", 65: "DescribeTransactions", 66: "ListTransactions"}
+             28: "TxnOffsetCommit", 61: "DescribeProducers", 65: "DescribeTransactions", 66: "ListTransactions",
+             21: "DeleteRecords", 32: "DescribeConfigs", 33: "AlterConfigs", 44: "IncrementalAlterConfigs"}
 GROUP_APIS = [10, 11, 14, 12, 13, 8, 9]
 # FindCoordinator (key type TRANSACTION) + the transaction APIs.
 TXN_APIS = [10, 22, 24, 26]
@@ -67,6 +69,11 @@ NEEDS = {
     "txn_fencing": TXN_APIS,
     # the transaction admin APIs (KIP-664) around one transaction
     "txn_admin": TXN_APIS + [61, 65, 66],
+    # log lifecycle (issue 5): dynamic topic/broker configs; retention and compaction ship with
+    # DeleteRecords, so a broker without it has no log-lifecycle support yet.
+    "config_alter": [32, 44],
+    "retention_reset": [21] + GROUP_APIS,
+    "compacted_topic": [21],
 }
 
 # Broker properties every run starts with (before --override): KIP-848 members heartbeat
@@ -75,7 +82,8 @@ NEEDS = {
 # `txn_fencing` abandons a transaction with transaction.timeout.ms=5000: checking for timed-out
 # transactions every second (Kafka's default: 10 s) lets the broker abort it soon after.
 BROKER_DEFAULTS = ["group.consumer.heartbeat.interval.ms=1000", "group.consumer.min.heartbeat.interval.ms=1000",
-                   "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000"]
+                   "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
+                   "log.retention.check.interval.ms=1000", "log.cleaner.backoff.ms=1000"]
 
 
 # --------------------------------------------------------------- ApiVersions probe

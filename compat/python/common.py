@@ -36,6 +36,9 @@ ALL_SCENARIOS = [
     "txn_commit_abort",
     "txn_consume_transform_produce",
     "txn_fencing",
+    "config_alter",
+    "retention_reset",
+    "compacted_topic",
 ]
 
 # run.py sets COMPAT_IDEMPOTENCE=1 when the broker advertises InitProducerId: the

@@ -926,6 +926,11 @@ SCENARIOS.update({
     "txn_admin": sc_txn_admin,
 })
 
+# Log lifecycle (issue 5): config_alter, retention_reset, compacted_topic.
+import lifecycle_confluent  # noqa: E402
+
+SCENARIOS.update(lifecycle_confluent.scenarios(sys.modules[__name__]))
+
 
 def verify(bs, path):
     """Read back a topic written by another client and compare it to the expected records."""
