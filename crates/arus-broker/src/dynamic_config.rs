@@ -511,7 +511,7 @@ pub fn broker_config_keys() -> Vec<BrokerConfigKey> {
         if !keys.iter().any(|k| k.name == *name) {
             keys.push(BrokerConfigKey {
                 name,
-                kind: ConfigType::String,
+                kind: static_kind(name),
                 default,
                 validator: Validator::Any,
                 doc,
@@ -521,6 +521,37 @@ pub fn broker_config_keys() -> Vec<BrokerConfigKey> {
     }
     keys.sort_by(|a, b| a.name.cmp(b.name));
     keys
+}
+
+/// Kafka's type of the static broker keys in [`BROKER_KEYS`] (`KafkaConfig` and the
+/// coordinator configs); the rest are strings.
+fn static_kind(name: &str) -> ConfigType {
+    match name {
+        "auto.create.topics.enable" | "delete.topic.enable" => ConfigType::Boolean,
+        "connections.max.idle.ms"
+        | "log.flush.scheduler.interval.ms"
+        | "offsets.retention.check.interval.ms" => ConfigType::Long,
+        "node.id"
+        | "default.replication.factor"
+        | "num.partitions"
+        | "socket.request.max.bytes"
+        | "group.initial.rebalance.delay.ms"
+        | "group.min.session.timeout.ms"
+        | "group.max.session.timeout.ms"
+        | "group.max.size"
+        | "group.consumer.session.timeout.ms"
+        | "group.consumer.heartbeat.interval.ms"
+        | "offsets.topic.num.partitions"
+        | "offsets.retention.minutes"
+        | "offset.metadata.max.bytes"
+        | "transaction.state.log.num.partitions"
+        | "transaction.max.timeout.ms"
+        | "transactional.id.expiration.ms"
+        | "transaction.abort.timed.out.transaction.cleanup.interval.ms"
+        | "transaction.remove.expired.transaction.cleanup.interval.ms"
+        | "producer.id.expiration.check.interval.ms" => ConfigType::Int,
+        _ => ConfigType::String,
+    }
 }
 
 pub fn broker_config_key(name: &str) -> Option<BrokerConfigKey> {

@@ -263,6 +263,11 @@ async fn dynamic_default_reaches_topics_and_survives_restart() {
         ]
     );
     assert!(entry(&b, "log.dirs").read_only);
+    let partitions = entry(&b, "num.partitions");
+    assert!(partitions.read_only);
+    assert_eq!(partitions.config_type, 3, "INT");
+    assert_eq!(partitions.config_source, DEFAULT);
+    assert_eq!(entry(&b, "log.cleanup.policy").config_type, 7, "LIST");
     let t = describe(&broker, TOPIC, "plain").await;
     let m = entry(&t, "max.message.bytes");
     assert_eq!(m.value.as_deref(), Some("3000000"));
