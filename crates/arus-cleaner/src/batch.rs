@@ -39,6 +39,23 @@ pub fn delete_horizon_ms(batch: &RecordBatch) -> Option<i64> {
     (batch.attributes() & DELETE_HORIZON_BIT != 0).then(|| batch.base_timestamp())
 }
 
+/// `baseTimestamp` of the first batch in `segment_head` (the first bytes of a segment, at
+/// least one batch header), for [`SegmentMeta::first_batch_timestamp`]; `None` if the bytes
+/// are too short or not a v2 batch. Like Kafka's `LogSegment.getFirstBatchTimestamp`, a
+/// delete horizon stamped there reads as the timestamp.
+///
+/// [`SegmentMeta::first_batch_timestamp`]: crate::SegmentMeta::first_batch_timestamp
+pub fn first_batch_timestamp(segment_head: &[u8]) -> Option<i64> {
+    let magic = *segment_head.get(16)?;
+    let ts = segment_head.get(BASE_TIMESTAMP_OFFSET..BASE_TIMESTAMP_OFFSET + 8)?;
+    if magic as i8 != arus_records::MAGIC_V2 || segment_head.len() < BATCH_HEADER_LEN {
+        return None;
+    }
+    let mut a = [0u8; 8];
+    a.copy_from_slice(ts);
+    Some(i64::from_be_bytes(a))
+}
+
 fn bad(msg: impl Into<String>) -> RecordError {
     RecordError::InvalidRecord(msg.into())
 }
@@ -359,6 +376,17 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn first_batch_timestamp_reads_the_header() {
+        let batch = sample(Compression::None);
+        assert_eq!(first_batch_timestamp(batch.as_bytes()), Some(1_000));
+        assert_eq!(first_batch_timestamp(&batch.as_bytes()[..60]), None);
+        let mut v1 = batch.as_bytes().to_vec();
+        v1[16] = 1;
+        assert_eq!(first_batch_timestamp(&v1), None);
+        assert_eq!(first_batch_timestamp(&[]), None);
     }
 
     #[test]

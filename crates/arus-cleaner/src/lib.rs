@@ -46,7 +46,7 @@ mod throttle;
 mod txn;
 
 pub use arus_log::producer_state::AbortedTxn;
-pub use batch::{DELETE_HORIZON_BIT, delete_horizon_ms};
+pub use batch::{DELETE_HORIZON_BIT, delete_horizon_ms, first_batch_timestamp};
 pub use clean::{CleanContext, CleanOutput, CleanStats, LastRecord, clean_segment};
 pub use config::{CleanerConfig, DEDUPE_BUFFER_LOAD_FACTOR, DEFAULT_IO_BUFFER_BYTES};
 pub use driver::{
