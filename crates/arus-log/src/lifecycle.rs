@@ -298,12 +298,12 @@ impl Log {
     }
 
     /// Forgets what lies wholly below the log start (Kafka
-    /// `ProducerStateManager.onLogStartOffsetIncremented` / 2.x `truncateHead`): producers
-    /// whose last batch is below it, aborted transactions whose marker is below it, and
-    /// producer snapshots below it.
+    /// `ProducerStateManager.onLogStartOffsetIncremented`): aborted transactions whose
+    /// marker is below it, and producer snapshots below it. Producers themselves are kept
+    /// until `producer.id.expiration.ms` (KIP-360, Kafka ≥ 2.8): a producer whose batches
+    /// retention deleted must still have its retries recognised.
     pub(crate) fn trim_state_below_start(&mut self) -> Result<(), LogError> {
         let start = self.log_start;
-        self.producers.truncate_head(start);
         self.aborted.retain(|a| a.last_offset >= start);
         for o in self.snapshot_offsets()? {
             if o < start {
