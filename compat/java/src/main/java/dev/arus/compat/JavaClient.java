@@ -432,6 +432,9 @@ public final class JavaClient {
         SCENARIOS.put("txn_fencing", TxnScenarios::fencing);
         SCENARIOS.put("txn_admin", TxnAdminScenario::run);
         SCENARIOS.put("kip848_group", GroupScenarios::kip848Group);
+        SCENARIOS.put("config_alter", LifecycleScenarios::configAlter);
+        SCENARIOS.put("retention_reset", LifecycleScenarios::retentionReset);
+        SCENARIOS.put("compacted_topic", LifecycleScenarios::compactedTopic);
     }
 
     static String json(String s) {
