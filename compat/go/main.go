@@ -530,12 +530,16 @@ var scenarios = map[string]func() string{
 	"txn_consume_transform_produce": txnConsumeTransformProduce,
 	"txn_fencing":                   txnFencing,
 	"txn_admin":                     txnAdmin,
+	"config_alter":                  configAlter,
+	"retention_reset":               retentionReset,
+	"compacted_topic":               compactedTopic,
 }
 
 var order = []string{"roundtrip", "key_order", "compression_gzip", "compression_snappy", "compression_lz4",
 	"compression_zstd", "acks_0", "acks_1", "acks_all", "list_offsets_time", "topic_admin", "message_too_large",
 	"group_split", "group_member_leaves", "two_groups", "commit_resume", "cooperative_sticky", "static_member", "offsets_admin", "kip848_group",
-	"txn_commit_abort", "txn_consume_transform_produce", "txn_fencing", "txn_admin"}
+	"txn_commit_abort", "txn_consume_transform_produce", "txn_fencing", "txn_admin",
+	"config_alter", "retention_reset", "compacted_topic"}
 
 func emit(scenario, status, detail string) {
 	b, _ := json.Marshal(map[string]string{"scenario": scenario, "status": status, "detail": detail})
