@@ -3,6 +3,7 @@
 
 Usage: kafka_python_client.py --bootstrap HOST:PORT --scenarios a,b,c
 """
+import sys
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -828,6 +829,11 @@ SCENARIOS.update({
     "txn_fencing": sc_txn_fencing,
     "txn_admin": sc_txn_admin,
 })
+
+# Log lifecycle (issue 5): config_alter, retention_reset, compacted_topic.
+import lifecycle_kafka_python  # noqa: E402
+
+SCENARIOS.update(lifecycle_kafka_python.scenarios(sys.modules[__name__]))
 
 
 if __name__ == "__main__":
