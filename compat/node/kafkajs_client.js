@@ -955,6 +955,12 @@ const SCENARIOS = {
   },
 };
 
+// Log lifecycle (issue 5): config_alter, retention_reset, compacted_topic.
+Object.assign(SCENARIOS, require('./lifecycle_kafkajs')({
+  kafka, check, Fail, NotApplicable, uniqueTopic, uniqueGroup, createTopic, withAdmin, errorType, errorCode,
+  Member, waitFor, sleep, args, ConfigResourceTypes,
+}));
+
 function emit(obj) { process.stdout.write(`${JSON.stringify(obj)}\n`); }
 
 async function main() {
