@@ -65,6 +65,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
     (ApiKey::DescribeTransactions, 0),
     (ApiKey::ListTransactions, 0),
     (ApiKey::DescribeProducers, 0),
+    (ApiKey::DeleteRecords, 0),
 ];
 
 /// APIs served below the generated codec's highest version. EndTxn v5 belongs to
@@ -100,12 +101,16 @@ pub struct Broker {
     pub groups: Arc<crate::groups::GroupDriver>,
     /// The transaction coordinator and producer ids.
     pub txns: Arc<crate::txn::TxnDriver>,
+    /// Retention and compaction in the background.
+    log_manager: Mutex<Option<crate::log_manager::LogManager>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("cannot open the log directory: {0}")]
     Open(#[from] TopicError),
+    #[error("cannot read the dynamic broker configs: {0}")]
+    DynamicConfigs(#[from] crate::dynamic_config::DynamicConfigError),
     #[error("cannot read the producer id reservation: {0}")]
     ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
 }
@@ -113,6 +118,9 @@ pub enum BrokerError {
 impl Broker {
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         let config = Arc::new(config);
+        // A corrupt dynamic-configs file stops the start rather than silently running with
+        // the static values (and later overwriting the operator's settings).
+        config.load_dynamic()?;
         let topics = Arc::new(TopicRegistry::open(config.clone())?);
         let for_flusher = topics.clone();
         let flusher = Flusher::start(
@@ -140,9 +148,11 @@ impl Broker {
             advertised: RwLock::new(advertised),
             groups,
             txns,
+            log_manager: Mutex::new(None),
         });
         broker.groups.start_loading(&broker);
         broker.txns.start_loading(&broker);
+        *broker.log_manager.lock() = Some(crate::log_manager::LogManager::start(&broker));
         Ok(broker)
     }
 
@@ -292,6 +302,9 @@ impl Broker {
             Request::ListTransactions(r) => Outcome::Respond(Response::ListTransactions(
                 handlers::transactions::list(self, r, version),
             )),
+            Request::DeleteRecords(r) => Outcome::Respond(Response::DeleteRecords(
+                handlers::delete_records::handle(self, r),
+            )),
             Request::DescribeProducers(r) => Outcome::Respond(Response::DescribeProducers(
                 handlers::transactions::describe_producers(self, r),
             )),
@@ -304,6 +317,9 @@ impl Broker {
 
     /// Stops the flusher and closes every log cleanly.
     pub fn shutdown(&self) {
+        if let Some(m) = self.log_manager.lock().take() {
+            m.stop();
+        }
         self.groups.stop();
         self.txns.stop();
         self.flusher.lock().stop();

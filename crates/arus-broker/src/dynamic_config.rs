@@ -359,6 +359,14 @@ static OTHER_KEYS: &[BrokerConfigKey] = &[
         "The total memory used for log deduplication across all cleaner threads."
     ),
     key!(
+        "log.cleaner.enable",
+        Boolean,
+        "true",
+        Validator::Any,
+        false,
+        "Enable the log cleaner process to run on the server (compacted topics, including the internal ones, need it)."
+    ),
+    key!(
         "log.cleaner.io.buffer.load.factor",
         Double,
         "0.9",
@@ -389,6 +397,14 @@ static OTHER_KEYS: &[BrokerConfigKey] = &[
         Validator::Range(0.0, INT_MAX),
         true,
         "The number of background threads to use for log cleaning."
+    ),
+    key!(
+        "log.retention.check.interval.ms",
+        Long,
+        "300000",
+        Validator::Range(1.0, f64::MAX),
+        false,
+        "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion."
     ),
     key!(
         "log.retention.hours",
@@ -668,10 +684,7 @@ pub fn validate_dynamic(
 /// unchanged overrides, which re-resolves, pushes the settings to the partitions and
 /// rewrites the metadata file once per topic.
 pub fn reresolve_all(broker: &Broker) -> Result<(), TopicError> {
-    for topic in broker.topics.all() {
-        let overrides = topic.settings().overrides.clone();
-        broker.topics.set_configs(&topic, overrides)?;
-    }
+    broker.topics.reresolve_all();
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub mod fetch_session;
 mod flusher;
 pub mod groups;
 pub mod handlers;
+pub mod log_manager;
 pub mod partition;
 pub mod store;
 pub mod topic_settings;

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use arus_log::producer_state::{AbortedTxn, ProducerView};
-use arus_log::{AppendInfo, Log, LogConfig, LogError, ReadResult};
+use arus_log::{
+    AppendInfo, Log, LogConfig, LogError, ReadResult, RetentionOutcome, RetentionPolicy,
+};
 use arus_records::{ControlType, RecordBatch, batches, control_record_batch};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -135,6 +137,40 @@ impl Partition {
         drop(log);
         self.note_unflushed(1, now_ms);
         Ok(info)
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (-1: the high watermark),
+    /// deleting the segments wholly below it. Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let mut log = self.log.lock();
+        let start = log.delete_records_before(offset)?;
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        Ok(start)
+    }
+
+    /// Deletes the oldest segments past `retention.ms` / `retention.bytes`; the caller
+    /// unlinks `pending_deletes` after `file.delete.delay.ms`.
+    pub fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now_ms: i64,
+    ) -> Result<RetentionOutcome, LogError> {
+        let mut log = self.log.lock();
+        let outcome = log.apply_retention(policy, now_ms)?;
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        Ok(outcome)
+    }
+
+    /// Runs `f` on the log under its lock (the log cleaner's short steps: listing segments,
+    /// swapping cleaned ones in). Keep `f` short: appends wait meanwhile.
+    pub fn with_log<R>(&self, f: impl FnOnce(&mut Log) -> R) -> R {
+        let mut log = self.log.lock();
+        let r = f(&mut log);
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        r
     }
 
     /// Aborted transactions a `read_committed` fetch of `[from, upper)` must report.

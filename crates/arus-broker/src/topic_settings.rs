@@ -29,7 +29,22 @@ pub struct TopicSettings {
     pub segment_index_bytes: u64,
     pub flush_messages: u64,
     pub flush_ms: i64,
+    /// `cleanup.policy` contains `compact`: the log cleaner keeps the latest record per key.
     pub compacted: bool,
+    /// `cleanup.policy` contains `delete`: retention deletes old segments; DeleteRecords is
+    /// allowed.
+    pub delete_enabled: bool,
+    /// `retention.ms` (-1: unlimited).
+    pub retention_ms: i64,
+    /// `retention.bytes` (-1: unlimited).
+    pub retention_bytes: i64,
+    /// `file.delete.delay.ms`: how long a deleted segment's files stay before the unlink.
+    pub file_delete_delay_ms: i64,
+    /// `delete.retention.ms`: how long the cleaner keeps tombstones and transaction markers.
+    pub delete_retention_ms: i64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
     pub timestamp_type: TimestampType,
     pub timestamp_before_max_ms: i64,
     pub timestamp_after_max_ms: i64,
@@ -80,6 +95,20 @@ impl TopicSettings {
             compacted: value("cleanup.policy")
                 .split(',')
                 .any(|p| p.trim() == "compact"),
+            delete_enabled: value("cleanup.policy")
+                .split(',')
+                .any(|p| p.trim() == "delete"),
+            retention_ms: long("retention.ms"),
+            retention_bytes: long("retention.bytes"),
+            file_delete_delay_ms: long("file.delete.delay.ms").max(0),
+            delete_retention_ms: long("delete.retention.ms").max(0),
+            min_compaction_lag_ms: long("min.compaction.lag.ms").max(0),
+            max_compaction_lag_ms: long("max.compaction.lag.ms").max(1),
+            min_cleanable_dirty_ratio: value("min.cleanable.dirty.ratio")
+                .trim()
+                .parse::<f64>()
+                .unwrap_or(0.5)
+                .clamp(0.0, 1.0),
             timestamp_type: if value("message.timestamp.type").trim() == "LogAppendTime" {
                 TimestampType::LogAppendTime
             } else {

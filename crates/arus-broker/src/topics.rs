@@ -438,6 +438,21 @@ impl TopicRegistry {
         Ok(())
     }
 
+    /// Re-resolves every topic's settings against the broker's current defaults (after a
+    /// dynamic broker config changed a `log.*` synonym). Overrides are unchanged, so nothing
+    /// is persisted; the change lock keeps a concurrent topic alter from being lost.
+    pub fn reresolve_all(&self) {
+        let _guard = self.change.lock();
+        for topic in self.by_name.read().values() {
+            let overrides = topic.settings().overrides.clone();
+            let settings = Arc::new(TopicSettings::resolve(&self.config, overrides));
+            *topic.settings.write() = settings.clone();
+            for p in topic.partitions() {
+                p.set_settings(settings.clone());
+            }
+        }
+    }
+
     /// Closes every partition cleanly.
     pub fn close_all(&self) {
         let topics: Vec<_> = self.by_name.write().drain().map(|(_, t)| t).collect();

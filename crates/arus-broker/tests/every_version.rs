@@ -583,6 +583,31 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             ],
             ..Default::default()
         }),
+        ApiKey::DeleteRecords => {
+            use arus_protocol::messages::delete_records_request::{
+                DeleteRecordsPartition, DeleteRecordsTopic,
+            };
+            Request::DeleteRecords(DeleteRecordsRequest {
+                topics: vec![DeleteRecordsTopic {
+                    name: "t".into(),
+                    partitions: vec![
+                        DeleteRecordsPartition {
+                            partition_index: 0,
+                            offset: 0,
+                            ..Default::default()
+                        },
+                        DeleteRecordsPartition {
+                            partition_index: 5,
+                            offset: 0,
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+                timeout_ms: 1000,
+                ..Default::default()
+            })
+        }
         other => panic!("no sample request for {}", other.name()),
     }
 }

@@ -191,6 +191,9 @@ pub struct ProducerView {
     pub coordinator_epoch: i32,
     /// -1 when no transaction is ongoing.
     pub current_txn_start_offset: i64,
+    /// Last offset of the producer's last retained data batch (`None` when none is kept):
+    /// the log cleaner keeps that batch's header so the producer's sequence survives.
+    pub last_data_offset: Option<i64>,
 }
 
 /// What applying one batch produced: the completed transaction (every marker, including
@@ -429,6 +432,7 @@ impl ProducerStateManager {
                 last_timestamp: e.last_timestamp,
                 coordinator_epoch: e.coordinator_epoch,
                 current_txn_start_offset: e.current_txn_first_offset.unwrap_or(-1),
+                last_data_offset: e.batches.back().map(|b| b.last_offset),
             })
             .collect();
         v.sort_unstable_by_key(|p| p.producer_id);

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::record::{Record, parse_records};
+use crate::record::{Deltas, Record, parse_records};
 use crate::{Compression, RecordError, decompress};
 
 /// Size of the record batch v2 header, from `baseOffset` through `recordCount`.
@@ -214,19 +214,33 @@ impl RecordBatch {
     }
 
     /// Decompresses (bounded by [`DEFAULT_DECOMPRESSION_LIMIT`]) and parses every record;
-    /// checks their number matches `record_count` and offset deltas are `0..n`.
+    /// checks their number matches `record_count` and offset deltas strictly increase up to
+    /// `last_offset_delta` (a compacted batch keeps its records' offsets, with gaps).
     pub fn records(&self) -> Result<Vec<Record>, RecordError> {
         self.records_with_limit(DEFAULT_DECOMPRESSION_LIMIT)
     }
 
     /// [`records`](RecordBatch::records) with an explicit bound on decompressed size.
     pub fn records_with_limit(&self, limit: usize) -> Result<Vec<Record>, RecordError> {
+        let deltas = Deltas::Increasing {
+            last_offset_delta: self.last_offset_delta(),
+        };
+        self.parse_with(limit, deltas)
+    }
+
+    /// Like [`records_with_limit`](RecordBatch::records_with_limit), requiring offset
+    /// deltas `0..n` as a producer's batch must have them (Kafka's LogValidator).
+    pub fn producer_records_with_limit(&self, limit: usize) -> Result<Vec<Record>, RecordError> {
+        self.parse_with(limit, Deltas::Contiguous)
+    }
+
+    fn parse_with(&self, limit: usize, deltas: Deltas) -> Result<Vec<Record>, RecordError> {
         let section = match self.compression()? {
             // Uncompressed records are sliced out of the batch: no copy.
             Compression::None => self.records_section(),
             c => Bytes::from(decompress(c, &self.bytes[BATCH_HEADER_LEN..], limit)?),
         };
-        parse_records(&section, self.record_count())
+        parse_records(&section, self.record_count(), deltas)
     }
 }
 

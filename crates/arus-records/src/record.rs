@@ -180,9 +180,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// How strictly [`parse_records`] checks offset deltas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Deltas {
+    /// `0..n`: what a producer must send (Kafka's LogValidator).
+    Contiguous,
+    /// Strictly increasing, each at most `last_offset_delta`: what a log holds once the
+    /// cleaner has removed records from a batch (compaction keeps every record's offset).
+    Increasing { last_offset_delta: i32 },
+}
+
 /// Parses a whole records section holding `declared` records: exactly that many, no
-/// trailing bytes, offset deltas `0..n`.
-pub(crate) fn parse_records(data: &Bytes, declared: i32) -> Result<Vec<Record>, RecordError> {
+/// trailing bytes, offset deltas as `deltas` requires.
+pub(crate) fn parse_records(
+    data: &Bytes,
+    declared: i32,
+    deltas: Deltas,
+) -> Result<Vec<Record>, RecordError> {
     let mut reader = Reader::new(data);
     let cap = usize::try_from(declared)
         .unwrap_or(0)
@@ -197,7 +211,16 @@ pub(crate) fn parse_records(data: &Bytes, declared: i32) -> Result<Vec<Record>, 
             )));
         }
         let rec = reader.record()?;
-        if i64::from(rec.offset_delta) != out.len() as i64 {
+        let ok = match deltas {
+            Deltas::Contiguous => i64::from(rec.offset_delta) == out.len() as i64,
+            Deltas::Increasing { last_offset_delta } => {
+                rec.offset_delta <= last_offset_delta
+                    && out.last().map_or(rec.offset_delta >= 0, |p: &Record| {
+                        rec.offset_delta > p.offset_delta
+                    })
+            }
+        };
+        if !ok {
             return Err(RecordError::OffsetDeltaMismatch {
                 index: out.len(),
                 offset_delta: rec.offset_delta,
@@ -273,6 +296,60 @@ pub(crate) fn encode_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A compacted batch keeps its records' offsets: gaps are fine when reading, never
+    /// from a producer.
+    #[test]
+    fn offset_delta_gaps_are_readable_but_not_producible() {
+        let mut data = Vec::new();
+        encode_record(&mut data, 0, 0, Some(b"a"), Some(b"1"), &[]);
+        encode_record(&mut data, 2, 0, Some(b"b"), Some(b"2"), &[]);
+        let data = Bytes::from(data);
+        let read = parse_records(
+            &data,
+            2,
+            Deltas::Increasing {
+                last_offset_delta: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            read.iter().map(|r| r.offset_delta).collect::<Vec<_>>(),
+            [0, 2]
+        );
+        assert!(matches!(
+            parse_records(&data, 2, Deltas::Contiguous),
+            Err(RecordError::OffsetDeltaMismatch {
+                index: 1,
+                offset_delta: 2
+            })
+        ));
+        // Beyond the batch's last offset delta, or not increasing: corrupt either way.
+        assert!(
+            parse_records(
+                &data,
+                2,
+                Deltas::Increasing {
+                    last_offset_delta: 1
+                }
+            )
+            .is_err()
+        );
+        let mut back = Vec::new();
+        encode_record(&mut back, 1, 0, None, None, &[]);
+        encode_record(&mut back, 1, 0, None, None, &[]);
+        let back = Bytes::from(back);
+        assert!(
+            parse_records(
+                &back,
+                2,
+                Deltas::Increasing {
+                    last_offset_delta: 5
+                }
+            )
+            .is_err()
+        );
+    }
 
     fn enc_varlong(v: i64) -> Vec<u8> {
         let mut b = Vec::new();

@@ -319,7 +319,7 @@ fn validate_batch(
 
     // LogValidator.validateRecord, record by record.
     let records: Vec<Record> = b
-        .records_with_limit(DEFAULT_DECOMPRESSION_LIMIT)
+        .producer_records_with_limit(DEFAULT_DECOMPRESSION_LIMIT)
         .map_err(|e| match e {
             RecordError::Codec { .. } | RecordError::DecompressionLimit { .. } => {
                 ValidationError::Corrupt(e)

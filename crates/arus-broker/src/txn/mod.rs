@@ -86,13 +86,14 @@ pub struct TxnDriver {
     loaded: AtomicBool,
     timer_started: AtomicBool,
     stopped: AtomicBool,
-    verification: bool,
-    producer_id_expiration_ms: i64,
+    /// For the dynamic `producer.id.expiration.ms` and
+    /// `transaction.partition.verification.enable`, read where they are used.
+    config: Arc<BrokerConfig>,
     producer_id_expiration_check_ms: i64,
 }
 
 impl TxnDriver {
-    pub fn open(config: &BrokerConfig) -> Result<TxnDriver, ProducerIdError> {
+    pub fn open(config: &Arc<BrokerConfig>) -> Result<TxnDriver, ProducerIdError> {
         Ok(TxnDriver {
             state: Mutex::new(State {
                 coord: TxnCoordinator::new(txn_config(config)),
@@ -103,8 +104,7 @@ impl TxnDriver {
             loaded: AtomicBool::new(false),
             timer_started: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
-            verification: config.transaction_partition_verification_enable,
-            producer_id_expiration_ms: config.producer_id_expiration_ms,
+            config: config.clone(),
             producer_id_expiration_check_ms: config.producer_id_expiration_check_interval_ms,
         })
     }
@@ -223,8 +223,12 @@ impl TxnDriver {
             };
             if expire_producers {
                 let now = now_ms();
+                let expiration = self.config.effective_i64(
+                    "producer.id.expiration.ms",
+                    self.config.producer_id_expiration_ms,
+                );
                 for p in broker.topics.all().iter().flat_map(|t| t.partitions()) {
-                    p.remove_expired_producers(now, self.producer_id_expiration_ms);
+                    p.remove_expired_producers(now, expiration);
                 }
             }
             let ((), after) = self.locked(&broker, |c, _, now| c.tick(now));
@@ -305,7 +309,11 @@ impl TxnDriver {
         topic: &str,
         partition: i32,
     ) -> ErrorCode {
-        if !self.verification {
+        let enabled = self.config.effective_bool(
+            "transaction.partition.verification.enable",
+            self.config.transaction_partition_verification_enable,
+        );
+        if !enabled {
             return ErrorCode::None;
         }
         if !self.is_loaded() {
