@@ -81,9 +81,12 @@ NEEDS = {
 # keeps each reconciliation step of `kip848_group` short, on Kafka and Arus alike.
 # `txn_fencing` abandons a transaction with transaction.timeout.ms=5000: checking for timed-out
 # transactions every second (Kafka's default: 10 s) lets the broker abort it soon after.
+# The log-lifecycle scenarios (retention_reset, compacted_topic) need retention and the cleaner
+# to act within seconds: Kafka checks retention every 5 min and backs the cleaner off 15 s by
+# default, and starts its retention task only 30 s after startup (log.initial.task.delay.ms).
 BROKER_DEFAULTS = ["group.consumer.heartbeat.interval.ms=1000", "group.consumer.min.heartbeat.interval.ms=1000",
                    "transaction.abort.timed.out.transaction.cleanup.interval.ms=1000",
-                   "log.retention.check.interval.ms=1000", "log.cleaner.backoff.ms=1000"]
+                   "log.retention.check.interval.ms=1000", "log.cleaner.backoff.ms=1000", "log.initial.task.delay.ms=1000"]
 
 
 # --------------------------------------------------------------- ApiVersions probe
