@@ -333,7 +333,7 @@ func compactedTopic() string {
 
 	// The cleaner never touches the active segment: keep rolling it (segment.ms=100).
 	var seen []lkv
-	deadline := time.Now().Add(40 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, err := sendSize(cl, topic, []byte("roll"), 10)
 		must(err, "roll record")
@@ -352,7 +352,7 @@ func compactedTopic() string {
 		if ok {
 			break
 		}
-		check(time.Now().Before(deadline), "not compacted within 40s: %d records remain, per key %v", len(seen), counts)
+		check(time.Now().Before(deadline), "not compacted within 30s: %d records remain, per key %v", len(seen), counts)
 		time.Sleep(time.Second)
 	}
 	tomb := false

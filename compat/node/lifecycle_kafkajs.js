@@ -270,7 +270,7 @@ module.exports = function lifecycle(h) {
         check(ktype === 'INVALID_RECORD' || errorCode(kerr) === 87, `keyless record: ${kerr.message} (type ${ktype}), want INVALID_RECORD (87)`);
 
         let seen = [];
-        const deadline = Date.now() + 40000;
+        const deadline = Date.now() + 30000;
         for (;;) {
           const [rerr] = await send(producer, topic, 10, 'roll');
           check(!rerr, `roll record refused: ${rerr && rerr.message}`);
@@ -278,7 +278,7 @@ module.exports = function lifecycle(h) {
           const counts = {};
           for (const [, k] of seen) counts[k] = (counts[k] || 0) + 1;
           if (keys.slice(0, 4).every((k) => (counts[k] || 0) <= 2) && seen.every(([, k, v]) => k !== keys[4] || v === null)) break;
-          check(Date.now() < deadline, `not compacted within 40s: ${seen.length} records remain, per key ${JSON.stringify(counts)}`);
+          check(Date.now() < deadline, `not compacted within 30s: ${seen.length} records remain, per key ${JSON.stringify(counts)}`);
           await sleep(1000);
         }
         for (let i = 1; i < seen.length; i++) check(seen[i - 1][0] < seen[i][0], 'offsets not strictly increasing');

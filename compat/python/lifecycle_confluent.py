@@ -259,7 +259,7 @@ def scenarios(cc):
 
         # The cleaner never touches the active segment: keep rolling it (segment.ms=100).
         seen = []
-        deadline = time.time() + 40
+        deadline = time.time() + 30
         n = 0
         while time.time() < deadline:
             n += 1
@@ -274,7 +274,7 @@ def scenarios(cc):
                 break
             time.sleep(1)
         else:
-            raise Fail("not compacted within 40s: %d records remain, per key %s" % (
+            raise Fail("not compacted within 30s: %d records remain, per key %s" % (
                 len(seen), {k: sum(1 for r in seen if r[1] == k) for k in keys}))
         offs = [o for o, k, v in seen]
         check(all(a < b for a, b in zip(offs, offs[1:])), "offsets not strictly increasing: %s" % offs[:20])

@@ -272,7 +272,7 @@ def scenarios(kp):
                 type(err).__name__, err))
 
             seen = []
-            deadline = time.time() + 40
+            deadline = time.time() + 30
             while True:
                 check(send(p, topic, 10, key=b"roll")[0] is None, "roll record refused")
                 seen = read_from_start(bs, topic)
@@ -281,7 +281,7 @@ def scenarios(kp):
                     counts[k] = counts.get(k, 0) + 1
                 if all(counts.get(k, 0) <= 2 for k in keys[:4]) and all(v is None for o, k, v in seen if k == keys[4]):
                     break
-                check(time.time() < deadline, "not compacted within 40s: %d records remain, per key %s" % (
+                check(time.time() < deadline, "not compacted within 30s: %d records remain, per key %s" % (
                     len(seen), counts))
                 time.sleep(1)
         finally:

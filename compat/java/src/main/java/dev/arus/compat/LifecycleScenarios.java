@@ -304,7 +304,7 @@ final class LifecycleScenarios {
             check(keyless instanceof InvalidRecordException, "keyless record: " + keyless + ", want INVALID_RECORD (87)");
 
             // The cleaner never touches the active segment: keep rolling it (segment.ms=100).
-            long deadline = System.currentTimeMillis() + 40000;
+            long deadline = System.currentTimeMillis() + 30000;
             while (true) {
                 check(send(p, topic, b("roll"), 10) == null, "roll record refused");
                 seen = readFromStart(topic);
@@ -317,7 +317,7 @@ final class LifecycleScenarios {
                 boolean ok = tombOnly;
                 for (int i = 0; i < 4; i++) ok &= counts.getOrDefault("key-" + i, 0) <= 2;
                 if (ok) break;
-                check(System.currentTimeMillis() < deadline, "not compacted within 40s: " + seen.size() + " records remain, per key " + counts);
+                check(System.currentTimeMillis() < deadline, "not compacted within 30s: " + seen.size() + " records remain, per key " + counts);
                 Thread.sleep(1000);
             }
         }
