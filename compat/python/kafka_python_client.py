@@ -732,7 +732,15 @@ def sc_txn_consume_transform_produce(bs):
             for f in futs:
                 f.get(timeout=5)
             batches += 1
-        committed = {pp: c.committed(TopicPartition(src, pp)) for pp in range(3)}
+        # Kafka answers EndTxn before its markers are written, so the last transactional
+        # offsets may still be pending for a moment (kafka-python's committed() does not ask
+        # for require_stable): wait for them rather than race the broker.
+        settle = time.time() + 10
+        while True:
+            committed = {pp: c.committed(TopicPartition(src, pp)) for pp in range(3)}
+            if committed == ends or time.time() > settle:
+                break
+            time.sleep(0.2)
     finally:
         c.close()
         p.close(timeout=5)
