@@ -18,8 +18,6 @@ measures Apache Kafka the same way. Default: target/release/arus only.
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,36 +26,10 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from brokers import start_broker, stop_broker  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
-
-
-def start_broker(binary, tmp, overrides):
-    ready = os.path.join(tmp, "ready")
-    log = open(os.path.join(tmp, "broker.log"), "w")
-    cmd = [binary, "serve", "--log-dirs", os.path.join(tmp, "data"),
-           "--listeners", "PLAINTEXT://127.0.0.1:0", "--ready-file", ready]
-    for o in overrides:
-        cmd += ["--override", o]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if os.path.exists(ready):
-            text = open(ready).read()
-            if text.endswith("\n"):
-                return proc, text.strip()
-        if proc.poll() is not None:
-            raise RuntimeError("broker exited early; see " + log.name)
-        time.sleep(0.05)
-    raise RuntimeError("broker not ready in 120 s")
-
-
-def stop_broker(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except Exception:
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 COMPACTED = {"cleanup.policy": "compact", "segment.bytes": "1048576",

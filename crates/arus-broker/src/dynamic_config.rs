@@ -14,8 +14,7 @@
 //! and the directory fsynced, so a crash leaves the old or the new file, never a torn one.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
@@ -126,20 +125,12 @@ pub fn load_file(dir: &Path) -> Result<Option<DynamicConfigFile>, DynamicConfigE
 /// Atomically replaces the file (same protocol as [`crate::store::save`]).
 pub fn save_file(dir: &Path, file: &DynamicConfigFile) -> Result<(), DynamicConfigError> {
     let path = dir.join(DYNAMIC_CONFIG_FILE);
-    let tmp = dir.join(format!("{DYNAMIC_CONFIG_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(file).map_err(|source| DynamicConfigError::Corrupt {
         path: path.clone(),
         source,
     })?;
-    fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(&bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    Ok(())
+    crate::store::replace_atomically(dir, DYNAMIC_CONFIG_FILE, &bytes)
+        .map_err(|(path, source)| DynamicConfigError::Io { path, source })
 }
 
 impl DynamicConfigs {

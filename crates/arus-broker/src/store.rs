@@ -88,19 +88,34 @@ pub fn load(dir: &Path) -> Result<Option<MetadataFile>, StoreError> {
 /// Atomically replaces the metadata file.
 pub fn save(dir: &Path, file: &MetadataFile) -> Result<(), StoreError> {
     let path = dir.join(METADATA_FILE);
-    let tmp = dir.join(format!("{METADATA_FILE}.tmp"));
     let bytes = serde_json::to_vec_pretty(file).map_err(|source| StoreError::Corrupt {
         path: path.clone(),
         source,
     })?;
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(&bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io(&path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))?;
-    Ok(())
+    replace_atomically(dir, METADATA_FILE, &bytes)
+        .map_err(|(path, source)| StoreError::Io { path, source })
+}
+
+/// Replaces `dir/name` with `bytes` so that a crash leaves the old or the new file, never a
+/// torn one: write `name.tmp`, fsync it, rename it over `name`, fsync the directory. The
+/// error names the path the failing step touched.
+pub(crate) fn replace_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), (PathBuf, std::io::Error)> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}.tmp"));
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
+    fs::create_dir_all(dir).map_err(at(dir))?;
+    let mut f = File::create(&tmp).map_err(at(&tmp))?;
+    f.write_all(bytes).map_err(at(&tmp))?;
+    f.sync_all().map_err(at(&tmp))?;
+    fs::rename(&tmp, &path).map_err(at(&path))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
 }
 
 #[cfg(test)]
