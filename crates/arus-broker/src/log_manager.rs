@@ -174,7 +174,26 @@ fn cleaner_config(broker: &Broker, settings: &TopicSettings) -> CleanerConfig {
     }
 }
 
+/// Nice value of the cleaner threads: compaction is background work, and on a small
+/// machine a CPU-bound cleaning round would otherwise take a core from the request path.
+const CLEANER_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's scheduling priority (Linux: `setpriority` on a thread id
+/// applies to that thread only). Best effort: failure only means the default priority.
+fn lower_this_thread_priority() {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and our own
+    // thread id only changes this thread's nice value.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CLEANER_NICE)
+    };
+    if rc != 0 {
+        debug!("cannot lower the cleaner thread's priority");
+    }
+}
+
 fn cleaner_loop(broker: Weak<Broker>, stopped: Arc<AtomicBool>, thread: usize, threads: usize) {
+    lower_this_thread_priority();
     loop {
         if stopped.load(Ordering::Acquire) {
             return;
