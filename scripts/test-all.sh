@@ -18,3 +18,5 @@ echo "== compat: idempotent producer through a connection-cutting proxy"
 compat/.venv/bin/python compat/idempotence_proxy.py --broker target/release/arus
 echo "== compat: transactions across broker SIGKILLs"
 compat/.venv/bin/python compat/txn_crash.py --broker target/release/arus
+echo "== compat: config changes through admin clients survive restarts"
+compat/.venv/bin/python compat/config_restart.py --broker target/release/arus
