@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Arus vs Apache Kafka (and optionally a third broker), measured side by side in one run.
 
-    python3 bench/run.py [--records N] [--no-java] [--results PATH]
+    python3 bench/run.py [--workload W1,W5] [--scale F] [--arus PATH] [--no-java] [--results PATH]
 
 See bench/README.md for what is measured and how. Every figure comes from this run.
 """
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -31,9 +32,10 @@ KAFKA_POM = os.path.join(ROOT, "compat", "reference", "pom.xml")
 TOOLS_CLASSPATH = os.path.join(HERE, "work", "tools-classpath.txt")
 WORKLOADS = os.path.join(HERE, "workloads.py")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-PARTITIONS = 8
-LATENCY_RATE, LATENCY_SECONDS = 1000, 10
-IDLE_WAIT_S = 2.0
+sys.path.insert(0, HERE)
+from params import RECORD_BYTES, WORKLOADS as WORKLOAD_PARAMS  # noqa: E402
+
+PARTITIONS = WORKLOAD_PARAMS["W1"]["partitions"]
 START_TIMEOUT_S = 120
 WORKLOAD_TIMEOUT_S = 300
 
@@ -184,6 +186,7 @@ class Broker:
         self.proc = None
         self.spawned_boot_s = None
         self.bootstrap = None
+        self.server_exec = None
 
     def start(self):
         args = [self.command, "serve", "--log-dirs", self.data_dir,
@@ -196,6 +199,10 @@ class Broker:
 
     def wait_ready(self, deadline):
         while time.perf_counter() < deadline:
+            # The Kafka wrapper formats storage (child JVMs), then execs kafka.Kafka in its own pid:
+            # /proc's start time is the fork, so note when the exec shows in the cmdline instead.
+            if self.server_exec is None and "kafka.Kafka " in cmdline(self.proc.pid):
+                self.server_exec = time.perf_counter()
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}")
             if os.path.exists(self.ready_file):
@@ -207,11 +214,8 @@ class Broker:
         raise RuntimeError(f"{self.name}: no ready file within {START_TIMEOUT_S} s")
 
     def server_process_start_s(self):
-        """Seconds from spawn to exec of a `kafka.Kafka` JVM below the wrapper, if there is one."""
-        for pid in process_tree(self.proc.pid):
-            if "kafka.Kafka " in cmdline(pid):
-                return (proc_stat(pid)[2] / CLK_TCK) - self.spawned_boot_s
-        return None
+        """Seconds from spawn to the exec of a `kafka.Kafka` JVM (seen within 5 ms), if there was one."""
+        return None if self.server_exec is None else self.server_exec - self.spawned
 
     def stop(self):
         if not self.proc or not self._group_alive():
@@ -238,17 +242,17 @@ class Broker:
             return False
 
 
-def first_ack_s(broker, deadline):
+def first_ack_s(broker, deadline, topic="bench-startup", partition=-1):
     """Poll with acks=all produces until one is acknowledged; seconds since spawn."""
     from confluent_kafka import Producer
     broker.wait_ready(deadline)
     producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "enable.idempotence": False,
-                         "message.timeout.ms": 5000, "retry.backoff.ms": 10, "reconnect.backoff.ms": 10,
+                         "log_level": 3, "message.timeout.ms": 5000, "retry.backoff.ms": 10, "reconnect.backoff.ms": 10,
                          "topic.metadata.refresh.fast.interval.ms": 10})
     acked = []
     while not acked and time.perf_counter() < deadline:
         outcome = []
-        producer.produce("bench-startup", b"hello", on_delivery=lambda err, msg: outcome.append(err))
+        producer.produce(topic, b"hello", partition=partition, on_delivery=lambda err, msg: outcome.append(err))
         while not outcome and time.perf_counter() < deadline:
             producer.poll(0.005)
         if outcome and outcome[0] is None:
@@ -298,6 +302,7 @@ def create_topic(broker, topic, partitions=PARTITIONS, configs=()):
                               *[x for c in configs for x in ("--config", c)]], timeout=90)
     if r.get("exit") != 0:
         raise RuntimeError(f"{broker.name}: create {topic} failed: {r.get('error')}")
+    return r
 
 
 def java_producer_perf(broker, topic, records, acks):
@@ -319,7 +324,165 @@ def java_producer_perf(broker, topic, records, acks):
     return r
 
 
-def bench_broker(name, command, records, warmup, tmp_root, with_java, quiet_wait_s):
+def java_tool(broker, cls, tool_args, timeout=WORKLOAD_TIMEOUT_S):
+    classpath = open(TOOLS_CLASSPATH).read().strip()
+    return run_workload(broker, [], timeout=timeout,
+                        command=["java", "-Xmx512m", "-cp", classpath, f"org.apache.kafka.tools.{cls}", *tool_args])
+
+
+def java_consumer_perf(broker, topic, records, timeout):
+    """Kafka's ConsumerPerformance: subscribes with a fresh group from the earliest offset."""
+    r = java_tool(broker, "ConsumerPerformance",
+                  ["--bootstrap-server", broker.bootstrap, "--topic", topic, "--messages", str(records),
+                   "--group", f"bench-cperf-{int(time.time() * 1000)}", "--timeout", "30000", "--hide-header"],
+                  timeout=timeout)
+    rows_ = [line for line in r.pop("output", []) if line.count(",") >= 9 and line[:1].isdigit()]
+    if not rows_:
+        r.update(ok=False, error=r.get("error", "no result line"))
+        return r
+    # start, end, MB (2^20), MB/s, nMsg, nMsg/s, rebalance ms, fetch ms, fetch MB/s, fetch nMsg/s
+    f = [x.strip() for x in rows_[-1].split(",")]
+    mib, n, rebalance_ms, fetch_ms = float(f[2]), int(float(f[4])), float(f[6]), float(f[7])
+    r.update(records=n, rebalance_ms=rebalance_ms, fetch_s=fetch_ms / 1000,
+             mb_per_s=mib * 2**20 / 1e6 / (fetch_ms / 1000) if fetch_ms > 0 else None,
+             ok=n >= records, summary=rows_[-1])
+    return r
+
+
+def java_end_to_end(broker, topic, records):
+    """Kafka's EndToEndLatency: one record at a time, sent with acks=1, the next after it is consumed."""
+    r = java_tool(broker, "EndToEndLatency", [broker.bootstrap, topic, str(records), "1", str(RECORD_BYTES)])
+    out = r.pop("output", [])
+    pct = [line for line in out if line.startswith("Percentiles")]
+    avg = [line for line in out if line.startswith("Avg latency")]
+    m = re.search(r"50th = ([\d.]+), 99th = ([\d.]+), 99\.9th = ([\d.]+)", pct[-1]) if pct else None
+    if not m:
+        r.update(ok=False, error=r.get("error", "no percentiles line"))
+        return r
+    r.update(p50_ms=float(m.group(1)), p99_ms=float(m.group(2)), p999_ms=float(m.group(3)),
+             avg_ms=float(re.search(r"([\d.]+)", avg[-1]).group(1)) if avg else None, ok=True,
+             summary=" / ".join(avg + pct))
+    return r
+
+
+def fill(broker, topic, nbytes, partitions):
+    """Untimed acks=1 produce of `nbytes` of 1 KiB records; returns the record count."""
+    records = max(1, nbytes // RECORD_BYTES)
+    create_topic(broker, topic, partitions=partitions)
+    r = run_workload(broker, ["produce", "--topic", topic, "--records", str(records), "--acks", "1",
+                              "--partitions", str(partitions)], timeout=max(WORKLOAD_TIMEOUT_S, nbytes / 10e6))
+    if not r.get("ok"):
+        raise RuntimeError(f"{broker.name}: filling {topic} failed: {r.get('error') or r}")
+    log(f"{broker.name}: wrote {nbytes / 1e6:.0f} MB to {topic} at {r['mb_per_s']:.0f} MB/s")
+    return records, r
+
+
+def w1(broker, res, p, with_java):
+    if p["warmup_records"]:
+        create_topic(broker, "bench-warmup")
+        run_workload(broker, ["produce", "--topic", "bench-warmup", "--records", str(p["warmup_records"]),
+                              "--acks", "1", "--partitions", str(p["partitions"])])
+    records = p["records"]
+    for key, acks, configs in p["runs"]:
+        topic = f"bench-{key}"
+        create_topic(broker, topic, partitions=p["partitions"], configs=configs)
+        res[f"produce_{key}"] = run_workload(broker, ["produce", "--topic", topic, "--records", str(records),
+                                                      "--acks", acks, "--partitions", str(p["partitions"])])
+        log(f"{broker.name}: W1 produce {key}: {summarize(res[f'produce_{key}'])}")
+    res["consume"] = run_workload(broker, ["consume", "--topic", "bench-acks1", "--records", str(records),
+                                           "--partitions", str(p["partitions"])])
+    log(f"{broker.name}: W1 consume: {summarize(res['consume'])}")
+    if with_java:
+        for acks in p["java_runs"]:
+            key = "acks1" if acks == "1" else f"acks{acks}"
+            topic = f"bench-java-{key}"
+            create_topic(broker, topic, partitions=p["partitions"])
+            res[f"java_{key}"] = java_producer_perf(broker, topic, records, acks)
+            log(f"{broker.name}: W1 java produce {key}: {summarize(res[f'java_{key}'])}")
+
+
+def w2(broker, res, p, with_java):
+    create_topic(broker, "bench-latency", partitions=p["partitions"])
+    res["latency"] = run_workload(broker, ["latency", "--topic", "bench-latency", "--rate", str(p["rate"]),
+                                           "--seconds", str(p["seconds"])])
+    log(f"{broker.name}: W2 latency: {summarize(res['latency'])}")
+    if with_java:
+        create_topic(broker, "bench-e2e-java", partitions=1)
+        res["latency_java"] = java_end_to_end(broker, "bench-e2e-java", p["java_records"])
+        log(f"{broker.name}: W2 java EndToEndLatency: {summarize(res['latency_java'])}")
+
+
+def w3(broker, res, p, with_java):
+    records, _ = fill(broker, "bench-w3", p["bytes"], p["partitions"])
+    timeout = max(WORKLOAD_TIMEOUT_S, p["bytes"] / 10e6)
+    res["w3_consume"] = run_workload(broker, ["consume", "--topic", "bench-w3", "--records", str(records),
+                                              "--partitions", str(p["partitions"]), "--timeout", str(timeout)],
+                                     timeout=timeout + 30)
+    log(f"{broker.name}: W3 catch-up [py]: {summarize(res['w3_consume'])}")
+    if with_java:
+        res["w3_java"] = java_consumer_perf(broker, "bench-w3", records, timeout)
+        log(f"{broker.name}: W3 catch-up [java]: {summarize(res['w3_java'])}")
+
+
+def w5(broker, res, p, with_java):
+    # CreateTopics sent → one ListOffsets round succeeds on every partition (Kafka answers CreateTopics earlier)
+    res["w5_create_s"] = create_topic(broker, "bench-w5", partitions=p["partitions"]).get("seconds_to_ready")
+    res["w5_produce"] = run_workload(broker, ["produce", "--topic", "bench-w5", "--records", str(p["records"]),
+                                              "--acks", p["acks"], "--partitions", str(p["partitions"])])
+    log(f"{broker.name}: W5 produce over {p['partitions']} partitions: {summarize(res['w5_produce'])}")
+    res["w5_metadata"] = run_workload(broker, ["metadata", "--topic", "bench-w5", "--partitions",
+                                               str(p["partitions"]), "--calls", str(p["metadata_calls"])])
+    log(f"{broker.name}: W5 metadata: {summarize(res['w5_metadata'])}")
+
+
+def w6(broker, res, p, with_java):
+    """Fill, write a marker with acks=all, SIGKILL, restart on the same data; time until the broker is usable."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    fill(broker, "bench-w6", p["bytes"], p["partitions"])
+    marker = f"w6-marker-{time.time_ns()}".encode()
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "enable.idempotence": False})
+    got = []
+    producer.produce("bench-w6", marker, partition=0, on_delivery=lambda err, msg: got.append((err, msg.offset())))
+    producer.flush(60)
+    if not got or got[0][0] is not None:
+        raise RuntimeError(f"{broker.name}: W6 marker not acknowledged: {got}")
+    marker_offset = got[0][1]
+    del producer
+    os.killpg(broker.proc.pid, signal.SIGKILL)
+    broker.proc.wait(timeout=30)
+    broker.log_file.close()
+    os.remove(broker.ready_file)
+    broker.log_path = os.path.join(broker.workdir, "broker-restart.log")
+    broker.bootstrap = broker.server_exec = None
+    log(f"{broker.name}: W6 SIGKILLed with {p['bytes'] / 1e6:.0f} MB + marker at offset {marker_offset}; restarting")
+    broker.start()
+    deadline = time.perf_counter() + START_TIMEOUT_S + p["bytes"] / 20e6
+    res["w6_ready_s"] = None
+    broker.wait_ready(deadline)
+    res["w6_ready_s"] = time.perf_counter() - broker.spawned
+    res["w6_produce_s"] = first_ack_s(broker, deadline, topic="bench-w6", partition=0)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "bench-unused",
+                         "enable.auto.commit": False, "reconnect.backoff.ms": 10, "log_level": 3})
+    consumer.assign([TopicPartition("bench-w6", 0, marker_offset)])
+    value = None
+    try:
+        while value is None and time.perf_counter() < deadline:
+            msg = consumer.poll(0.05)
+            if msg is not None and not msg.error():
+                value = msg.value()
+    finally:
+        consumer.close()
+    if value != marker:
+        raise RuntimeError(f"{broker.name}: W6 read {value!r} at offset {marker_offset}, wanted {marker!r}")
+    res["w6_recovered_s"] = time.perf_counter() - broker.spawned
+    log(f"{broker.name}: W6 restart: ready file {res['w6_ready_s']:.2f} s, acks=all ack {res['w6_produce_s']:.2f} s, "
+        f"marker read {res['w6_recovered_s']:.2f} s after exec")
+
+
+STEPS = {"W1": w1, "W2": w2, "W3": w3, "W5": w5, "W6": w6}  # W4 is taken on every start (and from W1's RSS)
+
+
+def bench_broker(name, command, params, selected, tmp_root, with_java, quiet_wait_s):
     workdir = tempfile.mkdtemp(prefix=f"{name}-", dir=tmp_root)
     broker = Broker(name, command, workdir)
     res = {"name": name, "command": command, "busy_before_pct": wait_for_quiet(quiet_wait_s)}
@@ -329,34 +492,22 @@ def bench_broker(name, command, records, warmup, tmp_root, with_java, quiet_wait
         res["startup_s"] = first_ack_s(broker, deadline)
         res["server_exec_s"] = broker.server_process_start_s()
         log(f"{name}: first acks=all ack after {res['startup_s']:.2f} s at {broker.bootstrap}")
-        time.sleep(IDLE_WAIT_S)
+        time.sleep(params["W4"]["idle_wait_s"])
         res["idle_rss_mib"] = tree_rss_mib(broker.proc.pid)
-        if warmup:
-            create_topic(broker, "bench-warmup")
-            run_workload(broker, ["produce", "--topic", "bench-warmup", "--records", str(warmup), "--acks", "1",
-                                  "--partitions", str(PARTITIONS)])
-        for key, acks, configs in (("acks1", "1", ()), ("acksall", "all", ()),
-                                   ("acksall_flush", "all", ("flush.messages=1",))):
-            topic = f"bench-{key}"
-            create_topic(broker, topic, configs=configs)
-            res[f"produce_{key}"] = run_workload(broker, ["produce", "--topic", topic, "--records", str(records),
-                                                          "--acks", acks, "--partitions", str(PARTITIONS)])
-            log(f"{name}: produce {key}: {summarize(res[f'produce_{key}'])}")
-        res["consume"] = run_workload(broker, ["consume", "--topic", "bench-acks1", "--records", str(records),
-                                               "--partitions", str(PARTITIONS)])
-        log(f"{name}: consume: {summarize(res['consume'])}")
-        if with_java:
-            for key, acks in (("acks1", "1"), ("acksall", "all")):
-                topic = f"bench-java-{key}"
-                create_topic(broker, topic)
-                res[f"java_{key}"] = java_producer_perf(broker, topic, records, acks)
-                log(f"{name}: java produce {key}: {summarize(res[f'java_{key}'])}")
-        create_topic(broker, "bench-latency", partitions=1)
-        res["latency"] = run_workload(broker, ["latency", "--topic", "bench-latency", "--rate", str(LATENCY_RATE),
-                                               "--seconds", str(LATENCY_SECONDS)])
-        log(f"{name}: latency: {summarize(res['latency'])}")
+        for w in selected:
+            if w in STEPS and w != "W6":
+                STEPS[w](broker, res, params[w], with_java)
+        if "W6" in selected:  # a fresh broker, so that the data it recovers is W6's alone
+            broker.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir = tempfile.mkdtemp(prefix=f"{name}-w6-", dir=tmp_root)
+            broker = Broker(name, command, workdir)
+            broker.start()
+            first_ack_s(broker, time.perf_counter() + START_TIMEOUT_S)
+            w6(broker, res, params["W6"], with_java)
     except Exception as e:  # keep the other brokers' figures; report what failed
         res["error"] = f"{type(e).__name__}: {e}"
+        traceback.print_exc()
         log(f"{name}: FAILED: {res['error']}")
     finally:
         broker.stop()
@@ -524,28 +675,54 @@ def cell(r, key, sub, digits=1):
     return fmt(part[sub], digits) + (" (!)" if part.get("ok") is False else "")
 
 
-def rows(with_java):
+def rows(with_java, params, selected):
+    w2, w5 = params["W2"], params["W5"]
     r = [("other processes' CPU before start (% of all cores)", "busy_before_pct", None, 0),
          ("other processes' CPU, worst step (% of 1 core)", "max_other_cpu_pct", None, 0),
-         ("start-up: spawn → first acked acks=all produce (s, lower better)", "startup_s", None, 2),
-         ("start-up: server JVM exec → first ack (s; Kafka: excludes `storage format`)", "server_exec_s", None, 2),
-         (f"idle RSS {IDLE_WAIT_S:.0f} s after start-up (MiB)", "idle_rss_mib", None, 0)]
-    for key, label in (("produce_acks1", "produce acks=1 [py]"), ("produce_acksall", "produce acks=all [py]"),
-                       ("produce_acksall_flush", "produce acks=all, topic flush.messages=1 [py]")):
-        r += [(f"{label} (MB/s)", key, "mb_per_s", 1),
-              (f"{label}: peak broker RSS (MiB)", key, "peak_rss_mib", 0),
-              (f"{label}: broker CPU (% of 1 core)", key, "broker_cpu_pct", 0),
-              (f"{label}: client CPU (% of 1 core)", key, "client_cpu_pct", 0)]
-    if with_java:
-        for key, label in (("java_acks1", "produce acks=1 [java]"), ("java_acksall", "produce acks=all [java]")):
+         ("W4 start-up: spawn → first acked acks=all produce (s, lower better)", "startup_s", None, 2),
+         ("W4 start-up: server JVM exec → first ack (s; Kafka: excludes `storage format`)", "server_exec_s", None, 2),
+         (f"W4 idle RSS {params['W4']['idle_wait_s']:.0f} s after start-up (MiB)", "idle_rss_mib", None, 0)]
+    if "W1" in selected:
+        r.append(("W4 RSS under W1 acks=1 [py], peak (MiB)", "produce_acks1", "peak_rss_mib", 0))
+        for key, label in (("produce_acks1", "W1 produce acks=1 [py]"), ("produce_acksall", "W1 produce acks=all [py]"),
+                           ("produce_acksall_flush", "W1 produce acks=all, topic flush.messages=1 [py]")):
             r += [(f"{label} (MB/s)", key, "mb_per_s", 1),
                   (f"{label}: peak broker RSS (MiB)", key, "peak_rss_mib", 0),
-                  (f"{label}: broker CPU (% of 1 core)", key, "broker_cpu_pct", 0)]
-    r += [("consume from beginning [py] (MB/s)", "consume", "mb_per_s", 1),
-          ("consume: broker CPU (% of 1 core)", "consume", "broker_cpu_pct", 0),
-          (f"end-to-end latency p50 (ms) @ {LATENCY_RATE}/s", "latency", "p50_ms", 2),
-          (f"end-to-end latency p99 (ms) @ {LATENCY_RATE}/s", "latency", "p99_ms", 2),
-          (f"end-to-end latency max (ms) @ {LATENCY_RATE}/s", "latency", "max_ms", 2)]
+                  (f"{label}: broker CPU (% of 1 core)", key, "broker_cpu_pct", 0),
+                  (f"{label}: client CPU (% of 1 core)", key, "client_cpu_pct", 0)]
+        if with_java:
+            for key, label in (("java_acks1", "W1 produce acks=1 [java]"), ("java_acksall", "W1 produce acks=all [java]")):
+                r += [(f"{label} (MB/s)", key, "mb_per_s", 1),
+                      (f"{label}: peak broker RSS (MiB)", key, "peak_rss_mib", 0),
+                      (f"{label}: broker CPU (% of 1 core)", key, "broker_cpu_pct", 0)]
+        r += [("W1 consume the acks=1 topic from the beginning [py] (MB/s)", "consume", "mb_per_s", 1),
+              ("W1 consume: broker CPU (% of 1 core)", "consume", "broker_cpu_pct", 0)]
+    if "W2" in selected:
+        for sub, q in (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9"), ("max_ms", "max")):
+            r.append((f"W2 end-to-end latency {q} (ms) @ {w2['rate']}/s [py]", "latency", sub, 2))
+        if with_java:
+            for sub, q in (("p50_ms", "p50"), ("p99_ms", "p99"), ("p999_ms", "p99.9")):
+                r.append((f"W2 EndToEndLatency {q} (ms), one record at a time [java]", "latency_java", sub, 2))
+    if "W3" in selected:
+        gb = params["W3"]["bytes"] / 1e9
+        r += [(f"W3 catch-up read of {gb:.3g} GB from offset 0 [py] (MB/s)", "w3_consume", "mb_per_s", 1),
+              ("W3 catch-up [py]: broker CPU (% of 1 core)", "w3_consume", "broker_cpu_pct", 0),
+              ("W3 catch-up [py]: client CPU (% of 1 core)", "w3_consume", "client_cpu_pct", 0)]
+        if with_java:
+            r += [(f"W3 catch-up ConsumerPerformance, fetch time only [java] (MB/s)", "w3_java", "mb_per_s", 1),
+                  ("W3 catch-up ConsumerPerformance: group join (ms)", "w3_java", "rebalance_ms", 0)]
+    if "W5" in selected:
+        r += [(f"W5 create a {w5['partitions']}-partition topic, until ListOffsets answers on all (s)", "w5_create_s", None, 2),
+              (f"W5 produce acks={w5['acks']} over {w5['partitions']} partitions [py] (MB/s)", "w5_produce", "mb_per_s", 1),
+              ("W5 produce: broker CPU (% of 1 core)", "w5_produce", "broker_cpu_pct", 0),
+              ("W5 produce: peak broker RSS (MiB)", "w5_produce", "peak_rss_mib", 0),
+              (f"W5 Metadata request for the topic, p50 of {w5['metadata_calls']} (ms)", "w5_metadata", "p50_ms", 2),
+              (f"W5 Metadata request for the topic, p99 of {w5['metadata_calls']} (ms)", "w5_metadata", "p99_ms", 2)]
+    if "W6" in selected:
+        gb = params["W6"]["bytes"] / 1e9
+        r += [(f"W6 restart after SIGKILL with {gb:.3g} GB: exec → ready file (s)", "w6_ready_s", None, 2),
+              ("W6 restart: exec → acks=all produce acknowledged (s)", "w6_produce_s", None, 2),
+              ("W6 restart: exec → last pre-kill record read (s)", "w6_recovered_s", None, 2)]
     return r
 
 
@@ -561,10 +738,10 @@ def ratio(results, key, sub):
         return "–"
 
 
-def results_table(results, with_java):
+def results_table(results, with_java, params, selected):
     head = ["figure", *[r["name"] for r in results], "Arus/Kafka"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for label, key, sub, digits in rows(with_java):
+    for label, key, sub, digits in rows(with_java, params, selected):
         cells = [cell(r, key, sub, digits) for r in results]
         shown_ratio = "–" if label.startswith("other") else ratio(results, key, sub)
         lines.append("| " + " | ".join([label, *cells, shown_ratio]) + " |")
@@ -585,7 +762,9 @@ def limits_table(limits):
         line("loopback TCP", limits["iperf3"], "Gbit/s")])
 
 
-def report(meta, limits, results, with_java, records, warmup):
+def report(meta, limits, results, with_java, params, selected):
+    records, warmup = params["W1"]["records"], params["W1"]["warmup_records"]
+    w2 = params["W2"]
     from workloads import LATENCY_CONSUMER_SETTINGS, LATENCY_PRODUCER_SETTINGS, PRODUCER_SETTINGS
     m, v = meta["machine"], meta["versions"]
     brokers = "\n".join(f"- **{r['name']}**: `{os.path.relpath(r['command'], ROOT)} serve --log-dirs TMP/data "
@@ -613,6 +792,12 @@ below was measured in that run; see `bench/README.md` for the method.
 - Python client: {v['confluent_kafka']} (Python {v['python']})
 - Java client / ProducerPerformance: kafka-tools {v['kafka_tools']} on {v['java']}
 
+## Workloads
+
+Run: {", ".join(selected)} at `--scale {meta['scale']}` (parameters from `bench/params.py`{"; figures at a scale below 1 are a harness check, not a result" if meta['scale'] < 1 else ""}):
+
+{workloads_list(params, selected)}
+
 ## Brokers and settings
 
 {brokers}
@@ -629,7 +814,7 @@ below was measured in that run; see `bench/README.md` for the method.
 - Consume: a confluent-kafka consumer `assign()`s all {PARTITIONS} partitions of the acks=1 topic from offset 0
   (no group, librdkafka fetch defaults) and reads all {records} records.
 - Latency: one partition, confluent-kafka producer `{json.dumps(LATENCY_PRODUCER_SETTINGS)}` paced at
-  {LATENCY_RATE} records/s (1 KiB) for {LATENCY_SECONDS} s, a consumer thread in the same process
+  {w2['rate']} records/s (1 KiB) for {w2['seconds']} s, a consumer thread in the same process
   `{json.dumps({k: LATENCY_CONSUMER_SETTINGS[k] for k in ('fetch.wait.max.ms', 'fetch.min.bytes')})}`;
   latency = receive wall time − send wall time carried in the value; the first 1 s is dropped as warm-up.
 - RSS = VmRSS summed over the broker's process tree (for Kafka: the wrapper shell + the JVM);
@@ -642,7 +827,7 @@ below was measured in that run; see `bench/README.md` for the method.
 
 ## Results
 
-{results_table(results, with_java)}
+{results_table(results, with_java, params, selected)}
 
 `(!)` = the run's own check failed (see below); ratios are Arus ÷ Kafka (throughput: > 1 means Arus faster;
 times, latency and memory: < 1 means Arus better).
@@ -659,6 +844,12 @@ times, latency and memory: < 1 means Arus better).
 - **Equal durability, fsync on neither**: Arus has no setting to skip the fsync for `acks=all` (not invented here;
   broker code untouched). The closest figure is Arus `acks=1`, which on a single node gives the same guarantee as
   Kafka's default `acks=all`.
+
+- **W3, W5, W6** write their data with `acks=1` (untimed for W3/W6). W6's marker record is written with `acks=all`
+  (Arus: fsynced; Kafka: not), then the broker's process group gets SIGKILL; the page cache survives a process kill,
+  so W6 measures log recovery and start-up, not data loss. The restart is timed from the exec of the new broker
+  process until (1) an `acks=all` produce to partition 0 of the existing topic is acknowledged and then (2) a
+  consumer `assign()`ed at the marker's offset reads the marker.
 
 ## Foreign load per step
 
@@ -677,6 +868,14 @@ busiest other processes seen (short-lived processes that ended during the step a
 """
 
 
+def workloads_list(params, selected):
+    lines = []
+    for w in selected:
+        shown = {k: v for k, v in params[w].items() if k != "title"}
+        lines.append(f"- **{w}** {params[w]['title']}: `{json.dumps(shown)}`")
+    return "\n".join(lines)
+
+
 def foreign_load(results):
     lines = ["| broker | step | other CPU % | busiest others |", "|---|---|---|---|"]
     for r in results:
@@ -686,10 +885,10 @@ def foreign_load(results):
     return "\n".join(lines)
 
 
-def print_summary(limits, results, with_java):
+def print_summary(limits, results, with_java, params, selected):
     print(limits_table(limits))
     print()
-    print(results_table(results, with_java))
+    print(results_table(results, with_java, params, selected))
 
 
 def exit_on_sigterm(signum, frame):
@@ -697,21 +896,38 @@ def exit_on_sigterm(signum, frame):
 
 
 def main():
+    global ARUS
     ensure_venv()
     signal.signal(signal.SIGTERM, exit_on_sigterm)
-    sys.path.insert(0, HERE)
+    import params as params_module
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=500_000, help="records per throughput run (default 500000)")
-    ap.add_argument("--warmup-records", type=int, default=50_000,
-                    help="untimed acks=1 produce after the idle-RSS reading, before the measured runs (default 50000)")
+    ap.add_argument("--workload", default="all",
+                    help="comma-separated workloads of bench/params.py to run, e.g. W5 or W1,W3 (default: all)")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply the workload sizes (records, bytes, seconds) by this factor (default 1)")
+    ap.add_argument("--arus", default=os.environ.get("BENCH_ARUS", ARUS),
+                    help="Arus binary (default: env BENCH_ARUS or target/release/arus, built if missing)")
+    ap.add_argument("--records", type=int, default=None, help="W1 records per throughput run (overrides params.py)")
+    ap.add_argument("--warmup-records", type=int, default=None,
+                    help="W1 untimed acks=1 produce before the measured runs (overrides params.py)")
     ap.add_argument("--quiet-wait", type=float, default=30,
                     help="before each broker, wait up to this many seconds for other load to drop (default 30)")
-    ap.add_argument("--no-java", action="store_true", help="skip the Java ProducerPerformance runs")
+    ap.add_argument("--no-java", action="store_true", help="skip the Java kafka-tools runs")
     ap.add_argument("--tmp", default=tempfile.gettempdir(), help="where the temp data dirs go (default %(default)s)")
     ap.add_argument("--results", default=os.path.join(HERE, "RESULTS.md"))
     a = ap.parse_args()
+    names = list(WORKLOAD_PARAMS)
+    wanted = names if a.workload == "all" else [w.strip().upper() for w in a.workload.split(",") if w.strip()]
+    unknown = [w for w in wanted if w not in WORKLOAD_PARAMS]
+    if unknown or not wanted:
+        ap.error(f"unknown workload {unknown}; choose from {', '.join(names)} or all")
+    selected = [w for w in names if w in wanted]  # params.py order: W6 (which kills the broker) last
+    params = params_module.effective(a.scale, a.records, a.warmup_records)
     started = time.perf_counter()
+    ARUS = os.path.abspath(a.arus)
     if not os.path.exists(ARUS):
+        if ARUS != os.path.join(ROOT, "target", "release", "arus"):
+            sys.exit(f"no Arus binary at {ARUS}")
         log("building target/release/arus")
         subprocess.run(["cargo", "build", "--release", "-p", "arus"], cwd=ROOT, check=True)
     with_java = not a.no_java and resolve_tools_classpath()
@@ -721,19 +937,19 @@ def main():
                 "command": "python3 bench/run.py " + " ".join(sys.argv[1:]) +
                            (f" (BENCH_OTHER_BROKER={os.environ['BENCH_OTHER_BROKER']})"
                             if os.environ.get("BENCH_OTHER_BROKER") else ""),
-                "machine": machine_info(tmp_root), "versions": versions()}
+                "scale": a.scale, "machine": machine_info(tmp_root), "versions": versions()}
         wait_for_quiet(a.quiet_wait)
         log("measuring machine limits (dd, iperf3)")
         limits = machine_limits(tmp_root)
         results = []
         for name, command in brokers_to_run():
-            log(f"benchmarking {name}")
-            results.append(bench_broker(name, command, a.records, a.warmup_records, tmp_root, with_java, a.quiet_wait))
+            log(f"benchmarking {name}: {', '.join(selected)}")
+            results.append(bench_broker(name, command, params, selected, tmp_root, with_java, a.quiet_wait))
             sh(["sync"], timeout=300)
         meta["duration_s"] = time.perf_counter() - started
         with open(a.results, "w") as f:
-            f.write(report(meta, limits, results, with_java, a.records, a.warmup_records))
-        print_summary(limits, results, with_java)
+            f.write(report(meta, limits, results, with_java, params, selected))
+        print_summary(limits, results, with_java, params, selected)
         log(f"wrote {os.path.relpath(a.results)}")
         return 1 if any(r.get("error") for r in results) else 0
     finally:
