@@ -38,6 +38,8 @@ from params import RECORD_BYTES, WORKLOADS as WORKLOAD_PARAMS  # noqa: E402
 PARTITIONS = WORKLOAD_PARAMS["W1"]["partitions"]
 START_TIMEOUT_S = 120
 WORKLOAD_TIMEOUT_S = 300
+# Passed to every broker (see Broker.start).
+BROKER_OVERRIDES = ["group.initial.rebalance.delay.ms=0"]
 
 
 def ensure_venv():
@@ -191,6 +193,11 @@ class Broker:
     def start(self):
         args = [self.command, "serve", "--log-dirs", self.data_dir,
                 "--listeners", "PLAINTEXT://127.0.0.1:0", "--ready-file", self.ready_file]
+        # Same group settings for every broker: the Kafka wrapper runs with
+        # group.initial.rebalance.delay.ms=0, so Arus (default 3 s, Kafka's default) gets 0 too;
+        # otherwise every group join (W3's ConsumerPerformance) would compare unequal settings.
+        for o in BROKER_OVERRIDES:
+            args += ["--override", o]
         self.log_file = open(self.log_path, "w")
         self.spawned_boot_s = boottime_s()
         self.spawned = time.perf_counter()
