@@ -254,15 +254,17 @@ pub fn clean_partition(
         partition: p.clone(),
         files: Mutex::new(HashMap::new()),
     };
-    let segments = source.segments()?;
     // Size the offset map from what could be dirty (24 bytes a slot, at most one key per
-    // ~14-byte record), within the configured budget.
-    let first_dirty = source.first_dirty_offset().unwrap_or(i64::MIN);
-    let dirty_bytes: u64 = segments
-        .iter()
-        .filter(|s| s.next_offset > first_dirty)
-        .map(|s| s.size)
-        .sum();
+    // ~14-byte record), within the configured budget. The log's own segment list suffices
+    // here; `clean_log` lists them with their first timestamps (a read per segment) itself.
+    let dirty_bytes: u64 = p.with_log(|log| {
+        let first_dirty = log.cleaner_checkpoint().unwrap_or(i64::MIN);
+        log.segment_infos()
+            .iter()
+            .filter(|s| s.next_offset > first_dirty)
+            .map(|s| s.size)
+            .sum()
+    });
     let wanted = (dirty_bytes as usize).saturating_mul(2);
     let map_bytes = wanted.clamp(MIN_MAP_BYTES, cfg.dedupe_buffer_bytes);
     let throttler = Throttler::new(cfg.io_max_bytes_per_sec, Arc::new(SystemClock));

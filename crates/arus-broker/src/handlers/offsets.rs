@@ -26,7 +26,7 @@ use arus_protocol::messages::{
 };
 
 use crate::Broker;
-use crate::groups::offsets_topic;
+use crate::groups::{PersistError, offsets_topic};
 
 fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker
@@ -71,6 +71,22 @@ fn plan_commit<'a, P: Iterator<Item = CommitPartition>>(
         plan.rows.push((name.to_string(), rows));
     }
     plan
+}
+
+/// Per-partition codes of a commit: the coordinator's answer (or its request-wide error
+/// for all `n`), with a failed persist turning the successes into its error.
+fn partition_codes(
+    result: Result<Vec<ErrorCode>, ErrorCode>,
+    n: usize,
+    persisted: Result<(), PersistError>,
+) -> Vec<ErrorCode> {
+    let mut codes = result.unwrap_or_else(|code| vec![code; n]);
+    if let Err(e) = persisted {
+        for c in codes.iter_mut().filter(|c| **c == ErrorCode::None) {
+            *c = e.code();
+        }
+    }
+    codes
 }
 
 /// The final code of every planned partition: its early error, else the coordinator's
@@ -166,17 +182,7 @@ pub async fn commit(
             g.classic.commit_offsets(params, now)
         });
         let persisted = driver.finish(broker, after).await;
-        codes = match result {
-            Ok(codes) => codes,
-            Err(code) => vec![code; n],
-        };
-        if let Err(e) = persisted {
-            for c in &mut codes {
-                if *c == ErrorCode::None {
-                    *c = e.code();
-                }
-            }
-        }
+        codes = partition_codes(result, n, persisted);
     }
     OffsetCommitResponse {
         topics: resolve(plan, codes)
@@ -296,17 +302,7 @@ pub async fn txn_commit(
             g.classic.txn_commit_offsets(params, now)
         });
         let persisted = driver.finish(broker, after).await;
-        codes = match result {
-            Ok(codes) => codes,
-            Err(code) => vec![code; n],
-        };
-        if let Err(e) = persisted {
-            for c in &mut codes {
-                if *c == ErrorCode::None {
-                    *c = e.code();
-                }
-            }
-        }
+        codes = partition_codes(result, n, persisted);
     }
     TxnOffsetCommitResponse {
         topics: resolve(plan, codes)

@@ -328,12 +328,7 @@ impl TxnDriver {
             .into_iter()
             .next()
             .unwrap_or(ErrorCode::UnknownServerError);
-        match code {
-            // Produce has no PRODUCER_FENCED for old clients: a stale epoch is
-            // INVALID_PRODUCER_EPOCH, as the log itself would answer.
-            ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
-            other => produce_error_for_verification(other),
-        }
+        produce_error_for_verification(code)
     }
 
     /// Appends the coordinator's records (one batch per `__transaction_state` partition)
