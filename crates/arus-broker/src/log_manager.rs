@@ -7,10 +7,11 @@
 //! - **Compaction**, on `log.cleaner.threads` threads (when `log.cleaner.enable`): each
 //!   partition whose policy includes `compact` is cleaned by `arus-cleaner` when its dirty
 //!   ratio or `max.compaction.lag.ms` asks for it; a round that found nothing to do sleeps
-//!   `log.cleaner.backoff.ms`. The heavy part of a round (reading immutable segments,
-//!   building the offset map, writing the cleaned segment) runs without the partition's
-//!   lock; only listing the segments and swapping the cleaned one in take it, so produce
-//!   is not stalled by a cleaning round.
+//!   `log.cleaner.backoff.ms`. Reading the immutable segments, building the offset map
+//!   and producing the cleaned bytes run without the partition's lock. The swap does not:
+//!   `Log::replace_segments` writes and fsyncs the cleaned segment file under it, so
+//!   appends to the partition being cleaned wait for that write (other partitions never
+//!   do). Writing the `.cleaned` file before taking the lock would remove that stall.
 //!
 //! Both read the effective (dynamic) broker configs on every pass.
 
