@@ -83,13 +83,13 @@ def http(method, url, body=None, headers=None, timeout=30):
     req = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as res:
-            return res.status, json.loads(res.read() or b"null")
+            status, raw = res.status, res.read()
     except urllib.error.HTTPError as e:
-        raw = e.read()
-        try:
-            return e.code, json.loads(raw)
-        except ValueError:
-            return e.code, raw.decode(errors="replace")
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
 
 
 def free_port():
@@ -377,7 +377,11 @@ def main():
     checks, ledger = Checks(), Ledger()
     app = App(args.app, args.bootstrap, args.workdir)
     try:
-        # Phase 1: a fresh app on a fresh broker.
+        # Phase 1: a fresh app on a fresh broker (the expected figures count from zero).
+        existing = set(AdminClient({"bootstrap.servers": args.bootstrap}).list_topics(timeout=10).topics)
+        if not checks.check("broker is fresh (none of the app's topics exist yet)",
+                            not existing & {"user-events", "page-views", "analytics-events", "error-events"}, str(existing)):
+            return 1
         t = time.time()
         app.start()
         print(f"app up in {time.time() - t:.1f}s", flush=True)
