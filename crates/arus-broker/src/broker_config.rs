@@ -173,6 +173,11 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "true",
         "Check with the transaction coordinator that a transactional batch's partition was added to the transaction (KIP-890).",
     ),
+    (
+        "arus.acks.all.fsync",
+        "true",
+        "Arus only: answer an acks=all produce after its batch is fsynced (group commit). false answers once the batch is in the page cache, as Apache Kafka does with its default flush settings (its durability comes from replication, not fsync); a machine crash can then lose acknowledged writes.",
+    ),
 ];
 
 #[derive(Clone, Debug)]
@@ -206,6 +211,8 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     pub producer_id_expiration_check_interval_ms: i64,
     pub transaction_partition_verification_enable: bool,
+    /// `arus.acks.all.fsync`: whether acks=all waits for the fsync (see [`BROKER_KEYS`]).
+    pub acks_all_fsync: bool,
     /// Every property set explicitly (file, environment or flag), for DescribeConfigs sources
     /// and for topic-config defaults taken from broker synonyms.
     pub explicit: BTreeMap<String, String>,
@@ -456,6 +463,7 @@ impl BrokerConfig {
                 "transaction.partition.verification.enable",
                 &get("transaction.partition.verification.enable"),
             )?,
+            acks_all_fsync: boolean("arus.acks.all.fsync", &get("arus.acks.all.fsync"))?,
             explicit,
             dynamic: DynamicSlot::default(),
         };

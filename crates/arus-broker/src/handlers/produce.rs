@@ -1,7 +1,8 @@
 //! Produce: validate each partition's record set, append it, and answer per `acks`:
 //! 0 — no response (a failure closes the connection, the only signal such a producer gets);
 //! 1 — after the append; -1 (all) — after the append is fsynced (group commit), bounded by
-//! the request's `timeout_ms`.
+//! the request's `timeout_ms` — unless `arus.acks.all.fsync=false`, which answers acks=all like
+//! acks=1 (Kafka's own single-node behaviour with its default flush settings).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,7 +260,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
         };
     }
 
-    if acks == -1 && !appended.is_empty() {
+    if acks == -1 && broker.config.acks_all_fsync && !appended.is_empty() {
         for (_, _, a) in &appended {
             broker.request_flush(a.partition.clone());
         }

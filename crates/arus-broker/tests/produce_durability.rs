@@ -1,0 +1,106 @@
+//! What an `acks=all` answer promises: by default the batch is fsynced before the answer
+//! (group commit); `arus.acks.all.fsync=false` answers once the batch is in the page cache,
+//! as Apache Kafka does with its default flush settings.
+
+#![allow(clippy::needless_update)] // samples stay valid as specs add fields
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arus_broker::{Broker, BrokerConfig, Outcome};
+use arus_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use arus_protocol::messages::*;
+use arus_protocol::{Request, RequestHeader, Response};
+use arus_records::{BatchBuilder, Compression};
+
+fn open_broker(dir: &std::path::Path, acks_all_fsync: Option<&str>) -> Arc<Broker> {
+    let mut props = BTreeMap::new();
+    props.insert("log.dirs".to_string(), dir.display().to_string());
+    if let Some(v) = acks_all_fsync {
+        props.insert("arus.acks.all.fsync".to_string(), v.to_string());
+    }
+    Broker::open(BrokerConfig::from_properties(props).unwrap()).unwrap()
+}
+
+/// Produces one 3-record batch with `acks=all` and returns (end offset, flushed offset at the
+/// moment the answer came back).
+async fn produce_acks_all(broker: &Arc<Broker>) -> (i64, i64) {
+    broker
+        .topics
+        .create(arus_broker::topics::NewTopic {
+            name: "t".into(),
+            partitions: 1,
+            replication_factor: 1,
+            configs: BTreeMap::new(),
+        })
+        .unwrap();
+    let mut b = BatchBuilder::new(Compression::None, 1_700_000_000_000);
+    for _ in 0..3 {
+        b.push(1_700_000_000_000, Some(b"k"), Some(b"v"), &[]);
+    }
+    let req = ProduceRequest {
+        acks: -1,
+        timeout_ms: 5000,
+        topic_data: vec![TopicProduceData {
+            name: "t".into(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(b.build().unwrap()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let header = RequestHeader {
+        request_api_key: 0,
+        request_api_version: 9,
+        correlation_id: 1,
+        client_id: Some("test".into()),
+        ..Default::default()
+    };
+    match broker.handle(&header, Request::Produce(req)).await {
+        Outcome::Respond(Response::Produce(r)) => {
+            let p = &r.responses[0].partition_responses[0];
+            assert_eq!(p.error_code, 0);
+            assert_eq!(p.base_offset, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    let partition = broker.topics.get("t").unwrap().partition(0).unwrap();
+    (3, partition.flushed_offset())
+}
+
+#[tokio::test]
+async fn acks_all_is_answered_after_the_fsync_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_broker(dir.path(), None);
+    let (end, flushed) = produce_acks_all(&broker).await;
+    assert!(
+        flushed >= end,
+        "answered before the fsync: flushed {flushed} < {end}"
+    );
+}
+
+#[tokio::test]
+async fn acks_all_without_fsync_is_answered_from_the_page_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_broker(dir.path(), Some("false"));
+    let (end, flushed) = produce_acks_all(&broker).await;
+    // Kafka's default `flush.messages`/`flush.ms` never flush on their own, so nothing but
+    // an acks=all wait could have fsynced these records.
+    assert!(
+        flushed < end,
+        "acks=all waited for an fsync it was told to skip"
+    );
+}
+
+#[test]
+fn a_bad_value_is_refused_with_the_key_named() {
+    let mut props = BTreeMap::new();
+    props.insert("arus.acks.all.fsync".to_string(), "sometimes".to_string());
+    let err = BrokerConfig::from_properties(props)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("arus.acks.all.fsync"), "{err}");
+}
