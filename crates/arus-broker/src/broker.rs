@@ -20,6 +20,14 @@ use crate::topics::{TopicError, TopicRegistry};
 #[derive(Debug)]
 pub enum Outcome {
     Respond(Response),
+    /// A response some of whose `records` are to be sent straight from log files
+    /// (`sendfile`, see `arus_protocol::splice`): `files[i]` belongs to the i-th `records`
+    /// field in encoding order, `None` meaning the field's own value. [`Broker::handle`]
+    /// reads the files in instead; connections send them without copying.
+    RespondWithFiles {
+        response: Response,
+        files: Vec<Option<arus_log::FileSlice>>,
+    },
     /// `acks=0` produce: Kafka writes no response.
     NoResponse,
     /// Kafka closes the connection (e.g. an `acks=0` produce that failed).
@@ -174,8 +182,18 @@ impl Broker {
     }
 
     /// Handles one request. The caller has checked that the version is supported.
+    /// Fetched records are read into the response (never [`Outcome::RespondWithFiles`]).
     pub async fn handle(self: &Arc<Self>, header: &RequestHeader, request: Request) -> Outcome {
-        self.handle_from(header, request, None).await
+        match self.handle_from(header, request, None).await {
+            Outcome::RespondWithFiles {
+                response: Response::Fetch(mut r),
+                files,
+            } => {
+                handlers::fetch::read_files_in(&mut r, files);
+                Outcome::Respond(Response::Fetch(r))
+            }
+            other => other,
+        }
     }
 
     /// Like [`Broker::handle`], for a request from `peer` (the client address group
@@ -198,9 +216,17 @@ impl Broker {
                 handlers::metadata::handle(self, r, version),
             )),
             Request::Produce(r) => handlers::produce::handle(self, r, version).await,
-            Request::Fetch(r) => Outcome::Respond(Response::Fetch(
-                handlers::fetch::handle(self, r, version).await,
-            )),
+            Request::Fetch(r) => {
+                let (response, files) = handlers::fetch::handle(self, r, version).await;
+                if files.iter().any(Option::is_some) {
+                    Outcome::RespondWithFiles {
+                        response: Response::Fetch(response),
+                        files,
+                    }
+                } else {
+                    Outcome::Respond(Response::Fetch(response))
+                }
+            }
             Request::ListOffsets(r) => Outcome::Respond(Response::ListOffsets(
                 handlers::list_offsets::handle(self, r, version),
             )),

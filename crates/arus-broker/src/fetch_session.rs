@@ -193,9 +193,16 @@ fn records_size(data: &PartitionData) -> usize {
 impl CachedPartition {
     /// Kafka's `CachedPartition.maybeUpdateResponseData`: whether `resp` must be sent in an
     /// incremental response, updating what the client was told when `update` is set.
-    fn maybe_update_response_data(&mut self, resp: &PartitionData, update: bool) -> bool {
+    /// `records` is the size of the data returned, which may be left in a file (zero-copy
+    /// fetch) rather than in `resp.records`.
+    fn maybe_update_response_data(
+        &mut self,
+        resp: &PartitionData,
+        records: usize,
+        update: bool,
+    ) -> bool {
         let mut must_respond = false;
-        if records_size(resp) > 0 {
+        if records > 0 {
             // Partitions with new data are always included.
             must_respond = true;
         }
@@ -463,6 +470,18 @@ impl FetchSessionCache {
         results: Vec<PartitionData>,
         now: i64,
     ) -> Completed {
+        self.complete_with_files(context, results, |_| 0, now)
+    }
+
+    /// [`FetchSessionCache::complete`] for answers some of whose data stays in the log's
+    /// files: `file_bytes(partition)` is the size of that data.
+    pub fn complete_with_files(
+        &mut self,
+        context: FetchContext,
+        results: Vec<PartitionData>,
+        file_bytes: impl Fn(&SessionPartition) -> usize,
+        now: i64,
+    ) -> Completed {
         match context {
             FetchContext::SessionError(error) => Completed {
                 error,
@@ -520,8 +539,9 @@ impl FetchSessionCache {
                     let Some(cached) = session.partitions.get_mut(&target.key) else {
                         continue;
                     };
-                    if cached.maybe_update_response_data(&data, true) {
-                        if records_size(&data) > 0 {
+                    let records = records_size(&data) + file_bytes(&target.key);
+                    if cached.maybe_update_response_data(&data, records, true) {
+                        if records > 0 {
                             session.move_to_end(&target.key);
                         }
                         partitions.push((target, data));

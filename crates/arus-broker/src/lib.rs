@@ -24,5 +24,6 @@ pub mod topic_settings;
 pub mod topics;
 pub mod txn;
 
+pub use arus_log::FileSlice;
 pub use broker::{Broker, BrokerError, Outcome, SUPPORTED_APIS, supported_versions};
 pub use broker_config::{BrokerConfig, BrokerConfigError, Listener, parse_properties};

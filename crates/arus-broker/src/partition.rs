@@ -218,6 +218,16 @@ impl Partition {
         self.log.lock().read(offset, max_bytes, max_offset)
     }
 
+    /// See [`arus_log::Log::read_slice`].
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<Option<arus_log::FileSlice>, LogError> {
+        self.log.lock().read_slice(offset, max_bytes, max_offset)
+    }
+
     /// Calls `f` with every batch from the log start to the high watermark, in order: how
     /// the coordinators load their internal topics at start-up. Stops at the first batch
     /// that cannot be parsed (recovery has already truncated torn tails).

@@ -555,7 +555,16 @@ fn write_value(ty: &Ty, nullable: bool, v: &str, out: &str, flex: &str, fname: &
                     format!("c::write_string({out}, {flex}, &{v}, {fname})?;")
                 }
             }
-            Prim::Bytes | Prim::Records => {
+            // `records` go through their own writer so that a splice plan can leave them out
+            // of the frame (zero-copy fetch, see arus_protocol::splice).
+            Prim::Records => {
+                if nullable {
+                    format!("c::write_records({out}, {flex}, {v}.as_ref(), {fname})?;")
+                } else {
+                    format!("c::write_records({out}, {flex}, Some(&{v}), {fname})?;")
+                }
+            }
+            Prim::Bytes => {
                 if nullable {
                     format!("c::write_nullable_bytes({out}, {flex}, {v}.as_ref(), {fname})?;")
                 } else {

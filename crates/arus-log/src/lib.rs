@@ -162,6 +162,29 @@ pub struct ReadResult {
     pub first_batch_offset: Option<i64>,
 }
 
+/// Whole batches of one segment file, to be sent without reading them into memory
+/// (`sendfile`). Valid for as long as the file is: segments are only ever truncated during
+/// recovery, before anything is served, and a deleted or replaced segment stays readable
+/// through this handle until it is dropped.
+#[derive(Clone, Debug)]
+pub struct FileSlice {
+    pub file: Arc<File>,
+    pub path: PathBuf,
+    pub position: u64,
+    pub len: usize,
+}
+
+impl FileSlice {
+    /// The slice's bytes, read into memory (for callers that cannot send from a file).
+    pub fn read_to_bytes(&self) -> Result<Bytes, LogError> {
+        let mut buf = vec![0u8; self.len];
+        self.file
+            .read_exact_at(&mut buf, self.position)
+            .map_err(io_at(&self.path))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
 /// Everything needed to fsync what was appended up to [`FlushTarget::end_offset`], without
 /// holding the log: clones of the affected segment files (plus the finished index files of
 /// segments rolled since), and the directory when a segment file was created since the last
@@ -761,6 +784,66 @@ impl Log {
             bytes: Bytes::from(out),
             first_batch_offset,
         })
+    }
+
+    /// Like [`Log::read`], as a slice of one segment file instead of bytes in memory: whole
+    /// batches from the one containing `offset`, below `max_offset`, within `max_bytes` (or
+    /// the whole first batch if it is larger, KIP-74). Stays within one segment, as Kafka's
+    /// `LogSegment.read` does; the next fetch continues in the next segment. Where the byte
+    /// budget ends inside the segment, the slice ends at the last batch start the offset
+    /// index knows before that point (so it never ends mid-batch and never reads the file to
+    /// find out; it may stop up to `index.interval.bytes` short of the budget).
+    ///
+    /// `Ok(None)` when there is nothing to send from this segment at `offset` (at the end,
+    /// at or past `max_offset`, or `offset` in a gap that continues in a later segment):
+    /// [`Log::read`] answers those cases.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+    ) -> Result<Option<FileSlice>, LogError> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < start || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: start,
+                log_end: end,
+            });
+        }
+        if offset == end || offset >= max_offset {
+            return Ok(None);
+        }
+        let seg = &self.segments[self.segment_for(offset)];
+        let Some((position, first)) = seg.locate(offset)? else {
+            return Ok(None);
+        };
+        if first.last_offset() >= max_offset {
+            return Ok(None);
+        }
+        let bound = if max_offset >= seg.next_offset {
+            seg.size
+        } else {
+            match seg.locate(max_offset)? {
+                Some((p, _)) => p,
+                None => seg.size,
+            }
+        };
+        let first_end = position + first.size as u64;
+        let budget_end = position.saturating_add(max_bytes as u64);
+        let stop = if budget_end >= bound {
+            bound
+        } else {
+            seg.indexed_batch_start_at_or_before(budget_end)
+                .filter(|&b| b > first_end)
+                .unwrap_or(first_end)
+        };
+        Ok(Some(FileSlice {
+            file: seg.log.clone(),
+            path: seg.log_path.clone(),
+            position,
+            len: (stop - position) as usize,
+        }))
     }
 
     /// Finds the first record with timestamp >= `timestamp` and returns its

@@ -467,6 +467,15 @@ impl Segment {
         }
     }
 
+    /// The greatest batch start in the offset index at or before `position`, if any: a batch
+    /// boundary found without reading the file (index entries always point at batch starts).
+    pub fn indexed_batch_start_at_or_before(&self, position: u64) -> Option<u64> {
+        let i = self
+            .offset_index
+            .partition_point(|&(_, p)| u64::from(p) <= position);
+        i.checked_sub(1).map(|i| u64::from(self.offset_index[i].1))
+    }
+
     /// Position of the first batch with `last_offset >= offset`, with its header, or None
     /// if every batch in the segment ends before `offset`.
     pub fn locate(&self, offset: i64) -> PathIoResult<Option<(u64, BatchHeader)>> {

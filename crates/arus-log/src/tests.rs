@@ -746,3 +746,59 @@ mod proptests {
         }
     }
 }
+
+/// `read_slice` names exactly the bytes `read` returns, cut to one segment, at a batch
+/// boundary, within the budget (or the whole first batch), and below `max_offset`.
+#[test]
+fn read_slice_is_a_batch_aligned_prefix_of_read() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = Log::open(d.path(), small_cfg(2000), 0).unwrap();
+    for i in 0..60 {
+        // Batches of 1..=4 records, ~70 bytes per record: several index entries per segment.
+        append(&mut log, make_batch(1 + (i % 4) as usize, i * 10, 40));
+    }
+    assert!(log.segment_count() > 3);
+    let end = log.log_end_offset();
+    for offset in 0..end {
+        for max_bytes in [1usize, 100, 300, 1000, 100_000] {
+            for max_offset in [end, end - 7, offset + 3] {
+                let slice = log.read_slice(offset, max_bytes, max_offset).unwrap();
+                let read = log.read(offset, usize::MAX, max_offset).unwrap().bytes;
+                let Some(slice) = slice else {
+                    // Nothing sendable from this segment: the batch holding `offset` is not
+                    // below max_offset.
+                    let first = split(&log.read(offset, 1, i64::MAX).unwrap().bytes);
+                    assert!(
+                        first[0].1 >= max_offset,
+                        "{offset} {max_bytes} {max_offset}"
+                    );
+                    continue;
+                };
+                let bytes = slice.read_to_bytes().unwrap();
+                assert!(
+                    read.starts_with(&bytes),
+                    "{offset} {max_bytes} {max_offset}"
+                );
+                let batches = split(&bytes); // panics unless whole, valid batches
+                assert!(batches[0].0 <= offset && offset <= batches[0].1);
+                assert!(batches.iter().all(|b| b.1 < max_offset));
+                assert!(bytes.len() <= max_bytes.max(batches[0].2.len()));
+                // It stays in one segment: the first batch's segment.
+                let seg = &log.segments[log.segment_for(batches[0].0)];
+                assert!(batches.last().unwrap().1 < seg.next_offset);
+                // Short of the budget only at the segment's or max_offset's end, or by less
+                // than one index interval plus a batch.
+                if bytes.len() + 128 + 400 < max_bytes.min(read.len()) {
+                    let next = batches.last().unwrap().1 + 1;
+                    assert!(next == seg.next_offset || next >= max_offset);
+                }
+            }
+        }
+    }
+    // Out of range is an error, as for read.
+    assert!(matches!(
+        log.read_slice(end + 1, 100, i64::MAX),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert!(log.read_slice(end, 100, i64::MAX).unwrap().is_none());
+}

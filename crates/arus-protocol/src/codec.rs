@@ -355,6 +355,26 @@ pub fn write_nullable_bytes(
     Ok(())
 }
 
+/// A `records` field: like [`write_nullable_bytes`], unless a splice plan (see
+/// [`crate::splice`]) says to leave this value out of the frame, in which case only the length
+/// prefix for the planned length is written.
+pub fn write_records(
+    out: &mut BytesMut,
+    compact: bool,
+    v: Option<&Bytes>,
+    field: &'static str,
+) -> Result<(), EncodeError> {
+    let mut prefix_result = Ok(());
+    let hole = crate::splice::next_hole(|len| {
+        prefix_result = write_len(out, compact, true, Some(len), field);
+        out.len()
+    });
+    match hole {
+        Some(_) => prefix_result,
+        None => write_nullable_bytes(out, compact, v, field),
+    }
+}
+
 pub fn write_bytes(
     out: &mut BytesMut,
     compact: bool,

@@ -27,6 +27,7 @@ pub mod codec;
 pub mod coordinator_key;
 #[doc(hidden)]
 pub mod generated;
+pub mod splice;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -217,6 +218,9 @@ pub enum EncodeError {
     /// A frame larger than an int32 size prefix can describe.
     #[error("frame too large ({0} bytes)")]
     FrameTooLarge(usize),
+    /// A splice plan (see [`splice`]) with more entries than the message has `records` fields.
+    #[error("splice plan has {expected} entries but {unused} were not used by the message")]
+    SpliceMismatch { expected: usize, unused: usize },
 }
 
 /// Implemented by every generated top-level message and header.

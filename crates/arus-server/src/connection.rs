@@ -5,21 +5,27 @@
 //! (notably produce appends) runs in request order; whatever then waits (an `acks=all` fsync,
 //! a fetch long-poll) continues in its own task, and the next request is read meanwhile.
 //! The writer awaits results in order, so responses never overtake each other.
+//!
+//! Fetched data of any size goes out with `sendfile` from the segment files (see
+//! `arus_protocol::splice`): the response's own bytes are written around it, so the records
+//! never pass through user space.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use arus_broker::handlers::api_versions;
-use arus_broker::{Broker, Outcome, supported_versions};
+use arus_broker::{Broker, FileSlice, Outcome, supported_versions};
+use arus_protocol::splice::encode_response_spliced;
 use arus_protocol::{
     ApiKey, BytesMut, Response, decode_request, encode_response, peek_request_header,
 };
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -51,6 +57,12 @@ enum Slot {
 
 enum Reply {
     Bytes(Bytes),
+    /// A frame whose records come from files: `bytes` with each file slice inserted at its
+    /// position (positions ascending).
+    Spliced {
+        bytes: Bytes,
+        files: Vec<(usize, FileSlice)>,
+    },
     Nothing,
     Close(String),
 }
@@ -109,9 +121,90 @@ fn encode(correlation_id: i32, api_key: ApiKey, version: i16, response: &Respons
     }
 }
 
+fn encode_spliced(
+    correlation_id: i32,
+    api_key: ApiKey,
+    version: i16,
+    response: &Response,
+    files: Vec<Option<FileSlice>>,
+) -> Reply {
+    let plan = files.iter().map(|f| f.as_ref().map(|f| f.len)).collect();
+    match encode_response_spliced(correlation_id, api_key, version, response, plan) {
+        Ok(frame) => Reply::Spliced {
+            bytes: frame.bytes.freeze(),
+            files: frame
+                .holes
+                .iter()
+                .map(|h| h.position)
+                .zip(files.into_iter().flatten())
+                .collect(),
+        },
+        Err(e) => Reply::Close(format!(
+            "cannot encode {} v{version} response: {e}",
+            api_key.name()
+        )),
+    }
+}
+
+/// Sends `slice` of a segment file to the socket with `sendfile(2)`: the kernel moves the
+/// page-cache pages to the socket without a copy through user space.
+async fn send_file(writer: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {
+    let stream: &TcpStream = writer.as_ref();
+    let (socket, file) = (stream.as_raw_fd(), slice.file.as_raw_fd());
+    let mut offset = libc::off_t::try_from(slice.position)
+        .map_err(|_| std::io::Error::other("file position beyond off_t"))?;
+    let mut left = slice.len;
+    while left > 0 {
+        stream.writable().await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            // SAFETY: both descriptors are open for the whole call (the stream and the
+            // `Arc<File>` are borrowed), `offset` is a valid `off_t` we own, and sendfile
+            // writes nothing but `offset`.
+            let n = unsafe { libc::sendfile(socket, file, &mut offset, left) };
+            if n < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        });
+        match sent {
+            // The file ended early: the answer cannot be completed, and the frame's size
+            // promised these bytes, so the connection must close.
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} ended before the data to send", slice.path.display()),
+                ));
+            }
+            Ok(n) => left -= n.min(left),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes a spliced frame: its bytes, with each file slice sent in its place.
+async fn write_spliced(
+    writer: &mut OwnedWriteHalf,
+    bytes: &Bytes,
+    files: &[(usize, FileSlice)],
+) -> std::io::Result<()> {
+    let mut at = 0;
+    for (position, slice) in files {
+        writer.write_all(&bytes[at..*position]).await?;
+        send_file(writer, slice).await?;
+        at = *position;
+    }
+    writer.write_all(&bytes[at..]).await
+}
+
 fn to_reply(outcome: Outcome, correlation_id: i32, api_key: ApiKey, version: i16) -> Reply {
     match outcome {
         Outcome::Respond(r) => encode(correlation_id, api_key, version, &r),
+        Outcome::RespondWithFiles { response, files } => {
+            encode_spliced(correlation_id, api_key, version, &response, files)
+        }
         Outcome::NoResponse => Reply::Nothing,
         Outcome::Close(reason) => Reply::Close(reason),
     }
@@ -139,6 +232,16 @@ pub async fn run(
                 Reply::Bytes(b) => {
                     if let Err(e) = writer.write_all(&b).await {
                         debug!(%peer, error = %e, "write failed");
+                        return;
+                    }
+                }
+                Reply::Spliced { bytes, files } => {
+                    if let Err(e) = write_spliced(&mut writer, &bytes, &files).await {
+                        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                            warn!(%peer, error = %e, "closing connection: fetched data vanished");
+                        } else {
+                            debug!(%peer, error = %e, "write failed");
+                        }
                         return;
                     }
                 }

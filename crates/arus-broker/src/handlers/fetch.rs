@@ -7,11 +7,18 @@
 //! are read on every pass of the long-poll, and the final pass is handed back to the session
 //! cache, which creates the session of a full fetch or filters an incremental response down to
 //! the partitions with something to say. See `crate::fetch_session`.
+//!
+//! Zero-copy: a partition's data of at least [`SEND_FROM_FILE_MIN_BYTES`] is not read at all;
+//! the answer names a slice of the segment file, which the connection sends with `sendfile`
+//! (Kafka's `FileRecords.writeTo`). Only read_uncommitted fetches of v10+ take that path:
+//! read_committed needs the batches' offsets to bound the aborted transactions it reports, and
+//! before v10 zstd batches must be refused, both of which need the bytes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arus_log::LogError;
+use arus_log::{FileSlice, LogError};
 use arus_protocol::messages::FetchRequest;
 use arus_protocol::messages::fetch_response::{
     AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
@@ -19,7 +26,7 @@ use arus_protocol::messages::fetch_response::{
 use arus_protocol::{Bytes, ErrorCode};
 
 use crate::broker::{Broker, now_ms};
-use crate::fetch_session::{FetchContext, FetchTarget, TopicRef};
+use crate::fetch_session::{FetchContext, FetchTarget, SessionPartition, TopicRef};
 use crate::topics::Topic;
 
 /// Whether any batch in `records` is zstd-compressed (attributes' low three bits == 4).
@@ -68,11 +75,52 @@ fn empty_partition(index: i32, code: ErrorCode) -> PartitionData {
     }
 }
 
+/// Below this, a partition's data is read into the response: one `write` of a small frame
+/// costs less than an extra `sendfile` per partition.
+pub const SEND_FROM_FILE_MIN_BYTES: usize = 16 * 1024;
+
 struct Pass {
     /// One answer per target, in order.
     partitions: Vec<PartitionData>,
+    /// Data left in the log's files, by partition (see the module doc).
+    files: HashMap<SessionPartition, FileSlice>,
     bytes: usize,
     errors: bool,
+}
+
+/// What one partition's read found.
+enum Found {
+    Bytes(Bytes),
+    File(FileSlice),
+}
+
+impl Found {
+    fn len(&self) -> usize {
+        match self {
+            Found::Bytes(b) => b.len(),
+            Found::File(f) => f.len,
+        }
+    }
+}
+
+/// Reads a partition's data: a file slice where the request allows one and it is large
+/// enough to be worth a `sendfile`, else the bytes.
+fn read_partition(
+    partition: &crate::partition::Partition,
+    offset: i64,
+    limit: usize,
+    upper: i64,
+    from_file: bool,
+) -> Result<Found, LogError> {
+    if from_file
+        && let Some(slice) = partition.read_slice(offset, limit, upper)?
+        && slice.len >= SEND_FROM_FILE_MIN_BYTES
+    {
+        return Ok(Found::File(slice));
+    }
+    partition
+        .read(offset, limit, upper)
+        .map(|r| Found::Bytes(r.bytes))
 }
 
 /// Reads every target once, within the request's `max_bytes`.
@@ -86,6 +134,8 @@ fn read_once(
     let mut total = 0usize;
     let mut errors = false;
     let read_committed = request.isolation_level == 1;
+    let from_file = !read_committed && version >= 10;
+    let mut files = HashMap::new();
     let mut partitions = Vec::with_capacity(targets.len());
     // Consecutive targets usually share a topic: look each run up once.
     let mut looked_up: Option<(&TopicRef, Option<Arc<Topic>>)> = None;
@@ -149,33 +199,42 @@ fn read_once(
             partitions.push(data);
             continue;
         }
-        match partition.read(fp.fetch_offset, limit.max(1), upper) {
-            Ok(read) => {
-                let bytes = read.bytes;
+        match read_partition(&partition, fp.fetch_offset, limit.max(1), upper, from_file) {
+            Ok(found) => {
+                let len = found.len();
                 // KIP-74: an oversized first batch goes out whole only when the response
                 // has nothing else yet; later partitions must fit what is left.
-                let fits = bytes.len() <= limit || total == 0;
-                if !bytes.is_empty() && fits && limit > 0 {
-                    if version < 10 && contains_zstd(&bytes) {
-                        data.error_code = ErrorCode::UnsupportedCompressionType.code();
-                        errors = true;
-                    } else {
-                        if read_committed && let Some(end) = next_offset_after(&bytes) {
-                            data.aborted_transactions = Some(
-                                partition
-                                    .aborted_transactions(fp.fetch_offset, end)
-                                    .into_iter()
-                                    .map(|t| AbortedTransaction {
-                                        producer_id: t.producer_id,
-                                        first_offset: t.first_offset,
-                                        ..Default::default()
-                                    })
-                                    .collect(),
-                            );
+                let fits = len <= limit || total == 0;
+                if len > 0 && fits && limit > 0 {
+                    match found {
+                        Found::File(slice) => {
+                            total += len;
+                            remaining = remaining.saturating_sub(len);
+                            files.insert(target.key.clone(), slice);
                         }
-                        total += bytes.len();
-                        remaining = remaining.saturating_sub(bytes.len());
-                        data.records = Some(bytes);
+                        Found::Bytes(bytes) => {
+                            if version < 10 && contains_zstd(&bytes) {
+                                data.error_code = ErrorCode::UnsupportedCompressionType.code();
+                                errors = true;
+                            } else {
+                                if read_committed && let Some(end) = next_offset_after(&bytes) {
+                                    data.aborted_transactions = Some(
+                                        partition
+                                            .aborted_transactions(fp.fetch_offset, end)
+                                            .into_iter()
+                                            .map(|t| AbortedTransaction {
+                                                producer_id: t.producer_id,
+                                                first_offset: t.first_offset,
+                                                ..Default::default()
+                                            })
+                                            .collect(),
+                                    );
+                                }
+                                total += bytes.len();
+                                remaining = remaining.saturating_sub(bytes.len());
+                                data.records = Some(bytes);
+                            }
+                        }
                     }
                 }
             }
@@ -193,6 +252,7 @@ fn read_once(
     }
     Pass {
         partitions,
+        files,
         bytes: total,
         errors,
     }
@@ -224,17 +284,24 @@ fn topic_responses(partitions: Vec<(FetchTarget, PartitionData)>) -> Vec<Fetchab
     topics
 }
 
-pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
+/// The response, and for each of its partitions in order, the file slice its records are to
+/// be sent from (see [`crate::Outcome::RespondWithFiles`]).
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: FetchRequest,
+    version: i16,
+) -> (FetchResponse, Vec<Option<FileSlice>>) {
     let context = broker
         .fetch_sessions
         .lock()
         .new_context(&request, version, now_ms());
     if let FetchContext::SessionError(code) = context {
-        return FetchResponse {
+        let response = FetchResponse {
             error_code: code.code(),
             session_id: 0,
             ..Default::default()
         };
+        return (response, Vec::new());
     }
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline =
@@ -260,15 +327,47 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
             _ = tokio::time::sleep_until(deadline) => {}
         }
     };
-    let completed = broker
-        .fetch_sessions
-        .lock()
-        .complete(context, pass.partitions, now_ms());
-    FetchResponse {
+    let mut files = pass.files;
+    let completed = broker.fetch_sessions.lock().complete_with_files(
+        context,
+        pass.partitions,
+        |key| files.get(key).map_or(0, |f| f.len),
+        now_ms(),
+    );
+    // An incremental session may leave partitions out; the slices follow the partitions
+    // that remain, in response order (topic_responses keeps the order).
+    let slices = completed
+        .partitions
+        .iter()
+        .map(|(target, _)| files.remove(&target.key))
+        .collect();
+    let response = FetchResponse {
         error_code: completed.error.code(),
         session_id: completed.session_id,
         responses: topic_responses(completed.partitions),
         ..Default::default()
+    };
+    (response, slices)
+}
+
+/// Puts the data of `files` (from [`handle`]) into the response's records, for callers that
+/// cannot send from files. A slice that cannot be read makes its partition a
+/// KAFKA_STORAGE_ERROR, as a failed read does.
+pub fn read_files_in(response: &mut FetchResponse, files: Vec<Option<FileSlice>>) {
+    let partitions = response
+        .responses
+        .iter_mut()
+        .flat_map(|t| t.partitions.iter_mut());
+    for (data, file) in partitions.zip(files) {
+        let Some(slice) = file else { continue };
+        match slice.read_to_bytes() {
+            Ok(bytes) => data.records = Some(bytes),
+            Err(e) => {
+                tracing::error!(path = %slice.path.display(), error = %e, "fetch read failed");
+                data.error_code = ErrorCode::KafkaStorageError.code();
+                data.records = Some(Bytes::new());
+            }
+        }
     }
 }
 

@@ -649,7 +649,7 @@ impl c::Versioned for PartitionData {
                 version,
             });
         }
-        c::write_nullable_bytes(out, flex, self.records.as_ref(), "PartitionData.Records")?;
+        c::write_records(out, flex, self.records.as_ref(), "PartitionData.Records")?;
         if flex {
             let mut count: u32 = 0;
             if version >= 12 && self.diverging_epoch != EpochEndOffset::default() {

@@ -363,7 +363,7 @@ impl c::Versioned for PartitionSnapshot {
                 version,
             });
         }
-        c::write_nullable_bytes(
+        c::write_records(
             out,
             flex,
             self.unaligned_records.as_ref(),

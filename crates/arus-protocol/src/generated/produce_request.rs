@@ -162,7 +162,7 @@ impl c::Versioned for PartitionProduceData {
         let flex = version >= 9;
         let _ = flex;
         c::write_i32(out, self.index);
-        c::write_nullable_bytes(
+        c::write_records(
             out,
             flex,
             self.records.as_ref(),

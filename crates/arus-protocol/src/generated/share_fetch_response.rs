@@ -335,7 +335,7 @@ impl c::Versioned for PartitionData {
             "PartitionData.AcknowledgeErrorMessage",
         )?;
         self.current_leader.write(out, version)?;
-        c::write_nullable_bytes(out, flex, self.records.as_ref(), "PartitionData.Records")?;
+        c::write_records(out, flex, self.records.as_ref(), "PartitionData.Records")?;
         c::write_array(
             out,
             flex,
