@@ -371,6 +371,8 @@ def main():
     ap.add_argument("--skip-dashboard", action="store_true")
     ap.add_argument("--screenshot", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dashboard.png"))
     args = ap.parse_args()
+    # SIGTERM (ci.sh's cleanup) unwinds through the `finally` below, which stops the app.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"seed {args.seed}", flush=True)
     rng = random.Random(args.seed)
     users = [f"u-{i:03d}" for i in range(rng.randint(30, 60))]
