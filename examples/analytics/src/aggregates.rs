@@ -50,13 +50,15 @@ pub fn parse(rec: &SourceRecord) -> Result<Parsed, String> {
         .ok_or("record has no key")?;
     let (parsed, user_id) = match rec.topic.as_str() {
         USER_EVENTS => {
-            let e: UserEvent = serde_json::from_slice(payload).map_err(|e| format!("invalid user event: {e}"))?;
+            let e: UserEvent =
+                serde_json::from_slice(payload).map_err(|e| format!("invalid user event: {e}"))?;
             e.validate()?;
             let id = e.user_id.clone();
             (Parsed::User(e), id)
         }
         PAGE_VIEWS => {
-            let p: PageView = serde_json::from_slice(payload).map_err(|e| format!("invalid page view: {e}"))?;
+            let p: PageView =
+                serde_json::from_slice(payload).map_err(|e| format!("invalid page view: {e}"))?;
             p.validate()?;
             let id = p.user_id.clone();
             (Parsed::Page(p), id)
@@ -157,7 +159,8 @@ impl Aggregate for StatsAggregate {
             let stats = serde_json::from_value(value).map_err(|e| e.to_string())?;
             self.topics.insert(topic.to_owned(), stats);
         } else if let Some(source) = key.strip_prefix("source:") {
-            self.sources.insert(source.to_owned(), count_of(&value, "count")?);
+            self.sources
+                .insert(source.to_owned(), count_of(&value, "count")?);
         } else if key == "dead-letters" {
             self.dead_letters = count_of(&value, "count")?;
         } else {
@@ -187,10 +190,13 @@ pub struct AnalyticsAggregate {
 
 impl AnalyticsAggregate {
     fn touch_user(&mut self, user_id: &str, ts: i64) {
-        let u = self.users.entry(user_id.to_owned()).or_insert(UserActivity {
-            last_seen_ms: ts,
-            events: 0,
-        });
+        let u = self
+            .users
+            .entry(user_id.to_owned())
+            .or_insert(UserActivity {
+                last_seen_ms: ts,
+                events: 0,
+            });
         // Partitions are consumed independently, so a user's events may arrive out of time
         // order across topics: last-seen only moves forward.
         u.last_seen_ms = u.last_seen_ms.max(ts);
@@ -262,7 +268,8 @@ impl Aggregate for AnalyticsAggregate {
 
     fn restore(&mut self, key: &str, value: Value) -> Result<(), String> {
         if let Some(t) = key.strip_prefix("event-type:") {
-            self.event_types.insert(t.to_owned(), count_of(&value, "count")?);
+            self.event_types
+                .insert(t.to_owned(), count_of(&value, "count")?);
         } else if let Some(p) = key.strip_prefix("page:") {
             self.pages.insert(p.to_owned(), count_of(&value, "views")?);
         } else if let Some(u) = key.strip_prefix("user:") {
@@ -297,8 +304,18 @@ mod tests {
     fn bad_records_are_errors_and_change_nothing() {
         let mut a = AnalyticsAggregate::default();
         assert!(a.apply(&rec(USER_EVENTS, "u1", "not json")).is_err());
-        assert!(a.apply(&rec(USER_EVENTS, "u2", r#"{"user_id":"u1","event_type":"click"}"#)).is_err());
-        assert!(a.apply(&rec(PAGE_VIEWS, "u1", r#"{"user_id":"u1","page":"nope"}"#)).is_err());
+        assert!(
+            a.apply(&rec(
+                USER_EVENTS,
+                "u2",
+                r#"{"user_id":"u1","event_type":"click"}"#
+            ))
+            .is_err()
+        );
+        assert!(
+            a.apply(&rec(PAGE_VIEWS, "u1", r#"{"user_id":"u1","page":"nope"}"#))
+                .is_err()
+        );
         assert!(a.event_types.is_empty() && a.pages.is_empty() && a.users.is_empty());
         assert!(a.take_dirty().is_empty());
     }
@@ -306,11 +323,20 @@ mod tests {
     #[test]
     fn analytics_state_round_trips_through_dirty_snapshots() {
         let mut a = AnalyticsAggregate::default();
-        a.apply(&rec(USER_EVENTS, "u1", r#"{"user_id":"u1","event_type":"click","timestamp":5000}"#))
+        a.apply(&rec(
+            USER_EVENTS,
+            "u1",
+            r#"{"user_id":"u1","event_type":"click","timestamp":5000}"#,
+        ))
+        .unwrap();
+        a.apply(&rec(PAGE_VIEWS, "u2", r#"{"user_id":"u2","page":"/a"}"#))
             .unwrap();
-        a.apply(&rec(PAGE_VIEWS, "u2", r#"{"user_id":"u2","page":"/a"}"#)).unwrap();
-        a.apply(&rec(PAGE_VIEWS, "u1", r#"{"user_id":"u1","page":"/a","timestamp":3000}"#))
-            .unwrap();
+        a.apply(&rec(
+            PAGE_VIEWS,
+            "u1",
+            r#"{"user_id":"u1","page":"/a","timestamp":3000}"#,
+        ))
+        .unwrap();
         a.record_dead_letter();
         let mut b = AnalyticsAggregate::default();
         for (k, v) in a.take_dirty() {
@@ -319,17 +345,32 @@ mod tests {
         assert_eq!(b.event_types, a.event_types);
         assert_eq!(b.pages.get("/a"), Some(&2));
         assert_eq!(b.users, a.users);
-        assert_eq!(b.users["u1"], UserActivity { last_seen_ms: 5000, events: 2 });
+        assert_eq!(
+            b.users["u1"],
+            UserActivity {
+                last_seen_ms: 5000,
+                events: 2
+            }
+        );
         assert_eq!(b.dead_letters, 1);
         assert!(a.take_dirty().is_empty(), "dirty set is cleared");
-        assert_eq!(b.active_users(6000, 2000).len(), 1, "u2 (ts 1000) is outside the window");
+        assert_eq!(
+            b.active_users(6000, 2000).len(),
+            1,
+            "u2 (ts 1000) is outside the window"
+        );
         assert_eq!(b.top_pages(10), vec![("/a", 2)]);
     }
 
     #[test]
     fn stats_state_round_trips() {
         let mut s = StatsAggregate::default();
-        s.apply(&rec(USER_EVENTS, "u1", r#"{"user_id":"u1","event_type":"click"}"#)).unwrap();
+        s.apply(&rec(
+            USER_EVENTS,
+            "u1",
+            r#"{"user_id":"u1","event_type":"click"}"#,
+        ))
+        .unwrap();
         s.record_dead_letter();
         let mut t = StatsAggregate::default();
         for (k, v) in s.take_dirty() {

@@ -75,9 +75,12 @@ fn now_ms() -> i64 {
 
 fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::BadRequest("request body is empty; expected JSON".into()));
+        return Err(ApiError::BadRequest(
+            "request body is empty; expected JSON".into(),
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 /// Reuses the caller's correlation id so a request can be traced through Kafka into the
@@ -136,7 +139,10 @@ impl AppState {
                 out.topic,
                 &out.user_id,
                 &out.payload,
-                &[("correlation-id", correlation_id.as_bytes()), ("source", SOURCE.as_bytes())],
+                &[
+                    ("correlation-id", correlation_id.as_bytes()),
+                    ("source", SOURCE.as_bytes()),
+                ],
             )
             .await
             .map_err(|e| {
@@ -157,19 +163,31 @@ fn accepted(out: &Outgoing, ack: Ack, correlation_id: &str) -> Value {
     })
 }
 
-async fn single(state: AppState, headers: HeaderMap, item: BatchItem) -> Result<impl IntoResponse, ApiError> {
+async fn single(
+    state: AppState,
+    headers: HeaderMap,
+    item: BatchItem,
+) -> Result<impl IntoResponse, ApiError> {
     let out = prepare(item).map_err(ApiError::BadRequest)?;
     let cid = correlation_id(&headers);
     let ack = state.publish(&out, &cid).await?;
     Ok((StatusCode::CREATED, Json(accepted(&out, ack, &cid))))
 }
 
-async fn user_event(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+async fn user_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let event: UserEvent = parse_body(&body)?;
     single(state, headers, BatchItem::UserEvent(event)).await
 }
 
-async fn page_view(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+async fn page_view(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let view: PageView = parse_body(&body)?;
     single(state, headers, BatchItem::PageView(view)).await
 }
@@ -177,19 +195,27 @@ async fn page_view(State(state): State<AppState>, headers: HeaderMap, body: Byte
 /// All-or-nothing validation, then every event is sent concurrently. If any is not
 /// acknowledged the answer is 503 with per-event results, so the client knows exactly which
 /// ones were stored and which to retry.
-async fn batch_events(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn batch_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let batch: Batch = parse_body(&body)?;
     if batch.events.is_empty() {
         return Err(ApiError::BadRequest("events must not be empty".into()));
     }
     if batch.events.len() > MAX_BATCH {
-        return Err(ApiError::BadRequest(format!("at most {MAX_BATCH} events per batch")));
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_BATCH} events per batch"
+        )));
     }
     let outgoing = batch
         .events
         .into_iter()
         .enumerate()
-        .map(|(i, item)| prepare(item).map_err(|e| ApiError::BadRequest(format!("events[{i}]: {e}"))))
+        .map(|(i, item)| {
+            prepare(item).map_err(|e| ApiError::BadRequest(format!("events[{i}]: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let cid = correlation_id(&headers);
     let acks = join_all(outgoing.iter().map(|out| state.publish(out, &cid))).await;
@@ -261,13 +287,18 @@ fn limit(query: Option<String>) -> Result<usize, ApiError> {
                 .parse()
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| ApiError::BadRequest("limit must be an integer in 1..=1000".into()));
+                .ok_or_else(|| {
+                    ApiError::BadRequest("limit must be an integer in 1..=1000".into())
+                });
         }
     }
     Ok(10)
 }
 
-async fn analytics(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn analytics(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(analytics_view(&state, limit(q)?)))
 }
 
@@ -285,7 +316,10 @@ async fn active_users(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
-async fn top_pages(State(state): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<Value>, ApiError> {
+async fn top_pages(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiError> {
     let limit = limit(q)?;
     let a = state.analytics.lock().unwrap_or_else(|p| p.into_inner());
     Ok(Json(json!({ "top_pages": top_pages_json(&a, limit) })))

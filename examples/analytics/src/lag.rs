@@ -85,11 +85,12 @@ impl LagReporter {
             let partitions: Vec<PartitionLag> = watermarks
                 .iter()
                 .map(|(topic, partition, low, high)| {
-                    let committed = committed
-                        .find_partition(topic, *partition)
-                        .and_then(|e| match e.offset() {
-                            Offset::Offset(o) => Some(o),
-                            _ => None,
+                    let committed =
+                        committed.find_partition(topic, *partition).and_then(|e| {
+                            match e.offset() {
+                                Offset::Offset(o) => Some(o),
+                                _ => None,
+                            }
                         });
                     // With nothing committed the group would start at the log start (it uses
                     // auto.offset.reset=earliest), so everything retained is still to read.

@@ -49,7 +49,8 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,analytics=info")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("warn,analytics=info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -57,12 +58,19 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
 
     topics::ensure_topics(&args.bootstrap, args.replication_factor).await?;
-    let publisher = publisher::Publisher::new(&args.bootstrap, Duration::from_millis(args.delivery_timeout_ms))?;
+    let publisher = publisher::Publisher::new(
+        &args.bootstrap,
+        Duration::from_millis(args.delivery_timeout_ms),
+    )?;
 
     // The state comes back before any group resumes: the groups' committed offsets are only
     // meaningful together with the aggregates published before those commits.
     let (stats, analytics, restored) = {
-        let (bootstrap, sg, ag) = (args.bootstrap.clone(), args.stats_group.clone(), args.analytics_group.clone());
+        let (bootstrap, sg, ag) = (
+            args.bootstrap.clone(),
+            args.stats_group.clone(),
+            args.analytics_group.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             let mut stats = StatsAggregate::default();
             let mut analytics = AnalyticsAggregate::default();
@@ -71,7 +79,11 @@ async fn main() -> anyhow::Result<()> {
         })
         .await??
     };
-    tracing::info!(records = restored, "state rebuilt from {}", topics::ANALYTICS_EVENTS);
+    tracing::info!(
+        records = restored,
+        "state rebuilt from {}",
+        topics::ANALYTICS_EVENTS
+    );
     let stats = Arc::new(Mutex::new(stats));
     let analytics = Arc::new(Mutex::new(analytics));
 
@@ -104,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
             &args.bootstrap,
             &[&args.stats_group, &args.analytics_group],
         )?),
-        active_window_ms: i64::try_from(args.active_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+        active_window_ms: i64::try_from(args.active_window_secs.saturating_mul(1000))
+            .unwrap_or(i64::MAX),
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -92,12 +92,18 @@ impl UserEvent {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
         {
-            return Err("event_type may only contain ASCII letters, digits, '_', '-' and '.'".into());
+            return Err(
+                "event_type may only contain ASCII letters, digits, '_', '-' and '.'".into(),
+            );
         }
         if let Some(props) = &self.properties {
-            let size = serde_json::to_vec(props).map(|v| v.len()).unwrap_or(usize::MAX);
+            let size = serde_json::to_vec(props)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
             if size > MAX_PROPERTIES_BYTES {
-                return Err(format!("properties larger than {MAX_PROPERTIES_BYTES} bytes"));
+                return Err(format!(
+                    "properties larger than {MAX_PROPERTIES_BYTES} bytes"
+                ));
             }
         }
         check_timestamp(self.timestamp)
@@ -108,7 +114,9 @@ impl PageView {
     pub fn validate(&self) -> Result<(), String> {
         check_user_id(&self.user_id)?;
         if !self.page.starts_with('/') || self.page.len() > MAX_PAGE {
-            return Err(format!("page must be a path starting with '/' of at most {MAX_PAGE} bytes"));
+            return Err(format!(
+                "page must be a path starting with '/' of at most {MAX_PAGE} bytes"
+            ));
         }
         if self.page.chars().any(char::is_control) {
             return Err("page must not contain control characters".into());
@@ -132,10 +140,14 @@ mod tests {
 
     #[test]
     fn rejects_unknown_fields_and_bad_values() {
-        assert!(serde_json::from_str::<UserEvent>(r#"{"user_id":"u","event_type":"x","oops":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<UserEvent>(r#"{"user_id":"u","event_type":"x","oops":1}"#)
+                .is_err()
+        );
         let e: UserEvent = serde_json::from_str(r#"{"user_id":" ","event_type":"click"}"#).unwrap();
         assert!(e.validate().is_err());
-        let e: UserEvent = serde_json::from_str(r#"{"user_id":"u1","event_type":"cl ick"}"#).unwrap();
+        let e: UserEvent =
+            serde_json::from_str(r#"{"user_id":"u1","event_type":"cl ick"}"#).unwrap();
         assert!(e.validate().is_err());
         let p: PageView = serde_json::from_str(r#"{"user_id":"u1","page":"home"}"#).unwrap();
         assert!(p.validate().is_err());
@@ -154,8 +166,10 @@ mod tests {
         assert!(matches!(b.events[1], BatchItem::PageView(_)));
         assert!(serde_json::from_str::<Batch>(r#"{"events":[{"kind":"nope"}]}"#).is_err());
         assert!(
-            serde_json::from_str::<Batch>(r#"{"events":[{"kind":"page-view","user_id":"u","page":"/","x":1}]}"#)
-                .is_err()
+            serde_json::from_str::<Batch>(
+                r#"{"events":[{"kind":"page-view","user_id":"u","page":"/","x":1}]}"#
+            )
+            .is_err()
         );
     }
 }

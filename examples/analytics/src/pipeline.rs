@@ -151,9 +151,13 @@ impl<A: Aggregate> Pipeline<A> {
 
     async fn flush(&self, batch: &mut Batch) -> anyhow::Result<()> {
         let dead_letters = std::mem::take(&mut batch.dead_letters);
-        try_join_all(dead_letters.iter().map(|(rec, reason)| self.dead_letter(rec, reason)))
-            .await
-            .context("writing dead letters")?;
+        try_join_all(
+            dead_letters
+                .iter()
+                .map(|(rec, reason)| self.dead_letter(rec, reason)),
+        )
+        .await
+        .context("writing dead letters")?;
 
         let dirty = self
             .aggregate
@@ -162,7 +166,9 @@ impl<A: Aggregate> Pipeline<A> {
             .take_dirty();
         try_join_all(dirty.iter().map(|(key, value)| async move {
             let key = format!("{}/{key}", self.group);
-            self.publisher.send_json(ANALYTICS_EVENTS, &key, value).await
+            self.publisher
+                .send_json(ANALYTICS_EVENTS, &key, value)
+                .await
         }))
         .await
         .context("publishing aggregates")?;
@@ -256,7 +262,9 @@ pub fn rebuild(
     if ends.is_empty() {
         return Ok(0);
     }
-    consumer.assign(&tpl).context("assigning analytics-events")?;
+    consumer
+        .assign(&tpl)
+        .context("assigning analytics-events")?;
 
     let started = std::time::Instant::now();
     let mut restored = 0u64;
@@ -278,7 +286,10 @@ pub fn rebuild(
                 continue;
             }
         };
-        if ends.get(&msg.partition()).is_some_and(|end| msg.offset() + 1 >= *end) {
+        if ends
+            .get(&msg.partition())
+            .is_some_and(|end| msg.offset() + 1 >= *end)
+        {
             ends.remove(&msg.partition());
         }
         // A tombstone (no value) or an unreadable record cannot be restored; skipping it

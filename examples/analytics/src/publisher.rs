@@ -32,7 +32,10 @@ impl Publisher {
             // retries, so "200 OK" from the API means the event is durably in the log once.
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("message.timeout.ms", delivery_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                delivery_timeout.as_millis().to_string(),
+            )
             .set("linger.ms", "5")
             .create()
             .context("creating the producer")?;
@@ -70,7 +73,12 @@ impl Publisher {
     }
 
     /// Sends a tombstone-free JSON value; used for the compacted state topic.
-    pub async fn send_json(&self, topic: &str, key: &str, value: &serde_json::Value) -> Result<Ack, KafkaError> {
+    pub async fn send_json(
+        &self,
+        topic: &str,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<Ack, KafkaError> {
         let payload = serde_json::to_vec(value).unwrap_or_default();
         self.send(topic, key, &payload, &[]).await
     }

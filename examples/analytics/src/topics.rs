@@ -65,7 +65,11 @@ pub async fn ensure_topics(bootstrap: &str, replication: i32) -> anyhow::Result<
         .iter()
         .map(|spec| {
             spec.configs.iter().fold(
-                NewTopic::new(spec.name, spec.partitions, TopicReplication::Fixed(replication)),
+                NewTopic::new(
+                    spec.name,
+                    spec.partitions,
+                    TopicReplication::Fixed(replication),
+                ),
                 |t, (k, v)| t.set(k, v),
             )
         })
