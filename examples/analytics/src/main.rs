@@ -87,6 +87,23 @@ async fn main() -> anyhow::Result<()> {
     let stats = Arc::new(Mutex::new(stats));
     let analytics = Arc::new(Mutex::new(analytics));
 
+    // One transactional producer per group, ids derived from the group so a restarted app
+    // (or a stray second copy) takes over the same id and fences the old one.
+    let (stats_txn, analytics_txn) = {
+        let (bootstrap, sg, ag) = (
+            args.bootstrap.clone(),
+            args.stats_group.clone(),
+            args.analytics_group.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            anyhow::Ok((
+                publisher::Publisher::transactional(&bootstrap, &format!("{sg}-pipeline"))?,
+                publisher::Publisher::transactional(&bootstrap, &format!("{ag}-pipeline"))?,
+            ))
+        })
+        .await??
+    };
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut groups = tokio::task::JoinSet::new();
     groups.spawn(
@@ -94,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
             group: args.stats_group.clone(),
             consumer: pipeline::group_consumer(&args.bootstrap, &args.stats_group)?,
             aggregate: stats.clone(),
-            publisher: publisher.clone(),
+            publisher: stats_txn,
         }
         .run(shutdown_rx.clone()),
     );
@@ -103,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
             group: args.analytics_group.clone(),
             consumer: pipeline::group_consumer(&args.bootstrap, &args.analytics_group)?,
             aggregate: analytics.clone(),
-            publisher: publisher.clone(),
+            publisher: analytics_txn,
         }
         .run(shutdown_rx.clone()),
     );

@@ -1,13 +1,12 @@
 //! Consumer-group processing and the state rebuild that precedes it.
 //!
-//! Each group runs the same loop: read a short batch, fold it into the group's aggregate,
-//! then (1) write dead letters, (2) publish the changed aggregate keys to the compacted
-//! `analytics-events`, (3) commit the offsets, waiting for each step before the next. Because
-//! the state is durable before the offsets that produced it are committed, a restart that
-//! replays `analytics-events` and resumes at the committed offsets neither loses nor repeats
-//! an event. (A crash between (2) and (3) would re-apply the batch after the restart; closing
-//! that window needs a transactional producer committing offsets and state atomically, which
-//! this example leaves out to stay readable.)
+//! Each group runs the consume-transform-produce loop of Kafka's exactly-once pattern: read a
+//! short batch, fold it into the group's aggregate, then in ONE transaction write the batch's
+//! dead letters, publish the changed aggregate keys to the compacted `analytics-events`, and
+//! commit the offsets (`send_offsets_to_transaction`). Either all of it becomes visible or none
+//! does, so the committed offsets always match the committed state: a restart, even after a
+//! crash, replays `analytics-events` (read_committed) and resumes at the committed offsets,
+//! and neither loses nor counts an event twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures::future::try_join_all;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -37,11 +36,16 @@ pub fn group_consumer(bootstrap: &str, group: &str) -> anyhow::Result<StreamCons
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
-        // Offsets are committed by `flush` once the batch's effects are durable, never by a
-        // background timer that could commit records whose state is not yet published.
+        // Offsets are committed by `flush`, in the transaction that publishes the batch's
+        // effects, never by a background timer that could commit unprocessed records.
         .set("enable.auto.commit", "false")
+        // Only committed transactions: another pipeline's aborted writes are not events.
+        .set("isolation.level", "read_committed")
         // A new group starts from the beginning so it sees every event retained.
         .set("auto.offset.reset", "earliest")
+        // A crashed instance's partitions move to its replacement after this long (the
+        // librdkafka default, 45 s, would stall a restarted app for as long).
+        .set("session.timeout.ms", "10000")
         .create()
         .with_context(|| format!("creating the consumer for group {group}"))
 }
@@ -78,6 +82,7 @@ pub struct Pipeline<A: Aggregate> {
     pub group: String,
     pub consumer: StreamConsumer,
     pub aggregate: Arc<Mutex<A>>,
+    /// This group's own transactional producer (see `Publisher::transactional`).
     pub publisher: Publisher,
 }
 
@@ -149,43 +154,59 @@ impl<A: Aggregate> Pipeline<A> {
         }
     }
 
+    /// Commits the batch: dead letters, state and offsets in one transaction. On failure the
+    /// transaction is aborted and the loop ends: the in-memory aggregate already includes the
+    /// batch, so the only consistent way on is a restart from the committed state.
     async fn flush(&self, batch: &mut Batch) -> anyhow::Result<()> {
+        if batch.positions.is_empty() {
+            return Ok(()); // the window only saw consumer errors
+        }
         let dead_letters = std::mem::take(&mut batch.dead_letters);
-        try_join_all(
-            dead_letters
-                .iter()
-                .map(|(rec, reason)| self.dead_letter(rec, reason)),
-        )
-        .await
-        .context("writing dead letters")?;
-
         let dirty = self
             .aggregate
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take_dirty();
-        try_join_all(dirty.iter().map(|(key, value)| async move {
-            let key = format!("{}/{key}", self.group);
-            self.publisher
-                .send_json(ANALYTICS_EVENTS, &key, value)
-                .await
-        }))
-        .await
-        .context("publishing aggregates")?;
-
-        let mut tpl = TopicPartitionList::new();
+        let mut offsets = TopicPartitionList::new();
         for ((topic, partition), next) in batch.positions.drain() {
-            tpl.add_partition_offset(&topic, partition, Offset::Offset(next))
-                .context("building the commit")?;
+            offsets
+                .add_partition_offset(&topic, partition, Offset::Offset(next))
+                .context("building the offsets")?;
         }
         batch.records = 0;
-        if tpl.count() > 0 {
-            // A synchronous commit blocks on the broker's answer; block_in_place lets the
-            // runtime move other tasks off this worker meanwhile.
-            tokio::task::block_in_place(|| self.consumer.commit(&tpl, CommitMode::Sync))
-                .with_context(|| format!("committing offsets for group {}", self.group))?;
+        let group = self
+            .consumer
+            .group_metadata()
+            .context("the consumer has no group metadata")?;
+
+        self.publisher.begin().context("beginning a transaction")?;
+        let result = async {
+            try_join_all(
+                dead_letters
+                    .iter()
+                    .map(|(rec, reason)| self.dead_letter(rec, reason)),
+            )
+            .await
+            .context("writing dead letters")?;
+            try_join_all(dirty.iter().map(|(key, value)| async move {
+                let key = format!("{}/{key}", self.group);
+                self.publisher
+                    .send_json(ANALYTICS_EVENTS, &key, value)
+                    .await
+            }))
+            .await
+            .context("publishing aggregates")?;
+            self.publisher
+                .commit(&offsets, &group)
+                .with_context(|| format!("committing the transaction of group {}", self.group))
         }
-        Ok(())
+        .await;
+        if result.is_err() {
+            if let Err(e) = self.publisher.abort() {
+                tracing::warn!(group = %self.group, error = %e, "abort_transaction");
+            }
+        }
+        result
     }
 
     /// Forwards an unprocessable record with everything needed to diagnose and replay it:
@@ -236,6 +257,8 @@ pub fn rebuild(
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("{analytics_group}-state-rebuild"))
         .set("enable.auto.commit", "false")
+        // State from aborted transactions (a pipeline that failed mid-batch) must not return.
+        .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .create()
         .context("creating the rebuild consumer")?;

@@ -1,14 +1,20 @@
-//! The one producer of the app, shared by the HTTP handlers (events), the consumers (dead
-//! letters) and the aggregators (state snapshots).
+//! Producers. The HTTP handlers share one idempotent producer; each consumer group has its
+//! own transactional one, so that its dead letters, its state records and its offsets are
+//! committed together or not at all.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
+
+/// Bound on each transaction control call (begin, offsets, commit, abort).
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where an acknowledged record landed.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -40,6 +46,49 @@ impl Publisher {
             .create()
             .context("creating the producer")?;
         Ok(Self { producer })
+    }
+
+    /// A transactional producer. The fixed `transactional_id` also fences a stale instance:
+    /// once a new one calls `init_transactions`, the old one's transactions are refused, so two
+    /// copies of a group's pipeline can never both commit state. Blocking: call at start-up
+    /// from `spawn_blocking`.
+    pub fn transactional(bootstrap: &str, transactional_id: &str) -> anyhow::Result<Self> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("transactional.id", transactional_id)
+            .set("linger.ms", "5")
+            .create()
+            .context("creating the transactional producer")?;
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .with_context(|| format!("init_transactions for {transactional_id}"))?;
+        Ok(Self { producer })
+    }
+
+    /// Transaction control calls block on the coordinator; `block_in_place` lets the runtime
+    /// move other tasks off this worker meanwhile.
+    pub fn begin(&self) -> Result<(), KafkaError> {
+        tokio::task::block_in_place(|| self.producer.begin_transaction())
+    }
+
+    /// Adds the consumer's offsets to the open transaction and commits it: the records sent
+    /// since `begin` and the group's new offsets become visible atomically.
+    pub fn commit(
+        &self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), KafkaError> {
+        tokio::task::block_in_place(|| {
+            if offsets.count() > 0 {
+                self.producer
+                    .send_offsets_to_transaction(offsets, group, TXN_TIMEOUT)?;
+            }
+            self.producer.commit_transaction(TXN_TIMEOUT)
+        })
+    }
+
+    pub fn abort(&self) -> Result<(), KafkaError> {
+        tokio::task::block_in_place(|| self.producer.abort_transaction(TXN_TIMEOUT))
     }
 
     /// Sends one record and waits for the broker's acknowledgement.
