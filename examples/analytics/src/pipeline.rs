@@ -201,10 +201,10 @@ impl<A: Aggregate> Pipeline<A> {
                 .with_context(|| format!("committing the transaction of group {}", self.group))
         }
         .await;
-        if result.is_err() {
-            if let Err(e) = self.publisher.abort() {
-                tracing::warn!(group = %self.group, error = %e, "abort_transaction");
-            }
+        if result.is_err()
+            && let Err(e) = self.publisher.abort()
+        {
+            tracing::warn!(group = %self.group, error = %e, "abort_transaction");
         }
         result
     }

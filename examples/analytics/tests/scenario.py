@@ -3,9 +3,10 @@
 
 Sends a known random mix of events (single and batched) through the HTTP API plus some
 deliberately bad records straight to the topics, then checks that every figure the API
-reports EQUALS what is computed here from what was sent. Restarts the app and checks the
-aggregates survive (rebuilt from the compacted topic) and new events add on top. Finally
-loads the dashboard in headless Chromium and checks it updates without a reload.
+reports EQUALS what is computed here from what was sent. Restarts the app (SIGTERM, then
+SIGKILL mid-backlog) and checks the aggregates survive (rebuilt from the compacted topic)
+and new events add on top exactly. Then loads the dashboard in headless Chromium and checks
+it updates without a reload, and last freezes the broker to check the API's 503.
 
 Usage: scenario.py --app target/release/analytics --bootstrap 127.0.0.1:9092 --workdir DIR
                    [--broker-pid PID] [--seed N] [--skip-dashboard]
