@@ -9,12 +9,14 @@
 //! and neither loses nor counts an event twice.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures::future::try_join_all;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -32,7 +34,32 @@ const MAX_BATCH: usize = 500;
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 const REBUILD_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub fn group_consumer(bootstrap: &str, group: &str) -> anyhow::Result<StreamConsumer> {
+/// Notices partitions being revoked. The aggregate lives in memory and already includes the
+/// batch being read; if the group takes partitions away mid-batch, their records will be
+/// delivered again from the committed offsets and would be counted twice. The app is meant to
+/// be the single member of its groups, so a revocation while running means it stalled past
+/// its session timeout or a second copy joined: the batch is abandoned and the app stops, to
+/// restart from the committed state.
+#[derive(Default)]
+pub struct GroupContext {
+    revoked: AtomicBool,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance
+            && partitions.count() > 0
+        {
+            self.revoked.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+pub type GroupConsumer = StreamConsumer<GroupContext>;
+
+pub fn group_consumer(bootstrap: &str, group: &str) -> anyhow::Result<GroupConsumer> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
@@ -46,7 +73,7 @@ pub fn group_consumer(bootstrap: &str, group: &str) -> anyhow::Result<StreamCons
         // A crashed instance's partitions move to its replacement after this long (the
         // librdkafka default, 45 s, would stall a restarted app for as long).
         .set("session.timeout.ms", "10000")
-        .create()
+        .create_with_context(GroupContext::default())
         .with_context(|| format!("creating the consumer for group {group}"))
 }
 
@@ -80,7 +107,7 @@ struct Batch {
 
 pub struct Pipeline<A: Aggregate> {
     pub group: String,
-    pub consumer: StreamConsumer,
+    pub consumer: GroupConsumer,
     pub aggregate: Arc<Mutex<A>>,
     /// This group's own transactional producer (see `Publisher::transactional`).
     pub publisher: Publisher,
@@ -116,10 +143,17 @@ impl<A: Aggregate> Pipeline<A> {
         };
         loop {
             // Idle wait: nothing is pending here, so stopping now loses nothing.
-            tokio::select! {
+            let first = tokio::select! {
                 _ = shutdown.changed() => return Ok(()),
-                msg = self.consumer.recv() => self.handle(msg, &mut batch),
-            }
+                msg = self.consumer.recv() => msg,
+            };
+            // A revocation before this point touched nothing in memory (librdkafka drops
+            // what it had fetched for revoked partitions); from here on it would.
+            self.consumer
+                .context()
+                .revoked
+                .store(false, Ordering::SeqCst);
+            self.handle(first, &mut batch);
             let deadline = Instant::now() + BATCH_WINDOW;
             while batch.records < MAX_BATCH {
                 match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
@@ -160,6 +194,13 @@ impl<A: Aggregate> Pipeline<A> {
     async fn flush(&self, batch: &mut Batch) -> anyhow::Result<()> {
         if batch.positions.is_empty() {
             return Ok(()); // the window only saw consumer errors
+        }
+        if self.consumer.context().revoked.load(Ordering::SeqCst) {
+            bail!(
+                "group {}: partitions were revoked in the middle of a batch; stopping so a \
+                 restart resumes from the committed state",
+                self.group
+            );
         }
         let dead_letters = std::mem::take(&mut batch.dead_letters);
         let dirty = self
