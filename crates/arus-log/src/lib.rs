@@ -172,6 +172,10 @@ pub struct FileSlice {
     pub path: PathBuf,
     pub position: u64,
     pub len: usize,
+    /// Where the data after the slice starts: the base offset of the next batch in the
+    /// segment, or the segment's end offset (bounds the aborted transactions a
+    /// read_committed fetch reports).
+    pub next_offset: i64,
 }
 
 impl FileSlice {
@@ -838,11 +842,16 @@ impl Log {
                 .filter(|&b| b > first_end)
                 .unwrap_or(first_end)
         };
+        let next_offset = match seg.read_header(stop)? {
+            Some(h) if stop < seg.size => h.base_offset,
+            _ => seg.next_offset,
+        };
         Ok(Some(FileSlice {
             file: seg.log.clone(),
             path: seg.log_path.clone(),
             position,
             len: (stop - position) as usize,
+            next_offset,
         }))
     }
 

@@ -780,6 +780,15 @@ fn read_slice_is_a_batch_aligned_prefix_of_read() {
                     "{offset} {max_bytes} {max_offset}"
                 );
                 let batches = split(&bytes); // panics unless whole, valid batches
+                let after = split(&log.read(offset, usize::MAX, i64::MAX).unwrap().bytes)
+                    .into_iter()
+                    .map(|b| b.0)
+                    .find(|&base| base > batches.last().unwrap().1)
+                    .unwrap_or(end);
+                assert_eq!(
+                    slice.next_offset, after,
+                    "{offset} {max_bytes} {max_offset}"
+                );
                 assert!(batches[0].0 <= offset && offset <= batches[0].1);
                 assert!(batches.iter().all(|b| b.1 < max_offset));
                 assert!(bytes.len() <= max_bytes.max(batches[0].2.len()));

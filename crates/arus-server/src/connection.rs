@@ -22,7 +22,7 @@ use arus_protocol::splice::encode_response_spliced;
 use arus_protocol::{
     ApiKey, BytesMut, Response, decode_request, encode_response, peek_request_header,
 };
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -75,39 +75,64 @@ enum ReadError {
     Idle,
 }
 
-/// Reads one frame without trusting its length for allocation: the buffer grows only as
-/// bytes actually arrive.
-async fn read_frame(
-    reader: &mut OwnedReadHalf,
-    limits: &ConnectionLimits,
-) -> Result<Bytes, ReadError> {
-    let mut size = [0u8; 4];
-    match tokio::time::timeout(limits.idle_timeout, reader.read_exact(&mut size)).await {
-        Err(_) => return Err(ReadError::Idle),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(ReadError::Closed);
-        }
-        Ok(Err(e)) => return Err(ReadError::Io(e)),
-        Ok(Ok(_)) => {}
-    }
-    let len = i32::from_be_bytes(size) as i64;
-    if len <= 0 || len as usize > limits.max_frame_bytes {
-        return Err(ReadError::Oversized(len));
-    }
-    let len = len as usize;
-    let mut buf = BytesMut::with_capacity(len.min(64 * 1024));
-    while buf.len() < len {
-        buf.reserve((len - buf.len()).min(1024 * 1024));
-        let want = len - buf.len();
-        let mut chunk = (&mut *reader).take(want as u64);
-        match tokio::time::timeout(limits.idle_timeout, chunk.read_buf(&mut buf)).await {
-            Err(_) => return Err(ReadError::Idle),
-            Ok(Ok(0)) => return Err(ReadError::Closed),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(ReadError::Io(e)),
+/// Reads beyond the current frame by at least this much, so that small pipelined requests
+/// arrive several per `read`.
+const READ_AHEAD: usize = 64 * 1024;
+/// The buffer grows by at most this much per read while a large frame arrives, so a length
+/// prefix alone never sizes an allocation.
+const MAX_GROWTH: usize = 1024 * 1024;
+
+/// Frames from one connection, read into one buffer that is reused: each frame is split off
+/// the front and, once every part of it has been dropped (requests are decoded, their
+/// records appended or copied, long before the next frames pile up), `reserve` reclaims the
+/// space instead of allocating — no fresh pages per request.
+struct FrameReader {
+    reader: OwnedReadHalf,
+    buf: BytesMut,
+}
+
+impl FrameReader {
+    fn new(reader: OwnedReadHalf) -> FrameReader {
+        FrameReader {
+            reader,
+            buf: BytesMut::new(),
         }
     }
-    Ok(buf.freeze())
+
+    /// Reads until the buffer holds `want` bytes, growing it only as bytes arrive.
+    async fn fill(&mut self, want: usize, limits: &ConnectionLimits) -> Result<(), ReadError> {
+        while self.buf.len() < want {
+            let missing = want - self.buf.len();
+            self.buf.reserve(missing.clamp(READ_AHEAD, MAX_GROWTH));
+            match tokio::time::timeout(limits.idle_timeout, self.reader.read_buf(&mut self.buf))
+                .await
+            {
+                Err(_) => return Err(ReadError::Idle),
+                Ok(Ok(0)) => return Err(ReadError::Closed),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(ReadError::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next frame's bytes (without the size prefix).
+    async fn next(&mut self, limits: &ConnectionLimits) -> Result<Bytes, ReadError> {
+        self.fill(4, limits).await?;
+        let len = i64::from(i32::from_be_bytes([
+            self.buf[0],
+            self.buf[1],
+            self.buf[2],
+            self.buf[3],
+        ]));
+        if len <= 0 || len as usize > limits.max_frame_bytes {
+            return Err(ReadError::Oversized(len));
+        }
+        let len = len as usize;
+        self.fill(4 + len, limits).await?;
+        self.buf.advance(4);
+        Ok(self.buf.split_to(len).freeze())
+    }
 }
 
 fn encode(correlation_id: i32, api_key: ApiKey, version: i16, response: &Response) -> Reply {
@@ -217,7 +242,8 @@ pub async fn run(
     limits: ConnectionLimits,
 ) {
     debug!(%peer, "connection opened");
-    let (mut reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = stream.into_split();
+    let mut frames = FrameReader::new(reader);
     let (tx, mut rx) = mpsc::channel::<Slot>(limits.max_in_flight.max(1));
 
     let writer_task = tokio::spawn(async move {
@@ -257,7 +283,7 @@ pub async fn run(
     });
 
     loop {
-        let frame = match read_frame(&mut reader, &limits).await {
+        let frame = match frames.next(&limits).await {
             Ok(f) => f,
             Err(ReadError::Closed) => break,
             Err(ReadError::Idle) => {

@@ -1,4 +1,4 @@
-//! Fetched data sent from the segment files with `sendfile` (Fetch v10+, read_uncommitted)
+//! Fetched data sent from the segment files with `sendfile` (Fetch v10+)
 //! arrives exactly as the copy path (Fetch v4) returns it: every record, in order, across
 //! segment boundaries, several partitions per response, small and large byte limits.
 

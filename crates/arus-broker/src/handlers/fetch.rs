@@ -103,6 +103,19 @@ impl Found {
     }
 }
 
+/// The aborted transactions a read_committed fetch of `[from, to)` reports.
+fn aborted(partition: &crate::partition::Partition, from: i64, to: i64) -> Vec<AbortedTransaction> {
+    partition
+        .aborted_transactions(from, to)
+        .into_iter()
+        .map(|t| AbortedTransaction {
+            producer_id: t.producer_id,
+            first_offset: t.first_offset,
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// Reads a partition's data: a file slice where the request allows one and it is large
 /// enough to be worth a `sendfile`, else the bytes.
 fn read_partition(
@@ -134,7 +147,7 @@ fn read_once(
     let mut total = 0usize;
     let mut errors = false;
     let read_committed = request.isolation_level == 1;
-    let from_file = !read_committed && version >= 10;
+    let from_file = version >= 10;
     let mut files = HashMap::new();
     let mut partitions = Vec::with_capacity(targets.len());
     // Consecutive targets usually share a topic: look each run up once.
@@ -208,6 +221,10 @@ fn read_once(
                 if len > 0 && fits && limit > 0 {
                     match found {
                         Found::File(slice) => {
+                            if read_committed {
+                                data.aborted_transactions =
+                                    Some(aborted(&partition, fp.fetch_offset, slice.next_offset));
+                            }
                             total += len;
                             remaining = remaining.saturating_sub(len);
                             files.insert(target.key.clone(), slice);
@@ -218,17 +235,8 @@ fn read_once(
                                 errors = true;
                             } else {
                                 if read_committed && let Some(end) = next_offset_after(&bytes) {
-                                    data.aborted_transactions = Some(
-                                        partition
-                                            .aborted_transactions(fp.fetch_offset, end)
-                                            .into_iter()
-                                            .map(|t| AbortedTransaction {
-                                                producer_id: t.producer_id,
-                                                first_offset: t.first_offset,
-                                                ..Default::default()
-                                            })
-                                            .collect(),
-                                    );
+                                    data.aborted_transactions =
+                                        Some(aborted(&partition, fp.fetch_offset, end));
                                 }
                                 total += bytes.len();
                                 remaining = remaining.saturating_sub(bytes.len());

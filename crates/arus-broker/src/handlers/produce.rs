@@ -53,9 +53,20 @@ fn validation_refusal(e: &ValidationError) -> Refusal {
     }
 }
 
-/// A partition's validated record set, ready to append.
+thread_local! {
+    /// The bytes being appended, one buffer per worker thread, reused: `prepare` fills it and
+    /// the append consumes it within the same synchronous step of the handler (no await in
+    /// between), so it is never shared — and a produce does not allocate (and fault in) fresh
+    /// memory the size of its data.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer larger than this is not kept after use (a rare huge batch should not pin
+/// its size per thread).
+const SCRATCH_KEEP_BYTES: usize = 8 * 1024 * 1024;
+
+/// A partition's validated record set; its bytes, ready to append, are in the scratch buffer.
 struct Prepared {
-    bytes: Vec<u8>,
     records: u64,
     /// Producer id and epoch of a transactional record set (its batches all share them;
     /// clients never mix producers in one partition's data).
@@ -69,6 +80,7 @@ fn prepare(
     settings: &TopicSettings,
     version: i16,
     now: i64,
+    out: &mut Vec<u8>,
 ) -> Result<Prepared, Refusal> {
     let cfg = ValidationConfig {
         max_message_bytes: settings.max_message_bytes,
@@ -79,7 +91,8 @@ fn prepare(
         timestamp_type: settings.timestamp_type,
     };
     let validated = validate_produce(records, &cfg).map_err(|e| validation_refusal(&e))?;
-    let mut out = Vec::with_capacity(validated.total_bytes);
+    out.clear();
+    out.reserve(validated.total_bytes);
     let mut transactional = None;
     for batch in &validated.batches {
         if batch.is_transactional() {
@@ -108,7 +121,6 @@ fn prepare(
         }
     }
     Ok(Prepared {
-        bytes: out,
         records: validated.record_count,
         transactional,
     })
@@ -124,6 +136,45 @@ fn append_refusal(e: LogError) -> Refusal {
         ),
         _ => Refusal::new(ErrorCode::KafkaStorageError, e.to_string()),
     }
+}
+
+/// Validates one partition's record set into `out`, checks a transactional write with the
+/// coordinator, and appends. Returns the append and the LogAppendTime to report (-1 if the
+/// topic uses CreateTime).
+fn prepare_and_append(
+    broker: &Broker,
+    partition: &Partition,
+    topic: &str,
+    records: Bytes,
+    settings: &TopicSettings,
+    (version, now): (i16, i64),
+    out: &mut Vec<u8>,
+) -> Result<(arus_log::AppendInfo, i64), Refusal> {
+    let prepared = prepare(records, settings, version, now, out)?;
+    if let Some((producer_id, epoch)) = prepared.transactional {
+        // KIP-890 verification: a transactional write is accepted only for a partition the
+        // producer's ongoing transaction has added.
+        let code = broker
+            .txns
+            .verify_produce(producer_id, epoch, topic, partition.index);
+        if code != ErrorCode::None {
+            return Err(Refusal::new(
+                code,
+                format!(
+                    "transactional write of producer {producer_id} (epoch {epoch}) refused by the transaction coordinator"
+                ),
+            ));
+        }
+    }
+    let info = partition
+        .append(out, prepared.records, now)
+        .map_err(append_refusal)?;
+    let log_append_time = if settings.timestamp_type == TimestampType::LogAppendTime {
+        now
+    } else {
+        -1
+    };
+    Ok((info, log_append_time))
 }
 
 struct Appended {
@@ -168,34 +219,24 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                     .records
                     .ok_or_else(|| Refusal::new(ErrorCode::CorruptMessage, "null record set"))?;
                 let settings = partition.settings();
-                let mut prepared = prepare(records, &settings, version, now)?;
-                if let Some((producer_id, epoch)) = prepared.transactional {
-                    // KIP-890 verification: a transactional write is accepted only for a
-                    // partition the producer's ongoing transaction has added.
-                    let code = broker.txns.verify_produce(
-                        producer_id,
-                        epoch,
-                        &topic_data.name,
-                        data.index,
-                    );
-                    if code != ErrorCode::None {
-                        return Err(Refusal::new(
-                            code,
-                            format!(
-                                "transactional write of producer {producer_id} (epoch {epoch}) refused by the transaction coordinator"
-                            ),
-                        ));
-                    }
-                }
-                let info = partition
-                    .append(&mut prepared.bytes, prepared.records, now)
-                    .map_err(append_refusal)?;
-                let log_append_time = if settings.timestamp_type == TimestampType::LogAppendTime {
-                    now
-                } else {
-                    -1
-                };
-                Ok((partition, info, log_append_time))
+                SCRATCH
+                    .with(|scratch| {
+                        let mut out = scratch.borrow_mut();
+                        let result = prepare_and_append(
+                            broker,
+                            &partition,
+                            &topic_data.name,
+                            records,
+                            &settings,
+                            (version, now),
+                            &mut out,
+                        );
+                        if out.capacity() > SCRATCH_KEEP_BYTES {
+                            *out = Vec::new();
+                        }
+                        result
+                    })
+                    .map(|(info, log_append_time)| (partition, info, log_append_time))
             })();
             match result {
                 Ok((partition, info, log_append_time)) => {
