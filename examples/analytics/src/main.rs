@@ -63,8 +63,26 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_millis(args.delivery_timeout_ms),
     )?;
 
+    // One transactional producer per group, ids derived from the group so a restarted app
+    // (or a stray second copy) takes over the same id and fences the old one. Initialised
+    // before the rebuild, which must not stop short of a crashed run's open transaction.
+    let (stats_txn, analytics_txn) = {
+        let (bootstrap, sg, ag) = (
+            args.bootstrap.clone(),
+            args.stats_group.clone(),
+            args.analytics_group.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            anyhow::Ok((
+                publisher::Publisher::transactional(&bootstrap, &format!("{sg}-pipeline"))?,
+                publisher::Publisher::transactional(&bootstrap, &format!("{ag}-pipeline"))?,
+            ))
+        })
+        .await??
+    };
+
     // The state comes back before any group resumes: the groups' committed offsets are only
-    // meaningful together with the aggregates published before those commits.
+    // meaningful together with the aggregates committed in the same transactions.
     let (stats, analytics, restored) = {
         let (bootstrap, sg, ag) = (
             args.bootstrap.clone(),
@@ -86,23 +104,6 @@ async fn main() -> anyhow::Result<()> {
     );
     let stats = Arc::new(Mutex::new(stats));
     let analytics = Arc::new(Mutex::new(analytics));
-
-    // One transactional producer per group, ids derived from the group so a restarted app
-    // (or a stray second copy) takes over the same id and fences the old one.
-    let (stats_txn, analytics_txn) = {
-        let (bootstrap, sg, ag) = (
-            args.bootstrap.clone(),
-            args.stats_group.clone(),
-            args.analytics_group.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            anyhow::Ok((
-                publisher::Publisher::transactional(&bootstrap, &format!("{sg}-pipeline"))?,
-                publisher::Publisher::transactional(&bootstrap, &format!("{ag}-pipeline"))?,
-            ))
-        })
-        .await??
-    };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut groups = tokio::task::JoinSet::new();

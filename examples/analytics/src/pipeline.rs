@@ -286,7 +286,10 @@ impl<A: Aggregate> Pipeline<A> {
 
 /// Reads `analytics-events` from the beginning up to its current end and restores both
 /// aggregates from it. Must finish before the groups resume, since their committed offsets
-/// only make sense together with this state. Blocking: call from `spawn_blocking`.
+/// only make sense together with this state, and must start after the groups' transactional
+/// producers are initialised: that aborts any transaction a crashed run left open, which
+/// would otherwise hold back what a read_committed reader may see (the last stable offset).
+/// Blocking: call from `spawn_blocking`.
 pub fn rebuild(
     bootstrap: &str,
     (stats_group, stats): (&str, &mut StatsAggregate),
@@ -300,7 +303,6 @@ pub fn rebuild(
         .set("enable.auto.commit", "false")
         // State from aborted transactions (a pipeline that failed mid-batch) must not return.
         .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
         .create()
         .context("creating the rebuild consumer")?;
     let metadata = consumer
@@ -336,26 +338,25 @@ pub fn rebuild(
         if started.elapsed() > REBUILD_TIMEOUT {
             bail!("rebuilding state from {ANALYTICS_EVENTS} took over {REBUILD_TIMEOUT:?}");
         }
-        let Some(msg) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
+        let msg = consumer.poll(Duration::from_millis(500));
+        // Done with a partition once the position reaches the end taken at the start. The
+        // position, unlike the offsets of the records seen, also moves past transaction
+        // markers, which take the last offsets of a transactionally written topic.
+        let position = consumer.position().context("rebuild position")?;
+        ends.retain(|p, end| {
+            !matches!(
+                position.find_partition(ANALYTICS_EVENTS, *p).map(|e| e.offset()),
+                Some(Offset::Offset(o)) if o >= *end
+            )
+        });
         let msg = match msg {
-            Ok(msg) => msg,
-            Err(KafkaError::PartitionEOF(p)) => {
-                ends.remove(&p);
-                continue;
-            }
-            Err(e) => {
+            None => continue,
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "rebuild consumer error");
                 continue;
             }
         };
-        if ends
-            .get(&msg.partition())
-            .is_some_and(|end| msg.offset() + 1 >= *end)
-        {
-            ends.remove(&msg.partition());
-        }
         // A tombstone (no value) or an unreadable record cannot be restored; skipping it
         // only loses that key, which the next flush of the key rewrites.
         let (Some(key), Some(value)) = (msg.key(), msg.payload()) else {
