@@ -36,9 +36,12 @@ echo "== tools"
 [ -x /usr/bin/chromium ] || apt_install chromium
 [ -x /usr/bin/chromedriver ] || apt_install chromium-driver
 command -v cc >/dev/null && command -v make >/dev/null || apt_install build-essential # librdkafka is built from source
-python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+command -v python3 >/dev/null || apt_install python3
 venv="$here/.venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if [ ! -x "$venv/bin/pip" ]; then
+    # Debian's python3 creates venvs only with python3-venv installed.
+    python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; apt_install python3-venv; python3 -m venv "$venv"; }
+fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/tests/requirements.txt"
 
 echo "== building (release)"
