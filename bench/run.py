@@ -446,6 +446,13 @@ def w3(broker, res, p, with_java):
                                               "--partitions", str(p["partitions"]), "--timeout", str(timeout)],
                                      timeout=timeout + 30)
     log(f"{broker.name}: W3 catch-up [py]: {summarize(res['w3_consume'])}")
+    raw = run_workload(broker, [], timeout=timeout + 30,
+                       command=[FETCH_RATE, "--bootstrap", broker.bootstrap, "--topic", "bench-w3",
+                                "--partitions", str(p["partitions"]), "--bytes", str(int(p["bytes"] * 0.98))])
+    if raw.get("output"):
+        raw.update(json.loads(raw["output"][-1]))
+    res["w3_raw"] = raw
+    log(f"{broker.name}: W3 catch-up [raw fetch]: {summarize(raw)}")
     if with_java:
         res["w3_java"] = java_consumer_perf(broker, "bench-w3", records, timeout)
         log(f"{broker.name}: W3 catch-up [java]: {summarize(res['w3_java'])}")
@@ -618,9 +625,38 @@ def dd_twice(tmp_root, extra, count, bs, per_unit):
     return {"command": runs[0]["command"], "figures": [per_unit(r["seconds"]) for r in runs]}
 
 
+def machine_ceiling_mb_s(limits):
+    """What W3 can reach at most: the lower of the page-cache read rate and loopback TCP."""
+    cache = limits.get("page_cache_read", {}).get("figures")
+    gbit = limits.get("iperf3", {}).get("gbit_per_s")
+    if not cache or not gbit:
+        return None
+    return min(max(cache), gbit * 1e9 / 8 / 1e6)
+
+
+def page_cache_read(tmp_root, count=1024):
+    """Read bandwidth of a file that is in the page cache (written, then read twice; the
+    second read is reported)."""
+    path = os.path.join(tmp_root, "dd-read.bin")
+    w = sh(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={count}"], timeout=300)
+    if w.returncode != 0:
+        return {"error": w.stderr.strip()}
+    figures = []
+    try:
+        for _ in range(2):
+            t0 = time.perf_counter()
+            r = sh(["dd", f"if={path}", "of=/dev/null", "bs=1M"], timeout=300)
+            if r.returncode != 0:
+                return {"error": r.stderr.strip()}
+            figures.append(count * 2**20 / 1e6 / (time.perf_counter() - t0))
+    finally:
+        os.remove(path)
+    return {"command": f"dd if=TMP/dd-read.bin of=/dev/null bs=1M (1 GiB, cached)", "figures": figures}
+
+
 def machine_limits(tmp_root):
     gib_mb = 2**30 / 1e6
-    return {"dd_plain": dd_twice(tmp_root, [], 1024, "1M", lambda s: gib_mb / s),
+    return {"page_cache_read": page_cache_read(tmp_root),"dd_plain": dd_twice(tmp_root, [], 1024, "1M", lambda s: gib_mb / s),
             "dd_fdatasync": dd_twice(tmp_root, ["conv=fdatasync"], 1024, "1M", lambda s: gib_mb / s),
             "dd_dsync_4k": dd_twice(tmp_root, ["oflag=dsync"], 500, "4k", lambda s: s / 500 * 1000),
             "iperf3": iperf3_loopback()}
@@ -686,6 +722,17 @@ def resolve_tools_classpath():
     return r.returncode == 0
 
 
+FETCH_RATE_DIR = os.path.join(HERE, "fetch-rate")
+FETCH_RATE = os.path.join(HERE, "work", "target", "release", "fetch-rate")
+
+
+def build_fetch_rate():
+    """bench/fetch-rate, the raw Fetch load generator of W3 (a Rust package of its own)."""
+    log("building bench/fetch-rate")
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=FETCH_RATE_DIR, check=True,
+                   env={**os.environ, "CARGO_TARGET_DIR": os.path.join(HERE, "work", "target")})
+
+
 def brokers_to_run():
     brokers = [("arus", ARUS), ("kafka", KAFKA_WRAPPER)]
     other = os.environ.get("BENCH_OTHER_BROKER")
@@ -748,7 +795,10 @@ def rows(with_java, params, selected):
         gb = params["W3"]["bytes"] / 1e9
         r += [(f"W3 catch-up read of {gb:.3g} GB from offset 0 [py] (MB/s)", "w3_consume", "mb_per_s", 1),
               ("W3 catch-up [py]: broker CPU (% of 1 core)", "w3_consume", "broker_cpu_pct", 0),
-              ("W3 catch-up [py]: client CPU (% of 1 core)", "w3_consume", "client_cpu_pct", 0)]
+              ("W3 catch-up [py]: client CPU (% of 1 core)", "w3_consume", "client_cpu_pct", 0),
+              ("W3 catch-up, raw Fetch v12 without record decoding [bench/fetch-rate] (MB/s)", "w3_raw", "mb_per_s", 1),
+              ("W3 raw fetch as % of the machine ceiling (min of page-cache read, loopback TCP)", "w3_raw_pct", None, 0),
+              ("W3 raw fetch: broker CPU (% of 1 core)", "w3_raw", "broker_cpu_pct", 0)]
         if with_java:
             r += [(f"W3 catch-up ConsumerPerformance, fetch time only [java] (MB/s)", "w3_java", "mb_per_s", 1),
                   ("W3 catch-up ConsumerPerformance: group join (ms)", "w3_java", "rebalance_ms", 0)]
@@ -802,6 +852,7 @@ def limits_table(limits):
         return f"| {label} | {' / '.join(fmt(x, digits) for x in figures)} {unit} | `{d['command']}` |"
     return "\n".join([
         "| machine limit (dd: run 1 / run 2) | figure | command |", "|---|---|---|",
+        line("read from the page cache", limits["page_cache_read"], "MB/s"),
         line("disk write, page cache (no sync)", limits["dd_plain"], "MB/s"),
         line("disk write + fdatasync at end", limits["dd_fdatasync"], "MB/s"),
         line("4 KiB synchronous writes (O_DSYNC)", limits["dd_dsync_4k"], "ms per write", 3),
@@ -977,6 +1028,8 @@ def main():
         log("building target/release/arus")
         subprocess.run(["cargo", "build", "--release", "-p", "arus"], cwd=ROOT, check=True)
     with_java = not a.no_java and resolve_tools_classpath()
+    if "W3" in selected:
+        build_fetch_rate()
     tmp_root = tempfile.mkdtemp(prefix="arus-bench-", dir=a.tmp)
     try:
         meta = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
@@ -992,6 +1045,11 @@ def main():
             log(f"benchmarking {name}: {', '.join(selected)}")
             results.append(bench_broker(name, command, params, selected, tmp_root, with_java, a.quiet_wait))
             sh(["sync"], timeout=300)
+        ceiling = machine_ceiling_mb_s(limits)
+        for r in results:
+            mb = (r.get("w3_raw") or {}).get("mb_per_s")
+            if ceiling and mb:
+                r["w3_raw_pct"] = 100 * mb / ceiling
         meta["duration_s"] = time.perf_counter() - started
         with open(a.results, "w") as f:
             f.write(report(meta, limits, results, with_java, params, selected))
