@@ -20,3 +20,10 @@ echo "== compat: transactions across broker SIGKILLs"
 compat/.venv/bin/python compat/txn_crash.py --broker target/release/arus
 echo "== compat: config changes through admin clients survive restarts"
 compat/.venv/bin/python compat/config_restart.py --broker target/release/arus
+echo "== examples: lints, then the reference applications against target/release/arus"
+# examples/ is its own cargo workspace (librdkafka, axum, PostgreSQL client): linted here,
+# built and run by each example's ci.sh (which installs what it needs: PostgreSQL and hey,
+# Chromium for the dashboard test).
+(cd examples && cargo fmt --all -- --check && cargo clippy --release --all-targets -- -D warnings)
+bash examples/ticketing/ci.sh --broker target/release/arus
+bash examples/analytics/ci.sh --broker target/release/arus
