@@ -15,10 +15,10 @@ use serde_json::json;
 
 use crate::booking::Booking;
 use crate::db::{self, SharedClient};
-use crate::kafka::{BOOKINGS_TOPIC, DELIVERY_TIMEOUT};
+use crate::kafka::{BOOKINGS_TOPIC, DELIVERY_TIMEOUT, Quiet};
 
 pub struct AppState {
-    pub producer: FutureProducer,
+    pub producer: FutureProducer<Quiet>,
     pub db: SharedClient,
 }
 

@@ -144,15 +144,6 @@ pub enum RejectReason {
     UserAlreadyBooked,
 }
 
-impl RejectReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SeatTaken => "seat_taken",
-            Self::UserAlreadyBooked => "user_already_booked",
-        }
-    }
-}
-
 /// Where a record was read from; stored with the decision.
 #[derive(Debug, Clone, Copy)]
 pub struct Source {
@@ -163,40 +154,37 @@ pub struct Source {
 /// The worker's connection with its statements prepared once, since every record runs them.
 pub struct BookingStore {
     client: Client,
-    lock_key: Statement,
-    find_decision: Statement,
     insert_booking: Statement,
-    seat_sold: Statement,
     record_decision: Statement,
 }
 
 impl BookingStore {
     pub async fn new(client: Client) -> Result<Self, tokio_postgres::Error> {
         Ok(Self {
-            // Serialises two workers deciding the same key at once (possible for a moment
-            // during a rebalance, when the old owner has not noticed it lost the partition).
-            lock_key: client
-                .prepare("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .await?,
-            find_decision: client
-                .prepare("SELECT 1 FROM processed_requests WHERE idempotency_key = $1")
-                .await?,
-            // ON CONFLICT DO NOTHING turns "seat already sold" into an empty result instead of
-            // an error that would abort the transaction (and the decision we still must record).
+            // ON CONFLICT DO NOTHING turns "seat already sold" (or "user already has a ticket",
+            // or "this key already booked") into an empty result instead of an error that
+            // would abort the transaction, whose decision we still must record.
             insert_booking: client
                 .prepare(
                     "INSERT INTO bookings (idempotency_key, user_id, concert_id, seat_number)
                      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING id",
                 )
                 .await?,
-            seat_sold: client
-                .prepare("SELECT 1 FROM bookings WHERE concert_id = $1 AND seat_number = $2")
-                .await?,
+            // The reason of a rejection is worked out in the same statement to save a round
+            // trip per record: under a ticket war nearly every record is a rejection.
             record_decision: client
                 .prepare(
                     "INSERT INTO processed_requests (idempotency_key, outcome, reason, user_id,
                          concert_id, seat_number, kafka_partition, kafka_offset)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     SELECT $1, $2::TEXT,
+                         CASE WHEN $2 = 'confirmed' THEN NULL
+                              WHEN EXISTS (SELECT 1 FROM bookings
+                                           WHERE concert_id = $4 AND seat_number = $5)
+                              THEN 'seat_taken'
+                              ELSE 'user_already_booked' END,
+                         $3, $4, $5, $6, $7
+                     ON CONFLICT (idempotency_key) DO NOTHING
+                     RETURNING reason",
                 )
                 .await?,
             client,
@@ -207,26 +195,20 @@ impl BookingStore {
         self.client.is_closed()
     }
 
-    /// Decides one booking in a single transaction: skip a key already decided, else try to
-    /// take the seat and record the key with its outcome. Either all of it commits or nothing
-    /// does, so redelivering the record after any failure is always safe.
+    /// Decides one booking in a single transaction: try to take the seat, then record the key
+    /// with its outcome; if the key was already recorded, roll everything back. Either all of
+    /// it commits or nothing does, so redelivering the record after any failure is safe.
+    ///
+    /// Two workers deciding the same key at once (possible for a moment during a rebalance)
+    /// need no extra lock: the second blocks on the first's uncommitted unique-index entries
+    /// and, once the first commits, finds the key taken and rolls back.
     pub async fn decide(
         &mut self,
         booking: &Booking,
         source: Source,
     ) -> Result<Decision, tokio_postgres::Error> {
         let tx = self.client.transaction().await?;
-        tx.execute(&self.lock_key, &[&booking.idempotency_key])
-            .await?;
-        if tx
-            .query_opt(&self.find_decision, &[&booking.idempotency_key])
-            .await?
-            .is_some()
-        {
-            // Dropping the transaction rolls it back; nothing was written.
-            return Ok(Decision::Duplicate);
-        }
-        let inserted = tx
+        let booked = tx
             .query_opt(
                 &self.insert_booking,
                 &[
@@ -236,41 +218,34 @@ impl BookingStore {
                     &booking.seat_number,
                 ],
             )
-            .await?;
-        let decision = if inserted.is_some() {
-            Decision::Confirmed
-        } else if tx
-            .query_opt(
-                &self.seat_sold,
-                &[&booking.concert_id, &booking.seat_number],
-            )
             .await?
-            .is_some()
-        {
-            Decision::Rejected(RejectReason::SeatTaken)
-        } else {
-            // The key is new (checked above under the lock), so the only other unique
-            // constraint left is one ticket per user per concert.
-            Decision::Rejected(RejectReason::UserAlreadyBooked)
+            .is_some();
+        let outcome = if booked { "confirmed" } else { "rejected" };
+        let recorded = tx
+            .query_opt(
+                &self.record_decision,
+                &[
+                    &booking.idempotency_key,
+                    &outcome,
+                    &booking.user_id,
+                    &booking.concert_id,
+                    &booking.seat_number,
+                    &source.partition,
+                    &source.offset,
+                ],
+            )
+            .await?;
+        let Some(row) = recorded else {
+            // Decided before (a redelivery or a client retry): dropping the transaction rolls
+            // back whatever this attempt wrote, so the first decision stands alone.
+            return Ok(Decision::Duplicate);
         };
-        let (outcome, reason) = match decision {
-            Decision::Rejected(r) => ("rejected", Some(r.as_str())),
-            _ => ("confirmed", None),
+        let reason: Option<&str> = row.get(0);
+        let decision = match reason {
+            None => Decision::Confirmed,
+            Some("seat_taken") => Decision::Rejected(RejectReason::SeatTaken),
+            Some(_) => Decision::Rejected(RejectReason::UserAlreadyBooked),
         };
-        tx.execute(
-            &self.record_decision,
-            &[
-                &booking.idempotency_key,
-                &outcome,
-                &reason,
-                &booking.user_id,
-                &booking.concert_id,
-                &booking.seat_number,
-                &source.partition,
-                &source.offset,
-            ],
-        )
-        .await?;
         tx.commit().await?;
         Ok(decision)
     }

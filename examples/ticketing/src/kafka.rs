@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
 pub const BOOKINGS_TOPIC: &str = "ticket-bookings";
@@ -16,10 +17,50 @@ pub const DLQ_TOPIC: &str = "ticket-bookings-dlq";
 /// the client learns its booking was not queued instead of waiting forever.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Routes librdkafka's own logs to `tracing` one level lower than rdkafka's default context:
+/// librdkafka reports every refused reconnect attempt while a broker restarts as an error,
+/// which would flood the logs of an app that rides out the outage as designed. The outcome
+/// that matters (a booking answered 503, a commit retried) is logged where it happens.
+pub struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        log_librdkafka(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(error, reason);
+    }
+}
+
+pub fn log_librdkafka(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+            tracing::error!(target: "librdkafka", fac, "{message}")
+        }
+        RDKafkaLogLevel::Error | RDKafkaLogLevel::Warning => {
+            tracing::debug!(target: "librdkafka", fac, "{message}")
+        }
+        _ => tracing::trace!(target: "librdkafka", fac, "{message}"),
+    }
+}
+
+pub fn client_error(error: KafkaError, reason: &str) {
+    match error.rdkafka_error_code() {
+        // Transient: librdkafka reconnects by itself.
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::Resolve,
+        ) => tracing::debug!(target: "librdkafka", %error, reason),
+        _ => tracing::warn!(target: "librdkafka", %error, reason),
+    }
+}
+
 /// A producer for booking records: durable (`acks=all`) and free of duplicates on retry
 /// (`enable.idempotence`), batched (`linger.ms`, `batch.size`) and compressed, because under a
 /// ticket war thousands of small records arrive per second.
-pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
+pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer<Quiet>> {
     let producer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("client.id", "ticketing-api")
@@ -36,7 +77,7 @@ pub fn producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
         .set("request.timeout.ms", "2000")
         // Reconnect quickly after a broker restart rather than backing off up to 10 s.
         .set("reconnect.backoff.max.ms", "1000")
-        .create()?;
+        .create_with_context(Quiet)?;
     Ok(producer)
 }
 

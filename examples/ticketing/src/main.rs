@@ -99,7 +99,11 @@ async fn work(env: Env) -> anyhow::Result<()> {
             .ok()
             .filter(|s| !s.is_empty()),
     };
-    worker::run(config, shutdown_signal()).await
+    if worker::run(config, shutdown_signal()).await? == worker::Closed::TimedOut {
+        // The tokio runtime would otherwise wait for librdkafka's blocked close forever.
+        std::process::exit(0);
+    }
+    Ok(())
 }
 
 #[tokio::main]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -20,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::booking::Booking;
 use crate::db::{self, BookingStore, Decision, Source};
-use crate::kafka::{self, BOOKINGS_TOPIC, DLQ_TOPIC};
+use crate::kafka::{self, BOOKINGS_TOPIC, DLQ_TOPIC, Quiet};
 
 pub const GROUP_ID: &str = "booking-workers";
 
@@ -34,6 +35,11 @@ const COMMIT_EVERY: u32 = 500;
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
+/// How long a stopping worker waits for its final commit and for librdkafka to close. Both
+/// block while no broker is reachable; giving up is safe, since uncommitted records are only
+/// replayed and found already decided.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub struct WorkerConfig {
     pub bootstrap: String,
     pub database_url: String,
@@ -46,7 +52,15 @@ pub struct WorkerConfig {
 /// owner does not replay them (a replay would be harmless, only wasted work).
 struct CommitOnRevoke;
 
-impl ClientContext for CommitOnRevoke {}
+impl ClientContext for CommitOnRevoke {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        kafka::log_librdkafka(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        kafka::client_error(error, reason);
+    }
+}
 
 impl ConsumerContext for CommitOnRevoke {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -101,13 +115,24 @@ struct Stats {
     dead_lettered: u64,
 }
 
+/// How the worker's Kafka clients ended. After a timeout they are still blocked in librdkafka
+/// on a background thread, and the process should exit without waiting for them.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Closed {
+    Cleanly,
+    TimedOut,
+}
+
 /// Why handling a record stopped before it finished.
 #[derive(Debug)]
 struct Interrupted;
 
 /// Runs until `shutdown` turns true. A record being retried when that happens is left
 /// uncommitted, to be decided after the restart.
-pub async fn run(config: WorkerConfig, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(
+    config: WorkerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Closed> {
     let client = db::connect_with_patience(&config.database_url, Duration::from_secs(30)).await?;
     let mut store = BookingStore::new(client).await?;
     let consumer = consumer(&config)?;
@@ -153,16 +178,26 @@ pub async fn run(config: WorkerConfig, mut shutdown: watch::Receiver<bool>) -> a
             }
         }
     }
-    commit(&consumer, CommitMode::Sync);
-    tracing::info!(?stats, "worker stopped");
-    Ok(())
+    tracing::info!(?stats, "worker stopping");
+    let close = tokio::task::spawn_blocking(move || {
+        commit(&consumer, CommitMode::Sync);
+        drop(consumer);
+        drop(dlq);
+    });
+    match tokio::time::timeout(CLOSE_TIMEOUT, close).await {
+        Ok(_) => Ok(Closed::Cleanly),
+        Err(_) => {
+            tracing::warn!("no broker answered the final commit and close in time");
+            Ok(Closed::TimedOut)
+        }
+    }
 }
 
 async fn handle(
     message: &BorrowedMessage<'_>,
     config: &WorkerConfig,
     store: &mut BookingStore,
-    dlq: &FutureProducer,
+    dlq: &FutureProducer<Quiet>,
     stats: &mut Stats,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), Interrupted> {
@@ -239,7 +274,7 @@ async fn pause(
 async fn dead_letter(
     message: &BorrowedMessage<'_>,
     reason: &str,
-    dlq: &FutureProducer,
+    dlq: &FutureProducer<Quiet>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), Interrupted> {
     tracing::warn!(
