@@ -82,6 +82,9 @@ const READ_AHEAD: usize = 64 * 1024;
 /// prefix alone never sizes an allocation.
 const MAX_GROWTH: usize = 1024 * 1024;
 
+/// An empty read buffer larger than this is released rather than kept for the next frame.
+const KEEP_IDLE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Frames from one connection, read into one buffer that is reused: each frame is split off
 /// the front and, once every part of it has been dropped (requests are decoded, their
 /// records appended or copied, long before the next frames pile up), `reserve` reclaims the
@@ -131,7 +134,12 @@ impl FrameReader {
         let len = len as usize;
         self.fill(4 + len, limits).await?;
         self.buf.advance(4);
-        Ok(self.buf.split_to(len).freeze())
+        let frame = self.buf.split_to(len).freeze();
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_IDLE_BYTES {
+            // A rare huge request should not pin its size for the connection's lifetime.
+            self.buf = BytesMut::new();
+        }
+        Ok(frame)
     }
 }
 
