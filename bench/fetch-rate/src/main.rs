@@ -3,7 +3,7 @@
 //! flight — as a consumer does, with the Java consumer's default limits (`fetch.max.bytes`
 //! 50 MiB, `max.partition.fetch.bytes` 1 MiB) — until `B` bytes of records arrived, and prints
 //! `{"bytes": .., "seconds": .., "mb_per_s": ..}`. Records are not decoded: the next offset
-//! of a partition comes from the batch headers, so the figure is what the broker and the
+//! of a partition comes from the batch headers (`arus_records::batches`, no CRC or record walk), so the figure is what the broker and the
 //! loopback deliver, not what a client library can parse.
 
 use std::time::Instant;
@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use arus_client::Client;
 use arus_protocol::messages::FetchRequest;
 use arus_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use arus_protocol::{Request, Response};
+use arus_protocol::{Bytes, Request, Response};
 
 const FETCH_VERSION: i16 = 12;
 
@@ -44,22 +44,13 @@ fn parse_args() -> anyhow::Result<Args> {
     })
 }
 
-/// The offset after the last whole batch in `records` (v2 batch header: base offset at 0,
-/// length at 8, last offset delta at 23).
-fn next_offset(records: &[u8]) -> Option<i64> {
-    let mut pos = 0usize;
-    let mut next = None;
-    while let Some(h) = records.get(pos..pos + 27) {
-        let base = i64::from_be_bytes(h[0..8].try_into().ok()?);
-        let len = i32::from_be_bytes(h[8..12].try_into().ok()?);
-        let delta = i32::from_be_bytes(h[23..27].try_into().ok()?);
-        if len <= 0 || records.len() < pos + 12 + len as usize {
-            break;
-        }
-        next = Some(base + i64::from(delta) + 1);
-        pos += 12 + len as usize;
-    }
-    next
+/// The offset after the last whole batch in `records` (a trailing partial batch, which
+/// Kafka sends when the byte limit cuts one, is left for the next fetch).
+fn next_offset(records: &Bytes) -> Option<i64> {
+    arus_records::batches(records.clone())
+        .map_while(Result::ok)
+        .last()
+        .map(|b| b.last_offset() + 1)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -106,9 +97,9 @@ async fn main() -> anyhow::Result<()> {
             if p.error_code != 0 {
                 bail!("partition {} error {}", p.partition_index, p.error_code);
             }
-            let records = p.records.as_deref().unwrap_or_default();
+            let records = p.records.clone().unwrap_or_default();
             if let (Some(next), Some(slot)) = (
-                next_offset(records),
+                next_offset(&records),
                 offsets.get_mut(p.partition_index as usize),
             ) {
                 *slot = next;

@@ -713,14 +713,7 @@ impl Log {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<ReadResult, LogError> {
-        let (start, end) = (self.log_start_offset(), self.log_end_offset());
-        if offset < start || offset > end {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                log_start: start,
-                log_end: end,
-            });
-        }
+        let end = self.check_readable(offset)?;
         let mut out: Vec<u8> = Vec::new();
         let mut first_batch_offset = None;
         if offset == end || offset >= max_offset {
@@ -790,6 +783,19 @@ impl Log {
         })
     }
 
+    /// The log end offset, or OffsetOutOfRange if `offset` is outside `[start, end]`.
+    fn check_readable(&self, offset: i64) -> Result<i64, LogError> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < start || offset > end {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: start,
+                log_end: end,
+            });
+        }
+        Ok(end)
+    }
+
     /// Like [`Log::read`], as a slice of one segment file instead of bytes in memory: whole
     /// batches from the one containing `offset`, below `max_offset`, within `max_bytes` (or
     /// the whole first batch if it is larger, KIP-74). Stays within one segment, as Kafka's
@@ -807,14 +813,7 @@ impl Log {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<Option<FileSlice>, LogError> {
-        let (start, end) = (self.log_start_offset(), self.log_end_offset());
-        if offset < start || offset > end {
-            return Err(LogError::OffsetOutOfRange {
-                offset,
-                log_start: start,
-                log_end: end,
-            });
-        }
+        let end = self.check_readable(offset)?;
         if offset == end || offset >= max_offset {
             return Ok(None);
         }

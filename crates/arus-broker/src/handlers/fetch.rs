@@ -47,20 +47,11 @@ fn contains_zstd(records: &[u8]) -> bool {
 
 /// The offset after the last whole batch in `records` (Kafka bounds the aborted
 /// transactions it reports by the end of the data it returns).
-fn next_offset_after(records: &[u8]) -> Option<i64> {
-    let mut pos = 0usize;
-    let mut next = None;
-    while let Some(header) = records.get(pos..pos + 27) {
-        let base = i64::from_be_bytes(header[0..8].try_into().ok()?);
-        let len = i32::from_be_bytes(header[8..12].try_into().ok()?);
-        let delta = i32::from_be_bytes(header[23..27].try_into().ok()?);
-        if len <= 0 || records.len() < pos + 12 + len as usize {
-            break;
-        }
-        next = Some(base + i64::from(delta) + 1);
-        pos += 12 + len as usize;
-    }
-    next
+fn next_offset_after(records: &Bytes) -> Option<i64> {
+    arus_records::batches(records.clone())
+        .map_while(Result::ok)
+        .last()
+        .map(|b| b.last_offset() + 1)
 }
 
 fn empty_partition(index: i32, code: ErrorCode) -> PartitionData {
@@ -382,23 +373,26 @@ pub fn read_files_in(response: &mut FetchResponse, files: Vec<Option<FileSlice>>
 #[cfg(test)]
 mod tests {
     use super::contains_zstd;
+    use arus_protocol::Bytes;
 
     #[test]
     fn next_offset_after_walks_whole_batches() {
         let mut a = vec![0u8; 61];
         a[0..8].copy_from_slice(&10i64.to_be_bytes());
         a[8..12].copy_from_slice(&49i32.to_be_bytes());
+        a[16] = 2; // magic
         a[23..27].copy_from_slice(&4i32.to_be_bytes());
         let mut b = a.clone();
         b[0..8].copy_from_slice(&15i64.to_be_bytes());
         b[23..27].copy_from_slice(&0i32.to_be_bytes());
-        assert_eq!(super::next_offset_after(&a), Some(15));
+        let next = |v: &[u8]| super::next_offset_after(&Bytes::copy_from_slice(v));
+        assert_eq!(next(&a), Some(15));
         let mut both = a.clone();
         both.extend_from_slice(&b);
-        assert_eq!(super::next_offset_after(&both), Some(16));
+        assert_eq!(next(&both), Some(16));
         // A partial trailing batch does not count.
-        assert_eq!(super::next_offset_after(&both[..100]), Some(15));
-        assert_eq!(super::next_offset_after(&[]), None);
+        assert_eq!(next(&both[..100]), Some(15));
+        assert_eq!(next(&[]), None);
     }
 
     #[test]
