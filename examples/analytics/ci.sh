@@ -79,8 +79,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "== starting arus"
+# Segments roll every second and the cleaner runs often, so the compacted state topic is
+# actually compacted within the run (the scenario restarts the app from the compacted topic).
 "$broker" serve --listeners PLAINTEXT://127.0.0.1:0 --log-dirs "$work/broker-data" \
-    --ready-file "$work/broker.ready" >"$work/broker.log" 2>&1 &
+    --ready-file "$work/broker.ready" \
+    --override log.roll.ms=1000 --override log.cleaner.backoff.ms=500 \
+    --override log.cleaner.min.cleanable.ratio=0.01 >"$work/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 300); do
     [ -s "$work/broker.ready" ] && break
@@ -93,7 +97,7 @@ echo "arus at $bootstrap"
 
 echo "== scenarios"
 setsid "$venv/bin/python" "$here/tests/scenario.py" --app "$app" --bootstrap "$bootstrap" \
-    --workdir "$work" --broker-pid "$broker_pid" --screenshot "$here/dashboard.png" \
+    --workdir "$work" --broker-pid "$broker_pid" --screenshot "$here/dashboard.png" --expect-compaction \
     ${seed:+--seed "$seed"} &
 scenario_pid=$!
 wait "$scenario_pid"
