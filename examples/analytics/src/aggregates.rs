@@ -1,6 +1,7 @@
 //! The per-group state. Each consumer group owns one aggregate; every change marks a key
-//! dirty, and dirty keys are published to the compacted `analytics-events` topic before the
-//! group commits its offsets, so the topic always holds state at least as new as the commit.
+//! dirty, and the dirty keys are published to the compacted `analytics-events` topic in the
+//! same transaction as the group's offsets (see `pipeline`), so the topic's committed state
+//! always matches the committed offsets.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

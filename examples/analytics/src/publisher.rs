@@ -35,7 +35,7 @@ impl Publisher {
         let producer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
             // Every write is acknowledged by all in-sync replicas and de-duplicated across
-            // retries, so "200 OK" from the API means the event is durably in the log once.
+            // retries, so a 201 from the API means the event is durably in the log, once.
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set(
@@ -121,7 +121,7 @@ impl Publisher {
             .map_err(|(e, _)| e)
     }
 
-    /// Sends a tombstone-free JSON value; used for the compacted state topic.
+    /// Sends a JSON value (never a tombstone); used for the compacted state topic.
     pub async fn send_json(
         &self,
         topic: &str,
