@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::record::{Deltas, Record, parse_records};
+use crate::record::{Deltas, Record, RecordSummary, parse_records, walk_records};
 use crate::{Compression, RecordError, decompress};
 
 /// Size of the record batch v2 header, from `baseOffset` through `recordCount`.
@@ -234,13 +234,36 @@ impl RecordBatch {
         self.parse_with(limit, Deltas::Contiguous)
     }
 
+    /// Like [`producer_records_with_limit`](RecordBatch::producer_records_with_limit), handing
+    /// `f` each record's [`RecordSummary`] (with its index) instead of building records: no
+    /// copy and no allocation for an uncompressed batch.
+    pub fn producer_record_summaries(
+        &self,
+        limit: usize,
+        f: impl FnMut(usize, RecordSummary),
+    ) -> Result<(), RecordError> {
+        walk_records(
+            &self.decompressed_section(limit)?,
+            self.record_count(),
+            Deltas::Contiguous,
+            f,
+        )
+    }
+
     fn parse_with(&self, limit: usize, deltas: Deltas) -> Result<Vec<Record>, RecordError> {
-        let section = match self.compression()? {
+        parse_records(
+            &self.decompressed_section(limit)?,
+            self.record_count(),
+            deltas,
+        )
+    }
+
+    fn decompressed_section(&self, limit: usize) -> Result<Bytes, RecordError> {
+        Ok(match self.compression()? {
             // Uncompressed records are sliced out of the batch: no copy.
             Compression::None => self.records_section(),
             c => Bytes::from(decompress(c, &self.bytes[BATCH_HEADER_LEN..], limit)?),
-        };
-        parse_records(&section, self.record_count(), deltas)
+        })
     }
 }
 

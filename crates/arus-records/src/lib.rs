@@ -28,7 +28,7 @@ pub use batch::{
 pub use builder::{BatchBuilder, ControlType, control_record_batch};
 pub use compression::{Compression, compress, decompress};
 pub use error::RecordError;
-pub use record::Record;
+pub use record::{Record, RecordSummary};
 pub use validate::{
     NO_TIMESTAMP, RecordValidationError, ValidatedBatches, ValidationConfig, ValidationError,
     validate_produce,

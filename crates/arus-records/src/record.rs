@@ -31,10 +31,71 @@ impl Record {
     /// Absolute timestamp. As in Kafka, every record of a `LogAppendTime` batch has the
     /// batch's `maxTimestamp` (the broker's append time), whatever its stored delta says.
     pub fn timestamp(&self, batch: &RecordBatch) -> i64 {
-        match batch.timestamp_type() {
-            TimestampType::LogAppendTime => batch.max_timestamp(),
-            TimestampType::CreateTime => batch.base_timestamp().wrapping_add(self.timestamp_delta),
-        }
+        record_timestamp(batch, self.timestamp_delta)
+    }
+}
+
+/// What validating a record needs of it, read without copying or allocating anything (the
+/// produce path walks every record of an uncompressed batch, as Kafka's LogValidator does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordSummary {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub has_key: bool,
+}
+
+impl RecordSummary {
+    pub fn timestamp(&self, batch: &RecordBatch) -> i64 {
+        record_timestamp(batch, self.timestamp_delta)
+    }
+}
+
+fn record_timestamp(batch: &RecordBatch, timestamp_delta: i64) -> i64 {
+    match batch.timestamp_type() {
+        TimestampType::LogAppendTime => batch.max_timestamp(),
+        TimestampType::CreateTime => batch.base_timestamp().wrapping_add(timestamp_delta),
+    }
+}
+
+/// A record's fields as positions in the reader's buffer.
+struct Fields {
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<std::ops::Range<usize>>,
+    value: Option<std::ops::Range<usize>>,
+    /// Where the header count starts and how many headers follow (already checked).
+    headers_at: usize,
+}
+
+/// Reads one record from a [`Reader`] (the full record or its summary).
+pub(crate) trait ReadRecord: Sized {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, RecordError>;
+    fn offset_delta(&self) -> i32;
+}
+
+impl ReadRecord for Record {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        reader.record()
+    }
+    fn offset_delta(&self) -> i32 {
+        self.offset_delta
+    }
+}
+
+impl ReadRecord for RecordSummary {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, RecordError> {
+        reader.framed(|r| {
+            let f = r.fields()?;
+            Ok(RecordSummary {
+                offset_delta: f.offset_delta,
+                timestamp_delta: f.timestamp_delta,
+                has_key: f.key.is_some(),
+            })
+        })
+    }
+    fn offset_delta(&self) -> i32 {
+        self.offset_delta
     }
 }
 
@@ -102,7 +163,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed byte string: -1 is null, other negatives are errors.
-    fn nullable_bytes(&mut self, what: &str) -> Result<Option<Bytes>, RecordError> {
+    /// A nullable bytes field's position, skipped.
+    fn nullable_range(
+        &mut self,
+        what: &str,
+    ) -> Result<Option<std::ops::Range<usize>>, RecordError> {
         let len = self.varint()?;
         if len == -1 {
             return Ok(None);
@@ -115,13 +180,20 @@ impl<'a> Reader<'a> {
                 self.remaining()
             )));
         }
-        let b = self.buf.slice(self.pos..self.pos + len);
+        let range = self.pos..self.pos + len;
         self.pos += len;
-        Ok(Some(b))
+        Ok(Some(range))
     }
 
-    /// Reads one record: `length varint` then exactly `length` bytes of body.
-    pub(crate) fn record(&mut self) -> Result<Record, RecordError> {
+    fn nullable_bytes(&mut self, what: &str) -> Result<Option<Bytes>, RecordError> {
+        Ok(self.nullable_range(what)?.map(|r| self.buf.slice(r)))
+    }
+
+    /// Reads a record's length, then `body` within exactly that many bytes.
+    fn framed<T>(
+        &mut self,
+        body: impl FnOnce(&mut Self) -> Result<T, RecordError>,
+    ) -> Result<T, RecordError> {
         let len = self.varint()?;
         let len = usize::try_from(len)
             .map_err(|_| RecordError::InvalidRecord(format!("negative record length {len}")))?;
@@ -131,12 +203,10 @@ impl<'a> Reader<'a> {
                 self.remaining()
             )));
         }
-        // Restrict reads to the record body so a bad inner length cannot run into the next
-        // record, then insist the body was consumed exactly (Kafka's "Invalid record size").
         let outer_end = self.end;
         let body_end = self.pos + len;
         self.end = body_end;
-        let rec = self.record_body();
+        let rec = body(self);
         self.end = outer_end;
         let rec = rec?;
         if self.pos != body_end {
@@ -148,39 +218,61 @@ impl<'a> Reader<'a> {
         Ok(rec)
     }
 
-    fn record_body(&mut self) -> Result<Record, RecordError> {
+    pub(crate) fn record(&mut self) -> Result<Record, RecordError> {
+        self.framed(|r| {
+            let f = r.fields()?;
+            let end = r.pos;
+            // Second pass over the (already checked) headers, to keep them.
+            r.pos = f.headers_at;
+            let count = r.varint()?.max(0) as usize;
+            let mut headers = Vec::with_capacity(count.min(r.remaining() / 2));
+            for _ in 0..count {
+                let hk = r
+                    .nullable_bytes("header key")?
+                    .ok_or_else(|| bad("null header key"))?;
+                let hk = String::from_utf8_lossy(&hk).into_owned();
+                let hv = r.nullable_bytes("header value")?;
+                headers.push((hk, hv));
+            }
+            r.pos = end;
+            Ok(Record {
+                offset_delta: f.offset_delta,
+                timestamp_delta: f.timestamp_delta,
+                key: f.key.map(|k| r.buf.slice(k)),
+                value: f.value.map(|v| r.buf.slice(v)),
+                headers,
+                attributes: f.attributes,
+            })
+        })
+    }
+
+    /// Reads and checks every field of a record body, keeping only positions.
+    fn fields(&mut self) -> Result<Fields, RecordError> {
         let attributes = self.u8()? as i8;
         let timestamp_delta = self.varlong()?;
         let offset_delta = self.varint()?;
-        let key = self.nullable_bytes("key")?;
-        let value = self.nullable_bytes("value")?;
+        let key = self.nullable_range("key")?;
+        let value = self.nullable_range("value")?;
+        let headers_at = self.pos;
         let count = self.varint()?;
         let count = usize::try_from(count)
             .map_err(|_| RecordError::InvalidRecord(format!("negative header count {count}")))?;
-        // Each header takes at least two bytes (key length and value length).
-        let mut headers = Vec::with_capacity(count.min(self.remaining() / 2));
         for _ in 0..count {
-            // Kafka rejects a null header key ("Invalid negative header key size").
-            let hk = self
-                .nullable_bytes("header key")?
+            self.nullable_range("header key")?
                 .ok_or_else(|| bad("null header key"))?;
-            // Lossy like Kafka's Utils.utf8: a bad header key is not worth refusing a batch.
-            let hk = String::from_utf8_lossy(&hk).into_owned();
-            let hv = self.nullable_bytes("header value")?;
-            headers.push((hk, hv));
+            self.nullable_range("header value")?;
         }
-        Ok(Record {
-            offset_delta,
+        Ok(Fields {
+            attributes,
             timestamp_delta,
+            offset_delta,
             key,
             value,
-            headers,
-            attributes,
+            headers_at,
         })
     }
 }
 
-/// How strictly [`parse_records`] checks offset deltas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Deltas {
     /// `0..n`: what a producer must send (Kafka's LogValidator).
@@ -197,44 +289,58 @@ pub(crate) fn parse_records(
     declared: i32,
     deltas: Deltas,
 ) -> Result<Vec<Record>, RecordError> {
-    let mut reader = Reader::new(data);
     let cap = usize::try_from(declared)
         .unwrap_or(0)
         .min(data.len() / MIN_RECORD_LEN + 1);
     let mut out = Vec::with_capacity(cap);
+    walk_records(data, declared, deltas, |_, r: Record| out.push(r))?;
+    Ok(out)
+}
+
+/// Reads every record of a records section, checking their number against `declared` and
+/// their offset deltas against `deltas`, and hands each to `f` with its index.
+pub(crate) fn walk_records<T: ReadRecord>(
+    data: &Bytes,
+    declared: i32,
+    deltas: Deltas,
+    mut f: impl FnMut(usize, T),
+) -> Result<(), RecordError> {
+    let mut reader = Reader::new(data);
+    let mut count = 0usize;
+    let mut previous: Option<i32> = None;
     while reader.remaining() > 0 {
-        if i64::try_from(out.len()).unwrap_or(i64::MAX) >= i64::from(declared) {
+        if i64::try_from(count).unwrap_or(i64::MAX) >= i64::from(declared) {
             // More bytes than the declared records: Kafka's "records still remaining".
             return Err(RecordError::InvalidRecord(format!(
                 "{} bytes left after the {declared} declared records",
                 reader.remaining()
             )));
         }
-        let rec = reader.record()?;
+        let rec = T::read(&mut reader)?;
+        let delta = rec.offset_delta();
         let ok = match deltas {
-            Deltas::Contiguous => i64::from(rec.offset_delta) == out.len() as i64,
+            Deltas::Contiguous => i64::from(delta) == count as i64,
             Deltas::Increasing { last_offset_delta } => {
-                rec.offset_delta <= last_offset_delta
-                    && out.last().map_or(rec.offset_delta >= 0, |p: &Record| {
-                        rec.offset_delta > p.offset_delta
-                    })
+                delta <= last_offset_delta && previous.map_or(delta >= 0, |p| delta > p)
             }
         };
         if !ok {
             return Err(RecordError::OffsetDeltaMismatch {
-                index: out.len(),
-                offset_delta: rec.offset_delta,
+                index: count,
+                offset_delta: delta,
             });
         }
-        out.push(rec);
+        previous = Some(delta);
+        f(count, rec);
+        count += 1;
     }
-    if i64::from(declared) != out.len() as i64 {
+    if i64::from(declared) != count as i64 {
         return Err(RecordError::RecordCountMismatch {
             declared,
-            found: out.len(),
+            found: count,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 pub(crate) fn put_varint(buf: &mut Vec<u8>, v: i32) {

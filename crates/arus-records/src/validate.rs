@@ -13,7 +13,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::batch::DEFAULT_DECOMPRESSION_LIMIT;
-use crate::{Compression, Record, RecordBatch, RecordError, TimestampType, batches};
+use crate::{Compression, RecordBatch, RecordError, TimestampType, batches};
 
 /// Kafka's `RecordBatch.NO_TIMESTAMP`.
 pub const NO_TIMESTAMP: i64 = -1;
@@ -317,23 +317,20 @@ fn validate_batch(
         });
     }
 
-    // LogValidator.validateRecord, record by record.
-    let records: Vec<Record> = b
-        .producer_records_with_limit(DEFAULT_DECOMPRESSION_LIMIT)
-        .map_err(|e| match e {
-            RecordError::Codec { .. } | RecordError::DecompressionLimit { .. } => {
-                ValidationError::Corrupt(e)
-            }
-            other => ValidationError::InvalidBatch(other.to_string()),
-        })?;
+    // LogValidator.validateRecord, record by record — on summaries, which copy and allocate
+    // nothing.
     let mut errors = Vec::new();
     let mut invalid_timestamp = false;
     let mut max_ts = NO_TIMESTAMP;
-    for (index, r) in records.iter().enumerate() {
+    let mut first_ts = NO_TIMESTAMP;
+    b.producer_record_summaries(DEFAULT_DECOMPRESSION_LIMIT, |index, r| {
         let ts = r.timestamp(b);
+        if index == 0 {
+            first_ts = ts;
+        }
         max_ts = max_ts.max(ts);
         // Kafka checks the key first and reports one problem per record.
-        if cfg.require_keys && r.key.is_none() {
+        if cfg.require_keys && !r.has_key {
             errors.push(RecordValidationError {
                 index,
                 message: "Compacted topic cannot accept message without key".into(),
@@ -342,7 +339,13 @@ fn validate_batch(
             invalid_timestamp = true;
             errors.push(RecordValidationError { index, message });
         }
-    }
+    })
+    .map_err(|e| match e {
+        RecordError::Codec { .. } | RecordError::DecompressionLimit { .. } => {
+            ValidationError::Corrupt(e)
+        }
+        other => ValidationError::InvalidBatch(other.to_string()),
+    })?;
     if !errors.is_empty() {
         return Err(ValidationError::Records {
             errors,
@@ -352,7 +355,7 @@ fn validate_batch(
     Ok(BatchSummary {
         count: count as u64,
         max_timestamp: max_ts,
-        first_timestamp: records.first().map_or(NO_TIMESTAMP, |r| r.timestamp(b)),
+        first_timestamp: first_ts,
         compression,
     })
 }

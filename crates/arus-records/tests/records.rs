@@ -524,3 +524,29 @@ fn recompress_between_every_codec_pair() {
         }
     }
 }
+
+/// The summaries the validator walks agree with the full records, for every codec.
+#[test]
+fn record_summaries_match_the_records() {
+    for c in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let batch = batches(sample(c)).next().unwrap().unwrap();
+        let records = batch.records().unwrap();
+        let mut summaries = Vec::new();
+        batch
+            .producer_record_summaries(DEFAULT_DECOMPRESSION_LIMIT, |i, s| summaries.push((i, s)))
+            .unwrap();
+        assert_eq!(summaries.len(), records.len(), "{c:?}");
+        for ((i, s), r) in summaries.iter().zip(&records) {
+            assert_eq!(*i as i32, r.offset_delta);
+            assert_eq!(s.offset_delta, r.offset_delta);
+            assert_eq!(s.timestamp(&batch), r.timestamp(&batch));
+            assert_eq!(s.has_key, r.key.is_some(), "{c:?} record {i}");
+        }
+    }
+}
