@@ -62,6 +62,6 @@ pg_port=$(bash "$here/scripts/pg.sh" start "$work/pg")
 
 echo "== scenarios"
 python3 "$here/scripts/scenarios.py" --broker "$broker" --app "$app" --pg-port "$pg_port" \
-    --workdir "$work" --results "$here/RESULTS.md" ${only:+--only "$only"} &
+    --pg-data "$work/pg/data" --pg-bin "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)" --workdir "$work" --results "$here/RESULTS.md" ${only:+--only "$only"} &
 driver_pid=$!
 wait "$driver_pid"

@@ -154,8 +154,11 @@ def booking(key, user, concert, seat):
 class Load:
     """N client threads posting bookings for a while; records every answer per key."""
 
-    def __init__(self, threads, seconds, make):
+    def __init__(self, threads, seconds, make, rate=None):
         self.threads, self.seconds, self.make = threads, seconds, make
+        # Optional total requests/s: fault scenarios test recovery, not saturation, and a
+        # smaller backlog keeps the run short.
+        self.interval = threads / rate if rate else 0.0
         self.lock = threading.Lock()
         self.status = {}      # key -> final HTTP status, or "error"
         self.latencies = []
@@ -169,7 +172,11 @@ class Load:
 
     def client(self, deadline):
         conn = None
+        next_at = time.time()
         while time.time() < deadline:
+            if self.interval:
+                next_at += self.interval
+                time.sleep(max(0.0, next_at - time.time()))
             key, body = self.make(self.next_id())
             t0 = time.time()
             try:
@@ -409,7 +416,7 @@ def fault_load(s, prefix, fault):
     users = [f"{prefix}u{i}" for i in range(3000)]
     load = Load(50, 12, lambda n: (f"{prefix}{n}", booking(
         f"{prefix}{n}", random.choice(users), random.choice(concerts),
-        random.randint(1, 100)))).run(during=fault)
+        random.randint(1, 100))), rate=1000).run(during=fault)
     figure(s, "status codes", load.codes())
     bad = {k: v for k, v in load.codes().items() if k not in ("202", "503") and not k.startswith("4")}
     check(s, "every request answered (202, 4xx or 503)", not bad, f"other: {bad or 'none'}")
@@ -448,6 +455,41 @@ def partitions(topic):
                          capture_output=True, text=True).stdout
     m = re.search(r"PartitionCount:\s*(\d+)", out)
     return int(m.group(1)) if m else 0
+
+
+def scenario_broker_down():
+    s = "g) broker down"
+    stop("broker", sig=signal.SIGKILL)
+    load = Load(5, 0.1, lambda n: (f"down-{RUN}-{n}", booking(
+        f"down-{RUN}-{n}", f"down-user-{n}", f"down-{RUN}", n))).run()
+    codes = load.codes()
+    check(s, "while the broker is down bookings get 503, never 202",
+          codes and set(codes) == {"503"}, f"codes {codes}")
+    check(s, "the 503 comes within the delivery timeout (5 s) + 2 s",
+          max(load.latencies) < 7.5, f"slowest {max(load.latencies):.1f}s")
+    start_broker()
+    deadline, status = time.time() + 30, None
+    while time.time() < deadline and status != 202:
+        status, _ = http_post("/book-ticket", booking(f"up-{RUN}", f"up-{RUN}", f"up-{RUN}", 1))
+    check(s, "after the restart bookings get 202 again", status == 202, str(status))
+
+
+def scenario_restart_database():
+    s = "h) PostgreSQL restart mid-load"
+
+    def fault(elapsed):
+        while elapsed() < 3:
+            time.sleep(0.05)
+        # Fast shutdown drops every connection: workers must retry (offsets held back) and
+        # reconnect. pg_ctl restart reuses the server's original options (its port).
+        as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        # The restarted server must not inherit a pipe of ours: its log goes to a file.
+        log = os.path.join(os.path.dirname(ARGS.pg_data), "server.log")
+        subprocess.run(as_pg + [os.path.join(ARGS.pg_bin, "pg_ctl"), "-D", ARGS.pg_data,
+                                "-l", log, "-m", "fast", "-w", "restart"],
+                       check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    fault_load(s, f"db-{RUN}-", fault)
 
 
 def scenario_dead_letter():
@@ -491,12 +533,14 @@ def main():
     p.add_argument("--broker", required=True)
     p.add_argument("--app", required=True)
     p.add_argument("--pg-port", required=True, type=int)
+    p.add_argument("--pg-data", required=True, help="the cluster's data dir (for restarts)")
+    p.add_argument("--pg-bin", required=True, help="directory of pg_ctl")
     p.add_argument("--workdir", required=True)
     p.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "..", "RESULTS.md"))
     p.add_argument("--only", help="comma-separated scenario letters to run (default: all)")
     ARGS = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    only = set(ARGS.only.split(",")) if ARGS.only else set("vabcdef")
+    only = set(ARGS.only.split(",")) if ARGS.only else set("vabcdefgh")
     scenarios = [
         ("v", scenario_validation), ("a", scenario_same_key), ("b", scenario_war),
         ("c", scenario_throughput), ("d", scenario_kill_worker),
@@ -505,6 +549,8 @@ def main():
         # current broker (see README, "Known broker issue").
         ("t", lambda: scenario_restart_broker(signal.SIGTERM, "SIGTERM")),
         ("f", scenario_dead_letter),
+        ("g", scenario_broker_down),
+        ("h", scenario_restart_database),
     ]
     try:
         start_broker()
