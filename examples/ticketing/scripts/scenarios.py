@@ -119,8 +119,9 @@ def stop(name, sig=signal.SIGTERM, wait=15):
 
 
 def stop_all():
-    for name in list(PROCS):
-        stop(name, wait=10)
+    # Clients first, so workers can make their final commit while the broker still answers.
+    for name in sorted(PROCS, key=lambda n: n == "broker"):
+        stop(name, wait=15)
 
 
 # ---------------------------------------------------------------- http
