@@ -10,6 +10,7 @@ mod db;
 mod kafka;
 mod worker;
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,6 +112,8 @@ async fn main() -> anyhow::Result<()> {
     // Quiet by default: start-up, faults and dead letters only; RUST_LOG=ticketing=debug shows
     // every decision.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "warn,ticketing=info".into()),
