@@ -174,6 +174,11 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "Check with the transaction coordinator that a transactional batch's partition was added to the transaction (KIP-890).",
     ),
     (
+        "num.recovery.threads.per.data.dir",
+        "2",
+        "Threads that open (and after a crash, recover) partitions at start-up.",
+    ),
+    (
         "arus.acks.all.fsync",
         "true",
         "Arus only: answer an acks=all produce after its batch is fsynced (group commit). false answers once the batch is in the page cache, as Apache Kafka does with its default flush settings (its durability comes from replication, not fsync); a machine crash can then lose acknowledged writes.",
@@ -211,6 +216,7 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i64,
     pub producer_id_expiration_check_interval_ms: i64,
     pub transaction_partition_verification_enable: bool,
+    pub num_recovery_threads_per_data_dir: usize,
     /// `arus.acks.all.fsync`: whether acks=all waits for the fsync (see [`BROKER_KEYS`]).
     pub acks_all_fsync: bool,
     /// Every property set explicitly (file, environment or flag), for DescribeConfigs sources
@@ -462,6 +468,10 @@ impl BrokerConfig {
             transaction_partition_verification_enable: boolean(
                 "transaction.partition.verification.enable",
                 &get("transaction.partition.verification.enable"),
+            )?,
+            num_recovery_threads_per_data_dir: num(
+                "num.recovery.threads.per.data.dir",
+                &get("num.recovery.threads.per.data.dir"),
             )?,
             acks_all_fsync: boolean("arus.acks.all.fsync", &get("arus.acks.all.fsync"))?,
             explicit,

@@ -189,17 +189,31 @@ impl TopicRegistry {
             change: Mutex::new(()),
             config,
         };
-        for rec in file.topics {
+        let topics: Vec<(TopicRecord, Arc<TopicSettings>)> = file
+            .topics
+            .into_iter()
+            .map(|rec| {
+                let settings = Arc::new(TopicSettings::resolve(
+                    &registry.config,
+                    rec.configs.clone(),
+                ));
+                (rec, settings)
+            })
+            .collect();
+        let jobs: Vec<(&str, i32, &Arc<TopicSettings>)> = topics
+            .iter()
+            .flat_map(|(rec, settings)| {
+                (0..rec.partitions).map(move |p| (rec.name.as_str(), p, settings))
+            })
+            .collect();
+        let mut opened = registry.open_partitions(&jobs)?.into_iter();
+        for (rec, settings) in topics {
             let id = parse_hex(&rec.id).unwrap_or_else(random_uuid);
-            let settings = Arc::new(TopicSettings::resolve(&registry.config, rec.configs));
-            let mut parts = Vec::new();
-            for p in 0..rec.partitions {
-                parts.push(Arc::new(registry.open_partition(
-                    &rec.name,
-                    p,
-                    settings.clone(),
-                )?));
-            }
+            let parts: Vec<Arc<Partition>> = opened
+                .by_ref()
+                .take(rec.partitions.max(0) as usize)
+                .map(Arc::new)
+                .collect();
             registry.insert(Arc::new(Topic {
                 internal: rec.name.starts_with("__"),
                 name: rec.name,
@@ -217,6 +231,45 @@ impl TopicRegistry {
 
     fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
         self.config.log_dir.join(format!("{topic}-{index}"))
+    }
+
+    /// Opens (recovers) partitions on `num.recovery.threads.per.data.dir` threads, as Kafka's
+    /// LogManager does: after a crash each partition rescans what was not flushed, and the
+    /// scans of different partitions are independent. Results keep the order of `jobs`.
+    fn open_partitions(
+        &self,
+        jobs: &[(&str, i32, &Arc<TopicSettings>)],
+    ) -> Result<Vec<Partition>, TopicError> {
+        let threads = self
+            .config
+            .num_recovery_threads_per_data_dir
+            .clamp(1, jobs.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<Partition, TopicError>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&(topic, p, settings)) = jobs.get(i) else {
+                                return mine;
+                            };
+                            mine.push((i, self.open_partition(topic, p, settings.clone())));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
     }
 
     fn open_partition(
@@ -482,6 +535,57 @@ mod tests {
         assert!(validate_topic_name("..").is_err());
         assert!(validate_topic_name("a/b").is_err());
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    /// Partitions are opened on several threads at start-up; each lands in its own topic and
+    /// slot with its own data.
+    #[test]
+    fn partitions_reopen_in_place_on_several_recovery_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = |threads: &str| {
+            let mut props = BTreeMap::new();
+            props.insert("log.dirs".to_string(), dir.path().display().to_string());
+            props.insert(
+                "num.recovery.threads.per.data.dir".to_string(),
+                threads.to_string(),
+            );
+            Arc::new(BrokerConfig::from_properties(props).unwrap())
+        };
+        let registry = TopicRegistry::open(config("1")).unwrap();
+        for (name, partitions) in [("a", 3), ("b", 1), ("c", 5)] {
+            let topic = registry
+                .create(NewTopic {
+                    name: name.into(),
+                    partitions,
+                    replication_factor: 1,
+                    configs: BTreeMap::new(),
+                })
+                .unwrap();
+            for p in 0..partitions {
+                let partition = topic.partition(p).unwrap();
+                // Partition p of each topic gets p + 1 batches: its end offset tells them apart.
+                for _ in 0..=p {
+                    let mut b = arus_records::BatchBuilder::new(arus_records::Compression::None, 0);
+                    b.push(0, Some(b"k"), Some(name.as_bytes()), &[]);
+                    partition
+                        .append(&mut b.build().unwrap().to_vec(), 1, 0)
+                        .unwrap();
+                }
+            }
+        }
+        registry.close_all();
+        drop(registry);
+        let reopened = TopicRegistry::open(config("3")).unwrap();
+        for (name, partitions) in [("a", 3), ("b", 1), ("c", 5)] {
+            let topic = reopened.get(name).unwrap();
+            assert_eq!(topic.partitions.read().len(), partitions as usize);
+            for p in 0..partitions {
+                let partition = topic.partition(p).unwrap();
+                assert_eq!(partition.index, p);
+                assert_eq!(partition.topic, name);
+                assert_eq!(partition.high_watermark(), i64::from(p) + 1, "{name}-{p}");
+            }
+        }
     }
 
     #[test]
