@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
     case $1 in
     --broker) broker=$2; shift 2 ;;
     --only) only=$2; shift 2 ;; # e.g. --only a,b: a subset of scenarios, for development
-    *) echo "usage: ci.sh --broker /path/to/arus [--only v,a,b,c,d,e,f]" >&2; exit 2 ;;
+    *) echo "usage: ci.sh --broker /path/to/arus [--only v,a,b,c,d,e,t,f,g,h]" >&2; exit 2 ;;
     esac
 done
 [ -n "$broker" ] || { echo "ci.sh: --broker /path/to/arus is required" >&2; exit 2; }

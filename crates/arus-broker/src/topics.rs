@@ -66,6 +66,8 @@ pub enum TopicError {
     Log(#[from] arus_log::LogError),
     #[error("metadata error: {0}")]
     Store(#[from] StoreError),
+    #[error("The broker is shutting down.")]
+    ShuttingDown,
 }
 
 impl TopicError {
@@ -80,6 +82,8 @@ impl TopicError {
             TopicError::InvalidConfig(_) => ErrorCode::InvalidConfig,
             TopicError::DeletionDisabled => ErrorCode::TopicDeletionDisabled,
             TopicError::Log(_) | TopicError::Store(_) => ErrorCode::KafkaStorageError,
+            // Retriable: the client asks again, of this broker after its restart.
+            TopicError::ShuttingDown => ErrorCode::NotController,
         }
     }
 }
@@ -128,6 +132,10 @@ pub struct TopicRegistry {
     by_id: RwLock<HashMap<Uuid, Arc<Topic>>>,
     /// Serialises metadata changes so the file always matches the registry.
     change: Mutex<()>,
+    /// Set (under `change`) by [`TopicRegistry::close_all`]: no topic change, and above all no
+    /// metadata file write, may follow — the registry is empty by then, and a write would
+    /// replace the file's topics with whatever a late request created.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 fn now_ms() -> i64 {
@@ -187,6 +195,7 @@ impl TopicRegistry {
             by_name: RwLock::new(HashMap::new()),
             by_id: RwLock::new(HashMap::new()),
             change: Mutex::new(()),
+            closed: std::sync::atomic::AtomicBool::new(false),
             config,
         };
         let topics: Vec<(TopicRecord, Arc<TopicSettings>)> = file
@@ -361,7 +370,7 @@ impl TopicRegistry {
     }
 
     pub fn create(&self, t: NewTopic) -> Result<Arc<Topic>, TopicError> {
-        let _guard = self.change.lock();
+        let _guard = self.lock_change()?;
         self.validate_new(&t)?;
         let settings = Arc::new(TopicSettings::resolve(&self.config, t.configs));
         let mut parts = Vec::with_capacity(t.partitions as usize);
@@ -411,7 +420,7 @@ impl TopicRegistry {
         if !self.config.delete_topic_enable {
             return Err(TopicError::DeletionDisabled);
         }
-        let _guard = self.change.lock();
+        let _guard = self.lock_change()?;
         let topic = self
             .by_name
             .write()
@@ -435,7 +444,7 @@ impl TopicRegistry {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let _guard = self.change.lock();
+        let _guard = self.lock_change()?;
         let topic = self.get(name).ok_or(TopicError::Unknown)?;
         let current = topic.partition_count();
         if count < current {
@@ -474,7 +483,7 @@ impl TopicRegistry {
         overrides: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
         validate_overrides(&overrides)?;
-        let _guard = self.change.lock();
+        let _guard = self.lock_change()?;
         let settings = Arc::new(TopicSettings::resolve(&self.config, overrides));
         let old = std::mem::replace(&mut *topic.settings.write(), settings.clone());
         for p in topic.partitions() {
@@ -507,7 +516,20 @@ impl TopicRegistry {
     }
 
     /// Closes every partition cleanly.
+    /// Takes the lock that serialises topic changes, unless the registry is closed.
+    fn lock_change(&self) -> Result<parking_lot::MutexGuard<'_, ()>, TopicError> {
+        let guard = self.change.lock();
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(TopicError::ShuttingDown);
+        }
+        Ok(guard)
+    }
+
     pub fn close_all(&self) {
+        let guard = self.change.lock();
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        drop(guard);
         let topics: Vec<_> = self.by_name.write().drain().map(|(_, t)| t).collect();
         self.by_id.write().clear();
         for t in topics {

@@ -243,11 +243,15 @@ fn to_reply(outcome: Outcome, correlation_id: i32, api_key: ApiKey, version: i16
     }
 }
 
+/// Serves one connection until the client closes it, a request is refused, or `stop` turns
+/// true (broker shutdown): then no further request is read, and the replies to those already
+/// read are sent before the connection closes.
 pub async fn run(
     broker: Arc<Broker>,
     stream: TcpStream,
     peer: SocketAddr,
     limits: ConnectionLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     debug!(%peer, "connection opened");
     let (reader, mut writer) = stream.into_split();
@@ -291,7 +295,14 @@ pub async fn run(
     });
 
     loop {
-        let frame = match frames.next(&limits).await {
+        let next = tokio::select! {
+            next = frames.next(&limits) => next,
+            _ = stop.wait_for(|stopping| *stopping) => {
+                debug!(%peer, "closing connection: broker shutting down");
+                break;
+            }
+        };
+        let frame = match next {
             Ok(f) => f,
             Err(ReadError::Closed) => break,
             Err(ReadError::Idle) => {

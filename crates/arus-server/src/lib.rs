@@ -45,7 +45,13 @@ pub async fn bind(broker: &Broker) -> Result<Vec<(TcpListener, SocketAddr)>, Ser
     Ok(out)
 }
 
-/// Accepts connections until `shutdown` resolves.
+/// How long a shutdown waits for connections to finish the requests they already read.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts connections until `shutdown` resolves; then stops accepting, tells every
+/// connection to stop reading requests, and waits (at most [`DRAIN_TIMEOUT`]) until each has
+/// answered what it already read — so that nothing still runs against the broker when the
+/// caller shuts it down.
 pub async fn serve(
     broker: Arc<Broker>,
     listeners: Vec<(TcpListener, SocketAddr)>,
@@ -56,11 +62,16 @@ pub async fn serve(
         idle_timeout: std::time::Duration::from_millis(broker.config.connections_max_idle_ms),
         ..ConnectionLimits::default()
     };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Every connection holds a clone; `recv` returns None once all of them are gone.
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut accept_tasks = Vec::new();
     for (listener, addr) in listeners {
         info!(%addr, "listening");
         let broker = broker.clone();
         let limits = limits.clone();
+        let stop_rx = stop_rx.clone();
+        let alive_tx = alive_tx.clone();
         accept_tasks.push(tokio::spawn(async move {
             loop {
                 match listener.accept().await {
@@ -68,8 +79,11 @@ pub async fn serve(
                         let _ = stream.set_nodelay(true);
                         let broker = broker.clone();
                         let limits = limits.clone();
+                        let stop_rx = stop_rx.clone();
+                        let alive = alive_tx.clone();
                         tokio::spawn(async move {
-                            connection::run(broker, stream, peer, limits).await;
+                            connection::run(broker, stream, peer, limits, stop_rx).await;
+                            drop(alive);
                         });
                     }
                     Err(e) => {
@@ -81,8 +95,21 @@ pub async fn serve(
             }
         }));
     }
+    drop(alive_tx);
     shutdown.await;
     for t in accept_tasks {
         t.abort();
+        // The aborted task drops its `alive_tx` clone once it has stopped.
+        let _ = t.await;
+    }
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT, alive_rx.recv())
+        .await
+        .is_err()
+    {
+        warn!(
+            timeout_s = DRAIN_TIMEOUT.as_secs(),
+            "connections still busy at shutdown; closing anyway"
+        );
     }
 }
