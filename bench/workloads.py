@@ -32,6 +32,12 @@ CONSUMER_SETTINGS = {  # assign() only: the group id is never used for a group
     "group.id": "bench-unused",
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
+    # librdkafka stops fetching for fetch.queue.backoff.ms (default 1 s) whenever its local
+    # queue (queued.max.messages.kbytes, 64 MiB) is full. A broker that serves faster than
+    # Python drains fills it within ~50 ms, and the read then idles a whole second — a lottery
+    # seen with both brokers (e.g. Kafka 588 vs 242 MB/s in back-to-back runs). 20 ms keeps
+    # the figure about the broker; both brokers get it.
+    "fetch.queue.backoff.ms": 20,
 }
 LATENCY_PRODUCER_SETTINGS = {"acks": "1", "linger.ms": 0, "enable.idempotence": False}
 LATENCY_CONSUMER_SETTINGS = {**CONSUMER_SETTINGS, "fetch.wait.max.ms": 100, "fetch.min.bytes": 1}
