@@ -394,6 +394,7 @@ def w1(broker, res, p, with_java):
     for key, acks, configs in p["runs"]:
         topic = f"bench-{key}"
         create_topic(broker, topic, partitions=p["partitions"], configs=configs)
+        settle()
         res[f"produce_{key}"] = run_workload(broker, ["produce", "--topic", topic, "--records", str(records),
                                                       "--acks", acks, "--partitions", str(p["partitions"])])
         log(f"{broker.name}: W1 produce {key}: {summarize(res[f'produce_{key}'])}")
@@ -405,6 +406,7 @@ def w1(broker, res, p, with_java):
             key = "acks1" if acks == "1" else f"acks{acks}"
             topic = f"bench-java-{key}"
             create_topic(broker, topic, partitions=p["partitions"])
+            settle()
             res[f"java_{key}"] = java_producer_perf(broker, topic, records, acks)
             log(f"{broker.name}: W1 java produce {key}: {summarize(res[f'java_{key}'])}")
 
@@ -423,24 +425,35 @@ def w1_kafka_durability(broker, res, p):
     for key, acks in (("acks1", "1"), ("acksall", "all")):
         topic = f"bench-kd-{key}"
         create_topic(broker, topic, partitions=p["partitions"])
+        settle()
         res[f"kd_{key}"] = run_workload(broker, ["produce", "--topic", topic, "--records", str(records),
                                                  "--acks", acks, "--partitions", str(p["partitions"])])
         log(f"{broker.name}: W1 produce {key}, Kafka-equal durability: {summarize(res[f'kd_{key}'])}")
 
 
+def settle():
+    """Writes dirty pages back before a measured step, so that the kernel's writeback of the
+    previous step's data (gigabytes, for a fast broker only seconds old) does not run during
+    this one and land on whichever broker happens to be measured then."""
+    sh(["sync"], timeout=600)
+
+
 def w2(broker, res, p, with_java):
     create_topic(broker, "bench-latency", partitions=p["partitions"])
+    settle()
     res["latency"] = run_workload(broker, ["latency", "--topic", "bench-latency", "--rate", str(p["rate"]),
                                            "--seconds", str(p["seconds"])])
     log(f"{broker.name}: W2 latency: {summarize(res['latency'])}")
     if with_java:
         create_topic(broker, "bench-e2e-java", partitions=1)
+        settle()
         res["latency_java"] = java_end_to_end(broker, "bench-e2e-java", p["java_records"])
         log(f"{broker.name}: W2 java EndToEndLatency: {summarize(res['latency_java'])}")
 
 
 def w3(broker, res, p, with_java):
     records, _ = fill(broker, "bench-w3", p["bytes"], p["partitions"])
+    settle()
     timeout = max(WORKLOAD_TIMEOUT_S, p["bytes"] / 10e6)
     res["w3_consume"] = run_workload(broker, ["consume", "--topic", "bench-w3", "--records", str(records),
                                               "--partitions", str(p["partitions"]), "--timeout", str(timeout)],
@@ -460,6 +473,7 @@ def w3(broker, res, p, with_java):
 
 def w5(broker, res, p, with_java):
     # CreateTopics sent → one ListOffsets round succeeds on every partition (Kafka answers CreateTopics earlier)
+    settle()
     res["w5_create_s"] = create_topic(broker, "bench-w5", partitions=p["partitions"]).get("seconds_to_ready")
     res["w5_produce"] = run_workload(broker, ["produce", "--topic", "bench-w5", "--records", str(p["records"]),
                                               "--acks", p["acks"], "--partitions", str(p["partitions"])])
