@@ -20,18 +20,10 @@ while [ $# -gt 0 ]; do
     *) echo "usage: ci.sh --broker /path/to/arus [--only v,a,b,c,d,e,t,f,g,h]" >&2; exit 2 ;;
     esac
 done
-[ -n "$broker" ] || { echo "ci.sh: --broker /path/to/arus is required" >&2; exit 2; }
-broker=$(realpath "$broker")
-[ -x "$broker" ] || { echo "ci.sh: $broker is not executable" >&2; exit 2; }
+# shellcheck source=../ci-lib.sh
+source "$examples/ci-lib.sh"
+broker=$(require_broker "$broker")
 
-# Tools: another job may be using apt at the same time, so wait for its lock.
-apt_install() {
-    if [ -z "${apt_updated:-}" ]; then
-        apt-get -o DPkg::Lock::Timeout=600 update -qq
-        apt_updated=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@"
-}
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
 command -v hey >/dev/null || apt_install hey
 command -v psql >/dev/null || apt_install postgresql-client

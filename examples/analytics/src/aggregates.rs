@@ -77,12 +77,33 @@ pub fn parse(rec: &SourceRecord) -> Result<Parsed, String> {
 pub trait Aggregate: Send + 'static {
     /// Folds one record in; an `Err` is the dead-letter reason and changes nothing.
     fn apply(&mut self, rec: &SourceRecord) -> Result<(), String>;
-    fn record_dead_letter(&mut self);
-    /// The changed keys and their current values, clearing the dirty set.
-    fn take_dirty(&mut self) -> Vec<(String, Value)>;
     /// Replays one state record (latest wins).
     fn restore(&mut self, key: &str, value: Value) -> Result<(), String>;
+    /// The current value of one state key, as written to `analytics-events`.
+    fn value_of(&self, key: &str) -> Value;
+    /// The keys changed since the last [`Aggregate::take_dirty`].
+    fn dirty(&mut self) -> &mut BTreeSet<String>;
+    fn dead_letters(&mut self) -> &mut u64;
+
+    fn record_dead_letter(&mut self) {
+        *self.dead_letters() += 1;
+        self.dirty().insert(DEAD_LETTERS_KEY.into());
+    }
+
+    /// The changed keys and their current values, clearing the dirty set.
+    fn take_dirty(&mut self) -> Vec<(String, Value)> {
+        std::mem::take(self.dirty())
+            .into_iter()
+            .map(|key| {
+                let value = self.value_of(&key);
+                (key, value)
+            })
+            .collect()
+    }
 }
+
+/// The state key of a group's dead-letter count.
+const DEAD_LETTERS_KEY: &str = "dead-letters";
 
 fn count_of(value: &Value, field: &str) -> Result<u64, String> {
     value
@@ -134,25 +155,22 @@ impl Aggregate for StatsAggregate {
         Ok(())
     }
 
-    fn record_dead_letter(&mut self) {
-        self.dead_letters += 1;
-        self.dirty.insert("dead-letters".into());
+    fn value_of(&self, key: &str) -> Value {
+        if let Some(topic) = key.strip_prefix("topic:") {
+            json!(self.topics.get(topic))
+        } else if let Some(source) = key.strip_prefix("source:") {
+            json!({ "count": self.sources.get(source).copied().unwrap_or(0) })
+        } else {
+            json!({ "count": self.dead_letters })
+        }
     }
 
-    fn take_dirty(&mut self) -> Vec<(String, Value)> {
-        std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|key| {
-                let value = if let Some(topic) = key.strip_prefix("topic:") {
-                    json!(self.topics.get(topic))
-                } else if let Some(source) = key.strip_prefix("source:") {
-                    json!({ "count": self.sources.get(source).copied().unwrap_or(0) })
-                } else {
-                    json!({ "count": self.dead_letters })
-                };
-                (key, value)
-            })
-            .collect()
+    fn dirty(&mut self) -> &mut BTreeSet<String> {
+        &mut self.dirty
+    }
+
+    fn dead_letters(&mut self) -> &mut u64 {
+        &mut self.dead_letters
     }
 
     fn restore(&mut self, key: &str, value: Value) -> Result<(), String> {
@@ -162,7 +180,7 @@ impl Aggregate for StatsAggregate {
         } else if let Some(source) = key.strip_prefix("source:") {
             self.sources
                 .insert(source.to_owned(), count_of(&value, "count")?);
-        } else if key == "dead-letters" {
+        } else if key == DEAD_LETTERS_KEY {
             self.dead_letters = count_of(&value, "count")?;
         } else {
             return Err(format!("unknown stats key {key:?}"));
@@ -244,27 +262,24 @@ impl Aggregate for AnalyticsAggregate {
         Ok(())
     }
 
-    fn record_dead_letter(&mut self) {
-        self.dead_letters += 1;
-        self.dirty.insert("dead-letters".into());
+    fn value_of(&self, key: &str) -> Value {
+        if let Some(t) = key.strip_prefix("event-type:") {
+            json!({ "count": self.event_types.get(t).copied().unwrap_or(0) })
+        } else if let Some(p) = key.strip_prefix("page:") {
+            json!({ "views": self.pages.get(p).copied().unwrap_or(0) })
+        } else if let Some(u) = key.strip_prefix("user:") {
+            json!(self.users.get(u))
+        } else {
+            json!({ "count": self.dead_letters })
+        }
     }
 
-    fn take_dirty(&mut self) -> Vec<(String, Value)> {
-        std::mem::take(&mut self.dirty)
-            .into_iter()
-            .map(|key| {
-                let value = if let Some(t) = key.strip_prefix("event-type:") {
-                    json!({ "count": self.event_types.get(t).copied().unwrap_or(0) })
-                } else if let Some(p) = key.strip_prefix("page:") {
-                    json!({ "views": self.pages.get(p).copied().unwrap_or(0) })
-                } else if let Some(u) = key.strip_prefix("user:") {
-                    json!(self.users.get(u))
-                } else {
-                    json!({ "count": self.dead_letters })
-                };
-                (key, value)
-            })
-            .collect()
+    fn dirty(&mut self) -> &mut BTreeSet<String> {
+        &mut self.dirty
+    }
+
+    fn dead_letters(&mut self) -> &mut u64 {
+        &mut self.dead_letters
     }
 
     fn restore(&mut self, key: &str, value: Value) -> Result<(), String> {
@@ -276,7 +291,7 @@ impl Aggregate for AnalyticsAggregate {
         } else if let Some(u) = key.strip_prefix("user:") {
             let activity = serde_json::from_value(value).map_err(|e| e.to_string())?;
             self.users.insert(u.to_owned(), activity);
-        } else if key == "dead-letters" {
+        } else if key == DEAD_LETTERS_KEY {
             self.dead_letters = count_of(&value, "count")?;
         } else {
             return Err(format!("unknown analytics key {key:?}"));
