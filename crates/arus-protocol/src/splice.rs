@@ -14,11 +14,9 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
-use crate::codec::Versioned;
-
-use crate::{ApiKey, EncodeError, Response, ResponseHeader};
+use crate::{ApiKey, EncodeError, Response};
 
 struct Plan {
     entries: VecDeque<Option<usize>>,
@@ -94,19 +92,10 @@ pub fn encode_response_spliced(
     body: &Response,
     plan: Vec<Option<usize>>,
 ) -> Result<SplicedFrame, EncodeError> {
-    if body.api_key() != api_key {
-        return Err(EncodeError::ApiKeyMismatch {
-            header: api_key.key(),
-            body: body.api_key(),
-        });
-    }
     let expected = plan.len();
     let mut out = BytesMut::new();
-    out.put_i32(0);
     let installed = Installed::new(plan);
-    let header = ResponseHeader { correlation_id };
-    header.write(&mut out, api_key.response_header_version(version))?;
-    body.encode(&mut out, version)?;
+    crate::encode_response(correlation_id, api_key, version, body, &mut out)?;
     let plan = installed.take().ok_or(EncodeError::SpliceMismatch {
         expected,
         unused: expected,
@@ -117,6 +106,7 @@ pub fn encode_response_spliced(
             unused: plan.entries.len(),
         });
     }
+    // `encode_response` sized the frame without the holes.
     let left_out: usize = plan.holes.iter().map(|h| h.len).sum();
     let len = out.len() - 4 + left_out;
     let len32 = i32::try_from(len).map_err(|_| EncodeError::FrameTooLarge(len))?;

@@ -6,9 +6,9 @@
 //! a fetch long-poll) continues in its own task, and the next request is read meanwhile.
 //! The writer awaits results in order, so responses never overtake each other.
 //!
-//! Fetched data of any size goes out with `sendfile` from the segment files (see
-//! `arus_protocol::splice`): the response's own bytes are written around it, so the records
-//! never pass through user space.
+//! A Fetch (v10+) answer's partition data of 16 KiB or more goes out with `sendfile` from the
+//! segment files (see `arus_protocol::splice`): the response's own bytes are written around
+//! it, so those records never pass through user space.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;

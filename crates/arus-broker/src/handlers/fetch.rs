@@ -10,9 +10,9 @@
 //!
 //! Zero-copy: a partition's data of at least [`SEND_FROM_FILE_MIN_BYTES`] is not read at all;
 //! the answer names a slice of the segment file, which the connection sends with `sendfile`
-//! (Kafka's `FileRecords.writeTo`). Only read_uncommitted fetches of v10+ take that path:
-//! read_committed needs the batches' offsets to bound the aborted transactions it reports, and
-//! before v10 zstd batches must be refused, both of which need the bytes.
+//! (Kafka's `FileRecords.writeTo`). Only fetches of v10+ take that path: before v10, zstd
+//! batches must be refused, which needs the bytes. A read_committed fetch bounds the aborted
+//! transactions it reports by the slice's `next_offset`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -116,6 +116,8 @@ fn read_partition(
     upper: i64,
     from_file: bool,
 ) -> Result<Found, LogError> {
+    // Small data goes through `read`, which may continue into the next segment (a slice
+    // stays in one); the slice's lookup is then done twice, a cost only small fetches pay.
     if from_file
         && let Some(slice) = partition.read_slice(offset, limit, upper)?
         && slice.len >= SEND_FROM_FILE_MIN_BYTES
