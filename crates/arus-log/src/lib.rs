@@ -172,9 +172,9 @@ pub struct FileSlice {
     pub path: PathBuf,
     pub position: u64,
     pub len: usize,
-    /// Where the data after the slice starts: the base offset of the next batch in the
-    /// segment, or the segment's end offset (bounds the aborted transactions a
-    /// read_committed fetch reports).
+    /// The offset after the slice's data: the base offset of the batch that follows it, or
+    /// the segment's end offset, or (a slice of one batch) that batch's last offset + 1.
+    /// Bounds the aborted transactions a read_committed fetch reports.
     pub next_offset: i64,
 }
 
@@ -824,26 +824,24 @@ impl Log {
         if first.last_offset() >= max_offset {
             return Ok(None);
         }
-        let bound = if max_offset >= seg.next_offset {
-            seg.size
+        // Where the readable part of the segment ends, and the offset that starts there.
+        let (bound, bound_offset) = if max_offset >= seg.next_offset {
+            (seg.size, seg.next_offset)
         } else {
             match seg.locate(max_offset)? {
-                Some((p, _)) => p,
-                None => seg.size,
+                Some((p, h)) => (p, h.base_offset),
+                None => (seg.size, seg.next_offset),
             }
         };
         let first_end = position + first.size as u64;
         let budget_end = position.saturating_add(max_bytes as u64);
-        let stop = if budget_end >= bound {
-            bound
+        // The slice's end, and the offset after its data, both known without reading more.
+        let (stop, next_offset) = if budget_end >= bound {
+            (bound, bound_offset)
         } else {
             seg.indexed_batch_start_at_or_before(budget_end)
-                .filter(|&b| b > first_end)
-                .unwrap_or(first_end)
-        };
-        let next_offset = match seg.read_header(stop)? {
-            Some(h) if stop < seg.size => h.base_offset,
-            _ => seg.next_offset,
+                .filter(|&(b, _)| b > first_end)
+                .unwrap_or((first_end, first.last_offset() + 1))
         };
         Ok(Some(FileSlice {
             file: seg.log.clone(),

@@ -467,13 +467,17 @@ impl Segment {
         }
     }
 
-    /// The greatest batch start in the offset index at or before `position`, if any: a batch
-    /// boundary found without reading the file (index entries always point at batch starts).
-    pub fn indexed_batch_start_at_or_before(&self, position: u64) -> Option<u64> {
+    /// The greatest batch start in the offset index at or before `position`, as (position,
+    /// the batch's base offset), if any: a batch boundary found without reading the file
+    /// (index entries always point at batch starts and hold their base offsets).
+    pub fn indexed_batch_start_at_or_before(&self, position: u64) -> Option<(u64, i64)> {
         let i = self
             .offset_index
             .partition_point(|&(_, p)| u64::from(p) <= position);
-        i.checked_sub(1).map(|i| u64::from(self.offset_index[i].1))
+        i.checked_sub(1).map(|i| {
+            let (rel, pos) = self.offset_index[i];
+            (u64::from(pos), self.base + i64::from(rel))
+        })
     }
 
     /// Position of the first batch with `last_offset >= offset`, with its header, or None
