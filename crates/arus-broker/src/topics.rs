@@ -15,6 +15,19 @@ use crate::partition::Partition;
 use crate::store::{self, MetadataFile, StoreError, TopicRecord};
 use crate::topic_settings::{TopicSettings, validate_overrides};
 
+/// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): written only by the broker's own
+/// coordinators. Clients may read them but never produce to them or delete them; a user topic
+/// whose name merely starts with `__` is an ordinary topic, as in Kafka.
+pub const INTERNAL_TOPICS: &[&str] = &[
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
+
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
@@ -224,7 +237,7 @@ impl TopicRegistry {
                 .map(Arc::new)
                 .collect();
             registry.insert(Arc::new(Topic {
-                internal: rec.name.starts_with("__"),
+                internal: is_internal_topic(&rec.name),
                 name: rec.name,
                 id,
                 partitions: RwLock::new(parts),
@@ -387,7 +400,7 @@ impl TopicRegistry {
             )?));
         }
         let topic = Arc::new(Topic {
-            internal: t.name.starts_with("__"),
+            internal: is_internal_topic(&t.name),
             name: t.name,
             id: random_uuid(),
             partitions: RwLock::new(parts),

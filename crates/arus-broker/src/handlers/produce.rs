@@ -22,6 +22,7 @@ use tracing::{debug, warn};
 use crate::broker::{Broker, Outcome, now_ms};
 use crate::partition::Partition;
 use crate::topic_settings::TopicSettings;
+use crate::topics::is_internal_topic;
 
 /// Why one partition's data was refused.
 struct Refusal {
@@ -204,6 +205,15 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                     return Err(Refusal::new(
                         ErrorCode::InvalidRequiredAcks,
                         format!("acks must be -1, 0 or 1, got {acks}"),
+                    ));
+                }
+                // Kafka's ReplicaManager.appendToLocalLog: only the coordinators append to
+                // internal topics (a forged record would load as someone's offset or
+                // transaction state).
+                if is_internal_topic(&topic_data.name) {
+                    return Err(Refusal::new(
+                        ErrorCode::InvalidTopicException,
+                        format!("Cannot append to internal topic {}", topic_data.name),
                     ));
                 }
                 let partition = topic
