@@ -111,6 +111,8 @@ pub struct Broker {
     pub txns: Arc<crate::txn::TxnDriver>,
     /// Retention and compaction in the background.
     log_manager: Mutex<Option<crate::log_manager::LogManager>>,
+    /// `<log.dirs>/.lock`, held from the first read of the directory to the end of shutdown.
+    dir_lock: Mutex<crate::dir_lock::DirLock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,8 @@ pub enum BrokerError {
     Open(#[from] TopicError),
     #[error("cannot read the dynamic broker configs: {0}")]
     DynamicConfigs(#[from] crate::dynamic_config::DynamicConfigError),
+    #[error(transparent)]
+    DirLock(#[from] crate::dir_lock::DirLockError),
     #[error("cannot read the producer id reservation: {0}")]
     ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
 }
@@ -126,6 +130,7 @@ pub enum BrokerError {
 impl Broker {
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         let config = Arc::new(config);
+        let dir_lock = crate::dir_lock::DirLock::acquire(&config.log_dir)?;
         // A corrupt dynamic-configs file stops the start rather than silently running with
         // the static values (and later overwriting the operator's settings).
         config.load_dynamic()?;
@@ -157,6 +162,7 @@ impl Broker {
             groups,
             txns,
             log_manager: Mutex::new(None),
+            dir_lock: Mutex::new(dir_lock),
         });
         broker.groups.start_loading(&broker);
         broker.txns.start_loading(&broker);
@@ -350,6 +356,7 @@ impl Broker {
         self.txns.stop();
         self.flusher.lock().stop();
         self.topics.close_all();
+        self.dir_lock.lock().release();
     }
 }
 

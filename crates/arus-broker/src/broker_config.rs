@@ -567,22 +567,33 @@ impl BrokerConfig {
         Ok(cfg)
     }
 
-    /// Explicitly set keys that Arus does not know (Kafka logs these as unused, too).
-    pub fn unknown_keys(&self) -> Vec<&str> {
-        const ALSO_KNOWN: &[&str] = &[
-            "log.dir",
-            "broker.id",
-            "log.retention.minutes",
-            "log.retention.hours",
-            "log.roll.hours",
-        ];
+    /// Explicitly set keys that Arus does not use (Kafka logs these as unused, too), each with
+    /// a hint when the operator probably meant another key: a topic config set at broker level
+    /// names the broker key that sets its default. Every key the broker honours is known here
+    /// (the static keys, Kafka's other broker keys that DescribeConfigs reports, and every
+    /// broker synonym of a topic config), so the warning never names a key that works.
+    pub fn unknown_keys(&self) -> Vec<(&str, Option<String>)> {
+        const ALSO_KNOWN: &[&str] = &["log.dir", "broker.id"];
+        let known = dynamic_config::broker_config_keys();
         self.explicit
             .keys()
             .map(String::as_str)
             .filter(|k| {
-                !BROKER_KEYS.iter().any(|(n, _, _)| n == k)
+                !known.iter().any(|d| d.name == *k)
                     && !ALSO_KNOWN.contains(k)
-                    && !TOPIC_CONFIGS.iter().any(|d| d.broker_synonym == Some(*k))
+                    && !TOPIC_CONFIGS.iter().any(|d| {
+                        dynamic_config::topic_synonyms(d.name)
+                            .iter()
+                            .any(|(syn, _, _)| syn == k)
+                    })
+            })
+            .map(|k| {
+                let hint = topic_config(k).and_then(|d| d.broker_synonym).map(|syn| {
+                    format!(
+                        "{k} is a topic config: set it per topic, or its broker default with {syn}"
+                    )
+                });
+                (k, hint)
             })
             .collect()
     }
@@ -767,7 +778,29 @@ mod tests {
         assert!(parse_properties("novalue").is_err());
         let odd = parse_properties("log.retention.ms=5\nsome.plugin.setting=x").unwrap();
         let c = BrokerConfig::from_properties(odd).unwrap();
-        assert_eq!(c.unknown_keys(), vec!["some.plugin.setting"]);
+        assert_eq!(c.unknown_keys(), vec![("some.plugin.setting", None)]);
+    }
+
+    #[test]
+    fn every_honoured_key_is_known_and_a_topic_key_gets_a_hint() {
+        let props = parse_properties(
+            "log.retention.check.interval.ms=100\nlog.segment.delete.delay.ms=5\n\
+             log.retention.minutes=3\nlog.cleaner.threads=2\nfile.delete.delay.ms=7\n",
+        )
+        .unwrap();
+        let c = BrokerConfig::from_properties(props).unwrap();
+        assert_eq!(c.effective_i64("log.retention.check.interval.ms", 0), 100);
+        assert_eq!(c.topic_default("file.delete.delay.ms").unwrap().0, "5");
+        let unknown = c.unknown_keys();
+        assert_eq!(unknown.len(), 1, "{unknown:?}");
+        assert_eq!(unknown[0].0, "file.delete.delay.ms");
+        assert!(
+            unknown[0]
+                .1
+                .as_deref()
+                .unwrap()
+                .contains("log.segment.delete.delay.ms")
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod broker;
 pub mod broker_config;
 pub mod config_defs;
 mod coordinator_log;
+pub mod dir_lock;
 pub mod dynamic_config;
 pub mod fetch_session;
 mod flusher;

@@ -64,8 +64,11 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
         props.insert("log.dirs".into(), d.display().to_string());
     }
     let config = BrokerConfig::from_properties(props)?;
-    for key in config.unknown_keys() {
-        tracing::warn!(key = %key, "ignoring unknown broker property");
+    for (key, hint) in config.unknown_keys() {
+        match hint {
+            Some(hint) => tracing::warn!(key = %key, "ignoring broker property: {hint}"),
+            None => tracing::warn!(key = %key, "ignoring unknown broker property"),
+        }
     }
     Ok(config)
 }
