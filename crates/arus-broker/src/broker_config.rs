@@ -179,6 +179,16 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "Threads that open (and after a crash, recover) partitions at start-up.",
     ),
     (
+        "arus.request.read.timeout.ms",
+        "60000",
+        "Arus only: a request whose first bytes arrived must arrive whole within this time, or the connection is closed (a client trickling a request byte by byte would otherwise hold its connection and buffer forever).",
+    ),
+    (
+        "arus.queued.max.request.bytes.per.connection",
+        "16777216",
+        "Arus only: one connection stops being read while the requests it sent and that are not yet answered hold more than this many bytes (a single request may still be up to socket.request.max.bytes).",
+    ),
+    (
         "arus.acks.all.fsync",
         "true",
         "Arus only: answer an acks=all produce after its batch is fsynced (group commit). false answers once the batch is in the page cache, as Apache Kafka does with its default flush settings (its durability comes from replication, not fsync); a machine crash can then lose acknowledged writes.",
@@ -197,6 +207,12 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     pub socket_request_max_bytes: usize,
     pub connections_max_idle_ms: u64,
+    /// `queued.max.request.bytes`; `None` for -1 (no limit, Kafka's default).
+    pub queued_max_request_bytes: Option<usize>,
+    /// `arus.queued.max.request.bytes.per.connection`.
+    pub queued_max_request_bytes_per_connection: usize,
+    /// `arus.request.read.timeout.ms`.
+    pub request_read_timeout_ms: u64,
     pub flush_scheduler_interval_ms: u64,
     pub group_initial_rebalance_delay_ms: i64,
     pub group_min_session_timeout_ms: i32,
@@ -396,6 +412,29 @@ impl BrokerConfig {
                 "connections.max.idle.ms",
                 &get("connections.max.idle.ms"),
             )?,
+            queued_max_request_bytes: {
+                let key = "queued.max.request.bytes";
+                let v = explicit.get(key).map(String::as_str).unwrap_or("268435456");
+                match num::<i64>(key, v)? {
+                    -1 => None,
+                    n if n >= 0 => Some(n as usize),
+                    _ => {
+                        return Err(BrokerConfigError::Invalid {
+                            key: key.into(),
+                            value: v.into(),
+                            reason: "must be -1 (no limit) or a number of bytes".into(),
+                        });
+                    }
+                }
+            },
+            queued_max_request_bytes_per_connection: num(
+                "arus.queued.max.request.bytes.per.connection",
+                &get("arus.queued.max.request.bytes.per.connection"),
+            )?,
+            request_read_timeout_ms: num(
+                "arus.request.read.timeout.ms",
+                &get("arus.request.read.timeout.ms"),
+            )?,
             flush_scheduler_interval_ms: num(
                 "log.flush.scheduler.interval.ms",
                 &get("log.flush.scheduler.interval.ms"),
@@ -563,6 +602,19 @@ impl BrokerConfig {
                     reason: "out of range".into(),
                 });
             }
+        }
+        // Kafka's KafkaConfig check: a pool smaller than one request could never read it.
+        if let Some(queued) = cfg.queued_max_request_bytes
+            && queued < cfg.socket_request_max_bytes
+        {
+            return Err(BrokerConfigError::Invalid {
+                key: "queued.max.request.bytes".into(),
+                value: queued.to_string(),
+                reason: format!(
+                    "must be -1 or at least socket.request.max.bytes ({})",
+                    cfg.socket_request_max_bytes
+                ),
+            });
         }
         Ok(cfg)
     }

@@ -446,6 +446,14 @@ static OTHER_KEYS: &[BrokerConfigKey] = &[
         "The maximum number of connections allowed from each ip address."
     ),
     key!(
+        "max.connections.per.ip.overrides",
+        String,
+        "",
+        Validator::Any,
+        true,
+        "A comma-separated list of per-ip or hostname overrides to the default maximum number of connections. An example value is \"hostName:100,127.0.0.1:200\""
+    ),
+    key!(
         "num.io.threads",
         Int,
         "8",
@@ -484,6 +492,14 @@ static OTHER_KEYS: &[BrokerConfigKey] = &[
         Validator::Range(1.0, INT_MAX),
         true,
         "How long a partition keeps the state of an idle producer id (for idempotence)."
+    ),
+    key!(
+        "queued.max.request.bytes",
+        Long,
+        "268435456",
+        Validator::Range(-1.0, f64::MAX),
+        false,
+        "The number of bytes of requests read and not yet answered before no more requests are read (-1: no limit). Kafka's default is -1; Arus bounds it by default so that unfinished requests cannot exhaust a small machine's memory. Must be at least socket.request.max.bytes."
     ),
     key!(
         "transaction.partition.verification.enable",

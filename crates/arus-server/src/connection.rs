@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -22,11 +23,14 @@ use arus_protocol::splice::encode_response_spliced;
 use arus_protocol::{
     ApiKey, BytesMut, Response, decode_request, encode_response, peek_request_header,
 };
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::memory::{Grant, LARGE_FRAME_BYTES, MemoryPool, TooLarge};
 use tracing::{debug, info, warn};
 
 #[derive(Clone, Debug)]
@@ -35,8 +39,14 @@ pub struct ConnectionLimits {
     pub max_frame_bytes: usize,
     /// A connection with no complete request for this long is closed.
     pub idle_timeout: Duration,
+    /// A request whose first bytes arrived must be whole within this time
+    /// (`arus.request.read.timeout.ms`).
+    pub request_read_timeout: Duration,
     /// Requests decoded but not yet answered; the reader stops reading past this.
     pub max_in_flight: usize,
+    /// Bytes of requests read and not yet answered on this connection past which it is not
+    /// read (`arus.queued.max.request.bytes.per.connection`).
+    pub max_in_flight_bytes: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -44,7 +54,9 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             max_frame_bytes: 100 * 1024 * 1024,
             idle_timeout: Duration::from_secs(600),
+            request_read_timeout: Duration::from_secs(60),
             max_in_flight: 64,
+            max_in_flight_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -73,55 +85,172 @@ enum ReadError {
     Io(std::io::Error),
     Oversized(i64),
     Idle,
+    /// A request did not arrive whole within `request_read_timeout`.
+    Slow,
+    /// The request needs more memory than the pool can ever grant.
+    Memory(TooLarge),
 }
 
 /// Reads beyond the current frame by at least this much, so that small pipelined requests
 /// arrive several per `read`.
 const READ_AHEAD: usize = 64 * 1024;
-/// The buffer grows by at most this much per read while a large frame arrives, so a length
-/// prefix alone never sizes an allocation.
+/// How long an empty read buffer is kept for the next request before it is released.
+const KEEP_WHILE_BUSY: Duration = Duration::from_millis(100);
+/// A large frame's buffer grows by at most this much per step (and never past the frame).
 const MAX_GROWTH: usize = 1024 * 1024;
 
-/// An empty read buffer larger than this is released rather than kept for the next frame.
-const KEEP_IDLE_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of requests read and not yet answered on one connection; the reader waits while
+/// they exceed the per-connection cap.
+#[derive(Default)]
+struct InFlight {
+    bytes: AtomicUsize,
+    done: Notify,
+}
 
-/// Frames from one connection, read into one buffer that is reused: each frame is split off
-/// the front and, once every part of it has been dropped (requests are decoded, their
-/// records appended or copied, long before the next frames pile up), `reserve` reclaims the
-/// space instead of allocating — no fresh pages per request.
+/// A frame's bytes on their way through decoding and handling: holds their memory grant and
+/// their share of the connection's in-flight bytes until the request is answered.
+struct FrameLease {
+    _grant: Grant,
+    len: usize,
+    in_flight: Arc<InFlight>,
+}
+
+impl Drop for FrameLease {
+    fn drop(&mut self) {
+        self.in_flight.bytes.fetch_sub(self.len, Ordering::AcqRel);
+        self.in_flight.done.notify_waiters();
+    }
+}
+
+/// Frames from one connection.
+///
+/// Small frames (up to [`LARGE_FRAME_BYTES`]) are read into one buffer that is reused while
+/// requests keep arriving: each frame is split off the front and, once every part of it has
+/// been dropped, `reserve` reclaims the space instead of allocating. A connection that has
+/// nothing buffered holds no buffer at all, so idle connections cost no request memory.
+///
+/// A large frame is read into a buffer of its own that grows as its bytes arrive
+/// (`reserve_exact`, at most [`MAX_GROWTH`] per step: a large allocation's `realloc` moves
+/// pages with `mremap` instead of copying), so a length prefix alone never sizes an
+/// allocation.
+///
+/// Every byte of buffer capacity is granted by the [`MemoryPool`] before it is allocated.
 struct FrameReader {
     reader: OwnedReadHalf,
     buf: BytesMut,
+    /// The pool's grant for `buf`'s capacity.
+    held: Grant,
+    pool: Arc<MemoryPool>,
+    in_flight: Arc<InFlight>,
 }
 
 impl FrameReader {
-    fn new(reader: OwnedReadHalf) -> FrameReader {
+    fn new(reader: OwnedReadHalf, pool: Arc<MemoryPool>) -> FrameReader {
         FrameReader {
             reader,
             buf: BytesMut::new(),
+            held: pool.empty(),
+            pool,
+            in_flight: Arc::default(),
         }
     }
 
-    /// Reads until the buffer holds `want` bytes, growing it only as bytes arrive.
-    async fn fill(&mut self, want: usize, limits: &ConnectionLimits) -> Result<(), ReadError> {
-        while self.buf.len() < want {
-            let missing = want - self.buf.len();
-            self.buf.reserve(missing.clamp(READ_AHEAD, MAX_GROWTH));
-            match tokio::time::timeout(limits.idle_timeout, self.reader.read_buf(&mut self.buf))
-                .await
-            {
-                Err(_) => return Err(ReadError::Idle),
-                Ok(Ok(0)) => return Err(ReadError::Closed),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(ReadError::Io(e)),
+    /// Reads once into `buf`'s spare capacity, within `deadline`.
+    async fn read_some(
+        reader: &mut OwnedReadHalf,
+        buf: &mut impl bytes::BufMut,
+        deadline: Instant,
+        slow: bool,
+    ) -> Result<(), ReadError> {
+        match tokio::time::timeout_at(deadline, reader.read_buf(buf)).await {
+            Err(_) if slow => Err(ReadError::Slow),
+            Err(_) => Err(ReadError::Idle),
+            Ok(Ok(0)) => Err(ReadError::Closed),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ReadError::Io(e)),
+        }
+    }
+
+    /// The deadline of the next read: the idle timeout, or the request's own deadline once
+    /// its first bytes are here; and whether it is the latter.
+    fn deadline(limits: &ConnectionLimits, started: Option<Instant>) -> (Instant, bool) {
+        let idle = Instant::now() + limits.idle_timeout;
+        match started {
+            Some(t) if t + limits.request_read_timeout < idle => {
+                (t + limits.request_read_timeout, true)
             }
+            _ => (idle, false),
+        }
+    }
+
+    /// Reads until the pooled buffer holds `want` bytes (`want` ≤ a small frame), growing it
+    /// only as bytes arrive and only with memory granted first.
+    async fn fill(
+        &mut self,
+        want: usize,
+        limits: &ConnectionLimits,
+        started: &mut Option<Instant>,
+    ) -> Result<(), ReadError> {
+        while self.buf.len() < want {
+            if self.buf.is_empty() && self.buf.capacity() > 0 {
+                // Nothing buffered. A busy client's next request is usually on its way: keep
+                // the buffer (and its warm pages) a moment for it; an idle connection then
+                // holds no request memory while it waits.
+                let ready = tokio::time::timeout(KEEP_WHILE_BUSY, self.reader.readable()).await;
+                if !matches!(ready, Ok(Ok(()))) {
+                    self.buf = BytesMut::new();
+                    self.held.shrink_to(0);
+                }
+            }
+            if self.buf.is_empty() && self.buf.capacity() == 0 {
+                let (deadline, slow) = Self::deadline(limits, *started);
+                match tokio::time::timeout_at(deadline, self.reader.readable()).await {
+                    Err(_) if slow => return Err(ReadError::Slow),
+                    Err(_) => return Err(ReadError::Idle),
+                    Ok(Err(e)) => return Err(ReadError::Io(e)),
+                    Ok(Ok(())) => {}
+                }
+            }
+            if self.buf.capacity() == self.buf.len() {
+                let add = (want - self.buf.len()).max(READ_AHEAD);
+                // `reserve` reclaims the front or allocates at most max(2 × capacity,
+                // len + add): grant that much first, give back what was not used.
+                let bound = (self.buf.len() + add).max(2 * self.buf.capacity());
+                if bound > self.held.bytes() {
+                    let more = self
+                        .pool
+                        .acquire(bound - self.held.bytes(), false)
+                        .await
+                        .map_err(ReadError::Memory)?;
+                    self.held.absorb(more);
+                }
+                self.buf.reserve(add);
+                self.held.shrink_to(self.buf.capacity());
+            }
+            let (deadline, slow) = Self::deadline(limits, *started);
+            Self::read_some(&mut self.reader, &mut self.buf, deadline, slow).await?;
+            started.get_or_insert_with(Instant::now);
         }
         Ok(())
     }
 
-    /// The next frame's bytes (without the size prefix).
-    async fn next(&mut self, limits: &ConnectionLimits) -> Result<Bytes, ReadError> {
-        self.fill(4, limits).await?;
+    /// Waits while this connection's unanswered requests hold more than its cap.
+    async fn wait_for_room(&self, limits: &ConnectionLimits) {
+        loop {
+            let done = self.in_flight.done.notified();
+            if self.in_flight.bytes.load(Ordering::Acquire) <= limits.max_in_flight_bytes {
+                return;
+            }
+            done.await;
+        }
+    }
+
+    /// The next frame's bytes (without the size prefix), with the lease that keeps their
+    /// memory accounted until the request is answered.
+    async fn next(&mut self, limits: &ConnectionLimits) -> Result<(Bytes, FrameLease), ReadError> {
+        self.wait_for_room(limits).await;
+        let mut started = (!self.buf.is_empty()).then(Instant::now);
+        self.fill(4, limits, &mut started).await?;
         let len = i64::from(i32::from_be_bytes([
             self.buf[0],
             self.buf[1],
@@ -132,14 +261,66 @@ impl FrameReader {
             return Err(ReadError::Oversized(len));
         }
         let len = len as usize;
-        self.fill(4 + len, limits).await?;
+        let (frame, grant) = if len <= LARGE_FRAME_BYTES {
+            self.fill(4 + len, limits, &mut started).await?;
+            let before = self.buf.capacity();
+            self.buf.advance(4);
+            let frame = self.buf.split_to(len).freeze();
+            (frame, self.held.split(before - self.buf.capacity()))
+        } else {
+            self.read_large(len, limits, &mut started).await?
+        };
+        self.in_flight.bytes.fetch_add(len, Ordering::AcqRel);
+        let lease = FrameLease {
+            _grant: grant,
+            len,
+            in_flight: self.in_flight.clone(),
+        };
+        Ok((frame, lease))
+    }
+
+    /// Reads a frame above [`LARGE_FRAME_BYTES`] into a buffer of its own, counted against
+    /// the pool's large-request share.
+    async fn read_large(
+        &mut self,
+        len: usize,
+        limits: &ConnectionLimits,
+        started: &mut Option<Instant>,
+    ) -> Result<(Bytes, Grant), ReadError> {
         self.buf.advance(4);
-        let frame = self.buf.split_to(len).freeze();
-        if self.buf.is_empty() && self.buf.capacity() > KEEP_IDLE_BYTES {
-            // A rare huge request should not pin its size for the connection's lifetime.
-            self.buf = BytesMut::new();
+        let have = self.buf.len().min(len);
+        let mut grant = self.pool.empty();
+        let mut body: Vec<u8> = Vec::new();
+        let first = (have + READ_AHEAD).min(len);
+        grant.absorb(
+            self.pool
+                .acquire(first, true)
+                .await
+                .map_err(ReadError::Memory)?,
+        );
+        body.reserve_exact(first);
+        body.extend_from_slice(&self.buf.split_to(have));
+        while body.len() < len {
+            if body.capacity() == body.len() {
+                // Grows with what arrived (doubling, capped): bytes, not promises.
+                let add = body
+                    .len()
+                    .clamp(READ_AHEAD, MAX_GROWTH)
+                    .min(len - body.len());
+                grant.absorb(
+                    self.pool
+                        .acquire(add, true)
+                        .await
+                        .map_err(ReadError::Memory)?,
+                );
+                body.reserve_exact(add);
+            }
+            let (deadline, slow) = Self::deadline(limits, *started);
+            let room = len - body.len();
+            let mut window = (&mut body).limit(room);
+            Self::read_some(&mut self.reader, &mut window, deadline, slow).await?;
         }
-        Ok(frame)
+        Ok((Bytes::from(body), grant))
     }
 }
 
@@ -251,11 +432,16 @@ pub async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     limits: ConnectionLimits,
+    pool: Arc<MemoryPool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     debug!(%peer, "connection opened");
     let (reader, mut writer) = stream.into_split();
-    let mut frames = FrameReader::new(reader);
+    let mut frames = FrameReader::new(reader, pool);
+    // Handlers still waiting (long-poll fetch, acks=all) that may simply be dropped if the
+    // peer goes away: they wait on notifications and change nothing when cancelled.
+    let mut cancellable: Vec<tokio::task::AbortHandle> = Vec::new();
+    let mut peer_gone = false;
     let (tx, mut rx) = mpsc::channel::<Slot>(limits.max_in_flight.max(1));
 
     let writer_task = tokio::spawn(async move {
@@ -302,11 +488,22 @@ pub async fn run(
                 break;
             }
         };
-        let frame = match next {
+        let (frame, lease) = match next {
             Ok(f) => f,
-            Err(ReadError::Closed) => break,
+            Err(ReadError::Closed) => {
+                peer_gone = true;
+                break;
+            }
             Err(ReadError::Idle) => {
                 debug!(%peer, "closing idle connection");
+                break;
+            }
+            Err(ReadError::Slow) => {
+                warn!(%peer, timeout_ms = limits.request_read_timeout.as_millis() as u64, "closing connection: a request did not arrive whole within arus.request.read.timeout.ms");
+                break;
+            }
+            Err(ReadError::Memory(e)) => {
+                warn!(%peer, error = %e, "closing connection: raise queued.max.request.bytes");
                 break;
             }
             Err(ReadError::Oversized(len)) => {
@@ -315,6 +512,7 @@ pub async fn run(
             }
             Err(ReadError::Io(e)) => {
                 debug!(%peer, error = %e, "read failed");
+                peer_gone = true;
                 break;
             }
         };
@@ -361,16 +559,23 @@ pub async fn run(
             let broker = broker.clone();
             async move {
                 let outcome = broker.handle_from(&header, request, Some(peer.ip())).await;
-                to_reply(outcome, correlation_id, api_key, version)
+                let reply = to_reply(outcome, correlation_id, api_key, version);
+                // The request's bytes are no longer referenced: return their memory.
+                drop(lease);
+                reply
             }
         });
         let slot = match futures::poll!(fut.as_mut()) {
             Poll::Ready(reply) => Slot::Ready(reply),
             Poll::Pending => {
                 let (done_tx, done_rx) = oneshot::channel();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     let _ = done_tx.send(fut.await);
                 });
+                if matches!(api_key, ApiKey::Fetch | ApiKey::Produce) {
+                    cancellable.retain(|t| !t.is_finished());
+                    cancellable.push(task.abort_handle());
+                }
                 Slot::Pending(done_rx)
             }
         };
@@ -379,6 +584,18 @@ pub async fn run(
         }
     }
     drop(tx);
+    if peer_gone {
+        // The client closed (or reset) the connection: nobody will read the answers, so the
+        // socket, its descriptor and the waits behind it are released now rather than when a
+        // long poll or an acks=all wait ends. Other handlers (group and transaction
+        // coordinator work, which completes for other clients too) finish on their own.
+        writer_task.abort();
+        for task in cancellable {
+            task.abort();
+        }
+        debug!(%peer, "connection closed by the peer");
+        return;
+    }
     let _ = writer_task.await;
     debug!(%peer, "connection closed");
 }

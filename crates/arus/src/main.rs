@@ -33,7 +33,21 @@ enum Command {
     Group(cli::group::GroupCommand),
 }
 
+/// glibc's malloc raises its mmap threshold to the size of the largest block freed (up to
+/// 32 MiB), after which large request buffers come from the heap: they are copied when they
+/// grow and stay resident after they are freed, so one large request would keep its size in
+/// RSS for good. A fixed threshold keeps every block of 256 KiB or more in its own mapping:
+/// returned to the system when freed, and grown by `mremap` without a copy.
+fn fix_malloc_thresholds() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    fix_malloc_thresholds();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

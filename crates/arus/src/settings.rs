@@ -91,6 +91,10 @@ async fn shutdown_signal() {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = load_config(&args)?;
+    let descriptors = arus_server::descriptors::raise_limit();
+    if let Err(e) = &descriptors {
+        tracing::warn!(error = %e, "cannot raise the file descriptor limit");
+    }
     let log_dir = config.log_dir.clone();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await?
@@ -111,6 +115,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log_dir.display(),
         started.elapsed().as_millis()
     );
+    if let Ok(limit) = descriptors {
+        let partitions = broker
+            .topics
+            .all()
+            .iter()
+            .map(|t| t.partitions().len())
+            .sum();
+        eprintln!(
+            "arus: {}",
+            arus_server::descriptors::summary(limit, partitions)
+        );
+    }
     arus_server::serve(broker.clone(), listeners, shutdown_signal()).await;
     eprintln!("arus: shutting down");
     tokio::task::spawn_blocking(move || broker.shutdown()).await?;

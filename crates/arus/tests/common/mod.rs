@@ -16,6 +16,16 @@ pub struct BrokerProcess {
 impl BrokerProcess {
     /// Starts a broker whose data lives in `data_dir`, with extra `--override`s.
     pub fn start_in(data_dir: &Path, overrides: &[&str]) -> BrokerProcess {
+        Self::start_limited(data_dir, overrides, None)
+    }
+
+    /// Like [`BrokerProcess::start_in`], with `RLIMIT_NOFILE` (soft and hard) set to
+    /// `max_descriptors` in the child, as `ulimit -n` would.
+    pub fn start_limited(
+        data_dir: &Path,
+        overrides: &[&str],
+        max_descriptors: Option<u64>,
+    ) -> BrokerProcess {
         let ready = data_dir.with_extension("ready");
         let _ = std::fs::remove_file(&ready);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_arus"));
@@ -30,6 +40,22 @@ impl BrokerProcess {
             .stderr(Stdio::inherit());
         for o in overrides {
             cmd.arg("--override").arg(o);
+        }
+        if let Some(n) = max_descriptors {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe and touches only this child's limits.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let child = cmd.spawn().expect("spawning arus");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -83,6 +109,13 @@ impl BrokerProcess {
             .find(|l| l.starts_with("VmRSS:"))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Descriptors the broker has open, from /proc.
+    pub fn open_descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
             .unwrap_or(0)
     }
 
