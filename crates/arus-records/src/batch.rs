@@ -242,12 +242,42 @@ impl RecordBatch {
         limit: usize,
         f: impl FnMut(usize, RecordSummary),
     ) -> Result<(), RecordError> {
-        walk_records(
-            &self.decompressed_section(limit)?,
-            self.record_count(),
-            Deltas::Contiguous,
-            f,
-        )
+        let section = &self.bytes[BATCH_HEADER_LEN..];
+        let (declared, deltas) = (self.record_count(), Deltas::Contiguous);
+        // Streaming codecs are walked as they decompress (one small buffer, however far the
+        // batch expands); snappy's blocks are decoded whole, but snappy cannot expand more
+        // than about 21×.
+        let c = self.compression()?;
+        match c {
+            Compression::Gzip => crate::streaming::walk_summaries(
+                c,
+                flate2::read::MultiGzDecoder::new(section),
+                limit,
+                declared,
+                deltas,
+                f,
+            ),
+            Compression::Lz4 => crate::streaming::walk_summaries(
+                c,
+                lz4_flex::frame::FrameDecoder::new(section),
+                limit,
+                declared,
+                deltas,
+                f,
+            ),
+            Compression::Zstd => crate::streaming::walk_summaries(
+                c,
+                zstd::stream::read::Decoder::with_buffer(section)
+                    .map_err(|e| crate::compression::codec_err(c, e))?,
+                limit,
+                declared,
+                deltas,
+                f,
+            ),
+            Compression::None | Compression::Snappy => {
+                walk_records(&self.decompressed_section(limit)?, declared, deltas, f)
+            }
+        }
     }
 
     fn parse_with(&self, limit: usize, deltas: Deltas) -> Result<Vec<Record>, RecordError> {

@@ -89,7 +89,7 @@ const XERIAL_HEADER_LEN: usize = 16;
 /// snappy-java's default block size; matching it keeps our output shaped like Java's.
 const XERIAL_BLOCK_SIZE: usize = 32 * 1024;
 
-fn codec_err(codec: Compression, e: impl std::fmt::Display) -> RecordError {
+pub(crate) fn codec_err(codec: Compression, e: impl std::fmt::Display) -> RecordError {
     RecordError::Codec {
         codec: codec.name(),
         message: e.to_string(),

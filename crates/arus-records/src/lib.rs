@@ -16,6 +16,7 @@ mod builder;
 mod compression;
 mod error;
 mod record;
+mod streaming;
 mod validate;
 
 pub use bytes::Bytes;

@@ -4,8 +4,10 @@
 //! One deliberate difference: Kafka decompresses every compressed batch to look at each
 //! record. Arus does not on the hot path (DESIGN §3): for a compressed batch it trusts the
 //! header's counts and checks timestamps against the header's `maxTimestamp`. It does
-//! decompress (bounded by [`DEFAULT_DECOMPRESSION_LIMIT`]) when the topic is compacted,
-//! because a keyless record would break compaction and only the records can tell.
+//! decompress when the topic is compacted, because a keyless record would break compaction
+//! and only the records can tell: streamed as Kafka's `skipKeyValueIterator` does (keys and
+//! values skipped as they go by, so memory stays one small buffer), and bounded to
+//! [`DEFAULT_DECOMPRESSION_LIMIT`] of output (a bound on CPU that Kafka does not have).
 //! Uncompressed batches are walked record by record; that is a cheap parse of bytes already
 //! in memory.
 

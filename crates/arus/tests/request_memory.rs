@@ -267,7 +267,6 @@ fn concurrent_decompression_bombs_are_refused_within_bounded_memory() {
     }
     let answered = senders
         .into_iter()
-        .filter(|_| true)
         .map(|t| t.join().unwrap())
         .filter(|ok| *ok)
         .count();
@@ -278,8 +277,9 @@ fn concurrent_decompression_bombs_are_refused_within_bounded_memory() {
         mib(peak)
     );
     assert_eq!(answered, 100, "every bomb gets an error answer");
+    // Streamed: each bomb costs a buffer, not its expansion (before streaming: +133 MiB).
     assert!(
-        peak < before + 256 * 1024,
+        peak < before + 48 * 1024,
         "RSS grew from {before} KiB to {peak} KiB"
     );
 }
