@@ -559,18 +559,25 @@ pub async fn run(
             let broker = broker.clone();
             async move {
                 let outcome = broker.handle_from(&header, request, Some(peer.ip())).await;
-                let reply = to_reply(outcome, correlation_id, api_key, version);
-                // The request's bytes are no longer referenced: return their memory.
-                drop(lease);
-                reply
+                to_reply(outcome, correlation_id, api_key, version)
             }
         });
         let slot = match futures::poll!(fut.as_mut()) {
-            Poll::Ready(reply) => Slot::Ready(reply),
+            Poll::Ready(reply) => {
+                // The request's bytes are no longer referenced: return their memory.
+                drop(lease);
+                Slot::Ready(reply)
+            }
             Poll::Pending => {
+                // A produce has appended (copied) its records in that first poll and now
+                // only waits (acks=all): its bytes are gone, and so is their memory. Other
+                // requests may still hold theirs until answered.
+                let lease = (api_key != ApiKey::Produce).then_some(lease);
                 let (done_tx, done_rx) = oneshot::channel();
                 let task = tokio::spawn(async move {
-                    let _ = done_tx.send(fut.await);
+                    let reply = fut.await;
+                    drop(lease);
+                    let _ = done_tx.send(reply);
                 });
                 if matches!(api_key, ApiKey::Fetch | ApiKey::Produce) {
                     cancellable.retain(|t| !t.is_finished());

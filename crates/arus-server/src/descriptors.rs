@@ -44,13 +44,17 @@ pub fn in_use() -> usize {
 }
 
 /// One line for the operator: the limit, what the open partitions use, and the room left.
-pub fn summary(limit: Raised, partitions: usize) -> String {
+///
+/// `before_open` is what was in use before the partitions were opened (standard streams,
+/// the runtime's), so the per-partition figure counts only theirs.
+pub fn summary(limit: Raised, before_open: usize, partitions: usize) -> String {
     let used = in_use() as u64;
+    let by_partitions = used.saturating_sub(before_open as u64);
     let room = limit.after.saturating_sub(used);
     let per_partition = if partitions > 0 {
         format!(
             ", about {:.1} per partition",
-            used as f64 / partitions as f64
+            by_partitions as f64 / partitions as f64
         )
     } else {
         String::new()

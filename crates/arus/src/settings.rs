@@ -96,6 +96,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "cannot raise the file descriptor limit");
     }
     let log_dir = config.log_dir.clone();
+    let descriptors_before_open = arus_server::descriptors::in_use();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await?
         .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
@@ -124,7 +125,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .sum();
         eprintln!(
             "arus: {}",
-            arus_server::descriptors::summary(limit, partitions)
+            arus_server::descriptors::summary(limit, descriptors_before_open, partitions)
         );
     }
     arus_server::serve(broker.clone(), listeners, shutdown_signal()).await;
