@@ -689,10 +689,14 @@ impl Log {
     }
 
     fn persist_recovery_point(&self) -> Result<(), LogError> {
+        self.persist_recovery_point_at(self.flushed)
+    }
+
+    fn persist_recovery_point_at(&self, offset: i64) -> Result<(), LogError> {
         checkpoint::write_offset_file(
             &self.dir.join(checkpoint::RECOVERY_POINT_FILE),
             checkpoint::RECOVERY_POINT_VERSION,
-            self.flushed,
+            offset,
         )
     }
 

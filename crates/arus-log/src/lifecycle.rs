@@ -12,6 +12,17 @@
 //! `cleaner-offset-checkpoint` per data directory; Arus keeps one per partition directory).
 //! Missing means "never cleaned". Lowered to the log end on truncation.
 //!
+//! # All or nothing
+//! A lifecycle change either takes effect durably and the call returns `Ok`, or the call
+//! returns the error and nothing changed — in memory or on disk, also across a crash:
+//! - DeleteRecords and retention write the new log start (temp file, fsync, rename,
+//!   directory fsync) before memory moves and before any segment file is touched. A full
+//!   disk fails that write and leaves the log as it was; a crash after it leaves segments
+//!   wholly below the durable start, which open keeps (clamping the start) and the next
+//!   retention pass deletes. Deleting those files never fails the committed change.
+//! - The segment swap commits at its manifest (below); the cleaner checkpoint is written
+//!   before memory moves.
+//!
 //! # Delayed deletion (`file.delete.delay.ms`)
 //! Retention renames every file of a deleted segment to `<name>.deleted` and drops the
 //! segment from the log at once; the paths are returned in
@@ -182,7 +193,10 @@ fn write_manifest(dir: &Path, old: &[i64], new: &[i64]) -> Result<(), LogError> 
         io::Write::write_all(&mut &f, text.as_bytes())?;
         f.sync_data()
     };
-    write().map_err(io_at(&tmp))?;
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_at(&tmp)(e));
+    }
     fs::rename(&tmp, &path).map_err(io_at(&path))?;
     fsync_dir(dir)
 }
@@ -289,12 +303,7 @@ impl Log {
     }
 
     pub(crate) fn persist_log_start(&self) -> Result<(), LogError> {
-        checkpoint::write_offset_file(
-            &self.dir.join(LOG_START_OFFSET_FILE),
-            LOG_START_OFFSET_VERSION,
-            self.log_start,
-        )?;
-        fsync_dir(&self.dir)
+        persist_log_start_at(&self.dir, self.log_start)
     }
 
     /// Forgets what lies wholly below the log start (Kafka
@@ -313,14 +322,22 @@ impl Log {
         Ok(())
     }
 
-    /// Moves the log start up to `offset` (never down), persisting it.
+    /// Moves the log start up to `offset` (never down). The checkpoint is made durable
+    /// first and memory follows: on an error nothing changed, so readers still see every
+    /// record and nothing below the old start may be deleted (see "All or nothing" in the
+    /// module docs).
     fn raise_log_start(&mut self, offset: i64) -> Result<(), LogError> {
         if offset <= self.log_start {
             return Ok(());
         }
+        persist_log_start_at(&self.dir, offset)?;
         self.log_start = offset;
-        self.persist_log_start()?;
-        self.trim_state_below_start()
+        // Committed: what follows only frees memory and space, and is redone on the next
+        // raise or open, so its failure must not turn the change into an error.
+        if let Err(e) = self.trim_state_below_start() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove producer snapshots below the log start");
+        }
+        Ok(())
     }
 
     /// Kafka DeleteRecords (`UnifiedLog.maybeIncrementLogStartOffset`): moves the log start
@@ -411,8 +428,15 @@ impl Log {
     }
 
     /// Removes the `n` oldest segments (rolling first if that is all of them), renaming
-    /// their files for a delayed unlink when `defer`, and raises the log start to the
-    /// first remaining segment's base (Kafka `UnifiedLog.deleteSegments`).
+    /// their files for a delayed unlink when `defer` (Kafka `UnifiedLog.deleteSegments`).
+    ///
+    /// Order (see "All or nothing" in the module docs): the log start moves to the first
+    /// kept segment's base — durably, before anything is deleted — and only then are files
+    /// renamed or removed (or, when every segment goes, a new active one rolled). An error
+    /// before that point changes nothing. Once the log start is durable the deletion is
+    /// committed: a segment whose files cannot be renamed or removed stays in the log, below
+    /// the log start and unreadable, and the next retention pass deletes it; the error is
+    /// logged, not returned.
     fn delete_front_segments(
         &mut self,
         n: usize,
@@ -422,31 +446,52 @@ impl Log {
         if n == 0 {
             return Ok((0, 0, Vec::new()));
         }
-        if n >= self.segments.len() {
-            // The log always keeps a segment, and keeps its log end offset.
-            self.roll(now_ms)?;
+        let new_start = self
+            .segments
+            .get(n)
+            .map_or_else(|| self.log_end_offset(), |s| s.base);
+        self.raise_log_start(new_start)?;
+        if n >= self.segments.len()
+            && let Err(e) = self.roll(now_ms)
+        {
+            // The log always keeps a segment, and keeps its log end offset; without a new
+            // one nothing is deleted now (the start is already durable, see above).
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot roll a new segment to delete the expired ones; retrying on the next retention pass");
+            return Ok((0, 0, Vec::new()));
         }
         let mut bytes = 0;
         let mut pending = Vec::new();
-        for s in self.segments.drain(..n) {
-            bytes += s.size;
+        let mut deleted = 0;
+        for s in &self.segments[..n] {
             tracing::info!(segment = %s.log_path.display(), size = s.size, "deleting segment");
-            if defer {
+            let removed = if defer {
                 // `.log` first: once it is renamed, open ignores the rest of the segment.
-                for p in [&s.log_path, &s.index_path, &s.time_path, &s.txn_path] {
-                    let to = with_suffix(p, DELETED_SUFFIX);
-                    if rename_if_exists(p, &to)? {
-                        pending.push(to);
-                    }
-                }
+                [&s.log_path, &s.index_path, &s.time_path, &s.txn_path]
+                    .into_iter()
+                    .try_for_each(|p| {
+                        let to = with_suffix(p, DELETED_SUFFIX);
+                        if rename_if_exists(p, &to)? {
+                            pending.push(to);
+                        }
+                        Ok::<(), LogError>(())
+                    })
             } else {
-                s.remove_files()?;
+                s.remove_files().map_err(LogError::from)
+            };
+            if let Err(e) = removed {
+                tracing::warn!(segment = %s.log_path.display(), error = %e, "cannot delete a segment below the log start; retrying on the next retention pass");
+                break;
             }
+            bytes += s.size;
+            deleted += 1;
         }
-        fsync_dir(&self.dir)?;
-        let first = self.segments[0].base;
-        self.raise_log_start(first)?;
-        Ok((n, bytes, pending))
+        self.segments.drain(..deleted);
+        if let Err(e) = fsync_dir(&self.dir) {
+            // Harmless if lost: open deletes `.deleted` files, and segments below the
+            // durable log start go on the next retention pass.
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot fsync the directory after deleting segments");
+        }
+        Ok((deleted, bytes, pending))
     }
 
     /// The segments, oldest first; the last one is the active segment (never cleaned).
@@ -541,20 +586,26 @@ impl Log {
         }
 
         let mut written: Vec<PathBuf> = Vec::new();
-        let staged = self.stage_cleaned(&prepared, old_mtime, &mut written);
-        if let Err(e) = staged {
+        let committed = self
+            .stage_cleaned(&prepared, old_mtime, &mut written)
+            .and_then(|()| fsync_dir(&self.dir))
+            .and_then(|()| {
+                if self.flushed < range_end {
+                    self.persist_recovery_point_at(range_end)?;
+                    self.flushed = range_end;
+                }
+                write_manifest(&self.dir, old_bases, &new_bases)
+            });
+        if let Err(e) = committed {
+            // Before the commit point: the old segments are the log. Remove what was
+            // staged now rather than at the next open — on a full disk it holds the space
+            // appends need to resume.
             for p in &written {
                 let _ = fs::remove_file(with_suffix(p, CLEANED_SUFFIX));
                 let _ = fs::remove_file(with_suffix(p, SWAP_SUFFIX));
             }
             return Err(e);
         }
-        fsync_dir(&self.dir)?;
-        if self.flushed < range_end {
-            self.flushed = range_end;
-            self.persist_recovery_point()?;
-        }
-        write_manifest(&self.dir, old_bases, &new_bases)?;
         complete_swap(&self.dir, old_bases, &new_bases)?;
 
         let created = self.segments[from].created_ms;
@@ -695,6 +746,16 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// Writes the `log-start-offset` checkpoint (temp file, fsync, rename, directory fsync).
+fn persist_log_start_at(dir: &Path, offset: i64) -> Result<(), LogError> {
+    checkpoint::write_offset_file(
+        &dir.join(LOG_START_OFFSET_FILE),
+        LOG_START_OFFSET_VERSION,
+        offset,
+    )?;
+    fsync_dir(dir)
 }
 
 impl RetentionOutcome {

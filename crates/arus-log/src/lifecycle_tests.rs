@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use super::tests::{make_batch, make_batch_attr};
 use super::txn_tests::{marker_batch, pbatch};
 use super::*;
-use crate::lifecycle::{SWAP_MANIFEST_FILE, SWAP_SUFFIX};
+use crate::lifecycle::{
+    LOG_START_OFFSET_FILE, LOG_START_OFFSET_VERSION, SWAP_MANIFEST_FILE, SWAP_SUFFIX,
+};
 use crate::segment::segment_path;
 
 /// Single-record batches with a 100-byte value are 170 bytes: two per 400-byte segment.
@@ -692,4 +694,128 @@ fn truncation_below_the_start_restarts_there() {
     drop(log);
     let log = open(d.path());
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (5, 5));
+}
+
+/// Makes every write of the checkpoint at `file` fail: its temp file's name is taken by a
+/// directory, so creating the temp file fails (EISDIR), as it would on a full disk.
+fn block_writes_of(dir: &Path, file: &str) -> PathBuf {
+    let blocker = dir.join(file).with_extension("tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    blocker
+}
+
+#[test]
+fn delete_records_and_retention_change_nothing_when_the_log_start_cannot_be_written() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    let blocker = block_writes_of(d.path(), LOG_START_OFFSET_FILE);
+    let before = names(d.path());
+
+    assert!(matches!(
+        log.delete_records_before(5),
+        Err(LogError::Io { .. })
+    ));
+    let by_size = RetentionPolicy {
+        retention_ms: -1,
+        retention_bytes: 700,
+    };
+    assert!(matches!(
+        log.apply_retention(&by_size, 20_000),
+        Err(LogError::Io { .. })
+    ));
+    let by_time = RetentionPolicy {
+        retention_ms: 1,
+        retention_bytes: -1,
+    };
+    assert!(matches!(
+        log.apply_retention(&by_time, 20_000),
+        Err(LogError::Io { .. })
+    ));
+    // Nothing changed, in memory or on disk.
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
+    assert_eq!(read_at(&log, 0).unwrap()[..170], b[0][..]);
+    assert_eq!(names(d.path()), before);
+    // Nor after a crash.
+    drop(log);
+    let mut log = open(d.path());
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
+
+    // Once the checkpoint can be written again, the same calls work.
+    std::fs::remove_dir(&blocker).unwrap();
+    assert_eq!(log.delete_records_before(5).unwrap(), 5);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+    // 1020 bytes in [4, 6, 8]: one segment over 680.
+    let by_size = RetentionPolicy {
+        retention_ms: -1,
+        retention_bytes: 680,
+    };
+    let out = log.apply_retention(&by_size, 20_000).unwrap();
+    assert_eq!(out.segments_deleted, 1);
+    assert_eq!(log.log_start_offset(), 6);
+    drop(log);
+    let log = open(d.path());
+    assert_eq!(log.log_start_offset(), 6);
+    assert_eq!(bases(&log), vec![6, 8]);
+}
+
+/// A crash after the log start became durable but before the segments below it were
+/// deleted: open keeps them (below the start, unreadable) and retention deletes them.
+#[test]
+fn segments_left_below_a_durable_log_start_are_deleted_by_retention() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    drop(log);
+    checkpoint::write_offset_file(
+        &d.path().join(LOG_START_OFFSET_FILE),
+        LOG_START_OFFSET_VERSION,
+        5,
+    )
+    .unwrap();
+    let mut log = open(d.path());
+    assert_eq!(log.log_start_offset(), 5);
+    assert!(out_of_range(read_at(&log, 3)));
+    assert_eq!(read_at(&log, 5).unwrap()[..170], b[5][..]);
+    let keep_all = RetentionPolicy {
+        retention_ms: -1,
+        retention_bytes: -1,
+    };
+    let out = log.apply_retention(&keep_all, 20_000).unwrap();
+    assert_eq!(out.segments_deleted, 2);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+    assert_eq!(log.log_start_offset(), 5);
+}
+
+/// The cleaner's swap fails before its commit point (here: the manifest cannot be
+/// written): the old segments stay, in memory and on disk, no staged file is left to hold
+/// space, and the same swap succeeds once writes work again.
+#[test]
+fn a_segment_swap_failing_before_its_commit_point_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    let before = names(d.path());
+    for blocked in [
+        // Staging the cleaned files.
+        segment_path(d.path(), 0, "log.cleaned"),
+        // Writing the manifest (the commit point).
+        d.path().join(format!("{SWAP_MANIFEST_FILE}.tmp")),
+    ] {
+        std::fs::create_dir(&blocked).unwrap();
+        assert!(matches!(
+            log.replace_segments(&[0, 2, 4], cleaned(&b)),
+            Err(LogError::Io { .. })
+        ));
+        std::fs::remove_dir(&blocked).unwrap();
+        assert_eq!(names(d.path()), before, "blocked {}", blocked.display());
+        assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
+        for (i, batch) in b.iter().enumerate() {
+            assert_eq!(&read_at(&log, i as i64).unwrap()[..170], &batch[..]);
+        }
+    }
+    log.replace_segments(&[0, 2, 4], cleaned(&b)).unwrap();
+    check_cleaned(&log, &b);
 }
