@@ -280,3 +280,226 @@ async fn delete_records_on_a_full_disk_is_all_or_nothing_across_kill9() {
         "{before:?} -> {after:?}"
     );
 }
+
+mod coordinators {
+    use super::*;
+    use arus_client::OffsetToCommit;
+    use arus_protocol::ApiKey;
+    use arus_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    use arus_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use arus_protocol::messages::{
+        AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProduceRequest,
+    };
+
+    async fn commit(client: &mut Client, offset: i64) -> Result<(), ClientError> {
+        client
+            .offset_commit(
+                "g",
+                &[OffsetToCommit {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset,
+                }],
+            )
+            .await
+    }
+
+    async fn committed(client: &mut Client) -> i64 {
+        let all = client.offset_fetch("g", None).await.unwrap();
+        all.iter()
+            .find(|o| o.topic == "t" && o.partition == 0)
+            .map_or(-1, |o| o.offset)
+    }
+
+    /// InitProducerId for fresh transactional ids until one fails on the full disk.
+    async fn exhaust_transaction_log(client: &mut Client, prefix: &str) {
+        for i in 0..10_000 {
+            let (code, _, _) = init_pid(client, &format!("{prefix}{i}")).await;
+            if code != 0 {
+                assert_eq!(code, ErrorCode::NotCoordinator.code());
+                return;
+            }
+        }
+        panic!("InitProducerId never failed");
+    }
+
+    async fn init_pid(client: &mut Client, transactional_id: &str) -> (i16, i64, i16) {
+        let r = client
+            .send(Request::InitProducerId(InitProducerIdRequest {
+                transactional_id: Some(transactional_id.into()),
+                transaction_timeout_ms: 60_000,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        let Response::InitProducerId(r) = r else {
+            panic!("{r:?}")
+        };
+        (r.error_code, r.producer_id, r.producer_epoch)
+    }
+
+    async fn add_partition(client: &mut Client, pid: i64, epoch: i16) -> i16 {
+        let r = client
+            .send(Request::AddPartitionsToTxn(AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: "tx".into(),
+                v3_and_below_producer_id: pid,
+                v3_and_below_producer_epoch: epoch,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                    name: "t".into(),
+                    partitions: vec![0],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        let Response::AddPartitionsToTxn(r) = r else {
+            panic!("{r:?}")
+        };
+        r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+    }
+
+    async fn produce_txn(client: &mut Client, pid: i64, epoch: i16, seq: i32) -> i16 {
+        let mut b = BatchBuilder::new(Compression::None, 1).producer(pid, epoch, seq, true);
+        b.push(1, None, Some(b"in a transaction"), &[]);
+        let records = b.build().unwrap();
+        let r = client
+            .send(Request::Produce(ProduceRequest {
+                transactional_id: Some("tx".into()),
+                acks: -1,
+                timeout_ms: 10_000,
+                topic_data: vec![TopicProduceData {
+                    name: "t".into(),
+                    partition_data: vec![PartitionProduceData {
+                        index: 0,
+                        records: Some(records),
+                    }],
+                }],
+            }))
+            .await
+            .unwrap();
+        let Response::Produce(r) = r else {
+            panic!("{r:?}")
+        };
+        r.responses[0].partition_responses[0].error_code
+    }
+
+    async fn end_txn(client: &mut Client, pid: i64, epoch: i16) -> i16 {
+        let r = client
+            .send(Request::EndTxn(EndTxnRequest {
+                transactional_id: "tx".into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                committed: true,
+                ..Default::default()
+            }))
+            .await
+            .unwrap();
+        let Response::EndTxn(r) = r else {
+            panic!("{r:?}")
+        };
+        r.error_code
+    }
+
+    /// Kafka maps a failed coordinator write (KAFKA_STORAGE_ERROR) to NOT_COORDINATOR
+    /// (`GroupCoordinatorService`/`CoordinatorRuntime` for groups,
+    /// `TransactionStateManager.appendTransactionToLog` for transactions), and the failed
+    /// operation leaves the coordinator's state as it was. Once space returns the same
+    /// operations succeed, without a restart.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn coordinators_answer_not_coordinator_on_a_full_disk_and_recover() {
+        let Some(fs_) = Tmpfs::mount(16 << 10) else {
+            return;
+        };
+        let data = fs_.path().join("data");
+        let overrides = [
+            "offsets.topic.num.partitions=1",
+            "transaction.state.log.num.partitions=1",
+        ];
+        let broker = BrokerProcess::start_in(&data, &overrides);
+        let mut client = Client::connect(&broker.addr).await.unwrap();
+        // Transactions v1: the client adds partitions itself (v3 and below).
+        client.cap_version(ApiKey::AddPartitionsToTxn, 3);
+        client.cap_version(ApiKey::EndTxn, 4);
+        client.create_topic("t", 1, 1, &[]).await.unwrap();
+        commit(&mut client, 5).await.unwrap();
+        let (code, pid, epoch) = init_pid(&mut client, "tx").await;
+        assert_eq!(code, 0);
+        assert_eq!(add_partition(&mut client, pid, epoch).await, 0);
+        assert_eq!(produce_txn(&mut client, pid, epoch, 0).await, 0);
+
+        // A small append may still fit in the last page of its segment file: a full disk
+        // shows when that page is used up.
+        let filler = fs_.fill();
+        let not_coordinator = Some(ErrorCode::NotCoordinator);
+        let mut last_ok = 5;
+        let err = loop {
+            match commit(&mut client, last_ok + 1).await {
+                Ok(()) => last_ok += 1,
+                Err(e) => break e,
+            }
+            assert!(last_ok < 10_000, "commits never failed");
+        };
+        assert_eq!(err.code(), not_coordinator, "{err}");
+        assert_eq!(
+            committed(&mut client).await,
+            last_ok,
+            "a failed commit is visible"
+        );
+        exhaust_transaction_log(&mut client, "a").await;
+        for _ in 0..2 {
+            let err = commit(&mut client, last_ok + 1).await.unwrap_err();
+            assert_eq!(err.code(), not_coordinator, "{err}");
+            assert_eq!(
+                committed(&mut client).await,
+                last_ok,
+                "a failed commit is visible"
+            );
+            assert_eq!(
+                end_txn(&mut client, pid, epoch).await,
+                ErrorCode::NotCoordinator.code()
+            );
+        }
+
+        filler.free();
+        commit(&mut client, last_ok + 1).await.unwrap();
+        assert_eq!(committed(&mut client).await, last_ok + 1);
+        // The client retries the EndTxn that failed: the transaction is still open.
+        assert_eq!(end_txn(&mut client, pid, epoch).await, 0);
+
+        let filler = fs_.fill();
+        exhaust_transaction_log(&mut client, "b").await;
+        let (code, _, _) = init_pid(&mut client, "tx").await;
+        assert_eq!(code, ErrorCode::NotCoordinator.code());
+        filler.free();
+        // Kafka bumps the epoch only with a durable record: the failed attempt left none.
+        let mut next = init_pid(&mut client, "tx").await;
+        for _ in 0..100 {
+            if next.0 != ErrorCode::ConcurrentTransactions.code() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            next = init_pid(&mut client, "tx").await;
+        }
+        assert_eq!(next, (0, pid, epoch + 1));
+        assert_eq!(add_partition(&mut client, pid, epoch + 1).await, 0);
+        assert_eq!(produce_txn(&mut client, pid, epoch + 1, 0).await, 0);
+        assert_eq!(end_txn(&mut client, pid, epoch + 1).await, 0);
+        let last_ok = last_ok + 1;
+        broker.kill9();
+
+        let broker = BrokerProcess::start_in(&data, &overrides);
+        let mut client = Client::connect(&broker.addr).await.unwrap();
+        let mut loaded = committed(&mut client).await;
+        for _ in 0..100 {
+            if loaded != -1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            loaded = committed(&mut client).await;
+        }
+        assert_eq!(loaded, last_ok);
+    }
+}

@@ -53,7 +53,8 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause between attempts to write a marker that failed on a storage error.
 const MARKER_RETRY: Duration = Duration::from_secs(1);
-const MARKER_ATTEMPTS: u32 = 30;
+/// A marker that keeps failing is logged on its first attempt and every this many after.
+const MARKER_WARN_EVERY: u32 = 60;
 
 pub fn txn_config(c: &BrokerConfig) -> TxnConfig {
     TxnConfig {
@@ -279,9 +280,10 @@ impl TxnDriver {
         let result = persist(broker, &after).await;
         if let Err(e) = result {
             if !after.markers.is_empty() {
-                // The Prepare record may not be durable: do not write markers for it. The
-                // transaction stays in its Prepare state in memory; a restart reloads
-                // whatever reached the log and resends the markers of what did.
+                // The Prepare record may not be durable: do not write markers for it. If
+                // the append failed, the state was reloaded from the log (the transaction
+                // is back to what is durable, and a retried EndTxn works); after a timeout
+                // the record is in the log and the next start resends its markers.
                 warn!(
                     jobs = after.markers.len(),
                     "transaction markers not written: their Prepare record is not durable"
@@ -352,6 +354,7 @@ impl TxnDriver {
             Ok(t) => t,
             Err(e) => {
                 after.persist_error = Some(e.to_string());
+                self.reload_from_log(broker, coord, now);
                 return after;
             }
         };
@@ -369,10 +372,38 @@ impl TxnDriver {
         batches.append_to(&topic, &mut appended);
         after.flush = appended.flush;
         after.persist_error = appended.error;
+        if after.persist_error.is_some() {
+            self.reload_from_log(broker, coord, now);
+        }
         if !after.flush.is_empty() {
             broker.data_arrived.notify_waiters();
         }
         after
+    }
+
+    /// After a write that failed (a full disk, an I/O error) the coordinator holds a
+    /// transition `__transaction_state` does not: the client hears NOT_COORDINATOR, so the
+    /// transition must not have happened (Kafka applies a transition only once its record
+    /// is appended, `TransactionStateManager.appendTransactionToLog`). The state is rebuilt
+    /// from the log, as the start-up loader does, so a retried EndTxn or InitProducerId
+    /// finds the last durable state. Transactions the log leaves in a Prepare state get
+    /// their markers again (idempotent: a marker task still writing them is harmless).
+    /// Runs with the coordinator lock held; only a failed write triggers it.
+    fn reload_from_log(&self, broker: &Broker, coord: &mut TxnCoordinator, now: i64) {
+        let started = std::time::Instant::now();
+        *coord = TxnCoordinator::new(txn_config(&self.config));
+        let mut n = 0;
+        if let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) {
+            for p in topic.partitions() {
+                n += replay_partition(&p, coord);
+            }
+        }
+        coord.finish_loading(now);
+        warn!(
+            records = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "a __transaction_state write failed; reloaded the transaction state from the log"
+        );
     }
 }
 
@@ -422,13 +453,18 @@ fn marker_task(
                         warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = %e, "transaction marker refused by the partition");
                         break;
                     }
-                    Err(MarkerError::Storage(e)) if attempt < MARKER_ATTEMPTS => {
-                        warn!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot write a transaction marker; retrying");
-                        tokio::time::sleep(MARKER_RETRY).await;
-                    }
+                    // Kafka's marker channel retries KAFKA_STORAGE_ERROR until the write
+                    // succeeds: the transaction must complete once space returns, without
+                    // a restart. Only a broker shutdown ends the retries (the next start
+                    // resends the markers of a transaction left in its Prepare state).
                     Err(MarkerError::Storage(e)) => {
-                        warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = %e, "giving up on a transaction marker until the next start");
-                        return;
+                        if driver.stopped.load(Ordering::Acquire) {
+                            return;
+                        }
+                        if attempt % MARKER_WARN_EVERY == 1 {
+                            warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, attempt, error = %e, "cannot write a transaction marker; retrying");
+                        }
+                        tokio::time::sleep(MARKER_RETRY).await;
                     }
                 }
             }
