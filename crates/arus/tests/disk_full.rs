@@ -503,3 +503,69 @@ mod coordinators {
         assert_eq!(loaded, last_ok);
     }
 }
+
+/// Topic creation and config changes on a full disk: refused, and nothing changed — no
+/// partition directory, no temp file, the metadata file and the topic's configs as before.
+/// With space back the same requests succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
+    let Some(fs_) = Tmpfs::mount(16 << 10) else {
+        return;
+    };
+    let data = fs_.path().join("data");
+    let broker = BrokerProcess::start_in(&data, &[]);
+    let mut client = Client::connect(&broker.addr).await.unwrap();
+    client.create_topic("a", 1, 1, &[]).await.unwrap();
+    let metadata = fs::read(data.join("arus-metadata.json")).unwrap();
+    let retention =
+        |configs: &[arus_protocol::messages::describe_configs_response::DescribeConfigsResourceResult]| {
+            configs
+                .iter()
+                .find(|c| c.name == "retention.ms")
+                .and_then(|c| c.value.clone())
+                .unwrap()
+        };
+    let before = retention(&client.describe_topic_configs("a").await.unwrap());
+    let listing = || {
+        let mut v: Vec<String> = fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    let entries_before = listing();
+
+    let filler = fs_.fill();
+    let err = client.create_topic("b", 8, 1, &[]).await.unwrap_err();
+    eprintln!("CreateTopics on a full disk: {err}");
+    let err = client
+        .incremental_alter_topic_configs("a", &[("retention.ms".into(), "1234".into())], &[])
+        .await
+        .unwrap_err();
+    eprintln!("IncrementalAlterConfigs on a full disk: {err}");
+    let err = client.create_partitions("a", 4).await.unwrap_err();
+    eprintln!("CreatePartitions on a full disk: {err}");
+    assert_eq!(listing(), entries_before);
+    assert_eq!(fs::read(data.join("arus-metadata.json")).unwrap(), metadata);
+    assert_eq!(
+        retention(&client.describe_topic_configs("a").await.unwrap()),
+        before
+    );
+    assert_eq!(client.partition_count("a").await.unwrap(), 1);
+    assert!(client.partition_count("b").await.is_err());
+
+    filler.free();
+    client.create_topic("b", 8, 1, &[]).await.unwrap();
+    client
+        .incremental_alter_topic_configs("a", &[("retention.ms".into(), "1234".into())], &[])
+        .await
+        .unwrap();
+    client.create_partitions("a", 4).await.unwrap();
+    assert_eq!(
+        retention(&client.describe_topic_configs("a").await.unwrap()),
+        "1234"
+    );
+    assert_eq!(client.partition_count("a").await.unwrap(), 4);
+    assert_eq!(client.partition_count("b").await.unwrap(), 8);
+}
