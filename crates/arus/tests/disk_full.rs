@@ -330,7 +330,6 @@ mod coordinators {
                 transaction_timeout_ms: 60_000,
                 producer_id: -1,
                 producer_epoch: -1,
-                ..Default::default()
             }))
             .await
             .unwrap();
@@ -349,7 +348,6 @@ mod coordinators {
                 v3_and_below_topics: vec![AddPartitionsToTxnTopic {
                     name: "t".into(),
                     partitions: vec![0],
-                    ..Default::default()
                 }],
                 ..Default::default()
             }))
@@ -393,7 +391,6 @@ mod coordinators {
                 producer_id: pid,
                 producer_epoch: epoch,
                 committed: true,
-                ..Default::default()
             }))
             .await
             .unwrap();
