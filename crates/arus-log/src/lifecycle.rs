@@ -15,11 +15,20 @@
 //! # All or nothing
 //! A lifecycle change either takes effect durably and the call returns `Ok`, or the call
 //! returns the error and nothing changed — in memory or on disk, also across a crash:
-//! - DeleteRecords and retention write the new log start (temp file, fsync, rename,
-//!   directory fsync) before memory moves and before any segment file is touched. A full
-//!   disk fails that write and leaves the log as it was; a crash after it leaves segments
-//!   wholly below the durable start, which open keeps (clamping the start) and the next
-//!   retention pass deletes. Deleting those files never fails the committed change.
+//! - DeleteRecords writes the new log start (temp file, fsync, rename, directory fsync)
+//!   before memory moves and before any segment file is touched. A full disk fails that
+//!   write and leaves the log as it was; a crash after it leaves segments wholly below the
+//!   durable start, which open keeps (clamping the start) and the next retention pass
+//!   deletes. Deleting those files never fails the committed change.
+//! - Retention deletes whole segments, so the new log start is the first remaining
+//!   segment's base — which open derives by itself (it clamps the stored start up to the
+//!   first segment's base). Retention therefore needs no write at all: it renames or
+//!   removes the segments' files, fsyncs the directory, and only then moves memory; the
+//!   checkpoint that follows is best effort. That is what lets retention free space on a
+//!   full disk, where the checkpoint (a new page) cannot be written. When every segment
+//!   expired and a new active segment cannot be rolled (a full disk), all but the active
+//!   segment go now and the last one on a later pass. A segment whose files cannot be
+//!   renamed or removed stays, with everything after it.
 //! - The segment swap commits at its manifest (below); the cleaner checkpoint is written
 //!   before memory moves.
 //!
@@ -357,7 +366,7 @@ impl Log {
         self.raise_log_start(target)?;
         let start = self.log_start;
         let n = self.count_deletable(|_, next| next.is_some_and(|n| n.base <= start));
-        self.delete_front_segments(n, false, 0)?;
+        self.delete_front_segments(n, false, 0);
         Ok(self.log_start)
     }
 
@@ -371,6 +380,8 @@ impl Log {
     /// the high watermark, and rolls a new active segment first when every segment goes.
     /// Deleted segments are renamed for a delayed unlink (see the module docs). The log
     /// start offset then moves to the first remaining segment's base if that is higher.
+    /// Takes effect without writing anything, so it frees space on a full disk; what cannot
+    /// be deleted now (a failed rename, no room to roll) is left for the next pass.
     pub fn apply_retention(
         &mut self,
         policy: &RetentionPolicy,
@@ -379,8 +390,7 @@ impl Log {
         let mut out = RetentionOutcome::default();
         let start = self.log_start;
         let n = self.count_deletable(|_, next| next.is_some_and(|n| n.base <= start));
-        self.delete_front_segments(n, true, now_ms)
-            .map(|r| out.absorb(r))?;
+        out.absorb(self.delete_front_segments(n, true, now_ms));
         if policy.retention_bytes >= 0 {
             let size = self.size_bytes();
             let limit = policy.retention_bytes as u64;
@@ -394,16 +404,14 @@ impl Log {
                         false
                     }
                 });
-                self.delete_front_segments(n, true, now_ms)
-                    .map(|r| out.absorb(r))?;
+                out.absorb(self.delete_front_segments(n, true, now_ms));
             }
         }
         if policy.retention_ms >= 0 {
             let n = self.count_deletable(|s, _| {
                 now_ms.saturating_sub(largest_timestamp(s)) > policy.retention_ms
             });
-            self.delete_front_segments(n, true, now_ms)
-                .map(|r| out.absorb(r))?;
+            out.absorb(self.delete_front_segments(n, true, now_ms));
         }
         out.log_start_offset = self.log_start;
         Ok(out)
@@ -428,36 +436,24 @@ impl Log {
     }
 
     /// Removes the `n` oldest segments (rolling first if that is all of them), renaming
-    /// their files for a delayed unlink when `defer` (Kafka `UnifiedLog.deleteSegments`).
-    ///
-    /// Order (see "All or nothing" in the module docs): the log start moves to the first
-    /// kept segment's base — durably, before anything is deleted — and only then are files
-    /// renamed or removed (or, when every segment goes, a new active one rolled). An error
-    /// before that point changes nothing. Once the log start is durable the deletion is
-    /// committed: a segment whose files cannot be renamed or removed stays in the log, below
-    /// the log start and unreadable, and the next retention pass deletes it; the error is
-    /// logged, not returned.
+    /// their files for a delayed unlink when `defer`, and raises the log start to the first
+    /// remaining segment's base (Kafka `UnifiedLog.deleteSegments`). Needs no write to take
+    /// effect durably (see "All or nothing" in the module docs): files first, memory after,
+    /// the checkpoint last and best effort. Never fails: what could not be deleted stays,
+    /// and the next retention pass tries again.
     fn delete_front_segments(
         &mut self,
-        n: usize,
+        mut n: usize,
         defer: bool,
         now_ms: i64,
-    ) -> Result<(usize, u64, Vec<PathBuf>), LogError> {
-        if n == 0 {
-            return Ok((0, 0, Vec::new()));
-        }
-        let new_start = self
-            .segments
-            .get(n)
-            .map_or_else(|| self.log_end_offset(), |s| s.base);
-        self.raise_log_start(new_start)?;
-        if n >= self.segments.len()
-            && let Err(e) = self.roll(now_ms)
-        {
-            // The log always keeps a segment, and keeps its log end offset; without a new
-            // one nothing is deleted now (the start is already durable, see above).
-            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot roll a new segment to delete the expired ones; retrying on the next retention pass");
-            return Ok((0, 0, Vec::new()));
+    ) -> (usize, u64, Vec<PathBuf>) {
+        if n >= self.segments.len() {
+            // The log always keeps a segment, and keeps its log end offset.
+            if let Err(e) = self.roll(now_ms) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot roll a new segment to delete every expired one; keeping the active segment until the next retention pass");
+            }
+            // A failed roll may still have added the segment.
+            n = n.min(self.segments.len() - 1);
         }
         let mut bytes = 0;
         let mut pending = Vec::new();
@@ -479,19 +475,33 @@ impl Log {
                 s.remove_files().map_err(LogError::from)
             };
             if let Err(e) = removed {
-                tracing::warn!(segment = %s.log_path.display(), error = %e, "cannot delete a segment below the log start; retrying on the next retention pass");
+                tracing::warn!(segment = %s.log_path.display(), error = %e, "cannot delete a segment; retrying on the next retention pass");
                 break;
             }
             bytes += s.size;
             deleted += 1;
         }
+        if deleted == 0 {
+            return (0, 0, pending);
+        }
         self.segments.drain(..deleted);
         if let Err(e) = fsync_dir(&self.dir) {
-            // Harmless if lost: open deletes `.deleted` files, and segments below the
-            // durable log start go on the next retention pass.
+            // Lost renames are redone by the next pass; open removes `.deleted` files.
             tracing::warn!(dir = %self.dir.display(), error = %e, "cannot fsync the directory after deleting segments");
         }
-        Ok((deleted, bytes, pending))
+        let first = self.segments[0].base;
+        if first > self.log_start {
+            self.log_start = first;
+            // Open derives this start from the first segment: the checkpoint only keeps
+            // the file current.
+            if let Err(e) = self.persist_log_start() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the log-start checkpoint after deleting segments (open derives the same start)");
+            }
+            if let Err(e) = self.trim_state_below_start() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove producer snapshots below the log start");
+            }
+        }
+        (deleted, bytes, pending)
     }
 
     /// The segments, oldest first; the last one is the active segment (never cleaned).

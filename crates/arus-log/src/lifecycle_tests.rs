@@ -705,33 +705,19 @@ fn block_writes_of(dir: &Path, file: &str) -> PathBuf {
 }
 
 #[test]
-fn delete_records_and_retention_change_nothing_when_the_log_start_cannot_be_written() {
+fn delete_records_changes_nothing_when_the_log_start_cannot_be_written() {
     let d = tempfile::tempdir().unwrap();
     let mut log = open(d.path());
     let b = ten(&mut log);
     let blocker = block_writes_of(d.path(), LOG_START_OFFSET_FILE);
     let before = names(d.path());
 
-    assert!(matches!(
-        log.delete_records_before(5),
-        Err(LogError::Io { .. })
-    ));
-    let by_size = RetentionPolicy {
-        retention_ms: -1,
-        retention_bytes: 700,
-    };
-    assert!(matches!(
-        log.apply_retention(&by_size, 20_000),
-        Err(LogError::Io { .. })
-    ));
-    let by_time = RetentionPolicy {
-        retention_ms: 1,
-        retention_bytes: -1,
-    };
-    assert!(matches!(
-        log.apply_retention(&by_time, 20_000),
-        Err(LogError::Io { .. })
-    ));
+    for offset in [5, 4, -1] {
+        assert!(matches!(
+            log.delete_records_before(offset),
+            Err(LogError::Io { .. })
+        ));
+    }
     // Nothing changed, in memory or on disk.
     assert_eq!(log.log_start_offset(), 0);
     assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
@@ -743,22 +729,55 @@ fn delete_records_and_retention_change_nothing_when_the_log_start_cannot_be_writ
     assert_eq!(log.log_start_offset(), 0);
     assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
 
-    // Once the checkpoint can be written again, the same calls work.
+    // Once the checkpoint can be written again, the same call works.
     std::fs::remove_dir(&blocker).unwrap();
     assert_eq!(log.delete_records_before(5).unwrap(), 5);
     assert_eq!(bases(&log), vec![4, 6, 8]);
-    // 1020 bytes in [4, 6, 8]: one segment over 680.
-    let by_size = RetentionPolicy {
-        retention_ms: -1,
-        retention_bytes: 680,
-    };
-    let out = log.apply_retention(&by_size, 20_000).unwrap();
-    assert_eq!(out.segments_deleted, 1);
-    assert_eq!(log.log_start_offset(), 6);
     drop(log);
     let log = open(d.path());
-    assert_eq!(log.log_start_offset(), 6);
-    assert_eq!(bases(&log), vec![6, 8]);
+    assert_eq!(log.log_start_offset(), 5);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+}
+
+/// Retention needs no write to take effect: with the log-start checkpoint unwritable (as
+/// on a full disk) it still deletes, which is how it frees space, and a crash right after
+/// finds the same log start (the first segment's base).
+#[test]
+fn retention_frees_segments_when_nothing_can_be_written() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    ten(&mut log);
+    block_writes_of(d.path(), LOG_START_OFFSET_FILE);
+    let by_size = RetentionPolicy {
+        retention_ms: -1,
+        retention_bytes: 1000,
+    };
+    let out = log.apply_retention(&by_size, 20_000).unwrap();
+    assert_eq!(out.segments_deleted, 2);
+    assert_eq!(log.log_start_offset(), 4);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+    assert!(out_of_range(read_at(&log, 3)));
+    drop(log);
+    let mut log = open(d.path());
+    assert_eq!(log.log_start_offset(), 4);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+
+    // Everything expired, and no new segment can be made (its index files cannot be
+    // created): all but the active segment go now.
+    for base in [10, 11] {
+        for suffix in ["index", "timeindex"] {
+            std::fs::create_dir(segment_path(d.path(), base, suffix)).unwrap();
+        }
+    }
+    let all = RetentionPolicy {
+        retention_ms: 1,
+        retention_bytes: -1,
+    };
+    let out = log.apply_retention(&all, 20_000).unwrap();
+    assert_eq!(out.segments_deleted, 2);
+    assert_eq!(bases(&log), vec![8]);
+    assert_eq!(log.log_start_offset(), 8);
+    assert_eq!(log.log_end_offset(), 10);
 }
 
 /// A crash after the log start became durable but before the segments below it were

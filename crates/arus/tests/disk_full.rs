@@ -566,3 +566,64 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     assert_eq!(client.partition_count("a").await.unwrap(), 4);
     assert_eq!(client.partition_count("b").await.unwrap(), 8);
 }
+
+/// Retention frees space on a full disk, and the partition takes writes again by itself:
+/// nobody frees anything by hand and the broker is not restarted. (Retention needs no
+/// write to take effect; see arus-log's lifecycle docs.) The log start it reached
+/// survives kill -9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_frees_a_full_disk_and_produce_resumes_by_itself() {
+    let Some(fs_) = Tmpfs::mount(16 << 10) else {
+        return;
+    };
+    let data = fs_.path().join("data");
+    let overrides = ["log.retention.check.interval.ms=100"];
+    let broker = BrokerProcess::start_in(&data, &overrides);
+    let mut client = Client::connect(&broker.addr).await.unwrap();
+    let configs = [
+        ("segment.bytes".into(), "1048576".into()),
+        ("retention.ms".into(), "3000".into()),
+        ("file.delete.delay.ms".into(), "0".into()),
+    ];
+    client.create_topic("ret", 1, 1, &configs).await.unwrap();
+    produce_batches(&mut client, "ret", 0, 30).await;
+    let _filler = fs_.fill();
+    let err = client
+        .produce("ret", 0, batch(3000, 100, 1000), -1, 10_000)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::KafkaStorageError), "{err}");
+
+    // The records expire after 3 s; then the next produce must succeed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let base = loop {
+        match client
+            .produce("ret", 0, batch(3000, 100, 1000), -1, 10_000)
+            .await
+        {
+            Ok(base) => break base,
+            Err(e) => assert_eq!(e.code(), Some(ErrorCode::KafkaStorageError), "{e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "produce did not resume"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(base, 3000, "a refused produce left a trace");
+    let start = earliest(&mut client, "ret").await;
+    assert!(start > 0 && start <= 3000, "log start {start}");
+    let all = read_from(&mut client, "ret", start).await.unwrap();
+    assert_eq!(all, (start..3100).collect::<Vec<i64>>());
+    broker.kill9();
+
+    let broker = BrokerProcess::start_in(&data, &overrides);
+    let mut client = Client::connect(&broker.addr).await.unwrap();
+    let after = earliest(&mut client, "ret").await;
+    assert!(
+        after >= start,
+        "log start went back from {start} to {after}"
+    );
+    let all = read_from(&mut client, "ret", after).await.unwrap();
+    assert_eq!(all, (after..3100).collect::<Vec<i64>>());
+}
