@@ -38,6 +38,9 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// How long an answer waits for its records to reach stable storage before the request
 /// fails (Kafka bounds the append by `offsets.commit.timeout.ms`, 5 s).
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the timer pauses after a failed write reloaded the state (see
+/// [`reload_from_log`]).
+const RELOAD_TIMER_PAUSE_MS: i64 = 1000;
 
 pub fn group_config(c: &BrokerConfig) -> GroupConfig {
     GroupConfig {
@@ -106,6 +109,9 @@ struct State {
     /// `cleanupGroupMetadata`, every `offsets.retention.check.interval.ms`).
     next_consumer_cleanup_ms: i64,
     waiters: HashMap<Ticket, Waiter>,
+    /// The timer does not run before this (ms): set by [`reload_from_log`], whose state's
+    /// first tick could retry the write that just failed — on a full disk a busy loop.
+    timer_quiet_until_ms: i64,
 }
 
 impl State {
@@ -203,6 +209,7 @@ impl GroupDriver {
                 consumer_records: Vec::new(),
                 next_consumer_cleanup_ms: now_ms() + config.offsets_retention_check_interval_ms,
                 waiters: HashMap::new(),
+                timer_quiet_until_ms: 0,
             }),
             wake: Notify::new(),
             loaded: AtomicBool::new(false),
@@ -304,7 +311,10 @@ impl GroupDriver {
                 self.wake.notified().await;
                 continue;
             }
-            let deadline = self.state.lock().next_deadline();
+            let deadline = {
+                let st = self.state.lock();
+                st.next_deadline().max(st.timer_quiet_until_ms)
+            };
             let now = now_ms();
             if deadline > now {
                 // Capped so that a clock step does not leave the timer asleep for long.
@@ -586,6 +596,7 @@ fn reload_from_log(broker: &Broker, st: &mut State, now: i64) {
     st.consumer.on_loaded(now);
     // As at start-up: loading completes no deferred answer.
     let _ = st.coord.take_effects();
+    st.timer_quiet_until_ms = now + RELOAD_TIMER_PAUSE_MS;
     warn!(
         records = n,
         elapsed_ms = started.elapsed().as_millis() as u64,

@@ -53,6 +53,9 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause between attempts to write a marker that failed on a storage error.
 const MARKER_RETRY: Duration = Duration::from_secs(1);
+/// How long the timer pauses after a failed write reloaded the state (see
+/// [`TxnDriver::reload_from_log`]).
+const RELOAD_TIMER_PAUSE_MS: i64 = 1000;
 /// A marker that keeps failing is logged on its first attempt and every this many after.
 const MARKER_WARN_EVERY: u32 = 60;
 
@@ -71,6 +74,10 @@ struct State {
     ids: ProducerIdBlocks,
     /// Next sweep of idle producer ids over every partition (`producer.id.expiration.*`).
     next_producer_expiry_ms: i64,
+    /// The timer does not run before this (ms): set by [`TxnDriver::reload_from_log`], whose
+    /// state's first tick would retry the write that just failed (aborting a timed-out
+    /// transaction, a fenced epoch) — on a full disk a busy loop.
+    timer_quiet_until_ms: i64,
 }
 
 /// What to do once the coordinator lock is released.
@@ -100,6 +107,7 @@ impl TxnDriver {
                 coord: TxnCoordinator::new(txn_config(config)),
                 ids: ProducerIdBlocks::open(&config.log_dir)?,
                 next_producer_expiry_ms: now_ms() + config.producer_id_expiration_check_interval_ms,
+                timer_quiet_until_ms: 0,
             }),
             wake: Notify::new(),
             loaded: AtomicBool::new(false),
@@ -193,7 +201,10 @@ impl TxnDriver {
             }
             let deadline = {
                 let st = self.state.lock();
-                st.coord.next_deadline().min(st.next_producer_expiry_ms)
+                st.coord
+                    .next_deadline()
+                    .min(st.next_producer_expiry_ms)
+                    .max(st.timer_quiet_until_ms)
             };
             let now = now_ms();
             // Effects left by loading (markers to resend) are applied on the first pass: the
@@ -250,7 +261,7 @@ impl TxnDriver {
         let mut st = self.state.lock();
         let st = &mut *st;
         let r = f(&mut st.coord, &mut st.ids, now);
-        let after = self.apply_effects(broker, &mut st.coord, now);
+        let after = self.apply_effects(broker, st, now);
         self.wake.notify_one();
         (r, after)
     }
@@ -335,13 +346,8 @@ impl TxnDriver {
 
     /// Appends the coordinator's records (one batch per `__transaction_state` partition)
     /// and takes the marker jobs. Called with the lock held.
-    fn apply_effects(
-        &self,
-        broker: &Arc<Broker>,
-        coord: &mut TxnCoordinator,
-        now: i64,
-    ) -> TxnAfter {
-        let effects = coord.take_effects();
+    fn apply_effects(&self, broker: &Arc<Broker>, st: &mut State, now: i64) -> TxnAfter {
+        let effects = st.coord.take_effects();
         let mut after = TxnAfter {
             flush: Vec::new(),
             markers: effects.markers,
@@ -354,7 +360,7 @@ impl TxnDriver {
             Ok(t) => t,
             Err(e) => {
                 after.persist_error = Some(e.to_string());
-                self.reload_from_log(broker, coord, now);
+                self.reload_from_log(broker, st, now);
                 return after;
             }
         };
@@ -373,7 +379,7 @@ impl TxnDriver {
         after.flush = appended.flush;
         after.persist_error = appended.error;
         if after.persist_error.is_some() {
-            self.reload_from_log(broker, coord, now);
+            self.reload_from_log(broker, st, now);
         }
         if !after.flush.is_empty() {
             broker.data_arrived.notify_waiters();
@@ -389,16 +395,17 @@ impl TxnDriver {
     /// finds the last durable state. Transactions the log leaves in a Prepare state get
     /// their markers again (idempotent: a marker task still writing them is harmless).
     /// Runs with the coordinator lock held; only a failed write triggers it.
-    fn reload_from_log(&self, broker: &Broker, coord: &mut TxnCoordinator, now: i64) {
+    fn reload_from_log(&self, broker: &Broker, st: &mut State, now: i64) {
         let started = std::time::Instant::now();
-        *coord = TxnCoordinator::new(txn_config(&self.config));
+        st.coord = TxnCoordinator::new(txn_config(&self.config));
         let mut n = 0;
         if let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) {
             for p in topic.partitions() {
-                n += replay_partition(&p, coord);
+                n += replay_partition(&p, &mut st.coord);
             }
         }
-        coord.finish_loading(now);
+        st.coord.finish_loading(now);
+        st.timer_quiet_until_ms = now + RELOAD_TIMER_PAUSE_MS;
         warn!(
             records = n,
             elapsed_ms = started.elapsed().as_millis() as u64,
