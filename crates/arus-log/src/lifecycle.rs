@@ -61,6 +61,9 @@
 //!
 //! On open: with a manifest, step 4 is redone (it is idempotent);
 //! without one, every `.cleaned` and `.swap` file is removed (the old segments are intact).
+//! In a running log, a failure before step 3 removes the staged files (and a manifest whose
+//! directory fsync failed) at once; a failure in step 4 or while opening the new segments
+//! is finished by the next `replace_segments` call, which then asks the cleaner to re-plan.
 
 use std::fs;
 use std::io;
@@ -549,14 +552,25 @@ impl Log {
     /// Refuses with [`LogError::SegmentsChanged`], changing nothing, if `old_bases` is no
     /// longer a run of non-active segments of the log, and with
     /// [`LogError::InvalidArgument`] for malformed cleaned data. An I/O error before the
-    /// commit point leaves the log unchanged; after it (rare: renames, unlinks) the log
-    /// must be reopened, which completes the swap.
+    /// commit point leaves the log unchanged (staged files removed); after it (rare:
+    /// renames, unlinks) the next call — or the next open — completes the swap, and that
+    /// call answers [`LogError::SegmentsChanged`] so that the cleaner re-plans.
     pub fn replace_segments(
         &mut self,
         old_bases: &[i64],
         cleaned: Vec<CleanedSegment>,
     ) -> Result<(), LogError> {
         let changed = |why: String| Err(LogError::SegmentsChanged(why));
+        if let Some((old, new)) = self.pending_swap.clone() {
+            // An earlier swap failed after its commit point: its files are (or become, by
+            // redoing step 4) the log, but memory still lists the old segments. Finish it;
+            // the caller's plan was made from the stale list, so it re-plans.
+            complete_swap(&self.dir, &old, &new)?;
+            self.install_swapped(&old, &new)?;
+            self.pending_swap = None;
+            tracing::info!(dir = %self.dir.display(), ?old, ?new, "finished an interrupted segment swap");
+            return changed("finished an interrupted swap; re-plan".into());
+        }
         let Some(&first_old) = old_bases.first() else {
             return Err(LogError::InvalidArgument("no segment to replace".into()));
         };
@@ -576,8 +590,8 @@ impl Log {
         }
         let range_end = self.segments[to].base;
         if self.dir.join(SWAP_MANIFEST_FILE).exists() {
-            // A swap failed after its commit point: the in-memory segments are stale until
-            // the log is reopened (which completes it).
+            // A manifest this log did not leave pending (open completes any): which
+            // segments are current is unknown until the log is reopened.
             return changed("an interrupted swap is pending; reopen the log".into());
         }
         let prepared = self.prepare_cleaned(first_old, range_end, cleaned)?;
@@ -607,32 +621,57 @@ impl Log {
                 write_manifest(&self.dir, old_bases, &new_bases)
             });
         if let Err(e) = committed {
-            // Before the commit point: the old segments are the log. Remove what was
-            // staged now rather than at the next open — on a full disk it holds the space
-            // appends need to resume.
+            // Before the commit point: the old segments are the log. The manifest exists
+            // only if its directory fsync failed after the rename; removed, the swap is
+            // uncommitted and the staged files are garbage — removed now rather than at
+            // the next open, since on a full disk they hold the space appends need.
+            // Should the manifest stay, the swap counts as committed and is finished by
+            // the next call or open, which need the staged files.
+            if remove_if_exists(&self.dir.join(SWAP_MANIFEST_FILE)).is_err() {
+                self.pending_swap = Some((old_bases.to_vec(), new_bases));
+                return Err(e);
+            }
             for p in &written {
                 let _ = fs::remove_file(with_suffix(p, CLEANED_SUFFIX));
                 let _ = fs::remove_file(with_suffix(p, SWAP_SUFFIX));
             }
             return Err(e);
         }
+        // Committed. If completing or installing fails (rare: renames, unlinks, opening
+        // files), the next call finishes it; until then reads use the old segments' open
+        // files, which hold the same records and more.
+        self.pending_swap = Some((old_bases.to_vec(), new_bases.clone()));
         complete_swap(&self.dir, old_bases, &new_bases)?;
+        self.install_swapped(old_bases, &new_bases)?;
+        self.pending_swap = None;
+        tracing::info!(dir = %self.dir.display(), old = ?old_bases, new = ?new_bases, "replaced cleaned segments");
+        Ok(())
+    }
 
+    /// Replaces the in-memory segments `old` (still listed) by the swapped-in files of
+    /// `new`, which span the same offsets.
+    fn install_swapped(&mut self, old: &[i64], new: &[i64]) -> Result<(), LogError> {
+        let from = self
+            .segments
+            .iter()
+            .position(|s| Some(&s.base) == old.first())
+            .ok_or_else(|| LogError::SegmentsChanged(format!("no segment at {old:?}")))?;
+        let to = from + old.len();
+        let range_end = self.segments[to].base;
         let created = self.segments[from].created_ms;
         let interval = self.config.index_interval_bytes;
-        let mut fresh = Vec::with_capacity(prepared.len());
-        for (k, p) in prepared.iter().enumerate() {
-            let (mut seg, needs) = Segment::open(&self.dir, p.base, created)?;
+        let mut fresh = Vec::with_capacity(new.len());
+        for (k, &base) in new.iter().enumerate() {
+            let (mut seg, needs) = Segment::open(&self.dir, base, created)?;
             if needs {
                 seg.rebuild(false, interval)?;
             }
             seg.created_ms = created;
-            seg.next_offset = prepared.get(k + 1).map_or(range_end, |n| n.base);
+            seg.next_offset = new.get(k + 1).copied().unwrap_or(range_end);
             seg.load_txn_entries()?;
             fresh.push(seg);
         }
         self.segments.splice(from..to, fresh);
-        tracing::info!(dir = %self.dir.display(), old = ?old_bases, new = ?new_bases, "replaced cleaned segments");
         Ok(())
     }
 

@@ -838,3 +838,43 @@ fn a_segment_swap_failing_before_its_commit_point_changes_nothing() {
     log.replace_segments(&[0, 2, 4], cleaned(&b)).unwrap();
     check_cleaned(&log, &b);
 }
+
+/// A swap that fails after its commit point (here: an old segment's file cannot be
+/// removed) leaves a log that still reads correctly, and the next `replace_segments`
+/// finishes it (answering SegmentsChanged so that the cleaner re-plans) — no reopen.
+#[test]
+fn a_segment_swap_failing_after_its_commit_point_is_finished_by_the_next_call() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    let stuck = segment_path(d.path(), 4, "index");
+    std::fs::remove_file(&stuck).unwrap();
+    std::fs::create_dir(&stuck).unwrap();
+    assert!(matches!(
+        log.replace_segments(&[0, 2, 4], cleaned(&b)),
+        Err(LogError::Io { .. })
+    ));
+    assert!(d.path().join(SWAP_MANIFEST_FILE).exists());
+    for (i, batch) in b.iter().enumerate() {
+        assert_eq!(&read_at(&log, i as i64).unwrap()[..170], &batch[..]);
+    }
+    // Still stuck: the call fails again, changing nothing.
+    assert!(matches!(
+        log.replace_segments(&[0, 2, 4], cleaned(&b)),
+        Err(LogError::Io { .. })
+    ));
+    std::fs::remove_dir(&stuck).unwrap();
+    assert!(matches!(
+        log.replace_segments(&[0, 2, 4], cleaned(&b)),
+        Err(LogError::SegmentsChanged(_))
+    ));
+    check_cleaned(&log, &b);
+    assert!(!d.path().join(SWAP_MANIFEST_FILE).exists());
+    // Appends and a restart see the same log.
+    let more = fill(&mut log, &[11_000]);
+    assert_eq!(read_at(&log, 10).unwrap(), more[0]);
+    drop(log);
+    let log = open(d.path());
+    assert_eq!(bases(&log), vec![0, 6, 8, 10]);
+    assert_eq!(read_at(&log, 10).unwrap(), more[0]);
+}
