@@ -499,6 +499,124 @@ mod coordinators {
         }
         assert_eq!(loaded, last_ok);
     }
+
+    /// The last stable offset of t-0 (ListOffsets latest, read_committed).
+    async fn last_stable(client: &mut Client) -> i64 {
+        use arus_protocol::messages::ListOffsetsRequest;
+        use arus_protocol::messages::list_offsets_request::{
+            ListOffsetsPartition, ListOffsetsTopic,
+        };
+        let r = client
+            .send(Request::ListOffsets(ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: 1,
+                topics: vec![ListOffsetsTopic {
+                    name: "t".into(),
+                    partitions: vec![ListOffsetsPartition {
+                        partition_index: 0,
+                        timestamp: -1,
+                        ..Default::default()
+                    }],
+                }],
+                timeout_ms: 10_000,
+            }))
+            .await
+            .unwrap();
+        let Response::ListOffsets(r) = r else {
+            panic!("{r:?}")
+        };
+        r.topics[0].partitions[0].offset
+    }
+
+    fn log_size(dir: &Path) -> u64 {
+        fs::metadata(dir.join("00000000000000000000.log"))
+            .unwrap()
+            .len()
+    }
+
+    /// EndTxn is answered once its Prepare record is durable; the COMMIT marker then
+    /// cannot be written to the full data partition. The coordinator keeps retrying (Kafka's
+    /// marker channel retries KAFKA_STORAGE_ERROR), so the transaction completes once space
+    /// returns, without a restart. `ARUS_TEST_MARKER_FULL_SECS` (default 3) sets how long
+    /// the disk stays full; before the fix the coordinator gave up after 30 attempts, 1 s
+    /// apart, until a restart (so 35 showed it).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_completes_once_space_returns_for_its_markers() {
+        let Some(fs_) = Tmpfs::mount(16 << 10) else {
+            return;
+        };
+        let full_secs: u64 = std::env::var("ARUS_TEST_MARKER_FULL_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3);
+        let data = fs_.path().join("data");
+        let overrides = [
+            "offsets.topic.num.partitions=1",
+            "transaction.state.log.num.partitions=1",
+        ];
+        let broker = BrokerProcess::start_in(&data, &overrides);
+        let mut client = Client::connect(&broker.addr).await.unwrap();
+        client.cap_version(ApiKey::AddPartitionsToTxn, 3);
+        client.cap_version(ApiKey::EndTxn, 4);
+        client.create_topic("t", 1, 1, &[]).await.unwrap();
+        let (code, pid, epoch) = init_pid(&mut client, "tx").await;
+        assert_eq!(code, 0);
+        assert_eq!(add_partition(&mut client, pid, epoch).await, 0);
+        assert_eq!(produce_txn(&mut client, pid, epoch, 0).await, 0);
+        assert_eq!(last_stable(&mut client).await, 0);
+        // Room for the Prepare record in the last page of __transaction_state's segment
+        // (each InitProducerId of a new id appends one record there).
+        let txn_log = data.join("__transaction_state-0");
+        let mut i = 0;
+        while (log_size(&txn_log) % 4096) > 1024 || log_size(&txn_log) % 4096 == 0 {
+            assert_eq!(init_pid(&mut client, &format!("pad{i}")).await.0, 0);
+            i += 1;
+        }
+
+        let filler = fs_.fill();
+        // Use up the last page of t-0 with plain records.
+        let mut n = 0;
+        loop {
+            match client.produce("t", 0, batch(0, 1, 10), -1, 10_000).await {
+                Ok(_) => n += 1,
+                Err(e) => {
+                    assert_eq!(e.code(), Some(ErrorCode::KafkaStorageError), "{e}");
+                    break;
+                }
+            }
+            assert!(n < 10_000, "t-0 never filled up");
+        }
+        assert_eq!(end_txn(&mut client, pid, epoch).await, 0);
+        tokio::time::sleep(Duration::from_secs(full_secs)).await;
+        assert_eq!(
+            last_stable(&mut client).await,
+            0,
+            "the marker cannot be written"
+        );
+
+        filler.free();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while last_stable(&mut client).await == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the transaction did not complete once space returned"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The marker is the last offset: everything is stable.
+        let (end, _) = client.list_offset("t", 0, -1).await.unwrap();
+        assert_eq!(last_stable(&mut client).await, end);
+        // The producer can go on.
+        let mut next = init_pid(&mut client, "tx").await;
+        for _ in 0..100 {
+            if next.0 != ErrorCode::ConcurrentTransactions.code() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            next = init_pid(&mut client, "tx").await;
+        }
+        assert_eq!(next, (0, pid, epoch + 1));
+    }
 }
 
 /// Topic creation and config changes on a full disk: refused, and nothing changed — no
