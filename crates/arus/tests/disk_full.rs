@@ -568,7 +568,7 @@ mod coordinators {
         // (each InitProducerId of a new id appends one record there).
         let txn_log = data.join("__transaction_state-0");
         let mut i = 0;
-        while (log_size(&txn_log) % 4096) > 1024 || log_size(&txn_log) % 4096 == 0 {
+        while !(1..=1024).contains(&(log_size(&txn_log) % 4096)) {
             assert_eq!(init_pid(&mut client, &format!("pad{i}")).await.0, 0);
             i += 1;
         }
