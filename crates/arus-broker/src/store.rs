@@ -98,7 +98,10 @@ pub fn save(dir: &Path, file: &MetadataFile) -> Result<(), StoreError> {
 
 /// Replaces `dir/name` with `bytes` so that a crash leaves the old or the new file, never a
 /// torn one: write `name.tmp`, fsync it, rename it over `name`, fsync the directory. The
-/// error names the path the failing step touched.
+/// error names the path the failing step touched. An error before the rename leaves the
+/// old file and no temp file (callers then keep their old in-memory state: all or
+/// nothing); only a failed directory fsync after the rename leaves the new file in place
+/// but perhaps not durable.
 pub(crate) fn replace_atomically(
     dir: &Path,
     name: &str,
@@ -111,9 +114,17 @@ pub(crate) fn replace_atomically(
         move |e| (p, e)
     };
     fs::create_dir_all(dir).map_err(at(dir))?;
-    let mut f = File::create(&tmp).map_err(at(&tmp))?;
-    f.write_all(bytes).map_err(at(&tmp))?;
-    f.sync_all().map_err(at(&tmp))?;
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        // The old file is untouched. A half-written temp file would hold space that the
+        // next attempt (or an append) needs on a full disk; start-up ignores it anyway.
+        let _ = fs::remove_file(&tmp);
+        return Err((tmp, e));
+    }
     fs::rename(&tmp, &path).map_err(at(&path))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
 }

@@ -182,6 +182,59 @@ fn parse_hex(s: &str) -> Option<Uuid> {
     Some(Uuid(out))
 }
 
+/// Suffix of a partition directory the metadata does not name, set aside at start-up
+/// (Kafka's `LocalLog.StrayDirSuffix`): `<topic>-<partition>.<32 hex digits>-stray`.
+pub const STRAY_DIR_SUFFIX: &str = "-stray";
+
+/// Renames aside every partition directory (`<topic>-<n>`, a valid topic name and a
+/// partition number) that the metadata does not name: left by a crash between making a
+/// topic's or partitions' directories and writing the metadata file, or by a delete that
+/// could not remove them. Never loaded, so never served; a later topic of the same name
+/// starts empty. Like Kafka 4.x with stray logs, they are renamed (`-stray`), with a log
+/// line, not deleted: an operator may inspect them and deletes them by hand. Other entries
+/// of the log directory are left alone. Best effort: a failed rename is logged, and the
+/// directory is then removed before a partition of that name is created.
+fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
+    let known: HashMap<&str, i32> = file
+        .topics
+        .iter()
+        .map(|t| (t.name.as_str(), t.partitions))
+        .collect();
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((topic, digits)) = name.rsplit_once('-') else {
+            continue;
+        };
+        // Only the canonical spelling `open_partition` makes (no sign, no leading zero).
+        let Some(index) = digits
+            .parse::<i32>()
+            .ok()
+            .filter(|i| i.to_string() == digits)
+        else {
+            continue;
+        };
+        if validate_topic_name(topic).is_err()
+            || !entry.file_type().is_ok_and(|t| t.is_dir())
+            || known.get(topic).is_some_and(|&n| index < n)
+        {
+            continue;
+        }
+        let to = log_dir.join(format!("{name}.{}{STRAY_DIR_SUFFIX}", hex(&random_uuid())));
+        match std::fs::rename(entry.path(), &to) {
+            Ok(()) => {
+                tracing::warn!(dir = %entry.path().display(), renamed = %to.display(), "found a partition directory the metadata does not name; set aside (delete it once inspected)")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "cannot set aside a partition directory the metadata does not name")
+            }
+        }
+    }
+}
+
 impl TopicRegistry {
     /// Loads the metadata file and opens (recovers) every partition.
     pub fn open(config: Arc<BrokerConfig>) -> Result<TopicRegistry, TopicError> {
@@ -203,6 +256,7 @@ impl TopicRegistry {
                 f
             }
         };
+        set_aside_strays(&dir, &file);
         let registry = TopicRegistry {
             cluster_id: file.cluster_id.clone(),
             by_name: RwLock::new(HashMap::new()),
@@ -382,23 +436,16 @@ impl TopicRegistry {
         Ok(())
     }
 
+    /// Creates a topic: all or nothing. Its partition directories are made first, then the
+    /// metadata file names the topic (the commit point). If any step fails, every
+    /// directory made is removed and the metadata and the registry are as before; a crash
+    /// before the commit point leaves directories the metadata does not name, which the
+    /// next start sets aside ([`set_aside_strays`]).
     pub fn create(&self, t: NewTopic) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.lock_change()?;
         self.validate_new(&t)?;
         let settings = Arc::new(TopicSettings::resolve(&self.config, t.configs));
-        let mut parts = Vec::with_capacity(t.partitions as usize);
-        for p in 0..t.partitions {
-            let dir = self.partition_dir(&t.name, p);
-            // A leftover directory from an interrupted delete must not leak old records.
-            if dir.exists() {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
-            parts.push(Arc::new(self.open_partition(
-                &t.name,
-                p,
-                settings.clone(),
-            )?));
-        }
+        let parts = self.open_new_partitions(&t.name, 0, t.partitions, &settings)?;
         let topic = Arc::new(Topic {
             internal: is_internal_topic(&t.name),
             name: t.name,
@@ -410,10 +457,59 @@ impl TopicRegistry {
         if let Err(e) = self.persist() {
             self.by_name.write().remove(&topic.name);
             self.by_id.write().remove(&topic.id);
+            let parts = std::mem::take(&mut *topic.partitions.write());
+            self.discard_partitions(&topic.name, 0, parts);
             return Err(e.into());
         }
         info!(topic = %topic.name, partitions = topic.partition_count(), "created topic");
         Ok(topic)
+    }
+
+    /// Opens partitions `from..to` of `topic` in fresh directories. On an error, removes
+    /// every directory it made (including the failing partition's) before returning it.
+    fn open_new_partitions(
+        &self,
+        topic: &str,
+        from: i32,
+        to: i32,
+        settings: &Arc<TopicSettings>,
+    ) -> Result<Vec<Arc<Partition>>, TopicError> {
+        let mut parts = Vec::with_capacity((to - from).max(0) as usize);
+        for p in from..to {
+            let dir = self.partition_dir(topic, p);
+            // A leftover directory (a delete that could not remove it) must not leak old
+            // records into the new partition.
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            match self.open_partition(topic, p, settings.clone()) {
+                Ok(partition) => parts.push(Arc::new(partition)),
+                Err(e) => {
+                    // The failing partition's directory may exist (half made) too.
+                    self.discard_partitions(topic, from, parts);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    /// Closes and removes the directories of partitions `from..` of `topic` that a failed
+    /// change made. Their descriptors are released first: on a descriptor shortage
+    /// (EMFILE) removing a directory tree needs some.
+    fn discard_partitions(&self, topic: &str, from: i32, parts: Vec<Arc<Partition>>) {
+        let n = parts.len() as i32;
+        drop(parts);
+        for p in from..from + n {
+            let dir = self.partition_dir(topic, p);
+            if let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                // Not loaded (the metadata does not name it) and set aside at the next start.
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the directory of a partition whose creation failed");
+            }
+        }
     }
 
     /// Returns the topic, creating it with `t` if it does not exist. A concurrent creation
@@ -440,7 +536,11 @@ impl TopicRegistry {
             .remove(name)
             .ok_or(TopicError::Unknown)?;
         self.by_id.write().remove(&topic.id);
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            // The metadata file still names the topic: so must the registry.
+            self.insert(topic);
+            return Err(e.into());
+        }
         let parts = std::mem::take(&mut *topic.partitions.write());
         for p in parts {
             if let Err(e) = p.delete() {
@@ -478,13 +578,15 @@ impl TopicRegistry {
         if validate_only {
             return Ok(());
         }
+        // All or nothing, like `create`: directories first, then the metadata file.
         let settings = topic.settings();
-        let mut added = Vec::new();
-        for p in current..count {
-            added.push(Arc::new(self.open_partition(name, p, settings.clone())?));
-        }
+        let added = self.open_new_partitions(name, current, count, &settings)?;
         topic.partitions.write().extend(added);
-        self.persist()?;
+        if let Err(e) = self.persist() {
+            let added = topic.partitions.write().split_off(current as usize);
+            self.discard_partitions(name, current, added);
+            return Err(e.into());
+        }
         info!(topic = %name, partitions = count, "added partitions");
         Ok(())
     }

@@ -73,14 +73,17 @@ pub fn read_offset_file(path: &Path, version: u32) -> Option<i64> {
 /// The caller fsyncs the directory when the rename itself must be durable.
 pub fn write_offset_file(path: &Path, version: u32, offset: i64) -> Result<(), LogError> {
     let tmp = path.with_extension("tmp");
-    let io = |e| LogError::Io {
-        path: tmp.clone(),
-        source: e,
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(format!("{version}\n{offset}\n").as_bytes())?;
+        f.sync_data()
     };
-    let mut f = File::create(&tmp).map_err(io)?;
-    f.write_all(format!("{version}\n{offset}\n").as_bytes())
-        .map_err(io)?;
-    f.sync_data().map_err(io)?;
+    if let Err(source) = write() {
+        // On a full disk the half-written temp file would hold space the log needs to
+        // resume (`Log::open` removes any that a crash leaves).
+        let _ = fs::remove_file(&tmp);
+        return Err(LogError::Io { path: tmp, source });
+    }
     fs::rename(&tmp, path).map_err(|e| LogError::Io {
         path: path.to_path_buf(),
         source: e,

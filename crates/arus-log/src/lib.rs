@@ -229,6 +229,9 @@ pub struct Log {
     log_start: i64,
     /// The log cleaner's first dirty offset ([`lifecycle::CLEANER_CHECKPOINT_FILE`]).
     cleaner_checkpoint: Option<i64>,
+    /// A segment swap past its commit point whose completion or installation in memory
+    /// failed (old bases, new bases): finished by the next [`Log::replace_segments`].
+    pending_swap: Option<(Vec<i64>, Vec<i64>)>,
     /// Offsets below this are known to be on stable storage.
     flushed: i64,
     /// Directory entries of segments with base offset below this are known durable.
@@ -394,6 +397,7 @@ impl Log {
             last_replay_batches: 0,
             log_start: 0,
             cleaner_checkpoint: None,
+            pending_swap: None,
         };
         let leo = log.log_end_offset();
         let first_base = log.segments[0].base;
@@ -689,10 +693,14 @@ impl Log {
     }
 
     fn persist_recovery_point(&self) -> Result<(), LogError> {
+        self.persist_recovery_point_at(self.flushed)
+    }
+
+    fn persist_recovery_point_at(&self, offset: i64) -> Result<(), LogError> {
         checkpoint::write_offset_file(
             &self.dir.join(checkpoint::RECOVERY_POINT_FILE),
             checkpoint::RECOVERY_POINT_VERSION,
-            self.flushed,
+            offset,
         )
     }
 

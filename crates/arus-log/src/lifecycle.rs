@@ -12,6 +12,26 @@
 //! `cleaner-offset-checkpoint` per data directory; Arus keeps one per partition directory).
 //! Missing means "never cleaned". Lowered to the log end on truncation.
 //!
+//! # All or nothing
+//! A lifecycle change either takes effect durably and the call returns `Ok`, or the call
+//! returns the error and nothing changed — in memory or on disk, also across a crash:
+//! - DeleteRecords writes the new log start (temp file, fsync, rename, directory fsync)
+//!   before memory moves and before any segment file is touched. A full disk fails that
+//!   write and leaves the log as it was; a crash after it leaves segments wholly below the
+//!   durable start, which open keeps (clamping the start) and the next retention pass
+//!   deletes. Deleting those files never fails the committed change.
+//! - Retention deletes whole segments, so the new log start is the first remaining
+//!   segment's base — which open derives by itself (it clamps the stored start up to the
+//!   first segment's base). Retention therefore needs no write at all: it renames or
+//!   removes the segments' files, fsyncs the directory, and only then moves memory; the
+//!   checkpoint that follows is best effort. That is what lets retention free space on a
+//!   full disk, where the checkpoint (a new page) cannot be written. When every segment
+//!   expired and a new active segment cannot be rolled (a full disk), all but the active
+//!   segment go now and the last one on a later pass. A segment whose files cannot be
+//!   renamed or removed stays, with everything after it.
+//! - The segment swap commits at its manifest (below); the cleaner checkpoint is written
+//!   before memory moves.
+//!
 //! # Delayed deletion (`file.delete.delay.ms`)
 //! Retention renames every file of a deleted segment to `<name>.deleted` and drops the
 //! segment from the log at once; the paths are returned in
@@ -41,6 +61,9 @@
 //!
 //! On open: with a manifest, step 4 is redone (it is idempotent);
 //! without one, every `.cleaned` and `.swap` file is removed (the old segments are intact).
+//! In a running log, a failure before step 3 removes the staged files (and a manifest whose
+//! directory fsync failed) at once; a failure in step 4 or while opening the new segments
+//! is finished by the next `replace_segments` call, which then asks the cleaner to re-plan.
 
 use std::fs;
 use std::io;
@@ -182,7 +205,10 @@ fn write_manifest(dir: &Path, old: &[i64], new: &[i64]) -> Result<(), LogError> 
         io::Write::write_all(&mut &f, text.as_bytes())?;
         f.sync_data()
     };
-    write().map_err(io_at(&tmp))?;
+    if let Err(e) = write() {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_at(&tmp)(e));
+    }
     fs::rename(&tmp, &path).map_err(io_at(&path))?;
     fsync_dir(dir)
 }
@@ -289,12 +315,7 @@ impl Log {
     }
 
     pub(crate) fn persist_log_start(&self) -> Result<(), LogError> {
-        checkpoint::write_offset_file(
-            &self.dir.join(LOG_START_OFFSET_FILE),
-            LOG_START_OFFSET_VERSION,
-            self.log_start,
-        )?;
-        fsync_dir(&self.dir)
+        persist_log_start_at(&self.dir, self.log_start)
     }
 
     /// Forgets what lies wholly below the log start (Kafka
@@ -313,14 +334,22 @@ impl Log {
         Ok(())
     }
 
-    /// Moves the log start up to `offset` (never down), persisting it.
+    /// Moves the log start up to `offset` (never down). The checkpoint is made durable
+    /// first and memory follows: on an error nothing changed, so readers still see every
+    /// record and nothing below the old start may be deleted (see "All or nothing" in the
+    /// module docs).
     fn raise_log_start(&mut self, offset: i64) -> Result<(), LogError> {
         if offset <= self.log_start {
             return Ok(());
         }
+        persist_log_start_at(&self.dir, offset)?;
         self.log_start = offset;
-        self.persist_log_start()?;
-        self.trim_state_below_start()
+        // Committed: what follows only frees memory and space, and is redone on the next
+        // raise or open, so its failure must not turn the change into an error.
+        if let Err(e) = self.trim_state_below_start() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove producer snapshots below the log start");
+        }
+        Ok(())
     }
 
     /// Kafka DeleteRecords (`UnifiedLog.maybeIncrementLogStartOffset`): moves the log start
@@ -340,7 +369,7 @@ impl Log {
         self.raise_log_start(target)?;
         let start = self.log_start;
         let n = self.count_deletable(|_, next| next.is_some_and(|n| n.base <= start));
-        self.delete_front_segments(n, false, 0)?;
+        self.delete_front_segments(n, false, 0);
         Ok(self.log_start)
     }
 
@@ -354,6 +383,8 @@ impl Log {
     /// the high watermark, and rolls a new active segment first when every segment goes.
     /// Deleted segments are renamed for a delayed unlink (see the module docs). The log
     /// start offset then moves to the first remaining segment's base if that is higher.
+    /// Takes effect without writing anything, so it frees space on a full disk; what cannot
+    /// be deleted now (a failed rename, no room to roll) is left for the next pass.
     pub fn apply_retention(
         &mut self,
         policy: &RetentionPolicy,
@@ -362,8 +393,7 @@ impl Log {
         let mut out = RetentionOutcome::default();
         let start = self.log_start;
         let n = self.count_deletable(|_, next| next.is_some_and(|n| n.base <= start));
-        self.delete_front_segments(n, true, now_ms)
-            .map(|r| out.absorb(r))?;
+        out.absorb(self.delete_front_segments(n, true, now_ms));
         if policy.retention_bytes >= 0 {
             let size = self.size_bytes();
             let limit = policy.retention_bytes as u64;
@@ -377,16 +407,14 @@ impl Log {
                         false
                     }
                 });
-                self.delete_front_segments(n, true, now_ms)
-                    .map(|r| out.absorb(r))?;
+                out.absorb(self.delete_front_segments(n, true, now_ms));
             }
         }
         if policy.retention_ms >= 0 {
             let n = self.count_deletable(|s, _| {
                 now_ms.saturating_sub(largest_timestamp(s)) > policy.retention_ms
             });
-            self.delete_front_segments(n, true, now_ms)
-                .map(|r| out.absorb(r))?;
+            out.absorb(self.delete_front_segments(n, true, now_ms));
         }
         out.log_start_offset = self.log_start;
         Ok(out)
@@ -411,42 +439,72 @@ impl Log {
     }
 
     /// Removes the `n` oldest segments (rolling first if that is all of them), renaming
-    /// their files for a delayed unlink when `defer`, and raises the log start to the
-    /// first remaining segment's base (Kafka `UnifiedLog.deleteSegments`).
+    /// their files for a delayed unlink when `defer`, and raises the log start to the first
+    /// remaining segment's base (Kafka `UnifiedLog.deleteSegments`). Needs no write to take
+    /// effect durably (see "All or nothing" in the module docs): files first, memory after,
+    /// the checkpoint last and best effort. Never fails: what could not be deleted stays,
+    /// and the next retention pass tries again.
     fn delete_front_segments(
         &mut self,
-        n: usize,
+        mut n: usize,
         defer: bool,
         now_ms: i64,
-    ) -> Result<(usize, u64, Vec<PathBuf>), LogError> {
-        if n == 0 {
-            return Ok((0, 0, Vec::new()));
-        }
+    ) -> (usize, u64, Vec<PathBuf>) {
         if n >= self.segments.len() {
             // The log always keeps a segment, and keeps its log end offset.
-            self.roll(now_ms)?;
+            if let Err(e) = self.roll(now_ms) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot roll a new segment to delete every expired one; keeping the active segment until the next retention pass");
+            }
+            // A failed roll may still have added the segment.
+            n = n.min(self.segments.len() - 1);
         }
         let mut bytes = 0;
         let mut pending = Vec::new();
-        for s in self.segments.drain(..n) {
-            bytes += s.size;
+        let mut deleted = 0;
+        for s in &self.segments[..n] {
             tracing::info!(segment = %s.log_path.display(), size = s.size, "deleting segment");
-            if defer {
+            let removed = if defer {
                 // `.log` first: once it is renamed, open ignores the rest of the segment.
-                for p in [&s.log_path, &s.index_path, &s.time_path, &s.txn_path] {
-                    let to = with_suffix(p, DELETED_SUFFIX);
-                    if rename_if_exists(p, &to)? {
-                        pending.push(to);
-                    }
-                }
+                [&s.log_path, &s.index_path, &s.time_path, &s.txn_path]
+                    .into_iter()
+                    .try_for_each(|p| {
+                        let to = with_suffix(p, DELETED_SUFFIX);
+                        if rename_if_exists(p, &to)? {
+                            pending.push(to);
+                        }
+                        Ok::<(), LogError>(())
+                    })
             } else {
-                s.remove_files()?;
+                s.remove_files().map_err(LogError::from)
+            };
+            if let Err(e) = removed {
+                tracing::warn!(segment = %s.log_path.display(), error = %e, "cannot delete a segment; retrying on the next retention pass");
+                break;
+            }
+            bytes += s.size;
+            deleted += 1;
+        }
+        if deleted == 0 {
+            return (0, 0, pending);
+        }
+        self.segments.drain(..deleted);
+        if let Err(e) = fsync_dir(&self.dir) {
+            // Lost renames are redone by the next pass; open removes `.deleted` files.
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot fsync the directory after deleting segments");
+        }
+        let first = self.segments[0].base;
+        if first > self.log_start {
+            self.log_start = first;
+            // Open derives this start from the first segment: the checkpoint only keeps
+            // the file current.
+            if let Err(e) = self.persist_log_start() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write the log-start checkpoint after deleting segments (open derives the same start)");
+            }
+            if let Err(e) = self.trim_state_below_start() {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove producer snapshots below the log start");
             }
         }
-        fsync_dir(&self.dir)?;
-        let first = self.segments[0].base;
-        self.raise_log_start(first)?;
-        Ok((n, bytes, pending))
+        (deleted, bytes, pending)
     }
 
     /// The segments, oldest first; the last one is the active segment (never cleaned).
@@ -494,14 +552,25 @@ impl Log {
     /// Refuses with [`LogError::SegmentsChanged`], changing nothing, if `old_bases` is no
     /// longer a run of non-active segments of the log, and with
     /// [`LogError::InvalidArgument`] for malformed cleaned data. An I/O error before the
-    /// commit point leaves the log unchanged; after it (rare: renames, unlinks) the log
-    /// must be reopened, which completes the swap.
+    /// commit point leaves the log unchanged (staged files removed); after it (rare:
+    /// renames, unlinks) the next call — or the next open — completes the swap, and that
+    /// call answers [`LogError::SegmentsChanged`] so that the cleaner re-plans.
     pub fn replace_segments(
         &mut self,
         old_bases: &[i64],
         cleaned: Vec<CleanedSegment>,
     ) -> Result<(), LogError> {
         let changed = |why: String| Err(LogError::SegmentsChanged(why));
+        if let Some((old, new)) = self.pending_swap.clone() {
+            // An earlier swap failed after its commit point: its files are (or become, by
+            // redoing step 4) the log, but memory still lists the old segments. Finish it;
+            // the caller's plan was made from the stale list, so it re-plans.
+            complete_swap(&self.dir, &old, &new)?;
+            self.install_swapped(&old, &new)?;
+            self.pending_swap = None;
+            tracing::info!(dir = %self.dir.display(), ?old, ?new, "finished an interrupted segment swap");
+            return changed("finished an interrupted swap; re-plan".into());
+        }
         let Some(&first_old) = old_bases.first() else {
             return Err(LogError::InvalidArgument("no segment to replace".into()));
         };
@@ -521,8 +590,8 @@ impl Log {
         }
         let range_end = self.segments[to].base;
         if self.dir.join(SWAP_MANIFEST_FILE).exists() {
-            // A swap failed after its commit point: the in-memory segments are stale until
-            // the log is reopened (which completes it).
+            // A manifest this log did not leave pending (open completes any): which
+            // segments are current is unknown until the log is reopened.
             return changed("an interrupted swap is pending; reopen the log".into());
         }
         let prepared = self.prepare_cleaned(first_old, range_end, cleaned)?;
@@ -541,37 +610,68 @@ impl Log {
         }
 
         let mut written: Vec<PathBuf> = Vec::new();
-        let staged = self.stage_cleaned(&prepared, old_mtime, &mut written);
-        if let Err(e) = staged {
+        let committed = self
+            .stage_cleaned(&prepared, old_mtime, &mut written)
+            .and_then(|()| fsync_dir(&self.dir))
+            .and_then(|()| {
+                if self.flushed < range_end {
+                    self.persist_recovery_point_at(range_end)?;
+                    self.flushed = range_end;
+                }
+                write_manifest(&self.dir, old_bases, &new_bases)
+            });
+        if let Err(e) = committed {
+            // Before the commit point: the old segments are the log. The manifest exists
+            // only if its directory fsync failed after the rename; removed, the swap is
+            // uncommitted and the staged files are garbage — removed now rather than at
+            // the next open, since on a full disk they hold the space appends need.
+            // Should the manifest stay, the swap counts as committed and is finished by
+            // the next call or open, which need the staged files.
+            if remove_if_exists(&self.dir.join(SWAP_MANIFEST_FILE)).is_err() {
+                self.pending_swap = Some((old_bases.to_vec(), new_bases));
+                return Err(e);
+            }
             for p in &written {
                 let _ = fs::remove_file(with_suffix(p, CLEANED_SUFFIX));
                 let _ = fs::remove_file(with_suffix(p, SWAP_SUFFIX));
             }
             return Err(e);
         }
-        fsync_dir(&self.dir)?;
-        if self.flushed < range_end {
-            self.flushed = range_end;
-            self.persist_recovery_point()?;
-        }
-        write_manifest(&self.dir, old_bases, &new_bases)?;
+        // Committed. If completing or installing fails (rare: renames, unlinks, opening
+        // files), the next call finishes it; until then reads use the old segments' open
+        // files, which hold the same records and more.
+        self.pending_swap = Some((old_bases.to_vec(), new_bases.clone()));
         complete_swap(&self.dir, old_bases, &new_bases)?;
+        self.install_swapped(old_bases, &new_bases)?;
+        self.pending_swap = None;
+        tracing::info!(dir = %self.dir.display(), old = ?old_bases, new = ?new_bases, "replaced cleaned segments");
+        Ok(())
+    }
 
+    /// Replaces the in-memory segments `old` (still listed) by the swapped-in files of
+    /// `new`, which span the same offsets.
+    fn install_swapped(&mut self, old: &[i64], new: &[i64]) -> Result<(), LogError> {
+        let from = self
+            .segments
+            .iter()
+            .position(|s| Some(&s.base) == old.first())
+            .ok_or_else(|| LogError::SegmentsChanged(format!("no segment at {old:?}")))?;
+        let to = from + old.len();
+        let range_end = self.segments[to].base;
         let created = self.segments[from].created_ms;
         let interval = self.config.index_interval_bytes;
-        let mut fresh = Vec::with_capacity(prepared.len());
-        for (k, p) in prepared.iter().enumerate() {
-            let (mut seg, needs) = Segment::open(&self.dir, p.base, created)?;
+        let mut fresh = Vec::with_capacity(new.len());
+        for (k, &base) in new.iter().enumerate() {
+            let (mut seg, needs) = Segment::open(&self.dir, base, created)?;
             if needs {
                 seg.rebuild(false, interval)?;
             }
             seg.created_ms = created;
-            seg.next_offset = prepared.get(k + 1).map_or(range_end, |n| n.base);
+            seg.next_offset = new.get(k + 1).copied().unwrap_or(range_end);
             seg.load_txn_entries()?;
             fresh.push(seg);
         }
         self.segments.splice(from..to, fresh);
-        tracing::info!(dir = %self.dir.display(), old = ?old_bases, new = ?new_bases, "replaced cleaned segments");
         Ok(())
     }
 
@@ -695,6 +795,16 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// Writes the `log-start-offset` checkpoint (temp file, fsync, rename, directory fsync).
+fn persist_log_start_at(dir: &Path, offset: i64) -> Result<(), LogError> {
+    checkpoint::write_offset_file(
+        &dir.join(LOG_START_OFFSET_FILE),
+        LOG_START_OFFSET_VERSION,
+        offset,
+    )?;
+    fsync_dir(dir)
 }
 
 impl RetentionOutcome {

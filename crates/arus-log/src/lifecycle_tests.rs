@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use super::tests::{make_batch, make_batch_attr};
 use super::txn_tests::{marker_batch, pbatch};
 use super::*;
-use crate::lifecycle::{SWAP_MANIFEST_FILE, SWAP_SUFFIX};
+use crate::lifecycle::{
+    LOG_START_OFFSET_FILE, LOG_START_OFFSET_VERSION, SWAP_MANIFEST_FILE, SWAP_SUFFIX,
+};
 use crate::segment::segment_path;
 
 /// Single-record batches with a 100-byte value are 170 bytes: two per 400-byte segment.
@@ -692,4 +694,187 @@ fn truncation_below_the_start_restarts_there() {
     drop(log);
     let log = open(d.path());
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (5, 5));
+}
+
+/// Makes every write of the checkpoint at `file` fail: its temp file's name is taken by a
+/// directory, so creating the temp file fails (EISDIR), as it would on a full disk.
+fn block_writes_of(dir: &Path, file: &str) -> PathBuf {
+    let blocker = dir.join(file).with_extension("tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    blocker
+}
+
+#[test]
+fn delete_records_changes_nothing_when_the_log_start_cannot_be_written() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    let blocker = block_writes_of(d.path(), LOG_START_OFFSET_FILE);
+    let before = names(d.path());
+
+    for offset in [5, 4, -1] {
+        assert!(matches!(
+            log.delete_records_before(offset),
+            Err(LogError::Io { .. })
+        ));
+    }
+    // Nothing changed, in memory or on disk.
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
+    assert_eq!(read_at(&log, 0).unwrap()[..170], b[0][..]);
+    assert_eq!(names(d.path()), before);
+    // Nor after a crash.
+    drop(log);
+    let mut log = open(d.path());
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
+
+    // Once the checkpoint can be written again, the same call works.
+    std::fs::remove_dir(&blocker).unwrap();
+    assert_eq!(log.delete_records_before(5).unwrap(), 5);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+    drop(log);
+    let log = open(d.path());
+    assert_eq!(log.log_start_offset(), 5);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+}
+
+/// Retention needs no write to take effect: with the log-start checkpoint unwritable (as
+/// on a full disk) it still deletes, which is how it frees space, and a crash right after
+/// finds the same log start (the first segment's base).
+#[test]
+fn retention_frees_segments_when_nothing_can_be_written() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    ten(&mut log);
+    block_writes_of(d.path(), LOG_START_OFFSET_FILE);
+    let by_size = RetentionPolicy {
+        retention_ms: -1,
+        retention_bytes: 1000,
+    };
+    let out = log.apply_retention(&by_size, 20_000).unwrap();
+    assert_eq!(out.segments_deleted, 2);
+    assert_eq!(log.log_start_offset(), 4);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+    assert!(out_of_range(read_at(&log, 3)));
+    drop(log);
+    let mut log = open(d.path());
+    assert_eq!(log.log_start_offset(), 4);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+
+    // Everything expired, and no new segment can be made (its index files cannot be
+    // created): all but the active segment go now.
+    for base in [10, 11] {
+        for suffix in ["index", "timeindex"] {
+            std::fs::create_dir(segment_path(d.path(), base, suffix)).unwrap();
+        }
+    }
+    let all = RetentionPolicy {
+        retention_ms: 1,
+        retention_bytes: -1,
+    };
+    let out = log.apply_retention(&all, 20_000).unwrap();
+    assert_eq!(out.segments_deleted, 2);
+    assert_eq!(bases(&log), vec![8]);
+    assert_eq!(log.log_start_offset(), 8);
+    assert_eq!(log.log_end_offset(), 10);
+}
+
+/// A crash after the log start became durable but before the segments below it were
+/// deleted: open keeps them (below the start, unreadable) and retention deletes them.
+#[test]
+fn segments_left_below_a_durable_log_start_are_deleted_by_retention() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    drop(log);
+    checkpoint::write_offset_file(
+        &d.path().join(LOG_START_OFFSET_FILE),
+        LOG_START_OFFSET_VERSION,
+        5,
+    )
+    .unwrap();
+    let mut log = open(d.path());
+    assert_eq!(log.log_start_offset(), 5);
+    assert!(out_of_range(read_at(&log, 3)));
+    assert_eq!(read_at(&log, 5).unwrap()[..170], b[5][..]);
+    let keep_all = RetentionPolicy {
+        retention_ms: -1,
+        retention_bytes: -1,
+    };
+    let out = log.apply_retention(&keep_all, 20_000).unwrap();
+    assert_eq!(out.segments_deleted, 2);
+    assert_eq!(bases(&log), vec![4, 6, 8]);
+    assert_eq!(log.log_start_offset(), 5);
+}
+
+/// The cleaner's swap fails before its commit point (here: the manifest cannot be
+/// written): the old segments stay, in memory and on disk, no staged file is left to hold
+/// space, and the same swap succeeds once writes work again.
+#[test]
+fn a_segment_swap_failing_before_its_commit_point_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    let before = names(d.path());
+    for blocked in [
+        // Staging the cleaned files.
+        segment_path(d.path(), 0, "log.cleaned"),
+        // Writing the manifest (the commit point).
+        d.path().join(format!("{SWAP_MANIFEST_FILE}.tmp")),
+    ] {
+        std::fs::create_dir(&blocked).unwrap();
+        assert!(matches!(
+            log.replace_segments(&[0, 2, 4], cleaned(&b)),
+            Err(LogError::Io { .. })
+        ));
+        std::fs::remove_dir(&blocked).unwrap();
+        assert_eq!(names(d.path()), before, "blocked {}", blocked.display());
+        assert_eq!(bases(&log), vec![0, 2, 4, 6, 8]);
+        for (i, batch) in b.iter().enumerate() {
+            assert_eq!(&read_at(&log, i as i64).unwrap()[..170], &batch[..]);
+        }
+    }
+    log.replace_segments(&[0, 2, 4], cleaned(&b)).unwrap();
+    check_cleaned(&log, &b);
+}
+
+/// A swap that fails after its commit point (here: an old segment's file cannot be
+/// removed) leaves a log that still reads correctly, and the next `replace_segments`
+/// finishes it (answering SegmentsChanged so that the cleaner re-plans) — no reopen.
+#[test]
+fn a_segment_swap_failing_after_its_commit_point_is_finished_by_the_next_call() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = open(d.path());
+    let b = ten(&mut log);
+    let stuck = segment_path(d.path(), 4, "index");
+    std::fs::remove_file(&stuck).unwrap();
+    std::fs::create_dir(&stuck).unwrap();
+    assert!(matches!(
+        log.replace_segments(&[0, 2, 4], cleaned(&b)),
+        Err(LogError::Io { .. })
+    ));
+    assert!(d.path().join(SWAP_MANIFEST_FILE).exists());
+    for (i, batch) in b.iter().enumerate() {
+        assert_eq!(&read_at(&log, i as i64).unwrap()[..170], &batch[..]);
+    }
+    // Still stuck: the call fails again, changing nothing.
+    assert!(matches!(
+        log.replace_segments(&[0, 2, 4], cleaned(&b)),
+        Err(LogError::Io { .. })
+    ));
+    std::fs::remove_dir(&stuck).unwrap();
+    assert!(matches!(
+        log.replace_segments(&[0, 2, 4], cleaned(&b)),
+        Err(LogError::SegmentsChanged(_))
+    ));
+    check_cleaned(&log, &b);
+    assert!(!d.path().join(SWAP_MANIFEST_FILE).exists());
+    // Appends and a restart see the same log.
+    let more = fill(&mut log, &[11_000]);
+    assert_eq!(read_at(&log, 10).unwrap(), more[0]);
+    drop(log);
+    let log = open(d.path());
+    assert_eq!(bases(&log), vec![0, 6, 8, 10]);
+    assert_eq!(read_at(&log, 10).unwrap(), more[0]);
 }

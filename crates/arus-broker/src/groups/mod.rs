@@ -38,6 +38,9 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// How long an answer waits for its records to reach stable storage before the request
 /// fails (Kafka bounds the append by `offsets.commit.timeout.ms`, 5 s).
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the timer pauses after a failed write reloaded the state (see
+/// [`reload_from_log`]).
+const RELOAD_TIMER_PAUSE_MS: i64 = 1000;
 
 pub fn group_config(c: &BrokerConfig) -> GroupConfig {
     GroupConfig {
@@ -106,6 +109,9 @@ struct State {
     /// `cleanupGroupMetadata`, every `offsets.retention.check.interval.ms`).
     next_consumer_cleanup_ms: i64,
     waiters: HashMap<Ticket, Waiter>,
+    /// The timer does not run before this (ms): set by [`reload_from_log`], whose state's
+    /// first tick could retry the write that just failed — on a full disk a busy loop.
+    timer_quiet_until_ms: i64,
 }
 
 impl State {
@@ -203,6 +209,7 @@ impl GroupDriver {
                 consumer_records: Vec::new(),
                 next_consumer_cleanup_ms: now_ms() + config.offsets_retention_check_interval_ms,
                 waiters: HashMap::new(),
+                timer_quiet_until_ms: 0,
             }),
             wake: Notify::new(),
             loaded: AtomicBool::new(false),
@@ -304,7 +311,10 @@ impl GroupDriver {
                 self.wake.notified().await;
                 continue;
             }
-            let deadline = self.state.lock().next_deadline();
+            let deadline = {
+                let st = self.state.lock();
+                st.next_deadline().max(st.timer_quiet_until_ms)
+            };
             let now = now_ms();
             if deadline > now {
                 // Capped so that a clock step does not leave the timer asleep for long.
@@ -518,6 +528,7 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
         Ok(t) => t,
         Err(e) => {
             after.persist_error = Some(e.to_string());
+            reload_from_log(broker, st, now);
             return after;
         }
     };
@@ -550,11 +561,47 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
     if let Some(e) = appended.error {
         after.persist_error = Some(e);
     }
+    if after.persist_error.is_some() {
+        reload_from_log(broker, st, now);
+    }
     if !after.flush.is_empty() {
         // Consumers of __consumer_offsets (tools) long-poll like any other reader.
         broker.data_arrived.notify_waiters();
     }
     after
+}
+
+/// After a write that failed (a full disk, an I/O error) the state machines hold changes
+/// that `__consumer_offsets` does not: the client hears NOT_COORDINATOR, so they must not
+/// be visible either (an OffsetFetch must not return a commit that failed). Kafka's
+/// `CoordinatorRuntime` reverts to its last committed snapshot; here the state is rebuilt
+/// from the log, which holds the truth, exactly as the start-up loader does. Deferred
+/// JoinGroup/SyncGroup answers of the discarded state are dropped (their handlers answer
+/// COORDINATOR_NOT_AVAILABLE; clients rejoin). Runs with the coordinator lock held: group
+/// operations wait for the replay, which only a failed write triggers.
+fn reload_from_log(broker: &Broker, st: &mut State, now: i64) {
+    let started = std::time::Instant::now();
+    st.coord = Coordinator::new(group_config(&broker.config), now);
+    st.consumer = ConsumerGroups::new(consumer_group_config(&broker.config));
+    st.consumer_records.clear();
+    st.waiters.clear();
+    let mut n = 0;
+    if let Some(topic) = broker.topics.get(OFFSETS_TOPIC) {
+        let count = topic.partition_count();
+        for p in topic.partitions() {
+            n += replay_partition(&p, count, st);
+        }
+    }
+    st.coord.finish_loading(now);
+    st.consumer.on_loaded(now);
+    // As at start-up: loading completes no deferred answer.
+    let _ = st.coord.take_effects();
+    st.timer_quiet_until_ms = now + RELOAD_TIMER_PAUSE_MS;
+    warn!(
+        records = n,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "a __consumer_offsets write failed; reloaded the group state from the log"
+    );
 }
 
 /// The marker type in a control record's key (`version: i16, type: i16`; 0 abort, 1 commit).

@@ -53,7 +53,11 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause between attempts to write a marker that failed on a storage error.
 const MARKER_RETRY: Duration = Duration::from_secs(1);
-const MARKER_ATTEMPTS: u32 = 30;
+/// How long the timer pauses after a failed write reloaded the state (see
+/// [`TxnDriver::reload_from_log`]).
+const RELOAD_TIMER_PAUSE_MS: i64 = 1000;
+/// A marker that keeps failing is logged on its first attempt and every this many after.
+const MARKER_WARN_EVERY: u32 = 60;
 
 pub fn txn_config(c: &BrokerConfig) -> TxnConfig {
     TxnConfig {
@@ -70,6 +74,10 @@ struct State {
     ids: ProducerIdBlocks,
     /// Next sweep of idle producer ids over every partition (`producer.id.expiration.*`).
     next_producer_expiry_ms: i64,
+    /// The timer does not run before this (ms): set by [`TxnDriver::reload_from_log`], whose
+    /// state's first tick would retry the write that just failed (aborting a timed-out
+    /// transaction, a fenced epoch) — on a full disk a busy loop.
+    timer_quiet_until_ms: i64,
 }
 
 /// What to do once the coordinator lock is released.
@@ -99,6 +107,7 @@ impl TxnDriver {
                 coord: TxnCoordinator::new(txn_config(config)),
                 ids: ProducerIdBlocks::open(&config.log_dir)?,
                 next_producer_expiry_ms: now_ms() + config.producer_id_expiration_check_interval_ms,
+                timer_quiet_until_ms: 0,
             }),
             wake: Notify::new(),
             loaded: AtomicBool::new(false),
@@ -192,7 +201,10 @@ impl TxnDriver {
             }
             let deadline = {
                 let st = self.state.lock();
-                st.coord.next_deadline().min(st.next_producer_expiry_ms)
+                st.coord
+                    .next_deadline()
+                    .min(st.next_producer_expiry_ms)
+                    .max(st.timer_quiet_until_ms)
             };
             let now = now_ms();
             // Effects left by loading (markers to resend) are applied on the first pass: the
@@ -249,7 +261,7 @@ impl TxnDriver {
         let mut st = self.state.lock();
         let st = &mut *st;
         let r = f(&mut st.coord, &mut st.ids, now);
-        let after = self.apply_effects(broker, &mut st.coord, now);
+        let after = self.apply_effects(broker, st, now);
         self.wake.notify_one();
         (r, after)
     }
@@ -279,9 +291,10 @@ impl TxnDriver {
         let result = persist(broker, &after).await;
         if let Err(e) = result {
             if !after.markers.is_empty() {
-                // The Prepare record may not be durable: do not write markers for it. The
-                // transaction stays in its Prepare state in memory; a restart reloads
-                // whatever reached the log and resends the markers of what did.
+                // The Prepare record may not be durable: do not write markers for it. If
+                // the append failed, the state was reloaded from the log (the transaction
+                // is back to what is durable, and a retried EndTxn works); after a timeout
+                // the record is in the log and the next start resends its markers.
                 warn!(
                     jobs = after.markers.len(),
                     "transaction markers not written: their Prepare record is not durable"
@@ -333,13 +346,8 @@ impl TxnDriver {
 
     /// Appends the coordinator's records (one batch per `__transaction_state` partition)
     /// and takes the marker jobs. Called with the lock held.
-    fn apply_effects(
-        &self,
-        broker: &Arc<Broker>,
-        coord: &mut TxnCoordinator,
-        now: i64,
-    ) -> TxnAfter {
-        let effects = coord.take_effects();
+    fn apply_effects(&self, broker: &Arc<Broker>, st: &mut State, now: i64) -> TxnAfter {
+        let effects = st.coord.take_effects();
         let mut after = TxnAfter {
             flush: Vec::new(),
             markers: effects.markers,
@@ -352,6 +360,7 @@ impl TxnDriver {
             Ok(t) => t,
             Err(e) => {
                 after.persist_error = Some(e.to_string());
+                self.reload_from_log(broker, st, now);
                 return after;
             }
         };
@@ -369,10 +378,39 @@ impl TxnDriver {
         batches.append_to(&topic, &mut appended);
         after.flush = appended.flush;
         after.persist_error = appended.error;
+        if after.persist_error.is_some() {
+            self.reload_from_log(broker, st, now);
+        }
         if !after.flush.is_empty() {
             broker.data_arrived.notify_waiters();
         }
         after
+    }
+
+    /// After a write that failed (a full disk, an I/O error) the coordinator holds a
+    /// transition `__transaction_state` does not: the client hears NOT_COORDINATOR, so the
+    /// transition must not have happened (Kafka applies a transition only once its record
+    /// is appended, `TransactionStateManager.appendTransactionToLog`). The state is rebuilt
+    /// from the log, as the start-up loader does, so a retried EndTxn or InitProducerId
+    /// finds the last durable state. Transactions the log leaves in a Prepare state get
+    /// their markers again (idempotent: a marker task still writing them is harmless).
+    /// Runs with the coordinator lock held; only a failed write triggers it.
+    fn reload_from_log(&self, broker: &Broker, st: &mut State, now: i64) {
+        let started = std::time::Instant::now();
+        st.coord = TxnCoordinator::new(txn_config(&self.config));
+        let mut n = 0;
+        if let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) {
+            for p in topic.partitions() {
+                n += replay_partition(&p, &mut st.coord);
+            }
+        }
+        st.coord.finish_loading(now);
+        st.timer_quiet_until_ms = now + RELOAD_TIMER_PAUSE_MS;
+        warn!(
+            records = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "a __transaction_state write failed; reloaded the transaction state from the log"
+        );
     }
 }
 
@@ -422,13 +460,18 @@ fn marker_task(
                         warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = %e, "transaction marker refused by the partition");
                         break;
                     }
-                    Err(MarkerError::Storage(e)) if attempt < MARKER_ATTEMPTS => {
-                        warn!(topic = %tp.topic, partition = tp.partition, error = %e, "cannot write a transaction marker; retrying");
-                        tokio::time::sleep(MARKER_RETRY).await;
-                    }
+                    // Kafka's marker channel retries KAFKA_STORAGE_ERROR until the write
+                    // succeeds: the transaction must complete once space returns, without
+                    // a restart. Only a broker shutdown ends the retries (the next start
+                    // resends the markers of a transaction left in its Prepare state).
                     Err(MarkerError::Storage(e)) => {
-                        warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = %e, "giving up on a transaction marker until the next start");
-                        return;
+                        if driver.stopped.load(Ordering::Acquire) {
+                            return;
+                        }
+                        if attempt % MARKER_WARN_EVERY == 1 {
+                            warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, attempt, error = %e, "cannot write a transaction marker; retrying");
+                        }
+                        tokio::time::sleep(MARKER_RETRY).await;
                     }
                 }
             }
