@@ -5,16 +5,21 @@ use arus_protocol::ErrorCode;
 use arus_protocol::messages::ApiVersionsRequest;
 use arus_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
 
-use crate::broker::SUPPORTED_APIS;
+use crate::broker::{SUPPORTED_APIS, supported_versions};
 
+/// Exactly the ranges the connection layer serves ([`supported_versions`], caps included): a
+/// client that picks the highest advertised version must never be disconnected for it.
 fn ranges() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
-        .map(|(key, min)| ApiVersion {
-            api_key: *key as i16,
-            min_version: *min,
-            max_version: key.valid_versions().1,
-            ..Default::default()
+        .filter_map(|(key, _)| {
+            let (min, max) = supported_versions(*key)?;
+            Some(ApiVersion {
+                api_key: *key as i16,
+                min_version: min,
+                max_version: max,
+                ..Default::default()
+            })
         })
         .collect()
 }
@@ -41,5 +46,32 @@ pub fn unsupported_version() -> ApiVersionsResponse {
         error_code: ErrorCode::UnsupportedVersion.code(),
         api_keys: ranges(),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arus_protocol::ApiKey;
+
+    #[test]
+    fn advertised_ranges_are_the_served_ranges() {
+        let response = handle(&ApiVersionsRequest::default(), 3);
+        assert_eq!(response.api_keys.len(), SUPPORTED_APIS.len());
+        for v in &response.api_keys {
+            let key = ApiKey::from_i16(v.api_key).unwrap();
+            assert_eq!(
+                Some((v.min_version, v.max_version)),
+                supported_versions(key),
+                "{}",
+                key.name()
+            );
+        }
+        let end_txn = response
+            .api_keys
+            .iter()
+            .find(|v| v.api_key == ApiKey::EndTxn as i16)
+            .unwrap();
+        assert_eq!(end_txn.max_version, 4, "EndTxn v5 is transactions v2");
     }
 }
