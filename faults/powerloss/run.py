@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""Power-loss test: the real broker on plfs (a FUSE filesystem that drops unsynced state).
+
+    compat/.venv/bin/python faults/powerloss/run.py [--broker target/release/arus]
+        [--cycles 5] [--control-cycles 3] [--seed N] [--no-control] [--keep]
+
+Each cycle: run a workload against `arus serve` whose --log-dirs is on the plfs mount,
+SIGKILL the broker at a random moment, cut the power (unmount plfs: every write not
+fsynced and every directory entry not made durable by an fsync of its directory is
+rolled back, the newest unsynced write of each file torn at a random byte), remount,
+restart the broker and check everything the clients were told is durable:
+
+  * idempotent producer (acks=all): every acknowledged (partition, offset, value) is read
+    back at that offset with that value, across all cycles so far;
+  * consumer-group offsets committed synchronously (OffsetCommit answered): the committed
+    offset is at least the acknowledged one;
+  * transactions: every transaction whose commit_transaction returned is fully visible to a
+    read_committed consumer, no record of an aborted or never-committed transaction is,
+    and one whose commit was in flight at the kill is all or nothing.
+
+Then the same run again with `--override arus.acks.all.fsync=false` as a negative control:
+there acknowledged records are only in the page cache, so the cut must lose some. If the
+control detects no loss, the test itself is broken and the run fails.
+
+Workers (producer, offset committer, transactional producer) are subprocesses of this
+script (`--worker KIND`) that journal every acknowledgement to a file (the journal is on
+the real disk, not on plfs). Exit status 0 only if the main run found no violation and the
+control found one.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+TOPIC = "pl"
+TXN_TOPIC = "pltx"
+PARTITIONS = 3
+GROUP = "pl-offsets"
+TXN_ID = "pl-txn"
+TXN_RECORDS = 10
+VALUE_PAD = 400  # bytes of padding per produced value
+
+
+def log(msg):
+    print("[powerloss %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+# ----------------------------------------------------------------------------- workers
+
+def journal_open(path):
+    return open(path, "a", buffering=1)
+
+
+def worker_produce(bs, journal, cycle):
+    from confluent_kafka import Producer
+
+    j = journal_open(journal)
+    p = Producer({
+        "bootstrap.servers": bs, "enable.idempotence": True, "acks": "all",
+        "linger.ms": 2, "batch.num.messages": 200, "queue.buffering.max.messages": 20000,
+        "message.timeout.ms": 300000, "reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 500,
+    })
+
+    def cb(err, msg):
+        if err is None:
+            j.write("%d %d %s\n" % (msg.partition(), msg.offset(), msg.value()[:40].decode()))
+
+    pad = b"x" * VALUE_PAD
+    seq = 0
+    while True:
+        v = b"c%d-%d|" % (cycle, seq)
+        v = v + b" " * (40 - len(v)) + pad
+        try:
+            p.produce(TOPIC, value=v, key=b"%d" % seq, on_delivery=cb)
+            seq += 1
+        except BufferError:
+            p.poll(0.01)
+            continue
+        p.poll(0)
+
+
+def worker_offsets(bs, journal, cycle):
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    j = journal_open(journal)
+    c = Consumer({"bootstrap.servers": bs, "group.id": GROUP, "enable.auto.commit": False,
+                  "reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 500})
+    i = 0
+    while True:
+        i += 1
+        off = cycle * 1_000_000 + i
+        tps = [TopicPartition(TOPIC, p, off) for p in range(PARTITIONS)]
+        try:
+            res = c.commit(offsets=tps, asynchronous=False)
+            if all(tp.error is None for tp in res):
+                j.write("%d\n" % off)
+        except KafkaException:
+            time.sleep(0.05)
+        time.sleep(0.02)
+
+
+def worker_txn(bs, journal, cycle):
+    from confluent_kafka import KafkaException, Producer
+
+    j = journal_open(journal)
+    p = Producer({"bootstrap.servers": bs, "transactional.id": TXN_ID, "transaction.timeout.ms": 60000,
+                  "linger.ms": 2, "reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 500})
+    p.init_transactions(30)
+    n = 0
+    while True:
+        n += 1
+        t = "t%d-%d" % (cycle, n)
+        p.begin_transaction()
+        j.write("begin %s\n" % t)
+        for k in range(TXN_RECORDS):
+            p.produce(TXN_TOPIC, value=("%s-%d" % (t, k)).encode(), partition=k % PARTITIONS)
+        p.flush(30)
+        if n % 5 == 0:
+            j.write("abort %s\n" % t)
+            p.abort_transaction(30)
+            j.write("aborted %s\n" % t)
+            continue
+        j.write("commit %s\n" % t)
+        try:
+            p.commit_transaction(30)
+        except KafkaException:
+            # Broker gone: the outcome is unknown (all or nothing); stop here.
+            time.sleep(3600)
+        j.write("committed %s\n" % t)
+
+
+WORKERS = {"produce": worker_produce, "offsets": worker_offsets, "txn": worker_txn}
+
+
+# ----------------------------------------------------------------------------- harness
+
+class Failure(Exception):
+    pass
+
+
+def wait_for(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise Failure("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+def read_lines(path):
+    """Complete lines only (a worker killed mid-write leaves a partial last line)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        data = f.read()
+    lines = data.split("\n")
+    return [l for l in lines[:-1] if l]
+
+
+class Run:
+    def __init__(self, args, label, overrides, cycles, work):
+        self.args = args
+        self.label = label
+        self.overrides = overrides
+        self.cycles = cycles
+        self.work = work
+        self.backing = os.path.join(work, "backing")
+        self.mnt = os.path.join(work, "mnt")
+        os.makedirs(self.backing)
+        os.makedirs(self.mnt)
+        self.fs = None
+        self.broker = None
+        self.workers = []
+        self.rng = random.Random(args.seed * 7 + len(label))
+        self.acked = {}  # (p, off) -> value prefix
+        self.offsets_acked = 0
+        self.txn_committed = set()
+        self.txn_aborted = set()
+        self.txn_uncertain = set()  # commit called, not confirmed
+        self.txn_open = set()  # begun, commit never called
+        self.violations = []
+        self.cut_reports = []
+        self.bs = None
+        self.mounts = 0
+        self.bytes_produced = 0
+        self.workload_seconds = 0.0
+
+    # ---- filesystem
+    def mount(self):
+        self.mounts += 1
+        report = os.path.join(self.work, "cut-%d.json" % self.mounts)
+        cmd = [sys.executable, os.path.join(HERE, "plfs.py"), self.backing, self.mnt,
+               "--on-unmount", "cut", "--seed", str(self.rng.randrange(1 << 30)), "--report", report]
+        if not self.args.no_tear:
+            cmd.append("--tear")
+        self.fs = subprocess.Popen(cmd, stdout=open(os.path.join(self.work, "plfs.log"), "a"),
+                                   stderr=subprocess.STDOUT)
+        self.fs.report = report
+        wait_for(lambda: os.path.ismount(self.mnt) or self.fs.poll() is not None, 20, "plfs mount")
+        if not os.path.ismount(self.mnt):
+            raise Failure("plfs exited with %s (see %s/plfs.log)" % (self.fs.returncode, self.work))
+        os.makedirs(os.path.join(self.mnt, "data"), exist_ok=True)
+        fd = os.open(self.mnt, os.O_RDONLY)  # the data dir itself is test setup: make it durable
+        os.fsync(fd)
+        os.close(fd)
+
+    def unmount_cut(self):
+        """The power cut: unmount; plfs rolls back everything not durable and exits."""
+        for _ in range(100):
+            if subprocess.run(["fusermount", "-u", self.mnt], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            subprocess.run(["fusermount", "-uz", self.mnt], capture_output=True)
+        try:
+            self.fs.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise Failure("plfs did not finish the cut within 60s")
+        fs, self.fs = self.fs, None
+        if fs.returncode != 0 or not os.path.exists(fs.report):
+            raise Failure("plfs failed (exit %s), see %s/plfs.log" % (fs.returncode, self.work))
+        with open(fs.report) as f:
+            rep = json.load(f)
+        self.cut_reports.append(rep)
+        return rep
+
+    # ---- broker
+    def start_broker(self):
+        ready = os.path.join(self.work, "ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
+        cmd = [self.args.broker, "serve", "--listeners", "PLAINTEXT://127.0.0.1:0", "--ready-file", ready,
+               "--log-dirs", os.path.join(self.mnt, "data")]
+        for o in self.overrides:
+            cmd += ["--override", o]
+        self.broker = subprocess.Popen(cmd, stdout=open(os.path.join(self.work, "broker.log"), "a"),
+                                       stderr=subprocess.STDOUT)
+        wait_for(lambda: os.path.exists(ready) and open(ready).read().strip() != "" or self.broker.poll() is not None,
+                 60, "broker ready file")
+        if self.broker.poll() is not None:
+            raise Failure("broker exited with %s at start (see %s/broker.log)" % (self.broker.returncode, self.work))
+        self.bs = open(ready).read().strip()
+
+    def kill_broker(self):
+        if self.broker and self.broker.poll() is None:
+            self.broker.send_signal(signal.SIGKILL)
+            self.broker.wait(timeout=30)
+        self.broker = None
+
+    # ---- workers
+    def start_workers(self, cycle):
+        for kind in ("produce", "offsets", "txn"):
+            jpath = os.path.join(self.work, "journal-%s-%d" % (kind, cycle))
+            p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", kind,
+                                  "--bootstrap", self.bs, "--journal", jpath, "--cycle", str(cycle)],
+                                 stdout=open(os.path.join(self.work, "workers.log"), "a"), stderr=subprocess.STDOUT)
+            p.kind, p.journal = kind, jpath
+            self.workers.append(p)
+
+    def stop_workers(self):
+        for p in self.workers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
+        ws, self.workers = self.workers, []
+        return ws
+
+    def collect(self, ws):
+        for p in ws:
+            lines = read_lines(p.journal)
+            if p.kind == "produce":
+                for l in lines:
+                    part, off, val = l.split(" ", 2)
+                    self.acked[(int(part), int(off))] = val
+                self.bytes_produced += len(lines) * (40 + VALUE_PAD)
+            elif p.kind == "offsets":
+                if lines:
+                    self.offsets_acked = max(self.offsets_acked, int(lines[-1]))
+            else:
+                state = {}
+                for l in lines:
+                    what, t = l.split(" ")
+                    state[t] = what
+                for t, what in state.items():
+                    # "abort" (abort called, not confirmed) was never committed: like "begin".
+                    {"begin": self.txn_open, "abort": self.txn_open, "aborted": self.txn_aborted,
+                     "commit": self.txn_uncertain, "committed": self.txn_committed}[what].add(t)
+
+    # ---- verification
+    def create_topics(self):
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        a = AdminClient({"bootstrap.servers": self.bs})
+        fs = a.create_topics([NewTopic(TOPIC, PARTITIONS, 1), NewTopic(TXN_TOPIC, PARTITIONS, 1)],
+                             operation_timeout=30, request_timeout=30)
+        for t, f in fs.items():
+            f.result(30)
+
+    def verify(self, cycle):
+        from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
+
+        found = []
+        # 1. acknowledged records
+        c = Consumer({"bootstrap.servers": self.bs, "group.id": "pl-verify", "enable.auto.commit": False,
+                      "fetch.max.bytes": 16 << 20, "max.partition.fetch.bytes": 8 << 20})
+        hw = {}
+        for p in range(PARTITIONS):
+            lo, hi = c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=30, cached=False)
+            hw[p] = hi
+        c.assign([TopicPartition(TOPIC, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+        got = {}
+        done = {p for p in range(PARTITIONS) if hw[p] == 0}
+        end = time.time() + 120
+        while len(done) < PARTITIONS and time.time() < end:
+            for m in c.consume(1000, 1.0):
+                if m.error():
+                    continue
+                got[(m.partition(), m.offset())] = m.value()[:40].decode()
+                if m.offset() + 1 >= hw[m.partition()]:
+                    done.add(m.partition())
+        c.close()
+        if len(done) < PARTITIONS:
+            found.append("could not read %s to its high watermark %s within 120s" % (TOPIC, hw))
+        missing = [(k, v) for k, v in self.acked.items() if k not in got]
+        wrong = [(k, v, got[k]) for k, v in self.acked.items() if k in got and got[k] != v]
+        if missing:
+            found.append("%d acknowledged records missing (high watermarks %s), e.g. %s"
+                         % (len(missing), hw, sorted(missing)[:3]))
+        if wrong:
+            found.append("%d acknowledged records with another value at their offset, e.g. %s"
+                         % (len(wrong), sorted(wrong)[:3]))
+        self.lost_records = len(missing) + len(wrong)
+
+        # 2. committed offsets
+        c = Consumer({"bootstrap.servers": self.bs, "group.id": GROUP, "enable.auto.commit": False})
+        committed = c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=30)
+        c.close()
+        for tp in committed:
+            if tp.offset < self.offsets_acked:
+                found.append("committed offset of %s-%d is %d < acknowledged %d"
+                             % (TOPIC, tp.partition, tp.offset, self.offsets_acked))
+        self.lost_offsets = any(tp.offset < self.offsets_acked for tp in committed)
+
+        # 3. transactions: first let init_transactions finish/abort what the crash left open
+        p = Producer({"bootstrap.servers": self.bs, "transactional.id": TXN_ID})
+        p.init_transactions(60)
+        del p
+        c = Consumer({"bootstrap.servers": self.bs, "group.id": "pl-verify-txn", "enable.auto.commit": False,
+                      "isolation.level": "read_committed"})
+        hw = {}
+        for q in range(PARTITIONS):
+            lo, hi = c.get_watermark_offsets(TopicPartition(TXN_TOPIC, q), timeout=30, cached=False)
+            hw[q] = hi
+        c.assign([TopicPartition(TXN_TOPIC, q, OFFSET_BEGINNING) for q in range(PARTITIONS)])
+        vis = {}
+        end = time.time() + 60
+        while time.time() < end:
+            for m in c.consume(1000, 0.5):
+                if m.error():
+                    continue
+                t, k = m.value().decode().rsplit("-", 1)
+                vis.setdefault(t, []).append(int(k))
+            pos = c.position([TopicPartition(TXN_TOPIC, q) for q in range(PARTITIONS)])
+            if all(tp.offset >= hw[tp.partition] or hw[tp.partition] == 0 for tp in pos):
+                break
+        else:
+            found.append("read_committed consumer did not reach the high watermarks %s of %s within 60s "
+                         "(a transaction left hanging?)" % (hw, TXN_TOPIC))
+        c.close()
+        self.lost_txns = 0
+        for t in self.txn_committed:
+            if sorted(vis.get(t, [])) != list(range(TXN_RECORDS)):
+                self.lost_txns += 1
+                found.append("committed transaction %s not fully visible: %s" % (t, sorted(vis.get(t, []))))
+        for t in self.txn_aborted | self.txn_open:
+            if t in vis:
+                found.append("aborted/unfinished transaction %s visible: %s" % (t, sorted(vis[t])))
+        for t in self.txn_uncertain:
+            if t in vis and sorted(vis[t]) != list(range(TXN_RECORDS)):
+                found.append("transaction %s (commit in flight at the kill) partly visible: %s" % (t, sorted(vis[t])))
+        for t, ks in vis.items():
+            if sorted(ks) != sorted(set(ks)):
+                found.append("transaction %s has duplicate records: %s" % (t, sorted(ks)))
+        return found
+
+    # ---- the run
+    def run(self):
+        t0 = time.time()
+        self.mount()
+        self.start_broker()
+        self.create_topics()
+        for cycle in range(1, self.cycles + 1):
+            self.start_workers(cycle)
+            dur = self.rng.uniform(self.args.min_run, self.args.max_run)
+            ts = time.time()
+            end = ts + dur
+            while time.time() < end:
+                time.sleep(0.1)
+                for w in self.workers:
+                    if w.poll() is not None:
+                        raise Failure("worker %s exited early with %s (see %s/workers.log)"
+                                      % (w.kind, w.returncode, self.work))
+            self.kill_broker()
+            time.sleep(1.0)  # acknowledgements already received reach the journals
+            self.collect(self.stop_workers())
+            self.workload_seconds += time.time() - ts
+            rep = self.unmount_cut()
+            self.mount()
+            self.start_broker()
+            found = self.verify(cycle)
+            log("%s cycle %d/%d: %.1fs of load; acked so far: %d records, offsets up to %d, %d txns "
+                "committed (%d aborted, %d in flight); cut dropped %d bytes in %d files (%d torn), "
+                "reversed %d dir ops; %s"
+                % (self.label, cycle, self.cycles, dur, len(self.acked), self.offsets_acked,
+                   len(self.txn_committed), len(self.txn_aborted), len(self.txn_uncertain),
+                   rep["bytes_dropped"], rep["files_rolled_back"], rep["torn_files"],
+                   len(rep["namespace_reversed"]), "OK" if not found else "%d VIOLATIONS" % len(found)))
+            for f in rep.get("namespace_errors", []):
+                log("  plfs could not reverse: %s" % f)
+            for f in found[:10]:
+                log("  VIOLATION: %s" % f)
+            self.violations += ["cycle %d: %s" % (cycle, f) for f in found]
+            if found and self.args.stop_on_violation:
+                break
+        self.kill_broker()
+        self.unmount_cut()
+        self.elapsed = time.time() - t0
+        self.cycles_done = cycle
+
+    def cleanup(self):
+        for p in self.workers:
+            if p.poll() is None:
+                p.kill()
+        self.kill_broker()
+        if self.fs is not None:
+            subprocess.run(["fusermount", "-uz", self.mnt], capture_output=True)
+            try:
+                self.fs.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.fs.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--broker", default=os.path.join(REPO, "target/release/arus"))
+    ap.add_argument("--cycles", type=int, default=5)
+    ap.add_argument("--control-cycles", type=int, default=3, help="at most; stops at the first loss")
+    ap.add_argument("--no-control", action="store_true")
+    ap.add_argument("--min-run", type=float, default=4.0, help="seconds of load before a cut, at least")
+    ap.add_argument("--max-run", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--no-tear", action="store_true")
+    ap.add_argument("--stop-on-violation", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--worker", choices=sorted(WORKERS))
+    ap.add_argument("--bootstrap")
+    ap.add_argument("--journal")
+    ap.add_argument("--cycle", type=int)
+    args = ap.parse_args()
+    if args.worker:
+        WORKERS[args.worker](args.bootstrap, args.journal, args.cycle)
+        return 0
+    if args.seed is None:
+        args.seed = random.randrange(1 << 30)
+    args.broker = os.path.abspath(args.broker)
+    if not os.path.exists("/dev/fuse") or shutil.which("fusermount") is None:
+        log("needs /dev/fuse and fusermount (bash faults/powerloss/install.sh)")
+        return 2
+    log("seed %d, broker %s" % (args.seed, args.broker))
+
+    t0 = time.time()
+    results = []
+    plan = [("main", [], args.cycles)]
+    if not args.no_control:
+        plan.append(("control(arus.acks.all.fsync=false)", ["arus.acks.all.fsync=false"], args.control_cycles))
+    ok = True
+    for label, overrides, cycles in plan:
+        work = tempfile.mkdtemp(prefix="arus-powerloss-")
+        r = Run(args, label, overrides, cycles, work)
+        if label != "main":
+            args.stop_on_violation = True
+        error = None
+        try:
+            r.run()
+        except Failure as e:
+            error = str(e)
+        except Exception as e:  # noqa: BLE001 - report anything, clean up below
+            error = "%s: %s" % (type(e).__name__, e)
+        finally:
+            r.cleanup()
+        results.append((label, r, error))
+        if error:
+            log("%s: ERROR %s (work dir %s kept)" % (label, error, work))
+        elif not args.keep and (label != "main" or not r.violations):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            log("%s: work dir kept: %s" % (label, work))
+
+    log("==== summary (%.0fs, seed %d)" % (time.time() - t0, args.seed))
+    for label, r, error in results:
+        mb = r.bytes_produced / 1e6
+        line = ("%s: %s cycles, %d acknowledged records (%.1f MB, %.2f MB/s under load) verified after every cut, "
+                "offsets committed up to %d, %d committed / %d aborted transactions; %d violations"
+                % (label, getattr(r, "cycles_done", "?"), len(r.acked), mb, mb / max(r.workload_seconds, 0.001),
+                   r.offsets_acked, len(r.txn_committed), len(r.txn_aborted), len(r.violations)))
+        log(line)
+        if label == "main":
+            if error or r.violations:
+                ok = False
+                log("FAIL: main run: %s" % (error or "%d violations" % len(r.violations)))
+        else:
+            if error:
+                ok = False
+                log("FAIL: control run: %s" % error)
+            elif not r.violations:
+                ok = False
+                log("FAIL: the control run (no fsync before acks=all) lost nothing: the test cannot detect loss")
+            else:
+                log("control detected loss as it must: %s" % r.violations[0])
+    log("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
