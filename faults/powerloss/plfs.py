@@ -410,6 +410,20 @@ class PowerLossFS(Operations):
         self.journal = []
 
 
+def run_fuse(fs, a):
+    FUSE(
+        fs,
+        a.mountpoint,
+        foreground=True,
+        nothreads=a.single_thread,
+        big_writes=True,
+        max_write=131072,
+        max_read=131072,
+        default_permissions=True,
+        fsname="plfs",
+    )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("backing")
@@ -422,17 +436,15 @@ def main():
     a = ap.parse_args()
 
     fs = PowerLossFS(a.backing)
-    FUSE(
-        fs,
-        a.mountpoint,
-        foreground=True,
-        nothreads=a.single_thread,
-        big_writes=True,
-        max_write=131072,
-        max_read=131072,
-        default_permissions=True,
-        fsname="plfs",
-    )
+    try:
+        run_fuse(fs, a)
+    except RuntimeError as e:
+        # libfuse2 reports an unmount that raced with a request still being read
+        # ("reading device: Software caused connection abort") as an error; it is an
+        # unmount all the same once the mount point is gone.
+        if os.path.ismount(a.mountpoint):
+            raise
+        print("plfs: fuse loop ended with %s after the unmount; treating it as the unmount" % e, file=sys.stderr)
     # The FUSE loop ended: the mount is gone, nobody can look at the backing directory
     # through it any more. This is the moment of the power cut.
     if a.on_unmount == "cut":
