@@ -174,15 +174,25 @@ class PowerLossFS(Operations):
         with self.mu:
             self.stats["dir_fsyncs"] += 1
             ino = os.lstat(self._p(path)).st_ino
-            keep = []
-            for op in self.journal:
-                op["pending"].discard(ino)
-                if op["pending"]:
-                    keep.append(op)
-                else:
-                    self._make_durable(op)
-            self.journal = keep
+            self._dir_synced(ino)
         return 0
+
+    def _dir_synced(self, ino):
+        keep = []
+        gone_dirs = []
+        for op in self.journal:
+            op["pending"].discard(ino)
+            if op["pending"]:
+                keep.append(op)
+            else:
+                self._make_durable(op)
+                if op["op"] == "rmdir":
+                    gone_dirs.append(op["ino"])
+        self.journal = keep
+        # A directory whose removal is durable takes its (already unlinked) entries with it:
+        # nothing can bring them back into it.
+        for d in gone_dirs:
+            self._dir_synced(d)
 
     def _make_durable(self, op):
         t = op.get("trash")
@@ -207,8 +217,9 @@ class PowerLossFS(Operations):
                 raise FuseOSError(errno.ENOTEMPTY)
             t = self._trash_name()
             pending = [self._dir_ino(path)]
+            ino = os.lstat(p).st_ino
             os.rename(p, t)
-            self._journal({"op": "rmdir", "path": path, "trash": t}, pending)
+            self._journal({"op": "rmdir", "path": path, "trash": t, "ino": ino}, pending)
 
     # ---------------------------------------------------------------- namespace
     def create(self, path, mode, fi=None):

@@ -42,10 +42,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TOPIC = "pl"
 TXN_TOPIC = "pltx"
+RE_TOPIC = "plre"  # deleted and created again every cycle
 RET_TOPIC = "plret"  # small retention.bytes: old segments are deleted during the load
 # Broker settings for both runs: retention and compaction work often enough to be cut.
 BROKER_OVERRIDES = ["log.retention.check.interval.ms=1000", "log.segment.delete.delay.ms=500",
-                    "log.cleaner.backoff.ms=500"]
+                    ]
 PARTITIONS = 3
 GROUP = "pl-offsets"
 TXN_ID = "pl-txn"
@@ -94,7 +95,10 @@ def worker_produce(bs, journal, cycle, rate_mb, topic):
         v = b"c%d-%d|" % (cycle, seq)
         v = v + b" " * (40 - len(v)) + pad
         try:
-            p.produce(topic, value=v, key=b"%d" % seq, on_delivery=cb)
+            t = topic
+            if t == "fresh":  # a per-cycle producer: this cycle's new topic and the re-created one
+                t = new_topic(cycle) if seq % 2 else RE_TOPIC
+            p.produce(t, value=v, key=b"%d" % seq, on_delivery=cb)
             seq += 1
         except BufferError:
             p.poll(0.01)
@@ -221,6 +225,8 @@ class Run:
         self.port = None
         self.producers = []  # the long-lived producer workers
         self.topics = []
+        self.deleted = set()  # topics whose DeleteTopics was acknowledged
+        self.tuned = False
         self.mounts = 0
         self.bytes_produced = 0
         self.workload_seconds = 0.0
@@ -353,6 +359,16 @@ class Run:
             f.result(30)
         self.topics += [t for t in names if t != TXN_TOPIC]
 
+    def delete_topics(self, names):
+        from confluent_kafka.admin import AdminClient
+
+        a = AdminClient({"bootstrap.servers": self.bs})
+        for t, f in a.delete_topics(names, operation_timeout=30, request_timeout=30).items():
+            f.result(30)
+        self.deleted |= set(names)
+        self.topics = [t for t in self.topics if t not in names]
+        self.acked = {k: v for k, v in self.acked.items() if k[0] not in names}
+
     def tune_internal_topics(self):
         """Small segments and an eager cleaner on __consumer_offsets / __transaction_state, so
         that compaction (swap files, renames, deletes) runs during the load and gets cut."""
@@ -418,12 +434,31 @@ class Run:
         if wrong:
             found.append("%d acknowledged records with another value at their offset, e.g. %s"
                          % (len(wrong), sorted(wrong)[:3]))
+        stale = sorted(v for (t, _, _), v in got.items() if t == RE_TOPIC and not v.startswith("c%d-" % cycle))
+        if stale:
+            found.append("%d records of deleted incarnations of %s visible after re-creating it, e.g. %s"
+                         % (len(stale), RE_TOPIC, stale[:3]))
         self.lost_records = len(missing) + len(wrong)
         dups = sorted(v for v, n in seen.items() if n > 1)
         if dups:
             found.append("%d values of the idempotent producer written more than once, e.g. %s" % (len(dups), dups[:3]))
 
-        # 2. committed offsets
+        # 2. topics and configs: deleted ones stay deleted, altered configs stay altered
+        from confluent_kafka.admin import AdminClient, ConfigResource
+
+        a = AdminClient({"bootstrap.servers": self.bs})
+        present = set(a.list_topics(timeout=30).topics)
+        back = sorted((self.deleted - set(self.topics)) & present)
+        if back:
+            found.append("deleted topics came back: %s" % back)
+        if self.tuned:
+            res = ConfigResource("topic", "__consumer_offsets")
+            cfg = list(a.describe_configs([res], request_timeout=30).values())[0].result(30)
+            if cfg["segment.ms"].value != "2000":
+                found.append("__consumer_offsets segment.ms is %s after the cut, altered to 2000"
+                             % cfg["segment.ms"].value)
+
+        # 3. committed offsets
         c = Consumer({"bootstrap.servers": self.bs, "group.id": GROUP, "enable.auto.commit": False})
         committed = c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=30)
         c.close()
@@ -432,7 +467,7 @@ class Run:
                 found.append("committed offset of %s-%d is %d < acknowledged %d"
                              % (TOPIC, tp.partition, tp.offset, self.offsets_acked))
 
-        # 3. transactions: first let init_transactions finish/abort what the crash left open
+        # 4. transactions: first let init_transactions finish/abort what the crash left open
         p = Producer({"bootstrap.servers": self.bs, "transactional.id": TXN_ID})
         p.init_transactions(60)
         del p
@@ -480,10 +515,14 @@ class Run:
         self.port = free_port()
         self.mount()
         self.start_broker()
-        self.create_topics([TOPIC, TXN_TOPIC, RET_TOPIC])
+        self.create_topics([TOPIC, TXN_TOPIC, RET_TOPIC, RE_TOPIC])
         self.producers = [self.start_worker("produce", 0), self.start_worker("produce", -1)]
         for cycle in range(1, self.cycles + 1):
-            self.create_topics([new_topic(cycle)])
+            if cycle > 1:
+                self.delete_topics([new_topic(cycle - 1), RE_TOPIC])
+                self.create_topics([new_topic(cycle), RE_TOPIC])
+            else:
+                self.create_topics([new_topic(cycle)])
             self.start_workers(cycle)
             if self.label == "main" and self.rng.random() < 0.2:
                 dur = self.rng.uniform(0.0, 0.3)  # right after the topic was created
@@ -507,6 +546,7 @@ class Run:
             found = self.verify(cycle)
             if cycle == 1:
                 self.tune_internal_topics()
+                self.tuned = True
             log("%s cycle %d/%d: %.1fs of load; acked so far: %d records, offsets up to %d, %d txns "
                 "committed (%d aborted, %d in flight); cut dropped %d bytes in %d files (%d torn), "
                 "reversed %d dir ops; %s"
@@ -564,7 +604,7 @@ def main():
     args = ap.parse_args()
     if args.worker:
         if args.worker == "produce":
-            topic = {0: TOPIC, -1: RET_TOPIC}.get(args.cycle) or new_topic(args.cycle)
+            topic = {0: TOPIC, -1: RET_TOPIC}.get(args.cycle) or "fresh"
             rate = {0: args.rate_mb, -1: args.rate_mb / 4}.get(args.cycle, args.rate_mb / 10)
             worker_produce(args.bootstrap, args.journal, args.cycle, rate, topic)
         else:
