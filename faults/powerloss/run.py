@@ -225,6 +225,8 @@ class Run:
         self.port = None
         self.producers = []  # the long-lived producer workers
         self.topics = []
+        self.hw_history = []
+        self.verified_records = 0
         self.deleted = set()  # topics whose DeleteTopics was acknowledged
         self.tuned = False
         self.mounts = 0
@@ -271,7 +273,7 @@ class Run:
         return rep
 
     # ---- broker
-    def start_broker(self):
+    def start_broker(self, wait=True):
         ready = os.path.join(self.work, "ready")
         if os.path.exists(ready):
             os.unlink(ready)
@@ -282,6 +284,8 @@ class Run:
             cmd += ["--override", o]
         self.broker = subprocess.Popen(cmd, stdout=open(os.path.join(self.work, "broker.log"), "a"),
                                        stderr=subprocess.STDOUT)
+        if not wait:
+            return
         try:
             wait_for(lambda: os.path.exists(ready) and open(ready).read().strip() != "" or self.broker.poll() is not None,
                      120, "broker ready file")
@@ -291,10 +295,17 @@ class Run:
             raise Failure("broker exited with %s at start (see %s/broker.log)" % (self.broker.returncode, self.work))
         self.bs = open(ready).read().strip()
 
-    def kill_broker(self):
+    def kill_broker(self, clean=False):
         if self.broker and self.broker.poll() is None:
-            self.broker.send_signal(signal.SIGKILL)
-            self.broker.wait(timeout=30)
+            if clean:
+                self.broker.send_signal(signal.SIGTERM)
+                try:
+                    self.broker.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    raise Failure("broker did not shut down within 60s of SIGTERM")
+            else:
+                self.broker.send_signal(signal.SIGKILL)
+                self.broker.wait(timeout=30)
         self.broker = None
 
     # ---- workers
@@ -385,7 +396,7 @@ class Run:
             except Exception as e:  # noqa: BLE001 - tuning only
                 log("  could not tune %s: %s" % (t, e))
 
-    def verify(self, cycle):
+    def verify(self, cycle, full):
         from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
 
         found = []
@@ -407,10 +418,19 @@ class Run:
                 lo = hi = 0
             hw[(t, p)] = hi
             low[(t, p)] = lo if t == RET_TOPIC else 0  # retention may delete acknowledged records
-        c.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in tps])
+        # Records below the high watermark of two verifications ago were read back twice
+        # already: between full verifications only the tail is read again (every
+        # acknowledged offset must still be below the high watermark, see below).
+        start = dict(low)
+        if not full and len(self.hw_history) >= 2:
+            for tp, h in self.hw_history[-2].items():
+                if tp in start:
+                    start[tp] = max(start[tp], h)
+        self.hw_history.append(hw)
+        c.assign([TopicPartition(t, p, start[(t, p)] if start[(t, p)] > 0 else OFFSET_BEGINNING) for t, p in tps])
         got = {}
         seen = {}  # value -> copies in TOPIC (every value is produced once: a copy more is a duplicate)
-        done = {tp for tp in tps if hw[tp] <= low[tp]}
+        done = {tp for tp in tps if hw[tp] <= start[tp]}
         end = time.time() + 120
         while len(done) < len(tps) and time.time() < end:
             for m in c.consume(1000, 1.0):
@@ -426,7 +446,9 @@ class Run:
         if len(done) < len(tps):
             found.append("could not read to the high watermarks %s within 120s"
                          % {"%s-%d" % tp: hw[tp] for tp in tps if tp not in done})
-        missing = [(k, v) for k, v in self.acked.items() if k not in got and k[2] >= low[(k[0], k[1])]]
+        missing = [(k, v) for k, v in self.acked.items()
+                   if k not in got and (k[2] >= start[(k[0], k[1])] or k[2] >= hw[(k[0], k[1])])
+                   and k[2] >= low[(k[0], k[1])]]
         wrong = [(k, v, got[k]) for k, v in self.acked.items() if k in got and got[k] != v]
         if missing:
             found.append("%d acknowledged records missing (high watermarks %s), e.g. %s"
@@ -439,6 +461,7 @@ class Run:
             found.append("%d records of deleted incarnations of %s visible after re-creating it, e.g. %s"
                          % (len(stale), RE_TOPIC, stale[:3]))
         self.lost_records = len(missing) + len(wrong)
+        self.verified_records += len(got)
         dups = sorted(v for v, n in seen.items() if n > 1)
         if dups:
             found.append("%d values of the idempotent producer written more than once, e.g. %s" % (len(dups), dups[:3]))
@@ -518,6 +541,8 @@ class Run:
         self.create_topics([TOPIC, TXN_TOPIC, RET_TOPIC, RE_TOPIC])
         self.producers = [self.start_worker("produce", 0), self.start_worker("produce", -1)]
         for cycle in range(1, self.cycles + 1):
+            if time.time() - t0 > self.args.deadline:
+                raise Failure("run exceeded --deadline %ds after %d cycles" % (self.args.deadline, cycle - 1))
             if cycle > 1:
                 self.delete_topics([new_topic(cycle - 1), RE_TOPIC])
                 self.create_topics([new_topic(cycle), RE_TOPIC])
@@ -536,14 +561,29 @@ class Run:
                     if w.poll() is not None:
                         raise Failure("worker %s exited early with %s (see %s/workers.log)"
                                       % (w.kind, w.returncode, self.work))
-            self.kill_broker()
+            # One cycle in five: a clean shutdown (SIGTERM), then the power cut before the
+            # page cache was written back; the restart trusts the clean-shutdown marker.
+            clean = self.label == "main" and self.rng.random() < 0.2
+            self.kill_broker(clean=clean)
+            if clean:
+                log("%s cycle %d: clean shutdown (SIGTERM) before the cut" % (self.label, cycle))
             time.sleep(1.0)  # acknowledgements already received reach the journals
             self.collect(self.stop_workers())
             self.workload_seconds += time.time() - ts
             rep = self.unmount_cut()
             self.mount()
+            if self.label == "main" and self.rng.random() < 0.25:
+                # A second cut while the restarted broker is still recovering (or just up).
+                self.start_broker(wait=False)
+                time.sleep(self.rng.uniform(0.0, 0.8))
+                self.kill_broker()
+                r2 = self.unmount_cut()
+                log("%s cycle %d: second cut during the restart dropped %d bytes in %d files, reversed %d dir ops"
+                    % (self.label, cycle, r2["bytes_dropped"], r2["files_rolled_back"], len(r2["namespace_reversed"])))
+                self.mount()
             self.start_broker()
-            found = self.verify(cycle)
+            full = cycle == self.cycles or cycle % self.args.full_verify_every == 0
+            found = self.verify(cycle, full)
             if cycle == 1:
                 self.tune_internal_topics()
                 self.tuned = True
@@ -580,6 +620,7 @@ class Run:
                 self.fs.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.fs.kill()
+            self.fs = None
 
 
 def main():
@@ -592,6 +633,10 @@ def main():
     ap.add_argument("--max-run", type=float, default=12.0)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-tear", action="store_true")
+    ap.add_argument("--full-verify-every", type=int, default=10,
+                    help="read every topic from the start after every N-th cut (and the last); "
+                         "otherwise from the high watermark two cuts back")
+    ap.add_argument("--deadline", type=int, default=900, help="seconds per run (main, control) before giving up")
     ap.add_argument("--stop-on-violation", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--worker", choices=sorted(WORKERS))
@@ -618,6 +663,10 @@ def main():
         return 2
     log("seed %d, broker %s" % (args.seed, args.broker))
 
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
     t0 = time.time()
     results = []
     plan = [("main", [], args.cycles)]
@@ -636,6 +685,10 @@ def main():
             error = str(e)
         except Exception as e:  # noqa: BLE001 - report anything, clean up below
             error = "%s: %s" % (type(e).__name__, e)
+        except KeyboardInterrupt as e:
+            r.cleanup()
+            log("interrupted (%s); cleaned up, work dir %s kept" % (e, work))
+            return 130
         finally:
             r.cleanup()
         results.append((label, r, error))
@@ -649,9 +702,11 @@ def main():
     log("==== summary (%.0fs, seed %d)" % (time.time() - t0, args.seed))
     for label, r, error in results:
         mb = r.bytes_produced / 1e6
-        line = ("%s: %s cycles in %.0fs, %d acknowledged records (%.1f MB) verified after every cut, "
+        line = ("%s: %s cycles in %.0fs, %d acknowledged records (%.1f MB) checked after every cut "
+                "(%d record reads), "
                 "offsets committed up to %d, %d committed / %d aborted transactions; %d violations"
                 % (label, getattr(r, "cycles_done", "?"), getattr(r, "elapsed", 0), len(r.acked), mb,
+                   r.verified_records,
                    r.offsets_acked, len(r.txn_committed), len(r.txn_aborted), len(r.violations)))
         log(line)
         if label == "main":
