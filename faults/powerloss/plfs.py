@@ -53,7 +53,8 @@ class FileUndo:
         (empty when the file grew).
     """
 
-    def __init__(self, fd, size):
+    def __init__(self, fd, size, path):
+        self.path = path  # where it was when first written (for the report only)
         self.fd = fd  # our own descriptor, valid even after unlink/rename
         self.size = size  # current size as we know it (all writes come through us)
         self.entries = []
@@ -91,11 +92,11 @@ class PowerLossFS(Operations):
     def _trash_name(self):
         return os.path.join(self.trash, uuid.uuid4().hex)
 
-    def _file_undo(self, fh):
+    def _file_undo(self, fh, path):
         ino = self.fh_ino[fh]
         u = self.undo.get(ino)
         if u is None:
-            u = FileUndo(os.dup(fh), os.fstat(fh).st_size)
+            u = FileUndo(os.dup(fh), os.fstat(fh).st_size, path)
             self.undo[ino] = u
         return u
 
@@ -274,7 +275,7 @@ class PowerLossFS(Operations):
             fd = os.open(self._p(path), os.O_RDWR)
             self.fh_ino[fd] = os.fstat(fd).st_ino
             if flags & os.O_TRUNC:
-                self._truncate_fh(fd, 0)
+                self._truncate_fh(fd, 0, path)
             return fd
 
     def read(self, path, size, offset, fh):
@@ -283,7 +284,7 @@ class PowerLossFS(Operations):
     def write(self, path, data, offset, fh):
         with self.mu:
             self.stats["writes"] += 1
-            u = self._file_undo(fh)
+            u = self._file_undo(fh, path)
             n = len(data)
             old_size = u.size
             if offset >= old_size:
@@ -307,8 +308,8 @@ class PowerLossFS(Operations):
             u.size = max(old_size, offset + written)
             return written
 
-    def _truncate_fh(self, fh, length):
-        u = self._file_undo(fh)
+    def _truncate_fh(self, fh, length, path):
+        u = self._file_undo(fh, path)
         cut = b""
         if length < u.size:
             cut = os.pread(fh, u.size - length, length)
@@ -323,12 +324,12 @@ class PowerLossFS(Operations):
                 fd = os.open(self._p(path), os.O_RDWR)
                 self.fh_ino[fd] = os.fstat(fd).st_ino
                 try:
-                    self._truncate_fh(fd, length)
+                    self._truncate_fh(fd, length, path)
                 finally:
                     del self.fh_ino[fd]
                     os.close(fd)
             else:
-                self._truncate_fh(fh, length)
+                self._truncate_fh(fh, length, path)
 
     def fsync(self, path, datasync, fh):
         with self.mu:
@@ -359,6 +360,7 @@ class PowerLossFS(Operations):
             "torn_bytes_kept": 0,
             "namespace_reversed": [],
             "namespace_errors": [],
+            "files": [],  # [path when first written since its last fsync, size before, size after]
         }
         for ino, u in self.undo.items():
             if not u.entries:
@@ -386,6 +388,7 @@ class PowerLossFS(Operations):
                         os.pwrite(u.fd, cut, old_size - len(cut))
             size_after = os.fstat(u.fd).st_size
             rep["bytes_dropped"] += max(0, size_before - size_after)
+            rep["files"].append([u.path, size_before, size_after])
             os.close(u.fd)
         self.undo.clear()
         for op in reversed(self.journal):

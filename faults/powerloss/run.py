@@ -575,7 +575,7 @@ class Run:
             if self.label == "main" and self.rng.random() < 0.25:
                 # A second cut while the restarted broker is still recovering (or just up).
                 self.start_broker(wait=False)
-                time.sleep(self.rng.uniform(0.0, 0.8))
+                time.sleep(self.rng.uniform(0.1, 1.5))
                 self.kill_broker()
                 r2 = self.unmount_cut()
                 log("%s cycle %d: second cut during the restart dropped %d bytes in %d files, reversed %d dir ops"
@@ -662,6 +662,12 @@ def main():
         log("needs /dev/fuse and fusermount (bash faults/powerloss/install.sh)")
         return 2
     log("seed %d, broker %s" % (args.seed, args.broker))
+    # First the filesystem's own model (a broken plfs would make every result meaningless).
+    st = subprocess.run([sys.executable, os.path.join(HERE, "selftest.py")], capture_output=True, text=True)
+    print(st.stdout, end="", flush=True)
+    if st.returncode != 0:
+        log("FAIL: plfs selftest")
+        return 1
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt("signal %d" % signum)
