@@ -336,7 +336,7 @@ class Run:
             if p.kind == "produce":
                 for l in lines:
                     topic, part, off, val = l.split(" ", 3)
-                    self.acked[(topic, int(part), int(off))] = val
+                    self.acked[(topic, int(part), int(off))] = val.split("|", 1)[0]
                 self.bytes_produced += len(lines) * (40 + VALUE_PAD)
                 p.counted = len(lines)
             elif p.kind == "offsets":
@@ -436,7 +436,7 @@ class Run:
             for m in c.consume(1000, 1.0):
                 if m.error():
                     continue
-                v = m.value()[:40].decode()
+                v = m.value()[:40].decode().split("|", 1)[0]
                 got[(m.topic(), m.partition(), m.offset())] = v
                 if m.topic() in (TOPIC, RET_TOPIC):
                     seen[v] = seen.get(v, 0) + 1
