@@ -20,8 +20,10 @@ parent directory does.
 A power cut happens when the filesystem is unmounted (`fusermount -u`) while running with
 `--on-unmount cut` (the default): after the FUSE loop ends, the undo logs of all files are
 applied newest first, then un-durable namespace operations are reversed newest first. With
-`--tear`, the newest unsynced write of each file keeps a random prefix (seeded by `--seed`)
-instead of vanishing entirely, as a torn sector/page write would. `--on-unmount keep` is a
+`--tear`, the first undone write of each file keeps a random prefix (seeded by `--seed`)
+instead of vanishing entirely, as a torn sector/page write would. With `--partial`, half the
+time a random prefix of a file's unsynced writes survives, and half the time a random prefix
+of the namespace journal (ordered, as a journaling file system commits it). `--on-unmount keep` is a
 clean unmount (nothing is dropped). A summary of what was dropped is written as JSON to
 `--report FILE`.
 
@@ -351,8 +353,15 @@ class PowerLossFS(Operations):
         return 0
 
     # ---------------------------------------------------------------- power cut
-    def power_cut(self, tear, rng):
-        """Applies every undo log, then reverses the un-durable namespace journal."""
+    def power_cut(self, tear, rng, partial=False):
+        """Applies the undo logs, then reverses the un-durable namespace journal.
+
+        Default: every unsynced write is undone (with `tear`, the first of them keeps a random
+        prefix). With `partial`, half the time a random prefix of each file's unsynced write
+        history survives instead (and the next write is torn), and a random prefix of the
+        namespace journal survives (ops are committed in order, as a journaling file system
+        does): outcomes POSIX allows as well, where data and names reach the disk partly.
+        """
         rep = {
             "files_rolled_back": 0,
             "bytes_dropped": 0,
@@ -361,6 +370,8 @@ class PowerLossFS(Operations):
             "namespace_reversed": [],
             "namespace_errors": [],
             "files": [],  # [path when first written since its last fsync, size before, size after]
+            "files_partly_kept": 0,
+            "namespace_kept": 0,
         }
         for ino, u in self.undo.items():
             if not u.entries:
@@ -368,12 +379,17 @@ class PowerLossFS(Operations):
                 continue
             rep["files_rolled_back"] += 1
             size_before = u.size
-            for i in range(len(u.entries) - 1, -1, -1):
+            first_undone = 0  # entries before it survive the cut
+            if partial and rng.random() < 0.5:
+                first_undone = rng.randrange(0, len(u.entries) + 1)
+                if first_undone:
+                    rep["files_partly_kept"] += 1
+            for i in range(len(u.entries) - 1, first_undone - 1, -1):
                 e = u.entries[i]
                 if e[0] == "w":
                     _, off, old, old_size, n = e
                     keep = 0
-                    if tear and i == len(u.entries) - 1 and n > 0:
+                    if tear and i == first_undone and n > 0:
                         keep = rng.randrange(0, n + 1)
                         if keep:
                             rep["torn_files"] += 1
@@ -391,7 +407,13 @@ class PowerLossFS(Operations):
             rep["files"].append([u.path, size_before, size_after])
             os.close(u.fd)
         self.undo.clear()
-        for op in reversed(self.journal):
+        durable = 0
+        if partial and rng.random() < 0.5:
+            durable = rng.randrange(0, len(self.journal) + 1)
+        for op in self.journal[:durable]:
+            self._make_durable(op)
+        rep["namespace_kept"] = durable
+        for op in reversed(self.journal[durable:]):
             try:
                 self._reverse(op)
                 rep["namespace_reversed"].append(
@@ -443,7 +465,9 @@ def main():
     ap.add_argument("backing")
     ap.add_argument("mountpoint")
     ap.add_argument("--on-unmount", choices=["cut", "keep"], default="cut")
-    ap.add_argument("--tear", action="store_true", help="keep a random prefix of each file's last unsynced write")
+    ap.add_argument("--tear", action="store_true", help="keep a random prefix of the first undone write of each file")
+    ap.add_argument("--partial", action="store_true",
+                    help="let random prefixes of the files' unsynced writes and of the namespace journal survive")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--report", help="write a JSON summary of the cut here")
     ap.add_argument("--single-thread", action="store_true")
@@ -463,7 +487,7 @@ def main():
     # through it any more. This is the moment of the power cut.
     if a.on_unmount == "cut":
         rng = random.Random(a.seed)
-        rep = fs.power_cut(a.tear, rng)
+        rep = fs.power_cut(a.tear, rng, a.partial)
     else:
         fs.clean_unmount()
         rep = {"clean": True}

@@ -133,7 +133,15 @@ def worker_txn(bs, journal, cycle):
     j = journal_open(journal)
     p = Producer({"bootstrap.servers": bs, "transactional.id": TXN_ID, "transaction.timeout.ms": 60000,
                   "linger.ms": 2, "reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 500})
-    p.init_transactions(30)
+    for attempt in range(6):
+        try:
+            p.init_transactions(30)
+            break
+        except KafkaException as e:
+            # e.g. the coordinator still loading right after a restart
+            if attempt == 5 or not (e.args and e.args[0].retriable()):
+                raise
+            time.sleep(1)
     n = 0
     while True:
         n += 1
@@ -242,6 +250,8 @@ class Run:
                "--on-unmount", "cut", "--seed", str(self.rng.randrange(1 << 30)), "--report", report]
         if not self.args.no_tear:
             cmd.append("--tear")
+        if not self.args.no_partial:
+            cmd.append("--partial")
         self.fs = subprocess.Popen(cmd, stdout=open(os.path.join(self.work, "plfs.log"), "a"),
                                    stderr=subprocess.STDOUT)
         self.fs.report = report
@@ -589,12 +599,13 @@ class Run:
                 self.tune_internal_topics()
                 self.tuned = True
             log("%s cycle %d/%d: %.1fs of load; acked so far: %d records, offsets up to %d, %d txns "
-                "committed (%d aborted, %d in flight); cut dropped %d bytes in %d files (%d torn), "
-                "reversed %d dir ops; %s"
+                "committed (%d aborted, %d in flight); cut dropped %d bytes in %d files (%d torn, %d partly kept), "
+                "reversed %d dir ops (%d kept); %s"
                 % (self.label, cycle, self.cycles, dur, len(self.acked), self.offsets_acked,
                    len(self.txn_committed), len(self.txn_aborted), len(self.txn_uncertain),
-                   rep["bytes_dropped"], rep["files_rolled_back"], rep["torn_files"],
-                   len(rep["namespace_reversed"]), "OK" if not found else "%d VIOLATIONS" % len(found)))
+                   rep["bytes_dropped"], rep["files_rolled_back"], rep["torn_files"], rep.get("files_partly_kept", 0),
+                   len(rep["namespace_reversed"]), rep.get("namespace_kept", 0),
+                   "OK" if not found else "%d VIOLATIONS" % len(found)))
             for f in rep.get("namespace_errors", []):
                 log("  plfs could not reverse: %s" % f)
             for f in found[:10]:
@@ -634,6 +645,8 @@ def main():
     ap.add_argument("--max-run", type=float, default=12.0)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-tear", action="store_true")
+    ap.add_argument("--no-partial", action="store_true",
+                    help="every cut drops all unsynced state (no surviving prefixes)")
     ap.add_argument("--full-verify-every", type=int, default=10,
                     help="read every topic from the start after every N-th cut (and the last); "
                          "otherwise from the high watermark two cuts back")
