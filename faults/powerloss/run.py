@@ -44,7 +44,8 @@ TOPIC = "pl"
 TXN_TOPIC = "pltx"
 LOG_DIR = "arus/data"  # under the mount point; the broker creates both levels on its first start
 RE_TOPIC = "plre"  # deleted and created again every cycle
-RET_TOPIC = "plret"  # small retention.bytes: old segments are deleted during the load
+RET_TOPIC = "plret"
+FLUSH_TOPIC = "plflush"  # flush.messages=1: an acks=1 answer comes after the fsync (Kafka)  # small retention.bytes: old segments are deleted during the load
 # Broker settings for both runs: retention and compaction work often enough to be cut.
 BROKER_OVERRIDES = ["log.retention.check.interval.ms=1000", "log.segment.delete.delay.ms=500",
                     ]
@@ -72,8 +73,10 @@ def worker_produce(bs, journal, cycle, rate_mb, topic):
     from confluent_kafka import Producer
 
     j = journal_open(journal)
+    # cycle -2: acks=1 (not idempotent) into FLUSH_TOPIC, durable through flush.messages=1
+    acks1 = cycle == -2
     p = Producer({
-        "bootstrap.servers": bs, "enable.idempotence": True, "acks": "all",
+        "bootstrap.servers": bs, "enable.idempotence": not acks1, "acks": "1" if acks1 else "all",
         "linger.ms": 2, "batch.num.messages": 200, "queue.buffering.max.messages": 20000,
         "message.timeout.ms": 300000, "reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 500,
     })
@@ -369,6 +372,8 @@ class Run:
             c = {"segment.bytes": str(self.args.segment_bytes)}
             if t == RET_TOPIC:
                 c = {"segment.bytes": str(1 << 20), "retention.bytes": str(3 << 20)}
+            if t == FLUSH_TOPIC:
+                c["flush.messages"] = "1"
             return c
 
         fs = a.create_topics([NewTopic(t, PARTITIONS, 1, config=cfg(t)) for t in names],
@@ -549,8 +554,9 @@ class Run:
         self.port = free_port()
         self.mount()
         self.start_broker()
-        self.create_topics([TOPIC, TXN_TOPIC, RET_TOPIC, RE_TOPIC])
-        self.producers = [self.start_worker("produce", 0), self.start_worker("produce", -1)]
+        self.create_topics([TOPIC, TXN_TOPIC, RET_TOPIC, RE_TOPIC, FLUSH_TOPIC])
+        self.producers = [self.start_worker("produce", 0), self.start_worker("produce", -1),
+                          self.start_worker("produce", -2)]
         for cycle in range(1, self.cycles + 1):
             if time.time() - t0 > self.args.deadline:
                 raise Failure("run exceeded --deadline %ds after %d cycles" % (self.args.deadline, cycle - 1))
@@ -663,8 +669,8 @@ def main():
     args = ap.parse_args()
     if args.worker:
         if args.worker == "produce":
-            topic = {0: TOPIC, -1: RET_TOPIC}.get(args.cycle) or "fresh"
-            rate = {0: args.rate_mb, -1: args.rate_mb / 4}.get(args.cycle, args.rate_mb / 10)
+            topic = {0: TOPIC, -1: RET_TOPIC, -2: FLUSH_TOPIC}.get(args.cycle) or "fresh"
+            rate = {0: args.rate_mb, -1: args.rate_mb / 4, -2: args.rate_mb / 10}.get(args.cycle, args.rate_mb / 10)
             worker_produce(args.bootstrap, args.journal, args.cycle, rate, topic)
         else:
             WORKERS[args.worker](args.bootstrap, args.journal, args.cycle)
