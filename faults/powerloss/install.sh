@@ -21,16 +21,17 @@ if have_libfuse2 && command -v fusermount >/dev/null; then
 else
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  # Debian 13 / Ubuntu 24.04 renamed libfuse2 to libfuse2t64.
-  lib=libfuse2
-  if apt-cache show libfuse2t64 >/dev/null 2>&1; then lib=libfuse2t64; fi
-  fm=fuse3
-  apt-cache show fuse3 >/dev/null 2>&1 || fm=fuse
-  log "apt-get install $lib $fm"
   export DEBIAN_FRONTEND=noninteractive
-  if ! apt-cache show "$lib" >/dev/null 2>&1; then
+  known() { apt-cache show "$1" >/dev/null 2>&1; }
+  if ! known libfuse2 && ! known libfuse2t64; then
     $sudo apt-get update -qq
   fi
+  # Debian 13 / Ubuntu 24.04 renamed libfuse2 to libfuse2t64.
+  lib=libfuse2
+  if known libfuse2t64; then lib=libfuse2t64; fi
+  fm=fuse3
+  known fuse3 || fm=fuse
+  log "apt-get install $lib $fm"
   $sudo apt-get install -y -q -o DPkg::Lock::Timeout=300 "$lib" "$fm" >/dev/null
   have_libfuse2 || { log "libfuse.so.2 still missing after apt-get"; exit 1; }
 fi
