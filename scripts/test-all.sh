@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and integration tests, then the real-client
-# conformance scenarios in compat/ against the release binary.
+# conformance scenarios in compat/ against the release binary, power cuts (faults/powerloss),
+# and the reference applications in examples/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ echo "== compat: transactions across broker SIGKILLs"
 compat/.venv/bin/python compat/txn_crash.py --broker target/release/arus
 echo "== compat: config changes through admin clients survive restarts"
 compat/.venv/bin/python compat/config_restart.py --broker target/release/arus
+echo "== faults: power cuts (FUSE filesystem dropping unsynced data) against target/release/arus"
+bash faults/powerloss/install.sh
+compat/.venv/bin/python faults/powerloss/run.py --broker target/release/arus
 echo "== examples: lints, then the reference applications against target/release/arus"
 # examples/ is its own cargo workspace (librdkafka, axum, PostgreSQL client): linted here,
 # built and run by each example's ci.sh (which installs what it needs: PostgreSQL and hey,

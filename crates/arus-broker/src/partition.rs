@@ -36,6 +36,9 @@ pub struct Partition {
     unflushed_records: AtomicU64,
     /// When the oldest unflushed append happened, for `flush.ms` (0: nothing unflushed).
     unflushed_since_ms: AtomicI64,
+    /// End offset of the latest append that reached `flush.messages`: Kafka fsyncs in that
+    /// append, before the produce is answered, so its handler waits for the flush.
+    flush_messages_upto: AtomicI64,
     settings: RwLock<Arc<TopicSettings>>,
 }
 
@@ -61,6 +64,7 @@ impl Partition {
             flushed: watch::channel(flushed).0,
             unflushed_records: AtomicU64::new(0),
             unflushed_since_ms: AtomicI64::new(0),
+            flush_messages_upto: AtomicI64::new(0),
             settings: RwLock::new(settings),
             log: Mutex::new(log),
         })
@@ -108,9 +112,20 @@ impl Partition {
             return Ok(info);
         }
         self.publish_offsets(&log);
+        let unflushed = self.unflushed_records.load(Ordering::Relaxed) + records;
+        if unflushed >= self.settings().flush_messages {
+            self.flush_messages_upto
+                .fetch_max(log.log_end_offset(), Ordering::Release);
+        }
         drop(log);
         self.note_unflushed(records, now_ms);
         Ok(info)
+    }
+
+    /// Whether offsets below `end_offset` must be fsynced before their produce is answered
+    /// because an append reached `flush.messages` (see [`Partition::append`]).
+    pub fn flush_messages_reached(&self, end_offset: i64) -> bool {
+        end_offset <= self.flush_messages_upto.load(Ordering::Acquire)
     }
 
     /// Writes a transaction marker (COMMIT or ABORT) for `producer_id`; the log closes the

@@ -239,7 +239,7 @@ impl TopicRegistry {
     /// Loads the metadata file and opens (recovers) every partition.
     pub fn open(config: Arc<BrokerConfig>) -> Result<TopicRegistry, TopicError> {
         let dir = config.log_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+        store::create_dir_all_durable(&dir).map_err(|source| StoreError::Io {
             path: dir.clone(),
             source,
         })?;

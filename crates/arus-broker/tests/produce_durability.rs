@@ -1,6 +1,7 @@
 //! What an `acks=all` answer promises: by default the batch is fsynced before the answer
 //! (group commit); `arus.acks.all.fsync=false` answers once the batch is in the page cache,
-//! as Apache Kafka does with its default flush settings.
+//! as Apache Kafka does with its default flush settings. A topic's `flush.messages` makes any
+//! answer wait for the fsync of the append that reached it, as Kafka flushes in the append.
 
 #![allow(clippy::needless_update)] // samples stay valid as specs add fields
 
@@ -25,13 +26,19 @@ fn open_broker(dir: &std::path::Path, acks_all_fsync: Option<&str>) -> Arc<Broke
 /// Produces one 3-record batch with `acks=all` and returns (end offset, flushed offset at the
 /// moment the answer came back).
 async fn produce_acks_all(broker: &Arc<Broker>) -> (i64, i64) {
+    produce(broker, -1, BTreeMap::new()).await
+}
+
+/// Creates topic `t` with `configs`, produces one 3-record batch with `acks` and returns
+/// (end offset, flushed offset at the moment the answer came back).
+async fn produce(broker: &Arc<Broker>, acks: i16, configs: BTreeMap<String, String>) -> (i64, i64) {
     broker
         .topics
         .create(arus_broker::topics::NewTopic {
             name: "t".into(),
             partitions: 1,
             replication_factor: 1,
-            configs: BTreeMap::new(),
+            configs,
         })
         .unwrap();
     let mut b = BatchBuilder::new(Compression::None, 1_700_000_000_000);
@@ -39,7 +46,7 @@ async fn produce_acks_all(broker: &Arc<Broker>) -> (i64, i64) {
         b.push(1_700_000_000_000, Some(b"k"), Some(b"v"), &[]);
     }
     let req = ProduceRequest {
-        acks: -1,
+        acks,
         timeout_ms: 5000,
         topic_data: vec![TopicProduceData {
             name: "t".into(),
@@ -93,6 +100,26 @@ async fn acks_all_without_fsync_is_answered_from_the_page_cache() {
         flushed < end,
         "acks=all waited for an fsync it was told to skip"
     );
+}
+
+#[tokio::test]
+async fn flush_messages_makes_acks_1_wait_for_the_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_broker(dir.path(), None);
+    let configs = BTreeMap::from([("flush.messages".to_string(), "1".to_string())]);
+    let (end, flushed) = produce(&broker, 1, configs).await;
+    assert!(
+        flushed >= end,
+        "acks=1 on a flush.messages=1 topic answered before the fsync: flushed {flushed} < {end}"
+    );
+}
+
+#[tokio::test]
+async fn acks_1_is_answered_from_the_page_cache_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open_broker(dir.path(), None);
+    let (end, flushed) = produce(&broker, 1, BTreeMap::new()).await;
+    assert!(flushed < end, "acks=1 waited for an fsync nobody asked for");
 }
 
 #[test]

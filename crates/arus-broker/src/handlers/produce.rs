@@ -311,13 +311,20 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
         };
     }
 
-    if acks == -1 && broker.config.acks_all_fsync && !appended.is_empty() {
-        for (_, _, a) in &appended {
+    // acks=all waits for the fsync (unless arus.acks.all.fsync=false); any acks waits for it
+    // when the append reached the topic's `flush.messages`, as Kafka flushes in the append.
+    let fsync_all = acks == -1 && broker.config.acks_all_fsync;
+    let must_sync: Vec<_> = appended
+        .iter()
+        .filter(|(_, _, a)| fsync_all || a.partition.flush_messages_reached(a.end_offset))
+        .collect();
+    if !must_sync.is_empty() {
+        for (_, _, a) in &must_sync {
             broker.request_flush(a.partition.clone());
         }
         let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
         let deadline = tokio::time::Instant::now() + timeout;
-        for (ti, pi, a) in &appended {
+        for (ti, pi, a) in must_sync {
             let waited =
                 tokio::time::timeout_at(deadline, a.partition.wait_flushed(a.end_offset)).await;
             if waited.is_err() {
