@@ -118,7 +118,13 @@ fn record_batches(root: &Path) -> usize {
     out.put(&seed);
     // A transaction marker (control batch).
     let mut seed = vec![batch_flags_for(Compression::None, 0)];
-    seed.extend_from_slice(&control_record_batch(ControlType::Commit, 7, 1, 3, 1_700_000_000_000));
+    seed.extend_from_slice(&control_record_batch(
+        ControlType::Commit,
+        7,
+        1,
+        3,
+        1_700_000_000_000,
+    ));
     out.put(&seed);
     out.n
 }
@@ -126,7 +132,8 @@ fn record_batches(root: &Path) -> usize {
 fn struct_bytes<M: Message>(m: &M, version: i16) -> Vec<u8> {
     let mut b = BytesMut::new();
     b.extend_from_slice(&version.to_be_bytes());
-    m.encode(&mut b, version).expect("encode coordinator struct");
+    m.encode(&mut b, version)
+        .expect("encode coordinator struct");
     b.to_vec()
 }
 
@@ -151,8 +158,18 @@ fn coordinator_records(root: &Path) -> usize {
     let mut rng = Rng::new(0xc0);
     let o = &mut out;
     let r = &mut rng;
-    group_seeds(o, r, co::OffsetCommitKey::random, co::OffsetCommitValue::random);
-    group_seeds(o, r, co::GroupMetadataKey::random, co::GroupMetadataValue::random);
+    group_seeds(
+        o,
+        r,
+        co::OffsetCommitKey::random,
+        co::OffsetCommitValue::random,
+    );
+    group_seeds(
+        o,
+        r,
+        co::GroupMetadataKey::random,
+        co::GroupMetadataValue::random,
+    );
     group_seeds(
         o,
         r,
@@ -207,7 +224,11 @@ fn coordinator_records(root: &Path) -> usize {
         };
         let key = encode_key(&format!("txn-{i}"));
         for version in [0, 1] {
-            out.put(&coordinator_input(CR_TXN, &key, Some(&encode_value(&v, version))));
+            out.put(&coordinator_input(
+                CR_TXN,
+                &key,
+                Some(&encode_value(&v, version)),
+            ));
         }
     }
     let (k, _) = encode_record(&TxnRecord {

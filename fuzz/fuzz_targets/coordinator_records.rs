@@ -8,8 +8,15 @@ use arus_fuzz::{CR_TXN, split_coordinator_input};
 use arus_group::records::CoordinatorRecord;
 use libfuzzer_sys::fuzz_target;
 
+#[global_allocator]
+static ALLOC: arus_fuzz::alloc_check::Tracking = arus_fuzz::alloc_check::Tracking;
+
 fn group(key: &[u8], value: Option<&[u8]>) {
-    let Ok(record) = arus_group::records::decode_record(key, value) else {
+    let len = key.len() + value.map_or(0, <[u8]>::len);
+    arus_fuzz::alloc_check::reset();
+    let decoded = arus_group::records::decode_record(key, value);
+    arus_fuzz::alloc_check::assert_bounded(len, "group decode_record");
+    let Ok(record) = decoded else {
         return;
     };
     if matches!(record, CoordinatorRecord::Unknown { .. }) {
@@ -23,7 +30,11 @@ fn group(key: &[u8], value: Option<&[u8]>) {
 }
 
 fn txn(key: &[u8], value: Option<&[u8]>) {
-    let Ok(record) = arus_txn::records::decode_record(key, value) else {
+    let len = key.len() + value.map_or(0, <[u8]>::len);
+    arus_fuzz::alloc_check::reset();
+    let decoded = arus_txn::records::decode_record(key, value);
+    arus_fuzz::alloc_check::assert_bounded(len, "txn decode_record");
+    let Ok(record) = decoded else {
         return;
     };
     let (k, v) = arus_txn::records::encode_record(&record);

@@ -10,8 +10,7 @@ use arus_fuzz::{
 };
 use arus_records::{
     Bytes, Compression, RecordBatch, TimestampType, ValidationConfig, batches, decompress,
-    recompress, set_base_offset, set_log_append_time, set_partition_leader_epoch,
-    validate_produce,
+    recompress, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_produce,
 };
 use libfuzzer_sys::fuzz_target;
 

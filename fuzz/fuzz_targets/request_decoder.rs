@@ -12,6 +12,9 @@ use arus_protocol::{
 };
 use libfuzzer_sys::fuzz_target;
 
+#[global_allocator]
+static ALLOC: arus_fuzz::alloc_check::Tracking = arus_fuzz::alloc_check::Tracking;
+
 fn pairs() -> &'static [(ApiKey, i16)] {
     static PAIRS: OnceLock<Vec<(ApiKey, i16)>> = OnceLock::new();
     PAIRS.get_or_init(api_pairs)
@@ -23,8 +26,12 @@ fn same<T: PartialEq + std::fmt::Debug>(a: &T, b: &T) -> bool {
 }
 
 fn request(frame: Bytes) {
+    let len = frame.len();
     let peeked = peek_request_header(&frame);
-    let Ok((header, body)) = decode_request(frame) else {
+    arus_fuzz::alloc_check::reset();
+    let decoded = decode_request(frame);
+    arus_fuzz::alloc_check::assert_bounded(len, "decode_request");
+    let Ok((header, body)) = decoded else {
         return;
     };
     let (key, version, correlation_id) = peeked.expect("decoded a frame peek could not read");
@@ -41,7 +48,11 @@ fn request(frame: Bytes) {
 }
 
 fn response(key: ApiKey, version: i16, frame: Bytes) {
-    let Ok((header, body)) = decode_response(key, version, frame) else {
+    let len = frame.len();
+    arus_fuzz::alloc_check::reset();
+    let decoded = decode_response(key, version, frame);
+    arus_fuzz::alloc_check::assert_bounded(len, "decode_response");
+    let Ok((header, body)) = decoded else {
         return;
     };
     // An ApiVersions error answer is decoded as v0 whatever was asked (KIP-511): it does not

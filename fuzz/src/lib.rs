@@ -97,3 +97,50 @@ pub fn split_coordinator_input(data: &[u8]) -> Option<(u8, &[u8], Option<&[u8]>)
     let (key, value) = rest.split_at(len);
     Some((flags, key, (flags & CR_TOMBSTONE == 0).then_some(value)))
 }
+
+/// A global allocator that remembers the largest single allocation, so targets can check
+/// that no count or length read from the input sized an allocation beyond the bytes present
+/// (libFuzzer's `-malloc_limit_mb` only catches the gigabyte ones).
+pub mod alloc_check {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub struct Tracking;
+    static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    // SAFETY: forwards to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Tracking {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LARGEST.fetch_max(new_size, Ordering::Relaxed);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// Starts a measurement.
+    pub fn reset() {
+        LARGEST.store(0, Ordering::Relaxed);
+    }
+
+    /// Panics if an allocation since [`reset`] exceeded what `input_len` bytes can justify:
+    /// 1 MiB plus 1 KiB per input byte (a decoded element can be far larger than its
+    /// smallest encoding, but not by a factor the input chooses).
+    pub fn assert_bounded(input_len: usize, what: &str) {
+        let largest = LARGEST.load(Ordering::Relaxed);
+        let bound = (1 << 20) + 1024 * input_len;
+        assert!(
+            largest <= bound,
+            "{what}: allocation of {largest} bytes from {input_len} input bytes"
+        );
+    }
+}
