@@ -89,8 +89,11 @@ pub fn coordinator_input(flags: u8, key: &[u8], value: Option<&[u8]>) -> Vec<u8>
     out
 }
 
+/// A `coordinator_records` input split: `(flags, key, value)`.
+pub type CoordinatorInput<'a> = (u8, &'a [u8], Option<&'a [u8]>);
+
 /// Splits a `coordinator_records` input into `(flags, key, value)`.
-pub fn split_coordinator_input(data: &[u8]) -> Option<(u8, &[u8], Option<&[u8]>)> {
+pub fn split_coordinator_input(data: &[u8]) -> Option<CoordinatorInput<'_>> {
     let (&flags, rest) = data.split_first()?;
     let (len, rest) = rest.split_first_chunk::<2>()?;
     let len = usize::from(u16::from_be_bytes(*len)).min(rest.len());
