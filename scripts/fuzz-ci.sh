@@ -61,8 +61,10 @@ for t in "${TARGETS[@]}"; do
     artifacts=("$work/$t/artifacts/"*)
     if [ "$rc" -ne 0 ] || [ -e "${artifacts[0]}" ]; then
         failed+=("$t")
-        echo "!! $t failed; last lines of its log:"
-        tail -60 "$work/$t.log"
+        echo "!! $t failed:"
+        grep -E -A2 'panicked at|^==[0-9]+==ERROR|^SUMMARY|out-of-memory|timeout after' "$work/$t.log" | head -40 || true
+        echo "!! last lines of its log:"
+        tail -30 "$work/$t.log"
         mkdir -p "fuzz/artifacts/$t"
         for a in "${artifacts[@]}"; do
             [ -e "$a" ] || continue
