@@ -11,6 +11,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== fuzz (every cargo-fuzz target, 30 s each on its committed corpus)"
+bash scripts/fuzz-ci.sh
 echo "== compat (real Kafka clients against target/release/arus)"
 cargo build --release -p arus
 bash compat/install.sh
