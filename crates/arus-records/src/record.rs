@@ -282,6 +282,32 @@ pub(crate) enum Deltas {
     Increasing { last_offset_delta: i32 },
 }
 
+impl Deltas {
+    /// Checks the offset delta of record number `index`, given the previous record's; the
+    /// error is the one both the in-memory and the streamed walks give.
+    pub(crate) fn check(
+        self,
+        index: usize,
+        delta: i32,
+        previous: Option<i32>,
+    ) -> Result<(), RecordError> {
+        let ok = match self {
+            Deltas::Contiguous => i64::from(delta) == index as i64,
+            Deltas::Increasing { last_offset_delta } => {
+                delta <= last_offset_delta && previous.map_or(delta >= 0, |p| delta > p)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(RecordError::OffsetDeltaMismatch {
+                index,
+                offset_delta: delta,
+            })
+        }
+    }
+}
+
 /// Parses a whole records section holding `declared` records: exactly that many, no
 /// trailing bytes, offset deltas as `deltas` requires.
 pub(crate) fn parse_records(
@@ -318,18 +344,7 @@ pub(crate) fn walk_records<T: ReadRecord>(
         }
         let rec = T::read(&mut reader)?;
         let delta = rec.offset_delta();
-        let ok = match deltas {
-            Deltas::Contiguous => i64::from(delta) == count as i64,
-            Deltas::Increasing { last_offset_delta } => {
-                delta <= last_offset_delta && previous.map_or(delta >= 0, |p| delta > p)
-            }
-        };
-        if !ok {
-            return Err(RecordError::OffsetDeltaMismatch {
-                index: count,
-                offset_delta: delta,
-            });
-        }
+        deltas.check(count, delta, previous)?;
         previous = Some(delta);
         f(count, rec);
         count += 1;

@@ -166,18 +166,7 @@ pub(crate) fn walk_summaries(
             Err(e) => return Err(e),
         };
         let delta = rec.offset_delta;
-        let ok = match deltas {
-            Deltas::Contiguous => i64::from(delta) == count as i64,
-            Deltas::Increasing { last_offset_delta } => {
-                delta <= last_offset_delta && previous.map_or(delta >= 0, |p| delta > p)
-            }
-        };
-        if !ok {
-            return Err(RecordError::OffsetDeltaMismatch {
-                index: count,
-                offset_delta: delta,
-            });
-        }
+        deltas.check(count, delta, previous)?;
         previous = Some(delta);
         f(count, rec);
         count += 1;

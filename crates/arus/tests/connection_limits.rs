@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use arus_protocol::messages::FetchRequest;
 use arus_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use arus_protocol::{BytesMut, Request, RequestHeader, encode_request};
-use common::{BrokerProcess, api_versions_frame, assert_serving, closed_within};
+use common::{BrokerProcess, api_versions_frame, assert_serving, closed_within, create_topic};
 
 /// A Fetch v12 of `topic`-0 at the log end that waits `max_wait_ms` for one byte.
 fn long_poll_frame(topic: &str, max_wait_ms: i32) -> Vec<u8> {
@@ -50,17 +50,6 @@ fn long_poll_frame(topic: &str, max_wait_ms: i32) -> Vec<u8> {
     out.to_vec()
 }
 
-fn create_topic(addr: &str, name: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut c = arus_client::Client::connect(addr).await.unwrap();
-        c.create_topic(name, 1, 1, &[]).await.unwrap();
-    });
-}
-
 /// Connects and checks an ApiVersions answer, within `within`.
 fn serves_within(addr: &str, within: Duration) -> bool {
     let start = Instant::now();
@@ -83,7 +72,7 @@ fn serves_within(addr: &str, within: Duration) -> bool {
 fn disconnected_long_polls_release_their_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start_limited(&dir.path().join("data"), &[], Some(1024));
-    create_topic(&broker.addr, "quiet");
+    create_topic(&broker.addr, "quiet", &[]);
     let frame = long_poll_frame("quiet", 600_000);
     let baseline = broker.open_descriptors();
     for i in 0..2000 {

@@ -17,7 +17,7 @@ use arus_protocol::messages::metadata_request::MetadataRequestTopic;
 use arus_protocol::messages::{MetadataRequest, ProduceRequest};
 use arus_protocol::{BytesMut, Request, RequestHeader, encode_request};
 use arus_records::{BatchBuilder, Compression};
-use common::{BrokerProcess, assert_serving};
+use common::{BrokerProcess, assert_serving, create_topic};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -59,21 +59,6 @@ fn normal_client_is_served(addr: &str, topic: &str) {
             .expect("fetch in time")
             .unwrap();
         assert!(!fetched.records.is_empty(), "produced records read back");
-    });
-}
-
-fn create_topic(addr: &str, name: &str, configs: &[(&str, &str)]) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut c = arus_client::Client::connect(addr).await.unwrap();
-        let configs: Vec<(String, String)> = configs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        c.create_topic(name, 1, 1, &configs).await.unwrap();
     });
 }
 

@@ -178,3 +178,19 @@ pub fn closed_within(s: &mut TcpStream, timeout: Duration) -> bool {
         }
     }
 }
+
+/// Creates a topic with one partition through the project's client.
+pub fn create_topic(addr: &str, name: &str, configs: &[(&str, &str)]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = arus_client::Client::connect(addr).await.unwrap();
+        let configs: Vec<(String, String)> = configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c.create_topic(name, 1, 1, &configs).await.unwrap();
+    });
+}
