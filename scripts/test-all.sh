@@ -23,6 +23,8 @@ echo "== compat: transactions across broker SIGKILLs"
 compat/.venv/bin/python compat/txn_crash.py --broker target/release/arus
 echo "== compat: config changes through admin clients survive restarts"
 compat/.venv/bin/python compat/config_restart.py --broker target/release/arus
+echo "== compat: internal topics follow Kafka 4's rules (produce refused; configs, partitions, deletion allowed)"
+compat/.venv/bin/python compat/internal_topics.py --broker target/release/arus
 echo "== faults: power cuts (FUSE filesystem dropping unsynced data) against target/release/arus"
 bash faults/powerloss/install.sh
 compat/.venv/bin/python faults/powerloss/run.py --broker target/release/arus

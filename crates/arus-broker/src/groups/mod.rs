@@ -201,6 +201,15 @@ pub struct GroupDriver {
 }
 
 impl GroupDriver {
+    /// `__consumer_offsets` was deleted (Kafka 4 allows it): its groups and committed offsets
+    /// are gone, as on Kafka, whose coordinator unloads the deleted partitions. Waiting
+    /// joins and syncs are answered COORDINATOR_NOT_AVAILABLE; the topic is created again
+    /// on next use.
+    pub fn offsets_topic_deleted(&self, broker: &Broker) {
+        let mut st = self.state.lock();
+        reload(broker, &mut st, now_ms(), "__consumer_offsets was deleted");
+    }
+
     pub fn new(config: &BrokerConfig) -> GroupDriver {
         GroupDriver {
             state: Mutex::new(State {
@@ -580,6 +589,11 @@ fn apply_effects(broker: &Arc<Broker>, st: &mut State, now: i64) -> AfterLock {
 /// COORDINATOR_NOT_AVAILABLE; clients rejoin). Runs with the coordinator lock held: group
 /// operations wait for the replay, which only a failed write triggers.
 fn reload_from_log(broker: &Broker, st: &mut State, now: i64) {
+    reload(broker, st, now, "a __consumer_offsets write failed");
+}
+
+/// Rebuilds the group state from `__consumer_offsets` as it is now (empty if it is gone).
+fn reload(broker: &Broker, st: &mut State, now: i64, why: &str) {
     let started = std::time::Instant::now();
     st.coord = Coordinator::new(group_config(&broker.config), now);
     st.consumer = ConsumerGroups::new(consumer_group_config(&broker.config));
@@ -600,7 +614,7 @@ fn reload_from_log(broker: &Broker, st: &mut State, now: i64) {
     warn!(
         records = n,
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "a __consumer_offsets write failed; reloaded the group state from the log"
+        "{why}; reloaded the group state from the log"
     );
 }
 

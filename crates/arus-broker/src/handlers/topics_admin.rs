@@ -13,8 +13,10 @@ use arus_protocol::messages::{CreatePartitionsRequest, CreateTopicsRequest, Dele
 use arus_protocol::{ErrorCode, Uuid};
 
 use crate::broker::Broker;
+use crate::groups::OFFSETS_TOPIC;
 use crate::topic_settings::TopicSettings;
 use crate::topics::{NewTopic, TopicError};
+use crate::txn::TRANSACTION_STATE_TOPIC;
 
 fn failed(name: String, code: ErrorCode, message: String) -> CreatableTopicResult {
     CreatableTopicResult {
@@ -196,16 +198,22 @@ pub fn delete_topics(
                     .get_by_id(&id)
                     .ok_or(ErrorCode::UnknownTopicId),
             };
+            // Internal topics may be deleted, as in Kafka 4 (KRaft): the coordinator whose
+            // log it was forgets what it held, and the topic is created again on next use.
             let result = resolved.and_then(|t| {
-                if t.internal {
-                    return Err(ErrorCode::InvalidTopicException);
-                }
                 broker
                     .topics
                     .delete(&t.name)
                     .map(|_| t)
                     .map_err(|e| e.code())
             });
+            if let Ok(t) = &result {
+                match t.name.as_str() {
+                    OFFSETS_TOPIC => broker.groups.offsets_topic_deleted(broker),
+                    TRANSACTION_STATE_TOPIC => broker.txns.transaction_topic_deleted(broker),
+                    _ => {}
+                }
+            }
             match result {
                 Ok(t) => DeletableTopicResult {
                     name: Some(t.name.clone()),

@@ -396,6 +396,11 @@ impl TxnDriver {
     /// their markers again (idempotent: a marker task still writing them is harmless).
     /// Runs with the coordinator lock held; only a failed write triggers it.
     fn reload_from_log(&self, broker: &Broker, st: &mut State, now: i64) {
+        self.reload(broker, st, now, "a __transaction_state write failed");
+    }
+
+    /// Rebuilds the coordinator from `__transaction_state` as it is now (empty if it is gone).
+    fn reload(&self, broker: &Broker, st: &mut State, now: i64, why: &str) {
         let started = std::time::Instant::now();
         st.coord = TxnCoordinator::new(txn_config(&self.config));
         let mut n = 0;
@@ -409,8 +414,15 @@ impl TxnDriver {
         warn!(
             records = n,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "a __transaction_state write failed; reloaded the transaction state from the log"
+            "{why}; reloaded the transaction state from the log"
         );
+    }
+
+    /// `__transaction_state` was deleted (Kafka 4 allows it): every transactional id's state
+    /// is gone, as on Kafka. Producer ids stay unique (their blocks are reserved apart).
+    pub fn transaction_topic_deleted(&self, broker: &Broker) {
+        let mut st = self.state.lock();
+        self.reload(broker, &mut st, now_ms(), "__transaction_state was deleted");
     }
 }
 

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Internal topics follow Kafka 4's rules, checked through confluent-kafka (librdkafka).
+
+    compat/.venv/bin/python compat/internal_topics.py [--broker PATH]
+
+With `__consumer_offsets` in use (a committed offset):
+  - a producer's record to it is refused with INVALID_TOPIC_EXCEPTION (only the coordinator
+    writes it: a forged record would load as someone's committed offset);
+  - IncrementalAlterConfigs on it (retention.ms) and CreatePartitions succeed, as on Kafka;
+  - DeleteTopics succeeds, as on Kafka 4 (KRaft); the group's offsets are then gone, and the
+    next commit creates the topic again.
+The same scenario passes against Apache Kafka (compat/reference/kafka-broker.sh). Exit 1 on
+any difference.
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+COMPAT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, COMPAT)
+
+from idempotence_proxy import Broker, default_broker, tail  # noqa: E402
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry,  # noqa: E402
+                                   ConfigResource, NewPartitions, NewTopic, ResourceType)
+
+OFFSETS = "__consumer_offsets"
+
+
+def outcome(future):
+    try:
+        future.result()
+        return "OK"
+    except KafkaException as e:
+        return e.args[0].name()
+
+
+def committed(addr, group):
+    c = Consumer({"bootstrap.servers": addr, "group.id": group})
+    try:
+        return c.committed([TopicPartition("t", 0)], timeout=20)[0].offset
+    finally:
+        c.close()
+
+
+def commit(addr, group, offset):
+    c = Consumer({"bootstrap.servers": addr, "group.id": group})
+    try:
+        c.commit(offsets=[TopicPartition("t", 0, offset)], asynchronous=False)
+    finally:
+        c.close()
+
+
+def scenario(addr):
+    admin = AdminClient({"bootstrap.servers": addr})
+    admin.create_topics([NewTopic("t", 1, 1)])["t"].result()
+    commit(addr, "g", 5)
+    results = []
+    delivered = []
+    p = Producer({"bootstrap.servers": addr, "retries": 0})
+    p.produce(OFFSETS, b"forged", key=b"k", partition=0, on_delivery=lambda e, m: delivered.append(e))
+    p.flush(30)
+    results.append(("produce to __consumer_offsets", delivered[0].name() if delivered and delivered[0] else "OK",
+                    "TOPIC_EXCEPTION"))
+    res = ConfigResource(ResourceType.TOPIC, OFFSETS, incremental_configs=[
+        ConfigEntry("retention.ms", "1000000", incremental_operation=AlterConfigOpType.SET)])
+    results.append(("alter its retention.ms", outcome(admin.incremental_alter_configs([res])[res]), "OK"))
+    partitions = admin.list_topics(OFFSETS, timeout=20).topics[OFFSETS].partitions
+    results.append(("add a partition", outcome(
+        admin.create_partitions([NewPartitions(OFFSETS, len(partitions) + 1)])[OFFSETS]), "OK"))
+    results.append(("delete it", outcome(admin.delete_topics([OFFSETS])[OFFSETS]), "OK"))
+    # The deletion completes asynchronously on Kafka; the group's offset goes with it.
+    deadline = time.time() + 30
+    offset = committed(addr, "g")
+    while offset == 5 and time.time() < deadline:
+        time.sleep(0.5)
+        offset = committed(addr, "g")
+    results.append(("committed offset after the delete", str(offset), str(-1001)))
+    commit(addr, "g", 7)
+    results.append(("committed offset after a new commit", str(committed(addr, "g")), "7"))
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--broker", default=default_broker())
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="arus-internal-topics-")
+    log = os.path.join(work, "broker.log")
+    broker = Broker(os.path.abspath(args.broker), work, log, overrides=["offsets.topic.num.partitions=3"])
+    failed = False
+    try:
+        addr = broker.start()
+        for what, got, want in scenario(addr):
+            ok = got == want
+            failed |= not ok
+            print("%-40s %-16s %s" % (what, got, "ok" if ok else "FAIL (Kafka: %s)" % want))
+    except Exception as e:  # noqa: BLE001 - any failure is a failed scenario
+        failed = True
+        print("internal_topics: %s\n%s" % (e, tail(log)))
+    finally:
+        broker.stop()
+    if failed:
+        print("internal_topics: FAIL (broker log %s)" % log)
+        sys.exit(1)
+    shutil.rmtree(work, ignore_errors=True)
+    print("internal_topics: PASS")
+
+
+if __name__ == "__main__":
+    main()
