@@ -9,6 +9,8 @@ With `__consumer_offsets` in use (a committed offset):
   - IncrementalAlterConfigs on it (retention.ms) and CreatePartitions succeed, as on Kafka;
   - DeleteTopics succeeds, as on Kafka 4 (KRaft); the group's offsets are then gone, and the
     next commit creates the topic again.
+With `__transaction_state` in use (a committed transaction), deleting it succeeds too, and a
+transactional producer with the same transactional.id then initialises and commits again.
 The same scenario passes against Apache Kafka (compat/reference/kafka-broker.sh). Exit 1 on
 any difference.
 """
@@ -39,19 +41,34 @@ def outcome(future):
 
 
 def committed(addr, group):
-    c = Consumer({"bootstrap.servers": addr, "group.id": group})
-    try:
-        return c.committed([TopicPartition("t", 0)], timeout=20)[0].offset
-    finally:
-        c.close()
+    """The group's committed offset of t-0; retried while the coordinator moves (Kafka answers
+    NOT_COORDINATOR for a while after its partition is deleted)."""
+    deadline = time.time() + 60
+    while True:
+        c = Consumer({"bootstrap.servers": addr, "group.id": group})
+        try:
+            return c.committed([TopicPartition("t", 0)], timeout=20)[0].offset
+        except KafkaException as e:
+            if not e.args[0].retriable() or time.time() > deadline:
+                raise
+            time.sleep(1)
+        finally:
+            c.close()
 
 
 def commit(addr, group, offset):
-    c = Consumer({"bootstrap.servers": addr, "group.id": group})
-    try:
-        c.commit(offsets=[TopicPartition("t", 0, offset)], asynchronous=False)
-    finally:
-        c.close()
+    deadline = time.time() + 60
+    while True:
+        c = Consumer({"bootstrap.servers": addr, "group.id": group})
+        try:
+            c.commit(offsets=[TopicPartition("t", 0, offset)], asynchronous=False)
+            return
+        except KafkaException as e:
+            if not e.args[0].retriable() or time.time() > deadline:
+                raise
+            time.sleep(1)
+        finally:
+            c.close()
 
 
 def scenario(addr):
@@ -81,6 +98,42 @@ def scenario(addr):
     results.append(("committed offset after the delete", str(offset), str(-1001)))
     commit(addr, "g", 7)
     results.append(("committed offset after a new commit", str(committed(addr, "g")), "7"))
+
+    def transaction(value):
+        p = Producer({"bootstrap.servers": addr, "transactional.id": "txn-internal"})
+        p.init_transactions(30)
+        p.begin_transaction()
+        p.produce("t", value)
+        p.commit_transaction(30)
+        p.flush(10)
+
+    transaction(b"before")
+    txn_state = "__transaction_state"
+    results.append(("delete __transaction_state", outcome(admin.delete_topics([txn_state])[txn_state]), "OK"))
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                transaction(b"after")
+                break
+            except KafkaException:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+        after = "OK"
+    except KafkaException as e:
+        after = e.args[0].name()
+    results.append(("a transaction after that delete", after, "OK"))
+    c = Consumer({"bootstrap.servers": addr, "group.id": "reader", "isolation.level": "read_committed",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.assign([TopicPartition("t", 0, 0)])
+    values, deadline = [], time.time() + 20
+    while len(values) < 2 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            values.append(m.value().decode())
+    c.close()
+    results.append(("committed values read", ",".join(values), "before,after"))
     return results
 
 
