@@ -96,6 +96,8 @@ enum ReadError {
 const READ_AHEAD: usize = 64 * 1024;
 /// How long an empty read buffer is kept for the next request before it is released.
 const KEEP_WHILE_BUSY: Duration = Duration::from_millis(100);
+/// A large frame's own buffer starts this far beyond the bytes already read.
+const LARGE_FIRST_BYTES: usize = 4096;
 /// A large frame's buffer grows by at most this much per step (and never past the frame).
 const MAX_GROWTH: usize = 1024 * 1024;
 
@@ -291,7 +293,9 @@ impl FrameReader {
         let have = self.buf.len().min(len);
         let mut grant = self.pool.empty();
         let mut body: Vec<u8> = Vec::new();
-        let first = (have + READ_AHEAD).min(len);
+        // Room for what is here and a page more: a client that announces a huge frame and
+        // stops holds next to nothing until it sends more.
+        let first = (have + LARGE_FIRST_BYTES).min(len);
         grant.absorb(
             self.pool
                 .acquire(first, true)
@@ -300,6 +304,11 @@ impl FrameReader {
         );
         body.reserve_exact(first);
         body.extend_from_slice(&self.buf.split_to(have));
+        if self.buf.is_empty() {
+            // The small-frame buffer is not needed while this frame arrives.
+            self.buf = BytesMut::new();
+            self.held.shrink_to(0);
+        }
         while body.len() < len {
             if body.capacity() == body.len() {
                 // Grows with what arrived (doubling, capped): bytes, not promises.

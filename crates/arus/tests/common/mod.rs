@@ -7,6 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The broker binary under test: this build's, or `ARUS_TEST_BINARY` (to show that a test
+/// fails on an earlier release).
+pub fn binary() -> String {
+    std::env::var("ARUS_TEST_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_arus").to_string())
+}
+
 pub struct BrokerProcess {
     pub child: Child,
     pub addr: String,
@@ -28,7 +34,7 @@ impl BrokerProcess {
     ) -> BrokerProcess {
         let ready = data_dir.with_extension("ready");
         let _ = std::fs::remove_file(&ready);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_arus"));
+        let mut cmd = Command::new(binary());
         cmd.arg("serve")
             .arg("--log-dirs")
             .arg(data_dir)
