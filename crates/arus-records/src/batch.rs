@@ -1,6 +1,8 @@
 //! The record batch v2 header: a zero-copy view, in-place header edits and splitting a record
 //! set into batches.
 
+use std::io::Read;
+
 use bytes::Bytes;
 
 use crate::record::{Deltas, Record, RecordSummary, parse_records, walk_records};
@@ -424,14 +426,19 @@ pub fn recompress(
         return Ok(batch.as_bytes().clone());
     }
     let section = &batch.as_bytes()[BATCH_HEADER_LEN..];
-    let plain = match source {
-        Compression::None => std::borrow::Cow::Borrowed(section),
-        c => std::borrow::Cow::Owned(decompress(c, section, limit)?),
-    };
-    let body = match target {
-        Compression::None => plain.into_owned(),
-        c => crate::compress(c, &plain)?,
-    };
+    // The records go from the decompressor straight into the compressor: memory holds the
+    // output, never the whole expansion.
+    let mut records =
+        crate::compression::decoder(source, section, limit)?.take((limit as u64).saturating_add(1));
+    let mut encoder = crate::compression::Encoder::new(target)?;
+    let copied = std::io::copy(&mut records, &mut encoder).map_err(|e| RecordError::Codec {
+        codec: source.name(),
+        message: format!("recompressing to {target}: {e}"),
+    })?;
+    if copied > limit as u64 {
+        return Err(RecordError::DecompressionLimit { limit });
+    }
+    let body = encoder.finish(target)?;
     let batch_length = i32::try_from(BATCH_HEADER_LEN - LOG_OVERHEAD + body.len())
         .map_err(|_| RecordError::InvalidRecord("recompressed batch larger than 2 GiB".into()))?;
     let mut out = Vec::with_capacity(BATCH_HEADER_LEN + body.len());

@@ -229,3 +229,126 @@ fn decompress_xerial(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordError> 
     }
     Ok(out)
 }
+
+/// A streaming decompressor over `data`. Snappy (xerial blocks or raw) is decoded whole,
+/// bounded by `limit`: its format cannot expand more than about 21×.
+pub(crate) fn decoder<'a>(
+    c: Compression,
+    data: &'a [u8],
+    limit: usize,
+) -> Result<Box<dyn Read + 'a>, RecordError> {
+    Ok(match c {
+        Compression::None => Box::new(data),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(data).map_err(|e| codec_err(c, e))?)
+        }
+        Compression::Snappy => Box::new(std::io::Cursor::new(decompress(c, data, limit)?)),
+    })
+}
+
+/// A streaming compressor writing into memory: [`compress`]'s output, fed in pieces.
+pub(crate) enum Encoder {
+    None(Vec<u8>),
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    /// Xerial framing: whole blocks of `XERIAL_BLOCK_SIZE` as they fill.
+    Snappy {
+        out: Vec<u8>,
+        pending: Vec<u8>,
+        enc: snap::raw::Encoder,
+    },
+    Lz4(lz4_flex::frame::FrameEncoder<Vec<u8>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Encoder {
+    pub(crate) fn new(c: Compression) -> Result<Encoder, RecordError> {
+        Ok(match c {
+            Compression::None => Encoder::None(Vec::new()),
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::default(),
+            )),
+            Compression::Snappy => {
+                let mut out = Vec::new();
+                out.extend_from_slice(&XERIAL_MAGIC);
+                out.extend_from_slice(&1i32.to_be_bytes());
+                out.extend_from_slice(&1i32.to_be_bytes());
+                Encoder::Snappy {
+                    out,
+                    pending: Vec::with_capacity(XERIAL_BLOCK_SIZE),
+                    enc: snap::raw::Encoder::new(),
+                }
+            }
+            Compression::Lz4 => {
+                let info = lz4_flex::frame::FrameInfo::new()
+                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                    .block_mode(lz4_flex::frame::BlockMode::Independent);
+                Encoder::Lz4(lz4_flex::frame::FrameEncoder::with_frame_info(
+                    info,
+                    Vec::new(),
+                ))
+            }
+            Compression::Zstd => Encoder::Zstd(
+                zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|e| codec_err(c, e))?,
+            ),
+        })
+    }
+
+    fn snappy_block(
+        out: &mut Vec<u8>,
+        enc: &mut snap::raw::Encoder,
+        block: &[u8],
+    ) -> std::io::Result<()> {
+        let compressed = enc.compress_vec(block).map_err(std::io::Error::other)?;
+        let len = i32::try_from(compressed.len()).map_err(std::io::Error::other)?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&compressed);
+        Ok(())
+    }
+
+    pub(crate) fn finish(self, c: Compression) -> Result<Vec<u8>, RecordError> {
+        match self {
+            Encoder::None(v) => Ok(v),
+            Encoder::Gzip(e) => e.finish().map_err(|e| codec_err(c, e)),
+            Encoder::Snappy {
+                mut out,
+                pending,
+                mut enc,
+            } => {
+                if !pending.is_empty() {
+                    Self::snappy_block(&mut out, &mut enc, &pending)
+                        .map_err(|e| codec_err(c, e))?;
+                }
+                Ok(out)
+            }
+            Encoder::Lz4(e) => e.finish().map_err(|e| codec_err(c, e)),
+            Encoder::Zstd(e) => e.finish().map_err(|e| codec_err(c, e)),
+        }
+    }
+}
+
+impl Write for Encoder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::None(v) => v.write(buf),
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Snappy { out, pending, enc } => {
+                let n = buf.len().min(XERIAL_BLOCK_SIZE - pending.len());
+                pending.extend_from_slice(&buf[..n]);
+                if pending.len() == XERIAL_BLOCK_SIZE {
+                    Self::snappy_block(out, enc, pending)?;
+                    pending.clear();
+                }
+                Ok(n)
+            }
+            Encoder::Lz4(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

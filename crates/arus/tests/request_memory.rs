@@ -228,13 +228,27 @@ fn concurrent_decompression_bombs_are_refused_within_bounded_memory() {
         ],
     );
     create_topic(&broker.addr, "normal", &[]);
-    let bomb = bomb_frame("compacted", 1100 * MIB);
-    assert!(bomb.len() < 1_048_576, "the bomb fits max.message.bytes");
+    // Recompressed on the way in: streamed from one codec into the other, or (uncompressed)
+    // refused once the records pass max.message.bytes.
+    create_topic(&broker.addr, "lz4", &[("compression.type", "lz4")]);
+    create_topic(
+        &broker.addr,
+        "plain",
+        &[("compression.type", "uncompressed")],
+    );
+    let bombs: Vec<Vec<u8>> = ["compacted", "lz4", "plain"]
+        .iter()
+        .map(|t| bomb_frame(t, 1100 * MIB))
+        .collect();
+    assert!(
+        bombs[0].len() < 1_048_576,
+        "the bomb fits max.message.bytes"
+    );
     let before = broker.rss_kib();
-    let senders: Vec<_> = (0..100)
-        .map(|_| {
+    let senders: Vec<_> = (0..102)
+        .map(|i| {
             let addr = broker.addr.clone();
-            let bomb = bomb.clone();
+            let bomb = bombs[i % 3].clone();
             std::thread::spawn(move || {
                 let mut a = TcpStream::connect(&addr).unwrap();
                 a.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -257,11 +271,11 @@ fn concurrent_decompression_bombs_are_refused_within_bounded_memory() {
         .count();
     normal_client_is_served(&broker.addr, "normal");
     eprintln!(
-        "100 concurrent zstd bombs expanding to 1.1 GiB: {answered} answered; RSS {} → peak {} MiB",
+        "102 concurrent zstd bombs expanding to 1.1 GiB (to a compacted, an lz4 and an uncompressed topic): {answered} answered; RSS {} → peak {} MiB",
         mib(before),
         mib(peak)
     );
-    assert_eq!(answered, 100, "every bomb gets an error answer");
+    assert_eq!(answered, 102, "every bomb gets an error answer");
     // Streamed: each bomb costs a buffer, not its expansion (before streaming: +133 MiB).
     assert!(
         peak < before + 48 * 1024,

@@ -14,8 +14,8 @@ use arus_protocol::messages::produce_response::{
 };
 use arus_protocol::{Bytes, ErrorCode, Response};
 use arus_records::{
-    Compression, DEFAULT_DECOMPRESSION_LIMIT, TimestampType, ValidationConfig, ValidationError,
-    recompress, set_log_append_time, validate_produce,
+    Compression, DEFAULT_DECOMPRESSION_LIMIT, RecordError, TimestampType, ValidationConfig,
+    ValidationError, recompress, set_log_append_time, validate_produce,
 };
 use tracing::{debug, warn};
 
@@ -111,8 +111,32 @@ fn prepare(
         let start = out.len();
         match settings.compression {
             Some(target) if target != codec => {
-                let rebuilt = recompress(batch, target, DEFAULT_DECOMPRESSION_LIMIT)
-                    .map_err(|e| Refusal::new(ErrorCode::CorruptMessage, e.to_string()))?;
+                // Stored uncompressed, the records are the batch: they may not expand past
+                // max.message.bytes. Recompressed, the expansion streams through (bounded for
+                // CPU) and the new batch's size is checked as Kafka's UnifiedLog.append does.
+                let max = settings.max_message_bytes;
+                let limit = if target == Compression::None {
+                    max
+                } else {
+                    DEFAULT_DECOMPRESSION_LIMIT
+                };
+                let too_large = |size: String| {
+                    Refusal::new(
+                        ErrorCode::MessageTooLarge,
+                        format!(
+                            "Message batch size is {size} bytes after recompression to {target}, which exceeds the maximum configured size of {max}."
+                        ),
+                    )
+                };
+                let rebuilt = recompress(batch, target, limit).map_err(|e| match e {
+                    RecordError::DecompressionLimit { .. } if target == Compression::None => {
+                        too_large(format!("more than {limit}"))
+                    }
+                    e => Refusal::new(ErrorCode::CorruptMessage, e.to_string()),
+                })?;
+                if rebuilt.len() > max {
+                    return Err(too_large(rebuilt.len().to_string()));
+                }
                 out.extend_from_slice(&rebuilt);
             }
             _ => out.extend_from_slice(batch.as_bytes()),
