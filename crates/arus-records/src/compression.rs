@@ -256,9 +256,11 @@ pub(crate) enum Encoder {
     Snappy {
         out: Vec<u8>,
         pending: Vec<u8>,
-        enc: snap::raw::Encoder,
+        /// Boxed: snappy's encoder holds its hash table inline.
+        enc: Box<snap::raw::Encoder>,
     },
-    Lz4(lz4_flex::frame::FrameEncoder<Vec<u8>>),
+    /// Boxed: lz4's encoder carries its block buffers inline.
+    Lz4(Box<lz4_flex::frame::FrameEncoder<Vec<u8>>>),
     Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
 }
 
@@ -278,17 +280,17 @@ impl Encoder {
                 Encoder::Snappy {
                     out,
                     pending: Vec::with_capacity(XERIAL_BLOCK_SIZE),
-                    enc: snap::raw::Encoder::new(),
+                    enc: Box::new(snap::raw::Encoder::new()),
                 }
             }
             Compression::Lz4 => {
                 let info = lz4_flex::frame::FrameInfo::new()
                     .block_size(lz4_flex::frame::BlockSize::Max64KB)
                     .block_mode(lz4_flex::frame::BlockMode::Independent);
-                Encoder::Lz4(lz4_flex::frame::FrameEncoder::with_frame_info(
+                Encoder::Lz4(Box::new(lz4_flex::frame::FrameEncoder::with_frame_info(
                     info,
                     Vec::new(),
-                ))
+                )))
             }
             Compression::Zstd => Encoder::Zstd(
                 zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|e| codec_err(c, e))?,
