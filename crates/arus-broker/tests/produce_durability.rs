@@ -3,77 +3,37 @@
 //! as Apache Kafka does with its default flush settings. A topic's `flush.messages` makes any
 //! answer wait for the fsync of the append that reached it, as Kafka flushes in the append.
 
-#![allow(clippy::needless_update)] // samples stay valid as specs add fields
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arus_broker::{Broker, BrokerConfig, Outcome};
-use arus_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use arus_protocol::messages::*;
-use arus_protocol::{Request, RequestHeader, Response};
+use arus_broker::{Broker, BrokerConfig};
 use arus_records::{BatchBuilder, Compression};
 
 fn open_broker(dir: &std::path::Path, acks_all_fsync: Option<&str>) -> Arc<Broker> {
-    let mut props = BTreeMap::new();
-    props.insert("log.dirs".to_string(), dir.display().to_string());
-    if let Some(v) = acks_all_fsync {
-        props.insert("arus.acks.all.fsync".to_string(), v.to_string());
+    match acks_all_fsync {
+        Some(v) => common::open_broker(dir, &[("arus.acks.all.fsync", v)]),
+        None => common::open_broker(dir, &[]),
     }
-    Broker::open(BrokerConfig::from_properties(props).unwrap()).unwrap()
 }
 
 /// Produces one 3-record batch with `acks=all` and returns (end offset, flushed offset at the
 /// moment the answer came back).
 async fn produce_acks_all(broker: &Arc<Broker>) -> (i64, i64) {
-    produce(broker, -1, BTreeMap::new()).await
+    produce(broker, -1, &[]).await
 }
 
 /// Creates topic `t` with `configs`, produces one 3-record batch with `acks` and returns
 /// (end offset, flushed offset at the moment the answer came back).
-async fn produce(broker: &Arc<Broker>, acks: i16, configs: BTreeMap<String, String>) -> (i64, i64) {
-    broker
-        .topics
-        .create(arus_broker::topics::NewTopic {
-            name: "t".into(),
-            partitions: 1,
-            replication_factor: 1,
-            configs,
-        })
-        .unwrap();
+async fn produce(broker: &Arc<Broker>, acks: i16, configs: &[(&str, &str)]) -> (i64, i64) {
+    common::create_topic(broker, "t", configs);
     let mut b = BatchBuilder::new(Compression::None, 1_700_000_000_000);
     for _ in 0..3 {
         b.push(1_700_000_000_000, Some(b"k"), Some(b"v"), &[]);
     }
-    let req = ProduceRequest {
-        acks,
-        timeout_ms: 5000,
-        topic_data: vec![TopicProduceData {
-            name: "t".into(),
-            partition_data: vec![PartitionProduceData {
-                index: 0,
-                records: Some(b.build().unwrap()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let header = RequestHeader {
-        request_api_key: 0,
-        request_api_version: 9,
-        correlation_id: 1,
-        client_id: Some("test".into()),
-        ..Default::default()
-    };
-    match broker.handle(&header, Request::Produce(req)).await {
-        Outcome::Respond(Response::Produce(r)) => {
-            let p = &r.responses[0].partition_responses[0];
-            assert_eq!(p.error_code, 0);
-            assert_eq!(p.base_offset, 0);
-        }
-        other => panic!("{other:?}"),
-    }
+    let p = common::produce(broker, "t", b.build().unwrap(), acks).await;
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
     let partition = broker.topics.get("t").unwrap().partition(0).unwrap();
     (3, partition.flushed_offset())
 }
@@ -106,8 +66,7 @@ async fn acks_all_without_fsync_is_answered_from_the_page_cache() {
 async fn flush_messages_makes_acks_1_wait_for_the_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open_broker(dir.path(), None);
-    let configs = BTreeMap::from([("flush.messages".to_string(), "1".to_string())]);
-    let (end, flushed) = produce(&broker, 1, configs).await;
+    let (end, flushed) = produce(&broker, 1, &[("flush.messages", "1")]).await;
     assert!(
         flushed >= end,
         "acks=1 on a flush.messages=1 topic answered before the fsync: flushed {flushed} < {end}"
@@ -118,7 +77,7 @@ async fn flush_messages_makes_acks_1_wait_for_the_fsync() {
 async fn acks_1_is_answered_from_the_page_cache_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open_broker(dir.path(), None);
-    let (end, flushed) = produce(&broker, 1, BTreeMap::new()).await;
+    let (end, flushed) = produce(&broker, 1, &[]).await;
     assert!(flushed < end, "acks=1 waited for an fsync nobody asked for");
 }
 

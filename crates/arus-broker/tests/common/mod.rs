@@ -1,0 +1,75 @@
+//! What several broker test files need: a broker on a temp directory, topics, and one
+//! produce request through [`Broker::handle`].
+#![allow(dead_code)]
+#![allow(clippy::needless_update)] // samples stay valid as specs add fields
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arus_broker::topics::NewTopic;
+use arus_broker::{Broker, BrokerConfig, Outcome};
+use arus_protocol::messages::ProduceRequest;
+use arus_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use arus_protocol::messages::produce_response::PartitionProduceResponse;
+use arus_protocol::{Bytes, Request, RequestHeader, Response};
+
+/// A broker on `dir` with the given properties besides `log.dirs`.
+pub fn open_broker(dir: &std::path::Path, props: &[(&str, &str)]) -> Arc<Broker> {
+    let mut map: BTreeMap<String, String> = props
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    map.insert("log.dirs".to_string(), dir.display().to_string());
+    Broker::open(BrokerConfig::from_properties(map).unwrap()).unwrap()
+}
+
+/// Creates a one-partition topic with `configs`.
+pub fn create_topic(broker: &Broker, name: &str, configs: &[(&str, &str)]) {
+    broker
+        .topics
+        .create(NewTopic {
+            name: name.into(),
+            partitions: 1,
+            replication_factor: 1,
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
+        .unwrap();
+}
+
+/// Produces `records` (v2 batches) to partition 0 of `topic` with `acks`, as Produce v9, and
+/// returns the partition's answer.
+pub async fn produce(
+    broker: &Arc<Broker>,
+    topic: &str,
+    records: Bytes,
+    acks: i16,
+) -> PartitionProduceResponse {
+    let req = ProduceRequest {
+        acks,
+        timeout_ms: 5000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(records),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let header = RequestHeader {
+        request_api_key: 0,
+        request_api_version: 9,
+        correlation_id: 1,
+        client_id: Some("test".into()),
+        ..Default::default()
+    };
+    match broker.handle(&header, Request::Produce(req)).await {
+        Outcome::Respond(Response::Produce(r)) => r.responses[0].partition_responses[0].clone(),
+        other => panic!("{other:?}"),
+    }
+}
