@@ -25,6 +25,15 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+
+
+def repo_relative(arg):
+    """An argument as the report shows it: paths inside the repository relative to it, paths
+    elsewhere (one machine's) by their file name only."""
+    if not os.path.isabs(arg):
+        return arg
+    rel = os.path.relpath(arg, ROOT)
+    return rel if not rel.startswith("..") else "<" + os.path.basename(arg) + " outside the repository>"
 VENV_PYTHON = os.path.join(ROOT, "compat", ".venv", "bin", "python")
 ARUS = os.path.join(ROOT, "target", "release", "arus")
 KAFKA_WRAPPER = os.path.join(ROOT, "compat", "reference", "kafka-broker.sh")
@@ -1047,7 +1056,7 @@ def main():
     tmp_root = tempfile.mkdtemp(prefix="arus-bench-", dir=a.tmp)
     try:
         meta = {"date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-                "command": "python3 bench/run.py " + " ".join(sys.argv[1:]) +
+                "command": "python3 bench/run.py " + " ".join(map(repo_relative, sys.argv[1:])) +
                            (f" (BENCH_OTHER_BROKER={os.environ['BENCH_OTHER_BROKER']})"
                             if os.environ.get("BENCH_OTHER_BROKER") else ""),
                 "scale": a.scale, "machine": machine_info(tmp_root), "versions": versions()}

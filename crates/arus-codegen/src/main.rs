@@ -12,7 +12,7 @@
 //! Run from the repository root:
 //!
 //! ```text
-//! cargo run -p arus-codegen -- /work/shared/kafka-message-specs crates/arus-protocol/src/generated
+//! cargo run -p arus-codegen -- ../shared/kafka-message-specs crates/arus-protocol/src/generated
 //! ```
 
 use anyhow::{Context, Result, anyhow, bail};

@@ -18,7 +18,7 @@
 //! Regenerate the generated code (from the repository root) with:
 //!
 //! ```text
-//! cargo run -p arus-codegen -- /work/shared/kafka-message-specs crates/arus-protocol/src/generated
+//! cargo run -p arus-codegen -- ../shared/kafka-message-specs crates/arus-protocol/src/generated
 //! ```
 
 pub use bytes::{Bytes, BytesMut};
