@@ -40,35 +40,35 @@ def outcome(future):
         return e.args[0].name()
 
 
-def committed(addr, group):
-    """The group's committed offset of t-0; retried while the coordinator moves (Kafka answers
-    NOT_COORDINATOR for a while after its partition is deleted)."""
+def retrying(action):
+    """`action()`, retried while the group's coordinator moves: Kafka answers NOT_COORDINATOR
+    (retriable) for a while after its partition is deleted."""
     deadline = time.time() + 60
     while True:
-        c = Consumer({"bootstrap.servers": addr, "group.id": group})
         try:
-            return c.committed([TopicPartition("t", 0)], timeout=20)[0].offset
+            return action()
         except KafkaException as e:
             if not e.args[0].retriable() or time.time() > deadline:
                 raise
             time.sleep(1)
-        finally:
-            c.close()
+
+
+def with_consumer(group, addr, use):
+    c = Consumer({"bootstrap.servers": addr, "group.id": group})
+    try:
+        return use(c)
+    finally:
+        c.close()
+
+
+def committed(addr, group):
+    return retrying(lambda: with_consumer(
+        group, addr, lambda c: c.committed([TopicPartition("t", 0)], timeout=20)[0].offset))
 
 
 def commit(addr, group, offset):
-    deadline = time.time() + 60
-    while True:
-        c = Consumer({"bootstrap.servers": addr, "group.id": group})
-        try:
-            c.commit(offsets=[TopicPartition("t", 0, offset)], asynchronous=False)
-            return
-        except KafkaException as e:
-            if not e.args[0].retriable() or time.time() > deadline:
-                raise
-            time.sleep(1)
-        finally:
-            c.close()
+    retrying(lambda: with_consumer(
+        group, addr, lambda c: c.commit(offsets=[TopicPartition("t", 0, offset)], asynchronous=False)))
 
 
 def scenario(addr):
