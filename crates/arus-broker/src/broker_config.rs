@@ -603,16 +603,17 @@ impl BrokerConfig {
                 });
             }
         }
-        // Kafka's KafkaConfig check: a pool smaller than one request could never read it.
+        // Requests above 1 MiB may hold only 3/4 of the pool (arus-server's `memory`): that
+        // share must fit the largest request, or such a request could never be read whole.
+        let needed = cfg.socket_request_max_bytes.div_ceil(3).saturating_mul(4);
         if let Some(queued) = cfg.queued_max_request_bytes
-            && queued < cfg.socket_request_max_bytes
+            && queued < needed
         {
             return Err(BrokerConfigError::Invalid {
                 key: "queued.max.request.bytes".into(),
                 value: queued.to_string(),
                 reason: format!(
-                    "must be -1 or at least socket.request.max.bytes ({})",
-                    cfg.socket_request_max_bytes
+                    "must be -1 or at least 4/3 of socket.request.max.bytes ({needed}): requests above 1 MiB may use 3/4 of it"
                 ),
             });
         }
@@ -831,6 +832,22 @@ mod tests {
         let odd = parse_properties("log.retention.ms=5\nsome.plugin.setting=x").unwrap();
         let c = BrokerConfig::from_properties(odd).unwrap();
         assert_eq!(c.unknown_keys(), vec![("some.plugin.setting", None)]);
+    }
+
+    #[test]
+    fn the_request_pool_must_hold_the_largest_request_in_its_large_share() {
+        let with = |queued: &str| {
+            BrokerConfig::from_properties(BTreeMap::from([
+                (
+                    "socket.request.max.bytes".to_string(),
+                    "3000000".to_string(),
+                ),
+                ("queued.max.request.bytes".to_string(), queued.to_string()),
+            ]))
+        };
+        assert!(with("3000000").is_err());
+        assert!(with("4000000").is_ok());
+        assert!(with("-1").is_ok());
     }
 
     #[test]

@@ -499,7 +499,7 @@ static OTHER_KEYS: &[BrokerConfigKey] = &[
         "268435456",
         Validator::Range(-1.0, f64::MAX),
         false,
-        "The number of bytes of requests read and not yet answered before no more requests are read (-1: no limit). Kafka's default is -1; Arus bounds it by default so that unfinished requests cannot exhaust a small machine's memory. Must be at least socket.request.max.bytes."
+        "The number of bytes of requests read and not yet answered before no more requests are read (-1: no limit). Kafka's default is -1; Arus bounds it by default so that unfinished requests cannot exhaust a small machine's memory. Must be at least 4/3 of socket.request.max.bytes (requests above 1 MiB may use 3/4 of the pool)."
     ),
     key!(
         "transaction.partition.verification.enable",
