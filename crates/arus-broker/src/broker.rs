@@ -34,66 +34,56 @@ pub enum Outcome {
     Close(String),
 }
 
-/// The APIs Arus implements, with the version range it serves. The upper bound is what the
-/// generated codec supports; the lower bound follows Kafka 4.0 (KIP-896), which dropped the
-/// versions that carry message formats v0/v1.
-pub const SUPPORTED_APIS: &[(ApiKey, i16)] = &[
-    (ApiKey::Produce, 3),
-    (ApiKey::Fetch, 4),
-    (ApiKey::ListOffsets, 1),
-    (ApiKey::Metadata, 0),
-    (ApiKey::ApiVersions, 0),
-    (ApiKey::CreateTopics, 2),
-    (ApiKey::DeleteTopics, 1),
-    (ApiKey::CreatePartitions, 0),
-    (ApiKey::DescribeConfigs, 1),
-    (ApiKey::AlterConfigs, 0),
-    (ApiKey::IncrementalAlterConfigs, 0),
-    (ApiKey::DescribeCluster, 0),
-    (ApiKey::OffsetForLeaderEpoch, 2),
-    (ApiKey::FindCoordinator, 0),
+/// The APIs Arus implements, with the version range it serves. The lower bound follows Kafka
+/// 4.0 (KIP-896), which dropped the versions that carry message formats v0/v1. The upper
+/// bound is the highest version whose semantics Arus implements: a version the codec can
+/// decode is not advertised until the broker does what that version promises (a test checks
+/// every bound against the codec's range).
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 11),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::FindCoordinator, 0, 6),
     // Kafka 4.0 kept every JoinGroup version (KIP-896 removed none).
-    (ApiKey::JoinGroup, 0),
-    (ApiKey::SyncGroup, 0),
-    (ApiKey::Heartbeat, 0),
-    (ApiKey::LeaveGroup, 0),
-    (ApiKey::OffsetCommit, 2),
-    (ApiKey::OffsetFetch, 1),
-    (ApiKey::DescribeGroups, 0),
-    (ApiKey::ListGroups, 0),
-    (ApiKey::DeleteGroups, 0),
-    (ApiKey::OffsetDelete, 0),
-    (ApiKey::ConsumerGroupHeartbeat, 0),
-    (ApiKey::ConsumerGroupDescribe, 0),
-    (ApiKey::InitProducerId, 0),
-    (ApiKey::AddPartitionsToTxn, 0),
-    (ApiKey::AddOffsetsToTxn, 0),
-    (ApiKey::EndTxn, 0),
-    (ApiKey::TxnOffsetCommit, 0),
-    (ApiKey::DescribeTransactions, 0),
-    (ApiKey::ListTransactions, 0),
-    (ApiKey::DescribeProducers, 0),
-    (ApiKey::DeleteRecords, 0),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 0),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
-
-/// APIs served below the generated codec's highest version. EndTxn v5 belongs to
-/// transactions v2 (KIP-890 part 2: the coordinator bumps the epoch on every EndTxn), which
-/// Arus does not implement — nor does it advertise the `transaction.version` feature that
-/// would make clients use it.
-const VERSION_CAPS: &[(ApiKey, i16)] = &[(ApiKey::EndTxn, 4)];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED_APIS
         .iter()
-        .find(|(k, _)| *k == key)
-        .map(|(k, min)| {
-            let max = VERSION_CAPS
-                .iter()
-                .find(|(c, _)| c == k)
-                .map_or(k.valid_versions().1, |(_, cap)| *cap);
-            (*min, max)
-        })
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, min, max)| (*min, *max))
 }
 
 pub struct Broker {

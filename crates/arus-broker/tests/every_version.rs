@@ -541,7 +541,7 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                 group_id: "stable".into(),
                 producer_id: 1,
                 producer_epoch: 0,
-                generation_id: -1,
+                generation_id_or_member_epoch: -1,
                 member_id: String::new(),
                 topics: vec![TxnOffsetCommitRequestTopic {
                     name: "t".into(),
@@ -648,7 +648,7 @@ async fn every_supported_version_answers_and_encodes() {
         other => panic!("{other:?}"),
     }
     let mut n = 0;
-    for (key, _) in SUPPORTED_APIS {
+    for (key, _, _) in SUPPORTED_APIS {
         let (min, max) = supported_versions(*key).unwrap();
         for version in min..=max {
             n += 1;

@@ -521,7 +521,7 @@ async fn transactional_offsets_count_only_once_committed() {
                 group_id: "g".into(),
                 producer_id: pid,
                 producer_epoch: epoch,
-                generation_id: -1,
+                generation_id_or_member_epoch: -1,
                 member_id: String::new(),
                 topics: vec![TxnOffsetCommitRequestTopic {
                     name: "t".into(),

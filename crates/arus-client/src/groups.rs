@@ -203,6 +203,7 @@ impl Client {
                             .map(|(name, parts)| OffsetFetchRequestTopics {
                                 name: name.clone(),
                                 partition_indexes: parts.clone(),
+                                ..Default::default()
                             })
                             .collect()
                     }),
@@ -285,7 +286,6 @@ impl Client {
                 partition_index: o.partition,
                 committed_offset: o.offset,
                 committed_leader_epoch: -1,
-                commit_timestamp: -1,
                 committed_metadata: Some(String::new()),
             };
             match topics.iter_mut().find(|t| t.name == o.topic) {
@@ -293,6 +293,7 @@ impl Client {
                 None => topics.push(OffsetCommitRequestTopic {
                     name: o.topic.clone(),
                     partitions: vec![partition],
+                    ..Default::default()
                 }),
             }
         }

@@ -208,6 +208,7 @@ impl Client {
             let request = Request::ApiVersions(ApiVersionsRequest {
                 client_software_name: "arus-client".into(),
                 client_software_version: env!("CARGO_PKG_VERSION").into(),
+                ..Default::default()
             });
             let frame = self.exchange(&request, version).await?;
             let body = decode_api_versions(frame, version)?;
@@ -703,6 +704,7 @@ impl Client {
                     index: partition,
                     records: Some(records),
                 }],
+                ..Default::default()
             }],
         };
         let response = match self.send(Request::Produce(request)).await? {
@@ -902,6 +904,7 @@ fn unacknowledged_produce_response(p: &ProduceRequest) -> ProduceResponse {
                         ..Default::default()
                     })
                     .collect(),
+                ..Default::default()
             })
             .collect(),
         ..Default::default()

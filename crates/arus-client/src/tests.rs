@@ -485,5 +485,7 @@ fn client_minimum_versions() {
     assert_eq!(client_min_version(ApiKey::Produce), 3);
     assert_eq!(client_min_version(ApiKey::Fetch), 4);
     assert_eq!(client_min_version(ApiKey::Metadata), 1);
-    assert_eq!(client_min_version(ApiKey::CreateTopics), 0);
+    // Kafka 4.0 removed CreateTopics v0 and v1 (KIP-896); the codec starts at v2.
+    assert_eq!(client_min_version(ApiKey::CreateTopics), 2);
+    assert_eq!(client_min_version(ApiKey::FindCoordinator), 0);
 }

@@ -12,7 +12,7 @@
 //! Run from the repository root:
 //!
 //! ```text
-//! cargo run -p arus-codegen -- ../shared/kafka-message-specs crates/arus-protocol/src/generated
+//! cargo run -p arus-codegen -- ../shared/kafka-message-specs-4.4.0 crates/arus-protocol/src/generated
 //! ```
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -239,7 +239,9 @@ fn parse_fields(
     Ok(out)
 }
 
-fn load_spec(path: &Path) -> Result<Spec> {
+/// Loads one spec file. `Ok(None)` for a message Kafka has removed (`"validVersions":
+/// "none"`, e.g. LeaderAndIsr since 4.0): there is nothing to generate for it.
+fn load_spec(path: &Path) -> Result<Option<Spec>> {
     let text = std::fs::read_to_string(path)?;
     let v: Value = serde_json::from_str(&strip_comments(&text))
         .with_context(|| format!("parsing {}", path.display()))?;
@@ -247,6 +249,7 @@ fn load_spec(path: &Path) -> Result<Spec> {
     let kind = str_field(&v, "type").unwrap_or_default();
     let valid = match Versions::parse(&str_field(&v, "validVersions").unwrap_or_default())? {
         Versions::Range(a, Some(b)) => (a, b),
+        Versions::None => return Ok(None),
         other => bail!("{name}: bad validVersions {other:?}"),
     };
     let flexible = Versions::parse(&str_field(&v, "flexibleVersions").unwrap_or_default())?;
@@ -289,7 +292,7 @@ fn load_spec(path: &Path) -> Result<Spec> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(Spec {
+    Ok(Some(Spec {
         top: StructDef {
             name: name.clone(),
             fields,
@@ -302,7 +305,7 @@ fn load_spec(path: &Path) -> Result<Spec> {
         flexible,
         listeners,
         structs: order.iter().map(|n| structs[n].clone()).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -906,6 +909,17 @@ fn gen_message_file(spec: &Spec) -> Result<String> {
     for s in &spec.structs {
         gen_struct(&mut out, s, spec, false)?;
     }
+    // A coordinator or metadata record's `apiKey` is its record type: the int16 written in
+    // front of the key (coordinator records) or of the record (metadata log).
+    if let (Some(k), "coordinator-key" | "coordinator-value" | "metadata") =
+        (spec.api_key, spec.kind.as_str())
+    {
+        let _ = writeln!(
+            out,
+            "impl {} {{\n/// The record type (`apiKey` of the spec).\npub const RECORD_TYPE: i16 = {k};\n}}\n",
+            spec.name
+        );
+    }
     let _ = writeln!(out, "impl crate::Message for {} {{", spec.name);
     let _ = writeln!(
         out,
@@ -979,7 +993,12 @@ fn gen_api_key(apis: &[Api]) -> String {
         let _ = writeln!(o, "ApiKey::{} => {cond},", a.variant);
     }
     o.push_str("}\n}\n\n");
-    o.push_str("/// Request header version for `version` of this API: 2 if flexible, else 1\n/// (ControlledShutdown v0 uses header v0).\npub fn request_header_version(self, version: i16) -> i16 {\nif self.is_flexible(version) { 2 } else if matches!(self, ApiKey::ControlledShutdown) && version == 0 { 0 } else { 1 }\n}\n\n");
+    // ControlledShutdown v0 used request header v0; the API is gone from the specs since 4.0.
+    if apis.iter().any(|a| a.variant == "ControlledShutdown") {
+        o.push_str("/// Request header version for `version` of this API: 2 if flexible, else 1\n/// (ControlledShutdown v0 uses header v0).\npub fn request_header_version(self, version: i16) -> i16 {\nif self.is_flexible(version) { 2 } else if matches!(self, ApiKey::ControlledShutdown) && version == 0 { 0 } else { 1 }\n}\n\n");
+    } else {
+        o.push_str("/// Request header version for `version` of this API: 2 if flexible, else 1.\npub fn request_header_version(self, version: i16) -> i16 {\nif self.is_flexible(version) { 2 } else { 1 }\n}\n\n");
+    }
     o.push_str("/// Response header version: 1 if flexible, else 0; ApiVersions always uses 0.\npub fn response_header_version(self, version: i16) -> i16 {\nif matches!(self, ApiKey::ApiVersions) { 0 } else if self.is_flexible(version) { 1 } else { 0 }\n}\n\n");
     o.push_str("/// The spec's `listeners` for this API.\npub fn listeners(self) -> &'static [&'static str] {\nmatch self {\n");
     for a in apis {
@@ -1046,19 +1065,53 @@ fn gen_error_code(tsv: &str) -> Result<String> {
     Ok(o)
 }
 
-fn gen_coordinator_mod(modules: &[(String, String)]) -> String {
+/// A subdirectory of record specs and the module it is generated into.
+struct RecordGroup {
+    spec_dir: &'static str,
+    module: &'static str,
+    /// The spec `type`s the directory may hold.
+    kinds: &'static [&'static str],
+    /// The generated module's `//!` documentation.
+    doc: &'static str,
+}
+
+const RECORD_GROUPS: &[RecordGroup] = &[
+    RecordGroup {
+        spec_dir: "coordinator-records",
+        module: "coordinator",
+        kinds: &["data", "coordinator-key", "coordinator-value"],
+        doc: "Keys and values of the records Kafka's group, share and transaction coordinators \
+              write to `__consumer_offsets`, `__share_group_state` and `__transaction_state` \
+              (one module per spec). A record's type is the `int16` written in front of its key: \
+              `RECORD_TYPE` (the spec's `apiKey`; in older specs, the key's `validVersions`). \
+              Values carry their own versions.",
+    },
+    RecordGroup {
+        spec_dir: "metadata-records",
+        module: "metadata",
+        kinds: &["metadata"],
+        doc: "The records of KRaft's metadata log (`__cluster_metadata`), one module per spec. \
+              `RECORD_TYPE` is the spec's `apiKey`, the record type in the metadata log's frame.",
+    },
+    RecordGroup {
+        spec_dir: "raft-records",
+        module: "raft",
+        kinds: &["data"],
+        doc: "KRaft's own files, such as the quorum-state file (`QuorumStateData`).",
+    },
+];
+
+fn gen_record_mod(group: &RecordGroup, modules: &[(String, String)]) -> String {
     let mut o = String::new();
-    o.push_str(
-        "// @generated by arus-codegen from coordinator-records/*.json. Do not edit by hand.\n",
+    let _ = writeln!(
+        o,
+        "// @generated by arus-codegen from {}/*.json. Do not edit by hand.",
+        group.spec_dir
     );
-    o.push_str(
-        "//! Keys and values of the records Kafka's group and transaction coordinators write to\n",
-    );
-    o.push_str(
-        "//! `__consumer_offsets` and `__transaction_state` (one module per spec). A key spec's\n",
-    );
-    o.push_str("//! `validVersions` is the record's key version (its record type); values carry their own\n");
-    o.push_str("//! versions. Each type implements [`crate::Message`].\n\n");
+    for line in wrap(group.doc, 92) {
+        let _ = writeln!(o, "//! {line}");
+    }
+    o.push_str("//! Each type implements [`crate::Message`].\n\n");
     for (m, _) in modules {
         let _ = writeln!(o, "pub mod {m};");
     }
@@ -1069,14 +1122,33 @@ fn gen_coordinator_mod(modules: &[(String, String)]) -> String {
     o
 }
 
-fn gen_mod(apis: &[Api], modules: &[(String, String)], has_coordinator: bool) -> String {
+/// Greedy word wrap for generated doc comments.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+fn gen_mod(apis: &[Api], modules: &[(String, String)], submodules: &[&str]) -> String {
     let mut o = String::new();
     o.push_str("// @generated by arus-codegen. Do not edit by hand.\n");
     o.push_str("//! Generated Kafka messages, API keys, error codes and dispatch enums.\n");
     o.push_str("#![allow(clippy::large_enum_variant)]\n\n");
     o.push_str("pub mod api_key;\npub mod error_code;\n");
-    if has_coordinator {
-        o.push_str("pub mod coordinator;\n");
+    for m in submodules {
+        let _ = writeln!(o, "pub mod {m};");
     }
     for (m, _) in modules {
         let _ = writeln!(o, "pub mod {m};");
@@ -1184,7 +1256,7 @@ fn main() -> Result<()> {
         .collect();
     paths.sort();
     for p in &paths {
-        let spec = load_spec(p)?;
+        let Some(spec) = load_spec(p)? else { continue };
         if matches!(
             spec.kind.as_str(),
             "request" | "response" | "header" | "data"
@@ -1254,49 +1326,49 @@ fn main() -> Result<()> {
     let f = out_dir.join("error_code.rs");
     std::fs::write(&f, gen_error_code(&tsv)?)?;
     written.push(f);
-    // Coordinator records (`<specs>/coordinator-records`): keys and values of the records the
-    // group and transaction coordinators write to `__consumer_offsets` / `__transaction_state`.
-    let coord_spec_dir = spec_dir.join("coordinator-records");
-    let coord_out_dir = out_dir.join("coordinator");
-    let has_coordinator = coord_spec_dir.is_dir();
-    if coord_out_dir.is_dir() {
-        for e in std::fs::read_dir(&coord_out_dir)? {
-            let p = e?.path();
-            if p.extension().is_some_and(|x| x == "rs") {
-                std::fs::remove_file(&p)?;
+    // Record specs in subdirectories, each generated into its own module the same way as
+    // messages: the coordinators' records, KRaft's metadata records and its quorum-state file.
+    let mut submodules = Vec::new();
+    for group in RECORD_GROUPS {
+        let sub_spec_dir = spec_dir.join(group.spec_dir);
+        let sub_out_dir = out_dir.join(group.module);
+        if sub_out_dir.is_dir() {
+            for e in std::fs::read_dir(&sub_out_dir)? {
+                let p = e?.path();
+                if p.extension().is_some_and(|x| x == "rs") {
+                    std::fs::remove_file(&p)?;
+                }
             }
         }
-    }
-    if has_coordinator {
-        std::fs::create_dir_all(&coord_out_dir)?;
-        let mut cpaths: Vec<PathBuf> = std::fs::read_dir(&coord_spec_dir)?
+        if !sub_spec_dir.is_dir() {
+            continue;
+        }
+        std::fs::create_dir_all(&sub_out_dir)?;
+        let mut cpaths: Vec<PathBuf> = std::fs::read_dir(&sub_spec_dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
             .collect();
         cpaths.sort();
         let mut cmodules = Vec::new();
         for p in &cpaths {
-            let spec = load_spec(p)?;
-            if spec.kind != "data" {
-                bail!(
-                    "{}: coordinator record spec of type {:?}",
-                    p.display(),
-                    spec.kind
-                );
+            let Some(spec) = load_spec(p)? else { continue };
+            if !group.kinds.contains(&spec.kind.as_str()) {
+                bail!("{}: record spec of type {:?}", p.display(), spec.kind);
             }
             let m = snake(&spec.name);
-            let file = coord_out_dir.join(format!("{m}.rs"));
+            let file = sub_out_dir.join(format!("{m}.rs"));
             std::fs::write(&file, gen_message_file(&spec)?)?;
             written.push(file);
             cmodules.push((m, spec.name.clone()));
         }
-        let f = coord_out_dir.join("mod.rs");
-        std::fs::write(&f, gen_coordinator_mod(&cmodules))?;
+        let f = sub_out_dir.join("mod.rs");
+        std::fs::write(&f, gen_record_mod(group, &cmodules))?;
         written.push(f);
+        submodules.push(group.module);
     }
 
     let f = out_dir.join("mod.rs");
-    std::fs::write(&f, gen_mod(&apis, &modules, has_coordinator))?;
+    std::fs::write(&f, gen_mod(&apis, &modules, &submodules))?;
     written.push(f);
 
     let status = std::process::Command::new("rustfmt")

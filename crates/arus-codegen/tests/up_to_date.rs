@@ -1,5 +1,5 @@
 //! Checks that the committed generated code matches what the generator produces from the
-//! specs. The spec directory is `$ARUS_KAFKA_SPECS`, else `shared/kafka-message-specs` next
+//! specs. The spec directory is `$ARUS_KAFKA_SPECS`, else `shared/kafka-message-specs-4.4.0` next
 //! to the repository; when neither exists the test is skipped (prints a note).
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ fn generated_code_is_up_to_date() {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let specs = std::env::var_os("ARUS_KAFKA_SPECS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| manifest.join("../../../shared/kafka-message-specs"));
+        .unwrap_or_else(|| manifest.join("../../../shared/kafka-message-specs-4.4.0"));
     if !specs.join("error-codes.tsv").exists() {
         eprintln!("skipping: no specs at {}", specs.display());
         return;

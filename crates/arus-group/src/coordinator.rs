@@ -224,6 +224,7 @@ fn offset_record(
             metadata: e.metadata.clone(),
             commit_timestamp: e.commit_timestamp,
             expire_timestamp: e.expire_timestamp.unwrap_or(-1),
+            ..Default::default()
         }),
     }
 }

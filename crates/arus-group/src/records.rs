@@ -2,10 +2,10 @@
 //! (`GroupCoordinatorRecordSerde` / `CoordinatorRecordSerde`, and the older
 //! `GroupMetadataManager` formats it still reads).
 //!
-//! - A record **key** is an `int16` key version (the record type) followed by the key struct
-//!   encoded at that version. Key versions 0 and 1 are `OffsetCommitKey` (Kafka writes 1), 2 is
-//!   `GroupMetadataKey`, 3..=8 are the KIP-848 consumer-group records (numbers from the specs'
-//!   key `validVersions`, which match Kafka's `CoordinatorRecordType`).
+//! - A record **key** is an `int16` record type (also called the key version) followed by the
+//!   key struct at its version 0. Types 0 and 1 are offset commits (0 the legacy key, Kafka
+//!   writes 1), 2 is `GroupMetadataKey`, 3..=8 are the KIP-848 consumer-group records (the
+//!   specs' `apiKey`, Kafka's `CoordinatorRecordType`).
 //! - A record **value** is an `int16` value version followed by the value struct at that
 //!   version; a **tombstone** (the record deleted by compaction) has a null value.
 //! - Written value versions are Kafka 4.0's: `OffsetCommitValue` v3 (v1 when an expire
@@ -24,30 +24,34 @@ use arus_protocol::coordinator::{
     ConsumerGroupPartitionMetadataValue, ConsumerGroupTargetAssignmentMemberKey,
     ConsumerGroupTargetAssignmentMemberValue, ConsumerGroupTargetAssignmentMetadataKey,
     ConsumerGroupTargetAssignmentMetadataValue, GroupMetadataKey, GroupMetadataValue,
-    OffsetCommitKey, OffsetCommitValue,
+    LegacyOffsetCommitKey, OffsetCommitKey, OffsetCommitValue,
 };
 use arus_protocol::coordinator_key::coordinator_partition_for;
 use arus_protocol::{DecodeError, EncodeError, Message};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Key version of the legacy offset commit key (written by pre-0.9 brokers; same layout).
-pub const OFFSET_COMMIT_KEY_V0: i16 = 0;
+pub const OFFSET_COMMIT_KEY_V0: i16 = LegacyOffsetCommitKey::RECORD_TYPE;
 /// Key version Kafka writes for offset commits.
-pub const OFFSET_COMMIT_KEY: i16 = 1;
+pub const OFFSET_COMMIT_KEY: i16 = OffsetCommitKey::RECORD_TYPE;
 /// Key version of the classic group metadata record.
-pub const GROUP_METADATA_KEY: i16 = 2;
+pub const GROUP_METADATA_KEY: i16 = GroupMetadataKey::RECORD_TYPE;
 /// Key version of `ConsumerGroupMetadataKey`.
-pub const CONSUMER_GROUP_METADATA_KEY: i16 = 3;
+pub const CONSUMER_GROUP_METADATA_KEY: i16 = ConsumerGroupMetadataKey::RECORD_TYPE;
 /// Key version of `ConsumerGroupPartitionMetadataKey`.
-pub const CONSUMER_GROUP_PARTITION_METADATA_KEY: i16 = 4;
+pub const CONSUMER_GROUP_PARTITION_METADATA_KEY: i16 =
+    ConsumerGroupPartitionMetadataKey::RECORD_TYPE;
 /// Key version of `ConsumerGroupMemberMetadataKey`.
-pub const CONSUMER_GROUP_MEMBER_METADATA_KEY: i16 = 5;
+pub const CONSUMER_GROUP_MEMBER_METADATA_KEY: i16 = ConsumerGroupMemberMetadataKey::RECORD_TYPE;
 /// Key version of `ConsumerGroupTargetAssignmentMetadataKey`.
-pub const CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY: i16 = 6;
+pub const CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY: i16 =
+    ConsumerGroupTargetAssignmentMetadataKey::RECORD_TYPE;
 /// Key version of `ConsumerGroupTargetAssignmentMemberKey`.
-pub const CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY: i16 = 7;
+pub const CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY: i16 =
+    ConsumerGroupTargetAssignmentMemberKey::RECORD_TYPE;
 /// Key version of `ConsumerGroupCurrentMemberAssignmentKey`.
-pub const CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY: i16 = 8;
+pub const CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY: i16 =
+    ConsumerGroupCurrentMemberAssignmentKey::RECORD_TYPE;
 
 /// `OffsetCommitValue` version Kafka 4.0 writes when the commit has no expire timestamp
 /// (Kafka 4.1 writes 4).
@@ -167,6 +171,21 @@ fn encode_struct<M: Message>(
     Ok(out.freeze())
 }
 
+/// A key: its record type, then the key struct at its only version (Kafka 4.4's specs give
+/// every key version 0 and carry the record type as `apiKey`; older specs numbered the key
+/// versions by record type, which is why the type is also called the key version).
+fn encode_key<M: Message>(
+    record: &'static str,
+    record_type: i16,
+    m: &M,
+) -> Result<Bytes, RecordCodecError> {
+    let mut out = BytesMut::new();
+    out.put_i16(record_type);
+    m.encode(&mut out, M::VERSIONS.0)
+        .map_err(|source| RecordCodecError::Encode { record, source })?;
+    Ok(out.freeze())
+}
+
 fn encode_value<M: Message>(
     record: &'static str,
     version: i16,
@@ -195,12 +214,12 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
                 _ => OFFSET_COMMIT_VALUE_VERSION,
             };
             (
-                encode_struct("OffsetCommitKey", OFFSET_COMMIT_KEY, &key)?,
+                encode_key("OffsetCommitKey", OFFSET_COMMIT_KEY, &key)?,
                 encode_value("OffsetCommitValue", version, value.as_ref())?,
             )
         }
         R::GroupMetadata { group, value } => (
-            encode_struct(
+            encode_key(
                 "GroupMetadataKey",
                 GROUP_METADATA_KEY,
                 &GroupMetadataKey {
@@ -214,7 +233,7 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
             )?,
         ),
         R::ConsumerGroupMetadata { group_id, value } => (
-            encode_struct(
+            encode_key(
                 "ConsumerGroupMetadataKey",
                 CONSUMER_GROUP_METADATA_KEY,
                 &ConsumerGroupMetadataKey {
@@ -224,7 +243,7 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
             encode_value("ConsumerGroupMetadataValue", 0, value.as_ref())?,
         ),
         R::ConsumerGroupPartitionMetadata { group_id, value } => (
-            encode_struct(
+            encode_key(
                 "ConsumerGroupPartitionMetadataKey",
                 CONSUMER_GROUP_PARTITION_METADATA_KEY,
                 &ConsumerGroupPartitionMetadataKey {
@@ -238,7 +257,7 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
             member_id,
             value,
         } => (
-            encode_struct(
+            encode_key(
                 "ConsumerGroupMemberMetadataKey",
                 CONSUMER_GROUP_MEMBER_METADATA_KEY,
                 &ConsumerGroupMemberMetadataKey {
@@ -249,7 +268,7 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
             encode_value("ConsumerGroupMemberMetadataValue", 0, value.as_ref())?,
         ),
         R::ConsumerGroupTargetAssignmentMetadata { group_id, value } => (
-            encode_struct(
+            encode_key(
                 "ConsumerGroupTargetAssignmentMetadataKey",
                 CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY,
                 &ConsumerGroupTargetAssignmentMetadataKey {
@@ -267,7 +286,7 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
             member_id,
             value,
         } => (
-            encode_struct(
+            encode_key(
                 "ConsumerGroupTargetAssignmentMemberKey",
                 CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY,
                 &ConsumerGroupTargetAssignmentMemberKey {
@@ -286,7 +305,7 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
             member_id,
             value,
         } => (
-            encode_struct(
+            encode_key(
                 "ConsumerGroupCurrentMemberAssignmentKey",
                 CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY,
                 &ConsumerGroupCurrentMemberAssignmentKey {
@@ -473,6 +492,7 @@ mod tests {
         let tps = vec![TopicPartitions {
             topic_id: uuid,
             partitions: vec![0, 3],
+            ..Default::default()
         }];
         let mut v = vec![
             R::OffsetCommit {
@@ -485,6 +505,7 @@ mod tests {
                     metadata: "m".into(),
                     commit_timestamp: 1_700_000_000_000,
                     expire_timestamp: -1,
+                    ..Default::default()
                 }),
             },
             R::OffsetCommit {
@@ -497,6 +518,7 @@ mod tests {
                     metadata: String::new(),
                     commit_timestamp: 1,
                     expire_timestamp: 99,
+                    ..Default::default()
                 }),
             },
             R::GroupMetadata {
@@ -521,7 +543,10 @@ mod tests {
             },
             R::ConsumerGroupMetadata {
                 group_id: "g".into(),
-                value: Some(ConsumerGroupMetadataValue { epoch: 9 }),
+                value: Some(ConsumerGroupMetadataValue {
+                    epoch: 9,
+                    ..Default::default()
+                }),
             },
             R::ConsumerGroupPartitionMetadata {
                 group_id: "g".into(),
@@ -562,6 +587,7 @@ mod tests {
                 group_id: "g".into(),
                 value: Some(ConsumerGroupTargetAssignmentMetadataValue {
                     assignment_epoch: 3,
+                    ..Default::default()
                 }),
             },
             R::ConsumerGroupTargetAssignmentMember {
@@ -636,33 +662,22 @@ mod tests {
         }
     }
 
+    /// The record types are on disk: they must stay Kafka's `CoordinatorRecordType` numbers.
     #[test]
-    fn key_versions_match_the_specs() {
-        assert_eq!(OffsetCommitKey::VERSIONS, (0, 1));
-        assert_eq!(GroupMetadataKey::VERSIONS.0, GROUP_METADATA_KEY);
+    fn record_types_are_kafkas() {
         assert_eq!(
-            ConsumerGroupMetadataKey::VERSIONS.0,
-            CONSUMER_GROUP_METADATA_KEY
-        );
-        assert_eq!(
-            ConsumerGroupPartitionMetadataKey::VERSIONS.0,
-            CONSUMER_GROUP_PARTITION_METADATA_KEY
-        );
-        assert_eq!(
-            ConsumerGroupMemberMetadataKey::VERSIONS.0,
-            CONSUMER_GROUP_MEMBER_METADATA_KEY
-        );
-        assert_eq!(
-            ConsumerGroupTargetAssignmentMetadataKey::VERSIONS.0,
-            CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY
-        );
-        assert_eq!(
-            ConsumerGroupTargetAssignmentMemberKey::VERSIONS.0,
-            CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY
-        );
-        assert_eq!(
-            ConsumerGroupCurrentMemberAssignmentKey::VERSIONS.0,
-            CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY
+            [
+                OFFSET_COMMIT_KEY_V0,
+                OFFSET_COMMIT_KEY,
+                GROUP_METADATA_KEY,
+                CONSUMER_GROUP_METADATA_KEY,
+                CONSUMER_GROUP_PARTITION_METADATA_KEY,
+                CONSUMER_GROUP_MEMBER_METADATA_KEY,
+                CONSUMER_GROUP_TARGET_ASSIGNMENT_METADATA_KEY,
+                CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY,
+                CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY,
+            ],
+            [0, 1, 2, 3, 4, 5, 6, 7, 8]
         );
     }
 
@@ -678,6 +693,7 @@ mod tests {
                 metadata: String::new(),
                 commit_timestamp: 0x0102,
                 expire_timestamp: -1,
+                ..Default::default()
             }),
         };
         let (k, v) = encode_record(&r).unwrap();
@@ -711,6 +727,7 @@ mod tests {
                 metadata: "x".into(),
                 commit_timestamp: 1,
                 expire_timestamp: 2,
+                ..Default::default()
             }),
         };
         let (_, v1) = encode_record(&r1).unwrap();
@@ -746,6 +763,7 @@ mod tests {
                     metadata: String::new(),
                     commit_timestamp: 9,
                     expire_timestamp: -1,
+                    ..Default::default()
                 }),
             }
         );
@@ -833,6 +851,7 @@ mod tests {
                 metadata: String::new(),
                 commit_timestamp: 0x0102,
                 expire_timestamp: -1,
+                ..Default::default()
             }),
         };
         assert_eq!(decode_record(&oc_key, Some(&oc_v4)).unwrap(), expected);

@@ -18,7 +18,7 @@
 //! Regenerate the generated code (from the repository root) with:
 //!
 //! ```text
-//! cargo run -p arus-codegen -- ../shared/kafka-message-specs crates/arus-protocol/src/generated
+//! cargo run -p arus-codegen -- ../shared/kafka-message-specs-4.4.0 crates/arus-protocol/src/generated
 //! ```
 
 pub use bytes::{Bytes, BytesMut};
@@ -37,12 +37,23 @@ pub mod messages {
     pub use crate::generated::*;
 }
 
-/// Generated coordinator record types: the keys and values Kafka's group and transaction
-/// coordinators write to `__consumer_offsets` and `__transaction_state`, one module per spec
-/// (e.g. `coordinator::offset_commit_value::OffsetCommitValue`), top-level types re-exported
-/// flat. A key's `validVersions` is its record type (the `int16` key version on the wire).
+/// Generated coordinator record types: the keys and values Kafka's group, share and
+/// transaction coordinators write to `__consumer_offsets`, `__share_group_state` and
+/// `__transaction_state`, one module per spec (e.g.
+/// `coordinator::offset_commit_value::OffsetCommitValue`), top-level types re-exported flat.
+/// A key's `RECORD_TYPE` is the `int16` written in front of it (also called its key version).
 pub mod coordinator {
     pub use crate::generated::coordinator::*;
+}
+
+/// Generated KRaft metadata records (`__cluster_metadata`), each with its `RECORD_TYPE`.
+pub mod metadata {
+    pub use crate::generated::metadata::*;
+}
+
+/// Generated KRaft file formats (the quorum-state file).
+pub mod raft {
+    pub use crate::generated::raft::*;
 }
 
 pub use generated::api_key::ApiKey;

@@ -59,12 +59,16 @@ fn every_coordinator_record_type_roundtrips() {
         ConsumerGroupMetadataValue,
         ConsumerGroupPartitionMetadataKey,
         ConsumerGroupPartitionMetadataValue,
+        ConsumerGroupRegularExpressionKey,
+        ConsumerGroupRegularExpressionValue,
         ConsumerGroupTargetAssignmentMemberKey,
         ConsumerGroupTargetAssignmentMemberValue,
         ConsumerGroupTargetAssignmentMetadataKey,
         ConsumerGroupTargetAssignmentMetadataValue,
         GroupMetadataKey,
         GroupMetadataValue,
+        LegacyOffsetCommitKey,
+        LegacyOffsetCommitValue,
         OffsetCommitKey,
         OffsetCommitValue,
         ShareGroupCurrentMemberAssignmentKey,
@@ -73,15 +77,83 @@ fn every_coordinator_record_type_roundtrips() {
         ShareGroupMemberMetadataValue,
         ShareGroupMetadataKey,
         ShareGroupMetadataValue,
-        ShareGroupPartitionMetadataKey,
-        ShareGroupPartitionMetadataValue,
         ShareGroupStatePartitionMetadataKey,
         ShareGroupStatePartitionMetadataValue,
         ShareGroupTargetAssignmentMemberKey,
         ShareGroupTargetAssignmentMemberValue,
         ShareGroupTargetAssignmentMetadataKey,
         ShareGroupTargetAssignmentMetadataValue,
+        ShareSnapshotKey,
+        ShareSnapshotValue,
+        ShareUpdateKey,
+        ShareUpdateValue,
+        StreamsGroupCurrentMemberAssignmentKey,
+        StreamsGroupCurrentMemberAssignmentValue,
+        StreamsGroupMemberMetadataKey,
+        StreamsGroupMemberMetadataValue,
+        StreamsGroupMetadataKey,
+        StreamsGroupMetadataValue,
+        StreamsGroupTargetAssignmentMemberKey,
+        StreamsGroupTargetAssignmentMemberValue,
+        StreamsGroupTargetAssignmentMetadataKey,
+        StreamsGroupTargetAssignmentMetadataValue,
+        StreamsGroupTopologyKey,
+        StreamsGroupTopologyValue,
         TransactionLogKey,
         TransactionLogValue,
     );
+}
+
+#[test]
+fn every_metadata_and_raft_record_type_roundtrips() {
+    use arus_protocol::metadata::*;
+    use arus_protocol::raft::*;
+    check_all!(
+        AbortTransactionRecord,
+        AccessControlEntryRecord,
+        BeginTransactionRecord,
+        BrokerRegistrationChangeRecord,
+        ClearElrRecord,
+        ClientQuotaRecord,
+        ConfigRecord,
+        DelegationTokenRecord,
+        EndTransactionRecord,
+        FeatureLevelRecord,
+        FenceBrokerRecord,
+        NoOpRecord,
+        PartitionChangeRecord,
+        PartitionRecord,
+        ProducerIdsRecord,
+        RegisterBrokerRecord,
+        RegisterControllerRecord,
+        RemoveAccessControlEntryRecord,
+        RemoveDelegationTokenRecord,
+        RemoveTopicRecord,
+        RemoveUserScramCredentialRecord,
+        TopicRecord,
+        UnfenceBrokerRecord,
+        UnregisterBrokerRecord,
+        UnregisterControllerRecord,
+        UserScramCredentialRecord,
+        ZkMigrationStateRecord,
+        QuorumStateData,
+    );
+}
+
+/// Record types are Kafka's `CoordinatorRecordType` / `MetadataRecordType` numbers: they are
+/// written to disk, so a change would make old data unreadable.
+#[test]
+fn record_types_are_kafkas() {
+    assert_eq!(LegacyOffsetCommitKey::RECORD_TYPE, 0);
+    assert_eq!(OffsetCommitKey::RECORD_TYPE, 1);
+    assert_eq!(GroupMetadataKey::RECORD_TYPE, 2);
+    assert_eq!(ConsumerGroupMetadataKey::RECORD_TYPE, 3);
+    assert_eq!(ConsumerGroupCurrentMemberAssignmentKey::RECORD_TYPE, 8);
+    assert_eq!(ConsumerGroupRegularExpressionKey::RECORD_TYPE, 16);
+    assert_eq!(ShareSnapshotKey::RECORD_TYPE, 0);
+    assert_eq!(ShareUpdateKey::RECORD_TYPE, 1);
+    assert_eq!(TransactionLogKey::RECORD_TYPE, 0);
+    assert_eq!(arus_protocol::metadata::TopicRecord::RECORD_TYPE, 2);
+    assert_eq!(arus_protocol::metadata::PartitionRecord::RECORD_TYPE, 3);
+    assert_eq!(arus_protocol::metadata::FeatureLevelRecord::RECORD_TYPE, 12);
 }

@@ -330,6 +330,7 @@ mod coordinators {
                 transaction_timeout_ms: 60_000,
                 producer_id: -1,
                 producer_epoch: -1,
+                ..Default::default()
             }))
             .await
             .unwrap();
@@ -374,6 +375,7 @@ mod coordinators {
                         index: 0,
                         records: Some(records),
                     }],
+                    ..Default::default()
                 }],
             }))
             .await

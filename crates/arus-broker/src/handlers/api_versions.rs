@@ -12,7 +12,7 @@ use crate::broker::{SUPPORTED_APIS, supported_versions};
 fn ranges() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
-        .filter_map(|(key, _)| {
+        .filter_map(|(key, _, _)| {
             let (min, max) = supported_versions(*key)?;
             Some(ApiVersion {
                 api_key: *key as i16,
@@ -73,5 +73,17 @@ mod tests {
             .find(|v| v.api_key == ApiKey::EndTxn as i16)
             .unwrap();
         assert_eq!(end_txn.max_version, 4, "EndTxn v5 is transactions v2");
+    }
+
+    #[test]
+    fn served_ranges_lie_within_the_codec() {
+        for (key, min, max) in SUPPORTED_APIS {
+            let (lo, hi) = key.valid_versions();
+            assert!(
+                lo <= *min && min <= max && max <= &hi,
+                "{} serves {min}..={max}, the codec {lo}..={hi}",
+                key.name()
+            );
+        }
     }
 }

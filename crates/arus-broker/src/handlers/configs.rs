@@ -148,8 +148,6 @@ pub fn describe(
                                 .is_none_or(|keys| keys.is_empty() || keys.contains(&e.name))
                         })
                         .map(|e| DescribeConfigsResourceResult {
-                            // IsDefault exists only in v0 and is not ignorable.
-                            is_default: version == 0 && e.source == ConfigSource::DefaultConfig,
                             config_source: e.source as i8,
                             read_only: e.read_only,
                             is_sensitive: false,

@@ -87,10 +87,6 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                             if version >= 4 && offset >= 0 {
                                 resp.leader_epoch = 0;
                             }
-                            if version == 0 {
-                                resp.old_style_offsets =
-                                    if offset >= 0 { vec![offset] } else { vec![] };
-                            }
                         }
                         Err(code) => resp.error_code = code.code(),
                     }

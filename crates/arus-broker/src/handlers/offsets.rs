@@ -270,7 +270,11 @@ pub async fn txn_commit(
             group_id: r.group_id.clone(),
             producer_id: r.producer_id,
             producer_epoch: r.producer_epoch,
-            generation_id: if version >= 3 { r.generation_id } else { -1 },
+            generation_id: if version >= 3 {
+                r.generation_id_or_member_epoch
+            } else {
+                -1
+            },
             member_id: if version >= 3 {
                 r.member_id.clone()
             } else {

@@ -393,7 +393,10 @@ fn splitmix(x: &mut u64) -> u64 {
 fn rec_epoch(group_id: &str, epoch: i32) -> CoordinatorRecord {
     CoordinatorRecord::ConsumerGroupMetadata {
         group_id: group_id.to_string(),
-        value: Some(ConsumerGroupMetadataValue { epoch }),
+        value: Some(ConsumerGroupMetadataValue {
+            epoch,
+            ..Default::default()
+        }),
     }
 }
 
@@ -456,6 +459,7 @@ fn rec_target_epoch(group_id: &str, epoch: i32) -> CoordinatorRecord {
         group_id: group_id.to_string(),
         value: Some(ConsumerGroupTargetAssignmentMetadataValue {
             assignment_epoch: epoch,
+            ..Default::default()
         }),
     }
 }
@@ -465,6 +469,7 @@ fn cur_tps(a: &Assignment) -> Vec<cur_value::TopicPartitions> {
         .map(|(t, ps)| cur_value::TopicPartitions {
             topic_id: *t,
             partitions: ps.iter().copied().collect(),
+            ..Default::default()
         })
         .collect()
 }

@@ -202,7 +202,7 @@ impl AddPartitionsToTxnRequest {
 pub struct AddPartitionsToTxnTopic {
     /// The name of the topic.
     pub name: String,
-    /// The partition indexes to add to the transaction
+    /// The partition indexes to add to the transaction.
     pub partitions: Vec<i32>,
 }
 

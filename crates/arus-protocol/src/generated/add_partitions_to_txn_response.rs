@@ -159,7 +159,7 @@ impl AddPartitionsToTxnResponse {
 pub struct AddPartitionsToTxnTopicResult {
     /// The topic name.
     pub name: String,
-    /// The results for each partition
+    /// The results for each partition.
     pub results_by_partition: Vec<AddPartitionsToTxnPartitionResult>,
 }
 

@@ -14,17 +14,21 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AddRaftVoterRequest`: valid versions 0-0, flexible 0+.
+/// `AddRaftVoterRequest`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddRaftVoterRequest {
+    /// The cluster id.
     pub cluster_id: Option<String>,
+    /// The maximum time to wait for the request to complete before returning.
     pub timeout_ms: i32,
-    /// The replica id of the voter getting added to the topic partition
+    /// The replica id of the voter getting added to the topic partition.
     pub voter_id: i32,
-    /// The directory id of the voter getting added to the topic partition
+    /// The directory id of the voter getting added to the topic partition.
     pub voter_directory_id: crate::Uuid,
-    /// The endpoints that can be used to communicate with the voter
+    /// The endpoints that can be used to communicate with the voter.
     pub listeners: Vec<Listener>,
+    /// When true, return a response after the new voter set is committed. Otherwise, return after the leader writes the changes locally.
+    pub ack_when_committed: bool,
 }
 
 impl Default for AddRaftVoterRequest {
@@ -35,6 +39,7 @@ impl Default for AddRaftVoterRequest {
             voter_id: 0,
             voter_directory_id: crate::Uuid::ZERO,
             listeners: Vec::<Listener>::new(),
+            ack_when_committed: true,
         }
     }
 }
@@ -51,6 +56,9 @@ impl c::Versioned for AddRaftVoterRequest {
         this.listeners = c::read_array(buf, flex, "AddRaftVoterRequest.Listeners", 1, |b| {
             Ok(Listener::read(b, version)?)
         })?;
+        if version >= 1 {
+            this.ack_when_committed = c::read_bool(buf, "AddRaftVoterRequest.AckWhenCommitted")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "AddRaftVoterRequest.<tagged fields>")?;
             for _ in 0..count {
@@ -83,6 +91,14 @@ impl c::Versioned for AddRaftVoterRequest {
                 Ok(())
             },
         )?;
+        if version >= 1 {
+            c::write_bool(out, self.ack_when_committed);
+        } else if self.ack_when_committed != true {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "AddRaftVoterRequest.AckWhenCommitted",
+                version,
+            });
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -108,18 +124,21 @@ impl AddRaftVoterRequest {
             let n = rng.small_len();
             (0..n).map(|_| Listener::random(rng, version)).collect()
         };
+        if version >= 1 {
+            this.ack_when_committed = rng.bool();
+        }
         this
     }
 }
 
-/// The endpoints that can be used to communicate with the voter
+/// The endpoints that can be used to communicate with the voter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
-    /// The name of the endpoint
+    /// The name of the endpoint.
     pub name: String,
-    /// The hostname
+    /// The hostname.
     pub host: String,
-    /// The port
+    /// The port.
     pub port: u16,
 }
 
@@ -178,7 +197,7 @@ impl Listener {
 }
 
 impl crate::Message for AddRaftVoterRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

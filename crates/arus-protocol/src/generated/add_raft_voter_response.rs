@@ -14,12 +14,12 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AddRaftVoterResponse`: valid versions 0-0, flexible 0+.
+/// `AddRaftVoterResponse`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddRaftVoterResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
-    /// The error code, or 0 if there was no error
+    /// The error code, or 0 if there was no error.
     pub error_code: i16,
     /// The error message, or null if there was no error.
     pub error_message: Option<String>,
@@ -91,7 +91,7 @@ impl AddRaftVoterResponse {
 }
 
 impl crate::Message for AddRaftVoterResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

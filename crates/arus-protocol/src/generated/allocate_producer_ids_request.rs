@@ -17,9 +17,9 @@ use crate::codec::{self as c, Versioned as _};
 /// `AllocateProducerIdsRequest`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AllocateProducerIdsRequest {
-    /// The ID of the requesting broker
+    /// The ID of the requesting broker.
     pub broker_id: i32,
-    /// The epoch of the requesting broker
+    /// The epoch of the requesting broker.
     pub broker_epoch: i64,
 }
 

@@ -19,11 +19,11 @@ use crate::codec::{self as c, Versioned as _};
 pub struct AllocateProducerIdsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
-    /// The top level response error code
+    /// The top level response error code.
     pub error_code: i16,
-    /// The first producer ID in this range, inclusive
+    /// The first producer ID in this range, inclusive.
     pub producer_id_start: i64,
-    /// The number of producer IDs in this range
+    /// The number of producer IDs in this range.
     pub producer_id_len: i32,
 }
 

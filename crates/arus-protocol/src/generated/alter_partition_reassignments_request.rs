@@ -14,11 +14,13 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AlterPartitionReassignmentsRequest`: valid versions 0-0, flexible 0+.
+/// `AlterPartitionReassignmentsRequest`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionReassignmentsRequest {
     /// The time in ms to wait for the request to complete.
     pub timeout_ms: i32,
+    /// The option indicating whether changing the replication factor of any given partition as part of this request is a valid move.
+    pub allow_replication_factor_change: bool,
     /// The topics to reassign.
     pub topics: Vec<ReassignableTopic>,
 }
@@ -27,6 +29,7 @@ impl Default for AlterPartitionReassignmentsRequest {
     fn default() -> Self {
         Self {
             timeout_ms: 60000,
+            allow_replication_factor_change: true,
             topics: Vec::<ReassignableTopic>::new(),
         }
     }
@@ -38,6 +41,12 @@ impl c::Versioned for AlterPartitionReassignmentsRequest {
         let _ = flex;
         let mut this = Self::default();
         this.timeout_ms = c::read_i32(buf, "AlterPartitionReassignmentsRequest.TimeoutMs")?;
+        if version >= 1 {
+            this.allow_replication_factor_change = c::read_bool(
+                buf,
+                "AlterPartitionReassignmentsRequest.AllowReplicationFactorChange",
+            )?;
+        }
         this.topics = c::read_array(
             buf,
             flex,
@@ -62,6 +71,14 @@ impl c::Versioned for AlterPartitionReassignmentsRequest {
         let flex = true;
         let _ = flex;
         c::write_i32(out, self.timeout_ms);
+        if version >= 1 {
+            c::write_bool(out, self.allow_replication_factor_change);
+        } else if self.allow_replication_factor_change != true {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "AlterPartitionReassignmentsRequest.AllowReplicationFactorChange",
+                version,
+            });
+        }
         c::write_array(
             out,
             flex,
@@ -86,6 +103,9 @@ impl AlterPartitionReassignmentsRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.timeout_ms = rng.next_u64() as i32;
+        if version >= 1 {
+            this.allow_replication_factor_change = rng.bool();
+        }
         this.topics = {
             let n = rng.small_len();
             (0..n)
@@ -251,7 +271,7 @@ impl ReassignableTopic {
 }
 
 impl crate::Message for AlterPartitionReassignmentsRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

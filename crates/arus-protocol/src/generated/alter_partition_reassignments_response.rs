@@ -14,11 +14,13 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AlterPartitionReassignmentsResponse`: valid versions 0-0, flexible 0+.
+/// `AlterPartitionReassignmentsResponse`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionReassignmentsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
+    /// The option indicating whether changing the replication factor of any given partition as part of the request was allowed.
+    pub allow_replication_factor_change: bool,
     /// The top-level error code, or 0 if there was no error.
     pub error_code: i16,
     /// The top-level error message, or null if there was no error.
@@ -31,6 +33,7 @@ impl Default for AlterPartitionReassignmentsResponse {
     fn default() -> Self {
         Self {
             throttle_time_ms: 0,
+            allow_replication_factor_change: true,
             error_code: 0,
             error_message: Some(String::new()),
             responses: Vec::<ReassignableTopicResponse>::new(),
@@ -45,6 +48,12 @@ impl c::Versioned for AlterPartitionReassignmentsResponse {
         let mut this = Self::default();
         this.throttle_time_ms =
             c::read_i32(buf, "AlterPartitionReassignmentsResponse.ThrottleTimeMs")?;
+        if version >= 1 {
+            this.allow_replication_factor_change = c::read_bool(
+                buf,
+                "AlterPartitionReassignmentsResponse.AllowReplicationFactorChange",
+            )?;
+        }
         this.error_code = c::read_i16(buf, "AlterPartitionReassignmentsResponse.ErrorCode")?;
         this.error_message = c::read_nullable_string(
             buf,
@@ -76,6 +85,9 @@ impl c::Versioned for AlterPartitionReassignmentsResponse {
         let flex = true;
         let _ = flex;
         c::write_i32(out, self.throttle_time_ms);
+        if version >= 1 {
+            c::write_bool(out, self.allow_replication_factor_change);
+        }
         c::write_i16(out, self.error_code);
         c::write_nullable_string(
             out,
@@ -107,6 +119,9 @@ impl AlterPartitionReassignmentsResponse {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.throttle_time_ms = rng.next_u64() as i32;
+        if version >= 1 {
+            this.allow_replication_factor_change = rng.bool();
+        }
         this.error_code = rng.next_u64() as i16;
         this.error_message = if (true) && rng.one_in(4) {
             None
@@ -123,7 +138,7 @@ impl AlterPartitionReassignmentsResponse {
     }
 }
 
-/// The responses to partitions to reassign
+/// The responses to partitions to reassign.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReassignablePartitionResponse {
     /// The partition index.
@@ -202,9 +217,9 @@ impl ReassignablePartitionResponse {
 /// The responses to topics to reassign.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReassignableTopicResponse {
-    /// The topic name
+    /// The topic name.
     pub name: String,
-    /// The responses to partitions to reassign
+    /// The responses to partitions to reassign.
     pub partitions: Vec<ReassignablePartitionResponse>,
 }
 
@@ -277,7 +292,7 @@ impl ReassignableTopicResponse {
 }
 
 impl crate::Message for AlterPartitionReassignmentsResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

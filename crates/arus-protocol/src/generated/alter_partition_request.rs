@@ -14,13 +14,14 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AlterPartitionRequest`: valid versions 0-3, flexible 0+.
+/// `AlterPartitionRequest`: valid versions 2-3, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionRequest {
-    /// The ID of the requesting broker
+    /// The ID of the requesting broker.
     pub broker_id: i32,
-    /// The epoch of the requesting broker
+    /// The epoch of the requesting broker.
     pub broker_epoch: i64,
+    /// The topics to alter ISRs for.
     pub topics: Vec<TopicData>,
 }
 
@@ -93,6 +94,7 @@ impl AlterPartitionRequest {
     }
 }
 
+/// The ISR for this partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerState {
     /// The ID of the broker.
@@ -173,18 +175,20 @@ impl BrokerState {
     }
 }
 
+/// The partitions to alter ISRs for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
-    /// The partition index
+    /// The partition index.
     pub partition_index: i32,
-    /// The leader epoch of this partition
+    /// The leader epoch of this partition.
     pub leader_epoch: i32,
     /// The ISR for this partition. Deprecated since version 3.
     pub new_isr: Vec<i32>,
+    /// The ISR for this partition.
     pub new_isr_with_epochs: Vec<BrokerState>,
     /// 1 if the partition is recovering from an unclean leader election; 0 otherwise.
     pub leader_recovery_state: i8,
-    /// The expected epoch of the partition which is being updated. For legacy cluster this is the ZkVersion in the LeaderAndIsr request.
+    /// The expected epoch of the partition which is being updated.
     pub partition_epoch: i32,
 }
 
@@ -219,9 +223,7 @@ impl c::Versioned for PartitionData {
                     Ok(BrokerState::read(b, version)?)
                 })?;
         }
-        if version >= 1 {
-            this.leader_recovery_state = c::read_i8(buf, "PartitionData.LeaderRecoveryState")?;
-        }
+        this.leader_recovery_state = c::read_i8(buf, "PartitionData.LeaderRecoveryState")?;
         this.partition_epoch = c::read_i32(buf, "PartitionData.PartitionEpoch")?;
         if flex {
             let count = c::read_uvarint(buf, "PartitionData.<tagged fields>")?;
@@ -266,14 +268,7 @@ impl c::Versioned for PartitionData {
                 version,
             });
         }
-        if version >= 1 {
-            c::write_i8(out, self.leader_recovery_state);
-        } else if self.leader_recovery_state != 0 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "PartitionData.LeaderRecoveryState",
-                version,
-            });
-        }
+        c::write_i8(out, self.leader_recovery_state);
         c::write_i32(out, self.partition_epoch);
         if flex {
             c::write_uvarint(out, 0);
@@ -302,27 +297,24 @@ impl PartitionData {
                 (0..n).map(|_| BrokerState::random(rng, version)).collect()
             };
         }
-        if version >= 1 {
-            this.leader_recovery_state = rng.next_u64() as i8;
-        }
+        this.leader_recovery_state = rng.next_u64() as i8;
         this.partition_epoch = rng.next_u64() as i32;
         this
     }
 }
 
+/// The topics to alter ISRs for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
-    /// The name of the topic to alter ISRs for
-    pub topic_name: String,
-    /// The ID of the topic to alter ISRs for
+    /// The ID of the topic to alter ISRs for.
     pub topic_id: crate::Uuid,
+    /// The partitions to alter ISRs for.
     pub partitions: Vec<PartitionData>,
 }
 
 impl Default for TopicData {
     fn default() -> Self {
         Self {
-            topic_name: String::new(),
             topic_id: crate::Uuid::ZERO,
             partitions: Vec::<PartitionData>::new(),
         }
@@ -334,12 +326,7 @@ impl c::Versioned for TopicData {
         let flex = true;
         let _ = flex;
         let mut this = Self::default();
-        if version <= 1 {
-            this.topic_name = c::read_string(buf, flex, "TopicData.TopicName")?;
-        }
-        if version >= 2 {
-            this.topic_id = c::read_uuid(buf, "TopicData.TopicId")?;
-        }
+        this.topic_id = c::read_uuid(buf, "TopicData.TopicId")?;
         this.partitions = c::read_array(buf, flex, "TopicData.Partitions", 1, |b| {
             Ok(PartitionData::read(b, version)?)
         })?;
@@ -356,12 +343,7 @@ impl c::Versioned for TopicData {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = true;
         let _ = flex;
-        if version <= 1 {
-            c::write_string(out, flex, &self.topic_name, "TopicData.TopicName")?;
-        }
-        if version >= 2 {
-            c::write_uuid(out, &self.topic_id);
-        }
+        c::write_uuid(out, &self.topic_id);
         c::write_array(
             out,
             flex,
@@ -385,12 +367,7 @@ impl TopicData {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version <= 1 {
-            this.topic_name = rng.string();
-        }
-        if version >= 2 {
-            this.topic_id = rng.uuid();
-        }
+        this.topic_id = rng.uuid();
         this.partitions = {
             let n = rng.small_len();
             (0..n)
@@ -402,7 +379,7 @@ impl TopicData {
 }
 
 impl crate::Message for AlterPartitionRequest {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (2, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,13 +14,14 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AlterPartitionResponse`: valid versions 0-3, flexible 0+.
+/// `AlterPartitionResponse`: valid versions 2-3, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterPartitionResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
-    /// The top level response error code
+    /// The top level response error code.
     pub error_code: i16,
+    /// The responses for each topic.
     pub topics: Vec<TopicData>,
 }
 
@@ -93,11 +94,12 @@ impl AlterPartitionResponse {
     }
 }
 
+/// The responses for each partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
-    /// The partition index
+    /// The partition index.
     pub partition_index: i32,
-    /// The partition level error code
+    /// The partition level error code.
     pub error_code: i16,
     /// The broker ID of the leader.
     pub leader_id: i32,
@@ -107,7 +109,7 @@ pub struct PartitionData {
     pub isr: Vec<i32>,
     /// 1 if the partition is recovering from an unclean leader election; 0 otherwise.
     pub leader_recovery_state: i8,
-    /// The current epoch for the partition for KRaft controllers. The current ZK version for the legacy controllers.
+    /// The current epoch for the partition for KRaft controllers.
     pub partition_epoch: i32,
 }
 
@@ -137,9 +139,7 @@ impl c::Versioned for PartitionData {
         this.isr = c::read_array(buf, flex, "PartitionData.Isr", 4, |b| {
             Ok(c::read_i32(b, "PartitionData.Isr")?)
         })?;
-        if version >= 1 {
-            this.leader_recovery_state = c::read_i8(buf, "PartitionData.LeaderRecoveryState")?;
-        }
+        this.leader_recovery_state = c::read_i8(buf, "PartitionData.LeaderRecoveryState")?;
         this.partition_epoch = c::read_i32(buf, "PartitionData.PartitionEpoch")?;
         if flex {
             let count = c::read_uvarint(buf, "PartitionData.<tagged fields>")?;
@@ -162,9 +162,7 @@ impl c::Versioned for PartitionData {
             c::write_i32(o, (*e));
             Ok(())
         })?;
-        if version >= 1 {
-            c::write_i8(out, self.leader_recovery_state);
-        }
+        c::write_i8(out, self.leader_recovery_state);
         c::write_i32(out, self.partition_epoch);
         if flex {
             c::write_uvarint(out, 0);
@@ -187,27 +185,24 @@ impl PartitionData {
             let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
-        if version >= 1 {
-            this.leader_recovery_state = rng.next_u64() as i8;
-        }
+        this.leader_recovery_state = rng.next_u64() as i8;
         this.partition_epoch = rng.next_u64() as i32;
         this
     }
 }
 
+/// The responses for each topic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
-    /// The name of the topic
-    pub topic_name: String,
-    /// The ID of the topic
+    /// The ID of the topic.
     pub topic_id: crate::Uuid,
+    /// The responses for each partition.
     pub partitions: Vec<PartitionData>,
 }
 
 impl Default for TopicData {
     fn default() -> Self {
         Self {
-            topic_name: String::new(),
             topic_id: crate::Uuid::ZERO,
             partitions: Vec::<PartitionData>::new(),
         }
@@ -219,12 +214,7 @@ impl c::Versioned for TopicData {
         let flex = true;
         let _ = flex;
         let mut this = Self::default();
-        if version <= 1 {
-            this.topic_name = c::read_string(buf, flex, "TopicData.TopicName")?;
-        }
-        if version >= 2 {
-            this.topic_id = c::read_uuid(buf, "TopicData.TopicId")?;
-        }
+        this.topic_id = c::read_uuid(buf, "TopicData.TopicId")?;
         this.partitions = c::read_array(buf, flex, "TopicData.Partitions", 1, |b| {
             Ok(PartitionData::read(b, version)?)
         })?;
@@ -241,12 +231,7 @@ impl c::Versioned for TopicData {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = true;
         let _ = flex;
-        if version <= 1 {
-            c::write_string(out, flex, &self.topic_name, "TopicData.TopicName")?;
-        }
-        if version >= 2 {
-            c::write_uuid(out, &self.topic_id);
-        }
+        c::write_uuid(out, &self.topic_id);
         c::write_array(
             out,
             flex,
@@ -270,12 +255,7 @@ impl TopicData {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version <= 1 {
-            this.topic_name = rng.string();
-        }
-        if version >= 2 {
-            this.topic_id = rng.uuid();
-        }
+        this.topic_id = rng.uuid();
         this.partitions = {
             let n = rng.small_len();
             (0..n)
@@ -287,7 +267,7 @@ impl TopicData {
 }
 
 impl crate::Message for AlterPartitionResponse {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (2, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AlterReplicaLogDirsRequest`: valid versions 0-2, flexible 2+.
+/// `AlterReplicaLogDirsRequest`: valid versions 1-2, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterReplicaLogDirsRequest {
     /// The alterations to make for each directory.
@@ -234,7 +234,7 @@ impl AlterReplicaLogDir {
 }
 
 impl crate::Message for AlterReplicaLogDirsRequest {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

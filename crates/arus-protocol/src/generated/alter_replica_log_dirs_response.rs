@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `AlterReplicaLogDirsResponse`: valid versions 0-2, flexible 2+.
+/// `AlterReplicaLogDirsResponse`: valid versions 1-2, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterReplicaLogDirsResponse {
     /// Duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -237,7 +237,7 @@ impl AlterReplicaLogDirTopicResult {
 }
 
 impl crate::Message for AlterReplicaLogDirsResponse {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

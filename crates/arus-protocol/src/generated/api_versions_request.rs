@@ -14,13 +14,17 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ApiVersionsRequest`: valid versions 0-4, flexible 3+.
+/// `ApiVersionsRequest`: valid versions 0-5, flexible 3+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiVersionsRequest {
     /// The name of the client.
     pub client_software_name: String,
     /// The version of the client.
     pub client_software_version: String,
+    /// The cluster ID the client intends to connect to. Provide both ClusterId and NodeId, if known.
+    pub cluster_id: Option<String>,
+    /// The node ID the client intends to connect to. Provide both ClusterId and NodeId, if known.
+    pub node_id: i32,
 }
 
 impl Default for ApiVersionsRequest {
@@ -28,6 +32,8 @@ impl Default for ApiVersionsRequest {
         Self {
             client_software_name: String::new(),
             client_software_version: String::new(),
+            cluster_id: None,
+            node_id: -1,
         }
     }
 }
@@ -44,6 +50,12 @@ impl c::Versioned for ApiVersionsRequest {
         if version >= 3 {
             this.client_software_version =
                 c::read_string(buf, flex, "ApiVersionsRequest.ClientSoftwareVersion")?;
+        }
+        if version >= 5 {
+            this.cluster_id = c::read_nullable_string(buf, flex, "ApiVersionsRequest.ClusterId")?;
+        }
+        if version >= 5 {
+            this.node_id = c::read_i32(buf, "ApiVersionsRequest.NodeId")?;
         }
         if flex {
             let count = c::read_uvarint(buf, "ApiVersionsRequest.<tagged fields>")?;
@@ -74,6 +86,17 @@ impl c::Versioned for ApiVersionsRequest {
                 "ApiVersionsRequest.ClientSoftwareVersion",
             )?;
         }
+        if version >= 5 {
+            c::write_nullable_string(
+                out,
+                flex,
+                self.cluster_id.as_deref(),
+                "ApiVersionsRequest.ClusterId",
+            )?;
+        }
+        if version >= 5 {
+            c::write_i32(out, self.node_id);
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -93,12 +116,22 @@ impl ApiVersionsRequest {
         if version >= 3 {
             this.client_software_version = rng.string();
         }
+        if version >= 5 {
+            this.cluster_id = if (true) && rng.one_in(4) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
+        if version >= 5 {
+            this.node_id = rng.next_u64() as i32;
+        }
         this
     }
 }
 
 impl crate::Message for ApiVersionsRequest {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

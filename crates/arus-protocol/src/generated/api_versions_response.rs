@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ApiVersionsResponse`: valid versions 0-4, flexible 3+.
+/// `ApiVersionsResponse`: valid versions 0-5, flexible 3+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiVersionsResponse {
     /// The top-level error code.
@@ -29,7 +29,7 @@ pub struct ApiVersionsResponse {
     pub finalized_features_epoch: i64,
     /// List of cluster-wide finalized features. The information is valid only if FinalizedFeaturesEpoch >= 0.
     pub finalized_features: Vec<FinalizedFeatureKey>,
-    /// Set by a KRaft controller if the required configurations for ZK migration are present
+    /// Set by a KRaft controller if the required configurations for ZK migration are present.
     pub zk_migration_ready: bool,
 }
 
@@ -537,7 +537,7 @@ impl FinalizedFeatureKey {
 }
 
 impl crate::Message for ApiVersionsResponse {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 5);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,10 +17,11 @@ use crate::codec::{self as c, Versioned as _};
 /// `AssignReplicasToDirsRequest`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssignReplicasToDirsRequest {
-    /// The ID of the requesting broker
+    /// The ID of the requesting broker.
     pub broker_id: i32,
-    /// The epoch of the requesting broker
+    /// The epoch of the requesting broker.
     pub broker_epoch: i64,
+    /// The directories to which replicas should be assigned.
     pub directories: Vec<DirectoryData>,
 }
 
@@ -99,9 +100,10 @@ impl AssignReplicasToDirsRequest {
     }
 }
 
+/// The partitions assigned to the directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
-    /// The partition index
+    /// The partition index.
     pub partition_index: i32,
 }
 
@@ -149,10 +151,12 @@ impl PartitionData {
     }
 }
 
+/// The topics assigned to the directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
-    /// The ID of the assigned topic
+    /// The ID of the assigned topic.
     pub topic_id: crate::Uuid,
+    /// The partitions assigned to the directory.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -222,10 +226,12 @@ impl TopicData {
     }
 }
 
+/// The directories to which replicas should be assigned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryData {
-    /// The ID of the directory
+    /// The ID of the directory.
     pub id: crate::Uuid,
+    /// The topics assigned to the directory.
     pub topics: Vec<TopicData>,
 }
 

@@ -19,8 +19,9 @@ use crate::codec::{self as c, Versioned as _};
 pub struct AssignReplicasToDirsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
-    /// The top level response error code
+    /// The top level response error code.
     pub error_code: i16,
+    /// The list of directories and their assigned partitions.
     pub directories: Vec<DirectoryData>,
 }
 
@@ -99,11 +100,12 @@ impl AssignReplicasToDirsResponse {
     }
 }
 
+/// The list of assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
-    /// The partition index
+    /// The partition index.
     pub partition_index: i32,
-    /// The partition level error code
+    /// The partition level error code.
     pub error_code: i16,
 }
 
@@ -157,10 +159,12 @@ impl PartitionData {
     }
 }
 
+/// The list of topics and their assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
-    /// The ID of the assigned topic
+    /// The ID of the assigned topic.
     pub topic_id: crate::Uuid,
+    /// The list of assigned partitions.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -230,10 +234,12 @@ impl TopicData {
     }
 }
 
+/// The list of directories and their assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DirectoryData {
-    /// The ID of the directory
+    /// The ID of the directory.
     pub id: crate::Uuid,
+    /// The list of topics and their assigned partitions.
     pub topics: Vec<TopicData>,
 }
 

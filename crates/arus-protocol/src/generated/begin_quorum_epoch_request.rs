@@ -17,11 +17,13 @@ use crate::codec::{self as c, Versioned as _};
 /// `BeginQuorumEpochRequest`: valid versions 0-1, flexible 1+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BeginQuorumEpochRequest {
+    /// The cluster id.
     pub cluster_id: Option<String>,
-    /// The replica id of the voter receiving the request
+    /// The replica id of the voter receiving the request.
     pub voter_id: i32,
+    /// The topics.
     pub topics: Vec<TopicData>,
-    /// Endpoints for the leader
+    /// Endpoints for the leader.
     pub leader_endpoints: Vec<LeaderEndpoint>,
 }
 
@@ -139,15 +141,16 @@ impl BeginQuorumEpochRequest {
     }
 }
 
+/// The partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
-    /// The partition index
+    /// The partition index.
     pub partition_index: i32,
-    /// The directory id of the receiving replica
+    /// The directory id of the receiving replica.
     pub voter_directory_id: crate::Uuid,
-    /// The ID of the newly elected leader
+    /// The ID of the newly elected leader.
     pub leader_id: i32,
-    /// The epoch of the newly elected leader
+    /// The epoch of the newly elected leader.
     pub leader_epoch: i32,
 }
 
@@ -215,10 +218,12 @@ impl PartitionData {
     }
 }
 
+/// The topics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
-    /// The topic name
+    /// The topic name.
     pub topic_name: String,
+    /// The partitions.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -288,14 +293,14 @@ impl TopicData {
     }
 }
 
-/// Endpoints for the leader
+/// Endpoints for the leader.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderEndpoint {
-    /// The name of the endpoint
+    /// The name of the endpoint.
     pub name: String,
-    /// The node's hostname
+    /// The node's hostname.
     pub host: String,
-    /// The node's port
+    /// The node's port.
     pub port: u16,
 }
 

@@ -19,8 +19,9 @@ use crate::codec::{self as c, Versioned as _};
 pub struct BeginQuorumEpochResponse {
     /// The top level error code.
     pub error_code: i16,
+    /// The topic data.
     pub topics: Vec<TopicData>,
-    /// Endpoints for all leaders enumerated in PartitionData
+    /// Endpoints for all leaders enumerated in PartitionData.
     pub node_endpoints: Vec<NodeEndpoint>,
 }
 
@@ -156,14 +157,16 @@ impl BeginQuorumEpochResponse {
     }
 }
 
+/// The partition data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
+    /// The error code for this partition.
     pub error_code: i16,
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     pub leader_epoch: i32,
 }
 
@@ -225,10 +228,12 @@ impl PartitionData {
     }
 }
 
+/// The topic data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: String,
+    /// The partition data.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -298,14 +303,14 @@ impl TopicData {
     }
 }
 
-/// Endpoints for all leaders enumerated in PartitionData
+/// Endpoints for all leaders enumerated in PartitionData.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeEndpoint {
-    /// The ID of the associated node
+    /// The ID of the associated node.
     pub node_id: i32,
-    /// The node's hostname
+    /// The node's hostname.
     pub host: String,
-    /// The node's port
+    /// The node's port.
     pub port: u16,
 }
 

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `BrokerHeartbeatRequest`: valid versions 0-1, flexible 0+.
+/// `BrokerHeartbeatRequest`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerHeartbeatRequest {
     /// The broker ID.
@@ -29,6 +29,8 @@ pub struct BrokerHeartbeatRequest {
     pub want_shut_down: bool,
     /// Log directories that failed and went offline.
     pub offline_log_dirs: Vec<crate::Uuid>,
+    /// List of log directories that are cordoned. This is null before the broker reaches the RECOVERY state.
+    pub cordoned_log_dirs: Option<Vec<crate::Uuid>>,
 }
 
 impl Default for BrokerHeartbeatRequest {
@@ -40,6 +42,7 @@ impl Default for BrokerHeartbeatRequest {
             want_fence: false,
             want_shut_down: false,
             offline_log_dirs: Vec::<crate::Uuid>::new(),
+            cordoned_log_dirs: None,
         }
     }
 }
@@ -64,6 +67,15 @@ impl c::Versioned for BrokerHeartbeatRequest {
                 |b| Ok(c::read_uuid(b, "BrokerHeartbeatRequest.OfflineLogDirs")?),
             )?;
         }
+        if version >= 2 && !(version >= 2) {
+            this.cordoned_log_dirs = c::read_nullable_array(
+                buf,
+                flex,
+                "BrokerHeartbeatRequest.CordonedLogDirs",
+                16,
+                |b| Ok(c::read_uuid(b, "BrokerHeartbeatRequest.CordonedLogDirs")?),
+            )?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "BrokerHeartbeatRequest.<tagged fields>")?;
             for _ in 0..count {
@@ -79,6 +91,15 @@ impl c::Versioned for BrokerHeartbeatRequest {
                             "BrokerHeartbeatRequest.OfflineLogDirs",
                             16,
                             |b| Ok(c::read_uuid(b, "BrokerHeartbeatRequest.OfflineLogDirs")?),
+                        )?;
+                    }
+                    1 if version >= 2 => {
+                        this.cordoned_log_dirs = c::read_nullable_array(
+                            &mut data,
+                            true,
+                            "BrokerHeartbeatRequest.CordonedLogDirs",
+                            16,
+                            |b| Ok(c::read_uuid(b, "BrokerHeartbeatRequest.CordonedLogDirs")?),
                         )?;
                     }
                     _ => {}
@@ -115,9 +136,31 @@ impl c::Versioned for BrokerHeartbeatRequest {
                 version,
             });
         }
+        if version >= 2 {
+            if !(version >= 2) {
+                c::write_nullable_array(
+                    out,
+                    flex,
+                    self.cordoned_log_dirs.as_deref(),
+                    "BrokerHeartbeatRequest.CordonedLogDirs",
+                    |o, e| {
+                        c::write_uuid(o, &(*e));
+                        Ok(())
+                    },
+                )?;
+            }
+        } else if self.cordoned_log_dirs != None {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "BrokerHeartbeatRequest.CordonedLogDirs",
+                version,
+            });
+        }
         if flex {
             let mut count: u32 = 0;
             if version >= 1 && self.offline_log_dirs != Vec::<crate::Uuid>::new() {
+                count += 1;
+            }
+            if version >= 2 && self.cordoned_log_dirs != None {
                 count += 1;
             }
             c::write_uvarint(out, count);
@@ -128,6 +171,21 @@ impl c::Versioned for BrokerHeartbeatRequest {
                         true,
                         &self.offline_log_dirs,
                         "BrokerHeartbeatRequest.OfflineLogDirs",
+                        |o, e| {
+                            c::write_uuid(o, &(*e));
+                            Ok(())
+                        },
+                    )?;
+                    Ok(())
+                })?;
+            }
+            if version >= 2 && self.cordoned_log_dirs != None {
+                c::write_tagged_field(out, 1, |o| {
+                    c::write_nullable_array(
+                        o,
+                        true,
+                        self.cordoned_log_dirs.as_deref(),
+                        "BrokerHeartbeatRequest.CordonedLogDirs",
                         |o, e| {
                             c::write_uuid(o, &(*e));
                             Ok(())
@@ -158,12 +216,22 @@ impl BrokerHeartbeatRequest {
                 (0..n).map(|_| rng.uuid()).collect()
             };
         }
+        if version >= 2 {
+            this.cordoned_log_dirs = if (true) && rng.one_in(4) {
+                None
+            } else {
+                Some({
+                    let n = rng.small_len();
+                    (0..n).map(|_| rng.uuid()).collect()
+                })
+            };
+        }
         this
     }
 }
 
 impl crate::Message for BrokerHeartbeatRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -23,13 +23,13 @@ pub struct BrokerRegistrationRequest {
     pub cluster_id: String,
     /// The incarnation id of the broker process.
     pub incarnation_id: crate::Uuid,
-    /// The listeners of this broker
+    /// The listeners of this broker.
     pub listeners: Vec<Listener>,
     /// The features on this broker. Note: in v0-v3, features with MinSupportedVersion = 0 are omitted.
     pub features: Vec<Feature>,
     /// The rack which this broker is in.
     pub rack: Option<String>,
-    /// If the required configurations for ZK migration are present, this value is set to true
+    /// If the required configurations for ZK migration are present, this value is set to true.
     pub is_migrating_zk_broker: bool,
     /// Log directories configured in this broker which are available.
     pub log_dirs: Vec<crate::Uuid>,
@@ -198,7 +198,7 @@ impl BrokerRegistrationRequest {
     }
 }
 
-/// The listeners of this broker
+/// The listeners of this broker.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
     /// The name of the endpoint.

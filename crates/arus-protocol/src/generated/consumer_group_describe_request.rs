@@ -14,10 +14,10 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupDescribeRequest`: valid versions 0-0, flexible 0+.
+/// `ConsumerGroupDescribeRequest`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupDescribeRequest {
-    /// The ids of the groups to describe
+    /// The ids of the groups to describe.
     pub group_ids: Vec<String>,
     /// Whether to include authorized operations.
     pub include_authorized_operations: bool,
@@ -97,7 +97,7 @@ impl ConsumerGroupDescribeRequest {
 }
 
 impl crate::Message for ConsumerGroupDescribeRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

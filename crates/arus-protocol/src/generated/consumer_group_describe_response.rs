@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupDescribeResponse`: valid versions 0-0, flexible 0+.
+/// `ConsumerGroupDescribeResponse`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupDescribeResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -259,6 +259,8 @@ pub struct Member {
     pub assignment: Assignment,
     /// The target assignment.
     pub target_assignment: Assignment,
+    /// -1 for unknown. 0 for classic member. +1 for consumer member.
+    pub member_type: i8,
 }
 
 impl Default for Member {
@@ -274,6 +276,7 @@ impl Default for Member {
             subscribed_topic_regex: None,
             assignment: Assignment::default(),
             target_assignment: Assignment::default(),
+            member_type: -1,
         }
     }
 }
@@ -297,6 +300,9 @@ impl c::Versioned for Member {
             c::read_nullable_string(buf, flex, "Member.SubscribedTopicRegex")?;
         this.assignment = Assignment::read(buf, version)?;
         this.target_assignment = Assignment::read(buf, version)?;
+        if version >= 1 {
+            this.member_type = c::read_i8(buf, "Member.MemberType")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "Member.<tagged fields>")?;
             for _ in 0..count {
@@ -334,6 +340,9 @@ impl c::Versioned for Member {
         )?;
         self.assignment.write(out, version)?;
         self.target_assignment.write(out, version)?;
+        if version >= 1 {
+            c::write_i8(out, self.member_type);
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -372,6 +381,9 @@ impl Member {
         };
         this.assignment = Assignment::random(rng, version);
         this.target_assignment = Assignment::random(rng, version);
+        if version >= 1 {
+            this.member_type = rng.next_u64() as i8;
+        }
         this
     }
 }
@@ -506,7 +518,7 @@ impl DescribedGroup {
 }
 
 impl crate::Message for ConsumerGroupDescribeResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

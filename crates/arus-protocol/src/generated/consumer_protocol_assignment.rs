@@ -17,7 +17,9 @@ use crate::codec::{self as c, Versioned as _};
 /// `ConsumerProtocolAssignment`: valid versions 0-3, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerProtocolAssignment {
+    /// The list of topics and partitions assigned to this consumer.
     pub assigned_partitions: Vec<TopicPartition>,
+    /// User data.
     pub user_data: Option<::bytes::Bytes>,
 }
 
@@ -90,9 +92,12 @@ impl ConsumerProtocolAssignment {
     }
 }
 
+/// The list of topics and partitions assigned to this consumer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartition {
+    /// The topic name.
     pub topic: String,
+    /// The list of partitions assigned to this consumer.
     pub partitions: Vec<i32>,
 }
 

@@ -17,10 +17,15 @@ use crate::codec::{self as c, Versioned as _};
 /// `ConsumerProtocolSubscription`: valid versions 0-3, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerProtocolSubscription {
+    /// The topics that the member wants to consume.
     pub topics: Vec<String>,
+    /// User data that will be passed back to the consumer.
     pub user_data: Option<::bytes::Bytes>,
+    /// The partitions that the member owns.
     pub owned_partitions: Vec<TopicPartition>,
+    /// The generation id of the member.
     pub generation_id: i32,
+    /// The rack id of the member.
     pub rack_id: Option<String>,
 }
 
@@ -152,9 +157,12 @@ impl ConsumerProtocolSubscription {
     }
 }
 
+/// The partitions that the member owns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartition {
+    /// The topic name.
     pub topic: String,
+    /// The partition ids.
     pub partitions: Vec<i32>,
 }
 

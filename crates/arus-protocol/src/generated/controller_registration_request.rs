@@ -23,9 +23,9 @@ pub struct ControllerRegistrationRequest {
     pub incarnation_id: crate::Uuid,
     /// Set if the required configurations for ZK migration are present.
     pub zk_migration_ready: bool,
-    /// The listeners of this controller
+    /// The listeners of this controller.
     pub listeners: Vec<Listener>,
-    /// The features on this controller
+    /// The features on this controller.
     pub features: Vec<Feature>,
 }
 
@@ -129,7 +129,7 @@ impl ControllerRegistrationRequest {
     }
 }
 
-/// The listeners of this controller
+/// The listeners of this controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
     /// The name of the endpoint.
@@ -200,7 +200,7 @@ impl Listener {
     }
 }
 
-/// The features on this controller
+/// The features on this controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feature {
     /// The feature name.

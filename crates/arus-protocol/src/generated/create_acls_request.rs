@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `CreateAclsRequest`: valid versions 0-3, flexible 2+.
+/// `CreateAclsRequest`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAclsRequest {
     /// The ACLs that we want to create.
@@ -121,9 +121,7 @@ impl c::Versioned for AclCreation {
         let mut this = Self::default();
         this.resource_type = c::read_i8(buf, "AclCreation.ResourceType")?;
         this.resource_name = c::read_string(buf, flex, "AclCreation.ResourceName")?;
-        if version >= 1 {
-            this.resource_pattern_type = c::read_i8(buf, "AclCreation.ResourcePatternType")?;
-        }
+        this.resource_pattern_type = c::read_i8(buf, "AclCreation.ResourcePatternType")?;
         this.principal = c::read_string(buf, flex, "AclCreation.Principal")?;
         this.host = c::read_string(buf, flex, "AclCreation.Host")?;
         this.operation = c::read_i8(buf, "AclCreation.Operation")?;
@@ -143,14 +141,7 @@ impl c::Versioned for AclCreation {
         let _ = flex;
         c::write_i8(out, self.resource_type);
         c::write_string(out, flex, &self.resource_name, "AclCreation.ResourceName")?;
-        if version >= 1 {
-            c::write_i8(out, self.resource_pattern_type);
-        } else if self.resource_pattern_type != 3 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "AclCreation.ResourcePatternType",
-                version,
-            });
-        }
+        c::write_i8(out, self.resource_pattern_type);
         c::write_string(out, flex, &self.principal, "AclCreation.Principal")?;
         c::write_string(out, flex, &self.host, "AclCreation.Host")?;
         c::write_i8(out, self.operation);
@@ -170,9 +161,7 @@ impl AclCreation {
         let mut this = Self::default();
         this.resource_type = rng.next_u64() as i8;
         this.resource_name = rng.string();
-        if version >= 1 {
-            this.resource_pattern_type = rng.next_u64() as i8;
-        }
+        this.resource_pattern_type = rng.next_u64() as i8;
         this.principal = rng.string();
         this.host = rng.string();
         this.operation = rng.next_u64() as i8;
@@ -182,7 +171,7 @@ impl AclCreation {
 }
 
 impl crate::Message for CreateAclsRequest {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

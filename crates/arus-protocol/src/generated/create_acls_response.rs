@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `CreateAclsResponse`: valid versions 0-3, flexible 2+.
+/// `CreateAclsResponse`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateAclsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -158,7 +158,7 @@ impl AclCreationResult {
 }
 
 impl crate::Message for CreateAclsResponse {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `CreateDelegationTokenRequest`: valid versions 0-3, flexible 2+.
+/// `CreateDelegationTokenRequest`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateDelegationTokenRequest {
     /// The principal type of the owner of the token. If it's null it defaults to the token request principal.
@@ -221,7 +221,7 @@ impl CreatableRenewers {
 }
 
 impl crate::Message for CreateDelegationTokenRequest {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `CreateDelegationTokenResponse`: valid versions 0-3, flexible 2+.
+/// `CreateDelegationTokenResponse`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateDelegationTokenResponse {
     /// The top-level error, or zero if there was no error.
@@ -188,7 +188,7 @@ impl CreateDelegationTokenResponse {
 }
 
 impl crate::Message for CreateDelegationTokenResponse {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `CreateTopicsRequest`: valid versions 0-7, flexible 5+.
+/// `CreateTopicsRequest`: valid versions 2-7, flexible 5+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateTopicsRequest {
     /// The topics to create.
@@ -44,9 +44,7 @@ impl c::Versioned for CreateTopicsRequest {
             Ok(CreatableTopic::read(b, version)?)
         })?;
         this.timeout_ms = c::read_i32(buf, "CreateTopicsRequest.timeoutMs")?;
-        if version >= 1 {
-            this.validate_only = c::read_bool(buf, "CreateTopicsRequest.validateOnly")?;
-        }
+        this.validate_only = c::read_bool(buf, "CreateTopicsRequest.validateOnly")?;
         if flex {
             let count = c::read_uvarint(buf, "CreateTopicsRequest.<tagged fields>")?;
             for _ in 0..count {
@@ -71,14 +69,7 @@ impl c::Versioned for CreateTopicsRequest {
             },
         )?;
         c::write_i32(out, self.timeout_ms);
-        if version >= 1 {
-            c::write_bool(out, self.validate_only);
-        } else if self.validate_only != false {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "CreateTopicsRequest.validateOnly",
-                version,
-            });
-        }
+        c::write_bool(out, self.validate_only);
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -99,9 +90,7 @@ impl CreateTopicsRequest {
                 .collect()
         };
         this.timeout_ms = rng.next_u64() as i32;
-        if version >= 1 {
-            this.validate_only = rng.bool();
-        }
+        this.validate_only = rng.bool();
         this
     }
 }
@@ -360,7 +349,7 @@ impl CreatableTopic {
 }
 
 impl crate::Message for CreateTopicsRequest {
-    const VERSIONS: (i16, i16) = (0, 7);
+    const VERSIONS: (i16, i16) = (2, 7);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

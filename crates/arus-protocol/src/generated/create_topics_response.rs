@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `CreateTopicsResponse`: valid versions 0-7, flexible 5+.
+/// `CreateTopicsResponse`: valid versions 2-7, flexible 5+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateTopicsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -37,9 +37,7 @@ impl c::Versioned for CreateTopicsResponse {
         let flex = version >= 5;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 2 {
-            this.throttle_time_ms = c::read_i32(buf, "CreateTopicsResponse.ThrottleTimeMs")?;
-        }
+        this.throttle_time_ms = c::read_i32(buf, "CreateTopicsResponse.ThrottleTimeMs")?;
         this.topics = c::read_array(buf, flex, "CreateTopicsResponse.Topics", 1, |b| {
             Ok(CreatableTopicResult::read(b, version)?)
         })?;
@@ -57,9 +55,7 @@ impl c::Versioned for CreateTopicsResponse {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 5;
         let _ = flex;
-        if version >= 2 {
-            c::write_i32(out, self.throttle_time_ms);
-        }
+        c::write_i32(out, self.throttle_time_ms);
         c::write_array(
             out,
             flex,
@@ -83,9 +79,7 @@ impl CreateTopicsResponse {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 2 {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
         this.topics = {
             let n = rng.small_len();
             (0..n)
@@ -238,7 +232,7 @@ impl CreatableTopicConfigs {
 pub struct CreatableTopicResult {
     /// The topic name.
     pub name: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     pub topic_id: crate::Uuid,
     /// The error code, or 0 if there was no error.
     pub error_code: i16,
@@ -279,10 +273,8 @@ impl c::Versioned for CreatableTopicResult {
             this.topic_id = c::read_uuid(buf, "CreatableTopicResult.TopicId")?;
         }
         this.error_code = c::read_i16(buf, "CreatableTopicResult.ErrorCode")?;
-        if version >= 1 {
-            this.error_message =
-                c::read_nullable_string(buf, flex, "CreatableTopicResult.ErrorMessage")?;
-        }
+        this.error_message =
+            c::read_nullable_string(buf, flex, "CreatableTopicResult.ErrorMessage")?;
         if version >= 5 && !(version >= 5) {
             this.topic_config_error_code =
                 c::read_i16(buf, "CreatableTopicResult.TopicConfigErrorCode")?;
@@ -326,14 +318,12 @@ impl c::Versioned for CreatableTopicResult {
             c::write_uuid(out, &self.topic_id);
         }
         c::write_i16(out, self.error_code);
-        if version >= 1 {
-            c::write_nullable_string(
-                out,
-                flex,
-                self.error_message.as_deref(),
-                "CreatableTopicResult.ErrorMessage",
-            )?;
-        }
+        c::write_nullable_string(
+            out,
+            flex,
+            self.error_message.as_deref(),
+            "CreatableTopicResult.ErrorMessage",
+        )?;
         if version >= 5 {
             if !(version >= 5) {
                 c::write_i16(out, self.topic_config_error_code);
@@ -385,13 +375,11 @@ impl CreatableTopicResult {
             this.topic_id = rng.uuid();
         }
         this.error_code = rng.next_u64() as i16;
-        if version >= 1 {
-            this.error_message = if (true) && rng.one_in(4) {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.error_message = if (true) && rng.one_in(4) {
+            None
+        } else {
+            Some(rng.string())
+        };
         if version >= 5 {
             this.topic_config_error_code = rng.next_u64() as i16;
         }
@@ -418,7 +406,7 @@ impl CreatableTopicResult {
 }
 
 impl crate::Message for CreateTopicsResponse {
-    const VERSIONS: (i16, i16) = (0, 7);
+    const VERSIONS: (i16, i16) = (2, 7);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

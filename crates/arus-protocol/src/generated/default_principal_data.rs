@@ -17,9 +17,9 @@ use crate::codec::{self as c, Versioned as _};
 /// `DefaultPrincipalData`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DefaultPrincipalData {
-    /// The principal type
+    /// The principal type.
     pub r#type: String,
-    /// The principal name
+    /// The principal name.
     pub name: String,
     /// Whether the principal was authenticated by a delegation token on the forwarding broker.
     pub token_authenticated: bool,

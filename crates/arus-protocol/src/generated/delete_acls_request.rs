@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DeleteAclsRequest`: valid versions 0-3, flexible 2+.
+/// `DeleteAclsRequest`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteAclsRequest {
     /// The filters to use when deleting ACLs.
@@ -88,7 +88,7 @@ impl DeleteAclsRequest {
 pub struct DeleteAclsFilter {
     /// The resource type.
     pub resource_type_filter: i8,
-    /// The resource name.
+    /// The resource name, or null to match any resource name.
     pub resource_name_filter: Option<String>,
     /// The pattern type.
     pub pattern_type_filter: i8,
@@ -124,9 +124,7 @@ impl c::Versioned for DeleteAclsFilter {
         this.resource_type_filter = c::read_i8(buf, "DeleteAclsFilter.ResourceTypeFilter")?;
         this.resource_name_filter =
             c::read_nullable_string(buf, flex, "DeleteAclsFilter.ResourceNameFilter")?;
-        if version >= 1 {
-            this.pattern_type_filter = c::read_i8(buf, "DeleteAclsFilter.PatternTypeFilter")?;
-        }
+        this.pattern_type_filter = c::read_i8(buf, "DeleteAclsFilter.PatternTypeFilter")?;
         this.principal_filter =
             c::read_nullable_string(buf, flex, "DeleteAclsFilter.PrincipalFilter")?;
         this.host_filter = c::read_nullable_string(buf, flex, "DeleteAclsFilter.HostFilter")?;
@@ -152,14 +150,7 @@ impl c::Versioned for DeleteAclsFilter {
             self.resource_name_filter.as_deref(),
             "DeleteAclsFilter.ResourceNameFilter",
         )?;
-        if version >= 1 {
-            c::write_i8(out, self.pattern_type_filter);
-        } else if self.pattern_type_filter != 3 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DeleteAclsFilter.PatternTypeFilter",
-                version,
-            });
-        }
+        c::write_i8(out, self.pattern_type_filter);
         c::write_nullable_string(
             out,
             flex,
@@ -193,9 +184,7 @@ impl DeleteAclsFilter {
         } else {
             Some(rng.string())
         };
-        if version >= 1 {
-            this.pattern_type_filter = rng.next_u64() as i8;
-        }
+        this.pattern_type_filter = rng.next_u64() as i8;
         this.principal_filter = if (true) && rng.one_in(4) {
             None
         } else {
@@ -213,7 +202,7 @@ impl DeleteAclsFilter {
 }
 
 impl crate::Message for DeleteAclsRequest {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

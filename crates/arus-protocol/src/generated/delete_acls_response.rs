@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DeleteAclsResponse`: valid versions 0-3, flexible 2+.
+/// `DeleteAclsResponse`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteAclsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -139,9 +139,7 @@ impl c::Versioned for DeleteAclsMatchingAcl {
             c::read_nullable_string(buf, flex, "DeleteAclsMatchingAcl.ErrorMessage")?;
         this.resource_type = c::read_i8(buf, "DeleteAclsMatchingAcl.ResourceType")?;
         this.resource_name = c::read_string(buf, flex, "DeleteAclsMatchingAcl.ResourceName")?;
-        if version >= 1 {
-            this.pattern_type = c::read_i8(buf, "DeleteAclsMatchingAcl.PatternType")?;
-        }
+        this.pattern_type = c::read_i8(buf, "DeleteAclsMatchingAcl.PatternType")?;
         this.principal = c::read_string(buf, flex, "DeleteAclsMatchingAcl.Principal")?;
         this.host = c::read_string(buf, flex, "DeleteAclsMatchingAcl.Host")?;
         this.operation = c::read_i8(buf, "DeleteAclsMatchingAcl.Operation")?;
@@ -174,14 +172,7 @@ impl c::Versioned for DeleteAclsMatchingAcl {
             &self.resource_name,
             "DeleteAclsMatchingAcl.ResourceName",
         )?;
-        if version >= 1 {
-            c::write_i8(out, self.pattern_type);
-        } else if self.pattern_type != 3 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DeleteAclsMatchingAcl.PatternType",
-                version,
-            });
-        }
+        c::write_i8(out, self.pattern_type);
         c::write_string(
             out,
             flex,
@@ -212,9 +203,7 @@ impl DeleteAclsMatchingAcl {
         };
         this.resource_type = rng.next_u64() as i8;
         this.resource_name = rng.string();
-        if version >= 1 {
-            this.pattern_type = rng.next_u64() as i8;
-        }
+        this.pattern_type = rng.next_u64() as i8;
         this.principal = rng.string();
         this.host = rng.string();
         this.operation = rng.next_u64() as i8;
@@ -317,7 +306,7 @@ impl DeleteAclsFilterResult {
 }
 
 impl crate::Message for DeleteAclsResponse {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DeleteGroupsRequest`: valid versions 0-2, flexible 2+.
+/// `DeleteGroupsRequest`: valid versions 0-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteGroupsRequest {
     /// The group names to delete.
@@ -82,7 +82,7 @@ impl DeleteGroupsRequest {
 }
 
 impl crate::Message for DeleteGroupsRequest {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (0, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,12 +14,12 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DeleteGroupsResponse`: valid versions 0-2, flexible 2+.
+/// `DeleteGroupsResponse`: valid versions 0-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteGroupsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
-    /// The deletion results
+    /// The deletion results.
     pub results: Vec<DeletableGroupResult>,
 }
 
@@ -90,13 +90,15 @@ impl DeleteGroupsResponse {
     }
 }
 
-/// The deletion results
+/// The deletion results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeletableGroupResult {
-    /// The group id
+    /// The group id.
     pub group_id: String,
     /// The deletion error, or 0 if the deletion succeeded.
     pub error_code: i16,
+    /// The error message, or null if there was no error.
+    pub error_message: Option<String>,
 }
 
 impl Default for DeletableGroupResult {
@@ -104,6 +106,7 @@ impl Default for DeletableGroupResult {
         Self {
             group_id: String::new(),
             error_code: 0,
+            error_message: None,
         }
     }
 }
@@ -115,6 +118,10 @@ impl c::Versioned for DeletableGroupResult {
         let mut this = Self::default();
         this.group_id = c::read_string(buf, flex, "DeletableGroupResult.GroupId")?;
         this.error_code = c::read_i16(buf, "DeletableGroupResult.ErrorCode")?;
+        if version >= 3 {
+            this.error_message =
+                c::read_nullable_string(buf, flex, "DeletableGroupResult.ErrorMessage")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "DeletableGroupResult.<tagged fields>")?;
             for _ in 0..count {
@@ -131,6 +138,14 @@ impl c::Versioned for DeletableGroupResult {
         let _ = flex;
         c::write_string(out, flex, &self.group_id, "DeletableGroupResult.GroupId")?;
         c::write_i16(out, self.error_code);
+        if version >= 3 {
+            c::write_nullable_string(
+                out,
+                flex,
+                self.error_message.as_deref(),
+                "DeletableGroupResult.ErrorMessage",
+            )?;
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -146,12 +161,19 @@ impl DeletableGroupResult {
         let mut this = Self::default();
         this.group_id = rng.string();
         this.error_code = rng.next_u64() as i16;
+        if version >= 3 {
+            this.error_message = if (true) && rng.one_in(4) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
         this
     }
 }
 
 impl crate::Message for DeleteGroupsResponse {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (0, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

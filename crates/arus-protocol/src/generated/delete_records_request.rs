@@ -95,7 +95,7 @@ impl DeleteRecordsRequest {
 pub struct DeleteRecordsPartition {
     /// The partition index.
     pub partition_index: i32,
-    /// The deletion offset.
+    /// The deletion offset. -1 means that records should be truncated to the high watermark.
     pub offset: i64,
 }
 

@@ -17,7 +17,7 @@ use crate::codec::{self as c, Versioned as _};
 /// `DeleteShareGroupStateResponse`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteShareGroupStateResponse {
-    /// The delete results
+    /// The delete results.
     pub results: Vec<DeleteStateResult>,
 }
 
@@ -158,10 +158,10 @@ impl PartitionResult {
     }
 }
 
-/// The delete results
+/// The delete results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteStateResult {
-    /// The topic identifier
+    /// The topic identifier.
     pub topic_id: crate::Uuid,
     /// The results for the partitions.
     pub partitions: Vec<PartitionResult>,

@@ -14,12 +14,12 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DeleteTopicsRequest`: valid versions 0-6, flexible 4+.
+/// `DeleteTopicsRequest`: valid versions 1-6, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteTopicsRequest {
-    /// The name or topic ID of the topic
+    /// The name or topic ID of the topic.
     pub topics: Vec<DeleteTopicState>,
-    /// The names of the topics to delete
+    /// The names of the topics to delete.
     pub topic_names: Vec<String>,
     /// The length of time in milliseconds to wait for the deletions to complete.
     pub timeout_ms: i32,
@@ -127,12 +127,12 @@ impl DeleteTopicsRequest {
     }
 }
 
-/// The name or topic ID of the topic
+/// The name or topic ID of the topic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteTopicState {
-    /// The topic name
+    /// The topic name.
     pub name: Option<String>,
-    /// The unique topic ID
+    /// The unique topic ID.
     pub topic_id: crate::Uuid,
 }
 
@@ -213,7 +213,7 @@ impl DeleteTopicState {
 }
 
 impl crate::Message for DeleteTopicsRequest {
-    const VERSIONS: (i16, i16) = (0, 6);
+    const VERSIONS: (i16, i16) = (1, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DeleteTopicsResponse`: valid versions 0-6, flexible 4+.
+/// `DeleteTopicsResponse`: valid versions 1-6, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteTopicsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -37,9 +37,7 @@ impl c::Versioned for DeleteTopicsResponse {
         let flex = version >= 4;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = c::read_i32(buf, "DeleteTopicsResponse.ThrottleTimeMs")?;
-        }
+        this.throttle_time_ms = c::read_i32(buf, "DeleteTopicsResponse.ThrottleTimeMs")?;
         this.responses = c::read_array(buf, flex, "DeleteTopicsResponse.Responses", 1, |b| {
             Ok(DeletableTopicResult::read(b, version)?)
         })?;
@@ -57,9 +55,7 @@ impl c::Versioned for DeleteTopicsResponse {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 4;
         let _ = flex;
-        if version >= 1 {
-            c::write_i32(out, self.throttle_time_ms);
-        }
+        c::write_i32(out, self.throttle_time_ms);
         c::write_array(
             out,
             flex,
@@ -83,9 +79,7 @@ impl DeleteTopicsResponse {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
         this.responses = {
             let n = rng.small_len();
             (0..n)
@@ -99,9 +93,9 @@ impl DeleteTopicsResponse {
 /// The results for each topic we tried to delete.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeletableTopicResult {
-    /// The topic name
+    /// The topic name.
     pub name: Option<String>,
-    /// the unique topic ID
+    /// The unique topic ID.
     pub topic_id: crate::Uuid,
     /// The deletion error, or 0 if the deletion succeeded.
     pub error_code: i16,
@@ -206,7 +200,7 @@ impl DeletableTopicResult {
 }
 
 impl crate::Message for DeleteTopicsResponse {
-    const VERSIONS: (i16, i16) = (0, 6);
+    const VERSIONS: (i16, i16) = (1, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeAclsRequest`: valid versions 0-3, flexible 2+.
+/// `DescribeAclsRequest`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeAclsRequest {
     /// The resource type.
@@ -55,9 +55,7 @@ impl c::Versioned for DescribeAclsRequest {
         this.resource_type_filter = c::read_i8(buf, "DescribeAclsRequest.ResourceTypeFilter")?;
         this.resource_name_filter =
             c::read_nullable_string(buf, flex, "DescribeAclsRequest.ResourceNameFilter")?;
-        if version >= 1 {
-            this.pattern_type_filter = c::read_i8(buf, "DescribeAclsRequest.PatternTypeFilter")?;
-        }
+        this.pattern_type_filter = c::read_i8(buf, "DescribeAclsRequest.PatternTypeFilter")?;
         this.principal_filter =
             c::read_nullable_string(buf, flex, "DescribeAclsRequest.PrincipalFilter")?;
         this.host_filter = c::read_nullable_string(buf, flex, "DescribeAclsRequest.HostFilter")?;
@@ -83,14 +81,7 @@ impl c::Versioned for DescribeAclsRequest {
             self.resource_name_filter.as_deref(),
             "DescribeAclsRequest.ResourceNameFilter",
         )?;
-        if version >= 1 {
-            c::write_i8(out, self.pattern_type_filter);
-        } else if self.pattern_type_filter != 3 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DescribeAclsRequest.PatternTypeFilter",
-                version,
-            });
-        }
+        c::write_i8(out, self.pattern_type_filter);
         c::write_nullable_string(
             out,
             flex,
@@ -124,9 +115,7 @@ impl DescribeAclsRequest {
         } else {
             Some(rng.string())
         };
-        if version >= 1 {
-            this.pattern_type_filter = rng.next_u64() as i8;
-        }
+        this.pattern_type_filter = rng.next_u64() as i8;
         this.principal_filter = if (true) && rng.one_in(4) {
             None
         } else {
@@ -144,7 +133,7 @@ impl DescribeAclsRequest {
 }
 
 impl crate::Message for DescribeAclsRequest {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

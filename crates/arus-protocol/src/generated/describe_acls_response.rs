@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeAclsResponse`: valid versions 0-3, flexible 2+.
+/// `DescribeAclsResponse`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeAclsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -214,9 +214,7 @@ impl c::Versioned for DescribeAclsResource {
         let mut this = Self::default();
         this.resource_type = c::read_i8(buf, "DescribeAclsResource.ResourceType")?;
         this.resource_name = c::read_string(buf, flex, "DescribeAclsResource.ResourceName")?;
-        if version >= 1 {
-            this.pattern_type = c::read_i8(buf, "DescribeAclsResource.PatternType")?;
-        }
+        this.pattern_type = c::read_i8(buf, "DescribeAclsResource.PatternType")?;
         this.acls = c::read_array(buf, flex, "DescribeAclsResource.Acls", 1, |b| {
             Ok(AclDescription::read(b, version)?)
         })?;
@@ -241,14 +239,7 @@ impl c::Versioned for DescribeAclsResource {
             &self.resource_name,
             "DescribeAclsResource.ResourceName",
         )?;
-        if version >= 1 {
-            c::write_i8(out, self.pattern_type);
-        } else if self.pattern_type != 3 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DescribeAclsResource.PatternType",
-                version,
-            });
-        }
+        c::write_i8(out, self.pattern_type);
         c::write_array(
             out,
             flex,
@@ -274,9 +265,7 @@ impl DescribeAclsResource {
         let mut this = Self::default();
         this.resource_type = rng.next_u64() as i8;
         this.resource_name = rng.string();
-        if version >= 1 {
-            this.pattern_type = rng.next_u64() as i8;
-        }
+        this.pattern_type = rng.next_u64() as i8;
         this.acls = {
             let n = rng.small_len();
             (0..n)
@@ -288,7 +277,7 @@ impl DescribeAclsResource {
 }
 
 impl crate::Message for DescribeAclsResponse {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,13 +14,15 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeClusterRequest`: valid versions 0-1, flexible 0+.
+/// `DescribeClusterRequest`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeClusterRequest {
     /// Whether to include cluster authorized operations.
     pub include_cluster_authorized_operations: bool,
     /// The endpoint type to describe. 1=brokers, 2=controllers.
     pub endpoint_type: i8,
+    /// Whether to include fenced brokers when listing brokers.
+    pub include_fenced_brokers: bool,
 }
 
 impl Default for DescribeClusterRequest {
@@ -28,6 +30,7 @@ impl Default for DescribeClusterRequest {
         Self {
             include_cluster_authorized_operations: false,
             endpoint_type: 1,
+            include_fenced_brokers: false,
         }
     }
 }
@@ -43,6 +46,10 @@ impl c::Versioned for DescribeClusterRequest {
         )?;
         if version >= 1 {
             this.endpoint_type = c::read_i8(buf, "DescribeClusterRequest.EndpointType")?;
+        }
+        if version >= 2 {
+            this.include_fenced_brokers =
+                c::read_bool(buf, "DescribeClusterRequest.IncludeFencedBrokers")?;
         }
         if flex {
             let count = c::read_uvarint(buf, "DescribeClusterRequest.<tagged fields>")?;
@@ -67,6 +74,14 @@ impl c::Versioned for DescribeClusterRequest {
                 version,
             });
         }
+        if version >= 2 {
+            c::write_bool(out, self.include_fenced_brokers);
+        } else if self.include_fenced_brokers != false {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "DescribeClusterRequest.IncludeFencedBrokers",
+                version,
+            });
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -84,12 +99,15 @@ impl DescribeClusterRequest {
         if version >= 1 {
             this.endpoint_type = rng.next_u64() as i8;
         }
+        if version >= 2 {
+            this.include_fenced_brokers = rng.bool();
+        }
         this
     }
 }
 
 impl crate::Message for DescribeClusterRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,12 +14,12 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeClusterResponse`: valid versions 0-1, flexible 0+.
+/// `DescribeClusterResponse`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeClusterResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
-    /// The top-level error code, or 0 if there was no error
+    /// The top-level error code, or 0 if there was no error.
     pub error_code: i16,
     /// The top-level error message, or null if there was no error.
     pub error_message: Option<String>,
@@ -27,7 +27,7 @@ pub struct DescribeClusterResponse {
     pub endpoint_type: i8,
     /// The cluster ID that responding broker belongs to.
     pub cluster_id: String,
-    /// The ID of the controller broker.
+    /// The ID of the controller. When handled by a controller, returns the current voter leader ID. When handled by a broker, returns a random alive broker ID as a fallback.
     pub controller_id: i32,
     /// Each broker in the response.
     pub brokers: Vec<DescribeClusterBroker>,
@@ -164,6 +164,8 @@ pub struct DescribeClusterBroker {
     pub port: i32,
     /// The rack of the broker, or null if it has not been assigned to a rack.
     pub rack: Option<String>,
+    /// Whether the broker is fenced
+    pub is_fenced: bool,
 }
 
 impl Default for DescribeClusterBroker {
@@ -173,6 +175,7 @@ impl Default for DescribeClusterBroker {
             host: String::new(),
             port: 0,
             rack: None,
+            is_fenced: false,
         }
     }
 }
@@ -186,6 +189,9 @@ impl c::Versioned for DescribeClusterBroker {
         this.host = c::read_string(buf, flex, "DescribeClusterBroker.Host")?;
         this.port = c::read_i32(buf, "DescribeClusterBroker.Port")?;
         this.rack = c::read_nullable_string(buf, flex, "DescribeClusterBroker.Rack")?;
+        if version >= 2 {
+            this.is_fenced = c::read_bool(buf, "DescribeClusterBroker.IsFenced")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "DescribeClusterBroker.<tagged fields>")?;
             for _ in 0..count {
@@ -209,6 +215,14 @@ impl c::Versioned for DescribeClusterBroker {
             self.rack.as_deref(),
             "DescribeClusterBroker.Rack",
         )?;
+        if version >= 2 {
+            c::write_bool(out, self.is_fenced);
+        } else if self.is_fenced != false {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "DescribeClusterBroker.IsFenced",
+                version,
+            });
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -230,12 +244,15 @@ impl DescribeClusterBroker {
         } else {
             Some(rng.string())
         };
+        if version >= 2 {
+            this.is_fenced = rng.bool();
+        }
         this
     }
 }
 
 impl crate::Message for DescribeClusterResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeConfigsRequest`: valid versions 0-4, flexible 4+.
+/// `DescribeConfigsRequest`: valid versions 1-4, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeConfigsRequest {
     /// The resources whose configurations we want to describe.
@@ -43,9 +43,7 @@ impl c::Versioned for DescribeConfigsRequest {
         this.resources = c::read_array(buf, flex, "DescribeConfigsRequest.Resources", 1, |b| {
             Ok(DescribeConfigsResource::read(b, version)?)
         })?;
-        if version >= 1 {
-            this.include_synonyms = c::read_bool(buf, "DescribeConfigsRequest.IncludeSynonyms")?;
-        }
+        this.include_synonyms = c::read_bool(buf, "DescribeConfigsRequest.IncludeSynonyms")?;
         if version >= 3 {
             this.include_documentation =
                 c::read_bool(buf, "DescribeConfigsRequest.IncludeDocumentation")?;
@@ -74,14 +72,7 @@ impl c::Versioned for DescribeConfigsRequest {
                 Ok(())
             },
         )?;
-        if version >= 1 {
-            c::write_bool(out, self.include_synonyms);
-        } else if self.include_synonyms != false {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DescribeConfigsRequest.IncludeSynonyms",
-                version,
-            });
-        }
+        c::write_bool(out, self.include_synonyms);
         if version >= 3 {
             c::write_bool(out, self.include_documentation);
         } else if self.include_documentation != false {
@@ -109,9 +100,7 @@ impl DescribeConfigsRequest {
                 .map(|_| DescribeConfigsResource::random(rng, version))
                 .collect()
         };
-        if version >= 1 {
-            this.include_synonyms = rng.bool();
-        }
+        this.include_synonyms = rng.bool();
         if version >= 3 {
             this.include_documentation = rng.bool();
         }
@@ -219,7 +208,7 @@ impl DescribeConfigsResource {
 }
 
 impl crate::Message for DescribeConfigsRequest {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (1, 4);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeConfigsResponse`: valid versions 0-4, flexible 4+.
+/// `DescribeConfigsResponse`: valid versions 1-4, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeConfigsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -116,15 +116,9 @@ impl c::Versioned for DescribeConfigsSynonym {
         let flex = version >= 4;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 1 {
-            this.name = c::read_string(buf, flex, "DescribeConfigsSynonym.Name")?;
-        }
-        if version >= 1 {
-            this.value = c::read_nullable_string(buf, flex, "DescribeConfigsSynonym.Value")?;
-        }
-        if version >= 1 {
-            this.source = c::read_i8(buf, "DescribeConfigsSynonym.Source")?;
-        }
+        this.name = c::read_string(buf, flex, "DescribeConfigsSynonym.Name")?;
+        this.value = c::read_nullable_string(buf, flex, "DescribeConfigsSynonym.Value")?;
+        this.source = c::read_i8(buf, "DescribeConfigsSynonym.Source")?;
         if flex {
             let count = c::read_uvarint(buf, "DescribeConfigsSynonym.<tagged fields>")?;
             for _ in 0..count {
@@ -139,35 +133,14 @@ impl c::Versioned for DescribeConfigsSynonym {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 4;
         let _ = flex;
-        if version >= 1 {
-            c::write_string(out, flex, &self.name, "DescribeConfigsSynonym.Name")?;
-        } else if self.name != String::new() {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DescribeConfigsSynonym.Name",
-                version,
-            });
-        }
-        if version >= 1 {
-            c::write_nullable_string(
-                out,
-                flex,
-                self.value.as_deref(),
-                "DescribeConfigsSynonym.Value",
-            )?;
-        } else if self.value != Some(String::new()) {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DescribeConfigsSynonym.Value",
-                version,
-            });
-        }
-        if version >= 1 {
-            c::write_i8(out, self.source);
-        } else if self.source != 0 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DescribeConfigsSynonym.Source",
-                version,
-            });
-        }
+        c::write_string(out, flex, &self.name, "DescribeConfigsSynonym.Name")?;
+        c::write_nullable_string(
+            out,
+            flex,
+            self.value.as_deref(),
+            "DescribeConfigsSynonym.Value",
+        )?;
+        c::write_i8(out, self.source);
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -181,19 +154,13 @@ impl DescribeConfigsSynonym {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 1 {
-            this.name = rng.string();
-        }
-        if version >= 1 {
-            this.value = if (true) && rng.one_in(4) {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
-        if version >= 1 {
-            this.source = rng.next_u64() as i8;
-        }
+        this.name = rng.string();
+        this.value = if (true) && rng.one_in(4) {
+            None
+        } else {
+            Some(rng.string())
+        };
+        this.source = rng.next_u64() as i8;
         this
     }
 }
@@ -207,15 +174,13 @@ pub struct DescribeConfigsResourceResult {
     pub value: Option<String>,
     /// True if the configuration is read-only.
     pub read_only: bool,
-    /// True if the configuration is not set.
-    pub is_default: bool,
     /// The configuration source.
     pub config_source: i8,
     /// True if this configuration is sensitive.
     pub is_sensitive: bool,
     /// The synonyms for this configuration key.
     pub synonyms: Vec<DescribeConfigsSynonym>,
-    /// The configuration data type. Type can be one of the following values - BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD
+    /// The configuration data type. Type can be one of the following values - BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD.
     pub config_type: i8,
     /// The configuration documentation.
     pub documentation: Option<String>,
@@ -227,7 +192,6 @@ impl Default for DescribeConfigsResourceResult {
             name: String::new(),
             value: Some(String::new()),
             read_only: false,
-            is_default: false,
             config_source: -1,
             is_sensitive: false,
             synonyms: Vec::<DescribeConfigsSynonym>::new(),
@@ -245,22 +209,15 @@ impl c::Versioned for DescribeConfigsResourceResult {
         this.name = c::read_string(buf, flex, "DescribeConfigsResourceResult.Name")?;
         this.value = c::read_nullable_string(buf, flex, "DescribeConfigsResourceResult.Value")?;
         this.read_only = c::read_bool(buf, "DescribeConfigsResourceResult.ReadOnly")?;
-        if version <= 0 {
-            this.is_default = c::read_bool(buf, "DescribeConfigsResourceResult.IsDefault")?;
-        }
-        if version >= 1 {
-            this.config_source = c::read_i8(buf, "DescribeConfigsResourceResult.ConfigSource")?;
-        }
+        this.config_source = c::read_i8(buf, "DescribeConfigsResourceResult.ConfigSource")?;
         this.is_sensitive = c::read_bool(buf, "DescribeConfigsResourceResult.IsSensitive")?;
-        if version >= 1 {
-            this.synonyms = c::read_array(
-                buf,
-                flex,
-                "DescribeConfigsResourceResult.Synonyms",
-                1,
-                |b| Ok(DescribeConfigsSynonym::read(b, version)?),
-            )?;
-        }
+        this.synonyms = c::read_array(
+            buf,
+            flex,
+            "DescribeConfigsResourceResult.Synonyms",
+            1,
+            |b| Ok(DescribeConfigsSynonym::read(b, version)?),
+        )?;
         if version >= 3 {
             this.config_type = c::read_i8(buf, "DescribeConfigsResourceResult.ConfigType")?;
         }
@@ -290,30 +247,18 @@ impl c::Versioned for DescribeConfigsResourceResult {
             "DescribeConfigsResourceResult.Value",
         )?;
         c::write_bool(out, self.read_only);
-        if version <= 0 {
-            c::write_bool(out, self.is_default);
-        } else if self.is_default != false {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "DescribeConfigsResourceResult.IsDefault",
-                version,
-            });
-        }
-        if version >= 1 {
-            c::write_i8(out, self.config_source);
-        }
+        c::write_i8(out, self.config_source);
         c::write_bool(out, self.is_sensitive);
-        if version >= 1 {
-            c::write_array(
-                out,
-                flex,
-                &self.synonyms,
-                "DescribeConfigsResourceResult.Synonyms",
-                |o, e| {
-                    (*e).write(o, version)?;
-                    Ok(())
-                },
-            )?;
-        }
+        c::write_array(
+            out,
+            flex,
+            &self.synonyms,
+            "DescribeConfigsResourceResult.Synonyms",
+            |o, e| {
+                (*e).write(o, version)?;
+                Ok(())
+            },
+        )?;
         if version >= 3 {
             c::write_i8(out, self.config_type);
         }
@@ -345,21 +290,14 @@ impl DescribeConfigsResourceResult {
             Some(rng.string())
         };
         this.read_only = rng.bool();
-        if version <= 0 {
-            this.is_default = rng.bool();
-        }
-        if version >= 1 {
-            this.config_source = rng.next_u64() as i8;
-        }
+        this.config_source = rng.next_u64() as i8;
         this.is_sensitive = rng.bool();
-        if version >= 1 {
-            this.synonyms = {
-                let n = rng.small_len();
-                (0..n)
-                    .map(|_| DescribeConfigsSynonym::random(rng, version))
-                    .collect()
-            };
-        }
+        this.synonyms = {
+            let n = rng.small_len();
+            (0..n)
+                .map(|_| DescribeConfigsSynonym::random(rng, version))
+                .collect()
+        };
         if version >= 3 {
             this.config_type = rng.next_u64() as i8;
         }
@@ -484,7 +422,7 @@ impl DescribeConfigsResult {
 }
 
 impl crate::Message for DescribeConfigsResponse {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (1, 4);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeDelegationTokenResponse`: valid versions 0-3, flexible 2+.
+/// `DescribeDelegationTokenResponse`: valid versions 1-3, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeDelegationTokenResponse {
     /// The error code, or 0 if there was no error.
@@ -103,9 +103,9 @@ impl DescribeDelegationTokenResponse {
 /// Those who are able to renew this token before it expires.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedDelegationTokenRenewer {
-    /// The renewer principal type
+    /// The renewer principal type.
     pub principal_type: String,
-    /// The renewer principal name
+    /// The renewer principal name.
     pub principal_name: String,
 }
 
@@ -352,7 +352,7 @@ impl DescribedDelegationToken {
 }
 
 impl crate::Message for DescribeDelegationTokenResponse {
-    const VERSIONS: (i16, i16) = (0, 3);
+    const VERSIONS: (i16, i16) = (1, 3);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,10 +14,10 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeGroupsRequest`: valid versions 0-5, flexible 5+.
+/// `DescribeGroupsRequest`: valid versions 0-6, flexible 5+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeGroupsRequest {
-    /// The names of the groups to describe
+    /// The names of the groups to describe.
     pub groups: Vec<String>,
     /// Whether to include authorized operations.
     pub include_authorized_operations: bool,
@@ -101,7 +101,7 @@ impl DescribeGroupsRequest {
 }
 
 impl crate::Message for DescribeGroupsRequest {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

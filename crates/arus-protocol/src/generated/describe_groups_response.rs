@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeGroupsResponse`: valid versions 0-5, flexible 5+.
+/// `DescribeGroupsResponse`: valid versions 0-6, flexible 5+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeGroupsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -99,7 +99,7 @@ impl DescribeGroupsResponse {
 /// The group members.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribedGroupMember {
-    /// The member ID assigned by the group coordinator.
+    /// The member id.
     pub member_id: String,
     /// The unique identifier of the consumer instance provided by end user.
     pub group_instance_id: Option<String>,
@@ -216,6 +216,8 @@ impl DescribedGroupMember {
 pub struct DescribedGroup {
     /// The describe error, or 0 if there was no error.
     pub error_code: i16,
+    /// The describe error message, or null if there was no error.
+    pub error_message: Option<String>,
     /// The group ID string.
     pub group_id: String,
     /// The group state string, or the empty string.
@@ -234,6 +236,7 @@ impl Default for DescribedGroup {
     fn default() -> Self {
         Self {
             error_code: 0,
+            error_message: None,
             group_id: String::new(),
             group_state: String::new(),
             protocol_type: String::new(),
@@ -250,6 +253,9 @@ impl c::Versioned for DescribedGroup {
         let _ = flex;
         let mut this = Self::default();
         this.error_code = c::read_i16(buf, "DescribedGroup.ErrorCode")?;
+        if version >= 6 {
+            this.error_message = c::read_nullable_string(buf, flex, "DescribedGroup.ErrorMessage")?;
+        }
         this.group_id = c::read_string(buf, flex, "DescribedGroup.GroupId")?;
         this.group_state = c::read_string(buf, flex, "DescribedGroup.GroupState")?;
         this.protocol_type = c::read_string(buf, flex, "DescribedGroup.ProtocolType")?;
@@ -274,6 +280,19 @@ impl c::Versioned for DescribedGroup {
         let flex = version >= 5;
         let _ = flex;
         c::write_i16(out, self.error_code);
+        if version >= 6 {
+            c::write_nullable_string(
+                out,
+                flex,
+                self.error_message.as_deref(),
+                "DescribedGroup.ErrorMessage",
+            )?;
+        } else if self.error_message != None {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "DescribedGroup.ErrorMessage",
+                version,
+            });
+        }
         c::write_string(out, flex, &self.group_id, "DescribedGroup.GroupId")?;
         c::write_string(out, flex, &self.group_state, "DescribedGroup.GroupState")?;
         c::write_string(
@@ -320,6 +339,13 @@ impl DescribedGroup {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
+        if version >= 6 {
+            this.error_message = if (true) && rng.one_in(4) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
         this.group_id = rng.string();
         this.group_state = rng.string();
         this.protocol_type = rng.string();
@@ -338,7 +364,7 @@ impl DescribedGroup {
 }
 
 impl crate::Message for DescribeGroupsResponse {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeLogDirsRequest`: valid versions 0-4, flexible 2+.
+/// `DescribeLogDirsRequest`: valid versions 1-5, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeLogDirsRequest {
     /// Each topic that we want to describe log directories for, or null for all topics.
@@ -91,7 +91,7 @@ impl DescribeLogDirsRequest {
 /// Each topic that we want to describe log directories for, or null for all topics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribableLogDirTopic {
-    /// The topic name
+    /// The topic name.
     pub topic: String,
     /// The partition indexes.
     pub partitions: Vec<i32>,
@@ -163,7 +163,7 @@ impl DescribableLogDirTopic {
 }
 
 impl crate::Message for DescribeLogDirsRequest {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (1, 5);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `DescribeLogDirsResponse`: valid versions 0-4, flexible 2+.
+/// `DescribeLogDirsResponse`: valid versions 1-5, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeLogDirsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -102,13 +102,14 @@ impl DescribeLogDirsResponse {
     }
 }
 
+/// The partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeLogDirsPartition {
     /// The partition index.
     pub partition_index: i32,
     /// The size of the log segments in this partition in bytes.
     pub partition_size: i64,
-    /// The lag of the log's LEO w.r.t. partition's HW (if it is the current log for the partition) or current replica's LEO (if it is the future log for the partition)
+    /// The lag of the log's LEO w.r.t. partition's HW (if it is the current log for the partition) or current replica's LEO (if it is the future log for the partition).
     pub offset_lag: i64,
     /// True if this log is created by AlterReplicaLogDirsRequest and will replace the current log of the replica in the future.
     pub is_future_key: bool,
@@ -173,11 +174,12 @@ impl DescribeLogDirsPartition {
     }
 }
 
-/// Each topic.
+/// The topics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeLogDirsTopic {
     /// The topic name.
     pub name: String,
+    /// The partitions.
     pub partitions: Vec<DescribeLogDirsPartition>,
 }
 
@@ -255,12 +257,14 @@ pub struct DescribeLogDirsResult {
     pub error_code: i16,
     /// The absolute log directory path.
     pub log_dir: String,
-    /// Each topic.
+    /// The topics.
     pub topics: Vec<DescribeLogDirsTopic>,
-    /// The total size in bytes of the volume the log directory is in.
+    /// The total size in bytes of the volume the log directory is in. This value does not include the size of data stored in remote storage.
     pub total_bytes: i64,
-    /// The usable size in bytes of the volume the log directory is in.
+    /// The usable size in bytes of the volume the log directory is in. This value does not include the size of data stored in remote storage.
     pub usable_bytes: i64,
+    /// True if this log directory is cordoned.
+    pub is_cordoned: bool,
 }
 
 impl Default for DescribeLogDirsResult {
@@ -271,6 +275,7 @@ impl Default for DescribeLogDirsResult {
             topics: Vec::<DescribeLogDirsTopic>::new(),
             total_bytes: -1,
             usable_bytes: -1,
+            is_cordoned: false,
         }
     }
 }
@@ -290,6 +295,9 @@ impl c::Versioned for DescribeLogDirsResult {
         }
         if version >= 4 {
             this.usable_bytes = c::read_i64(buf, "DescribeLogDirsResult.UsableBytes")?;
+        }
+        if version >= 5 {
+            this.is_cordoned = c::read_bool(buf, "DescribeLogDirsResult.IsCordoned")?;
         }
         if flex {
             let count = c::read_uvarint(buf, "DescribeLogDirsResult.<tagged fields>")?;
@@ -323,6 +331,9 @@ impl c::Versioned for DescribeLogDirsResult {
         if version >= 4 {
             c::write_i64(out, self.usable_bytes);
         }
+        if version >= 5 {
+            c::write_bool(out, self.is_cordoned);
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -350,12 +361,15 @@ impl DescribeLogDirsResult {
         if version >= 4 {
             this.usable_bytes = rng.next_u64() as i64;
         }
+        if version >= 5 {
+            this.is_cordoned = rng.bool();
+        }
         this
     }
 }
 
 impl crate::Message for DescribeLogDirsResponse {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (1, 5);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,6 +17,7 @@ use crate::codec::{self as c, Versioned as _};
 /// `DescribeProducersRequest`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeProducersRequest {
+    /// The topics to list producers for.
     pub topics: Vec<TopicRequest>,
 }
 
@@ -81,6 +82,7 @@ impl DescribeProducersRequest {
     }
 }
 
+/// The topics to list producers for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicRequest {
     /// The topic name.

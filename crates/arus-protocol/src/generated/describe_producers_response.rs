@@ -90,13 +90,20 @@ impl DescribeProducersResponse {
     }
 }
 
+/// The active producers for the partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerState {
+    /// The producer id.
     pub producer_id: i64,
+    /// The producer epoch.
     pub producer_epoch: i32,
+    /// The last sequence number sent by the producer.
     pub last_sequence: i32,
+    /// The last timestamp sent by the producer.
     pub last_timestamp: i64,
+    /// The current epoch of the producer group.
     pub coordinator_epoch: i32,
+    /// The current transaction start offset of the producer.
     pub current_txn_start_offset: i64,
 }
 
@@ -173,8 +180,9 @@ pub struct PartitionResponse {
     pub partition_index: i32,
     /// The partition error code, or 0 if there was no error.
     pub error_code: i16,
-    /// The partition error message, which may be null if no additional details are available
+    /// The partition error message, which may be null if no additional details are available.
     pub error_message: Option<String>,
+    /// The active producers for the partition.
     pub active_producers: Vec<ProducerState>,
 }
 
@@ -265,7 +273,7 @@ impl PartitionResponse {
 /// Each topic in the response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicResponse {
-    /// The topic name
+    /// The topic name.
     pub name: String,
     /// Each partition in the response.
     pub partitions: Vec<PartitionResponse>,

@@ -17,6 +17,7 @@ use crate::codec::{self as c, Versioned as _};
 /// `DescribeQuorumRequest`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeQuorumRequest {
+    /// The topics to describe.
     pub topics: Vec<TopicData>,
 }
 
@@ -81,6 +82,7 @@ impl DescribeQuorumRequest {
     }
 }
 
+/// The partitions to describe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     /// The partition index.
@@ -131,10 +133,12 @@ impl PartitionData {
     }
 }
 
+/// The topics to describe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: String,
+    /// The partitions to describe.
     pub partitions: Vec<PartitionData>,
 }
 

@@ -21,7 +21,9 @@ pub struct DescribeQuorumResponse {
     pub error_code: i16,
     /// The error message, or null if there was no error.
     pub error_message: Option<String>,
+    /// The response from the describe quorum API.
     pub topics: Vec<TopicData>,
+    /// The nodes in the quorum.
     pub nodes: Vec<Node>,
 }
 
@@ -141,13 +143,15 @@ impl DescribeQuorumResponse {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaState {
+    /// The ID of the replica.
     pub replica_id: i32,
+    /// The replica directory ID of the replica.
     pub replica_directory_id: crate::Uuid,
-    /// The last known log end offset of the follower or -1 if it is unknown
+    /// The last known log end offset of the follower or -1 if it is unknown.
     pub log_end_offset: i64,
-    /// The last known leader wall clock time time when a follower fetched from the leader. This is reported as -1 both for the current leader or if it is unknown for a voter
+    /// The last known leader wall clock time time when a follower fetched from the leader. This is reported as -1 both for the current leader or if it is unknown for a voter.
     pub last_fetch_timestamp: i64,
-    /// The leader wall clock append time of the offset for which the follower made the most recent fetch request. This is reported as the current time for the leader and -1 if unknown for a voter
+    /// The leader wall clock append time of the offset for which the follower made the most recent fetch request. This is reported as the current time for the leader and -1 if unknown for a voter.
     pub last_caught_up_timestamp: i64,
 }
 
@@ -236,19 +240,24 @@ impl ReplicaState {
     }
 }
 
+/// The partition data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
+    /// The partition error code.
     pub error_code: i16,
     /// The error message, or null if there was no error.
     pub error_message: Option<String>,
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     pub leader_epoch: i32,
+    /// The high water mark.
     pub high_watermark: i64,
+    /// The current voters of the partition.
     pub current_voters: Vec<ReplicaState>,
+    /// The observers of the partition.
     pub observers: Vec<ReplicaState>,
 }
 
@@ -369,10 +378,12 @@ impl PartitionData {
     }
 }
 
+/// The response from the describe quorum API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: String,
+    /// The partition data.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -442,14 +453,14 @@ impl TopicData {
     }
 }
 
-/// The listeners of this controller
+/// The listeners of this controller.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
-    /// The name of the endpoint
+    /// The name of the endpoint.
     pub name: String,
-    /// The hostname
+    /// The hostname.
     pub host: String,
-    /// The port
+    /// The port.
     pub port: u16,
 }
 
@@ -540,11 +551,12 @@ impl Listener {
     }
 }
 
+/// The nodes in the quorum.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
-    /// The ID of the associated node
+    /// The ID of the associated node.
     pub node_id: i32,
-    /// The listeners of this controller
+    /// The listeners of this controller.
     pub listeners: Vec<Listener>,
 }
 

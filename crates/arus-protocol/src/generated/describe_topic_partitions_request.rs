@@ -104,7 +104,7 @@ impl DescribeTopicPartitionsRequest {
 /// The topics to fetch details for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicRequest {
-    /// The topic name
+    /// The topic name.
     pub name: String,
 }
 
@@ -157,9 +157,9 @@ impl TopicRequest {
 /// The first topic and partition index to fetch details for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
-    /// The name for the first topic to process
+    /// The name for the first topic to process.
     pub topic_name: String,
-    /// The partition index to start with
+    /// The partition index to start with.
     pub partition_index: i32,
 }
 

@@ -464,9 +464,9 @@ impl DescribeTopicPartitionsResponseTopic {
 /// The next topic and partition index to fetch details for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
-    /// The name for the first topic to process
+    /// The name for the first topic to process.
     pub topic_name: String,
-    /// The partition index to start with
+    /// The partition index to start with.
     pub partition_index: i32,
 }
 

@@ -19,6 +19,7 @@ use crate::codec::{self as c, Versioned as _};
 pub struct DescribeTransactionsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
+    /// The current state of the transaction.
     pub transaction_states: Vec<TransactionState>,
 }
 
@@ -96,7 +97,9 @@ impl DescribeTransactionsResponse {
 /// The set of partitions included in the current transaction (if active). When a transaction is preparing to commit or abort, this will include only partitions which do not have markers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
+    /// The topic name.
     pub topic: String,
+    /// The partition ids included in the current transaction.
     pub partitions: Vec<i32>,
 }
 
@@ -164,14 +167,22 @@ impl TopicData {
     }
 }
 
+/// The current state of the transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionState {
+    /// The error code.
     pub error_code: i16,
+    /// The transactional id.
     pub transactional_id: String,
+    /// The current transaction state of the producer.
     pub transaction_state: String,
+    /// The timeout in milliseconds for the transaction.
     pub transaction_timeout_ms: i32,
+    /// The start time of the transaction in milliseconds.
     pub transaction_start_time_ms: i64,
+    /// The current producer id associated with the transaction.
     pub producer_id: i64,
+    /// The current epoch associated with the producer id.
     pub producer_epoch: i16,
     /// The set of partitions included in the current transaction (if active). When a transaction is preparing to commit or abort, this will include only partitions which do not have markers.
     pub topics: Vec<TopicData>,

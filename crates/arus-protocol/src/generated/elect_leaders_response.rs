@@ -111,10 +111,10 @@ impl ElectLeadersResponse {
     }
 }
 
-/// The results for each partition
+/// The results for each partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionResult {
-    /// The partition id
+    /// The partition id.
     pub partition_id: i32,
     /// The result error, or zero if there was no error.
     pub error_code: i16,
@@ -188,9 +188,9 @@ impl PartitionResult {
 /// The election results, or an empty array if the requester did not have permission and the request asks for all partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaElectionResult {
-    /// The topic name
+    /// The topic name.
     pub topic: String,
-    /// The results for each partition
+    /// The results for each partition.
     pub partition_result: Vec<PartitionResult>,
 }
 

@@ -17,9 +17,11 @@ use crate::codec::{self as c, Versioned as _};
 /// `EndQuorumEpochRequest`: valid versions 0-1, flexible 1+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndQuorumEpochRequest {
+    /// The cluster id.
     pub cluster_id: Option<String>,
+    /// The topics.
     pub topics: Vec<TopicData>,
-    /// Endpoints for the leader
+    /// Endpoints for the leader.
     pub leader_endpoints: Vec<LeaderEndpoint>,
 }
 
@@ -124,10 +126,12 @@ impl EndQuorumEpochRequest {
     }
 }
 
-/// A sorted list of preferred candidates to start the election
+/// A sorted list of preferred candidates to start the election.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaInfo {
+    /// The ID of the candidate replica.
     pub candidate_id: i32,
+    /// The directory ID of the candidate replica.
     pub candidate_directory_id: crate::Uuid,
 }
 
@@ -203,17 +207,18 @@ impl ReplicaInfo {
     }
 }
 
+/// The partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
-    /// The current leader ID that is resigning
+    /// The current leader ID that is resigning.
     pub leader_id: i32,
-    /// The current epoch
+    /// The current epoch.
     pub leader_epoch: i32,
-    /// A sorted list of preferred successors to start the election
+    /// A sorted list of preferred successors to start the election.
     pub preferred_successors: Vec<i32>,
-    /// A sorted list of preferred candidates to start the election
+    /// A sorted list of preferred candidates to start the election.
     pub preferred_candidates: Vec<ReplicaInfo>,
 }
 
@@ -321,10 +326,12 @@ impl PartitionData {
     }
 }
 
+/// The topics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: String,
+    /// The partitions.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -394,14 +401,14 @@ impl TopicData {
     }
 }
 
-/// Endpoints for the leader
+/// Endpoints for the leader.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderEndpoint {
-    /// The name of the endpoint
+    /// The name of the endpoint.
     pub name: String,
-    /// The node's hostname
+    /// The node's hostname.
     pub host: String,
-    /// The node's port
+    /// The node's port.
     pub port: u16,
 }
 

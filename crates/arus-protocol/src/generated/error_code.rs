@@ -265,6 +265,22 @@ pub enum ErrorCode {
     VoterNotFound = 127,
     /// `INVALID_REGULAR_EXPRESSION`
     InvalidRegularExpression = 128,
+    /// `REBOOTSTRAP_REQUIRED`
+    RebootstrapRequired = 129,
+    /// `STREAMS_INVALID_TOPOLOGY`
+    StreamsInvalidTopology = 130,
+    /// `STREAMS_INVALID_TOPOLOGY_EPOCH`
+    StreamsInvalidTopologyEpoch = 131,
+    /// `STREAMS_TOPOLOGY_FENCED`
+    StreamsTopologyFenced = 132,
+    /// `SHARE_SESSION_LIMIT_REACHED`
+    ShareSessionLimitReached = 133,
+    /// `GROUP_DELETION_FAILED`
+    GroupDeletionFailed = 134,
+    /// `STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED`
+    StreamsTopologyDescriptionUpdateFailed = 135,
+    /// `CONTROLLER_ID_NOT_REGISTERED`
+    ControllerIdNotRegistered = 136,
 }
 
 impl ErrorCode {
@@ -406,6 +422,14 @@ impl ErrorCode {
             126 => Some(ErrorCode::DuplicateVoter),
             127 => Some(ErrorCode::VoterNotFound),
             128 => Some(ErrorCode::InvalidRegularExpression),
+            129 => Some(ErrorCode::RebootstrapRequired),
+            130 => Some(ErrorCode::StreamsInvalidTopology),
+            131 => Some(ErrorCode::StreamsInvalidTopologyEpoch),
+            132 => Some(ErrorCode::StreamsTopologyFenced),
+            133 => Some(ErrorCode::ShareSessionLimitReached),
+            134 => Some(ErrorCode::GroupDeletionFailed),
+            135 => Some(ErrorCode::StreamsTopologyDescriptionUpdateFailed),
+            136 => Some(ErrorCode::ControllerIdNotRegistered),
             _ => None,
         }
     }
@@ -547,6 +571,16 @@ impl ErrorCode {
             ErrorCode::DuplicateVoter => "DUPLICATE_VOTER",
             ErrorCode::VoterNotFound => "VOTER_NOT_FOUND",
             ErrorCode::InvalidRegularExpression => "INVALID_REGULAR_EXPRESSION",
+            ErrorCode::RebootstrapRequired => "REBOOTSTRAP_REQUIRED",
+            ErrorCode::StreamsInvalidTopology => "STREAMS_INVALID_TOPOLOGY",
+            ErrorCode::StreamsInvalidTopologyEpoch => "STREAMS_INVALID_TOPOLOGY_EPOCH",
+            ErrorCode::StreamsTopologyFenced => "STREAMS_TOPOLOGY_FENCED",
+            ErrorCode::ShareSessionLimitReached => "SHARE_SESSION_LIMIT_REACHED",
+            ErrorCode::GroupDeletionFailed => "GROUP_DELETION_FAILED",
+            ErrorCode::StreamsTopologyDescriptionUpdateFailed => {
+                "STREAMS_TOPOLOGY_DESCRIPTION_UPDATE_FAILED"
+            }
+            ErrorCode::ControllerIdNotRegistered => "CONTROLLER_ID_NOT_REGISTERED",
         }
     }
 
@@ -585,6 +619,7 @@ impl ErrorCode {
                 | ErrorCode::FetchSessionTopicIdError
                 | ErrorCode::ShareSessionNotFound
                 | ErrorCode::InvalidShareSessionEpoch
+                | ErrorCode::ShareSessionLimitReached
         )
     }
 }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ExpireDelegationTokenRequest`: valid versions 0-2, flexible 2+.
+/// `ExpireDelegationTokenRequest`: valid versions 1-2, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpireDelegationTokenRequest {
     /// The HMAC of the delegation token to be expired.
@@ -76,7 +76,7 @@ impl ExpireDelegationTokenRequest {
 }
 
 impl crate::Message for ExpireDelegationTokenRequest {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

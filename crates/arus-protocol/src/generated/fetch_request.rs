@@ -14,13 +14,14 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `FetchRequest`: valid versions 0-17, flexible 12+.
+/// `FetchRequest`: valid versions 4-18, flexible 12+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchRequest {
     /// The clusterId if known. This is used to validate metadata fetches prior to broker registration.
     pub cluster_id: Option<String>,
     /// The broker ID of the follower, of -1 if this request is from a consumer.
     pub replica_id: i32,
+    /// The state of the replica in the follower.
     pub replica_state: ReplicaState,
     /// The maximum time in milliseconds to wait for the response.
     pub max_wait_ms: i32,
@@ -28,7 +29,7 @@ pub struct FetchRequest {
     pub min_bytes: i32,
     /// The maximum bytes to fetch.  See KIP-74 for cases where this limit may not be honored.
     pub max_bytes: i32,
-    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records
+    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records.
     pub isolation_level: i8,
     /// The fetch session ID.
     pub session_id: i32,
@@ -38,7 +39,7 @@ pub struct FetchRequest {
     pub topics: Vec<FetchTopic>,
     /// In an incremental fetch request, the partitions to remove.
     pub forgotten_topics_data: Vec<ForgottenTopic>,
-    /// Rack ID of the consumer making this request
+    /// Rack ID of the consumer making this request.
     pub rack_id: String,
 }
 
@@ -77,12 +78,8 @@ impl c::Versioned for FetchRequest {
         }
         this.max_wait_ms = c::read_i32(buf, "FetchRequest.MaxWaitMs")?;
         this.min_bytes = c::read_i32(buf, "FetchRequest.MinBytes")?;
-        if version >= 3 {
-            this.max_bytes = c::read_i32(buf, "FetchRequest.MaxBytes")?;
-        }
-        if version >= 4 {
-            this.isolation_level = c::read_i8(buf, "FetchRequest.IsolationLevel")?;
-        }
+        this.max_bytes = c::read_i32(buf, "FetchRequest.MaxBytes")?;
+        this.isolation_level = c::read_i8(buf, "FetchRequest.IsolationLevel")?;
         if version >= 7 {
             this.session_id = c::read_i32(buf, "FetchRequest.SessionId")?;
         }
@@ -155,12 +152,8 @@ impl c::Versioned for FetchRequest {
         }
         c::write_i32(out, self.max_wait_ms);
         c::write_i32(out, self.min_bytes);
-        if version >= 3 {
-            c::write_i32(out, self.max_bytes);
-        }
-        if version >= 4 {
-            c::write_i8(out, self.isolation_level);
-        }
+        c::write_i32(out, self.max_bytes);
+        c::write_i8(out, self.isolation_level);
         if version >= 7 {
             c::write_i32(out, self.session_id);
         }
@@ -243,12 +236,8 @@ impl FetchRequest {
         }
         this.max_wait_ms = rng.next_u64() as i32;
         this.min_bytes = rng.next_u64() as i32;
-        if version >= 3 {
-            this.max_bytes = rng.next_u64() as i32;
-        }
-        if version >= 4 {
-            this.isolation_level = rng.next_u64() as i8;
-        }
+        this.max_bytes = rng.next_u64() as i32;
+        this.isolation_level = rng.next_u64() as i8;
         if version >= 7 {
             this.session_id = rng.next_u64() as i32;
         }
@@ -274,6 +263,7 @@ impl FetchRequest {
     }
 }
 
+/// The state of the replica in the follower.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicaState {
     /// The replica ID of the follower, or -1 if this request is from a consumer.
@@ -363,14 +353,16 @@ pub struct FetchPartition {
     pub current_leader_epoch: i32,
     /// The message offset.
     pub fetch_offset: i64,
-    /// The epoch of the last fetched record or -1 if there is none
+    /// The epoch of the last fetched record or -1 if there is none.
     pub last_fetched_epoch: i32,
     /// The earliest available offset of the follower replica.  The field is only used when the request is sent by the follower.
     pub log_start_offset: i64,
     /// The maximum bytes to fetch from this partition.  See KIP-74 for cases where this limit may not be honored.
     pub partition_max_bytes: i32,
-    /// The directory id of the follower fetching
+    /// The directory id of the follower fetching.
     pub replica_directory_id: crate::Uuid,
+    /// The high-watermark known by the replica. -1 if the high-watermark is not known and 9223372036854775807 if the feature is not supported.
+    pub high_watermark: i64,
 }
 
 impl Default for FetchPartition {
@@ -383,6 +375,7 @@ impl Default for FetchPartition {
             log_start_offset: -1,
             partition_max_bytes: 0,
             replica_directory_id: crate::Uuid::ZERO,
+            high_watermark: 9223372036854775807,
         }
     }
 }
@@ -407,6 +400,9 @@ impl c::Versioned for FetchPartition {
         if version >= 17 && !(version >= 17) {
             this.replica_directory_id = c::read_uuid(buf, "FetchPartition.ReplicaDirectoryId")?;
         }
+        if version >= 18 && !(version >= 18) {
+            this.high_watermark = c::read_i64(buf, "FetchPartition.HighWatermark")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "FetchPartition.<tagged fields>")?;
             for _ in 0..count {
@@ -417,6 +413,10 @@ impl c::Versioned for FetchPartition {
                     0 if version >= 17 => {
                         this.replica_directory_id =
                             c::read_uuid(&mut data, "FetchPartition.ReplicaDirectoryId")?;
+                    }
+                    1 if version >= 18 => {
+                        this.high_watermark =
+                            c::read_i64(&mut data, "FetchPartition.HighWatermark")?;
                     }
                     _ => {}
                 }
@@ -450,15 +450,29 @@ impl c::Versioned for FetchPartition {
                 c::write_uuid(out, &self.replica_directory_id);
             }
         }
+        if version >= 18 {
+            if !(version >= 18) {
+                c::write_i64(out, self.high_watermark);
+            }
+        }
         if flex {
             let mut count: u32 = 0;
             if version >= 17 && self.replica_directory_id != crate::Uuid::ZERO {
+                count += 1;
+            }
+            if version >= 18 && self.high_watermark != 9223372036854775807 {
                 count += 1;
             }
             c::write_uvarint(out, count);
             if version >= 17 && self.replica_directory_id != crate::Uuid::ZERO {
                 c::write_tagged_field(out, 0, |o| {
                     c::write_uuid(o, &self.replica_directory_id);
+                    Ok(())
+                })?;
+            }
+            if version >= 18 && self.high_watermark != 9223372036854775807 {
+                c::write_tagged_field(out, 1, |o| {
+                    c::write_i64(o, self.high_watermark);
                     Ok(())
                 })?;
             }
@@ -488,6 +502,9 @@ impl FetchPartition {
         if version >= 17 {
             this.replica_directory_id = rng.uuid();
         }
+        if version >= 18 {
+            this.high_watermark = rng.next_u64() as i64;
+        }
         this
     }
 }
@@ -497,7 +514,7 @@ impl FetchPartition {
 pub struct FetchTopic {
     /// The name of the topic to fetch.
     pub topic: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     pub topic_id: crate::Uuid,
     /// The partitions to fetch.
     pub partitions: Vec<FetchPartition>,
@@ -590,7 +607,7 @@ impl FetchTopic {
 pub struct ForgottenTopic {
     /// The topic name.
     pub topic: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     pub topic_id: crate::Uuid,
     /// The partitions indexes to forget.
     pub partitions: Vec<i32>,
@@ -688,7 +705,7 @@ impl ForgottenTopic {
 }
 
 impl crate::Message for FetchRequest {
-    const VERSIONS: (i16, i16) = (0, 17);
+    const VERSIONS: (i16, i16) = (4, 18);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

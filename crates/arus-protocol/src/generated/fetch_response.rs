@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `FetchResponse`: valid versions 0-17, flexible 12+.
+/// `FetchResponse`: valid versions 4-18, flexible 12+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -46,9 +46,7 @@ impl c::Versioned for FetchResponse {
         let flex = version >= 12;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = c::read_i32(buf, "FetchResponse.ThrottleTimeMs")?;
-        }
+        this.throttle_time_ms = c::read_i32(buf, "FetchResponse.ThrottleTimeMs")?;
         if version >= 7 {
             this.error_code = c::read_i16(buf, "FetchResponse.ErrorCode")?;
         }
@@ -90,9 +88,7 @@ impl c::Versioned for FetchResponse {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 12;
         let _ = flex;
-        if version >= 1 {
-            c::write_i32(out, self.throttle_time_ms);
-        }
+        c::write_i32(out, self.throttle_time_ms);
         if version >= 7 {
             c::write_i16(out, self.error_code);
         }
@@ -165,9 +161,7 @@ impl FetchResponse {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 1 {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
         if version >= 7 {
             this.error_code = rng.next_u64() as i16;
         }
@@ -190,10 +184,12 @@ impl FetchResponse {
     }
 }
 
-/// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge
+/// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochEndOffset {
+    /// The largest epoch.
     pub epoch: i32,
+    /// The end offset of the epoch.
     pub end_offset: i64,
 }
 
@@ -269,11 +265,12 @@ impl EpochEndOffset {
     }
 }
 
+/// The current leader of the partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     pub leader_epoch: i32,
 }
 
@@ -352,7 +349,9 @@ impl LeaderIdAndEpoch {
 /// In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotId {
+    /// The end offset of the epoch.
     pub end_offset: i64,
+    /// The largest epoch.
     pub epoch: i32,
 }
 
@@ -429,12 +428,8 @@ impl c::Versioned for AbortedTransaction {
         let flex = version >= 12;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 4 {
-            this.producer_id = c::read_i64(buf, "AbortedTransaction.ProducerId")?;
-        }
-        if version >= 4 {
-            this.first_offset = c::read_i64(buf, "AbortedTransaction.FirstOffset")?;
-        }
+        this.producer_id = c::read_i64(buf, "AbortedTransaction.ProducerId")?;
+        this.first_offset = c::read_i64(buf, "AbortedTransaction.FirstOffset")?;
         if flex {
             let count = c::read_uvarint(buf, "AbortedTransaction.<tagged fields>")?;
             for _ in 0..count {
@@ -448,22 +443,8 @@ impl c::Versioned for AbortedTransaction {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 12;
         let _ = flex;
-        if version >= 4 {
-            c::write_i64(out, self.producer_id);
-        } else if self.producer_id != 0 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "AbortedTransaction.ProducerId",
-                version,
-            });
-        }
-        if version >= 4 {
-            c::write_i64(out, self.first_offset);
-        } else if self.first_offset != 0 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "AbortedTransaction.FirstOffset",
-                version,
-            });
-        }
+        c::write_i64(out, self.producer_id);
+        c::write_i64(out, self.first_offset);
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -477,12 +458,8 @@ impl AbortedTransaction {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 4 {
-            this.producer_id = rng.next_u64() as i64;
-        }
-        if version >= 4 {
-            this.first_offset = rng.next_u64() as i64;
-        }
+        this.producer_id = rng.next_u64() as i64;
+        this.first_offset = rng.next_u64() as i64;
         this
     }
 }
@@ -496,18 +473,19 @@ pub struct PartitionData {
     pub error_code: i16,
     /// The current high water mark.
     pub high_watermark: i64,
-    /// The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED)
+    /// The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED).
     pub last_stable_offset: i64,
     /// The current log start offset.
     pub log_start_offset: i64,
-    /// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge
+    /// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge.
     pub diverging_epoch: EpochEndOffset,
+    /// The current leader of the partition.
     pub current_leader: LeaderIdAndEpoch,
     /// In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request.
     pub snapshot_id: SnapshotId,
     /// The aborted transactions.
     pub aborted_transactions: Option<Vec<AbortedTransaction>>,
-    /// The preferred read replica for the consumer to use on its next fetch request
+    /// The preferred read replica for the consumer to use on its next fetch request.
     pub preferred_read_replica: i32,
     /// The record data.
     pub records: Option<::bytes::Bytes>,
@@ -539,9 +517,7 @@ impl c::Versioned for PartitionData {
         this.partition_index = c::read_i32(buf, "PartitionData.PartitionIndex")?;
         this.error_code = c::read_i16(buf, "PartitionData.ErrorCode")?;
         this.high_watermark = c::read_i64(buf, "PartitionData.HighWatermark")?;
-        if version >= 4 {
-            this.last_stable_offset = c::read_i64(buf, "PartitionData.LastStableOffset")?;
-        }
+        this.last_stable_offset = c::read_i64(buf, "PartitionData.LastStableOffset")?;
         if version >= 5 {
             this.log_start_offset = c::read_i64(buf, "PartitionData.LogStartOffset")?;
         }
@@ -554,12 +530,10 @@ impl c::Versioned for PartitionData {
         if version >= 12 && !(version >= 12) {
             this.snapshot_id = SnapshotId::read(buf, version)?;
         }
-        if version >= 4 {
-            this.aborted_transactions =
-                c::read_nullable_array(buf, flex, "PartitionData.AbortedTransactions", 1, |b| {
-                    Ok(AbortedTransaction::read(b, version)?)
-                })?;
-        }
+        this.aborted_transactions =
+            c::read_nullable_array(buf, flex, "PartitionData.AbortedTransactions", 1, |b| {
+                Ok(AbortedTransaction::read(b, version)?)
+            })?;
         if version >= 11 {
             this.preferred_read_replica = c::read_i32(buf, "PartitionData.PreferredReadReplica")?;
         }
@@ -593,9 +567,7 @@ impl c::Versioned for PartitionData {
         c::write_i32(out, self.partition_index);
         c::write_i16(out, self.error_code);
         c::write_i64(out, self.high_watermark);
-        if version >= 4 {
-            c::write_i64(out, self.last_stable_offset);
-        }
+        c::write_i64(out, self.last_stable_offset);
         if version >= 5 {
             c::write_i64(out, self.log_start_offset);
         }
@@ -629,18 +601,16 @@ impl c::Versioned for PartitionData {
                 version,
             });
         }
-        if version >= 4 {
-            c::write_nullable_array(
-                out,
-                flex,
-                self.aborted_transactions.as_deref(),
-                "PartitionData.AbortedTransactions",
-                |o, e| {
-                    (*e).write(o, version)?;
-                    Ok(())
-                },
-            )?;
-        }
+        c::write_nullable_array(
+            out,
+            flex,
+            self.aborted_transactions.as_deref(),
+            "PartitionData.AbortedTransactions",
+            |o, e| {
+                (*e).write(o, version)?;
+                Ok(())
+            },
+        )?;
         if version >= 11 {
             c::write_i32(out, self.preferred_read_replica);
         } else if self.preferred_read_replica != -1 {
@@ -694,9 +664,7 @@ impl PartitionData {
         this.partition_index = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
         this.high_watermark = rng.next_u64() as i64;
-        if version >= 4 {
-            this.last_stable_offset = rng.next_u64() as i64;
-        }
+        this.last_stable_offset = rng.next_u64() as i64;
         if version >= 5 {
             this.log_start_offset = rng.next_u64() as i64;
         }
@@ -709,18 +677,16 @@ impl PartitionData {
         if version >= 12 {
             this.snapshot_id = SnapshotId::random(rng, version);
         }
-        if version >= 4 {
-            this.aborted_transactions = if (true) && rng.one_in(4) {
-                None
-            } else {
-                Some({
-                    let n = rng.small_len();
-                    (0..n)
-                        .map(|_| AbortedTransaction::random(rng, version))
-                        .collect()
-                })
-            };
-        }
+        this.aborted_transactions = if (true) && rng.one_in(4) {
+            None
+        } else {
+            Some({
+                let n = rng.small_len();
+                (0..n)
+                    .map(|_| AbortedTransaction::random(rng, version))
+                    .collect()
+            })
+        };
         if version >= 11 {
             this.preferred_read_replica = rng.next_u64() as i32;
         }
@@ -738,7 +704,7 @@ impl PartitionData {
 pub struct FetchableTopicResponse {
     /// The topic name.
     pub topic: String,
-    /// The unique topic ID
+    /// The unique topic ID.
     pub topic_id: crate::Uuid,
     /// The topic partitions.
     pub partitions: Vec<PartitionData>,
@@ -947,7 +913,7 @@ impl NodeEndpoint {
 }
 
 impl crate::Message for FetchResponse {
-    const VERSIONS: (i16, i16) = (0, 17);
+    const VERSIONS: (i16, i16) = (4, 18);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

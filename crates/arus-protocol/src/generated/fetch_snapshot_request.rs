@@ -17,13 +17,13 @@ use crate::codec::{self as c, Versioned as _};
 /// `FetchSnapshotRequest`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchSnapshotRequest {
-    /// The clusterId if known, this is used to validate metadata fetches prior to broker registration
+    /// The clusterId if known, this is used to validate metadata fetches prior to broker registration.
     pub cluster_id: Option<String>,
-    /// The broker ID of the follower
+    /// The broker ID of the follower.
     pub replica_id: i32,
-    /// The maximum bytes to fetch from all of the snapshots
+    /// The maximum bytes to fetch from all of the snapshots.
     pub max_bytes: i32,
-    /// The topics to fetch
+    /// The topics to fetch.
     pub topics: Vec<TopicSnapshot>,
 }
 
@@ -141,10 +141,12 @@ impl FetchSnapshotRequest {
     }
 }
 
-/// The snapshot endOffset and epoch to fetch
+/// The snapshot endOffset and epoch to fetch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotId {
+    /// The end offset of the snapshot.
     pub end_offset: i64,
+    /// The epoch of the snapshot.
     pub epoch: i32,
 }
 
@@ -198,18 +200,18 @@ impl SnapshotId {
     }
 }
 
-/// The partitions to fetch
+/// The partitions to fetch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionSnapshot {
-    /// The partition index
+    /// The partition index.
     pub partition: i32,
-    /// The current leader epoch of the partition, -1 for unknown leader epoch
+    /// The current leader epoch of the partition, -1 for unknown leader epoch.
     pub current_leader_epoch: i32,
-    /// The snapshot endOffset and epoch to fetch
+    /// The snapshot endOffset and epoch to fetch.
     pub snapshot_id: SnapshotId,
-    /// The byte position within the snapshot to start fetching from
+    /// The byte position within the snapshot to start fetching from.
     pub position: i64,
-    /// The directory id of the follower fetching
+    /// The directory id of the follower fetching.
     pub replica_directory_id: crate::Uuid,
 }
 
@@ -301,12 +303,12 @@ impl PartitionSnapshot {
     }
 }
 
-/// The topics to fetch
+/// The topics to fetch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicSnapshot {
-    /// The name of the topic to fetch
+    /// The name of the topic to fetch.
     pub name: String,
-    /// The partitions to fetch
+    /// The partitions to fetch.
     pub partitions: Vec<PartitionSnapshot>,
 }
 

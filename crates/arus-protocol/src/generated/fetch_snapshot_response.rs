@@ -23,7 +23,7 @@ pub struct FetchSnapshotResponse {
     pub error_code: i16,
     /// The topics to fetch.
     pub topics: Vec<TopicSnapshot>,
-    /// Endpoints for all current-leaders enumerated in PartitionSnapshot
+    /// Endpoints for all current-leaders enumerated in PartitionSnapshot.
     pub node_endpoints: Vec<NodeEndpoint>,
 }
 
@@ -162,10 +162,12 @@ impl FetchSnapshotResponse {
     }
 }
 
-/// The snapshot endOffset and epoch fetched
+/// The snapshot endOffset and epoch fetched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotId {
+    /// The snapshot end offset.
     pub end_offset: i64,
+    /// The snapshot epoch.
     pub epoch: i32,
 }
 
@@ -219,11 +221,12 @@ impl SnapshotId {
     }
 }
 
+/// The leader of the partition at the time of the snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     pub leader_epoch: i32,
 }
 
@@ -284,14 +287,15 @@ pub struct PartitionSnapshot {
     pub index: i32,
     /// The error code, or 0 if there was no fetch error.
     pub error_code: i16,
-    /// The snapshot endOffset and epoch fetched
+    /// The snapshot endOffset and epoch fetched.
     pub snapshot_id: SnapshotId,
+    /// The leader of the partition at the time of the snapshot.
     pub current_leader: LeaderIdAndEpoch,
     /// The total size of the snapshot.
     pub size: i64,
     /// The starting byte position within the snapshot included in the Bytes field.
     pub position: i64,
-    /// Snapshot data in records format which may not be aligned on an offset boundary
+    /// Snapshot data in records format which may not be aligned on an offset boundary.
     pub unaligned_records: Option<::bytes::Bytes>,
 }
 
@@ -482,14 +486,14 @@ impl TopicSnapshot {
     }
 }
 
-/// Endpoints for all current-leaders enumerated in PartitionSnapshot
+/// Endpoints for all current-leaders enumerated in PartitionSnapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeEndpoint {
-    /// The ID of the associated node
+    /// The ID of the associated node.
     pub node_id: i32,
-    /// The node's hostname
+    /// The node's hostname.
     pub host: String,
-    /// The node's port
+    /// The node's port.
     pub port: u16,
 }
 

@@ -19,7 +19,7 @@ use crate::codec::{self as c, Versioned as _};
 pub struct FindCoordinatorRequest {
     /// The coordinator key.
     pub key: String,
-    /// The coordinator key type. (Group, transaction, etc.)
+    /// The coordinator key type. (group, transaction, share).
     pub key_type: i8,
     /// The coordinator keys.
     pub coordinator_keys: Vec<String>,

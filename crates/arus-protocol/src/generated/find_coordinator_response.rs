@@ -29,7 +29,7 @@ pub struct FindCoordinatorResponse {
     pub host: String,
     /// The port.
     pub port: i32,
-    /// Each coordinator result in the response
+    /// Each coordinator result in the response.
     pub coordinators: Vec<Coordinator>,
 }
 
@@ -196,7 +196,7 @@ impl FindCoordinatorResponse {
     }
 }
 
-/// Each coordinator result in the response
+/// Each coordinator result in the response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Coordinator {
     /// The coordinator key.

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `InitProducerIdRequest`: valid versions 0-5, flexible 2+.
+/// `InitProducerIdRequest`: valid versions 0-6, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitProducerIdRequest {
     /// The transactional id, or null if the producer is not transactional.
@@ -25,6 +25,10 @@ pub struct InitProducerIdRequest {
     pub producer_id: i64,
     /// The producer's current epoch. This will be checked against the producer epoch on the broker, and the request will return an error if they do not match.
     pub producer_epoch: i16,
+    /// True if the client wants to enable two-phase commit (2PC) protocol for transactions.
+    pub enable2_pc: bool,
+    /// True if the client wants to keep the currently ongoing transaction instead of aborting it.
+    pub keep_prepared_txn: bool,
 }
 
 impl Default for InitProducerIdRequest {
@@ -34,6 +38,8 @@ impl Default for InitProducerIdRequest {
             transaction_timeout_ms: 0,
             producer_id: -1,
             producer_epoch: -1,
+            enable2_pc: false,
+            keep_prepared_txn: false,
         }
     }
 }
@@ -52,6 +58,12 @@ impl c::Versioned for InitProducerIdRequest {
         }
         if version >= 3 {
             this.producer_epoch = c::read_i16(buf, "InitProducerIdRequest.ProducerEpoch")?;
+        }
+        if version >= 6 {
+            this.enable2_pc = c::read_bool(buf, "InitProducerIdRequest.Enable2Pc")?;
+        }
+        if version >= 6 {
+            this.keep_prepared_txn = c::read_bool(buf, "InitProducerIdRequest.KeepPreparedTxn")?;
         }
         if flex {
             let count = c::read_uvarint(buf, "InitProducerIdRequest.<tagged fields>")?;
@@ -90,6 +102,22 @@ impl c::Versioned for InitProducerIdRequest {
                 version,
             });
         }
+        if version >= 6 {
+            c::write_bool(out, self.enable2_pc);
+        } else if self.enable2_pc != false {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "InitProducerIdRequest.Enable2Pc",
+                version,
+            });
+        }
+        if version >= 6 {
+            c::write_bool(out, self.keep_prepared_txn);
+        } else if self.keep_prepared_txn != false {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "InitProducerIdRequest.KeepPreparedTxn",
+                version,
+            });
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -115,12 +143,18 @@ impl InitProducerIdRequest {
         if version >= 3 {
             this.producer_epoch = rng.next_u64() as i16;
         }
+        if version >= 6 {
+            this.enable2_pc = rng.bool();
+        }
+        if version >= 6 {
+            this.keep_prepared_txn = rng.bool();
+        }
         this
     }
 }
 
 impl crate::Message for InitProducerIdRequest {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `InitProducerIdResponse`: valid versions 0-5, flexible 2+.
+/// `InitProducerIdResponse`: valid versions 0-6, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitProducerIdResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -25,6 +25,10 @@ pub struct InitProducerIdResponse {
     pub producer_id: i64,
     /// The current epoch associated with the producer id.
     pub producer_epoch: i16,
+    /// The producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing.
+    pub ongoing_txn_producer_id: i64,
+    /// The epoch associated with the  producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing.
+    pub ongoing_txn_producer_epoch: i16,
 }
 
 impl Default for InitProducerIdResponse {
@@ -34,6 +38,8 @@ impl Default for InitProducerIdResponse {
             error_code: 0,
             producer_id: -1,
             producer_epoch: 0,
+            ongoing_txn_producer_id: -1,
+            ongoing_txn_producer_epoch: -1,
         }
     }
 }
@@ -47,6 +53,14 @@ impl c::Versioned for InitProducerIdResponse {
         this.error_code = c::read_i16(buf, "InitProducerIdResponse.ErrorCode")?;
         this.producer_id = c::read_i64(buf, "InitProducerIdResponse.ProducerId")?;
         this.producer_epoch = c::read_i16(buf, "InitProducerIdResponse.ProducerEpoch")?;
+        if version >= 6 {
+            this.ongoing_txn_producer_id =
+                c::read_i64(buf, "InitProducerIdResponse.OngoingTxnProducerId")?;
+        }
+        if version >= 6 {
+            this.ongoing_txn_producer_epoch =
+                c::read_i16(buf, "InitProducerIdResponse.OngoingTxnProducerEpoch")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "InitProducerIdResponse.<tagged fields>")?;
             for _ in 0..count {
@@ -65,6 +79,22 @@ impl c::Versioned for InitProducerIdResponse {
         c::write_i16(out, self.error_code);
         c::write_i64(out, self.producer_id);
         c::write_i16(out, self.producer_epoch);
+        if version >= 6 {
+            c::write_i64(out, self.ongoing_txn_producer_id);
+        } else if self.ongoing_txn_producer_id != -1 {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "InitProducerIdResponse.OngoingTxnProducerId",
+                version,
+            });
+        }
+        if version >= 6 {
+            c::write_i16(out, self.ongoing_txn_producer_epoch);
+        } else if self.ongoing_txn_producer_epoch != -1 {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "InitProducerIdResponse.OngoingTxnProducerEpoch",
+                version,
+            });
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -82,12 +112,18 @@ impl InitProducerIdResponse {
         this.error_code = rng.next_u64() as i16;
         this.producer_id = rng.next_u64() as i64;
         this.producer_epoch = rng.next_u64() as i16;
+        if version >= 6 {
+            this.ongoing_txn_producer_id = rng.next_u64() as i64;
+        }
+        if version >= 6 {
+            this.ongoing_txn_producer_epoch = rng.next_u64() as i16;
+        }
         this
     }
 }
 
 impl crate::Message for InitProducerIdResponse {
-    const VERSIONS: (i16, i16) = (0, 5);
+    const VERSIONS: (i16, i16) = (0, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,7 +17,7 @@ use crate::codec::{self as c, Versioned as _};
 /// `InitializeShareGroupStateResponse`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitializeShareGroupStateResponse {
-    /// The initialization results
+    /// The initialization results.
     pub results: Vec<InitializeStateResult>,
 }
 
@@ -162,10 +162,10 @@ impl PartitionResult {
     }
 }
 
-/// The initialization results
+/// The initialization results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InitializeStateResult {
-    /// The topic identifier
+    /// The topic identifier.
     pub topic_id: crate::Uuid,
     /// The results for the partitions.
     pub partitions: Vec<PartitionResult>,

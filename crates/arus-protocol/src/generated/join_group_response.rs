@@ -33,6 +33,7 @@ pub struct JoinGroupResponse {
     pub skip_assignment: bool,
     /// The member ID assigned by the group coordinator.
     pub member_id: String,
+    /// The group members.
     pub members: Vec<JoinGroupResponseMember>,
 }
 
@@ -183,6 +184,7 @@ impl JoinGroupResponse {
     }
 }
 
+/// The group members.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JoinGroupResponseMember {
     /// The group member ID.

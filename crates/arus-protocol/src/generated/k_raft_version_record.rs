@@ -17,9 +17,9 @@ use crate::codec::{self as c, Versioned as _};
 /// `KRaftVersionRecord`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KRaftVersionRecord {
-    /// The version of the kraft version record
+    /// The version of the kraft version record.
     pub version: i16,
-    /// The kraft protocol version
+    /// The kraft protocol version.
     pub k_raft_version: i16,
 }
 

@@ -17,13 +17,13 @@ use crate::codec::{self as c, Versioned as _};
 /// `LeaderChangeMessage`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderChangeMessage {
-    /// The version of the leader change message
+    /// The version of the leader change message.
     pub version: i16,
-    /// The ID of the newly elected leader
+    /// The ID of the newly elected leader.
     pub leader_id: i32,
-    /// The set of voters in the quorum for this epoch
+    /// The set of voters in the quorum for this epoch.
     pub voters: Vec<Voter>,
-    /// The voters who voted for the leader at the time of election
+    /// The voters who voted for the leader at the time of election.
     pub granting_voters: Vec<Voter>,
 }
 
@@ -116,8 +116,9 @@ impl LeaderChangeMessage {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Voter {
+    /// The ID of the voter.
     pub voter_id: i32,
-    /// The directory id of the voter
+    /// The directory id of the voter.
     pub voter_directory_id: crate::Uuid,
 }
 

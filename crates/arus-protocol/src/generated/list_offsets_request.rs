@@ -14,12 +14,12 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ListOffsetsRequest`: valid versions 0-10, flexible 6+.
+/// `ListOffsetsRequest`: valid versions 1-11, flexible 6+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsRequest {
     /// The broker ID of the requester, or -1 if this request is being made by a normal consumer.
     pub replica_id: i32,
-    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records
+    /// This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records.
     pub isolation_level: i8,
     /// Each topic in the request.
     pub topics: Vec<ListOffsetsTopic>,
@@ -127,8 +127,6 @@ pub struct ListOffsetsPartition {
     pub current_leader_epoch: i32,
     /// The current timestamp.
     pub timestamp: i64,
-    /// The maximum number of offsets to report.
-    pub max_num_offsets: i32,
 }
 
 impl Default for ListOffsetsPartition {
@@ -137,7 +135,6 @@ impl Default for ListOffsetsPartition {
             partition_index: 0,
             current_leader_epoch: -1,
             timestamp: 0,
-            max_num_offsets: 1,
         }
     }
 }
@@ -153,9 +150,6 @@ impl c::Versioned for ListOffsetsPartition {
                 c::read_i32(buf, "ListOffsetsPartition.CurrentLeaderEpoch")?;
         }
         this.timestamp = c::read_i64(buf, "ListOffsetsPartition.Timestamp")?;
-        if version <= 0 {
-            this.max_num_offsets = c::read_i32(buf, "ListOffsetsPartition.MaxNumOffsets")?;
-        }
         if flex {
             let count = c::read_uvarint(buf, "ListOffsetsPartition.<tagged fields>")?;
             for _ in 0..count {
@@ -175,14 +169,6 @@ impl c::Versioned for ListOffsetsPartition {
             c::write_i32(out, self.current_leader_epoch);
         }
         c::write_i64(out, self.timestamp);
-        if version <= 0 {
-            c::write_i32(out, self.max_num_offsets);
-        } else if self.max_num_offsets != 1 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "ListOffsetsPartition.MaxNumOffsets",
-                version,
-            });
-        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -201,9 +187,6 @@ impl ListOffsetsPartition {
             this.current_leader_epoch = rng.next_u64() as i32;
         }
         this.timestamp = rng.next_u64() as i64;
-        if version <= 0 {
-            this.max_num_offsets = rng.next_u64() as i32;
-        }
         this
     }
 }
@@ -284,7 +267,7 @@ impl ListOffsetsTopic {
 }
 
 impl crate::Message for ListOffsetsRequest {
-    const VERSIONS: (i16, i16) = (0, 10);
+    const VERSIONS: (i16, i16) = (1, 11);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

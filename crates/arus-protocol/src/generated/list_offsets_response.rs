@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ListOffsetsResponse`: valid versions 0-10, flexible 6+.
+/// `ListOffsetsResponse`: valid versions 1-11, flexible 6+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -102,12 +102,11 @@ pub struct ListOffsetsPartitionResponse {
     pub partition_index: i32,
     /// The partition error code, or 0 if there was no error.
     pub error_code: i16,
-    /// The result offsets.
-    pub old_style_offsets: Vec<i64>,
     /// The timestamp associated with the returned offset.
     pub timestamp: i64,
     /// The returned offset.
     pub offset: i64,
+    /// The leader epoch associated with the returned offset.
     pub leader_epoch: i32,
 }
 
@@ -116,7 +115,6 @@ impl Default for ListOffsetsPartitionResponse {
         Self {
             partition_index: 0,
             error_code: 0,
-            old_style_offsets: Vec::<i64>::new(),
             timestamp: -1,
             offset: -1,
             leader_epoch: -1,
@@ -131,26 +129,8 @@ impl c::Versioned for ListOffsetsPartitionResponse {
         let mut this = Self::default();
         this.partition_index = c::read_i32(buf, "ListOffsetsPartitionResponse.PartitionIndex")?;
         this.error_code = c::read_i16(buf, "ListOffsetsPartitionResponse.ErrorCode")?;
-        if version <= 0 {
-            this.old_style_offsets = c::read_array(
-                buf,
-                flex,
-                "ListOffsetsPartitionResponse.OldStyleOffsets",
-                8,
-                |b| {
-                    Ok(c::read_i64(
-                        b,
-                        "ListOffsetsPartitionResponse.OldStyleOffsets",
-                    )?)
-                },
-            )?;
-        }
-        if version >= 1 {
-            this.timestamp = c::read_i64(buf, "ListOffsetsPartitionResponse.Timestamp")?;
-        }
-        if version >= 1 {
-            this.offset = c::read_i64(buf, "ListOffsetsPartitionResponse.Offset")?;
-        }
+        this.timestamp = c::read_i64(buf, "ListOffsetsPartitionResponse.Timestamp")?;
+        this.offset = c::read_i64(buf, "ListOffsetsPartitionResponse.Offset")?;
         if version >= 4 {
             this.leader_epoch = c::read_i32(buf, "ListOffsetsPartitionResponse.LeaderEpoch")?;
         }
@@ -170,39 +150,8 @@ impl c::Versioned for ListOffsetsPartitionResponse {
         let _ = flex;
         c::write_i32(out, self.partition_index);
         c::write_i16(out, self.error_code);
-        if version <= 0 {
-            c::write_array(
-                out,
-                flex,
-                &self.old_style_offsets,
-                "ListOffsetsPartitionResponse.OldStyleOffsets",
-                |o, e| {
-                    c::write_i64(o, (*e));
-                    Ok(())
-                },
-            )?;
-        } else if self.old_style_offsets != Vec::<i64>::new() {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "ListOffsetsPartitionResponse.OldStyleOffsets",
-                version,
-            });
-        }
-        if version >= 1 {
-            c::write_i64(out, self.timestamp);
-        } else if self.timestamp != -1 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "ListOffsetsPartitionResponse.Timestamp",
-                version,
-            });
-        }
-        if version >= 1 {
-            c::write_i64(out, self.offset);
-        } else if self.offset != -1 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "ListOffsetsPartitionResponse.Offset",
-                version,
-            });
-        }
+        c::write_i64(out, self.timestamp);
+        c::write_i64(out, self.offset);
         if version >= 4 {
             c::write_i32(out, self.leader_epoch);
         } else if self.leader_epoch != -1 {
@@ -226,18 +175,8 @@ impl ListOffsetsPartitionResponse {
         let mut this = Self::default();
         this.partition_index = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
-        if version <= 0 {
-            this.old_style_offsets = {
-                let n = rng.small_len();
-                (0..n).map(|_| rng.next_u64() as i64).collect()
-            };
-        }
-        if version >= 1 {
-            this.timestamp = rng.next_u64() as i64;
-        }
-        if version >= 1 {
-            this.offset = rng.next_u64() as i64;
-        }
+        this.timestamp = rng.next_u64() as i64;
+        this.offset = rng.next_u64() as i64;
         if version >= 4 {
             this.leader_epoch = rng.next_u64() as i32;
         }
@@ -248,7 +187,7 @@ impl ListOffsetsPartitionResponse {
 /// Each topic in the response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListOffsetsTopicResponse {
-    /// The topic name
+    /// The topic name.
     pub name: String,
     /// Each partition in the response.
     pub partitions: Vec<ListOffsetsPartitionResponse>,
@@ -323,7 +262,7 @@ impl ListOffsetsTopicResponse {
 }
 
 impl crate::Message for ListOffsetsResponse {
-    const VERSIONS: (i16, i16) = (0, 10);
+    const VERSIONS: (i16, i16) = (1, 11);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -101,7 +101,7 @@ impl ListPartitionReassignmentsRequest {
 /// The topics to list partition reassignments for, or null to list everything.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPartitionReassignmentsTopics {
-    /// The topic name
+    /// The topic name.
     pub name: String,
     /// The partitions to list partition reassignments for.
     pub partition_indexes: Vec<i32>,

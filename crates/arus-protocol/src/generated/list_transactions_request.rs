@@ -14,15 +14,17 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ListTransactionsRequest`: valid versions 0-1, flexible 0+.
+/// `ListTransactionsRequest`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListTransactionsRequest {
-    /// The transaction states to filter by: if empty, all transactions are returned; if non-empty, then only transactions matching one of the filtered states will be returned
+    /// The transaction states to filter by: if empty, all transactions are returned; if non-empty, then only transactions matching one of the filtered states will be returned.
     pub state_filters: Vec<String>,
-    /// The producerIds to filter by: if empty, all transactions will be returned; if non-empty, only transactions which match one of the filtered producerIds will be returned
+    /// The producerIds to filter by: if empty, all transactions will be returned; if non-empty, only transactions which match one of the filtered producerIds will be returned.
     pub producer_id_filters: Vec<i64>,
-    /// Duration (in millis) to filter by: if < 0, all transactions will be returned; otherwise, only transactions running longer than this duration will be returned
+    /// Duration (in millis) to filter by: if < 0, all transactions will be returned; otherwise, only transactions running longer than this duration will be returned.
     pub duration_filter: i64,
+    /// The transactional ID regular expression pattern to filter by: if it is empty or null, all transactions are returned; Otherwise then only the transactions matching the given regular expression will be returned.
+    pub transactional_id_pattern: Option<String>,
 }
 
 impl Default for ListTransactionsRequest {
@@ -31,6 +33,7 @@ impl Default for ListTransactionsRequest {
             state_filters: Vec::<String>::new(),
             producer_id_filters: Vec::<i64>::new(),
             duration_filter: -1,
+            transactional_id_pattern: None,
         }
     }
 }
@@ -57,6 +60,13 @@ impl c::Versioned for ListTransactionsRequest {
         )?;
         if version >= 1 {
             this.duration_filter = c::read_i64(buf, "ListTransactionsRequest.DurationFilter")?;
+        }
+        if version >= 2 {
+            this.transactional_id_pattern = c::read_nullable_string(
+                buf,
+                flex,
+                "ListTransactionsRequest.TransactionalIdPattern",
+            )?;
         }
         if flex {
             let count = c::read_uvarint(buf, "ListTransactionsRequest.<tagged fields>")?;
@@ -100,6 +110,19 @@ impl c::Versioned for ListTransactionsRequest {
                 version,
             });
         }
+        if version >= 2 {
+            c::write_nullable_string(
+                out,
+                flex,
+                self.transactional_id_pattern.as_deref(),
+                "ListTransactionsRequest.TransactionalIdPattern",
+            )?;
+        } else if self.transactional_id_pattern != None {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "ListTransactionsRequest.TransactionalIdPattern",
+                version,
+            });
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -124,12 +147,19 @@ impl ListTransactionsRequest {
         if version >= 1 {
             this.duration_filter = rng.next_u64() as i64;
         }
+        if version >= 2 {
+            this.transactional_id_pattern = if (true) && rng.one_in(4) {
+                None
+            } else {
+                Some(rng.string())
+            };
+        }
         this
     }
 }
 
 impl crate::Message for ListTransactionsRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

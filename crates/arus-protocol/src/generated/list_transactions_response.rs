@@ -14,14 +14,16 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ListTransactionsResponse`: valid versions 0-1, flexible 0+.
+/// `ListTransactionsResponse`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListTransactionsResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
+    /// The error code, or 0 if there was no error.
     pub error_code: i16,
-    /// Set of state filters provided in the request which were unknown to the transaction coordinator
+    /// Set of state filters provided in the request which were unknown to the transaction coordinator.
     pub unknown_state_filters: Vec<String>,
+    /// The current state of the transaction for the transactional id.
     pub transaction_states: Vec<TransactionState>,
 }
 
@@ -133,11 +135,14 @@ impl ListTransactionsResponse {
     }
 }
 
+/// The current state of the transaction for the transactional id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionState {
+    /// The transactional id.
     pub transactional_id: String,
+    /// The producer id.
     pub producer_id: i64,
-    /// The current transaction state of the producer
+    /// The current transaction state of the producer.
     pub transaction_state: String,
 }
 
@@ -206,7 +211,7 @@ impl TransactionState {
 }
 
 impl crate::Message for ListTransactionsResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `MetadataRequest`: valid versions 0-12, flexible 9+.
+/// `MetadataRequest`: valid versions 0-13, flexible 9+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataRequest {
     /// The topics to fetch metadata for.
@@ -234,7 +234,7 @@ impl MetadataRequestTopic {
 }
 
 impl crate::Message for MetadataRequest {
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `MetadataResponse`: valid versions 0-12, flexible 9+.
+/// `MetadataResponse`: valid versions 0-13, flexible 9+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -29,6 +29,8 @@ pub struct MetadataResponse {
     pub topics: Vec<MetadataResponseTopic>,
     /// 32-bit bitfield to represent authorized operations for this cluster.
     pub cluster_authorized_operations: i32,
+    /// The top-level error code, or 0 if there was no error.
+    pub error_code: i16,
 }
 
 impl Default for MetadataResponse {
@@ -40,6 +42,7 @@ impl Default for MetadataResponse {
             controller_id: -1,
             topics: Vec::<MetadataResponseTopic>::new(),
             cluster_authorized_operations: -2147483648,
+            error_code: 0,
         }
     }
 }
@@ -67,6 +70,9 @@ impl c::Versioned for MetadataResponse {
         if (8..=10).contains(&version) {
             this.cluster_authorized_operations =
                 c::read_i32(buf, "MetadataResponse.ClusterAuthorizedOperations")?;
+        }
+        if version >= 13 {
+            this.error_code = c::read_i16(buf, "MetadataResponse.ErrorCode")?;
         }
         if flex {
             let count = c::read_uvarint(buf, "MetadataResponse.<tagged fields>")?;
@@ -123,6 +129,9 @@ impl c::Versioned for MetadataResponse {
                 version,
             });
         }
+        if version >= 13 {
+            c::write_i16(out, self.error_code);
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -163,6 +172,9 @@ impl MetadataResponse {
         };
         if (8..=10).contains(&version) {
             this.cluster_authorized_operations = rng.next_u64() as i32;
+        }
+        if version >= 13 {
+            this.error_code = rng.next_u64() as i16;
         }
         this
     }
@@ -552,7 +564,7 @@ impl MetadataResponseTopic {
 }
 
 impl crate::Message for MetadataResponse {
-    const VERSIONS: (i16, i16) = (0, 12);
+    const VERSIONS: (i16, i16) = (0, 13);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -2,6 +2,7 @@
 //! Generated Kafka messages, API keys, error codes and dispatch enums.
 #![allow(clippy::large_enum_variant)]
 
+pub mod aborted_txn;
 pub mod add_offsets_to_txn_request;
 pub mod add_offsets_to_txn_response;
 pub mod add_partitions_to_txn_request;
@@ -20,6 +21,8 @@ pub mod alter_partition_request;
 pub mod alter_partition_response;
 pub mod alter_replica_log_dirs_request;
 pub mod alter_replica_log_dirs_response;
+pub mod alter_share_group_offsets_request;
+pub mod alter_share_group_offsets_response;
 pub mod alter_user_scram_credentials_request;
 pub mod alter_user_scram_credentials_response;
 pub mod api_key;
@@ -39,8 +42,7 @@ pub mod consumer_group_heartbeat_request;
 pub mod consumer_group_heartbeat_response;
 pub mod consumer_protocol_assignment;
 pub mod consumer_protocol_subscription;
-pub mod controlled_shutdown_request;
-pub mod controlled_shutdown_response;
+pub mod control_record_type_schema;
 pub mod controller_registration_request;
 pub mod controller_registration_response;
 pub mod coordinator;
@@ -59,6 +61,8 @@ pub mod delete_groups_request;
 pub mod delete_groups_response;
 pub mod delete_records_request;
 pub mod delete_records_response;
+pub mod delete_share_group_offsets_request;
+pub mod delete_share_group_offsets_response;
 pub mod delete_share_group_state_request;
 pub mod delete_share_group_state_response;
 pub mod delete_topics_request;
@@ -81,6 +85,8 @@ pub mod describe_producers_request;
 pub mod describe_producers_response;
 pub mod describe_quorum_request;
 pub mod describe_quorum_response;
+pub mod describe_share_group_offsets_request;
+pub mod describe_share_group_offsets_response;
 pub mod describe_topic_partitions_request;
 pub mod describe_topic_partitions_response;
 pub mod describe_transactions_request;
@@ -91,6 +97,7 @@ pub mod elect_leaders_request;
 pub mod elect_leaders_response;
 pub mod end_quorum_epoch_request;
 pub mod end_quorum_epoch_response;
+pub mod end_txn_marker;
 pub mod end_txn_request;
 pub mod end_txn_response;
 pub mod envelope_request;
@@ -117,13 +124,11 @@ pub mod initialize_share_group_state_response;
 pub mod join_group_request;
 pub mod join_group_response;
 pub mod k_raft_version_record;
-pub mod leader_and_isr_request;
-pub mod leader_and_isr_response;
 pub mod leader_change_message;
 pub mod leave_group_request;
 pub mod leave_group_response;
-pub mod list_client_metrics_resources_request;
-pub mod list_client_metrics_resources_response;
+pub mod list_config_resources_request;
+pub mod list_config_resources_response;
 pub mod list_groups_request;
 pub mod list_groups_response;
 pub mod list_offsets_request;
@@ -132,6 +137,7 @@ pub mod list_partition_reassignments_request;
 pub mod list_partition_reassignments_response;
 pub mod list_transactions_request;
 pub mod list_transactions_response;
+pub mod metadata;
 pub mod metadata_request;
 pub mod metadata_response;
 pub mod offset_commit_request;
@@ -146,6 +152,7 @@ pub mod produce_request;
 pub mod produce_response;
 pub mod push_telemetry_request;
 pub mod push_telemetry_response;
+pub mod raft;
 pub mod read_share_group_state_request;
 pub mod read_share_group_state_response;
 pub mod read_share_group_state_summary_request;
@@ -170,18 +177,22 @@ pub mod share_group_heartbeat_request;
 pub mod share_group_heartbeat_response;
 pub mod snapshot_footer_record;
 pub mod snapshot_header_record;
-pub mod stop_replica_request;
-pub mod stop_replica_response;
+pub mod streams_group_describe_request;
+pub mod streams_group_describe_response;
+pub mod streams_group_heartbeat_request;
+pub mod streams_group_heartbeat_response;
+pub mod streams_group_topology_description_update_request;
+pub mod streams_group_topology_description_update_response;
 pub mod sync_group_request;
 pub mod sync_group_response;
 pub mod txn_offset_commit_request;
 pub mod txn_offset_commit_response;
 pub mod unregister_broker_request;
 pub mod unregister_broker_response;
+pub mod unregister_controller_request;
+pub mod unregister_controller_response;
 pub mod update_features_request;
 pub mod update_features_response;
-pub mod update_metadata_request;
-pub mod update_metadata_response;
 pub mod update_raft_voter_request;
 pub mod update_raft_voter_response;
 pub mod vote_request;
@@ -192,6 +203,7 @@ pub mod write_share_group_state_response;
 pub mod write_txn_markers_request;
 pub mod write_txn_markers_response;
 
+pub use aborted_txn::AbortedTxn;
 pub use add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 pub use add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 pub use add_partitions_to_txn_request::AddPartitionsToTxnRequest;
@@ -210,6 +222,8 @@ pub use alter_partition_request::AlterPartitionRequest;
 pub use alter_partition_response::AlterPartitionResponse;
 pub use alter_replica_log_dirs_request::AlterReplicaLogDirsRequest;
 pub use alter_replica_log_dirs_response::AlterReplicaLogDirsResponse;
+pub use alter_share_group_offsets_request::AlterShareGroupOffsetsRequest;
+pub use alter_share_group_offsets_response::AlterShareGroupOffsetsResponse;
 pub use alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
 pub use alter_user_scram_credentials_response::AlterUserScramCredentialsResponse;
 pub use api_versions_request::ApiVersionsRequest;
@@ -228,8 +242,7 @@ pub use consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 pub use consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
 pub use consumer_protocol_assignment::ConsumerProtocolAssignment;
 pub use consumer_protocol_subscription::ConsumerProtocolSubscription;
-pub use controlled_shutdown_request::ControlledShutdownRequest;
-pub use controlled_shutdown_response::ControlledShutdownResponse;
+pub use control_record_type_schema::ControlRecordTypeSchema;
 pub use controller_registration_request::ControllerRegistrationRequest;
 pub use controller_registration_response::ControllerRegistrationResponse;
 pub use create_acls_request::CreateAclsRequest;
@@ -247,6 +260,8 @@ pub use delete_groups_request::DeleteGroupsRequest;
 pub use delete_groups_response::DeleteGroupsResponse;
 pub use delete_records_request::DeleteRecordsRequest;
 pub use delete_records_response::DeleteRecordsResponse;
+pub use delete_share_group_offsets_request::DeleteShareGroupOffsetsRequest;
+pub use delete_share_group_offsets_response::DeleteShareGroupOffsetsResponse;
 pub use delete_share_group_state_request::DeleteShareGroupStateRequest;
 pub use delete_share_group_state_response::DeleteShareGroupStateResponse;
 pub use delete_topics_request::DeleteTopicsRequest;
@@ -269,6 +284,8 @@ pub use describe_producers_request::DescribeProducersRequest;
 pub use describe_producers_response::DescribeProducersResponse;
 pub use describe_quorum_request::DescribeQuorumRequest;
 pub use describe_quorum_response::DescribeQuorumResponse;
+pub use describe_share_group_offsets_request::DescribeShareGroupOffsetsRequest;
+pub use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponse;
 pub use describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 pub use describe_topic_partitions_response::DescribeTopicPartitionsResponse;
 pub use describe_transactions_request::DescribeTransactionsRequest;
@@ -279,6 +296,7 @@ pub use elect_leaders_request::ElectLeadersRequest;
 pub use elect_leaders_response::ElectLeadersResponse;
 pub use end_quorum_epoch_request::EndQuorumEpochRequest;
 pub use end_quorum_epoch_response::EndQuorumEpochResponse;
+pub use end_txn_marker::EndTxnMarker;
 pub use end_txn_request::EndTxnRequest;
 pub use end_txn_response::EndTxnResponse;
 pub use envelope_request::EnvelopeRequest;
@@ -304,13 +322,11 @@ pub use initialize_share_group_state_response::InitializeShareGroupStateResponse
 pub use join_group_request::JoinGroupRequest;
 pub use join_group_response::JoinGroupResponse;
 pub use k_raft_version_record::KRaftVersionRecord;
-pub use leader_and_isr_request::LeaderAndIsrRequest;
-pub use leader_and_isr_response::LeaderAndIsrResponse;
 pub use leader_change_message::LeaderChangeMessage;
 pub use leave_group_request::LeaveGroupRequest;
 pub use leave_group_response::LeaveGroupResponse;
-pub use list_client_metrics_resources_request::ListClientMetricsResourcesRequest;
-pub use list_client_metrics_resources_response::ListClientMetricsResourcesResponse;
+pub use list_config_resources_request::ListConfigResourcesRequest;
+pub use list_config_resources_response::ListConfigResourcesResponse;
 pub use list_groups_request::ListGroupsRequest;
 pub use list_groups_response::ListGroupsResponse;
 pub use list_offsets_request::ListOffsetsRequest;
@@ -357,18 +373,22 @@ pub use share_group_heartbeat_request::ShareGroupHeartbeatRequest;
 pub use share_group_heartbeat_response::ShareGroupHeartbeatResponse;
 pub use snapshot_footer_record::SnapshotFooterRecord;
 pub use snapshot_header_record::SnapshotHeaderRecord;
-pub use stop_replica_request::StopReplicaRequest;
-pub use stop_replica_response::StopReplicaResponse;
+pub use streams_group_describe_request::StreamsGroupDescribeRequest;
+pub use streams_group_describe_response::StreamsGroupDescribeResponse;
+pub use streams_group_heartbeat_request::StreamsGroupHeartbeatRequest;
+pub use streams_group_heartbeat_response::StreamsGroupHeartbeatResponse;
+pub use streams_group_topology_description_update_request::StreamsGroupTopologyDescriptionUpdateRequest;
+pub use streams_group_topology_description_update_response::StreamsGroupTopologyDescriptionUpdateResponse;
 pub use sync_group_request::SyncGroupRequest;
 pub use sync_group_response::SyncGroupResponse;
 pub use txn_offset_commit_request::TxnOffsetCommitRequest;
 pub use txn_offset_commit_response::TxnOffsetCommitResponse;
 pub use unregister_broker_request::UnregisterBrokerRequest;
 pub use unregister_broker_response::UnregisterBrokerResponse;
+pub use unregister_controller_request::UnregisterControllerRequest;
+pub use unregister_controller_response::UnregisterControllerResponse;
 pub use update_features_request::UpdateFeaturesRequest;
 pub use update_features_response::UpdateFeaturesResponse;
-pub use update_metadata_request::UpdateMetadataRequest;
-pub use update_metadata_response::UpdateMetadataResponse;
 pub use update_raft_voter_request::UpdateRaftVoterRequest;
 pub use update_raft_voter_response::UpdateRaftVoterResponse;
 pub use vote_request::VoteRequest;
@@ -388,10 +408,6 @@ pub enum Request {
     Fetch(FetchRequest),
     ListOffsets(ListOffsetsRequest),
     Metadata(MetadataRequest),
-    LeaderAndIsr(LeaderAndIsrRequest),
-    StopReplica(StopReplicaRequest),
-    UpdateMetadata(UpdateMetadataRequest),
-    ControlledShutdown(ControlledShutdownRequest),
     OffsetCommit(OffsetCommitRequest),
     OffsetFetch(OffsetFetchRequest),
     FindCoordinator(FindCoordinatorRequest),
@@ -458,7 +474,7 @@ pub enum Request {
     GetTelemetrySubscriptions(GetTelemetrySubscriptionsRequest),
     PushTelemetry(PushTelemetryRequest),
     AssignReplicasToDirs(AssignReplicasToDirsRequest),
-    ListClientMetricsResources(ListClientMetricsResourcesRequest),
+    ListConfigResources(ListConfigResourcesRequest),
     DescribeTopicPartitions(DescribeTopicPartitionsRequest),
     ShareGroupHeartbeat(ShareGroupHeartbeatRequest),
     ShareGroupDescribe(ShareGroupDescribeRequest),
@@ -472,6 +488,13 @@ pub enum Request {
     WriteShareGroupState(WriteShareGroupStateRequest),
     DeleteShareGroupState(DeleteShareGroupStateRequest),
     ReadShareGroupStateSummary(ReadShareGroupStateSummaryRequest),
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest),
+    StreamsGroupDescribe(StreamsGroupDescribeRequest),
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsRequest),
+    AlterShareGroupOffsets(AlterShareGroupOffsetsRequest),
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsRequest),
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateRequest),
+    UnregisterController(UnregisterControllerRequest),
 }
 
 impl Request {
@@ -491,16 +514,6 @@ impl Request {
             ApiKey::Fetch => Request::Fetch(FetchRequest::decode(buf, version)?),
             ApiKey::ListOffsets => Request::ListOffsets(ListOffsetsRequest::decode(buf, version)?),
             ApiKey::Metadata => Request::Metadata(MetadataRequest::decode(buf, version)?),
-            ApiKey::LeaderAndIsr => {
-                Request::LeaderAndIsr(LeaderAndIsrRequest::decode(buf, version)?)
-            }
-            ApiKey::StopReplica => Request::StopReplica(StopReplicaRequest::decode(buf, version)?),
-            ApiKey::UpdateMetadata => {
-                Request::UpdateMetadata(UpdateMetadataRequest::decode(buf, version)?)
-            }
-            ApiKey::ControlledShutdown => {
-                Request::ControlledShutdown(ControlledShutdownRequest::decode(buf, version)?)
-            }
             ApiKey::OffsetCommit => {
                 Request::OffsetCommit(OffsetCommitRequest::decode(buf, version)?)
             }
@@ -675,9 +688,9 @@ impl Request {
             ApiKey::AssignReplicasToDirs => {
                 Request::AssignReplicasToDirs(AssignReplicasToDirsRequest::decode(buf, version)?)
             }
-            ApiKey::ListClientMetricsResources => Request::ListClientMetricsResources(
-                ListClientMetricsResourcesRequest::decode(buf, version)?,
-            ),
+            ApiKey::ListConfigResources => {
+                Request::ListConfigResources(ListConfigResourcesRequest::decode(buf, version)?)
+            }
             ApiKey::DescribeTopicPartitions => Request::DescribeTopicPartitions(
                 DescribeTopicPartitionsRequest::decode(buf, version)?,
             ),
@@ -715,6 +728,29 @@ impl Request {
             ApiKey::ReadShareGroupStateSummary => Request::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryRequest::decode(buf, version)?,
             ),
+            ApiKey::StreamsGroupHeartbeat => {
+                Request::StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest::decode(buf, version)?)
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Request::StreamsGroupDescribe(StreamsGroupDescribeRequest::decode(buf, version)?)
+            }
+            ApiKey::DescribeShareGroupOffsets => Request::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsRequest::decode(buf, version)?,
+            ),
+            ApiKey::AlterShareGroupOffsets => Request::AlterShareGroupOffsets(
+                AlterShareGroupOffsetsRequest::decode(buf, version)?,
+            ),
+            ApiKey::DeleteShareGroupOffsets => Request::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsRequest::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Request::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateRequest::decode(buf, version)?,
+                )
+            }
+            ApiKey::UnregisterController => {
+                Request::UnregisterController(UnregisterControllerRequest::decode(buf, version)?)
+            }
         })
     }
 
@@ -730,10 +766,6 @@ impl Request {
             Request::Fetch(m) => m.encode(out, version),
             Request::ListOffsets(m) => m.encode(out, version),
             Request::Metadata(m) => m.encode(out, version),
-            Request::LeaderAndIsr(m) => m.encode(out, version),
-            Request::StopReplica(m) => m.encode(out, version),
-            Request::UpdateMetadata(m) => m.encode(out, version),
-            Request::ControlledShutdown(m) => m.encode(out, version),
             Request::OffsetCommit(m) => m.encode(out, version),
             Request::OffsetFetch(m) => m.encode(out, version),
             Request::FindCoordinator(m) => m.encode(out, version),
@@ -800,7 +832,7 @@ impl Request {
             Request::GetTelemetrySubscriptions(m) => m.encode(out, version),
             Request::PushTelemetry(m) => m.encode(out, version),
             Request::AssignReplicasToDirs(m) => m.encode(out, version),
-            Request::ListClientMetricsResources(m) => m.encode(out, version),
+            Request::ListConfigResources(m) => m.encode(out, version),
             Request::DescribeTopicPartitions(m) => m.encode(out, version),
             Request::ShareGroupHeartbeat(m) => m.encode(out, version),
             Request::ShareGroupDescribe(m) => m.encode(out, version),
@@ -814,6 +846,13 @@ impl Request {
             Request::WriteShareGroupState(m) => m.encode(out, version),
             Request::DeleteShareGroupState(m) => m.encode(out, version),
             Request::ReadShareGroupStateSummary(m) => m.encode(out, version),
+            Request::StreamsGroupHeartbeat(m) => m.encode(out, version),
+            Request::StreamsGroupDescribe(m) => m.encode(out, version),
+            Request::DescribeShareGroupOffsets(m) => m.encode(out, version),
+            Request::AlterShareGroupOffsets(m) => m.encode(out, version),
+            Request::DeleteShareGroupOffsets(m) => m.encode(out, version),
+            Request::StreamsGroupTopologyDescriptionUpdate(m) => m.encode(out, version),
+            Request::UnregisterController(m) => m.encode(out, version),
         }
     }
 
@@ -824,10 +863,6 @@ impl Request {
             Request::Fetch(_) => ApiKey::Fetch,
             Request::ListOffsets(_) => ApiKey::ListOffsets,
             Request::Metadata(_) => ApiKey::Metadata,
-            Request::LeaderAndIsr(_) => ApiKey::LeaderAndIsr,
-            Request::StopReplica(_) => ApiKey::StopReplica,
-            Request::UpdateMetadata(_) => ApiKey::UpdateMetadata,
-            Request::ControlledShutdown(_) => ApiKey::ControlledShutdown,
             Request::OffsetCommit(_) => ApiKey::OffsetCommit,
             Request::OffsetFetch(_) => ApiKey::OffsetFetch,
             Request::FindCoordinator(_) => ApiKey::FindCoordinator,
@@ -894,7 +929,7 @@ impl Request {
             Request::GetTelemetrySubscriptions(_) => ApiKey::GetTelemetrySubscriptions,
             Request::PushTelemetry(_) => ApiKey::PushTelemetry,
             Request::AssignReplicasToDirs(_) => ApiKey::AssignReplicasToDirs,
-            Request::ListClientMetricsResources(_) => ApiKey::ListClientMetricsResources,
+            Request::ListConfigResources(_) => ApiKey::ListConfigResources,
             Request::DescribeTopicPartitions(_) => ApiKey::DescribeTopicPartitions,
             Request::ShareGroupHeartbeat(_) => ApiKey::ShareGroupHeartbeat,
             Request::ShareGroupDescribe(_) => ApiKey::ShareGroupDescribe,
@@ -908,6 +943,15 @@ impl Request {
             Request::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
             Request::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
             Request::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            Request::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            Request::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            Request::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            Request::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            Request::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            Request::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            Request::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -919,16 +963,6 @@ impl Request {
             ApiKey::Fetch => Request::Fetch(FetchRequest::random(rng, version)),
             ApiKey::ListOffsets => Request::ListOffsets(ListOffsetsRequest::random(rng, version)),
             ApiKey::Metadata => Request::Metadata(MetadataRequest::random(rng, version)),
-            ApiKey::LeaderAndIsr => {
-                Request::LeaderAndIsr(LeaderAndIsrRequest::random(rng, version))
-            }
-            ApiKey::StopReplica => Request::StopReplica(StopReplicaRequest::random(rng, version)),
-            ApiKey::UpdateMetadata => {
-                Request::UpdateMetadata(UpdateMetadataRequest::random(rng, version))
-            }
-            ApiKey::ControlledShutdown => {
-                Request::ControlledShutdown(ControlledShutdownRequest::random(rng, version))
-            }
             ApiKey::OffsetCommit => {
                 Request::OffsetCommit(OffsetCommitRequest::random(rng, version))
             }
@@ -1103,9 +1137,9 @@ impl Request {
             ApiKey::AssignReplicasToDirs => {
                 Request::AssignReplicasToDirs(AssignReplicasToDirsRequest::random(rng, version))
             }
-            ApiKey::ListClientMetricsResources => Request::ListClientMetricsResources(
-                ListClientMetricsResourcesRequest::random(rng, version),
-            ),
+            ApiKey::ListConfigResources => {
+                Request::ListConfigResources(ListConfigResourcesRequest::random(rng, version))
+            }
             ApiKey::DescribeTopicPartitions => Request::DescribeTopicPartitions(
                 DescribeTopicPartitionsRequest::random(rng, version),
             ),
@@ -1143,6 +1177,29 @@ impl Request {
             ApiKey::ReadShareGroupStateSummary => Request::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryRequest::random(rng, version),
             ),
+            ApiKey::StreamsGroupHeartbeat => {
+                Request::StreamsGroupHeartbeat(StreamsGroupHeartbeatRequest::random(rng, version))
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Request::StreamsGroupDescribe(StreamsGroupDescribeRequest::random(rng, version))
+            }
+            ApiKey::DescribeShareGroupOffsets => Request::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsRequest::random(rng, version),
+            ),
+            ApiKey::AlterShareGroupOffsets => {
+                Request::AlterShareGroupOffsets(AlterShareGroupOffsetsRequest::random(rng, version))
+            }
+            ApiKey::DeleteShareGroupOffsets => Request::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsRequest::random(rng, version),
+            ),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Request::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateRequest::random(rng, version),
+                )
+            }
+            ApiKey::UnregisterController => {
+                Request::UnregisterController(UnregisterControllerRequest::random(rng, version))
+            }
         }
     }
 }
@@ -1165,26 +1222,6 @@ impl From<ListOffsetsRequest> for Request {
 impl From<MetadataRequest> for Request {
     fn from(m: MetadataRequest) -> Self {
         Request::Metadata(m)
-    }
-}
-impl From<LeaderAndIsrRequest> for Request {
-    fn from(m: LeaderAndIsrRequest) -> Self {
-        Request::LeaderAndIsr(m)
-    }
-}
-impl From<StopReplicaRequest> for Request {
-    fn from(m: StopReplicaRequest) -> Self {
-        Request::StopReplica(m)
-    }
-}
-impl From<UpdateMetadataRequest> for Request {
-    fn from(m: UpdateMetadataRequest) -> Self {
-        Request::UpdateMetadata(m)
-    }
-}
-impl From<ControlledShutdownRequest> for Request {
-    fn from(m: ControlledShutdownRequest) -> Self {
-        Request::ControlledShutdown(m)
     }
 }
 impl From<OffsetCommitRequest> for Request {
@@ -1517,9 +1554,9 @@ impl From<AssignReplicasToDirsRequest> for Request {
         Request::AssignReplicasToDirs(m)
     }
 }
-impl From<ListClientMetricsResourcesRequest> for Request {
-    fn from(m: ListClientMetricsResourcesRequest) -> Self {
-        Request::ListClientMetricsResources(m)
+impl From<ListConfigResourcesRequest> for Request {
+    fn from(m: ListConfigResourcesRequest) -> Self {
+        Request::ListConfigResources(m)
     }
 }
 impl From<DescribeTopicPartitionsRequest> for Request {
@@ -1587,6 +1624,41 @@ impl From<ReadShareGroupStateSummaryRequest> for Request {
         Request::ReadShareGroupStateSummary(m)
     }
 }
+impl From<StreamsGroupHeartbeatRequest> for Request {
+    fn from(m: StreamsGroupHeartbeatRequest) -> Self {
+        Request::StreamsGroupHeartbeat(m)
+    }
+}
+impl From<StreamsGroupDescribeRequest> for Request {
+    fn from(m: StreamsGroupDescribeRequest) -> Self {
+        Request::StreamsGroupDescribe(m)
+    }
+}
+impl From<DescribeShareGroupOffsetsRequest> for Request {
+    fn from(m: DescribeShareGroupOffsetsRequest) -> Self {
+        Request::DescribeShareGroupOffsets(m)
+    }
+}
+impl From<AlterShareGroupOffsetsRequest> for Request {
+    fn from(m: AlterShareGroupOffsetsRequest) -> Self {
+        Request::AlterShareGroupOffsets(m)
+    }
+}
+impl From<DeleteShareGroupOffsetsRequest> for Request {
+    fn from(m: DeleteShareGroupOffsetsRequest) -> Self {
+        Request::DeleteShareGroupOffsets(m)
+    }
+}
+impl From<StreamsGroupTopologyDescriptionUpdateRequest> for Request {
+    fn from(m: StreamsGroupTopologyDescriptionUpdateRequest) -> Self {
+        Request::StreamsGroupTopologyDescriptionUpdate(m)
+    }
+}
+impl From<UnregisterControllerRequest> for Request {
+    fn from(m: UnregisterControllerRequest) -> Self {
+        Request::UnregisterController(m)
+    }
+}
 
 /// A decoded response body, one variant per API key.
 #[derive(Debug, Clone, PartialEq)]
@@ -1595,10 +1667,6 @@ pub enum Response {
     Fetch(FetchResponse),
     ListOffsets(ListOffsetsResponse),
     Metadata(MetadataResponse),
-    LeaderAndIsr(LeaderAndIsrResponse),
-    StopReplica(StopReplicaResponse),
-    UpdateMetadata(UpdateMetadataResponse),
-    ControlledShutdown(ControlledShutdownResponse),
     OffsetCommit(OffsetCommitResponse),
     OffsetFetch(OffsetFetchResponse),
     FindCoordinator(FindCoordinatorResponse),
@@ -1665,7 +1733,7 @@ pub enum Response {
     GetTelemetrySubscriptions(GetTelemetrySubscriptionsResponse),
     PushTelemetry(PushTelemetryResponse),
     AssignReplicasToDirs(AssignReplicasToDirsResponse),
-    ListClientMetricsResources(ListClientMetricsResourcesResponse),
+    ListConfigResources(ListConfigResourcesResponse),
     DescribeTopicPartitions(DescribeTopicPartitionsResponse),
     ShareGroupHeartbeat(ShareGroupHeartbeatResponse),
     ShareGroupDescribe(ShareGroupDescribeResponse),
@@ -1679,6 +1747,13 @@ pub enum Response {
     WriteShareGroupState(WriteShareGroupStateResponse),
     DeleteShareGroupState(DeleteShareGroupStateResponse),
     ReadShareGroupStateSummary(ReadShareGroupStateSummaryResponse),
+    StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse),
+    StreamsGroupDescribe(StreamsGroupDescribeResponse),
+    DescribeShareGroupOffsets(DescribeShareGroupOffsetsResponse),
+    AlterShareGroupOffsets(AlterShareGroupOffsetsResponse),
+    DeleteShareGroupOffsets(DeleteShareGroupOffsetsResponse),
+    StreamsGroupTopologyDescriptionUpdate(StreamsGroupTopologyDescriptionUpdateResponse),
+    UnregisterController(UnregisterControllerResponse),
 }
 
 impl Response {
@@ -1700,18 +1775,6 @@ impl Response {
                 Response::ListOffsets(ListOffsetsResponse::decode(buf, version)?)
             }
             ApiKey::Metadata => Response::Metadata(MetadataResponse::decode(buf, version)?),
-            ApiKey::LeaderAndIsr => {
-                Response::LeaderAndIsr(LeaderAndIsrResponse::decode(buf, version)?)
-            }
-            ApiKey::StopReplica => {
-                Response::StopReplica(StopReplicaResponse::decode(buf, version)?)
-            }
-            ApiKey::UpdateMetadata => {
-                Response::UpdateMetadata(UpdateMetadataResponse::decode(buf, version)?)
-            }
-            ApiKey::ControlledShutdown => {
-                Response::ControlledShutdown(ControlledShutdownResponse::decode(buf, version)?)
-            }
             ApiKey::OffsetCommit => {
                 Response::OffsetCommit(OffsetCommitResponse::decode(buf, version)?)
             }
@@ -1890,9 +1953,9 @@ impl Response {
             ApiKey::AssignReplicasToDirs => {
                 Response::AssignReplicasToDirs(AssignReplicasToDirsResponse::decode(buf, version)?)
             }
-            ApiKey::ListClientMetricsResources => Response::ListClientMetricsResources(
-                ListClientMetricsResourcesResponse::decode(buf, version)?,
-            ),
+            ApiKey::ListConfigResources => {
+                Response::ListConfigResources(ListConfigResourcesResponse::decode(buf, version)?)
+            }
             ApiKey::DescribeTopicPartitions => Response::DescribeTopicPartitions(
                 DescribeTopicPartitionsResponse::decode(buf, version)?,
             ),
@@ -1930,6 +1993,29 @@ impl Response {
             ApiKey::ReadShareGroupStateSummary => Response::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryResponse::decode(buf, version)?,
             ),
+            ApiKey::StreamsGroupHeartbeat => Response::StreamsGroupHeartbeat(
+                StreamsGroupHeartbeatResponse::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupDescribe => {
+                Response::StreamsGroupDescribe(StreamsGroupDescribeResponse::decode(buf, version)?)
+            }
+            ApiKey::DescribeShareGroupOffsets => Response::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::AlterShareGroupOffsets => Response::AlterShareGroupOffsets(
+                AlterShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::DeleteShareGroupOffsets => Response::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsResponse::decode(buf, version)?,
+            ),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Response::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateResponse::decode(buf, version)?,
+                )
+            }
+            ApiKey::UnregisterController => {
+                Response::UnregisterController(UnregisterControllerResponse::decode(buf, version)?)
+            }
         })
     }
 
@@ -1945,10 +2031,6 @@ impl Response {
             Response::Fetch(m) => m.encode(out, version),
             Response::ListOffsets(m) => m.encode(out, version),
             Response::Metadata(m) => m.encode(out, version),
-            Response::LeaderAndIsr(m) => m.encode(out, version),
-            Response::StopReplica(m) => m.encode(out, version),
-            Response::UpdateMetadata(m) => m.encode(out, version),
-            Response::ControlledShutdown(m) => m.encode(out, version),
             Response::OffsetCommit(m) => m.encode(out, version),
             Response::OffsetFetch(m) => m.encode(out, version),
             Response::FindCoordinator(m) => m.encode(out, version),
@@ -2015,7 +2097,7 @@ impl Response {
             Response::GetTelemetrySubscriptions(m) => m.encode(out, version),
             Response::PushTelemetry(m) => m.encode(out, version),
             Response::AssignReplicasToDirs(m) => m.encode(out, version),
-            Response::ListClientMetricsResources(m) => m.encode(out, version),
+            Response::ListConfigResources(m) => m.encode(out, version),
             Response::DescribeTopicPartitions(m) => m.encode(out, version),
             Response::ShareGroupHeartbeat(m) => m.encode(out, version),
             Response::ShareGroupDescribe(m) => m.encode(out, version),
@@ -2029,6 +2111,13 @@ impl Response {
             Response::WriteShareGroupState(m) => m.encode(out, version),
             Response::DeleteShareGroupState(m) => m.encode(out, version),
             Response::ReadShareGroupStateSummary(m) => m.encode(out, version),
+            Response::StreamsGroupHeartbeat(m) => m.encode(out, version),
+            Response::StreamsGroupDescribe(m) => m.encode(out, version),
+            Response::DescribeShareGroupOffsets(m) => m.encode(out, version),
+            Response::AlterShareGroupOffsets(m) => m.encode(out, version),
+            Response::DeleteShareGroupOffsets(m) => m.encode(out, version),
+            Response::StreamsGroupTopologyDescriptionUpdate(m) => m.encode(out, version),
+            Response::UnregisterController(m) => m.encode(out, version),
         }
     }
 
@@ -2039,10 +2128,6 @@ impl Response {
             Response::Fetch(_) => ApiKey::Fetch,
             Response::ListOffsets(_) => ApiKey::ListOffsets,
             Response::Metadata(_) => ApiKey::Metadata,
-            Response::LeaderAndIsr(_) => ApiKey::LeaderAndIsr,
-            Response::StopReplica(_) => ApiKey::StopReplica,
-            Response::UpdateMetadata(_) => ApiKey::UpdateMetadata,
-            Response::ControlledShutdown(_) => ApiKey::ControlledShutdown,
             Response::OffsetCommit(_) => ApiKey::OffsetCommit,
             Response::OffsetFetch(_) => ApiKey::OffsetFetch,
             Response::FindCoordinator(_) => ApiKey::FindCoordinator,
@@ -2109,7 +2194,7 @@ impl Response {
             Response::GetTelemetrySubscriptions(_) => ApiKey::GetTelemetrySubscriptions,
             Response::PushTelemetry(_) => ApiKey::PushTelemetry,
             Response::AssignReplicasToDirs(_) => ApiKey::AssignReplicasToDirs,
-            Response::ListClientMetricsResources(_) => ApiKey::ListClientMetricsResources,
+            Response::ListConfigResources(_) => ApiKey::ListConfigResources,
             Response::DescribeTopicPartitions(_) => ApiKey::DescribeTopicPartitions,
             Response::ShareGroupHeartbeat(_) => ApiKey::ShareGroupHeartbeat,
             Response::ShareGroupDescribe(_) => ApiKey::ShareGroupDescribe,
@@ -2123,6 +2208,15 @@ impl Response {
             Response::WriteShareGroupState(_) => ApiKey::WriteShareGroupState,
             Response::DeleteShareGroupState(_) => ApiKey::DeleteShareGroupState,
             Response::ReadShareGroupStateSummary(_) => ApiKey::ReadShareGroupStateSummary,
+            Response::StreamsGroupHeartbeat(_) => ApiKey::StreamsGroupHeartbeat,
+            Response::StreamsGroupDescribe(_) => ApiKey::StreamsGroupDescribe,
+            Response::DescribeShareGroupOffsets(_) => ApiKey::DescribeShareGroupOffsets,
+            Response::AlterShareGroupOffsets(_) => ApiKey::AlterShareGroupOffsets,
+            Response::DeleteShareGroupOffsets(_) => ApiKey::DeleteShareGroupOffsets,
+            Response::StreamsGroupTopologyDescriptionUpdate(_) => {
+                ApiKey::StreamsGroupTopologyDescriptionUpdate
+            }
+            Response::UnregisterController(_) => ApiKey::UnregisterController,
         }
     }
 
@@ -2134,16 +2228,6 @@ impl Response {
             ApiKey::Fetch => Response::Fetch(FetchResponse::random(rng, version)),
             ApiKey::ListOffsets => Response::ListOffsets(ListOffsetsResponse::random(rng, version)),
             ApiKey::Metadata => Response::Metadata(MetadataResponse::random(rng, version)),
-            ApiKey::LeaderAndIsr => {
-                Response::LeaderAndIsr(LeaderAndIsrResponse::random(rng, version))
-            }
-            ApiKey::StopReplica => Response::StopReplica(StopReplicaResponse::random(rng, version)),
-            ApiKey::UpdateMetadata => {
-                Response::UpdateMetadata(UpdateMetadataResponse::random(rng, version))
-            }
-            ApiKey::ControlledShutdown => {
-                Response::ControlledShutdown(ControlledShutdownResponse::random(rng, version))
-            }
             ApiKey::OffsetCommit => {
                 Response::OffsetCommit(OffsetCommitResponse::random(rng, version))
             }
@@ -2318,9 +2402,9 @@ impl Response {
             ApiKey::AssignReplicasToDirs => {
                 Response::AssignReplicasToDirs(AssignReplicasToDirsResponse::random(rng, version))
             }
-            ApiKey::ListClientMetricsResources => Response::ListClientMetricsResources(
-                ListClientMetricsResourcesResponse::random(rng, version),
-            ),
+            ApiKey::ListConfigResources => {
+                Response::ListConfigResources(ListConfigResourcesResponse::random(rng, version))
+            }
             ApiKey::DescribeTopicPartitions => Response::DescribeTopicPartitions(
                 DescribeTopicPartitionsResponse::random(rng, version),
             ),
@@ -2358,6 +2442,29 @@ impl Response {
             ApiKey::ReadShareGroupStateSummary => Response::ReadShareGroupStateSummary(
                 ReadShareGroupStateSummaryResponse::random(rng, version),
             ),
+            ApiKey::StreamsGroupHeartbeat => {
+                Response::StreamsGroupHeartbeat(StreamsGroupHeartbeatResponse::random(rng, version))
+            }
+            ApiKey::StreamsGroupDescribe => {
+                Response::StreamsGroupDescribe(StreamsGroupDescribeResponse::random(rng, version))
+            }
+            ApiKey::DescribeShareGroupOffsets => Response::DescribeShareGroupOffsets(
+                DescribeShareGroupOffsetsResponse::random(rng, version),
+            ),
+            ApiKey::AlterShareGroupOffsets => Response::AlterShareGroupOffsets(
+                AlterShareGroupOffsetsResponse::random(rng, version),
+            ),
+            ApiKey::DeleteShareGroupOffsets => Response::DeleteShareGroupOffsets(
+                DeleteShareGroupOffsetsResponse::random(rng, version),
+            ),
+            ApiKey::StreamsGroupTopologyDescriptionUpdate => {
+                Response::StreamsGroupTopologyDescriptionUpdate(
+                    StreamsGroupTopologyDescriptionUpdateResponse::random(rng, version),
+                )
+            }
+            ApiKey::UnregisterController => {
+                Response::UnregisterController(UnregisterControllerResponse::random(rng, version))
+            }
         }
     }
 }
@@ -2380,26 +2487,6 @@ impl From<ListOffsetsResponse> for Response {
 impl From<MetadataResponse> for Response {
     fn from(m: MetadataResponse) -> Self {
         Response::Metadata(m)
-    }
-}
-impl From<LeaderAndIsrResponse> for Response {
-    fn from(m: LeaderAndIsrResponse) -> Self {
-        Response::LeaderAndIsr(m)
-    }
-}
-impl From<StopReplicaResponse> for Response {
-    fn from(m: StopReplicaResponse) -> Self {
-        Response::StopReplica(m)
-    }
-}
-impl From<UpdateMetadataResponse> for Response {
-    fn from(m: UpdateMetadataResponse) -> Self {
-        Response::UpdateMetadata(m)
-    }
-}
-impl From<ControlledShutdownResponse> for Response {
-    fn from(m: ControlledShutdownResponse) -> Self {
-        Response::ControlledShutdown(m)
     }
 }
 impl From<OffsetCommitResponse> for Response {
@@ -2732,9 +2819,9 @@ impl From<AssignReplicasToDirsResponse> for Response {
         Response::AssignReplicasToDirs(m)
     }
 }
-impl From<ListClientMetricsResourcesResponse> for Response {
-    fn from(m: ListClientMetricsResourcesResponse) -> Self {
-        Response::ListClientMetricsResources(m)
+impl From<ListConfigResourcesResponse> for Response {
+    fn from(m: ListConfigResourcesResponse) -> Self {
+        Response::ListConfigResources(m)
     }
 }
 impl From<DescribeTopicPartitionsResponse> for Response {
@@ -2800,5 +2887,40 @@ impl From<DeleteShareGroupStateResponse> for Response {
 impl From<ReadShareGroupStateSummaryResponse> for Response {
     fn from(m: ReadShareGroupStateSummaryResponse) -> Self {
         Response::ReadShareGroupStateSummary(m)
+    }
+}
+impl From<StreamsGroupHeartbeatResponse> for Response {
+    fn from(m: StreamsGroupHeartbeatResponse) -> Self {
+        Response::StreamsGroupHeartbeat(m)
+    }
+}
+impl From<StreamsGroupDescribeResponse> for Response {
+    fn from(m: StreamsGroupDescribeResponse) -> Self {
+        Response::StreamsGroupDescribe(m)
+    }
+}
+impl From<DescribeShareGroupOffsetsResponse> for Response {
+    fn from(m: DescribeShareGroupOffsetsResponse) -> Self {
+        Response::DescribeShareGroupOffsets(m)
+    }
+}
+impl From<AlterShareGroupOffsetsResponse> for Response {
+    fn from(m: AlterShareGroupOffsetsResponse) -> Self {
+        Response::AlterShareGroupOffsets(m)
+    }
+}
+impl From<DeleteShareGroupOffsetsResponse> for Response {
+    fn from(m: DeleteShareGroupOffsetsResponse) -> Self {
+        Response::DeleteShareGroupOffsets(m)
+    }
+}
+impl From<StreamsGroupTopologyDescriptionUpdateResponse> for Response {
+    fn from(m: StreamsGroupTopologyDescriptionUpdateResponse) -> Self {
+        Response::StreamsGroupTopologyDescriptionUpdate(m)
+    }
+}
+impl From<UnregisterControllerResponse> for Response {
+    fn from(m: UnregisterControllerResponse) -> Self {
+        Response::UnregisterController(m)
     }
 }

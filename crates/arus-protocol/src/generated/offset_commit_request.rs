@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `OffsetCommitRequest`: valid versions 0-9, flexible 8+.
+/// `OffsetCommitRequest`: valid versions 2-10, flexible 8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitRequest {
     /// The unique group identifier.
@@ -50,18 +50,14 @@ impl c::Versioned for OffsetCommitRequest {
         let _ = flex;
         let mut this = Self::default();
         this.group_id = c::read_string(buf, flex, "OffsetCommitRequest.GroupId")?;
-        if version >= 1 {
-            this.generation_id_or_member_epoch =
-                c::read_i32(buf, "OffsetCommitRequest.GenerationIdOrMemberEpoch")?;
-        }
-        if version >= 1 {
-            this.member_id = c::read_string(buf, flex, "OffsetCommitRequest.MemberId")?;
-        }
+        this.generation_id_or_member_epoch =
+            c::read_i32(buf, "OffsetCommitRequest.GenerationIdOrMemberEpoch")?;
+        this.member_id = c::read_string(buf, flex, "OffsetCommitRequest.MemberId")?;
         if version >= 7 {
             this.group_instance_id =
                 c::read_nullable_string(buf, flex, "OffsetCommitRequest.GroupInstanceId")?;
         }
-        if (2..=4).contains(&version) {
+        if version <= 4 {
             this.retention_time_ms = c::read_i64(buf, "OffsetCommitRequest.RetentionTimeMs")?;
         }
         this.topics = c::read_array(buf, flex, "OffsetCommitRequest.Topics", 1, |b| {
@@ -81,12 +77,8 @@ impl c::Versioned for OffsetCommitRequest {
         let flex = version >= 8;
         let _ = flex;
         c::write_string(out, flex, &self.group_id, "OffsetCommitRequest.GroupId")?;
-        if version >= 1 {
-            c::write_i32(out, self.generation_id_or_member_epoch);
-        }
-        if version >= 1 {
-            c::write_string(out, flex, &self.member_id, "OffsetCommitRequest.MemberId")?;
-        }
+        c::write_i32(out, self.generation_id_or_member_epoch);
+        c::write_string(out, flex, &self.member_id, "OffsetCommitRequest.MemberId")?;
         if version >= 7 {
             c::write_nullable_string(
                 out,
@@ -100,7 +92,7 @@ impl c::Versioned for OffsetCommitRequest {
                 version,
             });
         }
-        if (2..=4).contains(&version) {
+        if version <= 4 {
             c::write_i64(out, self.retention_time_ms);
         }
         c::write_array(
@@ -127,12 +119,8 @@ impl OffsetCommitRequest {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.group_id = rng.string();
-        if version >= 1 {
-            this.generation_id_or_member_epoch = rng.next_u64() as i32;
-        }
-        if version >= 1 {
-            this.member_id = rng.string();
-        }
+        this.generation_id_or_member_epoch = rng.next_u64() as i32;
+        this.member_id = rng.string();
         if version >= 7 {
             this.group_instance_id = if (true) && rng.one_in(4) {
                 None
@@ -140,7 +128,7 @@ impl OffsetCommitRequest {
                 Some(rng.string())
             };
         }
-        if (2..=4).contains(&version) {
+        if version <= 4 {
             this.retention_time_ms = rng.next_u64() as i64;
         }
         this.topics = {
@@ -162,8 +150,6 @@ pub struct OffsetCommitRequestPartition {
     pub committed_offset: i64,
     /// The leader epoch of this partition.
     pub committed_leader_epoch: i32,
-    /// The timestamp of the commit.
-    pub commit_timestamp: i64,
     /// Any associated metadata the client wants to keep.
     pub committed_metadata: Option<String>,
 }
@@ -174,7 +160,6 @@ impl Default for OffsetCommitRequestPartition {
             partition_index: 0,
             committed_offset: 0,
             committed_leader_epoch: -1,
-            commit_timestamp: -1,
             committed_metadata: Some(String::new()),
         }
     }
@@ -190,10 +175,6 @@ impl c::Versioned for OffsetCommitRequestPartition {
         if version >= 6 {
             this.committed_leader_epoch =
                 c::read_i32(buf, "OffsetCommitRequestPartition.CommittedLeaderEpoch")?;
-        }
-        if version == 1 {
-            this.commit_timestamp =
-                c::read_i64(buf, "OffsetCommitRequestPartition.CommitTimestamp")?;
         }
         this.committed_metadata =
             c::read_nullable_string(buf, flex, "OffsetCommitRequestPartition.CommittedMetadata")?;
@@ -215,14 +196,6 @@ impl c::Versioned for OffsetCommitRequestPartition {
         c::write_i64(out, self.committed_offset);
         if version >= 6 {
             c::write_i32(out, self.committed_leader_epoch);
-        }
-        if version == 1 {
-            c::write_i64(out, self.commit_timestamp);
-        } else if self.commit_timestamp != -1 {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "OffsetCommitRequestPartition.CommitTimestamp",
-                version,
-            });
         }
         c::write_nullable_string(
             out,
@@ -248,9 +221,6 @@ impl OffsetCommitRequestPartition {
         if version >= 6 {
             this.committed_leader_epoch = rng.next_u64() as i32;
         }
-        if version == 1 {
-            this.commit_timestamp = rng.next_u64() as i64;
-        }
         this.committed_metadata = if (true) && rng.one_in(4) {
             None
         } else {
@@ -265,6 +235,8 @@ impl OffsetCommitRequestPartition {
 pub struct OffsetCommitRequestTopic {
     /// The topic name.
     pub name: String,
+    /// The topic ID.
+    pub topic_id: crate::Uuid,
     /// Each partition to commit offsets for.
     pub partitions: Vec<OffsetCommitRequestPartition>,
 }
@@ -273,6 +245,7 @@ impl Default for OffsetCommitRequestTopic {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partitions: Vec::<OffsetCommitRequestPartition>::new(),
         }
     }
@@ -283,7 +256,12 @@ impl c::Versioned for OffsetCommitRequestTopic {
         let flex = version >= 8;
         let _ = flex;
         let mut this = Self::default();
-        this.name = c::read_string(buf, flex, "OffsetCommitRequestTopic.Name")?;
+        if version <= 9 {
+            this.name = c::read_string(buf, flex, "OffsetCommitRequestTopic.Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = c::read_uuid(buf, "OffsetCommitRequestTopic.TopicId")?;
+        }
         this.partitions =
             c::read_array(buf, flex, "OffsetCommitRequestTopic.Partitions", 1, |b| {
                 Ok(OffsetCommitRequestPartition::read(b, version)?)
@@ -302,7 +280,12 @@ impl c::Versioned for OffsetCommitRequestTopic {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 8;
         let _ = flex;
-        c::write_string(out, flex, &self.name, "OffsetCommitRequestTopic.Name")?;
+        if version <= 9 {
+            c::write_string(out, flex, &self.name, "OffsetCommitRequestTopic.Name")?;
+        }
+        if version >= 10 {
+            c::write_uuid(out, &self.topic_id);
+        }
         c::write_array(
             out,
             flex,
@@ -326,7 +309,12 @@ impl OffsetCommitRequestTopic {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 9 {
+            this.name = rng.string();
+        }
+        if version >= 10 {
+            this.topic_id = rng.uuid();
+        }
         this.partitions = {
             let n = rng.small_len();
             (0..n)
@@ -338,7 +326,7 @@ impl OffsetCommitRequestTopic {
 }
 
 impl crate::Message for OffsetCommitRequest {
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (2, 10);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `OffsetCommitResponse`: valid versions 0-9, flexible 8+.
+/// `OffsetCommitResponse`: valid versions 2-10, flexible 8+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -161,6 +161,8 @@ impl OffsetCommitResponsePartition {
 pub struct OffsetCommitResponseTopic {
     /// The topic name.
     pub name: String,
+    /// The topic ID.
+    pub topic_id: crate::Uuid,
     /// The responses for each partition in the topic.
     pub partitions: Vec<OffsetCommitResponsePartition>,
 }
@@ -169,6 +171,7 @@ impl Default for OffsetCommitResponseTopic {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partitions: Vec::<OffsetCommitResponsePartition>::new(),
         }
     }
@@ -179,7 +182,12 @@ impl c::Versioned for OffsetCommitResponseTopic {
         let flex = version >= 8;
         let _ = flex;
         let mut this = Self::default();
-        this.name = c::read_string(buf, flex, "OffsetCommitResponseTopic.Name")?;
+        if version <= 9 {
+            this.name = c::read_string(buf, flex, "OffsetCommitResponseTopic.Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = c::read_uuid(buf, "OffsetCommitResponseTopic.TopicId")?;
+        }
         this.partitions =
             c::read_array(buf, flex, "OffsetCommitResponseTopic.Partitions", 1, |b| {
                 Ok(OffsetCommitResponsePartition::read(b, version)?)
@@ -198,7 +206,12 @@ impl c::Versioned for OffsetCommitResponseTopic {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 8;
         let _ = flex;
-        c::write_string(out, flex, &self.name, "OffsetCommitResponseTopic.Name")?;
+        if version <= 9 {
+            c::write_string(out, flex, &self.name, "OffsetCommitResponseTopic.Name")?;
+        }
+        if version >= 10 {
+            c::write_uuid(out, &self.topic_id);
+        }
         c::write_array(
             out,
             flex,
@@ -222,7 +235,12 @@ impl OffsetCommitResponseTopic {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 9 {
+            this.name = rng.string();
+        }
+        if version >= 10 {
+            this.topic_id = rng.uuid();
+        }
         this.partitions = {
             let n = rng.small_len();
             (0..n)
@@ -234,7 +252,7 @@ impl OffsetCommitResponseTopic {
 }
 
 impl crate::Message for OffsetCommitResponse {
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (2, 10);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -19,7 +19,7 @@ use crate::codec::{self as c, Versioned as _};
 pub struct OffsetDeleteRequest {
     /// The unique group identifier.
     pub group_id: String,
-    /// The topics to delete offsets for
+    /// The topics to delete offsets for.
     pub topics: Vec<OffsetDeleteRequestTopic>,
 }
 
@@ -120,7 +120,7 @@ impl OffsetDeleteRequestPartition {
     }
 }
 
-/// The topics to delete offsets for
+/// The topics to delete offsets for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetDeleteRequestTopic {
     /// The topic name.

@@ -14,14 +14,14 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `OffsetFetchRequest`: valid versions 0-9, flexible 6+.
+/// `OffsetFetchRequest`: valid versions 1-10, flexible 6+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchRequest {
     /// The group to fetch offsets for.
     pub group_id: String,
     /// Each topic we would like to fetch offsets for, or null to fetch offsets for all topics.
     pub topics: Option<Vec<OffsetFetchRequestTopic>>,
-    /// Each group we would like to fetch offsets for
+    /// Each group we would like to fetch offsets for.
     pub groups: Vec<OffsetFetchRequestGroup>,
     /// Whether broker should hold on returning unstable offsets but set a retriable error code for the partitions.
     pub require_stable: bool,
@@ -281,6 +281,8 @@ impl OffsetFetchRequestTopic {
 pub struct OffsetFetchRequestTopics {
     /// The topic name.
     pub name: String,
+    /// The topic ID.
+    pub topic_id: crate::Uuid,
     /// The partition indexes we would like to fetch offsets for.
     pub partition_indexes: Vec<i32>,
 }
@@ -289,6 +291,7 @@ impl Default for OffsetFetchRequestTopics {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partition_indexes: Vec::<i32>::new(),
         }
     }
@@ -299,8 +302,11 @@ impl c::Versioned for OffsetFetchRequestTopics {
         let flex = version >= 6;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = c::read_string(buf, flex, "OffsetFetchRequestTopics.Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = c::read_uuid(buf, "OffsetFetchRequestTopics.TopicId")?;
         }
         if version >= 8 {
             this.partition_indexes = c::read_array(
@@ -325,13 +331,11 @@ impl c::Versioned for OffsetFetchRequestTopics {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 6;
         let _ = flex;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             c::write_string(out, flex, &self.name, "OffsetFetchRequestTopics.Name")?;
-        } else if self.name != String::new() {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "OffsetFetchRequestTopics.Name",
-                version,
-            });
+        }
+        if version >= 10 {
+            c::write_uuid(out, &self.topic_id);
         }
         if version >= 8 {
             c::write_array(
@@ -363,8 +367,11 @@ impl OffsetFetchRequestTopics {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = rng.string();
+        }
+        if version >= 10 {
+            this.topic_id = rng.uuid();
         }
         if version >= 8 {
             this.partition_indexes = {
@@ -376,12 +383,12 @@ impl OffsetFetchRequestTopics {
     }
 }
 
-/// Each group we would like to fetch offsets for
+/// Each group we would like to fetch offsets for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchRequestGroup {
     /// The group ID.
     pub group_id: String,
-    /// The member ID assigned by the group coordinator if using the new consumer protocol (KIP-848).
+    /// The member id.
     pub member_id: Option<String>,
     /// The member epoch if using the new consumer protocol (KIP-848).
     pub member_epoch: i32,
@@ -514,7 +521,7 @@ impl OffsetFetchRequestGroup {
 }
 
 impl crate::Message for OffsetFetchRequest {
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (1, 10);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

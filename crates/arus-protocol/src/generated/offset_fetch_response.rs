@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `OffsetFetchResponse`: valid versions 0-9, flexible 6+.
+/// `OffsetFetchResponse`: valid versions 1-10, flexible 6+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -151,7 +151,7 @@ impl OffsetFetchResponse {
     }
 }
 
-/// The responses per partition
+/// The responses per partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchResponsePartition {
     /// The partition index.
@@ -296,7 +296,7 @@ impl OffsetFetchResponsePartition {
 pub struct OffsetFetchResponseTopic {
     /// The topic name.
     pub name: String,
-    /// The responses per partition
+    /// The responses per partition.
     pub partitions: Vec<OffsetFetchResponsePartition>,
 }
 
@@ -390,7 +390,7 @@ impl OffsetFetchResponseTopic {
     }
 }
 
-/// The responses per partition
+/// The responses per partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetFetchResponsePartitions {
     /// The partition index.
@@ -536,7 +536,9 @@ impl OffsetFetchResponsePartitions {
 pub struct OffsetFetchResponseTopics {
     /// The topic name.
     pub name: String,
-    /// The responses per partition
+    /// The topic ID.
+    pub topic_id: crate::Uuid,
+    /// The responses per partition.
     pub partitions: Vec<OffsetFetchResponsePartitions>,
 }
 
@@ -544,6 +546,7 @@ impl Default for OffsetFetchResponseTopics {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partitions: Vec::<OffsetFetchResponsePartitions>::new(),
         }
     }
@@ -554,8 +557,11 @@ impl c::Versioned for OffsetFetchResponseTopics {
         let flex = version >= 6;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = c::read_string(buf, flex, "OffsetFetchResponseTopics.Name")?;
+        }
+        if version >= 10 {
+            this.topic_id = c::read_uuid(buf, "OffsetFetchResponseTopics.TopicId")?;
         }
         if version >= 8 {
             this.partitions =
@@ -577,13 +583,11 @@ impl c::Versioned for OffsetFetchResponseTopics {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 6;
         let _ = flex;
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             c::write_string(out, flex, &self.name, "OffsetFetchResponseTopics.Name")?;
-        } else if self.name != String::new() {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "OffsetFetchResponseTopics.Name",
-                version,
-            });
+        }
+        if version >= 10 {
+            c::write_uuid(out, &self.topic_id);
         }
         if version >= 8 {
             c::write_array(
@@ -615,8 +619,11 @@ impl OffsetFetchResponseTopics {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 8 {
+        if (8..=9).contains(&version) {
             this.name = rng.string();
+        }
+        if version >= 10 {
+            this.topic_id = rng.uuid();
         }
         if version >= 8 {
             this.partitions = {
@@ -751,7 +758,7 @@ impl OffsetFetchResponseGroup {
 }
 
 impl crate::Message for OffsetFetchResponse {
-    const VERSIONS: (i16, i16) = (0, 9);
+    const VERSIONS: (i16, i16) = (1, 10);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

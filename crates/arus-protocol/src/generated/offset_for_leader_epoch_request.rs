@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `OffsetForLeaderEpochRequest`: valid versions 0-4, flexible 4+.
+/// `OffsetForLeaderEpochRequest`: valid versions 2-4, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetForLeaderEpochRequest {
     /// The broker ID of the follower, of -1 if this request is from a consumer.
@@ -123,10 +123,8 @@ impl c::Versioned for OffsetForLeaderPartition {
         let _ = flex;
         let mut this = Self::default();
         this.partition = c::read_i32(buf, "OffsetForLeaderPartition.Partition")?;
-        if version >= 2 {
-            this.current_leader_epoch =
-                c::read_i32(buf, "OffsetForLeaderPartition.CurrentLeaderEpoch")?;
-        }
+        this.current_leader_epoch =
+            c::read_i32(buf, "OffsetForLeaderPartition.CurrentLeaderEpoch")?;
         this.leader_epoch = c::read_i32(buf, "OffsetForLeaderPartition.LeaderEpoch")?;
         if flex {
             let count = c::read_uvarint(buf, "OffsetForLeaderPartition.<tagged fields>")?;
@@ -143,9 +141,7 @@ impl c::Versioned for OffsetForLeaderPartition {
         let flex = version >= 4;
         let _ = flex;
         c::write_i32(out, self.partition);
-        if version >= 2 {
-            c::write_i32(out, self.current_leader_epoch);
-        }
+        c::write_i32(out, self.current_leader_epoch);
         c::write_i32(out, self.leader_epoch);
         if flex {
             c::write_uvarint(out, 0);
@@ -161,9 +157,7 @@ impl OffsetForLeaderPartition {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.partition = rng.next_u64() as i32;
-        if version >= 2 {
-            this.current_leader_epoch = rng.next_u64() as i32;
-        }
+        this.current_leader_epoch = rng.next_u64() as i32;
         this.leader_epoch = rng.next_u64() as i32;
         this
     }
@@ -246,7 +240,7 @@ impl OffsetForLeaderTopic {
 }
 
 impl crate::Message for OffsetForLeaderEpochRequest {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (2, 4);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `OffsetForLeaderEpochResponse`: valid versions 0-4, flexible 4+.
+/// `OffsetForLeaderEpochResponse`: valid versions 2-4, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetForLeaderEpochResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -37,10 +37,7 @@ impl c::Versioned for OffsetForLeaderEpochResponse {
         let flex = version >= 4;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 2 {
-            this.throttle_time_ms =
-                c::read_i32(buf, "OffsetForLeaderEpochResponse.ThrottleTimeMs")?;
-        }
+        this.throttle_time_ms = c::read_i32(buf, "OffsetForLeaderEpochResponse.ThrottleTimeMs")?;
         this.topics = c::read_array(buf, flex, "OffsetForLeaderEpochResponse.Topics", 1, |b| {
             Ok(OffsetForLeaderTopicResult::read(b, version)?)
         })?;
@@ -58,9 +55,7 @@ impl c::Versioned for OffsetForLeaderEpochResponse {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 4;
         let _ = flex;
-        if version >= 2 {
-            c::write_i32(out, self.throttle_time_ms);
-        }
+        c::write_i32(out, self.throttle_time_ms);
         c::write_array(
             out,
             flex,
@@ -84,9 +79,7 @@ impl OffsetForLeaderEpochResponse {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 2 {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
         this.topics = {
             let n = rng.small_len();
             (0..n)
@@ -128,9 +121,7 @@ impl c::Versioned for EpochEndOffset {
         let mut this = Self::default();
         this.error_code = c::read_i16(buf, "EpochEndOffset.ErrorCode")?;
         this.partition = c::read_i32(buf, "EpochEndOffset.Partition")?;
-        if version >= 1 {
-            this.leader_epoch = c::read_i32(buf, "EpochEndOffset.LeaderEpoch")?;
-        }
+        this.leader_epoch = c::read_i32(buf, "EpochEndOffset.LeaderEpoch")?;
         this.end_offset = c::read_i64(buf, "EpochEndOffset.EndOffset")?;
         if flex {
             let count = c::read_uvarint(buf, "EpochEndOffset.<tagged fields>")?;
@@ -147,9 +138,7 @@ impl c::Versioned for EpochEndOffset {
         let _ = flex;
         c::write_i16(out, self.error_code);
         c::write_i32(out, self.partition);
-        if version >= 1 {
-            c::write_i32(out, self.leader_epoch);
-        }
+        c::write_i32(out, self.leader_epoch);
         c::write_i64(out, self.end_offset);
         if flex {
             c::write_uvarint(out, 0);
@@ -166,9 +155,7 @@ impl EpochEndOffset {
         let mut this = Self::default();
         this.error_code = rng.next_u64() as i16;
         this.partition = rng.next_u64() as i32;
-        if version >= 1 {
-            this.leader_epoch = rng.next_u64() as i32;
-        }
+        this.leader_epoch = rng.next_u64() as i32;
         this.end_offset = rng.next_u64() as i64;
         this
     }
@@ -252,7 +239,7 @@ impl OffsetForLeaderTopicResult {
 }
 
 impl crate::Message for OffsetForLeaderEpochResponse {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (2, 4);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ProduceRequest`: valid versions 0-11, flexible 9+.
+/// `ProduceRequest`: valid versions 3-13, flexible 9+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProduceRequest {
     /// The transactional ID, or null if the producer is not transactional.
@@ -43,10 +43,8 @@ impl c::Versioned for ProduceRequest {
         let flex = version >= 9;
         let _ = flex;
         let mut this = Self::default();
-        if version >= 3 {
-            this.transactional_id =
-                c::read_nullable_string(buf, flex, "ProduceRequest.TransactionalId")?;
-        }
+        this.transactional_id =
+            c::read_nullable_string(buf, flex, "ProduceRequest.TransactionalId")?;
         this.acks = c::read_i16(buf, "ProduceRequest.Acks")?;
         this.timeout_ms = c::read_i32(buf, "ProduceRequest.TimeoutMs")?;
         this.topic_data = c::read_array(buf, flex, "ProduceRequest.TopicData", 1, |b| {
@@ -65,19 +63,12 @@ impl c::Versioned for ProduceRequest {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 9;
         let _ = flex;
-        if version >= 3 {
-            c::write_nullable_string(
-                out,
-                flex,
-                self.transactional_id.as_deref(),
-                "ProduceRequest.TransactionalId",
-            )?;
-        } else if self.transactional_id != None {
-            return Err(crate::EncodeError::FieldNotSupported {
-                field: "ProduceRequest.TransactionalId",
-                version,
-            });
-        }
+        c::write_nullable_string(
+            out,
+            flex,
+            self.transactional_id.as_deref(),
+            "ProduceRequest.TransactionalId",
+        )?;
         c::write_i16(out, self.acks);
         c::write_i32(out, self.timeout_ms);
         c::write_array(
@@ -103,13 +94,11 @@ impl ProduceRequest {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        if version >= 3 {
-            this.transactional_id = if (true) && rng.one_in(4) {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.transactional_id = if (true) && rng.one_in(4) {
+            None
+        } else {
+            Some(rng.string())
+        };
         this.acks = rng.next_u64() as i16;
         this.timeout_ms = rng.next_u64() as i32;
         this.topic_data = {
@@ -196,6 +185,8 @@ impl PartitionProduceData {
 pub struct TopicProduceData {
     /// The topic name.
     pub name: String,
+    /// The unique topic ID
+    pub topic_id: crate::Uuid,
     /// Each partition to produce to.
     pub partition_data: Vec<PartitionProduceData>,
 }
@@ -204,6 +195,7 @@ impl Default for TopicProduceData {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partition_data: Vec::<PartitionProduceData>::new(),
         }
     }
@@ -214,7 +206,12 @@ impl c::Versioned for TopicProduceData {
         let flex = version >= 9;
         let _ = flex;
         let mut this = Self::default();
-        this.name = c::read_string(buf, flex, "TopicProduceData.Name")?;
+        if version <= 12 {
+            this.name = c::read_string(buf, flex, "TopicProduceData.Name")?;
+        }
+        if version >= 13 {
+            this.topic_id = c::read_uuid(buf, "TopicProduceData.TopicId")?;
+        }
         this.partition_data = c::read_array(buf, flex, "TopicProduceData.PartitionData", 1, |b| {
             Ok(PartitionProduceData::read(b, version)?)
         })?;
@@ -231,7 +228,12 @@ impl c::Versioned for TopicProduceData {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 9;
         let _ = flex;
-        c::write_string(out, flex, &self.name, "TopicProduceData.Name")?;
+        if version <= 12 {
+            c::write_string(out, flex, &self.name, "TopicProduceData.Name")?;
+        }
+        if version >= 13 {
+            c::write_uuid(out, &self.topic_id);
+        }
         c::write_array(
             out,
             flex,
@@ -255,7 +257,12 @@ impl TopicProduceData {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 12 {
+            this.name = rng.string();
+        }
+        if version >= 13 {
+            this.topic_id = rng.uuid();
+        }
         this.partition_data = {
             let n = rng.small_len();
             (0..n)
@@ -267,7 +274,7 @@ impl TopicProduceData {
 }
 
 impl crate::Message for ProduceRequest {
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (3, 13);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

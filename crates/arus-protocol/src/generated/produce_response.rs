@@ -14,10 +14,10 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ProduceResponse`: valid versions 0-11, flexible 9+.
+/// `ProduceResponse`: valid versions 3-13, flexible 9+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProduceResponse {
-    /// Each produce response
+    /// Each produce response.
     pub responses: Vec<TopicProduceResponse>,
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     pub throttle_time_ms: i32,
@@ -43,9 +43,7 @@ impl c::Versioned for ProduceResponse {
         this.responses = c::read_array(buf, flex, "ProduceResponse.Responses", 1, |b| {
             Ok(TopicProduceResponse::read(b, version)?)
         })?;
-        if version >= 1 {
-            this.throttle_time_ms = c::read_i32(buf, "ProduceResponse.ThrottleTimeMs")?;
-        }
+        this.throttle_time_ms = c::read_i32(buf, "ProduceResponse.ThrottleTimeMs")?;
         if version >= 10 && !(version >= 10) {
             this.node_endpoints =
                 c::read_array(buf, flex, "ProduceResponse.NodeEndpoints", 1, |b| {
@@ -88,9 +86,7 @@ impl c::Versioned for ProduceResponse {
                 Ok(())
             },
         )?;
-        if version >= 1 {
-            c::write_i32(out, self.throttle_time_ms);
-        }
+        c::write_i32(out, self.throttle_time_ms);
         if version >= 10 {
             if !(version >= 10) {
                 c::write_array(
@@ -148,9 +144,7 @@ impl ProduceResponse {
                 .map(|_| TopicProduceResponse::random(rng, version))
                 .collect()
         };
-        if version >= 1 {
-            this.throttle_time_ms = rng.next_u64() as i32;
-        }
+        this.throttle_time_ms = rng.next_u64() as i32;
         if version >= 10 {
             this.node_endpoints = {
                 let n = rng.small_len();
@@ -161,12 +155,12 @@ impl ProduceResponse {
     }
 }
 
-/// The batch indices of records that caused the batch to be dropped
+/// The batch indices of records that caused the batch to be dropped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchIndexAndErrorMessage {
-    /// The batch index of the record that cause the batch to be dropped
+    /// The batch index of the record that caused the batch to be dropped.
     pub batch_index: i32,
-    /// The error message of the record that caused the batch to be dropped
+    /// The error message of the record that caused the batch to be dropped.
     pub batch_index_error_message: Option<String>,
 }
 
@@ -256,11 +250,12 @@ impl BatchIndexAndErrorMessage {
     }
 }
 
+/// The leader broker that the producer should use for future requests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     pub leader_epoch: i32,
 }
 
@@ -349,10 +344,11 @@ pub struct PartitionProduceResponse {
     pub log_append_time_ms: i64,
     /// The log start offset.
     pub log_start_offset: i64,
-    /// The batch indices of records that caused the batch to be dropped
+    /// The batch indices of records that caused the batch to be dropped.
     pub record_errors: Vec<BatchIndexAndErrorMessage>,
-    /// The global error message summarizing the common root cause of the records that caused the batch to be dropped
+    /// The global error message summarizing the common root cause of the records that caused the batch to be dropped.
     pub error_message: Option<String>,
+    /// The leader broker that the producer should use for future requests.
     pub current_leader: LeaderIdAndEpoch,
 }
 
@@ -379,9 +375,7 @@ impl c::Versioned for PartitionProduceResponse {
         this.index = c::read_i32(buf, "PartitionProduceResponse.Index")?;
         this.error_code = c::read_i16(buf, "PartitionProduceResponse.ErrorCode")?;
         this.base_offset = c::read_i64(buf, "PartitionProduceResponse.BaseOffset")?;
-        if version >= 2 {
-            this.log_append_time_ms = c::read_i64(buf, "PartitionProduceResponse.LogAppendTimeMs")?;
-        }
+        this.log_append_time_ms = c::read_i64(buf, "PartitionProduceResponse.LogAppendTimeMs")?;
         if version >= 5 {
             this.log_start_offset = c::read_i64(buf, "PartitionProduceResponse.LogStartOffset")?;
         }
@@ -422,9 +416,7 @@ impl c::Versioned for PartitionProduceResponse {
         c::write_i32(out, self.index);
         c::write_i16(out, self.error_code);
         c::write_i64(out, self.base_offset);
-        if version >= 2 {
-            c::write_i64(out, self.log_append_time_ms);
-        }
+        c::write_i64(out, self.log_append_time_ms);
         if version >= 5 {
             c::write_i64(out, self.log_start_offset);
         }
@@ -484,9 +476,7 @@ impl PartitionProduceResponse {
         this.index = rng.next_u64() as i32;
         this.error_code = rng.next_u64() as i16;
         this.base_offset = rng.next_u64() as i64;
-        if version >= 2 {
-            this.log_append_time_ms = rng.next_u64() as i64;
-        }
+        this.log_append_time_ms = rng.next_u64() as i64;
         if version >= 5 {
             this.log_start_offset = rng.next_u64() as i64;
         }
@@ -512,11 +502,13 @@ impl PartitionProduceResponse {
     }
 }
 
-/// Each produce response
+/// Each produce response.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicProduceResponse {
-    /// The topic name
+    /// The topic name.
     pub name: String,
+    /// The unique topic ID
+    pub topic_id: crate::Uuid,
     /// Each partition that we produced to within the topic.
     pub partition_responses: Vec<PartitionProduceResponse>,
 }
@@ -525,6 +517,7 @@ impl Default for TopicProduceResponse {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partition_responses: Vec::<PartitionProduceResponse>::new(),
         }
     }
@@ -535,7 +528,12 @@ impl c::Versioned for TopicProduceResponse {
         let flex = version >= 9;
         let _ = flex;
         let mut this = Self::default();
-        this.name = c::read_string(buf, flex, "TopicProduceResponse.Name")?;
+        if version <= 12 {
+            this.name = c::read_string(buf, flex, "TopicProduceResponse.Name")?;
+        }
+        if version >= 13 {
+            this.topic_id = c::read_uuid(buf, "TopicProduceResponse.TopicId")?;
+        }
         this.partition_responses = c::read_array(
             buf,
             flex,
@@ -557,7 +555,12 @@ impl c::Versioned for TopicProduceResponse {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 9;
         let _ = flex;
-        c::write_string(out, flex, &self.name, "TopicProduceResponse.Name")?;
+        if version <= 12 {
+            c::write_string(out, flex, &self.name, "TopicProduceResponse.Name")?;
+        }
+        if version >= 13 {
+            c::write_uuid(out, &self.topic_id);
+        }
         c::write_array(
             out,
             flex,
@@ -581,7 +584,12 @@ impl TopicProduceResponse {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 12 {
+            this.name = rng.string();
+        }
+        if version >= 13 {
+            this.topic_id = rng.uuid();
+        }
         this.partition_responses = {
             let n = rng.small_len();
             (0..n)
@@ -712,7 +720,7 @@ impl NodeEndpoint {
 }
 
 impl crate::Message for ProduceResponse {
-    const VERSIONS: (i16, i16) = (0, 11);
+    const VERSIONS: (i16, i16) = (3, 13);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

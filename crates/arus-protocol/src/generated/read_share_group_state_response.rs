@@ -17,7 +17,7 @@ use crate::codec::{self as c, Versioned as _};
 /// `ReadShareGroupStateResponse`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadShareGroupStateResponse {
-    /// The read results
+    /// The read results.
     pub results: Vec<ReadStateResult>,
 }
 
@@ -84,13 +84,14 @@ impl ReadShareGroupStateResponse {
     }
 }
 
+/// The state batches for this share-partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateBatch {
-    /// The base offset of this state batch.
+    /// The first offset of this state batch.
     pub first_offset: i64,
     /// The last offset of this state batch.
     pub last_offset: i64,
-    /// The state - 0:Available,2:Acked,4:Archived.
+    /// The delivery state - 0:Available,2:Acked,4:Archived.
     pub delivery_state: i8,
     /// The delivery count.
     pub delivery_count: i16,
@@ -163,10 +164,11 @@ pub struct PartitionResult {
     pub error_code: i16,
     /// The error message, or null if there was no error.
     pub error_message: Option<String>,
-    /// The state epoch for this share-partition.
+    /// The state epoch of the share-partition.
     pub state_epoch: i32,
     /// The share-partition start offset, which can be -1 if it is not yet initialized.
     pub start_offset: i64,
+    /// The state batches for this share-partition.
     pub state_batches: Vec<StateBatch>,
 }
 
@@ -259,10 +261,10 @@ impl PartitionResult {
     }
 }
 
-/// The read results
+/// The read results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadStateResult {
-    /// The topic identifier
+    /// The topic identifier.
     pub topic_id: crate::Uuid,
     /// The results for the partitions.
     pub partitions: Vec<PartitionResult>,

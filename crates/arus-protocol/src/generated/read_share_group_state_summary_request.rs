@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ReadShareGroupStateSummaryRequest`: valid versions 0-0, flexible 0+.
+/// `ReadShareGroupStateSummaryRequest`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadShareGroupStateSummaryRequest {
     /// The group identifier.
@@ -235,7 +235,7 @@ impl ReadStateSummaryData {
 }
 
 impl crate::Message for ReadShareGroupStateSummaryRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,10 +14,10 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ReadShareGroupStateSummaryResponse`: valid versions 0-0, flexible 0+.
+/// `ReadShareGroupStateSummaryResponse`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadShareGroupStateSummaryResponse {
-    /// The read results
+    /// The read results.
     pub results: Vec<ReadStateSummaryResult>,
 }
 
@@ -101,8 +101,12 @@ pub struct PartitionResult {
     pub error_message: Option<String>,
     /// The state epoch of the share-partition.
     pub state_epoch: i32,
+    /// The leader epoch of the share-partition.
+    pub leader_epoch: i32,
     /// The share-partition start offset.
     pub start_offset: i64,
+    /// The number of offsets greater than or equal to share-partition start offset for which delivery has been completed.
+    pub delivery_complete_count: i32,
 }
 
 impl Default for PartitionResult {
@@ -112,7 +116,9 @@ impl Default for PartitionResult {
             error_code: 0,
             error_message: None,
             state_epoch: 0,
+            leader_epoch: 0,
             start_offset: 0,
+            delivery_complete_count: -1,
         }
     }
 }
@@ -126,7 +132,12 @@ impl c::Versioned for PartitionResult {
         this.error_code = c::read_i16(buf, "PartitionResult.ErrorCode")?;
         this.error_message = c::read_nullable_string(buf, flex, "PartitionResult.ErrorMessage")?;
         this.state_epoch = c::read_i32(buf, "PartitionResult.StateEpoch")?;
+        this.leader_epoch = c::read_i32(buf, "PartitionResult.LeaderEpoch")?;
         this.start_offset = c::read_i64(buf, "PartitionResult.StartOffset")?;
+        if version >= 1 {
+            this.delivery_complete_count =
+                c::read_i32(buf, "PartitionResult.DeliveryCompleteCount")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "PartitionResult.<tagged fields>")?;
             for _ in 0..count {
@@ -149,7 +160,11 @@ impl c::Versioned for PartitionResult {
             "PartitionResult.ErrorMessage",
         )?;
         c::write_i32(out, self.state_epoch);
+        c::write_i32(out, self.leader_epoch);
         c::write_i64(out, self.start_offset);
+        if version >= 1 {
+            c::write_i32(out, self.delivery_complete_count);
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -171,15 +186,19 @@ impl PartitionResult {
             Some(rng.string())
         };
         this.state_epoch = rng.next_u64() as i32;
+        this.leader_epoch = rng.next_u64() as i32;
         this.start_offset = rng.next_u64() as i64;
+        if version >= 1 {
+            this.delivery_complete_count = rng.next_u64() as i32;
+        }
         this
     }
 }
 
-/// The read results
+/// The read results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadStateSummaryResult {
-    /// The topic identifier
+    /// The topic identifier.
     pub topic_id: crate::Uuid,
     /// The results for the partitions.
     pub partitions: Vec<PartitionResult>,
@@ -253,7 +272,7 @@ impl ReadStateSummaryResult {
 }
 
 impl crate::Message for ReadShareGroupStateSummaryResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,10 +17,11 @@ use crate::codec::{self as c, Versioned as _};
 /// `RemoveRaftVoterRequest`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoveRaftVoterRequest {
+    /// The cluster id of the request.
     pub cluster_id: Option<String>,
-    /// The replica id of the voter getting removed from the topic partition
+    /// The replica id of the voter getting removed from the topic partition.
     pub voter_id: i32,
-    /// The directory id of the voter getting removed from the topic partition
+    /// The directory id of the voter getting removed from the topic partition.
     pub voter_directory_id: crate::Uuid,
 }
 

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `RenewDelegationTokenRequest`: valid versions 0-2, flexible 2+.
+/// `RenewDelegationTokenRequest`: valid versions 1-2, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenewDelegationTokenRequest {
     /// The HMAC of the delegation token to be renewed.
@@ -75,7 +75,7 @@ impl RenewDelegationTokenRequest {
 }
 
 impl crate::Message for RenewDelegationTokenRequest {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

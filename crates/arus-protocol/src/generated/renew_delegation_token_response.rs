@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `RenewDelegationTokenResponse`: valid versions 0-2, flexible 2+.
+/// `RenewDelegationTokenResponse`: valid versions 1-2, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RenewDelegationTokenResponse {
     /// The error code, or 0 if there was no error.
@@ -82,7 +82,7 @@ impl RenewDelegationTokenResponse {
 }
 
 impl crate::Message for RenewDelegationTokenResponse {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

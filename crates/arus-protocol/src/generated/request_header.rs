@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `RequestHeader`: valid versions 0-2, flexible 2+.
+/// `RequestHeader`: valid versions 1-2, flexible 2+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestHeader {
     /// The API key of this request.
@@ -46,9 +46,7 @@ impl c::Versioned for RequestHeader {
         this.request_api_key = c::read_i16(buf, "RequestHeader.RequestApiKey")?;
         this.request_api_version = c::read_i16(buf, "RequestHeader.RequestApiVersion")?;
         this.correlation_id = c::read_i32(buf, "RequestHeader.CorrelationId")?;
-        if version >= 1 {
-            this.client_id = c::read_nullable_string(buf, false, "RequestHeader.ClientId")?;
-        }
+        this.client_id = c::read_nullable_string(buf, false, "RequestHeader.ClientId")?;
         if flex {
             let count = c::read_uvarint(buf, "RequestHeader.<tagged fields>")?;
             for _ in 0..count {
@@ -65,14 +63,12 @@ impl c::Versioned for RequestHeader {
         c::write_i16(out, self.request_api_key);
         c::write_i16(out, self.request_api_version);
         c::write_i32(out, self.correlation_id);
-        if version >= 1 {
-            c::write_nullable_string(
-                out,
-                false,
-                self.client_id.as_deref(),
-                "RequestHeader.ClientId",
-            )?;
-        }
+        c::write_nullable_string(
+            out,
+            false,
+            self.client_id.as_deref(),
+            "RequestHeader.ClientId",
+        )?;
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -89,19 +85,17 @@ impl RequestHeader {
         this.request_api_key = rng.next_u64() as i16;
         this.request_api_version = rng.next_u64() as i16;
         this.correlation_id = rng.next_u64() as i32;
-        if version >= 1 {
-            this.client_id = if (true) && rng.one_in(4) {
-                None
-            } else {
-                Some(rng.string())
-            };
-        }
+        this.client_id = if (true) && rng.one_in(4) {
+            None
+        } else {
+            Some(rng.string())
+        };
         this
     }
 }
 
 impl crate::Message for RequestHeader {
-    const VERSIONS: (i16, i16) = (0, 2);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

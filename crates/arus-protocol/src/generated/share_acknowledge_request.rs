@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareAcknowledgeRequest`: valid versions 0-0, flexible 0+.
+/// `ShareAcknowledgeRequest`: valid versions 1-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareAcknowledgeRequest {
     /// The group identifier.
@@ -23,6 +23,8 @@ pub struct ShareAcknowledgeRequest {
     pub member_id: Option<String>,
     /// The current share session epoch: 0 to open a share session; -1 to close it; otherwise increments for consecutive requests.
     pub share_session_epoch: i32,
+    /// Whether Renew type acknowledgements present in AcknowledgementBatches.
+    pub is_renew_ack: bool,
     /// The topics containing records to acknowledge.
     pub topics: Vec<AcknowledgeTopic>,
 }
@@ -33,6 +35,7 @@ impl Default for ShareAcknowledgeRequest {
             group_id: None,
             member_id: Some(String::new()),
             share_session_epoch: 0,
+            is_renew_ack: false,
             topics: Vec::<AcknowledgeTopic>::new(),
         }
     }
@@ -46,6 +49,9 @@ impl c::Versioned for ShareAcknowledgeRequest {
         this.group_id = c::read_nullable_string(buf, flex, "ShareAcknowledgeRequest.GroupId")?;
         this.member_id = c::read_nullable_string(buf, flex, "ShareAcknowledgeRequest.MemberId")?;
         this.share_session_epoch = c::read_i32(buf, "ShareAcknowledgeRequest.ShareSessionEpoch")?;
+        if version >= 2 {
+            this.is_renew_ack = c::read_bool(buf, "ShareAcknowledgeRequest.IsRenewAck")?;
+        }
         this.topics = c::read_array(buf, flex, "ShareAcknowledgeRequest.Topics", 1, |b| {
             Ok(AcknowledgeTopic::read(b, version)?)
         })?;
@@ -76,6 +82,14 @@ impl c::Versioned for ShareAcknowledgeRequest {
             "ShareAcknowledgeRequest.MemberId",
         )?;
         c::write_i32(out, self.share_session_epoch);
+        if version >= 2 {
+            c::write_bool(out, self.is_renew_ack);
+        } else if self.is_renew_ack != false {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "ShareAcknowledgeRequest.IsRenewAck",
+                version,
+            });
+        }
         c::write_array(
             out,
             flex,
@@ -110,6 +124,9 @@ impl ShareAcknowledgeRequest {
             Some(rng.string())
         };
         this.share_session_epoch = rng.next_u64() as i32;
+        if version >= 2 {
+            this.is_renew_ack = rng.bool();
+        }
         this.topics = {
             let n = rng.small_len();
             (0..n)
@@ -127,7 +144,7 @@ pub struct AcknowledgementBatch {
     pub first_offset: i64,
     /// Last offset (inclusive) of batch of records to acknowledge.
     pub last_offset: i64,
-    /// Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject.
+    /// Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject,4:Renew.
     pub acknowledge_types: Vec<i8>,
 }
 
@@ -357,7 +374,7 @@ impl AcknowledgeTopic {
 }
 
 impl crate::Message for ShareAcknowledgeRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareAcknowledgeResponse`: valid versions 0-0, flexible 0+.
+/// `ShareAcknowledgeResponse`: valid versions 1-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareAcknowledgeResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -23,6 +23,8 @@ pub struct ShareAcknowledgeResponse {
     pub error_code: i16,
     /// The top-level error message, or null if there was no error.
     pub error_message: Option<String>,
+    /// The time in milliseconds for which the acquired records are locked.
+    pub acquisition_lock_timeout_ms: i32,
     /// The response topics.
     pub responses: Vec<ShareAcknowledgeTopicResponse>,
     /// Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.
@@ -35,6 +37,7 @@ impl Default for ShareAcknowledgeResponse {
             throttle_time_ms: 0,
             error_code: 0,
             error_message: None,
+            acquisition_lock_timeout_ms: 0,
             responses: Vec::<ShareAcknowledgeTopicResponse>::new(),
             node_endpoints: Vec::<NodeEndpoint>::new(),
         }
@@ -50,6 +53,10 @@ impl c::Versioned for ShareAcknowledgeResponse {
         this.error_code = c::read_i16(buf, "ShareAcknowledgeResponse.ErrorCode")?;
         this.error_message =
             c::read_nullable_string(buf, flex, "ShareAcknowledgeResponse.ErrorMessage")?;
+        if version >= 2 {
+            this.acquisition_lock_timeout_ms =
+                c::read_i32(buf, "ShareAcknowledgeResponse.AcquisitionLockTimeoutMs")?;
+        }
         this.responses = c::read_array(buf, flex, "ShareAcknowledgeResponse.Responses", 1, |b| {
             Ok(ShareAcknowledgeTopicResponse::read(b, version)?)
         })?;
@@ -82,6 +89,9 @@ impl c::Versioned for ShareAcknowledgeResponse {
             self.error_message.as_deref(),
             "ShareAcknowledgeResponse.ErrorMessage",
         )?;
+        if version >= 2 {
+            c::write_i32(out, self.acquisition_lock_timeout_ms);
+        }
         c::write_array(
             out,
             flex,
@@ -122,6 +132,9 @@ impl ShareAcknowledgeResponse {
         } else {
             Some(rng.string())
         };
+        if version >= 2 {
+            this.acquisition_lock_timeout_ms = rng.next_u64() as i32;
+        }
         this.responses = {
             let n = rng.small_len();
             (0..n)
@@ -136,6 +149,7 @@ impl ShareAcknowledgeResponse {
     }
 }
 
+/// The current leader of the partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
@@ -203,6 +217,7 @@ pub struct PartitionData {
     pub error_code: i16,
     /// The error message, or null if there was no error.
     pub error_message: Option<String>,
+    /// The current leader of the partition.
     pub current_leader: LeaderIdAndEpoch,
 }
 
@@ -429,7 +444,7 @@ impl NodeEndpoint {
 }
 
 impl crate::Message for ShareAcknowledgeResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareFetchRequest`: valid versions 0-0, flexible 0+.
+/// `ShareFetchRequest`: valid versions 1-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareFetchRequest {
     /// The group identifier.
@@ -27,8 +27,16 @@ pub struct ShareFetchRequest {
     pub max_wait_ms: i32,
     /// The minimum bytes to accumulate in the response.
     pub min_bytes: i32,
-    /// The maximum bytes to fetch.  See KIP-74 for cases where this limit may not be honored.
+    /// The maximum bytes to fetch. See KIP-74 for cases where this limit may not be honored.
     pub max_bytes: i32,
+    /// The maximum number of records to fetch. This limit can be exceeded for alignment of batch boundaries.
+    pub max_records: i32,
+    /// The optimal number of records for batches of acquired records and acknowledgements.
+    pub batch_size: i32,
+    /// The acquire mode to control the fetch behavior - 0:batch-optimized,1:record-limit.
+    pub share_acquire_mode: i8,
+    /// Whether Renew type acknowledgements present in AcknowledgementBatches.
+    pub is_renew_ack: bool,
     /// The topics to fetch.
     pub topics: Vec<FetchTopic>,
     /// The partitions to remove from this share session.
@@ -44,6 +52,10 @@ impl Default for ShareFetchRequest {
             max_wait_ms: 0,
             min_bytes: 0,
             max_bytes: 2147483647,
+            max_records: 0,
+            batch_size: 0,
+            share_acquire_mode: 0,
+            is_renew_ack: false,
             topics: Vec::<FetchTopic>::new(),
             forgotten_topics_data: Vec::<ForgottenTopic>::new(),
         }
@@ -61,6 +73,14 @@ impl c::Versioned for ShareFetchRequest {
         this.max_wait_ms = c::read_i32(buf, "ShareFetchRequest.MaxWaitMs")?;
         this.min_bytes = c::read_i32(buf, "ShareFetchRequest.MinBytes")?;
         this.max_bytes = c::read_i32(buf, "ShareFetchRequest.MaxBytes")?;
+        this.max_records = c::read_i32(buf, "ShareFetchRequest.MaxRecords")?;
+        this.batch_size = c::read_i32(buf, "ShareFetchRequest.BatchSize")?;
+        if version >= 2 {
+            this.share_acquire_mode = c::read_i8(buf, "ShareFetchRequest.ShareAcquireMode")?;
+        }
+        if version >= 2 {
+            this.is_renew_ack = c::read_bool(buf, "ShareFetchRequest.IsRenewAck")?;
+        }
         this.topics = c::read_array(buf, flex, "ShareFetchRequest.Topics", 1, |b| {
             Ok(FetchTopic::read(b, version)?)
         })?;
@@ -97,6 +117,19 @@ impl c::Versioned for ShareFetchRequest {
         c::write_i32(out, self.max_wait_ms);
         c::write_i32(out, self.min_bytes);
         c::write_i32(out, self.max_bytes);
+        c::write_i32(out, self.max_records);
+        c::write_i32(out, self.batch_size);
+        if version >= 2 {
+            c::write_i8(out, self.share_acquire_mode);
+        }
+        if version >= 2 {
+            c::write_bool(out, self.is_renew_ack);
+        } else if self.is_renew_ack != false {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "ShareFetchRequest.IsRenewAck",
+                version,
+            });
+        }
         c::write_array(
             out,
             flex,
@@ -144,6 +177,14 @@ impl ShareFetchRequest {
         this.max_wait_ms = rng.next_u64() as i32;
         this.min_bytes = rng.next_u64() as i32;
         this.max_bytes = rng.next_u64() as i32;
+        this.max_records = rng.next_u64() as i32;
+        this.batch_size = rng.next_u64() as i32;
+        if version >= 2 {
+            this.share_acquire_mode = rng.next_u64() as i8;
+        }
+        if version >= 2 {
+            this.is_renew_ack = rng.bool();
+        }
         this.topics = {
             let n = rng.small_len();
             (0..n).map(|_| FetchTopic::random(rng, version)).collect()
@@ -165,7 +206,7 @@ pub struct AcknowledgementBatch {
     pub first_offset: i64,
     /// Last offset (inclusive) of batch of records to acknowledge.
     pub last_offset: i64,
-    /// Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject.
+    /// Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject,4:Renew.
     pub acknowledge_types: Vec<i8>,
 }
 
@@ -244,8 +285,6 @@ impl AcknowledgementBatch {
 pub struct FetchPartition {
     /// The partition index.
     pub partition_index: i32,
-    /// The maximum bytes to fetch from this partition. 0 when only acknowledgement with no fetching is required. See KIP-74 for cases where this limit may not be honored.
-    pub partition_max_bytes: i32,
     /// Record batches to acknowledge.
     pub acknowledgement_batches: Vec<AcknowledgementBatch>,
 }
@@ -254,7 +293,6 @@ impl Default for FetchPartition {
     fn default() -> Self {
         Self {
             partition_index: 0,
-            partition_max_bytes: 0,
             acknowledgement_batches: Vec::<AcknowledgementBatch>::new(),
         }
     }
@@ -266,7 +304,6 @@ impl c::Versioned for FetchPartition {
         let _ = flex;
         let mut this = Self::default();
         this.partition_index = c::read_i32(buf, "FetchPartition.PartitionIndex")?;
-        this.partition_max_bytes = c::read_i32(buf, "FetchPartition.PartitionMaxBytes")?;
         this.acknowledgement_batches =
             c::read_array(buf, flex, "FetchPartition.AcknowledgementBatches", 1, |b| {
                 Ok(AcknowledgementBatch::read(b, version)?)
@@ -285,7 +322,6 @@ impl c::Versioned for FetchPartition {
         let flex = true;
         let _ = flex;
         c::write_i32(out, self.partition_index);
-        c::write_i32(out, self.partition_max_bytes);
         c::write_array(
             out,
             flex,
@@ -310,7 +346,6 @@ impl FetchPartition {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.partition_index = rng.next_u64() as i32;
-        this.partition_max_bytes = rng.next_u64() as i32;
         this.acknowledgement_batches = {
             let n = rng.small_len();
             (0..n)
@@ -470,7 +505,7 @@ impl ForgottenTopic {
 }
 
 impl crate::Message for ShareFetchRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

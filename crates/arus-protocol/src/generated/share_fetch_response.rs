@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareFetchResponse`: valid versions 0-0, flexible 0+.
+/// `ShareFetchResponse`: valid versions 1-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareFetchResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -23,6 +23,8 @@ pub struct ShareFetchResponse {
     pub error_code: i16,
     /// The top-level error message, or null if there was no error.
     pub error_message: Option<String>,
+    /// The time in milliseconds for which the acquired records are locked.
+    pub acquisition_lock_timeout_ms: i32,
     /// The response topics.
     pub responses: Vec<ShareFetchableTopicResponse>,
     /// Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.
@@ -35,6 +37,7 @@ impl Default for ShareFetchResponse {
             throttle_time_ms: 0,
             error_code: 0,
             error_message: None,
+            acquisition_lock_timeout_ms: 0,
             responses: Vec::<ShareFetchableTopicResponse>::new(),
             node_endpoints: Vec::<NodeEndpoint>::new(),
         }
@@ -49,6 +52,8 @@ impl c::Versioned for ShareFetchResponse {
         this.throttle_time_ms = c::read_i32(buf, "ShareFetchResponse.ThrottleTimeMs")?;
         this.error_code = c::read_i16(buf, "ShareFetchResponse.ErrorCode")?;
         this.error_message = c::read_nullable_string(buf, flex, "ShareFetchResponse.ErrorMessage")?;
+        this.acquisition_lock_timeout_ms =
+            c::read_i32(buf, "ShareFetchResponse.AcquisitionLockTimeoutMs")?;
         this.responses = c::read_array(buf, flex, "ShareFetchResponse.Responses", 1, |b| {
             Ok(ShareFetchableTopicResponse::read(b, version)?)
         })?;
@@ -77,6 +82,7 @@ impl c::Versioned for ShareFetchResponse {
             self.error_message.as_deref(),
             "ShareFetchResponse.ErrorMessage",
         )?;
+        c::write_i32(out, self.acquisition_lock_timeout_ms);
         c::write_array(
             out,
             flex,
@@ -117,6 +123,7 @@ impl ShareFetchResponse {
         } else {
             Some(rng.string())
         };
+        this.acquisition_lock_timeout_ms = rng.next_u64() as i32;
         this.responses = {
             let n = rng.small_len();
             (0..n)
@@ -131,6 +138,7 @@ impl ShareFetchResponse {
     }
 }
 
+/// The current leader of the partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaderIdAndEpoch {
     /// The ID of the current leader or -1 if the leader is unknown.
@@ -267,6 +275,7 @@ pub struct PartitionData {
     pub acknowledge_error_code: i16,
     /// The acknowledge error message, or null if there was no acknowledge error.
     pub acknowledge_error_message: Option<String>,
+    /// The current leader of the partition.
     pub current_leader: LeaderIdAndEpoch,
     /// The record data.
     pub records: Option<::bytes::Bytes>,
@@ -302,6 +311,11 @@ impl c::Versioned for PartitionData {
             c::read_nullable_string(buf, flex, "PartitionData.AcknowledgeErrorMessage")?;
         this.current_leader = LeaderIdAndEpoch::read(buf, version)?;
         this.records = c::read_nullable_bytes(buf, flex, "PartitionData.Records")?;
+        if this.records.is_none() && !(version <= 0) {
+            return Err(crate::DecodeError::UnexpectedNull {
+                field: "PartitionData.Records",
+            });
+        }
         this.acquired_records =
             c::read_array(buf, flex, "PartitionData.AcquiredRecords", 1, |b| {
                 Ok(AcquiredRecords::read(b, version)?)
@@ -335,6 +349,12 @@ impl c::Versioned for PartitionData {
             "PartitionData.AcknowledgeErrorMessage",
         )?;
         self.current_leader.write(out, version)?;
+        if self.records.is_none() && !(version <= 0) {
+            return Err(crate::EncodeError::NullNotAllowed {
+                field: "PartitionData.Records",
+                version,
+            });
+        }
         c::write_records(out, flex, self.records.as_ref(), "PartitionData.Records")?;
         c::write_array(
             out,
@@ -373,7 +393,7 @@ impl PartitionData {
             Some(rng.string())
         };
         this.current_leader = LeaderIdAndEpoch::random(rng, version);
-        this.records = if (true) && rng.one_in(4) {
+        this.records = if (version <= 0) && rng.one_in(4) {
             None
         } else {
             Some(rng.bytes())
@@ -544,7 +564,7 @@ impl NodeEndpoint {
 }
 
 impl crate::Message for ShareFetchResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

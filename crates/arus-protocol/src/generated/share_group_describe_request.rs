@@ -14,10 +14,10 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupDescribeRequest`: valid versions 0-0, flexible 0+.
+/// `ShareGroupDescribeRequest`: valid versions 1-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupDescribeRequest {
-    /// The ids of the groups to describe
+    /// The ids of the groups to describe.
     pub group_ids: Vec<String>,
     /// Whether to include authorized operations.
     pub include_authorized_operations: bool,
@@ -94,7 +94,7 @@ impl ShareGroupDescribeRequest {
 }
 
 impl crate::Message for ShareGroupDescribeRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupDescribeResponse`: valid versions 0-0, flexible 0+.
+/// `ShareGroupDescribeResponse`: valid versions 1-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupDescribeResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -474,7 +474,7 @@ impl DescribedGroup {
 }
 
 impl crate::Message for ShareGroupDescribeResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (1, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

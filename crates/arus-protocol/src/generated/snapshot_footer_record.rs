@@ -17,7 +17,7 @@ use crate::codec::{self as c, Versioned as _};
 /// `SnapshotFooterRecord`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotFooterRecord {
-    /// The version of the snapshot footer record
+    /// The version of the snapshot footer record.
     pub version: i16,
 }
 

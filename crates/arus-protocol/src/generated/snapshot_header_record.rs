@@ -17,9 +17,9 @@ use crate::codec::{self as c, Versioned as _};
 /// `SnapshotHeaderRecord`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotHeaderRecord {
-    /// The version of the snapshot header record
+    /// The version of the snapshot header record.
     pub version: i16,
-    /// The append time of the last record from the log contained in this snapshot
+    /// The append time of the last record from the log contained in this snapshot.
     pub last_contained_log_timestamp: i64,
 }
 

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `TxnOffsetCommitRequest`: valid versions 0-4, flexible 3+.
+/// `TxnOffsetCommitRequest`: valid versions 0-6, flexible 3+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxnOffsetCommitRequest {
     /// The ID of the transaction.
@@ -25,8 +25,8 @@ pub struct TxnOffsetCommitRequest {
     pub producer_id: i64,
     /// The current epoch associated with the producer ID.
     pub producer_epoch: i16,
-    /// The generation of the consumer.
-    pub generation_id: i32,
+    /// The generation of the group if using the classic group protocol or the member epoch if using the consumer protocol.
+    pub generation_id_or_member_epoch: i32,
     /// The member ID assigned by the group coordinator.
     pub member_id: String,
     /// The unique identifier of the consumer instance provided by end user.
@@ -42,7 +42,7 @@ impl Default for TxnOffsetCommitRequest {
             group_id: String::new(),
             producer_id: 0,
             producer_epoch: 0,
-            generation_id: -1,
+            generation_id_or_member_epoch: -1,
             member_id: String::new(),
             group_instance_id: None,
             topics: Vec::<TxnOffsetCommitRequestTopic>::new(),
@@ -61,7 +61,8 @@ impl c::Versioned for TxnOffsetCommitRequest {
         this.producer_id = c::read_i64(buf, "TxnOffsetCommitRequest.ProducerId")?;
         this.producer_epoch = c::read_i16(buf, "TxnOffsetCommitRequest.ProducerEpoch")?;
         if version >= 3 {
-            this.generation_id = c::read_i32(buf, "TxnOffsetCommitRequest.GenerationId")?;
+            this.generation_id_or_member_epoch =
+                c::read_i32(buf, "TxnOffsetCommitRequest.GenerationIdOrMemberEpoch")?;
         }
         if version >= 3 {
             this.member_id = c::read_string(buf, flex, "TxnOffsetCommitRequest.MemberId")?;
@@ -97,10 +98,10 @@ impl c::Versioned for TxnOffsetCommitRequest {
         c::write_i64(out, self.producer_id);
         c::write_i16(out, self.producer_epoch);
         if version >= 3 {
-            c::write_i32(out, self.generation_id);
-        } else if self.generation_id != -1 {
+            c::write_i32(out, self.generation_id_or_member_epoch);
+        } else if self.generation_id_or_member_epoch != -1 {
             return Err(crate::EncodeError::FieldNotSupported {
-                field: "TxnOffsetCommitRequest.GenerationId",
+                field: "TxnOffsetCommitRequest.GenerationIdOrMemberEpoch",
                 version,
             });
         }
@@ -158,7 +159,7 @@ impl TxnOffsetCommitRequest {
         this.producer_id = rng.next_u64() as i64;
         this.producer_epoch = rng.next_u64() as i16;
         if version >= 3 {
-            this.generation_id = rng.next_u64() as i32;
+            this.generation_id_or_member_epoch = rng.next_u64() as i32;
         }
         if version >= 3 {
             this.member_id = rng.string();
@@ -278,6 +279,8 @@ impl TxnOffsetCommitRequestPartition {
 pub struct TxnOffsetCommitRequestTopic {
     /// The topic name.
     pub name: String,
+    /// The topic ID.
+    pub topic_id: crate::Uuid,
     /// The partitions inside the topic that we want to commit offsets for.
     pub partitions: Vec<TxnOffsetCommitRequestPartition>,
 }
@@ -286,6 +289,7 @@ impl Default for TxnOffsetCommitRequestTopic {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partitions: Vec::<TxnOffsetCommitRequestPartition>::new(),
         }
     }
@@ -296,7 +300,12 @@ impl c::Versioned for TxnOffsetCommitRequestTopic {
         let flex = version >= 3;
         let _ = flex;
         let mut this = Self::default();
-        this.name = c::read_string(buf, flex, "TxnOffsetCommitRequestTopic.Name")?;
+        if version <= 5 {
+            this.name = c::read_string(buf, flex, "TxnOffsetCommitRequestTopic.Name")?;
+        }
+        if version >= 6 {
+            this.topic_id = c::read_uuid(buf, "TxnOffsetCommitRequestTopic.TopicId")?;
+        }
         this.partitions = c::read_array(
             buf,
             flex,
@@ -318,7 +327,12 @@ impl c::Versioned for TxnOffsetCommitRequestTopic {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 3;
         let _ = flex;
-        c::write_string(out, flex, &self.name, "TxnOffsetCommitRequestTopic.Name")?;
+        if version <= 5 {
+            c::write_string(out, flex, &self.name, "TxnOffsetCommitRequestTopic.Name")?;
+        }
+        if version >= 6 {
+            c::write_uuid(out, &self.topic_id);
+        }
         c::write_array(
             out,
             flex,
@@ -342,7 +356,12 @@ impl TxnOffsetCommitRequestTopic {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 5 {
+            this.name = rng.string();
+        }
+        if version >= 6 {
+            this.topic_id = rng.uuid();
+        }
         this.partitions = {
             let n = rng.small_len();
             (0..n)
@@ -354,7 +373,7 @@ impl TxnOffsetCommitRequestTopic {
 }
 
 impl crate::Message for TxnOffsetCommitRequest {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

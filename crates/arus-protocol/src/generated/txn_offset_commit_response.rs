@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `TxnOffsetCommitResponse`: valid versions 0-4, flexible 3+.
+/// `TxnOffsetCommitResponse`: valid versions 0-6, flexible 3+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TxnOffsetCommitResponse {
     /// The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
@@ -155,6 +155,8 @@ impl TxnOffsetCommitResponsePartition {
 pub struct TxnOffsetCommitResponseTopic {
     /// The topic name.
     pub name: String,
+    /// The topic ID.
+    pub topic_id: crate::Uuid,
     /// The responses for each partition in the topic.
     pub partitions: Vec<TxnOffsetCommitResponsePartition>,
 }
@@ -163,6 +165,7 @@ impl Default for TxnOffsetCommitResponseTopic {
     fn default() -> Self {
         Self {
             name: String::new(),
+            topic_id: crate::Uuid::ZERO,
             partitions: Vec::<TxnOffsetCommitResponsePartition>::new(),
         }
     }
@@ -173,7 +176,12 @@ impl c::Versioned for TxnOffsetCommitResponseTopic {
         let flex = version >= 3;
         let _ = flex;
         let mut this = Self::default();
-        this.name = c::read_string(buf, flex, "TxnOffsetCommitResponseTopic.Name")?;
+        if version <= 5 {
+            this.name = c::read_string(buf, flex, "TxnOffsetCommitResponseTopic.Name")?;
+        }
+        if version >= 6 {
+            this.topic_id = c::read_uuid(buf, "TxnOffsetCommitResponseTopic.TopicId")?;
+        }
         this.partitions = c::read_array(
             buf,
             flex,
@@ -195,7 +203,12 @@ impl c::Versioned for TxnOffsetCommitResponseTopic {
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
         let flex = version >= 3;
         let _ = flex;
-        c::write_string(out, flex, &self.name, "TxnOffsetCommitResponseTopic.Name")?;
+        if version <= 5 {
+            c::write_string(out, flex, &self.name, "TxnOffsetCommitResponseTopic.Name")?;
+        }
+        if version >= 6 {
+            c::write_uuid(out, &self.topic_id);
+        }
         c::write_array(
             out,
             flex,
@@ -219,7 +232,12 @@ impl TxnOffsetCommitResponseTopic {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
-        this.name = rng.string();
+        if version <= 5 {
+            this.name = rng.string();
+        }
+        if version >= 6 {
+            this.topic_id = rng.uuid();
+        }
         this.partitions = {
             let n = rng.small_len();
             (0..n)
@@ -231,7 +249,7 @@ impl TxnOffsetCommitResponseTopic {
 }
 
 impl crate::Message for TxnOffsetCommitResponse {
-    const VERSIONS: (i16, i16) = (0, 4);
+    const VERSIONS: (i16, i16) = (0, 6);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,16 +17,17 @@ use crate::codec::{self as c, Versioned as _};
 /// `UpdateRaftVoterRequest`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateRaftVoterRequest {
+    /// The cluster id.
     pub cluster_id: Option<String>,
-    /// The current leader epoch of the partition, -1 for unknown leader epoch
+    /// The current leader epoch of the partition, -1 for unknown leader epoch.
     pub current_leader_epoch: i32,
-    /// The replica id of the voter getting updated in the topic partition
+    /// The replica id of the voter getting updated in the topic partition.
     pub voter_id: i32,
-    /// The directory id of the voter getting updated in the topic partition
+    /// The directory id of the voter getting updated in the topic partition.
     pub voter_directory_id: crate::Uuid,
-    /// The endpoint that can be used to communicate with the leader
+    /// The endpoint that can be used to communicate with the leader.
     pub listeners: Vec<Listener>,
-    /// The range of versions of the protocol that the replica supports
+    /// The range of versions of the protocol that the replica supports.
     pub k_raft_version_feature: KRaftVersionFeature,
 }
 
@@ -120,14 +121,14 @@ impl UpdateRaftVoterRequest {
     }
 }
 
-/// The endpoint that can be used to communicate with the leader
+/// The endpoint that can be used to communicate with the leader.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
-    /// The name of the endpoint
+    /// The name of the endpoint.
     pub name: String,
-    /// The hostname
+    /// The hostname.
     pub host: String,
-    /// The port
+    /// The port.
     pub port: u16,
 }
 
@@ -185,12 +186,12 @@ impl Listener {
     }
 }
 
-/// The range of versions of the protocol that the replica supports
+/// The range of versions of the protocol that the replica supports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KRaftVersionFeature {
-    /// The minimum supported KRaft protocol version
+    /// The minimum supported KRaft protocol version.
     pub min_supported_version: i16,
-    /// The maximum supported KRaft protocol version
+    /// The maximum supported KRaft protocol version.
     pub max_supported_version: i16,
 }
 

@@ -14,12 +14,14 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `VoteRequest`: valid versions 0-1, flexible 0+.
+/// `VoteRequest`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VoteRequest {
+    /// The cluster id.
     pub cluster_id: Option<String>,
-    /// The replica id of the voter receiving the request
+    /// The replica id of the voter receiving the request.
     pub voter_id: i32,
+    /// The topic data.
     pub topics: Vec<TopicData>,
 }
 
@@ -100,34 +102,38 @@ impl VoteRequest {
     }
 }
 
+/// The partition data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
-    /// The bumped epoch of the candidate sending the request
-    pub candidate_epoch: i32,
+    /// The epoch of the voter sending the request
+    pub replica_epoch: i32,
     /// The replica id of the voter sending the request
-    pub candidate_id: i32,
+    pub replica_id: i32,
     /// The directory id of the voter sending the request
-    pub candidate_directory_id: crate::Uuid,
-    /// The ID of the voter sending the request
+    pub replica_directory_id: crate::Uuid,
+    /// The directory id of the voter receiving the request
     pub voter_directory_id: crate::Uuid,
-    /// The epoch of the last record written to the metadata log
+    /// The epoch of the last record written to the metadata log.
     pub last_offset_epoch: i32,
-    /// The offset of the last record written to the metadata log
+    /// The log end offset of the metadata log of the voter sending the request.
     pub last_offset: i64,
+    /// Whether the request is a PreVote request (not persisted) or not.
+    pub pre_vote: bool,
 }
 
 impl Default for PartitionData {
     fn default() -> Self {
         Self {
             partition_index: 0,
-            candidate_epoch: 0,
-            candidate_id: 0,
-            candidate_directory_id: crate::Uuid::ZERO,
+            replica_epoch: 0,
+            replica_id: 0,
+            replica_directory_id: crate::Uuid::ZERO,
             voter_directory_id: crate::Uuid::ZERO,
             last_offset_epoch: 0,
             last_offset: 0,
+            pre_vote: false,
         }
     }
 }
@@ -138,16 +144,19 @@ impl c::Versioned for PartitionData {
         let _ = flex;
         let mut this = Self::default();
         this.partition_index = c::read_i32(buf, "PartitionData.PartitionIndex")?;
-        this.candidate_epoch = c::read_i32(buf, "PartitionData.CandidateEpoch")?;
-        this.candidate_id = c::read_i32(buf, "PartitionData.CandidateId")?;
+        this.replica_epoch = c::read_i32(buf, "PartitionData.ReplicaEpoch")?;
+        this.replica_id = c::read_i32(buf, "PartitionData.ReplicaId")?;
         if version >= 1 {
-            this.candidate_directory_id = c::read_uuid(buf, "PartitionData.CandidateDirectoryId")?;
+            this.replica_directory_id = c::read_uuid(buf, "PartitionData.ReplicaDirectoryId")?;
         }
         if version >= 1 {
             this.voter_directory_id = c::read_uuid(buf, "PartitionData.VoterDirectoryId")?;
         }
         this.last_offset_epoch = c::read_i32(buf, "PartitionData.LastOffsetEpoch")?;
         this.last_offset = c::read_i64(buf, "PartitionData.LastOffset")?;
+        if version >= 2 {
+            this.pre_vote = c::read_bool(buf, "PartitionData.PreVote")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "PartitionData.<tagged fields>")?;
             for _ in 0..count {
@@ -162,16 +171,24 @@ impl c::Versioned for PartitionData {
         let flex = true;
         let _ = flex;
         c::write_i32(out, self.partition_index);
-        c::write_i32(out, self.candidate_epoch);
-        c::write_i32(out, self.candidate_id);
+        c::write_i32(out, self.replica_epoch);
+        c::write_i32(out, self.replica_id);
         if version >= 1 {
-            c::write_uuid(out, &self.candidate_directory_id);
+            c::write_uuid(out, &self.replica_directory_id);
         }
         if version >= 1 {
             c::write_uuid(out, &self.voter_directory_id);
         }
         c::write_i32(out, self.last_offset_epoch);
         c::write_i64(out, self.last_offset);
+        if version >= 2 {
+            c::write_bool(out, self.pre_vote);
+        } else if self.pre_vote != false {
+            return Err(crate::EncodeError::FieldNotSupported {
+                field: "PartitionData.PreVote",
+                version,
+            });
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -186,24 +203,29 @@ impl PartitionData {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.partition_index = rng.next_u64() as i32;
-        this.candidate_epoch = rng.next_u64() as i32;
-        this.candidate_id = rng.next_u64() as i32;
+        this.replica_epoch = rng.next_u64() as i32;
+        this.replica_id = rng.next_u64() as i32;
         if version >= 1 {
-            this.candidate_directory_id = rng.uuid();
+            this.replica_directory_id = rng.uuid();
         }
         if version >= 1 {
             this.voter_directory_id = rng.uuid();
         }
         this.last_offset_epoch = rng.next_u64() as i32;
         this.last_offset = rng.next_u64() as i64;
+        if version >= 2 {
+            this.pre_vote = rng.bool();
+        }
         this
     }
 }
 
+/// The topic data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: String,
+    /// The partition data.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -274,7 +296,7 @@ impl TopicData {
 }
 
 impl crate::Message for VoteRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

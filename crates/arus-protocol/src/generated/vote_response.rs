@@ -14,13 +14,14 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `VoteResponse`: valid versions 0-1, flexible 0+.
+/// `VoteResponse`: valid versions 0-2, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VoteResponse {
     /// The top level error code.
     pub error_code: i16,
+    /// The results for each topic.
     pub topics: Vec<TopicData>,
-    /// Endpoints for all current-leaders enumerated in PartitionData
+    /// Endpoints for all current-leaders enumerated in PartitionData.
     pub node_endpoints: Vec<NodeEndpoint>,
 }
 
@@ -142,16 +143,18 @@ impl VoteResponse {
     }
 }
 
+/// The results for each partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionData {
     /// The partition index.
     pub partition_index: i32,
+    /// The partition level error code.
     pub error_code: i16,
     /// The ID of the current leader or -1 if the leader is unknown.
     pub leader_id: i32,
-    /// The latest known leader epoch
+    /// The latest known leader epoch.
     pub leader_epoch: i32,
-    /// True if the vote was granted and false otherwise
+    /// True if the vote was granted and false otherwise.
     pub vote_granted: bool,
 }
 
@@ -217,10 +220,12 @@ impl PartitionData {
     }
 }
 
+/// The results for each topic.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicData {
     /// The topic name.
     pub topic_name: String,
+    /// The results for each partition.
     pub partitions: Vec<PartitionData>,
 }
 
@@ -290,14 +295,14 @@ impl TopicData {
     }
 }
 
-/// Endpoints for all current-leaders enumerated in PartitionData
+/// Endpoints for all current-leaders enumerated in PartitionData.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeEndpoint {
-    /// The ID of the associated node
+    /// The ID of the associated node.
     pub node_id: i32,
-    /// The node's hostname
+    /// The node's hostname.
     pub host: String,
-    /// The node's port
+    /// The node's port.
     pub port: u16,
 }
 
@@ -389,7 +394,7 @@ impl NodeEndpoint {
 }
 
 impl crate::Message for VoteResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

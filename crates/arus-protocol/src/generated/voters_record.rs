@@ -17,8 +17,9 @@ use crate::codec::{self as c, Versioned as _};
 /// `VotersRecord`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VotersRecord {
-    /// The version of the voters record
+    /// The version of the voters record.
     pub version: i16,
+    /// The set of voters in the quorum for this epoch.
     pub voters: Vec<Voter>,
 }
 
@@ -80,14 +81,14 @@ impl VotersRecord {
     }
 }
 
-/// The endpoint that can be used to communicate with the voter
+/// The endpoint that can be used to communicate with the voter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
-    /// The name of the endpoint
+    /// The name of the endpoint.
     pub name: String,
-    /// The hostname
+    /// The hostname.
     pub host: String,
-    /// The port
+    /// The port.
     pub port: u16,
 }
 
@@ -145,12 +146,12 @@ impl Endpoint {
     }
 }
 
-/// The range of versions of the protocol that the replica supports
+/// The range of versions of the protocol that the replica supports.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KRaftVersionFeature {
-    /// The minimum supported KRaft protocol version
+    /// The minimum supported KRaft protocol version.
     pub min_supported_version: i16,
-    /// The maximum supported KRaft protocol version
+    /// The maximum supported KRaft protocol version.
     pub max_supported_version: i16,
 }
 
@@ -204,15 +205,16 @@ impl KRaftVersionFeature {
     }
 }
 
+/// The set of voters in the quorum for this epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Voter {
-    /// The replica id of the voter in the topic partition
+    /// The replica id of the voter in the topic partition.
     pub voter_id: i32,
-    /// The directory id of the voter in the topic partition
+    /// The directory id of the voter in the topic partition.
     pub voter_directory_id: crate::Uuid,
-    /// The endpoint that can be used to communicate with the voter
+    /// The endpoint that can be used to communicate with the voter.
     pub endpoints: Vec<Endpoint>,
-    /// The range of versions of the protocol that the replica supports
+    /// The range of versions of the protocol that the replica supports.
     pub k_raft_version_feature: KRaftVersionFeature,
 }
 

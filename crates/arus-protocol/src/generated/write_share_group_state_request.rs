@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `WriteShareGroupStateRequest`: valid versions 0-0, flexible 0+.
+/// `WriteShareGroupStateRequest`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteShareGroupStateRequest {
     /// The group identifier.
@@ -95,13 +95,14 @@ impl WriteShareGroupStateRequest {
     }
 }
 
+/// The state batches for the share-partition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateBatch {
-    /// The base offset of this state batch.
+    /// The first offset of this state batch.
     pub first_offset: i64,
     /// The last offset of this state batch.
     pub last_offset: i64,
-    /// The state - 0:Available,2:Acked,4:Archived
+    /// The delivery state - 0:Available,2:Acked,4:Archived.
     pub delivery_state: i8,
     /// The delivery count.
     pub delivery_count: i16,
@@ -170,12 +171,15 @@ impl StateBatch {
 pub struct PartitionData {
     /// The partition index.
     pub partition: i32,
-    /// The state epoch for this share-partition.
+    /// The state epoch of the share-partition.
     pub state_epoch: i32,
     /// The leader epoch of the share-partition.
     pub leader_epoch: i32,
     /// The share-partition start offset, or -1 if the start offset is not being written.
     pub start_offset: i64,
+    /// The number of offsets greater than or equal to share-partition start offset for which delivery has been completed.
+    pub delivery_complete_count: i32,
+    /// The state batches for the share-partition.
     pub state_batches: Vec<StateBatch>,
 }
 
@@ -186,6 +190,7 @@ impl Default for PartitionData {
             state_epoch: 0,
             leader_epoch: 0,
             start_offset: 0,
+            delivery_complete_count: -1,
             state_batches: Vec::<StateBatch>::new(),
         }
     }
@@ -200,6 +205,9 @@ impl c::Versioned for PartitionData {
         this.state_epoch = c::read_i32(buf, "PartitionData.StateEpoch")?;
         this.leader_epoch = c::read_i32(buf, "PartitionData.LeaderEpoch")?;
         this.start_offset = c::read_i64(buf, "PartitionData.StartOffset")?;
+        if version >= 1 {
+            this.delivery_complete_count = c::read_i32(buf, "PartitionData.DeliveryCompleteCount")?;
+        }
         this.state_batches = c::read_array(buf, flex, "PartitionData.StateBatches", 1, |b| {
             Ok(StateBatch::read(b, version)?)
         })?;
@@ -220,6 +228,9 @@ impl c::Versioned for PartitionData {
         c::write_i32(out, self.state_epoch);
         c::write_i32(out, self.leader_epoch);
         c::write_i64(out, self.start_offset);
+        if version >= 1 {
+            c::write_i32(out, self.delivery_complete_count);
+        }
         c::write_array(
             out,
             flex,
@@ -247,6 +258,9 @@ impl PartitionData {
         this.state_epoch = rng.next_u64() as i32;
         this.leader_epoch = rng.next_u64() as i32;
         this.start_offset = rng.next_u64() as i64;
+        if version >= 1 {
+            this.delivery_complete_count = rng.next_u64() as i32;
+        }
         this.state_batches = {
             let n = rng.small_len();
             (0..n).map(|_| StateBatch::random(rng, version)).collect()
@@ -331,7 +345,7 @@ impl WriteStateData {
 }
 
 impl crate::Message for WriteShareGroupStateRequest {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,10 +14,10 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `WriteShareGroupStateResponse`: valid versions 0-0, flexible 0+.
+/// `WriteShareGroupStateResponse`: valid versions 0-1, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteShareGroupStateResponse {
-    /// The write results
+    /// The write results.
     pub results: Vec<WriteStateResult>,
 }
 
@@ -158,10 +158,10 @@ impl PartitionResult {
     }
 }
 
-/// The write results
+/// The write results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteStateResult {
-    /// The topic identifier
+    /// The topic identifier.
     pub topic_id: crate::Uuid,
     /// The results for the partitions.
     pub partitions: Vec<PartitionResult>,
@@ -234,7 +234,7 @@ impl WriteStateResult {
 }
 
 impl crate::Message for WriteShareGroupStateResponse {
-    const VERSIONS: (i16, i16) = (0, 0);
+    const VERSIONS: (i16, i16) = (0, 1);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `WriteTxnMarkersRequest`: valid versions 0-1, flexible 1+.
+/// `WriteTxnMarkersRequest`: valid versions 1-2, flexible 1+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteTxnMarkersRequest {
     /// The transaction markers to be written.
@@ -31,7 +31,7 @@ impl Default for WriteTxnMarkersRequest {
 
 impl c::Versioned for WriteTxnMarkersRequest {
     fn read(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         let mut this = Self::default();
         this.markers = c::read_array(buf, flex, "WriteTxnMarkersRequest.Markers", 1, |b| {
@@ -49,7 +49,7 @@ impl c::Versioned for WriteTxnMarkersRequest {
     }
 
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         c::write_array(
             out,
@@ -104,7 +104,7 @@ impl Default for WritableTxnMarkerTopic {
 
 impl c::Versioned for WritableTxnMarkerTopic {
     fn read(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         let mut this = Self::default();
         this.name = c::read_string(buf, flex, "WritableTxnMarkerTopic.Name")?;
@@ -127,7 +127,7 @@ impl c::Versioned for WritableTxnMarkerTopic {
     }
 
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         c::write_string(out, flex, &self.name, "WritableTxnMarkerTopic.Name")?;
         c::write_array(
@@ -173,8 +173,10 @@ pub struct WritableTxnMarker {
     pub transaction_result: bool,
     /// Each topic that we want to write transaction marker(s) for.
     pub topics: Vec<WritableTxnMarkerTopic>,
-    /// Epoch associated with the transaction state partition hosted by this transaction coordinator
+    /// Epoch associated with the transaction state partition hosted by this transaction coordinator.
     pub coordinator_epoch: i32,
+    /// Transaction version of the marker. Ex: 0/1 = legacy (TV0/TV1), 2 = TV2 etc.
+    pub transaction_version: i8,
 }
 
 impl Default for WritableTxnMarker {
@@ -185,13 +187,14 @@ impl Default for WritableTxnMarker {
             transaction_result: false,
             topics: Vec::<WritableTxnMarkerTopic>::new(),
             coordinator_epoch: 0,
+            transaction_version: 0,
         }
     }
 }
 
 impl c::Versioned for WritableTxnMarker {
     fn read(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         let mut this = Self::default();
         this.producer_id = c::read_i64(buf, "WritableTxnMarker.ProducerId")?;
@@ -201,6 +204,9 @@ impl c::Versioned for WritableTxnMarker {
             Ok(WritableTxnMarkerTopic::read(b, version)?)
         })?;
         this.coordinator_epoch = c::read_i32(buf, "WritableTxnMarker.CoordinatorEpoch")?;
+        if version >= 2 {
+            this.transaction_version = c::read_i8(buf, "WritableTxnMarker.TransactionVersion")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "WritableTxnMarker.<tagged fields>")?;
             for _ in 0..count {
@@ -212,7 +218,7 @@ impl c::Versioned for WritableTxnMarker {
     }
 
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         c::write_i64(out, self.producer_id);
         c::write_i16(out, self.producer_epoch);
@@ -228,6 +234,9 @@ impl c::Versioned for WritableTxnMarker {
             },
         )?;
         c::write_i32(out, self.coordinator_epoch);
+        if version >= 2 {
+            c::write_i8(out, self.transaction_version);
+        }
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -251,12 +260,15 @@ impl WritableTxnMarker {
                 .collect()
         };
         this.coordinator_epoch = rng.next_u64() as i32;
+        if version >= 2 {
+            this.transaction_version = rng.next_u64() as i8;
+        }
         this
     }
 }
 
 impl crate::Message for WriteTxnMarkersRequest {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `WriteTxnMarkersResponse`: valid versions 0-1, flexible 1+.
+/// `WriteTxnMarkersResponse`: valid versions 1-2, flexible 1+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteTxnMarkersResponse {
     /// The results for writing makers.
@@ -31,7 +31,7 @@ impl Default for WriteTxnMarkersResponse {
 
 impl c::Versioned for WriteTxnMarkersResponse {
     fn read(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         let mut this = Self::default();
         this.markers = c::read_array(buf, flex, "WriteTxnMarkersResponse.Markers", 1, |b| {
@@ -49,7 +49,7 @@ impl c::Versioned for WriteTxnMarkersResponse {
     }
 
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         c::write_array(
             out,
@@ -104,7 +104,7 @@ impl Default for WritableTxnMarkerPartitionResult {
 
 impl c::Versioned for WritableTxnMarkerPartitionResult {
     fn read(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         let mut this = Self::default();
         this.partition_index = c::read_i32(buf, "WritableTxnMarkerPartitionResult.PartitionIndex")?;
@@ -121,7 +121,7 @@ impl c::Versioned for WritableTxnMarkerPartitionResult {
     }
 
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         c::write_i32(out, self.partition_index);
         c::write_i16(out, self.error_code);
@@ -164,7 +164,7 @@ impl Default for WritableTxnMarkerTopicResult {
 
 impl c::Versioned for WritableTxnMarkerTopicResult {
     fn read(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         let mut this = Self::default();
         this.name = c::read_string(buf, flex, "WritableTxnMarkerTopicResult.Name")?;
@@ -187,7 +187,7 @@ impl c::Versioned for WritableTxnMarkerTopicResult {
     }
 
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         c::write_string(out, flex, &self.name, "WritableTxnMarkerTopicResult.Name")?;
         c::write_array(
@@ -244,7 +244,7 @@ impl Default for WritableTxnMarkerResult {
 
 impl c::Versioned for WritableTxnMarkerResult {
     fn read(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         let mut this = Self::default();
         this.producer_id = c::read_i64(buf, "WritableTxnMarkerResult.ProducerId")?;
@@ -263,7 +263,7 @@ impl c::Versioned for WritableTxnMarkerResult {
     }
 
     fn write(&self, out: &mut ::bytes::BytesMut, version: i16) -> Result<(), crate::EncodeError> {
-        let flex = version >= 1;
+        let flex = true;
         let _ = flex;
         c::write_i64(out, self.producer_id);
         c::write_array(
@@ -301,7 +301,7 @@ impl WritableTxnMarkerResult {
 }
 
 impl crate::Message for WriteTxnMarkersResponse {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (1, 2);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

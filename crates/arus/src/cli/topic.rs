@@ -229,14 +229,9 @@ fn format_overrides(configs: &[DescribeConfigsResourceResult]) -> String {
     }
 }
 
-/// A per-topic override: source TOPIC_CONFIG (DescribeConfigs v1+), or not default
-/// (v0, which has no source).
+/// A per-topic override: source TOPIC_CONFIG (every version Kafka 4 serves has a source).
 fn is_override(c: &DescribeConfigsResourceResult) -> bool {
-    if c.config_source >= 0 {
-        c.config_source == SOURCE_TOPIC_CONFIG
-    } else {
-        !c.is_default
-    }
+    c.config_source == SOURCE_TOPIC_CONFIG
 }
 
 async fn alter(a: AlterArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
@@ -315,9 +310,5 @@ mod tests {
             "cleanup.policy=compact,secret=(sensitive),segment.bytes=1024"
         );
         assert_eq!(format_overrides(&[]), "(none)");
-        let mut v0 = cfg("a", "b", -1, false);
-        assert!(is_override(&v0));
-        v0.is_default = true;
-        assert!(!is_override(&v0));
     }
 }

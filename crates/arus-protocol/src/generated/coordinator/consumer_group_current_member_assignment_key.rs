@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupCurrentMemberAssignmentKey`: valid versions 8-8, flexible none.
+/// `ConsumerGroupCurrentMemberAssignmentKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupCurrentMemberAssignmentKey {
     /// The group id.
@@ -78,8 +78,13 @@ impl ConsumerGroupCurrentMemberAssignmentKey {
     }
 }
 
+impl ConsumerGroupCurrentMemberAssignmentKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 8;
+}
+
 impl crate::Message for ConsumerGroupCurrentMemberAssignmentKey {
-    const VERSIONS: (i16, i16) = (8, 8);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -147,6 +147,8 @@ pub struct TopicPartitions {
     pub topic_id: crate::Uuid,
     /// The partition Ids.
     pub partitions: Vec<i32>,
+    /// The epoch at which the partition was assigned to the member. Used to fence zombie commits requests. Of the same length as Partitions.
+    pub assignment_epochs: Option<Vec<i32>>,
 }
 
 impl Default for TopicPartitions {
@@ -154,6 +156,7 @@ impl Default for TopicPartitions {
         Self {
             topic_id: crate::Uuid::ZERO,
             partitions: Vec::<i32>::new(),
+            assignment_epochs: Some(Vec::<i32>::new()),
         }
     }
 }
@@ -167,11 +170,30 @@ impl c::Versioned for TopicPartitions {
         this.partitions = c::read_array(buf, flex, "TopicPartitions.Partitions", 4, |b| {
             Ok(c::read_i32(b, "TopicPartitions.Partitions")?)
         })?;
+        if !(true) {
+            this.assignment_epochs =
+                c::read_nullable_array(buf, flex, "TopicPartitions.AssignmentEpochs", 4, |b| {
+                    Ok(c::read_i32(b, "TopicPartitions.AssignmentEpochs")?)
+                })?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "TopicPartitions.<tagged fields>")?;
             for _ in 0..count {
                 let (tag, data) = c::read_tagged_field(buf, "TopicPartitions.<tagged fields>")?;
-                let _ = (tag, data);
+                #[allow(unused_mut)]
+                let mut data = data;
+                match tag {
+                    0 => {
+                        this.assignment_epochs = c::read_nullable_array(
+                            &mut data,
+                            true,
+                            "TopicPartitions.AssignmentEpochs",
+                            4,
+                            |b| Ok(c::read_i32(b, "TopicPartitions.AssignmentEpochs")?),
+                        )?;
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(this)
@@ -191,8 +213,39 @@ impl c::Versioned for TopicPartitions {
                 Ok(())
             },
         )?;
+        if !(true) {
+            c::write_nullable_array(
+                out,
+                flex,
+                self.assignment_epochs.as_deref(),
+                "TopicPartitions.AssignmentEpochs",
+                |o, e| {
+                    c::write_i32(o, (*e));
+                    Ok(())
+                },
+            )?;
+        }
         if flex {
-            c::write_uvarint(out, 0);
+            let mut count: u32 = 0;
+            if true && self.assignment_epochs != Some(Vec::<i32>::new()) {
+                count += 1;
+            }
+            c::write_uvarint(out, count);
+            if true && self.assignment_epochs != Some(Vec::<i32>::new()) {
+                c::write_tagged_field(out, 0, |o| {
+                    c::write_nullable_array(
+                        o,
+                        true,
+                        self.assignment_epochs.as_deref(),
+                        "TopicPartitions.AssignmentEpochs",
+                        |o, e| {
+                            c::write_i32(o, (*e));
+                            Ok(())
+                        },
+                    )?;
+                    Ok(())
+                })?;
+            }
         }
         Ok(())
     }
@@ -209,8 +262,21 @@ impl TopicPartitions {
             let n = rng.small_len();
             (0..n).map(|_| rng.next_u64() as i32).collect()
         };
+        this.assignment_epochs = if (true) && rng.one_in(4) {
+            None
+        } else {
+            Some({
+                let n = rng.small_len();
+                (0..n).map(|_| rng.next_u64() as i32).collect()
+            })
+        };
         this
     }
+}
+
+impl ConsumerGroupCurrentMemberAssignmentValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 8;
 }
 
 impl crate::Message for ConsumerGroupCurrentMemberAssignmentValue {

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupMemberMetadataKey`: valid versions 5-5, flexible none.
+/// `ConsumerGroupMemberMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupMemberMetadataKey {
     /// The group id.
@@ -73,8 +73,13 @@ impl ConsumerGroupMemberMetadataKey {
     }
 }
 
+impl ConsumerGroupMemberMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 5;
+}
+
 impl crate::Message for ConsumerGroupMemberMetadataKey {
-    const VERSIONS: (i16, i16) = (5, 5);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -29,7 +29,7 @@ pub struct ConsumerGroupMemberMetadataValue {
     pub subscribed_topic_names: Vec<String>,
     /// The subscribed topic regular expression.
     pub subscribed_topic_regex: Option<String>,
-    /// The rebalance timeout
+    /// The rebalance timeout.
     pub rebalance_timeout_ms: i32,
     /// The server assignor to use; or null if not used.
     pub server_assignor: Option<String>,
@@ -374,6 +374,11 @@ impl ClassicMemberMetadata {
         };
         this
     }
+}
+
+impl ConsumerGroupMemberMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 5;
 }
 
 impl crate::Message for ConsumerGroupMemberMetadataValue {

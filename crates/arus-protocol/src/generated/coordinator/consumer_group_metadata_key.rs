@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupMetadataKey`: valid versions 3-3, flexible none.
+/// `ConsumerGroupMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupMetadataKey {
     /// The group id.
@@ -62,8 +62,13 @@ impl ConsumerGroupMetadataKey {
     }
 }
 
+impl ConsumerGroupMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 3;
+}
+
 impl crate::Message for ConsumerGroupMetadataKey {
-    const VERSIONS: (i16, i16) = (3, 3);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -19,11 +19,16 @@ use crate::codec::{self as c, Versioned as _};
 pub struct ConsumerGroupMetadataValue {
     /// The group epoch.
     pub epoch: i32,
+    /// The hash of all topics in the group.
+    pub metadata_hash: i64,
 }
 
 impl Default for ConsumerGroupMetadataValue {
     fn default() -> Self {
-        Self { epoch: 0 }
+        Self {
+            epoch: 0,
+            metadata_hash: 0,
+        }
     }
 }
 
@@ -33,12 +38,23 @@ impl c::Versioned for ConsumerGroupMetadataValue {
         let _ = flex;
         let mut this = Self::default();
         this.epoch = c::read_i32(buf, "ConsumerGroupMetadataValue.Epoch")?;
+        if !(true) {
+            this.metadata_hash = c::read_i64(buf, "ConsumerGroupMetadataValue.MetadataHash")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "ConsumerGroupMetadataValue.<tagged fields>")?;
             for _ in 0..count {
                 let (tag, data) =
                     c::read_tagged_field(buf, "ConsumerGroupMetadataValue.<tagged fields>")?;
-                let _ = (tag, data);
+                #[allow(unused_mut)]
+                let mut data = data;
+                match tag {
+                    0 => {
+                        this.metadata_hash =
+                            c::read_i64(&mut data, "ConsumerGroupMetadataValue.MetadataHash")?;
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(this)
@@ -48,8 +64,21 @@ impl c::Versioned for ConsumerGroupMetadataValue {
         let flex = true;
         let _ = flex;
         c::write_i32(out, self.epoch);
+        if !(true) {
+            c::write_i64(out, self.metadata_hash);
+        }
         if flex {
-            c::write_uvarint(out, 0);
+            let mut count: u32 = 0;
+            if true && self.metadata_hash != 0 {
+                count += 1;
+            }
+            c::write_uvarint(out, count);
+            if true && self.metadata_hash != 0 {
+                c::write_tagged_field(out, 0, |o| {
+                    c::write_i64(o, self.metadata_hash);
+                    Ok(())
+                })?;
+            }
         }
         Ok(())
     }
@@ -62,8 +91,14 @@ impl ConsumerGroupMetadataValue {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.epoch = rng.next_u64() as i32;
+        this.metadata_hash = rng.next_u64() as i64;
         this
     }
+}
+
+impl ConsumerGroupMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 3;
 }
 
 impl crate::Message for ConsumerGroupMetadataValue {

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupPartitionMetadataKey`: valid versions 4-4, flexible none.
+/// `ConsumerGroupPartitionMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupPartitionMetadataKey {
     /// The group id.
@@ -62,8 +62,13 @@ impl ConsumerGroupPartitionMetadataKey {
     }
 }
 
+impl ConsumerGroupPartitionMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 4;
+}
+
 impl crate::Message for ConsumerGroupPartitionMetadataKey {
-    const VERSIONS: (i16, i16) = (4, 4);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -91,7 +91,7 @@ impl ConsumerGroupPartitionMetadataValue {
     }
 }
 
-/// Deprecated: this field is not used after 4.0. Partitions mapped to a set of racks. If the rack information is unavailable for all the partitions, an empty list is stored
+/// Deprecated: this field is not used after 4.0. Partitions mapped to a set of racks. If the rack information is unavailable for all the partitions, an empty list is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionMetadata {
     /// The partition number.
@@ -167,7 +167,7 @@ pub struct TopicMetadata {
     pub topic_name: String,
     /// The number of partitions of the topic.
     pub num_partitions: i32,
-    /// Deprecated: this field is not used after 4.0. Partitions mapped to a set of racks. If the rack information is unavailable for all the partitions, an empty list is stored
+    /// Deprecated: this field is not used after 4.0. Partitions mapped to a set of racks. If the rack information is unavailable for all the partitions, an empty list is stored.
     pub partition_metadata: Vec<PartitionMetadata>,
 }
 
@@ -244,6 +244,11 @@ impl TopicMetadata {
         };
         this
     }
+}
+
+impl ConsumerGroupPartitionMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 4;
 }
 
 impl crate::Message for ConsumerGroupPartitionMetadataValue {

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupTargetAssignmentMemberKey`: valid versions 7-7, flexible none.
+/// `ConsumerGroupTargetAssignmentMemberKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupTargetAssignmentMemberKey {
     /// The group id.
@@ -75,8 +75,13 @@ impl ConsumerGroupTargetAssignmentMemberKey {
     }
 }
 
+impl ConsumerGroupTargetAssignmentMemberKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 7;
+}
+
 impl crate::Message for ConsumerGroupTargetAssignmentMemberKey {
-    const VERSIONS: (i16, i16) = (7, 7);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -96,7 +96,9 @@ impl ConsumerGroupTargetAssignmentMemberValue {
 /// The assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartition {
+    /// The topic id.
     pub topic_id: crate::Uuid,
+    /// The partition indexes.
     pub partitions: Vec<i32>,
 }
 
@@ -162,6 +164,11 @@ impl TopicPartition {
         };
         this
     }
+}
+
+impl ConsumerGroupTargetAssignmentMemberValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 7;
 }
 
 impl crate::Message for ConsumerGroupTargetAssignmentMemberValue {

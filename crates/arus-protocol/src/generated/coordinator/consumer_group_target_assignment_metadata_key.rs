@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ConsumerGroupTargetAssignmentMetadataKey`: valid versions 6-6, flexible none.
+/// `ConsumerGroupTargetAssignmentMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerGroupTargetAssignmentMetadataKey {
     /// The group id.
@@ -66,8 +66,13 @@ impl ConsumerGroupTargetAssignmentMetadataKey {
     }
 }
 
+impl ConsumerGroupTargetAssignmentMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 6;
+}
+
 impl crate::Message for ConsumerGroupTargetAssignmentMetadataKey {
-    const VERSIONS: (i16, i16) = (6, 6);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -14,9 +14,10 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `GroupMetadataKey`: valid versions 2-2, flexible none.
+/// `GroupMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupMetadataKey {
+    /// The group id.
     pub group: String,
 }
 
@@ -56,8 +57,13 @@ impl GroupMetadataKey {
     }
 }
 
+impl GroupMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 2;
+}
+
 impl crate::Message for GroupMetadataKey {
-    const VERSIONS: (i16, i16) = (2, 2);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,11 +17,17 @@ use crate::codec::{self as c, Versioned as _};
 /// `GroupMetadataValue`: valid versions 0-4, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupMetadataValue {
+    /// The protocol type.
     pub protocol_type: String,
+    /// The generation id.
     pub generation: i32,
+    /// The protocol name.
     pub protocol: Option<String>,
+    /// The leader id.
     pub leader: Option<String>,
+    /// The timestamp of the last state change.
     pub current_state_timestamp: i64,
+    /// The group members.
     pub members: Vec<MemberMetadata>,
 }
 
@@ -139,13 +145,21 @@ impl GroupMetadataValue {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberMetadata {
+    /// The member id.
     pub member_id: String,
+    /// The group instance id.
     pub group_instance_id: Option<String>,
+    /// The client id.
     pub client_id: String,
+    /// The client host.
     pub client_host: String,
+    /// The rebalance timeout.
     pub rebalance_timeout: i32,
+    /// The session timeout.
     pub session_timeout: i32,
+    /// The subscription.
     pub subscription: ::bytes::Bytes,
+    /// The assignment.
     pub assignment: ::bytes::Bytes,
 }
 
@@ -243,6 +257,11 @@ impl MemberMetadata {
         this.assignment = rng.bytes();
         this
     }
+}
+
+impl GroupMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 2;
 }
 
 impl crate::Message for GroupMetadataValue {

@@ -14,11 +14,14 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `OffsetCommitKey`: valid versions 0-1, flexible none.
+/// `OffsetCommitKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitKey {
+    /// The consumer group id.
     pub group: String,
+    /// The topic name.
     pub topic: String,
+    /// The topic partition index.
     pub partition: i32,
 }
 
@@ -66,8 +69,13 @@ impl OffsetCommitKey {
     }
 }
 
+impl OffsetCommitKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 1;
+}
+
 impl crate::Message for OffsetCommitKey {
-    const VERSIONS: (i16, i16) = (0, 1);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,11 +17,18 @@ use crate::codec::{self as c, Versioned as _};
 /// `OffsetCommitValue`: valid versions 0-4, flexible 4+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OffsetCommitValue {
+    /// The offset that the consumer wants to store (for this partition).
     pub offset: i64,
+    /// The leader epoch of the last consumed record.
     pub leader_epoch: i32,
+    /// Any metadata the client wants to keep.
     pub metadata: String,
+    /// The time at which the commit was added to the log.
     pub commit_timestamp: i64,
+    /// The time at which the offset will expire.
     pub expire_timestamp: i64,
+    /// The topic id of the committed offset.
+    pub topic_id: crate::Uuid,
 }
 
 impl Default for OffsetCommitValue {
@@ -32,6 +39,7 @@ impl Default for OffsetCommitValue {
             metadata: String::new(),
             commit_timestamp: 0,
             expire_timestamp: -1,
+            topic_id: crate::Uuid::ZERO,
         }
     }
 }
@@ -50,11 +58,21 @@ impl c::Versioned for OffsetCommitValue {
         if version == 1 {
             this.expire_timestamp = c::read_i64(buf, "OffsetCommitValue.expireTimestamp")?;
         }
+        if version >= 4 && !(version >= 4) {
+            this.topic_id = c::read_uuid(buf, "OffsetCommitValue.topicId")?;
+        }
         if flex {
             let count = c::read_uvarint(buf, "OffsetCommitValue.<tagged fields>")?;
             for _ in 0..count {
                 let (tag, data) = c::read_tagged_field(buf, "OffsetCommitValue.<tagged fields>")?;
-                let _ = (tag, data);
+                #[allow(unused_mut)]
+                let mut data = data;
+                match tag {
+                    0 if version >= 4 => {
+                        this.topic_id = c::read_uuid(&mut data, "OffsetCommitValue.topicId")?;
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(this)
@@ -72,8 +90,23 @@ impl c::Versioned for OffsetCommitValue {
         if version == 1 {
             c::write_i64(out, self.expire_timestamp);
         }
+        if version >= 4 {
+            if !(version >= 4) {
+                c::write_uuid(out, &self.topic_id);
+            }
+        }
         if flex {
-            c::write_uvarint(out, 0);
+            let mut count: u32 = 0;
+            if version >= 4 && self.topic_id != crate::Uuid::ZERO {
+                count += 1;
+            }
+            c::write_uvarint(out, count);
+            if version >= 4 && self.topic_id != crate::Uuid::ZERO {
+                c::write_tagged_field(out, 0, |o| {
+                    c::write_uuid(o, &self.topic_id);
+                    Ok(())
+                })?;
+            }
         }
         Ok(())
     }
@@ -94,8 +127,16 @@ impl OffsetCommitValue {
         if version == 1 {
             this.expire_timestamp = rng.next_u64() as i64;
         }
+        if version >= 4 {
+            this.topic_id = rng.uuid();
+        }
         this
     }
+}
+
+impl OffsetCommitValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 1;
 }
 
 impl crate::Message for OffsetCommitValue {

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupCurrentMemberAssignmentKey`: valid versions 14-14, flexible none.
+/// `ShareGroupCurrentMemberAssignmentKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupCurrentMemberAssignmentKey {
     /// The group id.
@@ -74,8 +74,13 @@ impl ShareGroupCurrentMemberAssignmentKey {
     }
 }
 
+impl ShareGroupCurrentMemberAssignmentKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 14;
+}
+
 impl crate::Message for ShareGroupCurrentMemberAssignmentKey {
-    const VERSIONS: (i16, i16) = (14, 14);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

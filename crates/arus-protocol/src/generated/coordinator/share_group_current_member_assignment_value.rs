@@ -186,6 +186,11 @@ impl TopicPartitions {
     }
 }
 
+impl ShareGroupCurrentMemberAssignmentValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 14;
+}
+
 impl crate::Message for ShareGroupCurrentMemberAssignmentValue {
     const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {

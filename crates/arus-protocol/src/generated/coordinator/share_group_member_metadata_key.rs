@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupMemberMetadataKey`: valid versions 10-10, flexible none.
+/// `ShareGroupMemberMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupMemberMetadataKey {
     /// The group id.
@@ -73,8 +73,13 @@ impl ShareGroupMemberMetadataKey {
     }
 }
 
+impl ShareGroupMemberMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 10;
+}
+
 impl crate::Message for ShareGroupMemberMetadataKey {
-    const VERSIONS: (i16, i16) = (10, 10);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

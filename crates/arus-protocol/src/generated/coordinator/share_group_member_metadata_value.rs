@@ -134,6 +134,11 @@ impl ShareGroupMemberMetadataValue {
     }
 }
 
+impl ShareGroupMemberMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 10;
+}
+
 impl crate::Message for ShareGroupMemberMetadataValue {
     const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupMetadataKey`: valid versions 11-11, flexible none.
+/// `ShareGroupMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupMetadataKey {
     /// The group id.
@@ -57,8 +57,13 @@ impl ShareGroupMetadataKey {
     }
 }
 
+impl ShareGroupMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 11;
+}
+
 impl crate::Message for ShareGroupMetadataKey {
-    const VERSIONS: (i16, i16) = (11, 11);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -19,11 +19,16 @@ use crate::codec::{self as c, Versioned as _};
 pub struct ShareGroupMetadataValue {
     /// The group epoch.
     pub epoch: i32,
+    /// The hash of all topics in the group.
+    pub metadata_hash: i64,
 }
 
 impl Default for ShareGroupMetadataValue {
     fn default() -> Self {
-        Self { epoch: 0 }
+        Self {
+            epoch: 0,
+            metadata_hash: 0,
+        }
     }
 }
 
@@ -33,6 +38,7 @@ impl c::Versioned for ShareGroupMetadataValue {
         let _ = flex;
         let mut this = Self::default();
         this.epoch = c::read_i32(buf, "ShareGroupMetadataValue.Epoch")?;
+        this.metadata_hash = c::read_i64(buf, "ShareGroupMetadataValue.MetadataHash")?;
         if flex {
             let count = c::read_uvarint(buf, "ShareGroupMetadataValue.<tagged fields>")?;
             for _ in 0..count {
@@ -48,6 +54,7 @@ impl c::Versioned for ShareGroupMetadataValue {
         let flex = true;
         let _ = flex;
         c::write_i32(out, self.epoch);
+        c::write_i64(out, self.metadata_hash);
         if flex {
             c::write_uvarint(out, 0);
         }
@@ -62,8 +69,14 @@ impl ShareGroupMetadataValue {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.epoch = rng.next_u64() as i32;
+        this.metadata_hash = rng.next_u64() as i64;
         this
     }
+}
+
+impl ShareGroupMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 11;
 }
 
 impl crate::Message for ShareGroupMetadataValue {

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupStatePartitionMetadataKey`: valid versions 15-15, flexible none.
+/// `ShareGroupStatePartitionMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupStatePartitionMetadataKey {
     /// The group id.
@@ -62,8 +62,13 @@ impl ShareGroupStatePartitionMetadataKey {
     }
 }
 
+impl ShareGroupStatePartitionMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 15;
+}
+
 impl crate::Message for ShareGroupStatePartitionMetadataKey {
-    const VERSIONS: (i16, i16) = (15, 15);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -17,6 +17,8 @@ use crate::codec::{self as c, Versioned as _};
 /// `ShareGroupStatePartitionMetadataValue`: valid versions 0-0, flexible 0+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupStatePartitionMetadataValue {
+    /// The topic-partitions whose share-group state is being initialized.
+    pub initializing_topics: Vec<TopicPartitionsInfo>,
     /// The topics with initialized share-group state.
     pub initialized_topics: Vec<TopicPartitionsInfo>,
     /// The topics whose share-group state is being deleted.
@@ -26,6 +28,7 @@ pub struct ShareGroupStatePartitionMetadataValue {
 impl Default for ShareGroupStatePartitionMetadataValue {
     fn default() -> Self {
         Self {
+            initializing_topics: Vec::<TopicPartitionsInfo>::new(),
             initialized_topics: Vec::<TopicPartitionsInfo>::new(),
             deleting_topics: Vec::<TopicInfo>::new(),
         }
@@ -37,6 +40,13 @@ impl c::Versioned for ShareGroupStatePartitionMetadataValue {
         let flex = true;
         let _ = flex;
         let mut this = Self::default();
+        this.initializing_topics = c::read_array(
+            buf,
+            flex,
+            "ShareGroupStatePartitionMetadataValue.InitializingTopics",
+            1,
+            |b| Ok(TopicPartitionsInfo::read(b, version)?),
+        )?;
         this.initialized_topics = c::read_array(
             buf,
             flex,
@@ -71,6 +81,16 @@ impl c::Versioned for ShareGroupStatePartitionMetadataValue {
         c::write_array(
             out,
             flex,
+            &self.initializing_topics,
+            "ShareGroupStatePartitionMetadataValue.InitializingTopics",
+            |o, e| {
+                (*e).write(o, version)?;
+                Ok(())
+            },
+        )?;
+        c::write_array(
+            out,
+            flex,
             &self.initialized_topics,
             "ShareGroupStatePartitionMetadataValue.InitializedTopics",
             |o, e| {
@@ -101,6 +121,12 @@ impl ShareGroupStatePartitionMetadataValue {
     pub fn random(rng: &mut crate::testing::Rng, version: i16) -> Self {
         let _ = (&rng, version);
         let mut this = Self::default();
+        this.initializing_topics = {
+            let n = rng.small_len();
+            (0..n)
+                .map(|_| TopicPartitionsInfo::random(rng, version))
+                .collect()
+        };
         this.initialized_topics = {
             let n = rng.small_len();
             (0..n)
@@ -249,6 +275,11 @@ impl TopicInfo {
         this.topic_name = rng.string();
         this
     }
+}
+
+impl ShareGroupStatePartitionMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 15;
 }
 
 impl crate::Message for ShareGroupStatePartitionMetadataValue {

@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupTargetAssignmentMemberKey`: valid versions 13-13, flexible none.
+/// `ShareGroupTargetAssignmentMemberKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupTargetAssignmentMemberKey {
     /// The group id.
@@ -73,8 +73,13 @@ impl ShareGroupTargetAssignmentMemberKey {
     }
 }
 
+impl ShareGroupTargetAssignmentMemberKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 13;
+}
+
 impl crate::Message for ShareGroupTargetAssignmentMemberKey {
-    const VERSIONS: (i16, i16) = (13, 13);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -94,7 +94,9 @@ impl ShareGroupTargetAssignmentMemberValue {
 /// The assigned partitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicPartition {
+    /// The topic id.
     pub topic_id: crate::Uuid,
+    /// The partition indexes.
     pub partitions: Vec<i32>,
 }
 
@@ -160,6 +162,11 @@ impl TopicPartition {
         };
         this
     }
+}
+
+impl ShareGroupTargetAssignmentMemberValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 13;
 }
 
 impl crate::Message for ShareGroupTargetAssignmentMemberValue {

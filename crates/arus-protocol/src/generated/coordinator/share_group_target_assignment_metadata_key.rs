@@ -14,7 +14,7 @@
 
 use crate::codec::{self as c, Versioned as _};
 
-/// `ShareGroupTargetAssignmentMetadataKey`: valid versions 12-12, flexible none.
+/// `ShareGroupTargetAssignmentMetadataKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShareGroupTargetAssignmentMetadataKey {
     /// The group id.
@@ -62,8 +62,13 @@ impl ShareGroupTargetAssignmentMetadataKey {
     }
 }
 
+impl ShareGroupTargetAssignmentMetadataKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 12;
+}
+
 impl crate::Message for ShareGroupTargetAssignmentMetadataKey {
-    const VERSIONS: (i16, i16) = (12, 12);
+    const VERSIONS: (i16, i16) = (0, 0);
     fn decode(buf: &mut ::bytes::Bytes, version: i16) -> Result<Self, crate::DecodeError> {
         <Self as c::Versioned>::read(buf, version)
     }

@@ -19,12 +19,15 @@ use crate::codec::{self as c, Versioned as _};
 pub struct ShareGroupTargetAssignmentMetadataValue {
     /// The assignment epoch.
     pub assignment_epoch: i32,
+    /// The time at which the assignment calculation finished.
+    pub assignment_timestamp: i64,
 }
 
 impl Default for ShareGroupTargetAssignmentMetadataValue {
     fn default() -> Self {
         Self {
             assignment_epoch: 0,
+            assignment_timestamp: 0,
         }
     }
 }
@@ -38,6 +41,12 @@ impl c::Versioned for ShareGroupTargetAssignmentMetadataValue {
             buf,
             "ShareGroupTargetAssignmentMetadataValue.AssignmentEpoch",
         )?;
+        if !(true) {
+            this.assignment_timestamp = c::read_i64(
+                buf,
+                "ShareGroupTargetAssignmentMetadataValue.AssignmentTimestamp",
+            )?;
+        }
         if flex {
             let count = c::read_uvarint(
                 buf,
@@ -48,7 +57,17 @@ impl c::Versioned for ShareGroupTargetAssignmentMetadataValue {
                     buf,
                     "ShareGroupTargetAssignmentMetadataValue.<tagged fields>",
                 )?;
-                let _ = (tag, data);
+                #[allow(unused_mut)]
+                let mut data = data;
+                match tag {
+                    0 => {
+                        this.assignment_timestamp = c::read_i64(
+                            &mut data,
+                            "ShareGroupTargetAssignmentMetadataValue.AssignmentTimestamp",
+                        )?;
+                    }
+                    _ => {}
+                }
             }
         }
         Ok(this)
@@ -58,8 +77,21 @@ impl c::Versioned for ShareGroupTargetAssignmentMetadataValue {
         let flex = true;
         let _ = flex;
         c::write_i32(out, self.assignment_epoch);
+        if !(true) {
+            c::write_i64(out, self.assignment_timestamp);
+        }
         if flex {
-            c::write_uvarint(out, 0);
+            let mut count: u32 = 0;
+            if true && self.assignment_timestamp != 0 {
+                count += 1;
+            }
+            c::write_uvarint(out, count);
+            if true && self.assignment_timestamp != 0 {
+                c::write_tagged_field(out, 0, |o| {
+                    c::write_i64(o, self.assignment_timestamp);
+                    Ok(())
+                })?;
+            }
         }
         Ok(())
     }
@@ -72,8 +104,14 @@ impl ShareGroupTargetAssignmentMetadataValue {
         let _ = (&rng, version);
         let mut this = Self::default();
         this.assignment_epoch = rng.next_u64() as i32;
+        this.assignment_timestamp = rng.next_u64() as i64;
         this
     }
+}
+
+impl ShareGroupTargetAssignmentMetadataValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 12;
 }
 
 impl crate::Message for ShareGroupTargetAssignmentMetadataValue {

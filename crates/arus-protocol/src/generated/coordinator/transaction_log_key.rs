@@ -17,6 +17,7 @@ use crate::codec::{self as c, Versioned as _};
 /// `TransactionLogKey`: valid versions 0-0, flexible none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionLogKey {
+    /// The transactional id of the transaction.
     pub transactional_id: String,
 }
 
@@ -59,6 +60,11 @@ impl TransactionLogKey {
         this.transactional_id = rng.string();
         this
     }
+}
+
+impl TransactionLogKey {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 0;
 }
 
 impl crate::Message for TransactionLogKey {

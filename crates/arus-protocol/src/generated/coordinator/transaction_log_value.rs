@@ -17,19 +17,19 @@ use crate::codec::{self as c, Versioned as _};
 /// `TransactionLogValue`: valid versions 0-1, flexible 1+.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionLogValue {
-    /// Producer id in use by the transactional id
+    /// Producer id in use by the transactional id.
     pub producer_id: i64,
-    /// Epoch associated with the producer id
+    /// Epoch associated with the producer id.
     pub producer_epoch: i16,
-    /// Transaction timeout in milliseconds
+    /// Transaction timeout in milliseconds.
     pub transaction_timeout_ms: i32,
-    /// TransactionState the transaction is in
+    /// TransactionState the transaction is in.
     pub transaction_status: i8,
-    /// Set of partitions involved in the transaction
+    /// Partitions involved in the transaction.
     pub transaction_partitions: Option<Vec<PartitionsSchema>>,
-    /// Time the transaction was last updated
+    /// Time the transaction was last updated.
     pub transaction_last_update_timestamp_ms: i64,
-    /// Time the transaction was started
+    /// Time the transaction was started.
     pub transaction_start_timestamp_ms: i64,
 }
 
@@ -129,10 +129,12 @@ impl TransactionLogValue {
     }
 }
 
-/// Set of partitions involved in the transaction
+/// Partitions involved in the transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionsSchema {
+    /// Topic involved in the transaction.
     pub topic: String,
+    /// Partition ids involved in the transaction.
     pub partition_ids: Vec<i32>,
 }
 
@@ -198,6 +200,11 @@ impl PartitionsSchema {
         };
         this
     }
+}
+
+impl TransactionLogValue {
+    /// The record type (`apiKey` of the spec).
+    pub const RECORD_TYPE: i16 = 0;
 }
 
 impl crate::Message for TransactionLogValue {
