@@ -76,6 +76,15 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DeleteRecords, 0, 2),
+    // Without an authorizer: SECURITY_DISABLED, as Kafka without `authorizer.class.name`.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -167,6 +176,11 @@ impl Broker {
 
     pub fn advertised_listener(&self) -> Listener {
         self.advertised.read()[0].clone()
+    }
+
+    /// Every advertised listener (the first is the one clients are sent to).
+    pub fn advertised_listeners(&self) -> Vec<Listener> {
+        self.advertised.read().clone()
     }
 
     pub fn node_id(&self) -> i32 {
@@ -330,6 +344,39 @@ impl Broker {
             Request::DescribeProducers(r) => Outcome::Respond(Response::DescribeProducers(
                 handlers::transactions::describe_producers(self, r),
             )),
+            Request::DescribeAcls(r) => match handlers::acls::describe_unparsable(&r) {
+                Some(why) => Outcome::Close(why),
+                None => Outcome::Respond(Response::DescribeAcls(handlers::acls::describe(&r))),
+            },
+            Request::CreateAcls(r) => match handlers::acls::create_unparsable(&r) {
+                Some(why) => Outcome::Close(why),
+                None => Outcome::Respond(Response::CreateAcls(handlers::acls::create(&r))),
+            },
+            Request::DeleteAcls(r) => match handlers::acls::delete_unparsable(&r) {
+                Some(why) => Outcome::Close(why),
+                None => Outcome::Respond(Response::DeleteAcls(handlers::acls::delete(&r))),
+            },
+            Request::ElectLeaders(r) => Outcome::Respond(Response::ElectLeaders(
+                handlers::partition_leadership::elect_leaders(self, r),
+            )),
+            Request::AlterPartitionReassignments(r) => {
+                Outcome::Respond(Response::AlterPartitionReassignments(
+                    handlers::partition_leadership::alter_reassignments(self, r),
+                ))
+            }
+            Request::ListPartitionReassignments(r) => {
+                Outcome::Respond(Response::ListPartitionReassignments(
+                    handlers::partition_leadership::list_reassignments(&r),
+                ))
+            }
+            Request::DescribeQuorum(r) => Outcome::Respond(Response::DescribeQuorum(
+                handlers::describe_quorum::handle(self, &r, version),
+            )),
+            Request::DescribeTopicPartitions(r) => {
+                Outcome::Respond(Response::DescribeTopicPartitions(
+                    handlers::describe_topic_partitions::handle(self, r),
+                ))
+            }
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",
                 other.api_key().name()

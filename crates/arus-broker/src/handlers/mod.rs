@@ -1,10 +1,13 @@
 //! One module per Kafka API (or per family of admin APIs).
 
+pub mod acls;
 pub mod api_versions;
 pub mod cluster;
 pub mod configs;
 pub mod consumer_groups;
 pub mod delete_records;
+pub mod describe_quorum;
+pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
@@ -12,6 +15,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod offsets;
+pub mod partition_leadership;
 pub mod produce;
 pub mod topics_admin;
 pub mod transactions;
