@@ -85,6 +85,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeQuorum, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    // KIP-714. Kafka advertises these two only with a telemetry-capable metrics reporter
+    // configured; Arus keeps the pushed metrics itself and always serves them.
+    (ApiKey::GetTelemetrySubscriptions, 0, 0),
+    (ApiKey::PushTelemetry, 0, 0),
+    (ApiKey::ListConfigResources, 0, 1),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -110,6 +115,10 @@ pub struct Broker {
     pub txns: Arc<crate::txn::TxnDriver>,
     /// Retention and compaction in the background.
     log_manager: Mutex<Option<crate::log_manager::LogManager>>,
+    /// CLIENT_METRICS and GROUP resource configs, durable in the log directory.
+    pub resource_configs: crate::resource_configs::ResourceConfigs,
+    /// KIP-714 client telemetry: subscriptions per client instance and pushed payloads.
+    pub telemetry: Mutex<crate::telemetry::TelemetryState>,
     /// `<log.dirs>/.lock`, held from the first read of the directory to the end of shutdown.
     dir_lock: Mutex<crate::dir_lock::DirLock>,
 }
@@ -120,6 +129,8 @@ pub enum BrokerError {
     Open(#[from] TopicError),
     #[error("cannot read the dynamic broker configs: {0}")]
     DynamicConfigs(#[from] crate::dynamic_config::DynamicConfigError),
+    #[error("cannot read the resource configs: {0}")]
+    ResourceConfigs(#[from] crate::resource_configs::ResourceConfigsError),
     #[error(transparent)]
     DirLock(#[from] crate::dir_lock::DirLockError),
     #[error("cannot read the producer id reservation: {0}")]
@@ -151,6 +162,15 @@ impl Broker {
         ));
         let groups = Arc::new(crate::groups::GroupDriver::new(&config));
         let txns = Arc::new(crate::txn::TxnDriver::open(&config)?);
+        let resource_configs = crate::resource_configs::ResourceConfigs::open(&config.log_dir)?;
+        let telemetry = Mutex::new(crate::telemetry::TelemetryState::new(
+            config
+                .effective_i64("telemetry.max.bytes", 1_048_576)
+                .max(1) as usize,
+            config
+                .effective_i64("arus.telemetry.retained.bytes", 67_108_864)
+                .max(0) as usize,
+        ));
         let broker = Arc::new(Broker {
             config,
             topics,
@@ -161,8 +181,11 @@ impl Broker {
             groups,
             txns,
             log_manager: Mutex::new(None),
+            resource_configs,
+            telemetry,
             dir_lock: Mutex::new(dir_lock),
         });
+        handlers::resource_configs::refresh_subscriptions(&broker);
         broker.groups.start_loading(&broker);
         broker.txns.start_loading(&broker);
         *broker.log_manager.lock() = Some(crate::log_manager::LogManager::start(&broker));
@@ -376,6 +399,21 @@ impl Broker {
                 Outcome::Respond(Response::DescribeTopicPartitions(
                     handlers::describe_topic_partitions::handle(self, r),
                 ))
+            }
+            Request::ListConfigResources(r) => Outcome::Respond(Response::ListConfigResources(
+                handlers::list_config_resources::handle(self, &r, version),
+            )),
+            Request::GetTelemetrySubscriptions(r) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                Outcome::Respond(Response::GetTelemetrySubscriptions(
+                    handlers::telemetry::get_subscriptions(self, &r, &client_id, peer),
+                ))
+            }
+            Request::PushTelemetry(r) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                Outcome::Respond(Response::PushTelemetry(handlers::telemetry::push(
+                    self, &r, &client_id, peer,
+                )))
             }
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",

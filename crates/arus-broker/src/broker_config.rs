@@ -193,6 +193,16 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "true",
         "Arus only: answer an acks=all produce after its batch is fsynced (group commit). false answers once the batch is in the page cache, as Apache Kafka does with its default flush settings (its durability comes from replication, not fsync); a machine crash can then lose acknowledged writes.",
     ),
+    (
+        "telemetry.max.bytes",
+        "1048576",
+        "The largest metrics payload a client may push with PushTelemetry (KIP-714).",
+    ),
+    (
+        "arus.telemetry.retained.bytes",
+        "67108864",
+        "Arus only: the memory the last pushed telemetry payload of every client instance may hold in total; the oldest payloads are dropped first.",
+    ),
 ];
 
 #[derive(Clone, Debug)]

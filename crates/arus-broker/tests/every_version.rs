@@ -698,6 +698,23 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                 ..Default::default()
             })
         }
+        ApiKey::ListConfigResources => Request::ListConfigResources(ListConfigResourcesRequest {
+            resource_types: if version >= 1 {
+                vec![2, 16, 32]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        }),
+        ApiKey::GetTelemetrySubscriptions => {
+            Request::GetTelemetrySubscriptions(GetTelemetrySubscriptionsRequest::default())
+        }
+        ApiKey::PushTelemetry => Request::PushTelemetry(PushTelemetryRequest {
+            client_instance_id: arus_protocol::Uuid([7; 16]),
+            subscription_id: 1,
+            compression_type: 0,
+            ..Default::default()
+        }),
         other => panic!("no sample request for {}", other.name()),
     }
 }

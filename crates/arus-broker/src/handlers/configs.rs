@@ -38,6 +38,20 @@ struct Entry {
     synonyms: Vec<(String, String, ConfigSource)>,
 }
 
+impl From<super::resource_configs::Described> for Entry {
+    fn from(d: super::resource_configs::Described) -> Entry {
+        Entry {
+            name: d.name,
+            value: d.value,
+            source: d.source,
+            kind: d.kind,
+            doc: d.doc,
+            read_only: false,
+            synonyms: d.synonyms,
+        }
+    }
+}
+
 fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode, String)> {
     let topic = broker.topics.get(name).ok_or((
         ErrorCode::UnknownTopicOrPartition,
@@ -129,6 +143,10 @@ pub fn describe(
             let entries = match r.resource_type {
                 RESOURCE_TOPIC => topic_entries(broker, &r.resource_name),
                 RESOURCE_BROKER => broker_entries(broker, &r.resource_name),
+                super::resource_configs::RESOURCE_CLIENT_METRICS => {
+                    super::resource_configs::describe_client_metrics(broker, &r.resource_name)
+                        .map(|d| d.into_iter().map(Entry::from).collect())
+                }
                 other => Err((
                     ErrorCode::InvalidRequest,
                     format!("Resource type {other} is not supported by DescribeConfigs yet"),
@@ -417,6 +435,12 @@ pub fn incremental_alter(
                     }
                     Ok(())
                 }),
+                super::resource_configs::RESOURCE_CLIENT_METRICS => super::resource_configs::alter_client_metrics(
+                    broker,
+                    &r.resource_name,
+                    &r.configs,
+                    request.validate_only,
+                ),
                 other => Err((ErrorCode::InvalidRequest, format!("Unsupported resource type {other}"))),
             };
             let (code, message) = match result {
