@@ -186,6 +186,7 @@ impl Broker {
             dir_lock: Mutex::new(dir_lock),
         });
         handlers::resource_configs::refresh_subscriptions(&broker);
+        broker.groups.apply_all_consumer_overrides(&broker);
         broker.groups.start_loading(&broker);
         broker.txns.start_loading(&broker);
         *broker.log_manager.lock() = Some(crate::log_manager::LogManager::start(&broker));

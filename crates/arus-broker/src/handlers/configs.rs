@@ -147,6 +147,10 @@ pub fn describe(
                     super::resource_configs::describe_client_metrics(broker, &r.resource_name)
                         .map(|d| d.into_iter().map(Entry::from).collect())
                 }
+                super::resource_configs::RESOURCE_GROUP => {
+                    super::resource_configs::describe_group(broker, &r.resource_name)
+                        .map(|d| d.into_iter().map(Entry::from).collect())
+                }
                 other => Err((
                     ErrorCode::InvalidRequest,
                     format!("Resource type {other} is not supported by DescribeConfigs yet"),
@@ -436,6 +440,12 @@ pub fn incremental_alter(
                     Ok(())
                 }),
                 super::resource_configs::RESOURCE_CLIENT_METRICS => super::resource_configs::alter_client_metrics(
+                    broker,
+                    &r.resource_name,
+                    &r.configs,
+                    request.validate_only,
+                ),
+                super::resource_configs::RESOURCE_GROUP => super::resource_configs::alter_group(
                     broker,
                     &r.resource_name,
                     &r.configs,

@@ -17,6 +17,7 @@
 //! leaves the old or the new file.
 
 pub mod client_metrics;
+pub mod group;
 
 use std::collections::BTreeMap;
 use std::fs;
