@@ -27,6 +27,8 @@ use arus_protocol::messages::describe_quorum_response::{
     DescribeQuorumResponse, Listener, Node, PartitionData, ReplicaState, TopicData,
 };
 
+use tracing::info;
+
 use crate::Broker;
 use crate::broker::now_ms;
 
@@ -47,6 +49,10 @@ pub fn handle(
         && request.topics[0].partitions.len() == 1
         && request.topics[0].partitions[0].partition_index == 0;
     if !valid {
+        info!(
+            topics = ?request.topics.iter().map(|t| &t.topic_name).collect::<Vec<_>>(),
+            "DescribeQuorum for something other than __cluster_metadata-0"
+        );
         return DescribeQuorumResponse {
             error_code: ErrorCode::None.code(),
             error_message: no_message(),
