@@ -214,10 +214,13 @@ pub fn alter_group(
             group::validate(&broker.config, map).map_err(AlterError::Refused)
         });
     match result {
-        Ok(map) => {
+        Ok(_) => {
             if !validate_only {
                 info!(group = %name, "group configs altered");
-                broker.groups.set_consumer_overrides(name, &map);
+                // Re-read rather than use this change's result: when two alterations race,
+                // the coordinator ends with what the store holds last.
+                let stored = broker.resource_configs.get(ResourceKind::Group, name);
+                broker.groups.set_consumer_overrides(name, &stored);
             }
             Ok(())
         }
