@@ -338,3 +338,100 @@ async fn group_configs_are_described_kept_and_honoured() {
     }
     broker.shutdown();
 }
+
+/// Legacy AlterConfigs replaces a GROUP or CLIENT_METRICS resource's whole set, with the
+/// same validation (Kafka 4.4 accepts both resource types there too).
+#[tokio::test]
+async fn legacy_alter_configs_replaces_the_whole_set() {
+    use arus_protocol::messages::alter_configs_request as ac;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = common::open_broker(dir.path(), &[]);
+    let legacy = |t: i8, name: &str, pairs: &[(&str, &str)]| {
+        Request::AlterConfigs(AlterConfigsRequest {
+            resources: vec![ac::AlterConfigsResource {
+                resource_type: t,
+                resource_name: name.into(),
+                configs: pairs
+                    .iter()
+                    .map(|(k, v)| ac::AlterableConfig {
+                        name: k.to_string(),
+                        value: Some(v.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            validate_only: false,
+            ..Default::default()
+        })
+    };
+    let result = |r: Response| match r {
+        Response::AlterConfigs(r) => (
+            r.responses[0].error_code,
+            r.responses[0].error_message.clone(),
+        ),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        alter(
+            &broker,
+            "g1",
+            &[("share.session.timeout.ms", SET, Some("50000"))]
+        )
+        .await,
+        (0, None)
+    );
+    let r = call(
+        &broker,
+        ApiKey::AlterConfigs,
+        2,
+        legacy(GROUP, "g1", &[("consumer.session.timeout.ms", "50000")]),
+    )
+    .await;
+    assert_eq!(result(r), (0, None));
+    let d = describe(&broker, "g1").await;
+    assert_eq!(entry(&d, "consumer.session.timeout.ms").1, 8);
+    // The key not named in the legacy request is gone.
+    assert_eq!(entry(&d, "share.session.timeout.ms").1, 5);
+    let r = call(
+        &broker,
+        ApiKey::AlterConfigs,
+        2,
+        legacy(GROUP, "g1", &[("consumer.session.timeout.ms", "5")]),
+    )
+    .await;
+    assert_eq!(
+        result(r),
+        (
+            ErrorCode::InvalidConfig.code(),
+            Some(s(
+                "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive."
+            ))
+        )
+    );
+    let r = call(
+        &broker,
+        ApiKey::AlterConfigs,
+        2,
+        legacy(16, "sub", &[("interval.ms", "5")]),
+    )
+    .await;
+    assert_eq!(
+        result(r),
+        (
+            ErrorCode::InvalidRequest.code(),
+            Some(s(
+                "Invalid value 5 for interval.ms, interval must be between 100 and 3600000 (1 hour)"
+            ))
+        )
+    );
+    let r = call(
+        &broker,
+        ApiKey::AlterConfigs,
+        2,
+        legacy(16, "sub", &[("interval.ms", "1000")]),
+    )
+    .await;
+    assert_eq!(result(r), (0, None));
+    broker.shutdown();
+}

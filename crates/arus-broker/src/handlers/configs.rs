@@ -330,6 +330,29 @@ pub fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsRespo
                         Ok(())
                     })
                 }
+                super::resource_configs::RESOURCE_CLIENT_METRICS
+                | super::resource_configs::RESOURCE_GROUP => {
+                    let configs: Vec<(String, Option<String>)> = r
+                        .configs
+                        .iter()
+                        .map(|c| (c.name.clone(), c.value.clone()))
+                        .collect();
+                    if r.resource_type == super::resource_configs::RESOURCE_GROUP {
+                        super::resource_configs::replace_group(
+                            broker,
+                            &r.resource_name,
+                            &configs,
+                            request.validate_only,
+                        )
+                    } else {
+                        super::resource_configs::replace_client_metrics(
+                            broker,
+                            &r.resource_name,
+                            &configs,
+                            request.validate_only,
+                        )
+                    }
+                }
                 other => Err((
                     ErrorCode::InvalidRequest,
                     format!("Unsupported resource type {other}"),

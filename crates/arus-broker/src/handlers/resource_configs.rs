@@ -87,14 +87,50 @@ pub fn alter_client_metrics(
     configs: &[AlterableConfig],
     validate_only: bool,
 ) -> Result<(), Refusal> {
+    change_client_metrics(broker, name, validate_only, |map| {
+        for c in configs {
+            client_metrics::apply_op(map, &c.name, c.config_operation, c.value.as_deref())?;
+        }
+        Ok(())
+    })
+}
+
+/// Legacy AlterConfigs: the subscription's keys become exactly `configs`.
+pub fn replace_client_metrics(
+    broker: &Broker,
+    name: &str,
+    configs: &[(String, Option<String>)],
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    change_client_metrics(broker, name, validate_only, |map| replace(map, configs))
+}
+
+/// All of the keys replaced by `configs` (a null value is refused, as Kafka does).
+fn replace(map: &mut ConfigMap, configs: &[(String, Option<String>)]) -> Result<(), Refusal> {
+    map.clear();
+    for (key, value) in configs {
+        let Some(value) = value else {
+            return Err((
+                ErrorCode::InvalidRequest,
+                format!("Null value not supported for : {key}"),
+            ));
+        };
+        map.insert(key.clone(), value.clone());
+    }
+    Ok(())
+}
+
+fn change_client_metrics(
+    broker: &Broker,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&mut ConfigMap) -> Result<(), Refusal>,
+) -> Result<(), Refusal> {
     let result =
         broker
             .resource_configs
             .update(ResourceKind::ClientMetrics, name, validate_only, |map| {
-                for c in configs {
-                    client_metrics::apply_op(map, &c.name, c.config_operation, c.value.as_deref())
-                        .map_err(AlterError::Refused)?;
-                }
+                change(map).map_err(AlterError::Refused)?;
                 *map = client_metrics::validate(name, map).map_err(AlterError::Refused)?;
                 Ok(())
             });
@@ -199,6 +235,27 @@ pub fn alter_group(
     configs: &[AlterableConfig],
     validate_only: bool,
 ) -> Result<(), Refusal> {
+    change_group(broker, name, validate_only, |map| {
+        configs.iter().try_for_each(|c| apply_group_op(map, c))
+    })
+}
+
+/// Legacy AlterConfigs: the group's keys become exactly `configs`.
+pub fn replace_group(
+    broker: &Broker,
+    name: &str,
+    configs: &[(String, Option<String>)],
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    change_group(broker, name, validate_only, |map| replace(map, configs))
+}
+
+fn change_group(
+    broker: &Broker,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&mut ConfigMap) -> Result<(), Refusal>,
+) -> Result<(), Refusal> {
     if name.is_empty() {
         return Err((
             ErrorCode::InvalidRequest,
@@ -208,9 +265,7 @@ pub fn alter_group(
     let result = broker
         .resource_configs
         .update(ResourceKind::Group, name, validate_only, |map| {
-            for c in configs {
-                apply_group_op(map, c).map_err(AlterError::Refused)?;
-            }
+            change(map).map_err(AlterError::Refused)?;
             group::validate(&broker.config, map).map_err(AlterError::Refused)
         });
     match result {
