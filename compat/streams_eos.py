@@ -20,7 +20,8 @@ Checked: the input holds exactly 20,000 records (the feed itself is exact), and 
 committed count updates on `output`, in offset order, are exactly 1, 2, ..., 200 — a duplicate
 update (work redone after the crash and committed twice) shows as a repeated or skipped count, a
 lost one as a gap or a final count below 200; no other key appears. Exit 1 on any violation on
-either broker (a failure on Kafka means the scenario is wrong).
+either broker (a failure on Kafka means the scenario is wrong). `--guarantee at_least_once` is a
+self-test of the checker: the same kill then commits count updates twice, and the run must fail.
 """
 import argparse
 import os
@@ -66,11 +67,11 @@ def log(name, msg):
 class App:
     """One StreamsCount JVM; `running` is set when it prints RUNNING."""
 
-    def __init__(self, classpath, bootstrap, app_id, state_dir, log_path):
+    def __init__(self, classpath, bootstrap, app_id, state_dir, log_path, guarantee):
         self.running = threading.Event()
         self.log = open(log_path, "a")
         src = os.path.join(COMPAT, "apps", "StreamsCount.java")
-        self.proc = subprocess.Popen(["java", "-Xmx256m", "-cp", classpath, src, bootstrap, app_id, "input", "output", state_dir],
+        self.proc = subprocess.Popen(["java", "-Xmx256m", "-cp", classpath, src, bootstrap, app_id, "input", "output", state_dir, guarantee],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -151,7 +152,7 @@ def feed(bootstrap, records, keys, progress, errors):
     p.flush(60)
 
 
-def scenario(name, binary, classpath, tmp, logs, records, keys):
+def scenario(name, binary, classpath, tmp, logs, records, keys, guarantee):
     data = os.path.join(tmp, name)
     os.makedirs(data)
     broker = Broker(binary, data, os.path.join(logs, "%s-broker.log" % name), overrides=BROKER_OVERRIDES)
@@ -164,7 +165,7 @@ def scenario(name, binary, classpath, tmp, logs, records, keys):
         state = os.path.join(data, "streams-state")
         app_log = os.path.join(logs, "%s-streams.log" % name)
         started = time.time()
-        app = App(classpath, bootstrap, "eos-count", state, app_log)
+        app = App(classpath, bootstrap, "eos-count", state, app_log, guarantee)
         apps.append(app)
         app.wait_running()
         log(name, "application RUNNING after %.1f s" % (time.time() - started))
@@ -182,7 +183,7 @@ def scenario(name, binary, classpath, tmp, logs, records, keys):
             time.sleep(0.2)
         app.kill9()
         log(name, "SIGKILLed the application with %d of %d input records produced, output committed end offsets sum %d" % (done, records, committed))
-        app = App(classpath, bootstrap, "eos-count", state, app_log)
+        app = App(classpath, bootstrap, "eos-count", state, app_log, guarantee)
         apps.append(app)
         app.wait_running()
         log(name, "restarted application RUNNING")
@@ -234,6 +235,8 @@ def main():
     ap.add_argument("--only", choices=["arus", "kafka"])
     ap.add_argument("--records", type=int, default=20000)
     ap.add_argument("--keys", type=int, default=100)
+    ap.add_argument("--guarantee", default="exactly_once_v2",
+                    help="processing.guarantee; at_least_once is a self-test of the checker (it must fail)")
     a = ap.parse_args()
     t0 = time.time()
     classpath = apps_classpath()
@@ -248,7 +251,7 @@ def main():
     def run(name, binary):
         t = time.time()
         try:
-            results[name] = (True, scenario(name, binary, classpath, tmp, logs, a.records, a.keys))
+            results[name] = (True, scenario(name, binary, classpath, tmp, logs, a.records, a.keys, a.guarantee))
         except Exception as e:  # noqa: BLE001
             results[name] = (False, "%s: %s" % (type(e).__name__, e))
         log(name, "%s in %.0f s: %s" % ("PASS" if results[name][0] else "FAIL", time.time() - t, results[name][1]))

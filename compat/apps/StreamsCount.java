@@ -1,13 +1,14 @@
 // The Kafka Streams 4.4 application of compat/streams_eos.py (run in source-file mode on
 // compat/work/apps-classpath.txt):
 //
-//   java -cp "$(cat compat/work/apps-classpath.txt)" compat/apps/StreamsCount.java BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR
+//   java -cp "$(cat compat/work/apps-classpath.txt)" compat/apps/StreamsCount.java BOOTSTRAP APP_ID INPUT OUTPUT STATE_DIR [GUARANTEE]
 //
 // Input records are keyed by a record id and carry the word to count as value; the app re-keys
 // each record by its value (groupBy → a repartition topic), counts per word in a state store
 // (changelogged) and writes every count update to OUTPUT. processing.guarantee=exactly_once_v2;
 // the record cache is off (statestore.cache.max.bytes=0) so every update reaches OUTPUT: with
 // exactly-once the committed OUTPUT holds, per word, exactly the counts 1, 2, ..., n in order.
+// GUARANTEE (default exactly_once_v2) is at_least_once only for the checker's self-test.
 // Prints RUNNING once the instance runs; runs until SIGTERM (closes) or SIGKILL.
 import java.time.Duration;
 import java.util.Properties;
@@ -27,7 +28,7 @@ public class StreamsCount {
         p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, a[0]);
         p.put(StreamsConfig.APPLICATION_ID_CONFIG, a[1]);
         p.put(StreamsConfig.STATE_DIR_CONFIG, a[4]);
-        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, a.length > 5 ? a[5] : StreamsConfig.EXACTLY_ONCE_V2);
         p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
         p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
         p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, 1);
