@@ -531,7 +531,7 @@ def s_cg_members(c):
     ok_exit(r)
     if "Consumer group '%s' has no active members." % GROUP not in r["out"] + r["err"]:
         raise StepFailed("empty group: %s" % first_lines(r))
-    r = ok_exit(c.run("@member-start", [c.bootstrap, MEMBER_GROUP, T], timeout=40))
+    ok_exit(c.run("@member-start", [c.bootstrap, MEMBER_GROUP, T], timeout=40))
     try:
         def check():
             out = ok_exit(c.run("kafka-consumer-groups", c.bs() + ["--describe", "--group", MEMBER_GROUP, "--members"]))
@@ -545,7 +545,7 @@ def s_cg_members(c):
         poll(check)
     finally:
         c.run("@member-stop", [MEMBER_GROUP])
-    return "%s: no active members; live member: 1 member with 5 partitions, Stable" % GROUP + ("" if r else "")
+    return "%s: no active members; live member: 1 member with 5 partitions, Stable" % GROUP
 
 
 @step("consumer-groups-reset-dry-run")
@@ -697,8 +697,12 @@ def s_quorum_status(c):
     for k in ("ClusterId", "LeaderId", "LeaderEpoch", "HighWatermark", "CurrentVoters"):
         if k not in fields:
             raise StepFailed("no %s: %s" % (k, out[:300]))
-    if not fields["LeaderId"].isdigit() or '"id": %s' % fields["LeaderId"] not in fields["CurrentVoters"].replace('"id":', '"id": ').replace("  ", " "):
-        raise StepFailed("LeaderId %s, CurrentVoters %s" % (fields["LeaderId"], fields["CurrentVoters"]))
+    try:
+        voters = [str(v["id"]) for v in json.loads(fields["CurrentVoters"])]
+    except (ValueError, KeyError, TypeError):
+        raise StepFailed("CurrentVoters is not a JSON list of voters: %s" % fields["CurrentVoters"][:200])
+    if fields["LeaderId"] not in voters:
+        raise StepFailed("LeaderId %s not among CurrentVoters %s" % (fields["LeaderId"], voters))
     return "LeaderId %s, HighWatermark %s" % (fields["LeaderId"], fields["HighWatermark"])
 
 
