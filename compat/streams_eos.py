@@ -71,7 +71,8 @@ class App:
         self.running = threading.Event()
         self.log = open(log_path, "a")
         src = os.path.join(COMPAT, "apps", "StreamsCount.java")
-        self.proc = subprocess.Popen(["java", "-Xmx256m", "-cp", classpath, src, bootstrap, app_id, "input", "output", state_dir, guarantee],
+        self.proc = subprocess.Popen(["java", "-Xmx256m", "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                                      "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS", "-cp", classpath, src, bootstrap, app_id, "input", "output", state_dir, guarantee],
                                      stdout=subprocess.PIPE, stderr=self.log, text=True)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -237,6 +238,7 @@ def main():
     ap.add_argument("--keys", type=int, default=100)
     ap.add_argument("--guarantee", default="exactly_once_v2",
                     help="processing.guarantee; at_least_once is a self-test of the checker (it must fail)")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the logs also after a clean run")
     a = ap.parse_args()
     t0 = time.time()
     classpath = apps_classpath()
@@ -263,7 +265,7 @@ def main():
         t.join()
     shutil.rmtree(tmp, ignore_errors=True)
     ok = all(r[0] for r in results.values())
-    if ok:
+    if ok and not a.keep_logs:
         shutil.rmtree(logs, ignore_errors=True)
     else:
         print("[streams] logs: %s" % os.path.relpath(logs, ROOT))
