@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -90,6 +91,12 @@ class Runner:
         req = {"id": str(self.n), "class": cls, "args": [str(a) for a in args], "stdin": stdin, "timeout": timeout}
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
+        # ToolRunner answers within `timeout` (it abandons a tool that takes longer); a JVM that
+        # does not answer at all is not waited for forever.
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout + 60)
+        if not ready:
+            self.proc.kill()
+            raise StepFailed("ToolRunner JVM did not answer within %d s" % (timeout + 60))
         line = self.proc.stdout.readline()
         if not line:
             raise StepFailed("ToolRunner JVM exited (see its log)")
@@ -798,7 +805,7 @@ def find_partition_dir(root, topic, partition):
     return None
 
 
-@step("dump-log")
+@step("dump-log-segment")
 def s_dump_log(c):
     n = 300
     lines = ["dump-%04d-%s" % (i, "x" * 100) for i in range(n)]
@@ -808,25 +815,41 @@ def s_dump_log(c):
     d = find_partition_dir(c.data_root, D, 0)
     if not d:
         raise StepFailed("no %s-0 directory under the log dirs" % D)
-    seg = os.path.join(d, "%020d" % 0)
+    c.segment = os.path.join(d, "%020d" % 0)
     for ext in ("log", "index", "timeindex"):
-        if not os.path.exists(seg + "." + ext):
-            raise StepFailed("no %s.%s in %s (%s)" % (os.path.basename(seg), ext, d, sorted(os.listdir(d))))
-    out = ok_exit(c.run("kafka-dump-log", ["--files", seg + ".log", "--print-data-log"], step="dump-log"))
+        if not os.path.exists(c.segment + "." + ext):
+            raise StepFailed("no %s.%s in %s (%s)" % (os.path.basename(c.segment), ext, d, sorted(os.listdir(d))))
+    out = ok_exit(c.run("kafka-dump-log", ["--files", c.segment + ".log", "--print-data-log"], step="dump-log-segment"))
     offsets = [int(x) for x in re.findall(r"\| offset: (\d+) ", out)]
     payloads = re.findall(r" payload: (\S+)", out)
     if offsets != list(range(n)) or payloads != lines:
         raise StepFailed(".log: %d records, offsets %s..., payloads equal %s" % (len(offsets), offsets[:3], payloads == lines))
     batches = len(re.findall(r"^baseOffset: \d+ lastOffset: \d+", out, re.M))
-    out = ok_exit(c.run("kafka-dump-log", ["--files", seg + ".index"]))
+    return "%d records with their payloads in %d batches" % (n, batches)
+
+
+@step("dump-log-index")
+def s_dump_index(c):
+    if not getattr(c, "segment", None):
+        raise StepFailed("no segment (dump-log-segment failed)")
+    r = c.run("kafka-dump-log", ["--files", c.segment + ".index"], step="dump-log-index")
+    out = ok_exit(r)
     idx = [(int(a), int(b)) for a, b in re.findall(r"^offset: (\d+) position: (\d+)", out, re.M)]
-    if not idx or any(b2 <= b1 or a2 <= a1 for (a1, b1), (a2, b2) in zip(idx, idx[1:])):
-        raise StepFailed(".index entries %s: %s" % (idx[:5], first_lines({"out": out, "err": ""})))
-    out = ok_exit(c.run("kafka-dump-log", ["--files", seg + ".timeindex"]))
+    if not idx or any(b2 <= b1 or a2 <= a1 for (a1, b1), (a2, b2) in zip(idx, idx[1:])) or idx[-1][0] >= 300:
+        raise StepFailed(".index entries %s: %s" % (idx[:5], first_lines(r)))
+    return "%d offset index entries, increasing" % len(idx)
+
+
+@step("dump-log-timeindex")
+def s_dump_timeindex(c):
+    if not getattr(c, "segment", None):
+        raise StepFailed("no segment (dump-log-segment failed)")
+    r = c.run("kafka-dump-log", ["--files", c.segment + ".timeindex"], step="dump-log-timeindex")
+    out = ok_exit(r)
     tidx = [(int(a), int(b)) for a, b in re.findall(r"^timestamp: (\d+) offset: (\d+)", out, re.M)]
-    if not tidx or any(o >= n for _, o in tidx):
-        raise StepFailed(".timeindex entries %s: %s" % (tidx[:5], first_lines({"out": out, "err": ""})))
-    return "%d records in %d batches; %d index, %d timeindex entries" % (n, batches, len(idx), len(tidx))
+    if not tidx or any(o >= 300 for _, o in tidx) or any(t2 < t1 for (t1, _), (t2, _) in zip(tidx, tidx[1:])):
+        raise StepFailed(".timeindex entries %s: %s" % (tidx[:5], first_lines(r)))
+    return "%d time index entries" % len(tidx)
 
 
 # ------------------------------------------------------------------ driver

@@ -147,7 +147,9 @@ public class ToolRunner {
             long ms = (System.nanoTime() - start) / 1_000_000;
             outPs.flush();
             errPs.flush();
-            System.setOut(realOut);
+            // Between steps System.out is a sink, never the protocol stream: a tool thread left
+            // running by a timeout must not write into the answers.
+            System.setOut(new PrintStream(java.io.OutputStream.nullOutputStream()));
             System.setErr(realErr);
             System.setIn(realIn);
             ObjectNode ans = json.createObjectNode();
