@@ -151,7 +151,8 @@ class Ctx:
 def first_lines(r, n=6):
     text = (r["out"] + r["err"]).strip().splitlines()
     keep = [l for l in text if not l.startswith("\tat ")][:n]
-    return " / ".join(l.strip() for l in keep)[:600]
+    # (each line cut, so that a long first line, e.g. the echoed arguments, leaves room for the cause)
+    return " / ".join(l.strip()[:170] for l in keep)[:700]
 
 
 def ok_exit(r, what=""):
@@ -879,6 +880,8 @@ def run_broker(name, binary, classpath, tmp_root, log_dir, out):
             except Exception as e:  # noqa: BLE001
                 c.results[sid] = (False, "harness error: %r" % e)
             ok, detail = c.results[sid]
+            detail = detail.replace(c.bootstrap, "$BOOTSTRAP").replace(c.data_root, "$LOG_DIRS").replace(c.tmp, "$TMP")
+            c.results[sid] = (ok, detail)
             print("[tools] %s: %-40s %s %5.1fs  %s" % (name, sid, "PASS" if ok else "FAIL", time.time() - t0, detail[:160]), flush=True)
     except Exception as e:  # noqa: BLE001
         print("[tools] %s: could not run: %r" % (name, e), flush=True)
