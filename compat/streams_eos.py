@@ -20,7 +20,9 @@ Per broker (both at once, each its own broker process):
 Checked: the input holds exactly 20,000 records (the feed itself is exact), and for every word the
 committed count updates on `output`, in offset order, are exactly 1, 2, ..., 200 — a duplicate
 update (work redone after the crash and committed twice) shows as a repeated or skipped count, a
-lost one as a gap or a final count below 200; no other key appears. Exit 1 on any violation on
+lost one as a gap or a final count below 200; no other key appears. The state store's changelog
+topic, read the same way, must show the same per word (1..200 exactly, or — where the log cleaner
+already compacted it — strictly increasing counts ending at 200). Exit 1 on any violation on
 either broker (a failure on Kafka means the scenario is wrong). `--guarantee at_least_once` is a
 self-test of the checker: the same kill then commits count updates twice, and the run must fail.
 """
@@ -110,7 +112,7 @@ def committed_end(admin, topic, parts):
     return {tp.partition: f.result().offset for tp, f in res.items()}
 
 
-def read_committed(bootstrap, topic, parts, ends):
+def read_committed(bootstrap, topic, parts, ends, value_tail=False):
     """Every record of `topic` below the committed ends, read read_committed: [(partition, offset, key, value)]."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "streams-eos-reader", "enable.auto.commit": False,
                   "isolation.level": "read_committed"})
@@ -124,7 +126,9 @@ def read_committed(bootstrap, topic, parts, ends):
             for m in c.consume(500, 0.5):
                 if m.error():
                     continue
-                out.append((m.partition(), m.offset(), m.key().decode(), struct.unpack(">q", m.value())[0]))
+                # the changelog of a (timestamped) count store holds an 8-byte timestamp, then the count
+                v = m.value()[-8:] if value_tail else m.value()
+                out.append((m.partition(), m.offset(), m.key().decode(), struct.unpack(">q", v)[0]))
                 pos[m.partition()] = m.offset() + 1
             # transaction markers occupy offsets but are never delivered: ask for the position
             for tp in c.position([TopicPartition(topic, p) for p in range(parts)]):
@@ -227,8 +231,28 @@ def scenario(name, binary, classpath, tmp, logs, records, keys, guarantee):
                 detail = "; %s: %d updates, %d repeated, last %s, first difference at index %d" % (
                     k, len(seq), dup, seq[-1], next((i for i, (x, y) in enumerate(zip(seq, want)) if x != y), min(len(seq), len(want))))
             raise Failed("%d of %d words with a wrong update sequence%s" % (len(bad), keys, detail))
-        return "%d committed count updates: every word 1..%d exactly once, in order (killed at %d/%d input)" % (
-            len(rows), records // keys, done, records)
+        # The store's changelog, read the same way: Streams commits it in the same transactions.
+        # It is compacted, so a cleaner may have dropped old counts: exact 1..n when all are there,
+        # otherwise strictly increasing and ending at n (never a repeated or excess count).
+        topics = admin.list_topics(timeout=20).topics
+        changelog = [t for t in topics if t.startswith("eos-count-") and t.endswith("-changelog")]
+        if len(changelog) != 1:
+            raise Failed("changelog topics %s" % changelog)
+        cparts = len(topics[changelog[0]].partitions)
+        crows = read_committed(bootstrap, changelog[0], cparts, committed_end(admin, changelog[0], cparts), value_tail=True)
+        cseq = {}
+        for part, off, k, v in sorted(crows, key=lambda r: (r[0], r[1])):
+            cseq.setdefault(k, []).append(v)
+        n = records // keys
+        cbad = {k: v for k, v in cseq.items() if v != want and not (all(a < b for a, b in zip(v, v[1:])) and v[-1] == n)}
+        if set(cseq) != set(per_key) or cbad:
+            k = next(iter(cbad), None)
+            raise Failed("changelog %s: %d words, %d with a wrong sequence%s" % (
+                changelog[0], len(cseq), len(cbad), "" if not k else " (%s: %s...%s)" % (k, cbad[k][:5], cbad[k][-3:])))
+        exact = sum(1 for v in cseq.values() if v == want)
+        return ("%d committed count updates: every word 1..%d exactly once, in order (killed at %d/%d input); "
+                "changelog: %d words exact 1..%d, %d compacted but increasing to %d") % (
+            len(rows), n, done, records, exact, n, len(cseq) - exact, n)
     finally:
         for a in apps:
             a.stop()
