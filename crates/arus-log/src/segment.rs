@@ -164,11 +164,11 @@ fn open_rw(p: &Path) -> PathIoResult<File> {
 
 /// The entries of an index file, up to its zero-filled tail (see the module docs).
 /// `is_tail(i, entry)` says whether entry `i` starts the tail.
-fn index_entries<'a>(
-    bytes: &'a [u8],
+fn index_entries(
+    bytes: &[u8],
     entry_len: usize,
     is_tail: impl Fn(usize, &[u8]) -> bool,
-) -> Result<Vec<&'a [u8]>, String> {
+) -> Result<Vec<&[u8]>, String> {
     let mut out = Vec::new();
     for (i, e) in bytes.chunks_exact(entry_len).enumerate() {
         if is_tail(i, e) {
