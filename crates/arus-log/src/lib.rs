@@ -1430,6 +1430,8 @@ fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
 }
 
 #[cfg(test)]
+mod kafka_format_tests;
+#[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]
 mod tests;
