@@ -9,7 +9,8 @@
 //! ```
 //! The topic id is Kafka's `Uuid.toString()`: the 16 bytes in URL-safe base64 without
 //! padding (22 characters). Written to `partition.metadata.tmp`, fsynced and renamed over
-//! the file; the caller fsyncs the directory.
+//! the file, then the directory is fsynced. Arus's own record of topic ids is its metadata
+//! file; this one is for Kafka's tools and for a directory moved to a Kafka broker.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -117,6 +118,10 @@ pub fn record(dir: &Path, topic_id: &[u8; 16]) -> Result<bool, (PathBuf, io::Err
         Err(e) => return Err((path(dir), e)),
     }
     crate::leader_epoch::write_atomically(&path(dir), encode(topic_id).as_bytes())?;
+    // Kafka's `atomicMoveWithFallback` flushes the parent directory too.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| (dir.to_path_buf(), e))?;
     Ok(true)
 }
 
