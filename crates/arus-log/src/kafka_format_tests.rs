@@ -107,6 +107,13 @@ fn reads_kafkas_index_files() {
     // Kafka's first entries of segment 0 (DumpLogSegments: "offset: 9 position: 231").
     let (seg, _) = Segment::open(d.path(), 0, 0).unwrap();
     assert_eq!(seg.offset_index[0], (9, 231));
+    // Lookups start at the batch holding the offset (its base read once from the header),
+    // not one index interval earlier.
+    assert_eq!(seg.floor_position(7).unwrap(), 231);
+    assert_eq!(seg.floor_position(9).unwrap(), 231);
+    assert_eq!(seg.floor_position(4).unwrap(), 0);
+    assert_eq!(seg.floor_position(10).unwrap(), 462);
+    assert_eq!(seg.floor_position(12).unwrap(), 462);
     assert_eq!(seg.max_timestamp, 1_700_000_001_002);
     // The whole log through Kafka's indexes: every offset is found.
     let log = Log::open(d.path(), kafka_cfg(), 0).unwrap();
@@ -345,4 +352,42 @@ fn leader_epoch_checkpoint_follows_the_log() {
     let log = Log::open(d.path(), kafka_cfg(), 0).unwrap();
     assert_eq!(log.leader_epochs(), &[(3, 5)]);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n3 5\n");
+}
+
+#[test]
+fn a_wrong_middle_index_entry_is_not_used_as_a_start() {
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&kafka_dir(), d.path(), Some(&KAFKA_FILES));
+    let p = d.path().join("00000000000000000000.index");
+    let mut b = std::fs::read(&p).unwrap();
+    // Entry 2 (offset 19) points into the middle of a batch; only the last entry is
+    // checked at open, as in Kafka.
+    b[20..24].copy_from_slice(&700u32.to_be_bytes());
+    std::fs::write(&p, &b).unwrap();
+    let (seg, problem) = Segment::open(d.path(), 0, 0).unwrap();
+    assert_eq!(problem, None);
+    assert_eq!(seg.floor_position(17).unwrap(), 462);
+    std::fs::write(d.path().join(checkpoint::CLEAN_SHUTDOWN_FILE), "1\n50\n").unwrap();
+    std::fs::write(d.path().join(checkpoint::RECOVERY_POINT_FILE), "1\n50\n").unwrap();
+    let log = Log::open(d.path(), kafka_cfg(), 0).unwrap();
+    for o in 0..50 {
+        let r = log.read(o, 1, i64::MAX).unwrap();
+        let h = batch::parse_header(&r.bytes).unwrap();
+        assert!(h.base_offset <= o && o <= h.last_offset(), "offset {o}");
+        let s = log.read_slice(o, 300, i64::MAX).unwrap().unwrap();
+        // Whole batches from the one holding `o`, ending where `next_offset` starts.
+        let bytes = s.read_to_bytes().unwrap();
+        let mut pos = 0;
+        let mut next = -1;
+        while pos < bytes.len() {
+            let h = batch::parse_header(&bytes[pos..]).unwrap();
+            if pos == 0 {
+                assert!(h.base_offset <= o && o <= h.last_offset());
+            }
+            next = h.last_offset() + 1;
+            pos += h.size;
+        }
+        assert_eq!(pos, bytes.len());
+        assert_eq!(s.next_offset, next, "offset {o}");
+    }
 }

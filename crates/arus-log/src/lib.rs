@@ -645,7 +645,9 @@ impl Log {
             if seg.bytes_since_index_entry > interval && file_pos <= u64::from(u32::MAX) {
                 if seg.offset_index.len() < max_oi {
                     let rel = (h.last_offset() - seg.base) as u32;
-                    if let Err((path, e)) = seg.append_offset_entry(rel, file_pos as u32) {
+                    let rel_base = (h.base_offset - seg.base) as u32;
+                    if let Err((path, e)) = seg.append_offset_entry(rel, file_pos as u32, rel_base)
+                    {
                         tracing::warn!(path = %path.display(), "index write failed: {e}");
                     }
                 }
@@ -883,18 +885,9 @@ impl Log {
         let (stop, next_offset) = if budget_end >= bound {
             (bound, bound_offset)
         } else {
-            // Index entries hold a batch's last offset, so the batch's header says where
-            // the slice's data ends in offsets.
-            match seg
-                .indexed_batch_start_at_or_before(budget_end)
-                .filter(|&b| b > first_end)
-            {
-                Some(b) => match seg.read_header(b)? {
-                    Some(h) => (b, h.base_offset),
-                    None => (first_end, first.last_offset() + 1),
-                },
-                None => (first_end, first.last_offset() + 1),
-            }
+            seg.indexed_batch_start_at_or_before(budget_end)?
+                .filter(|&(b, _)| b > first_end)
+                .unwrap_or((first_end, first.last_offset() + 1))
         };
         Ok(Some(FileSlice {
             file: seg.log.clone(),
@@ -924,10 +917,10 @@ impl Log {
             let from_time = if i == 0 {
                 0
             } else {
-                seg.floor_position(seg.base + i64::from(seg.time_index[i - 1].1))
+                seg.floor_position(seg.base + i64::from(seg.time_index[i - 1].1))?
             };
             // Both are batch starts, so the larger one is too.
-            let mut pos = from_time.max(seg.floor_position(start));
+            let mut pos = from_time.max(seg.floor_position(start)?);
             while pos < seg.size {
                 let Some(h) = seg.read_header(pos)? else {
                     break;

@@ -65,6 +65,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::batch::{self, BatchHeader, HEADER_LEN, NO_TIMESTAMP};
 use crate::producer_state::AbortedTxn;
@@ -82,6 +83,10 @@ pub const LEGACY_TIME_INDEX_HEADER: [u8; 8] = *b"ARTI\x01\0\0\0";
 /// The smallest v2 batch (header, no records): bounds how many index entries a `.log` of
 /// a given size can have, so a preallocated index is not read past its entries.
 const MIN_BATCH_LEN: u64 = batch::HEADER_LEN as u64;
+/// An index entry whose batch's base offset was not read yet.
+const UNKNOWN_BASE: u32 = u32::MAX;
+/// An index entry that does not name the batch at its position.
+const BAD_BASE: u32 = u32::MAX - 1;
 
 pub fn segment_path(dir: &Path, base: i64, suffix: &str) -> PathBuf {
     dir.join(format!("{base:020}.{suffix}"))
@@ -127,6 +132,11 @@ pub struct Segment {
     pub next_offset: i64,
     /// `(relative last offset of a batch, its position)`, mirrors `.index`.
     pub offset_index: Vec<(u32, u32)>,
+    /// The relative base offset of each indexed batch, [`UNKNOWN_BASE`] until read: known
+    /// for entries appended or rebuilt by this process, read from the batch header (once)
+    /// for entries loaded from the file. With it a lookup starts at the batch holding the
+    /// offset, not one index interval earlier (what Kafka's last-offset keys alone give).
+    index_bases: Vec<AtomicU32>,
     /// `(timestamp, relative shallow offset)`, mirrors `.timeindex`.
     pub time_index: Vec<(i64, u32)>,
     pub max_timestamp: i64,
@@ -228,6 +238,7 @@ impl Segment {
             size: 0,
             next_offset: base,
             offset_index: Vec::new(),
+            index_bases: Vec::new(),
             time_index: Vec::new(),
             max_timestamp: NO_TIMESTAMP,
             shallow_offset_of_max_timestamp: -1,
@@ -317,6 +328,7 @@ impl Segment {
 
     fn clear_indexes(&mut self) {
         self.offset_index.clear();
+        self.index_bases.clear();
         self.time_index.clear();
         self.max_timestamp = NO_TIMESTAMP;
         self.shallow_offset_of_max_timestamp = -1;
@@ -443,6 +455,9 @@ impl Segment {
             self.max_timestamp = ts;
             self.shallow_offset_of_max_timestamp = self.base + i64::from(rel);
         }
+        self.index_bases = (0..oi.len())
+            .map(|_| AtomicU32::new(UNKNOWN_BASE))
+            .collect();
         self.offset_index = oi;
         self.time_index = ti;
         Ok(Ok(()))
@@ -609,13 +624,15 @@ impl Segment {
         Ok(())
     }
 
-    pub fn append_offset_entry(&mut self, rel: u32, pos: u32) -> PathIoResult<()> {
+    /// Appends `(rel, pos)` to the `.index`; `rel_base` is the batch's relative base offset.
+    pub fn append_offset_entry(&mut self, rel: u32, pos: u32, rel_base: u32) -> PathIoResult<()> {
         let at_pos = self.offset_index.len() as u64 * INDEX_ENTRY_LEN;
         let mut e = [0u8; 8];
         e[..4].copy_from_slice(&rel.to_be_bytes());
         e[4..].copy_from_slice(&pos.to_be_bytes());
         at(&self.index_path, self.index_file.write_all_at(&e, at_pos))?;
         self.offset_index.push((rel, pos));
+        self.index_bases.push(AtomicU32::new(rel_base));
         Ok(())
     }
 
@@ -657,35 +674,68 @@ impl Segment {
         Ok(Some((offset, self.max_timestamp)))
     }
 
-    /// Position of the last indexed batch whose last offset is <= `offset` (0 if none):
-    /// the batch holding `offset` starts there or later (Kafka `OffsetIndex.lookup`).
-    pub fn floor_position(&self, offset: i64) -> u64 {
-        if offset <= self.base {
-            return 0;
+    /// The relative base offset of the batch of index entry `i`; `None` if the batch at
+    /// the entry's position does not end at its offset (the load checks only the last
+    /// entry), and the entry is then never used as a start.
+    fn entry_base(&self, i: usize) -> PathIoResult<Option<u32>> {
+        let known = self.index_bases[i].load(Ordering::Relaxed);
+        if known == BAD_BASE {
+            return Ok(None);
         }
-        let rel = (offset - self.base).min(i64::from(u32::MAX)) as u32;
-        let i = self.offset_index.partition_point(|&(r, _)| r <= rel);
-        if i == 0 {
-            0
-        } else {
-            u64::from(self.offset_index[i - 1].1)
+        if known != UNKNOWN_BASE {
+            return Ok(Some(known));
         }
+        let (rel_last, pos) = self.offset_index[i];
+        let rel = match self.read_header(u64::from(pos))? {
+            Some(h)
+                if h.last_offset() == self.base + i64::from(rel_last)
+                    && h.base_offset >= self.base =>
+            {
+                (h.base_offset - self.base) as u32
+            }
+            _ => BAD_BASE,
+        };
+        self.index_bases[i].store(rel, Ordering::Relaxed);
+        Ok((rel != BAD_BASE).then_some(rel))
     }
 
-    /// The greatest batch start in the offset index at or before `position`, if any: a
-    /// batch boundary found without reading the file (index entries always point at batch
-    /// starts).
-    pub fn indexed_batch_start_at_or_before(&self, position: u64) -> Option<u64> {
+    /// A batch start at or before the batch holding `offset` (0 if none is indexed): the
+    /// first indexed batch ending at or after `offset` if it also starts at or before it,
+    /// else the last indexed batch ending before it (Kafka `OffsetIndex.lookup`).
+    pub fn floor_position(&self, offset: i64) -> PathIoResult<u64> {
+        if offset <= self.base {
+            return Ok(0);
+        }
+        let rel = (offset - self.base).min(i64::from(u32::MAX)) as u32;
+        let i = self.offset_index.partition_point(|&(r, _)| r < rel);
+        if i < self.offset_index.len() && self.entry_base(i)?.is_some_and(|b| b <= rel) {
+            return Ok(u64::from(self.offset_index[i].1));
+        }
+        Ok(i.checked_sub(1)
+            .map_or(0, |i| u64::from(self.offset_index[i].1)))
+    }
+
+    /// The greatest batch start in the offset index at or before `position`, with that
+    /// batch's base offset, if any: a batch boundary found without walking the file.
+    pub fn indexed_batch_start_at_or_before(
+        &self,
+        position: u64,
+    ) -> PathIoResult<Option<(u64, i64)>> {
         let i = self
             .offset_index
             .partition_point(|&(_, p)| u64::from(p) <= position);
-        i.checked_sub(1).map(|i| u64::from(self.offset_index[i].1))
+        let Some(i) = i.checked_sub(1) else {
+            return Ok(None);
+        };
+        Ok(self
+            .entry_base(i)?
+            .map(|b| (u64::from(self.offset_index[i].1), self.base + i64::from(b))))
     }
 
     /// Position of the first batch with `last_offset >= offset`, with its header, or None
     /// if every batch in the segment ends before `offset`.
     pub fn locate(&self, offset: i64) -> PathIoResult<Option<(u64, BatchHeader)>> {
-        let mut pos = self.floor_position(offset);
+        let mut pos = self.floor_position(offset)?;
         while pos < self.size {
             let Some(h) = self.read_header(pos)? else {
                 return Ok(None);
@@ -833,6 +883,7 @@ pub fn encode_time_index(entries: &[(i64, u32)]) -> Vec<u8> {
 pub struct IndexBuilder {
     base: i64,
     pub offset_index: Vec<(u32, u32)>,
+    index_bases: Vec<u32>,
     pub time_index: Vec<(i64, u32)>,
     pub max_timestamp: i64,
     pub shallow_offset_of_max_timestamp: i64,
@@ -847,6 +898,7 @@ impl IndexBuilder {
         IndexBuilder {
             base,
             offset_index: Vec::new(),
+            index_bases: Vec::new(),
             time_index: Vec::new(),
             max_timestamp: NO_TIMESTAMP,
             shallow_offset_of_max_timestamp: -1,
@@ -878,6 +930,7 @@ impl IndexBuilder {
             if (self.offset_index.len() as u64) < max_oi {
                 self.offset_index
                     .push(((h.last_offset() - self.base) as u32, pos as u32));
+                self.index_bases.push((h.base_offset - self.base) as u32);
             }
             if (self.time_index.len() as u64) < max_ti {
                 self.maybe_time_entry();
@@ -906,6 +959,7 @@ impl IndexBuilder {
 
     fn finish_into(self, seg: &mut Segment) {
         seg.offset_index = self.offset_index;
+        seg.index_bases = self.index_bases.into_iter().map(AtomicU32::new).collect();
         seg.time_index = self.time_index;
         seg.max_timestamp = self.max_timestamp;
         seg.shallow_offset_of_max_timestamp = self.shallow_offset_of_max_timestamp;
