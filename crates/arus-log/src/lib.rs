@@ -16,8 +16,11 @@
 //! This is a leaf crate: it must not depend on tokio, on anything network-related, or on
 //! the protocol crates. It parses the few record-batch v2 header fields it needs itself
 //! (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
-//! files), [`checkpoint`] (recovery point and clean-shutdown marker) and [`lifecycle`]
-//! (log start offset, cleaner checkpoint, delayed deletes, segment swap).
+//! files, Kafka's), [`txn_index`] (Kafka's), [`leader_epoch`] (Kafka's
+//! `leader-epoch-checkpoint`), [`partition_metadata`] (Kafka's `partition.metadata`),
+//! [`checkpoint`] (recovery point and clean-shutdown marker), [`producer_state`]
+//! (snapshots) and [`lifecycle`] (log start offset, cleaner checkpoint, delayed deletes,
+//! segment swap).
 //!
 //! The log's lifecycle ([`lifecycle`]): a log start offset moved by DeleteRecords
 //! ([`Log::delete_records_before`]) and retention ([`Log::apply_retention`]), and the hooks
