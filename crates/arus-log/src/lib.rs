@@ -1364,7 +1364,8 @@ impl Log {
             }
             None => None,
         };
-        let mut changed = loaded.is_none();
+        let missing = loaded.is_none();
+        let mut changed = missing;
         let mut cache = loaded.unwrap_or_default();
         let (start, leo) = (self.log_start, self.log_end_offset());
         if changed && start < leo {
@@ -1377,7 +1378,9 @@ impl Log {
         changed |= cache.truncate_from_end(leo);
         changed |= cache.truncate_from_start(start);
         self.epochs = cache;
-        if changed {
+        // A missing file stays missing while there is nothing to say (a new log: the first
+        // assignment writes it).
+        if changed && (!missing || !self.epochs.entries().is_empty()) {
             self.epochs.write(&self.dir)?;
         }
         Ok(())
