@@ -360,7 +360,10 @@ impl Log {
             let mut scan_from = match clean_leo {
                 Some(leo) if segments[n - 1].next_offset == leo && !needs[n - 1] => n,
                 Some(_) => {
-                    tracing::warn!(dir = %dir.display(), "clean-shutdown marker does not match the log end; recovering the last segment");
+                    // (An index to rebuild was already reported.)
+                    if !needs[n - 1] {
+                        tracing::warn!(dir = %dir.display(), "clean-shutdown marker does not match the log end; recovering the last segment");
+                    }
                     n - 1
                 }
                 None => segments
