@@ -17,6 +17,8 @@ pub enum ConfigSource {
     DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
+    /// A BROKER_LOGGER resource's log level.
+    DynamicBrokerLoggerConfig = 6,
 }
 
 #[derive(Clone, Debug)]
