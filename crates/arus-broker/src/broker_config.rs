@@ -747,7 +747,7 @@ impl BrokerConfig {
     /// (dynamic per-broker, dynamic default, static, default), each layer in Kafka's synonym
     /// order, with those before the key's own name dropped. Sensitive keys (passwords and
     /// keys Kafka does not know) have null values. `per_broker` false is the cluster-default
-    /// resource's view: its value is the dynamic default and per-broker values are left out.
+    /// resource's view: its value is the dynamic default, the only synonym reported.
     pub fn describe_key(&self, key: &str, per_broker: bool) -> DescribedBrokerKey {
         let layers = self.dynamic();
         let known = dynamic_config::broker_config_key(key);
@@ -780,7 +780,18 @@ impl BrokerConfig {
                 ConfigSource::DynamicDefaultBrokerConfig => {
                     layers.get(DynamicScope::ClusterDefault, name)
                 }
-                ConfigSource::StaticBrokerConfig => self.explicit.get(name).cloned(),
+                // Kafka's `populateSynonyms`: each of node.id and broker.id stands for the
+                // other when only one is set.
+                ConfigSource::StaticBrokerConfig => {
+                    self.explicit.get(name).cloned().or_else(|| {
+                        let other = match name {
+                            "node.id" => "broker.id",
+                            "broker.id" => "node.id",
+                            _ => return None,
+                        };
+                        self.explicit.get(other).cloned()
+                    })
+                }
                 ConfigSource::DefaultConfig => default_of(name).map(str::to_string),
                 _ => None,
             }
@@ -791,6 +802,10 @@ impl BrokerConfig {
                     synonyms.push((name.clone(), (!sensitive).then_some(v), source));
                 }
             }
+        }
+        // The cluster-default resource reports only the dynamic default (Kafka 4.4).
+        if !per_broker {
+            synonyms.retain(|(_, _, s)| *s == ConfigSource::DynamicDefaultBrokerConfig);
         }
         let first_own = synonyms
             .iter()
