@@ -376,6 +376,17 @@ impl BrokerConfig {
                 })?;
             }
         }
+        // Kafka keys whose feature Arus does not implement are still checked against Kafka's
+        // type and validator, as Kafka refuses to start with an invalid value.
+        for (key, value) in &explicit {
+            if let Some(k) = dynamic_config::broker_config_key(key).filter(|k| !k.implemented) {
+                k.validate(value).map_err(|e| BrokerConfigError::Invalid {
+                    key: key.clone(),
+                    value: value.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
         let listeners = parse_listeners("listeners", &get("listeners"))?;
         if listeners.is_empty() {
             return Err(BrokerConfigError::Invalid {
@@ -945,6 +956,30 @@ mod tests {
         let odd = parse_properties("log.retention.ms=5\nsome.plugin.setting=x").unwrap();
         let c = BrokerConfig::from_properties(odd).unwrap();
         assert_eq!(c.unknown_keys(), vec![("some.plugin.setting", None)]);
+    }
+
+    #[test]
+    fn kafka_keys_arus_does_not_implement_are_known_and_checked() {
+        let props = parse_properties(
+            "sasl.kerberos.min.time.before.relogin=70000\nauto.leader.rebalance.enable=false\n\
+             no.such.key=1\n",
+        )
+        .unwrap();
+        let c = BrokerConfig::from_properties(props).unwrap();
+        let unknown = c.unknown_keys();
+        assert_eq!(unknown.len(), 3, "{unknown:?}");
+        for (key, hint) in &unknown {
+            let kafka_key = *key != "no.such.key";
+            assert_eq!(
+                hint.as_deref()
+                    .is_some_and(|h| h.contains("Arus does not implement")),
+                kafka_key,
+                "{key}: {hint:?}"
+            );
+        }
+        let bad = parse_properties("sasl.kerberos.min.time.before.relogin=soon").unwrap();
+        let err = BrokerConfig::from_properties(bad).unwrap_err().to_string();
+        assert!(err.contains("Not a number of type LONG"), "{err}");
     }
 
     #[test]

@@ -438,12 +438,14 @@ pub type SynonymName = (&'static str, i64, Option<&'static str>);
 pub type Synonym = (String, String, ConfigSource);
 
 /// The broker keys a topic config inherits from, in Kafka's order
-/// (`ServerTopicConfigSynonyms`), with their multipliers and defaults.
+/// (`ServerTopicConfigSynonyms`), with their multipliers and Kafka's defaults (those are the
+/// topic defaults: `flush.ms` falls back to `log.flush.scheduler.interval.ms`, whose Kafka
+/// default is `Long.MAX_VALUE` even though Arus's flusher wakes every second).
 pub fn topic_synonyms(topic_key: &str) -> Vec<SynonymName> {
     config_catalog::kafka_topic_synonyms(topic_key)
         .iter()
         .map(|(name, factor)| {
-            let default = broker_config_key(name).and_then(|k| k.default);
+            let default = config_catalog::kafka_broker_config(name).and_then(|k| k.default);
             (*name, *factor, default)
         })
         .collect()
