@@ -66,14 +66,12 @@ fn check_node(node_id: i32, name: &str, describe: bool) -> Result<(), (ErrorCode
         Ok(id) => invalid(format!(
             "Unexpected node id. Expected {node_id}, but received {id}"
         )),
-        Err(_) if describe => invalid(format!(
-            "Unexpected broker id, expected {node_id} but received {name}"
-        )),
+        Err(_) if describe => invalid(format!("Broker id must be an integer, but it is: {name}")),
         Err(_) => invalid(format!("Node id must be an integer, but it is: {name}")),
     }
 }
 
-/// The loggers with their effective levels: (name, Kafka level name).
+/// The loggers with their effective levels (Kafka's `ConfigHelper` for BROKER_LOGGER).
 pub fn describe(node_id: i32, name: &str) -> Result<Vec<LoggerEntry>, (ErrorCode, String)> {
     check_node(node_id, name, true)?;
     let levels = runtime().levels.lock().unwrap_or_else(|e| e.into_inner());
@@ -126,4 +124,32 @@ pub fn alter(
     }
     *levels = next;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_names_are_checked_as_kafka_checks_them() {
+        let e = |r: Result<(), (ErrorCode, String)>| r.unwrap_err().1;
+        assert_eq!(e(check_node(1, "", true)), "Broker id must not be empty");
+        assert_eq!(
+            e(check_node(1, "2", true)),
+            "Unexpected broker id, expected 1 but received 2"
+        );
+        assert_eq!(
+            e(check_node(1, "x", true)),
+            "Broker id must be an integer, but it is: x"
+        );
+        assert_eq!(
+            e(check_node(1, "2", false)),
+            "Unexpected node id. Expected 1, but received 2"
+        );
+        assert_eq!(
+            e(check_node(1, "x", false)),
+            "Node id must be an integer, but it is: x"
+        );
+        assert!(check_node(1, "1", true).is_ok() && check_node(1, "1", false).is_ok());
+    }
 }

@@ -255,7 +255,10 @@ fn alter_broker(
             tracing::warn!(resource = name, ?code, %message, "refused broker config change");
         })?;
         for key in props.keys() {
-            if !before.contains_key(key) && broker_config_key(key).is_none_or(|k| !k.implemented) {
+            if !validate_only
+                && !before.contains_key(key)
+                && broker_config_key(key).is_none_or(|k| !k.implemented)
+            {
                 tracing::warn!(
                     key = %key,
                     "dynamic broker config stored and reported, but Arus does not implement it"
