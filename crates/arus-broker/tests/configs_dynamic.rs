@@ -376,8 +376,9 @@ async fn legacy_alter_replaces_the_dynamic_set() {
         entry(&b, "log.cleanup.policy").value.as_deref(),
         Some("delete,compact")
     );
-    // APPEND on a non-list key is refused.
-    let (code, _) = incremental(
+    // APPEND on a non-list key, SUBTRACT on an unknown one and a null value are refused with
+    // Kafka 4.4's messages.
+    let (code, msg) = incremental(
         &broker,
         "1",
         &[("log.segment.bytes", APPEND, Some("1"))],
@@ -385,6 +386,19 @@ async fn legacy_alter_replaces_the_dynamic_set() {
     )
     .await;
     assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some("Config value append is not allowed for config key: log.segment.bytes")
+    );
+    let (code, msg) = incremental(&broker, "1", &[("no.such.key", 3, Some("x"))], false).await;
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert_eq!(msg.as_deref(), Some("Unknown config name: no.such.key"));
+    let (code, msg) = incremental(&broker, "", &[("log.retention.ms", SET, None)], false).await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some("Null value not supported for : log.retention.ms")
+    );
     broker.shutdown();
 }
 

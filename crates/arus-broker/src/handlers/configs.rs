@@ -363,7 +363,16 @@ pub fn incremental_alter(
         .resources
         .into_iter()
         .map(|r| {
+            // Kafka 4.4 checks this first, for every resource type.
+            let null_value = r
+                .configs
+                .iter()
+                .find(|c| c.config_operation != OP_DELETE && c.value.is_none());
             let result = match r.resource_type {
+                _ if let Some(c) = null_value => Err((
+                    ErrorCode::InvalidRequest,
+                    format!("Null value not supported for : {}", c.name),
+                )),
                 RESOURCE_TOPIC => alter_topic(broker, &r.resource_name, request.validate_only, |o| {
                     for c in &r.configs {
                         let def = topic_config(&c.name).ok_or_else(|| {
@@ -407,13 +416,15 @@ pub fn incremental_alter(
                                 o.remove(&c.name);
                             }
                             OP_APPEND | OP_SUBTRACT => {
+                                // Kafka 4.4's `ConfigurationControlManager` messages.
                                 let Some(key) = broker_config_key(&c.name) else {
-                                    return Err((ErrorCode::InvalidConfig, format!("Unknown broker config name: {}", c.name)));
+                                    return Err((ErrorCode::InvalidConfig, format!("Unknown config name: {}", c.name)));
                                 };
                                 if key.kind != ConfigType::List {
+                                    let verb = if c.config_operation == OP_APPEND { "append" } else { "subtract" };
                                     return Err((
                                         ErrorCode::InvalidConfig,
-                                        format!("Config value append/subtract is not allowed for config key {} which is not of type LIST", c.name),
+                                        format!("Config value {verb} is not allowed for config key: {}", c.name),
                                     ));
                                 }
                                 // The layer's value, else what the layers below it give.
