@@ -10,6 +10,8 @@
 mod authorized_operations;
 pub mod broker;
 pub mod broker_config;
+pub mod broker_logger;
+pub mod config_catalog;
 pub mod config_defs;
 mod coordinator_log;
 pub mod dir_lock;
