@@ -1698,7 +1698,7 @@ fn prepare_rebalance(g: &mut Group, cx: &mut Cx) {
 /// delay, which exists to gather members).
 fn maybe_complete_join(g: &mut Group, cx: &mut Cx) {
     if g.state == GroupState::PreparingRebalance
-        && matches!(g.join_timer, Some((_, JoinTimer::Normal)))
+        && g.join_timer.is_some_and(|(_, t)| t.completes_when_all_joined())
         && g.has_all_members_joined()
     {
         complete_join(g, cx);
@@ -1873,7 +1873,12 @@ fn tick_group(g: &mut Group, cx: &mut Cx) -> bool {
                     },
                 ));
             }
-            _ => complete_join(g, cx),
+            JoinTimer::Initial { remaining_ms } => {
+                if !crate::initial_join::await_pending_members(g, remaining_ms, now) {
+                    complete_join(g, cx);
+                }
+            }
+            JoinTimer::Normal | JoinTimer::AwaitingPendingMembers => complete_join(g, cx),
         }
         acted = true;
     }
