@@ -25,6 +25,8 @@ echo "== compat: config changes through admin clients survive restarts"
 compat/.venv/bin/python compat/config_restart.py --broker target/release/arus
 echo "== compat: internal topics follow Kafka 4's rules (produce refused; configs, partitions, deletion allowed)"
 compat/.venv/bin/python compat/internal_topics.py --broker target/release/arus
+echo "== compat: librdkafka's own consumer-group tests (0102, 0113 n_wildcard, 0118; built once into compat/work/)"
+bash compat/librdkafka_tests.sh --broker target/release/arus
 echo "== faults: power cuts (FUSE filesystem dropping unsynced data) against target/release/arus"
 bash faults/powerloss/install.sh
 compat/.venv/bin/python faults/powerloss/run.py --broker target/release/arus

@@ -2,19 +2,22 @@
 //! while members that were answered MEMBER_ID_REQUIRED have not rejoined yet.
 //!
 //! Kafka 4.4's `GroupMetadataManager` ends the delay with a timer event
-//! (`tryCompleteInitialRebalanceElseSchedule`) that its coordinator runtime queues behind
-//! the requests already received, so a member told MEMBER_ID_REQUIRED that rejoins at once
-//! is in the first generation even with a zero delay: librdkafka's own tests (0102, 0113,
-//! 0118, run by `compat/librdkafka_tests.sh` with the delay at 0) expect it. Arus runs its
-//! timers inline, in the call that finds them due, so that race would always be lost. It
-//! is made deterministic instead: when the delay runs out with such pending members, the
-//! join phase waits for them, as Kafka's `hasAllMembersJoined` (which counts pending
-//! members) makes every later rebalance wait. It completes as soon as each has joined or
-//! left, or its session timeout (the deadline set by MEMBER_ID_REQUIRED) dropped it — and
-//! at the latest when the rebalance timeout Kafka bounds the initial rebalance by runs out.
-//! The one difference from Kafka: a member that crashes between MEMBER_ID_REQUIRED and its
+//! (`tryCompleteInitialRebalanceElseSchedule`, then `completeClassicGroupJoin`, which does
+//! not look at pending members) that its coordinator runtime queues behind the requests it
+//! has already received. So with a zero delay a member told MEMBER_ID_REQUIRED that rejoins
+//! at once is often, not always, in the first generation. Arus runs its timers inline, in
+//! the call that finds them due, so it would always lose that race. Arus makes the outcome
+//! deterministic instead: when the delay runs out with such pending members, the join phase
+//! waits for them, as Kafka's `hasAllMembersJoined` (which counts pending members) makes
+//! every later rebalance wait. It completes as soon as each has joined or left, or its
+//! session timeout (the deadline set by MEMBER_ID_REQUIRED) dropped it, and at the latest
+//! when the rebalance timeout that bounds Kafka's initial rebalance runs out.
+//!
+//! The difference from Kafka: a member that crashes between MEMBER_ID_REQUIRED and its
 //! rejoin holds back the first generation until its session timeout, where Kafka would
-//! complete it without that member at the end of the delay.
+//! complete it without that member at the end of the delay. A member whose *first*
+//! JoinGroup arrives after the delay ran out is not waited for (Kafka, too, only waits
+//! for it if that request was queued before the timer event).
 
 use tracing::info;
 
