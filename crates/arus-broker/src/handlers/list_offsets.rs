@@ -1,5 +1,5 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), latest
-//! tiered (-5), or the first offset whose timestamp is at least the one asked for. As in
+//! tiered (-5), earliest pending upload (-6, v11, KIP-1023), or the first offset whose timestamp is at least the one asked for. As in
 //! Kafka's `Partition.fetchOffsetForTimestamp`, the isolation level bounds every answer:
 //! `read_committed` sees up to the last stable offset, `read_uncommitted` up to the high
 //! watermark; a lookup landing at or beyond that bound finds nothing.
@@ -18,6 +18,7 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
 
 fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), ErrorCode> {
     let fetchable = if read_committed {
@@ -35,8 +36,10 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i
     Ok(match timestamp {
         LATEST => (-1, fetchable),
         EARLIEST | EARLIEST_LOCAL => (-1, p.log_start_offset()),
-        // Without tiered storage nothing is tiered: Kafka answers -1.
-        LATEST_TIERED => (-1, -1),
+        // Without tiered storage nothing is tiered, and nothing waits to be uploaded: Kafka's
+        // UnifiedLog answers -1 for both (fetchEarliestPendingUploadOffset when
+        // remoteLogEnabled() is false), whatever the request's version.
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => (-1, -1),
         MAX_TIMESTAMP => match p.max_timestamp_offset() {
             Some((offset, ts)) => found(offset, ts),
             None => (-1, -1),
