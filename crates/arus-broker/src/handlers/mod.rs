@@ -14,4 +14,5 @@ pub mod offset_for_leader_epoch;
 pub mod offsets;
 pub mod produce;
 pub mod topics_admin;
+pub mod transactional_id_pattern;
 pub mod transactions;

@@ -1324,6 +1324,7 @@ impl ConsumerGroups {
                                         .get(&m.member_id)
                                         .unwrap_or(&Assignment::new()),
                                 ),
+                                member_type: m.member_type(),
                                 ..Default::default()
                             })
                             .collect(),
