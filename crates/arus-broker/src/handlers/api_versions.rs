@@ -219,12 +219,21 @@ mod tests {
             handle(&request("java", Some("cluster-a"), -1), 5, &ME).error_code,
             invalid
         );
-        assert_eq!(handle(&request("java", None, 1), 5, &ME).error_code, invalid);
+        assert_eq!(
+            handle(&request("java", None, 1), 5, &ME).error_code,
+            invalid
+        );
     }
 
     #[test]
     fn software_name_and_version_follow_kafkas_pattern() {
-        for ok in ["a", "apache-kafka-java", "librdkafka", "1.2.3-SNAPSHOT", "a.b"] {
+        for ok in [
+            "a",
+            "apache-kafka-java",
+            "librdkafka",
+            "1.2.3-SNAPSHOT",
+            "a.b",
+        ] {
             assert!(valid_software_field(ok), "{ok}");
         }
         for bad in ["", "-a", "a-", "a b", "a_b", ".", "é"] {

@@ -396,16 +396,14 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                 let mut unknown_ids: Vec<(Uuid, Vec<i32>)> = Vec::new();
                 let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.map(|ts| {
                     ts.into_iter()
-                        .filter_map(|t| {
-                            match row_topic(broker, by_id, &t.name, &t.topic_id) {
-                                Some(name) => {
-                                    asked_ids.insert(name.clone(), t.topic_id);
-                                    Some((name, t.partition_indexes))
-                                }
-                                None => {
-                                    unknown_ids.push((t.topic_id, t.partition_indexes));
-                                    None
-                                }
+                        .filter_map(|t| match row_topic(broker, by_id, &t.name, &t.topic_id) {
+                            Some(name) => {
+                                asked_ids.insert(name.clone(), t.topic_id);
+                                Some((name, t.partition_indexes))
+                            }
+                            None => {
+                                unknown_ids.push((t.topic_id, t.partition_indexes));
+                                None
                             }
                         })
                         .collect()

@@ -41,7 +41,9 @@ impl TransactionalIdPattern {
     }
 
     pub fn matches(&self, transactional_id: &str) -> bool {
-        self.0.as_ref().is_none_or(|re| re.is_match(transactional_id))
+        self.0
+            .as_ref()
+            .is_none_or(|re| re.is_match(transactional_id))
     }
 }
 

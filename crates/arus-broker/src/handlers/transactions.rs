@@ -37,8 +37,8 @@ use arus_txn::{TopicPartition, TxnState};
 use tracing::debug;
 
 use crate::Broker;
-use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
+use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
 
 /// How long EndTxn waits for its markers before answering anyway.
 const MARKER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
