@@ -112,9 +112,12 @@ fn partition_codes(
     codes
 }
 
+/// A topic's name (as resolved), id (as asked) and each partition's final code.
+type ResolvedTopic = (String, Uuid, Vec<(i32, ErrorCode)>);
+
 /// The final code of every planned partition: its early error, else the coordinator's
 /// answers in order.
-fn resolve(rows: PlanRows, codes: Vec<ErrorCode>) -> Vec<(String, Uuid, Vec<(i32, ErrorCode)>)> {
+fn resolve(rows: PlanRows, codes: Vec<ErrorCode>) -> Vec<ResolvedTopic> {
     let mut next = codes.into_iter();
     rows.into_iter()
         .map(|(name, id, rows)| {
