@@ -223,35 +223,43 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             }],
             ..Default::default()
         }),
-        ApiKey::ListOffsets => Request::ListOffsets(ListOffsetsRequest {
-            replica_id: -1,
-            topics: vec![ListOffsetsTopic {
-                name: "t".into(),
-                partitions: [
-                    -1i64,
-                    -2,
-                    -3,
-                    -4,
-                    -5,
-                    -6,
-                    1_700_000_000_000,
-                    9_999_999_999_999,
-                ]
-                .iter()
-                .filter(|ts| **ts != -3 || version >= 7)
-                .filter(|ts| **ts != -4 || version >= 8)
-                .filter(|ts| **ts != -5 || version >= 9)
-                .filter(|ts| **ts != -6 || version >= 11)
-                .map(|ts| ListOffsetsPartition {
-                    partition_index: 0,
-                    timestamp: *ts,
-                    ..Default::default()
-                })
-                .collect(),
+        ApiKey::ListOffsets => {
+            // One timestamp per version (a partition asked twice is INVALID_REQUEST), the
+            // newest special one the version knows, and one it does not know yet (refused
+            // UNSUPPORTED_VERSION), on an unknown partition too.
+            let newest = match version {
+                11.. => -6,
+                9..=10 => -5,
+                8 => -4,
+                7 => -3,
+                _ => -2,
+            };
+            let timestamps = [
+                newest,
+                if version % 2 == 0 {
+                    -6
+                } else {
+                    1_700_000_000_000
+                },
+            ];
+            Request::ListOffsets(ListOffsetsRequest {
+                replica_id: -1,
+                topics: timestamps
+                    .iter()
+                    .zip([0, 9])
+                    .map(|(ts, partition_index)| ListOffsetsTopic {
+                        name: "t".into(),
+                        partitions: vec![ListOffsetsPartition {
+                            partition_index,
+                            timestamp: *ts,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    })
+                    .collect(),
                 ..Default::default()
-            }],
-            ..Default::default()
-        }),
+            })
+        }
         ApiKey::CreateTopics => Request::CreateTopics(CreateTopicsRequest {
             topics: vec![
                 CreatableTopic {

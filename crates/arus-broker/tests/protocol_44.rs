@@ -532,7 +532,7 @@ async fn list_offsets_v11_earliest_pending_upload_is_unknown_without_tiered_stor
             replica_id: -1,
             topics: vec![ListOffsetsTopic {
                 name: "t".into(),
-                partitions: [-6, -2]
+                partitions: [-6]
                     .into_iter()
                     .map(|timestamp| ListOffsetsPartition {
                         partition_index: 0,
@@ -554,7 +554,7 @@ async fn list_offsets_v11_earliest_pending_upload_is_unknown_without_tiered_stor
         .iter()
         .map(|p| (p.error_code, p.timestamp, p.offset, p.leader_epoch))
         .collect();
-    assert_eq!(rows, vec![(0, -1, -1, -1), (0, -1, 0, 0)]);
+    assert_eq!(rows, vec![(0, -1, -1, -1)]);
     broker.shutdown();
 }
 
@@ -603,6 +603,77 @@ async fn list_transactions_v2_filters_by_pattern() {
     assert_eq!(
         list(2, Some("[")).await,
         (ErrorCode::InvalidRegularExpression.code(), vec![])
+    );
+    broker.shutdown();
+}
+
+#[tokio::test]
+async fn list_offsets_refuses_special_timestamps_older_versions_lack() {
+    use arus_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _) = setup(dir.path()).await;
+    common::create_topic(&broker, "u", &[]);
+    let ask = |version: i16, topics: Vec<(&str, i32, i64)>| {
+        let broker = broker.clone();
+        let topics: Vec<ListOffsetsTopic> = topics
+            .into_iter()
+            .map(|(name, partition_index, timestamp)| ListOffsetsTopic {
+                name: name.into(),
+                partitions: vec![ListOffsetsPartition {
+                    partition_index,
+                    timestamp,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect();
+        async move {
+            let Response::ListOffsets(r) = call(
+                &broker,
+                version,
+                Request::ListOffsets(ListOffsetsRequest {
+                    replica_id: -1,
+                    topics,
+                    ..Default::default()
+                }),
+            )
+            .await
+            else {
+                panic!()
+            };
+            r.topics
+                .iter()
+                .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), p.error_code)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let unsupported = ErrorCode::UnsupportedVersion.code();
+    // Kafka's ReplicaManager.timestampMinSupportedVersion: -3 from v7, -4 v8, -5 v9, -6 v11;
+    // any other negative timestamp at no version.
+    for (timestamp, first) in [(-3, 7), (-4, 8), (-5, 9), (-6, 11)] {
+        assert_eq!(
+            ask(first - 1, vec![("t", 0, timestamp)]).await,
+            vec![("t".to_string(), unsupported)],
+            "{timestamp} v{}",
+            first - 1
+        );
+        assert_eq!(
+            ask(first, vec![("t", 0, timestamp)]).await,
+            vec![("t".to_string(), 0)],
+            "{timestamp} v{first}"
+        );
+    }
+    assert_eq!(
+        ask(11, vec![("t", 0, -7)]).await,
+        vec![("t".to_string(), unsupported)]
+    );
+    // A partition asked for twice: one INVALID_REQUEST entry (Kafka); others answered.
+    assert_eq!(
+        ask(11, vec![("t", 0, -1), ("u", 0, -1), ("t", 0, -2)]).await,
+        vec![
+            ("t".to_string(), ErrorCode::InvalidRequest.code()),
+            ("u".to_string(), 0),
+        ]
     );
     broker.shutdown();
 }

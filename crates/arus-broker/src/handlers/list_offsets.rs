@@ -20,6 +20,22 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
 
+/// The first version that may ask for each special timestamp (Kafka's
+/// `ReplicaManager.timestampMinSupportedVersion`): asked earlier, or any other negative
+/// timestamp, is UNSUPPORTED_VERSION for that partition.
+fn timestamp_supported(timestamp: i64, version: i16) -> bool {
+    let min = match timestamp {
+        t if t >= 0 => return true,
+        LATEST | EARLIEST => 1,
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        EARLIEST_PENDING_UPLOAD => 11,
+        _ => return false,
+    };
+    version >= min
+}
+
 fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), ErrorCode> {
     let fetchable = if read_committed {
         p.last_stable_offset()
@@ -44,7 +60,8 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i
             Some((offset, ts)) => found(offset, ts),
             None => (-1, -1),
         },
-        t if t < 0 => return Err(ErrorCode::InvalidRequest),
+        // Refused before the lookup (`timestamp_supported`).
+        t if t < 0 => return Err(ErrorCode::UnsupportedVersion),
         t => match p.offset_for_timestamp(t) {
             Ok(Some((offset, ts))) => found(offset, ts),
             Ok(None) => (-1, -1),
@@ -56,6 +73,19 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i
 pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     // v0/v1 have no isolation level: read_uncommitted.
     let read_committed = version >= 2 && request.isolation_level == 1;
+    // Kafka answers a partition asked for more than once with one INVALID_REQUEST entry.
+    let mut seen = std::collections::HashSet::new();
+    let duplicates: std::collections::HashSet<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index))
+        })
+        .filter(|key| !seen.insert(key.clone()))
+        .collect();
+    let mut answered_duplicates = std::collections::HashSet::new();
     let topics = request
         .topics
         .into_iter()
@@ -64,6 +94,10 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
             let partitions = t
                 .partitions
                 .into_iter()
+                .filter(|p| {
+                    let key = (t.name.clone(), p.partition_index);
+                    !duplicates.contains(&key) || answered_duplicates.insert(key)
+                })
                 .map(|p| {
                     let mut resp = ListOffsetsPartitionResponse {
                         partition_index: p.partition_index,
@@ -72,6 +106,19 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                         leader_epoch: -1,
                         ..Default::default()
                     };
+                    if duplicates.contains(&(t.name.clone(), p.partition_index)) {
+                        resp.error_code = ErrorCode::InvalidRequest.code();
+                        return resp;
+                    }
+                    if !timestamp_supported(p.timestamp, version) {
+                        tracing::debug!(
+                            timestamp = p.timestamp,
+                            version,
+                            "ListOffsets: special timestamp not supported at this version"
+                        );
+                        resp.error_code = ErrorCode::UnsupportedVersion.code();
+                        return resp;
+                    }
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {
