@@ -237,16 +237,17 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                 ..Default::default()
             };
             let result = (|| {
-                if !valid_acks {
-                    return Err(Refusal::new(
-                        ErrorCode::InvalidRequiredAcks,
-                        format!("acks must be -1, 0 or 1, got {acks}"),
-                    ));
-                }
+                // Sorted out before the append, as Kafka's request handler does.
                 if unknown_id {
                     return Err(Refusal::new(
                         ErrorCode::UnknownTopicId,
                         "This server does not host this topic ID.",
+                    ));
+                }
+                if !valid_acks {
+                    return Err(Refusal::new(
+                        ErrorCode::InvalidRequiredAcks,
+                        format!("acks must be -1, 0 or 1, got {acks}"),
                     ));
                 }
                 // Kafka's ReplicaManager.appendToLocalLog: only the coordinators append to
