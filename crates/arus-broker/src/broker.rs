@@ -40,18 +40,27 @@ pub enum Outcome {
 /// decode is not advertised until the broker does what that version promises (a test checks
 /// every bound against the codec's range).
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 11),
-    (ApiKey::Fetch, 4, 17),
-    (ApiKey::ListOffsets, 1, 10),
-    (ApiKey::Metadata, 0, 12),
-    (ApiKey::ApiVersions, 0, 4),
+    // ApiVersions advertises Produce from 0 (KAFKA-18659, see
+    // `handlers::api_versions::PRODUCE_ADVERTISED_MIN_VERSION`); v0-2 are not served. v12 is
+    // v11 plus the implicit AddPartitionsToTxn of transactions v2, which clients only use once
+    // `transaction.version` 2 is finalized; v13 names topics by id.
+    (ApiKey::Produce, 3, 13),
+    // v18 adds the follower's high watermark (KIP-1166), which consumers do not send.
+    (ApiKey::Fetch, 4, 18),
+    // v11: EARLIEST_PENDING_UPLOAD (-6, KIP-1023), -1 without tiered storage.
+    (ApiKey::ListOffsets, 1, 11),
+    // v13: a top-level ErrorCode, which Kafka's broker always answers 0.
+    (ApiKey::Metadata, 0, 13),
+    // v5: ClusterId/NodeId check, REBOOTSTRAP_REQUIRED (KIP-1242).
+    (ApiKey::ApiVersions, 0, 5),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
-    (ApiKey::DescribeCluster, 0, 1),
+    // v2: IncludeFencedBrokers / IsFenced (KIP-1073); a single live node is never fenced.
+    (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::FindCoordinator, 0, 6),
     // Kafka 4.0 kept every JoinGroup version (KIP-896 removed none).
@@ -59,21 +68,29 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::OffsetCommit, 2, 9),
-    (ApiKey::OffsetFetch, 1, 9),
-    (ApiKey::DescribeGroups, 0, 5),
+    // OffsetCommit v10 and OffsetFetch v10 name topics by id (KIP-848).
+    (ApiKey::OffsetCommit, 2, 10),
+    (ApiKey::OffsetFetch, 1, 10),
+    // v6: GROUP_ID_NOT_FOUND for a group that does not exist (KIP-1043).
+    (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::ListGroups, 0, 5),
-    (ApiKey::DeleteGroups, 0, 2),
+    // v3: per-group ErrorMessage.
+    (ApiKey::DeleteGroups, 0, 3),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
-    (ApiKey::ConsumerGroupDescribe, 0, 0),
+    // v1: MemberType (KIP-1099).
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
+    // EndTxn v5 is transactions v2 (KIP-890 part 2), not implemented yet.
     (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    // v5 is v4 plus the implicit AddOffsetsToTxn of transactions v2 (used only once
+    // `transaction.version` 2 is finalized); v6 names topics by id.
+    (ApiKey::TxnOffsetCommit, 0, 6),
     (ApiKey::DescribeTransactions, 0, 0),
-    (ApiKey::ListTransactions, 0, 1),
+    // v2: TransactionalIdPattern (KIP-1152).
+    (ApiKey::ListTransactions, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DeleteRecords, 0, 2),
     // Without an authorizer: SECURITY_DISABLED, as Kafka without `authorizer.class.name`.
@@ -243,9 +260,15 @@ impl Broker {
         let version = header.request_api_version;
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
         match request {
-            Request::ApiVersions(r) => Outcome::Respond(Response::ApiVersions(
-                handlers::api_versions::handle(&r, version),
-            )),
+            Request::ApiVersions(r) => {
+                let me = handlers::api_versions::Identity {
+                    cluster_id: self.topics.cluster_id(),
+                    node_id: self.config.node_id,
+                };
+                Outcome::Respond(Response::ApiVersions(handlers::api_versions::handle(
+                    &r, version, &me,
+                )))
+            }
             Request::Metadata(r) => Outcome::Respond(Response::Metadata(
                 handlers::metadata::handle(self, r, version),
             )),

@@ -92,6 +92,9 @@ async fn form_stable_group(broker: &std::sync::Arc<Broker>) {
     assert_eq!(&s.assignment[..], b"a");
 }
 
+/// An id no topic has.
+const UNKNOWN_ID: arus_protocol::Uuid = arus_protocol::Uuid([7; 16]);
+
 /// A representative request for `key` at `version`, touching topic `t` (which exists).
 fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> Request {
     use arus_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -118,7 +121,14 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
     use arus_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     let fresh = format!("fresh-{}-{version}-{n}", key.name());
     match key {
-        ApiKey::ApiVersions => Request::ApiVersions(ApiVersionsRequest::default()),
+        ApiKey::ApiVersions => Request::ApiVersions(ApiVersionsRequest {
+            client_software_name: "test".into(),
+            client_software_version: "1.0".into(),
+            // v5: every other sample names another cluster (REBOOTSTRAP_REQUIRED).
+            cluster_id: (version >= 5 && n % 2 == 0).then(|| "another-cluster".into()),
+            node_id: if version >= 5 && n % 2 == 0 { 1 } else { -1 },
+            ..Default::default()
+        }),
         ApiKey::Metadata => Request::Metadata(MetadataRequest {
             topics: Some(vec![MetadataRequestTopic {
                 name: Some("t".into()),
@@ -131,23 +141,53 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
         ApiKey::Produce => Request::Produce(ProduceRequest {
             acks: -1,
             timeout_ms: 5000,
-            topic_data: vec![TopicProduceData {
-                name: "t".into(),
-                partition_data: vec![
-                    PartitionProduceData {
+            topic_data: vec![
+                TopicProduceData {
+                    name: if version < 13 {
+                        "t".into()
+                    } else {
+                        String::new()
+                    },
+                    topic_id: if version >= 13 {
+                        topic_id
+                    } else {
+                        Default::default()
+                    },
+                    partition_data: vec![
+                        PartitionProduceData {
+                            index: 0,
+                            records: Some(batch()),
+                            ..Default::default()
+                        },
+                        // An error path too: unknown partition.
+                        PartitionProduceData {
+                            index: 9,
+                            records: Some(batch()),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                },
+                // And an unknown topic (by id from v13: UNKNOWN_TOPIC_ID).
+                TopicProduceData {
+                    name: if version < 13 {
+                        "missing".into()
+                    } else {
+                        String::new()
+                    },
+                    topic_id: if version >= 13 {
+                        UNKNOWN_ID
+                    } else {
+                        Default::default()
+                    },
+                    partition_data: vec![PartitionProduceData {
                         index: 0,
                         records: Some(batch()),
                         ..Default::default()
-                    },
-                    // An error path too: unknown partition.
-                    PartitionProduceData {
-                        index: 9,
-                        records: Some(batch()),
-                        ..Default::default()
-                    },
-                ],
-                ..Default::default()
-            }],
+                    }],
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         }),
         ApiKey::Fetch => Request::Fetch(FetchRequest {
@@ -183,23 +223,43 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             }],
             ..Default::default()
         }),
-        ApiKey::ListOffsets => Request::ListOffsets(ListOffsetsRequest {
-            replica_id: -1,
-            topics: vec![ListOffsetsTopic {
-                name: "t".into(),
-                partitions: [-1i64, -2, -3, 1_700_000_000_000, 9_999_999_999_999]
+        ApiKey::ListOffsets => {
+            // One timestamp per version (a partition asked twice is INVALID_REQUEST), the
+            // newest special one the version knows, and one it does not know yet (refused
+            // UNSUPPORTED_VERSION), on an unknown partition too.
+            let newest = match version {
+                11.. => -6,
+                9..=10 => -5,
+                8 => -4,
+                7 => -3,
+                _ => -2,
+            };
+            let timestamps = [
+                newest,
+                if version % 2 == 0 {
+                    -6
+                } else {
+                    1_700_000_000_000
+                },
+            ];
+            Request::ListOffsets(ListOffsetsRequest {
+                replica_id: -1,
+                topics: timestamps
                     .iter()
-                    .filter(|ts| **ts != -3 || version >= 7)
-                    .map(|ts| ListOffsetsPartition {
-                        partition_index: 0,
-                        timestamp: *ts,
+                    .zip([0, 9])
+                    .map(|(ts, partition_index)| ListOffsetsTopic {
+                        name: "t".into(),
+                        partitions: vec![ListOffsetsPartition {
+                            partition_index,
+                            timestamp: *ts,
+                            ..Default::default()
+                        }],
                         ..Default::default()
                     })
                     .collect(),
                 ..Default::default()
-            }],
-            ..Default::default()
-        }),
+            })
+        }
         ApiKey::CreateTopics => Request::CreateTopics(CreateTopicsRequest {
             topics: vec![
                 CreatableTopic {
@@ -288,6 +348,7 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
         }
         ApiKey::DescribeCluster => Request::DescribeCluster(DescribeClusterRequest {
             include_cluster_authorized_operations: true,
+            include_fenced_brokers: version >= 2,
             ..Default::default()
         }),
         ApiKey::OffsetForLeaderEpoch => {
@@ -369,23 +430,52 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             group_id: "stable".into(),
             generation_id_or_member_epoch: 1,
             member_id: member(),
-            topics: vec![OffsetCommitRequestTopic {
-                name: "t".into(),
-                partitions: vec![
-                    OffsetCommitRequestPartition {
+            topics: vec![
+                OffsetCommitRequestTopic {
+                    name: if version < 10 {
+                        "t".into()
+                    } else {
+                        String::new()
+                    },
+                    topic_id: if version >= 10 {
+                        topic_id
+                    } else {
+                        Default::default()
+                    },
+                    partitions: vec![
+                        OffsetCommitRequestPartition {
+                            partition_index: 0,
+                            committed_offset: 1,
+                            committed_metadata: Some("m".into()),
+                            ..Default::default()
+                        },
+                        OffsetCommitRequestPartition {
+                            partition_index: 9,
+                            committed_offset: 1,
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                },
+                OffsetCommitRequestTopic {
+                    name: if version < 10 {
+                        "missing".into()
+                    } else {
+                        String::new()
+                    },
+                    topic_id: if version >= 10 {
+                        UNKNOWN_ID
+                    } else {
+                        Default::default()
+                    },
+                    partitions: vec![OffsetCommitRequestPartition {
                         partition_index: 0,
                         committed_offset: 1,
-                        committed_metadata: Some("m".into()),
                         ..Default::default()
-                    },
-                    OffsetCommitRequestPartition {
-                        partition_index: 9,
-                        committed_offset: 1,
-                        ..Default::default()
-                    },
-                ],
-                ..Default::default()
-            }],
+                    }],
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         }),
         ApiKey::OffsetFetch => {
@@ -410,11 +500,36 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                         },
                         OffsetFetchRequestGroup {
                             group_id: "missing".into(),
-                            topics: Some(vec![OffsetFetchRequestTopics {
-                                name: "t".into(),
-                                partition_indexes: vec![0],
-                                ..Default::default()
-                            }]),
+                            topics: Some(vec![
+                                OffsetFetchRequestTopics {
+                                    name: if version < 10 {
+                                        "t".into()
+                                    } else {
+                                        String::new()
+                                    },
+                                    topic_id: if version >= 10 {
+                                        topic_id
+                                    } else {
+                                        Default::default()
+                                    },
+                                    partition_indexes: vec![0],
+                                    ..Default::default()
+                                },
+                                OffsetFetchRequestTopics {
+                                    name: if version < 10 {
+                                        "missing".into()
+                                    } else {
+                                        String::new()
+                                    },
+                                    topic_id: if version >= 10 {
+                                        UNKNOWN_ID
+                                    } else {
+                                        Default::default()
+                                    },
+                                    partition_indexes: vec![0],
+                                    ..Default::default()
+                                },
+                            ]),
                             ..Default::default()
                         },
                     ],
@@ -544,7 +659,16 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                 generation_id_or_member_epoch: -1,
                 member_id: String::new(),
                 topics: vec![TxnOffsetCommitRequestTopic {
-                    name: "t".into(),
+                    name: if version < 6 {
+                        "t".into()
+                    } else {
+                        String::new()
+                    },
+                    topic_id: if version >= 6 {
+                        topic_id
+                    } else {
+                        Default::default()
+                    },
                     partitions: vec![TxnOffsetCommitRequestPartition {
                         partition_index: 0,
                         committed_offset: 1,
@@ -571,6 +695,14 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             },
             producer_id_filters: vec![],
             duration_filter: -1,
+            // v2: a pattern, or an invalid one (INVALID_REGULAR_EXPRESSION).
+            transactional_id_pattern: (version >= 2).then(|| {
+                if n % 2 == 0 {
+                    "tx-.*".into()
+                } else {
+                    "[".into()
+                }
+            }),
             ..Default::default()
         }),
         ApiKey::DescribeProducers => Request::DescribeProducers(DescribeProducersRequest {

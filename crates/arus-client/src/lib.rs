@@ -17,6 +17,7 @@ mod error;
 mod groups;
 pub mod partitioner;
 mod records;
+mod topic_ids;
 
 use std::collections::HashMap;
 use std::io;
@@ -270,9 +271,48 @@ impl Client {
     /// A Produce request with `acks = 0` gets no response from a broker; for it this
     /// returns, without reading, a response that mirrors the request with error code NONE
     /// and base offset -1 (as Kafka's Java client reports such sends).
-    pub async fn send(&mut self, request: Request) -> Result<Response, ClientError> {
-        let version = self.api_version(request.api_key())?;
-        self.send_with_version(request, version).await
+    ///
+    /// Produce, OffsetCommit, OffsetFetch and TxnOffsetCommit requests may name their topics
+    /// by name at every version: at the versions that name them by id only, this fills in
+    /// the ids (learnt with Metadata) and puts the names back into the answer; when a
+    /// topic's id cannot be learnt (say, it does not exist) it sends the last version that
+    /// names topics instead, as Kafka's Java client does.
+    pub async fn send(&mut self, mut request: Request) -> Result<Response, ClientError> {
+        let api = request.api_key();
+        let mut version = self.api_version(api)?;
+        let mut by_id: Option<HashMap<Uuid, String>> = None;
+        if let Some(last) = topic_ids::last_by_name_version(api)
+            && version > last
+        {
+            let mut ids = HashMap::new();
+            match topic_ids::names(&request) {
+                Some(names) => {
+                    for name in names {
+                        match self.topic_id(&name).await {
+                            Ok(id) => {
+                                ids.insert(name, id);
+                            }
+                            Err(_) => {
+                                version = last;
+                                break;
+                            }
+                        }
+                    }
+                }
+                None => version = last,
+            }
+            if version > last {
+                topic_ids::set_ids(&mut request, &ids);
+                by_id = Some(ids.into_iter().map(|(name, id)| (id, name)).collect());
+            }
+        }
+        let mut response = self.send_with_version(request, version).await?;
+        if let Some(names) = by_id {
+            for stale in topic_ids::restore_names(&mut response, &names) {
+                self.topic_ids.remove(&stale);
+            }
+        }
+        Ok(response)
     }
 
     /// Sends `request` at `version` (which need not be one the broker advertises).
@@ -446,7 +486,12 @@ impl Client {
             allow_auto_topic_creation: false,
             ..Default::default()
         };
-        let response = match self.send(Request::Metadata(request)).await? {
+        // Not `send`, which may itself look topic ids up with this.
+        let version = self.api_version(ApiKey::Metadata)?;
+        let response = match self
+            .send_with_version(Request::Metadata(request), version)
+            .await?
+        {
             Response::Metadata(r) => r,
             other => return Err(wrong_response(ApiKey::Metadata, &other)),
         };

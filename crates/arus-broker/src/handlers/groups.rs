@@ -277,6 +277,23 @@ pub async fn leave_group(
     }
 }
 
+/// A group DescribeGroups cannot describe: Dead, and from v6 (KIP-1043) GROUP_ID_NOT_FOUND
+/// with Kafka's message.
+fn not_found(group_id: &str, message: String, version: i16) -> DescribedGroup {
+    let v6 = version >= 6;
+    DescribedGroup {
+        error_code: if v6 {
+            ErrorCode::GroupIdNotFound.code()
+        } else {
+            0
+        },
+        error_message: v6.then_some(message),
+        group_id: group_id.to_string(),
+        group_state: "Dead".into(),
+        ..Default::default()
+    }
+}
+
 pub fn describe_groups(
     broker: &Arc<Broker>,
     r: DescribeGroupsRequest,
@@ -298,17 +315,16 @@ pub fn describe_groups(
             } else {
                 driver.read_groups(|c, consumer| {
                     if consumer.contains(id) {
-                        // Kafka 4.0 (`classicGroup` throws GroupIdNotFoundException): a
-                        // consumer group is described as Dead (DescribeGroups v6 would also
-                        // carry GROUP_ID_NOT_FOUND and "Group X is not a classic group.").
-                        DescribedGroup {
-                            error_code: 0,
-                            group_id: id.clone(),
-                            group_state: "Dead".into(),
-                            ..Default::default()
-                        }
+                        // Kafka (`classicGroup` throws GroupIdNotFoundException): a consumer
+                        // group is described as Dead, with the error from v6 (below).
+                        not_found(id, format!("Group {id} is not a classic group."), version)
                     } else {
-                        c.describe(id)
+                        let g = c.describe(id);
+                        if g.group_state == "Dead" {
+                            not_found(id, format!("Group {id} not found."), version)
+                        } else {
+                            g
+                        }
                     }
                 })
             };
@@ -404,6 +420,9 @@ pub async fn delete_groups(broker: &Arc<Broker>, r: DeleteGroupsRequest) -> Dele
                 .map(|group_id| DeletableGroupResult {
                     group_id,
                     error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+                    // v3 carries a cause; Kafka gives one only for a failure of the whole
+                    // request (its exception's message), none for a per-group code.
+                    error_message: Some("The group coordinator is still loading.".into()),
                     ..Default::default()
                 })
                 .collect(),
@@ -436,13 +455,18 @@ pub async fn delete_groups(broker: &Arc<Broker>, r: DeleteGroupsRequest) -> Dele
             .groups_names
             .into_iter()
             .zip(codes)
-            .map(|(group_id, code)| DeletableGroupResult {
-                group_id,
-                error_code: match (&persisted, code) {
-                    (Err(e), ErrorCode::None) => e.code().code(),
-                    _ => code.code(),
+            .map(|(group_id, code)| match (&persisted, code) {
+                (Err(e), ErrorCode::None) => DeletableGroupResult {
+                    group_id,
+                    error_code: e.code().code(),
+                    error_message: Some(e.to_string()),
+                    ..Default::default()
                 },
-                ..Default::default()
+                _ => DeletableGroupResult {
+                    group_id,
+                    error_code: code.code(),
+                    ..Default::default()
+                },
             })
             .collect(),
         ..Default::default()

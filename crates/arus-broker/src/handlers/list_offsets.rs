@@ -1,5 +1,5 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), latest
-//! tiered (-5), or the first offset whose timestamp is at least the one asked for. As in
+//! tiered (-5), earliest pending upload (-6, v11, KIP-1023), or the first offset whose timestamp is at least the one asked for. As in
 //! Kafka's `Partition.fetchOffsetForTimestamp`, the isolation level bounds every answer:
 //! `read_committed` sees up to the last stable offset, `read_uncommitted` up to the high
 //! watermark; a lookup landing at or beyond that bound finds nothing.
@@ -18,6 +18,23 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
+
+/// The first version that may ask for each special timestamp (Kafka's
+/// `ReplicaManager.timestampMinSupportedVersion`): asked earlier, or any other negative
+/// timestamp, is UNSUPPORTED_VERSION for that partition.
+fn timestamp_supported(timestamp: i64, version: i16) -> bool {
+    let min = match timestamp {
+        t if t >= 0 => return true,
+        LATEST | EARLIEST => 1,
+        MAX_TIMESTAMP => 7,
+        EARLIEST_LOCAL => 8,
+        LATEST_TIERED => 9,
+        EARLIEST_PENDING_UPLOAD => 11,
+        _ => return false,
+    };
+    version >= min
+}
 
 fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), ErrorCode> {
     let fetchable = if read_committed {
@@ -35,14 +52,17 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i
     Ok(match timestamp {
         LATEST => (-1, fetchable),
         EARLIEST | EARLIEST_LOCAL => (-1, p.log_start_offset()),
-        // Without tiered storage nothing is tiered: Kafka answers -1.
-        LATEST_TIERED => (-1, -1),
+        // Without tiered storage nothing is tiered, and nothing waits to be uploaded: Kafka's
+        // UnifiedLog answers -1 for both (fetchEarliestPendingUploadOffset when
+        // remoteLogEnabled() is false), whatever the request's version.
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => (-1, -1),
         MAX_TIMESTAMP => match p.max_timestamp_offset() {
             Ok(Some((offset, ts))) => found(offset, ts),
             Ok(None) => (-1, -1),
             Err(_) => return Err(ErrorCode::KafkaStorageError),
         },
-        t if t < 0 => return Err(ErrorCode::InvalidRequest),
+        // Refused before the lookup (`timestamp_supported`).
+        t if t < 0 => return Err(ErrorCode::UnsupportedVersion),
         t => match p.offset_for_timestamp(t) {
             Ok(Some((offset, ts))) => found(offset, ts),
             Ok(None) => (-1, -1),
@@ -54,6 +74,19 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i
 pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     // v0/v1 have no isolation level: read_uncommitted.
     let read_committed = version >= 2 && request.isolation_level == 1;
+    // Kafka answers a partition asked for more than once with one INVALID_REQUEST entry.
+    let mut seen = std::collections::HashSet::new();
+    let duplicates: std::collections::HashSet<(String, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.clone(), p.partition_index))
+        })
+        .filter(|key| !seen.insert(key.clone()))
+        .collect();
+    let mut answered_duplicates = std::collections::HashSet::new();
     let topics = request
         .topics
         .into_iter()
@@ -62,6 +95,10 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
             let partitions = t
                 .partitions
                 .into_iter()
+                .filter(|p| {
+                    let key = (t.name.clone(), p.partition_index);
+                    !duplicates.contains(&key) || answered_duplicates.insert(key)
+                })
                 .map(|p| {
                     let mut resp = ListOffsetsPartitionResponse {
                         partition_index: p.partition_index,
@@ -70,6 +107,19 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                         leader_epoch: -1,
                         ..Default::default()
                     };
+                    if duplicates.contains(&(t.name.clone(), p.partition_index)) {
+                        resp.error_code = ErrorCode::InvalidRequest.code();
+                        return resp;
+                    }
+                    if !timestamp_supported(p.timestamp, version) {
+                        tracing::debug!(
+                            timestamp = p.timestamp,
+                            version,
+                            "ListOffsets: special timestamp not supported at this version"
+                        );
+                        resp.error_code = ErrorCode::UnsupportedVersion.code();
+                        return resp;
+                    }
                     let Some(partition) =
                         topic.as_ref().and_then(|t| t.partition(p.partition_index))
                     else {

@@ -21,4 +21,5 @@ pub mod produce;
 pub mod resource_configs;
 pub mod telemetry;
 pub mod topics_admin;
+pub mod transactional_id_pattern;
 pub mod transactions;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use arus_group::records::offsets_partition_for;
 use arus_group::{CommitParams, CommitPartition, OffsetEntry, TxnCommitParams};
-use arus_protocol::ErrorCode;
 use arus_protocol::messages::offset_commit_response::{
     OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -25,8 +24,26 @@ use arus_protocol::messages::{
     OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, TxnOffsetCommitRequest,
 };
 
+use arus_protocol::{ErrorCode, Uuid};
+
 use crate::Broker;
 use crate::groups::{PersistError, offsets_topic};
+
+/// The name a request's topic row stands for. From OffsetCommit v10, OffsetFetch v10 and
+/// TxnOffsetCommit v6 rows carry a topic id instead of a name (KIP-848, KIP-1319): as Kafka's
+/// request handlers, an id this broker knows becomes its topic's name, and an unknown (or
+/// zero) id becomes no name at all, which is UNKNOWN_TOPIC_ID for each of its partitions.
+fn row_topic(broker: &Broker, by_id: bool, name: &str, id: &Uuid) -> Option<String> {
+    if !by_id {
+        return Some(name.to_string());
+    }
+    broker.topics.get_by_id(id).map(|t| t.name.clone())
+}
+
+/// The id reported beside `name` in a response that names topics by id.
+fn topic_id_of(broker: &Broker, name: &str) -> Uuid {
+    broker.topics.get(name).map(|t| t.id).unwrap_or(Uuid::ZERO)
+}
 
 fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker
@@ -35,40 +52,46 @@ fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
         .is_some_and(|t| t.partition(partition).is_some())
 }
 
-/// Per topic: each partition with the error decided before the coordinator runs, or
-/// `None` when the coordinator's answer applies.
-type PlanRows = Vec<(String, Vec<(i32, Option<ErrorCode>)>)>;
+/// Per topic (name as resolved, id as asked): each partition with the error decided before
+/// the coordinator runs, or `None` when the coordinator's answer applies.
+type PlanRows = Vec<(String, Uuid, Vec<(i32, Option<ErrorCode>)>)>;
 
-/// An offset commit split into what is refused up front (`early` for every partition, or
-/// partitions this broker does not host, as Kafka's request handler does) and what goes to
-/// the coordinator.
+/// An offset commit split into what is refused up front (topics named by an unknown id, then
+/// partitions this broker does not host, as Kafka's request handler does before it calls the
+/// coordinator, then `early` for all the others) and what goes to the coordinator.
 struct CommitPlan {
     rows: PlanRows,
     partitions: Vec<CommitPartition>,
 }
 
-fn plan_commit<'a, P: Iterator<Item = CommitPartition>>(
+/// One topic row of a commit: its name (`None`: unknown id), its id as asked, and its
+/// partitions (each built for the resolved name).
+type CommitTopic<P> = (Option<String>, Uuid, P);
+
+fn plan_commit<P: Iterator<Item = CommitPartition>>(
     broker: &Broker,
     early: Option<ErrorCode>,
-    topics: impl Iterator<Item = (&'a str, P)>,
+    topics: impl Iterator<Item = CommitTopic<P>>,
 ) -> CommitPlan {
     let mut plan = CommitPlan {
         rows: Vec::new(),
         partitions: Vec::new(),
     };
-    for (name, parts) in topics {
+    for (name, id, parts) in topics {
         let mut rows = Vec::new();
         for p in parts {
-            if let Some(code) = early {
-                rows.push((p.partition, Some(code)));
-            } else if !partition_exists(broker, name, p.partition) {
+            if name.is_none() {
+                rows.push((p.partition, Some(ErrorCode::UnknownTopicId)));
+            } else if !partition_exists(broker, &p.topic, p.partition) {
                 rows.push((p.partition, Some(ErrorCode::UnknownTopicOrPartition)));
+            } else if let Some(code) = early {
+                rows.push((p.partition, Some(code)));
             } else {
                 rows.push((p.partition, None));
                 plan.partitions.push(p);
             }
         }
-        plan.rows.push((name.to_string(), rows));
+        plan.rows.push((name.unwrap_or_default(), id, rows));
     }
     plan
 }
@@ -89,12 +112,15 @@ fn partition_codes(
     codes
 }
 
+/// A topic's name (as resolved), id (as asked) and each partition's final code.
+type ResolvedTopic = (String, Uuid, Vec<(i32, ErrorCode)>);
+
 /// The final code of every planned partition: its early error, else the coordinator's
 /// answers in order.
-fn resolve(rows: PlanRows, codes: Vec<ErrorCode>) -> Vec<(String, Vec<(i32, ErrorCode)>)> {
+fn resolve(rows: PlanRows, codes: Vec<ErrorCode>) -> Vec<ResolvedTopic> {
     let mut next = codes.into_iter();
     rows.into_iter()
-        .map(|(name, rows)| {
+        .map(|(name, id, rows)| {
             let rows = rows
                 .into_iter()
                 .map(|(p, code)| {
@@ -105,7 +131,7 @@ fn resolve(rows: PlanRows, codes: Vec<ErrorCode>) -> Vec<(String, Vec<(i32, Erro
                     )
                 })
                 .collect();
-            (name, rows)
+            (name, id, rows)
         })
         .collect()
 }
@@ -124,10 +150,13 @@ pub async fn commit(
         broker,
         early,
         r.topics.iter().map(|t| {
+            let name = row_topic(broker, version >= 10, &t.name, &t.topic_id);
+            let topic = name.clone().unwrap_or_default();
             (
-                t.name.as_str(),
-                t.partitions.iter().map(|p| CommitPartition {
-                    topic: t.name.clone(),
+                name,
+                t.topic_id,
+                t.partitions.iter().map(move |p| CommitPartition {
+                    topic: topic.clone(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: if version >= 6 {
@@ -187,8 +216,9 @@ pub async fn commit(
     OffsetCommitResponse {
         topics: resolve(plan, codes)
             .into_iter()
-            .map(|(name, rows)| OffsetCommitResponseTopic {
+            .map(|(name, topic_id, rows)| OffsetCommitResponseTopic {
                 name,
+                topic_id,
                 partitions: rows
                     .into_iter()
                     .map(|(partition_index, code)| OffsetCommitResponsePartition {
@@ -247,10 +277,13 @@ pub async fn txn_commit(
         broker,
         early,
         r.topics.iter().map(|t| {
+            let name = row_topic(broker, version >= 6, &t.name, &t.topic_id);
+            let topic = name.clone().unwrap_or_default();
             (
-                t.name.as_str(),
-                t.partitions.iter().map(|p| CommitPartition {
-                    topic: t.name.clone(),
+                name,
+                t.topic_id,
+                t.partitions.iter().map(move |p| CommitPartition {
+                    topic: topic.clone(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: if version >= 2 {
@@ -311,8 +344,9 @@ pub async fn txn_commit(
     TxnOffsetCommitResponse {
         topics: resolve(plan, codes)
             .into_iter()
-            .map(|(name, rows)| TxnOffsetCommitResponseTopic {
+            .map(|(name, topic_id, rows)| TxnOffsetCommitResponseTopic {
                 name,
+                topic_id,
                 partitions: rows
                     .into_iter()
                     .map(|(partition_index, code)| TxnOffsetCommitResponsePartition {
@@ -358,11 +392,34 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                         ..Default::default()
                     };
                 }
+                // v10 names topics by id: those this broker knows are fetched by name and
+                // reported with the id asked; unknown ids follow, UNKNOWN_TOPIC_ID.
+                let by_id = version >= 10;
+                let mut asked_ids: std::collections::HashMap<String, Uuid> = Default::default();
+                let mut unknown_ids: Vec<(Uuid, Vec<i32>)> = Vec::new();
                 let wanted: Option<Vec<(String, Vec<i32>)>> = g.topics.map(|ts| {
                     ts.into_iter()
-                        .map(|t| (t.name, t.partition_indexes))
+                        .filter_map(|t| match row_topic(broker, by_id, &t.name, &t.topic_id) {
+                            Some(name) => {
+                                asked_ids.insert(name.clone(), t.topic_id);
+                                Some((name, t.partition_indexes))
+                            }
+                            None => {
+                                unknown_ids.push((t.topic_id, t.partition_indexes));
+                                None
+                            }
+                        })
                         .collect()
                 });
+                let id_of = |name: &str| {
+                    if !by_id {
+                        Uuid::ZERO
+                    } else if let Some(id) = asked_ids.get(name) {
+                        *id
+                    } else {
+                        topic_id_of(broker, name)
+                    }
+                };
                 let member_id = if version >= 9 {
                     g.member_id.clone()
                 } else {
@@ -388,6 +445,9 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                 OffsetFetchResponseGroup {
                     topics: found
                         .into_iter()
+                        // A v10 answer cannot name a topic that has no id any more (deleted):
+                        // Kafka leaves such offsets out.
+                        .filter(|(name, _)| !by_id || id_of(name) != Uuid::ZERO)
                         .map(|(name, parts)| OffsetFetchResponseTopics {
                             partitions: parts
                                 .into_iter()
@@ -413,9 +473,27 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
                                     }
                                 })
                                 .collect(),
+                            topic_id: id_of(&name),
                             name,
                             ..Default::default()
                         })
+                        .chain(unknown_ids.into_iter().map(|(topic_id, partitions)| {
+                            OffsetFetchResponseTopics {
+                                topic_id,
+                                partitions: partitions
+                                    .into_iter()
+                                    .map(|partition_index| OffsetFetchResponsePartitions {
+                                        partition_index,
+                                        committed_offset: -1,
+                                        committed_leader_epoch: -1,
+                                        metadata: Some(String::new()),
+                                        error_code: ErrorCode::UnknownTopicId.code(),
+                                        ..Default::default()
+                                    })
+                                    .collect(),
+                                ..Default::default()
+                            }
+                        }))
                         .collect(),
                     group_id: g.group_id,
                     error_code: 0,

@@ -215,8 +215,20 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
     let mut any_error: Option<String> = None;
     let valid_acks = matches!(acks, -1..=1);
 
-    for (ti, topic_data) in request.topic_data.into_iter().enumerate() {
-        let topic = broker.topics.get(&topic_data.name);
+    for (ti, mut topic_data) in request.topic_data.into_iter().enumerate() {
+        // v13+ names topics by id (KIP-516). As Kafka's handleProduceRequest, an id this
+        // broker does not know is UNKNOWN_TOPIC_ID for each of its partitions; a known one is
+        // handled under its name from then on.
+        let by_id = version >= 13;
+        let topic = if by_id {
+            broker.topics.get_by_id(&topic_data.topic_id)
+        } else {
+            broker.topics.get(&topic_data.name)
+        };
+        if let Some(t) = topic.as_ref().filter(|_| by_id) {
+            topic_data.name = t.name.clone();
+        }
+        let unknown_id = by_id && topic.is_none();
         let mut partition_responses = Vec::with_capacity(topic_data.partition_data.len());
         for (pi, data) in topic_data.partition_data.into_iter().enumerate() {
             let mut resp = PartitionProduceResponse {
@@ -225,6 +237,13 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                 ..Default::default()
             };
             let result = (|| {
+                // Sorted out before the append, as Kafka's request handler does.
+                if unknown_id {
+                    return Err(Refusal::new(
+                        ErrorCode::UnknownTopicId,
+                        "This server does not host this topic ID.",
+                    ));
+                }
                 if !valid_acks {
                     return Err(Refusal::new(
                         ErrorCode::InvalidRequiredAcks,
@@ -317,6 +336,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
         }
         responses.push(TopicProduceResponse {
             name: topic_data.name,
+            topic_id: topic_data.topic_id,
             partition_responses,
             ..Default::default()
         });

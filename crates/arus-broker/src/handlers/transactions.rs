@@ -38,6 +38,7 @@ use tracing::debug;
 
 use crate::Broker;
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
+use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
 
 /// How long EndTxn waits for its markers before answering anyway.
 const MARKER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -399,6 +400,23 @@ pub fn list(broker: &Broker, r: ListTransactionsRequest, version: i16) -> ListTr
             ..Default::default()
         };
     }
+    let pattern = if version >= 2 {
+        r.transactional_id_pattern.as_deref()
+    } else {
+        None
+    };
+    let pattern = match TransactionalIdPattern::compile(pattern) {
+        Ok(p) => p,
+        Err(e) => {
+            // The response carries no message (nor the unknown state filters, as Kafka's
+            // error response): the operator's log has it.
+            tracing::info!(error = %e, "ListTransactions refused");
+            return ListTransactionsResponse {
+                error_code: ErrorCode::InvalidRegularExpression.code(),
+                ..Default::default()
+            };
+        }
+    };
     let (known, unknown): (Vec<String>, Vec<String>) = r
         .state_filters
         .into_iter()
@@ -419,6 +437,7 @@ pub fn list(broker: &Broker, r: ListTransactionsRequest, version: i16) -> ListTr
         unknown_state_filters: unknown,
         transaction_states: listed
             .into_iter()
+            .filter(|t| pattern.matches(&t.transactional_id))
             .map(|t| ListedState {
                 transactional_id: t.transactional_id,
                 producer_id: t.producer_id,

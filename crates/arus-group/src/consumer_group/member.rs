@@ -93,7 +93,18 @@ pub struct Member {
     pub partitions_pending_revocation: Assignment,
 }
 
+/// ConsumerGroupDescribe v1 `MemberType` (KIP-1099), Kafka's `ConsumerGroupMember`:
+/// a member that joined through the classic protocol is 0, one of the consumer protocol 1.
+pub const MEMBER_TYPE_CLASSIC: i8 = 0;
+pub const MEMBER_TYPE_CONSUMER: i8 = 1;
+
 impl Member {
+    /// The `MemberType` ConsumerGroupDescribe reports. Every member here joined through
+    /// ConsumerGroupHeartbeat: the consumer protocol.
+    pub fn member_type(&self) -> i8 {
+        MEMBER_TYPE_CONSUMER
+    }
+
     /// A fresh member as Kafka creates it (`getOrMaybeCreateMember`).
     pub fn new(member_id: &str) -> Member {
         Member {

@@ -1360,6 +1360,7 @@ impl ConsumerGroups {
                                         .get(&m.member_id)
                                         .unwrap_or(&Assignment::new()),
                                 ),
+                                member_type: m.member_type(),
                                 ..Default::default()
                             })
                             .collect(),

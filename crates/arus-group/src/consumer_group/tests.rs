@@ -740,6 +740,8 @@ fn describe_and_offset_commit_validation() {
         ("client", "/127.0.0.1")
     );
     assert_eq!(m.subscribed_topic_names, vec!["t".to_string()]);
+    // KIP-1099: a member that heartbeats ConsumerGroupHeartbeat is of type consumer (1).
+    assert_eq!(m.member_type, 1);
     assert_eq!(m.assignment.topic_partitions[0].topic_name, "t");
     assert_eq!(m.assignment.topic_partitions[0].partitions, vec![0, 1]);
     assert_eq!(

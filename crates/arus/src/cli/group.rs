@@ -184,12 +184,25 @@ fn format_assignment(a: &Result<Vec<(String, Vec<i32>)>, String>) -> String {
     }
 }
 
+/// DescribeGroups of one group. A group that does not exist is described `Dead` (up to
+/// DescribeGroups v5) or refused GROUP_ID_NOT_FOUND (v6, KIP-1043): both come back `Dead`.
+async fn describe_group(
+    client: &mut arus_client::Client,
+    group: &str,
+) -> anyhow::Result<DescribedGroup> {
+    match client.describe_group(group).await {
+        Err(e) if e.code() == Some(ErrorCode::GroupIdNotFound) => Ok(DescribedGroup {
+            group_id: group.to_string(),
+            group_state: "Dead".into(),
+            ..Default::default()
+        }),
+        r => r.broker_context(|| format!("describing group '{group}'")),
+    }
+}
+
 async fn describe(a: DescribeArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
     let mut client = a.connect.connect().await?;
-    let g = client
-        .describe_group(&a.group)
-        .await
-        .broker_context(|| format!("describing group '{}'", a.group))?;
+    let g = describe_group(&mut client, &a.group).await?;
     let committed = client
         .offset_fetch(&a.group, None)
         .await
@@ -367,10 +380,7 @@ async fn reset_offsets(a: ResetArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         );
     };
     let mut client = a.connect.connect().await?;
-    let g = client
-        .describe_group(&a.group)
-        .await
-        .broker_context(|| format!("describing group '{}'", a.group))?;
+    let g = describe_group(&mut client, &a.group).await?;
     if !resettable(&g.group_state) {
         bail!(
             "offsets of group '{}' can only be reset while it is inactive, but its state is {} \
