@@ -8,10 +8,10 @@
 //!   specs' `apiKey`, Kafka's `CoordinatorRecordType`).
 //! - A record **value** is an `int16` value version followed by the value struct at that
 //!   version; a **tombstone** (the record deleted by compaction) has a null value.
-//! - Written value versions are Kafka 4.0's: `OffsetCommitValue` v3 (v1 when an expire
-//!   timestamp is set), `GroupMetadataValue` v3, the KIP-848 values v0. (Kafka 4.1 writes
-//!   `OffsetCommitValue` v4, the flexible version, when there is no expire timestamp; Kafka
-//!   4.x reads both.) Every version of the specs is read.
+//! - Written value versions are Kafka 4.4's: `OffsetCommitValue` v4, the flexible version
+//!   whose tagged `topicId` survives a rewrite (v1 when an expire timestamp is set, the only
+//!   version that has one), `GroupMetadataValue` v3, the KIP-848 values v0. Every version of
+//!   the specs is read.
 //!
 //! Record types this version of Arus does not interpret (the share-group records 9..=15,
 //! Kafka 4's regular-expression record, future types) decode to [`CoordinatorRecord::Unknown`]
@@ -53,9 +53,9 @@ pub const CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY: i16 =
 pub const CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY: i16 =
     ConsumerGroupCurrentMemberAssignmentKey::RECORD_TYPE;
 
-/// `OffsetCommitValue` version Kafka 4.0 writes when the commit has no expire timestamp
-/// (Kafka 4.1 writes 4).
-pub const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+/// `OffsetCommitValue` version Kafka 4.1+ writes when the commit has no expire timestamp.
+/// Writing v3 would drop the tagged `topicId` of a v4 record on rewrite (compaction, reload).
+pub const OFFSET_COMMIT_VALUE_VERSION: i16 = 4;
 /// `OffsetCommitValue` version Kafka writes when the commit carries an expire timestamp
 /// (the only version with the `expireTimestamp` field).
 pub const OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRE: i16 = 1;
@@ -662,6 +662,29 @@ mod tests {
         }
     }
 
+    /// Found by the coordinator_records fuzz target: a v4 commit carrying a topic id lost it
+    /// when Arus rewrote the record at v3.
+    #[test]
+    fn an_offset_commit_keeps_its_topic_id_when_rewritten() {
+        let record = CoordinatorRecord::OffsetCommit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 3,
+            value: Some(OffsetCommitValue {
+                offset: 42,
+                leader_epoch: 7,
+                metadata: "m".into(),
+                commit_timestamp: 1_700_000_000_000,
+                expire_timestamp: -1,
+                topic_id: arus_protocol::Uuid([9; 16]),
+            }),
+        };
+        let (k, v) = encode_record(&record).unwrap();
+        let v = v.unwrap();
+        assert_eq!(&v[..2], &4i16.to_be_bytes(), "written at v4");
+        assert_eq!(decode_record(&k, Some(&v)).unwrap(), record);
+    }
+
     /// The record types are on disk: they must stay Kafka's `CoordinatorRecordType` numbers.
     #[test]
     fn record_types_are_kafkas() {
@@ -706,15 +729,26 @@ mod tests {
         ];
         #[rustfmt::skip]
         let value: &[u8] = &[
+            0, 4,                   // value version 4 (flexible)
+            0, 0, 0, 0, 0, 0, 0, 5, // offset
+            0, 0, 0, 1,             // leaderEpoch
+            1,                      // metadata "" (compact string: length + 1)
+            0, 0, 0, 0, 0, 0, 1, 2, // commitTimestamp
+            0,                      // no tagged fields (topicId absent: zero)
+        ];
+        assert_eq!(&k[..], key);
+        assert_eq!(v.as_deref(), Some(value));
+        assert_eq!(decode_record(key, Some(value)).unwrap(), r);
+        // Kafka 4.0 wrote v3; it still reads the same.
+        #[rustfmt::skip]
+        let value3: &[u8] = &[
             0, 3,                   // value version 3
             0, 0, 0, 0, 0, 0, 0, 5, // offset
             0, 0, 0, 1,             // leaderEpoch
             0, 0,                   // metadata ""
             0, 0, 0, 0, 0, 0, 1, 2, // commitTimestamp
         ];
-        assert_eq!(&k[..], key);
-        assert_eq!(v.as_deref(), Some(value));
-        assert_eq!(decode_record(key, Some(value)).unwrap(), r);
+        assert_eq!(decode_record(key, Some(value3)).unwrap(), r);
 
         // With an expire timestamp: version 1, no leaderEpoch, expireTimestamp last.
         let r1 = CoordinatorRecord::OffsetCommit {
