@@ -40,7 +40,7 @@ pub enum Outcome {
 /// decode is not advertised until the broker does what that version promises (a test checks
 /// every bound against the codec's range).
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 11),
+    (ApiKey::Produce, 3, 12),
     (ApiKey::Fetch, 4, 17),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
@@ -70,12 +70,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
     (ApiKey::TxnOffsetCommit, 0, 4),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::UpdateFeatures, 0, 2),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -99,6 +100,8 @@ pub struct Broker {
     pub groups: Arc<crate::groups::GroupDriver>,
     /// The transaction coordinator and producer ids.
     pub txns: Arc<crate::txn::TxnDriver>,
+    /// Finalized feature levels (`transaction.version`, `group.version`, …).
+    pub features: Arc<crate::features::live::Features>,
     /// Retention and compaction in the background.
     log_manager: Mutex<Option<crate::log_manager::LogManager>>,
     /// `<log.dirs>/.lock`, held from the first read of the directory to the end of shutdown.
@@ -113,6 +116,8 @@ pub enum BrokerError {
     DynamicConfigs(#[from] crate::dynamic_config::DynamicConfigError),
     #[error(transparent)]
     DirLock(#[from] crate::dir_lock::DirLockError),
+    #[error("cannot read the finalized feature levels: {0}")]
+    Features(#[from] crate::features::store::FeatureStoreError),
     #[error("cannot read the producer id reservation: {0}")]
     ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
 }
@@ -124,6 +129,9 @@ impl Broker {
         // A corrupt dynamic-configs file stops the start rather than silently running with
         // the static values (and later overwriting the operator's settings).
         config.load_dynamic()?;
+        // Before the topic registry: whether the directory is new is decided by the
+        // metadata file the registry creates.
+        let features = Arc::new(crate::features::live::Features::open(&config.log_dir)?);
         let topics = Arc::new(TopicRegistry::open(config.clone())?);
         let for_flusher = topics.clone();
         let flusher = Flusher::start(
@@ -151,9 +159,13 @@ impl Broker {
             advertised: RwLock::new(advertised),
             groups,
             txns,
+            features,
             log_manager: Mutex::new(None),
             dir_lock: Mutex::new(dir_lock),
         });
+        broker
+            .txns
+            .set_transaction_version(broker.features.transaction_version());
         broker.groups.start_loading(&broker);
         broker.txns.start_loading(&broker);
         *broker.log_manager.lock() = Some(crate::log_manager::LogManager::start(&broker));
@@ -206,7 +218,7 @@ impl Broker {
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
         match request {
             Request::ApiVersions(r) => Outcome::Respond(Response::ApiVersions(
-                handlers::api_versions::handle(&r, version),
+                handlers::api_versions::handle(&r, version, &self.features.snapshot()),
             )),
             Request::Metadata(r) => Outcome::Respond(Response::Metadata(
                 handlers::metadata::handle(self, r, version),
@@ -326,6 +338,9 @@ impl Broker {
             )),
             Request::DeleteRecords(r) => Outcome::Respond(Response::DeleteRecords(
                 handlers::delete_records::handle(self, r),
+            )),
+            Request::UpdateFeatures(r) => Outcome::Respond(Response::UpdateFeatures(
+                handlers::features::update(self, r, version),
             )),
             Request::DescribeProducers(r) => Outcome::Respond(Response::DescribeProducers(
                 handlers::transactions::describe_producers(self, r),

@@ -3,9 +3,12 @@
 
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::ApiVersionsRequest;
-use arus_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use arus_protocol::messages::api_versions_response::{
+    ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
+};
 
 use crate::broker::{SUPPORTED_APIS, supported_versions};
+use crate::features::{Finalized, SUPPORTED};
 
 /// Exactly the ranges the connection layer serves ([`supported_versions`], caps included): a
 /// client that picks the highest advertised version must never be disconnected for it.
@@ -24,7 +27,41 @@ fn ranges() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(request: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+/// The supported features as Kafka's `ApiVersionsResponse` lists them: below v4, features
+/// whose minimum is 0 are left out, because older clients cannot parse them (KAFKA-17492).
+fn supported_features(version: i16) -> Vec<SupportedFeatureKey> {
+    SUPPORTED
+        .iter()
+        .filter(|f| version >= 4 || f.min != 0)
+        .map(|f| SupportedFeatureKey {
+            name: f.name.to_string(),
+            min_version: f.min,
+            max_version: f.max,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The finalized levels; a feature at level 0 is not finalized and not listed.
+fn finalized_features(f: &Finalized) -> Vec<FinalizedFeatureKey> {
+    f.levels
+        .iter()
+        .filter(|(_, level)| **level != 0)
+        .map(|(name, level)| FinalizedFeatureKey {
+            name: name.clone(),
+            max_version_level: *level,
+            min_version_level: *level,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The answer, with the feature fields (tagged, v3+) from `features`.
+pub fn handle(
+    request: &ApiVersionsRequest,
+    version: i16,
+    features: &Finalized,
+) -> ApiVersionsResponse {
     if version >= 3 {
         tracing::debug!(
             client_software_name = %request.client_software_name,
@@ -35,6 +72,9 @@ pub fn handle(request: &ApiVersionsRequest, version: i16) -> ApiVersionsResponse
     ApiVersionsResponse {
         error_code: ErrorCode::None.code(),
         api_keys: ranges(),
+        supported_features: supported_features(version),
+        finalized_features_epoch: features.epoch,
+        finalized_features: finalized_features(features),
         ..Default::default()
     }
 }
@@ -56,7 +96,7 @@ mod tests {
 
     #[test]
     fn advertised_ranges_are_the_served_ranges() {
-        let response = handle(&ApiVersionsRequest::default(), 3);
+        let response = handle(&ApiVersionsRequest::default(), 3, &Finalized::fresh());
         assert_eq!(response.api_keys.len(), SUPPORTED_APIS.len());
         for v in &response.api_keys {
             let key = ApiKey::from_i16(v.api_key).unwrap();
@@ -72,7 +112,49 @@ mod tests {
             .iter()
             .find(|v| v.api_key == ApiKey::EndTxn as i16)
             .unwrap();
-        assert_eq!(end_txn.max_version, 4, "EndTxn v5 is transactions v2");
+        assert_eq!(end_txn.max_version, 5, "EndTxn v5 is transactions v2");
+    }
+
+    #[test]
+    fn features_follow_kafkas_rules_per_version() {
+        let mut f = Finalized::fresh();
+        f.epoch = 7;
+        f.levels.insert("group.version".into(), 0);
+        let v4 = handle(&ApiVersionsRequest::default(), 4, &f);
+        let names: Vec<&str> = v4
+            .supported_features
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["group.version", "metadata.version", "transaction.version"]
+        );
+        let tv = v4
+            .supported_features
+            .iter()
+            .find(|k| k.name == "transaction.version")
+            .unwrap();
+        assert_eq!((tv.min_version, tv.max_version), (0, 2));
+        assert_eq!(v4.finalized_features_epoch, 7);
+        let finalized: Vec<(&str, i16)> = v4
+            .finalized_features
+            .iter()
+            .map(|k| (k.name.as_str(), k.max_version_level))
+            .collect();
+        // group.version at 0 is not finalized.
+        assert_eq!(
+            finalized,
+            [("metadata.version", 33), ("transaction.version", 2)]
+        );
+        // v3 leaves out the features whose minimum is 0 (KAFKA-17492).
+        let v3 = handle(&ApiVersionsRequest::default(), 3, &f);
+        let names: Vec<&str> = v3
+            .supported_features
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
+        assert_eq!(names, ["metadata.version"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod configs;
 pub mod consumer_groups;
 pub mod delete_records;
+pub mod features;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
