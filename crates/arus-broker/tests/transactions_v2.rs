@@ -254,6 +254,26 @@ async fn v2_commit_bumps_the_epoch_and_fences_a_late_batch_of_the_old_one() {
 }
 
 #[tokio::test]
+async fn pipelined_v12_produces_of_one_producer_append_in_arrival_order() {
+    // A connection's requests run concurrently: the second request's partition is already
+    // in the transaction, but it must not append before the first, whose add is still
+    // being made durable (its batch would then be out of sequence).
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path()).await;
+    let (pid, e0) = init(&broker, "pipe").await;
+    let (first, second) = tokio::join!(
+        produce(&broker, 12, "pipe", 0, batch((pid, e0), 0, "first")),
+        produce(&broker, 12, "pipe", 0, batch((pid, e0), 1, "second")),
+    );
+    assert_eq!(
+        (first.error_code, second.error_code),
+        (0, 0),
+        "{first:?} {second:?}"
+    );
+    assert_eq!(data_values(&broker, 0), ["first", "second"]);
+}
+
+#[tokio::test]
 async fn txn_offset_commit_v5_adds_the_offsets_partition_and_v1_clients_keep_working() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path()).await;

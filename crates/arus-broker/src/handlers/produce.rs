@@ -239,11 +239,16 @@ fn transactional_header(records: &Bytes) -> Option<(i64, i16)> {
 /// Produce v12+ (transactions v2): adds every partition of the request holding
 /// transactional batches to the producer's transaction before anything is appended
 /// (KIP-890 part 2; the client no longer sends AddPartitionsToTxn). Returns the add's code
-/// per (topic, partition); partitions of unknown topics are left to the main loop.
-async fn add_transactional_partitions(
-    broker: &Arc<Broker>,
+/// per (topic, partition); partitions of unknown topics are left to the main loop. The
+/// returned guards ([`crate::txn::TxnDriver::produce_order`]) must be held until the
+/// batches are appended.
+async fn add_transactional_partitions<'a>(
+    broker: &'a Arc<Broker>,
     request: &ProduceRequest,
-) -> std::collections::HashMap<(String, i32), ErrorCode> {
+) -> (
+    std::collections::HashMap<(String, i32), ErrorCode>,
+    Vec<tokio::sync::MutexGuard<'a, ()>>,
+) {
     let mut by_producer: std::collections::BTreeMap<(i64, i16), Vec<arus_txn::TopicPartition>> =
         std::collections::BTreeMap::new();
     for t in &request.topic_data {
@@ -257,6 +262,17 @@ async fn add_transactional_partitions(
                     .or_default()
                     .push(arus_txn::TopicPartition::new(t.name.clone(), p.index));
             }
+        }
+    }
+    // Taken before any await, in a fixed order (by producer id), so that requests of the
+    // same producer queue in arrival order and two requests never wait on each other.
+    let mut guards = Vec::new();
+    let mut pids: Vec<i64> = by_producer.keys().map(|(pid, _)| *pid).collect();
+    pids.dedup();
+    let mut shards_taken = std::collections::BTreeSet::new();
+    for pid in pids {
+        if shards_taken.insert(pid.rem_euclid(crate::txn::PRODUCE_ORDER_SHARDS as i64)) {
+            guards.push(broker.txns.produce_order(pid).await);
         }
     }
     let mut codes = std::collections::HashMap::new();
@@ -275,12 +291,12 @@ async fn add_transactional_partitions(
             codes.insert((tp.topic, tp.partition), code);
         }
     }
-    codes
+    (codes, guards)
 }
 
 pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Outcome {
     let acks = request.acks;
-    let added = if version >= 12 {
+    let (added, order_guards) = if version >= 12 {
         add_transactional_partitions(broker, &request).await
     } else {
         Default::default()
@@ -399,6 +415,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
             ..Default::default()
         });
     }
+    drop(order_guards);
     if !appended.is_empty() {
         broker.data_arrived.notify_waiters();
     }

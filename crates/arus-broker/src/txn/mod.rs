@@ -58,6 +58,9 @@ const MARKER_RETRY: Duration = Duration::from_secs(1);
 const RELOAD_TIMER_PAUSE_MS: i64 = 1000;
 /// A marker that keeps failing is logged on its first attempt and every this many after.
 const MARKER_WARN_EVERY: u32 = 60;
+/// Locks that keep one producer's transactional Produce v12+ requests in arrival order
+/// (sharded by producer id, so the number is bounded).
+pub const PRODUCE_ORDER_SHARDS: usize = 64;
 
 pub fn txn_config(c: &BrokerConfig) -> TxnConfig {
     TxnConfig {
@@ -98,9 +101,22 @@ pub struct TxnDriver {
     /// `transaction.partition.verification.enable`, read where they are used.
     config: Arc<BrokerConfig>,
     producer_id_expiration_check_ms: i64,
+    /// See [`TxnDriver::produce_order`].
+    produce_order: [tokio::sync::Mutex<()>; PRODUCE_ORDER_SHARDS],
 }
 
 impl TxnDriver {
+    /// Held by a transactional Produce v12+ from before its implicit add until its batches
+    /// are appended. A connection's requests run concurrently here (Kafka handles them one
+    /// at a time): without it, a producer's second request, whose partitions are already in
+    /// the transaction, would append before the first one, still waiting for its add to be
+    /// durable, and the first would then be out of sequence. Tokio's mutex is fair, so
+    /// requests take it in the order they arrived.
+    pub async fn produce_order(&self, producer_id: i64) -> tokio::sync::MutexGuard<'_, ()> {
+        let shard = producer_id.rem_euclid(PRODUCE_ORDER_SHARDS as i64) as usize;
+        self.produce_order[shard].lock().await
+    }
+
     pub fn open(config: &Arc<BrokerConfig>) -> Result<TxnDriver, ProducerIdError> {
         Ok(TxnDriver {
             state: Mutex::new(State {
@@ -115,6 +131,7 @@ impl TxnDriver {
             stopped: AtomicBool::new(false),
             config: config.clone(),
             producer_id_expiration_check_ms: config.producer_id_expiration_check_interval_ms,
+            produce_order: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
         })
     }
 
