@@ -412,6 +412,8 @@ def main():
     ap.add_argument("--keep-logs", action="store_true", help="keep the broker data dir and print log paths")
     ap.add_argument("--override", action="append", default=[], help="extra broker property key=value (repeatable)")
     ap.add_argument("--report", default=os.path.join(COMPAT, "REPORT.md"))
+    ap.add_argument("--transaction-version", type=int, choices=[0, 1, 2],
+                    help="finalize transaction.version at this level (UpdateFeatures) before the clients run")
     args = ap.parse_args()
 
     clients = [c for c in args.clients.split(",") if c]
@@ -434,6 +436,12 @@ def main():
         broker = Broker(broker_path, log_dir, args.keep_logs)
         bootstrap = broker.start(BROKER_DEFAULTS + args.override)
         broker_state = "listening on %s" % bootstrap
+        if args.transaction_version is not None:
+            from features import set_feature
+            code, msg = set_feature(bootstrap, "transaction.version", args.transaction_version)
+            if code:
+                raise RuntimeError("cannot finalize transaction.version=%d: error %d %s" % (args.transaction_version, code, msg))
+            broker_state += ", transaction.version %d" % args.transaction_version
         print("[run] broker %s listening on %s (log %s)" % (broker_path, bootstrap, os.path.relpath(broker.log_path, ROOT)), flush=True)
     except Exception as e:  # noqa: BLE001
         broker_state = "FAILED TO START: %s" % e

@@ -17,6 +17,9 @@ echo "== compat (real Kafka clients against target/release/arus)"
 cargo build --release -p arus
 bash compat/install.sh
 python3 compat/run.py --broker target/release/arus
+echo "== compat: the transaction scenarios again at transaction.version 1 (the run above is at 2, a new directory's default)"
+python3 compat/run.py --broker target/release/arus --transaction-version 1 --report compat/work/REPORT-tv1.md \
+  --scenarios txn_commit_abort,txn_consume_transform_produce,txn_fencing,txn_admin
 echo "== compat: idempotent producer through a connection-cutting proxy"
 compat/.venv/bin/python compat/idempotence_proxy.py --broker target/release/arus
 echo "== compat: transactions across broker SIGKILLs"

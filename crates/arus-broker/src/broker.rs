@@ -42,8 +42,8 @@ pub enum Outcome {
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     // ApiVersions advertises Produce from 0 (KAFKA-18659, see
     // `handlers::api_versions::PRODUCE_ADVERTISED_MIN_VERSION`); v0-2 are not served. v12 is
-    // v11 plus the implicit AddPartitionsToTxn of transactions v2, which clients only use once
-    // `transaction.version` 2 is finalized; v13 names topics by id.
+    // v11 plus the implicit AddPartitionsToTxn of transactions v2 (KIP-890 part 2); v13 names
+    // topics by id.
     (ApiKey::Produce, 3, 13),
     // v18 adds the follower's high watermark (KIP-1166), which consumers do not send.
     (ApiKey::Fetch, 4, 18),
@@ -83,16 +83,16 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    // EndTxn v5 is transactions v2 (KIP-890 part 2), not implemented yet.
-    (ApiKey::EndTxn, 0, 4),
-    // v5 is v4 plus the implicit AddOffsetsToTxn of transactions v2 (used only once
-    // `transaction.version` 2 is finalized); v6 names topics by id.
+    // v5: transactions v2 (KIP-890 part 2), the epoch bumped on every commit and abort.
+    (ApiKey::EndTxn, 0, 5),
+    // v5 is v4 plus the implicit AddOffsetsToTxn of transactions v2; v6 names topics by id.
     (ApiKey::TxnOffsetCommit, 0, 6),
     (ApiKey::DescribeTransactions, 0, 0),
     // v2: TransactionalIdPattern (KIP-1152).
     (ApiKey::ListTransactions, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::UpdateFeatures, 0, 2),
     // Without an authorizer: SECURITY_DISABLED, as Kafka without `authorizer.class.name`.
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
@@ -130,6 +130,8 @@ pub struct Broker {
     pub groups: Arc<crate::groups::GroupDriver>,
     /// The transaction coordinator and producer ids.
     pub txns: Arc<crate::txn::TxnDriver>,
+    /// Finalized feature levels (`transaction.version`, `group.version`, …).
+    pub features: Arc<crate::features::live::Features>,
     /// Retention and compaction in the background.
     log_manager: Mutex<Option<crate::log_manager::LogManager>>,
     /// CLIENT_METRICS and GROUP resource configs, durable in the log directory.
@@ -150,6 +152,8 @@ pub enum BrokerError {
     ResourceConfigs(#[from] crate::resource_configs::ResourceConfigsError),
     #[error(transparent)]
     DirLock(#[from] crate::dir_lock::DirLockError),
+    #[error("cannot read the finalized feature levels: {0}")]
+    Features(#[from] crate::features::store::FeatureStoreError),
     #[error("cannot read the producer id reservation: {0}")]
     ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
 }
@@ -161,6 +165,9 @@ impl Broker {
         // A corrupt dynamic-configs file stops the start rather than silently running with
         // the static values (and later overwriting the operator's settings).
         config.load_dynamic()?;
+        // Before the topic registry: whether the directory is new is decided by the
+        // metadata file the registry creates.
+        let features = Arc::new(crate::features::live::Features::open(&config.log_dir)?);
         let topics = Arc::new(TopicRegistry::open(config.clone())?);
         let for_flusher = topics.clone();
         let flusher = Flusher::start(
@@ -197,11 +204,15 @@ impl Broker {
             advertised: RwLock::new(advertised),
             groups,
             txns,
+            features,
             log_manager: Mutex::new(None),
             resource_configs,
             telemetry,
             dir_lock: Mutex::new(dir_lock),
         });
+        broker
+            .txns
+            .set_transaction_version(broker.features.transaction_version());
         handlers::resource_configs::refresh_subscriptions(&broker);
         broker.groups.apply_all_consumer_overrides(&broker);
         broker.groups.start_loading(&broker);
@@ -266,7 +277,10 @@ impl Broker {
                     node_id: self.config.node_id,
                 };
                 Outcome::Respond(Response::ApiVersions(handlers::api_versions::handle(
-                    &r, version, &me,
+                    &r,
+                    version,
+                    &me,
+                    &self.features.snapshot(),
                 )))
             }
             Request::Metadata(r) => Outcome::Respond(Response::Metadata(
@@ -387,6 +401,9 @@ impl Broker {
             )),
             Request::DeleteRecords(r) => Outcome::Respond(Response::DeleteRecords(
                 handlers::delete_records::handle(self, r),
+            )),
+            Request::UpdateFeatures(r) => Outcome::Respond(Response::UpdateFeatures(
+                handlers::features::update(self, r, version),
             )),
             Request::DescribeProducers(r) => Outcome::Respond(Response::DescribeProducers(
                 handlers::transactions::describe_producers(self, r),

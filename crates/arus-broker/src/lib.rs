@@ -16,6 +16,7 @@ pub mod config_defs;
 mod coordinator_log;
 pub mod dir_lock;
 pub mod dynamic_config;
+pub mod features;
 pub mod fetch_session;
 mod flusher;
 pub mod groups;

@@ -740,6 +740,19 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                 ..Default::default()
             })
         }
+        // The current level again: accepted at every version, levels unchanged.
+        ApiKey::UpdateFeatures => Request::UpdateFeatures(UpdateFeaturesRequest {
+            timeout_ms: 1000,
+            feature_updates: vec![
+                arus_protocol::messages::update_features_request::FeatureUpdateKey {
+                    feature: "transaction.version".into(),
+                    max_version_level: 2,
+                    upgrade_type: 1,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        }),
         ApiKey::DescribeAcls => Request::DescribeAcls(DescribeAclsRequest {
             resource_type_filter: 1,
             pattern_type_filter: 1,

@@ -156,6 +156,31 @@ pub struct TxnCoordinator {
     effects: TxnEffects,
     next_abort_check_ms: i64,
     next_expire_check_ms: i64,
+    /// The finalized `transaction.version` (Kafka's `txnManager.transactionVersionLevel()`):
+    /// the version the coordinator's own aborts (timeouts, fencing) run with.
+    server_transaction_version: i16,
+}
+
+/// What `prepare_end` does beyond the state change (Kafka's `prepareAbortOrCommit`
+/// arguments).
+#[derive(Clone, Copy, Debug)]
+struct EndMode {
+    /// The client's (or, for the coordinator's own aborts, the server's) transaction
+    /// version; 2 bumps the epoch.
+    tv: i16,
+    /// The producer id the transaction moves to when it completes (its epoch is
+    /// exhausted), or -1.
+    next_producer_id: i64,
+    /// TV2 abort of a transaction with no partitions: the start time becomes now.
+    no_partition_added: bool,
+}
+
+impl EndMode {
+    const TV1: EndMode = EndMode {
+        tv: 0,
+        next_producer_id: NO_PRODUCER_ID,
+        no_partition_added: false,
+    };
 }
 
 impl TxnCoordinator {
@@ -168,7 +193,18 @@ impl TxnCoordinator {
             effects: TxnEffects::default(),
             next_abort_check_ms: 0,
             next_expire_check_ms: 0,
+            server_transaction_version: 1,
         }
+    }
+
+    /// Sets the finalized `transaction.version` (the broker calls it at start and after
+    /// every UpdateFeatures).
+    pub fn set_server_transaction_version(&mut self, level: i16) {
+        self.server_transaction_version = level;
+    }
+
+    pub fn server_transaction_version(&self) -> i16 {
+        self.server_transaction_version
     }
 
     pub fn config(&self) -> &TxnConfig {
@@ -206,10 +242,12 @@ impl TxnCoordinator {
         Some((pid, epoch))
     }
 
-    /// Ongoing → PrepareCommit/PrepareAbort and its marker job (Kafka's
-    /// `prepareAbortOrCommit` for TV1: epoch, start time and partitions unchanged). A
-    /// transaction without partitions has no markers to write and completes at once.
-    fn prepare_end(&mut self, id: &str, commit: bool, now: i64) {
+    /// → PrepareCommit/PrepareAbort and its marker job (Kafka's `prepareAbortOrCommit`).
+    /// Transaction version 1 keeps the epoch; version 2 bumps it (not past `i16::MAX` for
+    /// an abort), remembers the old one, and records the producer id to move to once
+    /// complete. The markers carry the (bumped) epoch of the Prepare state. A transaction
+    /// without partitions has no markers to write and completes at once.
+    fn prepare_end(&mut self, id: &str, commit: bool, now: i64, mode: EndMode) {
         let state = if commit {
             TxnState::PrepareCommit
         } else {
@@ -217,10 +255,21 @@ impl TxnCoordinator {
         };
         if self
             .transit(id, |t| {
+                if mode.tv >= 2 {
+                    let old = t.producer_epoch;
+                    // Kafka leaves an abort at i16::MAX there (and logs it as a bug).
+                    if old != i16::MAX || commit {
+                        t.producer_epoch = old.saturating_add(1);
+                    }
+                    t.last_producer_epoch = old;
+                }
+                if mode.no_partition_added {
+                    t.start_ms = now;
+                }
+                t.next_producer_id = mode.next_producer_id;
                 t.state = state;
                 t.last_update_ms = now;
-                // endTransactionWithTV1 always records transaction version 0.
-                t.client_transaction_version = 0;
+                t.client_transaction_version = mode.tv;
             })
             .is_none()
         {
@@ -250,6 +299,12 @@ impl TxnCoordinator {
             } else {
                 TxnState::CompleteAbort
             };
+            // Transaction version 2 with an exhausted epoch: the next transaction runs
+            // under the new producer id (the record keeps the old one as PrevProducerId).
+            if t.client_transaction_version >= 2 && t.next_producer_id != NO_PRODUCER_ID {
+                t.producer_id = t.next_producer_id;
+                t.producer_epoch = 0;
+            }
             t.partitions.clear();
             t.next_producer_id = NO_PRODUCER_ID;
             t.last_update_ms = now;
@@ -260,20 +315,47 @@ impl TxnCoordinator {
     /// `prepareFenceProducerEpoch` followed by `endTransaction(ABORT, isFromClient = false)`.
     /// The bumped epoch goes into the PrepareAbort record and the markers, so the old
     /// producer's requests and batches are rejected from now on.
-    fn fence_and_abort(&mut self, id: &str, now: i64) {
+    ///
+    /// With `transaction.version` 2 finalized, Kafka runs this abort as a TV2 end: the
+    /// fence does not change the epoch itself, the abort bumps it (the same epoch + 1 in
+    /// the end), and an exhausted epoch moves to a new producer id from `ids` (without a
+    /// source the producer id is kept, as TV1 does).
+    fn fence_and_abort(
+        &mut self,
+        id: &str,
+        now: i64,
+        ids: Option<&mut (dyn ProducerIdSource + '_)>,
+    ) {
+        let tv = self.server_transaction_version;
         let Some(t) = self.txns.get_mut(id) else {
             return;
         };
-        // Not past i16::MAX: the epoch is left as is there (Kafka logs it as a bug).
-        t.producer_epoch = t.producer_epoch.saturating_add(1);
-        t.last_producer_epoch = NO_EPOCH;
+        let mode = if tv >= 2 {
+            let next_producer_id = match ids {
+                Some(ids) if is_epoch_exhausted(t.producer_epoch) => {
+                    ids.next_producer_id().unwrap_or(NO_PRODUCER_ID)
+                }
+                _ => NO_PRODUCER_ID,
+            };
+            EndMode {
+                tv,
+                next_producer_id,
+                no_partition_added: false,
+            }
+        } else {
+            // Not past i16::MAX: the epoch is left as is there (Kafka logs it as a bug).
+            t.producer_epoch = t.producer_epoch.saturating_add(1);
+            t.last_producer_epoch = NO_EPOCH;
+            EndMode::TV1
+        };
         info!(
             transactional_id = id,
             producer_id = t.producer_id,
             epoch = t.producer_epoch,
+            transaction_version = tv,
             "fencing the producer and aborting its transaction"
         );
-        self.prepare_end(id, false, now);
+        self.prepare_end(id, false, now, mode);
     }
 
     // ------------------------------------------------------------------ requests
@@ -348,7 +430,7 @@ impl TxnCoordinator {
                 Err(ErrorCode::ConcurrentTransactions)
             }
             TxnState::Ongoing => {
-                self.fence_and_abort(id, now_ms);
+                self.fence_and_abort(id, now_ms, Some(ids));
                 Err(ErrorCode::ConcurrentTransactions)
             }
             // Unreachable: a Dead id is treated as unknown above.
@@ -417,6 +499,31 @@ impl TxnCoordinator {
         partitions: &[TopicPartition],
         now_ms: i64,
     ) -> Result<(), ErrorCode> {
+        self.add_partitions_for(
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            partitions,
+            0,
+            now_ms,
+        )
+    }
+
+    /// [`TxnCoordinator::add_partitions`] for a client of transaction version
+    /// `client_tv`: 2 when the broker adds a partition for a Produce v12+ or TxnOffsetCommit
+    /// v5+ (KIP-890 part 2, AddPartitionsToTxn v5 in Kafka), 0 for AddPartitionsToTxn up to
+    /// v4 and AddOffsetsToTxn. The transaction records the version, and its EndTxn bumps the
+    /// epoch when it is 2. A transaction that completed starts again here (the epoch of the
+    /// late producer of the previous one no longer matches, so it cannot).
+    pub fn add_partitions_for(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+        client_tv: i16,
+        now_ms: i64,
+    ) -> Result<(), ErrorCode> {
         if transactional_id.is_empty() {
             return Err(ErrorCode::InvalidRequest);
         }
@@ -442,8 +549,7 @@ impl TxnCoordinator {
             t.partitions.extend(partitions.iter().cloned());
             t.state = TxnState::Ongoing;
             t.last_update_ms = now_ms;
-            // The client's transaction version (AddPartitionsToTxn before v4: TV0).
-            t.client_transaction_version = 0;
+            t.client_transaction_version = client_tv;
         });
         Ok(())
     }
@@ -467,7 +573,7 @@ impl TxnCoordinator {
         match (t.state, commit) {
             (TxnState::Ongoing, _) => {
                 debug!(transactional_id, commit, "end transaction");
-                self.prepare_end(transactional_id, commit, now_ms);
+                self.prepare_end(transactional_id, commit, now_ms, EndMode::TV1);
                 Ok(())
             }
             (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(()),
@@ -482,6 +588,117 @@ impl TxnCoordinator {
             | (TxnState::Empty, _)
             | (TxnState::Dead, _) => Err(ErrorCode::InvalidTxnState),
         }
+    }
+
+    /// EndTxn v5+ (transactions v2, Kafka's `endTransaction` with a TV2 client): every
+    /// commit or abort bumps the epoch, and the answer is the producer id and epoch the
+    /// client continues with — the bumped epoch, or a new producer id at epoch 0 once the
+    /// epoch is exhausted (`ids`). The Prepare record carries the bumped epoch, the new
+    /// producer id as NextProducerId and ClientTransactionVersion 2; the markers carry the
+    /// bumped epoch, which fences every batch of the old one.
+    ///
+    /// Validity (same epoch no longer means "retry"): Ongoing/Empty need the current
+    /// epoch; PrepareCommit/PrepareAbort accept only a retry (the epoch before the bump);
+    /// CompleteCommit/CompleteAbort accept a retry, a retry after an overflow (the previous
+    /// producer id at epoch `i16::MAX - 1` while the current one is at 0), or the current
+    /// epoch. Anything else: PRODUCER_FENCED; another producer id:
+    /// INVALID_PRODUCER_ID_MAPPING. A retry of a completed end answers NONE with the
+    /// current pair; an abort with no transaction open (Empty, or after a completed one)
+    /// is accepted and bumps the epoch (the client may not know whether a Produce added
+    /// a partition); a commit there, or the other direction of a retry, is
+    /// INVALID_TXN_STATE; the same direction still in progress is
+    /// CONCURRENT_TRANSACTIONS.
+    pub fn end_txn_v2(
+        &mut self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        ids: &mut dyn ProducerIdSource,
+        now_ms: i64,
+    ) -> Result<(i64, i16), ErrorCode> {
+        if transactional_id.is_empty() {
+            return Err(ErrorCode::InvalidRequest);
+        }
+        let t = self
+            .txns
+            .get(transactional_id)
+            .ok_or(ErrorCode::InvalidProducerIdMapping)?;
+        let retry_on_overflow = t.prev_producer_id == producer_id
+            && producer_epoch == i16::MAX - 1
+            && t.producer_epoch == 0;
+        let retry_on_bump = i32::from(t.producer_epoch) == i32::from(producer_epoch) + 1;
+        let valid = match t.state {
+            TxnState::Ongoing | TxnState::Empty | TxnState::Dead | TxnState::PrepareEpochFence => {
+                producer_epoch == t.producer_epoch
+            }
+            TxnState::PrepareCommit | TxnState::PrepareAbort => retry_on_bump,
+            TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                retry_on_bump || retry_on_overflow || producer_epoch == t.producer_epoch
+            }
+        };
+        let is_retry = retry_on_bump || retry_on_overflow;
+        if t.producer_id != producer_id && !retry_on_overflow {
+            return Err(ErrorCode::InvalidProducerIdMapping);
+        }
+        if !valid {
+            return Err(ErrorCode::ProducerFenced);
+        }
+        let current = (t.producer_id, t.producer_epoch);
+        let exhausted = is_epoch_exhausted(t.producer_epoch);
+        let (no_partition_added, commit) = match (t.state, commit) {
+            (TxnState::Ongoing, _) => (false, commit),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) if is_retry => {
+                return Ok(current);
+            }
+            (TxnState::CompleteCommit | TxnState::CompleteAbort | TxnState::Empty, false) => {
+                if is_retry {
+                    return Err(ErrorCode::InvalidTxnState);
+                }
+                (true, false)
+            }
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
+                return Err(ErrorCode::ConcurrentTransactions);
+            }
+            (TxnState::Dead | TxnState::PrepareEpochFence, _) => {
+                return Err(ErrorCode::ConcurrentTransactions);
+            }
+            _ => return Err(ErrorCode::InvalidTxnState),
+        };
+        let next_producer_id = if exhausted {
+            let pid = ids.next_producer_id()?;
+            info!(
+                transactional_id,
+                old_producer_id = producer_id,
+                new_producer_id = pid,
+                "producer epoch exhausted, the next transaction uses a new producer id"
+            );
+            pid
+        } else {
+            NO_PRODUCER_ID
+        };
+        debug!(transactional_id, commit, "end transaction (v2)");
+        self.prepare_end(
+            transactional_id,
+            commit,
+            now_ms,
+            EndMode {
+                tv: 2,
+                next_producer_id,
+                no_partition_added,
+            },
+        );
+        // The pair of the Complete state (Kafka answers with `prepareComplete`'s pair,
+        // whether or not the markers are written yet).
+        let t = self
+            .txns
+            .get(transactional_id)
+            .ok_or(ErrorCode::UnknownServerError)?;
+        Ok(if t.next_producer_id != NO_PRODUCER_ID {
+            (t.next_producer_id, 0)
+        } else {
+            (t.producer_id, t.producer_epoch)
+        })
     }
 
     /// The checks every client request makes first: the id exists, belongs to
@@ -675,10 +892,16 @@ impl TxnCoordinator {
     /// `abort_timed_out_interval_ms`, [`TxnCoordinator::abort_timed_out`]; every
     /// `remove_expired_interval_ms`, [`TxnCoordinator::expire_transactional_ids`].
     pub fn tick(&mut self, now_ms: i64) {
+        self.tick_with(now_ms, None);
+    }
+
+    /// [`TxnCoordinator::tick`] with a producer id source, for transaction version 2
+    /// aborts of transactions whose epoch is exhausted.
+    pub fn tick_with(&mut self, now_ms: i64, ids: Option<&mut (dyn ProducerIdSource + '_)>) {
         if now_ms >= self.next_abort_check_ms {
             self.next_abort_check_ms =
                 now_ms.saturating_add(self.config.abort_timed_out_interval_ms);
-            self.abort_timed_out(now_ms);
+            self.abort_timed_out_with(now_ms, ids);
         }
         if now_ms >= self.next_expire_check_ms {
             self.next_expire_check_ms =
@@ -691,6 +914,14 @@ impl TxnCoordinator {
     /// (`start + timeout < now`, `TransactionStateManager.timedOutTransactions`), bumping the
     /// epoch so that the producer that left it open is fenced.
     pub fn abort_timed_out(&mut self, now_ms: i64) {
+        self.abort_timed_out_with(now_ms, None);
+    }
+
+    fn abort_timed_out_with(
+        &mut self,
+        now_ms: i64,
+        mut ids: Option<&mut (dyn ProducerIdSource + '_)>,
+    ) {
         let due: Vec<String> = self
             .txns
             .iter()
@@ -702,7 +933,7 @@ impl TxnCoordinator {
             .collect();
         for id in due {
             info!(transactional_id = id, "transaction timed out");
-            self.fence_and_abort(&id, now_ms);
+            self.fence_and_abort(&id, now_ms, ids.as_deref_mut());
         }
     }
 
@@ -779,7 +1010,7 @@ impl TxnCoordinator {
                     if let Some(t) = self.txns.get_mut(&id) {
                         t.state = TxnState::Ongoing;
                     }
-                    self.prepare_end(&id, false, now_ms);
+                    self.prepare_end(&id, false, now_ms, EndMode::TV1);
                 }
                 _ => {
                     let Some(t) = self.txns.get(&id) else {

@@ -59,10 +59,11 @@ pub struct TxnLogValue {
     /// (Kafka's `prevProducerId`); -1 = absent. Used by KIP-360 to accept a retried
     /// InitProducerId after a producer id rotation.
     pub prev_producer_id: i64,
-    /// Tagged field 1 (v1+): only used by transaction version 2; -1 = absent.
+    /// Tagged field 1 (v1+): transaction version 2, the producer id a Prepare state moves
+    /// to when it completes (its epoch is exhausted); -1 = absent.
     pub next_producer_id: i64,
-    /// Tagged field 2 (v1+): the client's transaction version; 0 for the clients this
-    /// coordinator serves.
+    /// Tagged field 2 (v1+): the client's transaction version (2 for EndTxn v5+, Produce
+    /// v12+ and TxnOffsetCommit v5+ clients, else 0).
     pub client_transaction_version: i16,
 }
 
@@ -235,11 +236,16 @@ pub fn encode_value(v: &TxnLogValue, version: i16) -> Vec<u8> {
 
 /// Encodes a record as Kafka writes it: `(key, value)`, `value` `None` for a tombstone.
 pub fn encode_record(r: &TxnRecord) -> (Vec<u8>, Option<Vec<u8>>) {
+    encode_record_at(r, TXN_LOG_VALUE_VERSION)
+}
+
+/// [`encode_record`] with the value at `value_version`: Kafka's
+/// `TransactionVersion.transactionLogValueVersion()`, 0 while `transaction.version` is
+/// finalized at 0 (no tagged fields) and 1 from level 1.
+pub fn encode_record_at(r: &TxnRecord, value_version: i16) -> (Vec<u8>, Option<Vec<u8>>) {
     (
         encode_key(&r.transactional_id),
-        r.value
-            .as_ref()
-            .map(|v| encode_value(v, TXN_LOG_VALUE_VERSION)),
+        r.value.as_ref().map(|v| encode_value(v, value_version)),
     )
 }
 

@@ -3,10 +3,13 @@
 //! node to rebootstrap (KIP-1242).
 
 use arus_protocol::messages::ApiVersionsRequest;
-use arus_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use arus_protocol::messages::api_versions_response::{
+    ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use arus_protocol::{ApiKey, ErrorCode};
 
 use crate::broker::{SUPPORTED_APIS, supported_versions};
+use crate::features::{Finalized, SUPPORTED};
 
 /// The lowest Produce version ApiVersions advertises, below the lowest served (3). Kafka 4.0
 /// removed Produce v0-2 but still advertises them, because librdkafka refuses a broker whose
@@ -80,10 +83,41 @@ fn error(code: ErrorCode) -> ApiVersionsResponse {
     }
 }
 
+/// The supported features as Kafka's `ApiVersionsResponse` lists them: below v4, features
+/// whose minimum is 0 are left out, because older clients cannot parse them (KAFKA-17492).
+fn supported_features(version: i16) -> Vec<SupportedFeatureKey> {
+    SUPPORTED
+        .iter()
+        .filter(|f| version >= 4 || f.min != 0)
+        .map(|f| SupportedFeatureKey {
+            name: f.name.to_string(),
+            min_version: f.min,
+            max_version: f.max,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The finalized levels; a feature at level 0 is not finalized and not listed.
+fn finalized_features(f: &Finalized) -> Vec<FinalizedFeatureKey> {
+    f.levels
+        .iter()
+        .filter(|(_, level)| **level != 0)
+        .map(|(name, level)| FinalizedFeatureKey {
+            name: name.clone(),
+            max_version_level: *level,
+            min_version_level: *level,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The answer: the served ranges, and the feature fields (tagged, v3+) from `features`.
 pub fn handle(
     request: &ApiVersionsRequest,
     version: i16,
     me: &Identity<'_>,
+    features: &Finalized,
 ) -> ApiVersionsResponse {
     if version >= 3 {
         tracing::debug!(
@@ -121,6 +155,9 @@ pub fn handle(
     ApiVersionsResponse {
         error_code: ErrorCode::None.code(),
         api_keys: ranges(),
+        supported_features: supported_features(version),
+        finalized_features_epoch: features.epoch,
+        finalized_features: finalized_features(features),
         ..Default::default()
     }
 }
@@ -163,7 +200,7 @@ mod tests {
 
     #[test]
     fn advertised_ranges_are_the_served_ranges_but_produce_starts_at_0() {
-        let response = handle(&request("java", None, -1), 5, &ME);
+        let response = handle(&request("java", None, -1), 5, &ME, &Finalized::fresh());
         assert_eq!(response.error_code, 0);
         assert_eq!(response.api_keys.len(), SUPPORTED_APIS.len());
         for v in &response.api_keys {
@@ -178,7 +215,49 @@ mod tests {
             .iter()
             .find(|v| v.api_key == ApiKey::EndTxn as i16)
             .unwrap();
-        assert_eq!(end_txn.max_version, 4, "EndTxn v5 is transactions v2");
+        assert_eq!(end_txn.max_version, 5, "EndTxn v5 is transactions v2");
+    }
+
+    #[test]
+    fn features_follow_kafkas_rules_per_version() {
+        let mut f = Finalized::fresh();
+        f.epoch = 7;
+        f.levels.insert("group.version".into(), 0);
+        let v4 = handle(&request("java", None, -1), 4, &ME, &f);
+        let names: Vec<&str> = v4
+            .supported_features
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["group.version", "metadata.version", "transaction.version"]
+        );
+        let tv = v4
+            .supported_features
+            .iter()
+            .find(|k| k.name == "transaction.version")
+            .unwrap();
+        assert_eq!((tv.min_version, tv.max_version), (0, 2));
+        assert_eq!(v4.finalized_features_epoch, 7);
+        let finalized: Vec<(&str, i16)> = v4
+            .finalized_features
+            .iter()
+            .map(|k| (k.name.as_str(), k.max_version_level))
+            .collect();
+        // group.version at 0 is not finalized.
+        assert_eq!(
+            finalized,
+            [("metadata.version", 33), ("transaction.version", 2)]
+        );
+        // v3 leaves out the features whose minimum is 0 (KAFKA-17492).
+        let v3 = handle(&request("java", None, -1), 3, &ME, &f);
+        let names: Vec<&str> = v3
+            .supported_features
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect();
+        assert_eq!(names, ["metadata.version"]);
     }
 
     #[test]
@@ -197,17 +276,34 @@ mod tests {
     fn v5_wrong_cluster_or_node_must_rebootstrap() {
         let rebootstrap = ErrorCode::RebootstrapRequired.code();
         for (cluster, node) in [("cluster-b", 1), ("cluster-a", 2)] {
-            let r = handle(&request("java", Some(cluster), node), 5, &ME);
+            let r = handle(
+                &request("java", Some(cluster), node),
+                5,
+                &ME,
+                &Finalized::fresh(),
+            );
             assert_eq!(r.error_code, rebootstrap, "{cluster} {node}");
             assert!(r.api_keys.is_empty());
         }
         assert_eq!(
-            handle(&request("java", Some("cluster-a"), 1), 5, &ME).error_code,
+            handle(
+                &request("java", Some("cluster-a"), 1),
+                5,
+                &ME,
+                &Finalized::fresh()
+            )
+            .error_code,
             0
         );
         // Below v5 the fields do not exist.
         assert_eq!(
-            handle(&request("java", Some("cluster-b"), 2), 4, &ME).error_code,
+            handle(
+                &request("java", Some("cluster-b"), 2),
+                4,
+                &ME,
+                &Finalized::fresh()
+            )
+            .error_code,
             0
         );
     }
@@ -216,11 +312,17 @@ mod tests {
     fn v5_cluster_id_and_node_id_come_together() {
         let invalid = ErrorCode::InvalidRequest.code();
         assert_eq!(
-            handle(&request("java", Some("cluster-a"), -1), 5, &ME).error_code,
+            handle(
+                &request("java", Some("cluster-a"), -1),
+                5,
+                &ME,
+                &Finalized::fresh()
+            )
+            .error_code,
             invalid
         );
         assert_eq!(
-            handle(&request("java", None, 1), 5, &ME).error_code,
+            handle(&request("java", None, 1), 5, &ME, &Finalized::fresh()).error_code,
             invalid
         );
     }
@@ -239,11 +341,14 @@ mod tests {
         for bad in ["", "-a", "a-", "a b", "a_b", ".", "é"] {
             assert!(!valid_software_field(bad), "{bad}");
         }
-        let r = handle(&request("bad name!", None, -1), 3, &ME);
+        let r = handle(&request("bad name!", None, -1), 3, &ME, &Finalized::fresh());
         assert_eq!(r.error_code, ErrorCode::InvalidRequest.code());
         assert!(r.api_keys.is_empty());
         // v0-2 carry no software fields.
-        assert_eq!(handle(&request("", None, -1), 2, &ME).error_code, 0);
+        assert_eq!(
+            handle(&request("", None, -1), 2, &ME, &Finalized::fresh()).error_code,
+            0
+        );
     }
 
     #[test]

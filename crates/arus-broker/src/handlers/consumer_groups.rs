@@ -29,6 +29,14 @@ fn error(code: ErrorCode, message: Option<String>) -> ConsumerGroupHeartbeatResp
     }
 }
 
+/// Kafka's `isConsumerGroupProtocolEnabled`: KIP-848 groups need `group.version` 1.
+fn consumer_protocol_enabled(broker: &Broker) -> bool {
+    broker.features.level(crate::features::GROUP_VERSION) >= 1
+}
+
+/// The message of Kafka's `UnsupportedVersionException` for `Errors.UNSUPPORTED_VERSION`.
+const UNSUPPORTED_VERSION_MESSAGE: &str = "The version of API is not supported.";
+
 pub async fn heartbeat(
     broker: &Arc<Broker>,
     r: ConsumerGroupHeartbeatRequest,
@@ -36,6 +44,13 @@ pub async fn heartbeat(
     client_id: &str,
     client_host: &str,
 ) -> ConsumerGroupHeartbeatResponse {
+    if !consumer_protocol_enabled(broker) {
+        tracing::debug!(group_id = %r.group_id, "ConsumerGroupHeartbeat refused: group.version is 0");
+        return error(
+            ErrorCode::UnsupportedVersion,
+            Some(UNSUPPORTED_VERSION_MESSAGE.into()),
+        );
+    }
     let driver = broker.groups.clone();
     if !driver.is_loaded() {
         return error(ErrorCode::CoordinatorLoadInProgress, None);
@@ -87,6 +102,22 @@ pub fn describe(
     } else {
         i32::MIN
     };
+    if !consumer_protocol_enabled(broker) {
+        return ConsumerGroupDescribeResponse {
+            groups: r
+                .group_ids
+                .into_iter()
+                .map(|group_id| DescribedGroup {
+                    error_code: ErrorCode::UnsupportedVersion.code(),
+                    error_message: Some(UNSUPPORTED_VERSION_MESSAGE.into()),
+                    group_id,
+                    authorized_operations: i32::MIN,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
     if !driver.is_loaded() {
         return ConsumerGroupDescribeResponse {
             groups: r

@@ -251,12 +251,30 @@ pub async fn txn_commit(
         match offsets_topic(broker) {
             Ok(topic) => {
                 let index = offsets_partition_for(&r.group_id, topic.partition_count());
-                let code = broker.txns.verify_produce(
-                    r.producer_id,
-                    r.producer_epoch,
-                    crate::groups::OFFSETS_TOPIC,
-                    index,
-                );
+                // v5+ (transactions v2): the group's offsets partition is added to the
+                // transaction here, the client no longer sends AddOffsetsToTxn.
+                let code = if version >= 5 {
+                    broker
+                        .txns
+                        .add_for_produce(
+                            broker,
+                            Some(&r.transactional_id),
+                            r.producer_id,
+                            r.producer_epoch,
+                            &[arus_txn::TopicPartition::new(
+                                crate::groups::OFFSETS_TOPIC,
+                                index,
+                            )],
+                        )
+                        .await
+                } else {
+                    broker.txns.verify_produce(
+                        r.producer_id,
+                        r.producer_epoch,
+                        crate::groups::OFFSETS_TOPIC,
+                        index,
+                    )
+                };
                 // Kafka's GroupCoordinatorService normalizes a transient verification
                 // answer to COORDINATOR_NOT_AVAILABLE for this API.
                 match code {

@@ -166,6 +166,9 @@ fn append_refusal(e: LogError) -> Refusal {
 /// Validates one partition's record set into `out`, checks a transactional write with the
 /// coordinator, and appends. Returns the append and the LogAppendTime to report (-1 if the
 /// topic uses CreateTime).
+/// `added`: for Produce v12+, the code of the implicit add of this partition to the
+/// producer's transaction ([`add_transactional_partitions`]), which replaces verification.
+#[allow(clippy::too_many_arguments)]
 fn prepare_and_append(
     broker: &Broker,
     partition: &Partition,
@@ -173,15 +176,19 @@ fn prepare_and_append(
     records: Bytes,
     settings: &TopicSettings,
     (version, now): (i16, i64),
+    added: Option<ErrorCode>,
     out: &mut Vec<u8>,
 ) -> Result<(arus_log::AppendInfo, i64), Refusal> {
     let prepared = prepare(records, settings, version, now, out)?;
     if let Some((producer_id, epoch)) = prepared.transactional {
         // KIP-890 verification: a transactional write is accepted only for a partition the
         // producer's ongoing transaction has added.
-        let code = broker
-            .txns
-            .verify_produce(producer_id, epoch, topic, partition.index);
+        let code = match added {
+            Some(code) => code,
+            None => broker
+                .txns
+                .verify_produce(producer_id, epoch, topic, partition.index),
+        };
         if code != ErrorCode::None {
             return Err(Refusal::new(
                 code,
@@ -207,8 +214,101 @@ struct Appended {
     end_offset: i64,
 }
 
+/// The producer id and epoch of a record set whose first batch is transactional, read from
+/// the batch header (magic 2) before validation, as Kafka's ReplicaManager does to decide
+/// what to send to the transaction coordinator. Anything malformed is left to validation.
+fn transactional_header(records: &Bytes) -> Option<(i64, i16)> {
+    const MAGIC: usize = 16;
+    const ATTRIBUTES: usize = 21;
+    const PRODUCER_ID: usize = 43;
+    const PRODUCER_EPOCH: usize = 51;
+    const TRANSACTIONAL: i16 = 0x10;
+    let b = records.get(..PRODUCER_EPOCH + 2)?;
+    if b[MAGIC] != 2 {
+        return None;
+    }
+    let attributes = i16::from_be_bytes([b[ATTRIBUTES], b[ATTRIBUTES + 1]]);
+    if attributes & TRANSACTIONAL == 0 {
+        return None;
+    }
+    let pid = i64::from_be_bytes(b[PRODUCER_ID..PRODUCER_ID + 8].try_into().ok()?);
+    let epoch = i16::from_be_bytes([b[PRODUCER_EPOCH], b[PRODUCER_EPOCH + 1]]);
+    Some((pid, epoch))
+}
+
+/// Produce v12+ (transactions v2): adds every partition of the request holding
+/// transactional batches to the producer's transaction before anything is appended
+/// (KIP-890 part 2; the client no longer sends AddPartitionsToTxn). Returns the add's code
+/// per (topic, partition); partitions of unknown topics are left to the main loop. The
+/// returned guards ([`crate::txn::TxnDriver::produce_order`]) must be held until the
+/// batches are appended.
+async fn add_transactional_partitions<'a>(
+    broker: &'a Arc<Broker>,
+    request: &ProduceRequest,
+    version: i16,
+) -> (
+    std::collections::HashMap<(String, i32), ErrorCode>,
+    Vec<tokio::sync::MutexGuard<'a, ()>>,
+) {
+    let mut by_producer: std::collections::BTreeMap<(i64, i16), Vec<arus_txn::TopicPartition>> =
+        std::collections::BTreeMap::new();
+    for t in &request.topic_data {
+        // v13+ names topics by id only; the add needs the name.
+        let topic = if version >= 13 {
+            broker.topics.get_by_id(&t.topic_id)
+        } else {
+            broker.topics.get(&t.name)
+        };
+        let Some(topic) = topic else { continue };
+        if is_internal_topic(&topic.name) {
+            continue;
+        }
+        for p in &t.partition_data {
+            if let Some(header) = p.records.as_ref().and_then(transactional_header) {
+                by_producer
+                    .entry(header)
+                    .or_default()
+                    .push(arus_txn::TopicPartition::new(topic.name.clone(), p.index));
+            }
+        }
+    }
+    // Taken before any await, in a fixed order (by producer id), so that requests of the
+    // same producer queue in arrival order and two requests never wait on each other.
+    let mut guards = Vec::new();
+    let mut pids: Vec<i64> = by_producer.keys().map(|(pid, _)| *pid).collect();
+    pids.dedup();
+    let mut shards_taken = std::collections::BTreeSet::new();
+    for pid in pids {
+        if shards_taken.insert(pid.rem_euclid(crate::txn::PRODUCE_ORDER_SHARDS as i64)) {
+            guards.push(broker.txns.produce_order(pid).await);
+        }
+    }
+    let mut codes = std::collections::HashMap::new();
+    for ((pid, epoch), partitions) in by_producer {
+        let code = broker
+            .txns
+            .add_for_produce(
+                broker,
+                request.transactional_id.as_deref(),
+                pid,
+                epoch,
+                &partitions,
+            )
+            .await;
+        for tp in partitions {
+            codes.insert((tp.topic, tp.partition), code);
+        }
+    }
+    (codes, guards)
+}
+
 pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Outcome {
     let acks = request.acks;
+    let (added, order_guards) = if version >= 12 {
+        add_transactional_partitions(broker, &request, version).await
+    } else {
+        Default::default()
+    };
     let now = now_ms();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut appended: Vec<(usize, usize, Appended)> = Vec::new();
@@ -272,6 +372,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                     .records
                     .ok_or_else(|| Refusal::new(ErrorCode::CorruptMessage, "null record set"))?;
                 let settings = partition.settings();
+                let added = added.get(&(topic_data.name.clone(), data.index)).copied();
                 SCRATCH
                     .with(|scratch| {
                         let mut out = scratch.borrow_mut();
@@ -282,6 +383,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                             records,
                             &settings,
                             (version, now),
+                            added,
                             &mut out,
                         );
                         if out.capacity() > SCRATCH_KEEP_BYTES {
@@ -341,6 +443,7 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
             ..Default::default()
         });
     }
+    drop(order_guards);
     if !appended.is_empty() {
         broker.data_arrived.notify_waiters();
     }

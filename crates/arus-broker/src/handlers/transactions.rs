@@ -306,40 +306,57 @@ pub async fn add_offsets(
     })
 }
 
-/// EndTxn (transactions v1): answered once the PrepareCommit/PrepareAbort record is
-/// durable; the markers follow in the background and the transaction completes after them
-/// (until then the producer's next transactional request gets CONCURRENT_TRANSACTIONS).
+/// EndTxn: v0–4 are transactions v1 (the epoch stays), v5+ transactions v2 (Kafka's
+/// `TransactionVersion.transactionVersionForEndTxn`: every commit or abort bumps the epoch
+/// and the answer carries the producer id and epoch to continue with). Answered once the
+/// Prepare record and the markers are durable (see `crate::txn`).
 pub async fn end_txn(broker: &Arc<Broker>, r: EndTxnRequest, version: i16) -> EndTxnResponse {
-    let reply = |code: ErrorCode| EndTxnResponse {
+    let reply = |code: ErrorCode, (producer_id, producer_epoch): (i64, i16)| EndTxnResponse {
         error_code: code.code(),
-        producer_id: -1,
-        producer_epoch: -1,
+        producer_id,
+        producer_epoch,
         ..Default::default()
     };
+    const NONE: (i64, i16) = (-1, -1);
     if let Some(code) = not_ready(broker) {
-        return reply(code);
+        return reply(code, NONE);
     }
-    let (result, after) = broker.txns.locked(broker, |c, _, now| {
-        c.end_txn(
-            &r.transactional_id,
-            r.producer_id,
-            r.producer_epoch,
-            r.committed,
-            now,
-        )
+    let (result, after) = broker.txns.locked(broker, |c, ids, now| {
+        if version >= 5 {
+            c.end_txn_v2(
+                &r.transactional_id,
+                r.producer_id,
+                r.producer_epoch,
+                r.committed,
+                ids,
+                now,
+            )
+        } else {
+            c.end_txn(
+                &r.transactional_id,
+                r.producer_id,
+                r.producer_epoch,
+                r.committed,
+                now,
+            )
+            .map(|()| NONE)
+        }
     });
     let persisted = broker.txns.finish_with_markers(broker, after).await;
-    reply(match (result, persisted) {
-        (Ok(()), Ok(markers)) => {
+    match (result, persisted) {
+        (Ok(pair), Ok(markers)) => {
             // Answer once the markers are durable (bounded: the outcome is already decided
             // by the durable Prepare record, so a slow marker only delays the answer).
             let all = futures_join(markers);
             let _ = tokio::time::timeout(MARKER_WAIT, all).await;
-            ErrorCode::None
+            reply(ErrorCode::None, pair)
         }
-        (Ok(()), Err(e)) => e.code(),
-        (Err(code), _) => for_version(code, version, 2),
-    })
+        (Ok(_), Err(e)) => reply(e.code(), NONE),
+        (Err(code), _) => {
+            debug!(transactional_id = %r.transactional_id, version, error = code.name(), "EndTxn refused");
+            reply(for_version(code, version, 2), NONE)
+        }
+    }
 }
 
 pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTransactionsResponse {

@@ -29,7 +29,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arus_protocol::ErrorCode;
-use arus_txn::records::{decode_record, encode_record, transaction_partition_for};
+use arus_txn::records::{decode_record, encode_record_at, transaction_partition_for};
 use arus_txn::{
     MarkerJob, TopicPartition, TxnConfig, TxnCoordinator, produce_error_for_verification,
 };
@@ -58,6 +58,9 @@ const MARKER_RETRY: Duration = Duration::from_secs(1);
 const RELOAD_TIMER_PAUSE_MS: i64 = 1000;
 /// A marker that keeps failing is logged on its first attempt and every this many after.
 const MARKER_WARN_EVERY: u32 = 60;
+/// Locks that keep one producer's transactional Produce v12+ requests in arrival order
+/// (sharded by producer id, so the number is bounded).
+pub const PRODUCE_ORDER_SHARDS: usize = 64;
 
 pub fn txn_config(c: &BrokerConfig) -> TxnConfig {
     TxnConfig {
@@ -98,9 +101,22 @@ pub struct TxnDriver {
     /// `transaction.partition.verification.enable`, read where they are used.
     config: Arc<BrokerConfig>,
     producer_id_expiration_check_ms: i64,
+    /// See [`TxnDriver::produce_order`].
+    produce_order: [tokio::sync::Mutex<()>; PRODUCE_ORDER_SHARDS],
 }
 
 impl TxnDriver {
+    /// Held by a transactional Produce v12+ from before its implicit add until its batches
+    /// are appended. A connection's requests run concurrently here (Kafka handles them one
+    /// at a time): without it, a producer's second request, whose partitions are already in
+    /// the transaction, would append before the first one, still waiting for its add to be
+    /// durable, and the first would then be out of sequence. Tokio's mutex is fair, so
+    /// requests take it in the order they arrived.
+    pub async fn produce_order(&self, producer_id: i64) -> tokio::sync::MutexGuard<'_, ()> {
+        let shard = producer_id.rem_euclid(PRODUCE_ORDER_SHARDS as i64) as usize;
+        self.produce_order[shard].lock().await
+    }
+
     pub fn open(config: &Arc<BrokerConfig>) -> Result<TxnDriver, ProducerIdError> {
         Ok(TxnDriver {
             state: Mutex::new(State {
@@ -115,6 +131,7 @@ impl TxnDriver {
             stopped: AtomicBool::new(false),
             config: config.clone(),
             producer_id_expiration_check_ms: config.producer_id_expiration_check_interval_ms,
+            produce_order: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
         })
     }
 
@@ -243,7 +260,7 @@ impl TxnDriver {
                     p.remove_expired_producers(now, expiration);
                 }
             }
-            let ((), after) = self.locked(&broker, |c, _, now| c.tick(now));
+            let ((), after) = self.locked(&broker, |c, ids, now| c.tick_with(now, Some(ids)));
             if let Err(e) = self.finish(&broker, after).await {
                 warn!(error = %e, "transaction coordinator timer could not persist its records");
             }
@@ -311,6 +328,64 @@ impl TxnDriver {
         Ok(done)
     }
 
+    /// The finalized `transaction.version` changed (or was read at start).
+    pub fn set_transaction_version(&self, level: i16) {
+        self.state
+            .lock()
+            .coord
+            .set_server_transaction_version(level);
+    }
+
+    /// KIP-890 part 2: a Produce v12+ or TxnOffsetCommit v5+ adds its partitions to the
+    /// producer's transaction itself (Kafka's `AddPartitionsToTxnManager` with the
+    /// add-partition operation, an AddPartitionsToTxn v5 to the coordinator), starting a
+    /// transaction if none is open. `transactional_id` is the request's; without one, the
+    /// id the producer id belongs to. One code per partition, as the produce path hands it
+    /// on: NONE once the partitions are in the transaction and durable; PRODUCER_FENCED
+    /// becomes INVALID_PRODUCER_EPOCH (a late batch from an epoch a commit or abort has
+    /// bumped cannot open a new transaction); transient coordinator states become
+    /// NOT_ENOUGH_REPLICAS except CONCURRENT_TRANSACTIONS, which a transactions v2 client
+    /// retries itself (Kafka's ReplicaManager).
+    pub async fn add_for_produce(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        transactional_id: Option<&str>,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> ErrorCode {
+        let code = if !self.is_loaded() {
+            ErrorCode::CoordinatorLoadInProgress
+        } else {
+            let id = match transactional_id.filter(|id| !id.is_empty()) {
+                Some(id) => Some(id.to_string()),
+                None => self.read(|c| c.transactional_id_of(producer_id).map(str::to_string)),
+            };
+            match id {
+                None => ErrorCode::InvalidProducerIdMapping,
+                Some(id) => {
+                    let (result, after) = self.locked(broker, |c, _, now| {
+                        c.add_partitions_for(&id, producer_id, producer_epoch, partitions, 2, now)
+                    });
+                    let persisted = self.finish(broker, after).await;
+                    match (result, persisted) {
+                        (Ok(()), Ok(())) => ErrorCode::None,
+                        (Ok(()), Err(e)) => e.code(),
+                        (Err(code), _) => code,
+                    }
+                }
+            }
+        };
+        match code {
+            ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+            ErrorCode::NetworkException
+            | ErrorCode::CoordinatorLoadInProgress
+            | ErrorCode::CoordinatorNotAvailable
+            | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
+            other => other,
+        }
+    }
+
     /// KIP-890 verification for a transactional produce to `topic`-`partition`: NONE when
     /// the producer's ongoing transaction added the partition. Transient coordinator
     /// answers (loading, a commit in progress) become NOT_ENOUGH_REPLICAS, which every
@@ -366,8 +441,13 @@ impl TxnDriver {
         };
         let n = topic.partition_count();
         let mut batches = CoordinatorBatches::new(now);
+        let value_version = if st.coord.server_transaction_version() >= 1 {
+            1
+        } else {
+            0
+        };
         for r in &effects.records {
-            let (key, value) = encode_record(r);
+            let (key, value) = encode_record_at(r, value_version);
             batches.push(
                 transaction_partition_for(&r.transactional_id, n),
                 &key,
@@ -402,7 +482,9 @@ impl TxnDriver {
     /// Rebuilds the coordinator from `__transaction_state` as it is now (empty if it is gone).
     fn reload(&self, broker: &Broker, st: &mut State, now: i64, why: &str) {
         let started = std::time::Instant::now();
+        let tv = st.coord.server_transaction_version();
         st.coord = TxnCoordinator::new(txn_config(&self.config));
+        st.coord.set_server_transaction_version(tv);
         let mut n = 0;
         if let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) {
             for p in topic.partitions() {
