@@ -76,6 +76,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::AlterReplicaLogDirs, 1, 2),
+    (ApiKey::DescribeLogDirs, 1, 5),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -101,8 +103,11 @@ pub struct Broker {
     pub txns: Arc<crate::txn::TxnDriver>,
     /// Retention and compaction in the background.
     log_manager: Mutex<Option<crate::log_manager::LogManager>>,
-    /// `<log.dirs>/.lock`, held from the first read of the directory to the end of shutdown.
-    dir_lock: Mutex<crate::dir_lock::DirLock>,
+    /// `.lock` of every log directory and of the metadata directory, held from the first
+    /// read of a directory to the end of shutdown.
+    dir_locks: Mutex<Vec<crate::dir_lock::DirLock>>,
+    /// The log directories (JBOD): placement, moves, failures.
+    pub log_dirs: Arc<crate::log_dirs::LogDirs>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +118,8 @@ pub enum BrokerError {
     DynamicConfigs(#[from] crate::dynamic_config::DynamicConfigError),
     #[error(transparent)]
     DirLock(#[from] crate::dir_lock::DirLockError),
+    #[error(transparent)]
+    LogDirs(#[from] crate::log_dirs::LogDirsError),
     #[error("cannot read the producer id reservation: {0}")]
     ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
 }
@@ -120,11 +127,22 @@ pub enum BrokerError {
 impl Broker {
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         let config = Arc::new(config);
-        let dir_lock = crate::dir_lock::DirLock::acquire(&config.log_dir)?;
+        let log_dirs = crate::log_dirs::LogDirs::new(&config.log_dirs, &config.log_dir)?;
+        let mut dir_locks = Vec::new();
+        for d in log_dirs.all() {
+            dir_locks.push(crate::dir_lock::DirLock::acquire(&d.path)?);
+        }
+        if log_dirs
+            .all()
+            .iter()
+            .all(|d| d.path != log_dirs.metadata_dir)
+        {
+            dir_locks.push(crate::dir_lock::DirLock::acquire(&config.log_dir)?);
+        }
         // A corrupt dynamic-configs file stops the start rather than silently running with
         // the static values (and later overwriting the operator's settings).
         config.load_dynamic()?;
-        let topics = Arc::new(TopicRegistry::open(config.clone())?);
+        let topics = Arc::new(TopicRegistry::open(config.clone(), log_dirs.clone())?);
         let for_flusher = topics.clone();
         let flusher = Flusher::start(
             Duration::from_millis(config.flush_scheduler_interval_ms.max(10)),
@@ -152,7 +170,8 @@ impl Broker {
             groups,
             txns,
             log_manager: Mutex::new(None),
-            dir_lock: Mutex::new(dir_lock),
+            dir_locks: Mutex::new(dir_locks),
+            log_dirs,
         });
         broker.groups.start_loading(&broker);
         broker.txns.start_loading(&broker);
@@ -330,6 +349,12 @@ impl Broker {
             Request::DescribeProducers(r) => Outcome::Respond(Response::DescribeProducers(
                 handlers::transactions::describe_producers(self, r),
             )),
+            Request::DescribeLogDirs(r) => Outcome::Respond(Response::DescribeLogDirs(
+                handlers::log_dirs::describe(self, r),
+            )),
+            Request::AlterReplicaLogDirs(r) => Outcome::Respond(Response::AlterReplicaLogDirs(
+                handlers::log_dirs::alter(self, r),
+            )),
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",
                 other.api_key().name()
@@ -344,9 +369,12 @@ impl Broker {
         }
         self.groups.stop();
         self.txns.stop();
+        self.log_dirs.moves.stop_all();
         self.flusher.lock().stop();
         self.topics.close_all();
-        self.dir_lock.lock().release();
+        for lock in self.dir_locks.lock().iter_mut() {
+            lock.release();
+        }
     }
 }
 

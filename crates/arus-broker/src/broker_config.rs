@@ -36,7 +36,7 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
     (
         "log.dirs",
         "./arus-data",
-        "Directories in which log data is kept (the first is used).",
+        "A comma-separated list of the directories where the log data is stored.",
     ),
     (
         "listeners",
@@ -198,7 +198,11 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// The metadata directory: `metadata.log.dir`, by default the first entry of
+    /// `log.dirs`. Broker-wide files live here (see `crate::log_dirs`).
     pub log_dir: PathBuf,
+    /// Every entry of `log.dirs`, in order; partitions are spread over them.
+    pub log_dirs: Vec<PathBuf>,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub num_partitions: i32,
@@ -381,7 +385,23 @@ impl BrokerConfig {
             .or_else(|| explicit.get("log.dir"))
             .cloned()
             .unwrap_or_else(|| get("log.dirs"));
-        let log_dir = log_dirs.split(',').next().unwrap_or("./arus-data").trim();
+        let log_dirs: Vec<PathBuf> = log_dirs
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            return Err(BrokerConfigError::Invalid {
+                key: "log.dirs".into(),
+                value: String::new(),
+                reason: "at least one log directory is required".into(),
+            });
+        }
+        let log_dir = match explicit.get("metadata.log.dir").map(|d| d.trim()) {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => log_dirs[0].clone(),
+        };
         let node_id = match explicit
             .get("node.id")
             .or_else(|| explicit.get("broker.id"))
@@ -391,7 +411,8 @@ impl BrokerConfig {
         };
         let cfg = BrokerConfig {
             node_id,
-            log_dir: PathBuf::from(log_dir),
+            log_dir,
+            log_dirs,
             listeners,
             advertised_listeners: advertised,
             num_partitions: num("num.partitions", &get("num.partitions"))?,
@@ -626,7 +647,12 @@ impl BrokerConfig {
     /// (the static keys, Kafka's other broker keys that DescribeConfigs reports, and every
     /// broker synonym of a topic config), so the warning never names a key that works.
     pub fn unknown_keys(&self) -> Vec<(&str, Option<String>)> {
-        const ALSO_KNOWN: &[&str] = &["log.dir", "broker.id"];
+        const ALSO_KNOWN: &[&str] = &[
+            "log.dir",
+            "broker.id",
+            "metadata.log.dir",
+            crate::log_dirs::mover::THROTTLE_KEY,
+        ];
         let known = dynamic_config::broker_config_keys();
         self.explicit
             .keys()
@@ -817,6 +843,7 @@ mod tests {
         assert_eq!(c.listeners[0].host, "127.0.0.1");
         assert_eq!(c.listeners[0].port, 9092);
         assert_eq!(c.log_dir, PathBuf::from("./arus-data"));
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./arus-data")]);
         assert!(c.auto_create_topics_enable);
     }
 

@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod groups;
 pub mod list_offsets;
+pub mod log_dirs;
 pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod offsets;
