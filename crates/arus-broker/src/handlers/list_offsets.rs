@@ -20,6 +20,10 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), ErrorCode> {
+    // Kafka's `HostedPartition.Offline`: the directory failed.
+    if !p.is_online() {
+        return Err(ErrorCode::KafkaStorageError);
+    }
     let fetchable = if read_committed {
         p.last_stable_offset()
     } else {

@@ -398,7 +398,7 @@ fn copy_pass(
         };
         let src_path = src.join(name);
         let dst_path = dst.join(name);
-        let n = copy_range(&src_path, &dst_path, from, throttle)?;
+        let n = copy_range(&src_path, &dst_path, from, throttle, state)?;
         total += n;
         copied.insert(name.clone(), (now.0, from + n, now.2));
     }
@@ -431,6 +431,7 @@ fn copy_range(
     dst: &Path,
     from: u64,
     throttle: &mut Throttle,
+    state: &MoveState,
 ) -> Result<u64, MoveError> {
     let mut input = match File::open(src) {
         Ok(f) => f,
@@ -456,6 +457,8 @@ fn copy_range(
         }
         output.write_all(&buf[..r]).map_err(io_at(dst))?;
         n += r as u64;
+        // Progress for DescribeLogDirs; recounted exactly at the end of the pass.
+        state.copied_bytes.fetch_add(r as u64, Ordering::AcqRel);
         throttle.account(r);
     }
     Ok(n)
