@@ -7,6 +7,8 @@
 //! with EIO, deterministically). Mounting needs root (CI runs as root); without it those
 //! tests print why they are skipped and pass.
 
+#![allow(clippy::needless_update)]
+
 mod common;
 
 use std::fs;
