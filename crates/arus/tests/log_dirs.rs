@@ -388,11 +388,11 @@ async fn alter_replica_log_dirs_errors_as_kafka() {
     );
     assert_eq!(
         alter(&mut client, &abs(&dirs[0]), "unknown", vec![0]).await,
-        vec![ErrorCode::ReplicaNotAvailable.code()]
+        vec![ErrorCode::UnknownTopicOrPartition.code()]
     );
     assert_eq!(
         alter(&mut client, &abs(&dirs[0]), "errs", vec![5]).await,
-        vec![ErrorCode::ReplicaNotAvailable.code()]
+        vec![ErrorCode::UnknownTopicOrPartition.code()]
     );
     // Already there: nothing to do.
     assert_eq!(

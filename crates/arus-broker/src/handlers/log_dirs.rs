@@ -186,9 +186,12 @@ fn alter_one(broker: &Arc<Broker>, path: &str, topic: &str, index: i32) -> Error
         warn!(
             topic,
             partition = index,
-            "Unable to alter log dirs: the partition is not hosted here"
+            "Unable to alter log dirs: This server does not host this topic-partition."
         );
-        return ErrorCode::ReplicaNotAvailable;
+        // Kafka answers REPLICA_NOT_AVAILABLE for a partition the metadata knows but this
+        // broker does not host, which cannot happen on one node; one the metadata does not
+        // know is UNKNOWN_TOPIC_OR_PARTITION (checked against Kafka 4.4).
+        return ErrorCode::UnknownTopicOrPartition;
     };
     if !partition.is_online() {
         warn!(
