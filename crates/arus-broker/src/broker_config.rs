@@ -848,6 +848,25 @@ mod tests {
     }
 
     #[test]
+    fn every_log_dir_is_kept_and_metadata_log_dir_defaults_to_the_first() {
+        let props = |text: &str| BrokerConfig::from_properties(parse_properties(text).unwrap());
+        let c = props("log.dirs=/a, /b ,/c").unwrap();
+        assert_eq!(
+            c.log_dirs,
+            vec![
+                PathBuf::from("/a"),
+                PathBuf::from("/b"),
+                PathBuf::from("/c")
+            ]
+        );
+        assert_eq!(c.log_dir, PathBuf::from("/a"));
+        let c = props("log.dirs=/a,/b\nmetadata.log.dir=/m").unwrap();
+        assert_eq!(c.log_dir, PathBuf::from("/m"));
+        assert!(c.unknown_keys().is_empty());
+        assert!(props("log.dirs= , ").is_err());
+    }
+
+    #[test]
     fn properties_parse_and_validate() {
         let map = parse_properties("# c\nnum.partitions=3\nlog.retention.hours = 2\n").unwrap();
         let c = BrokerConfig::from_properties(map).unwrap();

@@ -458,14 +458,21 @@ impl TopicRegistry {
                 configs: t.settings().overrides.clone(),
             })
             .collect();
-        store::save(
+        let saved = store::save(
             &self.config.log_dir,
             &MetadataFile {
                 version: store::METADATA_VERSION,
                 cluster_id: self.cluster_id.clone(),
                 topics,
             },
-        )
+        );
+        if let Err(e @ StoreError::Io { source, .. }) = &saved
+            && crate::log_dirs::is_dir_failure(source)
+        {
+            // Kafka halts when its metadata log directory fails.
+            self.dirs.metadata_failed(e);
+        }
+        saved
     }
 
     /// Checks a creation request the way Kafka's controller does, without creating anything.

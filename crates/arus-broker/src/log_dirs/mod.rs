@@ -169,6 +169,33 @@ impl LogDirs {
         self.dirs.iter().find(|d| d.path.as_os_str() == path)
     }
 
+    /// An I/O error on a broker-wide file of the metadata directory: the directory goes
+    /// offline if it is a log directory, and the broker stops either way.
+    pub fn metadata_failed(&self, cause: &dyn std::fmt::Display) {
+        match self.dirs.iter().find(|d| d.path == self.metadata_dir) {
+            Some(d) => d.fail(cause),
+            None => {
+                tracing::error!(dir = %self.metadata_dir.display(), error = %cause, "the metadata log directory failed");
+                self.send_fatal(format!(
+                    "the metadata log directory {} is offline",
+                    self.metadata_dir.display()
+                ));
+            }
+        }
+    }
+
+    fn send_fatal(&self, reason: String) {
+        tracing::error!(%reason, "shutting down the broker");
+        self.fatal.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
     fn check_fatal(&self) {
         let reason = if self.dirs.iter().all(|d| !d.is_online()) {
             Some("all log directories are offline".to_string())
@@ -179,15 +206,7 @@ impl LogDirs {
                 .map(|d| format!("the metadata log directory {} is offline", d.path.display()))
         };
         if let Some(reason) = reason {
-            tracing::error!(%reason, "shutting down the broker");
-            self.fatal.send_if_modified(|r| {
-                if r.is_none() {
-                    *r = Some(reason);
-                    true
-                } else {
-                    false
-                }
-            });
+            self.send_fatal(reason);
         }
     }
 
@@ -229,6 +248,14 @@ mod tests {
                 .as_ref()
                 .is_some_and(|r| r.contains("metadata"))
         );
+    }
+
+    #[test]
+    fn a_failed_metadata_directory_outside_log_dirs_is_fatal() {
+        let dirs = LogDirs::new(&[PathBuf::from("/a")], Path::new("/meta")).unwrap();
+        dirs.metadata_failed(&"EIO");
+        assert!(dirs.get(0).unwrap().is_online());
+        assert!(dirs.fatal.borrow().is_some());
     }
 
     #[test]
