@@ -151,6 +151,8 @@ impl Broker {
                     .all()
                     .iter()
                     .flat_map(|t| t.partitions())
+                    // Offline directories are not fsynced again (and not logged every tick).
+                    .filter(|p| p.is_online())
                     .collect()
             },
         );
