@@ -258,15 +258,20 @@ fn move_partition(
         started: Instant::now(),
         bytes: 0,
     };
+    let mut unsynced = std::collections::HashSet::new();
     loop {
         if state.cancel.load(Ordering::Acquire) {
             return Err(MoveError::Cancelled);
         }
-        let n = copy_pass(&current, future, &mut copied, &mut throttle, state, false)?;
+        let (n, written) = copy_pass(&current, future, &mut copied, &mut throttle, state, false)?;
+        unsynced.extend(written);
         if n < FINAL_PASS_BYTES {
             break;
         }
     }
+    // The bulk of the copy is made durable before the lock, so that appends only wait for
+    // the last delta's fsync.
+    sync_files(future, unsynced.iter().filter(|n| copied.contains_key(*n)))?;
     let dest = state.dest.clone();
     let delete = source
         .path
@@ -278,13 +283,8 @@ fn move_partition(
             started: Instant::now(),
             bytes: 0,
         };
-        copy_pass(&current, future, &mut copied, &mut unthrottled, state, true)?;
-        for name in copied.keys() {
-            let path = future.join(name);
-            File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(io_at(&path))?;
-        }
+        let (_, written) = copy_pass(&current, future, &mut copied, &mut unthrottled, state, true)?;
+        sync_files(future, written.iter())?;
         fsync(future)?;
         if state.cancel.load(Ordering::Acquire) {
             return Err(MoveError::Cancelled);
@@ -329,6 +329,16 @@ fn move_partition(
     })
 }
 
+fn sync_files<'a>(dir: &Path, names: impl Iterator<Item = &'a String>) -> Result<(), MoveError> {
+    for name in names {
+        let path = dir.join(name);
+        File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(io_at(&path))?;
+    }
+    Ok(())
+}
+
 fn segment_base(name: &str) -> Option<i64> {
     let (stem, _) = name.split_once('.')?;
     (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
@@ -336,7 +346,8 @@ fn segment_base(name: &str) -> Option<i64> {
         .flatten()
 }
 
-/// Brings `dst` up to `src` (see the module docs); returns the bytes copied.
+/// Brings `dst` up to `src` (see the module docs); returns the bytes copied and the files
+/// written (to fsync).
 fn copy_pass(
     src: &Path,
     dst: &Path,
@@ -344,7 +355,7 @@ fn copy_pass(
     throttle: &mut Throttle,
     state: &MoveState,
     last: bool,
-) -> Result<u64, MoveError> {
+) -> Result<(u64, Vec<String>), MoveError> {
     let mut files = Vec::new();
     for entry in fs::read_dir(src).map_err(io_at(src))? {
         let entry = entry.map_err(io_at(src))?;
@@ -370,6 +381,7 @@ fn copy_pass(
         .filter_map(|(n, _)| segment_base(n))
         .max();
     let mut total = 0u64;
+    let mut written = Vec::new();
     let mut present = std::collections::HashSet::new();
     for (name, meta) in &files {
         if state.cancel.load(Ordering::Acquire) {
@@ -400,6 +412,7 @@ fn copy_pass(
         let dst_path = dst.join(name);
         let n = copy_range(&src_path, &dst_path, from, throttle, state)?;
         total += n;
+        written.push(name.clone());
         copied.insert(name.clone(), (now.0, from + n, now.2));
     }
     let gone: Vec<String> = copied
@@ -422,7 +435,7 @@ fn copy_pass(
     if let Some(active) = active {
         state.copied_offset.fetch_max(active, Ordering::AcqRel);
     }
-    Ok(total)
+    Ok((total, written))
 }
 
 /// Copies `src[from..]` to `dst[from..]` (truncating `dst` there); returns the bytes.
@@ -498,7 +511,9 @@ mod tests {
             bytes: 0,
         };
         assert_eq!(
-            copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false).unwrap(),
+            copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false)
+                .unwrap()
+                .0,
             4
         );
         let mut f = fs::OpenOptions::new()
@@ -509,7 +524,9 @@ mod tests {
         fs::write(src.path().join("tmp-other"), b"22").unwrap();
         fs::rename(src.path().join("tmp-other"), src.path().join(other)).unwrap();
         assert_eq!(
-            copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false).unwrap(),
+            copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false)
+                .unwrap()
+                .0,
             4
         );
         assert_eq!(fs::read(dst.path().join(seg)).unwrap(), b"abcde");
@@ -517,7 +534,9 @@ mod tests {
         assert!(!dst.path().join("x.tmp").exists());
         fs::remove_file(src.path().join(other)).unwrap();
         assert_eq!(
-            copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, true).unwrap(),
+            copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, true)
+                .unwrap()
+                .0,
             0
         );
         assert!(!dst.path().join(other).exists());
@@ -538,7 +557,9 @@ mod tests {
             started: Instant::now(),
             bytes: 0,
         };
-        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false).unwrap();
+        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false)
+            .unwrap()
+            .0;
         let mut f = fs::OpenOptions::new()
             .write(true)
             .open(src.path().join("recovery-point"))
@@ -550,7 +571,9 @@ mod tests {
             .unwrap()
             .modified()
             .unwrap();
-        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, true).unwrap();
+        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, true)
+            .unwrap()
+            .0;
         assert_eq!(fs::read(dst.path().join("recovery-point")).unwrap(), b"2");
     }
 }
