@@ -557,9 +557,7 @@ mod tests {
             started: Instant::now(),
             bytes: 0,
         };
-        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false)
-            .unwrap()
-            .0;
+        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, false).unwrap();
         let mut f = fs::OpenOptions::new()
             .write(true)
             .open(src.path().join("recovery-point"))
@@ -571,9 +569,7 @@ mod tests {
             .unwrap()
             .modified()
             .unwrap();
-        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, true)
-            .unwrap()
-            .0;
+        copy_pass(src.path(), dst.path(), &mut copied, &mut t, &st, true).unwrap();
         assert_eq!(fs::read(dst.path().join("recovery-point")).unwrap(), b"2");
     }
 }
