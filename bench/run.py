@@ -350,7 +350,7 @@ def java_tool(broker, cls, tool_args, timeout=WORKLOAD_TIMEOUT_S):
 def java_consumer_perf(broker, topic, records, timeout):
     """Kafka's ConsumerPerformance: subscribes with a fresh group from the earliest offset."""
     r = java_tool(broker, "ConsumerPerformance",
-                  ["--bootstrap-server", broker.bootstrap, "--topic", topic, "--messages", str(records),
+                  ["--bootstrap-server", broker.bootstrap, "--topic", topic, "--num-records", str(records),
                    "--group", f"bench-cperf-{int(time.time() * 1000)}", "--timeout", "30000", "--hide-header"],
                   timeout=timeout)
     rows_ = [line for line in r.pop("output", []) if line.count(",") >= 9 and line[:1].isdigit()]

@@ -78,6 +78,20 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::AlterReplicaLogDirs, 1, 2),
     (ApiKey::DescribeLogDirs, 1, 5),
+    // Without an authorizer: SECURITY_DISABLED, as Kafka without `authorizer.class.name`.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+    // KIP-714. Kafka advertises these two only with a telemetry-capable metrics reporter
+    // configured; Arus keeps the pushed metrics itself and always serves them.
+    (ApiKey::GetTelemetrySubscriptions, 0, 0),
+    (ApiKey::PushTelemetry, 0, 0),
+    (ApiKey::ListConfigResources, 0, 1),
 ];
 
 /// The version range served for `key`, or `None` if Arus does not implement it.
@@ -103,6 +117,10 @@ pub struct Broker {
     pub txns: Arc<crate::txn::TxnDriver>,
     /// Retention and compaction in the background.
     log_manager: Mutex<Option<crate::log_manager::LogManager>>,
+    /// CLIENT_METRICS and GROUP resource configs, durable in the log directory.
+    pub resource_configs: crate::resource_configs::ResourceConfigs,
+    /// KIP-714 client telemetry: subscriptions per client instance and pushed payloads.
+    pub telemetry: Mutex<crate::telemetry::TelemetryState>,
     /// `.lock` of every log directory and of the metadata directory, held from the first
     /// read of a directory to the end of shutdown.
     dir_locks: Mutex<Vec<crate::dir_lock::DirLock>>,
@@ -116,6 +134,8 @@ pub enum BrokerError {
     Open(#[from] TopicError),
     #[error("cannot read the dynamic broker configs: {0}")]
     DynamicConfigs(#[from] crate::dynamic_config::DynamicConfigError),
+    #[error("cannot read the resource configs: {0}")]
+    ResourceConfigs(#[from] crate::resource_configs::ResourceConfigsError),
     #[error(transparent)]
     DirLock(#[from] crate::dir_lock::DirLockError),
     #[error(transparent)]
@@ -162,6 +182,15 @@ impl Broker {
         ));
         let groups = Arc::new(crate::groups::GroupDriver::new(&config));
         let txns = Arc::new(crate::txn::TxnDriver::open(&config)?);
+        let resource_configs = crate::resource_configs::ResourceConfigs::open(&config.log_dir)?;
+        let telemetry = Mutex::new(crate::telemetry::TelemetryState::new(
+            config
+                .effective_i64("telemetry.max.bytes", 1_048_576)
+                .max(1) as usize,
+            config
+                .effective_i64("arus.telemetry.retained.bytes", 67_108_864)
+                .max(0) as usize,
+        ));
         let broker = Arc::new(Broker {
             config,
             topics,
@@ -172,9 +201,13 @@ impl Broker {
             groups,
             txns,
             log_manager: Mutex::new(None),
+            resource_configs,
+            telemetry,
             dir_locks: Mutex::new(dir_locks),
             log_dirs,
         });
+        handlers::resource_configs::refresh_subscriptions(&broker);
+        broker.groups.apply_all_consumer_overrides(&broker);
         broker.groups.start_loading(&broker);
         broker.txns.start_loading(&broker);
         *broker.log_manager.lock() = Some(crate::log_manager::LogManager::start(&broker));
@@ -188,6 +221,11 @@ impl Broker {
 
     pub fn advertised_listener(&self) -> Listener {
         self.advertised.read()[0].clone()
+    }
+
+    /// Every advertised listener (the first is the one clients are sent to).
+    pub fn advertised_listeners(&self) -> Vec<Listener> {
+        self.advertised.read().clone()
     }
 
     pub fn node_id(&self) -> i32 {
@@ -357,6 +395,54 @@ impl Broker {
             Request::AlterReplicaLogDirs(r) => Outcome::Respond(Response::AlterReplicaLogDirs(
                 handlers::log_dirs::alter(self, r),
             )),
+            Request::DescribeAcls(r) => match handlers::acls::describe_unparsable(&r) {
+                Some(why) => Outcome::Close(why),
+                None => Outcome::Respond(Response::DescribeAcls(handlers::acls::describe(&r))),
+            },
+            Request::CreateAcls(r) => match handlers::acls::create_unparsable(&r) {
+                Some(why) => Outcome::Close(why),
+                None => Outcome::Respond(Response::CreateAcls(handlers::acls::create(&r))),
+            },
+            Request::DeleteAcls(r) => match handlers::acls::delete_unparsable(&r) {
+                Some(why) => Outcome::Close(why),
+                None => Outcome::Respond(Response::DeleteAcls(handlers::acls::delete(&r))),
+            },
+            Request::ElectLeaders(r) => Outcome::Respond(Response::ElectLeaders(
+                handlers::partition_leadership::elect_leaders(self, r),
+            )),
+            Request::AlterPartitionReassignments(r) => {
+                Outcome::Respond(Response::AlterPartitionReassignments(
+                    handlers::partition_leadership::alter_reassignments(self, r),
+                ))
+            }
+            Request::ListPartitionReassignments(r) => {
+                Outcome::Respond(Response::ListPartitionReassignments(
+                    handlers::partition_leadership::list_reassignments(&r),
+                ))
+            }
+            Request::DescribeQuorum(r) => Outcome::Respond(Response::DescribeQuorum(
+                handlers::describe_quorum::handle(self, &r, version),
+            )),
+            Request::DescribeTopicPartitions(r) => {
+                Outcome::Respond(Response::DescribeTopicPartitions(
+                    handlers::describe_topic_partitions::handle(self, r),
+                ))
+            }
+            Request::ListConfigResources(r) => Outcome::Respond(Response::ListConfigResources(
+                handlers::list_config_resources::handle(self, &r, version),
+            )),
+            Request::GetTelemetrySubscriptions(r) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                Outcome::Respond(Response::GetTelemetrySubscriptions(
+                    handlers::telemetry::get_subscriptions(self, &r, &client_id, peer),
+                ))
+            }
+            Request::PushTelemetry(r) => {
+                let client_id = header.client_id.clone().unwrap_or_default();
+                Outcome::Respond(Response::PushTelemetry(handlers::telemetry::push(
+                    self, &r, &client_id, peer,
+                )))
+            }
             other => Outcome::Close(format!(
                 "{} is not implemented by this broker",
                 other.api_key().name()

@@ -193,6 +193,16 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "true",
         "Arus only: answer an acks=all produce after its batch is fsynced (group commit). false answers once the batch is in the page cache, as Apache Kafka does with its default flush settings (its durability comes from replication, not fsync); a machine crash can then lose acknowledged writes.",
     ),
+    (
+        "telemetry.max.bytes",
+        "1048576",
+        "The largest metrics payload a client may push with PushTelemetry (KIP-714).",
+    ),
+    (
+        "arus.telemetry.retained.bytes",
+        "67108864",
+        "Arus only: the memory the last pushed telemetry payload of every client instance may hold in total; the oldest payloads are dropped first.",
+    ),
 ];
 
 #[derive(Clone, Debug)]
@@ -253,6 +263,15 @@ pub struct BrokerValue {
     pub value: String,
     pub source: ConfigSource,
     pub synonyms: Vec<Synonym>,
+}
+
+/// A broker key as DescribeConfigs reports it (see [`BrokerConfig::describe_key`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DescribedBrokerKey {
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub sensitive: bool,
+    pub synonyms: Vec<(String, Option<String>, ConfigSource)>,
 }
 
 /// Where a `BrokerConfig` finds its dynamic layers. A clone starts unbound and binds to the
@@ -367,6 +386,17 @@ impl BrokerConfig {
                 def.validate(v).map_err(|e| BrokerConfigError::Invalid {
                     key: syn.into(),
                     value: v.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        // Kafka keys whose feature Arus does not implement are still checked against Kafka's
+        // type and validator, as Kafka refuses to start with an invalid value.
+        for (key, value) in &explicit {
+            if let Some(k) = dynamic_config::broker_config_key(key).filter(|k| !k.implemented) {
+                k.validate(value).map_err(|e| BrokerConfigError::Invalid {
+                    key: key.clone(),
+                    value: value.clone(),
                     reason: e.to_string(),
                 })?;
             }
@@ -641,38 +671,37 @@ impl BrokerConfig {
         Ok(cfg)
     }
 
-    /// Explicitly set keys that Arus does not use (Kafka logs these as unused, too), each with
-    /// a hint when the operator probably meant another key: a topic config set at broker level
-    /// names the broker key that sets its default. Every key the broker honours is known here
-    /// (the static keys, Kafka's other broker keys that DescribeConfigs reports, and every
-    /// broker synonym of a topic config), so the warning never names a key that works.
+    /// Explicitly set keys that Arus does not act on, each with a hint when there is more to
+    /// say than "unknown": a valid Kafka broker key whose feature Arus does not implement is
+    /// accepted and reported by DescribeConfigs but has no effect; a topic config set at broker
+    /// level names the broker key that sets its default. Every key the broker honours is
+    /// marked implemented in [`dynamic_config::broker_config_keys`], so the warning never
+    /// names a key that works.
     pub fn unknown_keys(&self) -> Vec<(&str, Option<String>)> {
-        const ALSO_KNOWN: &[&str] = &[
-            "log.dir",
-            "broker.id",
-            "metadata.log.dir",
-            crate::log_dirs::mover::THROTTLE_KEY,
-        ];
-        let known = dynamic_config::broker_config_keys();
         self.explicit
             .keys()
             .map(String::as_str)
-            .filter(|k| {
-                !known.iter().any(|d| d.name == *k)
-                    && !ALSO_KNOWN.contains(k)
-                    && !TOPIC_CONFIGS.iter().any(|d| {
-                        dynamic_config::topic_synonyms(d.name)
-                            .iter()
-                            .any(|(syn, _, _)| syn == k)
-                    })
-            })
-            .map(|k| {
-                let hint = topic_config(k).and_then(|d| d.broker_synonym).map(|syn| {
-                    format!(
-                        "{k} is a topic config: set it per topic, or its broker default with {syn}"
-                    )
-                });
-                (k, hint)
+            // Kafka's quota on log-directory moves: a dynamic broker config outside the
+            // catalog; Arus reads it from the static properties (see `log_dirs::mover`).
+            .filter(|k| *k != crate::log_dirs::mover::THROTTLE_KEY)
+            .filter_map(|k| match dynamic_config::broker_config_key(k) {
+                Some(key) if key.implemented => None,
+                Some(_) => Some((
+                    k,
+                    Some(format!(
+                        "{k} is an Apache Kafka {} broker config that Arus does not implement: \
+                         it is accepted and reported by DescribeConfigs but has no effect",
+                        crate::config_catalog::KAFKA_VERSION
+                    )),
+                )),
+                None => {
+                    let hint = topic_config(k).and_then(|d| d.broker_synonym).map(|syn| {
+                        format!(
+                            "{k} is a topic config: set it per topic, or its broker default with {syn}"
+                        )
+                    });
+                    Some((k, hint))
+                }
             })
             .collect()
     }
@@ -747,13 +776,116 @@ impl BrokerConfig {
         }
         let (value, source) = effective.or_else(|| {
             dynamic_config::broker_config_key(key)
-                .map(|k| (k.default.to_string(), ConfigSource::DefaultConfig))
+                .and_then(|k| k.default)
+                .map(|d| (d.to_string(), ConfigSource::DefaultConfig))
         })?;
         Some(BrokerValue {
             value,
             source,
             synonyms,
         })
+    }
+
+    /// A broker key as Kafka 4.4's DescribeConfigs reports it (`ConfigHelper.
+    /// createBrokerConfigEntry`): the key's own value (no unit conversion: with only
+    /// `log.retention.hours` set, `log.retention.ms` is null), and its synonyms layer by layer
+    /// (dynamic per-broker, dynamic default, static, default), each layer in Kafka's synonym
+    /// order, with those before the key's own name dropped. Sensitive keys (passwords and
+    /// keys Kafka does not know) have null values. `per_broker` false is the cluster-default
+    /// resource's view: its value is the dynamic default, the only synonym reported.
+    pub fn describe_key(&self, key: &str, per_broker: bool) -> DescribedBrokerKey {
+        let layers = self.dynamic();
+        let known = dynamic_config::broker_config_key(key);
+        let sensitive = match &known {
+            Some(k) if k.kind == crate::config_defs::ConfigType::Password => true,
+            Some(_) => false,
+            None => crate::config_catalog::is_sensitive(key),
+        };
+        let names: Vec<String> = match crate::config_catalog::listener_base_name(key) {
+            Some(base) => vec![key.to_string(), base.to_string()],
+            None => crate::config_catalog::kafka_broker_synonyms(key)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        };
+        let default_of =
+            |name: &str| dynamic_config::broker_config_key(name).and_then(|k| k.default);
+        let mut synonyms = Vec::new();
+        let sources = [
+            ConfigSource::DynamicBrokerConfig,
+            ConfigSource::DynamicDefaultBrokerConfig,
+            ConfigSource::StaticBrokerConfig,
+            ConfigSource::DefaultConfig,
+        ];
+        let layer_value = |source: ConfigSource, name: &str| -> Option<String> {
+            match source {
+                ConfigSource::DynamicBrokerConfig if per_broker => {
+                    layers.get(DynamicScope::Broker, name)
+                }
+                ConfigSource::DynamicDefaultBrokerConfig => {
+                    layers.get(DynamicScope::ClusterDefault, name)
+                }
+                // Kafka's `populateSynonyms`: each of node.id and broker.id stands for the
+                // other when only one is set.
+                ConfigSource::StaticBrokerConfig => {
+                    self.explicit.get(name).cloned().or_else(|| {
+                        let other = match name {
+                            "node.id" => "broker.id",
+                            "broker.id" => "node.id",
+                            _ => return None,
+                        };
+                        self.explicit.get(other).cloned()
+                    })
+                }
+                ConfigSource::DefaultConfig => default_of(name).map(str::to_string),
+                _ => None,
+            }
+        };
+        for source in sources {
+            for name in &names {
+                if let Some(v) = layer_value(source, name) {
+                    synonyms.push((name.clone(), (!sensitive).then_some(v), source));
+                }
+            }
+        }
+        // The cluster-default resource reports only the dynamic default (Kafka 4.4).
+        if !per_broker {
+            synonyms.retain(|(_, _, s)| *s == ConfigSource::DynamicDefaultBrokerConfig);
+        }
+        let first_own = synonyms
+            .iter()
+            .position(|(n, _, _)| n == key)
+            .unwrap_or(synonyms.len());
+        synonyms.drain(..first_own);
+        let value = if per_broker {
+            sources.iter().find_map(|s| layer_value(*s, key))
+        } else {
+            layers.get(DynamicScope::ClusterDefault, key)
+        };
+        DescribedBrokerKey {
+            value: value.filter(|_| !sensitive),
+            source: synonyms
+                .first()
+                .map_or(ConfigSource::DefaultConfig, |(_, _, s)| *s),
+            sensitive,
+            synonyms,
+        }
+    }
+
+    /// The keys DescribeConfigs lists for this broker: Kafka's non-internal broker keys and
+    /// Arus's own, plus every key set statically or dynamically (Kafka's
+    /// `originals ++ nonInternalValues`).
+    pub fn described_keys(&self) -> Vec<String> {
+        let layers = self.dynamic();
+        let mut keys: std::collections::BTreeSet<String> = dynamic_config::broker_config_keys()
+            .iter()
+            .filter(|k| !k.internal)
+            .map(|k| k.name.to_string())
+            .collect();
+        keys.extend(self.explicit.keys().cloned());
+        keys.extend(layers.layer(DynamicScope::Broker).into_keys());
+        keys.extend(layers.layer(DynamicScope::ClusterDefault).into_keys());
+        keys.into_iter().collect()
     }
 
     /// The effective value of a broker key now (dynamic layers included), for components
@@ -878,6 +1010,30 @@ mod tests {
         let odd = parse_properties("log.retention.ms=5\nsome.plugin.setting=x").unwrap();
         let c = BrokerConfig::from_properties(odd).unwrap();
         assert_eq!(c.unknown_keys(), vec![("some.plugin.setting", None)]);
+    }
+
+    #[test]
+    fn kafka_keys_arus_does_not_implement_are_known_and_checked() {
+        let props = parse_properties(
+            "sasl.kerberos.min.time.before.relogin=70000\nauto.leader.rebalance.enable=false\n\
+             no.such.key=1\n",
+        )
+        .unwrap();
+        let c = BrokerConfig::from_properties(props).unwrap();
+        let unknown = c.unknown_keys();
+        assert_eq!(unknown.len(), 3, "{unknown:?}");
+        for (key, hint) in &unknown {
+            let kafka_key = *key != "no.such.key";
+            assert_eq!(
+                hint.as_deref()
+                    .is_some_and(|h| h.contains("Arus does not implement")),
+                kafka_key,
+                "{key}: {hint:?}"
+            );
+        }
+        let bad = parse_properties("sasl.kerberos.min.time.before.relogin=soon").unwrap();
+        let err = BrokerConfig::from_properties(bad).unwrap_err().to_string();
+        assert!(err.contains("Not a number of type LONG"), "{err}");
     }
 
     #[test]

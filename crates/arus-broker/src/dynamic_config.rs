@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::broker::Broker;
 use crate::broker_config::BROKER_KEYS;
+use crate::config_catalog::{self, UpdateMode};
 use crate::config_defs::{ConfigDef, ConfigType, ConfigValueError, TOPIC_CONFIGS, Validator};
 use crate::topic_settings::ConfigSource;
 use crate::topics::TopicError;
@@ -142,10 +143,16 @@ impl DynamicConfigs {
         });
         // Like Kafka's `DynamicBrokerConfig` at startup: entries that are no longer valid
         // (hand edits, keys a newer Arus accepted) are ignored with a warning, not fatal.
-        for layer in std::iter::once(&mut file.cluster_default).chain(file.brokers.values_mut()) {
+        let layers = std::iter::once((DynamicScope::ClusterDefault, &mut file.cluster_default))
+            .chain(
+                file.brokers
+                    .values_mut()
+                    .map(|layer| (DynamicScope::Broker, layer)),
+            );
+        for (scope, layer) in layers {
             layer.retain(|k, v| {
                 let single = BTreeMap::from([(k.clone(), v.clone())]);
-                match validate_dynamic(&single) {
+                match validate_dynamic(&single, scope) {
                     Ok(()) => true,
                     Err((_, reason)) => {
                         tracing::warn!(key = %k, %reason, "ignoring invalid dynamic broker config");
@@ -279,16 +286,26 @@ pub fn shared(dir: &Path, node_id: i32) -> (Arc<DynamicConfigs>, Option<DynamicC
     (layers, error)
 }
 
-/// A broker property Arus knows, with its Kafka type, default and validation.
+/// A broker property Arus knows: every key of Kafka's broker `ConfigDef` (from
+/// [`crate::config_catalog`]) and Arus's own `arus.*` keys.
 #[derive(Clone, Copy, Debug)]
 pub struct BrokerConfigKey {
     pub name: &'static str,
     pub kind: ConfigType,
-    pub default: &'static str,
+    /// The default in effect: Arus's where Arus has its own (e.g. `queued.max.request.bytes`,
+    /// `log.dirs`), else Kafka's; `None` where Kafka has none (reported as null).
+    pub default: Option<&'static str>,
     pub validator: Validator,
     pub doc: &'static str,
-    /// In Kafka's `DynamicBrokerConfig.AllDynamicConfigs`: alterable at runtime.
+    pub mode: UpdateMode,
+    /// `mode != ReadOnly`: in Kafka's `DynamicBrokerConfig.ALL_DYNAMIC_CONFIGS`.
     pub dynamic: bool,
+    /// Kafka's dynamic security configs, changeable only with a listener prefix.
+    pub listener_prefix_only: bool,
+    /// Kafka's internal configs (not listed by DescribeConfigs unless set).
+    pub internal: bool,
+    /// Whether Arus acts on the key; the others are accepted, stored and reported only.
+    pub implemented: bool,
 }
 
 impl BrokerConfigKey {
@@ -296,7 +313,7 @@ impl BrokerConfigKey {
         ConfigDef {
             name: self.name,
             kind: self.kind,
-            default: self.default,
+            default: self.default.unwrap_or(""),
             validator: self.validator,
             broker_synonym: None,
             doc: self.doc,
@@ -305,240 +322,97 @@ impl BrokerConfigKey {
     }
 }
 
-const INT_MAX: f64 = 2147483647.0;
-
-macro_rules! key {
-    ($name:expr, $kind:ident, $default:expr, $validator:expr, $dynamic:expr, $doc:expr) => {
-        BrokerConfigKey {
-            name: $name,
-            kind: ConfigType::$kind,
-            default: $default,
-            validator: $validator,
-            doc: $doc,
-            dynamic: $dynamic,
-        }
-    };
-}
-
-/// Broker keys that are not the synonym of a topic config, with Kafka's definitions.
-/// Dynamic ones come from `LogCleaner.ReconfigurableConfigs`, `DynamicThreadPool`,
-/// `SocketServer.ReconfigurableConfigs` and `DynamicProducerStateManagerConfig`; Arus accepts
-/// and reports them, though it has no cleaner or thread pools to resize.
-static OTHER_KEYS: &[BrokerConfigKey] = &[
-    key!(
-        "background.threads",
-        Int,
-        "10",
-        Validator::Range(1.0, INT_MAX),
-        true,
-        "The number of threads to use for various background processing tasks."
-    ),
-    key!(
-        "log.cleaner.backoff.ms",
-        Long,
-        "15000",
-        Validator::Range(0.0, f64::MAX),
-        true,
-        "The amount of time to sleep when there are no logs to clean."
-    ),
-    key!(
-        "log.cleaner.dedupe.buffer.size",
-        Long,
-        "134217728",
-        Validator::Any,
-        true,
-        "The total memory used for log deduplication across all cleaner threads."
-    ),
-    key!(
-        "log.cleaner.enable",
-        Boolean,
-        "true",
-        Validator::Any,
-        false,
-        "Enable the log cleaner process to run on the server (compacted topics, including the internal ones, need it)."
-    ),
-    key!(
-        "log.cleaner.io.buffer.load.factor",
-        Double,
-        "0.9",
-        Validator::Any,
-        true,
-        "Log cleaner dedupe buffer load factor."
-    ),
-    key!(
-        "log.cleaner.io.buffer.size",
-        Int,
-        "524288",
-        Validator::Range(0.0, INT_MAX),
-        true,
-        "The total memory used for log cleaner I/O buffers across all cleaner threads."
-    ),
-    key!(
-        "log.cleaner.io.max.bytes.per.second",
-        Double,
-        "1.7976931348623157E308",
-        Validator::Any,
-        true,
-        "The log cleaner will be throttled so that the sum of its read and write i/o will be less than this value on average."
-    ),
-    key!(
-        "log.cleaner.threads",
-        Int,
-        "1",
-        Validator::Range(0.0, INT_MAX),
-        true,
-        "The number of background threads to use for log cleaning."
-    ),
-    key!(
-        "log.retention.check.interval.ms",
-        Long,
-        "300000",
-        Validator::Range(1.0, f64::MAX),
-        false,
-        "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion."
-    ),
-    key!(
-        "log.retention.hours",
-        Int,
-        "168",
-        Validator::Any,
-        false,
-        "The number of hours to keep a log file before deleting it, tertiary to log.retention.ms."
-    ),
-    key!(
-        "log.roll.hours",
-        Int,
-        "168",
-        Validator::Range(1.0, INT_MAX),
-        false,
-        "The maximum time before a new log segment is rolled out (in hours), secondary to log.roll.ms."
-    ),
-    key!(
-        "log.roll.jitter.hours",
-        Int,
-        "0",
-        Validator::Range(0.0, INT_MAX),
-        false,
-        "The maximum jitter to subtract from logRollTimeMillis (in hours), secondary to log.roll.jitter.ms."
-    ),
-    key!(
-        "max.connection.creation.rate",
-        Int,
-        "2147483647",
-        Validator::Range(0.0, INT_MAX),
-        true,
-        "The maximum connection creation rate allowed in the broker at any time."
-    ),
-    key!(
-        "max.connections",
-        Int,
-        "2147483647",
-        Validator::Range(0.0, INT_MAX),
-        true,
-        "The maximum number of connections allowed in the broker at any time."
-    ),
-    key!(
-        "max.connections.per.ip",
-        Int,
-        "2147483647",
-        Validator::Range(0.0, INT_MAX),
-        true,
-        "The maximum number of connections allowed from each ip address."
-    ),
-    key!(
-        "max.connections.per.ip.overrides",
-        String,
-        "",
-        Validator::Any,
-        true,
-        "A comma-separated list of per-ip or hostname overrides to the default maximum number of connections. An example value is \"hostName:100,127.0.0.1:200\""
-    ),
-    key!(
-        "num.io.threads",
-        Int,
-        "8",
-        Validator::Range(1.0, INT_MAX),
-        true,
-        "The number of threads that the server uses for processing requests."
-    ),
-    key!(
-        "num.network.threads",
-        Int,
-        "3",
-        Validator::Range(1.0, INT_MAX),
-        true,
-        "The number of threads that the server uses for receiving requests from the network and sending responses to the network."
-    ),
-    key!(
-        "num.recovery.threads.per.data.dir",
-        Int,
-        "2",
-        Validator::Range(1.0, INT_MAX),
-        true,
-        "The number of threads per data directory to be used for log recovery at startup and flushing at shutdown."
-    ),
-    key!(
-        "num.replica.fetchers",
-        Int,
-        "1",
-        Validator::Any,
-        true,
-        "Number of fetcher threads used to replicate records from each source broker."
-    ),
-    key!(
-        "producer.id.expiration.ms",
-        Int,
-        "86400000",
-        Validator::Range(1.0, INT_MAX),
-        true,
-        "How long a partition keeps the state of an idle producer id (for idempotence)."
-    ),
-    key!(
-        "queued.max.request.bytes",
-        Long,
-        "268435456",
-        Validator::Range(-1.0, f64::MAX),
-        false,
-        "The number of bytes of requests read and not yet answered before no more requests are read (-1: no limit). Kafka's default is -1; Arus bounds it by default so that unfinished requests cannot exhaust a small machine's memory. Must be at least 4/3 of socket.request.max.bytes (requests above 1 MiB may use 3/4 of the pool)."
-    ),
-    key!(
-        "transaction.partition.verification.enable",
-        Boolean,
-        "true",
-        Validator::Any,
-        true,
-        "Check with the transaction coordinator that a transactional batch's partition was added to the transaction (KIP-890)."
-    ),
+/// Kafka broker keys Arus acts on besides [`BROKER_KEYS`] and the broker synonyms of the
+/// topic configs it implements. Keep in step with the code that reads them.
+const HONOURED_KAFKA_KEYS: &[&str] = &[
+    "broker.id",
+    "log.dir",
+    "log.cleaner.backoff.ms",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.enable",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.io.max.bytes.per.second",
+    "log.cleaner.threads",
+    "log.retention.check.interval.ms",
+    "max.connections",
+    "max.connections.per.ip",
+    "max.connections.per.ip.overrides",
+    "max.incremental.fetch.session.cache.slots",
+    "metadata.log.dir",
+    "queued.max.request.bytes",
 ];
 
-/// Every broker key Arus knows, sorted by name.
-pub fn broker_config_keys() -> Vec<BrokerConfigKey> {
-    let mut keys: Vec<BrokerConfigKey> = OTHER_KEYS.to_vec();
-    // Kafka's `DynamicLogConfig.ReconfigurableConfigs`: the primary broker synonym of every
-    // topic config.
-    for def in TOPIC_CONFIGS {
-        if let Some(syn) = def.broker_synonym
-            && !keys.iter().any(|k| k.name == syn)
-        {
-            keys.push(BrokerConfigKey {
-                name: syn,
-                kind: def.kind,
-                default: def.default,
-                validator: def.validator,
-                doc: def.doc,
-                dynamic: true,
-            });
-        }
+/// Arus's own default of a key it sets differently from Kafka (only where Arus's value is
+/// what runs: the listener, data directory and node id of a local broker, and bounded
+/// request memory).
+fn arus_default(name: &str) -> Option<&'static str> {
+    match name {
+        "queued.max.request.bytes" => Some("268435456"),
+        _ => BROKER_KEYS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, d, _)| *d),
     }
+}
+
+fn arus_doc(name: &str) -> Option<&'static str> {
+    BROKER_KEYS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, d)| *d)
+}
+
+static KEYS: std::sync::LazyLock<Vec<BrokerConfigKey>> = std::sync::LazyLock::new(build_keys);
+
+fn build_keys() -> Vec<BrokerConfigKey> {
+    let implemented_topic_synonym = |name: &str| {
+        TOPIC_CONFIGS.iter().any(|d| {
+            config_catalog::kafka_topic_synonyms(d.name)
+                .iter()
+                .any(|(s, _)| *s == name)
+        })
+    };
+    let mut keys: Vec<BrokerConfigKey> = config_catalog::BROKER_CONFIGS
+        .iter()
+        .map(|e| {
+            let own_default = arus_default(e.name).filter(|d| !d.is_empty());
+            BrokerConfigKey {
+                name: e.name,
+                kind: e.kind,
+                default: own_default.or(e.default),
+                validator: e.validator,
+                doc: arus_doc(e.name).unwrap_or(e.doc),
+                mode: e.mode,
+                dynamic: e.mode != UpdateMode::ReadOnly,
+                listener_prefix_only: e.listener_prefix_only,
+                internal: e.internal,
+                implemented: arus_doc(e.name).is_some()
+                    || HONOURED_KAFKA_KEYS.contains(&e.name)
+                    || implemented_topic_synonym(e.name),
+            }
+        })
+        .collect();
+    // Arus's own keys (`arus.*`): static, strings or numbers as their parsers expect.
     for (name, default, doc) in BROKER_KEYS {
-        if !keys.iter().any(|k| k.name == *name) {
+        if config_catalog::kafka_broker_config(name).is_none() {
             keys.push(BrokerConfigKey {
                 name,
-                kind: static_kind(name),
-                default,
+                kind: if *default == "true" || *default == "false" {
+                    ConfigType::Boolean
+                } else if default.parse::<i64>().is_ok() {
+                    ConfigType::Long
+                } else {
+                    ConfigType::String
+                },
+                default: Some(default),
                 validator: Validator::Any,
                 doc,
+                mode: UpdateMode::ReadOnly,
                 dynamic: false,
+                listener_prefix_only: false,
+                internal: false,
+                implemented: true,
             });
         }
     }
@@ -546,39 +420,15 @@ pub fn broker_config_keys() -> Vec<BrokerConfigKey> {
     keys
 }
 
-/// Kafka's type of the static broker keys in [`BROKER_KEYS`] (`KafkaConfig` and the
-/// coordinator configs); the rest are strings.
-fn static_kind(name: &str) -> ConfigType {
-    match name {
-        "auto.create.topics.enable" | "delete.topic.enable" => ConfigType::Boolean,
-        "connections.max.idle.ms"
-        | "log.flush.scheduler.interval.ms"
-        | "offsets.retention.check.interval.ms" => ConfigType::Long,
-        "node.id"
-        | "default.replication.factor"
-        | "num.partitions"
-        | "socket.request.max.bytes"
-        | "group.initial.rebalance.delay.ms"
-        | "group.min.session.timeout.ms"
-        | "group.max.session.timeout.ms"
-        | "group.max.size"
-        | "group.consumer.session.timeout.ms"
-        | "group.consumer.heartbeat.interval.ms"
-        | "offsets.topic.num.partitions"
-        | "offsets.retention.minutes"
-        | "offset.metadata.max.bytes"
-        | "transaction.state.log.num.partitions"
-        | "transaction.max.timeout.ms"
-        | "transactional.id.expiration.ms"
-        | "transaction.abort.timed.out.transaction.cleanup.interval.ms"
-        | "transaction.remove.expired.transaction.cleanup.interval.ms"
-        | "producer.id.expiration.check.interval.ms" => ConfigType::Int,
-        _ => ConfigType::String,
-    }
+/// Every broker key Arus knows, sorted by name.
+pub fn broker_config_keys() -> &'static [BrokerConfigKey] {
+    &KEYS
 }
 
 pub fn broker_config_key(name: &str) -> Option<BrokerConfigKey> {
-    broker_config_keys().into_iter().find(|k| k.name == name)
+    KEYS.binary_search_by(|k| k.name.cmp(name))
+        .ok()
+        .map(|i| KEYS[i])
 }
 
 /// A broker key a config inherits from: (name, multiplier to the config's unit, Kafka's
@@ -588,100 +438,105 @@ pub type SynonymName = (&'static str, i64, Option<&'static str>);
 /// One reported synonym: (name, value, source).
 pub type Synonym = (String, String, ConfigSource);
 
-/// Kafka's `ServerTopicConfigSynonyms.ALL_TOPIC_CONFIG_SYNONYMS` where a topic config has
-/// more than one broker name: (broker key, multiplier to the topic unit, Kafka's default of
-/// that broker key). Every other topic config has its one `broker_synonym`, whose Kafka
-/// default is the topic default.
-const MULTI_SYNONYMS: &[(&str, &[SynonymName])] = &[
-    (
-        "retention.ms",
-        &[
-            ("log.retention.ms", 1, None),
-            ("log.retention.minutes", 60_000, None),
-            ("log.retention.hours", 3_600_000, Some("168")),
-        ],
-    ),
-    (
-        "segment.jitter.ms",
-        &[
-            ("log.roll.jitter.ms", 1, None),
-            ("log.roll.jitter.hours", 3_600_000, Some("0")),
-        ],
-    ),
-    (
-        "segment.ms",
-        &[
-            ("log.roll.ms", 1, None),
-            ("log.roll.hours", 3_600_000, Some("168")),
-        ],
-    ),
-];
-
-/// The broker keys a topic config inherits from, in Kafka's order, with their multipliers
-/// and Kafka defaults.
+/// The broker keys a topic config inherits from, in Kafka's order
+/// (`ServerTopicConfigSynonyms`), with their multipliers and Kafka's defaults (those are the
+/// topic defaults: `flush.ms` falls back to `log.flush.scheduler.interval.ms`, whose Kafka
+/// default is `Long.MAX_VALUE` even though Arus's flusher wakes every second).
 pub fn topic_synonyms(topic_key: &str) -> Vec<SynonymName> {
-    if let Some((_, list)) = MULTI_SYNONYMS.iter().find(|(k, _)| *k == topic_key) {
-        return list.to_vec();
-    }
-    TOPIC_CONFIGS
+    config_catalog::kafka_topic_synonyms(topic_key)
         .iter()
-        .find(|d| d.name == topic_key)
-        .and_then(|d| d.broker_synonym.map(|s| vec![(s, 1, Some(d.default))]))
-        .unwrap_or_default()
+        .map(|(name, factor)| {
+            let default = config_catalog::kafka_broker_config(name).and_then(|k| k.default);
+            (*name, *factor, default)
+        })
+        .collect()
 }
 
-/// The broker keys a broker key is reported with (Kafka's `brokerSynonyms`): the time
-/// configs list their coarser units, every other key only itself.
-/// Each comes with its multiplier to `broker_key`'s unit and its Kafka default.
+/// The broker keys whose values make up a broker key's effective value: the time configs
+/// fall back to their coarser units (`log.retention.ms` to `.minutes` and `.hours`), every
+/// other key only to itself. Each comes with its multiplier to `broker_key`'s unit and its
+/// default.
 pub fn broker_synonyms(broker_key: &str) -> Vec<SynonymName> {
-    for (_, list) in MULTI_SYNONYMS {
-        if list.first().is_some_and(|(k, _, _)| *k == broker_key) {
-            return list.to_vec();
+    for (_, list) in config_catalog::TOPIC_CONFIG_SYNONYMS {
+        if list.len() > 1 && list.first().is_some_and(|(k, _)| *k == broker_key) {
+            return list
+                .iter()
+                .map(|(n, f)| (*n, *f, broker_config_key(n).and_then(|k| k.default)))
+                .collect();
         }
     }
     match broker_config_key(broker_key) {
-        Some(k) => vec![(k.name, 1, Some(k.default))],
+        Some(k) => vec![(k.name, 1, k.default)],
         None => Vec::new(),
     }
 }
 
-/// Checks a change of dynamic broker configs as Kafka's `DynamicBrokerConfig.validateConfigs`
-/// does: non-dynamic keys first (all named in one message), then each value's type and
-/// validator. Unknown keys are refused too (Kafka would keep them for plugins; Arus has none).
-/// The error is (Kafka error code, message without the resource prefix).
+/// Checks a change of one dynamic layer as Kafka 4.4's `DynamicBrokerConfig.validateConfigs`
+/// does, in its order: read-only keys (all named in one message), security configs without
+/// a listener prefix, each known key's type and validator, then (for the cluster default)
+/// per-broker keys. Keys Kafka does not know are accepted and kept, as Kafka keeps them
+/// (for plugins); Arus warns that they have no effect. The error is (Kafka error code,
+/// message).
 pub fn validate_dynamic(
     props: &BTreeMap<String, String>,
+    scope: DynamicScope,
 ) -> Result<(), (arus_protocol::ErrorCode, String)> {
     use arus_protocol::ErrorCode;
-    let mut unknown = Vec::new();
-    let mut read_only = Vec::new();
-    for name in props.keys() {
-        match broker_config_key(name) {
-            None => unknown.push(name.as_str()),
-            Some(k) if !k.dynamic => read_only.push(name.as_str()),
-            Some(_) => {}
+    let keys: Vec<(&str, Option<BrokerConfigKey>)> = props
+        .keys()
+        .map(|n| (n.as_str(), broker_config_key(n)))
+        .collect();
+    let refuse = |names: Vec<&str>, what: &str| -> Result<(), (ErrorCode, String)> {
+        if names.is_empty() {
+            return Ok(());
         }
-    }
-    if !read_only.is_empty() {
-        return Err((
+        Err((
             ErrorCode::InvalidRequest,
             format!(
-                "Cannot update these configs dynamically: Set({})",
-                read_only.join(", ")
+                "{what}: {}",
+                config_catalog::java_hash_set_display(&names, props.len())
             ),
-        ));
-    }
-    if let Some(name) = unknown.first() {
-        return Err((
-            ErrorCode::InvalidConfig,
-            format!("Unknown broker config name: {name}"),
-        ));
-    }
+        ))
+    };
+    refuse(
+        keys.iter()
+            .filter(|(_, k)| k.is_some_and(|k| !k.dynamic))
+            .map(|(n, _)| *n)
+            .collect(),
+        "Cannot update these configs dynamically",
+    )?;
+    refuse(
+        keys.iter()
+            .filter(|(_, k)| k.is_some_and(|k| k.listener_prefix_only))
+            .map(|(n, _)| *n)
+            .collect(),
+        "These security configs can be dynamically updated only per-listener using the listener prefix",
+    )?;
     for (name, value) in props {
-        if let Some(k) = broker_config_key(name) {
+        let base = config_catalog::listener_base_name(name).unwrap_or(name);
+        if let Some(k) = broker_config_key(base).filter(|k| k.dynamic) {
             k.validate(value)
                 .map_err(|e| (ErrorCode::InvalidRequest, e.to_string()))?;
         }
+    }
+    if scope == DynamicScope::ClusterDefault {
+        refuse(
+            keys.iter()
+                .filter(|(n, k)| {
+                    k.is_some_and(|k| k.mode == UpdateMode::PerBroker)
+                        || config_catalog::listener_base_name(n).is_some_and(|b| {
+                            !matches!(
+                                b,
+                                "max.connections"
+                                    | "max.connection.creation.rate"
+                                    | "num.network.threads"
+                            )
+                        })
+                })
+                .map(|(n, _)| *n)
+                .collect(),
+            "Cannot update these configs at default cluster level, broker id must be specified",
+        )?;
     }
     Ok(())
 }
@@ -781,7 +636,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(
             dir.path().join(DYNAMIC_CONFIG_FILE),
-            br#"{"version":1,"cluster_default":{"log.retention.ms":"abc","log.dirs":"/x","log.segment.bytes":"2097152"},"brokers":{"1":{"nope":"1"}}}"#,
+            br#"{"version":1,"cluster_default":{"log.retention.ms":"abc","log.dirs":"/x","log.segment.bytes":"2097152"},"brokers":{"1":{"ssl.keystore.type":"JKS","plugin.key":"1"}}}"#,
         )
         .unwrap();
         let layers = DynamicConfigs::open(dir.path(), 1).unwrap();
@@ -789,7 +644,10 @@ mod tests {
             layers.layer(DynamicScope::ClusterDefault),
             BTreeMap::from([("log.segment.bytes".to_string(), "2097152".to_string())])
         );
-        assert!(layers.layer(DynamicScope::Broker).is_empty());
+        assert_eq!(
+            layers.layer(DynamicScope::Broker),
+            BTreeMap::from([("plugin.key".to_string(), "1".to_string())])
+        );
     }
 
     #[test]
@@ -817,35 +675,52 @@ mod tests {
         for k in [
             "log.dirs",
             "node.id",
-            "listeners",
             "log.retention.hours",
             "log.roll.hours",
             "num.partitions",
         ] {
             assert!(broker_config_key(k).is_some_and(|k| !k.dynamic), "{k}");
         }
+        // Kafka 4.4.0's answers to the same changes (kafka-configs against a real broker).
         let props = BTreeMap::from([
             ("log.dirs".to_string(), "/x".to_string()),
             ("node.id".to_string(), "3".to_string()),
-            ("log.retention.ms".to_string(), "5".to_string()),
+            ("num.partitions".to_string(), "3".to_string()),
         ]);
-        let (code, msg) = validate_dynamic(&props).unwrap_err();
+        let (code, msg) = validate_dynamic(&props, DynamicScope::Broker).unwrap_err();
         assert_eq!(code, arus_protocol::ErrorCode::InvalidRequest);
         assert_eq!(
             msg,
-            "Cannot update these configs dynamically: Set(log.dirs, node.id)"
+            "Cannot update these configs dynamically: [node.id, num.partitions, log.dirs]"
         );
-        let props = BTreeMap::from([("log.retention.ms".to_string(), "soon".to_string())]);
-        let (_, msg) = validate_dynamic(&props).unwrap_err();
+        let props = BTreeMap::from([("log.cleaner.threads".to_string(), "abc".to_string())]);
+        let (code, msg) = validate_dynamic(&props, DynamicScope::Broker).unwrap_err();
+        assert_eq!(code, arus_protocol::ErrorCode::InvalidRequest);
         assert_eq!(
             msg,
-            "Invalid value soon for configuration log.retention.ms: Not a number of type LONG"
+            "Invalid value abc for configuration log.cleaner.threads: Not a number of type INT"
         );
-        let props = BTreeMap::from([("no.such.key".to_string(), "1".to_string())]);
+        let props = BTreeMap::from([("ssl.keystore.type".to_string(), "PKCS12".to_string())]);
         assert_eq!(
-            validate_dynamic(&props).unwrap_err().0,
-            arus_protocol::ErrorCode::InvalidConfig
+            validate_dynamic(&props, DynamicScope::Broker)
+                .unwrap_err()
+                .1,
+            "These security configs can be dynamically updated only per-listener using the listener prefix: [ssl.keystore.type]"
         );
+        let relogin = BTreeMap::from([(
+            "sasl.kerberos.min.time.before.relogin".to_string(),
+            "70000".to_string(),
+        )]);
+        assert_eq!(validate_dynamic(&relogin, DynamicScope::Broker), Ok(()));
+        assert_eq!(
+            validate_dynamic(&relogin, DynamicScope::ClusterDefault)
+                .unwrap_err()
+                .1,
+            "Cannot update these configs at default cluster level, broker id must be specified: [sasl.kerberos.min.time.before.relogin]"
+        );
+        // Keys Kafka does not know are kept (for plugins), as Kafka keeps them.
+        let props = BTreeMap::from([("no.such.key".to_string(), "1".to_string())]);
+        assert_eq!(validate_dynamic(&props, DynamicScope::Broker), Ok(()));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 mod authorized_operations;
 pub mod broker;
 pub mod broker_config;
+pub mod broker_logger;
+pub mod config_catalog;
 pub mod config_defs;
 mod coordinator_log;
 pub mod dir_lock;
@@ -21,7 +23,9 @@ pub mod handlers;
 pub mod log_dirs;
 pub mod log_manager;
 pub mod partition;
+pub mod resource_configs;
 pub mod store;
+pub mod telemetry;
 pub mod topic_settings;
 pub mod topics;
 pub mod txn;

@@ -54,7 +54,7 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Partition, LogError> {
         let dir = location.path.join(names::current(topic, index));
-        let log = match Log::open(&dir, settings.log_config(), now_ms) {
+        let mut log = match Log::open(&dir, settings.log_config(), now_ms) {
             Ok(log) => log,
             Err(e) => {
                 if let LogError::Io { source, .. } = &e
@@ -65,6 +65,8 @@ impl Partition {
                 return Err(e);
             }
         };
+        // Kafka `Partition.makeLeader`: a single node leads every partition, at epoch 0.
+        log.become_leader(0)?;
         let leo = log.log_end_offset();
         let lso = log.last_stable_offset();
         let start = log.log_start_offset();
@@ -336,8 +338,18 @@ impl Partition {
         self.observe(found)
     }
 
-    pub fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
         self.log.lock().max_timestamp_offset()
+    }
+
+    /// Writes Kafka's `partition.metadata` (the topic id) into the partition's directory if
+    /// it does not already hold it. Best effort: Arus's own record of topic ids is its
+    /// metadata file; this one is for Kafka's tools, so a failure costs a warning.
+    pub fn record_topic_id(&self, topic_id: &[u8; 16]) {
+        let dir = self.log.lock().dir().to_path_buf();
+        if let Err((path, e)) = arus_log::partition_metadata::record(&dir, topic_id) {
+            tracing::warn!(path = %path.display(), "cannot write partition.metadata: {e}");
+        }
     }
 
     /// Whether `flush.messages` / `flush.ms` ask for an fsync now.

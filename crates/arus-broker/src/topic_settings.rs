@@ -17,6 +17,12 @@ pub enum ConfigSource {
     DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
+    /// A BROKER_LOGGER resource's log level.
+    DynamicBrokerLoggerConfig = 6,
+    /// A client-metrics subscription's own value (KIP-714).
+    ClientMetricsConfig = 7,
+    /// A group's own value (KIP-848 group configs).
+    GroupConfig = 8,
 }
 
 #[derive(Clone, Debug)]

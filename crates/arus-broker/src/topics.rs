@@ -428,6 +428,9 @@ impl TopicRegistry {
     }
 
     fn insert(&self, topic: Arc<Topic>) {
+        for p in topic.partitions() {
+            p.record_topic_id(&topic.id.0);
+        }
         self.by_id.write().insert(topic.id, topic.clone());
         self.by_name.write().insert(topic.name.clone(), topic);
     }
@@ -681,6 +684,9 @@ impl TopicRegistry {
         // All or nothing, like `create`: directories first, then the metadata file.
         let settings = topic.settings();
         let added = self.open_new_partitions(name, current, count, &settings)?;
+        for p in &added {
+            p.record_topic_id(&topic.id.0);
+        }
         topic.partitions.write().extend(added);
         if let Err(e) = self.persist() {
             let added = topic.partitions.write().split_off(current as usize);

@@ -281,7 +281,11 @@ async fn dynamic_default_reaches_topics_and_survives_restart() {
     let m = entry(&d, "message.max.bytes");
     assert_eq!(m.config_source, DYNAMIC_DEFAULT);
     assert_eq!(m.value.as_deref(), Some("2000000"));
-    assert!(synonyms(m).iter().all(|s| s.2 != DYNAMIC_BROKER));
+    // Only the dynamic default itself, as Kafka 4.4 reports it.
+    assert_eq!(
+        synonyms(m),
+        vec![syn("message.max.bytes", "2000000", DYNAMIC_DEFAULT)]
+    );
 
     // Restart on the same directory keeps both layers, read back from the file.
     let file: serde_json::Value =
@@ -372,8 +376,9 @@ async fn legacy_alter_replaces_the_dynamic_set() {
         entry(&b, "log.cleanup.policy").value.as_deref(),
         Some("delete,compact")
     );
-    // APPEND on a non-list key is refused.
-    let (code, _) = incremental(
+    // APPEND on a non-list key, SUBTRACT on an unknown one and a null value are refused with
+    // Kafka 4.4's messages.
+    let (code, msg) = incremental(
         &broker,
         "1",
         &[("log.segment.bytes", APPEND, Some("1"))],
@@ -381,6 +386,19 @@ async fn legacy_alter_replaces_the_dynamic_set() {
     )
     .await;
     assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some("Config value append is not allowed for config key: log.segment.bytes")
+    );
+    let (code, msg) = incremental(&broker, "1", &[("no.such.key", 3, Some("x"))], false).await;
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert_eq!(msg.as_deref(), Some("Unknown config name: no.such.key"));
+    let (code, msg) = incremental(&broker, "", &[("log.retention.ms", SET, None)], false).await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some("Null value not supported for : log.retention.ms")
+    );
     broker.shutdown();
 }
 
@@ -389,7 +407,8 @@ async fn refusals_match_kafka_and_validate_only_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let broker = open(dir.path());
 
-    // A static key: Kafka's ConfigAdminManager wraps DynamicBrokerConfig's ConfigException.
+    // A static key: Kafka 4.4's message from `DynamicBrokerConfig.validateConfigs`, the keys
+    // printed as a Java set.
     let (code, msg) = incremental(
         &broker,
         "1",
@@ -403,17 +422,13 @@ async fn refusals_match_kafka_and_validate_only_changes_nothing() {
     assert_eq!(code, ErrorCode::InvalidRequest.code());
     assert_eq!(
         msg.as_deref(),
-        Some(
-            "Invalid config value for resource ConfigResource(type=BROKER, name='1'): \
-             Cannot update these configs dynamically: Set(log.dirs)"
-        )
+        Some("Cannot update these configs dynamically: [log.dirs]")
     );
     let (code, msg) = alter_legacy(&broker, "", &[("num.partitions", "3")], false).await;
     assert_eq!(code, ErrorCode::InvalidRequest.code());
     assert!(
-        msg.as_deref().is_some_and(
-            |m| m.ends_with("Cannot update these configs dynamically: Set(num.partitions)")
-        ),
+        msg.as_deref()
+            .is_some_and(|m| m == "Cannot update these configs dynamically: [num.partitions]"),
         "{msg:?}"
     );
 
@@ -429,8 +444,7 @@ async fn refusals_match_kafka_and_validate_only_changes_nothing() {
     assert_eq!(
         msg.as_deref(),
         Some(
-            "Invalid config value for resource ConfigResource(type=BROKER, name='1'): \
-             Invalid value Now for configuration log.message.timestamp.type: \
+            "Invalid value Now for configuration log.message.timestamp.type: \
              String must be one of: CreateTime, LogAppendTime"
         )
     );
@@ -448,18 +462,21 @@ async fn refusals_match_kafka_and_validate_only_changes_nothing() {
         "{msg:?}"
     );
 
-    // Unknown keys name the key.
+    // A per-broker key at the cluster-default level.
     let (code, msg) = incremental(
         &broker,
-        "1",
-        &[("log.retention.mss", SET, Some("5"))],
+        "",
+        &[("sasl.kerberos.min.time.before.relogin", SET, Some("70000"))],
         false,
     )
     .await;
-    assert_eq!(code, ErrorCode::InvalidConfig.code());
-    assert!(
-        msg.as_deref()
-            .is_some_and(|m| m.contains("log.retention.mss"))
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some(
+            "Cannot update these configs at default cluster level, broker id must be specified: \
+             [sasl.kerberos.min.time.before.relogin]"
+        )
     );
 
     // Another broker's id.
@@ -472,7 +489,11 @@ async fn refusals_match_kafka_and_validate_only_changes_nothing() {
     let (code, _) = alter_legacy(&broker, "", &[("log.retention.ms", "5")], true).await;
     assert_eq!(code, 0);
     let b = describe(&broker, BROKER, "1").await;
-    assert_eq!(entry(&b, "log.retention.ms").config_source, STATIC);
+    // Kafka reports the key's own value: only `log.retention.hours` is set, so
+    // `log.retention.ms` is null (its synonyms before its own name are dropped).
+    let ms = entry(&b, "log.retention.ms");
+    assert_eq!((ms.value.as_deref(), ms.config_source), (None, DEFAULT));
+    assert!(ms.synonyms.is_empty());
     assert!(describe(&broker, BROKER, "").await.configs.is_empty());
     assert!(!dir.path().join("dynamic-configs.json").exists());
 
@@ -482,5 +503,135 @@ async fn refusals_match_kafka_and_validate_only_changes_nothing() {
         entry(&b, "log.message.timestamp.type").config_source,
         DEFAULT
     );
+    broker.shutdown();
+}
+
+/// Every Kafka 4.4 broker key is known: described with Kafka's type, default and
+/// documentation, dynamic ones stored and reported, static ones refused as Kafka refuses them,
+/// and keys Kafka does not know kept (hidden, as Kafka treats them as possibly sensitive).
+#[tokio::test]
+async fn every_kafka_broker_key_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = open(dir.path());
+    let b = describe(&broker, BROKER, "1").await;
+    assert!(b.configs.len() >= 350, "{} keys", b.configs.len());
+    let relogin = entry(&b, "sasl.kerberos.min.time.before.relogin");
+    assert_eq!(relogin.value.as_deref(), Some("60000"));
+    assert_eq!(relogin.config_source, DEFAULT);
+    assert_eq!(relogin.config_type, 5, "LONG");
+    assert!(!relogin.read_only);
+    assert!(
+        relogin
+            .documentation
+            .as_deref()
+            .is_some_and(|d| d.contains("Login thread sleep time"))
+    );
+    let password = entry(&b, "ssl.keystore.password");
+    assert!(password.is_sensitive);
+    assert_eq!(password.value, None);
+    let hours = entry(&b, "log.retention.hours");
+    assert_eq!(
+        synonyms(hours),
+        vec![
+            syn("log.retention.hours", "2", STATIC),
+            syn("log.retention.hours", "168", DEFAULT),
+        ]
+    );
+    // Kafka's default where Arus does not implement the key, Arus's where it runs another.
+    assert_eq!(
+        entry(&b, "auto.leader.rebalance.enable").value.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        entry(&b, "queued.max.request.bytes").value.as_deref(),
+        Some("268435456")
+    );
+
+    // A dynamic key Arus does not implement: stored, reported, persisted.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[
+            ("sasl.kerberos.min.time.before.relogin", SET, Some("70000")),
+            ("log.retention.ms", SET, Some("3600000")),
+            ("no.such.key", SET, Some("1")),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(code, 0, "{msg:?}");
+    let b = describe(&broker, BROKER, "1").await;
+    let relogin = entry(&b, "sasl.kerberos.min.time.before.relogin");
+    assert_eq!(relogin.value.as_deref(), Some("70000"));
+    assert_eq!(relogin.config_source, DYNAMIC_BROKER);
+    assert_eq!(
+        synonyms(relogin),
+        vec![
+            syn(
+                "sasl.kerberos.min.time.before.relogin",
+                "70000",
+                DYNAMIC_BROKER
+            ),
+            syn("sasl.kerberos.min.time.before.relogin", "60000", DEFAULT),
+        ]
+    );
+    // Kafka's order: layer by layer, each in `brokerConfigSynonyms` order.
+    assert_eq!(
+        synonyms(entry(&b, "log.retention.ms")),
+        vec![
+            syn("log.retention.ms", "3600000", DYNAMIC_BROKER),
+            syn("log.retention.hours", "2", STATIC),
+            syn("log.retention.hours", "168", DEFAULT),
+        ]
+    );
+    let unknown = entry(&b, "no.such.key");
+    assert!(unknown.is_sensitive);
+    assert_eq!(unknown.value, None);
+    assert_eq!(unknown.config_type, 0);
+    assert_eq!(unknown.config_source, DYNAMIC_BROKER);
+    assert_eq!(unknown.synonyms.len(), 1);
+    assert_eq!(unknown.synonyms[0].value, None);
+
+    // A read-only Kafka key Arus does not implement is refused like any read-only key.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[("auto.leader.rebalance.enable", SET, Some("false"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some("Cannot update these configs dynamically: [auto.leader.rebalance.enable]")
+    );
+    // Type checks come from Kafka's definitions too.
+    let (code, msg) = incremental(
+        &broker,
+        "1",
+        &[("sasl.kerberos.min.time.before.relogin", SET, Some("soon"))],
+        false,
+    )
+    .await;
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    assert_eq!(
+        msg.as_deref(),
+        Some(
+            "Invalid value soon for configuration sasl.kerberos.min.time.before.relogin: \
+             Not a number of type LONG"
+        )
+    );
+
+    broker.shutdown();
+    drop(broker);
+    let broker = open(dir.path());
+    let b = describe(&broker, BROKER, "1").await;
+    assert_eq!(
+        entry(&b, "sasl.kerberos.min.time.before.relogin")
+            .value
+            .as_deref(),
+        Some("70000")
+    );
+    assert_eq!(entry(&b, "no.such.key").config_source, DYNAMIC_BROKER);
     broker.shutdown();
 }

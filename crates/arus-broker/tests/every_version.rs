@@ -639,6 +639,113 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
                 ..Default::default()
             })
         }
+        ApiKey::DescribeAcls => Request::DescribeAcls(DescribeAclsRequest {
+            resource_type_filter: 1,
+            pattern_type_filter: 1,
+            operation: 1,
+            permission_type: 1,
+            ..Default::default()
+        }),
+        ApiKey::CreateAcls => Request::CreateAcls(CreateAclsRequest {
+            creations: vec![create_acls_request::AclCreation {
+                resource_type: 2,
+                resource_name: "t".into(),
+                resource_pattern_type: 3,
+                principal: "User:a".into(),
+                host: "*".into(),
+                operation: 3,
+                permission_type: 3,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::DeleteAcls => Request::DeleteAcls(DeleteAclsRequest {
+            filters: vec![delete_acls_request::DeleteAclsFilter {
+                resource_type_filter: 1,
+                pattern_type_filter: 1,
+                operation: 1,
+                permission_type: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::ElectLeaders => Request::ElectLeaders(ElectLeadersRequest {
+            election_type: 0,
+            topic_partitions: Some(vec![elect_leaders_request::TopicPartitions {
+                topic: "t".into(),
+                partitions: vec![0, 7],
+                ..Default::default()
+            }]),
+            timeout_ms: 1000,
+            ..Default::default()
+        }),
+        ApiKey::AlterPartitionReassignments => {
+            use arus_protocol::messages::alter_partition_reassignments_request as a;
+            Request::AlterPartitionReassignments(AlterPartitionReassignmentsRequest {
+                timeout_ms: 1000,
+                allow_replication_factor_change: version == 0,
+                topics: vec![a::ReassignableTopic {
+                    name: "t".into(),
+                    partitions: vec![
+                        a::ReassignablePartition {
+                            partition_index: 0,
+                            replicas: Some(vec![1]),
+                            ..Default::default()
+                        },
+                        a::ReassignablePartition {
+                            partition_index: 0,
+                            replicas: None,
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        }
+        ApiKey::ListPartitionReassignments => {
+            Request::ListPartitionReassignments(ListPartitionReassignmentsRequest {
+                timeout_ms: 1000,
+                topics: None,
+                ..Default::default()
+            })
+        }
+        ApiKey::DescribeQuorum => Request::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![describe_quorum_request::TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![describe_quorum_request::PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::DescribeTopicPartitions => {
+            Request::DescribeTopicPartitions(DescribeTopicPartitionsRequest {
+                topics: vec![],
+                response_partition_limit: 2000,
+                cursor: None,
+                ..Default::default()
+            })
+        }
+        ApiKey::ListConfigResources => Request::ListConfigResources(ListConfigResourcesRequest {
+            resource_types: if version >= 1 {
+                vec![2, 16, 32]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        }),
+        ApiKey::GetTelemetrySubscriptions => {
+            Request::GetTelemetrySubscriptions(GetTelemetrySubscriptionsRequest::default())
+        }
+        ApiKey::PushTelemetry => Request::PushTelemetry(PushTelemetryRequest {
+            client_instance_id: arus_protocol::Uuid([7; 16]),
+            subscription_id: 1,
+            compression_type: 0,
+            ..Default::default()
+        }),
         other => panic!("no sample request for {}", other.name()),
     }
 }

@@ -97,6 +97,18 @@ pub(crate) enum JoinTimer {
     Initial { remaining_ms: i64 },
     /// The rebalance timeout; completes early once every member has rejoined.
     Normal,
+    /// The initial delay ran out while members told MEMBER_ID_REQUIRED had not come back
+    /// yet (see [`crate::initial_join`]): completes as soon as they have joined or their
+    /// session timeouts dropped them, at the latest at this timer's deadline.
+    AwaitingPendingMembers,
+}
+
+impl JoinTimer {
+    /// Whether the join phase may complete as soon as every member has (re)joined: not
+    /// while the initial delay is still gathering members.
+    pub fn completes_when_all_joined(self) -> bool {
+        !matches!(self, JoinTimer::Initial { .. })
+    }
 }
 
 #[derive(Clone, Debug)]

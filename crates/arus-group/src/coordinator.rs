@@ -1468,6 +1468,7 @@ fn new_member_join(
         // and retries does not leave orphan members behind.
         g.pending_members
             .insert(new_id.clone(), cx.now + p.session_timeout_ms as i64);
+        debug!(group = %g.id, member = %new_id, state = g.state.name(), "new member must rejoin with its member id (MEMBER_ID_REQUIRED)");
         return Some(join_error(&new_id, ErrorCode::MemberIdRequired));
     }
     add_member_and_rebalance(g, &new_id, p, ticket, cx);
@@ -1698,7 +1699,8 @@ fn prepare_rebalance(g: &mut Group, cx: &mut Cx) {
 /// delay, which exists to gather members).
 fn maybe_complete_join(g: &mut Group, cx: &mut Cx) {
     if g.state == GroupState::PreparingRebalance
-        && matches!(g.join_timer, Some((_, JoinTimer::Normal)))
+        && g.join_timer
+            .is_some_and(|(_, t)| t.completes_when_all_joined())
         && g.has_all_members_joined()
     {
         complete_join(g, cx);
@@ -1873,7 +1875,12 @@ fn tick_group(g: &mut Group, cx: &mut Cx) -> bool {
                     },
                 ));
             }
-            _ => complete_join(g, cx),
+            JoinTimer::Initial { remaining_ms } => {
+                if !crate::initial_join::await_pending_members(g, remaining_ms, now) {
+                    complete_join(g, cx);
+                }
+            }
+            JoinTimer::Normal | JoinTimer::AwaitingPendingMembers => complete_join(g, cx),
         }
         acted = true;
     }

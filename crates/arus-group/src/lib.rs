@@ -13,6 +13,7 @@ pub mod classic;
 pub mod config;
 pub mod consumer_group;
 pub mod coordinator;
+mod initial_join;
 pub mod records;
 
 pub use classic::{GroupState, OffsetEntry, Ticket};

@@ -995,4 +995,5 @@ fn a_stable_consumer_group_loses_only_offsets_of_topics_it_no_longer_reads() {
 }
 
 /// Transactional offset commits (TxnOffsetCommit) and their markers.
+mod pending_members;
 mod txn;

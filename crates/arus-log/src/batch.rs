@@ -177,6 +177,11 @@ pub fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// The batch's `partitionLeaderEpoch` (`batch` holds at least a header).
+pub fn leader_epoch(batch: &[u8]) -> i32 {
+    be_i32(batch, LEADER_EPOCH_AT)
+}
+
 /// Reads a zigzag varint (up to 64 bits) at `*pos`.
 fn read_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
     let mut raw: u64 = 0;

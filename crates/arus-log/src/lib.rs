@@ -16,8 +16,11 @@
 //! This is a leaf crate: it must not depend on tokio, on anything network-related, or on
 //! the protocol crates. It parses the few record-batch v2 header fields it needs itself
 //! (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
-//! files), [`checkpoint`] (recovery point and clean-shutdown marker) and [`lifecycle`]
-//! (log start offset, cleaner checkpoint, delayed deletes, segment swap).
+//! files, Kafka's), [`txn_index`] (Kafka's), [`leader_epoch`] (Kafka's
+//! `leader-epoch-checkpoint`), [`partition_metadata`] (Kafka's `partition.metadata`),
+//! [`checkpoint`] (recovery point and clean-shutdown marker), [`producer_state`]
+//! (snapshots) and [`lifecycle`] (log start offset, cleaner checkpoint, delayed deletes,
+//! segment swap).
 //!
 //! The log's lifecycle ([`lifecycle`]): a log start offset moved by DeleteRecords
 //! ([`Log::delete_records_before`]) and retention ([`Log::apply_retention`]), and the hooks
@@ -30,7 +33,9 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod leader_epoch;
 pub mod lifecycle;
+pub mod partition_metadata;
 pub mod producer_state;
 pub mod segment;
 pub mod txn_index;
@@ -44,6 +49,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::{BatchHeader, ControlMarker, NO_TIMESTAMP};
+use crate::leader_epoch::LeaderEpochCache;
 use crate::producer_state::{
     AbortedTxn, CompletedTxn, ProducerStateError, ProducerStateManager, ProducerView,
 };
@@ -245,6 +251,8 @@ pub struct Log {
     txn_dir_dirty: Option<i64>,
     /// Batches with a producer id read by the last replay (tests check what was scanned).
     last_replay_batches: u64,
+    /// Mirrors `leader-epoch-checkpoint` ([`leader_epoch`]).
+    epochs: LeaderEpochCache,
 }
 
 impl std::fmt::Debug for Log {
@@ -323,14 +331,28 @@ impl Log {
         let mut segments = Vec::with_capacity(bases.len().max(1));
         let mut needs = Vec::with_capacity(bases.len());
         for &base in &bases {
-            let (seg, need) = Segment::open(&dir, base, now_ms)?;
+            let (seg, problem) = Segment::open(&dir, base, now_ms)?;
+            match &problem {
+                Some(segment::IndexProblem::Legacy(which)) => {
+                    tracing::info!(segment = %seg.log_path.display(), "{which} is in the previous Arus format; rebuilding it from the log in Kafka's format")
+                }
+                Some(segment::IndexProblem::Invalid(why)) => {
+                    tracing::warn!(segment = %seg.log_path.display(), "found a corrupted index file ({why}); recovering the segment and rebuilding its index files")
+                }
+                None => {}
+            }
             segments.push(seg);
-            needs.push(need);
+            needs.push(problem.is_some());
         }
 
         let mut recovered_any = false;
         if segments.is_empty() {
-            segments.push(Segment::create(&dir, 0, now_ms)?);
+            segments.push(Segment::create(
+                &dir,
+                0,
+                now_ms,
+                config.segment_index_bytes,
+            )?);
             needs.push(false);
         } else {
             // Where the full (CRC-checking) scan starts.
@@ -338,7 +360,10 @@ impl Log {
             let mut scan_from = match clean_leo {
                 Some(leo) if segments[n - 1].next_offset == leo && !needs[n - 1] => n,
                 Some(_) => {
-                    tracing::warn!(dir = %dir.display(), "clean-shutdown marker does not match the log end; recovering the last segment");
+                    // (An index to rebuild was already reported.)
+                    if !needs[n - 1] {
+                        tracing::warn!(dir = %dir.display(), "clean-shutdown marker does not match the log end; recovering the last segment");
+                    }
                     n - 1
                 }
                 None => segments
@@ -383,6 +408,13 @@ impl Log {
                 let prev = &mut segments[i - 1];
                 prev.next_offset = prev.next_offset.max(b);
             }
+            // Kafka's index sizes: inactive segments trimmed to their entries (a crash may
+            // have left a preallocated tail), the active one preallocated again.
+            let (active, inactive) = segments.split_last().expect("not empty");
+            for s in inactive {
+                s.trim_indexes()?;
+            }
+            active.preallocate_indexes(config.segment_index_bytes)?;
         }
 
         let mut log = Log {
@@ -398,6 +430,7 @@ impl Log {
             log_start: 0,
             cleaner_checkpoint: None,
             pending_swap: None,
+            epochs: LeaderEpochCache::default(),
         };
         let leo = log.log_end_offset();
         let first_base = log.segments[0].base;
@@ -432,6 +465,7 @@ impl Log {
         log.remove_snapshots_above(leo)?;
         log.load_producer_state(limit)?;
         log.trim_state_below_start()?;
+        log.load_leader_epochs()?;
         if recovered_any || recovery_point != leo {
             log.persist_recovery_point()?;
         }
@@ -604,21 +638,22 @@ impl Log {
             if seg.first_batch_timestamp.is_none() {
                 seg.first_batch_timestamp = Some(h.max_timestamp);
             }
+            // Kafka 4.4 `LogSegment.append`, batch by batch (see the `segment` docs).
             if h.max_timestamp > seg.max_timestamp {
                 seg.max_timestamp = h.max_timestamp;
+                seg.shallow_offset_of_max_timestamp = h.last_offset();
                 seg.offset_of_max_timestamp = if h.max_timestamp == info.max_timestamp {
                     info.offset_of_max_timestamp
                 } else {
                     batch::offset_of_max_timestamp(&h, bytes)
                 };
             }
-            if seg.bytes_since_index_entry >= interval
-                && file_pos > 0
-                && file_pos <= u64::from(u32::MAX)
-            {
+            if seg.bytes_since_index_entry > interval && file_pos <= u64::from(u32::MAX) {
                 if seg.offset_index.len() < max_oi {
-                    let rel = (h.base_offset - seg.base) as u32;
-                    if let Err((path, e)) = seg.append_offset_entry(rel, file_pos as u32) {
+                    let rel = (h.last_offset() - seg.base) as u32;
+                    let rel_base = (h.base_offset - seg.base) as u32;
+                    if let Err((path, e)) = seg.append_offset_entry(rel, file_pos as u32, rel_base)
+                    {
                         tracing::warn!(path = %path.display(), "index write failed: {e}");
                     }
                 }
@@ -630,6 +665,13 @@ impl Log {
                 seg.bytes_since_index_entry = 0;
             }
             seg.bytes_since_index_entry += h.size as u64;
+        }
+        // Kafka `UnifiedLog.append` → `maybeAssignEpochStartOffset` for each batch.
+        for &(pos, h) in &assigned {
+            let epoch = batch::leader_epoch(&batches[pos..pos + h.size]);
+            if epoch >= 0 && self.epochs.latest_epoch() != Some(epoch) {
+                self.update_epochs(|c| c.assign(epoch, h.base_offset));
+            }
         }
         if idempotent {
             for (h, marker) in producer_batches {
@@ -684,8 +726,10 @@ impl Log {
 
     fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
         let leo = self.log_end_offset();
+        // Kafka `LogSegment.onBecomeInactiveSegment`.
         self.active_mut().maybe_append_time_entry()?;
-        let seg = Segment::create(&self.dir, leo, now_ms)?;
+        self.active().trim_indexes()?;
+        let seg = Segment::create(&self.dir, leo, now_ms, self.config.segment_index_bytes)?;
         tracing::debug!(dir = %self.dir.display(), base = leo, "rolled segment");
         self.segments.push(seg);
         self.write_snapshot(leo);
@@ -847,7 +891,7 @@ impl Log {
         let (stop, next_offset) = if budget_end >= bound {
             (bound, bound_offset)
         } else {
-            seg.indexed_batch_start_at_or_before(budget_end)
+            seg.indexed_batch_start_at_or_before(budget_end)?
                 .filter(|&(b, _)| b > first_end)
                 .unwrap_or((first_end, first.last_offset() + 1))
         };
@@ -879,10 +923,10 @@ impl Log {
             let from_time = if i == 0 {
                 0
             } else {
-                seg.floor_position(seg.base + i64::from(seg.time_index[i - 1].1))
+                seg.floor_position(seg.base + i64::from(seg.time_index[i - 1].1))?
             };
             // Both are batch starts, so the larger one is too.
-            let mut pos = from_time.max(seg.floor_position(start));
+            let mut pos = from_time.max(seg.floor_position(start)?);
             while pos < seg.size {
                 let Some(h) = seg.read_header(pos)? else {
                     break;
@@ -910,17 +954,21 @@ impl Log {
 
     /// `(offset, timestamp)` of the record with the largest timestamp (earliest on ties),
     /// for ListOffsets `-3`; record-level where [`AppendInfo::offset_of_max_timestamp`] is.
-    pub fn max_timestamp_offset(&self) -> Option<(i64, i64)> {
-        let mut best: Option<(i64, i64)> = None;
+    /// Reads at most one batch (when the segment holding it was loaded from its indexes).
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let mut best: Option<&Segment> = None;
         for s in &self.segments {
-            if s.offset_of_max_timestamp >= 0
+            if s.shallow_offset_of_max_timestamp >= 0
                 && s.max_timestamp != NO_TIMESTAMP
-                && best.is_none_or(|(_, ts)| s.max_timestamp > ts)
+                && best.is_none_or(|b| s.max_timestamp > b.max_timestamp)
             {
-                best = Some((s.offset_of_max_timestamp, s.max_timestamp));
+                best = Some(s);
             }
         }
-        best
+        match best {
+            Some(s) => Ok(s.max_timestamp_record()?),
+            None => Ok(None),
+        }
     }
 
     /// A handle that fsyncs everything appended so far, usable without the log. Contract:
@@ -971,7 +1019,9 @@ impl Log {
     /// Fsyncs everything, persists the recovery point and writes the clean-shutdown marker
     /// so the next open skips the recovery scan.
     pub fn close(mut self) -> Result<(), LogError> {
+        // Kafka `LogSegment.close`: the last time entry, then the indexes trimmed.
         self.active_mut().maybe_append_time_entry()?;
+        self.active().trim_indexes()?;
         let flushed = self.flushed;
         for s in &self.segments {
             if s.next_offset > flushed || s.base >= self.dir_synced_below {
@@ -1013,11 +1063,17 @@ impl Log {
             for s in self.segments.drain(..) {
                 s.remove_files()?;
             }
-            // Kafka `truncateFullyAndStartAt`: no producer state survives.
+            // Kafka `truncateFullyAndStartAt`: no producer state survives, and the
+            // leader-epoch cache is cleared.
             self.aborted.clear();
+            self.update_epochs(LeaderEpochCache::clear);
             self.remove_snapshots_above(-1)?;
-            self.segments
-                .push(Segment::create(&self.dir, offset.max(0), now)?);
+            self.segments.push(Segment::create(
+                &self.dir,
+                offset.max(0),
+                now,
+                self.config.segment_index_bytes,
+            )?);
             self.log_start = offset.max(0);
             self.persist_log_start()?;
         } else {
@@ -1026,16 +1082,21 @@ impl Log {
                 s.remove_files()?;
             }
             let interval = self.config.index_interval_bytes;
+            let index_bytes = self.config.segment_index_bytes;
             let seg = self.active_mut();
             if let Some((pos, _)) = seg.locate(offset)? {
                 seg.log.set_len(pos).map_err(io_at(&seg.log_path))?;
                 seg.rebuild(false, interval)?;
+                seg.preallocate_indexes(index_bytes)?;
             } else if seg.next_offset > offset {
                 // `offset` is in a gap the cleaner left at the end of this (formerly
                 // non-active) segment: the log end goes back to its last batch.
                 seg.rebuild(false, interval)?;
+                seg.preallocate_indexes(index_bytes)?;
             }
         }
+        let leo = self.log_end_offset();
+        self.update_epochs(|c| c.truncate_from_end(leo));
         // Kafka `LogCleanerManager.maybeTruncateCheckpoint`.
         let leo = self.log_end_offset();
         if self.cleaner_checkpoint.is_some_and(|c| c > leo) {
@@ -1263,6 +1324,71 @@ impl Log {
         Ok(())
     }
 
+    /// The leader epochs and the offsets they start at (`leader-epoch-checkpoint`).
+    pub fn leader_epochs(&self) -> &[(i32, i64)] {
+        self.epochs.entries()
+    }
+
+    /// Kafka `Partition.makeLeader` → `maybeAssignEpochStartOffset(epoch, logEndOffset)`:
+    /// this replica leads from `epoch` on, starting at the log end.
+    pub fn become_leader(&mut self, epoch: i32) -> Result<(), LogError> {
+        let leo = self.log_end_offset();
+        let mut next = self.epochs.clone();
+        if next.assign(epoch, leo) {
+            next.write(&self.dir)?;
+            self.epochs = next;
+        }
+        Ok(())
+    }
+
+    /// Applies a change to the leader-epoch cache and rewrites the checkpoint if it
+    /// changed. The checkpoint is derived state (re-derived at open from the log start,
+    /// the log end and the first batch's epoch), and the changes come after the data change
+    /// they follow is committed, so a failed write costs a warning, not the change.
+    fn update_epochs(&mut self, f: impl FnOnce(&mut LeaderEpochCache) -> bool) {
+        if f(&mut self.epochs)
+            && let Err((path, e)) = self.epochs.write(&self.dir)
+        {
+            tracing::warn!(path = %path.display(), "cannot write the leader-epoch checkpoint: {e}");
+        }
+    }
+
+    /// Loads `leader-epoch-checkpoint` at open (Kafka `UnifiedLog` initialisation: the
+    /// cache is truncated to the log end and the log start). Without a usable file — a
+    /// directory of the previous Arus release has none — the cache starts from the epoch
+    /// of the first batch at the log start.
+    fn load_leader_epochs(&mut self) -> Result<(), LogError> {
+        let path = LeaderEpochCache::path(&self.dir);
+        let loaded = match LeaderEpochCache::read(&self.dir).map_err(io_at(&path))? {
+            Some(Ok(c)) => Some(c),
+            Some(Err(why)) => {
+                tracing::warn!(path = %path.display(), "ignoring an unreadable leader-epoch checkpoint ({why}); rebuilding it from the log");
+                None
+            }
+            None => None,
+        };
+        let missing = loaded.is_none();
+        let mut changed = missing;
+        let mut cache = loaded.unwrap_or_default();
+        let (start, leo) = (self.log_start, self.log_end_offset());
+        if changed && start < leo {
+            let seg = &self.segments[self.segment_for(start)];
+            if let Some((pos, h)) = seg.locate(start)? {
+                let head = seg.read_bytes(pos, batch::HEADER_LEN)?;
+                cache.assign(batch::leader_epoch(&head), h.base_offset.max(start));
+            }
+        }
+        changed |= cache.truncate_from_end(leo);
+        changed |= cache.truncate_from_start(start);
+        self.epochs = cache;
+        // A missing file stays missing while there is nothing to say (a new log: the first
+        // assignment writes it).
+        if changed && (!missing || !self.epochs.entries().is_empty()) {
+            self.epochs.write(&self.dir)?;
+        }
+        Ok(())
+    }
+
     /// Total bytes of batches in all segments.
     pub fn size_bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.size).sum()
@@ -1305,6 +1431,8 @@ fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod kafka_format_tests;
 #[cfg(test)]
 mod lifecycle_tests;
 #[cfg(test)]

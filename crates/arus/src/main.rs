@@ -46,15 +46,33 @@ fn fix_malloc_thresholds() {
     }
 }
 
+/// Logs to stderr through a filter from `ARUS_LOG` (default `warn`) that the BROKER_LOGGER
+/// config resource can replace at run time (`arus_broker::broker_logger`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
+    let initial = std::env::var("ARUS_LOG")
+        .ok()
+        .filter(|f| EnvFilter::try_new(f).is_ok())
+        .unwrap_or_else(|| "warn".to_string());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(EnvFilter::new(&initial));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .init();
+    arus_broker::broker_logger::install(
+        &initial,
+        Box::new(move |directives| {
+            let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+            handle.reload(filter).map_err(|e| e.to_string())
+        }),
+    );
+}
+
 fn main() -> anyhow::Result<()> {
     fix_malloc_thresholds();
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ARUS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

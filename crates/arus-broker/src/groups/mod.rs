@@ -16,13 +16,15 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arus_group::consumer_group::{
-    ConsumerGroupConfig, ConsumerGroups, TopicInfo, TopicMetadataSource,
+    ConsumerGroupConfig, ConsumerGroups, GroupOverrides, TopicInfo, TopicMetadataSource,
 };
 use arus_group::records::{CoordinatorRecord, decode_record, encode_record, offsets_partition_for};
 use arus_group::{Completion, Coordinator, GroupConfig, Ticket};
 use arus_protocol::ErrorCode;
 use arus_protocol::messages::{JoinGroupResponse, SyncGroupResponse};
 use parking_lot::Mutex;
+
+use crate::resource_configs::{ConfigMap, ResourceKind};
 use tokio::sync::{Notify, oneshot};
 use tracing::{info, warn};
 
@@ -393,6 +395,20 @@ impl GroupDriver {
         (r, after)
     }
 
+    /// Hands a group's own `consumer.session.timeout.ms` / `consumer.heartbeat.interval.ms`
+    /// (its GROUP resource configs) to the KIP-848 coordinator.
+    pub(crate) fn set_consumer_overrides(&self, group_id: &str, configs: &ConfigMap) {
+        self.state
+            .lock()
+            .consumer
+            .set_group_overrides(group_id, overrides(configs));
+    }
+
+    /// Hands every group's own settings to the coordinator (at start).
+    pub(crate) fn apply_all_consumer_overrides(&self, broker: &Broker) {
+        apply_overrides(broker, &mut self.state.lock().consumer);
+    }
+
     /// Read-only access to both kinds of group.
     pub(crate) fn read_groups<R>(&self, f: impl FnOnce(&Coordinator, &ConsumerGroups) -> R) -> R {
         let st = self.state.lock();
@@ -592,11 +608,28 @@ fn reload_from_log(broker: &Broker, st: &mut State, now: i64) {
     reload(broker, st, now, "a __consumer_offsets write failed");
 }
 
+fn overrides(configs: &ConfigMap) -> GroupOverrides {
+    let (session_timeout_ms, heartbeat_interval_ms) =
+        crate::resource_configs::group::consumer_overrides(configs);
+    GroupOverrides {
+        session_timeout_ms,
+        heartbeat_interval_ms,
+    }
+}
+
+/// Gives `consumer` every group's own settings (GROUP resource configs).
+fn apply_overrides(broker: &Broker, consumer: &mut ConsumerGroups) {
+    for (group_id, configs) in broker.resource_configs.all(ResourceKind::Group) {
+        consumer.set_group_overrides(&group_id, overrides(&configs));
+    }
+}
+
 /// Rebuilds the group state from `__consumer_offsets` as it is now (empty if it is gone).
 fn reload(broker: &Broker, st: &mut State, now: i64, why: &str) {
     let started = std::time::Instant::now();
     st.coord = Coordinator::new(group_config(&broker.config), now);
     st.consumer = ConsumerGroups::new(consumer_group_config(&broker.config));
+    apply_overrides(broker, &mut st.consumer);
     st.consumer_records.clear();
     st.waiters.clear();
     let mut n = 0;

@@ -19,23 +19,43 @@ use arus_protocol::messages::{
 
 use crate::broker::Broker;
 use crate::config_defs::{ConfigType, topic_config};
-use crate::dynamic_config::{
-    self, DynamicConfigError, DynamicScope, broker_config_key, broker_config_keys,
-};
+use crate::dynamic_config::{self, DynamicConfigError, DynamicScope, broker_config_key};
 use crate::topic_settings::{ConfigSource, validate_overrides};
 use crate::topics::TopicError;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 struct Entry {
     name: String,
-    value: String,
+    value: Option<String>,
     source: ConfigSource,
-    kind: ConfigType,
-    doc: &'static str,
+    /// `None` where Kafka cannot tell the type (unknown keys): reported as UNKNOWN (0).
+    kind: Option<ConfigType>,
+    doc: Option<&'static str>,
     read_only: bool,
-    synonyms: Vec<(String, String, ConfigSource)>,
+    sensitive: bool,
+    synonyms: Vec<(String, Option<String>, ConfigSource)>,
+}
+
+impl From<super::resource_configs::Described> for Entry {
+    fn from(d: super::resource_configs::Described) -> Entry {
+        Entry {
+            name: d.name,
+            value: Some(d.value),
+            source: d.source,
+            kind: Some(d.kind),
+            doc: Some(d.doc),
+            read_only: false,
+            sensitive: false,
+            synonyms: d
+                .synonyms
+                .into_iter()
+                .map(|(name, value, source)| (name, Some(value), source))
+                .collect(),
+        }
+    }
 }
 
 fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode, String)> {
@@ -49,12 +69,17 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode, 
         .into_iter()
         .map(|d| Entry {
             name: d.name.to_string(),
-            value: d.value,
+            value: Some(d.value),
             source: d.source,
-            kind: d.def.kind,
-            doc: d.def.doc,
+            kind: Some(d.def.kind),
+            doc: Some(d.def.doc),
             read_only: false,
-            synonyms: d.synonyms,
+            sensitive: false,
+            synonyms: d
+                .synonyms
+                .into_iter()
+                .map(|(n, v, s)| (n, Some(v), s))
+                .collect(),
         })
         .collect())
 }
@@ -76,6 +101,26 @@ fn broker_scope(broker: &Broker, name: &str) -> Result<DynamicScope, (ErrorCode,
     Ok(DynamicScope::Broker)
 }
 
+/// One broker key as Kafka reports it; `per_broker` false for the cluster-default resource.
+fn broker_entry(broker: &Broker, name: &str, per_broker: bool) -> Entry {
+    let d = broker.config.describe_key(name, per_broker);
+    let key = broker_config_key(name);
+    Entry {
+        name: name.to_string(),
+        value: d.value,
+        source: if per_broker {
+            d.source
+        } else {
+            ConfigSource::DynamicDefaultBrokerConfig
+        },
+        kind: key.map(|k| k.kind),
+        doc: key.map(|k| k.doc),
+        read_only: !key.is_some_and(|k| k.dynamic),
+        sensitive: d.sensitive,
+        synonyms: d.synonyms,
+    }
+}
+
 fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode, String)> {
     let config = &broker.config;
     match broker_scope(broker, name)? {
@@ -84,35 +129,13 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ErrorCode,
         DynamicScope::ClusterDefault => Ok(config
             .dynamic()
             .layer(DynamicScope::ClusterDefault)
-            .into_iter()
-            .filter_map(|(key, value)| {
-                let k = broker_config_key(&key)?;
-                let synonyms = config.broker_value(&key, false)?.synonyms;
-                Some(Entry {
-                    name: key,
-                    value,
-                    source: ConfigSource::DynamicDefaultBrokerConfig,
-                    kind: k.kind,
-                    doc: k.doc,
-                    read_only: false,
-                    synonyms,
-                })
-            })
+            .into_keys()
+            .map(|key| broker_entry(broker, &key, false))
             .collect()),
-        DynamicScope::Broker => Ok(broker_config_keys()
-            .into_iter()
-            .filter_map(|k| {
-                let v = config.broker_value(k.name, true)?;
-                Some(Entry {
-                    name: k.name.to_string(),
-                    value: v.value,
-                    source: v.source,
-                    synonyms: v.synonyms,
-                    kind: k.kind,
-                    doc: k.doc,
-                    read_only: !k.dynamic,
-                })
-            })
+        DynamicScope::Broker => Ok(config
+            .described_keys()
+            .iter()
+            .map(|key| broker_entry(broker, key, true))
             .collect()),
     }
 }
@@ -129,6 +152,30 @@ pub fn describe(
             let entries = match r.resource_type {
                 RESOURCE_TOPIC => topic_entries(broker, &r.resource_name),
                 RESOURCE_BROKER => broker_entries(broker, &r.resource_name),
+                super::resource_configs::RESOURCE_CLIENT_METRICS => {
+                    super::resource_configs::describe_client_metrics(broker, &r.resource_name)
+                        .map(|d| d.into_iter().map(Entry::from).collect())
+                }
+                super::resource_configs::RESOURCE_GROUP => {
+                    super::resource_configs::describe_group(broker, &r.resource_name)
+                        .map(|d| d.into_iter().map(Entry::from).collect())
+                }
+                RESOURCE_BROKER_LOGGER => {
+                    crate::broker_logger::describe(broker.node_id(), &r.resource_name).map(|l| {
+                        l.into_iter()
+                            .map(|l| Entry {
+                                name: l.name,
+                                value: Some(l.level),
+                                source: ConfigSource::DynamicBrokerLoggerConfig,
+                                kind: None,
+                                doc: None,
+                                read_only: false,
+                                sensitive: false,
+                                synonyms: Vec::new(),
+                            })
+                            .collect()
+                    })
+                }
                 other => Err((
                     ErrorCode::InvalidRequest,
                     format!("Resource type {other} is not supported by DescribeConfigs yet"),
@@ -150,13 +197,13 @@ pub fn describe(
                         .map(|e| DescribeConfigsResourceResult {
                             config_source: e.source as i8,
                             read_only: e.read_only,
-                            is_sensitive: false,
+                            is_sensitive: e.sensitive,
                             synonyms: if request.include_synonyms && version >= 1 {
                                 e.synonyms
                                     .into_iter()
                                     .map(|(name, value, source)| DescribeConfigsSynonym {
                                         name,
-                                        value: Some(value),
+                                        value,
                                         source: source as i8,
                                         ..Default::default()
                                     })
@@ -164,11 +211,13 @@ pub fn describe(
                             } else {
                                 Vec::new()
                             },
-                            config_type: e.kind as i8,
-                            documentation: (request.include_documentation && version >= 3)
-                                .then(|| e.doc.to_string()),
+                            config_type: e.kind.map_or(0, |k| k as i8),
+                            documentation: e
+                                .doc
+                                .filter(|_| request.include_documentation && version >= 3)
+                                .map(str::to_string),
                             name: e.name,
-                            value: Some(e.value),
+                            value: e.value,
                             ..Default::default()
                         })
                         .collect(),
@@ -215,11 +264,6 @@ fn alter_topic(
         .map_err(|e: TopicError| (e.code(), e.to_string()))
 }
 
-/// Kafka's `ConfigResource.toString()`, which prefixes broker validation errors.
-fn resource_label(name: &str) -> String {
-    format!("ConfigResource(type=BROKER, name='{name}')")
-}
-
 /// Applies `change` to one dynamic layer of the broker resource `name`, validating the
 /// result as Kafka's `ConfigAdminManager.validateBrokerConfigChange` does; `validate_only`
 /// checks without applying. Topics are re-resolved when a topic-config synonym changed.
@@ -232,22 +276,23 @@ fn alter_broker(
     let scope = broker_scope(broker, name)?;
     let layers = broker.config.dynamic();
     let before = layers.layer(scope);
-    let changed = layers.update(scope, validate_only, |props| {
+    let changed = layers.update::<(ErrorCode, String)>(scope, validate_only, |props| {
         change(props, scope)?;
-        dynamic_config::validate_dynamic(props).map_err(|(code, message)| {
-            if code == ErrorCode::InvalidRequest {
-                // Kafka wraps `ConfigException`s in `InvalidRequestException` this way.
-                (
-                    code,
-                    format!(
-                        "Invalid config value for resource {}: {message}",
-                        resource_label(name)
-                    ),
-                )
-            } else {
-                (code, message)
+        dynamic_config::validate_dynamic(props, scope).inspect_err(|(code, message)| {
+            tracing::warn!(resource = name, ?code, %message, "refused broker config change");
+        })?;
+        for key in props.keys() {
+            if !validate_only
+                && !before.contains_key(key)
+                && broker_config_key(key).is_none_or(|k| !k.implemented)
+            {
+                tracing::warn!(
+                    key = %key,
+                    "dynamic broker config stored and reported, but Arus does not implement it"
+                );
             }
-        })
+        }
+        Ok(())
     })?;
     if changed {
         let after = layers.layer(scope);
@@ -308,6 +353,29 @@ pub fn alter(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsRespo
                         Ok(())
                     })
                 }
+                super::resource_configs::RESOURCE_CLIENT_METRICS
+                | super::resource_configs::RESOURCE_GROUP => {
+                    let configs: Vec<(String, Option<String>)> = r
+                        .configs
+                        .iter()
+                        .map(|c| (c.name.clone(), c.value.clone()))
+                        .collect();
+                    if r.resource_type == super::resource_configs::RESOURCE_GROUP {
+                        super::resource_configs::replace_group(
+                            broker,
+                            &r.resource_name,
+                            &configs,
+                            request.validate_only,
+                        )
+                    } else {
+                        super::resource_configs::replace_client_metrics(
+                            broker,
+                            &r.resource_name,
+                            &configs,
+                            request.validate_only,
+                        )
+                    }
+                }
                 other => Err((
                     ErrorCode::InvalidRequest,
                     format!("Unsupported resource type {other}"),
@@ -345,7 +413,16 @@ pub fn incremental_alter(
         .resources
         .into_iter()
         .map(|r| {
+            // Kafka 4.4 checks this first, for every resource type.
+            let null_value = r
+                .configs
+                .iter()
+                .find(|c| c.config_operation != OP_DELETE && c.value.is_none());
             let result = match r.resource_type {
+                _ if let Some(c) = null_value => Err((
+                    ErrorCode::InvalidRequest,
+                    format!("Null value not supported for : {}", c.name),
+                )),
                 RESOURCE_TOPIC => alter_topic(broker, &r.resource_name, request.validate_only, |o| {
                     for c in &r.configs {
                         let def = topic_config(&c.name).ok_or_else(|| {
@@ -389,20 +466,22 @@ pub fn incremental_alter(
                                 o.remove(&c.name);
                             }
                             OP_APPEND | OP_SUBTRACT => {
+                                // Kafka 4.4's `ConfigurationControlManager` messages.
                                 let Some(key) = broker_config_key(&c.name) else {
-                                    return Err((ErrorCode::InvalidConfig, format!("Unknown broker config name: {}", c.name)));
+                                    return Err((ErrorCode::InvalidConfig, format!("Unknown config name: {}", c.name)));
                                 };
                                 if key.kind != ConfigType::List {
+                                    let verb = if c.config_operation == OP_APPEND { "append" } else { "subtract" };
                                     return Err((
                                         ErrorCode::InvalidConfig,
-                                        format!("Config value append/subtract is not allowed for config key {} which is not of type LIST", c.name),
+                                        format!("Config value {verb} is not allowed for config key: {}", c.name),
                                     ));
                                 }
                                 // The layer's value, else what the layers below it give.
                                 let current = o.get(&c.name).cloned().unwrap_or_else(|| {
                                     broker
                                         .config
-                                        .broker_value_chain(c.name.as_str(), Some(key.default), false)
+                                        .broker_value_chain(c.name.as_str(), key.default, false)
                                         .into_iter()
                                         .find(|(_, _, s)| scope == DynamicScope::Broker || *s != ConfigSource::DynamicDefaultBrokerConfig)
                                         .map(|(_, v, _)| v)
@@ -417,6 +496,24 @@ pub fn incremental_alter(
                     }
                     Ok(())
                 }),
+                super::resource_configs::RESOURCE_CLIENT_METRICS => super::resource_configs::alter_client_metrics(
+                    broker,
+                    &r.resource_name,
+                    &r.configs,
+                    request.validate_only,
+                ),
+                super::resource_configs::RESOURCE_GROUP => super::resource_configs::alter_group(
+                    broker,
+                    &r.resource_name,
+                    &r.configs,
+                    request.validate_only,
+                ),
+                RESOURCE_BROKER_LOGGER => crate::broker_logger::alter(
+                    broker.node_id(),
+                    &r.resource_name,
+                    &r.configs,
+                    request.validate_only,
+                ),
                 other => Err((ErrorCode::InvalidRequest, format!("Unsupported resource type {other}"))),
             };
             let (code, message) = match result {

@@ -42,8 +42,9 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i
         // Without tiered storage nothing is tiered: Kafka answers -1.
         LATEST_TIERED => (-1, -1),
         MAX_TIMESTAMP => match p.max_timestamp_offset() {
-            Some((offset, ts)) => found(offset, ts),
-            None => (-1, -1),
+            Ok(Some((offset, ts))) => found(offset, ts),
+            Ok(None) => (-1, -1),
+            Err(_) => return Err(ErrorCode::KafkaStorageError),
         },
         t if t < 0 => return Err(ErrorCode::InvalidRequest),
         t => match p.offset_for_timestamp(t) {

@@ -129,6 +129,13 @@ impl Default for ConsumerGroupConfig {
     }
 }
 
+/// A group's own values of the broker's consumer-group settings (`None`: the broker's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupOverrides {
+    pub session_timeout_ms: Option<i32>,
+    pub heartbeat_interval_ms: Option<i32>,
+}
+
 /// Per-request facts that are not in the request body.
 #[derive(Clone, Copy, Debug)]
 pub struct HeartbeatContext<'a> {
@@ -365,6 +372,10 @@ struct MemberTimers {
 #[derive(Debug)]
 pub struct ConsumerGroups {
     config: ConsumerGroupConfig,
+    /// Per-group `consumer.session.timeout.ms` / `consumer.heartbeat.interval.ms` (KIP-848
+    /// group configs, set with IncrementalAlterConfigs on a GROUP resource), which take
+    /// precedence over the broker's values for that group.
+    overrides: BTreeMap<String, GroupOverrides>,
     groups: BTreeMap<String, ConsumerGroup>,
     timers: BTreeMap<(String, String), MemberTimers>,
     id_counter: u64,
@@ -646,10 +657,35 @@ impl ConsumerGroups {
     pub fn new(config: ConsumerGroupConfig) -> ConsumerGroups {
         ConsumerGroups {
             config,
+            overrides: BTreeMap::new(),
             groups: BTreeMap::new(),
             timers: BTreeMap::new(),
             id_counter: 0,
         }
+    }
+
+    /// Sets (or, with both `None`, clears) a group's own session timeout and heartbeat
+    /// interval. They apply from the members' next heartbeats, as in Kafka.
+    pub fn set_group_overrides(&mut self, group_id: &str, overrides: GroupOverrides) {
+        if overrides == GroupOverrides::default() {
+            self.overrides.remove(group_id);
+        } else {
+            self.overrides.insert(group_id.to_string(), overrides);
+        }
+    }
+
+    fn session_timeout_ms(&self, group_id: &str) -> i32 {
+        self.overrides
+            .get(group_id)
+            .and_then(|o| o.session_timeout_ms)
+            .unwrap_or(self.config.session_timeout_ms)
+    }
+
+    fn heartbeat_interval_ms(&self, group_id: &str) -> i32 {
+        self.overrides
+            .get(group_id)
+            .and_then(|o| o.heartbeat_interval_ms)
+            .unwrap_or(self.config.heartbeat_interval_ms)
     }
 
     /// The configuration.
@@ -1125,7 +1161,7 @@ impl ConsumerGroups {
             error_message: None,
             member_id: Some(reconciled.member_id.clone()),
             member_epoch: reconciled.member_epoch,
-            heartbeat_interval_ms: self.config.heartbeat_interval_ms,
+            heartbeat_interval_ms: self.heartbeat_interval_ms(group_id),
             assignment,
         };
         Ok(Outcome {
@@ -1133,7 +1169,7 @@ impl ConsumerGroups {
             records,
             session: Some((
                 member_id.to_string(),
-                now_ms + i64::from(self.config.session_timeout_ms),
+                now_ms + i64::from(self.session_timeout_ms(group_id)),
             )),
             rebalance,
             drop_timers: replaced_id.map(str::to_string).into_iter().collect(),
@@ -1210,7 +1246,7 @@ impl ConsumerGroups {
         for (gid, g) in &self.groups {
             for (mid, m) in &g.members {
                 let t = MemberTimers {
-                    session_deadline: Some(now_ms + i64::from(self.config.session_timeout_ms)),
+                    session_deadline: Some(now_ms + i64::from(self.session_timeout_ms(gid))),
                     rebalance: (m.state == MemberState::UnrevokedPartitions).then(|| {
                         (
                             now_ms + i64::from(m.rebalance_timeout_ms.max(0)),

@@ -1046,3 +1046,36 @@ fn static_member_rejoining_with_the_same_member_id() {
     assert_eq!(cg.group("g").unwrap().static_member_id("i"), None);
     assert_eq!(cg.state_name("g"), "Empty");
 }
+
+#[test]
+fn a_groups_own_session_timeout_and_heartbeat_interval_apply_to_it_only() {
+    let md = meta(&[("t", 1, 2)]);
+    let mut cg = new_cg();
+    cg.set_group_overrides(
+        "g",
+        GroupOverrides {
+            session_timeout_ms: Some(50_000),
+            heartbeat_interval_ms: Some(7_000),
+        },
+    );
+    let req = Client::new("g", "a", &["t"]).request();
+    let (resp, _) = cg.heartbeat(0, &CTX, &req, &md).unwrap();
+    assert_eq!(resp.heartbeat_interval_ms, 7_000);
+    assert_eq!(cg.next_deadline(), Some(50_000));
+    // Another group keeps the broker's values.
+    let req = Client::new("other", "b", &["t"]).request();
+    let (resp, _) = cg.heartbeat(0, &CTX, &req, &md).unwrap();
+    assert_eq!(resp.heartbeat_interval_ms, 5_000);
+    // At 45 s only the other group's member has timed out.
+    assert!(!cg.tick(45_000).is_empty());
+    assert!(!cg.group("other").unwrap().members.contains_key("b"));
+    assert!(cg.group("g").unwrap().members.contains_key("a"));
+    // Cleared: back to the broker's values on the next heartbeat.
+    cg.set_group_overrides("g", GroupOverrides::default());
+    let mut a = Client::new("g", "a", &["t"]);
+    a.joined = true;
+    a.epoch = cg.group("g").unwrap().members["a"].member_epoch;
+    let req = a.request();
+    let (resp, _) = cg.heartbeat(46_000, &CTX, &req, &md).unwrap();
+    assert_eq!(resp.heartbeat_interval_ms, 5_000);
+}
