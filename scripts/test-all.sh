@@ -37,6 +37,11 @@ echo "== compat: Kafka Connect file source to file sink, standalone and distribu
 compat/.venv/bin/python compat/connect_file.py --broker target/release/arus
 echo "== compat: Kafka 4.4's command-line tools against Arus and Apache Kafka (compat/KAFKA_TOOLS.md)"
 compat/.venv/bin/python compat/kafka_tools.py --broker target/release/arus
+echo "== compat: feature flags (kafka-features describe/upgrade/downgrade) on Arus and Apache Kafka 4.4, outputs compared"
+compat/.venv/bin/python compat/features.py --broker target/release/arus
+echo "== compat: several log.dirs (kafka-log-dirs, AlterReplicaLogDirs, kafka-reassign-partitions with log_dirs) on Arus, then Apache Kafka 4.4"
+compat/.venv/bin/python compat/log_dirs_tools.py --broker target/release/arus
+compat/.venv/bin/python compat/log_dirs_tools.py --broker compat/reference/kafka-broker.sh
 echo "== compat: librdkafka's own consumer-group tests (0102, 0113 n_wildcard, 0118; built once into compat/work/)"
 bash compat/librdkafka_tests.sh --broker target/release/arus
 echo "== faults: power cuts (FUSE filesystem dropping unsynced data) against target/release/arus"

@@ -93,6 +93,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::UpdateFeatures, 0, 2),
+    (ApiKey::AlterReplicaLogDirs, 1, 2),
+    (ApiKey::DescribeLogDirs, 1, 5),
     // Without an authorizer: SECURITY_DISABLED, as Kafka without `authorizer.class.name`.
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
@@ -138,8 +140,11 @@ pub struct Broker {
     pub resource_configs: crate::resource_configs::ResourceConfigs,
     /// KIP-714 client telemetry: subscriptions per client instance and pushed payloads.
     pub telemetry: Mutex<crate::telemetry::TelemetryState>,
-    /// `<log.dirs>/.lock`, held from the first read of the directory to the end of shutdown.
-    dir_lock: Mutex<crate::dir_lock::DirLock>,
+    /// `.lock` of every log directory and of the metadata directory, held from the first
+    /// read of a directory to the end of shutdown.
+    dir_locks: Mutex<Vec<crate::dir_lock::DirLock>>,
+    /// The log directories (JBOD): placement, moves, failures.
+    pub log_dirs: Arc<crate::log_dirs::LogDirs>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +159,8 @@ pub enum BrokerError {
     DirLock(#[from] crate::dir_lock::DirLockError),
     #[error("cannot read the finalized feature levels: {0}")]
     Features(#[from] crate::features::store::FeatureStoreError),
+    #[error(transparent)]
+    LogDirs(#[from] crate::log_dirs::LogDirsError),
     #[error("cannot read the producer id reservation: {0}")]
     ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
 }
@@ -161,14 +168,25 @@ pub enum BrokerError {
 impl Broker {
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         let config = Arc::new(config);
-        let dir_lock = crate::dir_lock::DirLock::acquire(&config.log_dir)?;
+        let log_dirs = crate::log_dirs::LogDirs::new(&config.log_dirs, &config.log_dir)?;
+        let mut dir_locks = Vec::new();
+        for d in log_dirs.all() {
+            dir_locks.push(crate::dir_lock::DirLock::acquire(&d.path)?);
+        }
+        if log_dirs
+            .all()
+            .iter()
+            .all(|d| d.path != log_dirs.metadata_dir)
+        {
+            dir_locks.push(crate::dir_lock::DirLock::acquire(&config.log_dir)?);
+        }
         // A corrupt dynamic-configs file stops the start rather than silently running with
         // the static values (and later overwriting the operator's settings).
         config.load_dynamic()?;
         // Before the topic registry: whether the directory is new is decided by the
         // metadata file the registry creates.
         let features = Arc::new(crate::features::live::Features::open(&config.log_dir)?);
-        let topics = Arc::new(TopicRegistry::open(config.clone())?);
+        let topics = Arc::new(TopicRegistry::open(config.clone(), log_dirs.clone())?);
         let for_flusher = topics.clone();
         let flusher = Flusher::start(
             Duration::from_millis(config.flush_scheduler_interval_ms.max(10)),
@@ -177,6 +195,8 @@ impl Broker {
                     .all()
                     .iter()
                     .flat_map(|t| t.partitions())
+                    // Offline directories are not fsynced again (and not logged every tick).
+                    .filter(|p| p.is_online())
                     .collect()
             },
         );
@@ -208,7 +228,8 @@ impl Broker {
             log_manager: Mutex::new(None),
             resource_configs,
             telemetry,
-            dir_lock: Mutex::new(dir_lock),
+            dir_locks: Mutex::new(dir_locks),
+            log_dirs,
         });
         broker
             .txns
@@ -408,6 +429,12 @@ impl Broker {
             Request::DescribeProducers(r) => Outcome::Respond(Response::DescribeProducers(
                 handlers::transactions::describe_producers(self, r),
             )),
+            Request::DescribeLogDirs(r) => Outcome::Respond(Response::DescribeLogDirs(
+                handlers::log_dirs::describe(self, r),
+            )),
+            Request::AlterReplicaLogDirs(r) => Outcome::Respond(Response::AlterReplicaLogDirs(
+                handlers::log_dirs::alter(self, r),
+            )),
             Request::DescribeAcls(r) => match handlers::acls::describe_unparsable(&r) {
                 Some(why) => Outcome::Close(why),
                 None => Outcome::Respond(Response::DescribeAcls(handlers::acls::describe(&r))),
@@ -470,9 +497,12 @@ impl Broker {
         }
         self.groups.stop();
         self.txns.stop();
+        self.log_dirs.moves.stop_all();
         self.flusher.lock().stop();
         self.topics.close_all();
-        self.dir_lock.lock().release();
+        for lock in self.dir_locks.lock().iter_mut() {
+            lock.release();
+        }
     }
 }
 

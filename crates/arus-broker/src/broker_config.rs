@@ -36,7 +36,7 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
     (
         "log.dirs",
         "./arus-data",
-        "Directories in which log data is kept (the first is used).",
+        "A comma-separated list of the directories where the log data is stored.",
     ),
     (
         "listeners",
@@ -208,7 +208,11 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// The metadata directory: `metadata.log.dir`, by default the first entry of
+    /// `log.dirs`. Broker-wide files live here (see `crate::log_dirs`).
     pub log_dir: PathBuf,
+    /// Every entry of `log.dirs`, in order; partitions are spread over them.
+    pub log_dirs: Vec<PathBuf>,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub num_partitions: i32,
@@ -411,7 +415,23 @@ impl BrokerConfig {
             .or_else(|| explicit.get("log.dir"))
             .cloned()
             .unwrap_or_else(|| get("log.dirs"));
-        let log_dir = log_dirs.split(',').next().unwrap_or("./arus-data").trim();
+        let log_dirs: Vec<PathBuf> = log_dirs
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            return Err(BrokerConfigError::Invalid {
+                key: "log.dirs".into(),
+                value: String::new(),
+                reason: "at least one log directory is required".into(),
+            });
+        }
+        let log_dir = match explicit.get("metadata.log.dir").map(|d| d.trim()) {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => log_dirs[0].clone(),
+        };
         let node_id = match explicit
             .get("node.id")
             .or_else(|| explicit.get("broker.id"))
@@ -421,7 +441,8 @@ impl BrokerConfig {
         };
         let cfg = BrokerConfig {
             node_id,
-            log_dir: PathBuf::from(log_dir),
+            log_dir,
+            log_dirs,
             listeners,
             advertised_listeners: advertised,
             num_partitions: num("num.partitions", &get("num.partitions"))?,
@@ -660,6 +681,9 @@ impl BrokerConfig {
         self.explicit
             .keys()
             .map(String::as_str)
+            // Kafka's quota on log-directory moves: a dynamic broker config outside the
+            // catalog; Arus reads it from the static properties (see `log_dirs::mover`).
+            .filter(|k| *k != crate::log_dirs::mover::THROTTLE_KEY)
             .filter_map(|k| match dynamic_config::broker_config_key(k) {
                 Some(key) if key.implemented => None,
                 Some(_) => Some((
@@ -951,7 +975,27 @@ mod tests {
         assert_eq!(c.listeners[0].host, "127.0.0.1");
         assert_eq!(c.listeners[0].port, 9092);
         assert_eq!(c.log_dir, PathBuf::from("./arus-data"));
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./arus-data")]);
         assert!(c.auto_create_topics_enable);
+    }
+
+    #[test]
+    fn every_log_dir_is_kept_and_metadata_log_dir_defaults_to_the_first() {
+        let props = |text: &str| BrokerConfig::from_properties(parse_properties(text).unwrap());
+        let c = props("log.dirs=/a, /b ,/c").unwrap();
+        assert_eq!(
+            c.log_dirs,
+            vec![
+                PathBuf::from("/a"),
+                PathBuf::from("/b"),
+                PathBuf::from("/c")
+            ]
+        );
+        assert_eq!(c.log_dir, PathBuf::from("/a"));
+        let c = props("log.dirs=/a,/b\nmetadata.log.dir=/m").unwrap();
+        assert_eq!(c.log_dir, PathBuf::from("/m"));
+        assert!(c.unknown_keys().is_empty());
+        assert!(props("log.dirs= , ").is_err());
     }
 
     #[test]

@@ -339,6 +339,7 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "max.connections.per.ip",
     "max.connections.per.ip.overrides",
     "max.incremental.fetch.session.cache.slots",
+    "metadata.log.dir",
     "queued.max.request.bytes",
 ];
 

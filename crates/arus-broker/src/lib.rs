@@ -21,6 +21,7 @@ pub mod fetch_session;
 mod flusher;
 pub mod groups;
 pub mod handlers;
+pub mod log_dirs;
 pub mod log_manager;
 pub mod partition;
 pub mod resource_configs;

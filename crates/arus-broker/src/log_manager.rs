@@ -136,7 +136,8 @@ pub fn retention_pass(broker: &Broker) -> Vec<(i64, Vec<PathBuf>)> {
         if policy.retention_ms < 0 && policy.retention_bytes < 0 {
             continue;
         }
-        for p in topic.partitions() {
+        // A partition of an offline directory is left alone (Kafka closes it).
+        for p in topic.partitions().into_iter().filter(|p| p.is_online()) {
             match p.apply_retention(&policy, now) {
                 Ok(out) if out.segments_deleted > 0 => {
                     info!(topic = %p.topic, partition = p.index, segments = out.segments_deleted, bytes = out.bytes_deleted, log_start_offset = out.log_start_offset, "retention deleted segments");
@@ -221,7 +222,8 @@ pub fn clean_pass(broker: &Broker, thread: usize, threads: usize, stopped: &Atom
         if !settings.compacted {
             continue;
         }
-        for p in topic.partitions() {
+        // A partition of an offline directory is left alone (Kafka closes it).
+        for p in topic.partitions().into_iter().filter(|p| p.is_online()) {
             k += 1;
             if threads > 1 && k % threads != thread {
                 continue;

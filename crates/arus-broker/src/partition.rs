@@ -8,7 +8,6 @@
 //! open transactions, aborted transactions) lives in the log, which validates appends under
 //! the same lock that assigns their offsets. No lock is held across an `.await`.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -20,6 +19,7 @@ use arus_records::{ControlType, RecordBatch, batches, control_record_batch};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use crate::log_dirs::{LogDir, is_dir_failure, names};
 use crate::topic_settings::TopicSettings;
 
 pub struct Partition {
@@ -40,17 +40,31 @@ pub struct Partition {
     /// append, before the produce is answered, so its handler waits for the flush.
     flush_messages_upto: AtomicI64,
     settings: RwLock<Arc<TopicSettings>>,
+    /// The log directory holding the partition (changed by a move).
+    location: RwLock<Arc<LogDir>>,
 }
 
 impl Partition {
+    /// Opens the partition's log in `location` (`<location>/<topic>-<index>`).
     pub fn open(
         topic: &str,
         index: i32,
-        dir: &Path,
+        location: Arc<LogDir>,
         settings: Arc<TopicSettings>,
         now_ms: i64,
     ) -> Result<Partition, LogError> {
-        let mut log = Log::open(dir, settings.log_config(), now_ms)?;
+        let dir = location.path.join(names::current(topic, index));
+        let mut log = match Log::open(&dir, settings.log_config(), now_ms) {
+            Ok(log) => log,
+            Err(e) => {
+                if let LogError::Io { source, .. } = &e
+                    && is_dir_failure(source)
+                {
+                    location.fail(&e);
+                }
+                return Err(e);
+            }
+        };
         // Kafka `Partition.makeLeader`: a single node leads every partition, at epoch 0.
         log.become_leader(0)?;
         let leo = log.log_end_offset();
@@ -69,7 +83,48 @@ impl Partition {
             flush_messages_upto: AtomicI64::new(0),
             settings: RwLock::new(settings),
             log: Mutex::new(log),
+            location: RwLock::new(location),
         })
+    }
+
+    /// The log directory holding the partition.
+    pub fn location(&self) -> Arc<LogDir> {
+        self.location.read().clone()
+    }
+
+    /// Whether the partition's directory is online (Kafka: `HostedPartition.Online`).
+    pub fn is_online(&self) -> bool {
+        self.location.read().is_online()
+    }
+
+    /// Refuses any log access once the directory is offline: answered as
+    /// KAFKA_STORAGE_ERROR, like Kafka's `HostedPartition.Offline`.
+    fn check_online(&self) -> Result<(), LogError> {
+        let location = self.location();
+        if location.is_online() {
+            Ok(())
+        } else {
+            Err(LogError::Io {
+                path: location.path.join(names::current(&self.topic, self.index)),
+                source: location.offline_error(),
+            })
+        }
+    }
+
+    /// Reports an I/O error of the log to its directory, which goes offline (Kafka's
+    /// `LogDirFailureChannel`): a failing disk is not retried into.
+    fn observe<R>(&self, result: Result<R, LogError>) -> Result<R, LogError> {
+        if let Err(e @ LogError::Io { source, .. }) = &result
+            && is_dir_failure(source)
+        {
+            self.location().fail(e);
+        }
+        result
+    }
+
+    /// Points the partition at `location` (a move's commit point, under the log lock).
+    pub(crate) fn set_location(&self, location: Arc<LogDir>) {
+        *self.location.write() = location;
     }
 
     pub fn settings(&self) -> Arc<TopicSettings> {
@@ -108,8 +163,9 @@ impl Partition {
         records: u64,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
+        self.check_online()?;
         let mut log = self.log.lock();
-        let info = log.append(batches, Some(0), now_ms)?;
+        let info = self.observe(log.append(batches, Some(0), now_ms))?;
         if info.duplicate {
             return Ok(info);
         }
@@ -148,8 +204,9 @@ impl Partition {
         let mut batch =
             control_record_batch(kind, producer_id, producer_epoch, coordinator_epoch, now_ms)
                 .to_vec();
+        self.check_online()?;
         let mut log = self.log.lock();
-        let info = log.append(&mut batch, Some(0), now_ms)?;
+        let info = self.observe(log.append(&mut batch, Some(0), now_ms))?;
         self.publish_offsets(&log);
         drop(log);
         self.note_unflushed(1, now_ms);
@@ -159,8 +216,9 @@ impl Partition {
     /// DeleteRecords: moves the log start offset up to `offset` (-1: the high watermark),
     /// deleting the segments wholly below it. Returns the new log start offset.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        self.check_online()?;
         let mut log = self.log.lock();
-        let start = log.delete_records_before(offset)?;
+        let start = self.observe(log.delete_records_before(offset))?;
         self.log_start_offset
             .store(log.log_start_offset(), Ordering::Release);
         Ok(start)
@@ -173,8 +231,9 @@ impl Partition {
         policy: &RetentionPolicy,
         now_ms: i64,
     ) -> Result<RetentionOutcome, LogError> {
+        self.check_online()?;
         let mut log = self.log.lock();
-        let outcome = log.apply_retention(policy, now_ms)?;
+        let outcome = self.observe(log.apply_retention(policy, now_ms))?;
         self.log_start_offset
             .store(log.log_start_offset(), Ordering::Release);
         Ok(outcome)
@@ -232,7 +291,9 @@ impl Partition {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<ReadResult, LogError> {
-        self.log.lock().read(offset, max_bytes, max_offset)
+        self.check_online()?;
+        let read = self.log.lock().read(offset, max_bytes, max_offset);
+        self.observe(read)
     }
 
     /// See [`arus_log::Log::read_slice`].
@@ -242,7 +303,9 @@ impl Partition {
         max_bytes: usize,
         max_offset: i64,
     ) -> Result<Option<arus_log::FileSlice>, LogError> {
-        self.log.lock().read_slice(offset, max_bytes, max_offset)
+        self.check_online()?;
+        let read = self.log.lock().read_slice(offset, max_bytes, max_offset);
+        self.observe(read)
     }
 
     /// Calls `f` with every batch from the log start to the high watermark, in order: how
@@ -270,7 +333,9 @@ impl Partition {
     }
 
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
-        self.log.lock().offset_for_timestamp(ts)
+        self.check_online()?;
+        let found = self.log.lock().offset_for_timestamp(ts);
+        self.observe(found)
     }
 
     pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
@@ -304,12 +369,22 @@ impl Partition {
     /// Fsyncs everything appended so far. The fsync itself runs without the log lock, so
     /// appends continue meanwhile (group commit: one fsync covers all of them).
     pub fn flush(&self) -> std::io::Result<i64> {
+        let location = self.location();
+        if !location.is_online() {
+            // Wake `acks=all` waiters: they answer KAFKA_STORAGE_ERROR.
+            self.flushed.send_modify(|_| {});
+            return Err(location.offline_error());
+        }
         let target = self.log.lock().flush_target();
         let pending = self.unflushed_records.swap(0, Ordering::Relaxed);
         self.unflushed_since_ms.store(0, Ordering::Relaxed);
         if let Err(e) = target.sync() {
             // Put the count back so a later flush retries.
             self.unflushed_records.fetch_add(pending, Ordering::Relaxed);
+            if is_dir_failure(&e) {
+                location.fail(&e);
+                self.flushed.send_modify(|_| {});
+            }
             return Err(e);
         }
         let end = target.end_offset();
@@ -335,9 +410,22 @@ impl Partition {
         let _ = rx.wait_for(|v| *v >= end_offset).await;
     }
 
+    /// Like [`Partition::wait_flushed`], but also resolves when the partition's directory
+    /// goes offline: `true` if the offsets are durable.
+    pub async fn wait_flushed_or_offline(&self, end_offset: i64) -> bool {
+        let mut rx = self.flushed.subscribe();
+        let _ = rx.wait_for(|v| *v >= end_offset || !self.is_online()).await;
+        self.flushed_offset() >= end_offset
+    }
+
     /// Closes the log cleanly (fsync + clean-shutdown marker). If a request still holds the
     /// partition, the log is only flushed: the next start then runs recovery, which is safe.
+    /// A partition of an offline directory is not touched: no clean-shutdown marker on a
+    /// failed disk, so a repaired one is recovered.
     pub fn close(self: Arc<Self>) -> Result<(), LogError> {
+        if !self.is_online() {
+            return Ok(());
+        }
         match Arc::try_unwrap(self) {
             Ok(p) => p.log.into_inner().close(),
             Err(shared) => shared.flush().map(|_| ()).map_err(|source| LogError::Io {

@@ -11,6 +11,8 @@ use tracing::info;
 
 use crate::broker_config::BrokerConfig;
 use crate::config_defs::ConfigValueError;
+use crate::log_dirs::discovery::{self, DiscoveryError};
+use crate::log_dirs::{LogDir, LogDirs, names, placement};
 use crate::partition::Partition;
 use crate::store::{self, MetadataFile, StoreError, TopicRecord};
 use crate::topic_settings::{TopicSettings, validate_overrides};
@@ -79,6 +81,10 @@ pub enum TopicError {
     Log(#[from] arus_log::LogError),
     #[error("metadata error: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    #[error("No log directories available: {0}")]
+    NoLogDirs(String),
     #[error("The broker is shutting down.")]
     ShuttingDown,
 }
@@ -94,7 +100,10 @@ impl TopicError {
             TopicError::InvalidReplicaAssignment(_) => ErrorCode::InvalidReplicaAssignment,
             TopicError::InvalidConfig(_) => ErrorCode::InvalidConfig,
             TopicError::DeletionDisabled => ErrorCode::TopicDeletionDisabled,
-            TopicError::Log(_) | TopicError::Store(_) => ErrorCode::KafkaStorageError,
+            TopicError::Log(_)
+            | TopicError::Store(_)
+            | TopicError::Discovery(_)
+            | TopicError::NoLogDirs(_) => ErrorCode::KafkaStorageError,
             // Retriable: the client asks again, of this broker after its restart.
             TopicError::ShuttingDown => ErrorCode::NotController,
         }
@@ -140,6 +149,7 @@ pub struct NewTopic {
 
 pub struct TopicRegistry {
     config: Arc<BrokerConfig>,
+    dirs: Arc<LogDirs>,
     cluster_id: String,
     by_name: RwLock<HashMap<String, Arc<Topic>>>,
     by_id: RwLock<HashMap<Uuid, Arc<Topic>>>,
@@ -236,13 +246,23 @@ fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
 }
 
 impl TopicRegistry {
-    /// Loads the metadata file and opens (recovers) every partition.
-    pub fn open(config: Arc<BrokerConfig>) -> Result<TopicRegistry, TopicError> {
+    /// Loads the metadata file (in the metadata directory), finds every partition in
+    /// whichever log directory holds it (settling moves a crash interrupted) and opens
+    /// (recovers) them; a partition the metadata names but no directory holds is created
+    /// where [`placement`] says.
+    pub fn open(
+        config: Arc<BrokerConfig>,
+        dirs: Arc<LogDirs>,
+    ) -> Result<TopicRegistry, TopicError> {
         let dir = config.log_dir.clone();
-        store::create_dir_all_durable(&dir).map_err(|source| StoreError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        store::create_dir_all_durable(&dir).map_err(io(&dir))?;
+        for d in dirs.all() {
+            store::create_dir_all_durable(&d.path).map_err(io(&d.path))?;
+        }
         let file = match store::load(&dir)? {
             Some(f) => f,
             None => {
@@ -256,7 +276,28 @@ impl TopicRegistry {
                 f
             }
         };
-        set_aside_strays(&dir, &file);
+        for d in dirs.all() {
+            set_aside_strays(&d.path, &file);
+        }
+        let paths: Vec<PathBuf> = dirs.all().iter().map(|d| d.path.clone()).collect();
+        let scanned: Vec<(usize, &Path)> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, p.as_path()))
+            .collect();
+        let found = discovery::scan(&scanned).map_err(|(i, e)| io(&paths[i])(e))?;
+        let known: std::collections::HashSet<(String, i32)> = file
+            .topics
+            .iter()
+            .flat_map(|t| (0..t.partitions).map(|p| (t.name.clone(), p)))
+            .collect();
+        let plan = discovery::plan(&found, &known, &paths)?;
+        discovery::execute(&plan, &paths)?;
+        let mut counts = vec![0usize; paths.len()];
+        for &d in plan.location.values() {
+            counts[d] += 1;
+        }
+        let online = vec![true; paths.len()];
         let registry = TopicRegistry {
             cluster_id: file.cluster_id.clone(),
             by_name: RwLock::new(HashMap::new()),
@@ -264,6 +305,7 @@ impl TopicRegistry {
             change: Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
             config,
+            dirs: dirs.clone(),
         };
         let topics: Vec<(TopicRecord, Arc<TopicSettings>)> = file
             .topics
@@ -276,12 +318,20 @@ impl TopicRegistry {
                 (rec, settings)
             })
             .collect();
-        let jobs: Vec<(&str, i32, &Arc<TopicSettings>)> = topics
-            .iter()
-            .flat_map(|(rec, settings)| {
-                (0..rec.partitions).map(move |p| (rec.name.as_str(), p, settings))
-            })
-            .collect();
+        let mut jobs: Vec<(&str, i32, &Arc<TopicSettings>, Arc<LogDir>)> = Vec::new();
+        for (rec, settings) in &topics {
+            for p in 0..rec.partitions {
+                let at = match plan.location.get(&(rec.name.clone(), p)) {
+                    Some(&d) => d,
+                    None => {
+                        let d = placement::next_log_dirs(&online, &counts)[0];
+                        counts[d] += 1;
+                        d
+                    }
+                };
+                jobs.push((rec.name.as_str(), p, settings, dirs.all()[at].clone()));
+            }
+        }
         let mut opened = registry.open_partitions(&jobs)?.into_iter();
         for (rec, settings) in topics {
             let id = parse_hex(&rec.id).unwrap_or_else(random_uuid);
@@ -301,12 +351,28 @@ impl TopicRegistry {
         Ok(registry)
     }
 
-    pub fn cluster_id(&self) -> &str {
-        &self.cluster_id
+    /// The log directories.
+    pub fn log_dirs(&self) -> &Arc<LogDirs> {
+        &self.dirs
     }
 
-    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
-        self.config.log_dir.join(format!("{topic}-{index}"))
+    /// Partitions per log directory, counting the future replicas of moves (Kafka's
+    /// `allLogs`), for [`placement::next_log_dirs`].
+    pub fn partitions_per_dir(&self) -> Vec<usize> {
+        let mut counts = vec![0usize; self.dirs.all().len()];
+        for t in self.all() {
+            for p in t.partitions() {
+                counts[p.location().index] += 1;
+            }
+        }
+        for d in self.dirs.moves.destinations() {
+            counts[d] += 1;
+        }
+        counts
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
     }
 
     /// Opens (recovers) partitions on `num.recovery.threads.per.data.dir` threads, as Kafka's
@@ -314,7 +380,7 @@ impl TopicRegistry {
     /// scans of different partitions are independent. Results keep the order of `jobs`.
     fn open_partitions(
         &self,
-        jobs: &[(&str, i32, &Arc<TopicSettings>)],
+        jobs: &[(&str, i32, &Arc<TopicSettings>, Arc<LogDir>)],
     ) -> Result<Vec<Partition>, TopicError> {
         let threads = self
             .config
@@ -328,10 +394,13 @@ impl TopicRegistry {
                         let mut mine = Vec::new();
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(&(topic, p, settings)) = jobs.get(i) else {
+                            let Some((topic, p, settings, at)) = jobs.get(i) else {
                                 return mine;
                             };
-                            mine.push((i, self.open_partition(topic, p, settings.clone())));
+                            mine.push((
+                                i,
+                                self.open_partition(topic, *p, (*settings).clone(), at.clone()),
+                            ));
                         }
                     })
                 })
@@ -353,14 +422,9 @@ impl TopicRegistry {
         topic: &str,
         index: i32,
         settings: Arc<TopicSettings>,
+        at: Arc<LogDir>,
     ) -> Result<Partition, TopicError> {
-        Ok(Partition::open(
-            topic,
-            index,
-            &self.partition_dir(topic, index),
-            settings,
-            now_ms(),
-        )?)
+        Ok(Partition::open(topic, index, at, settings, now_ms())?)
     }
 
     fn insert(&self, topic: Arc<Topic>) {
@@ -397,14 +461,21 @@ impl TopicRegistry {
                 configs: t.settings().overrides.clone(),
             })
             .collect();
-        store::save(
+        let saved = store::save(
             &self.config.log_dir,
             &MetadataFile {
                 version: store::METADATA_VERSION,
                 cluster_id: self.cluster_id.clone(),
                 topics,
             },
-        )
+        );
+        if let Err(e @ StoreError::Io { source, .. }) = &saved
+            && crate::log_dirs::is_dir_failure(source)
+        {
+            // Kafka halts when its metadata log directory fails.
+            self.dirs.metadata_failed(e);
+        }
+        saved
     }
 
     /// Checks a creation request the way Kafka's controller does, without creating anything.
@@ -461,15 +532,17 @@ impl TopicRegistry {
             self.by_name.write().remove(&topic.name);
             self.by_id.write().remove(&topic.id);
             let parts = std::mem::take(&mut *topic.partitions.write());
-            self.discard_partitions(&topic.name, 0, parts);
+            self.discard_partitions(parts);
             return Err(e.into());
         }
         info!(topic = %topic.name, partitions = topic.partition_count(), "created topic");
         Ok(topic)
     }
 
-    /// Opens partitions `from..to` of `topic` in fresh directories. On an error, removes
-    /// every directory it made (including the failing partition's) before returning it.
+    /// Opens partitions `from..to` of `topic` in fresh directories, each in the log
+    /// directory [`placement::next_log_dirs`] chooses (the next candidate if one fails, as
+    /// Kafka's `getOrCreateLog`). On an error, removes every directory it made before
+    /// returning it.
     fn open_new_partitions(
         &self,
         topic: &str,
@@ -478,34 +551,60 @@ impl TopicRegistry {
         settings: &Arc<TopicSettings>,
     ) -> Result<Vec<Arc<Partition>>, TopicError> {
         let mut parts = Vec::with_capacity((to - from).max(0) as usize);
+        let mut counts = self.partitions_per_dir();
         for p in from..to {
-            let dir = self.partition_dir(topic, p);
+            let name = names::current(topic, p);
             // A leftover directory (a delete that could not remove it) must not leak old
             // records into the new partition.
-            if dir.exists() {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
-            match self.open_partition(topic, p, settings.clone()) {
-                Ok(partition) => parts.push(Arc::new(partition)),
-                Err(e) => {
-                    // The failing partition's directory may exist (half made) too.
-                    self.discard_partitions(topic, from, parts);
+            for d in self.dirs.all().iter().filter(|d| d.is_online()) {
+                let dir = d.path.join(&name);
+                if dir.exists() {
                     let _ = std::fs::remove_dir_all(&dir);
-                    return Err(e);
                 }
+            }
+            let online: Vec<bool> = self.dirs.all().iter().map(|d| d.is_online()).collect();
+            let candidates = placement::next_log_dirs(&online, &counts);
+            let mut last_error = None;
+            for d in &candidates {
+                let at = self.dirs.all()[*d].clone();
+                match self.open_partition(topic, p, settings.clone(), at.clone()) {
+                    Ok(partition) => {
+                        counts[*d] += 1;
+                        parts.push(Arc::new(partition));
+                        last_error = None;
+                        break;
+                    }
+                    Err(e) => {
+                        // The failing partition's directory may exist (half made) too.
+                        let _ = std::fs::remove_dir_all(at.path.join(&name));
+                        tracing::warn!(topic, partition = p, dir = %at.path.display(), error = %e, "cannot create a partition in this log directory");
+                        last_error = Some(e);
+                    }
+                }
+            }
+            if candidates.is_empty() {
+                last_error = Some(TopicError::NoLogDirs(
+                    "every log directory is offline".into(),
+                ));
+            }
+            if let Some(e) = last_error {
+                self.discard_partitions(parts);
+                return Err(e);
             }
         }
         Ok(parts)
     }
 
-    /// Closes and removes the directories of partitions `from..` of `topic` that a failed
-    /// change made. Their descriptors are released first: on a descriptor shortage
-    /// (EMFILE) removing a directory tree needs some.
-    fn discard_partitions(&self, topic: &str, from: i32, parts: Vec<Arc<Partition>>) {
-        let n = parts.len() as i32;
+    /// Closes and removes the directories of partitions that a failed change made. Their
+    /// descriptors are released first: on a descriptor shortage (EMFILE) removing a
+    /// directory tree needs some.
+    fn discard_partitions(&self, parts: Vec<Arc<Partition>>) {
+        let dirs: Vec<PathBuf> = parts
+            .iter()
+            .map(|p| p.location().path.join(names::current(&p.topic, p.index)))
+            .collect();
         drop(parts);
-        for p in from..from + n {
-            let dir = self.partition_dir(topic, p);
+        for dir in dirs {
             if let Err(e) = std::fs::remove_dir_all(&dir)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -546,6 +645,7 @@ impl TopicRegistry {
         }
         let parts = std::mem::take(&mut *topic.partitions.write());
         for p in parts {
+            self.dirs.moves.cancel(name, p.index);
             if let Err(e) = p.delete() {
                 tracing::warn!(topic = %name, error = %e, "could not remove partition data");
             }
@@ -590,7 +690,7 @@ impl TopicRegistry {
         topic.partitions.write().extend(added);
         if let Err(e) = self.persist() {
             let added = topic.partitions.write().split_off(current as usize);
-            self.discard_partitions(name, current, added);
+            self.discard_partitions(added);
             return Err(e.into());
         }
         info!(topic = %name, partitions = count, "added partitions");
@@ -694,7 +794,11 @@ mod tests {
             );
             Arc::new(BrokerConfig::from_properties(props).unwrap())
         };
-        let registry = TopicRegistry::open(config("1")).unwrap();
+        let open = |c: Arc<BrokerConfig>| {
+            let dirs = LogDirs::new(&c.log_dirs, &c.log_dir).unwrap();
+            TopicRegistry::open(c, dirs)
+        };
+        let registry = open(config("1")).unwrap();
         for (name, partitions) in [("a", 3), ("b", 1), ("c", 5)] {
             let topic = registry
                 .create(NewTopic {
@@ -718,7 +822,7 @@ mod tests {
         }
         registry.close_all();
         drop(registry);
-        let reopened = TopicRegistry::open(config("3")).unwrap();
+        let reopened = open(config("3")).unwrap();
         for (name, partitions) in [("a", 3), ("b", 1), ("c", 5)] {
             let topic = reopened.get(name).unwrap();
             assert_eq!(topic.partitions.read().len(), partitions as usize);

@@ -753,6 +753,37 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             ],
             ..Default::default()
         }),
+        ApiKey::DescribeLogDirs => {
+            use arus_protocol::messages::DescribeLogDirsRequest;
+            use arus_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+            Request::DescribeLogDirs(DescribeLogDirsRequest {
+                topics: Some(vec![DescribableLogDirTopic {
+                    topic: "t".into(),
+                    partitions: vec![0, 5],
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            })
+        }
+        ApiKey::AlterReplicaLogDirs => {
+            use arus_protocol::messages::AlterReplicaLogDirsRequest;
+            use arus_protocol::messages::alter_replica_log_dirs_request::{
+                AlterReplicaLogDir, AlterReplicaLogDirTopic,
+            };
+            // A directory not in the config: answered (LOG_DIR_NOT_FOUND), nothing moves.
+            Request::AlterReplicaLogDirs(AlterReplicaLogDirsRequest {
+                dirs: vec![AlterReplicaLogDir {
+                    path: "/no/such/log/dir".into(),
+                    topics: vec![AlterReplicaLogDirTopic {
+                        name: "t".into(),
+                        partitions: vec![0],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        }
         ApiKey::DescribeAcls => Request::DescribeAcls(DescribeAclsRequest {
             resource_type_filter: 1,
             pattern_type_filter: 1,

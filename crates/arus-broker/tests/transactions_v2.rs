@@ -397,8 +397,13 @@ async fn update(
 }
 
 async fn finalized(broker: &Arc<Broker>) -> (i64, Vec<(String, i16)>) {
-    let Response::ApiVersions(r) = call(broker, 4, Request::ApiVersions(Default::default())).await
-    else {
+    // From v3 the software name and version must match Kafka's pattern (else INVALID_REQUEST).
+    let request = ApiVersionsRequest {
+        client_software_name: "arus-test".into(),
+        client_software_version: "1.0".into(),
+        ..Default::default()
+    };
+    let Response::ApiVersions(r) = call(broker, 4, Request::ApiVersions(request)).await else {
         panic!()
     };
     (

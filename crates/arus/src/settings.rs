@@ -96,6 +96,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "cannot raise the file descriptor limit");
     }
     let log_dir = config.log_dir.clone();
+    let log_dirs = config.log_dirs.clone();
     let descriptors_before_open = arus_server::descriptors::in_use();
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await?
@@ -113,7 +114,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .map(|(_, a)| a.to_string())
             .collect::<Vec<_>>()
             .join(", "),
-        log_dir.display(),
+        log_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         started.elapsed().as_millis()
     );
     if let Ok(limit) = descriptors {
@@ -128,7 +133,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             arus_server::descriptors::summary(limit, descriptors_before_open, partitions)
         );
     }
-    arus_server::serve(broker.clone(), listeners, shutdown_signal()).await;
+    // Kafka halts when every log directory (or the metadata one) has failed: no clean
+    // shutdown, which would write clean-shutdown markers on failed disks.
+    let fatal = std::sync::Arc::new(tokio::sync::Mutex::new(None::<String>));
+    let stop = {
+        let fatal = fatal.clone();
+        let dirs = broker.log_dirs.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                reason = dirs.fatal() => *fatal.lock().await = Some(reason),
+            }
+        }
+    };
+    arus_server::serve(broker.clone(), listeners, stop).await;
+    if let Some(reason) = fatal.lock().await.take() {
+        eprintln!("arus: halting: {reason}");
+        std::process::exit(1);
+    }
     eprintln!("arus: shutting down");
     tokio::task::spawn_blocking(move || broker.shutdown()).await?;
     Ok(())

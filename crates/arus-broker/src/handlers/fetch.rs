@@ -198,6 +198,13 @@ fn read_once(
             ..Default::default()
         };
         let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+        // Kafka's `HostedPartition.Offline`: the directory failed, even with nothing to read.
+        if !partition.is_online() {
+            errors = true;
+            data.error_code = ErrorCode::KafkaStorageError.code();
+            partitions.push(data);
+            continue;
+        }
         if fp.fetch_offset >= upper
             && fp.fetch_offset <= hw
             && fp.fetch_offset >= partition.log_start_offset()

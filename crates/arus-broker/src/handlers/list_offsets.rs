@@ -37,6 +37,10 @@ fn timestamp_supported(timestamp: i64, version: i16) -> bool {
 }
 
 fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), ErrorCode> {
+    // Kafka's `HostedPartition.Offline`: the directory failed.
+    if !p.is_online() {
+        return Err(ErrorCode::KafkaStorageError);
+    }
     let fetchable = if read_committed {
         p.last_stable_offset()
     } else {

@@ -472,14 +472,28 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
         let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
         let deadline = tokio::time::Instant::now() + timeout;
         for (ti, pi, a) in must_sync {
-            let waited =
-                tokio::time::timeout_at(deadline, a.partition.wait_flushed(a.end_offset)).await;
-            if waited.is_err() {
-                let resp = &mut responses[*ti].partition_responses[*pi];
-                resp.error_code = ErrorCode::RequestTimedOut.code();
-                if version >= 8 {
-                    resp.error_message =
-                        Some("timed out waiting for the write to reach stable storage".into());
+            let waited = tokio::time::timeout_at(
+                deadline,
+                a.partition.wait_flushed_or_offline(a.end_offset),
+            )
+            .await;
+            let resp = &mut responses[*ti].partition_responses[*pi];
+            match waited {
+                Ok(true) => {}
+                // The fsync failed and took the directory offline: not durable.
+                Ok(false) => {
+                    resp.error_code = ErrorCode::KafkaStorageError.code();
+                    if version >= 8 {
+                        resp.error_message =
+                            Some(format!("{}", a.partition.location().offline_error()));
+                    }
+                }
+                Err(_) => {
+                    resp.error_code = ErrorCode::RequestTimedOut.code();
+                    if version >= 8 {
+                        resp.error_message =
+                            Some("timed out waiting for the write to reach stable storage".into());
+                    }
                 }
             }
         }
