@@ -33,7 +33,6 @@ fn a_topic_id_wins_over_an_empty_name() {
                 topics: Some(vec![MetadataRequestTopic {
                     name: name.map(str::to_string),
                     topic_id: id,
-                    ..Default::default()
                 }]),
                 ..Default::default()
             },
