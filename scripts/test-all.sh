@@ -34,6 +34,8 @@ echo "== compat: Kafka Connect file source to file sink, standalone and distribu
 compat/.venv/bin/python compat/connect_file.py --broker target/release/arus
 echo "== compat: Kafka 4.4's command-line tools against Arus and Apache Kafka (compat/KAFKA_TOOLS.md)"
 compat/.venv/bin/python compat/kafka_tools.py --broker target/release/arus
+echo "== compat: the Java consumer 4.4 with a KIP-848 regex subscription (SubscriptionPattern), ~30 s"
+bash compat/regex_subscription.sh target/release/arus
 echo "== compat: librdkafka's own consumer-group tests (0102, 0113 n_wildcard, 0118; built once into compat/work/)"
 bash compat/librdkafka_tests.sh --broker target/release/arus
 echo "== faults: power cuts (FUSE filesystem dropping unsynced data) against target/release/arus"
