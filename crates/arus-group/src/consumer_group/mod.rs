@@ -1244,7 +1244,9 @@ impl ConsumerGroups {
         let mut unresolved = false;
         if old_regex != new_regex {
             tracing::debug!(group = gid, member = %updated.member_id, regex = ?new_regex, "member updated its subscribed regex");
-            bump = true;
+            // Kafka's REGEX_UPDATED_AND_RESOLVED bumps the epoch now; a regex without a
+            // resolution bumps it when it is resolved (below, here or at a later heartbeat).
+            bump = new_regex.is_none_or(|n| resolved.contains_key(n));
             if let Some(o) = old_regex
                 && !others.contains(o)
                 && resolved.remove(o).is_some()
@@ -1263,12 +1265,7 @@ impl ConsumerGroups {
         let refresh = regex::needs_refresh(&regex::RefreshInputs {
             new_regex: unresolved,
             now_ms,
-            last_refresh_ms: g
-                .resolved_regexes
-                .values()
-                .map(|r| r.timestamp)
-                .max()
-                .unwrap_or(0),
+            last_refresh_ms: g.resolved_regexes.values().map(|r| r.timestamp).max(),
             last_version: g
                 .resolved_regexes
                 .values()

@@ -9,11 +9,11 @@
 //! names plus the resolution of its regex.
 //!
 //! Kafka resolves on a background thread and bumps the group epoch when the result comes
-//! back; Arus resolves within the heartbeat (the topic list is in memory), so the member's
-//! first assignment already covers its regex. The refresh rule is Kafka's: a regex nobody
-//! subscribed to yet is resolved at once; otherwise all of the group's regexes are
-//! re-resolved, at most every [`REGEX_BATCH_REFRESH_MIN_INTERVAL_MS`], when a regex has no
-//! resolution, when a topic was created since the last resolution, or when
+//! back; Arus resolves within the heartbeat (the topic list is in memory), so a resolution
+//! lands one heartbeat earlier than Kafka's. The refresh rule is Kafka's: all of the group's
+//! regexes are re-resolved together, at most every [`REGEX_BATCH_REFRESH_MIN_INTERVAL_MS`]
+//! after the last resolution, when a member subscribes to a regex nobody subscribed to, when
+//! a regex has no resolution, when a topic was created since the last resolution, or when
 //! `group.consumer.regex.refresh.interval.ms` has passed. Like Kafka's resolver, internal
 //! topics are not filtered out (a regex such as `.*` matches `__consumer_offsets`).
 //!
@@ -145,8 +145,8 @@ pub struct RefreshInputs {
     pub new_regex: bool,
     pub now_ms: i64,
     /// The latest timestamp among the group's resolutions (Kafka's
-    /// `lastResolvedRegularExpressionRefreshTimeMs`).
-    pub last_refresh_ms: i64,
+    /// `lastResolvedRegularExpressionRefreshTimeMs`), `None` if it has none.
+    pub last_refresh_ms: Option<i64>,
     /// The metadata version of the group's resolutions.
     pub last_version: i64,
     /// The version of the last topic-metadata change that created a topic.
@@ -158,18 +158,21 @@ pub struct RefreshInputs {
 
 /// Kafka's refresh decision in `maybeUpdateRegularExpressions`.
 pub fn needs_refresh(i: &RefreshInputs) -> bool {
-    if i.subscribed == 0 {
+    if i.subscribed == 0 && !i.new_regex {
         return false;
     }
-    if i.new_regex {
+    // Kafka checks the batch interval before anything else: even a regex nobody subscribed
+    // to yet waits for it (the member gets its topics at a later heartbeat).
+    let Some(last) = i.last_refresh_ms else {
         return true;
-    }
-    if i.now_ms <= i.last_refresh_ms + REGEX_BATCH_REFRESH_MIN_INTERVAL_MS {
+    };
+    if i.now_ms <= last + REGEX_BATCH_REFRESH_MIN_INTERVAL_MS {
         return false;
     }
-    i.subscribed != i.resolved
+    i.new_regex
+        || i.subscribed != i.resolved
         || i.last_version < i.topics_version
-        || i.now_ms > i.last_refresh_ms + i.refresh_interval_ms
+        || i.now_ms > last + i.refresh_interval_ms
 }
 
 /// The `ConsumerGroupRegularExpression` record (`None`: tombstone).
@@ -257,7 +260,7 @@ mod tests {
         let base = RefreshInputs {
             new_regex: false,
             now_ms: 100_000,
-            last_refresh_ms: 95_000,
+            last_refresh_ms: Some(95_000),
             last_version: 5,
             topics_version: 5,
             subscribed: 1,
@@ -265,8 +268,22 @@ mod tests {
             refresh_interval_ms: DEFAULT_REGEX_REFRESH_INTERVAL_MS,
         };
         assert!(!needs_refresh(&base));
+        // A new regex waits for the batch interval too (Kafka 4.4), but not for a new group.
+        assert!(!needs_refresh(&RefreshInputs {
+            new_regex: true,
+            ..base
+        }));
         assert!(needs_refresh(&RefreshInputs {
             new_regex: true,
+            now_ms: 105_001,
+            ..base
+        }));
+        assert!(needs_refresh(&RefreshInputs {
+            new_regex: true,
+            now_ms: 0,
+            last_refresh_ms: None,
+            subscribed: 1,
+            resolved: 0,
             ..base
         }));
         // A new topic, but within the batch interval.
@@ -290,7 +307,7 @@ mod tests {
         }));
         assert!(!needs_refresh(&RefreshInputs {
             subscribed: 0,
-            new_regex: true,
+            now_ms: 105_001,
             ..base
         }));
     }

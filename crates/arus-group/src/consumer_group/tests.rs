@@ -1227,6 +1227,15 @@ fn names_and_regexes_make_the_groups_subscription() {
     let mut now = 0;
     let mut clients = [a.clone(), b.clone(), c.clone()];
     converge(&mut cg, &mut clients, &mut now, &md);
+    // c's regex came within Kafka's 10 s batch interval of a's: it is resolved after it.
+    assert!(
+        !cg.group("g")
+            .unwrap()
+            .resolved_regexes
+            .contains_key("thi.*")
+    );
+    now = 10_001;
+    converge(&mut cg, &mut clients, &mut now, &md);
     [a, b, c] = clients;
     let g = cg.group("g").unwrap();
     assert_eq!(
@@ -1269,10 +1278,13 @@ fn unused_regexes_are_tombstoned() {
     let recs = b.heartbeat(&mut cg, 100, &md).unwrap();
     // Already resolved: the second subscriber does not resolve again.
     assert!(regex_records(&recs).is_empty());
-    // a switches: its new regex is resolved, the old one is still b's.
+    // a switches: its new regex waits for the batch interval, then everything is resolved
+    // again; the old one is still b's.
     let mut req = a.request();
     req.subscribed_topic_regex = Some("ry-.*".into());
     let recs = a.send(&mut cg, 200, &md, &req).unwrap();
+    assert!(regex_records(&recs).is_empty());
+    let recs = a.heartbeat(&mut cg, 10_001, &md).unwrap();
     assert_eq!(
         regex_records(&recs),
         vec![
@@ -1281,12 +1293,12 @@ fn unused_regexes_are_tombstoned() {
         ]
     );
     // b leaves: nobody subscribes to rx-.* any more.
-    let recs = b.leave(&mut cg, 300, &md, LEAVE_GROUP_MEMBER_EPOCH);
+    let recs = b.leave(&mut cg, 10_100, &md, LEAVE_GROUP_MEMBER_EPOCH);
     assert_eq!(regex_records(&recs), vec![("rx-.*".to_string(), None)]);
     // a clears its regex (the Java client sends ""): tombstone too.
     let mut req = a.request();
     req.subscribed_topic_regex = Some(String::new());
-    let recs = a.send(&mut cg, 400, &md, &req).unwrap();
+    let recs = a.send(&mut cg, 10_200, &md, &req).unwrap();
     assert_eq!(regex_records(&recs), vec![("ry-.*".to_string(), None)]);
     assert!(cg.group("g").unwrap().resolved_regexes.is_empty());
 }
