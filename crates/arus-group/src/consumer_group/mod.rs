@@ -660,13 +660,6 @@ fn check_member_epoch(
     Ok(())
 }
 
-/// The regex part of a heartbeat ([`ConsumerGroups::update_regexes`]).
-struct RegexUpdate {
-    resolved: BTreeMap<String, ResolvedRegex>,
-    records: Vec<CoordinatorRecord>,
-    bump: bool,
-}
-
 /// What a heartbeat decided, before it is applied.
 struct Outcome {
     response: ConsumerGroupHeartbeatResponse,
@@ -1096,7 +1089,14 @@ impl ConsumerGroups {
             }
         }
 
-        let rx = self.update_regexes(now_ms, g, &member, &updated, replaced_id, metadata)?;
+        let rx = regex::update(
+            now_ms,
+            self.config.regex_refresh_interval_ms,
+            g,
+            (&member, &updated),
+            replaced_id,
+            metadata,
+        )?;
         records.extend(rx.records);
         bump |= rx.bump;
         let resolved = rx.resolved;
@@ -1212,91 +1212,6 @@ impl ConsumerGroups {
             )),
             rebalance,
             drop_timers: replaced_id.map(str::to_string).into_iter().collect(),
-        })
-    }
-
-    /// Kafka's `maybeUpdateRegularExpressions`, resolving within the heartbeat (see
-    /// [`regex`]): the group's regex resolutions after this heartbeat, their records, and
-    /// whether the group epoch must be bumped.
-    fn update_regexes(
-        &self,
-        now_ms: i64,
-        g: &ConsumerGroup,
-        old: &Member,
-        updated: &Member,
-        replaced_id: Option<&str>,
-        metadata: &dyn TopicMetadataSource,
-    ) -> Result<RegexUpdate, GroupError> {
-        let gid = g.group_id.as_str();
-        let others: BTreeSet<&str> = g
-            .members
-            .values()
-            .filter(|m| {
-                m.member_id != updated.member_id && Some(m.member_id.as_str()) != replaced_id
-            })
-            .filter_map(|m| regex::effective(&m.subscribed_topic_regex))
-            .collect();
-        let old_regex = regex::effective(&old.subscribed_topic_regex);
-        let new_regex = regex::effective(&updated.subscribed_topic_regex);
-        let mut resolved = g.resolved_regexes.clone();
-        let mut records = Vec::new();
-        let mut bump = false;
-        let mut unresolved = false;
-        if old_regex != new_regex {
-            tracing::debug!(group = gid, member = %updated.member_id, regex = ?new_regex, "member updated its subscribed regex");
-            // Kafka's REGEX_UPDATED_AND_RESOLVED bumps the epoch now; a regex without a
-            // resolution bumps it when it is resolved (below, here or at a later heartbeat).
-            bump = new_regex.is_none_or(|n| resolved.contains_key(n));
-            if let Some(o) = old_regex
-                && !others.contains(o)
-                && resolved.remove(o).is_some()
-            {
-                records.push(regex::record(gid, o, None));
-            }
-            if let Some(n) = new_regex
-                && !others.contains(n)
-            {
-                regex::validate(n)?;
-                unresolved = true;
-            }
-        }
-        let subscribed: BTreeSet<&str> = others.into_iter().chain(new_regex).collect();
-        let topics_version = metadata.topics_version();
-        let refresh = regex::needs_refresh(&regex::RefreshInputs {
-            new_regex: unresolved,
-            now_ms,
-            last_refresh_ms: g.resolved_regexes.values().map(|r| r.timestamp).max(),
-            last_version: g
-                .resolved_regexes
-                .values()
-                .map(|r| r.version)
-                .max()
-                .unwrap_or(0),
-            topics_version,
-            subscribed: subscribed.len(),
-            resolved: resolved.len(),
-            refresh_interval_ms: self.config.regex_refresh_interval_ms,
-        });
-        if refresh {
-            let fresh = regex::resolve(
-                subscribed.iter().copied(),
-                &metadata.topic_names(),
-                topics_version,
-                now_ms,
-            );
-            for (r, res) in fresh {
-                if resolved.get(&r).map(|o| &o.topics) != Some(&res.topics) {
-                    bump = true;
-                }
-                records.push(regex::record(gid, &r, Some(&res)));
-                resolved.insert(r, res);
-            }
-            tracing::info!(group = gid, regexes = ?subscribed, "resolved the group's subscribed regexes");
-        }
-        Ok(RegexUpdate {
-            resolved,
-            records,
-            bump,
         })
     }
 

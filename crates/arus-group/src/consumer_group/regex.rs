@@ -30,7 +30,7 @@ use arus_protocol::ErrorCode;
 use arus_protocol::coordinator::ConsumerGroupRegularExpressionValue;
 use regex_syntax::ast::ErrorKind;
 
-use super::GroupError;
+use super::{ConsumerGroup, GroupError, Member, TopicMetadataSource};
 use crate::records::CoordinatorRecord;
 
 /// Kafka's `REGEX_BATCH_REFRESH_MIN_INTERVAL_MS`: a group's regexes are re-resolved at most
@@ -195,6 +195,95 @@ pub fn from_value(v: &ConsumerGroupRegularExpressionValue) -> ResolvedRegex {
         version: v.version,
         timestamp: v.timestamp,
     }
+}
+
+/// The regex part of a heartbeat ([`update`]).
+pub(super) struct RegexUpdate {
+    pub(super) resolved: BTreeMap<String, ResolvedRegex>,
+    pub(super) records: Vec<CoordinatorRecord>,
+    pub(super) bump: bool,
+}
+
+/// Kafka's `maybeUpdateRegularExpressions`, resolving within the heartbeat (see the
+/// module docs): the group's regex resolutions after this heartbeat, their records, and
+/// whether the group epoch must be bumped.
+pub(super) fn update(
+    now_ms: i64,
+    refresh_interval_ms: i64,
+    g: &ConsumerGroup,
+    (old, updated): (&Member, &Member),
+    replaced_id: Option<&str>,
+    metadata: &dyn TopicMetadataSource,
+) -> Result<RegexUpdate, GroupError> {
+    let gid = g.group_id.as_str();
+    let others: BTreeSet<&str> = g
+        .members
+        .values()
+        .filter(|m| m.member_id != updated.member_id && Some(m.member_id.as_str()) != replaced_id)
+        .filter_map(|m| effective(&m.subscribed_topic_regex))
+        .collect();
+    let old_regex = effective(&old.subscribed_topic_regex);
+    let new_regex = effective(&updated.subscribed_topic_regex);
+    let mut resolved = g.resolved_regexes.clone();
+    let mut records = Vec::new();
+    let mut bump = false;
+    let mut unresolved = false;
+    if old_regex != new_regex {
+        tracing::debug!(group = gid, member = %updated.member_id, regex = ?new_regex, "member updated its subscribed regex");
+        // Kafka's REGEX_UPDATED_AND_RESOLVED bumps the epoch now; a regex without a
+        // resolution bumps it when it is resolved (below, here or at a later heartbeat).
+        bump = new_regex.is_none_or(|n| resolved.contains_key(n));
+        if let Some(o) = old_regex
+            && !others.contains(o)
+            && resolved.remove(o).is_some()
+        {
+            records.push(record(gid, o, None));
+        }
+        if let Some(n) = new_regex
+            && !others.contains(n)
+        {
+            validate(n)?;
+            unresolved = true;
+        }
+    }
+    let subscribed: BTreeSet<&str> = others.into_iter().chain(new_regex).collect();
+    let topics_version = metadata.topics_version();
+    let refresh = needs_refresh(&RefreshInputs {
+        new_regex: unresolved,
+        now_ms,
+        last_refresh_ms: g.resolved_regexes.values().map(|r| r.timestamp).max(),
+        last_version: g
+            .resolved_regexes
+            .values()
+            .map(|r| r.version)
+            .max()
+            .unwrap_or(0),
+        topics_version,
+        subscribed: subscribed.len(),
+        resolved: resolved.len(),
+        refresh_interval_ms,
+    });
+    if refresh {
+        let fresh = resolve(
+            subscribed.iter().copied(),
+            &metadata.topic_names(),
+            topics_version,
+            now_ms,
+        );
+        for (r, res) in fresh {
+            if resolved.get(&r).map(|o| &o.topics) != Some(&res.topics) {
+                bump = true;
+            }
+            records.push(record(gid, &r, Some(&res)));
+            resolved.insert(r, res);
+        }
+        tracing::info!(group = gid, regexes = ?subscribed, "resolved the group's subscribed regexes");
+    }
+    Ok(RegexUpdate {
+        resolved,
+        records,
+        bump,
+    })
 }
 
 #[cfg(test)]
