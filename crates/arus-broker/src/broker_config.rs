@@ -109,6 +109,11 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "The session timeout of members of consumer groups (KIP-848 protocol).",
     ),
     (
+        "group.consumer.regex.refresh.interval.ms",
+        "600000",
+        "The interval at which the group coordinator will refresh the topics matching the group subscribed regexes (KIP-848 protocol).",
+    ),
+    (
         "group.consumer.heartbeat.interval.ms",
         "5000",
         "The heartbeat interval given to members of consumer groups (KIP-848 protocol).",
@@ -233,6 +238,8 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: i32,
     pub group_consumer_session_timeout_ms: i32,
+    /// `group.consumer.regex.refresh.interval.ms`.
+    pub group_consumer_regex_refresh_interval_ms: i32,
     pub group_consumer_heartbeat_interval_ms: i32,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_minutes: i64,
@@ -507,6 +514,10 @@ impl BrokerConfig {
                 "group.consumer.session.timeout.ms",
                 &get("group.consumer.session.timeout.ms"),
             )?,
+            group_consumer_regex_refresh_interval_ms: num(
+                "group.consumer.regex.refresh.interval.ms",
+                &get("group.consumer.regex.refresh.interval.ms"),
+            )?,
             group_consumer_heartbeat_interval_ms: num(
                 "group.consumer.heartbeat.interval.ms",
                 &get("group.consumer.heartbeat.interval.ms"),
@@ -589,6 +600,11 @@ impl BrokerConfig {
                 "group.consumer.session.timeout.ms",
                 cfg.group_consumer_session_timeout_ms as i64,
                 cfg.group_consumer_session_timeout_ms >= 1,
+            ),
+            (
+                "group.consumer.regex.refresh.interval.ms",
+                cfg.group_consumer_regex_refresh_interval_ms as i64,
+                cfg.group_consumer_regex_refresh_interval_ms >= 10_000,
             ),
             (
                 "group.consumer.heartbeat.interval.ms",

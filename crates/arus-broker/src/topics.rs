@@ -159,6 +159,10 @@ pub struct TopicRegistry {
     /// metadata file write, may follow — the registry is empty by then, and a write would
     /// replace the file's topics with whatever a late request created.
     closed: std::sync::atomic::AtomicBool,
+    /// Wall-clock ms of the last topic creation (at least the registry's opening): the
+    /// version KIP-848 regex subscriptions compare their resolution against. Wall clock so it
+    /// keeps increasing across restarts, as Kafka's metadata offsets do.
+    created_version: std::sync::atomic::AtomicI64,
 }
 
 fn now_ms() -> i64 {
@@ -304,6 +308,7 @@ impl TopicRegistry {
             by_id: RwLock::new(HashMap::new()),
             change: Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
+            created_version: std::sync::atomic::AtomicI64::new(now_ms()),
             config,
             dirs: dirs.clone(),
         };
@@ -536,7 +541,18 @@ impl TopicRegistry {
             return Err(e.into());
         }
         info!(topic = %topic.name, partitions = topic.partition_count(), "created topic");
+        self.created_version
+            .fetch_max(now_ms(), std::sync::atomic::Ordering::SeqCst);
+        // Two creations in one millisecond still count as a change.
+        self.created_version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(topic)
+    }
+
+    /// Increases on every topic creation (see `created_version`).
+    pub fn created_version(&self) -> i64 {
+        self.created_version
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Opens partitions `from..to` of `topic` in fresh directories, each in the log

@@ -13,15 +13,17 @@
 //!   version that has one), `GroupMetadataValue` v3, the KIP-848 values v0. Every version of
 //!   the specs is read.
 //!
+//! Type 16 is `ConsumerGroupRegularExpressionKey` (a subscribed regex's resolved topics).
 //! Record types this version of Arus does not interpret (the share-group records 9..=15,
-//! Kafka 4's regular-expression record, future types) decode to [`CoordinatorRecord::Unknown`]
+//! future types) decode to [`CoordinatorRecord::Unknown`]
 //! so a loader can skip them.
 
 use arus_protocol::coordinator::{
     ConsumerGroupCurrentMemberAssignmentKey, ConsumerGroupCurrentMemberAssignmentValue,
     ConsumerGroupMemberMetadataKey, ConsumerGroupMemberMetadataValue, ConsumerGroupMetadataKey,
     ConsumerGroupMetadataValue, ConsumerGroupPartitionMetadataKey,
-    ConsumerGroupPartitionMetadataValue, ConsumerGroupTargetAssignmentMemberKey,
+    ConsumerGroupPartitionMetadataValue, ConsumerGroupRegularExpressionKey,
+    ConsumerGroupRegularExpressionValue, ConsumerGroupTargetAssignmentMemberKey,
     ConsumerGroupTargetAssignmentMemberValue, ConsumerGroupTargetAssignmentMetadataKey,
     ConsumerGroupTargetAssignmentMetadataValue, GroupMetadataKey, GroupMetadataValue,
     LegacyOffsetCommitKey, OffsetCommitKey, OffsetCommitValue,
@@ -52,6 +54,10 @@ pub const CONSUMER_GROUP_TARGET_ASSIGNMENT_MEMBER_KEY: i16 =
 /// Key version of `ConsumerGroupCurrentMemberAssignmentKey`.
 pub const CONSUMER_GROUP_CURRENT_MEMBER_ASSIGNMENT_KEY: i16 =
     ConsumerGroupCurrentMemberAssignmentKey::RECORD_TYPE;
+
+/// Key version of `ConsumerGroupRegularExpressionKey` (Kafka 4's resolved regex record).
+pub const CONSUMER_GROUP_REGULAR_EXPRESSION_KEY: i16 =
+    ConsumerGroupRegularExpressionKey::RECORD_TYPE;
 
 /// `OffsetCommitValue` version Kafka 4.1+ writes when the commit has no expire timestamp.
 /// Writing v3 would drop the tagged `topicId` of a v4 record on rewrite (compaction, reload).
@@ -109,6 +115,12 @@ pub enum CoordinatorRecord {
         group_id: String,
         member_id: String,
         value: Option<ConsumerGroupCurrentMemberAssignmentValue>,
+    },
+    /// KIP-848 a subscribed regular expression's resolution (key version 16).
+    ConsumerGroupRegularExpression {
+        group_id: String,
+        regex: String,
+        value: Option<ConsumerGroupRegularExpressionValue>,
     },
     /// A record type this version of Arus does not interpret (kept so a reader can skip it).
     Unknown { key_version: i16 },
@@ -319,6 +331,21 @@ pub fn encode_record(r: &CoordinatorRecord) -> Result<(Bytes, Option<Bytes>), Re
                 value.as_ref(),
             )?,
         ),
+        R::ConsumerGroupRegularExpression {
+            group_id,
+            regex,
+            value,
+        } => (
+            encode_key(
+                "ConsumerGroupRegularExpressionKey",
+                CONSUMER_GROUP_REGULAR_EXPRESSION_KEY,
+                &ConsumerGroupRegularExpressionKey {
+                    group_id: group_id.clone(),
+                    regular_expression: regex.clone(),
+                },
+            )?,
+            encode_value("ConsumerGroupRegularExpressionValue", 0, value.as_ref())?,
+        ),
         R::Unknown { key_version } => {
             return Err(RecordCodecError::UnknownRecordType {
                 key_version: *key_version,
@@ -459,6 +486,15 @@ pub fn decode_record(
                 group_id: k.group_id,
                 member_id: k.member_id,
                 value: decode_value("ConsumerGroupCurrentMemberAssignmentValue", value)?,
+            }
+        }
+        CONSUMER_GROUP_REGULAR_EXPRESSION_KEY => {
+            let k: ConsumerGroupRegularExpressionKey =
+                decode_key("ConsumerGroupRegularExpressionKey", key_version, body)?;
+            R::ConsumerGroupRegularExpression {
+                group_id: k.group_id,
+                regex: k.regular_expression,
+                value: decode_value("ConsumerGroupRegularExpressionValue", value)?,
             }
         }
         other => R::Unknown { key_version: other },
@@ -611,6 +647,15 @@ mod tests {
                     partitions_pending_revocation: tps,
                 }),
             },
+            R::ConsumerGroupRegularExpression {
+                group_id: "g".into(),
+                regex: "rx-.*".into(),
+                value: Some(ConsumerGroupRegularExpressionValue {
+                    topics: vec!["rx-a".into(), "rx-b".into()],
+                    version: 42,
+                    timestamp: 1_700_000_000_000,
+                }),
+            },
         ];
         // The tombstone of every type.
         let tombstones: Vec<R> = v
@@ -626,6 +671,7 @@ mod tests {
                     R::ConsumerGroupTargetAssignmentMetadata { value, .. } => *value = None,
                     R::ConsumerGroupTargetAssignmentMember { value, .. } => *value = None,
                     R::ConsumerGroupCurrentMemberAssignment { value, .. } => *value = None,
+                    R::ConsumerGroupRegularExpression { value, .. } => *value = None,
                     R::Unknown { .. } => {}
                 }
                 r

@@ -67,6 +67,7 @@ pub fn consumer_group_config(c: &BrokerConfig) -> ConsumerGroupConfig {
     ConsumerGroupConfig {
         session_timeout_ms: c.group_consumer_session_timeout_ms,
         heartbeat_interval_ms: c.group_consumer_heartbeat_interval_ms,
+        regex_refresh_interval_ms: i64::from(c.group_consumer_regex_refresh_interval_ms),
         member_id_seed: seed,
         ..ConsumerGroupConfig::default()
     }
@@ -84,6 +85,12 @@ impl TopicMetadataSource for RegistryMetadata<'_> {
     }
     fn topic_name(&self, id: &arus_protocol::Uuid) -> Option<String> {
         self.0.get_by_id(id).map(|t| t.name.clone())
+    }
+    fn topic_names(&self) -> Vec<String> {
+        self.0.all().iter().map(|t| t.name.clone()).collect()
+    }
+    fn topics_version(&self) -> i64 {
+        self.0.created_version()
     }
 }
 
@@ -728,12 +735,13 @@ fn record_group(r: &CoordinatorRecord) -> Option<&str> {
         | R::ConsumerGroupMemberMetadata { group_id, .. }
         | R::ConsumerGroupTargetAssignmentMetadata { group_id, .. }
         | R::ConsumerGroupTargetAssignmentMember { group_id, .. }
-        | R::ConsumerGroupCurrentMemberAssignment { group_id, .. } => Some(group_id),
+        | R::ConsumerGroupCurrentMemberAssignment { group_id, .. }
+        | R::ConsumerGroupRegularExpression { group_id, .. } => Some(group_id),
         R::Unknown { .. } => None,
     }
 }
 
-/// Replays one partition into both coordinators (KIP-848 records, key types 3–8, to the
+/// Replays one partition into both coordinators (KIP-848 records, key types 3–8 and 16, to the
 /// consumer groups; the rest to the classic coordinator); returns how many records it
 /// applied.
 fn replay_partition(p: &Partition, partitions: i32, st: &mut State) -> usize {

@@ -84,7 +84,10 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
             .map(|req| {
                 let name = req.name.clone();
                 match name {
-                    Some(name) => {
+                    // A non-zero id wins over the name, as in Kafka's KafkaApis: the Java
+                    // consumer asks for assigned topic ids it cannot name with name "" (the
+                    // field's default), e.g. under a regex subscription.
+                    Some(name) if req.topic_id == Uuid::ZERO => {
                         if let Some(t) = broker.topics.get(&name) {
                             return describe_topic(&t, node, with_ops);
                         }
@@ -107,7 +110,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                             Err(e) => topic_error(Some(name), Uuid::ZERO, e.code()),
                         }
                     }
-                    None => match broker.topics.get_by_id(&req.topic_id) {
+                    _ => match broker.topics.get_by_id(&req.topic_id) {
                         Some(t) => describe_topic(&t, node, with_ops),
                         None => topic_error(None, req.topic_id, ErrorCode::UnknownTopicId),
                     },

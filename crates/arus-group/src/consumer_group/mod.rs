@@ -18,15 +18,15 @@
 //!   [`ConsumerGroups::tick`]; [`ConsumerGroups::next_deadline`] says when to call it.
 //!   [`ConsumerGroups::on_loaded`] re-arms them after a load, as Kafka's `onLoaded`.
 //!
-//! Not supported: regular-expression subscriptions (`SubscribedTopicRegex`): a non-empty
-//! regex is answered with `INVALID_REGULAR_EXPRESSION` (Kafka resolves it against the topic
-//! list; Arus has no Java-compatible regex engine in this crate). Rack-aware assignment is
+//! Regular-expression subscriptions (`SubscribedTopicRegex`) are resolved by [`regex`]; a
+//! member's subscribed topics are its names plus its regex's resolution. Rack-aware assignment is
 //! not done (Kafka 4.0's assignors do not use racks either). Mixed classic/consumer groups
 //! (online upgrade/downgrade of a group between protocols) are not handled here.
 
 pub mod assignor;
 pub mod member;
 pub mod reconcile;
+pub mod regex;
 
 #[cfg(test)]
 mod tests;
@@ -50,6 +50,7 @@ use arus_protocol::{ErrorCode, Uuid};
 
 use crate::records::CoordinatorRecord;
 pub use member::{Assignment, Member, MemberState};
+use regex::ResolvedRegex;
 
 /// Member epoch of a leave request.
 pub const LEAVE_GROUP_MEMBER_EPOCH: i32 = -1;
@@ -71,6 +72,13 @@ pub trait TopicMetadataSource {
     fn topic(&self, name: &str) -> Option<TopicInfo>;
     /// The name of a topic id (for describe output), if it exists.
     fn topic_name(&self, id: &Uuid) -> Option<String>;
+    /// Every topic's name (what regex subscriptions are resolved against).
+    fn topic_names(&self) -> Vec<String>;
+    /// Increases whenever a topic is created (Kafka's `lastMetadataImageWithNewTopics`):
+    /// regex subscriptions resolved at an older version are re-resolved.
+    fn topics_version(&self) -> i64 {
+        0
+    }
 }
 
 impl TopicMetadataSource for HashMap<String, (Uuid, i32)> {
@@ -85,6 +93,9 @@ impl TopicMetadataSource for HashMap<String, (Uuid, i32)> {
             .find(|(_, (i, _))| i == id)
             .map(|(n, _)| n.clone())
     }
+    fn topic_names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
+    }
 }
 
 impl TopicMetadataSource for BTreeMap<String, (Uuid, i32)> {
@@ -98,6 +109,9 @@ impl TopicMetadataSource for BTreeMap<String, (Uuid, i32)> {
         self.iter()
             .find(|(_, (i, _))| i == id)
             .map(|(n, _)| n.clone())
+    }
+    fn topic_names(&self) -> Vec<String> {
+        self.keys().cloned().collect()
     }
 }
 
@@ -115,6 +129,8 @@ pub struct ConsumerGroupConfig {
     /// Seed for member ids generated for ConsumerGroupHeartbeat v0 joins with an empty
     /// member id (deterministic; the broker may seed it randomly).
     pub member_id_seed: u64,
+    /// `group.consumer.regex.refresh.interval.ms` (600000).
+    pub regex_refresh_interval_ms: i64,
 }
 
 impl Default for ConsumerGroupConfig {
@@ -125,6 +141,7 @@ impl Default for ConsumerGroupConfig {
             max_size: i32::MAX as usize,
             assignors: vec![assignor::UNIFORM.into(), assignor::RANGE.into()],
             member_id_seed: 0x9e37_79b9_7f4a_7c15,
+            regex_refresh_interval_ms: regex::DEFAULT_REGEX_REFRESH_INTERVAL_MS,
         }
     }
 }
@@ -229,6 +246,20 @@ pub struct ConsumerGroup {
     /// (topic, partition) → epoch of the member owning it (assigned or pending revocation)
     /// (derived).
     partition_epochs: HashMap<(Uuid, i32), i32>,
+    /// Subscribed regex → its resolution (`ConsumerGroupRegularExpression` records).
+    pub resolved_regexes: BTreeMap<String, ResolvedRegex>,
+}
+
+/// A member's subscribed topics: its names plus the resolution of its regex.
+fn member_topics<'a>(
+    m: &'a Member,
+    resolved: &'a BTreeMap<String, ResolvedRegex>,
+) -> impl Iterator<Item = &'a String> {
+    let by_regex = regex::effective(&m.subscribed_topic_regex)
+        .and_then(|r| resolved.get(r))
+        .into_iter()
+        .flat_map(|r| r.topics.iter());
+    m.subscribed_topic_names.iter().chain(by_regex)
 }
 
 impl ConsumerGroup {
@@ -261,7 +292,7 @@ impl ConsumerGroup {
     pub fn subscribed_topic_names(&self) -> BTreeSet<&str> {
         self.members
             .values()
-            .flat_map(|m| m.subscribed_topic_names.iter().map(String::as_str))
+            .flat_map(|m| member_topics(m, &self.resolved_regexes).map(String::as_str))
             .collect()
     }
 
@@ -350,7 +381,7 @@ impl ConsumerGroup {
             .members
             .values()
             .filter(|m| m.member_id != removed)
-            .flat_map(|m| m.subscribed_topic_names.iter())
+            .flat_map(|m| member_topics(m, &self.resolved_regexes))
             .collect();
         self.subscription_metadata
             .iter()
@@ -582,17 +613,6 @@ fn validate(
             format!(
                 "ServerAssignor {a} is not supported. Supported assignors: {}.",
                 assignors.join(", ")
-            ),
-        ));
-    }
-    if let Some(r) = &req.subscribed_topic_regex
-        && !r.is_empty()
-    {
-        return Err(GroupError::new(
-            ErrorCode::InvalidRegularExpression,
-            format!(
-                "SubscribedTopicRegex `{r}` cannot be used: this broker does not support \
-                 regular expression subscriptions; subscribe to topic names."
             ),
         ));
     }
@@ -1069,14 +1089,26 @@ impl ConsumerGroups {
             }
         }
 
+        let rx = regex::update(
+            now_ms,
+            self.config.regex_refresh_interval_ms,
+            g,
+            (&member, &updated),
+            replaced_id,
+            metadata,
+        )?;
+        records.extend(rx.records);
+        bump |= rx.bump;
+        let resolved = rx.resolved;
+
         // Subscription metadata: the subscribed topics that exist, from the snapshot.
         let mut names: BTreeSet<&String> = g
             .members
             .values()
             .filter(|m| m.member_id != member_id && Some(m.member_id.as_str()) != replaced_id)
-            .flat_map(|m| m.subscribed_topic_names.iter())
+            .flat_map(|m| member_topics(m, &resolved))
             .collect();
-        names.extend(updated.subscribed_topic_names.iter());
+        names.extend(member_topics(&updated, &resolved));
         let sub_md: BTreeMap<String, SubscribedTopic> = names
             .into_iter()
             .filter_map(|n| {
@@ -1107,7 +1139,14 @@ impl ConsumerGroups {
             let name = g
                 .preferred_assignor(Some((&updated, replaced_id)))
                 .unwrap_or_else(|| self.config.assignors[0].clone());
-            let (mine, recs) = compute_target(g, &updated, replaced, &sub_md, &name, group_epoch);
+            let (mine, recs) = compute_target(
+                g,
+                &updated,
+                replaced,
+                (&sub_md, &resolved),
+                &name,
+                group_epoch,
+            );
             records.extend(recs);
             (group_epoch, mine)
         } else {
@@ -1150,7 +1189,7 @@ impl ConsumerGroups {
 
         let full_request = epoch == 0
             || (req.rebalance_timeout_ms != -1
-                && req.subscribed_topic_names.is_some()
+                && (req.subscribed_topic_names.is_some() || req.subscribed_topic_regex.is_some())
                 && req.topic_partitions.is_some());
         let assignment = (full_request
             || reconciled.assigned_partitions != member.assigned_partitions)
@@ -1271,7 +1310,12 @@ impl ConsumerGroups {
             return Err(ErrorCode::NonEmptyGroup);
         }
         let gid = group_id.to_string();
-        let records = vec![
+        let mut records: Vec<CoordinatorRecord> = g
+            .resolved_regexes
+            .keys()
+            .map(|r| regex::record(group_id, r, None))
+            .collect();
+        records.extend([
             CoordinatorRecord::ConsumerGroupTargetAssignmentMetadata {
                 group_id: gid.clone(),
                 value: None,
@@ -1284,7 +1328,7 @@ impl ConsumerGroups {
                 group_id: gid,
                 value: None,
             },
-        ];
+        ]);
         for r in &records {
             self.replay(r);
         }
@@ -1439,6 +1483,22 @@ impl ConsumerGroups {
                     }
                 }
             },
+            R::ConsumerGroupRegularExpression {
+                group_id,
+                regex: r,
+                value,
+            } => match value {
+                Some(v) => {
+                    self.group_mut(group_id)
+                        .resolved_regexes
+                        .insert(r.clone(), regex::from_value(v));
+                }
+                None => {
+                    if let Some(g) = self.groups.get_mut(group_id) {
+                        g.resolved_regexes.remove(r);
+                    }
+                }
+            },
             R::ConsumerGroupTargetAssignmentMetadata { group_id, value } => {
                 if let Some(v) = value {
                     self.group_mut(group_id).assignment_epoch = v.assignment_epoch;
@@ -1540,6 +1600,18 @@ fn fenced_instance(member_id: &str, iid: &str, owner: &str) -> GroupError {
 fn fence_records(g: &ConsumerGroup, member_id: &str) -> Vec<CoordinatorRecord> {
     let mut records = Vec::new();
     push_member_tombstones(&mut records, &g.group_id, member_id);
+    // Kafka's maybeDeleteResolvedRegularExpressions: a regex nobody else subscribes to.
+    if let Some(r) = g
+        .members
+        .get(member_id)
+        .and_then(|m| regex::effective(&m.subscribed_topic_regex))
+        && g.resolved_regexes.contains_key(r)
+        && !g.members.values().any(|o| {
+            o.member_id != member_id && regex::effective(&o.subscribed_topic_regex) == Some(r)
+        })
+    {
+        records.push(regex::record(&g.group_id, r, None));
+    }
     let md = g.metadata_without(member_id);
     if md != g.subscription_metadata {
         records.push(rec_subscription_metadata(&g.group_id, &md));
@@ -1556,14 +1628,16 @@ fn compute_target(
     g: &ConsumerGroup,
     updated: &Member,
     replaced: Option<&Member>,
-    sub_md: &BTreeMap<String, SubscribedTopic>,
+    (sub_md, resolved): (
+        &BTreeMap<String, SubscribedTopic>,
+        &BTreeMap<String, ResolvedRegex>,
+    ),
     assignor_name: &str,
     epoch: i32,
 ) -> (Assignment, Vec<CoordinatorRecord>) {
     let replaced_id = replaced.map(|m| m.member_id.as_str());
     let topic_ids = |m: &Member| -> BTreeSet<Uuid> {
-        m.subscribed_topic_names
-            .iter()
+        member_topics(m, resolved)
             .filter_map(|n| sub_md.get(n).map(|t| t.id))
             .collect()
     };

@@ -38,6 +38,7 @@ struct Client {
     id: String,
     instance: Option<String>,
     topics: Vec<String>,
+    regex: Option<String>,
     assignor: Option<String>,
     epoch: i32,
     owned: Assignment,
@@ -51,6 +52,7 @@ impl Client {
             id: id.into(),
             instance: None,
             topics: topics.iter().map(|t| t.to_string()).collect(),
+            regex: None,
             assignor: None,
             epoch: 0,
             owned: Assignment::new(),
@@ -77,7 +79,7 @@ impl Client {
                 rack_id: None,
                 rebalance_timeout_ms: 300_000,
                 subscribed_topic_names: Some(self.topics.clone()),
-                subscribed_topic_regex: None,
+                subscribed_topic_regex: self.regex.clone(),
                 server_assignor: self.assignor.clone(),
                 topic_partitions: Some(vec![]),
             }
@@ -96,7 +98,7 @@ impl Client {
         &mut self,
         cg: &mut ConsumerGroups,
         now: i64,
-        md: &Meta,
+        md: &dyn TopicMetadataSource,
     ) -> Result<Vec<CoordinatorRecord>, GroupError> {
         let req = self.request();
         self.send(cg, now, md, &req)
@@ -107,7 +109,7 @@ impl Client {
         &mut self,
         cg: &mut ConsumerGroups,
         now: i64,
-        md: &Meta,
+        md: &dyn TopicMetadataSource,
         req: &ConsumerGroupHeartbeatRequest,
     ) -> Result<Vec<CoordinatorRecord>, GroupError> {
         let (resp, records) = cg.heartbeat(now, &CTX, req, md)?;
@@ -131,7 +133,7 @@ impl Client {
         &mut self,
         cg: &mut ConsumerGroups,
         now: i64,
-        md: &Meta,
+        md: &dyn TopicMetadataSource,
         epoch: i32,
     ) -> Vec<CoordinatorRecord> {
         self.try_leave(cg, now, md, epoch).unwrap()
@@ -141,7 +143,7 @@ impl Client {
         &mut self,
         cg: &mut ConsumerGroups,
         now: i64,
-        md: &Meta,
+        md: &dyn TopicMetadataSource,
         epoch: i32,
     ) -> Result<Vec<CoordinatorRecord>, GroupError> {
         let req = ConsumerGroupHeartbeatRequest {
@@ -181,7 +183,12 @@ fn assert_exclusive(clients: &[Client]) {
 }
 
 /// Heartbeats every client in turn until the group is Stable; returns the rounds used.
-fn converge(cg: &mut ConsumerGroups, clients: &mut [Client], now: &mut i64, md: &Meta) -> usize {
+fn converge(
+    cg: &mut ConsumerGroups,
+    clients: &mut [Client],
+    now: &mut i64,
+    md: &dyn TopicMetadataSource,
+) -> usize {
     for round in 1..=50 {
         for c in clients.iter_mut() {
             c.heartbeat(cg, *now, md).unwrap();
@@ -538,7 +545,7 @@ fn fencing_and_validation_errors() {
         code(
             &mut cg,
             ConsumerGroupHeartbeatRequest {
-                subscribed_topic_regex: Some("t.*".into()),
+                subscribed_topic_regex: Some("t(".into()),
                 ..join.clone()
             }
         ),
@@ -1080,4 +1087,220 @@ fn a_groups_own_session_timeout_and_heartbeat_interval_apply_to_it_only() {
     let req = a.request();
     let (resp, _) = cg.heartbeat(46_000, &CTX, &req, &md).unwrap();
     assert_eq!(resp.heartbeat_interval_ms, 5_000);
+}
+
+/// Topic metadata with a creation version, as the broker's registry provides it.
+struct Versioned {
+    topics: Meta,
+    version: i64,
+}
+
+impl TopicMetadataSource for Versioned {
+    fn topic(&self, name: &str) -> Option<TopicInfo> {
+        self.topics.topic(name)
+    }
+    fn topic_name(&self, id: &Uuid) -> Option<String> {
+        self.topics.topic_name(id)
+    }
+    fn topic_names(&self) -> Vec<String> {
+        self.topics.topic_names()
+    }
+    fn topics_version(&self) -> i64 {
+        self.version
+    }
+}
+
+fn regex_client(group: &str, id: &str, regex: &str) -> Client {
+    let mut c = Client::new(group, id, &[]);
+    c.regex = Some(regex.into());
+    c
+}
+
+fn regex_records(records: &[CoordinatorRecord]) -> Vec<(String, Option<Vec<String>>)> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            CoordinatorRecord::ConsumerGroupRegularExpression { regex, value, .. } => {
+                Some((regex.clone(), value.as_ref().map(|v| v.topics.clone())))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn owned_topics(c: &Client) -> BTreeSet<Uuid> {
+    c.owned.keys().copied().collect()
+}
+
+#[test]
+fn regex_subscription_follows_topic_creation_and_deletion() {
+    let mut cg = new_cg();
+    let mut md = Versioned {
+        topics: meta(&[
+            ("rx-a", 1, 2),
+            ("other", 2, 1),
+            ("__consumer_offsets", 9, 1),
+        ]),
+        version: 1,
+    };
+    let mut a = regex_client("g", "a", "rx-.*");
+    let mut log = a.heartbeat(&mut cg, 1_000, &md).unwrap();
+    assert_eq!(
+        regex_records(&log),
+        vec![("rx-.*".to_string(), Some(vec!["rx-a".to_string()]))]
+    );
+    let mut now = 1_000;
+    converge(&mut cg, std::slice::from_mut(&mut a), &mut now, &md);
+    assert_eq!(owned_topics(&a), BTreeSet::from([tid(1)]));
+    assert_eq!(a.count(), 2);
+    let g = cg.group("g").unwrap();
+    assert_eq!(g.subscribed_topic_names(), BTreeSet::from(["rx-a"]));
+    assert_eq!(g.resolved_regexes["rx-.*"].version, 1);
+    assert_eq!(g.resolved_regexes["rx-.*"].timestamp, 1_000);
+
+    // A topic is created: re-resolved at the first heartbeat after Kafka's 10 s batch
+    // interval, not before.
+    md.topics.insert("rx-b".into(), (tid(3), 1));
+    md.version = 2;
+    log.extend(a.heartbeat(&mut cg, 5_000, &md).unwrap());
+    assert_eq!(owned_topics(&a), BTreeSet::from([tid(1)]));
+    let recs = a.heartbeat(&mut cg, 11_001, &md).unwrap();
+    assert_eq!(
+        regex_records(&recs),
+        vec![(
+            "rx-.*".to_string(),
+            Some(vec!["rx-a".to_string(), "rx-b".to_string()])
+        )]
+    );
+    log.extend(recs);
+    now = 11_100;
+    converge(&mut cg, std::slice::from_mut(&mut a), &mut now, &md);
+    assert_eq!(owned_topics(&a), BTreeSet::from([tid(1), tid(3)]));
+
+    // A topic is deleted: it leaves the assignment at once (the subscription metadata only
+    // holds existing topics); the stored resolution drops it at the refresh interval.
+    md.topics.remove("rx-a");
+    converge(&mut cg, std::slice::from_mut(&mut a), &mut now, &md);
+    assert_eq!(owned_topics(&a), BTreeSet::from([tid(3)]));
+    assert!(
+        cg.group("g").unwrap().resolved_regexes["rx-.*"]
+            .topics
+            .contains("rx-a")
+    );
+    let later = 11_001 + regex::DEFAULT_REGEX_REFRESH_INTERVAL_MS + 1;
+    let recs = a.heartbeat(&mut cg, later, &md).unwrap();
+    assert_eq!(
+        regex_records(&recs),
+        vec![("rx-.*".to_string(), Some(vec!["rx-b".to_string()]))]
+    );
+    log.extend(recs);
+
+    // The records reload into the same state, and byte-encode as Kafka's record type 16.
+    let mut fresh = new_cg();
+    for r in &log {
+        let (k, v) = encode_record(r).unwrap();
+        if matches!(r, CoordinatorRecord::ConsumerGroupRegularExpression { .. }) {
+            assert_eq!(&k[..2], &16i16.to_be_bytes());
+        }
+        fresh.replay(&decode_record(&k, v.as_deref()).unwrap());
+    }
+    assert_eq!(
+        fresh.group("g").unwrap().resolved_regexes,
+        cg.group("g").unwrap().resolved_regexes
+    );
+    // After the reload, a heartbeat within the interval does not resolve again.
+    fresh.on_loaded(later);
+    let recs = a.heartbeat(&mut fresh, later + 100, &md).unwrap();
+    assert!(regex_records(&recs).is_empty(), "{recs:?}");
+}
+
+#[test]
+fn names_and_regexes_make_the_groups_subscription() {
+    let mut cg = new_cg();
+    let md = Versioned {
+        topics: meta(&[("rx-a", 1, 2), ("other", 2, 2), ("third", 3, 1)]),
+        version: 1,
+    };
+    let mut a = regex_client("g", "a", "rx-.*");
+    let mut b = Client::new("g", "b", &["other"]);
+    // A member may send both; its topics are the union (Kafka does not refuse it).
+    let mut c = regex_client("g", "c", "thi.*");
+    c.topics = vec!["other".into()];
+    let mut now = 0;
+    let mut clients = [a.clone(), b.clone(), c.clone()];
+    converge(&mut cg, &mut clients, &mut now, &md);
+    // c's regex came within Kafka's 10 s batch interval of a's: it is resolved after it.
+    assert!(
+        !cg.group("g")
+            .unwrap()
+            .resolved_regexes
+            .contains_key("thi.*")
+    );
+    now = 10_001;
+    converge(&mut cg, &mut clients, &mut now, &md);
+    [a, b, c] = clients;
+    let g = cg.group("g").unwrap();
+    assert_eq!(
+        g.subscribed_topic_names(),
+        BTreeSet::from(["other", "rx-a", "third"])
+    );
+    assert_eq!(owned_topics(&a), BTreeSet::from([tid(1)]));
+    assert!(owned_topics(&b).is_subset(&BTreeSet::from([tid(2)])));
+    assert!(owned_topics(&c).contains(&tid(3)));
+    assert_eq!(a.count() + b.count() + c.count(), 5);
+}
+
+#[test]
+fn invalid_regex_is_refused_and_changes_nothing() {
+    let mut cg = new_cg();
+    let md = Versioned {
+        topics: meta(&[("t", 1, 1)]),
+        version: 1,
+    };
+    let mut c = regex_client("g", "a", "rx-(");
+    let e = c.heartbeat(&mut cg, 0, &md).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRegularExpression);
+    assert_eq!(
+        e.message,
+        "SubscribedTopicRegex `rx-(` is not a valid regular expression: missing closing )."
+    );
+    assert!(cg.group("g").is_none());
+}
+
+#[test]
+fn unused_regexes_are_tombstoned() {
+    let mut cg = new_cg();
+    let md = Versioned {
+        topics: meta(&[("rx-a", 1, 1), ("ry-a", 2, 1)]),
+        version: 1,
+    };
+    let mut a = regex_client("g", "a", "rx-.*");
+    let mut b = regex_client("g", "b", "rx-.*");
+    a.heartbeat(&mut cg, 0, &md).unwrap();
+    let recs = b.heartbeat(&mut cg, 100, &md).unwrap();
+    // Already resolved: the second subscriber does not resolve again.
+    assert!(regex_records(&recs).is_empty());
+    // a switches: its new regex waits for the batch interval, then everything is resolved
+    // again; the old one is still b's.
+    let mut req = a.request();
+    req.subscribed_topic_regex = Some("ry-.*".into());
+    let recs = a.send(&mut cg, 200, &md, &req).unwrap();
+    assert!(regex_records(&recs).is_empty());
+    let recs = a.heartbeat(&mut cg, 10_001, &md).unwrap();
+    assert_eq!(
+        regex_records(&recs),
+        vec![
+            ("rx-.*".to_string(), Some(vec!["rx-a".to_string()])),
+            ("ry-.*".to_string(), Some(vec!["ry-a".to_string()]))
+        ]
+    );
+    // b leaves: nobody subscribes to rx-.* any more.
+    let recs = b.leave(&mut cg, 10_100, &md, LEAVE_GROUP_MEMBER_EPOCH);
+    assert_eq!(regex_records(&recs), vec![("rx-.*".to_string(), None)]);
+    // a clears its regex (the Java client sends ""): tombstone too.
+    let mut req = a.request();
+    req.subscribed_topic_regex = Some(String::new());
+    let recs = a.send(&mut cg, 10_200, &md, &req).unwrap();
+    assert_eq!(regex_records(&recs), vec![("ry-.*".to_string(), None)]);
+    assert!(cg.group("g").unwrap().resolved_regexes.is_empty());
 }
