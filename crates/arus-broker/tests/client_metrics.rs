@@ -12,7 +12,6 @@ use std::sync::Arc;
 use arus_broker::{Broker, Outcome};
 use arus_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use arus_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use arus_protocol::messages::incremental_alter_configs_request as inc;
 use arus_protocol::messages::*;
 use arus_protocol::{ApiKey, ErrorCode, Request, Response, Uuid};
 
@@ -21,18 +20,9 @@ const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 
+/// As client `app-1` (subscriptions match on the client id).
 async fn call(broker: &Arc<Broker>, key: ApiKey, version: i16, req: Request) -> Response {
-    let header = RequestHeader {
-        request_api_key: key as i16,
-        request_api_version: version,
-        correlation_id: 1,
-        client_id: Some("app-1".into()),
-        ..Default::default()
-    };
-    match broker.handle(&header, req).await {
-        Outcome::Respond(r) => r,
-        other => panic!("{other:?}"),
-    }
+    common::call_as(broker, "app-1", key, version, req).await
 }
 
 async fn alter(
@@ -41,31 +31,7 @@ async fn alter(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    let req = Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest {
-        resources: vec![inc::AlterConfigsResource {
-            resource_type: CLIENT_METRICS,
-            resource_name: name.into(),
-            configs: ops
-                .iter()
-                .map(|(k, op, v)| inc::AlterableConfig {
-                    name: k.to_string(),
-                    config_operation: *op,
-                    value: v.map(str::to_string),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }],
-        validate_only,
-        ..Default::default()
-    });
-    match call(broker, ApiKey::IncrementalAlterConfigs, 1, req).await {
-        Response::IncrementalAlterConfigs(r) => (
-            r.responses[0].error_code,
-            r.responses[0].error_message.clone(),
-        ),
-        other => panic!("{other:?}"),
-    }
+    common::incremental_alter(broker, CLIENT_METRICS, name, ops, validate_only).await
 }
 
 async fn describe(broker: &Arc<Broker>, name: &str, synonyms: bool) -> DescribeConfigsResult {

@@ -9,10 +9,9 @@ mod common;
 
 use std::sync::Arc;
 
-use arus_broker::{Broker, Outcome};
+use arus_broker::Broker;
 use arus_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use arus_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use arus_protocol::messages::incremental_alter_configs_request as inc;
 use arus_protocol::messages::*;
 use arus_protocol::{ApiKey, ErrorCode, Request, Response};
 
@@ -21,50 +20,14 @@ const SET: i8 = 0;
 const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 
-async fn call(broker: &Arc<Broker>, key: ApiKey, version: i16, req: Request) -> Response {
-    let header = RequestHeader {
-        request_api_key: key as i16,
-        request_api_version: version,
-        correlation_id: 1,
-        client_id: Some("test".into()),
-        ..Default::default()
-    };
-    match broker.handle(&header, req).await {
-        Outcome::Respond(r) => r,
-        other => panic!("{other:?}"),
-    }
-}
+use common::call;
 
 async fn alter(
     broker: &Arc<Broker>,
     name: &str,
     ops: &[(&str, i8, Option<&str>)],
 ) -> (i16, Option<String>) {
-    let req = Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest {
-        resources: vec![inc::AlterConfigsResource {
-            resource_type: GROUP,
-            resource_name: name.into(),
-            configs: ops
-                .iter()
-                .map(|(k, op, v)| inc::AlterableConfig {
-                    name: k.to_string(),
-                    config_operation: *op,
-                    value: v.map(str::to_string),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }],
-        validate_only: false,
-        ..Default::default()
-    });
-    match call(broker, ApiKey::IncrementalAlterConfigs, 1, req).await {
-        Response::IncrementalAlterConfigs(r) => (
-            r.responses[0].error_code,
-            r.responses[0].error_message.clone(),
-        ),
-        other => panic!("{other:?}"),
-    }
+    common::incremental_alter(broker, GROUP, name, ops, false).await
 }
 
 async fn describe(broker: &Arc<Broker>, name: &str) -> DescribeConfigsResult {
