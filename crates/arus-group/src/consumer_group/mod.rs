@@ -26,7 +26,9 @@
 pub mod assignor;
 pub mod member;
 pub mod reconcile;
+mod record_builders;
 pub mod regex;
+use record_builders::*;
 
 #[cfg(test)]
 mod tests;
@@ -428,126 +430,6 @@ fn splitmix(x: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-// ---- record builders (Kafka's GroupCoordinatorRecordHelpers) ----
-
-fn rec_epoch(group_id: &str, epoch: i32) -> CoordinatorRecord {
-    CoordinatorRecord::ConsumerGroupMetadata {
-        group_id: group_id.to_string(),
-        value: Some(ConsumerGroupMetadataValue {
-            epoch,
-            ..Default::default()
-        }),
-    }
-}
-
-fn rec_subscription_metadata(
-    group_id: &str,
-    md: &BTreeMap<String, SubscribedTopic>,
-) -> CoordinatorRecord {
-    CoordinatorRecord::ConsumerGroupPartitionMetadata {
-        group_id: group_id.to_string(),
-        value: Some(ConsumerGroupPartitionMetadataValue {
-            topics: md
-                .values()
-                .map(|t| pm_value::TopicMetadata {
-                    topic_id: t.id,
-                    topic_name: t.name.clone(),
-                    num_partitions: t.partitions,
-                    partition_metadata: vec![],
-                })
-                .collect(),
-        }),
-    }
-}
-
-fn rec_member_subscription(group_id: &str, m: &Member) -> CoordinatorRecord {
-    CoordinatorRecord::ConsumerGroupMemberMetadata {
-        group_id: group_id.to_string(),
-        member_id: m.member_id.clone(),
-        value: Some(ConsumerGroupMemberMetadataValue {
-            instance_id: m.instance_id.clone(),
-            rack_id: m.rack_id.clone(),
-            client_id: m.client_id.clone(),
-            client_host: m.client_host.clone(),
-            subscribed_topic_names: m.subscribed_topic_names.iter().cloned().collect(),
-            subscribed_topic_regex: m.subscribed_topic_regex.clone(),
-            rebalance_timeout_ms: m.rebalance_timeout_ms,
-            server_assignor: m.server_assignor.clone(),
-            classic_member_metadata: None,
-        }),
-    }
-}
-
-fn rec_target_member(group_id: &str, member_id: &str, a: &Assignment) -> CoordinatorRecord {
-    CoordinatorRecord::ConsumerGroupTargetAssignmentMember {
-        group_id: group_id.to_string(),
-        member_id: member_id.to_string(),
-        value: Some(ConsumerGroupTargetAssignmentMemberValue {
-            topic_partitions: a
-                .iter()
-                .map(|(t, ps)| tgt_value::TopicPartition {
-                    topic_id: *t,
-                    partitions: ps.iter().copied().collect(),
-                })
-                .collect(),
-        }),
-    }
-}
-
-fn rec_target_epoch(group_id: &str, epoch: i32) -> CoordinatorRecord {
-    CoordinatorRecord::ConsumerGroupTargetAssignmentMetadata {
-        group_id: group_id.to_string(),
-        value: Some(ConsumerGroupTargetAssignmentMetadataValue {
-            assignment_epoch: epoch,
-            ..Default::default()
-        }),
-    }
-}
-
-fn cur_tps(a: &Assignment) -> Vec<cur_value::TopicPartitions> {
-    a.iter()
-        .map(|(t, ps)| cur_value::TopicPartitions {
-            topic_id: *t,
-            partitions: ps.iter().copied().collect(),
-            ..Default::default()
-        })
-        .collect()
-}
-
-fn rec_current(group_id: &str, m: &Member) -> CoordinatorRecord {
-    CoordinatorRecord::ConsumerGroupCurrentMemberAssignment {
-        group_id: group_id.to_string(),
-        member_id: m.member_id.clone(),
-        value: Some(ConsumerGroupCurrentMemberAssignmentValue {
-            member_epoch: m.member_epoch,
-            previous_member_epoch: m.previous_member_epoch,
-            state: m.state.value(),
-            assigned_partitions: cur_tps(&m.assigned_partitions),
-            partitions_pending_revocation: cur_tps(&m.partitions_pending_revocation),
-        }),
-    }
-}
-
-/// Kafka's `removeMember`: current assignment, target assignment, then subscription
-/// tombstones (the order matters on replay).
-fn push_member_tombstones(records: &mut Vec<CoordinatorRecord>, group_id: &str, member_id: &str) {
-    records.push(CoordinatorRecord::ConsumerGroupCurrentMemberAssignment {
-        group_id: group_id.to_string(),
-        member_id: member_id.to_string(),
-        value: None,
-    });
-    records.push(CoordinatorRecord::ConsumerGroupTargetAssignmentMember {
-        group_id: group_id.to_string(),
-        member_id: member_id.to_string(),
-        value: None,
-    });
-    records.push(CoordinatorRecord::ConsumerGroupMemberMetadata {
-        group_id: group_id.to_string(),
-        member_id: member_id.to_string(),
-        value: None,
-    });
 }
 
 fn hb_assignment(a: &Assignment) -> hb_response::Assignment {
