@@ -6,17 +6,18 @@
 
 #![allow(clippy::needless_update)] // requests stay valid as specs add fields
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arus_broker::{Broker, BrokerConfig, Outcome};
+use arus_broker::{Broker, BrokerConfig};
 use arus_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use arus_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use arus_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use arus_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
-use arus_protocol::messages::incremental_alter_configs_request as inc;
 use arus_protocol::messages::*;
 use arus_protocol::{ApiKey, ErrorCode, Request, Response};
 
@@ -39,19 +40,7 @@ fn open(dir: &std::path::Path) -> Arc<Broker> {
     Broker::open(BrokerConfig::from_properties(props).unwrap()).unwrap()
 }
 
-async fn call(broker: &Arc<Broker>, key: ApiKey, version: i16, req: Request) -> Response {
-    let header = RequestHeader {
-        request_api_key: key as i16,
-        request_api_version: version,
-        correlation_id: 1,
-        client_id: Some("test-client".into()),
-        ..Default::default()
-    };
-    match broker.handle(&header, req).await {
-        Outcome::Respond(r) => r,
-        other => panic!("{other:?}"),
-    }
-}
+use common::call;
 
 async fn create_topic(broker: &Arc<Broker>, name: &str, configs: &[(&str, &str)]) {
     let req = Request::CreateTopics(CreateTopicsRequest {
@@ -129,31 +118,7 @@ async fn incremental(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    let req = Request::IncrementalAlterConfigs(IncrementalAlterConfigsRequest {
-        resources: vec![inc::AlterConfigsResource {
-            resource_type: BROKER,
-            resource_name: name.into(),
-            configs: ops
-                .iter()
-                .map(|(k, op, v)| inc::AlterableConfig {
-                    name: k.to_string(),
-                    config_operation: *op,
-                    value: v.map(str::to_string),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }],
-        validate_only,
-        ..Default::default()
-    });
-    let Response::IncrementalAlterConfigs(mut r) =
-        call(broker, ApiKey::IncrementalAlterConfigs, 1, req).await
-    else {
-        panic!()
-    };
-    let r = r.responses.remove(0);
-    (r.error_code, r.error_message)
+    common::incremental_alter(broker, BROKER, name, ops, validate_only).await
 }
 
 async fn alter_legacy(
