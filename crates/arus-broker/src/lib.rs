@@ -25,6 +25,7 @@ pub mod log_dirs;
 pub mod log_manager;
 pub mod partition;
 pub mod resource_configs;
+pub mod single_node_files;
 pub mod store;
 pub mod telemetry;
 pub mod topic_settings;

@@ -45,6 +45,11 @@ pub struct ProducerIdBlocks {
 }
 
 impl ProducerIdBlocks {
+    /// The first id of the next block: every id below it may have been handed out.
+    pub fn next_block_start(&self) -> i64 {
+        self.reserved_end
+    }
+
     /// Reads the reservation in `dir`; the first id handed out will start a new block.
     pub fn open(dir: &Path) -> Result<ProducerIdBlocks, ProducerIdError> {
         let path = dir.join(PRODUCER_ID_FILE);
