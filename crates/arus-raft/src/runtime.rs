@@ -1,0 +1,116 @@
+//! openraft's async runtime: tokio, with a random source that a simulation can seed.
+//!
+//! openraft draws its randomized election timeouts from `AsyncRuntime::thread_rng()`. With
+//! tokio's own `ThreadRng` a simulated schedule could not be replayed from its seed; here the
+//! current thread's generator can be replaced by a seeded one ([`seed_thread_rng`]), and falls
+//! back to `rand::thread_rng()` otherwise (production).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::time::Duration;
+
+use openraft::async_runtime::TokioOneShotSender;
+use openraft::{AsyncRuntime, OptionalSend, TokioInstant};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+
+thread_local! {
+    static SEEDED: RefCell<Option<StdRng>> = const { RefCell::new(None) };
+}
+
+/// Make every later `ArusRuntime::thread_rng()` on this thread draw from a generator seeded
+/// with `seed` (`None` restores the entropy-seeded `rand::thread_rng()`).
+pub fn seed_thread_rng(seed: Option<u64>) {
+    SEEDED.with(|cell| *cell.borrow_mut() = seed.map(StdRng::seed_from_u64));
+}
+
+/// The random source handed to openraft.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RaftRng;
+
+impl RaftRng {
+    fn with<T>(f: impl FnOnce(&mut dyn RngCore) -> T) -> T {
+        SEEDED.with(|cell| match cell.borrow_mut().as_mut() {
+            Some(rng) => f(rng),
+            None => f(&mut rand::thread_rng()),
+        })
+    }
+}
+
+impl RngCore for RaftRng {
+    fn next_u32(&mut self) -> u32 {
+        Self::with(|r| r.next_u32())
+    }
+    fn next_u64(&mut self) -> u64 {
+        Self::with(|r| r.next_u64())
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        Self::with(|r| r.fill_bytes(dest))
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        Self::with(|r| r.try_fill_bytes(dest))
+    }
+}
+
+/// tokio, as openraft's `TokioRuntime`, except for [`RaftRng`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ArusRuntime;
+
+impl AsyncRuntime for ArusRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle<T: OptionalSend + 'static> = tokio::task::JoinHandle<T>;
+    type Sleep = tokio::time::Sleep;
+    type Instant = TokioInstant;
+    type TimeoutError = tokio::time::error::Elapsed;
+    type Timeout<R, T: Future<Output = R> + OptionalSend> = tokio::time::Timeout<T>;
+    type ThreadLocalRng = RaftRng;
+    type OneshotSender<T: OptionalSend> = TokioOneShotSender<T>;
+    type OneshotReceiver<T: OptionalSend> = tokio::sync::oneshot::Receiver<T>;
+    type OneshotReceiverError = tokio::sync::oneshot::error::RecvError;
+
+    fn spawn<T>(future: T) -> Self::JoinHandle<T::Output>
+    where
+        T: Future + OptionalSend + 'static,
+        T::Output: OptionalSend + 'static,
+    {
+        tokio::task::spawn(future)
+    }
+
+    fn sleep(duration: Duration) -> Self::Sleep {
+        tokio::time::sleep(duration)
+    }
+
+    fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
+        tokio::time::sleep_until(deadline)
+    }
+
+    fn timeout<R, F: Future<Output = R> + OptionalSend>(
+        duration: Duration,
+        future: F,
+    ) -> Self::Timeout<R, F> {
+        tokio::time::timeout(duration, future)
+    }
+
+    fn timeout_at<R, F: Future<Output = R> + OptionalSend>(
+        deadline: Self::Instant,
+        future: F,
+    ) -> Self::Timeout<R, F> {
+        tokio::time::timeout_at(deadline, future)
+    }
+
+    fn is_panic(join_error: &Self::JoinError) -> bool {
+        join_error.is_panic()
+    }
+
+    fn thread_rng() -> Self::ThreadLocalRng {
+        RaftRng
+    }
+
+    fn oneshot<T>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>)
+    where
+        T: OptionalSend,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (TokioOneShotSender(tx), rx)
+    }
+}
