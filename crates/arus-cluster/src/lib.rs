@@ -1,0 +1,18 @@
+//! `arus-cluster`: the runtime glue that makes one process a node of an Arus cluster
+//! (docs/cluster.md). It joins the metadata quorum (`arus-raft`), the metadata image
+//! (`arus-metadata`), the controller's decisions (`arus-controller`) and the broker
+//! (`arus-broker`):
+//!
+//! - [`publisher`]: the state machine the quorum applies committed batches to; it replays
+//!   them into the current [`arus_metadata::MetadataImage`], which readers load without a
+//!   lock, and tells the broker what changed for this node.
+//! - [`upgrade`]: the first batch of a directory written by the single-node release.
+//!
+//! Decisions stay in the pure crates: nothing here chooses a leader, a placement or an
+//! error code; it moves records and requests between the parts and the network. It must
+//! not be a dependency of any of them.
+
+pub mod publisher;
+pub mod upgrade;
+
+pub use publisher::{MetadataHandle, MetadataPublisher, Published};
