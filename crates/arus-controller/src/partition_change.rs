@@ -9,6 +9,7 @@
 //!   first valid replica in replica order; PREFERRED tries the first replica first;
 //!   UNCLEAN may fall back to any acceptable replica and marks the leader RECOVERING;
 //! - with no candidate the leader becomes -1 (NO_LEADER).
+//!
 //! An ISR that would become empty is written only when ELR is enabled; without ELR the last
 //! ISR member stays in the ISR (so a lone replica gets its leadership back when it returns).
 
@@ -121,8 +122,9 @@ impl<'a> PartitionChangeBuilder<'a> {
         if !self.target_elr.is_empty() || !self.target_isr.is_empty() {
             return false;
         }
-        // Kafka elects the last known leader even when it is not acceptable (it only logs).
+        // Kafka 4.4 elects the last known leader only if it is acceptable now.
         self.partition.last_known_elr.len() == 1
+            && (self.ctx.is_acceptable_leader)(self.partition.last_known_elr[0])
     }
 
     /// `(leader, unclean)`.
