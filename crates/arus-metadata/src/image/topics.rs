@@ -113,6 +113,12 @@ impl PartitionRegistration {
     /// fields keep their value; a leader other than [`NO_LEADER_CHANGE`] (including the
     /// same leader again, and [`NO_LEADER`]) bumps the leader epoch by one; every change
     /// bumps the partition epoch by one.
+    ///
+    /// One check is stricter than Kafka: a change of replicas that keeps real (not
+    /// "migrating") directories of another length is refused. Kafka's merge accepts it and
+    /// then cannot load its own snapshot of the result (`checkDirectories` throws); its
+    /// controller always sends directories with new replicas, so only a faulty writer hits
+    /// this.
     pub fn merge(
         &self,
         c: &PartitionChangeRecord,
@@ -127,6 +133,7 @@ impl PartitionRegistration {
                 .unwrap_or_else(|| self.directories.clone()),
             replicas.len(),
         );
+        check_directories(replicas.len(), &directories)?;
         let (leader, leader_epoch) = if c.leader == NO_LEADER_CHANGE {
             (self.leader, self.leader_epoch)
         } else {
@@ -387,6 +394,17 @@ mod tests {
             })
             .unwrap();
         assert_eq!(with_dirs.directory(3), Some(dir));
+        // New replicas without directories cannot keep three real ones.
+        assert_eq!(
+            with_dirs.merge(&PartitionChangeRecord {
+                replicas: Some(vec![1]),
+                ..Default::default()
+            }),
+            Err(PartitionError::DirectoriesMismatch {
+                replicas: 1,
+                directories: 3
+            })
+        );
         assert!(
             p.merge(&PartitionChangeRecord {
                 leader_recovery_state: 7,
