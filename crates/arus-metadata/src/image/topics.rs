@@ -14,6 +14,10 @@ pub const NO_LEADER: i32 = -1;
 /// Kafka's `DirectoryId.MIGRATING` (the zero UUID): the replica's directory is not known,
 /// as for every replica written before directory assignment (KIP-858).
 pub const MIGRATING_DIRECTORY: Uuid = Uuid::ZERO;
+/// Kafka's `DirectoryId.UNASSIGNED` (`Uuid(0, 1)`): the replica is not yet in a directory.
+pub const UNASSIGNED_DIRECTORY: Uuid = Uuid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+/// Kafka's `DirectoryId.LOST` (`Uuid(0, 2)`): the replica's directory failed.
+pub const LOST_DIRECTORY: Uuid = Uuid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
 
 /// Kafka's `LeaderRecoveryState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
