@@ -83,6 +83,24 @@ impl Controller {
         Ok(c)
     }
 
+    /// A controller over a committed image (e.g. a loaded snapshot), via its
+    /// `to_records()`; every record counts as committed at the image's offset.
+    pub fn from_image(
+        config: ControllerConfig,
+        placement_seed: i64,
+        image: &arus_metadata::MetadataImage,
+        now_ms: i64,
+    ) -> Result<Self, ReplayError> {
+        let offset = image.provenance().offset;
+        let records = image.to_records();
+        Controller::from_records(
+            config,
+            placement_seed,
+            records.iter().map(|r| (r, offset)),
+            now_ms,
+        )
+    }
+
     /// Starts a session for every registered broker, as Kafka does when a controller
     /// becomes active: sessions are not in the log, so every broker gets a full timeout.
     pub fn activate(&mut self, now_ms: i64) {

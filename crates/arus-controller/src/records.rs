@@ -1,28 +1,4 @@
-//! The metadata records the controller emits and replays.
-//!
-//! TEMPORARY: until `arus-metadata` (helper "metadata") lands, this is a local enum over
-//! the generated record types the controller uses; it is replaced by a re-export of
-//! `arus_metadata::MetadataRecord` when that crate is merged.
+//! The metadata records the controller emits and replays: `arus-metadata`'s
+//! [`MetadataRecord`] (every record type of Kafka's metadata log, with Kafka's framing).
 
-use arus_protocol::metadata::{
-    BrokerRegistrationChangeRecord, ConfigRecord, FeatureLevelRecord, FenceBrokerRecord,
-    PartitionChangeRecord, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
-    RemoveTopicRecord, TopicRecord, UnfenceBrokerRecord, UnregisterBrokerRecord,
-};
-
-/// One KRaft metadata record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MetadataRecord {
-    RegisterBroker(RegisterBrokerRecord),
-    UnregisterBroker(UnregisterBrokerRecord),
-    Topic(TopicRecord),
-    Partition(PartitionRecord),
-    Config(ConfigRecord),
-    PartitionChange(PartitionChangeRecord),
-    FenceBroker(FenceBrokerRecord),
-    UnfenceBroker(UnfenceBrokerRecord),
-    RemoveTopic(RemoveTopicRecord),
-    FeatureLevel(FeatureLevelRecord),
-    ProducerIds(ProducerIdsRecord),
-    BrokerRegistrationChange(BrokerRegistrationChangeRecord),
-}
+pub use arus_metadata::MetadataRecord;

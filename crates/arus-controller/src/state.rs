@@ -323,6 +323,25 @@ impl ClusterState {
             MetadataRecord::ProducerIds(r) => {
                 self.next_producer_id = r.next_producer_id;
             }
+            MetadataRecord::ClearElr(r) => {
+                // Kafka's TopicsDelta: a merge clearing ELR and last-known ELR, so the
+                // partition epoch moves.
+                for topic in self.topics.values_mut() {
+                    if !r.topic_name.is_empty() && topic.name != r.topic_name {
+                        continue;
+                    }
+                    for p in topic.partitions.values_mut() {
+                        if !p.elr.is_empty() || !p.last_known_elr.is_empty() {
+                            p.elr.clear();
+                            p.last_known_elr.clear();
+                            p.partition_epoch += 1;
+                        }
+                    }
+                }
+            }
+            // Records the controller's decisions do not depend on (ACLs, quotas, SCRAM,
+            // delegation tokens, controller registrations, transactions markers, no-ops).
+            _ => {}
         }
         self.last_offset = self.last_offset.max(offset);
         Ok(())

@@ -3,6 +3,7 @@
 
 mod brokers;
 mod election;
+mod image_agreement;
 mod property;
 mod topics;
 
@@ -30,6 +31,9 @@ pub struct Harness {
     pub ids: SeededTopicIds,
     pub epochs: BTreeMap<i32, i64>,
     pub incarnations: BTreeMap<i32, u8>,
+    /// The same records replayed by `arus-metadata`, as every node will: the controller's
+    /// state must agree with it.
+    pub image: arus_metadata::MetadataImage,
 }
 
 pub fn dir_of(broker: i32) -> Uuid {
@@ -57,7 +61,14 @@ impl Harness {
         levels.insert("transaction.version".to_owned(), 2);
         let records = Controller::bootstrap_records(&levels);
         c.replay_batch(&records, 0, 0).unwrap();
+        let image = arus_metadata::MetadataImage::empty(CLUSTER_ID)
+            .with_records(
+                &records,
+                arus_metadata::MetadataProvenance::new(records.len() as i64 - 1, 1),
+            )
+            .unwrap();
         Harness {
+            image,
             c,
             next_offset: records.len() as i64,
             now: 1_000,
@@ -72,6 +83,17 @@ impl Harness {
         let base = self.next_offset;
         self.c.replay_batch(records, base, self.now).unwrap();
         self.next_offset += records.len() as i64;
+        if !records.is_empty() {
+            self.image = self
+                .image
+                .with_records(
+                    records,
+                    arus_metadata::MetadataProvenance::new(self.next_offset - 1, 1),
+                )
+                .unwrap_or_else(|e| {
+                    panic!("arus-metadata refused the controller's batch {records:?}: {e}")
+                });
+        }
         base
     }
 
@@ -200,8 +222,9 @@ impl Harness {
         self.c.state().topic_by_name(topic).unwrap().partitions[&p].clone()
     }
 
-    /// The invariants every state must keep.
+    /// The invariants every state must keep, and agreement with `arus-metadata`'s image.
     pub fn check_invariants(&self) {
+        image_agreement::assert_agrees(self.c.state(), &self.image);
         let s = self.c.state();
         for t in s.topics.values() {
             for (pid, p) in &t.partitions {
