@@ -1,7 +1,7 @@
 //! [`LocalChanges`]: what a delta means for one node's replicas (Kafka's
 //! `TopicsDelta.localChanges(brokerId)` and `LocalReplicaChanges`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arus_protocol::Uuid;
@@ -45,6 +45,10 @@ pub struct LocalChanges {
     /// Every topic of the base image that the delta deleted (whether or not this node had
     /// a replica).
     pub deleted_topic_ids: BTreeSet<Uuid>,
+    /// The log directory of this node's replica, for new partitions and those whose
+    /// directory for this node changed (Kafka's `directoryIds`; a replica newly added to
+    /// an existing partition is not listed, as in Kafka).
+    pub directory_ids: BTreeMap<TopicIdPartition, Uuid>,
 }
 
 impl LocalChanges {
@@ -53,6 +57,7 @@ impl LocalChanges {
             && self.followers.is_empty()
             && self.deletes.is_empty()
             && self.deleted_topic_ids.is_empty()
+            && self.directory_ids.is_empty()
     }
 }
 
@@ -91,6 +96,19 @@ impl MetadataDelta {
                 state: state.clone(),
                 newly_elected,
             };
+            if let Some(dir) = state.directory(node) {
+                let listed = match previous {
+                    None => true,
+                    Some(p) => p.directory(node).is_some_and(|old| old != dir),
+                };
+                if listed {
+                    let key = TopicIdPartition {
+                        topic_id,
+                        partition,
+                    };
+                    changes.directory_ids.insert(key, dir);
+                }
+            }
             if !state.has_replica(node) {
                 if previous.is_some_and(|p| p.has_replica(node)) {
                     changes.deletes.push(LocalDelete {
@@ -168,6 +186,33 @@ mod tests {
         assert_eq!(on2.followers[0].state.leader, 1);
         assert_eq!(on2.followers[0].topic_name, "a");
         assert!(d.local_changes(4).is_empty());
+    }
+
+    #[test]
+    fn directories_of_new_partitions_and_moved_replicas() {
+        use crate::image::MIGRATING_DIRECTORY;
+        let d = delta(
+            &MetadataImage::empty("c"),
+            &[topic("a", T1), partition(T1, 0, &[1, 2], 1)],
+        );
+        let key = TopicIdPartition {
+            topic_id: T1,
+            partition: 0,
+        };
+        assert_eq!(
+            d.local_changes(1).directory_ids,
+            BTreeMap::from([(key, MIGRATING_DIRECTORY)])
+        );
+        let image = d.apply(crate::MetadataProvenance::new(0, 0));
+        let dir = Uuid([8; 16]);
+        let mut c = change(T1, 0);
+        c.directories = Some(vec![dir, MIGRATING_DIRECTORY]);
+        let d = delta(&image, &[c.into()]);
+        assert_eq!(
+            d.local_changes(1).directory_ids,
+            BTreeMap::from([(key, dir)])
+        );
+        assert!(d.local_changes(2).directory_ids.is_empty());
     }
 
     #[test]

@@ -9,6 +9,8 @@ use arus_protocol::metadata::register_broker_record::{BrokerEndpoint, BrokerFeat
 use arus_protocol::metadata::register_controller_record::{ControllerEndpoint, ControllerFeature};
 use arus_protocol::metadata::{RegisterBrokerRecord, RegisterControllerRecord};
 
+use super::topics::{LOST_DIRECTORY, MIGRATING_DIRECTORY, UNASSIGNED_DIRECTORY};
+
 /// A listener of a node: name, host, port and security protocol (Kafka's
 /// `SecurityProtocol` id: 0 PLAINTEXT, 1 SSL, 2 SASL_PLAINTEXT, 3 SASL_SSL).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,6 +124,19 @@ impl BrokerRegistration {
     /// The endpoint of a listener by name.
     pub fn listener(&self, name: &str) -> Option<&Endpoint> {
         self.listeners.get(name)
+    }
+
+    /// Kafka's `hasOnlineDir` (`DirectoryId.isOnline`): an unassigned or migrating
+    /// directory counts as online, a lost one does not; otherwise it must be one of the
+    /// broker's online directories, unless the broker reported none.
+    pub fn has_online_dir(&self, dir: Uuid) -> bool {
+        if dir == UNASSIGNED_DIRECTORY || dir == MIGRATING_DIRECTORY {
+            return true;
+        }
+        if dir == LOST_DIRECTORY {
+            return false;
+        }
+        self.directories.is_empty() || self.directories.contains(&dir)
     }
 }
 

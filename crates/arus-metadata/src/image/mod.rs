@@ -21,8 +21,8 @@ pub use cluster::{
 pub use configs::{ConfigMap, ConfigResource, ConfigsImage, resource_type};
 pub use security::{QuotaEntity, SecurityImage};
 pub use topics::{
-    LeaderRecoveryState, MIGRATING_DIRECTORY, NO_LEADER, NO_LEADER_CHANGE, PartitionError,
-    PartitionRegistration, TopicImage, TopicsImage,
+    LOST_DIRECTORY, LeaderRecoveryState, MIGRATING_DIRECTORY, NO_LEADER, NO_LEADER_CHANGE,
+    PartitionError, PartitionRegistration, TopicImage, TopicsImage, UNASSIGNED_DIRECTORY,
 };
 
 /// The `metadata.version` feature's name.
@@ -208,6 +208,39 @@ impl MetadataImage {
             .collect()
     }
 
+    /// The replicas a client should consider offline, as Kafka's `KRaftMetadataCache`
+    /// reports them in Metadata and DescribeTopicPartitions: not registered, fenced,
+    /// without the client's listener, or in a directory the broker does not have online.
+    pub fn offline_replicas(&self, partition: &PartitionRegistration, listener: &str) -> Vec<i32> {
+        partition
+            .replicas
+            .iter()
+            .copied()
+            .filter(|&id| match self.broker(id) {
+                None => true,
+                Some(b) => {
+                    b.fenced
+                        || b.listener(listener).is_none()
+                        || partition
+                            .directory(id)
+                            .is_some_and(|d| !b.has_online_dir(d))
+                }
+            })
+            .collect()
+    }
+
+    /// This image with `records` replayed on it, at `provenance`: a one-shot
+    /// [`crate::MetadataDelta`] (for tests, and writers that check their own output).
+    pub fn with_records<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a crate::MetadataRecord>,
+        provenance: MetadataProvenance,
+    ) -> Result<MetadataImage, crate::DeltaError> {
+        let mut delta = crate::MetadataDelta::new(self);
+        delta.replay_all(records)?;
+        Ok(delta.apply(provenance))
+    }
+
     // ----- configs, producer ids, security -----
 
     pub fn configs(&self) -> &ConfigsImage {
@@ -232,6 +265,63 @@ impl MetadataImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delta::tests::{T1, broker, partition, topic};
+    use arus_protocol::metadata::{PartitionChangeRecord, UnfenceBrokerRecord};
+
+    #[test]
+    fn images_are_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<MetadataImage>();
+    }
+
+    #[test]
+    fn offline_replicas_follow_kafka_metadata_cache() {
+        let lost = PartitionChangeRecord {
+            topic_id: T1,
+            partition_id: 0,
+            directories: Some(vec![MIGRATING_DIRECTORY, LOST_DIRECTORY, Uuid([5; 16])]),
+            ..Default::default()
+        };
+        let image = MetadataImage::empty("c")
+            .with_records(
+                &[
+                    broker(1, 1),
+                    broker(2, 1),
+                    broker(3, 1),
+                    UnfenceBrokerRecord { id: 1, epoch: 1 }.into(),
+                    UnfenceBrokerRecord { id: 2, epoch: 1 }.into(),
+                    UnfenceBrokerRecord { id: 3, epoch: 1 }.into(),
+                    topic("a", T1),
+                    partition(T1, 0, &[1, 2, 3, 4], 1),
+                ],
+                MetadataProvenance::new(7, 1),
+            )
+            .unwrap();
+        let p = image.partition("a", 0).unwrap();
+        // 4 is not registered; everyone else is live with PLAINTEXT.
+        assert_eq!(image.offline_replicas(p, "PLAINTEXT"), vec![4]);
+        assert_eq!(image.offline_replicas(p, "SSL"), vec![1, 2, 3, 4]);
+        let mut moved = lost.clone();
+        moved.replicas = Some(vec![1, 2, 3]);
+        let image = image
+            .with_records(&[moved.into()], MetadataProvenance::new(8, 1))
+            .unwrap();
+        let p = image.partition("a", 0).unwrap();
+        // 2's directory is lost; 3's is not among the broker's (none reported: online).
+        assert_eq!(image.offline_replicas(p, "PLAINTEXT"), vec![2]);
+        // Once 3 reports its directories and that one is not among them, it is offline.
+        let mut reregister = match broker(3, 2) {
+            crate::MetadataRecord::RegisterBroker(r) => r,
+            _ => unreachable!(),
+        };
+        reregister.fenced = false;
+        reregister.log_dirs = vec![Uuid([6; 16])];
+        let image = image
+            .with_records(&[reregister.into()], MetadataProvenance::new(9, 1))
+            .unwrap();
+        let p = image.partition("a", 0).unwrap();
+        assert_eq!(image.offline_replicas(p, "PLAINTEXT"), vec![2, 3]);
+    }
 
     #[test]
     fn empty_image_is_empty_and_cheap_to_clone() {

@@ -14,6 +14,10 @@ pub const NO_LEADER: i32 = -1;
 /// Kafka's `DirectoryId.MIGRATING` (the zero UUID): the replica's directory is not known,
 /// as for every replica written before directory assignment (KIP-858).
 pub const MIGRATING_DIRECTORY: Uuid = Uuid::ZERO;
+/// Kafka's `DirectoryId.UNASSIGNED` (`Uuid(0, 1)`): the replica is not yet in a directory.
+pub const UNASSIGNED_DIRECTORY: Uuid = Uuid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+/// Kafka's `DirectoryId.LOST` (`Uuid(0, 2)`): the replica's directory failed.
+pub const LOST_DIRECTORY: Uuid = Uuid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
 
 /// Kafka's `LeaderRecoveryState`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -113,6 +117,12 @@ impl PartitionRegistration {
     /// fields keep their value; a leader other than [`NO_LEADER_CHANGE`] (including the
     /// same leader again, and [`NO_LEADER`]) bumps the leader epoch by one; every change
     /// bumps the partition epoch by one.
+    ///
+    /// One check is stricter than Kafka: a change of replicas that keeps real (not
+    /// "migrating") directories of another length is refused. Kafka's merge accepts it and
+    /// then cannot load its own snapshot of the result (`checkDirectories` throws); its
+    /// controller always sends directories with new replicas, so only a faulty writer hits
+    /// this.
     pub fn merge(
         &self,
         c: &PartitionChangeRecord,
@@ -127,6 +137,7 @@ impl PartitionRegistration {
                 .unwrap_or_else(|| self.directories.clone()),
             replicas.len(),
         );
+        check_directories(replicas.len(), &directories)?;
         let (leader, leader_epoch) = if c.leader == NO_LEADER_CHANGE {
             (self.leader, self.leader_epoch)
         } else {
@@ -387,6 +398,17 @@ mod tests {
             })
             .unwrap();
         assert_eq!(with_dirs.directory(3), Some(dir));
+        // New replicas without directories cannot keep three real ones.
+        assert_eq!(
+            with_dirs.merge(&PartitionChangeRecord {
+                replicas: Some(vec![1]),
+                ..Default::default()
+            }),
+            Err(PartitionError::DirectoriesMismatch {
+                replicas: 1,
+                directories: 3
+            })
+        );
         assert!(
             p.merge(&PartitionChangeRecord {
                 leader_recovery_state: 7,
