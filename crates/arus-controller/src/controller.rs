@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use arus_protocol::Uuid;
 use arus_protocol::messages::{
-    AlterConfigsRequest, BrokerHeartbeatRequest, BrokerRegistrationRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest,
-    IncrementalAlterConfigsRequest, UpdateFeaturesRequest,
+    AlterConfigsRequest, AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest,
+    BrokerRegistrationRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    ElectLeadersRequest, IncrementalAlterConfigsRequest, UpdateFeaturesRequest,
 };
 
 use crate::brokers::{self, HeartbeatReply};
@@ -218,6 +218,17 @@ impl Controller {
     /// When `tick` next has something to do (`i64::MAX` when no session can expire).
     pub fn next_tick_ms(&self) -> i64 {
         self.heartbeats.next_check_time_ms().saturating_add(1)
+    }
+
+    /// AlterPartition from a partition leader, at request version `version`.
+    pub fn alter_partition(
+        &mut self,
+        request: &AlterPartitionRequest,
+        version: i16,
+    ) -> Result<Outcome<AlterPartitionResponse>, ControllerError> {
+        let (records, response) =
+            crate::alter_partition::alter_partition(&self.decider(), request, version)?;
+        Ok(Outcome::new(records, response))
     }
 
     /// UnregisterBroker.

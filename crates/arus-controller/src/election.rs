@@ -26,6 +26,20 @@ enum Scope {
     NoLeader,
 }
 
+/// What one partition change aims at (the optional parts of Kafka's
+/// `PartitionChangeBuilder` setters).
+pub struct ChangeSpec<'x> {
+    /// Who may lead (Kafka's `LeaderAcceptor`).
+    pub acceptable: &'x dyn Fn(i32) -> bool,
+    pub election: Election,
+    /// The ISR to move to (unchanged when `None`).
+    pub target_isr: Option<Vec<i32>>,
+    /// A broker that shut down uncleanly: kept out of the new ELR.
+    pub unclean_shutdown: Option<i32>,
+    /// The leader recovery state to move to (AlterPartition).
+    pub target_recovery: Option<i8>,
+}
+
 /// Read-only helpers over the state and the static config.
 pub struct Decider<'a> {
     pub state: &'a ClusterState,
@@ -88,35 +102,34 @@ impl<'a> Decider<'a> {
     }
 
     /// Builds one partition's change with Kafka's defaults for this cluster.
-    #[allow(clippy::too_many_arguments)]
     pub fn change(
         &self,
         topic_name: &str,
         topic_id: Uuid,
         partition_id: i32,
         partition: &PartitionInfo,
-        acceptable: &dyn Fn(i32) -> bool,
-        election: Election,
-        target_isr: Option<Vec<i32>>,
-        unclean_shutdown: Option<i32>,
+        spec: ChangeSpec<'_>,
     ) -> Option<arus_protocol::metadata::PartitionChangeRecord> {
         let mv = self.metadata_version();
         let default_dir = |b: i32| self.default_dir(b);
         let ctx = ChangeContext {
-            is_acceptable_leader: acceptable,
+            is_acceptable_leader: spec.acceptable,
             min_isr: self.min_isr(topic_name),
             elr_enabled: self.elr_enabled(),
             bump_epoch_on_isr_shrink: mv.is_leader_epoch_bump_required_on_isr_shrink(),
             directory_assignment: mv.is_directory_assignment_supported(),
             default_dir: &default_dir,
         };
-        let mut builder =
-            PartitionChangeBuilder::new(partition, topic_id, partition_id, ctx).election(election);
-        if let Some(isr) = target_isr {
+        let mut builder = PartitionChangeBuilder::new(partition, topic_id, partition_id, ctx)
+            .election(spec.election);
+        if let Some(isr) = spec.target_isr {
             builder = builder.target_isr(isr);
         }
-        if let Some(b) = unclean_shutdown {
+        if let Some(b) = spec.unclean_shutdown {
             builder = builder.unclean_shutdown_replicas(vec![b]);
+        }
+        if let Some(state) = spec.target_recovery {
+            builder = builder.target_leader_recovery_state(state);
         }
         builder.build()
     }
@@ -158,17 +171,14 @@ impl<'a> Decider<'a> {
                     .copied()
                     .filter(|&r| r != to_remove && r != unclean_shutdown)
                     .collect();
-                let unclean = (unclean_shutdown != NO_LEADER).then_some(unclean_shutdown);
-                if let Some(rec) = self.change(
-                    &topic.name,
-                    topic.id,
-                    pid,
-                    p,
-                    &acceptable,
+                let spec = ChangeSpec {
+                    acceptable: &acceptable,
                     election,
-                    Some(target_isr),
-                    unclean,
-                ) {
+                    target_isr: Some(target_isr),
+                    unclean_shutdown: (unclean_shutdown != NO_LEADER).then_some(unclean_shutdown),
+                    target_recovery: None,
+                };
+                if let Some(rec) = self.change(&topic.name, topic.id, pid, p, spec) {
                     out.push(MetadataRecord::PartitionChange(rec));
                 }
             }
@@ -376,22 +386,20 @@ impl<'a> Decider<'a> {
             ElectionType::Unclean => Election::Unclean,
         };
         let acceptable = |r: i32| self.state.is_active(r);
-        self.change(
-            topic,
-            info.id,
-            partition_id,
-            p,
-            &acceptable,
+        let spec = ChangeSpec {
+            acceptable: &acceptable,
             election,
-            None,
-            None,
-        )
-        .ok_or_else(|| {
-            ControllerError::code_only(match election_type {
-                ElectionType::Preferred => ErrorCode::PreferredLeaderNotAvailable,
-                ElectionType::Unclean => ErrorCode::EligibleLeadersNotAvailable,
+            target_isr: None,
+            unclean_shutdown: None,
+            target_recovery: None,
+        };
+        self.change(topic, info.id, partition_id, p, spec)
+            .ok_or_else(|| {
+                ControllerError::code_only(match election_type {
+                    ElectionType::Preferred => ErrorCode::PreferredLeaderNotAvailable,
+                    ElectionType::Unclean => ErrorCode::EligibleLeadersNotAvailable,
+                })
             })
-        })
     }
 }
 

@@ -18,6 +18,7 @@
 //! `PartitionChangeBuilder`, `ProducerIdControlManager`, `FeatureControlManager` and
 //! `ConfigurationControlManager`.
 
+pub mod alter_partition;
 pub mod brokers;
 pub mod config;
 pub mod configs;

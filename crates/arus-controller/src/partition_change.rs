@@ -63,6 +63,7 @@ pub struct PartitionChangeBuilder<'a> {
     target_elr: Vec<i32>,
     target_last_known_elr: Vec<i32>,
     unclean_shutdown_replicas: Vec<i32>,
+    target_leader_recovery_state: i8,
     use_last_known_leader: bool,
 }
 
@@ -87,6 +88,7 @@ impl<'a> PartitionChangeBuilder<'a> {
             target_elr: partition.elr.clone(),
             target_last_known_elr: partition.last_known_elr.clone(),
             unclean_shutdown_replicas: Vec::new(),
+            target_leader_recovery_state: partition.leader_recovery_state,
             use_last_known_leader: true,
         }
     }
@@ -106,6 +108,13 @@ impl<'a> PartitionChangeBuilder<'a> {
     /// Replicas that shut down uncleanly: never in the new ELR.
     pub fn unclean_shutdown_replicas(mut self, replicas: Vec<i32>) -> Self {
         self.unclean_shutdown_replicas = replicas;
+        self
+    }
+
+    /// The leader recovery state to move to (AlterPartition reports RECOVERED once an
+    /// uncleanly elected leader has recovered).
+    pub fn target_leader_recovery_state(mut self, state: i8) -> Self {
+        self.target_leader_recovery_state = state;
         self
     }
 
@@ -321,6 +330,9 @@ impl<'a> PartitionChangeBuilder<'a> {
         }
         self.maybe_update_last_known_leader(&mut record);
         self.set_assignment_changes(&mut record);
+        if self.target_leader_recovery_state != self.partition.leader_recovery_state {
+            record.leader_recovery_state = self.target_leader_recovery_state;
+        }
         if is_no_op(&record) {
             None
         } else {

@@ -1,6 +1,7 @@
 //! Scenario tests over the [`Controller`] facade: a harness that plays the driver (appends
 //! each outcome's records at the next offset and replays them) with injected time.
 
+mod alter_partition;
 mod brokers;
 mod election;
 mod image_agreement;

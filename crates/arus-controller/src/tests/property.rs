@@ -16,6 +16,9 @@ enum Cmd {
     AddPartitions(u8, i32),
     Elect,
     Unregister(i32),
+    /// The leader of partition 0 of topic `t` proposes an ISR of its live replicas, or
+    /// shrinks to itself.
+    AlterIsr(u8, bool),
 }
 
 fn cmd() -> impl Strategy<Value = Cmd> {
@@ -30,6 +33,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         (0..4u8, 1..4i32).prop_map(|(t, n)| Cmd::AddPartitions(t, n)),
         Just(Cmd::Elect),
         (0..5i32).prop_map(Cmd::Unregister),
+        (0..4u8, any::<bool>()).prop_map(|(t, grow)| Cmd::AlterIsr(t, grow)),
     ]
 }
 
@@ -92,6 +96,29 @@ fn run(elr: bool, cmds: Vec<Cmd>) -> Harness {
                 };
                 let out = h.c.elect_leaders(&req).unwrap();
                 h.apply(&out.records);
+            }
+            Cmd::AlterIsr(t, grow) => {
+                let name = format!("t{t}");
+                let Some(topic) = h.c.state().topic_by_name(&name) else {
+                    continue;
+                };
+                let p = topic.partitions[&0].clone();
+                if p.leader < 0 {
+                    continue;
+                }
+                let isr: Vec<i32> = if grow {
+                    p.replicas
+                        .iter()
+                        .copied()
+                        .filter(|&r| h.c.state().is_active(r) || r == p.leader)
+                        .collect()
+                } else {
+                    vec![p.leader]
+                };
+                let req = super::alter_partition::alter_req(&h, &name, 0, &isr);
+                if let Ok(out) = h.c.alter_partition(&req, 3) {
+                    h.apply(&out.records);
+                }
             }
             Cmd::Unregister(id) => {
                 if let Ok(out) = h.c.unregister_broker(id) {
