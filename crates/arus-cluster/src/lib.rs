@@ -6,12 +6,16 @@
 //! - [`publisher`]: the state machine the quorum applies committed batches to; it replays
 //!   them into the current [`arus_metadata::MetadataImage`], which readers load without a
 //!   lock, and tells the broker what changed for this node.
+//! - [`controller_driver`] and [`controller_apis`]: the active controller — requests in,
+//!   decisions by `arus_controller`, records committed to the quorum, responses out.
 //! - [`upgrade`]: the first batch of a directory written by the single-node release.
 //!
 //! Decisions stay in the pure crates: nothing here chooses a leader, a placement or an
 //! error code; it moves records and requests between the parts and the network. It must
 //! not be a dependency of any of them.
 
+pub mod controller_apis;
+pub mod controller_driver;
 pub mod publisher;
 pub mod upgrade;
 
