@@ -37,6 +37,9 @@ pub mod disk;
 pub mod error;
 pub mod log_store;
 pub mod runtime;
+pub mod settings;
+#[cfg(test)]
+mod sim;
 pub mod state_machine;
 pub mod types;
 
