@@ -147,10 +147,18 @@ struct MemFile {
 }
 
 /// An in-memory directory that models fsync: [`MemDisk::crash`] drops unsynced writes.
-/// Clones share the same files (the "disk" outlives the node that uses it).
+/// Clones share the same files (the "disk" outlives the node that uses it). A crash also
+/// detaches every handle taken before it: the dead process's late writes never land.
 #[derive(Debug, Default, Clone)]
 pub struct MemDisk {
-    files: Arc<Mutex<BTreeMap<String, MemFile>>>,
+    shared: Arc<Mutex<MemState>>,
+    generation: u64,
+}
+
+#[derive(Debug, Default)]
+struct MemState {
+    files: BTreeMap<String, MemFile>,
+    generation: u64,
 }
 
 impl MemDisk {
@@ -158,28 +166,52 @@ impl MemDisk {
         Self::default()
     }
 
-    /// A power cut: every file goes back to its last durable state.
+    /// A handle for the process started after the last crash.
+    pub fn handle(&self) -> MemDisk {
+        let generation = lock(&self.shared).generation;
+        MemDisk {
+            shared: self.shared.clone(),
+            generation,
+        }
+    }
+
+    /// A power cut: every file goes back to its last durable state, and every handle taken
+    /// before now stops working.
     pub fn crash(&self) {
-        let mut files = lock(&self.files);
-        files.retain(|_, file| file.durable.is_some());
-        for file in files.values_mut() {
+        let mut state = lock(&self.shared);
+        state.generation += 1;
+        state.files.retain(|_, file| file.durable.is_some());
+        for file in state.files.values_mut() {
             file.current = file.durable.clone().unwrap_or_default();
         }
     }
+
+    fn files(&self) -> io::Result<MutexGuard<'_, MemState>> {
+        let state = lock(&self.shared);
+        if state.generation != self.generation {
+            return Err(io::Error::other("disk handle detached by a crash"));
+        }
+        Ok(state)
+    }
+}
+
+fn not_found(name: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, name.to_string())
 }
 
 impl Disk for MemDisk {
     fn list(&self) -> io::Result<Vec<String>> {
-        Ok(lock(&self.files).keys().cloned().collect())
+        Ok(self.files()?.files.keys().cloned().collect())
     }
 
     fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        Ok(lock(&self.files).get(name).map(|f| f.current.clone()))
+        Ok(self.files()?.files.get(name).map(|f| f.current.clone()))
     }
 
     fn append(&self, name: &str, data: &[u8]) -> io::Result<()> {
-        let mut files = lock(&self.files);
-        files
+        let mut state = self.files()?;
+        state
+            .files
             .entry(name.to_string())
             .or_default()
             .current
@@ -188,19 +220,15 @@ impl Disk for MemDisk {
     }
 
     fn sync(&self, name: &str) -> io::Result<()> {
-        let mut files = lock(&self.files);
-        let file = files
-            .get_mut(name)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?;
+        let mut state = self.files()?;
+        let file = state.files.get_mut(name).ok_or_else(|| not_found(name))?;
         file.durable = Some(file.current.clone());
         Ok(())
     }
 
     fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
-        let mut files = lock(&self.files);
-        let file = files
-            .get_mut(name)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?;
+        let mut state = self.files()?;
+        let file = state.files.get_mut(name).ok_or_else(|| not_found(name))?;
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         file.current.truncate(len);
         let mut durable = file.durable.take().unwrap_or_default();
@@ -210,12 +238,12 @@ impl Disk for MemDisk {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        lock(&self.files).remove(name);
+        self.files()?.files.remove(name);
         Ok(())
     }
 
     fn write_atomic(&self, name: &str, data: &[u8]) -> io::Result<()> {
-        lock(&self.files).insert(
+        self.files()?.files.insert(
             name.to_string(),
             MemFile {
                 durable: Some(data.to_vec()),
@@ -238,7 +266,13 @@ mod tests {
         disk.append("a", b"two").unwrap();
         disk.append("b", b"never synced").unwrap();
         disk.write_atomic("c", b"atomic").unwrap();
+        let before = disk.handle();
         disk.crash();
+        assert!(
+            before.append("a", b"late").is_err(),
+            "a dead process cannot write"
+        );
+        let disk = disk.handle();
         assert_eq!(disk.read("a").unwrap().unwrap(), b"one");
         assert_eq!(disk.read("b").unwrap(), None);
         assert_eq!(disk.read("c").unwrap().unwrap(), b"atomic");

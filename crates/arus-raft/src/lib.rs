@@ -36,10 +36,18 @@ mod checked;
 pub mod disk;
 pub mod error;
 pub mod log_store;
+mod quorum;
 pub mod runtime;
+pub mod settings;
+#[cfg(test)]
+mod sim;
 pub mod state_machine;
+pub mod transport;
 pub mod types;
 
 pub use error::{QuorumError, StoreError, TransportError};
+pub use quorum::{Quorum, QuorumConfig, QuorumStatus, ReplicaStatus};
+pub use settings::RaftSettings;
 pub use state_machine::{CommittedBatch, MetadataStateMachine};
+pub use transport::TransportSettings;
 pub use types::{Batch, Node, NodeId, TypeConfig};

@@ -15,7 +15,7 @@ pub(crate) mod segment;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -179,6 +179,29 @@ impl LogStore {
         inner.vote.is_none() && inner.entries.is_empty() && inner.purged.is_none()
     }
 
+    /// The entries of `range` for openraft: a prefix of the range that starts at its start, or
+    /// nothing. When the start was purged meanwhile (openraft 0.9's replication can retry a
+    /// range the leader has since purged), returning the later entries would send a follower
+    /// entries that do not follow its `prev_log_id`; an empty answer makes openraft fall back to
+    /// a heartbeat and then to a snapshot.
+    fn consecutive_entries(&self, range: impl RangeBounds<u64>) -> Vec<Entry> {
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let inner = self.lock();
+        if inner.purged.is_some_and(|p| start <= p.index) {
+            tracing::debug!(start, purged = ?inner.purged, "log read below the purge point");
+            return Vec::new();
+        }
+        inner
+            .entries
+            .range(range)
+            .map(|(_, s)| s.entry.clone())
+            .collect()
+    }
+
     /// A copy of the entries in `range` (tests and diagnostics).
     pub fn entries(&self, range: impl RangeBounds<u64>) -> Vec<Entry> {
         let inner = self.lock();
@@ -297,7 +320,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
-        Ok(self.entries(range))
+        Ok(self.consecutive_entries(range))
     }
 }
 

@@ -23,7 +23,7 @@ fn indexes(store: &LogStore) -> Vec<(u64, u64)> {
 }
 
 fn reopen(disk: &MemDisk, segment_bytes: u64) -> LogStore {
-    LogStore::open(Arc::new(disk.clone()), segment_bytes).unwrap()
+    LogStore::open(Arc::new(disk.handle()), segment_bytes).unwrap()
 }
 
 #[test]
@@ -136,4 +136,24 @@ async fn vote_is_durable_on_a_real_directory() {
     drop(store);
     let mut store = LogStore::open(disk, DEFAULT_SEGMENT_BYTES).unwrap();
     assert_eq!(store.read_vote().await.unwrap(), Some(vote));
+}
+
+#[tokio::test]
+async fn a_read_from_below_the_purge_point_returns_nothing_rather_than_a_gap() {
+    let disk = MemDisk::new();
+    let mut store = reopen(&disk, 1 << 20);
+    store
+        .lock()
+        .append((0..=8).map(|i| entry(1, i)).collect())
+        .unwrap();
+    store.lock().purge(entry(1, 5).log_id).unwrap();
+    assert!(store.try_get_log_entries(0..8).await.unwrap().is_empty());
+    let from_six: Vec<u64> = store
+        .try_get_log_entries(6..8)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.log_id.index)
+        .collect();
+    assert_eq!(from_six, vec![6, 7]);
 }
