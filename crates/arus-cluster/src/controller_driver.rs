@@ -56,8 +56,13 @@ pub trait MetadataLog: Send + Sync + 'static {
     /// The index the next write will get (Kafka's broker epoch is the offset of the
     /// registration record).
     fn next_index(&self) -> u64;
-    /// The committed index this node knows of.
-    fn committed_index(&self) -> Option<u64>;
+    /// The index of the last entry in this node's log (committed or not).
+    fn last_log_index(&self) -> Option<u64>;
+    /// The index of the last entry applied to the image (records or not: blank and
+    /// membership entries count too).
+    fn applied_index(&self) -> Option<u64>;
+    /// Resolves once `applied_index()` reaches `index`.
+    fn wait_applied(&self, index: u64) -> BoxFuture<()>;
     /// Leadership changes.
     fn leadership(&self) -> watch::Receiver<Leadership>;
 }
@@ -118,6 +123,10 @@ pub struct DriverSettings {
     pub node_id: i32,
     pub config: ControllerConfig,
     pub validator: Arc<dyn ConfigValidator + Send + Sync>,
+    /// The first batch of a new metadata log (the features `arus storage format` chose, or
+    /// the content of a single-node release's directory), written by whichever node first
+    /// becomes controller of a log that has no `metadata.version` yet.
+    pub bootstrap: Vec<MetadataRecord>,
 }
 
 fn now_ms() -> i64 {
@@ -201,9 +210,12 @@ async fn lead(
     leadership: &mut watch::Receiver<Leadership>,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    // Everything earlier leaders committed must be in the image the controller starts from.
-    let committed = log.committed_index().map_or(-1, |i| i as i64);
-    metadata.caught_up_to(committed).await;
+    // Everything earlier leaders committed must be in the image the controller starts
+    // from: a new leader's log holds every committed entry, and its own first (blank) entry
+    // commits only after all of them, so applying up to the log's end as of now suffices.
+    if let Some(end) = log.last_log_index() {
+        log.wait_applied(end).await;
+    }
     let image = metadata.image();
     let seed = now_ms();
     let mut controller = match Controller::from_image(
@@ -227,6 +239,16 @@ async fn lead(
         offset = image.provenance().offset,
         "active controller"
     );
+    if image.metadata_version().is_none() && !settings.bootstrap.is_empty() {
+        match commit(log, &mut controller, settings.bootstrap.clone()).await {
+            Ok(offset) => info!(
+                offset,
+                records = settings.bootstrap.len(),
+                "metadata log bootstrapped"
+            ),
+            Err(_) => return,
+        }
+    }
     let mut ids = RandomTopicIds;
     loop {
         let next_tick = controller.next_tick_ms();
@@ -298,7 +320,7 @@ async fn commit(
     records: Vec<MetadataRecord>,
 ) -> Result<i64, Option<i32>> {
     if records.is_empty() {
-        return Ok(log.committed_index().map_or(-1, |i| i as i64));
+        return Ok(log.applied_index().map_or(-1, |i| i as i64));
     }
     let mut batch = Vec::with_capacity(records.len());
     for r in &records {
@@ -308,7 +330,7 @@ async fn commit(
                 // Records the controller built always encode; refusing the request keeps the
                 // log clean if one does not.
                 warn!(error = %e, record = r.name(), "controller built a record that does not encode");
-                return Ok(log.committed_index().map_or(-1, |i| i as i64));
+                return Ok(log.applied_index().map_or(-1, |i| i as i64));
             }
         }
     }
@@ -371,8 +393,15 @@ mod tests {
         fn next_index(&self) -> u64 {
             self.state.lock().unwrap().0 + 1
         }
-        fn committed_index(&self) -> Option<u64> {
+        fn last_log_index(&self) -> Option<u64> {
             Some(self.state.lock().unwrap().0)
+        }
+        fn applied_index(&self) -> Option<u64> {
+            Some(self.state.lock().unwrap().0)
+        }
+        fn wait_applied(&self, _index: u64) -> BoxFuture<()> {
+            // Writes apply before they resolve.
+            Box::pin(async {})
         }
         fn leadership(&self) -> watch::Receiver<Leadership> {
             self.leadership.subscribe()
@@ -394,14 +423,6 @@ mod tests {
             state: Mutex::new((0, publisher)),
             leadership,
         });
-        // Bootstrap: metadata.version, as `arus storage format` writes it.
-        let bootstrap: Vec<Bytes> = Controller::bootstrap_records(
-            &[("metadata.version".to_string(), 33)].into_iter().collect(),
-        )
-        .iter()
-        .map(|r| r.encode().unwrap())
-        .collect();
-        log.write(bootstrap).await.unwrap();
         let (stop, stop_rx) = watch::channel(false);
         let mut config = ControllerConfig::new("cluster-x", 1);
         config.session_timeout_ms = 9_000;
@@ -412,6 +433,10 @@ mod tests {
                 node_id: 1,
                 config,
                 validator: Arc::new(AcceptAllConfigs),
+                // metadata.version, as `arus storage format` writes it.
+                bootstrap: Controller::bootstrap_records(
+                    &[("metadata.version".to_string(), 33)].into_iter().collect(),
+                ),
             },
             stop_rx,
         );

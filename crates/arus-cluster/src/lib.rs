@@ -21,6 +21,7 @@
 pub mod controller_apis;
 pub mod controller_driver;
 pub mod publisher;
+pub mod quorum_log;
 pub mod upgrade;
 
 pub use publisher::{MetadataHandle, MetadataPublisher, Published};
