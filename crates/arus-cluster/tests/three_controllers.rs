@@ -1,4 +1,5 @@
 //! Three quorum members over TCP on 127.0.0.1, each with the metadata publisher and the
+#![allow(clippy::needless_update)]
 //! controller driver: brokers register through whichever node leads, a topic created there
 //! reaches every node's image, and after the active controller stops, another is elected
 //! and serves the next CreateTopics.
