@@ -1,8 +1,9 @@
 //! Three quorum members over TCP on 127.0.0.1, each with the metadata publisher and the
-#![allow(clippy::needless_update)]
 //! controller driver: brokers register through whichever node leads, a topic created there
 //! reaches every node's image, and after the active controller stops, another is elected
 //! and serves the next CreateTopics.
+
+#![allow(clippy::needless_update)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
