@@ -18,8 +18,10 @@
 // a later spec adds take their defaults.
 #![allow(clippy::needless_update)]
 
+pub mod channel;
 pub mod controller_apis;
 pub mod controller_driver;
+pub mod controller_listener;
 pub mod publisher;
 pub mod quorum_log;
 pub mod upgrade;

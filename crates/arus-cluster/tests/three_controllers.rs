@@ -9,9 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arus_broker::controller_channel::ControllerChannel;
+use arus_cluster::channel::ClusterChannel;
+use arus_cluster::controller_driver::MetadataLog;
 use arus_cluster::controller_driver::{
     self, ControllerHandle, ControllerRequestError, DriverSettings,
 };
+use arus_cluster::controller_listener::{self, ControllerService};
 use arus_cluster::publisher::{MetadataHandle, MetadataPublisher};
 use arus_cluster::quorum_log::QuorumLog;
 use arus_controller::{AcceptAllConfigs, Controller, ControllerConfig};
@@ -25,6 +29,7 @@ use arus_raft::{Quorum, QuorumConfig, RaftSettings, TransportSettings};
 use tokio::sync::watch;
 
 struct Node {
+    channel: ClusterChannel,
     id: i32,
     quorum: Arc<Quorum>,
     metadata: MetadataHandle,
@@ -56,12 +61,11 @@ async fn start(
         settings: settings(),
         transport: TransportSettings::default(),
     };
-    let mut quorum = Quorum::start(config, publisher).await.unwrap();
-    quorum.serve(listener);
-    let quorum = Arc::new(quorum);
+    let quorum = Arc::new(Quorum::start(config, publisher).await.unwrap());
     let (stop, stop_rx) = watch::channel(false);
+    let log = Arc::new(QuorumLog::new(quorum.clone()));
     let controller = controller_driver::start(
-        Arc::new(QuorumLog::new(quorum.clone())),
+        log.clone(),
         metadata.clone(),
         DriverSettings {
             node_id: id,
@@ -72,9 +76,30 @@ async fn start(
                 &[("metadata.version".to_string(), 33)].into_iter().collect(),
             ),
         },
-        stop_rx,
+        stop_rx.clone(),
+    );
+    // One port for the quorum's RPCs and the Kafka requests to the controller.
+    let service = Arc::new(ControllerService {
+        node_id: id,
+        controller: controller.clone(),
+        quorum: quorum.clone(),
+        voter_endpoints: BTreeMap::new(),
+        max_frame_bytes: 1 << 20,
+    });
+    tokio::spawn(controller_listener::serve(listener, service, stop_rx));
+    let controllers = voters
+        .iter()
+        .map(|(id, addr)| (*id as i32, addr.clone()))
+        .collect();
+    let channel = ClusterChannel::new(
+        id,
+        controller.clone(),
+        log.leadership(),
+        controllers,
+        quorum.applied_index(),
     );
     Node {
+        channel,
         id,
         quorum,
         metadata,
@@ -214,6 +239,31 @@ async fn three_controllers_commit_create_topics_and_survive_the_active_ones_stop
         panic!()
     };
     assert_eq!(c.topics[0].error_code, 0, "{:?}", c.topics[0].error_message);
+    // A node that does not lead forwards over the leader's CONTROLLER listener, and its own
+    // image has the change once `await_metadata` says so.
+    let follower = nodes
+        .iter()
+        .find(|n| !n.quorum.is_leader())
+        .expect("a follower");
+    let forwarded = follower
+        .channel
+        .forward(create("refunds", 1), 7, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let Response::CreateTopics(c) = forwarded.response else {
+        panic!()
+    };
+    assert_eq!(c.topics[0].error_code, 0, "{:?}", c.topics[0].error_message);
+    assert!(
+        follower
+            .channel
+            .await_metadata(forwarded.metadata_offset, Duration::from_secs(10))
+            .await
+    );
+    assert_eq!(
+        follower.metadata.image().topic("refunds").map(|t| t.id),
+        Some(c.topics[0].topic_id)
+    );
     for n in &nodes {
         assert_ne!(n.id, stopped_id);
         tokio::time::timeout(Duration::from_secs(10), n.metadata.caught_up_to(offset))

@@ -1,0 +1,191 @@
+//! The broker's [`ControllerChannel`] in a cluster: a forwarded request goes to the active
+//! controller — a local call when this node leads the quorum, a Kafka request on the
+//! leader's CONTROLLER listener otherwise — and is retried, within the request's timeout,
+//! while the leadership moves (NOT_CONTROLLER, a dropped connection, no leader yet). The
+//! client never hears NOT_CONTROLLER.
+//!
+//! The metadata offset of a remote answer is the leader's high watermark right after it
+//! answered (DescribeQuorum): the controller replies only after committing and applying
+//! the change, so that offset includes it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use arus_broker::controller_channel::{BoxFuture, ControllerChannel, ForwardError, Forwarded};
+use arus_client::Client;
+use arus_protocol::messages::DescribeQuorumRequest;
+use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use arus_protocol::{ErrorCode, Request, Response};
+use std::sync::Arc;
+use tokio::sync::{Mutex, watch};
+use tracing::debug;
+
+use crate::controller_driver::{ControllerHandle, ControllerRequestError, Leadership};
+use crate::controller_listener::response_error;
+
+/// See the module documentation.
+pub struct ClusterChannel {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node_id: i32,
+    local: ControllerHandle,
+    leadership: watch::Receiver<Leadership>,
+    /// Every voter's CONTROLLER listener, `host:port`.
+    controllers: BTreeMap<i32, String>,
+    /// This node's applied metadata offset (the quorum's applied index).
+    applied: watch::Receiver<Option<u64>>,
+    clients: Mutex<HashMap<i32, Client>>,
+}
+
+impl ClusterChannel {
+    pub fn new(
+        node_id: i32,
+        local: ControllerHandle,
+        leadership: watch::Receiver<Leadership>,
+        controllers: BTreeMap<i32, String>,
+        applied: watch::Receiver<Option<u64>>,
+    ) -> ClusterChannel {
+        ClusterChannel {
+            inner: Arc::new(Inner {
+                node_id,
+                local,
+                leadership,
+                controllers,
+                applied,
+                clients: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
+impl Inner {
+    async fn remote(&self, leader: i32, request: Request, version: i16) -> Option<Response> {
+        let addr = self.controllers.get(&leader)?;
+        let mut clients = self.clients.lock().await;
+        let client = match clients.entry(leader) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => match Client::connect(addr).await {
+                Ok(c) => e.insert(c),
+                Err(err) => {
+                    debug!(leader, %addr, error = %err, "cannot reach the controller");
+                    return None;
+                }
+            },
+        };
+        match client.send_with_version(request, version).await {
+            Ok(response) => Some(response),
+            Err(e) => {
+                debug!(leader, error = %e, "controller connection failed");
+                clients.remove(&leader);
+                None
+            }
+        }
+    }
+
+    async fn remote_high_watermark(&self, leader: i32) -> Option<i64> {
+        let request = Request::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        match self.remote(leader, request, 0).await? {
+            Response::DescribeQuorum(r) => r
+                .topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .filter(|p| p.error_code == 0)
+                .map(|p| p.high_watermark),
+            _ => None,
+        }
+    }
+
+    async fn forward(
+        &self,
+        request: Request,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Forwarded, ForwardError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut leadership = self.leadership.clone();
+        loop {
+            let lead = *leadership.borrow_and_update();
+            match lead.leader {
+                Some(id) if id == self.node_id => {
+                    match self.local.submit(request.clone(), version).await {
+                        Ok(reply) => {
+                            return Ok(Forwarded {
+                                response: reply.response,
+                                metadata_offset: reply.metadata_offset,
+                            });
+                        }
+                        Err(ControllerRequestError::NotController { .. }) => {}
+                        Err(ControllerRequestError::Unsupported(api)) => {
+                            return Err(ForwardError::Protocol(format!(
+                                "the controller does not serve {api}"
+                            )));
+                        }
+                    }
+                }
+                Some(id) => {
+                    if let Some(response) = self.remote(id, request.clone(), version).await
+                        && response_error(&response) != Some(ErrorCode::NotController)
+                    {
+                        let offset = match self.remote_high_watermark(id).await {
+                            Some(hw) => hw,
+                            None => self.applied.borrow().map_or(-1, |a| a as i64),
+                        };
+                        return Ok(Forwarded {
+                            response,
+                            metadata_offset: offset,
+                        });
+                    }
+                }
+                None => {}
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(ForwardError::Timeout(timeout));
+            }
+            let pause = (deadline - now).min(Duration::from_millis(100));
+            tokio::select! {
+                _ = leadership.changed() => {}
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+impl ControllerChannel for ClusterChannel {
+    fn forward(
+        &self,
+        request: Request,
+        version: i16,
+        timeout: Duration,
+    ) -> BoxFuture<Result<Forwarded, ForwardError>> {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.forward(request, version, timeout).await })
+    }
+
+    fn await_metadata(&self, offset: i64, timeout: Duration) -> BoxFuture<bool> {
+        let mut applied = self.inner.applied.clone();
+        Box::pin(async move {
+            if offset < 0 {
+                return true;
+            }
+            tokio::time::timeout(
+                timeout,
+                applied.wait_for(|a| a.is_some_and(|a| a as i64 >= offset)),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok())
+        })
+    }
+}

@@ -1,0 +1,494 @@
+//! The CONTROLLER listener (`controller.listener.names`): one port for the quorum's own
+//! RPCs and for the Kafka requests brokers and tools send to controllers.
+//!
+//! A connection that starts with the quorum's preamble (`arus_raft::transport::PREAMBLE`,
+//! which read as a Kafka frame size would be larger than any request Arus accepts) is
+//! handed to the quorum. Any other connection speaks Kafka's framing, one request at a time:
+//! ApiVersions, DescribeQuorum (what `kafka-metadata-quorum --bootstrap-controller` asks),
+//! and the requests the controller decides (BrokerRegistration, BrokerHeartbeat,
+//! AllocateProducerIds, UnregisterBroker, and the admin requests brokers forward).
+//! A request the controller cannot take because another node leads answers NOT_CONTROLLER
+//! in the API's own error field, which makes the sender look for the leader.
+//!
+//! Bounds: a frame above `max_frame_bytes` or one that does not decode closes the
+//! connection with a log line; a frame is read whole before anything is allocated for its
+//! decoding beyond its own bytes.
+
+// Generated message structs are built with `..Default::default()` (see lib.rs).
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arus_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
+use arus_protocol::messages::describe_quorum_response::{
+    DescribeQuorumResponse, Listener, Node, PartitionData, ReplicaState, TopicData,
+};
+use arus_protocol::messages::*;
+use arus_protocol::{ApiKey, ErrorCode, Request, Response, Uuid};
+use arus_raft::transport::PREAMBLE;
+use arus_raft::{Quorum, ReplicaStatus};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::controller_driver::{ControllerHandle, ControllerRequestError};
+
+/// The APIs a controller serves, with the versions Arus implements for them.
+pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::ApiVersions, 0, 5),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::BrokerRegistration, 0, 4),
+    (ApiKey::BrokerHeartbeat, 0, 1),
+    (ApiKey::UnregisterBroker, 0, 0),
+    (ApiKey::AllocateProducerIds, 0, 0),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::UpdateFeatures, 0, 2),
+];
+
+/// What the listener serves with.
+pub struct ControllerService {
+    pub node_id: i32,
+    pub controller: ControllerHandle,
+    pub quorum: Arc<Quorum>,
+    /// Every voter's CONTROLLER endpoint (DescribeQuorum v2's nodes): node id → (listener
+    /// name, host, port).
+    pub voter_endpoints: BTreeMap<i32, (String, String, u16)>,
+    pub max_frame_bytes: usize,
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<ControllerService>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let service = service.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = connection(stream, &service).await {
+                            debug!(%peer, error = %e, "controller connection closed");
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "controller listener cannot accept");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn connection(mut stream: TcpStream, service: &ControllerService) -> std::io::Result<()> {
+    let mut first = [0u8; PREAMBLE.len()];
+    let mut seen = 0;
+    // `peek` may return fewer bytes than are on their way; a Kafka client always sends at
+    // least a whole header (more than 8 bytes), so waiting for 8 never stalls one.
+    while seen < first.len() {
+        seen = stream.peek(&mut first).await?;
+        if seen == 0 {
+            return Ok(());
+        }
+        if first[..seen] != PREAMBLE[..seen] {
+            break;
+        }
+        if seen < first.len() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+    if seen == first.len() && first == PREAMBLE {
+        return service
+            .quorum
+            .serve_connection(stream)
+            .await
+            .map_err(std::io::Error::other);
+    }
+    loop {
+        let mut size = [0u8; 4];
+        match stream.read_exact(&mut size).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let size = i32::from_be_bytes(size);
+        if size <= 0 || size as usize > service.max_frame_bytes {
+            warn!(
+                size,
+                "controller listener: frame size out of bounds; closing"
+            );
+            return Ok(());
+        }
+        let mut frame = vec![0u8; size as usize];
+        stream.read_exact(&mut frame).await?;
+        let frame = Bytes::from(frame);
+        let (header, request) = match arus_protocol::decode_request(frame) {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                warn!(error = %e, "controller listener: request does not decode; closing");
+                return Ok(());
+            }
+        };
+        let key = request.api_key();
+        let version = header.request_api_version;
+        if !CONTROLLER_APIS
+            .iter()
+            .any(|(k, lo, hi)| *k == key && (*lo..=*hi).contains(&version))
+        {
+            warn!(
+                api = key.name(),
+                version, "controller listener: API not served; closing"
+            );
+            return Ok(());
+        }
+        let response = handle(service, request, version).await;
+        let mut out = BytesMut::new();
+        if let Err(e) =
+            arus_protocol::encode_response(header.correlation_id, key, version, &response, &mut out)
+        {
+            warn!(error = %e, "controller listener: response does not encode; closing");
+            return Ok(());
+        }
+        stream.write_all(&out).await?;
+    }
+}
+
+async fn handle(service: &ControllerService, request: Request, version: i16) -> Response {
+    match request {
+        Request::ApiVersions(_) => Response::ApiVersions(ApiVersionsResponse {
+            api_keys: CONTROLLER_APIS
+                .iter()
+                .map(|(k, lo, hi)| ApiVersion {
+                    api_key: k.key(),
+                    min_version: *lo,
+                    max_version: *hi,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        Request::DescribeQuorum(r) => {
+            Response::DescribeQuorum(describe_quorum(service, &r, version))
+        }
+        other => {
+            let template = other.clone();
+            match service.controller.submit(other, version).await {
+                Ok(reply) => reply.response,
+                Err(ControllerRequestError::NotController { leader }) => {
+                    info!(
+                        ?leader,
+                        api = template.api_key().name(),
+                        "not the active controller"
+                    );
+                    error_response(&template, ErrorCode::NotController)
+                }
+                Err(ControllerRequestError::Unsupported(api)) => {
+                    warn!(api, "controller cannot serve");
+                    error_response(&template, ErrorCode::UnsupportedVersion)
+                }
+            }
+        }
+    }
+}
+
+/// `request`'s response with `code` in every error field, as Kafka's
+/// `AbstractRequest.getErrorResponse` builds it.
+pub fn error_response(request: &Request, code: ErrorCode) -> Response {
+    let code = code.code();
+    match request {
+        Request::BrokerRegistration(_) => {
+            Response::BrokerRegistration(BrokerRegistrationResponse {
+                error_code: code,
+                broker_epoch: -1,
+                ..Default::default()
+            })
+        }
+        Request::BrokerHeartbeat(_) => Response::BrokerHeartbeat(BrokerHeartbeatResponse {
+            error_code: code,
+            is_fenced: true,
+            ..Default::default()
+        }),
+        Request::UnregisterBroker(_) => Response::UnregisterBroker(UnregisterBrokerResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        Request::AllocateProducerIds(_) => {
+            Response::AllocateProducerIds(AllocateProducerIdsResponse {
+                error_code: code,
+                producer_id_start: -1,
+                ..Default::default()
+            })
+        }
+        Request::CreateTopics(r) => Response::CreateTopics(CreateTopicsResponse {
+            topics: r
+                .topics
+                .iter()
+                .map(|t| create_topics_response::CreatableTopicResult {
+                    name: t.name.clone(),
+                    error_code: code,
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        Request::DeleteTopics(r) => Response::DeleteTopics(DeleteTopicsResponse {
+            responses: r
+                .topic_names
+                .iter()
+                .map(|n| (Some(n.clone()), Uuid::ZERO))
+                .chain(r.topics.iter().map(|t| (t.name.clone(), t.topic_id)))
+                .map(
+                    |(name, topic_id)| delete_topics_response::DeletableTopicResult {
+                        name,
+                        topic_id,
+                        error_code: code,
+                        ..Default::default()
+                    },
+                )
+                .collect(),
+            ..Default::default()
+        }),
+        Request::CreatePartitions(r) => Response::CreatePartitions(CreatePartitionsResponse {
+            results: r
+                .topics
+                .iter()
+                .map(
+                    |t| create_partitions_response::CreatePartitionsTopicResult {
+                        name: t.name.clone(),
+                        error_code: code,
+                        ..Default::default()
+                    },
+                )
+                .collect(),
+            ..Default::default()
+        }),
+        Request::IncrementalAlterConfigs(r) => {
+            Response::IncrementalAlterConfigs(IncrementalAlterConfigsResponse {
+                responses: r
+                    .resources
+                    .iter()
+                    .map(
+                        |res| incremental_alter_configs_response::AlterConfigsResourceResponse {
+                            error_code: code,
+                            resource_type: res.resource_type,
+                            resource_name: res.resource_name.clone(),
+                            ..Default::default()
+                        },
+                    )
+                    .collect(),
+                ..Default::default()
+            })
+        }
+        Request::AlterConfigs(r) => Response::AlterConfigs(AlterConfigsResponse {
+            responses: r
+                .resources
+                .iter()
+                .map(|res| alter_configs_response::AlterConfigsResourceResponse {
+                    error_code: code,
+                    resource_type: res.resource_type,
+                    resource_name: res.resource_name.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        Request::ElectLeaders(_) => Response::ElectLeaders(ElectLeadersResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        Request::UpdateFeatures(_) => Response::UpdateFeatures(UpdateFeaturesResponse {
+            error_code: code,
+            ..Default::default()
+        }),
+        other => Response::ApiVersions(ApiVersionsResponse {
+            // Not reachable: `handle` answers only CONTROLLER_APIS; a mismatched body makes
+            // the encoder refuse it and the connection close.
+            error_code: code,
+            api_keys: vec![ApiVersion {
+                api_key: other.api_key().key(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    }
+}
+
+/// The error code in a controller response's error fields (the first non-zero one), used
+/// by forwarders to tell NOT_CONTROLLER apart.
+pub fn response_error(response: &Response) -> Option<ErrorCode> {
+    let code = match response {
+        Response::BrokerRegistration(r) => r.error_code,
+        Response::BrokerHeartbeat(r) => r.error_code,
+        Response::UnregisterBroker(r) => r.error_code,
+        Response::AllocateProducerIds(r) => r.error_code,
+        Response::CreateTopics(r) => r
+            .topics
+            .iter()
+            .map(|t| t.error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0),
+        Response::DeleteTopics(r) => r
+            .responses
+            .iter()
+            .map(|t| t.error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0),
+        Response::CreatePartitions(r) => r
+            .results
+            .iter()
+            .map(|t| t.error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0),
+        Response::IncrementalAlterConfigs(r) => r
+            .responses
+            .iter()
+            .map(|t| t.error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0),
+        Response::AlterConfigs(r) => r
+            .responses
+            .iter()
+            .map(|t| t.error_code)
+            .find(|c| *c != 0)
+            .unwrap_or(0),
+        Response::ElectLeaders(r) => r.error_code,
+        Response::UpdateFeatures(r) => r.error_code,
+        Response::DescribeQuorum(r) => r.error_code,
+        _ => 0,
+    };
+    (code != 0).then(|| ErrorCode::from_code(code)).flatten()
+}
+
+/// Kafka's default message of the errors DescribeQuorum answers per partition.
+fn kafka_message(error: ErrorCode) -> &'static str {
+    match error {
+        ErrorCode::UnknownTopicOrPartition => "This server does not host this topic-partition.",
+        ErrorCode::NotLeaderOrFollower => {
+            "For requests intended only for the leader, this error indicates that the broker is not the current leader. For requests intended for any replica, this error indicates that the broker is not a replica of the topic partition."
+        }
+        other => other.name(),
+    }
+}
+
+fn millis(t: Option<SystemTime>) -> i64 {
+    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(-1, |d| d.as_millis() as i64)
+}
+
+/// DescribeQuorum of `__cluster_metadata-0` from this node's quorum status (Kafka's
+/// `KafkaRaftClient.handleDescribeQuorumRequest`: only the leader answers; others say
+/// NOT_LEADER_OR_FOLLOWER).
+fn describe_quorum(
+    service: &ControllerService,
+    request: &DescribeQuorumRequest,
+    version: i16,
+) -> DescribeQuorumResponse {
+    let no_message = || (version >= 2).then(String::new);
+    let valid = request.topics.len() == 1
+        && request.topics[0].topic_name == "__cluster_metadata"
+        && request.topics[0].partitions.len() == 1
+        && request.topics[0].partitions[0].partition_index == 0;
+    let partition = |error: ErrorCode| PartitionData {
+        partition_index: 0,
+        error_code: error.code(),
+        error_message: (error != ErrorCode::None)
+            .then(|| kafka_message(error).to_string())
+            .or_else(no_message),
+        ..Default::default()
+    };
+    if !valid {
+        return DescribeQuorumResponse {
+            error_code: ErrorCode::None.code(),
+            error_message: no_message(),
+            topics: request
+                .topics
+                .iter()
+                .map(|t| TopicData {
+                    topic_name: t.topic_name.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| PartitionData {
+                            partition_index: p.partition_index,
+                            ..partition(ErrorCode::UnknownTopicOrPartition)
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
+    let status = service.quorum.status();
+    if status.leader_id != Some(service.node_id as u64) {
+        return DescribeQuorumResponse {
+            error_code: ErrorCode::None.code(),
+            error_message: no_message(),
+            topics: vec![TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![partition(ErrorCode::NotLeaderOrFollower)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+    }
+    let replica = |r: &ReplicaStatus| ReplicaState {
+        replica_id: r.node_id as i32,
+        replica_directory_id: Uuid::ZERO,
+        log_end_offset: r.log_end_index.map_or(-1, |i| i as i64),
+        last_fetch_timestamp: millis(r.last_fetch),
+        last_caught_up_timestamp: millis(r.last_caught_up),
+        ..Default::default()
+    };
+    DescribeQuorumResponse {
+        error_code: ErrorCode::None.code(),
+        error_message: no_message(),
+        topics: vec![TopicData {
+            topic_name: "__cluster_metadata".into(),
+            partitions: vec![PartitionData {
+                leader_id: service.node_id,
+                leader_epoch: status.term as i32,
+                high_watermark: status.high_watermark.map_or(-1, |h| h as i64),
+                current_voters: status.voters.iter().map(replica).collect(),
+                observers: status.observers.iter().map(replica).collect(),
+                ..partition(ErrorCode::None)
+            }],
+            ..Default::default()
+        }],
+        nodes: if version >= 2 {
+            status
+                .voters
+                .iter()
+                .filter_map(|v| {
+                    let (name, host, port) = service.voter_endpoints.get(&(v.node_id as i32))?;
+                    Some(Node {
+                        node_id: v.node_id as i32,
+                        listeners: vec![Listener {
+                            name: name.clone(),
+                            host: host.clone(),
+                            port: *port,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    }
+}
