@@ -119,7 +119,14 @@ impl Inner {
             let lead = *leadership.borrow_and_update();
             match lead.leader {
                 Some(id) if id == self.node_id => {
-                    match self.local.submit(request.clone(), version).await {
+                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    let submitted = tokio::time::timeout(
+                        remaining,
+                        self.local.submit(request.clone(), version),
+                    )
+                    .await
+                    .map_err(|_| ForwardError::Timeout(timeout))?;
+                    match submitted {
                         Ok(reply) => {
                             return Ok(Forwarded {
                                 response: reply.response,

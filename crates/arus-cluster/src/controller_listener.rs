@@ -16,7 +16,7 @@
 
 // Generated message structs are built with `..Default::default()` (see lib.rs).
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arus_protocol::messages::api_versions_response::{ApiVersion, ApiVersionsResponse};
@@ -25,7 +25,7 @@ use arus_protocol::messages::describe_quorum_response::{
 };
 use arus_protocol::messages::*;
 use arus_protocol::{ApiKey, ErrorCode, Request, Response, Uuid};
-use arus_raft::transport::PREAMBLE;
+use arus_raft::transport::{PREAMBLE, RaftServer};
 use arus_raft::{Quorum, ReplicaStatus};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,7 +56,11 @@ pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
 pub struct ControllerService {
     pub node_id: i32,
     pub controller: ControllerHandle,
-    pub quorum: Arc<Quorum>,
+    /// Weak: connections (long-lived quorum links among them) must not keep a stopped
+    /// node's quorum alive.
+    pub quorum: Weak<Quorum>,
+    /// Serves the quorum's RPC connections.
+    pub raft: RaftServer,
     /// Every voter's CONTROLLER endpoint (DescribeQuorum v2's nodes): node id → (listener
     /// name, host, port).
     pub voter_endpoints: BTreeMap<i32, (String, String, u16)>,
@@ -110,7 +114,7 @@ async fn connection(mut stream: TcpStream, service: &ControllerService) -> std::
     }
     if seen == first.len() && first == PREAMBLE {
         return service
-            .quorum
+            .raft
             .serve_connection(stream)
             .await
             .map_err(std::io::Error::other);
@@ -432,7 +436,19 @@ fn describe_quorum(
             ..Default::default()
         };
     }
-    let status = service.quorum.status();
+    let Some(quorum) = service.quorum.upgrade() else {
+        return DescribeQuorumResponse {
+            error_code: ErrorCode::None.code(),
+            error_message: no_message(),
+            topics: vec![TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![partition(ErrorCode::NotLeaderOrFollower)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+    };
+    let status = quorum.status();
     if status.leader_id != Some(service.node_id as u64) {
         return DescribeQuorumResponse {
             error_code: ErrorCode::None.code(),

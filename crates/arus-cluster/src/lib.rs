@@ -22,6 +22,7 @@ pub mod channel;
 pub mod controller_apis;
 pub mod controller_driver;
 pub mod controller_listener;
+pub mod lifecycle;
 pub mod publisher;
 pub mod quorum_log;
 pub mod upgrade;

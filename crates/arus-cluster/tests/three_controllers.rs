@@ -16,20 +16,21 @@ use arus_cluster::controller_driver::{
     self, ControllerHandle, ControllerRequestError, DriverSettings,
 };
 use arus_cluster::controller_listener::{self, ControllerService};
+use arus_cluster::lifecycle::{self, Registration, Standing};
 use arus_cluster::publisher::{MetadataHandle, MetadataPublisher};
 use arus_cluster::quorum_log::QuorumLog;
 use arus_controller::{AcceptAllConfigs, Controller, ControllerConfig};
-use arus_protocol::messages::broker_registration_request::Feature;
+use arus_protocol::messages::CreateTopicsRequest;
 use arus_protocol::messages::create_topics_request::CreatableTopic;
-use arus_protocol::messages::{
-    BrokerHeartbeatRequest, BrokerRegistrationRequest, CreateTopicsRequest,
-};
 use arus_protocol::{Request, Response, Uuid};
 use arus_raft::{Quorum, QuorumConfig, RaftSettings, TransportSettings};
 use tokio::sync::watch;
 
+/// `broker.session.timeout.ms` for the test: a stopped broker is fenced after it.
+const SESSION_MS: i64 = 1_500;
+
 struct Node {
-    channel: ClusterChannel,
+    channel: Arc<ClusterChannel>,
     id: i32,
     quorum: Arc<Quorum>,
     metadata: MetadataHandle,
@@ -63,13 +64,17 @@ async fn start(
     };
     let quorum = Arc::new(Quorum::start(config, publisher).await.unwrap());
     let (stop, stop_rx) = watch::channel(false);
+    let stop_rx_lifecycle = stop_rx.clone();
     let log = Arc::new(QuorumLog::new(quorum.clone()));
     let controller = controller_driver::start(
         log.clone(),
         metadata.clone(),
         DriverSettings {
             node_id: id,
-            config: ControllerConfig::new("cluster-t", id),
+            config: ControllerConfig {
+                session_timeout_ms: SESSION_MS,
+                ..ControllerConfig::new("cluster-t", id)
+            },
             validator: Arc::new(AcceptAllConfigs),
             // The first controller bootstraps metadata.version, as `arus storage format` would.
             bootstrap: Controller::bootstrap_records(
@@ -82,7 +87,8 @@ async fn start(
     let service = Arc::new(ControllerService {
         node_id: id,
         controller: controller.clone(),
-        quorum: quorum.clone(),
+        quorum: Arc::downgrade(&quorum),
+        raft: quorum.server(),
         voter_endpoints: BTreeMap::new(),
         max_frame_bytes: 1 << 20,
     });
@@ -98,6 +104,28 @@ async fn start(
         controllers,
         quorum.applied_index(),
     );
+    let channel = Arc::new(channel);
+    let (standing, _) = watch::channel(Standing {
+        broker_epoch: -1,
+        fenced: true,
+    });
+    tokio::spawn(lifecycle::run(
+        channel.clone(),
+        Registration {
+            node_id: id,
+            cluster_id: "cluster-t".into(),
+            incarnation_id: Uuid([id as u8; 16]),
+            listeners: vec![("PLAINTEXT".into(), "127.0.0.1".into(), 9000 + id as u16, 0)],
+            rack: None,
+            features: vec![("metadata.version".into(), 7, 33)],
+            log_dir_ids: vec![Uuid([0xd0 + id as u8; 16])],
+            heartbeat_interval: Duration::from_millis(200),
+        },
+        quorum.applied_index(),
+        standing,
+        stop_rx_lifecycle,
+        Duration::from_secs(2),
+    ));
     Node {
         channel,
         id,
@@ -108,12 +136,30 @@ async fn start(
     }
 }
 
+/// Waits until `node`'s image satisfies `check`.
+async fn wait_until(node: &Node, check: impl Fn(&arus_metadata::MetadataImage) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check(&node.metadata.image()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Submits to every node until one (the active controller) answers.
 async fn submit(nodes: &[&Node], request: Request) -> (Response, i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         for n in nodes {
-            match n.controller.submit(request.clone(), 7).await {
+            match tokio::time::timeout(
+                Duration::from_secs(5),
+                n.controller.submit(request.clone(), 7),
+            )
+            .await
+            .expect("the controller loop answers")
+            {
                 Ok(reply) => return (reply.response, reply.metadata_offset),
                 Err(ControllerRequestError::NotController { .. }) => {}
                 Err(e) => panic!("{e}"),
@@ -125,22 +171,6 @@ async fn submit(nodes: &[&Node], request: Request) -> (Response, i64) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn register(id: i32) -> Request {
-    Request::BrokerRegistration(BrokerRegistrationRequest {
-        broker_id: id,
-        cluster_id: "cluster-t".into(),
-        incarnation_id: Uuid([id as u8; 16]),
-        features: vec![Feature {
-            name: "metadata.version".into(),
-            min_supported_version: 7,
-            max_supported_version: 33,
-            ..Default::default()
-        }],
-        log_dirs: vec![Uuid([0xd0 + id as u8; 16])],
-        ..Default::default()
-    })
 }
 
 fn create(name: &str, partitions: i32) -> Request {
@@ -158,6 +188,10 @@ fn create(name: &str, partitions: i32) -> Request {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_controllers_commit_create_topics_and_survive_the_active_ones_stop() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let mut listeners = Vec::new();
     let mut voters = BTreeMap::new();
@@ -171,25 +205,11 @@ async fn three_controllers_commit_create_topics_and_survive_the_active_ones_stop
         nodes.push(start(i as i32 + 1, l, &voters, dir.path()).await);
     }
     let all: Vec<&Node> = nodes.iter().collect();
-    for id in 1..=3 {
-        let (response, offset) = submit(&all, register(id)).await;
-        let Response::BrokerRegistration(r) = response else {
-            panic!()
-        };
-        assert_eq!(r.error_code, 0);
-        // A broker whose metadata has caught up is unfenced by its next heartbeat.
-        let beat = Request::BrokerHeartbeat(BrokerHeartbeatRequest {
-            broker_id: id,
-            broker_epoch: r.broker_epoch,
-            current_metadata_offset: offset,
-            ..Default::default()
-        });
-        let (response, _) = submit(&all, beat).await;
-        let Response::BrokerHeartbeat(h) = response else {
-            panic!()
-        };
-        assert_eq!((h.error_code, h.is_fenced), (0, false));
-    }
+    // Every broker registers and is unfenced by its own heartbeats.
+    wait_until(&nodes[0], |image| {
+        (1..=3).all(|id| image.broker(id).is_some_and(|b| !b.fenced))
+    })
+    .await;
     let (response, offset) = submit(&all, create("orders", 6)).await;
     let Response::CreateTopics(c) = response else {
         panic!()
@@ -233,6 +253,26 @@ async fn three_controllers_commit_create_topics_and_survive_the_active_ones_stop
         }
     };
     quorum.shutdown().await.unwrap();
+    // Its broker stops heartbeating: fenced within the session timeout, and the partitions
+    // it led (one replica each) have no leader until it returns.
+    let fenced_in = tokio::time::Instant::now();
+    wait_until(&nodes[0], |image| {
+        image.broker(stopped_id).is_some_and(|b| b.fenced)
+    })
+    .await;
+    assert!(
+        fenced_in.elapsed() < Duration::from_millis(SESSION_MS as u64 * 4),
+        "fenced after {:?}",
+        fenced_in.elapsed()
+    );
+    wait_until(&nodes[0], |image| {
+        let topic = image.topic("orders").unwrap();
+        topic
+            .partitions
+            .values()
+            .all(|p| (p.replicas == vec![stopped_id]) == (p.leader == -1))
+    })
+    .await;
     let rest: Vec<&Node> = nodes.iter().collect();
     let (response, offset) = submit(&rest, create("payments", 2)).await;
     let Response::CreateTopics(c) = response else {
