@@ -231,6 +231,21 @@ impl Controller {
         Ok(Outcome::new(records, response))
     }
 
+    /// The `auto.leader.rebalance.enable` task (Kafka runs it every
+    /// `leader.imbalance.check.interval.seconds`, 300 by default): preferred-leader elections
+    /// for imbalanced partitions. `response` is true when more may remain (run again).
+    pub fn balance_partition_leaders(&self) -> Outcome<bool> {
+        let (records, more) = self.decider().balance_partition_leaders();
+        Outcome::new(records, more)
+    }
+
+    /// The unclean-election task: leaderless partitions of topics with
+    /// `unclean.leader.election.enable=true` get any live replica as leader.
+    pub fn elect_unclean_leaders(&self) -> Outcome<bool> {
+        let (records, more) = self.decider().elect_unclean_leaders();
+        Outcome::new(records, more)
+    }
+
     /// UnregisterBroker.
     pub fn unregister_broker(&mut self, broker_id: i32) -> Result<Outcome<()>, ControllerError> {
         Ok(Outcome::new(
