@@ -286,11 +286,27 @@ impl Controller {
         Ok(Outcome::new(records, results))
     }
 
-    /// CreatePartitions: a result per topic, in request order.
+    /// CreatePartitions: a result per topic, in request order. More than
+    /// [`topics::MAX_PARTITIONS_PER_BATCH`] new partitions in one request is a request-level
+    /// POLICY_VIOLATION, as in Kafka.
     pub fn create_partitions(
         &mut self,
         request: &CreatePartitionsRequest,
-    ) -> Outcome<Vec<(String, Result<(), ControllerError>)>> {
+    ) -> Result<Outcome<Vec<(String, Result<(), ControllerError>)>>, ControllerError> {
+        let additional: i64 = request
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let current = self.state.topic_by_name(&t.name)?.partitions.len() as i64;
+                (t.count >= 0 && i64::from(t.count) > current).then(|| i64::from(t.count) - current)
+            })
+            .sum();
+        if additional > topics::MAX_PARTITIONS_PER_BATCH {
+            return Err(ControllerError::new(
+                arus_protocol::ErrorCode::PolicyViolation,
+                "Excessively large number of additional partitions per request.",
+            ));
+        }
         let usable = self.usable_brokers();
         let d = Decider::new(&self.state, &self.config);
         let mut records = Vec::new();
@@ -307,7 +323,7 @@ impl Controller {
         if request.validate_only {
             records.clear();
         }
-        Outcome::new(records, results)
+        Ok(Outcome::new(records, results))
     }
 
     /// DeleteTopics (by names for v0–v5, by `topics` for v6+).

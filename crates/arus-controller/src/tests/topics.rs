@@ -343,18 +343,20 @@ fn create_partitions_errors_and_success() {
     h.brokers(&[None, None, None]);
     h.create("t", 2, 2).unwrap();
     let run = |h: &mut Harness, count: i32, assignments: Option<Vec<Vec<i32>>>, name: &str| {
-        let out = h.c.create_partitions(&CreatePartitionsRequest {
-            topics: vec![CreatePartitionsTopic {
-                name: name.into(),
-                count,
-                assignments: assignments.map(|a| {
-                    a.into_iter()
-                        .map(|broker_ids| CreatePartitionsAssignment { broker_ids })
-                        .collect()
-                }),
-            }],
-            ..Default::default()
-        });
+        let out =
+            h.c.create_partitions(&CreatePartitionsRequest {
+                topics: vec![CreatePartitionsTopic {
+                    name: name.into(),
+                    count,
+                    assignments: assignments.map(|a| {
+                        a.into_iter()
+                            .map(|broker_ids| CreatePartitionsAssignment { broker_ids })
+                            .collect()
+                    }),
+                }],
+                ..Default::default()
+            })
+            .unwrap();
         h.apply(&out.records);
         out.response[0].1.clone()
     };
@@ -382,6 +384,21 @@ fn create_partitions_errors_and_success() {
     run(&mut h, 3, Some(vec![vec![2, 1]]), "t").unwrap();
     assert_eq!(h.partition("t", 2).replicas, vec![2, 1]);
     run(&mut h, 6, None, "t").unwrap();
+    let e =
+        h.c.create_partitions(&CreatePartitionsRequest {
+            topics: vec![CreatePartitionsTopic {
+                name: "t".into(),
+                count: 10_007,
+                assignments: None,
+            }],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::PolicyViolation);
+    assert_eq!(
+        e.message.as_deref(),
+        Some("Excessively large number of additional partitions per request.")
+    );
     assert_eq!(h.c.state().topic_by_name("t").unwrap().partitions.len(), 6);
     assert_eq!(h.partition("t", 5).replicas.len(), 2);
 }
