@@ -44,6 +44,12 @@ impl<T> Outcome<T> {
     }
 }
 
+/// Per-topic results in request order: `(topic, outcome)`.
+pub type TopicResults = Vec<(String, Result<(), ControllerError>)>;
+
+/// Per-resource config results in request order.
+pub type ConfigResults = Vec<(ConfigResource, Result<(), ControllerError>)>;
+
 /// Per-partition ElectLeaders results: `(topic, [(partition, outcome)])`.
 pub type ElectLeadersResults = Vec<(String, Vec<(i32, Result<(), ControllerError>)>)>;
 
@@ -292,7 +298,7 @@ impl Controller {
     pub fn create_partitions(
         &mut self,
         request: &CreatePartitionsRequest,
-    ) -> Result<Outcome<Vec<(String, Result<(), ControllerError>)>>, ControllerError> {
+    ) -> Result<Outcome<TopicResults>, ControllerError> {
         let additional: i64 = request
             .topics
             .iter()
@@ -347,7 +353,7 @@ impl Controller {
         &mut self,
         request: &IncrementalAlterConfigsRequest,
         validator: &dyn ConfigValidator,
-    ) -> Outcome<Vec<(ConfigResource, Result<(), ControllerError>)>> {
+    ) -> Outcome<ConfigResults> {
         let mut records = Vec::new();
         let mut results = Vec::new();
         for r in &request.resources {
@@ -394,7 +400,7 @@ impl Controller {
         &mut self,
         request: &AlterConfigsRequest,
         validator: &dyn ConfigValidator,
-    ) -> Outcome<Vec<(ConfigResource, Result<(), ControllerError>)>> {
+    ) -> Outcome<ConfigResults> {
         let mut records = Vec::new();
         let mut results = Vec::new();
         for r in &request.resources {
