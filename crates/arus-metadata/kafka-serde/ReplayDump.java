@@ -5,14 +5,24 @@
 // MetadataRecordSerde framing), then "END". Each record is applied in a delta of its own
 // (image -> delta -> image), the way a broker applies committed batches.
 // Output (stdout), per sequence: "ERR <index> <exception>" for a record Kafka refuses,
+// "LC <index> <node> <changes>" for each node 0-4 whose LocalReplicaChanges (of the delta of
+// record <index>) are not empty (format: see localChanges below),
 // "LOSS <message>" for anything the writer cannot write, one "REC <hex>" per record of the
 // final image (MetadataImage.write), then "DONE".
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
 
+import org.apache.kafka.common.TopicIdPartition;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.protocol.ByteBufferAccessor;
 import org.apache.kafka.common.protocol.ObjectSerializationCache;
+import org.apache.kafka.image.LocalReplicaChanges;
 import org.apache.kafka.image.MetadataDelta;
 import org.apache.kafka.image.MetadataImage;
 import org.apache.kafka.image.MetadataProvenance;
@@ -36,6 +46,33 @@ public class ReplayDump {
         StringBuilder hex = new StringBuilder();
         for (byte b : buf.array()) hex.append(String.format("%02x", b));
         return hex.toString();
+    }
+
+    static String sorted(List<String> items) {
+        Collections.sort(items);
+        return String.join(",", items);
+    }
+
+    // "leaders=<id>:<p>:<elected>,... followers=<id>:<p>,... deletes=<name>:<p>,...
+    // dirs=<id>:<p>=<dir>,...", each list sorted.
+    static String localChanges(LocalReplicaChanges c) {
+        List<String> leaders = new ArrayList<>();
+        for (Map.Entry<TopicPartition, LocalReplicaChanges.PartitionInfo> e : c.leaders().entrySet()) {
+            boolean elected = c.electedLeaders().containsKey(e.getKey());
+            leaders.add(e.getValue().topicId() + ":" + e.getKey().partition() + ":" + elected);
+        }
+        List<String> followers = new ArrayList<>();
+        for (Map.Entry<TopicPartition, LocalReplicaChanges.PartitionInfo> e : c.followers().entrySet()) {
+            followers.add(e.getValue().topicId() + ":" + e.getKey().partition());
+        }
+        List<String> deletes = new ArrayList<>();
+        for (TopicPartition tp : c.deletes()) deletes.add(tp.topic() + ":" + tp.partition());
+        List<String> dirs = new ArrayList<>();
+        for (Map.Entry<TopicIdPartition, Uuid> e : c.directoryIds().entrySet()) {
+            dirs.add(e.getKey().topicId() + ":" + e.getKey().partition() + "=" + e.getValue());
+        }
+        return "leaders=" + sorted(leaders) + " followers=" + sorted(followers)
+            + " deletes=" + sorted(deletes) + " dirs=" + sorted(dirs);
     }
 
     public static void main(String[] args) throws Exception {
@@ -67,6 +104,16 @@ public class ReplayDump {
                 try {
                     delta.replay(record.message());
                     image = delta.apply(new MetadataProvenance(index, 1, 0L, true));
+                    if (delta.topicsDelta() != null) {
+                        for (int node = 0; node < 5; node++) {
+                            LocalReplicaChanges changes = delta.topicsDelta().localChanges(node);
+                            String line2 = localChanges(changes);
+                            if (!line2.equals("leaders= followers= deletes= dirs=")) {
+                                out.append("LC ").append(index).append(' ').append(node).append(' ')
+                                    .append(line2).append('\n');
+                            }
+                        }
+                    }
                 } catch (Exception e) {
                     out.append("ERR ").append(index).append(' ').append(e).append('\n');
                 }
