@@ -5,6 +5,7 @@ mod alter_partition;
 mod brokers;
 mod election;
 mod image_agreement;
+mod partition_change_kafka;
 mod property;
 mod topics;
 
