@@ -175,7 +175,8 @@ impl Controller {
     }
 
     fn usable_brokers(&self) -> Vec<UsableBroker> {
-        self.heartbeats
+        let mut usable: Vec<UsableBroker> = self
+            .heartbeats
             .usable()
             .filter_map(|(id, fenced)| {
                 self.state.brokers.get(&id).map(|b| UsableBroker {
@@ -184,7 +185,9 @@ impl Controller {
                     fenced,
                 })
             })
-            .collect()
+            .collect();
+        crate::placement::sort_in_java_hashmap_order(&mut usable);
+        usable
     }
 
     /// BrokerRegistration; the response is the broker epoch. `next_offset` is the log offset

@@ -6,6 +6,7 @@ mod brokers;
 mod election;
 mod image_agreement;
 mod partition_change_kafka;
+mod placement_kafka;
 mod property;
 mod topics;
 
