@@ -119,7 +119,36 @@ pub fn validate_resource_name(resource: &ConfigResource) -> Result<(), Controlle
                 Ok(_) => Ok(()),
             }
         }
-        other => Err(invalid_request(format!("Unknown resource type {other}"))),
+        RESOURCE_CLIENT_METRICS => Ok(()),
+        RESOURCE_GROUP => {
+            if resource.name.is_empty() {
+                Err(invalid_request("Default group resources are not allowed."))
+            } else {
+                Ok(())
+            }
+        }
+        other => Err(invalid_request(format!(
+            "Unknown resource type {}",
+            resource_type_name(other)
+        ))),
+    }
+}
+
+/// The CLIENT_METRICS config resource type (KIP-714).
+pub const RESOURCE_CLIENT_METRICS: i8 = 16;
+/// The GROUP config resource type (KIP-848).
+pub const RESOURCE_GROUP: i8 = 32;
+
+/// Kafka's `ConfigResource.Type` names, as its messages print them.
+fn resource_type_name(t: i8) -> &'static str {
+    match t {
+        1 => "ANY",
+        RESOURCE_TOPIC => "TOPIC",
+        RESOURCE_BROKER => "BROKER",
+        8 => "BROKER_LOGGER",
+        RESOURCE_CLIENT_METRICS => "CLIENT_METRICS",
+        RESOURCE_GROUP => "GROUP",
+        _ => "UNKNOWN",
     }
 }
 

@@ -554,3 +554,42 @@ fn min_isr_override_drives_elr() {
     assert_eq!(q.isr.len(), 2);
     assert!(q.elr.is_empty());
 }
+
+#[test]
+fn group_and_client_metrics_configs_pass_to_the_validator_and_unknown_types_are_refused() {
+    let mut h = Harness::new(true);
+    let req = |rtype: i8, name: &str| IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: rtype,
+            resource_name: name.into(),
+            configs: vec![AlterableConfig {
+                name: "k".into(),
+                config_operation: 0,
+                value: Some("v".into()),
+            }],
+        }],
+        validate_only: false,
+    };
+    let out =
+        h.c.incremental_alter_configs(&req(32, "g1"), &AcceptAllConfigs);
+    assert!(out.response[0].1.is_ok());
+    h.apply(&out.records);
+    assert_eq!(h.c.state().resource_configs(32, "g1").unwrap()["k"], "v");
+    let out =
+        h.c.incremental_alter_configs(&req(32, ""), &AcceptAllConfigs);
+    assert_eq!(
+        out.response[0].1.clone().unwrap_err().message.as_deref(),
+        Some("Default group resources are not allowed.")
+    );
+    let out =
+        h.c.incremental_alter_configs(&req(16, "m"), &AcceptAllConfigs);
+    assert!(out.response[0].1.is_ok());
+    let out =
+        h.c.incremental_alter_configs(&req(8, "1"), &AcceptAllConfigs);
+    let e = out.response[0].1.clone().unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        e.message.as_deref(),
+        Some("Unknown resource type BROKER_LOGGER")
+    );
+}
