@@ -331,7 +331,7 @@ fn new_partition(d: &Decider<'_>, replicas: Vec<i32>, isr: Vec<i32>) -> Partitio
     };
     let elr = d.elr_enabled().then(Vec::new);
     PartitionRecord {
-        leader: isr[0],
+        leader: isr.first().copied().unwrap_or(crate::state::NO_LEADER),
         replicas,
         isr,
         directories,
