@@ -112,7 +112,10 @@ impl Controller {
     pub fn activate(&mut self, now_ms: i64) {
         self.heartbeats = Heartbeats::new(self.config.session_timeout_ms);
         for b in self.state.brokers.values() {
-            self.heartbeats.register(b.id, b.fenced, now_ms);
+            self.heartbeats.register(b.id, b.fenced);
+            if !b.fenced {
+                self.heartbeats.track_contact(b.id, b.epoch, now_ms);
+            }
         }
     }
 
@@ -127,12 +130,7 @@ impl Controller {
     }
 
     /// Applies one committed (or, on the active controller, just appended) record.
-    pub fn replay(
-        &mut self,
-        record: &MetadataRecord,
-        offset: i64,
-        now_ms: i64,
-    ) -> Result<(), ReplayError> {
+    pub fn replay(&mut self, record: &MetadataRecord, offset: i64) -> Result<(), ReplayError> {
         let before = match record {
             MetadataRecord::RegisterBroker(r) => self
                 .state
@@ -148,7 +146,7 @@ impl Controller {
                     self.heartbeats.remove(r.broker_id);
                 }
                 if !self.heartbeats.has_session(r.broker_id) {
-                    self.heartbeats.register(r.broker_id, r.fenced, now_ms);
+                    self.heartbeats.register(r.broker_id, r.fenced);
                 }
             }
             MetadataRecord::UnregisterBroker(r) => self.heartbeats.remove(r.broker_id),
@@ -162,10 +160,9 @@ impl Controller {
         &mut self,
         records: &[MetadataRecord],
         base_offset: i64,
-        now_ms: i64,
     ) -> Result<(), ReplayError> {
         for (i, r) in records.iter().enumerate() {
-            self.replay(r, base_offset + i as i64, now_ms)?;
+            self.replay(r, base_offset + i as i64)?;
         }
         Ok(())
     }

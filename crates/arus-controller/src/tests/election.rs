@@ -64,7 +64,13 @@ fn preferred_election_moves_leadership_back_when_the_preferred_replica_is_in_the
         h.heartbeat(o, false);
     }
     assert!(h.heartbeat(preferred, true).should_shut_down);
-    // It restarts (a clean shutdown: it presents its previous epoch) and is unfenced.
+    // It restarts (a clean shutdown: it presents its previous epoch). Kafka 4.4 refuses the
+    // new incarnation while the old one's session is still live.
+    let generation = h.incarnations[&preferred] + 1;
+    let req = h.registration(preferred, None, generation);
+    let e = h.c.register_broker(&req, h.next_offset, h.now).unwrap_err();
+    assert_eq!(e.code, ErrorCode::DuplicateBrokerRegistration);
+    h.advance(10_000, &others);
     let generation = h.incarnations[&preferred] + 1;
     let req = h.registration(preferred, None, generation);
     let out = h.c.register_broker(&req, h.next_offset, h.now).unwrap();
@@ -218,6 +224,7 @@ fn the_balance_task_moves_leadership_back_to_preferred_replicas() {
     assert!(h.heartbeat(0, true).should_shut_down);
     // While broker 0 is away, partitions it preferred are led elsewhere; none can move back.
     assert!(h.c.balance_partition_leaders().records.is_empty());
+    h.advance(10_000, &[1, 2]);
     h.register(0, None).unwrap();
     h.heartbeat(0, false);
     for p in 0..3 {
