@@ -355,6 +355,12 @@ impl Controller {
         validator: &dyn ConfigValidator,
     ) -> Outcome<ConfigResults> {
         let mut records = Vec::new();
+        let cx = configs::ConfigContext {
+            state: &self.state,
+            node_id: self.config.node_id,
+            elr_enabled: self.decider().elr_enabled(),
+            validator,
+        };
         let mut results = Vec::new();
         for r in &request.resources {
             let resource = ConfigResource {
@@ -371,16 +377,8 @@ impl Controller {
                     ))
                 })
                 .collect();
-            let outcome = ops.and_then(|ops| {
-                configs::incremental_alter(
-                    &self.state,
-                    self.config.node_id,
-                    validator,
-                    &resource,
-                    &ops,
-                    false,
-                )
-            });
+            let outcome =
+                ops.and_then(|ops| configs::incremental_alter(&cx, &resource, &ops, false));
             match outcome {
                 Ok(r) => {
                     records.extend(r);
@@ -389,6 +387,8 @@ impl Controller {
                 Err(e) => results.push((resource, Err(e))),
             }
         }
+        let clear = configs::clear_elr_records(cx.elr_enabled, &records);
+        records.extend(clear);
         if request.validate_only {
             records.clear();
         }
@@ -402,6 +402,12 @@ impl Controller {
         validator: &dyn ConfigValidator,
     ) -> Outcome<ConfigResults> {
         let mut records = Vec::new();
+        let cx = configs::ConfigContext {
+            state: &self.state,
+            node_id: self.config.node_id,
+            elr_enabled: self.decider().elr_enabled(),
+            validator,
+        };
         let mut results = Vec::new();
         for r in &request.resources {
             let resource = ConfigResource {
@@ -413,8 +419,7 @@ impl Controller {
                 .iter()
                 .map(|c| (c.name.clone(), c.value.clone()))
                 .collect();
-            let outcome =
-                configs::legacy_alter(&self.state, self.config.node_id, validator, &resource, &map);
+            let outcome = configs::legacy_alter(&cx, &resource, &map);
             match outcome {
                 Ok(r) => {
                     records.extend(r);
@@ -423,6 +428,8 @@ impl Controller {
                 Err(e) => results.push((resource, Err(e))),
             }
         }
+        let clear = configs::clear_elr_records(cx.elr_enabled, &records);
+        records.extend(clear);
         if request.validate_only {
             records.clear();
         }

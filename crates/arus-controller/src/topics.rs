@@ -9,7 +9,9 @@ use arus_protocol::messages::create_topics_request::CreatableTopic;
 use arus_protocol::metadata::{PartitionRecord, RemoveTopicRecord, TopicRecord};
 use arus_protocol::{ErrorCode, Uuid};
 
-use crate::configs::{ConfigOp, ConfigResource, ConfigValidator, incremental_alter};
+use crate::configs::{
+    ConfigContext, ConfigOp, ConfigResource, ConfigValidator, clear_elr_records, incremental_alter,
+};
 use crate::election::Decider;
 use crate::error::ControllerError;
 use crate::java_random::JavaRandom;
@@ -244,15 +246,18 @@ pub fn create_topics(
         let config_records = if ops.is_empty() {
             Vec::new()
         } else {
-            match incremental_alter(
-                d.state,
-                d.config.node_id,
+            let cx = ConfigContext {
+                state: d.state,
+                node_id: d.config.node_id,
+                elr_enabled: d.elr_enabled(),
                 validator,
-                &ConfigResource::topic(t.name.clone()),
-                &ops,
-                true,
-            ) {
-                Ok(r) => r,
+            };
+            match incremental_alter(&cx, &ConfigResource::topic(t.name.clone()), &ops, true) {
+                Ok(mut r) => {
+                    let clear = clear_elr_records(cx.elr_enabled, &r);
+                    r.extend(clear);
+                    r
+                }
                 Err(e) => {
                     errors.insert(t.name.clone(), e);
                     continue;

@@ -593,3 +593,62 @@ fn group_and_client_metrics_configs_pass_to_the_validator_and_unknown_types_are_
         Some("Unknown resource type BROKER_LOGGER")
     );
 }
+
+#[test]
+fn min_isr_changes_clear_elrs_and_broker_level_ones_are_refused_with_elr() {
+    let mut h = Harness::new(true);
+    h.brokers(&[None, None, None]);
+    h.create("t", 1, 3).unwrap();
+    let req = |rtype: i8, name: &str, op: i8, value: Option<&str>| IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: rtype,
+            resource_name: name.into(),
+            configs: vec![AlterableConfig {
+                name: "min.insync.replicas".into(),
+                config_operation: op,
+                value: value.map(str::to_owned),
+            }],
+        }],
+        validate_only: false,
+    };
+    let out =
+        h.c.incremental_alter_configs(&req(2, "t", 0, Some("2")), &AcceptAllConfigs);
+    assert_eq!(out.records.len(), 2);
+    assert!(matches!(&out.records[1], MetadataRecord::ClearElr(c) if c.topic_name == "t"));
+    h.apply(&out.records);
+    let out =
+        h.c.incremental_alter_configs(&req(4, "", 0, Some("2")), &AcceptAllConfigs);
+    assert!(matches!(&out.records[1], MetadataRecord::ClearElr(c) if c.topic_name.is_empty()));
+    h.apply(&out.records);
+    let out =
+        h.c.incremental_alter_configs(&req(4, "1", 0, Some("2")), &AcceptAllConfigs);
+    assert_eq!(
+        out.response[0].1.clone().unwrap_err().message.as_deref(),
+        Some("Broker-level min.insync.replicas cannot be altered while ELR is enabled.")
+    );
+    let out =
+        h.c.incremental_alter_configs(&req(4, "", 1, None), &AcceptAllConfigs);
+    let e = out.response[0].1.clone().unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidConfig);
+    assert_eq!(
+        e.message.as_deref(),
+        Some("Cluster-level min.insync.replicas cannot be removed while ELR is enabled.")
+    );
+    let big = "x".repeat(32_768);
+    let out =
+        h.c.incremental_alter_configs(&req(2, "t", 0, Some(&big)), &AcceptAllConfigs);
+    assert_eq!(
+        out.response[0].1.clone().unwrap_err().message.as_deref(),
+        Some(
+            "The configuration value cannot be added because it exceeds the maximum value size of 32767 bytes."
+        )
+    );
+    h.check_invariants();
+    // Without ELR none of this applies.
+    let mut h = Harness::new(false);
+    h.brokers(&[None]);
+    let out =
+        h.c.incremental_alter_configs(&req(4, "0", 0, Some("2")), &AcceptAllConfigs);
+    assert!(out.response[0].1.is_ok());
+    assert_eq!(out.records.len(), 1);
+}
