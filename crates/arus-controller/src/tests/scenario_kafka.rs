@@ -1,7 +1,9 @@
-//! Differential test: one scripted cluster life (registrations, unfencing, topic creation,
-//! a broker lost to session expiry and restarted as a new incarnation, a controlled
-//! shutdown, a restart refused as a duplicate until the old session lapses, producer ids,
-//! a deletion, a second session expiry) run through Kafka 4.4.0's own control managers by
+//! Differential test: one scripted cluster life (registrations, unfencing, topic creation
+//! and a refused one, a broker lost to session expiry and restarted as a new incarnation,
+//! ISRs expanded by AlterPartition, a preferred election, a controlled shutdown, a restart
+//! refused as a duplicate until the old session lapses, producer ids, a deletion, a second
+//! session expiry, a min.insync.replicas change, CreatePartitions, an unregistration) run
+//! through Kafka 4.4.0's own control managers by
 //! `kafka-diff/org/apache/kafka/controller/ScenarioDump.java` must produce, record for
 //! record, what arus-controller produces for the same script. Topic ids are random in
 //! Kafka, so both sides name topics T0, T1… in order of appearance.
@@ -95,6 +97,14 @@ impl Script {
                 r.broker_id, r.broker_epoch, r.next_producer_id
             ),
             MetadataRecord::FeatureLevel(r) => format!("FEAT {}={}", r.name, r.feature_level),
+            MetadataRecord::ClearElr(r) => format!("CLEAR {}", r.topic_name),
+            MetadataRecord::Config(r) => format!(
+                "CFG {} {} {}={}",
+                r.resource_type,
+                r.resource_name,
+                r.name,
+                r.value.as_deref().unwrap_or("null")
+            ),
             MetadataRecord::UnregisterBroker(r) => {
                 format!("UNREG {} epoch={}", r.broker_id, r.broker_epoch)
             }
@@ -196,6 +206,61 @@ impl Script {
         }
     }
 
+    /// Every led partition of `topic`: its leader proposes the ISR of all active replicas.
+    fn expand_isrs(&mut self, topic: &str) {
+        use arus_protocol::messages::AlterPartitionRequest;
+        use arus_protocol::messages::alter_partition_request::{
+            BrokerState, PartitionData, TopicData,
+        };
+        let id = self.c.state().topic_ids[topic];
+        let parts: Vec<(i32, PartitionInfo)> = self.c.state().topics[&id]
+            .partitions
+            .iter()
+            .map(|(p, info)| (*p, info.clone()))
+            .collect();
+        for (p, part) in parts {
+            if part.leader < 0 {
+                continue;
+            }
+            let isr = part
+                .replicas
+                .iter()
+                .filter(|r| self.c.state().is_active(**r))
+                .map(|&r| BrokerState {
+                    broker_id: r,
+                    broker_epoch: self.epochs[&r],
+                })
+                .collect();
+            let req = AlterPartitionRequest {
+                broker_id: part.leader,
+                broker_epoch: self.epochs[&part.leader],
+                topics: vec![TopicData {
+                    topic_id: id,
+                    partitions: vec![PartitionData {
+                        partition_index: p,
+                        leader_epoch: part.leader_epoch,
+                        partition_epoch: part.partition_epoch,
+                        new_isr_with_epochs: isr,
+                        leader_recovery_state: part.leader_recovery_state,
+                        ..Default::default()
+                    }],
+                }],
+            };
+            let out = self.c.alter_partition(&req, 3).unwrap();
+            let r = out.response.topics[0].partitions[0].clone();
+            self.apply(
+                format!(
+                    "alter {topic}-{p} -> {} isr={} le={} pe={}",
+                    r.error_code,
+                    list(&r.isr),
+                    r.leader_epoch,
+                    r.partition_epoch
+                ),
+                &out.records,
+            );
+        }
+    }
+
     fn create(&mut self, name: &str, partitions: i32, rf: i16) {
         let req = CreateTopicsRequest {
             topics: vec![CreatableTopic {
@@ -253,6 +318,14 @@ fn the_scripted_cluster_matches_kafka_4_4_record_for_record() {
     s.advance(10_000, &[0, 1]);
     s.register(2, "c", 1);
     s.heartbeat(2, false);
+    s.expand_isrs("t");
+    let elect = arus_protocol::messages::ElectLeadersRequest {
+        election_type: 0,
+        topic_partitions: None,
+        ..Default::default()
+    };
+    let out = s.c.elect_leaders(&elect).unwrap();
+    s.apply("elect preferred leaders".into(), &out.records);
     s.heartbeat(0, true);
     s.heartbeat(1, false);
     s.heartbeat(2, false);
@@ -273,6 +346,43 @@ fn the_scripted_cluster_matches_kafka_4_4_record_for_record() {
     s.register(0, "a", 1);
     s.heartbeat(0, false);
     s.advance(10_000, &[0, 2]);
+    let out = s.c.incremental_alter_configs(
+        &arus_protocol::messages::IncrementalAlterConfigsRequest {
+            resources: vec![
+                arus_protocol::messages::incremental_alter_configs_request::AlterConfigsResource {
+                    resource_type: 2,
+                    resource_name: "t".into(),
+                    configs: vec![
+                        arus_protocol::messages::incremental_alter_configs_request::AlterableConfig {
+                            name: "min.insync.replicas".into(),
+                            config_operation: 0,
+                            value: Some("2".into()),
+                        },
+                    ],
+                },
+            ],
+            validate_only: false,
+        },
+        &AcceptAllConfigs,
+    );
+    s.apply("alter configs t min.insync.replicas=2".into(), &out.records);
+    let out =
+        s.c.create_partitions(&arus_protocol::messages::CreatePartitionsRequest {
+            topics: vec![
+                arus_protocol::messages::create_partitions_request::CreatePartitionsTopic {
+                    name: "t".into(),
+                    count: 8,
+                    assignments: None,
+                },
+            ],
+            ..Default::default()
+        })
+        .unwrap();
+    s.apply("create partitions t 8".into(), &out.records);
+    let out = s.c.unregister_broker(1).unwrap();
+    s.apply("unregister 1".into(), &out.records);
+    s.heartbeat(0, false);
+    s.heartbeat(2, false);
 
     let expected = partition_changes_sorted(EXPECTED.lines().map(str::to_owned).collect());
     let got = partition_changes_sorted(s.out.clone());

@@ -24,6 +24,7 @@ import org.apache.kafka.common.utils.Time;
 import org.apache.kafka.common.utils.internals.LogContext;
 import org.apache.kafka.metadata.FinalizedControllerFeatures;
 import org.apache.kafka.metadata.KafkaConfigSchema;
+import org.apache.kafka.metadata.PartitionRegistration;
 import org.apache.kafka.metadata.VersionRange;
 import org.apache.kafka.metadata.placement.StripedReplicaPlacer;
 import org.apache.kafka.server.common.ApiMessageAndVersion;
@@ -73,6 +74,7 @@ public class ScenarioDump {
         if (m instanceof ConfigRecord r) return "CFG " + r.resourceType() + " " + r.resourceName() + " " + r.name() + "=" + r.value();
         if (m instanceof UnregisterBrokerRecord r) return "UNREG " + r.brokerId() + " epoch=" + r.brokerEpoch();
         if (m instanceof FeatureLevelRecord r) return "FEAT " + r.name() + "=" + r.featureLevel();
+        if (m instanceof ClearElrRecord r) return "CLEAR " + r.topicName();
         return "OTHER " + m.getClass().getSimpleName();
     }
 
@@ -87,6 +89,7 @@ public class ScenarioDump {
         else if (m instanceof ConfigRecord r) configs.replay(r);
         else if (m instanceof FeatureLevelRecord r) features.replay(r);
         else if (m instanceof ProducerIdsRecord r) producerIds.replay(r);
+        else if (m instanceof ClearElrRecord r) replication.replay(r);
         else throw new RuntimeException("unexpected " + m);
     }
 
@@ -228,6 +231,32 @@ public class ScenarioDump {
         Scenario.run();
     }
 
+    static ControllerRequestContext ctx(short version) {
+        return new ControllerRequestContext(new RequestHeaderData().setRequestApiVersion(version),
+            KafkaPrincipal.ANONYMOUS, OptionalLong.empty());
+    }
+
+    /** Every led partition of `topic`: its leader proposes the ISR of all active replicas. */
+    static void expandIsrs(String topic) {
+        Uuid id = replication.getTopicId(topic);
+        for (int p = 0; ; p++) {
+            PartitionRegistration part = replication.getPartition(id, p);
+            if (part == null) break;
+            if (part.leader < 0) continue;
+            List<AlterPartitionRequestData.BrokerState> isr = new ArrayList<>();
+            for (int r : part.replicas)
+                if (cluster.isActive(r)) isr.add(new AlterPartitionRequestData.BrokerState().setBrokerId(r).setBrokerEpoch(epochs.get(r)));
+            AlterPartitionRequestData req = new AlterPartitionRequestData().setBrokerId(part.leader).setBrokerEpoch(epochs.get(part.leader));
+            req.topics().add(new AlterPartitionRequestData.TopicData().setTopicId(id).setPartitions(List.of(
+                new AlterPartitionRequestData.PartitionData().setPartitionIndex(p).setLeaderEpoch(part.leaderEpoch)
+                    .setPartitionEpoch(part.partitionEpoch).setNewIsrWithEpochs(isr)
+                    .setLeaderRecoveryState(part.leaderRecoveryState.value()))));
+            ControllerResult<AlterPartitionResponseData> res = replication.alterPartition(ctx((short) 3), req);
+            AlterPartitionResponseData.PartitionData r = res.response().topics().get(0).partitions().get(0);
+            apply("alter " + topic + "-" + p + " -> " + r.errorCode() + " isr=" + list(r.isr()) + " le=" + r.leaderEpoch() + " pe=" + r.partitionEpoch(), res.records());
+        }
+    }
+
     /** The script; src/tests/scenario_kafka.rs runs the same steps. */
     static class Scenario {
         static void run() {
@@ -243,6 +272,10 @@ public class ScenarioDump {
             advance(10_000, 0, 1);
             register(2, "c", 1);
             heartbeat(2, false);
+            expandIsrs("t");
+            ControllerResult<ElectLeadersResponseData> el = replication.electLeaders(
+                new ElectLeadersRequestData().setElectionType((byte) 0).setTopicPartitions(null));
+            apply("elect preferred leaders", el.records());
             heartbeat(0, true);
             heartbeat(1, false);
             heartbeat(2, false);
@@ -256,6 +289,18 @@ public class ScenarioDump {
             register(0, "a", 1);
             heartbeat(0, false);
             advance(10_000, 0, 2);
+            Map<org.apache.kafka.common.config.ConfigResource, Map<String, Map.Entry<org.apache.kafka.clients.admin.AlterConfigOp.OpType, String>>> changes = Map.of(
+                new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, "t"),
+                Map.of("min.insync.replicas", Map.entry(org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET, "2")));
+            ControllerResult<?> cfg = configs.incrementalAlterConfigs(changes, false, false);
+            apply("alter configs t min.insync.replicas=2", cfg.records());
+            ControllerResult<?> cp = replication.createPartitions(ctx(), List.of(
+                new CreatePartitionsRequestData.CreatePartitionsTopic().setName("t").setCount(8).setAssignments(null)));
+            apply("create partitions t 8", cp.records());
+            ControllerResult<?> un = replication.unregisterBroker(1);
+            apply("unregister 1", un.records());
+            heartbeat(0, false);
+            heartbeat(2, false);
         }
     }
 }
