@@ -383,6 +383,45 @@ fn the_scripted_cluster_matches_kafka_4_4_record_for_record() {
     s.apply("unregister 1".into(), &out.records);
     s.heartbeat(0, false);
     s.heartbeat(2, false);
+    use crate::features::UpgradeType::{SafeDowngrade, Upgrade};
+    for (name, level, kind) in [
+        ("metadata.version", 33, Upgrade),
+        ("metadata.version", 29, SafeDowngrade),
+        ("group.version", 0, Upgrade),
+        ("group.version", 0, SafeDowngrade),
+        ("share.version", 1, Upgrade),
+        ("share.version", 3, Upgrade),
+        ("streams.version", 1, Upgrade),
+        ("no.such.feature", 1, Upgrade),
+    ] {
+        let req = arus_protocol::messages::UpdateFeaturesRequest {
+            feature_updates: vec![
+                arus_protocol::messages::update_features_request::FeatureUpdateKey {
+                    feature: name.into(),
+                    max_version_level: level,
+                    upgrade_type: if kind == Upgrade { 1 } else { 2 },
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let kind_name = if kind == Upgrade {
+            "UPGRADE"
+        } else {
+            "SAFE_DOWNGRADE"
+        };
+        match s.c.update_features(&req, 1) {
+            Ok(out) => s.apply(
+                format!("update {name} {level} {kind_name} -> NONE: null"),
+                &out.records,
+            ),
+            Err(e) => s.out.push(format!(
+                "# update {name} {level} {kind_name} -> {}: {}",
+                e.code.name(),
+                e.message.unwrap_or_default()
+            )),
+        }
+    }
 
     let expected = partition_changes_sorted(EXPECTED.lines().map(str::to_owned).collect());
     let got = partition_changes_sorted(s.out.clone());

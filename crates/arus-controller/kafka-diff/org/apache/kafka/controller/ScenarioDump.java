@@ -198,10 +198,12 @@ public class ScenarioDump {
         local.put("group.version", VersionRange.of((short) 0, (short) 1));
         local.put("transaction.version", VersionRange.of((short) 0, (short) 2));
         local.put("kraft.version", VersionRange.of((short) 0, (short) 1));
+        local.put("share.version", VersionRange.of((short) 0, (short) 2));
+        local.put("streams.version", VersionRange.of((short) 0, (short) 1));
         features = new FeatureControlManager.Builder().setLogContext(lc).setSnapshotRegistry(reg)
             .setQuorumFeatures(new QuorumFeatures(3000, local, List.of(3000)))
             .setClusterFeatureSupportDescriber(new ClusterFeatureSupportDescriber() {
-                public Iterator<Map.Entry<Integer, Map<String, VersionRange>>> brokerSupported() { return Collections.emptyIterator(); }
+                public Iterator<Map.Entry<Integer, Map<String, VersionRange>>> brokerSupported() { return cluster.brokerSupportedFeatures(); }
                 public Iterator<Map.Entry<Integer, Map<String, VersionRange>>> controllerSupported() { return Collections.emptyIterator(); }
             })
             .setKRaftVersionAccessor(new KRaftVersionAccessor() {
@@ -257,6 +259,13 @@ public class ScenarioDump {
         }
     }
 
+    static void updateFeature(String name, int level, org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType type) {
+        ControllerResult<org.apache.kafka.common.requests.ApiError> res = features.updateFeatures(
+            Map.of(name, (short) level), Map.of(name, type), false, 1);
+        org.apache.kafka.common.requests.ApiError e = res.response();
+        apply("update " + name + " " + level + " " + type.name() + " -> " + e.error().name() + ": " + e.message(), res.records());
+    }
+
     /** The script; src/tests/scenario_kafka.rs runs the same steps. */
     static class Scenario {
         static void run() {
@@ -301,6 +310,16 @@ public class ScenarioDump {
             apply("unregister 1", un.records());
             heartbeat(0, false);
             heartbeat(2, false);
+            org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType up = org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType.UPGRADE;
+            org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType safe = org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType.SAFE_DOWNGRADE;
+            updateFeature("metadata.version", 33, up);
+            updateFeature("metadata.version", 29, safe);
+            updateFeature("group.version", 0, up);
+            updateFeature("group.version", 0, safe);
+            updateFeature("share.version", 1, up);
+            updateFeature("share.version", 3, up);
+            updateFeature("streams.version", 1, up);
+            updateFeature("no.such.feature", 1, up);
         }
     }
 }
