@@ -513,17 +513,56 @@ impl Controller {
         Ok(Outcome::new(records, ()))
     }
 
-    /// The records that bootstrap a new cluster: the finalized features (Kafka writes them
-    /// in the bootstrap snapshot at `kafka-storage format`).
-    pub fn bootstrap_records(levels: &BTreeMap<String, i16>) -> Vec<MetadataRecord> {
-        levels
+    /// The records a new cluster's first active controller appends to an empty log (Kafka
+    /// 4.4's `ActivationRecordsGenerator.recordsForEmptyLog`): the bootstrap feature levels
+    /// (`metadata.version` first, features at level 0 left out) and, with ELR, the
+    /// cluster-wide `min.insync.replicas` set to the static value, all in one metadata
+    /// transaction ("Bootstrap records") when `metadata.version` supports transactions.
+    pub fn bootstrap_records(
+        levels: &BTreeMap<String, i16>,
+        static_min_insync_replicas: i32,
+    ) -> Vec<MetadataRecord> {
+        use arus_protocol::metadata::{
+            BeginTransactionRecord, ConfigRecord, EndTransactionRecord, FeatureLevelRecord,
+        };
+        let mv = levels.get(features::METADATA_VERSION).copied().unwrap_or(0);
+        let transaction = mv >= 13; // 3.6-IV1: isMetadataTransactionSupported
+        let mut out = Vec::new();
+        if transaction {
+            out.push(MetadataRecord::BeginTransaction(BeginTransactionRecord {
+                name: Some("Bootstrap records".to_owned()),
+            }));
+        }
+        let ordered = levels
             .iter()
-            .map(|(name, level)| {
-                MetadataRecord::FeatureLevel(arus_protocol::metadata::FeatureLevelRecord {
-                    name: name.clone(),
-                    feature_level: *level,
-                })
-            })
-            .collect()
+            .filter(|(n, _)| n.as_str() == features::METADATA_VERSION)
+            .chain(
+                levels
+                    .iter()
+                    .filter(|(n, l)| n.as_str() != features::METADATA_VERSION && **l > 0),
+            );
+        for (name, level) in ordered {
+            out.push(MetadataRecord::FeatureLevel(FeatureLevelRecord {
+                name: name.clone(),
+                feature_level: *level,
+            }));
+        }
+        if levels
+            .get(features::ELIGIBLE_LEADER_REPLICAS_VERSION)
+            .is_some_and(|l| *l > 0)
+        {
+            out.push(MetadataRecord::Config(ConfigRecord {
+                resource_type: crate::state::RESOURCE_BROKER,
+                resource_name: String::new(),
+                name: "min.insync.replicas".to_owned(),
+                value: Some(static_min_insync_replicas.to_string()),
+            }));
+        }
+        if transaction {
+            out.push(MetadataRecord::EndTransaction(
+                EndTransactionRecord::default(),
+            ));
+        }
+        out
     }
 }

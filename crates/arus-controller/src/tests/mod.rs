@@ -63,7 +63,7 @@ impl Harness {
         levels.insert(ELIGIBLE_LEADER_REPLICAS_VERSION.to_owned(), i16::from(elr));
         levels.insert("group.version".to_owned(), 1);
         levels.insert("transaction.version".to_owned(), 2);
-        let records = Controller::bootstrap_records(&levels);
+        let records = Controller::bootstrap_records(&levels, 1);
         c.replay_batch(&records, 0).unwrap();
         let image = arus_metadata::MetadataImage::empty(CLUSTER_ID)
             .with_records(

@@ -98,6 +98,10 @@ impl Script {
             ),
             MetadataRecord::FeatureLevel(r) => format!("FEAT {}={}", r.name, r.feature_level),
             MetadataRecord::ClearElr(r) => format!("CLEAR {}", r.topic_name),
+            MetadataRecord::BeginTransaction(r) => {
+                format!("BEGIN {}", r.name.as_deref().unwrap_or("null"))
+            }
+            MetadataRecord::EndTransaction(_) => "END".to_owned(),
             MetadataRecord::Config(r) => format!(
                 "CFG {} {} {}={}",
                 r.resource_type,
@@ -303,7 +307,10 @@ fn the_scripted_cluster_matches_kafka_4_4_record_for_record() {
         ids: SeededTopicIds::new(1),
         out: Vec::new(),
     };
-    s.apply("bootstrap".into(), &Controller::bootstrap_records(&levels));
+    s.apply(
+        "bootstrap".into(),
+        &Controller::bootstrap_records(&levels, 1),
+    );
     s.c.activate(s.now);
 
     s.register(0, "a", 0);

@@ -75,6 +75,8 @@ public class ScenarioDump {
         if (m instanceof UnregisterBrokerRecord r) return "UNREG " + r.brokerId() + " epoch=" + r.brokerEpoch();
         if (m instanceof FeatureLevelRecord r) return "FEAT " + r.name() + "=" + r.featureLevel();
         if (m instanceof ClearElrRecord r) return "CLEAR " + r.topicName();
+        if (m instanceof BeginTransactionRecord r) return "BEGIN " + r.name();
+        if (m instanceof EndTransactionRecord r) return "END";
         return "OTHER " + m.getClass().getSimpleName();
     }
 
@@ -90,6 +92,7 @@ public class ScenarioDump {
         else if (m instanceof FeatureLevelRecord r) features.replay(r);
         else if (m instanceof ProducerIdsRecord r) producerIds.replay(r);
         else if (m instanceof ClearElrRecord r) replication.replay(r);
+        else if (m instanceof BeginTransactionRecord || m instanceof EndTransactionRecord) { }
         else throw new RuntimeException("unexpected " + m);
     }
 
@@ -224,11 +227,17 @@ public class ScenarioDump {
         holder[0] = replication;
         producerIds = new ProducerIdControlManager.Builder().setLogContext(lc).setSnapshotRegistry(reg).setClusterControlManager(cluster).build();
 
+        // What ActivationRecordsGenerator.recordsForEmptyLog appends for this bootstrap
+        // (metadata.version first, then the other features; with ELR the cluster-level
+        // min.insync.replicas; all in a metadata transaction).
         apply("bootstrap", List.of(
+            new ApiMessageAndVersion(new BeginTransactionRecord().setName("Bootstrap records"), (short) 0),
+            new ApiMessageAndVersion(new FeatureLevelRecord().setName("metadata.version").setFeatureLevel((short) 33), (short) 0),
             new ApiMessageAndVersion(new FeatureLevelRecord().setName("eligible.leader.replicas.version").setFeatureLevel((short) 1), (short) 0),
             new ApiMessageAndVersion(new FeatureLevelRecord().setName("group.version").setFeatureLevel((short) 1), (short) 0),
-            new ApiMessageAndVersion(new FeatureLevelRecord().setName("metadata.version").setFeatureLevel((short) 33), (short) 0),
-            new ApiMessageAndVersion(new FeatureLevelRecord().setName("transaction.version").setFeatureLevel((short) 2), (short) 0)));
+            new ApiMessageAndVersion(new FeatureLevelRecord().setName("transaction.version").setFeatureLevel((short) 2), (short) 0),
+            new ApiMessageAndVersion(new ConfigRecord().setResourceType((byte) 4).setResourceName("").setName("min.insync.replicas").setValue("1"), (short) 0),
+            new ApiMessageAndVersion(new EndTransactionRecord(), (short) 0)));
         cluster.activate();
         Scenario.run();
     }
