@@ -503,14 +503,63 @@ impl Controller {
                 )
             })
             .collect();
-        let records = features::update_features(
+        let mut records = features::update_features(
             &self.state,
             self.config.node_id,
             &self.config.supported_features,
             &updates,
             request.validate_only,
         )?;
+        let enables_elr = updates
+            .iter()
+            .any(|(n, l, _)| n == features::ELIGIBLE_LEADER_REPLICAS_VERSION && *l > 0);
+        if enables_elr && !request.validate_only {
+            let mut safety = self.elr_safety_records();
+            safety.append(&mut records);
+            records = safety;
+        }
         Ok(Outcome::new(records, ()))
+    }
+
+    /// Kafka 4.4's `maybeGenerateElrSafetyRecords`, written before an UpdateFeatures that
+    /// enables ELR: the cluster-level `min.insync.replicas` (the static value) if it is not
+    /// set, and the removal of every broker-level one.
+    fn elr_safety_records(&self) -> Vec<MetadataRecord> {
+        use arus_protocol::metadata::ConfigRecord;
+        const KEY: &str = "min.insync.replicas";
+        let record = |name: &str, value: Option<String>| {
+            MetadataRecord::Config(ConfigRecord {
+                resource_type: crate::state::RESOURCE_BROKER,
+                resource_name: name.to_owned(),
+                name: KEY.to_owned(),
+                value,
+            })
+        };
+        let mut out = Vec::new();
+        let cluster_has_it = self
+            .state
+            .resource_configs(crate::state::RESOURCE_BROKER, "")
+            .is_some_and(|c| c.contains_key(KEY));
+        if !cluster_has_it {
+            out.push(record(
+                "",
+                Some(self.config.default_min_insync_replicas.to_string()),
+            ));
+        }
+        let mut brokers: Vec<(i32, &str)> = self
+            .state
+            .configs
+            .iter()
+            .filter(|((t, name), c)| {
+                *t == crate::state::RESOURCE_BROKER && !name.is_empty() && c.contains_key(KEY)
+            })
+            .filter_map(|((_, name), _)| name.parse::<i32>().ok().map(|id| (id, name.as_str())))
+            .collect();
+        brokers.sort_unstable();
+        for (_, name) in brokers {
+            out.push(record(name, None));
+        }
+        out
     }
 
     /// The records a new cluster's first active controller appends to an empty log (Kafka

@@ -265,6 +265,41 @@ impl Script {
         }
     }
 
+    fn alter_config(&mut self, rtype: i8, name: &str, op: i8, value: Option<&str>) {
+        use arus_protocol::messages::IncrementalAlterConfigsRequest;
+        use arus_protocol::messages::incremental_alter_configs_request::{
+            AlterConfigsResource, AlterableConfig,
+        };
+        let req = IncrementalAlterConfigsRequest {
+            resources: vec![AlterConfigsResource {
+                resource_type: rtype,
+                resource_name: name.into(),
+                configs: vec![AlterableConfig {
+                    name: "min.insync.replicas".into(),
+                    config_operation: op,
+                    value: value.map(str::to_owned),
+                }],
+            }],
+            validate_only: false,
+        };
+        let out = self.c.incremental_alter_configs(&req, &AcceptAllConfigs);
+        let (code, message) = match &out.response[0].1 {
+            Ok(()) => ("NONE".to_owned(), "null".to_owned()),
+            Err(e) => (
+                e.code.name().to_owned(),
+                e.message.clone().unwrap_or_default(),
+            ),
+        };
+        let op_name = if op == 0 { "SET" } else { "DELETE" };
+        self.apply(
+            format!(
+                "alter config BROKER '{name}' min.insync.replicas {op_name} {} -> {code}: {message}",
+                value.unwrap_or("null")
+            ),
+            &out.records,
+        );
+    }
+
     fn create(&mut self, name: &str, partitions: i32, rf: i16) {
         let req = CreateTopicsRequest {
             topics: vec![CreatableTopic {
@@ -391,16 +426,7 @@ fn the_scripted_cluster_matches_kafka_4_4_record_for_record() {
     s.heartbeat(0, false);
     s.heartbeat(2, false);
     use crate::features::UpgradeType::{SafeDowngrade, Upgrade};
-    for (name, level, kind) in [
-        ("metadata.version", 33, Upgrade),
-        ("metadata.version", 29, SafeDowngrade),
-        ("group.version", 0, Upgrade),
-        ("group.version", 0, SafeDowngrade),
-        ("share.version", 1, Upgrade),
-        ("share.version", 3, Upgrade),
-        ("streams.version", 1, Upgrade),
-        ("no.such.feature", 1, Upgrade),
-    ] {
+    let update = |s: &mut Script, name: &str, level: i16, kind: crate::features::UpgradeType| {
         let req = arus_protocol::messages::UpdateFeaturesRequest {
             feature_updates: vec![
                 arus_protocol::messages::update_features_request::FeatureUpdateKey {
@@ -428,7 +454,25 @@ fn the_scripted_cluster_matches_kafka_4_4_record_for_record() {
                 e.message.unwrap_or_default()
             )),
         }
+    };
+    for (name, level, kind) in [
+        ("metadata.version", 33, Upgrade),
+        ("metadata.version", 29, SafeDowngrade),
+        ("group.version", 0, Upgrade),
+        ("group.version", 0, SafeDowngrade),
+        ("share.version", 1, Upgrade),
+        ("share.version", 3, Upgrade),
+        ("streams.version", 1, Upgrade),
+        ("no.such.feature", 1, Upgrade),
+        ("eligible.leader.replicas.version", 0, SafeDowngrade),
+    ] {
+        update(&mut s, name, level, kind);
     }
+    s.alter_config(4, "0", 0, Some("2"));
+    s.alter_config(4, "", 1, None);
+    update(&mut s, "eligible.leader.replicas.version", 1, Upgrade);
+    s.alter_config(4, "", 1, None);
+    s.alter_config(4, "2", 0, Some("2"));
 
     let expected = partition_changes_sorted(EXPECTED.lines().map(str::to_owned).collect());
     let got = partition_changes_sorted(s.out.clone());

@@ -268,8 +268,22 @@ public class ScenarioDump {
         }
     }
 
+    static void alterConfig(org.apache.kafka.common.config.ConfigResource.Type type, String name, String key,
+                            org.apache.kafka.clients.admin.AlterConfigOp.OpType op, String value) {
+        org.apache.kafka.common.config.ConfigResource res = new org.apache.kafka.common.config.ConfigResource(type, name);
+        Map<String, Map.Entry<org.apache.kafka.clients.admin.AlterConfigOp.OpType, String>> ops = new HashMap<>();
+        ops.put(key, new AbstractMap.SimpleImmutableEntry<>(op, value));
+        ControllerResult<Map<org.apache.kafka.common.config.ConfigResource, org.apache.kafka.common.requests.ApiError>> r =
+            configs.incrementalAlterConfigs(Map.of(res, ops), false, false);
+        org.apache.kafka.common.requests.ApiError e = r.response().get(res);
+        apply("alter config " + type.name() + " '" + name + "' " + key + " " + op.name() + " " + value + " -> "
+            + e.error().name() + ": " + e.message(), r.records());
+    }
+
     static void updateFeature(String name, int level, org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType type) {
-        ControllerResult<org.apache.kafka.common.requests.ApiError> res = features.updateFeatures(
+        // QuorumController goes through ConfigurationControlManager, which adds the ELR
+        // safety records when ELR is being enabled.
+        ControllerResult<org.apache.kafka.common.requests.ApiError> res = configs.updateFeatures(
             Map.of(name, (short) level), Map.of(name, type), false, 1);
         org.apache.kafka.common.requests.ApiError e = res.response();
         apply("update " + name + " " + level + " " + type.name() + " -> " + e.error().name() + ": " + e.message(), res.records());
@@ -329,6 +343,16 @@ public class ScenarioDump {
             updateFeature("share.version", 3, up);
             updateFeature("streams.version", 1, up);
             updateFeature("no.such.feature", 1, up);
+            updateFeature("eligible.leader.replicas.version", 0, safe);
+            alterConfig(org.apache.kafka.common.config.ConfigResource.Type.BROKER, "0", "min.insync.replicas",
+                org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET, "2");
+            alterConfig(org.apache.kafka.common.config.ConfigResource.Type.BROKER, "", "min.insync.replicas",
+                org.apache.kafka.clients.admin.AlterConfigOp.OpType.DELETE, null);
+            updateFeature("eligible.leader.replicas.version", 1, up);
+            alterConfig(org.apache.kafka.common.config.ConfigResource.Type.BROKER, "", "min.insync.replicas",
+                org.apache.kafka.clients.admin.AlterConfigOp.OpType.DELETE, null);
+            alterConfig(org.apache.kafka.common.config.ConfigResource.Type.BROKER, "2", "min.insync.replicas",
+                org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET, "2");
         }
     }
 }
