@@ -62,7 +62,7 @@ pub fn register_broker(
     let broker_id = request.broker_id;
     let existing = d.state.brokers.get(&broker_id);
     if let Some(existing) = existing
-        && heartbeats.has_valid_session(broker_id, now_ms)
+        && heartbeats.has_valid_session(broker_id, existing.epoch, now_ms)
         && request.incarnation_id != existing.incarnation_id
     {
         return Err(ControllerError::new(
@@ -143,7 +143,7 @@ pub fn register_broker(
     if new_incarnation {
         heartbeats.remove(broker_id);
     }
-    heartbeats.register(broker_id, fenced, now_ms);
+    heartbeats.register(broker_id, fenced);
     Ok((records, epoch))
 }
 
@@ -258,6 +258,8 @@ pub fn process_heartbeat(
     now_ms: i64,
 ) -> Result<(Vec<MetadataRecord>, HeartbeatReply), ControllerError> {
     let broker_id = request.broker_id;
+    // Kafka records the contact as the heartbeat arrives, before validating it.
+    heartbeats.track_contact(broker_id, request.broker_epoch, now_ms);
     let Some(&register_offset) = d.state.register_offsets.get(&broker_id) else {
         return Err(ControllerError::new(
             ErrorCode::StaleBrokerEpoch,
@@ -268,7 +270,7 @@ pub fn process_heartbeat(
     if !heartbeats.has_session(broker_id) {
         // A session is in memory only: one lost with a controller change starts again here.
         let fenced = d.state.brokers.get(&broker_id).is_none_or(|b| b.fenced);
-        heartbeats.register(broker_id, fenced, now_ms);
+        heartbeats.register(broker_id, fenced);
     }
     let ask = HeartbeatRequest {
         current_metadata_offset: request.current_metadata_offset,
@@ -292,12 +294,7 @@ pub fn process_heartbeat(
             }
         }
     }
-    heartbeats.touch(
-        broker_id,
-        next.fenced(),
-        request.current_metadata_offset,
-        now_ms,
-    );
+    heartbeats.touch(broker_id, next.fenced(), request.current_metadata_offset);
     if next.in_controlled_shutdown() {
         let batch_end = next_offset + records.len() as i64 - 1;
         heartbeats.set_controlled_shutdown_offset(broker_id, batch_end);
@@ -311,23 +308,44 @@ pub fn process_heartbeat(
     Ok((records, reply))
 }
 
-/// Kafka's `maybeFenceOneStaleBroker`: fences at most one broker whose session expired (one
-/// at a time, so each fencing's leadership moves are visible before the next).
+/// Kafka 4.4's `maybeFenceOneStaleBroker`: fences at most one broker whose session expired
+/// (one at a time, so each fencing's leadership moves are visible before the next).
+/// Expired sessions of unknown brokers or past epochs are dropped without records.
 pub fn fence_one_stale_broker(
     d: &Decider<'_>,
     heartbeats: &mut Heartbeats,
     now_ms: i64,
 ) -> Vec<MetadataRecord> {
     let mut records = Vec::new();
-    if let Some(broker_id) = heartbeats.find_one_stale_broker(now_ms) {
-        let epoch = d.state.brokers.get(&broker_id).map(|b| b.epoch);
-        tracing::info!(
-            broker_id,
-            ?epoch,
-            "fencing broker because its session has timed out"
-        );
-        d.broker_fenced(broker_id, &mut records);
-        heartbeats.fence(broker_id);
+    while let Some((broker_id, epoch)) = heartbeats.take_expired(now_ms) {
+        match d.state.brokers.get(&broker_id) {
+            None => {
+                tracing::info!(
+                    broker_id,
+                    epoch,
+                    "removing heartbeat tracker entry for unknown broker"
+                );
+                heartbeats.remove(broker_id);
+            }
+            Some(reg) if reg.epoch != epoch => {
+                tracing::info!(
+                    broker_id,
+                    epoch,
+                    current = reg.epoch,
+                    "removing heartbeat tracker entry for a previous epoch"
+                );
+            }
+            Some(_) => {
+                tracing::info!(
+                    broker_id,
+                    epoch,
+                    "fencing broker because its session has timed out"
+                );
+                d.broker_fenced(broker_id, &mut records);
+                heartbeats.fence(broker_id);
+                break;
+            }
+        }
     }
     records
 }

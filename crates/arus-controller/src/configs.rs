@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use arus_protocol::ErrorCode;
-use arus_protocol::metadata::ConfigRecord;
+use arus_protocol::metadata::{ClearElrRecord, ConfigRecord};
 
 use crate::error::ControllerError;
 use crate::records::MetadataRecord;
@@ -94,6 +94,66 @@ impl ConfigOp {
     }
 }
 
+/// What config decisions read besides the request.
+pub struct ConfigContext<'a> {
+    pub state: &'a ClusterState,
+    /// This controller's node id (its BROKER resource exists even if no broker has it).
+    pub node_id: i32,
+    /// KIP-966 ELR: min.insync.replicas changes clear ELRs, and some are refused.
+    pub elr_enabled: bool,
+    pub validator: &'a dyn ConfigValidator,
+}
+
+/// Kafka's `MAX_CONFIG_VALUE_SIZE` (a ConfigRecord value is a Java string of at most
+/// `Short.MAX_VALUE` characters).
+const MAX_CONFIG_VALUE_SIZE: usize = 32767;
+
+fn invalid_config(message: &str) -> ControllerError {
+    ControllerError::new(ErrorCode::InvalidConfig, message)
+}
+
+/// Kafka 4.4's ELR guards on `min.insync.replicas` (`isDisallowedBrokerMinIsrTransition`,
+/// `isDisallowedClusterMinIsrTransition`).
+fn check_min_isr_change(cx: &ConfigContext<'_>, r: &ConfigRecord) -> Result<(), ControllerError> {
+    if !cx.elr_enabled || r.name != "min.insync.replicas" || r.resource_type != RESOURCE_BROKER {
+        return Ok(());
+    }
+    if !r.resource_name.is_empty() {
+        return Err(invalid_config(
+            "Broker-level min.insync.replicas cannot be altered while ELR is enabled.",
+        ));
+    }
+    if r.value.is_none() {
+        return Err(invalid_config(
+            "Cluster-level min.insync.replicas cannot be removed while ELR is enabled.",
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's `createClearElrRecordsAsNeeded`: with ELR, a changed `min.insync.replicas`
+/// clears the ELRs of the topic (TOPIC) or of every topic (BROKER).
+pub fn clear_elr_records(elr_enabled: bool, records: &[MetadataRecord]) -> Vec<MetadataRecord> {
+    if !elr_enabled {
+        return Vec::new();
+    }
+    records
+        .iter()
+        .filter_map(|r| match r {
+            MetadataRecord::Config(c) if c.name == "min.insync.replicas" => {
+                Some(MetadataRecord::ClearElr(ClearElrRecord {
+                    topic_name: if c.resource_type == RESOURCE_TOPIC {
+                        c.resource_name.clone()
+                    } else {
+                        String::new()
+                    },
+                }))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn invalid_request(message: impl Into<String>) -> ControllerError {
     ControllerError::new(ErrorCode::InvalidRequest, message)
 }
@@ -119,7 +179,36 @@ pub fn validate_resource_name(resource: &ConfigResource) -> Result<(), Controlle
                 Ok(_) => Ok(()),
             }
         }
-        other => Err(invalid_request(format!("Unknown resource type {other}"))),
+        RESOURCE_CLIENT_METRICS => Ok(()),
+        RESOURCE_GROUP => {
+            if resource.name.is_empty() {
+                Err(invalid_request("Default group resources are not allowed."))
+            } else {
+                Ok(())
+            }
+        }
+        other => Err(invalid_request(format!(
+            "Unknown resource type {}",
+            resource_type_name(other)
+        ))),
+    }
+}
+
+/// The CLIENT_METRICS config resource type (KIP-714).
+pub const RESOURCE_CLIENT_METRICS: i8 = 16;
+/// The GROUP config resource type (KIP-848).
+pub const RESOURCE_GROUP: i8 = 32;
+
+/// Kafka's `ConfigResource.Type` names, as its messages print them.
+fn resource_type_name(t: i8) -> &'static str {
+    match t {
+        1 => "ANY",
+        RESOURCE_TOPIC => "TOPIC",
+        RESOURCE_BROKER => "BROKER",
+        8 => "BROKER_LOGGER",
+        RESOURCE_CLIENT_METRICS => "CLIENT_METRICS",
+        RESOURCE_GROUP => "GROUP",
+        _ => "UNKNOWN",
     }
 }
 
@@ -164,23 +253,27 @@ fn config_record(resource: &ConfigResource, name: &str, value: Option<String>) -
 }
 
 /// Validation shared by both APIs (Kafka's `validateAlterConfig`).
-#[allow(clippy::too_many_arguments)]
 fn validate_alter(
-    state: &ClusterState,
-    node_id: i32,
-    validator: &dyn ConfigValidator,
+    cx: &ConfigContext<'_>,
     resource: &ConfigResource,
     altered: &[ConfigRecord],
     implicitly_deleted: &[ConfigRecord],
     newly_created: bool,
 ) -> Result<(), ControllerError> {
-    let existing = state
+    let existing = cx
+        .state
         .resource_configs(resource.resource_type, &resource.name)
         .cloned()
         .unwrap_or_default();
     let mut all = existing.clone();
     for r in altered {
+        check_min_isr_change(cx, r)?;
         match &r.value {
+            Some(v) if v.chars().count() > MAX_CONFIG_VALUE_SIZE => {
+                return Err(invalid_config(
+                    "The configuration value cannot be added because it exceeds the maximum value size of 32767 bytes.",
+                ));
+            }
             Some(v) => {
                 all.insert(r.name.clone(), v.clone());
             }
@@ -190,12 +283,13 @@ fn validate_alter(
         }
     }
     for r in implicitly_deleted {
+        check_min_isr_change(cx, r)?;
         all.remove(&r.name);
     }
     validate_resource_name(resource)?;
-    validator.validate(resource, &all, &existing)?;
+    cx.validator.validate(resource, &all, &existing)?;
     if !newly_created {
-        check_exists(state, node_id, resource)?;
+        check_exists(cx.state, cx.node_id, resource)?;
     }
     Ok(())
 }
@@ -203,14 +297,15 @@ fn validate_alter(
 /// IncrementalAlterConfigs for one resource: the `ConfigRecord`s, or the resource's error.
 /// `newly_created` skips the existence check (a topic being created in the same batch).
 pub fn incremental_alter(
-    state: &ClusterState,
-    node_id: i32,
-    validator: &dyn ConfigValidator,
+    cx: &ConfigContext<'_>,
     resource: &ConfigResource,
     ops: &[(String, ConfigOp)],
     newly_created: bool,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
-    let current = state.resource_configs(resource.resource_type, &resource.name);
+    let validator = cx.validator;
+    let current = cx
+        .state
+        .resource_configs(resource.resource_type, &resource.name);
     let mut records = Vec::new();
     for (key, op) in ops {
         let current_value = current.and_then(|c| c.get(key)).cloned();
@@ -258,29 +353,20 @@ pub fn incremental_alter(
             records.push(config_record(resource, key, new_value));
         }
     }
-    validate_alter(
-        state,
-        node_id,
-        validator,
-        resource,
-        &records,
-        &[],
-        newly_created,
-    )?;
+    validate_alter(cx, resource, &records, &[], newly_created)?;
     Ok(records.into_iter().map(MetadataRecord::Config).collect())
 }
 
 /// Legacy AlterConfigs for one resource: the given configs replace all dynamic configs of
 /// the resource (keys not named are deleted; a null value deletes too).
 pub fn legacy_alter(
-    state: &ClusterState,
-    node_id: i32,
-    validator: &dyn ConfigValidator,
+    cx: &ConfigContext<'_>,
     resource: &ConfigResource,
     new_configs: &BTreeMap<String, Option<String>>,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let empty = BTreeMap::new();
-    let current = state
+    let current = cx
+        .state
         .resource_configs(resource.resource_type, &resource.name)
         .unwrap_or(&empty);
     let altered: Vec<ConfigRecord> = new_configs
@@ -293,9 +379,7 @@ pub fn legacy_alter(
         .filter(|k| !new_configs.contains_key(*k))
         .map(|k| config_record(resource, k, None))
         .collect();
-    validate_alter(
-        state, node_id, validator, resource, &altered, &deleted, false,
-    )?;
+    validate_alter(cx, resource, &altered, &deleted, false)?;
     Ok(altered
         .into_iter()
         .chain(deleted)

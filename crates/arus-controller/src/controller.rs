@@ -44,6 +44,12 @@ impl<T> Outcome<T> {
     }
 }
 
+/// Per-topic results in request order: `(topic, outcome)`.
+pub type TopicResults = Vec<(String, Result<(), ControllerError>)>;
+
+/// Per-resource config results in request order.
+pub type ConfigResults = Vec<(ConfigResource, Result<(), ControllerError>)>;
+
 /// Per-partition ElectLeaders results: `(topic, [(partition, outcome)])`.
 pub type ElectLeadersResults = Vec<(String, Vec<(i32, Result<(), ControllerError>)>)>;
 
@@ -106,7 +112,10 @@ impl Controller {
     pub fn activate(&mut self, now_ms: i64) {
         self.heartbeats = Heartbeats::new(self.config.session_timeout_ms);
         for b in self.state.brokers.values() {
-            self.heartbeats.register(b.id, b.fenced, now_ms);
+            self.heartbeats.register(b.id, b.fenced);
+            if !b.fenced {
+                self.heartbeats.track_contact(b.id, b.epoch, now_ms);
+            }
         }
     }
 
@@ -121,12 +130,7 @@ impl Controller {
     }
 
     /// Applies one committed (or, on the active controller, just appended) record.
-    pub fn replay(
-        &mut self,
-        record: &MetadataRecord,
-        offset: i64,
-        now_ms: i64,
-    ) -> Result<(), ReplayError> {
+    pub fn replay(&mut self, record: &MetadataRecord, offset: i64) -> Result<(), ReplayError> {
         let before = match record {
             MetadataRecord::RegisterBroker(r) => self
                 .state
@@ -142,7 +146,7 @@ impl Controller {
                     self.heartbeats.remove(r.broker_id);
                 }
                 if !self.heartbeats.has_session(r.broker_id) {
-                    self.heartbeats.register(r.broker_id, r.fenced, now_ms);
+                    self.heartbeats.register(r.broker_id, r.fenced);
                 }
             }
             MetadataRecord::UnregisterBroker(r) => self.heartbeats.remove(r.broker_id),
@@ -156,10 +160,9 @@ impl Controller {
         &mut self,
         records: &[MetadataRecord],
         base_offset: i64,
-        now_ms: i64,
     ) -> Result<(), ReplayError> {
         for (i, r) in records.iter().enumerate() {
-            self.replay(r, base_offset + i as i64, now_ms)?;
+            self.replay(r, base_offset + i as i64)?;
         }
         Ok(())
     }
@@ -169,7 +172,8 @@ impl Controller {
     }
 
     fn usable_brokers(&self) -> Vec<UsableBroker> {
-        self.heartbeats
+        let mut usable: Vec<UsableBroker> = self
+            .heartbeats
             .usable()
             .filter_map(|(id, fenced)| {
                 self.state.brokers.get(&id).map(|b| UsableBroker {
@@ -178,7 +182,9 @@ impl Controller {
                     fenced,
                 })
             })
-            .collect()
+            .collect();
+        crate::placement::sort_in_java_hashmap_order(&mut usable);
+        usable
     }
 
     /// BrokerRegistration; the response is the broker epoch. `next_offset` is the log offset
@@ -231,6 +237,21 @@ impl Controller {
         Ok(Outcome::new(records, response))
     }
 
+    /// The `auto.leader.rebalance.enable` task (Kafka runs it every
+    /// `leader.imbalance.check.interval.seconds`, 300 by default): preferred-leader elections
+    /// for imbalanced partitions. `response` is true when more may remain (run again).
+    pub fn balance_partition_leaders(&self) -> Outcome<bool> {
+        let (records, more) = self.decider().balance_partition_leaders();
+        Outcome::new(records, more)
+    }
+
+    /// The unclean-election task: leaderless partitions of topics with
+    /// `unclean.leader.election.enable=true` get any live replica as leader.
+    pub fn elect_unclean_leaders(&self) -> Outcome<bool> {
+        let (records, more) = self.decider().elect_unclean_leaders();
+        Outcome::new(records, more)
+    }
+
     /// UnregisterBroker.
     pub fn unregister_broker(&mut self, broker_id: i32) -> Result<Outcome<()>, ControllerError> {
         Ok(Outcome::new(
@@ -271,11 +292,27 @@ impl Controller {
         Ok(Outcome::new(records, results))
     }
 
-    /// CreatePartitions: a result per topic, in request order.
+    /// CreatePartitions: a result per topic, in request order. More than
+    /// [`topics::MAX_PARTITIONS_PER_BATCH`] new partitions in one request is a request-level
+    /// POLICY_VIOLATION, as in Kafka.
     pub fn create_partitions(
         &mut self,
         request: &CreatePartitionsRequest,
-    ) -> Outcome<Vec<(String, Result<(), ControllerError>)>> {
+    ) -> Result<Outcome<TopicResults>, ControllerError> {
+        let additional: i64 = request
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let current = self.state.topic_by_name(&t.name)?.partitions.len() as i64;
+                (t.count >= 0 && i64::from(t.count) > current).then(|| i64::from(t.count) - current)
+            })
+            .sum();
+        if additional > topics::MAX_PARTITIONS_PER_BATCH {
+            return Err(ControllerError::new(
+                arus_protocol::ErrorCode::PolicyViolation,
+                "Excessively large number of additional partitions per request.",
+            ));
+        }
         let usable = self.usable_brokers();
         let d = Decider::new(&self.state, &self.config);
         let mut records = Vec::new();
@@ -292,7 +329,7 @@ impl Controller {
         if request.validate_only {
             records.clear();
         }
-        Outcome::new(records, results)
+        Ok(Outcome::new(records, results))
     }
 
     /// DeleteTopics (by names for v0–v5, by `topics` for v6+).
@@ -316,8 +353,14 @@ impl Controller {
         &mut self,
         request: &IncrementalAlterConfigsRequest,
         validator: &dyn ConfigValidator,
-    ) -> Outcome<Vec<(ConfigResource, Result<(), ControllerError>)>> {
+    ) -> Outcome<ConfigResults> {
         let mut records = Vec::new();
+        let cx = configs::ConfigContext {
+            state: &self.state,
+            node_id: self.config.node_id,
+            elr_enabled: self.decider().elr_enabled(),
+            validator,
+        };
         let mut results = Vec::new();
         for r in &request.resources {
             let resource = ConfigResource {
@@ -334,16 +377,8 @@ impl Controller {
                     ))
                 })
                 .collect();
-            let outcome = ops.and_then(|ops| {
-                configs::incremental_alter(
-                    &self.state,
-                    self.config.node_id,
-                    validator,
-                    &resource,
-                    &ops,
-                    false,
-                )
-            });
+            let outcome =
+                ops.and_then(|ops| configs::incremental_alter(&cx, &resource, &ops, false));
             match outcome {
                 Ok(r) => {
                     records.extend(r);
@@ -352,6 +387,8 @@ impl Controller {
                 Err(e) => results.push((resource, Err(e))),
             }
         }
+        let clear = configs::clear_elr_records(cx.elr_enabled, &records);
+        records.extend(clear);
         if request.validate_only {
             records.clear();
         }
@@ -363,8 +400,14 @@ impl Controller {
         &mut self,
         request: &AlterConfigsRequest,
         validator: &dyn ConfigValidator,
-    ) -> Outcome<Vec<(ConfigResource, Result<(), ControllerError>)>> {
+    ) -> Outcome<ConfigResults> {
         let mut records = Vec::new();
+        let cx = configs::ConfigContext {
+            state: &self.state,
+            node_id: self.config.node_id,
+            elr_enabled: self.decider().elr_enabled(),
+            validator,
+        };
         let mut results = Vec::new();
         for r in &request.resources {
             let resource = ConfigResource {
@@ -376,8 +419,7 @@ impl Controller {
                 .iter()
                 .map(|c| (c.name.clone(), c.value.clone()))
                 .collect();
-            let outcome =
-                configs::legacy_alter(&self.state, self.config.node_id, validator, &resource, &map);
+            let outcome = configs::legacy_alter(&cx, &resource, &map);
             match outcome {
                 Ok(r) => {
                     records.extend(r);
@@ -386,6 +428,8 @@ impl Controller {
                 Err(e) => results.push((resource, Err(e))),
             }
         }
+        let clear = configs::clear_elr_records(cx.elr_enabled, &records);
+        records.extend(clear);
         if request.validate_only {
             records.clear();
         }
@@ -459,27 +503,115 @@ impl Controller {
                 )
             })
             .collect();
-        let records = features::update_features(
+        let mut records = features::update_features(
             &self.state,
             self.config.node_id,
             &self.config.supported_features,
             &updates,
             request.validate_only,
         )?;
+        let enables_elr = updates
+            .iter()
+            .any(|(n, l, _)| n == features::ELIGIBLE_LEADER_REPLICAS_VERSION && *l > 0);
+        if enables_elr && !request.validate_only {
+            let mut safety = self.elr_safety_records();
+            safety.append(&mut records);
+            records = safety;
+        }
         Ok(Outcome::new(records, ()))
     }
 
-    /// The records that bootstrap a new cluster: the finalized features (Kafka writes them
-    /// in the bootstrap snapshot at `kafka-storage format`).
-    pub fn bootstrap_records(levels: &BTreeMap<String, i16>) -> Vec<MetadataRecord> {
-        levels
-            .iter()
-            .map(|(name, level)| {
-                MetadataRecord::FeatureLevel(arus_protocol::metadata::FeatureLevelRecord {
-                    name: name.clone(),
-                    feature_level: *level,
-                })
+    /// Kafka 4.4's `maybeGenerateElrSafetyRecords`, written before an UpdateFeatures that
+    /// enables ELR: the cluster-level `min.insync.replicas` (the static value) if it is not
+    /// set, and the removal of every broker-level one.
+    fn elr_safety_records(&self) -> Vec<MetadataRecord> {
+        use arus_protocol::metadata::ConfigRecord;
+        const KEY: &str = "min.insync.replicas";
+        let record = |name: &str, value: Option<String>| {
+            MetadataRecord::Config(ConfigRecord {
+                resource_type: crate::state::RESOURCE_BROKER,
+                resource_name: name.to_owned(),
+                name: KEY.to_owned(),
+                value,
             })
-            .collect()
+        };
+        let mut out = Vec::new();
+        let cluster_has_it = self
+            .state
+            .resource_configs(crate::state::RESOURCE_BROKER, "")
+            .is_some_and(|c| c.contains_key(KEY));
+        if !cluster_has_it {
+            out.push(record(
+                "",
+                Some(self.config.default_min_insync_replicas.to_string()),
+            ));
+        }
+        let mut brokers: Vec<(i32, &str)> = self
+            .state
+            .configs
+            .iter()
+            .filter(|((t, name), c)| {
+                *t == crate::state::RESOURCE_BROKER && !name.is_empty() && c.contains_key(KEY)
+            })
+            .filter_map(|((_, name), _)| name.parse::<i32>().ok().map(|id| (id, name.as_str())))
+            .collect();
+        brokers.sort_unstable();
+        for (_, name) in brokers {
+            out.push(record(name, None));
+        }
+        out
+    }
+
+    /// The records a new cluster's first active controller appends to an empty log (Kafka
+    /// 4.4's `ActivationRecordsGenerator.recordsForEmptyLog`): the bootstrap feature levels
+    /// (`metadata.version` first, features at level 0 left out) and, with ELR, the
+    /// cluster-wide `min.insync.replicas` set to the static value, all in one metadata
+    /// transaction ("Bootstrap records") when `metadata.version` supports transactions.
+    pub fn bootstrap_records(
+        levels: &BTreeMap<String, i16>,
+        static_min_insync_replicas: i32,
+    ) -> Vec<MetadataRecord> {
+        use arus_protocol::metadata::{
+            BeginTransactionRecord, ConfigRecord, EndTransactionRecord, FeatureLevelRecord,
+        };
+        let mv = levels.get(features::METADATA_VERSION).copied().unwrap_or(0);
+        let transaction = mv >= 13; // 3.6-IV1: isMetadataTransactionSupported
+        let mut out = Vec::new();
+        if transaction {
+            out.push(MetadataRecord::BeginTransaction(BeginTransactionRecord {
+                name: Some("Bootstrap records".to_owned()),
+            }));
+        }
+        let ordered = levels
+            .iter()
+            .filter(|(n, _)| n.as_str() == features::METADATA_VERSION)
+            .chain(
+                levels
+                    .iter()
+                    .filter(|(n, l)| n.as_str() != features::METADATA_VERSION && **l > 0),
+            );
+        for (name, level) in ordered {
+            out.push(MetadataRecord::FeatureLevel(FeatureLevelRecord {
+                name: name.clone(),
+                feature_level: *level,
+            }));
+        }
+        if levels
+            .get(features::ELIGIBLE_LEADER_REPLICAS_VERSION)
+            .is_some_and(|l| *l > 0)
+        {
+            out.push(MetadataRecord::Config(ConfigRecord {
+                resource_type: crate::state::RESOURCE_BROKER,
+                resource_name: String::new(),
+                name: "min.insync.replicas".to_owned(),
+                value: Some(static_min_insync_replicas.to_string()),
+            }));
+        }
+        if transaction {
+            out.push(MetadataRecord::EndTransaction(
+                EndTransactionRecord::default(),
+            ));
+        }
+        out
     }
 }

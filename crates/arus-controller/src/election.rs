@@ -64,12 +64,19 @@ impl<'a> Decider<'a> {
             && self.metadata_version().is_elr_supported()
     }
 
-    /// A topic config as Kafka resolves it: the topic's override, else the cluster-wide
-    /// dynamic default, else the static value.
+    /// A topic config as Kafka's `resolveEffectiveTopicConfig` resolves it: the topic's
+    /// override, else this controller node's dynamic config, else the cluster-wide dynamic
+    /// default (`None` means the static value).
     fn topic_config(&self, topic: &str, name: &str) -> Option<String> {
+        let node = self.config.node_id.to_string();
         self.state
             .resource_configs(RESOURCE_TOPIC, topic)
             .and_then(|c| c.get(name))
+            .or_else(|| {
+                self.state
+                    .resource_configs(RESOURCE_BROKER, &node)
+                    .and_then(|c| c.get(name))
+            })
             .or_else(|| {
                 self.state
                     .resource_configs(RESOURCE_BROKER, "")
@@ -400,6 +407,71 @@ impl<'a> Decider<'a> {
                     ElectionType::Unclean => ErrorCode::EligibleLeadersNotAvailable,
                 })
             })
+    }
+}
+
+/// Kafka's `MAX_ELECTIONS_PER_IMBALANCE`: elections per periodic run.
+pub const MAX_ELECTIONS_PER_IMBALANCE: usize = 1_000;
+
+impl Decider<'_> {
+    /// Kafka's `maybeBalancePartitionLeaders` (the `auto.leader.rebalance.enable` task):
+    /// preferred elections for partitions not led by their first replica, at most
+    /// [`MAX_ELECTIONS_PER_IMBALANCE`]. The flag says whether more may remain.
+    pub fn balance_partition_leaders(&self) -> (Vec<MetadataRecord>, bool) {
+        let mut out = Vec::new();
+        'topics: for topic in self.state.topics.values() {
+            for (&pid, p) in &topic.partitions {
+                if out.len() >= MAX_ELECTIONS_PER_IMBALANCE {
+                    break 'topics;
+                }
+                if p.leader == p.preferred_replica() {
+                    continue;
+                }
+                let acceptable = |r: i32| self.state.is_active(r);
+                let spec = ChangeSpec {
+                    acceptable: &acceptable,
+                    election: Election::Preferred,
+                    target_isr: None,
+                    unclean_shutdown: None,
+                    target_recovery: None,
+                };
+                if let Some(r) = self.change(&topic.name, topic.id, pid, p, spec) {
+                    out.push(MetadataRecord::PartitionChange(r));
+                }
+            }
+        }
+        let more = out.len() >= MAX_ELECTIONS_PER_IMBALANCE;
+        (out, more)
+    }
+
+    /// Kafka's `maybeElectUncleanLeaders`: for leaderless partitions of topics with
+    /// `unclean.leader.election.enable=true`, an unclean election.
+    pub fn elect_unclean_leaders(&self) -> (Vec<MetadataRecord>, bool) {
+        let mut out = Vec::new();
+        'topics: for topic in self.state.topics.values() {
+            if !self.unclean_enabled(&topic.name) {
+                continue;
+            }
+            for &pid in topic.partitions.keys() {
+                if out.len() >= MAX_ELECTIONS_PER_IMBALANCE {
+                    break 'topics;
+                }
+                if topic.partitions[&pid].leader != NO_LEADER {
+                    continue;
+                }
+                match self.elect_leader(&topic.name, pid, ElectionType::Unclean) {
+                    Ok(r) => {
+                        tracing::error!(topic = %topic.name, partition = pid, "triggering unclean leader election for offline partition");
+                        out.push(MetadataRecord::PartitionChange(r));
+                    }
+                    Err(e) => {
+                        tracing::warn!(topic = %topic.name, partition = pid, error = %e, "cannot trigger unclean leader election for offline partition")
+                    }
+                }
+            }
+        }
+        let more = out.len() >= MAX_ELECTIONS_PER_IMBALANCE;
+        (out, more)
     }
 }
 

@@ -52,6 +52,8 @@ const METADATA_VERSIONS: &[(i16, &str, bool)] = &[
 pub const MINIMUM_METADATA_VERSION: i16 = 7;
 /// Kafka 4.4's `LATEST_PRODUCTION` (4.4-IV2).
 pub const LATEST_METADATA_VERSION: i16 = 33;
+/// Kafka 4.4's `latestTesting()` (4.5-IV0, unstable).
+pub const LATEST_TESTING_METADATA_VERSION: i16 = 34;
 
 /// A `metadata.version` feature level, with the capability checks Kafka derives from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -291,31 +293,26 @@ fn update_feature(
     if name == METADATA_VERSION {
         let mv = MetadataVersion(level);
         if !mv.is_known() {
-            return Err(invalid_metadata_version(level, "Unknown metadata.version."));
-        }
-        if level < MINIMUM_METADATA_VERSION {
             return Err(invalid_metadata_version(
                 level,
                 &format!(
-                    "Unable to set a metadata.version less than {}",
-                    MetadataVersion(MINIMUM_METADATA_VERSION).name()
+                    "Valid versions are from {MINIMUM_METADATA_VERSION} to {LATEST_TESTING_METADATA_VERSION}."
                 ),
             ));
         }
         if level < current
             && MetadataVersion::metadata_changed_between(MetadataVersion(current), mv)
         {
-            return Err(if upgrade == UpgradeType::UnsafeDowngrade {
-                invalid_metadata_version(
-                    level,
-                    "Unsafe metadata downgrade is not supported in this version.",
-                )
+            let reason = if upgrade == UpgradeType::UnsafeDowngrade {
+                "Unsafe metadata downgrade is not supported in this version."
             } else {
-                invalid_metadata_version(
-                    level,
-                    "Refusing to perform the requested downgrade because it might delete metadata information.",
-                )
-            });
+                "Refusing to perform the requested downgrade because it might delete metadata information."
+            };
+            let text = format!(
+                "Unsupported metadata.version downgrade from {current} to {level}. {reason}"
+            );
+            tracing::warn!("{text}");
+            return Err(ControllerError::new(ErrorCode::InvalidUpdateVersion, text));
         }
         return Ok(());
     }

@@ -105,7 +105,7 @@ fn downgrades_need_a_downgrade_type() {
     assert_eq!(
         e.message.as_deref(),
         Some(
-            "Invalid metadata.version 29. Refusing to perform the requested downgrade because it might delete metadata information."
+            "Unsupported metadata.version downgrade from 30 to 29. Refusing to perform the requested downgrade because it might delete metadata information."
         )
     );
     let mut s2 = s.clone();

@@ -1,7 +1,14 @@
-//! Broker sessions (Kafka's `BrokerHeartbeatManager`): the controller's in-memory record of
-//! when each broker last heartbeated, how far its metadata has caught up, and whether it is
-//! in controlled shutdown. None of it is in the metadata log: a new active controller
-//! starts every registered broker with a fresh session, as Kafka does on activation.
+//! Broker sessions (Kafka 4.4's `BrokerHeartbeatManager` and `BrokerHeartbeatTracker`): the
+//! controller's in-memory record of when each broker incarnation (id and epoch) last
+//! heartbeated, how far each broker's metadata has caught up, and whether it is in
+//! controlled shutdown. None of it is in the metadata log: a new active controller starts
+//! every unfenced broker with a fresh contact time, as Kafka does on activation.
+//!
+//! As in Kafka 4.4, a session is the contact time of `(broker id, broker epoch)`: it is
+//! valid while heard from within `broker.session.timeout.ms`, fenced or not (so a new
+//! incarnation is a duplicate registration until the old one's session lapses), and an
+//! expired session fences its broker (again, if it already is) when the epoch still
+//! matches the registration.
 
 use std::collections::BTreeMap;
 
@@ -36,9 +43,6 @@ impl BrokerControlState {
 
 #[derive(Debug, Clone)]
 struct Session {
-    last_contact_ms: i64,
-    /// Orders sessions touched at the same millisecond as Kafka's list does (FIFO).
-    touch_seq: u64,
     metadata_offset: i64,
     controlled_shutdown_offset: i64,
     fenced: bool,
@@ -55,7 +59,8 @@ impl Session {
 pub struct Heartbeats {
     session_timeout_ms: i64,
     sessions: BTreeMap<i32, Session>,
-    seq: u64,
+    /// Last contact per `(broker id, broker epoch)` (Kafka's `BrokerHeartbeatTracker`).
+    contacts: BTreeMap<(i32, i64), i64>,
 }
 
 /// What a heartbeat asks for.
@@ -72,25 +77,52 @@ impl Heartbeats {
         Heartbeats {
             session_timeout_ms,
             sessions: BTreeMap::new(),
-            seq: 0,
+            contacts: BTreeMap::new(),
         }
     }
 
-    /// Kafka's `register`: a session for the broker at `now_ms`, keeping the metadata offset
-    /// only when the fencing state changes.
-    pub fn register(&mut self, broker: i32, fenced: bool, now_ms: i64) {
+    /// Kafka's `trackBrokerHeartbeat`: a heartbeat from this incarnation arrived at `now_ms`
+    /// (recorded before the request is validated, as Kafka does).
+    pub fn track_contact(&mut self, broker: i32, epoch: i64, now_ms: i64) {
+        self.contacts.insert((broker, epoch), now_ms);
+    }
+
+    fn is_expired(&self, contact_ms: i64, now_ms: i64) -> bool {
+        now_ms > contact_ms && contact_ms.saturating_add(self.session_timeout_ms) < now_ms
+    }
+
+    /// Kafka's `hasValidSession(id, epoch)`: heard from within the session timeout.
+    pub fn has_valid_session(&self, broker: i32, epoch: i64, now_ms: i64) -> bool {
+        self.contacts
+            .get(&(broker, epoch))
+            .is_some_and(|&c| !self.is_expired(c, now_ms))
+    }
+
+    /// Kafka's `maybeRemoveExpired`: removes and returns one expired session (the one heard
+    /// from longest ago).
+    pub fn take_expired(&mut self, now_ms: i64) -> Option<(i32, i64)> {
+        let (&key, _) = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| self.is_expired(**c, now_ms))
+            .min_by_key(|(k, c)| (**c, **k))?;
+        self.contacts.remove(&key);
+        Some(key)
+    }
+
+    /// Kafka's `register`: tracks the broker, keeping the metadata offset only when the
+    /// fencing state changes.
+    pub fn register(&mut self, broker: i32, fenced: bool) {
         let metadata_offset = match self.sessions.get(&broker) {
             Some(s) if s.fenced != fenced => s.metadata_offset,
             _ => -1,
         };
         self.sessions.entry(broker).or_insert(Session {
-            last_contact_ms: now_ms,
-            touch_seq: 0,
             metadata_offset: -1,
             controlled_shutdown_offset: -1,
             fenced: true,
         });
-        self.touch(broker, fenced, metadata_offset, now_ms);
+        self.touch(broker, fenced, metadata_offset);
     }
 
     /// Whether the broker has a session.
@@ -110,13 +142,9 @@ impl Heartbeats {
         }
     }
 
-    /// Kafka's `touch`: records contact at `now_ms`.
-    pub fn touch(&mut self, broker: i32, fenced: bool, metadata_offset: i64, now_ms: i64) {
-        self.seq += 1;
-        let seq = self.seq;
+    /// Kafka's `touch`: the broker's fencing state and metadata offset after a heartbeat.
+    pub fn touch(&mut self, broker: i32, fenced: bool, metadata_offset: i64) {
         if let Some(s) = self.sessions.get_mut(&broker) {
-            s.last_contact_ms = now_ms;
-            s.touch_seq = seq;
             s.metadata_offset = metadata_offset;
             s.fenced = fenced;
             if fenced {
@@ -124,13 +152,6 @@ impl Heartbeats {
                 s.controlled_shutdown_offset = -1;
             }
         }
-    }
-
-    /// Kafka's `hasValidSession`: unfenced and heard from within the session timeout.
-    pub fn has_valid_session(&self, broker: i32, now_ms: i64) -> bool {
-        self.sessions
-            .get(&broker)
-            .is_some_and(|s| !s.fenced && s.last_contact_ms + self.session_timeout_ms >= now_ms)
     }
 
     /// Whether the broker is in controlled shutdown (in memory).
@@ -160,23 +181,11 @@ impl Heartbeats {
             .unwrap_or(i64::MAX)
     }
 
-    /// Kafka's `findOneStaleBroker`: the unfenced broker heard from longest ago, if its
-    /// session has expired.
-    pub fn find_one_stale_broker(&self, now_ms: i64) -> Option<i32> {
-        let (&id, s) = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| !s.fenced)
-            .min_by_key(|(_, s)| (s.last_contact_ms, s.touch_seq))?;
-        (s.last_contact_ms + self.session_timeout_ms < now_ms).then_some(id)
-    }
-
-    /// When the next session can expire (`Long.MAX_VALUE` when no broker is unfenced).
+    /// When the next session can expire (`i64::MAX` when none can).
     pub fn next_check_time_ms(&self) -> i64 {
-        self.sessions
+        self.contacts
             .values()
-            .filter(|s| !s.fenced)
-            .map(|s| s.last_contact_ms + self.session_timeout_ms)
+            .map(|c| c.saturating_add(self.session_timeout_ms))
             .min()
             .unwrap_or(i64::MAX)
     }

@@ -38,7 +38,7 @@ pub mod topics;
 pub use brokers::HeartbeatReply;
 pub use config::ControllerConfig;
 pub use configs::{AcceptAllConfigs, ConfigOp, ConfigResource, ConfigValidator};
-pub use controller::{Controller, ElectLeadersResults, Outcome};
+pub use controller::{ConfigResults, Controller, ElectLeadersResults, Outcome, TopicResults};
 pub use error::{ControllerError, ControllerResult};
 pub use features::{MetadataVersion, UpgradeType};
 pub use java_random::JavaRandom;

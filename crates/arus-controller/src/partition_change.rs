@@ -254,19 +254,16 @@ impl<'a> PartitionChangeBuilder<'a> {
         }
     }
 
+    /// Kafka 4.4's `maybeUpdateLastKnownLeader`: remember the leader a partition loses its
+    /// last leader from, forget it once a leader is elected.
     fn maybe_update_last_known_leader(&self, record: &mut PartitionChangeRecord) {
         if !self.use_last_known_leader || !self.ctx.elr_enabled {
             return;
         }
         let lke = &self.partition.last_known_elr;
-        if record.isr.as_ref().is_some_and(Vec::is_empty)
-            && (lke.len() != 1 || lke[0] != self.partition.leader)
-        {
+        if record.leader == NO_LEADER && lke.is_empty() {
             record.last_known_elr = Some(vec![self.partition.leader]);
-        } else if (record.leader >= 0
-            || (self.partition.leader != NO_LEADER && record.leader != NO_LEADER))
-            && !lke.is_empty()
-        {
+        } else if record.leader >= 0 && !lke.is_empty() {
             record.last_known_elr = Some(Vec::new());
         }
     }

@@ -79,6 +79,14 @@ fn java_bucket(hash: i32, capacity: usize) -> usize {
     ((h ^ (h >> 16)) as usize) & (capacity - 1)
 }
 
+/// Orders brokers as Kafka's `HashMap<Integer, BrokerHeartbeatState>` iterates them (the
+/// order Kafka hands the placer; it decides which rack is met first). Colliding ids keep
+/// ascending order, Kafka's insertion order is not known here.
+pub fn sort_in_java_hashmap_order(brokers: &mut [UsableBroker]) {
+    let cap = java_hashmap_capacity(brokers.len());
+    brokers.sort_by_key(|b| (java_bucket(b.id, cap), b.id));
+}
+
 #[derive(Debug, Default)]
 struct BrokerList {
     brokers: Vec<i32>,

@@ -9,7 +9,9 @@ use arus_protocol::messages::create_topics_request::CreatableTopic;
 use arus_protocol::metadata::{PartitionRecord, RemoveTopicRecord, TopicRecord};
 use arus_protocol::{ErrorCode, Uuid};
 
-use crate::configs::{ConfigOp, ConfigResource, ConfigValidator, incremental_alter};
+use crate::configs::{
+    ConfigContext, ConfigOp, ConfigResource, ConfigValidator, clear_elr_records, incremental_alter,
+};
 use crate::election::Decider;
 use crate::error::ControllerError;
 use crate::java_random::JavaRandom;
@@ -244,15 +246,18 @@ pub fn create_topics(
         let config_records = if ops.is_empty() {
             Vec::new()
         } else {
-            match incremental_alter(
-                d.state,
-                d.config.node_id,
+            let cx = ConfigContext {
+                state: d.state,
+                node_id: d.config.node_id,
+                elr_enabled: d.elr_enabled(),
                 validator,
-                &ConfigResource::topic(t.name.clone()),
-                &ops,
-                true,
-            ) {
-                Ok(r) => r,
+            };
+            match incremental_alter(&cx, &ConfigResource::topic(t.name.clone()), &ops, true) {
+                Ok(mut r) => {
+                    let clear = clear_elr_records(cx.elr_enabled, &r);
+                    r.extend(clear);
+                    r
+                }
                 Err(e) => {
                     errors.insert(t.name.clone(), e);
                     continue;
@@ -331,7 +336,7 @@ fn new_partition(d: &Decider<'_>, replicas: Vec<i32>, isr: Vec<i32>) -> Partitio
     };
     let elr = d.elr_enabled().then(Vec::new);
     PartitionRecord {
-        leader: isr[0],
+        leader: isr.first().copied().unwrap_or(crate::state::NO_LEADER),
         replicas,
         isr,
         directories,

@@ -68,8 +68,13 @@ impl MetadataDelta {
     /// it was one before; if `node` is the leader, it is listed when the partition epoch
     /// changed (new partitions included); otherwise it is a follower, listed on the same
     /// condition. Every partition of a deleted topic that had a replica on `node` is
-    /// deleted. A topic deleted and created again under the same name appears both in
-    /// `deletes` (old id) and in `leaders`/`followers` (new id).
+    /// deleted. A topic deleted and created again appears both in `deletes` (its old
+    /// partitions) and in `leaders`/`followers` (its new ones).
+    ///
+    /// Loading a snapshot ([`MetadataDelta::for_snapshot`]) lists only the partitions whose
+    /// epoch differs from the base image, where Kafka lists every local partition of every
+    /// topic in the snapshot again: partition epochs grow with every change, so nothing
+    /// that changed is missed, and a node is not told to become leader of what it leads.
     pub fn local_changes(&self, node: i32) -> LocalChanges {
         let mut changes = LocalChanges::default();
         for &TopicIdPartition {
@@ -83,11 +88,17 @@ impl MetadataDelta {
             let Some(state) = topic.partitions.get(&partition) else {
                 continue;
             };
-            let previous = self
-                .base
-                .topics
-                .get(&topic_id)
-                .and_then(|t| t.partition(partition));
+            // A topic created by this delta is new even if an earlier incarnation with the
+            // same id was in the base (removed and created again): Kafka compares it with
+            // the new, empty topic.
+            let previous = if self.state.created_topics.contains(&topic_id) {
+                None
+            } else {
+                self.base
+                    .topics
+                    .get(&topic_id)
+                    .and_then(|t| t.partition(partition))
+            };
             let epoch_changed = previous.is_none_or(|p| p.partition_epoch != state.partition_epoch);
             let entry = |newly_elected| LocalPartition {
                 topic_name: topic.name.clone(),
@@ -302,6 +313,22 @@ mod tests {
         assert_eq!(on3.deletes.len(), 1);
         assert_eq!(on3.deletes[0].topic_id, T2);
         assert_eq!(keys(&on3.leaders), vec![(t3, 0, true)]);
+    }
+
+    #[test]
+    fn topic_recreated_under_the_same_id_is_new_again() {
+        let image = two_topics();
+        let d = delta(
+            &image,
+            &[
+                RemoveTopicRecord { topic_id: T2 }.into(),
+                topic("b", T2),
+                partition(T2, 0, &[3], 3),
+            ],
+        );
+        let on3 = d.local_changes(3);
+        assert_eq!(on3.deletes.len(), 1);
+        assert_eq!(keys(&on3.leaders), vec![(T2, 0, true)]);
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! passes without checking, unless `ARUS_KAFKA_SERDE_REQUIRED` is set (as in
 //! `scripts/test-all.sh`, which runs it again once the classpath exists): then it fails.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use arus_metadata::{MetadataRecord, VersionedRecord};
 use arus_protocol::metadata::client_quota_record::EntityData;
@@ -295,61 +295,12 @@ fn ours() -> Vec<(String, VersionedRecord)> {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Kafka's classpath, or why the comparison cannot run.
-fn kafka_classpath() -> Result<String, String> {
-    let file = std::env::var_os("ARUS_KAFKA_CLASSPATH_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("compat/work/reference-classpath.txt"));
-    let classpath = std::fs::read_to_string(&file)
-        .map_err(|e| format!("no Kafka classpath at {} ({e})", file.display()))?;
-    let java = Command::new("java").arg("-version").output();
-    if !java.is_ok_and(|o| o.status.success()) {
-        return Err("`java` is not installed".into());
-    }
-    Ok(classpath.trim().to_string())
-}
-
 #[test]
 fn framing_matches_kafka_byte_for_byte() {
-    let classpath = match kafka_classpath() {
-        Ok(cp) => cp,
-        Err(why) if std::env::var_os("ARUS_KAFKA_SERDE_REQUIRED").is_some() => {
-            panic!("Kafka serde comparison required but cannot run: {why}")
-        }
-        Err(why) => {
-            eprintln!("SKIPPED: Kafka serde comparison not run: {why}");
-            return;
-        }
+    let Some(classpath) = common::kafka_classpath_or_skip("Kafka serde comparison") else {
+        return;
     };
-    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("kafka-serde/SerdeDump.java");
-    let output = Command::new("java")
-        .arg("-cp")
-        .arg(&classpath)
-        .arg(&program)
-        .output()
-        .expect("run java");
-    assert!(
-        output.status.success(),
-        "SerdeDump.java failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let kafka: BTreeMap<String, String> = String::from_utf8(output.stdout)
-        .unwrap()
+    let kafka: BTreeMap<String, String> = common::run_java(&classpath, "SerdeDump.java", "")
         .lines()
         .filter_map(|l| l.split_once(' '))
         .map(|(label, hex)| (label.to_string(), hex.to_string()))
@@ -371,12 +322,12 @@ fn framing_matches_kafka_byte_for_byte() {
         types.insert(record.record.record_type());
         let encoded = record.encode().unwrap();
         assert_eq!(
-            hex(&encoded),
+            common::hex(&encoded),
             kafka[label],
             "{label}: our bytes differ from Kafka's"
         );
         // Kafka's bytes decode to the same record and version.
-        let decoded = VersionedRecord::decode(Bytes::from(unhex(&kafka[label]))).unwrap();
+        let decoded = VersionedRecord::decode(Bytes::from(common::unhex(&kafka[label]))).unwrap();
         assert_eq!(
             &decoded, record,
             "{label}: Kafka's bytes decode differently"

@@ -64,7 +64,13 @@ fn preferred_election_moves_leadership_back_when_the_preferred_replica_is_in_the
         h.heartbeat(o, false);
     }
     assert!(h.heartbeat(preferred, true).should_shut_down);
-    // It restarts (a clean shutdown: it presents its previous epoch) and is unfenced.
+    // It restarts (a clean shutdown: it presents its previous epoch). Kafka 4.4 refuses the
+    // new incarnation while the old one's session is still live.
+    let generation = h.incarnations[&preferred] + 1;
+    let req = h.registration(preferred, None, generation);
+    let e = h.c.register_broker(&req, h.next_offset, h.now).unwrap_err();
+    assert_eq!(e.code, ErrorCode::DuplicateBrokerRegistration);
+    h.advance(10_000, &others);
     let generation = h.incarnations[&preferred] + 1;
     let req = h.registration(preferred, None, generation);
     let out = h.c.register_broker(&req, h.next_offset, h.now).unwrap();
@@ -201,4 +207,81 @@ fn unclean_election_of_a_partition_with_a_leader_is_not_needed() {
         .unwrap();
     let e = out.response[0].1[0].1.clone().unwrap_err();
     assert_eq!(e.message.as_deref(), Some("No such topic as nope"));
+}
+
+#[test]
+fn the_balance_task_moves_leadership_back_to_preferred_replicas() {
+    let mut h = Harness::new(true);
+    h.brokers(&[None, None, None]);
+    h.create("t", 3, 3).unwrap();
+    assert!(
+        h.c.balance_partition_leaders().records.is_empty(),
+        "balanced after creation"
+    );
+    h.heartbeat(0, true);
+    h.heartbeat(1, false);
+    h.heartbeat(2, false);
+    assert!(h.heartbeat(0, true).should_shut_down);
+    // While broker 0 is away, partitions it preferred are led elsewhere; none can move back.
+    assert!(h.c.balance_partition_leaders().records.is_empty());
+    h.advance(10_000, &[1, 2]);
+    h.register(0, None).unwrap();
+    h.heartbeat(0, false);
+    for p in 0..3 {
+        let part = h.partition("t", p);
+        let req = super::alter_partition::alter_req(&h, "t", p, &part.replicas);
+        let out = h.c.alter_partition(&req, 3).unwrap();
+        h.apply(&out.records);
+    }
+    let out = h.c.balance_partition_leaders();
+    assert!(!out.records.is_empty() && !out.response);
+    h.apply(&out.records);
+    for p in 0..3 {
+        let part = h.partition("t", p);
+        assert_eq!(part.leader, part.replicas[0]);
+    }
+    h.check_invariants();
+}
+
+#[test]
+fn the_unclean_task_only_touches_topics_that_allow_it() {
+    let mut h = Harness::new(false);
+    h.brokers(&[None, None]);
+    h.create("t", 1, 2).unwrap();
+    let p = h.partition("t", 0);
+    let (leader, follower) = (p.replicas[0], p.replicas[1]);
+    // The follower leaves the ISR (AlterPartition shrink), then the leader dies.
+    let req = super::alter_partition::alter_req(&h, "t", 0, &[leader]);
+    let out = h.c.alter_partition(&req, 3).unwrap();
+    h.apply(&out.records);
+    h.advance(10_000, &[follower]);
+    assert_eq!(h.partition("t", 0).leader, -1);
+    assert!(h.c.elect_unclean_leaders().records.is_empty());
+    let out = h.c.incremental_alter_configs(
+        &arus_protocol::messages::IncrementalAlterConfigsRequest {
+            resources: vec![arus_protocol::messages::incremental_alter_configs_request::AlterConfigsResource {
+                resource_type: 2,
+                resource_name: "t".into(),
+                configs: vec![arus_protocol::messages::incremental_alter_configs_request::AlterableConfig {
+                    name: "unclean.leader.election.enable".into(),
+                    config_operation: 0,
+                    value: Some("true".into()),
+                }],
+            }],
+            validate_only: false,
+        },
+        &AcceptAllConfigs,
+    );
+    h.apply(&out.records);
+    let out = h.c.elect_unclean_leaders();
+    assert_eq!(out.records.len(), 1);
+    h.apply(&out.records);
+    let after = h.partition("t", 0);
+    assert_eq!(after.leader, follower);
+    assert_eq!(after.isr, vec![follower]);
+    assert_eq!(
+        after.leader_recovery_state,
+        crate::partition_change::RECOVERING
+    );
+    h.check_invariants();
 }

@@ -5,7 +5,10 @@ mod alter_partition;
 mod brokers;
 mod election;
 mod image_agreement;
+mod partition_change_kafka;
+mod placement_kafka;
 mod property;
+mod scenario_kafka;
 mod topics;
 
 use std::collections::BTreeMap;
@@ -60,8 +63,8 @@ impl Harness {
         levels.insert(ELIGIBLE_LEADER_REPLICAS_VERSION.to_owned(), i16::from(elr));
         levels.insert("group.version".to_owned(), 1);
         levels.insert("transaction.version".to_owned(), 2);
-        let records = Controller::bootstrap_records(&levels);
-        c.replay_batch(&records, 0, 0).unwrap();
+        let records = Controller::bootstrap_records(&levels, 1);
+        c.replay_batch(&records, 0).unwrap();
         let image = arus_metadata::MetadataImage::empty(CLUSTER_ID)
             .with_records(
                 &records,
@@ -82,7 +85,7 @@ impl Harness {
     /// Appends and replays a batch, returning its base offset.
     pub fn apply(&mut self, records: &[MetadataRecord]) -> i64 {
         let base = self.next_offset;
-        self.c.replay_batch(records, base, self.now).unwrap();
+        self.c.replay_batch(records, base).unwrap();
         self.next_offset += records.len() as i64;
         if !records.is_empty() {
             self.image = self

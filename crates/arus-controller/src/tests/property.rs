@@ -84,7 +84,7 @@ fn run(elr: bool, cmds: Vec<Cmd>) -> Harness {
                         }],
                         ..Default::default()
                     };
-                    let out = h.c.create_partitions(&req);
+                    let out = h.c.create_partitions(&req).unwrap();
                     h.apply(&out.records);
                 }
             }

@@ -343,18 +343,20 @@ fn create_partitions_errors_and_success() {
     h.brokers(&[None, None, None]);
     h.create("t", 2, 2).unwrap();
     let run = |h: &mut Harness, count: i32, assignments: Option<Vec<Vec<i32>>>, name: &str| {
-        let out = h.c.create_partitions(&CreatePartitionsRequest {
-            topics: vec![CreatePartitionsTopic {
-                name: name.into(),
-                count,
-                assignments: assignments.map(|a| {
-                    a.into_iter()
-                        .map(|broker_ids| CreatePartitionsAssignment { broker_ids })
-                        .collect()
-                }),
-            }],
-            ..Default::default()
-        });
+        let out =
+            h.c.create_partitions(&CreatePartitionsRequest {
+                topics: vec![CreatePartitionsTopic {
+                    name: name.into(),
+                    count,
+                    assignments: assignments.map(|a| {
+                        a.into_iter()
+                            .map(|broker_ids| CreatePartitionsAssignment { broker_ids })
+                            .collect()
+                    }),
+                }],
+                ..Default::default()
+            })
+            .unwrap();
         h.apply(&out.records);
         out.response[0].1.clone()
     };
@@ -382,6 +384,21 @@ fn create_partitions_errors_and_success() {
     run(&mut h, 3, Some(vec![vec![2, 1]]), "t").unwrap();
     assert_eq!(h.partition("t", 2).replicas, vec![2, 1]);
     run(&mut h, 6, None, "t").unwrap();
+    let e =
+        h.c.create_partitions(&CreatePartitionsRequest {
+            topics: vec![CreatePartitionsTopic {
+                name: "t".into(),
+                count: 10_007,
+                assignments: None,
+            }],
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::PolicyViolation);
+    assert_eq!(
+        e.message.as_deref(),
+        Some("Excessively large number of additional partitions per request.")
+    );
     assert_eq!(h.c.state().topic_by_name("t").unwrap().partitions.len(), 6);
     assert_eq!(h.partition("t", 5).replicas.len(), 2);
 }
@@ -536,4 +553,102 @@ fn min_isr_override_drives_elr() {
     let q = h.partition("u", 0);
     assert_eq!(q.isr.len(), 2);
     assert!(q.elr.is_empty());
+}
+
+#[test]
+fn group_and_client_metrics_configs_pass_to_the_validator_and_unknown_types_are_refused() {
+    let mut h = Harness::new(true);
+    let req = |rtype: i8, name: &str| IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: rtype,
+            resource_name: name.into(),
+            configs: vec![AlterableConfig {
+                name: "k".into(),
+                config_operation: 0,
+                value: Some("v".into()),
+            }],
+        }],
+        validate_only: false,
+    };
+    let out =
+        h.c.incremental_alter_configs(&req(32, "g1"), &AcceptAllConfigs);
+    assert!(out.response[0].1.is_ok());
+    h.apply(&out.records);
+    assert_eq!(h.c.state().resource_configs(32, "g1").unwrap()["k"], "v");
+    let out =
+        h.c.incremental_alter_configs(&req(32, ""), &AcceptAllConfigs);
+    assert_eq!(
+        out.response[0].1.clone().unwrap_err().message.as_deref(),
+        Some("Default group resources are not allowed.")
+    );
+    let out =
+        h.c.incremental_alter_configs(&req(16, "m"), &AcceptAllConfigs);
+    assert!(out.response[0].1.is_ok());
+    let out =
+        h.c.incremental_alter_configs(&req(8, "1"), &AcceptAllConfigs);
+    let e = out.response[0].1.clone().unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    assert_eq!(
+        e.message.as_deref(),
+        Some("Unknown resource type BROKER_LOGGER")
+    );
+}
+
+#[test]
+fn min_isr_changes_clear_elrs_and_broker_level_ones_are_refused_with_elr() {
+    let mut h = Harness::new(true);
+    h.brokers(&[None, None, None]);
+    h.create("t", 1, 3).unwrap();
+    let req = |rtype: i8, name: &str, op: i8, value: Option<&str>| IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: rtype,
+            resource_name: name.into(),
+            configs: vec![AlterableConfig {
+                name: "min.insync.replicas".into(),
+                config_operation: op,
+                value: value.map(str::to_owned),
+            }],
+        }],
+        validate_only: false,
+    };
+    let out =
+        h.c.incremental_alter_configs(&req(2, "t", 0, Some("2")), &AcceptAllConfigs);
+    assert_eq!(out.records.len(), 2);
+    assert!(matches!(&out.records[1], MetadataRecord::ClearElr(c) if c.topic_name == "t"));
+    h.apply(&out.records);
+    let out =
+        h.c.incremental_alter_configs(&req(4, "", 0, Some("2")), &AcceptAllConfigs);
+    assert!(matches!(&out.records[1], MetadataRecord::ClearElr(c) if c.topic_name.is_empty()));
+    h.apply(&out.records);
+    let out =
+        h.c.incremental_alter_configs(&req(4, "1", 0, Some("2")), &AcceptAllConfigs);
+    assert_eq!(
+        out.response[0].1.clone().unwrap_err().message.as_deref(),
+        Some("Broker-level min.insync.replicas cannot be altered while ELR is enabled.")
+    );
+    let out =
+        h.c.incremental_alter_configs(&req(4, "", 1, None), &AcceptAllConfigs);
+    let e = out.response[0].1.clone().unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidConfig);
+    assert_eq!(
+        e.message.as_deref(),
+        Some("Cluster-level min.insync.replicas cannot be removed while ELR is enabled.")
+    );
+    let big = "x".repeat(32_768);
+    let out =
+        h.c.incremental_alter_configs(&req(2, "t", 0, Some(&big)), &AcceptAllConfigs);
+    assert_eq!(
+        out.response[0].1.clone().unwrap_err().message.as_deref(),
+        Some(
+            "The configuration value cannot be added because it exceeds the maximum value size of 32767 bytes."
+        )
+    );
+    h.check_invariants();
+    // Without ELR none of this applies.
+    let mut h = Harness::new(false);
+    h.brokers(&[None]);
+    let out =
+        h.c.incremental_alter_configs(&req(4, "0", 0, Some("2")), &AcceptAllConfigs);
+    assert!(out.response[0].1.is_ok());
+    assert_eq!(out.records.len(), 1);
 }

@@ -118,6 +118,9 @@ pub struct MetadataDelta {
     pub(crate) state: DeltaState,
     /// The working copy at the last BeginTransactionRecord, while in a transaction.
     checkpoint: Option<Box<DeltaState>>,
+    /// Loading a snapshot ([`Self::for_snapshot`]): a TopicRecord for a topic the base
+    /// already has restates it rather than creating it.
+    pub(crate) loading_snapshot: bool,
 }
 
 impl MetadataDelta {
@@ -127,6 +130,7 @@ impl MetadataDelta {
             base: base.clone(),
             state: DeltaState::of(base),
             checkpoint: None,
+            loading_snapshot: false,
         }
     }
 
@@ -140,6 +144,7 @@ impl MetadataDelta {
             base: base.clone(),
             state: DeltaState::of(&empty),
             checkpoint: None,
+            loading_snapshot: true,
         }
     }
 
@@ -306,7 +311,7 @@ impl MetadataDelta {
         deleted
     }
 
-    /// Topics created by this delta.
+    /// Topics created by this delta (for a snapshot load: those the base did not have).
     pub fn created_topic_ids(&self) -> &BTreeSet<Uuid> {
         &self.state.created_topics
     }

@@ -27,7 +27,9 @@ impl MetadataDelta {
         }
         let topic = TopicImage::new(r.name.clone(), r.topic_id);
         self.state.topics.put(Arc::new(topic));
-        self.state.created_topics.insert(r.topic_id);
+        if !self.loading_snapshot || self.base.topics.get(&r.topic_id).is_none() {
+            self.state.created_topics.insert(r.topic_id);
+        }
         Ok(())
     }
 
