@@ -130,9 +130,18 @@ pub fn decide(
             ))
         }
         Request::CreatePartitions(r) => {
-            let outcome = controller.create_partitions(&r);
-            let results = outcome
-                .response
+            let (records, results) = match controller.create_partitions(&r) {
+                Ok(outcome) => (outcome.records, outcome.response),
+                // A request-level refusal applies to every topic.
+                Err(e) => (
+                    Vec::new(),
+                    r.topics
+                        .iter()
+                        .map(|t| (t.name.clone(), Err(e.clone())))
+                        .collect(),
+                ),
+            };
+            let results = results
                 .into_iter()
                 .map(|(name, result)| {
                     let (error_code, error_message) = match &result {
@@ -148,7 +157,7 @@ pub fn decide(
                 })
                 .collect();
             Ok((
-                outcome.records,
+                records,
                 Response::CreatePartitions(CreatePartitionsResponse {
                     results,
                     ..Default::default()

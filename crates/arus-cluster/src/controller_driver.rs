@@ -336,7 +336,7 @@ async fn commit(
     }
     match log.write(batch).await {
         Ok(index) => {
-            if let Err(e) = controller.replay_batch(&records, index as i64, now_ms()) {
+            if let Err(e) = controller.replay_batch(&records, index as i64) {
                 warn!(error = %e, "controller cannot replay its own committed batch");
             }
             debug!(index, records = records.len(), "metadata batch committed");
@@ -436,6 +436,7 @@ mod tests {
                 // metadata.version, as `arus storage format` writes it.
                 bootstrap: Controller::bootstrap_records(
                     &[("metadata.version".to_string(), 33)].into_iter().collect(),
+                    1,
                 ),
             },
             stop_rx,

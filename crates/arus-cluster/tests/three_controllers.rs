@@ -79,6 +79,7 @@ async fn start(
             // The first controller bootstraps metadata.version, as `arus storage format` would.
             bootstrap: Controller::bootstrap_records(
                 &[("metadata.version".to_string(), 33)].into_iter().collect(),
+                1,
             ),
         },
         stop_rx.clone(),
