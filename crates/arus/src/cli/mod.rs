@@ -4,6 +4,7 @@
 pub mod consume;
 pub mod group;
 pub mod produce;
+pub mod storage;
 pub mod topic;
 
 use anyhow::{Context, anyhow};
