@@ -31,6 +31,9 @@ enum Command {
     /// List, describe, reset the offsets of, or delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCommand),
+    /// Describe the cluster: nodes, roles, controller, metadata quorum, features.
+    #[command(subcommand)]
+    Cluster(cli::cluster::ClusterCommand),
     /// Format or inspect data directories, as kafka-storage.sh (random-uuid, format, info).
     #[command(subcommand)]
     Storage(cli::storage::StorageCommand),
@@ -97,6 +100,7 @@ fn main() -> anyhow::Result<()> {
             Command::Produce(args) => cli::produce::run(args).await,
             Command::Consume(args) => cli::consume::run(args).await,
             Command::Group(cmd) => cli::group::run(cmd).await,
+            Command::Cluster(cmd) => cli::cluster::run(cmd).await,
             Command::Storage(cmd) => cli::storage::run(cmd),
         }
     })

@@ -1,6 +1,7 @@
 //! Client-side commands (`topic`, `produce`, `consume`, `group`): thin layers over `arus-client`
 //! that parse arguments, talk to one broker and print results.
 
+pub mod cluster;
 pub mod consume;
 pub mod group;
 pub mod produce;

@@ -235,7 +235,7 @@ fn info(args: InfoArgs) -> anyhow::Result<()> {
         lines.extend(problems.iter().map(|p| format!("  {p}")));
         lines.push(String::new());
     }
-    print!("{}", lines.join("\n"));
+    println!("{}", lines.join("\n").trim_end());
     if !problems.is_empty() {
         std::process::exit(1);
     }
