@@ -78,13 +78,8 @@ async fn describe_quorum(client: &mut Client) -> Result<DescribeQuorumResponse, 
     let request = DescribeQuorumRequest {
         topics: vec![TopicData {
             topic_name: "__cluster_metadata".into(),
-            partitions: vec![PartitionData {
-                partition_index: 0,
-                ..Default::default()
-            }],
-            ..Default::default()
+            partitions: vec![PartitionData { partition_index: 0 }],
         }],
-        ..Default::default()
     };
     match client.send(Request::DescribeQuorum(request)).await {
         Ok(Response::DescribeQuorum(r)) => Ok(r),
