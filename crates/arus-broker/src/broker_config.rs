@@ -1068,6 +1068,38 @@ mod tests {
     }
 
     #[test]
+    fn node_keys_are_described_as_in_effect() {
+        let c = BrokerConfig::default();
+        let roles = c.describe_key("process.roles", true);
+        assert_eq!(roles.value.as_deref(), Some("broker,controller"));
+        assert_eq!(roles.source, ConfigSource::DefaultConfig);
+        assert!(c.unknown_keys().is_empty());
+        let props = parse_properties(
+            "process.roles=broker,controller\nnode.id=2\ncontroller.quorum.voters=2@h:9093\n\
+             listeners=PLAINTEXT://:0,CONTROLLER://:0\ncontroller.listener.names=CONTROLLER\n",
+        )
+        .unwrap();
+        let c = BrokerConfig::from_properties(props).unwrap();
+        let roles = c.describe_key("process.roles", true);
+        assert_eq!(roles.source, ConfigSource::StaticBrokerConfig);
+        assert_eq!(c.node_id, 2);
+        // Both listeners are bound; only the broker one is advertised, with its bound port.
+        assert_eq!(c.listeners.len(), 2);
+        let advertised = c.advertised(&[9092, 9093]);
+        assert_eq!(advertised.len(), 1);
+        assert_eq!(
+            (advertised[0].name.as_str(), advertised[0].port),
+            ("PLAINTEXT", 9092)
+        );
+        assert!(c.unknown_keys().is_empty(), "{:?}", c.unknown_keys());
+        let bad = parse_properties("process.roles=broker,controller\n").unwrap();
+        assert!(matches!(
+            BrokerConfig::from_properties(bad),
+            Err(BrokerConfigError::Node(_))
+        ));
+    }
+
+    #[test]
     fn precedence_is_default_static_cluster_default_per_broker() {
         let dir = tempfile::tempdir().unwrap();
         let mut props = BTreeMap::new();
