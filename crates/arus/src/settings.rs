@@ -88,7 +88,17 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
 /// Checks (and completes) the `meta.properties` of every directory before the broker opens
 /// them: Kafka's `KafkaRaftServer.initializeLogDirs`, plus the upgrade in place of a
 /// directory the previous release made (its cluster id is in `arus-metadata.json`).
+///
+/// The directories are locked meanwhile (and unlocked before the broker locks them for
+/// good), so that two processes started at once on a fresh directory cannot write two
+/// cluster ids: the second one finds the directory in use, or the first one's file.
 pub fn check_directories(config: &BrokerConfig) -> anyhow::Result<arus_node::storage::Identity> {
+    let mut locks = Vec::new();
+    for dir in config.log_dirs.iter().chain([&config.log_dir]) {
+        if !locks.iter().any(|(d, _)| d == dir) {
+            locks.push((dir.clone(), arus_broker::dir_lock::DirLock::acquire(dir)?));
+        }
+    }
     let previous = arus_broker::store::load(&config.log_dir)
         .with_context(|| format!("cannot read {}", config.log_dir.display()))?
         .map(|file| file.cluster_id);
