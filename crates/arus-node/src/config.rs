@@ -247,7 +247,17 @@ impl NodeConfig {
         }
         let is_controller_listener = |e: &Endpoint| controller_listener_names.contains(&e.name);
         let advertised_listeners: Vec<Endpoint> = match p.get("advertised.listeners") {
-            Some(v) if !v.is_empty() => listeners::parse_endpoints(v, &security_protocols, false)?,
+            Some(v) if !v.is_empty() => {
+                let advertised = listeners::parse_endpoints(v, &security_protocols, false)?;
+                // Kafka's check; an unset advertised.listeners keeps Arus's substitution of
+                // 127.0.0.1 for a wildcard listener. (An empty host is not 0.0.0.0 to Kafka.)
+                if v.split(',').any(|e| e.trim().contains("://0.0.0.0:")) {
+                    return Err(NodeConfigError::Requirement(
+                        "advertised.listeners cannot use the nonroutable meta-address 0.0.0.0. Use a routable IP address.".into(),
+                    ));
+                }
+                advertised
+            }
             _ => listeners.clone(),
         }
         .into_iter()
@@ -742,6 +752,10 @@ broker.rack=r1";
             )
         );
         assert!(err("node.id=-1").contains("Value must be at least 0"));
+        assert!(
+            err("advertised.listeners=PLAINTEXT://0.0.0.0:9092")
+                .contains("cannot use the nonroutable meta-address 0.0.0.0")
+        );
         assert!(err("node.id=1\nbroker.id=2").contains("same value as `broker.id`"));
         assert!(err("metadata.log.segment.bytes=5").contains("Value must be at least 8388608"));
         assert!(err("broker.session.timeout.ms=x").contains("Not a number of type INT"));
