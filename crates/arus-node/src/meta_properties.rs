@@ -105,7 +105,26 @@ impl MetaProperties {
         })
     }
 
+    /// The properties as `storage info` prints them (a sorted Java map:
+    /// `{cluster.id=…, directory.id=…, node.id=1, version=1}`).
+    pub fn properties_display(&self) -> String {
+        let list: Vec<String> = self
+            .to_map()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("{{{}}}", list.join(", "))
+    }
+
     fn to_text(&self) -> String {
+        let mut text = String::from("#\n#Written by Arus\n");
+        for (k, v) in self.to_map() {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        text
+    }
+
+    fn to_map(&self) -> BTreeMap<&'static str, String> {
         let mut props = BTreeMap::new();
         props.insert("version", self.version.to_string());
         if let Some(c) = &self.cluster_id {
@@ -124,11 +143,7 @@ impl MetaProperties {
         if let Some(d) = &self.directory_id {
             props.insert("directory.id", d.to_string());
         }
-        let mut text = String::from("#\n#Written by Arus\n");
-        for (k, v) in props {
-            text.push_str(&format!("{k}={v}\n"));
-        }
-        text
+        props
     }
 }
 

@@ -171,7 +171,14 @@ async fn format_then_serve_a_kraft_node_with_named_listeners() {
 
     let info = arus(&["storage", "info", "-c", config.to_str().unwrap()]);
     assert!(info.status.success(), "{}", text(&info.stdout));
-    assert!(text(&info.stdout).contains(&format!("clusterId={id}, nodeId=3")));
+    assert!(
+        text(&info.stdout).contains(&format!(
+            "Found metadata: {{cluster.id={id}, directory.id={}, node.id=3, version=1}}",
+            property(&ma, "directory.id").unwrap()
+        )),
+        "{}",
+        text(&info.stdout)
+    );
 
     let broker = serve(&config, dir.path());
     assert_eq!(cluster_id(&broker.addr).await, id);
@@ -256,13 +263,24 @@ fn format_refuses_a_formatted_directory_and_serve_another_node_id() {
     );
     assert_eq!(meta_properties(&dir.path().join("a")), before);
 
-    let bad = arus(&["storage", "format", "-t", "not-a-uuid", "-c", config_arg]);
+    // Another cluster id, even with --ignore-formatted: Kafka's refusal.
+    let other_id = random_uuid();
+    let bad = arus(&[
+        "storage",
+        "format",
+        "-t",
+        &other_id,
+        "-c",
+        config_arg,
+        "--ignore-formatted",
+    ]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(
-        text(&bad.stderr)
-            .starts_with("Cluster ID string not-a-uuid does not appear to be a valid UUID"),
-        "{}",
-        text(&bad.stderr)
+    assert_eq!(
+        text(&bad.stderr).trim(),
+        format!(
+            "Invalid cluster.id in: {}. Expected {other_id}, but read {id}",
+            dir.path().join("a").join("meta.properties").display()
+        )
     );
 
     // The same directories under another node id: Kafka's refusal.

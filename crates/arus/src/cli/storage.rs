@@ -212,7 +212,7 @@ fn info(args: InfoArgs) -> anyhow::Result<()> {
         lines.push(String::new());
     }
     if let Some(meta) = ensemble.props.values().next() {
-        lines.push(format!("Found metadata: {}", meta.describe()));
+        lines.push(format!("Found metadata: {}", meta.properties_display()));
         lines.push(String::new());
     }
     if let Ok(Some(bootstrap)) = storage::read_bootstrap(&node.metadata_log.dir) {
