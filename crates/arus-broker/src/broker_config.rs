@@ -10,7 +10,7 @@ use crate::config_defs::{TOPIC_CONFIGS, topic_config};
 use crate::dynamic_config::{self, DynamicConfigError, DynamicConfigs, DynamicScope, Synonym};
 use crate::topic_settings::ConfigSource;
 
-/// A `PLAINTEXT://host:port` listener. Port 0 asks the OS for a free port.
+/// A named listener (`NAME://host:port`, PLAINTEXT). Port 0 asks the OS for a free port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listener {
     pub name: String,
@@ -28,6 +28,9 @@ pub enum BrokerConfigError {
     },
     #[error("line {line} of the properties file is not `key=value`: {text:?}")]
     Syntax { line: usize, text: String },
+    /// The node, listener and quorum keys, with Kafka's message.
+    #[error(transparent)]
+    Node(#[from] arus_node::NodeConfigError),
 }
 
 /// Broker properties Arus understands, besides the `log.*` synonyms of topic configs.
@@ -40,8 +43,28 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
     ),
     (
         "listeners",
-        "PLAINTEXT://127.0.0.1:9092",
-        "Listener list: PLAINTEXT://host:port.",
+        arus_node::config::DEFAULT_LISTENERS,
+        "Comma-separated NAME://host:port listeners (names mapped to PLAINTEXT by listener.security.protocol.map; the controller.listener.names ones serve the controller quorum).",
+    ),
+    (
+        "process.roles",
+        "broker,controller",
+        "The roles of this node: broker, controller, or both. Unset: the one-node cluster (both roles, itself the only voter, directories formatted on first start); set: a KRaft node whose directories `arus storage format` prepares.",
+    ),
+    (
+        "controller.listener.names",
+        "",
+        "The listeners of the controller quorum (Kafka's key); not advertised to clients.",
+    ),
+    (
+        "inter.broker.listener.name",
+        "",
+        "The listener brokers use to reach each other (default: the PLAINTEXT listener).",
+    ),
+    (
+        "listener.security.protocol.map",
+        arus_node::config::DEFAULT_PROTOCOL_MAP,
+        "Listener name to security protocol; Arus serves PLAINTEXT only and refuses the others at start.",
     ),
     (
         "advertised.listeners",
@@ -213,6 +236,12 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
 #[derive(Clone, Debug)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// The node's identity, roles, listeners and quorum (`arus_node`).
+    pub node: arus_node::NodeConfig,
+    /// The cluster id and directory ids read from (or written to) `meta.properties` at
+    /// start-up by `arus_node::storage::prepare_for_start`; `None` when the broker is
+    /// opened without that step (tests), and a new directory then gets a random cluster id.
+    pub identity: Option<arus_node::storage::Identity>,
     /// The metadata directory: `metadata.log.dir`, by default the first entry of
     /// `log.dirs`. Broker-wide files live here (see `crate::log_dirs`).
     pub log_dir: PathBuf,
@@ -324,36 +353,12 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, BrokerCo
     Ok(map)
 }
 
-fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, BrokerConfigError> {
-    let invalid = |reason: &str| BrokerConfigError::Invalid {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.to_string(),
-    };
-    let mut out = Vec::new();
-    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, rest) = item
-            .split_once("://")
-            .ok_or_else(|| invalid("expected NAME://host:port"))?;
-        if name != "PLAINTEXT" {
-            return Err(invalid("only PLAINTEXT listeners are supported so far"));
-        }
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| invalid("expected NAME://host:port"))?;
-        let port: u16 = port.parse().map_err(|_| invalid("port is not a number"))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        out.push(Listener {
-            name: name.to_string(),
-            host: if host.is_empty() {
-                "0.0.0.0".into()
-            } else {
-                host.into()
-            },
-            port,
-        });
+fn listener(e: &arus_node::Endpoint) -> Listener {
+    Listener {
+        name: e.name.clone(),
+        host: e.host.clone(),
+        port: e.port,
     }
-    Ok(out)
 }
 
 impl BrokerConfig {
@@ -408,46 +413,16 @@ impl BrokerConfig {
                 })?;
             }
         }
-        let listeners = parse_listeners("listeners", &get("listeners"))?;
-        if listeners.is_empty() {
-            return Err(BrokerConfigError::Invalid {
-                key: "listeners".into(),
-                value: get("listeners"),
-                reason: "at least one listener is required".into(),
-            });
-        }
-        let advertised = parse_listeners("advertised.listeners", &get("advertised.listeners"))?;
-        let log_dirs = explicit
-            .get("log.dirs")
-            .or_else(|| explicit.get("log.dir"))
-            .cloned()
-            .unwrap_or_else(|| get("log.dirs"));
-        let log_dirs: Vec<PathBuf> = log_dirs
-            .split(',')
-            .map(str::trim)
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .collect();
-        if log_dirs.is_empty() {
-            return Err(BrokerConfigError::Invalid {
-                key: "log.dirs".into(),
-                value: String::new(),
-                reason: "at least one log directory is required".into(),
-            });
-        }
-        let log_dir = match explicit.get("metadata.log.dir").map(|d| d.trim()) {
-            Some(d) if !d.is_empty() => PathBuf::from(d),
-            _ => log_dirs[0].clone(),
-        };
-        let node_id = match explicit
-            .get("node.id")
-            .or_else(|| explicit.get("broker.id"))
-        {
-            Some(v) => num("node.id", v)?,
-            None => 1,
-        };
+        let node = arus_node::NodeConfig::from_properties(&explicit)?;
+        let listeners: Vec<Listener> = node.listeners.iter().map(listener).collect();
+        let advertised: Vec<Listener> = node.advertised_listeners.iter().map(listener).collect();
+        let log_dirs = node.log_dirs.clone();
+        let log_dir = node.metadata_log.dir.clone();
+        let node_id = node.node_id;
         let cfg = BrokerConfig {
             node_id,
+            node,
+            identity: None,
             log_dir,
             log_dirs,
             listeners,
@@ -954,17 +929,15 @@ impl BrokerConfig {
             .map(|(v, s)| (v, s != ConfigSource::DefaultConfig))
     }
 
-    /// Listeners as advertised to clients: `advertised.listeners`, else `listeners`, with a
-    /// wildcard host replaced by 127.0.0.1 and port 0 by the bound port.
+    /// The broker listeners as advertised to clients: `advertised.listeners`, else
+    /// `listeners`, never the controller listeners (Kafka's
+    /// `effectiveAdvertisedBrokerListeners`), with a wildcard host replaced by 127.0.0.1
+    /// and port 0 by the port the listener of that name bound (`bound_ports` is in
+    /// `listeners` order).
     pub fn advertised(&self, bound_ports: &[u16]) -> Vec<Listener> {
-        let base = if self.advertised_listeners.is_empty() {
-            &self.listeners
-        } else {
-            &self.advertised_listeners
-        };
-        base.iter()
-            .enumerate()
-            .map(|(i, l)| Listener {
+        self.advertised_listeners
+            .iter()
+            .map(|l| Listener {
                 name: l.name.clone(),
                 host: if l.host == "0.0.0.0" || l.host == "::" {
                     "127.0.0.1".into()
@@ -972,7 +945,11 @@ impl BrokerConfig {
                     l.host.clone()
                 },
                 port: if l.port == 0 {
-                    bound_ports.get(i).copied().unwrap_or(0)
+                    self.listeners
+                        .iter()
+                        .position(|b| b.name == l.name)
+                        .and_then(|i| bound_ports.get(i).copied())
+                        .unwrap_or(0)
                 } else {
                     l.port
                 },
@@ -1088,6 +1065,38 @@ mod tests {
                 .unwrap()
                 .contains("log.segment.delete.delay.ms")
         );
+    }
+
+    #[test]
+    fn node_keys_are_described_as_in_effect() {
+        let c = BrokerConfig::default();
+        let roles = c.describe_key("process.roles", true);
+        assert_eq!(roles.value.as_deref(), Some("broker,controller"));
+        assert_eq!(roles.source, ConfigSource::DefaultConfig);
+        assert!(c.unknown_keys().is_empty());
+        let props = parse_properties(
+            "process.roles=broker,controller\nnode.id=2\ncontroller.quorum.voters=2@h:9093\n\
+             listeners=PLAINTEXT://:0,CONTROLLER://:0\ncontroller.listener.names=CONTROLLER\n",
+        )
+        .unwrap();
+        let c = BrokerConfig::from_properties(props).unwrap();
+        let roles = c.describe_key("process.roles", true);
+        assert_eq!(roles.source, ConfigSource::StaticBrokerConfig);
+        assert_eq!(c.node_id, 2);
+        // Both listeners are bound; only the broker one is advertised, with its bound port.
+        assert_eq!(c.listeners.len(), 2);
+        let advertised = c.advertised(&[9092, 9093]);
+        assert_eq!(advertised.len(), 1);
+        assert_eq!(
+            (advertised[0].name.as_str(), advertised[0].port),
+            ("PLAINTEXT", 9092)
+        );
+        assert!(c.unknown_keys().is_empty(), "{:?}", c.unknown_keys());
+        let bad = parse_properties("process.roles=broker,controller\n").unwrap();
+        assert!(matches!(
+            BrokerConfig::from_properties(bad),
+            Err(BrokerConfigError::Node(_))
+        ));
     }
 
     #[test]

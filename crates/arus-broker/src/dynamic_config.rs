@@ -326,6 +326,10 @@ impl BrokerConfigKey {
 /// topic configs it implements. Keep in step with the code that reads them.
 const HONOURED_KAFKA_KEYS: &[&str] = &[
     "broker.id",
+    // Validated into `arus_node::NodeConfig` and used by `arus storage format`; the other
+    // quorum keys (timeouts, rack) wait for the cluster to act on them.
+    "controller.quorum.bootstrap.servers",
+    "controller.quorum.voters",
     "log.dir",
     "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",

@@ -270,10 +270,14 @@ impl TopicRegistry {
         let file = match store::load(&dir)? {
             Some(f) => f,
             None => {
-                let id = random_uuid();
+                // The cluster id of `meta.properties` (formatted ahead or at this start).
+                let cluster_id = match &config.identity {
+                    Some(identity) => identity.cluster_id.clone(),
+                    None => random_uuid().to_string(),
+                };
                 let f = MetadataFile {
                     version: store::METADATA_VERSION,
-                    cluster_id: id.to_string(),
+                    cluster_id,
                     topics: Vec::new(),
                 };
                 store::save(&dir, &f)?;

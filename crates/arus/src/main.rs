@@ -31,6 +31,12 @@ enum Command {
     /// List, describe, reset the offsets of, or delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCommand),
+    /// Describe the cluster: nodes, roles, controller, metadata quorum, features.
+    #[command(subcommand)]
+    Cluster(cli::cluster::ClusterCommand),
+    /// Format or inspect data directories, as kafka-storage.sh (random-uuid, format, info).
+    #[command(subcommand)]
+    Storage(cli::storage::StorageCommand),
 }
 
 /// glibc's malloc raises its mmap threshold to the size of the largest block freed (up to
@@ -73,16 +79,29 @@ fn main() -> anyhow::Result<()> {
     fix_malloc_thresholds();
     let cli = Cli::parse();
     init_logging();
+    // Storage commands touch only files: no runtime, and Kafka's exit code 1 on refusal.
+    let command = match cli.command {
+        Command::Storage(cmd) => {
+            if let Err(e) = cli::storage::run(cmd) {
+                eprintln!("{e:#}");
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Serve(args) => settings::serve(args).await,
             Command::Topic(cmd) => cli::topic::run(cmd).await,
             Command::Produce(args) => cli::produce::run(args).await,
             Command::Consume(args) => cli::consume::run(args).await,
             Command::Group(cmd) => cli::group::run(cmd).await,
+            Command::Cluster(cmd) => cli::cluster::run(cmd).await,
+            Command::Storage(cmd) => cli::storage::run(cmd),
         }
     })
 }

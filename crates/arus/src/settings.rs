@@ -29,6 +29,18 @@ pub struct ServeArgs {
     ready_file: Option<PathBuf>,
 }
 
+/// The configuration `arus serve --config PATH` would run with (the file, then `ARUS_*`
+/// variables): what `arus storage` formats and inspects.
+pub fn load_config_file(path: &std::path::Path) -> anyhow::Result<BrokerConfig> {
+    load_config(&ServeArgs {
+        config: Some(path.to_path_buf()),
+        overrides: Vec::new(),
+        listeners: None,
+        log_dirs: None,
+        ready_file: None,
+    })
+}
+
 /// `ARUS_NUM_PARTITIONS=3` → `num.partitions=3`.
 fn env_overrides() -> BTreeMap<String, String> {
     std::env::vars()
@@ -73,6 +85,27 @@ pub fn load_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     Ok(config)
 }
 
+/// Checks (and completes) the `meta.properties` of every directory before the broker opens
+/// them: Kafka's `KafkaRaftServer.initializeLogDirs`, plus the upgrade in place of a
+/// directory the previous release made (its cluster id is in `arus-metadata.json`).
+///
+/// The directories are locked meanwhile (and unlocked before the broker locks them for
+/// good), so that two processes started at once on a fresh directory cannot write two
+/// cluster ids: the second one finds the directory in use, or the first one's file.
+pub fn check_directories(config: &BrokerConfig) -> anyhow::Result<arus_node::storage::Identity> {
+    let mut locks = Vec::new();
+    for dir in config.log_dirs.iter().chain([&config.log_dir]) {
+        if !locks.iter().any(|(d, _)| d == dir) {
+            locks.push((dir.clone(), arus_broker::dir_lock::DirLock::acquire(dir)?));
+        }
+    }
+    let previous = arus_broker::store::load(&config.log_dir)
+        .with_context(|| format!("cannot read {}", config.log_dir.display()))?
+        .map(|file| file.cluster_id);
+    let identity = arus_node::storage::prepare_for_start(&config.node, previous.as_deref())?;
+    Ok(identity)
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -90,7 +123,8 @@ async fn shutdown_signal() {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let config = load_config(&args)?;
+    let mut config = load_config(&args)?;
+    config.identity = Some(check_directories(&config)?);
     let descriptors = arus_server::descriptors::raise_limit();
     if let Err(e) = &descriptors {
         tracing::warn!(error = %e, "cannot raise the file descriptor limit");
@@ -106,6 +140,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.ready_file {
         std::fs::write(path, format!("{}:{}\n", first.host, first.port))
             .with_context(|| format!("cannot write ready file {}", path.display()))?;
+    }
+    let identity = broker.config.identity.clone();
+    if let Some(identity) = &identity {
+        eprintln!(
+            "arus: node {} ({}) of cluster {}",
+            identity.node_id,
+            broker.config.node.roles_string(),
+            identity.cluster_id
+        );
     }
     eprintln!(
         "arus: serving on {} (data in {}, ready in {} ms)",

@@ -46,6 +46,8 @@ pub enum FeatureStoreError {
         feature: String,
         level: i16,
     },
+    #[error("bad bootstrap file: {reason}")]
+    Bootstrap { reason: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -64,11 +66,15 @@ pub fn load_or_init(dir: &Path) -> Result<Finalized, FeatureStoreError> {
     let bytes = match fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bootstrap = arus_node::storage::read_bootstrap(dir)
+                .map_err(|reason| FeatureStoreError::Bootstrap { reason })?;
             let initial = if dir.join(METADATA_FILE).exists() {
                 tracing::info!(
                     "no {FEATURES_FILE}: a directory of the previous release, finalizing the levels it served (transaction.version 1); upgrade with kafka-features"
                 );
                 Finalized::upgraded()
+            } else if let Some(bootstrap) = bootstrap {
+                from_bootstrap(&bootstrap)
             } else {
                 Finalized::fresh()
             };
@@ -105,6 +111,19 @@ pub fn load_or_init(dir: &Path) -> Result<Finalized, FeatureStoreError> {
         epoch: file.epoch,
         levels: file.features,
     })
+}
+
+/// The levels `arus storage format` chose (`--release-version`, `--feature`): the
+/// supported features at their bootstrap levels, the others at Kafka 4.4's defaults.
+/// `kraft.version` belongs to the quorum, not to this file.
+fn from_bootstrap(bootstrap: &arus_node::storage::Bootstrap) -> Finalized {
+    let mut f = Finalized::fresh();
+    for (name, level) in &bootstrap.features {
+        if let Some(known) = f.levels.get_mut(name) {
+            *known = *level;
+        }
+    }
+    f
 }
 
 /// Atomically replaces the file with `f`.

@@ -202,3 +202,24 @@ fn live_updates_persist_and_bump_the_epoch() {
     assert_eq!(reopened.transaction_version(), 1);
     assert_eq!(reopened.snapshot().epoch, e0 + 1);
 }
+
+#[test]
+fn a_formatted_directory_starts_with_the_levels_storage_format_chose() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(arus_node::storage::BOOTSTRAP_FILE),
+        "version=1\nfeature.metadata.version=33\nfeature.transaction.version=0\nfeature.kraft.version=1\n",
+    )
+    .unwrap();
+    let f = load_or_init(dir.path()).unwrap();
+    assert_eq!(f.level(TRANSACTION_VERSION), 0);
+    assert_eq!(f.level(GROUP_VERSION), 1);
+    assert_eq!(f.level("kraft.version"), 0);
+    std::fs::write(
+        dir.path().join(arus_node::storage::BOOTSTRAP_FILE),
+        "version=7\n",
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join(FEATURES_FILE)).unwrap();
+    assert!(load_or_init(dir.path()).is_err());
+}

@@ -12,7 +12,8 @@
 //!   (Kafka's single node reports its metadata log's offsets here.)
 //! - `LastFetchTimestamp` / `LastCaughtUpTimestamp` (v1+): now, as Kafka reports them for
 //!   the leader (a leader is trivially caught up with itself).
-//! - `ReplicaDirectoryId` (v2+): zero, "no directory id": Arus's log directory has none.
+//! - `ReplicaDirectoryId` (v2+): the `directory.id` of the metadata directory's
+//!   `meta.properties` (zero, "unassigned", when the broker was opened without reading it).
 //! - `Observers`: none; no other node follows the quorum.
 //! - `Nodes` (v2+): this node with its advertised listeners (Arus has no separate
 //!   controller listener; the metadata decider is reached through them).
@@ -81,7 +82,11 @@ pub fn handle(
     let now = now_ms();
     let voter = ReplicaState {
         replica_id: node,
-        replica_directory_id: Uuid::ZERO,
+        replica_directory_id: broker
+            .config
+            .identity
+            .as_ref()
+            .map_or(Uuid::ZERO, |i| i.directory_id(&broker.config.log_dir)),
         log_end_offset: -1,
         last_fetch_timestamp: now,
         last_caught_up_timestamp: now,

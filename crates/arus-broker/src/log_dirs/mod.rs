@@ -7,8 +7,9 @@
 //!   in the metadata directory: `metadata.log.dir`, by default the first entry of
 //!   `log.dirs`, as Kafka keeps its KRaft metadata log there. Every directory (the metadata
 //!   directory too, if it is not a log directory) is locked (`.lock`, [`crate::dir_lock`]).
-//!   Arus writes no `meta.properties`: the cluster id lives in the metadata file, and no
-//!   directory id is needed without a controller that assigns replicas to directories.
+//!   Every directory also holds Kafka's `meta.properties` (cluster id, node id, directory
+//!   id), written by `arus storage format` or at start-up (`arus_node::storage`); the
+//!   metadata directory holds the bootstrap file of a formatted cluster.
 //! - **Placement** of a new partition: [`placement::next_log_dirs`].
 //! - **Discovery** at start-up: [`discovery`] finds every partition in whichever directory
 //!   holds it, finishes or abandons an interrupted move, and refuses to start when one

@@ -1,9 +1,11 @@
 //! Client-side commands (`topic`, `produce`, `consume`, `group`): thin layers over `arus-client`
 //! that parse arguments, talk to one broker and print results.
 
+pub mod cluster;
 pub mod consume;
 pub mod group;
 pub mod produce;
+pub mod storage;
 pub mod topic;
 
 use anyhow::{Context, anyhow};
