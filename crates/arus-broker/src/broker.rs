@@ -145,6 +145,8 @@ pub struct Broker {
     dir_locks: Mutex<Vec<crate::dir_lock::DirLock>>,
     /// The log directories (JBOD): placement, moves, failures.
     pub log_dirs: Arc<crate::log_dirs::LogDirs>,
+    /// Nodes, partition leaders and the controller, as handlers answer clients.
+    pub cluster: crate::cluster::ClusterViewHandle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +203,12 @@ impl Broker {
             },
         );
         let advertised = config.advertised(&[]);
+        let cluster =
+            crate::cluster::ClusterViewHandle::new(crate::cluster::ClusterView::single_node(
+                topics.cluster_id(),
+                config.node_id,
+                &advertised,
+            ));
         let fetch_sessions = Mutex::new(crate::fetch_session::FetchSessionCache::from_config(
             &config,
         ));
@@ -230,6 +238,7 @@ impl Broker {
             telemetry,
             dir_locks: Mutex::new(dir_locks),
             log_dirs,
+            cluster,
         });
         broker
             .txns
@@ -244,7 +253,19 @@ impl Broker {
 
     /// Records the ports actually bound (for listeners configured with port 0).
     pub fn set_bound_ports(&self, ports: &[u16]) {
-        *self.advertised.write() = self.config.advertised(ports);
+        let advertised = self.config.advertised(ports);
+        // The single-node view names this node's endpoints: it learns the bound ports too. A
+        // view installed from elsewhere carries its own endpoints.
+        let view = self.cluster.current();
+        if view.is_single_node() {
+            self.cluster
+                .install(crate::cluster::ClusterView::single_node(
+                    view.cluster_id(),
+                    view.this_node(),
+                    &advertised,
+                ));
+        }
+        *self.advertised.write() = advertised;
     }
 
     pub fn advertised_listener(&self) -> Listener {
