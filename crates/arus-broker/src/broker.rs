@@ -311,6 +311,8 @@ impl Broker {
         // Kafka reports `InetAddress.toString()` of the client: "/127.0.0.1".
         let client_host = || peer.map(|ip| format!("/{ip}")).unwrap_or_default();
         let version = header.request_api_version;
+        // The listener the request came in on: its endpoints are the ones clients are told.
+        let listener = crate::cluster::request_listener(self);
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
         match request {
             Request::ApiVersions(r) => {
@@ -326,11 +328,11 @@ impl Broker {
                 )))
             }
             Request::Metadata(r) => Outcome::Respond(Response::Metadata(
-                handlers::metadata::handle(self, r, version),
+                handlers::metadata::handle_on_listener(self, r, version, &listener),
             )),
-            Request::Produce(r) => handlers::produce::handle(self, r, version).await,
+            Request::Produce(r) => handlers::produce::handle(self, r, version, &listener).await,
             Request::Fetch(r) => {
-                let (response, files) = handlers::fetch::handle(self, r, version).await;
+                let (response, files) = handlers::fetch::handle(self, r, version, &listener).await;
                 if files.iter().any(Option::is_some) {
                     Outcome::RespondWithFiles {
                         response: Response::Fetch(response),
@@ -362,13 +364,13 @@ impl Broker {
                 Response::IncrementalAlterConfigs(handlers::configs::incremental_alter(self, r)),
             ),
             Request::DescribeCluster(r) => Outcome::Respond(Response::DescribeCluster(
-                handlers::cluster::describe_cluster(self, &r),
+                handlers::cluster::describe_cluster(self, &r, &listener),
             )),
             Request::OffsetForLeaderEpoch(r) => Outcome::Respond(Response::OffsetForLeaderEpoch(
                 handlers::offset_for_leader_epoch::handle(self, r),
             )),
             Request::FindCoordinator(r) => Outcome::Respond(Response::FindCoordinator(
-                handlers::find_coordinator::handle(self, r, version),
+                handlers::find_coordinator::handle(self, r, version, &listener),
             )),
             Request::JoinGroup(r) => {
                 let client_id = header.client_id.clone().unwrap_or_default();
@@ -486,7 +488,7 @@ impl Broker {
             )),
             Request::DescribeTopicPartitions(r) => {
                 Outcome::Respond(Response::DescribeTopicPartitions(
-                    handlers::describe_topic_partitions::handle(self, r),
+                    handlers::describe_topic_partitions::handle(self, r, &listener),
                 ))
             }
             Request::ListConfigResources(r) => Outcome::Respond(Response::ListConfigResources(

@@ -13,8 +13,10 @@ use arus_protocol::messages::delete_records_response::{
 use tracing::{info, warn};
 
 use crate::Broker;
+use crate::cluster::{Access, check_local};
 
 pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let view = broker.cluster.current();
     let topics = r
         .topics
         .into_iter()
@@ -29,13 +31,20 @@ pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse
                         low_watermark: -1,
                         ..Default::default()
                     };
-                    let Some(partition) = topic
+                    let Some((topic_id, partition)) = topic
                         .as_ref()
-                        .and_then(|t| t.partition(p.partition_index))
+                        .and_then(|t| Some((t.id, t.partition(p.partition_index)?)))
                     else {
                         result.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return result;
                     };
+                    // Kafka's `Partition.deleteRecordsOnLeader`: only the leader deletes.
+                    if let Err(code) =
+                        check_local(&view, topic_id, p.partition_index, None, Access::LeaderOnly)
+                    {
+                        result.error_code = code.code();
+                        return result;
+                    }
                     if !partition.settings().delete_enabled {
                         result.error_code = ErrorCode::PolicyViolation.code();
                         return result;
