@@ -6,6 +6,7 @@
 //! - [`view`]: the immutable snapshot and its queries.
 //! - [`leadership`]: whether this node serves a partition's data, and KIP-951's pointers to
 //!   the leader for the clients it refuses.
+//! - [`coordinators`]: which consumer groups and transactional ids this node coordinates.
 //! - [`describe`]: partitions and brokers as Metadata, DescribeTopicPartitions,
 //!   DescribeCluster and FindCoordinator report them.
 //!
@@ -13,6 +14,7 @@
 //! broker and leads every partition of its topic registry at epoch 0, which is exactly what
 //! it answered before the view existed.
 
+pub mod coordinators;
 pub mod describe;
 pub mod leadership;
 pub mod view;

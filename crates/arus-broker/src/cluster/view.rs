@@ -125,6 +125,18 @@ impl ClusterView {
         self.unlisted == Unlisted::LedHere && self.brokers.len() == 1 && self.partitions.is_empty()
     }
 
+    /// Whether this node leads every partition there is (the single-node view with nothing
+    /// placed elsewhere): per-key coordinator lookups can be skipped.
+    pub fn leads_every_partition(&self) -> bool {
+        self.unlisted == Unlisted::LedHere && self.partitions.is_empty()
+    }
+
+    /// Whether this node leads partition `index` of `topic_id`.
+    pub fn leads(&self, topic_id: Uuid, index: i32) -> bool {
+        self.partition(topic_id, index)
+            .is_some_and(|p| p.leader == Some(self.this_node))
+    }
+
     /// Adds or replaces a broker.
     pub fn with_broker(mut self, broker: BrokerNode) -> ClusterView {
         self.brokers.insert(broker.id, broker);
