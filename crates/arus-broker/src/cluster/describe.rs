@@ -43,13 +43,12 @@ pub fn partition(
     listener: &str,
     describing: Describing,
 ) -> DescribedPartition {
-    let placement = view
-        .partition(topic_id, index)
-        .unwrap_or(PartitionPlacement {
-            leader: None,
-            leader_epoch: -1,
-            ..Default::default()
-        });
+    let unknown = PartitionPlacement {
+        leader: None,
+        leader_epoch: -1,
+        ..Default::default()
+    };
+    let placement = view.partition(topic_id, index).unwrap_or(&unknown);
     let filter_unavailable = describing == Describing::Metadata { version: 0 };
     let available = |ids: &[i32]| -> Vec<i32> {
         if !filter_unavailable {
@@ -87,11 +86,11 @@ pub fn partition(
         error,
         leader_id: reachable_leader.map_or(-1, |b| b.id),
         leader_epoch: placement.leader_epoch,
-        offline_replicas: view.offline_replicas(&placement, listener),
+        offline_replicas: view.offline_replicas(placement, listener),
         replicas,
         isr,
-        elr: placement.elr,
-        last_known_elr: placement.last_known_elr,
+        elr: placement.elr.clone(),
+        last_known_elr: placement.last_known_elr.clone(),
     }
 }
 

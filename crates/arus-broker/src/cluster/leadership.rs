@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use arus_protocol::{ErrorCode, Uuid};
 
-use super::view::{ClusterView, PartitionPlacement};
+use super::view::ClusterView;
 
 /// Who may be served from this node's replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub fn check_local(
     index: i32,
     current_leader_epoch: Option<i32>,
     access: Access,
-) -> Result<PartitionPlacement, ErrorCode> {
+) -> Result<(), ErrorCode> {
     let Some(placement) = view.partition(topic_id, index) else {
         return Err(ErrorCode::UnknownTopicOrPartition);
     };
@@ -51,7 +51,7 @@ pub fn check_local(
     if access == Access::LeaderOnly && placement.leader != Some(me) {
         return Err(ErrorCode::NotLeaderOrFollower);
     }
-    Ok(placement)
+    Ok(())
 }
 
 /// The partition's current leader and epoch as KIP-951 reports it (`CurrentLeader`): -1 and
@@ -116,7 +116,7 @@ impl LeaderEndpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::view::{BrokerNode, Endpoint};
+    use crate::cluster::view::{BrokerNode, Endpoint, PartitionPlacement};
 
     fn view() -> ClusterView {
         let node = |id: i32| {

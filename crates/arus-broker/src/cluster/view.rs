@@ -79,6 +79,9 @@ pub struct ClusterView {
     brokers: BTreeMap<i32, BrokerNode>,
     partitions: HashMap<(Uuid, i32), PartitionPlacement>,
     unlisted: Unlisted,
+    /// What an unlisted partition is under [`Unlisted::LedHere`], built once so that the
+    /// data path looks partitions up without allocating.
+    led_here: PartitionPlacement,
 }
 
 impl ClusterView {
@@ -104,6 +107,13 @@ impl ClusterView {
             brokers: BTreeMap::from([(node_id, me)]),
             partitions: HashMap::new(),
             unlisted: Unlisted::LedHere,
+            led_here: PartitionPlacement {
+                leader: Some(node_id),
+                leader_epoch: 0,
+                replicas: vec![node_id],
+                isr: vec![node_id],
+                ..Default::default()
+            },
         }
     }
 
@@ -117,6 +127,7 @@ impl ClusterView {
             brokers: BTreeMap::new(),
             partitions: HashMap::new(),
             unlisted: Unlisted::Unknown,
+            led_here: PartitionPlacement::default(),
         }
     }
 
@@ -208,16 +219,10 @@ impl ClusterView {
     /// Where partition `index` of `topic_id` lives; `None` if the cluster has no such
     /// partition. The topic registry decides whether the topic and index exist in the
     /// single-node view.
-    pub fn partition(&self, topic_id: Uuid, index: i32) -> Option<PartitionPlacement> {
+    pub fn partition(&self, topic_id: Uuid, index: i32) -> Option<&PartitionPlacement> {
         match self.partitions.get(&(topic_id, index)) {
-            Some(p) => Some(p.clone()),
-            None if self.unlisted == Unlisted::LedHere => Some(PartitionPlacement {
-                leader: Some(self.this_node),
-                leader_epoch: 0,
-                replicas: vec![self.this_node],
-                isr: vec![self.this_node],
-                ..Default::default()
-            }),
+            Some(p) => Some(p),
+            None if self.unlisted == Unlisted::LedHere => Some(&self.led_here),
             None => None,
         }
     }
@@ -285,7 +290,7 @@ mod tests {
             },
         );
         assert_eq!(view.partition(Uuid::ZERO, 0).unwrap().leader, Some(2));
-        assert_eq!(view.partition(Uuid::ZERO, 1), None);
+        assert_eq!(view.partition(Uuid::ZERO, 1), None::<&PartitionPlacement>);
         assert!(!view.is_single_node());
     }
 
