@@ -708,3 +708,30 @@ async fn the_single_node_view_follows_the_bound_port() {
         (1, 0, vec![1])
     );
 }
+
+#[tokio::test]
+async fn describe_producers_needs_a_replica_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, _, _) = routed_broker(dir.path());
+    let req = Request::DescribeProducers(DescribeProducersRequest {
+        topics: vec![describe_producers_request::TopicRequest {
+            name: TOPIC.into(),
+            partition_indexes: vec![0, 1, 2, 3],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let Response::DescribeProducers(r) =
+        common::call(&broker, ApiKey::DescribeProducers, 0, req).await
+    else {
+        panic!()
+    };
+    let codes: Vec<i16> = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    // Any replica with a log here answers (Kafka's `Partition.activeProducerState`): the
+    // followers of partitions 0 and 3 too; partition 1 has no replica here.
+    assert_eq!(codes, vec![0, NOT_LEADER, 0, 0]);
+}

@@ -37,6 +37,7 @@ use arus_txn::{TopicPartition, TxnState};
 use tracing::debug;
 
 use crate::Broker;
+use crate::cluster::Access;
 use crate::cluster::coordinators::{self, Coordinator};
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
 use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
@@ -481,6 +482,7 @@ pub fn describe_producers(
     broker: &Broker,
     r: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
+    let view = broker.cluster.current();
     DescribeProducersResponse {
         topics: r
             .topics
@@ -502,6 +504,22 @@ pub fn describe_producers(
                                     ..Default::default()
                                 };
                             };
+                            // Kafka's `Partition.activeProducerState`: any replica with a log
+                            // here answers; without one, NOT_LEADER_OR_FOLLOWER.
+                            let id = topic.as_ref().map_or(arus_protocol::Uuid::ZERO, |t| t.id);
+                            if let Err(code) = crate::cluster::check_local(
+                                &view,
+                                id,
+                                index,
+                                None,
+                                Access::AnyReplica,
+                            ) {
+                                return PartitionResponse {
+                                    partition_index: index,
+                                    error_code: code.code(),
+                                    ..Default::default()
+                                };
+                            }
                             PartitionResponse {
                                 partition_index: index,
                                 error_code: 0,
