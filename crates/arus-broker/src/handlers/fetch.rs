@@ -297,8 +297,6 @@ fn topic_responses(partitions: Vec<(FetchTarget, PartitionData)>) -> Vec<Fetchab
     topics
 }
 
-/// The response, and for each of its partitions in order, the file slice its records are to
-/// be sent from (see [`crate::Outcome::RespondWithFiles`]).
 /// Fetch v16+ points the client of a partition led elsewhere to its leader (KIP-951).
 const CURRENT_LEADER_MIN_VERSION: i16 = 16;
 
@@ -347,8 +345,9 @@ fn refer_to_leaders(
         .collect()
 }
 
-/// `listener`: the name of the listener the request came in on, whose endpoints KIP-951's
-/// `NodeEndpoints` name.
+/// The response, and for each of its partitions in order, the file slice its records are to
+/// be sent from (see [`crate::Outcome::RespondWithFiles`]). `listener`: the name of the
+/// listener the request came in on, whose endpoints KIP-951's `NodeEndpoints` name.
 pub async fn handle(
     broker: &Arc<Broker>,
     request: FetchRequest,
