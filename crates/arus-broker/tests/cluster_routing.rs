@@ -77,19 +77,23 @@ fn routed_broker(dir: &std::path::Path) -> (Arc<Broker>, Uuid, String) {
     common::create_topic_with_partitions(&broker, TOPIC, 4);
     let id = broker.topics.get(TOPIC).unwrap().id;
     let listener = broker.advertised_listener().name;
-    let mut fenced = node(4, &listener);
+    broker.cluster.install(routed_view(&broker, id, &listener));
+    (broker, id, listener)
+}
+
+/// The view of the module doc.
+fn routed_view(broker: &Broker, id: Uuid, listener: &str) -> ClusterView {
+    let mut fenced = node(4, listener);
     fenced.fenced = true;
-    let view = ClusterView::new(broker.topics.cluster_id(), 1, Some(2))
-        .with_broker(node(1, &listener))
-        .with_broker(node(2, &listener))
-        .with_broker(node(3, &listener))
+    ClusterView::new(broker.topics.cluster_id(), 1, Some(2))
+        .with_broker(node(1, listener))
+        .with_broker(node(2, listener))
+        .with_broker(node(3, listener))
         .with_broker(fenced)
         .with_partition(id, 0, placement(Some(2), 5, &[2, 1], &[2, 1]))
         .with_partition(id, 1, placement(Some(3), 7, &[3], &[3]))
         .with_partition(id, 2, placement(Some(1), 3, &[1, 2, 3], &[1, 2]))
-        .with_partition(id, 3, placement(None, 4, &[2, 1], &[]));
-    broker.cluster.install(view);
-    (broker, id, listener)
+        .with_partition(id, 3, placement(None, 4, &[2, 1], &[]))
 }
 
 fn log_end(broker: &Broker, index: i32) -> i64 {
@@ -734,4 +738,83 @@ async fn describe_producers_needs_a_replica_here() {
     // Any replica with a log here answers (Kafka's `Partition.activeProducerState`): the
     // followers of partitions 0 and 3 too; partition 1 has no replica here.
     assert_eq!(codes, vec![0, NOT_LEADER, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_partition_the_cluster_has_but_this_node_does_not_host_is_not_led_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, id, listener) = routed_broker(dir.path());
+    // Partition 4 exists in the cluster (led by node 3) but not in this node's registry;
+    // partition 5 exists nowhere.
+    broker
+        .cluster
+        .install(routed_view(&broker, id, &listener).with_partition(
+            id,
+            4,
+            placement(Some(3), 2, &[3], &[3]),
+        ));
+    let req = Request::Produce(ProduceRequest {
+        acks: 1,
+        timeout_ms: 5000,
+        topic_data: vec![TopicProduceData {
+            name: TOPIC.into(),
+            partition_data: [4, 5]
+                .into_iter()
+                .map(|index| PartitionProduceData {
+                    index,
+                    records: Some(batch()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let Response::Produce(r) = common::call(&broker, ApiKey::Produce, 11, req).await else {
+        panic!()
+    };
+    let parts: Vec<_> = r.responses[0]
+        .partition_responses
+        .iter()
+        .map(|p| {
+            (
+                p.error_code,
+                p.current_leader.leader_id,
+                p.current_leader.leader_epoch,
+            )
+        })
+        .collect();
+    let unknown = ErrorCode::UnknownTopicOrPartition as i16;
+    assert_eq!(parts, vec![(NOT_LEADER, 3, 2), (unknown, -1, -1)]);
+    let endpoints = nodes(&r.node_endpoints, |n| {
+        (n.node_id, n.host.clone(), n.port, n.rack.clone())
+    });
+    assert_eq!(endpoints, expected_nodes(&[3]));
+
+    let req = Request::ListOffsets(ListOffsetsRequest {
+        replica_id: -2,
+        topics: vec![ListOffsetsTopic {
+            name: TOPIC.into(),
+            partitions: [4, 5]
+                .into_iter()
+                .map(|partition_index| ListOffsetsPartition {
+                    partition_index,
+                    current_leader_epoch: -1,
+                    timestamp: -1,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let Response::ListOffsets(r) = common::call(&broker, ApiKey::ListOffsets, 11, req).await else {
+        panic!()
+    };
+    let codes: Vec<i16> = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    assert_eq!(codes, vec![NOT_LEADER, unknown]);
 }

@@ -54,6 +54,27 @@ pub fn check_local(
     Ok(())
 }
 
+/// The local partition to serve `index` of `topic_id` from, given what the topic registry
+/// hosts here (`local`), or the error, as Kafka's `ReplicaManager.getPartitionOrError` then
+/// `Partition.getLocalLog`: a partition the cluster does not have is
+/// UNKNOWN_TOPIC_OR_PARTITION; one it has but this node does not host is
+/// NOT_LEADER_OR_FOLLOWER (the client is to look for the leader); then [`check_local`].
+pub fn serve_local<P>(
+    view: &ClusterView,
+    topic_id: Uuid,
+    index: i32,
+    local: Option<P>,
+    current_leader_epoch: Option<i32>,
+    access: Access,
+) -> Result<P, ErrorCode> {
+    if !view.has_partition(topic_id, index, local.is_some()) {
+        return Err(ErrorCode::UnknownTopicOrPartition);
+    }
+    let local = local.ok_or(ErrorCode::NotLeaderOrFollower)?;
+    check_local(view, topic_id, index, current_leader_epoch, access)?;
+    Ok(local)
+}
+
 /// The partition's current leader and epoch as KIP-951 reports it (`CurrentLeader`): -1 and
 /// -1 when the cluster does not know the partition, leader -1 when it has none.
 pub fn current_leader(view: &ClusterView, topic_id: Uuid, index: i32) -> (i32, i32) {
@@ -192,6 +213,36 @@ mod tests {
         );
         assert_eq!(
             check_local(&v, t, 4, None, leader),
+            Err(ErrorCode::UnknownTopicOrPartition)
+        );
+    }
+
+    #[test]
+    fn a_partition_the_cluster_has_but_this_node_does_not_host_is_not_led_here() {
+        let v = view();
+        let t = Uuid::ZERO;
+        let leader = Access::LeaderOnly;
+        assert_eq!(serve_local(&v, t, 0, Some("log"), None, leader), Ok("log"));
+        assert_eq!(
+            serve_local(&v, t, 0, None::<&str>, Some(9), leader),
+            Err(ErrorCode::NotLeaderOrFollower)
+        );
+        assert_eq!(
+            serve_local(&v, t, 1, Some("log"), None, leader),
+            Err(ErrorCode::NotLeaderOrFollower)
+        );
+        assert_eq!(
+            serve_local(&v, t, 9, Some("log"), None, leader),
+            Err(ErrorCode::UnknownTopicOrPartition)
+        );
+        // The single-node view has the partitions the registry hosts, and no others.
+        let single = ClusterView::single_node("c", 1, &[]);
+        assert_eq!(
+            serve_local(&single, t, 5, Some("log"), None, leader),
+            Ok("log")
+        );
+        assert_eq!(
+            serve_local(&single, t, 5, None::<&str>, None, leader),
             Err(ErrorCode::UnknownTopicOrPartition)
         );
     }

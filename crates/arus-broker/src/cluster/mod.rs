@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use leadership::{Access, LeaderEndpoints, NamedNode, check_local, current_leader};
+pub use leadership::{
+    Access, LeaderEndpoints, NamedNode, check_local, current_leader, serve_local,
+};
 pub use view::{BrokerNode, ClusterView, Endpoint, PartitionPlacement};
 
 use crate::Broker;

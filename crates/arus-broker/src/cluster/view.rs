@@ -227,6 +227,14 @@ impl ClusterView {
         }
     }
 
+    /// Whether the cluster has partition `index` of `topic_id` (Kafka's
+    /// `metadataCache.contains`). The single-node view has exactly the partitions this node
+    /// hosts, so `hosted_here` answers for those it does not list.
+    pub fn has_partition(&self, topic_id: Uuid, index: i32, hosted_here: bool) -> bool {
+        self.partitions.contains_key(&(topic_id, index))
+            || (self.unlisted == Unlisted::LedHere && hosted_here)
+    }
+
     /// Kafka's `KRaftMetadataCache.getOfflineReplicas`: replicas that are unregistered,
     /// fenced, without an endpoint on `listener`, or in an offline directory.
     pub fn offline_replicas(&self, placement: &PartitionPlacement, listener: &str) -> Vec<i32> {

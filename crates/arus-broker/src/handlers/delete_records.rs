@@ -13,7 +13,7 @@ use arus_protocol::messages::delete_records_response::{
 use tracing::{info, warn};
 
 use crate::Broker;
-use crate::cluster::{Access, check_local};
+use crate::cluster::{Access, serve_local};
 
 pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let view = broker.cluster.current();
@@ -31,20 +31,26 @@ pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse
                         low_watermark: -1,
                         ..Default::default()
                     };
-                    let Some((topic_id, partition)) = topic
-                        .as_ref()
-                        .and_then(|t| Some((t.id, t.partition(p.partition_index)?)))
-                    else {
+                    let Some(t) = topic.as_ref() else {
                         result.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return result;
                     };
                     // Kafka's `Partition.deleteRecordsOnLeader`: only the leader deletes.
-                    if let Err(code) =
-                        check_local(&view, topic_id, p.partition_index, None, Access::LeaderOnly)
-                    {
-                        result.error_code = code.code();
-                        return result;
-                    }
+                    let local = t.partition(p.partition_index);
+                    let partition = match serve_local(
+                        &view,
+                        t.id,
+                        p.partition_index,
+                        local,
+                        None,
+                        Access::LeaderOnly,
+                    ) {
+                        Ok(partition) => partition,
+                        Err(code) => {
+                            result.error_code = code.code();
+                            return result;
+                        }
+                    };
                     if !partition.settings().delete_enabled {
                         result.error_code = ErrorCode::PolicyViolation.code();
                         return result;

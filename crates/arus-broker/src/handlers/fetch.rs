@@ -27,7 +27,7 @@ use arus_protocol::messages::fetch_response::{
 use arus_protocol::{Bytes, ErrorCode};
 
 use crate::broker::{Broker, now_ms};
-use crate::cluster::{Access, ClusterView, LeaderEndpoints, check_local};
+use crate::cluster::{Access, ClusterView, LeaderEndpoints, serve_local};
 use crate::fetch_session::{FetchContext, FetchTarget, SessionPartition, TopicRef};
 use crate::topics::Topic;
 
@@ -171,19 +171,18 @@ fn read_once(
             partitions.push(empty_partition(index, code));
             continue;
         };
-        let Some(partition) = topic.partition(index) else {
-            errors = true;
-            partitions.push(empty_partition(index, ErrorCode::UnknownTopicOrPartition));
-            continue;
-        };
         // A consumer reads from the leader only (Kafka without a replica selector), and a
         // negative epoch is none (`FetchRequest.optionalEpoch`).
         let epoch = (fp.current_leader_epoch >= 0).then_some(fp.current_leader_epoch);
-        if let Err(code) = check_local(view, topic.id, index, epoch, Access::LeaderOnly) {
-            errors = true;
-            partitions.push(empty_partition(index, code));
-            continue;
-        }
+        let local = topic.partition(index);
+        let partition = match serve_local(view, topic.id, index, local, epoch, Access::LeaderOnly) {
+            Ok(p) => p,
+            Err(code) => {
+                errors = true;
+                partitions.push(empty_partition(index, code));
+                continue;
+            }
+        };
         let hw = partition.high_watermark();
         let lso = partition.last_stable_offset().min(hw);
         // read_committed readers stop at the last stable offset (Kafka's FetchIsolation).

@@ -11,7 +11,7 @@ use arus_protocol::messages::list_offsets_response::{
 };
 
 use crate::broker::Broker;
-use crate::cluster::{Access, check_local};
+use crate::cluster::{Access, serve_local};
 use crate::partition::Partition;
 
 const LATEST: i64 = -1;
@@ -135,21 +135,21 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                         resp.error_code = ErrorCode::UnsupportedVersion.code();
                         return resp;
                     }
-                    let Some((topic_id, partition)) = topic
-                        .as_ref()
-                        .and_then(|t| Some((t.id, t.partition(p.partition_index)?)))
-                    else {
+                    let Some(t) = topic.as_ref() else {
                         resp.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return resp;
                     };
                     // -1 is "no epoch" (ListOffsetsResponse.UNKNOWN_EPOCH).
                     let epoch = (p.current_leader_epoch != -1).then_some(p.current_leader_epoch);
-                    if let Err(code) =
-                        check_local(&view, topic_id, p.partition_index, epoch, access)
-                    {
-                        resp.error_code = code.code();
-                        return resp;
-                    }
+                    let local = t.partition(p.partition_index);
+                    let partition =
+                        match serve_local(&view, t.id, p.partition_index, local, epoch, access) {
+                            Ok(partition) => partition,
+                            Err(code) => {
+                                resp.error_code = code.code();
+                                return resp;
+                            }
+                        };
                     match lookup(&partition, p.timestamp, read_committed) {
                         Ok((ts, offset)) => {
                             resp.timestamp = ts;

@@ -10,7 +10,7 @@ use arus_protocol::messages::offset_for_leader_epoch_response::{
 };
 
 use crate::broker::Broker;
-use crate::cluster::{Access, check_local};
+use crate::cluster::{Access, serve_local};
 
 pub fn handle(
     broker: &Broker,
@@ -33,19 +33,17 @@ pub fn handle(
                         end_offset: -1,
                         ..Default::default()
                     };
-                    let Some((topic_id, partition)) = topic
-                        .as_ref()
-                        .and_then(|t| Some((t.id, t.partition(p.partition)?)))
-                    else {
+                    let Some(t) = topic.as_ref() else {
                         out.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return out;
                     };
                     // -1 is "no epoch" (RecordBatch.NO_PARTITION_LEADER_EPOCH); only the
                     // leader answers (Kafka's `fetchOnlyFromLeader = true`).
                     let epoch = (p.current_leader_epoch != -1).then_some(p.current_leader_epoch);
-                    match check_local(&view, topic_id, p.partition, epoch, Access::LeaderOnly) {
+                    let local = t.partition(p.partition);
+                    match serve_local(&view, t.id, p.partition, local, epoch, Access::LeaderOnly) {
                         Err(code) => out.error_code = code.code(),
-                        Ok(_) if p.leader_epoch == 0 => {
+                        Ok(partition) if p.leader_epoch == 0 => {
                             out.leader_epoch = 0;
                             out.end_offset = partition.log_end_offset();
                         }

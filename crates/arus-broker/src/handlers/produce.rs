@@ -21,7 +21,7 @@ use arus_records::{
 use tracing::{debug, warn};
 
 use crate::broker::{Broker, Outcome, now_ms};
-use crate::cluster::{Access, ClusterView, LeaderEndpoints, check_local};
+use crate::cluster::{Access, ClusterView, LeaderEndpoints, serve_local};
 use crate::partition::Partition;
 use crate::topic_settings::TopicSettings;
 use crate::topics::is_internal_topic;
@@ -268,7 +268,16 @@ async fn add_transactional_partitions<'a>(
         }
         for p in &t.partition_data {
             // A partition led elsewhere is refused without touching the transaction.
-            if check_local(view, topic.id, p.index, None, Access::LeaderOnly).is_err() {
+            if serve_local(
+                view,
+                topic.id,
+                p.index,
+                topic.partition(p.index),
+                None,
+                Access::LeaderOnly,
+            )
+            .is_err()
+            {
                 continue;
             }
             if let Some(header) = p.records.as_ref().and_then(transactional_header) {
@@ -378,30 +387,35 @@ pub async fn handle(
                         format!("Cannot append to internal topic {}", topic_data.name),
                     ));
                 }
-                let (topic_id, partition) = topic
-                    .as_ref()
-                    .and_then(|t| Some((t.id, t.partition(data.index)?)))
-                    .ok_or_else(|| {
-                        Refusal::new(
-                            ErrorCode::UnknownTopicOrPartition,
-                            "This server does not host this topic-partition.",
-                        )
-                    })?;
+                let unknown = || {
+                    Refusal::new(
+                        ErrorCode::UnknownTopicOrPartition,
+                        "This server does not host this topic-partition.",
+                    )
+                };
+                let t = topic.as_ref().ok_or_else(unknown)?;
                 // Before anything reads or writes the local log: this node may hold no
                 // replica of it at all.
-                check_local(&view, topic_id, data.index, None, Access::LeaderOnly).map_err(
-                    |code| {
-                        Refusal::new(
-                            code,
-                            format!(
-                                "Leader not local for partition {}-{} on broker {}",
-                                topic_data.name,
-                                data.index,
-                                view.this_node()
-                            ),
-                        )
-                    },
-                )?;
+                let partition = serve_local(
+                    &view,
+                    t.id,
+                    data.index,
+                    t.partition(data.index),
+                    None,
+                    Access::LeaderOnly,
+                )
+                .map_err(|code| match code {
+                    ErrorCode::UnknownTopicOrPartition => unknown(),
+                    code => Refusal::new(
+                        code,
+                        format!(
+                            "Leader not local for partition {}-{} on broker {}",
+                            topic_data.name,
+                            data.index,
+                            view.this_node()
+                        ),
+                    ),
+                })?;
                 let records = data
                     .records
                     .ok_or_else(|| Refusal::new(ErrorCode::CorruptMessage, "null record set"))?;

@@ -37,8 +37,8 @@ use arus_txn::{TopicPartition, TxnState};
 use tracing::debug;
 
 use crate::Broker;
-use crate::cluster::Access;
 use crate::cluster::coordinators::{self, Coordinator};
+use crate::cluster::{Access, serve_local};
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
 use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
 
@@ -494,32 +494,38 @@ pub fn describe_producers(
                         .partition_indexes
                         .into_iter()
                         .map(|index| {
-                            let Some(p) = topic.as_ref().and_then(|t| t.partition(index)) else {
-                                return PartitionResponse {
-                                    partition_index: index,
-                                    error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                                    error_message: Some(
-                                        "This server does not host this topic-partition.".into(),
-                                    ),
-                                    ..Default::default()
-                                };
+                            let unknown = || PartitionResponse {
+                                partition_index: index,
+                                error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                                error_message: Some(
+                                    "This server does not host this topic-partition.".into(),
+                                ),
+                                ..Default::default()
+                            };
+                            let Some(t) = topic.as_ref() else {
+                                return unknown();
                             };
                             // Kafka's `Partition.activeProducerState`: any replica with a log
                             // here answers; without one, NOT_LEADER_OR_FOLLOWER.
-                            let id = topic.as_ref().map_or(arus_protocol::Uuid::ZERO, |t| t.id);
-                            if let Err(code) = crate::cluster::check_local(
+                            let local = t.partition(index);
+                            let p = match serve_local(
                                 &view,
-                                id,
+                                t.id,
                                 index,
+                                local,
                                 None,
                                 Access::AnyReplica,
                             ) {
-                                return PartitionResponse {
-                                    partition_index: index,
-                                    error_code: code.code(),
-                                    ..Default::default()
-                                };
-                            }
+                                Ok(p) => p,
+                                Err(ErrorCode::UnknownTopicOrPartition) => return unknown(),
+                                Err(code) => {
+                                    return PartitionResponse {
+                                        partition_index: index,
+                                        error_code: code.code(),
+                                        ..Default::default()
+                                    };
+                                }
+                            };
                             PartitionResponse {
                                 partition_index: index,
                                 error_code: 0,
