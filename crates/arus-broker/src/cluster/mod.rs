@@ -13,6 +13,17 @@
 //! A broker with no cluster configured runs [`ClusterView::single_node`]: it is the only
 //! broker and leads every partition of its topic registry at epoch 0, which is exactly what
 //! it answered before the view existed.
+//!
+//! Filling it from the metadata image (on every new image, then [`ClusterViewHandle::install`]):
+//! [`ClusterView::new`] with the image's cluster id, this node's id and the Raft leader as
+//! active controller; one [`BrokerNode`] per `BrokerRegistration` (endpoints by listener
+//! name, rack, fenced); one [`PartitionPlacement`] per `PartitionRegistration` (leader -1 is
+//! `None`; leader epoch, replicas, ISR, ELR, last known ELR; `in_offline_dirs`: the replicas
+//! whose assigned directory is not among their broker's online directories). Topic names, ids
+//! and partition counts are still resolved through the topic registry: once the registry
+//! holds only local replicas, a topic with no replica here must still be found by name and
+//! id (Metadata lists it, the data APIs answer NOT_LEADER_OR_FOLLOWER for it), so the image's
+//! topics have to reach the handlers too.
 
 pub mod coordinators;
 pub mod describe;
