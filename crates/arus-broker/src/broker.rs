@@ -145,6 +145,8 @@ pub struct Broker {
     dir_locks: Mutex<Vec<crate::dir_lock::DirLock>>,
     /// The log directories (JBOD): placement, moves, failures.
     pub log_dirs: Arc<crate::log_dirs::LogDirs>,
+    /// Nodes, partition leaders and the controller, as handlers answer clients.
+    pub cluster: crate::cluster::ClusterViewHandle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +203,12 @@ impl Broker {
             },
         );
         let advertised = config.advertised(&[]);
+        let cluster =
+            crate::cluster::ClusterViewHandle::new(crate::cluster::ClusterView::single_node(
+                topics.cluster_id(),
+                config.node_id,
+                &advertised,
+            ));
         let fetch_sessions = Mutex::new(crate::fetch_session::FetchSessionCache::from_config(
             &config,
         ));
@@ -230,6 +238,7 @@ impl Broker {
             telemetry,
             dir_locks: Mutex::new(dir_locks),
             log_dirs,
+            cluster,
         });
         broker
             .txns
@@ -244,7 +253,19 @@ impl Broker {
 
     /// Records the ports actually bound (for listeners configured with port 0).
     pub fn set_bound_ports(&self, ports: &[u16]) {
-        *self.advertised.write() = self.config.advertised(ports);
+        let advertised = self.config.advertised(ports);
+        // The single-node view names this node's endpoints: it learns the bound ports too. A
+        // view installed from elsewhere carries its own endpoints.
+        let view = self.cluster.current();
+        if view.is_single_node() {
+            self.cluster
+                .install(crate::cluster::ClusterView::single_node(
+                    view.cluster_id(),
+                    view.this_node(),
+                    &advertised,
+                ));
+        }
+        *self.advertised.write() = advertised;
     }
 
     pub fn advertised_listener(&self) -> Listener {
@@ -290,6 +311,8 @@ impl Broker {
         // Kafka reports `InetAddress.toString()` of the client: "/127.0.0.1".
         let client_host = || peer.map(|ip| format!("/{ip}")).unwrap_or_default();
         let version = header.request_api_version;
+        // The listener the request came in on: its endpoints are the ones clients are told.
+        let listener = crate::cluster::request_listener(self);
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
         match request {
             Request::ApiVersions(r) => {
@@ -305,11 +328,11 @@ impl Broker {
                 )))
             }
             Request::Metadata(r) => Outcome::Respond(Response::Metadata(
-                handlers::metadata::handle(self, r, version),
+                handlers::metadata::handle_on_listener(self, r, version, &listener),
             )),
-            Request::Produce(r) => handlers::produce::handle(self, r, version).await,
+            Request::Produce(r) => handlers::produce::handle(self, r, version, &listener).await,
             Request::Fetch(r) => {
-                let (response, files) = handlers::fetch::handle(self, r, version).await;
+                let (response, files) = handlers::fetch::handle(self, r, version, &listener).await;
                 if files.iter().any(Option::is_some) {
                     Outcome::RespondWithFiles {
                         response: Response::Fetch(response),
@@ -341,13 +364,13 @@ impl Broker {
                 Response::IncrementalAlterConfigs(handlers::configs::incremental_alter(self, r)),
             ),
             Request::DescribeCluster(r) => Outcome::Respond(Response::DescribeCluster(
-                handlers::cluster::describe_cluster(self, &r),
+                handlers::cluster::describe_cluster(self, &r, &listener),
             )),
             Request::OffsetForLeaderEpoch(r) => Outcome::Respond(Response::OffsetForLeaderEpoch(
                 handlers::offset_for_leader_epoch::handle(self, r),
             )),
             Request::FindCoordinator(r) => Outcome::Respond(Response::FindCoordinator(
-                handlers::find_coordinator::handle(self, r, version),
+                handlers::find_coordinator::handle(self, r, version, &listener),
             )),
             Request::JoinGroup(r) => {
                 let client_id = header.client_id.clone().unwrap_or_default();
@@ -465,7 +488,7 @@ impl Broker {
             )),
             Request::DescribeTopicPartitions(r) => {
                 Outcome::Respond(Response::DescribeTopicPartitions(
-                    handlers::describe_topic_partitions::handle(self, r),
+                    handlers::describe_topic_partitions::handle(self, r, &listener),
                 ))
             }
             Request::ListConfigResources(r) => Outcome::Respond(Response::ListConfigResources(

@@ -11,6 +11,7 @@ mod authorized_operations;
 pub mod broker;
 pub mod broker_config;
 pub mod broker_logger;
+pub mod cluster;
 pub mod config_catalog;
 pub mod config_defs;
 pub mod controller_channel;

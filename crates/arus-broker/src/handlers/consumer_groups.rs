@@ -15,6 +15,7 @@ use arus_protocol::messages::{
 use tracing::warn;
 
 use crate::Broker;
+use crate::cluster::coordinators::{self, Coordinator, NOT_COORDINATOR_MESSAGE};
 use crate::groups::RegistryMetadata;
 
 /// Kafka's `AclEntry.supportedOperations(GROUP)` without an authorizer: READ, DELETE,
@@ -52,6 +53,9 @@ pub async fn heartbeat(
         );
     }
     let driver = broker.groups.clone();
+    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        return error(code, Some(NOT_COORDINATOR_MESSAGE.into()));
+    }
     if !driver.is_loaded() {
         return error(ErrorCode::CoordinatorLoadInProgress, None);
     }
@@ -146,7 +150,15 @@ pub fn describe(
         resp
     });
     for g in &mut resp.groups {
-        if g.error_code == 0 {
+        if !coordinators::coordinates(broker, Coordinator::Group, &g.group_id) {
+            *g = DescribedGroup {
+                error_code: ErrorCode::NotCoordinator.code(),
+                error_message: Some(NOT_COORDINATOR_MESSAGE.into()),
+                group_id: std::mem::take(&mut g.group_id),
+                authorized_operations: i32::MIN,
+                ..Default::default()
+            };
+        } else if g.error_code == 0 {
             g.authorized_operations = ops;
         }
     }

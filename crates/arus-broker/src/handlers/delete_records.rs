@@ -13,8 +13,10 @@ use arus_protocol::messages::delete_records_response::{
 use tracing::{info, warn};
 
 use crate::Broker;
+use crate::cluster::{Access, serve_local};
 
 pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let view = broker.cluster.current();
     let topics = r
         .topics
         .into_iter()
@@ -29,12 +31,25 @@ pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse
                         low_watermark: -1,
                         ..Default::default()
                     };
-                    let Some(partition) = topic
-                        .as_ref()
-                        .and_then(|t| t.partition(p.partition_index))
-                    else {
+                    let Some(t) = topic.as_ref() else {
                         result.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return result;
+                    };
+                    // Kafka's `Partition.deleteRecordsOnLeader`: only the leader deletes.
+                    let local = t.partition(p.partition_index);
+                    let partition = match serve_local(
+                        &view,
+                        t.id,
+                        p.partition_index,
+                        local,
+                        None,
+                        Access::LeaderOnly,
+                    ) {
+                        Ok(partition) => partition,
+                        Err(code) => {
+                            result.error_code = code.code();
+                            return result;
+                        }
                     };
                     if !partition.settings().delete_enabled {
                         result.error_code = ErrorCode::PolicyViolation.code();

@@ -11,9 +11,10 @@
 //! - a cursor whose topic is not in the requested list, or whose partition is negative, fails
 //!   the whole request with INVALID_REQUEST on every requested topic.
 //!
-//! On one node every partition is led by this node, which is its only replica and in-sync
-//! replica; Arus keeps no ELR (KIP-966 eligible leader replicas), so ELR and last known ELR
-//! are empty lists, as Kafka sends them for partitions without ELR data.
+//! Partitions are described from the cluster view as Kafka's
+//! `getPartitionMetadataForDescribeTopicResponse` does: no per-partition error, leader -1 when
+//! the leader has no endpoint on the request's listener, ELR and last known ELR as the view
+//! has them (empty lists on a single node, as Kafka sends them without ELR data).
 
 use std::collections::BTreeSet;
 
@@ -28,14 +29,18 @@ use tracing::info;
 
 use crate::Broker;
 use crate::authorized_operations;
+use crate::cluster::ClusterView;
+use crate::cluster::describe::{self, Describing};
 use crate::topics::{Topic, is_internal_topic, validate_topic_name};
 
 /// Kafka's `max.request.partition.size.limit` default, the cap on the client's limit.
 pub const MAX_REQUEST_PARTITION_SIZE_LIMIT: i32 = 2000;
 
+/// `listener`: the name of the listener the request came in on.
 pub fn handle(
     broker: &Broker,
     request: DescribeTopicPartitionsRequest,
+    listener: &str,
 ) -> DescribeTopicPartitionsResponse {
     let fetch_all = request.topics.is_empty();
     let cursor = request.cursor.as_ref();
@@ -80,7 +85,7 @@ pub fn handle(
         Some(c) if c.topic_name == name => c.partition_index,
         _ => 0,
     };
-    let node = broker.node_id();
+    let view = broker.cluster.current();
     let mut remaining = limit;
     let mut response = DescribeTopicPartitionsResponse::default();
     for name in names {
@@ -95,7 +100,8 @@ pub fn handle(
         }
         match broker.topics.get(&name) {
             Some(topic) => {
-                let (described, next) = describe(&topic, node, start_of(&name), remaining);
+                let (described, next) =
+                    describe(&topic, (&view, listener), start_of(&name), remaining);
                 remaining -= described.partitions.len() as i32;
                 response.topics.push(described);
                 if let Some(next) = next {
@@ -136,7 +142,7 @@ fn effective_limit(requested: i32) -> i32 {
 /// Partitions `start..` of `topic`, at most `max`, and the first index left out, if any.
 fn describe(
     topic: &Topic,
-    node: i32,
+    (view, listener): (&ClusterView, &str),
     start: i32,
     max: i32,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
@@ -144,17 +150,26 @@ fn describe(
     let upper = count.min(start.saturating_add(max));
     let next = (upper < count).then_some(upper);
     let partitions = (start..upper)
-        .map(|index| DescribeTopicPartitionsResponsePartition {
-            error_code: ErrorCode::None.code(),
-            partition_index: index,
-            leader_id: node,
-            leader_epoch: 0,
-            replica_nodes: vec![node],
-            isr_nodes: vec![node],
-            eligible_leader_replicas: Some(vec![]),
-            last_known_elr: Some(vec![]),
-            offline_replicas: vec![],
-            ..Default::default()
+        .map(|index| {
+            let d = describe::partition(
+                view,
+                topic.id,
+                index,
+                listener,
+                Describing::DescribeTopicPartitions,
+            );
+            DescribeTopicPartitionsResponsePartition {
+                error_code: d.error.code(),
+                partition_index: index,
+                leader_id: d.leader_id,
+                leader_epoch: d.leader_epoch,
+                replica_nodes: d.replicas,
+                isr_nodes: d.isr,
+                eligible_leader_replicas: Some(d.elr),
+                last_known_elr: Some(d.last_known_elr),
+                offline_replicas: d.offline_replicas,
+                ..Default::default()
+            }
         })
         .collect();
     let described = DescribeTopicPartitionsResponseTopic {

@@ -21,11 +21,13 @@ use std::time::Duration;
 use arus_log::{FileSlice, LogError};
 use arus_protocol::messages::FetchRequest;
 use arus_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
+    PartitionData,
 };
 use arus_protocol::{Bytes, ErrorCode};
 
 use crate::broker::{Broker, now_ms};
+use crate::cluster::{Access, ClusterView, LeaderEndpoints, serve_local};
 use crate::fetch_session::{FetchContext, FetchTarget, SessionPartition, TopicRef};
 use crate::topics::Topic;
 
@@ -132,6 +134,7 @@ fn read_partition(
 /// Reads every target once, within the request's `max_bytes`.
 fn read_once(
     broker: &Broker,
+    view: &ClusterView,
     request: &FetchRequest,
     version: i16,
     targets: &[FetchTarget],
@@ -168,17 +171,18 @@ fn read_once(
             partitions.push(empty_partition(index, code));
             continue;
         };
-        let Some(partition) = topic.partition(index) else {
-            errors = true;
-            partitions.push(empty_partition(index, ErrorCode::UnknownTopicOrPartition));
-            continue;
+        // A consumer reads from the leader only (Kafka without a replica selector), and a
+        // negative epoch is none (`FetchRequest.optionalEpoch`).
+        let epoch = (fp.current_leader_epoch >= 0).then_some(fp.current_leader_epoch);
+        let local = topic.partition(index);
+        let partition = match serve_local(view, topic.id, index, local, epoch, Access::LeaderOnly) {
+            Ok(p) => p,
+            Err(code) => {
+                errors = true;
+                partitions.push(empty_partition(index, code));
+                continue;
+            }
         };
-        // Our leader epoch is always 0 on a single node.
-        if fp.current_leader_epoch > 0 {
-            errors = true;
-            partitions.push(empty_partition(index, ErrorCode::UnknownLeaderEpoch));
-            continue;
-        }
         let hw = partition.high_watermark();
         let lso = partition.last_stable_offset().min(hw);
         // read_committed readers stop at the last stable offset (Kafka's FetchIsolation).
@@ -292,12 +296,62 @@ fn topic_responses(partitions: Vec<(FetchTarget, PartitionData)>) -> Vec<Fetchab
     topics
 }
 
+/// Fetch v16+ points the client of a partition led elsewhere to its leader (KIP-951).
+const CURRENT_LEADER_MIN_VERSION: i16 = 16;
+
+/// As Kafka's `handleFetchRequest`: each partition refused with NOT_LEADER_OR_FOLLOWER or
+/// FENCED_LEADER_EPOCH gets its current leader and epoch, and the response names the
+/// endpoints of those leaders on `listener`.
+fn refer_to_leaders(
+    broker: &Broker,
+    view: &ClusterView,
+    partitions: &mut [(FetchTarget, PartitionData)],
+    listener: &str,
+) -> Vec<NodeEndpoint> {
+    let refused = [
+        ErrorCode::NotLeaderOrFollower.code(),
+        ErrorCode::FencedLeaderEpoch.code(),
+    ];
+    let mut endpoints = LeaderEndpoints::default();
+    for (target, data) in partitions.iter_mut() {
+        if !refused.contains(&data.error_code) {
+            continue;
+        }
+        let topic_id = match &target.key.topic {
+            TopicRef::Id(id) => *id,
+            TopicRef::Name(name) => match broker.topics.get(name) {
+                Some(t) => t.id,
+                None => continue,
+            },
+        };
+        let (leader_id, leader_epoch) =
+            endpoints.refer(view, topic_id, target.key.partition, listener);
+        data.current_leader = LeaderIdAndEpoch {
+            leader_id,
+            leader_epoch,
+            ..Default::default()
+        };
+    }
+    endpoints
+        .into_nodes()
+        .map(|n| NodeEndpoint {
+            node_id: n.id,
+            host: n.host,
+            port: n.port,
+            rack: n.rack,
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// The response, and for each of its partitions in order, the file slice its records are to
-/// be sent from (see [`crate::Outcome::RespondWithFiles`]).
+/// be sent from (see [`crate::Outcome::RespondWithFiles`]). `listener`: the name of the
+/// listener the request came in on, whose endpoints KIP-951's `NodeEndpoints` name.
 pub async fn handle(
     broker: &Arc<Broker>,
     request: FetchRequest,
     version: i16,
+    listener: &str,
 ) -> (FetchResponse, Vec<Option<FileSlice>>) {
     let context = broker
         .fetch_sessions
@@ -311,6 +365,9 @@ pub async fn handle(
         };
         return (response, Vec::new());
     }
+    // One view for the whole long-poll: a leadership change meanwhile is seen by the
+    // client's next fetch.
+    let view = broker.cluster.current();
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -322,7 +379,7 @@ pub async fn handle(
         notified.as_mut().enable();
         // An incremental fetch re-reads all of its session's partitions on every pass; the
         // session itself (and its epoch) is only touched before the first and after the last.
-        let pass = read_once(broker, &request, version, context.targets());
+        let pass = read_once(broker, &view, &request, version, context.targets());
         if pass.bytes >= min_bytes
             || pass.errors
             || context.targets().is_empty()
@@ -349,10 +406,17 @@ pub async fn handle(
         .iter()
         .map(|(target, _)| files.remove(&target.key))
         .collect();
+    let mut partitions = completed.partitions;
+    let node_endpoints = if version >= CURRENT_LEADER_MIN_VERSION {
+        refer_to_leaders(broker, &view, &mut partitions, listener)
+    } else {
+        Vec::new()
+    };
     let response = FetchResponse {
         error_code: completed.error.code(),
         session_id: completed.session_id,
-        responses: topic_responses(completed.partitions),
+        responses: topic_responses(partitions),
+        node_endpoints,
         ..Default::default()
     };
     (response, slices)

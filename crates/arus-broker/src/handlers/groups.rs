@@ -19,6 +19,7 @@ use arus_protocol::messages::{
 use tracing::warn;
 
 use crate::Broker;
+use crate::cluster::coordinators::{self, Coordinator};
 
 /// Kafka's `AclEntry.supportedOperations(GROUP)` without an authorizer: READ, DELETE,
 /// DESCRIBE (bit positions are `AclOperation` codes).
@@ -64,6 +65,9 @@ pub async fn join_group(
     client_host: &str,
 ) -> JoinGroupResponse {
     let driver = broker.groups.clone();
+    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        return join_failed(code, &r.member_id, version);
+    }
     if !driver.is_loaded() {
         return join_failed(ErrorCode::CoordinatorLoadInProgress, &r.member_id, version);
     }
@@ -143,6 +147,12 @@ pub async fn sync_group(
     version: i16,
 ) -> SyncGroupResponse {
     let driver = broker.groups.clone();
+    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        return SyncGroupResponse {
+            error_code: code.code(),
+            ..Default::default()
+        };
+    }
     if !driver.is_loaded() {
         return SyncGroupResponse {
             error_code: ErrorCode::CoordinatorLoadInProgress.code(),
@@ -189,6 +199,12 @@ pub async fn sync_group(
 
 pub fn heartbeat(broker: &Arc<Broker>, r: HeartbeatRequest, version: i16) -> HeartbeatResponse {
     let driver = broker.groups.clone();
+    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        return HeartbeatResponse {
+            error_code: code.code(),
+            ..Default::default()
+        };
+    }
     if !driver.is_loaded() {
         return HeartbeatResponse {
             error_code: ErrorCode::CoordinatorLoadInProgress.code(),
@@ -233,6 +249,12 @@ pub async fn leave_group(
     version: i16,
 ) -> LeaveGroupResponse {
     let driver = broker.groups.clone();
+    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        return LeaveGroupResponse {
+            error_code: code.code(),
+            ..Default::default()
+        };
+    }
     if !driver.is_loaded() {
         return LeaveGroupResponse {
             error_code: ErrorCode::CoordinatorLoadInProgress.code(),
@@ -306,7 +328,13 @@ pub fn describe_groups(
         .groups
         .iter()
         .map(|id| {
-            let mut g = if !loaded {
+            let mut g = if let Err(code) = coordinators::check(broker, Coordinator::Group, id) {
+                DescribedGroup {
+                    error_code: code.code(),
+                    group_id: id.clone(),
+                    ..Default::default()
+                }
+            } else if !loaded {
                 DescribedGroup {
                     error_code: ErrorCode::CoordinatorLoadInProgress.code(),
                     group_id: id.clone(),
@@ -387,8 +415,11 @@ pub fn list_groups(broker: &Arc<Broker>, r: ListGroupsRequest, version: i16) -> 
         }));
         all
     });
+    // A coordinator lists the groups of the partitions it owns; the admin client asks every
+    // broker and merges.
     let groups = all
         .into_iter()
+        .filter(|g| coordinators::coordinates(broker, Coordinator::Group, &g.0))
         .filter(|g| states.is_empty() || states.contains(&g.2.to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == g.3))
         .map(|(group_id, protocol_type, state, kind)| ListedGroup {
@@ -429,10 +460,19 @@ pub async fn delete_groups(broker: &Arc<Broker>, r: DeleteGroupsRequest) -> Dele
             ..Default::default()
         };
     }
+    let here: Vec<bool> = r
+        .groups_names
+        .iter()
+        .map(|id| coordinators::coordinates(broker, Coordinator::Group, id))
+        .collect();
     let (codes, after) = driver.locked_groups(broker, |g, now| {
         r.groups_names
             .iter()
-            .map(|id| {
+            .zip(&here)
+            .map(|(id, here)| {
+                if !here {
+                    return ErrorCode::NotCoordinator;
+                }
                 if !g.consumer.contains(id) {
                     return g.classic.delete_groups(std::slice::from_ref(id), now)[0];
                 }

@@ -11,6 +11,7 @@ use arus_protocol::messages::list_offsets_response::{
 };
 
 use crate::broker::Broker;
+use crate::cluster::{Access, serve_local};
 use crate::partition::Partition;
 
 const LATEST: i64 = -1;
@@ -19,6 +20,10 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 const EARLIEST_PENDING_UPLOAD: i64 = -6;
+
+/// The replica id of a debugging tool, which may read a follower's replica (Kafka's
+/// `ListOffsetsRequest.DEBUGGING_REPLICA_ID`); consumers send -1 and read the leader's.
+const DEBUGGING_REPLICA_ID: i32 = -2;
 
 /// The first version that may ask for each special timestamp (Kafka's
 /// `ReplicaManager.timestampMinSupportedVersion`): asked earlier, or any other negative
@@ -91,6 +96,12 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
         .filter(|key| !seen.insert(key.clone()))
         .collect();
     let mut answered_duplicates = std::collections::HashSet::new();
+    let view = broker.cluster.current();
+    let access = if request.replica_id == DEBUGGING_REPLICA_ID {
+        Access::AnyReplica
+    } else {
+        Access::LeaderOnly
+    };
     let topics = request
         .topics
         .into_iter()
@@ -124,16 +135,21 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                         resp.error_code = ErrorCode::UnsupportedVersion.code();
                         return resp;
                     }
-                    let Some(partition) =
-                        topic.as_ref().and_then(|t| t.partition(p.partition_index))
-                    else {
+                    let Some(t) = topic.as_ref() else {
                         resp.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return resp;
                     };
-                    if p.current_leader_epoch > 0 {
-                        resp.error_code = ErrorCode::UnknownLeaderEpoch.code();
-                        return resp;
-                    }
+                    // -1 is "no epoch" (ListOffsetsResponse.UNKNOWN_EPOCH).
+                    let epoch = (p.current_leader_epoch != -1).then_some(p.current_leader_epoch);
+                    let local = t.partition(p.partition_index);
+                    let partition =
+                        match serve_local(&view, t.id, p.partition_index, local, epoch, access) {
+                            Ok(partition) => partition,
+                            Err(code) => {
+                                resp.error_code = code.code();
+                                return resp;
+                            }
+                        };
                     match lookup(&partition, p.timestamp, read_committed) {
                         Ok((ts, offset)) => {
                             resp.timestamp = ts;

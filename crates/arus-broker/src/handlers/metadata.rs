@@ -13,9 +13,21 @@ use tracing::info;
 
 use crate::Broker;
 use crate::authorized_operations;
+use crate::cluster::ClusterView;
+use crate::cluster::describe::{self, Describing};
 use crate::topics::{NewTopic, Topic, TopicError, validate_topic_name};
 
-fn describe_topic(topic: &Topic, node: i32, with_ops: bool) -> MetadataResponseTopic {
+/// What every topic of one response is described with: the view read once, the request's
+/// listener and version.
+struct Describer<'a> {
+    view: &'a ClusterView,
+    listener: &'a str,
+    version: i16,
+    with_ops: bool,
+}
+
+fn describe_topic(topic: &Topic, d: &Describer) -> MetadataResponseTopic {
+    let with_ops = d.with_ops;
     MetadataResponseTopic {
         topic_authorized_operations: authorized_operations::topic(with_ops),
         error_code: ErrorCode::None.code(),
@@ -25,15 +37,24 @@ fn describe_topic(topic: &Topic, node: i32, with_ops: bool) -> MetadataResponseT
         partitions: topic
             .partitions()
             .iter()
-            .map(|p| MetadataResponsePartition {
-                error_code: ErrorCode::None.code(),
-                partition_index: p.index,
-                leader_id: node,
-                leader_epoch: 0,
-                replica_nodes: vec![node],
-                isr_nodes: vec![node],
-                offline_replicas: vec![],
-                ..Default::default()
+            .map(|p| {
+                let described = describe::partition(
+                    d.view,
+                    topic.id,
+                    p.index,
+                    d.listener,
+                    Describing::Metadata { version: d.version },
+                );
+                MetadataResponsePartition {
+                    error_code: described.error.code(),
+                    partition_index: p.index,
+                    leader_id: described.leader_id,
+                    leader_epoch: described.leader_epoch,
+                    replica_nodes: described.replicas,
+                    isr_nodes: described.isr,
+                    offline_replicas: described.offline_replicas,
+                    ..Default::default()
+                }
             })
             .collect(),
         ..Default::default()
@@ -61,23 +82,44 @@ fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, TopicError> {
     Ok(topic)
 }
 
+/// The answer to a request that came in on the broker's client listener.
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let node = broker.node_id();
-    let listener = broker.advertised_listener();
+    handle_on_listener(
+        broker,
+        request,
+        version,
+        &crate::cluster::request_listener(broker),
+    )
+}
+
+/// `listener`: the name of the listener the request came in on; brokers and leaders are
+/// described by their endpoints on it.
+pub fn handle_on_listener(
+    broker: &Broker,
+    request: MetadataRequest,
+    version: i16,
+    listener: &str,
+) -> MetadataResponse {
+    let view = broker.cluster.current();
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let requested = match request.topics {
         None => None,
         Some(t) if t.is_empty() && version == 0 => None,
         Some(t) => Some(t),
     };
-    let with_ops = request.include_topic_authorized_operations;
+    let d = Describer {
+        view: &view,
+        listener,
+        version,
+        with_ops: request.include_topic_authorized_operations,
+    };
     let allow_auto = request.allow_auto_topic_creation && broker.config.auto_create_topics_enable;
     let topics = match requested {
         None => broker
             .topics
             .all()
             .iter()
-            .map(|t| describe_topic(t, node, with_ops))
+            .map(|t| describe_topic(t, &d))
             .collect(),
         Some(list) => list
             .into_iter()
@@ -89,7 +131,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                     // field's default), e.g. under a regex subscription.
                     Some(name) if req.topic_id == Uuid::ZERO => {
                         if let Some(t) = broker.topics.get(&name) {
-                            return describe_topic(&t, node, with_ops);
+                            return describe_topic(&t, &d);
                         }
                         if validate_topic_name(&name).is_err() {
                             return topic_error(
@@ -106,12 +148,12 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                             );
                         }
                         match auto_create(broker, &name) {
-                            Ok(t) => describe_topic(&t, node, with_ops),
+                            Ok(t) => describe_topic(&t, &d),
                             Err(e) => topic_error(Some(name), Uuid::ZERO, e.code()),
                         }
                     }
                     _ => match broker.topics.get_by_id(&req.topic_id) {
-                        Some(t) => describe_topic(&t, node, with_ops),
+                        Some(t) => describe_topic(&t, &d),
                         None => topic_error(None, req.topic_id, ErrorCode::UnknownTopicId),
                     },
                 }
@@ -119,15 +161,20 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
             .collect(),
     };
     MetadataResponse {
-        brokers: vec![MetadataResponseBroker {
-            node_id: node,
-            host: listener.host,
-            port: listener.port as i32,
-            rack: None,
-            ..Default::default()
-        }],
-        cluster_id: Some(broker.topics.cluster_id().to_string()),
-        controller_id: node,
+        brokers: describe::alive_brokers(&view, listener)
+            .into_iter()
+            .map(|n| MetadataResponseBroker {
+                node_id: n.id,
+                host: n.host,
+                port: n.port,
+                rack: n.rack,
+                ..Default::default()
+            })
+            .collect(),
+        cluster_id: Some(view.cluster_id().to_string()),
+        // As Kafka's KRaft brokers (KIP-590): a random alive broker, which forwards what is
+        // meant for the controller.
+        controller_id: view.random_alive_broker().unwrap_or(-1),
         cluster_authorized_operations: authorized_operations::cluster(
             request.include_cluster_authorized_operations,
         ),

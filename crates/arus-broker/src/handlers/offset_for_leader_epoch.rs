@@ -10,11 +10,13 @@ use arus_protocol::messages::offset_for_leader_epoch_response::{
 };
 
 use crate::broker::Broker;
+use crate::cluster::{Access, serve_local};
 
 pub fn handle(
     broker: &Broker,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    let view = broker.cluster.current();
     let topics = request
         .topics
         .into_iter()
@@ -31,16 +33,21 @@ pub fn handle(
                         end_offset: -1,
                         ..Default::default()
                     };
-                    match topic.as_ref().and_then(|t| t.partition(p.partition)) {
-                        None => out.error_code = ErrorCode::UnknownTopicOrPartition.code(),
-                        Some(_) if p.current_leader_epoch > 0 => {
-                            out.error_code = ErrorCode::UnknownLeaderEpoch.code()
-                        }
-                        Some(partition) if p.leader_epoch == 0 => {
+                    let Some(t) = topic.as_ref() else {
+                        out.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                        return out;
+                    };
+                    // -1 is "no epoch" (RecordBatch.NO_PARTITION_LEADER_EPOCH); only the
+                    // leader answers (Kafka's `fetchOnlyFromLeader = true`).
+                    let epoch = (p.current_leader_epoch != -1).then_some(p.current_leader_epoch);
+                    let local = t.partition(p.partition);
+                    match serve_local(&view, t.id, p.partition, local, epoch, Access::LeaderOnly) {
+                        Err(code) => out.error_code = code.code(),
+                        Ok(partition) if p.leader_epoch == 0 => {
                             out.leader_epoch = 0;
                             out.end_offset = partition.log_end_offset();
                         }
-                        Some(_) => {}
+                        Ok(_) => {}
                     }
                     out
                 })

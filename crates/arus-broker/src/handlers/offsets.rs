@@ -27,6 +27,7 @@ use arus_protocol::messages::{
 use arus_protocol::{ErrorCode, Uuid};
 
 use crate::Broker;
+use crate::cluster::coordinators::{self, Coordinator};
 use crate::groups::{PersistError, offsets_topic};
 
 /// The name a request's topic row stands for. From OffsetCommit v10, OffsetFetch v10 and
@@ -142,7 +143,10 @@ pub async fn commit(
     version: i16,
 ) -> OffsetCommitResponse {
     let driver = broker.groups.clone();
-    let early = (!driver.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress);
+    let early = match coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        Err(code) => Some(code),
+        Ok(()) => (!driver.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress),
+    };
     let CommitPlan {
         rows: plan,
         partitions,
@@ -245,7 +249,9 @@ pub async fn txn_commit(
 ) -> TxnOffsetCommitResponse {
     let driver = broker.groups.clone();
     let mut early: Option<ErrorCode> = None;
-    if !driver.is_loaded() {
+    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        early = Some(code);
+    } else if !driver.is_loaded() {
         early = Some(ErrorCode::CoordinatorLoadInProgress);
     } else {
         match offsets_topic(broker) {
@@ -392,6 +398,14 @@ fn reported(e: Option<OffsetEntry>) -> (i64, i32, String) {
 pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let driver = &broker.groups;
     let loaded = driver.is_loaded();
+    // Why a group's offsets cannot be read here, if they cannot.
+    let unavailable = |group_id: &str| {
+        if let Err(code) = coordinators::check(broker, Coordinator::Group, group_id) {
+            Some(code)
+        } else {
+            (!loaded).then_some(ErrorCode::CoordinatorLoadInProgress)
+        }
+    };
     // KIP-447: with `require_stable`, a partition with a pending transactional commit is
     // UNSTABLE_OFFSET_COMMIT (retriable) instead of a possibly stale offset.
     let require_stable = version >= 7 && r.require_stable;
@@ -403,10 +417,10 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
             .groups
             .into_iter()
             .map(|g| {
-                if !loaded {
+                if let Some(code) = unavailable(&g.group_id) {
                     return OffsetFetchResponseGroup {
                         group_id: g.group_id,
-                        error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+                        error_code: code.code(),
                         ..Default::default()
                     };
                 }
@@ -524,9 +538,9 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
             ..Default::default()
         };
     }
-    if !loaded {
+    if let Some(code) = unavailable(&r.group_id) {
         // v2+ carries a top-level error; older versions report it per partition.
-        let code = ErrorCode::CoordinatorLoadInProgress.code();
+        let code = code.code();
         return OffsetFetchResponse {
             error_code: if version >= 2 { code } else { 0 },
             topics: r
@@ -596,6 +610,12 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
 
 pub async fn delete(broker: &Arc<Broker>, r: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let driver = broker.groups.clone();
+    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+        return OffsetDeleteResponse {
+            error_code: code.code(),
+            ..Default::default()
+        };
+    }
     if !driver.is_loaded() {
         return OffsetDeleteResponse {
             error_code: ErrorCode::CoordinatorLoadInProgress.code(),

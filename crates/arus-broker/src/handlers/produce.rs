@@ -10,7 +10,8 @@ use std::time::Duration;
 use arus_log::LogError;
 use arus_protocol::messages::ProduceRequest;
 use arus_protocol::messages::produce_response::{
-    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse,
+    ProduceResponse, TopicProduceResponse,
 };
 use arus_protocol::{Bytes, ErrorCode, Response};
 use arus_records::{
@@ -20,6 +21,7 @@ use arus_records::{
 use tracing::{debug, warn};
 
 use crate::broker::{Broker, Outcome, now_ms};
+use crate::cluster::{Access, ClusterView, LeaderEndpoints, serve_local};
 use crate::partition::Partition;
 use crate::topic_settings::TopicSettings;
 use crate::topics::is_internal_topic;
@@ -244,6 +246,7 @@ fn transactional_header(records: &Bytes) -> Option<(i64, i16)> {
 /// batches are appended.
 async fn add_transactional_partitions<'a>(
     broker: &'a Arc<Broker>,
+    view: &ClusterView,
     request: &ProduceRequest,
     version: i16,
 ) -> (
@@ -264,6 +267,19 @@ async fn add_transactional_partitions<'a>(
             continue;
         }
         for p in &t.partition_data {
+            // A partition led elsewhere is refused without touching the transaction.
+            if serve_local(
+                view,
+                topic.id,
+                p.index,
+                topic.partition(p.index),
+                None,
+                Access::LeaderOnly,
+            )
+            .is_err()
+            {
+                continue;
+            }
             if let Some(header) = p.records.as_ref().and_then(transactional_header) {
                 by_producer
                     .entry(header)
@@ -302,10 +318,22 @@ async fn add_transactional_partitions<'a>(
     (codes, guards)
 }
 
-pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Outcome {
+/// Produce v10+ points the client of a partition led elsewhere to its leader (KIP-951).
+const CURRENT_LEADER_MIN_VERSION: i16 = 10;
+
+/// `listener`: the name of the listener the request came in on, whose endpoints KIP-951's
+/// `NodeEndpoints` name.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: ProduceRequest,
+    version: i16,
+    listener: &str,
+) -> Outcome {
     let acks = request.acks;
+    let view = broker.cluster.current();
+    let mut leader_endpoints = LeaderEndpoints::default();
     let (added, order_guards) = if version >= 12 {
-        add_transactional_partitions(broker, &request, version).await
+        add_transactional_partitions(broker, &view, &request, version).await
     } else {
         Default::default()
     };
@@ -359,15 +387,35 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                         format!("Cannot append to internal topic {}", topic_data.name),
                     ));
                 }
-                let partition = topic
-                    .as_ref()
-                    .and_then(|t| t.partition(data.index))
-                    .ok_or_else(|| {
-                        Refusal::new(
-                            ErrorCode::UnknownTopicOrPartition,
-                            "This server does not host this topic-partition.",
-                        )
-                    })?;
+                let unknown = || {
+                    Refusal::new(
+                        ErrorCode::UnknownTopicOrPartition,
+                        "This server does not host this topic-partition.",
+                    )
+                };
+                let t = topic.as_ref().ok_or_else(unknown)?;
+                // Before anything reads or writes the local log: this node may hold no
+                // replica of it at all.
+                let partition = serve_local(
+                    &view,
+                    t.id,
+                    data.index,
+                    t.partition(data.index),
+                    None,
+                    Access::LeaderOnly,
+                )
+                .map_err(|code| match code {
+                    ErrorCode::UnknownTopicOrPartition => unknown(),
+                    code => Refusal::new(
+                        code,
+                        format!(
+                            "Leader not local for partition {}-{} on broker {}",
+                            topic_data.name,
+                            data.index,
+                            view.this_node()
+                        ),
+                    ),
+                })?;
                 let records = data
                     .records
                     .ok_or_else(|| Refusal::new(ErrorCode::CorruptMessage, "null record set"))?;
@@ -420,6 +468,18 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
                         )
                     });
                     resp.error_code = refusal.code.code();
+                    if refusal.code == ErrorCode::NotLeaderOrFollower
+                        && version >= CURRENT_LEADER_MIN_VERSION
+                        && let Some(t) = &topic
+                    {
+                        let (leader_id, leader_epoch) =
+                            leader_endpoints.refer(&view, t.id, data.index, listener);
+                        resp.current_leader = LeaderIdAndEpoch {
+                            leader_id,
+                            leader_epoch,
+                            ..Default::default()
+                        };
+                    }
                     if version >= 8 {
                         resp.error_message = Some(refusal.message.clone());
                         resp.record_errors = refusal
@@ -501,6 +561,16 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16)
 
     Outcome::Respond(Response::Produce(ProduceResponse {
         responses,
+        node_endpoints: leader_endpoints
+            .into_nodes()
+            .map(|n| NodeEndpoint {
+                node_id: n.id,
+                host: n.host,
+                port: n.port,
+                rack: n.rack,
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     }))
 }

@@ -37,6 +37,8 @@ use arus_txn::{TopicPartition, TxnState};
 use tracing::debug;
 
 use crate::Broker;
+use crate::cluster::coordinators::{self, Coordinator};
+use crate::cluster::{Access, serve_local};
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
 use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
 
@@ -59,7 +61,12 @@ fn for_version(code: ErrorCode, version: i16, fenced_since: i16) -> ErrorCode {
     }
 }
 
-fn not_ready(broker: &Broker) -> Option<ErrorCode> {
+/// Why `transactional_id` cannot be served here, if it cannot: another node coordinates it
+/// (NOT_COORDINATOR), or the transaction state is still loading.
+fn not_ready(broker: &Broker, transactional_id: &str) -> Option<ErrorCode> {
+    if let Err(code) = coordinators::check(broker, Coordinator::Transaction, transactional_id) {
+        return Some(code);
+    }
     (!broker.txns.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress)
 }
 
@@ -75,8 +82,8 @@ pub async fn init_producer_id(
         ..Default::default()
     };
     let transactional_id = r.transactional_id.as_deref().filter(|id| !id.is_empty());
-    if transactional_id.is_some()
-        && let Some(code) = not_ready(broker)
+    if let Some(id) = transactional_id
+        && let Some(code) = not_ready(broker, id)
     {
         return fail(code);
     }
@@ -178,7 +185,7 @@ async fn add_one(
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let uniform = |code: ErrorCode| topic_results(topics, |_, _| code);
-    if let Some(code) = not_ready(broker) {
+    if let Some(code) = not_ready(broker, transactional_id) {
         return uniform(code);
     }
     let partitions = match check_partitions(broker, topics) {
@@ -278,7 +285,7 @@ pub async fn add_offsets(
         error_code: code.code(),
         ..Default::default()
     };
-    if let Some(code) = not_ready(broker) {
+    if let Some(code) = not_ready(broker, &r.transactional_id) {
         return reply(code);
     }
     let topic = match offsets_topic(broker) {
@@ -318,7 +325,7 @@ pub async fn end_txn(broker: &Arc<Broker>, r: EndTxnRequest, version: i16) -> En
         ..Default::default()
     };
     const NONE: (i64, i16) = (-1, -1);
-    if let Some(code) = not_ready(broker) {
+    if let Some(code) = not_ready(broker, &r.transactional_id) {
         return reply(code, NONE);
     }
     let (result, after) = broker.txns.locked(broker, |c, ids, now| {
@@ -360,7 +367,6 @@ pub async fn end_txn(broker: &Arc<Broker>, r: EndTxnRequest, version: i16) -> En
 }
 
 pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
-    let loading = not_ready(broker);
     let transaction_states = r
         .transactional_ids
         .into_iter()
@@ -374,7 +380,7 @@ pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTran
                 producer_epoch: -1,
                 ..Default::default()
             };
-            if let Some(code) = loading {
+            if let Some(code) = not_ready(broker, &id) {
                 return failed(code, id);
             }
             let Some(d) = broker.txns.read(|c| c.describe(&id)) else {
@@ -411,7 +417,8 @@ pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTran
 }
 
 pub fn list(broker: &Broker, r: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
-    if let Some(code) = not_ready(broker) {
+    if !broker.txns.is_loaded() {
+        let code = ErrorCode::CoordinatorLoadInProgress;
         return ListTransactionsResponse {
             error_code: code.code(),
             ..Default::default()
@@ -455,6 +462,11 @@ pub fn list(broker: &Broker, r: ListTransactionsRequest, version: i16) -> ListTr
         transaction_states: listed
             .into_iter()
             .filter(|t| pattern.matches(&t.transactional_id))
+            // A coordinator lists the transactions of the partitions it owns; the admin
+            // client asks every broker and merges.
+            .filter(|t| {
+                coordinators::coordinates(broker, Coordinator::Transaction, &t.transactional_id)
+            })
             .map(|t| ListedState {
                 transactional_id: t.transactional_id,
                 producer_id: t.producer_id,
@@ -470,6 +482,7 @@ pub fn describe_producers(
     broker: &Broker,
     r: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
+    let view = broker.cluster.current();
     DescribeProducersResponse {
         topics: r
             .topics
@@ -481,15 +494,37 @@ pub fn describe_producers(
                         .partition_indexes
                         .into_iter()
                         .map(|index| {
-                            let Some(p) = topic.as_ref().and_then(|t| t.partition(index)) else {
-                                return PartitionResponse {
-                                    partition_index: index,
-                                    error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                                    error_message: Some(
-                                        "This server does not host this topic-partition.".into(),
-                                    ),
-                                    ..Default::default()
-                                };
+                            let unknown = || PartitionResponse {
+                                partition_index: index,
+                                error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                                error_message: Some(
+                                    "This server does not host this topic-partition.".into(),
+                                ),
+                                ..Default::default()
+                            };
+                            let Some(t) = topic.as_ref() else {
+                                return unknown();
+                            };
+                            // Kafka's `Partition.activeProducerState`: any replica with a log
+                            // here answers; without one, NOT_LEADER_OR_FOLLOWER.
+                            let local = t.partition(index);
+                            let p = match serve_local(
+                                &view,
+                                t.id,
+                                index,
+                                local,
+                                None,
+                                Access::AnyReplica,
+                            ) {
+                                Ok(p) => p,
+                                Err(ErrorCode::UnknownTopicOrPartition) => return unknown(),
+                                Err(code) => {
+                                    return PartitionResponse {
+                                        partition_index: index,
+                                        error_code: code.code(),
+                                        ..Default::default()
+                                    };
+                                }
                             };
                             PartitionResponse {
                                 partition_index: index,

@@ -42,6 +42,19 @@ pub fn create_topic(broker: &Broker, name: &str, configs: &[(&str, &str)]) {
         .unwrap();
 }
 
+/// Creates a topic of `partitions` partitions with the broker's defaults.
+pub fn create_topic_with_partitions(broker: &Broker, name: &str, partitions: i32) {
+    broker
+        .topics
+        .create(NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: 1,
+            configs: BTreeMap::new(),
+        })
+        .unwrap();
+}
+
 /// Produces `records` (v2 batches) to partition 0 of `topic` with `acks`, as Produce v9, and
 /// returns the partition's answer.
 pub async fn produce(
