@@ -34,23 +34,72 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub internal: bool,
-    partitions: RwLock<Vec<Arc<Partition>>>,
+    partitions: RwLock<Hosted>,
     settings: RwLock<Arc<TopicSettings>>,
 }
 
+/// A topic's partitions as the metadata counts them, and the ones with a replica on this
+/// node. A single node hosts all of them; in a cluster most live elsewhere.
+#[derive(Default)]
+struct Hosted {
+    /// How many partitions the topic has (`0..count` exist).
+    count: i32,
+    /// The partitions with a local replica, by index (each below `count`).
+    local: BTreeMap<i32, Arc<Partition>>,
+}
+
+impl Hosted {
+    /// Every partition of the topic is local (`parts[i]` is partition `i`).
+    fn all_local(parts: Vec<Arc<Partition>>) -> Hosted {
+        Hosted {
+            count: parts.len() as i32,
+            local: parts.into_iter().map(|p| (p.index, p)).collect(),
+        }
+    }
+
+    /// Adds local partitions past the current count (partition growth on a single node).
+    fn extend(&mut self, added: Vec<Arc<Partition>>) {
+        for p in added {
+            self.count = self.count.max(p.index + 1);
+            self.local.insert(p.index, p);
+        }
+    }
+
+    /// Undoes [`Hosted::extend`]: the count goes back to `count`; returns the partitions
+    /// at or past it.
+    fn truncate(&mut self, count: i32) -> Vec<Arc<Partition>> {
+        let removed = self.local.split_off(&count).into_values().collect();
+        self.count = count;
+        removed
+    }
+
+    /// Takes every local partition out (the topic is going away).
+    fn take_local(&mut self) -> Vec<Arc<Partition>> {
+        std::mem::take(&mut self.local).into_values().collect()
+    }
+}
+
 impl Topic {
+    /// The partitions with a replica on this node, by index. Not the topic's partitions:
+    /// use [`Topic::partition_count`] for those.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().clone()
+        self.partitions.read().local.values().cloned().collect()
     }
 
+    /// This node's replica of partition `index`; `None` if the partition does not exist or
+    /// is hosted elsewhere ([`Topic::has_partition`] tells the two apart).
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.partitions.read().get(i).cloned())
+        self.partitions.read().local.get(&index).cloned()
     }
 
+    /// How many partitions the topic has, wherever they are hosted.
     pub fn partition_count(&self) -> i32 {
-        self.partitions.read().len() as i32
+        self.partitions.read().count
+    }
+
+    /// Whether partition `index` exists (hosted here or not).
+    pub fn has_partition(&self, index: i32) -> bool {
+        (0..self.partition_count()).contains(&index)
     }
 
     pub fn settings(&self) -> Arc<TopicSettings> {
@@ -349,7 +398,7 @@ impl TopicRegistry {
                 internal: is_internal_topic(&rec.name),
                 name: rec.name,
                 id,
-                partitions: RwLock::new(parts),
+                partitions: RwLock::new(Hosted::all_local(parts)),
                 settings: RwLock::new(settings),
             }));
         }
@@ -529,14 +578,14 @@ impl TopicRegistry {
             internal: is_internal_topic(&t.name),
             name: t.name,
             id: random_uuid(),
-            partitions: RwLock::new(parts),
+            partitions: RwLock::new(Hosted::all_local(parts)),
             settings: RwLock::new(settings),
         });
         self.insert(topic.clone());
         if let Err(e) = self.persist() {
             self.by_name.write().remove(&topic.name);
             self.by_id.write().remove(&topic.id);
-            let parts = std::mem::take(&mut *topic.partitions.write());
+            let parts = topic.partitions.write().take_local();
             self.discard_partitions(parts);
             return Err(e.into());
         }
@@ -659,7 +708,7 @@ impl TopicRegistry {
             self.insert(topic);
             return Err(e.into());
         }
-        let parts = std::mem::take(&mut *topic.partitions.write());
+        let parts = topic.partitions.write().take_local();
         for p in parts {
             self.dirs.moves.cancel(name, p.index);
             if let Err(e) = p.delete() {
@@ -705,7 +754,7 @@ impl TopicRegistry {
         }
         topic.partitions.write().extend(added);
         if let Err(e) = self.persist() {
-            let added = topic.partitions.write().split_off(current as usize);
+            let added = topic.partitions.write().truncate(current);
             self.discard_partitions(added);
             return Err(e.into());
         }
@@ -770,7 +819,7 @@ impl TopicRegistry {
         let topics: Vec<_> = self.by_name.write().drain().map(|(_, t)| t).collect();
         self.by_id.write().clear();
         for t in topics {
-            for p in std::mem::take(&mut *t.partitions.write()) {
+            for p in t.partitions.write().take_local() {
                 if let Err(e) = p.close() {
                     tracing::warn!(topic = %t.name, error = %e, "unclean close of partition");
                 }
@@ -841,7 +890,8 @@ mod tests {
         let reopened = open(config("3")).unwrap();
         for (name, partitions) in [("a", 3), ("b", 1), ("c", 5)] {
             let topic = reopened.get(name).unwrap();
-            assert_eq!(topic.partitions.read().len(), partitions as usize);
+            assert_eq!(topic.partitions().len(), partitions as usize);
+            assert_eq!(topic.partition_count(), partitions);
             for p in 0..partitions {
                 let partition = topic.partition(p).unwrap();
                 assert_eq!(partition.index, p);

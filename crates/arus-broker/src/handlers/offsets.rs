@@ -49,7 +49,7 @@ fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker
         .topics
         .get(topic)
-        .is_some_and(|t| t.partition(partition).is_some())
+        .is_some_and(|t| t.has_partition(partition))
 }
 
 /// Per topic (name as resolved, id as asked): each partition with the error decided before

@@ -123,7 +123,7 @@ fn check_partitions(
                 topic: t.name.clone(),
                 partition: p,
             };
-            if topic.as_ref().and_then(|t| t.partition(p)).is_some() {
+            if topic.as_ref().is_some_and(|t| t.has_partition(p)) {
                 ok.push(tp);
             } else {
                 unknown.insert(tp);
@@ -481,7 +481,18 @@ pub fn describe_producers(
                         .partition_indexes
                         .into_iter()
                         .map(|index| {
-                            let Some(p) = topic.as_ref().and_then(|t| t.partition(index)) else {
+                            // Kafka's `Partition.activeProducerState`: only the leader's
+                            // replica answers, with no message otherwise.
+                            let local = topic.as_ref().and_then(|t| t.partition(index));
+                            let exists = topic.as_ref().is_some_and(|t| t.has_partition(index));
+                            if exists && !local.as_ref().is_some_and(|p| p.is_leader()) {
+                                return PartitionResponse {
+                                    partition_index: index,
+                                    error_code: ErrorCode::NotLeaderOrFollower.code(),
+                                    ..Default::default()
+                                };
+                            }
+                            let Some(p) = local else {
                                 return PartitionResponse {
                                     partition_index: index,
                                     error_code: ErrorCode::UnknownTopicOrPartition.code(),

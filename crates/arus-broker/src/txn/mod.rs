@@ -558,7 +558,7 @@ fn marker_task(
                     // succeeds: the transaction must complete once space returns, without
                     // a restart. Only a broker shutdown ends the retries (the next start
                     // resends the markers of a transaction left in its Prepare state).
-                    Err(MarkerError::Storage(e)) => {
+                    Err(MarkerError::Storage(e) | MarkerError::NotLocal(e)) => {
                         if driver.stopped.load(Ordering::Acquire) {
                             return;
                         }
@@ -594,6 +594,8 @@ enum MarkerError {
     Rejected(String),
     #[error("{0}")]
     Storage(String),
+    #[error("{0}")]
+    NotLocal(String),
 }
 
 /// Appends one marker; `None` when the partition no longer exists.
@@ -607,6 +609,18 @@ fn write_marker(
         arus_log::LogError::Producer(p) => MarkerError::Rejected(p.to_string()),
         other => MarkerError::Storage(other.to_string()),
     };
+    // A partition led by another node would need a WriteTxnMarkers request to its leader
+    // (Kafka's marker channel), which is not built: the transaction stays in its Prepare
+    // state and the marker is retried, rather than completing without the marker.
+    if let Some(t) = broker.topics.get(&tp.topic)
+        && t.has_partition(tp.partition)
+        && !t.partition(tp.partition).is_some_and(|p| p.is_leader())
+    {
+        return Err(MarkerError::NotLocal(format!(
+            "{}-{} is not led by this node; markers to other brokers are not built yet",
+            tp.topic, tp.partition
+        )));
+    }
     if tp.topic == OFFSETS_TOPIC {
         return broker
             .groups
