@@ -9,11 +9,14 @@ use arus_protocol::{ErrorCode, Uuid};
 use parking_lot::{Mutex, RwLock};
 use tracing::info;
 
+pub mod driven;
+
 use crate::broker_config::BrokerConfig;
 use crate::config_defs::ConfigValueError;
 use crate::log_dirs::discovery::{self, DiscoveryError};
 use crate::log_dirs::{LogDir, LogDirs, names, placement};
 use crate::partition::Partition;
+use crate::partition::role::LocalRole;
 use crate::store::{self, MetadataFile, StoreError, TopicRecord};
 use crate::topic_settings::{TopicSettings, validate_overrides};
 
@@ -136,6 +139,10 @@ pub enum TopicError {
     NoLogDirs(String),
     #[error("The broker is shutting down.")]
     ShuttingDown,
+    /// The registry follows the cluster's metadata log: topics change through the
+    /// controller, never here.
+    #[error("Topic changes on this node go through the controller.")]
+    MetadataDriven,
 }
 
 impl TopicError {
@@ -153,8 +160,9 @@ impl TopicError {
             | TopicError::Store(_)
             | TopicError::Discovery(_)
             | TopicError::NoLogDirs(_) => ErrorCode::KafkaStorageError,
-            // Retriable: the client asks again, of this broker after its restart.
-            TopicError::ShuttingDown => ErrorCode::NotController,
+            // Retriable: the client asks again, of this broker after its restart (or, driven,
+            // of the controller through the forwarding the cluster adapter provides).
+            TopicError::ShuttingDown | TopicError::MetadataDriven => ErrorCode::NotController,
         }
     }
 }
@@ -187,6 +195,28 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
+/// One partition to open (recover) from its directory in `at`.
+struct OpenJob<'a> {
+    topic: &'a str,
+    index: i32,
+    settings: Arc<TopicSettings>,
+    at: Arc<LogDir>,
+    role: LocalRole,
+}
+
+impl OpenJob<'_> {
+    fn open(&self) -> Result<Partition, TopicError> {
+        Ok(Partition::open_as(
+            self.topic,
+            self.index,
+            self.at.clone(),
+            self.settings.clone(),
+            self.role,
+            now_ms(),
+        )?)
+    }
+}
+
 /// A validated request to create a topic.
 #[derive(Clone, Debug)]
 pub struct NewTopic {
@@ -196,7 +226,17 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
+/// Where the registry's topics come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `arus-metadata.json`, written by the registry's own changes (the single node).
+    File,
+    /// The cluster's metadata log, applied through [`driven`]; no file is read or written.
+    Driven,
+}
+
 pub struct TopicRegistry {
+    mode: Mode,
     config: Arc<BrokerConfig>,
     dirs: Arc<LogDirs>,
     cluster_id: String,
@@ -263,6 +303,14 @@ fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
         .iter()
         .map(|t| (t.name.as_str(), t.partitions))
         .collect();
+    set_aside_unnamed(log_dir, |topic, index| {
+        known.get(topic).is_some_and(|&n| index < n)
+    });
+}
+
+/// [`set_aside_strays`] with the metadata as a predicate: `named(topic, partition)` is
+/// whether this node keeps a replica of the partition.
+fn set_aside_unnamed(log_dir: &Path, named: impl Fn(&str, i32) -> bool) {
     let Ok(entries) = std::fs::read_dir(log_dir) else {
         return;
     };
@@ -282,7 +330,7 @@ fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
         };
         if validate_topic_name(topic).is_err()
             || !entry.file_type().is_ok_and(|t| t.is_dir())
-            || known.get(topic).is_some_and(|&n| index < n)
+            || named(topic, index)
         {
             continue;
         }
@@ -352,6 +400,7 @@ impl TopicRegistry {
         }
         let online = vec![true; paths.len()];
         let registry = TopicRegistry {
+            mode: Mode::File,
             cluster_id: file.cluster_id.clone(),
             by_name: RwLock::new(HashMap::new()),
             by_id: RwLock::new(HashMap::new()),
@@ -372,7 +421,7 @@ impl TopicRegistry {
                 (rec, settings)
             })
             .collect();
-        let mut jobs: Vec<(&str, i32, &Arc<TopicSettings>, Arc<LogDir>)> = Vec::new();
+        let mut jobs: Vec<OpenJob<'_>> = Vec::new();
         for (rec, settings) in &topics {
             for p in 0..rec.partitions {
                 let at = match plan.location.get(&(rec.name.clone(), p)) {
@@ -383,10 +432,20 @@ impl TopicRegistry {
                         d
                     }
                 };
-                jobs.push((rec.name.as_str(), p, settings, dirs.all()[at].clone()));
+                jobs.push(OpenJob {
+                    topic: rec.name.as_str(),
+                    index: p,
+                    settings: settings.clone(),
+                    at: dirs.all()[at].clone(),
+                    role: LocalRole::Leader { epoch: 0 },
+                });
             }
         }
-        let mut opened = registry.open_partitions(&jobs)?.into_iter();
+        let mut opened = registry
+            .open_partitions(&jobs)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
         for (rec, settings) in topics {
             let id = parse_hex(&rec.id).unwrap_or_else(random_uuid);
             let parts: Vec<Arc<Partition>> = opened
@@ -431,11 +490,9 @@ impl TopicRegistry {
 
     /// Opens (recovers) partitions on `num.recovery.threads.per.data.dir` threads, as Kafka's
     /// LogManager does: after a crash each partition rescans what was not flushed, and the
-    /// scans of different partitions are independent. Results keep the order of `jobs`.
-    fn open_partitions(
-        &self,
-        jobs: &[(&str, i32, &Arc<TopicSettings>, Arc<LogDir>)],
-    ) -> Result<Vec<Partition>, TopicError> {
+    /// scans of different partitions are independent. Results keep the order of `jobs`;
+    /// one partition's failure does not stop the others.
+    fn open_partitions(&self, jobs: &[OpenJob<'_>]) -> Vec<Result<Partition, TopicError>> {
         let threads = self
             .config
             .num_recovery_threads_per_data_dir
@@ -448,13 +505,10 @@ impl TopicRegistry {
                         let mut mine = Vec::new();
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((topic, p, settings, at)) = jobs.get(i) else {
+                            let Some(job) = jobs.get(i) else {
                                 return mine;
                             };
-                            mine.push((
-                                i,
-                                self.open_partition(topic, *p, (*settings).clone(), at.clone()),
-                            ));
+                            mine.push((i, job.open()));
                         }
                     })
                 })
@@ -471,14 +525,52 @@ impl TopicRegistry {
         done.into_iter().map(|(_, r)| r).collect()
     }
 
-    fn open_partition(
+    /// Makes partition `p` of `topic` in a fresh directory, in the log directory
+    /// [`placement::next_log_dirs`] chooses from `counts` (the next candidate if one fails,
+    /// as Kafka's `getOrCreateLog`), counting it there.
+    fn create_partition(
         &self,
         topic: &str,
-        index: i32,
-        settings: Arc<TopicSettings>,
-        at: Arc<LogDir>,
-    ) -> Result<Partition, TopicError> {
-        Ok(Partition::open(topic, index, at, settings, now_ms())?)
+        p: i32,
+        settings: &Arc<TopicSettings>,
+        role: LocalRole,
+        counts: &mut [usize],
+    ) -> Result<Arc<Partition>, TopicError> {
+        let name = names::current(topic, p);
+        // A leftover directory (a delete that could not remove it) must not leak old
+        // records into the new partition.
+        for d in self.dirs.all().iter().filter(|d| d.is_online()) {
+            let dir = d.path.join(&name);
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        let online: Vec<bool> = self.dirs.all().iter().map(|d| d.is_online()).collect();
+        let candidates = placement::next_log_dirs(&online, counts);
+        let mut last_error = TopicError::NoLogDirs("every log directory is offline".into());
+        for d in candidates {
+            let at = self.dirs.all()[d].clone();
+            let job = OpenJob {
+                topic,
+                index: p,
+                settings: settings.clone(),
+                at: at.clone(),
+                role,
+            };
+            match job.open() {
+                Ok(partition) => {
+                    counts[d] += 1;
+                    return Ok(Arc::new(partition));
+                }
+                Err(e) => {
+                    // The failing partition's directory may exist (half made) too.
+                    let _ = std::fs::remove_dir_all(at.path.join(&name));
+                    tracing::warn!(topic, partition = p, dir = %at.path.display(), error = %e, "cannot create a partition in this log directory");
+                    last_error = e;
+                }
+            }
+        }
+        Err(last_error)
     }
 
     fn insert(&self, topic: Arc<Topic>) {
@@ -570,7 +662,7 @@ impl TopicRegistry {
     /// before the commit point leaves directories the metadata does not name, which the
     /// next start sets aside ([`set_aside_strays`]).
     pub fn create(&self, t: NewTopic) -> Result<Arc<Topic>, TopicError> {
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         self.validate_new(&t)?;
         let settings = Arc::new(TopicSettings::resolve(&self.config, t.configs));
         let parts = self.open_new_partitions(&t.name, 0, t.partitions, &settings)?;
@@ -618,43 +710,13 @@ impl TopicRegistry {
         let mut parts = Vec::with_capacity((to - from).max(0) as usize);
         let mut counts = self.partitions_per_dir();
         for p in from..to {
-            let name = names::current(topic, p);
-            // A leftover directory (a delete that could not remove it) must not leak old
-            // records into the new partition.
-            for d in self.dirs.all().iter().filter(|d| d.is_online()) {
-                let dir = d.path.join(&name);
-                if dir.exists() {
-                    let _ = std::fs::remove_dir_all(&dir);
+            let leader = LocalRole::Leader { epoch: 0 };
+            match self.create_partition(topic, p, settings, leader, &mut counts) {
+                Ok(partition) => parts.push(partition),
+                Err(e) => {
+                    self.discard_partitions(parts);
+                    return Err(e);
                 }
-            }
-            let online: Vec<bool> = self.dirs.all().iter().map(|d| d.is_online()).collect();
-            let candidates = placement::next_log_dirs(&online, &counts);
-            let mut last_error = None;
-            for d in &candidates {
-                let at = self.dirs.all()[*d].clone();
-                match self.open_partition(topic, p, settings.clone(), at.clone()) {
-                    Ok(partition) => {
-                        counts[*d] += 1;
-                        parts.push(Arc::new(partition));
-                        last_error = None;
-                        break;
-                    }
-                    Err(e) => {
-                        // The failing partition's directory may exist (half made) too.
-                        let _ = std::fs::remove_dir_all(at.path.join(&name));
-                        tracing::warn!(topic, partition = p, dir = %at.path.display(), error = %e, "cannot create a partition in this log directory");
-                        last_error = Some(e);
-                    }
-                }
-            }
-            if candidates.is_empty() {
-                last_error = Some(TopicError::NoLogDirs(
-                    "every log directory is offline".into(),
-                ));
-            }
-            if let Some(e) = last_error {
-                self.discard_partitions(parts);
-                return Err(e);
             }
         }
         Ok(parts)
@@ -696,7 +758,7 @@ impl TopicRegistry {
         if !self.config.delete_topic_enable {
             return Err(TopicError::DeletionDisabled);
         }
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         let topic = self
             .by_name
             .write()
@@ -725,7 +787,7 @@ impl TopicRegistry {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         let topic = self.get(name).ok_or(TopicError::Unknown)?;
         let current = topic.partition_count();
         if count < current {
@@ -769,7 +831,7 @@ impl TopicRegistry {
         overrides: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
         validate_overrides(&overrides)?;
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         let settings = Arc::new(TopicSettings::resolve(&self.config, overrides));
         let old = std::mem::replace(&mut *topic.settings.write(), settings.clone());
         for p in topic.partitions() {
@@ -809,6 +871,15 @@ impl TopicRegistry {
             return Err(TopicError::ShuttingDown);
         }
         Ok(guard)
+    }
+
+    /// [`TopicRegistry::lock_change`] for the changes the registry makes itself and writes
+    /// to its metadata file: refused when the metadata log drives the registry.
+    fn lock_file_change(&self) -> Result<parking_lot::MutexGuard<'_, ()>, TopicError> {
+        if self.mode == Mode::Driven {
+            return Err(TopicError::MetadataDriven);
+        }
+        self.lock_change()
     }
 
     pub fn close_all(&self) {
