@@ -14,6 +14,7 @@ pub mod broker_logger;
 pub mod config_catalog;
 pub mod config_defs;
 mod coordinator_log;
+pub mod coordinator_shards;
 pub mod dir_lock;
 pub mod dynamic_config;
 pub mod features;

@@ -52,8 +52,8 @@ pub async fn heartbeat(
         );
     }
     let driver = broker.groups.clone();
-    if !driver.is_loaded() {
-        return error(ErrorCode::CoordinatorLoadInProgress, None);
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
+        return error(code, None);
     }
     let ctx = HeartbeatContext {
         client_id,
@@ -146,6 +146,15 @@ pub fn describe(
         resp
     });
     for g in &mut resp.groups {
+        // A group whose partition another node leads is not this node's to describe.
+        if let Some(code) = driver.coordinator_error(broker, &g.group_id) {
+            *g = DescribedGroup {
+                error_code: code.code(),
+                group_id: std::mem::take(&mut g.group_id),
+                authorized_operations: i32::MIN,
+                ..Default::default()
+            };
+        }
         if g.error_code == 0 {
             g.authorized_operations = ops;
         }

@@ -64,8 +64,8 @@ pub async fn join_group(
     client_host: &str,
 ) -> JoinGroupResponse {
     let driver = broker.groups.clone();
-    if !driver.is_loaded() {
-        return join_failed(ErrorCode::CoordinatorLoadInProgress, &r.member_id, version);
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
+        return join_failed(code, &r.member_id, version);
     }
     let params = JoinParams {
         group_id: r.group_id,
@@ -143,9 +143,9 @@ pub async fn sync_group(
     version: i16,
 ) -> SyncGroupResponse {
     let driver = broker.groups.clone();
-    if !driver.is_loaded() {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return SyncGroupResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            error_code: code.code(),
             ..Default::default()
         };
     }
@@ -189,9 +189,9 @@ pub async fn sync_group(
 
 pub fn heartbeat(broker: &Arc<Broker>, r: HeartbeatRequest, version: i16) -> HeartbeatResponse {
     let driver = broker.groups.clone();
-    if !driver.is_loaded() {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return HeartbeatResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            error_code: code.code(),
             ..Default::default()
         };
     }
@@ -233,9 +233,9 @@ pub async fn leave_group(
     version: i16,
 ) -> LeaveGroupResponse {
     let driver = broker.groups.clone();
-    if !driver.is_loaded() {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return LeaveGroupResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            error_code: code.code(),
             ..Default::default()
         };
     }
@@ -300,15 +300,14 @@ pub fn describe_groups(
     version: i16,
 ) -> DescribeGroupsResponse {
     let driver = &broker.groups;
-    let loaded = driver.is_loaded();
     let ops = group_authorized_operations(version >= 3 && r.include_authorized_operations);
     let groups = r
         .groups
         .iter()
         .map(|id| {
-            let mut g = if !loaded {
+            let mut g = if let Some(code) = driver.coordinator_error(broker, id) {
                 DescribedGroup {
-                    error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+                    error_code: code.code(),
                     group_id: id.clone(),
                     ..Default::default()
                 }
@@ -345,9 +344,9 @@ pub fn describe_groups(
 
 pub fn list_groups(broker: &Arc<Broker>, r: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let driver = &broker.groups;
-    if !driver.is_loaded() {
+    if let Some(code) = driver.list_error() {
         return ListGroupsResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            error_code: code.code(),
             ..Default::default()
         };
     }
@@ -429,10 +428,20 @@ pub async fn delete_groups(broker: &Arc<Broker>, r: DeleteGroupsRequest) -> Dele
             ..Default::default()
         };
     }
+    // Groups whose partition another node leads (or is loading) are not touched.
+    let refused: Vec<Option<ErrorCode>> = r
+        .groups_names
+        .iter()
+        .map(|id| driver.coordinator_error(broker, id))
+        .collect();
     let (codes, after) = driver.locked_groups(broker, |g, now| {
         r.groups_names
             .iter()
-            .map(|id| {
+            .zip(&refused)
+            .map(|(id, refused)| {
+                if let Some(code) = refused {
+                    return *code;
+                }
                 if !g.consumer.contains(id) {
                     return g.classic.delete_groups(std::slice::from_ref(id), now)[0];
                 }

@@ -142,7 +142,7 @@ pub async fn commit(
     version: i16,
 ) -> OffsetCommitResponse {
     let driver = broker.groups.clone();
-    let early = (!driver.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress);
+    let early = driver.coordinator_error(broker, &r.group_id);
     let CommitPlan {
         rows: plan,
         partitions,
@@ -245,8 +245,8 @@ pub async fn txn_commit(
 ) -> TxnOffsetCommitResponse {
     let driver = broker.groups.clone();
     let mut early: Option<ErrorCode> = None;
-    if !driver.is_loaded() {
-        early = Some(ErrorCode::CoordinatorLoadInProgress);
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
+        early = Some(code);
     } else {
         match offsets_topic(broker) {
             Ok(topic) => {
@@ -391,7 +391,6 @@ fn reported(e: Option<OffsetEntry>) -> (i64, i32, String) {
 
 pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let driver = &broker.groups;
-    let loaded = driver.is_loaded();
     // KIP-447: with `require_stable`, a partition with a pending transactional commit is
     // UNSTABLE_OFFSET_COMMIT (retriable) instead of a possibly stale offset.
     let require_stable = version >= 7 && r.require_stable;
@@ -403,10 +402,10 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
             .groups
             .into_iter()
             .map(|g| {
-                if !loaded {
+                if let Some(code) = driver.coordinator_error(broker, &g.group_id) {
                     return OffsetFetchResponseGroup {
                         group_id: g.group_id,
-                        error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+                        error_code: code.code(),
                         ..Default::default()
                     };
                 }
@@ -524,9 +523,9 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
             ..Default::default()
         };
     }
-    if !loaded {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         // v2+ carries a top-level error; older versions report it per partition.
-        let code = ErrorCode::CoordinatorLoadInProgress.code();
+        let code = code.code();
         return OffsetFetchResponse {
             error_code: if version >= 2 { code } else { 0 },
             topics: r
@@ -596,9 +595,9 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
 
 pub async fn delete(broker: &Arc<Broker>, r: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let driver = broker.groups.clone();
-    if !driver.is_loaded() {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return OffsetDeleteResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            error_code: code.code(),
             ..Default::default()
         };
     }

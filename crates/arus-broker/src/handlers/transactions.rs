@@ -59,8 +59,9 @@ fn for_version(code: ErrorCode, version: i16, fenced_since: i16) -> ErrorCode {
     }
 }
 
-fn not_ready(broker: &Broker) -> Option<ErrorCode> {
-    (!broker.txns.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress)
+/// Why `transactional_id` is not served here now (loading, or led elsewhere).
+fn not_ready(broker: &Broker, transactional_id: &str) -> Option<ErrorCode> {
+    broker.txns.coordinator_error(broker, transactional_id)
 }
 
 pub async fn init_producer_id(
@@ -75,8 +76,8 @@ pub async fn init_producer_id(
         ..Default::default()
     };
     let transactional_id = r.transactional_id.as_deref().filter(|id| !id.is_empty());
-    if transactional_id.is_some()
-        && let Some(code) = not_ready(broker)
+    if let Some(id) = transactional_id
+        && let Some(code) = not_ready(broker, id)
     {
         return fail(code);
     }
@@ -178,7 +179,7 @@ async fn add_one(
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let uniform = |code: ErrorCode| topic_results(topics, |_, _| code);
-    if let Some(code) = not_ready(broker) {
+    if let Some(code) = not_ready(broker, transactional_id) {
         return uniform(code);
     }
     let partitions = match check_partitions(broker, topics) {
@@ -278,7 +279,7 @@ pub async fn add_offsets(
         error_code: code.code(),
         ..Default::default()
     };
-    if let Some(code) = not_ready(broker) {
+    if let Some(code) = not_ready(broker, &r.transactional_id) {
         return reply(code);
     }
     let topic = match offsets_topic(broker) {
@@ -318,7 +319,7 @@ pub async fn end_txn(broker: &Arc<Broker>, r: EndTxnRequest, version: i16) -> En
         ..Default::default()
     };
     const NONE: (i64, i16) = (-1, -1);
-    if let Some(code) = not_ready(broker) {
+    if let Some(code) = not_ready(broker, &r.transactional_id) {
         return reply(code, NONE);
     }
     let (result, after) = broker.txns.locked(broker, |c, ids, now| {
@@ -360,7 +361,6 @@ pub async fn end_txn(broker: &Arc<Broker>, r: EndTxnRequest, version: i16) -> En
 }
 
 pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
-    let loading = not_ready(broker);
     let transaction_states = r
         .transactional_ids
         .into_iter()
@@ -374,7 +374,7 @@ pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTran
                 producer_epoch: -1,
                 ..Default::default()
             };
-            if let Some(code) = loading {
+            if let Some(code) = not_ready(broker, &id) {
                 return failed(code, id);
             }
             let Some(d) = broker.txns.read(|c| c.describe(&id)) else {
@@ -411,7 +411,7 @@ pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTran
 }
 
 pub fn list(broker: &Broker, r: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
-    if let Some(code) = not_ready(broker) {
+    if let Some(code) = broker.txns.list_error() {
         return ListTransactionsResponse {
             error_code: code.code(),
             ..Default::default()
