@@ -50,18 +50,31 @@ pub fn follow_leadership(broker: &Arc<Broker>, changes: &[RoleChange]) {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShardState {
-    /// Being replayed for leader epoch `epoch`: answers COORDINATOR_LOAD_IN_PROGRESS.
-    Loading { epoch: i32 },
+    /// Being replayed by load `load`: answers COORDINATOR_LOAD_IN_PROGRESS.
+    Loading { epoch: i32, load: u64 },
     /// Served.
     Loaded { epoch: i32 },
+}
+
+impl ShardState {
+    fn epoch(&self) -> i32 {
+        match *self {
+            ShardState::Loading { epoch, .. } | ShardState::Loaded { epoch } => epoch,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoordinatorShards {
     /// Every partition is led here (a single node): served once the whole topic is loaded.
     All,
-    /// The partitions led here, by index; any other answers NOT_COORDINATOR.
-    Led(BTreeMap<i32, ShardState>),
+    /// The partitions led here, by index; any other answers NOT_COORDINATOR. `next_load`
+    /// numbers loads, so that a load overtaken by a resignation (and perhaps a new load)
+    /// is told apart from the current one.
+    Led {
+        shards: BTreeMap<i32, ShardState>,
+        next_load: u64,
+    },
 }
 
 impl CoordinatorShards {
@@ -71,7 +84,10 @@ impl CoordinatorShards {
 
     /// No partition led yet (a cluster member before its first metadata).
     pub fn led() -> CoordinatorShards {
-        CoordinatorShards::Led(BTreeMap::new())
+        CoordinatorShards::Led {
+            shards: BTreeMap::new(),
+            next_load: 1,
+        }
     }
 
     pub fn is_all(&self) -> bool {
@@ -82,7 +98,7 @@ impl CoordinatorShards {
     pub fn status(&self, partition: i32) -> Result<(), ErrorCode> {
         match self {
             CoordinatorShards::All => Ok(()),
-            CoordinatorShards::Led(led) => match led.get(&partition) {
+            CoordinatorShards::Led { shards, .. } => match shards.get(&partition) {
                 None => Err(ErrorCode::NotCoordinator),
                 Some(ShardState::Loading { .. }) => Err(ErrorCode::CoordinatorLoadInProgress),
                 Some(ShardState::Loaded { .. }) => Ok(()),
@@ -95,56 +111,68 @@ impl CoordinatorShards {
     pub fn any_loading(&self) -> bool {
         match self {
             CoordinatorShards::All => false,
-            CoordinatorShards::Led(led) => led
+            CoordinatorShards::Led { shards, .. } => shards
                 .values()
                 .any(|s| matches!(s, ShardState::Loading { .. })),
         }
     }
 
-    /// This node now leads `partition` at `epoch`: `true` if the caller must (re)load it.
-    /// A leader epoch not newer than the one held changes nothing.
-    pub fn begin_load(&mut self, partition: i32, epoch: i32) -> bool {
-        let CoordinatorShards::Led(led) = self else {
-            return false;
+    /// This node now leads `partition` at `epoch`: `Some(load)` if the caller must load it
+    /// (then [`CoordinatorShards::finish_load`] with that `load`). A partition already led
+    /// (loading or loaded) only takes the newer epoch, without a reload, as Kafka's
+    /// `CoordinatorRuntime.scheduleLoadOperation`; an older epoch changes nothing.
+    pub fn begin_load(&mut self, partition: i32, epoch: i32) -> Option<u64> {
+        let CoordinatorShards::Led { shards, next_load } = self else {
+            return None;
         };
-        let held = led.get(&partition).map(|s| match *s {
-            ShardState::Loading { epoch } | ShardState::Loaded { epoch } => epoch,
-        });
-        if held.is_some_and(|held| held >= epoch) {
-            return false;
+        if let Some(state) = shards.get_mut(&partition) {
+            if epoch > state.epoch() {
+                *state = match *state {
+                    ShardState::Loading { load, .. } => ShardState::Loading { epoch, load },
+                    ShardState::Loaded { .. } => ShardState::Loaded { epoch },
+                };
+            }
+            return None;
         }
-        led.insert(partition, ShardState::Loading { epoch });
-        true
+        let load = *next_load;
+        *next_load += 1;
+        shards.insert(partition, ShardState::Loading { epoch, load });
+        Some(load)
     }
 
-    /// Whether the load of `partition` for `epoch` is still wanted (no resignation or newer
-    /// epoch since it began).
-    pub fn is_loading(&self, partition: i32, epoch: i32) -> bool {
+    /// Whether `load` of `partition` is still wanted (not overtaken by a resignation).
+    pub fn is_loading(&self, partition: i32, load: u64) -> bool {
         match self {
             CoordinatorShards::All => false,
-            CoordinatorShards::Led(led) => {
-                led.get(&partition) == Some(&ShardState::Loading { epoch })
-            }
+            CoordinatorShards::Led { shards, .. } => matches!(
+                shards.get(&partition),
+                Some(ShardState::Loading { load: current, .. }) if *current == load
+            ),
         }
     }
 
-    /// The load for `epoch` ended: `true` if the partition is now served; `false` if it was
-    /// resigned or re-led at a newer epoch meanwhile (whoever did that reloads or unloads).
-    pub fn finish_load(&mut self, partition: i32, epoch: i32) -> bool {
-        if !self.is_loading(partition, epoch) {
+    /// `load` ended: `true` if the partition is now served, `false` if the load was
+    /// overtaken (whoever resigned unloads).
+    pub fn finish_load(&mut self, partition: i32, load: u64) -> bool {
+        if !self.is_loading(partition, load) {
             return false;
         }
-        if let CoordinatorShards::Led(led) = self {
-            led.insert(partition, ShardState::Loaded { epoch });
+        if let CoordinatorShards::Led { shards, .. } = self
+            && let Some(state) = shards.get_mut(&partition)
+        {
+            *state = ShardState::Loaded {
+                epoch: state.epoch(),
+            };
         }
         true
     }
 
-    /// This node no longer leads `partition`: `true` if it did (its ids must be unloaded).
+    /// This node no longer leads `partition`: `true` if it did (its ids must be unloaded,
+    /// under the same lock as the loads, so that no load of the old leadership lands after).
     pub fn resign(&mut self, partition: i32) -> bool {
         match self {
             CoordinatorShards::All => false,
-            CoordinatorShards::Led(led) => led.remove(&partition).is_some(),
+            CoordinatorShards::Led { shards, .. } => shards.remove(&partition).is_some(),
         }
     }
 
@@ -152,7 +180,7 @@ impl CoordinatorShards {
     pub fn partitions(&self) -> Vec<i32> {
         match self {
             CoordinatorShards::All => Vec::new(),
-            CoordinatorShards::Led(led) => led.keys().copied().collect(),
+            CoordinatorShards::Led { shards, .. } => shards.keys().copied().collect(),
         }
     }
 }
@@ -165,7 +193,7 @@ mod tests {
     fn a_single_node_serves_everything() {
         let mut all = CoordinatorShards::all();
         assert_eq!(all.status(7), Ok(()));
-        assert!(!all.begin_load(7, 1));
+        assert_eq!(all.begin_load(7, 1), None);
         assert!(!all.resign(7));
         assert_eq!(all.status(7), Ok(()));
     }
@@ -174,14 +202,17 @@ mod tests {
     fn led_partitions_load_then_serve_and_resign() {
         let mut shards = CoordinatorShards::led();
         assert_eq!(shards.status(3), Err(ErrorCode::NotCoordinator));
-        assert!(shards.begin_load(3, 5));
+        let load = shards.begin_load(3, 5).unwrap();
         assert_eq!(shards.status(3), Err(ErrorCode::CoordinatorLoadInProgress));
         assert!(shards.any_loading());
-        // Leadership reported again at the same epoch: nothing to reload.
-        assert!(!shards.begin_load(3, 5));
-        assert!(shards.finish_load(3, 5));
+        // Leadership reported again, even at a newer epoch: no second load.
+        assert_eq!(shards.begin_load(3, 5), None);
+        assert_eq!(shards.begin_load(3, 6), None);
+        assert!(shards.finish_load(3, load));
         assert_eq!(shards.status(3), Ok(()));
         assert!(!shards.any_loading());
+        assert_eq!(shards.begin_load(3, 7), None);
+        assert_eq!(shards.status(3), Ok(()));
         assert_eq!(shards.status(4), Err(ErrorCode::NotCoordinator));
         assert!(shards.resign(3));
         assert!(!shards.resign(3));
@@ -189,17 +220,20 @@ mod tests {
     }
 
     #[test]
-    fn a_load_overtaken_by_a_resignation_or_a_newer_epoch_does_not_serve() {
+    fn a_load_overtaken_by_a_resignation_does_not_serve() {
         let mut shards = CoordinatorShards::led();
-        assert!(shards.begin_load(0, 1));
+        let first = shards.begin_load(0, 1).unwrap();
         assert!(shards.resign(0));
-        assert!(!shards.finish_load(0, 1));
+        assert!(!shards.is_loading(0, first));
+        assert!(!shards.finish_load(0, first));
         assert_eq!(shards.status(0), Err(ErrorCode::NotCoordinator));
-        assert!(shards.begin_load(0, 2));
-        assert!(shards.begin_load(0, 3));
-        assert!(!shards.finish_load(0, 2));
+        // Led again: a new load, and only it completes the partition.
+        let second = shards.begin_load(0, 2).unwrap();
+        assert_ne!(first, second);
+        assert!(!shards.finish_load(0, first));
         assert_eq!(shards.status(0), Err(ErrorCode::CoordinatorLoadInProgress));
-        assert!(shards.finish_load(0, 3));
+        assert!(shards.finish_load(0, second));
+        assert_eq!(shards.status(0), Ok(()));
         assert_eq!(shards.partitions(), vec![0]);
     }
 }

@@ -275,19 +275,19 @@ impl GroupDriver {
     /// served. Nothing happens on a single node (everything is led and loaded at start) or
     /// if the partition is already led at this epoch.
     pub fn on_become_leader(self: &Arc<Self>, broker: &Arc<Broker>, partition: i32, epoch: i32) {
-        if !self.shards.lock().begin_load(partition, epoch) {
+        let Some(load) = self.shards.lock().begin_load(partition, epoch) else {
             return;
-        }
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             self.ensure_timer(broker);
         }
         let (me, for_thread) = (self.clone(), broker.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("arus-group-load-{partition}"))
-            .spawn(move || me.load_partition(&for_thread, partition, epoch));
+            .spawn(move || me.load_partition(&for_thread, partition, epoch, load));
         if let Err(e) = spawned {
             warn!(error = %e, partition, "cannot start a group loader thread; loading inline");
-            self.load_partition(broker, partition, epoch);
+            self.load_partition(broker, partition, epoch, load);
         }
     }
 
@@ -295,10 +295,12 @@ impl GroupDriver {
     /// (the new leader replays them) and pending JoinGroup/SyncGroup answers are
     /// NOT_COORDINATOR, as Kafka's `onUnloaded`.
     pub fn on_resign(&self, broker: &Broker, partition: i32) {
+        // Under the state lock: a load of this partition either finished before (and is
+        // unloaded here) or starts after and finds it resigned.
+        let mut st = self.state.lock();
         if !self.shards.lock().resign(partition) {
             return;
         }
-        let mut st = self.state.lock();
         let count = offsets_partition_count(broker);
         let mine = |g: &str| count.is_none_or(|n| offsets_partition_for(g, n) == partition);
         let groups = unload(&mut st, &mine);
@@ -311,10 +313,10 @@ impl GroupDriver {
     }
 
     /// Replays one led partition (see [`GroupDriver::on_become_leader`]).
-    fn load_partition(&self, broker: &Broker, partition: i32, epoch: i32) {
+    fn load_partition(&self, broker: &Broker, partition: i32, epoch: i32, load: u64) {
         let started = std::time::Instant::now();
         let mut st = self.state.lock();
-        if !self.shards.lock().is_loading(partition, epoch) {
+        if !self.shards.lock().is_loading(partition, load) {
             return;
         }
         let now = now_ms();
@@ -331,7 +333,7 @@ impl GroupDriver {
         st.consumer.on_loaded_where(now, mine);
         // As at start-up: loading completes no deferred answer.
         let _ = st.coord.take_effects();
-        self.shards.lock().finish_load(partition, epoch);
+        self.shards.lock().finish_load(partition, load);
         drop(st);
         self.wake.notify_one();
         info!(

@@ -176,29 +176,31 @@ impl TxnDriver {
     /// served; commits and aborts found in progress get their markers again. Nothing happens
     /// on a single node or if the partition is already led at this epoch.
     pub fn on_become_leader(self: &Arc<Self>, broker: &Arc<Broker>, partition: i32, epoch: i32) {
-        if !self.shards.lock().begin_load(partition, epoch) {
+        let Some(load) = self.shards.lock().begin_load(partition, epoch) else {
             return;
-        }
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             self.ensure_timer(broker);
         }
         let (me, for_thread) = (self.clone(), broker.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("arus-txn-load-{partition}"))
-            .spawn(move || me.load_partition(&for_thread, partition, epoch));
+            .spawn(move || me.load_partition(&for_thread, partition, epoch, load));
         if let Err(e) = spawned {
             warn!(error = %e, partition, "cannot start a transaction loader thread; loading inline");
-            self.load_partition(broker, partition, epoch);
+            self.load_partition(broker, partition, epoch, load);
         }
     }
 
     /// This node no longer leads `__transaction_state`-`partition`: its transactional ids
     /// are forgotten (the new leader replays them and finishes what was in progress).
     pub fn on_resign(&self, broker: &Broker, partition: i32) {
+        // Under the state lock: a load of this partition either finished before (and is
+        // unloaded here) or starts after and finds it resigned.
+        let mut st = self.state.lock();
         if !self.shards.lock().resign(partition) {
             return;
         }
-        let mut st = self.state.lock();
         let count = state_partition_count(broker);
         let ids = st
             .coord
@@ -211,10 +213,10 @@ impl TxnDriver {
         );
     }
 
-    fn load_partition(&self, broker: &Broker, partition: i32, epoch: i32) {
+    fn load_partition(&self, broker: &Broker, partition: i32, epoch: i32, load: u64) {
         let started = std::time::Instant::now();
         let mut st = self.state.lock();
-        if !self.shards.lock().is_loading(partition, epoch) {
+        if !self.shards.lock().is_loading(partition, load) {
             return;
         }
         let topic = broker.topics.get(TRANSACTION_STATE_TOPIC);
@@ -228,7 +230,7 @@ impl TxnDriver {
         // Transactions left in a Prepare state get their markers again: the timer picks
         // these effects up on its next pass.
         st.coord.finish_loading_where(now_ms(), mine);
-        self.shards.lock().finish_load(partition, epoch);
+        self.shards.lock().finish_load(partition, load);
         drop(st);
         self.wake.notify_one();
         info!(
