@@ -37,6 +37,13 @@ fn consumer_protocol_enabled(broker: &Broker) -> bool {
 /// The message of Kafka's `UnsupportedVersionException` for `Errors.UNSUPPORTED_VERSION`.
 const UNSUPPORTED_VERSION_MESSAGE: &str = "The version of API is not supported.";
 
+/// KIP-848 responses carry the exception's message: Kafka's coordinator runtime throws
+/// NOT_COORDINATOR with its default one (loading is answered without a message, as at
+/// start-up).
+fn not_coordinator_message(code: ErrorCode) -> Option<String> {
+    (code == ErrorCode::NotCoordinator).then(|| "This is not the correct coordinator.".to_string())
+}
+
 pub async fn heartbeat(
     broker: &Arc<Broker>,
     r: ConsumerGroupHeartbeatRequest,
@@ -53,7 +60,7 @@ pub async fn heartbeat(
     }
     let driver = broker.groups.clone();
     if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
-        return error(code, None);
+        return error(code, not_coordinator_message(code));
     }
     let ctx = HeartbeatContext {
         client_id,
@@ -150,6 +157,7 @@ pub fn describe(
         if let Some(code) = driver.coordinator_error(broker, &g.group_id) {
             *g = DescribedGroup {
                 error_code: code.code(),
+                error_message: not_coordinator_message(code),
                 group_id: std::mem::take(&mut g.group_id),
                 authorized_operations: i32::MIN,
                 ..Default::default()

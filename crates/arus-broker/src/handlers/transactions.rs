@@ -481,11 +481,12 @@ pub fn describe_producers(
                         .partition_indexes
                         .into_iter()
                         .map(|index| {
-                            // Kafka's `Partition.activeProducerState`: only the leader's
-                            // replica answers, with no message otherwise.
+                            // Kafka's `Partition.activeProducerState`: any local replica
+                            // answers; a partition without one here is NOT_LEADER_OR_FOLLOWER
+                            // (no message), not unknown.
                             let local = topic.as_ref().and_then(|t| t.partition(index));
                             let exists = topic.as_ref().is_some_and(|t| t.has_partition(index));
-                            if exists && !local.as_ref().is_some_and(|p| p.is_leader()) {
+                            if exists && local.is_none() {
                                 return PartitionResponse {
                                     partition_index: index,
                                     error_code: ErrorCode::NotLeaderOrFollower.code(),
