@@ -190,12 +190,8 @@ async fn groups_are_served_only_where_their_partition_is_led() {
     );
     let user = spec("t", 1, 1, &[(0, leader(0))]);
     let offsets = |p0: LocalRole| {
-        spec(
-            "__consumer_offsets",
-            2,
-            OFFSETS_PARTITIONS,
-            &[(0, p0), (1, follower(1))],
-        )
+        // Partition 1 has no replica here at all.
+        spec("__consumer_offsets", 2, OFFSETS_PARTITIONS, &[(0, p0)])
     };
     apply(&broker, &[user.clone(), offsets(leader(1))]);
     assert_eq!(fetch_once_loaded(&broker, &here).await, (0, -1));
@@ -215,6 +211,13 @@ async fn groups_are_served_only_where_their_partition_is_led() {
         panic!()
     };
     assert_eq!(j.error_code, ErrorCode::NotCoordinator.code());
+    // Told to lead a partition it holds no replica of, the coordinator does not serve its
+    // groups from nothing.
+    broker.groups.on_become_leader(&broker, 1, 5);
+    assert_eq!(
+        fetch_once_loaded(&broker, &elsewhere).await.0,
+        ErrorCode::NotCoordinator.code()
+    );
 
     // A join waiting for the initial rebalance delay when leadership moves away is
     // answered NOT_COORDINATOR, so its client finds the new coordinator.

@@ -323,12 +323,18 @@ impl GroupDriver {
         let topic = broker.topics.get(OFFSETS_TOPIC);
         let count = topic.as_ref().map_or(1, |t| t.partition_count().max(1));
         let mine = |g: &str| offsets_partition_for(g, count) == partition;
+        let Some(p) = topic.as_ref().and_then(|t| t.partition(partition)) else {
+            // Serving its groups from nothing would lose their offsets: not coordinated.
+            warn!(
+                partition,
+                "cannot load a led __consumer_offsets partition: no local replica"
+            );
+            self.shards.lock().resign(partition);
+            return;
+        };
         // A previous load of this partition (an older epoch) may have left its groups.
         unload(&mut st, &mine);
-        let records = match topic.as_ref().and_then(|t| t.partition(partition)) {
-            Some(p) => replay_partition(&p, count, &mut st),
-            None => 0,
-        };
+        let records = replay_partition(&p, count, &mut st);
         st.coord.finish_loading_where(now, mine);
         st.consumer.on_loaded_where(now, mine);
         // As at start-up: loading completes no deferred answer.

@@ -222,11 +222,17 @@ impl TxnDriver {
         let topic = broker.topics.get(TRANSACTION_STATE_TOPIC);
         let count = topic.as_ref().map_or(1, |t| t.partition_count().max(1));
         let mine = |id: &str| transaction_partition_for(id, count) == partition;
-        st.coord.unload_where(mine);
-        let records = match topic.as_ref().and_then(|t| t.partition(partition)) {
-            Some(p) => replay_partition(&p, &mut st.coord),
-            None => 0,
+        let Some(p) = topic.as_ref().and_then(|t| t.partition(partition)) else {
+            // Serving its ids from nothing would forget their transactions: not coordinated.
+            warn!(
+                partition,
+                "cannot load a led __transaction_state partition: no local replica"
+            );
+            self.shards.lock().resign(partition);
+            return;
         };
+        st.coord.unload_where(mine);
+        let records = replay_partition(&p, &mut st.coord);
         // Transactions left in a Prepare state get their markers again: the timer picks
         // these effects up on its next pass.
         st.coord.finish_loading_where(now_ms(), mine);
