@@ -169,6 +169,21 @@ pub enum BrokerError {
 
 impl Broker {
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        Self::open_with(config, None)
+    }
+
+    /// A broker whose topics the cluster's metadata log drives (see
+    /// [`TopicRegistry::open_driven`]): it starts with no topic and leads nothing; the
+    /// cluster adapter applies the metadata (`broker.topics.sync`/`apply`/`remove`) and
+    /// hands the role changes to [`crate::coordinator_shards::follow_leadership`].
+    pub fn open_driven(
+        config: BrokerConfig,
+        cluster_id: String,
+    ) -> Result<Arc<Broker>, BrokerError> {
+        Self::open_with(config, Some(cluster_id))
+    }
+
+    fn open_with(config: BrokerConfig, driven: Option<String>) -> Result<Arc<Broker>, BrokerError> {
         let config = Arc::new(config);
         let log_dirs = crate::log_dirs::LogDirs::new(&config.log_dirs, &config.log_dir)?;
         let mut dir_locks = Vec::new();
@@ -188,7 +203,10 @@ impl Broker {
         // Before the topic registry: whether the directory is new is decided by the
         // metadata file the registry creates.
         let features = Arc::new(crate::features::live::Features::open(&config.log_dir)?);
-        let topics = Arc::new(TopicRegistry::open(config.clone(), log_dirs.clone())?);
+        let topics = Arc::new(match driven {
+            None => TopicRegistry::open(config.clone(), log_dirs.clone())?,
+            Some(id) => TopicRegistry::open_driven(config.clone(), log_dirs.clone(), id)?,
+        });
         let for_flusher = topics.clone();
         let flusher = Flusher::start(
             Duration::from_millis(config.flush_scheduler_interval_ms.max(10)),

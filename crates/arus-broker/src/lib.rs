@@ -16,6 +16,7 @@ pub mod config_catalog;
 pub mod config_defs;
 pub mod controller_channel;
 mod coordinator_log;
+pub mod coordinator_shards;
 pub mod dir_lock;
 pub mod dynamic_config;
 pub mod features;

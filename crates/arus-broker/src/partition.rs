@@ -8,6 +8,8 @@
 //! open transactions, aborted transactions) lives in the log, which validates appends under
 //! the same lock that assigns their offsets. No lock is held across an `.await`.
 
+pub mod role;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -21,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::log_dirs::{LogDir, is_dir_failure, names};
 use crate::topic_settings::TopicSettings;
+use role::{LocalRole, ReplicaRole, RoleError, Transition};
 
 pub struct Partition {
     pub topic: String,
@@ -42,15 +45,49 @@ pub struct Partition {
     settings: RwLock<Arc<TopicSettings>>,
     /// The log directory holding the partition (changed by a move).
     location: RwLock<Arc<LogDir>>,
+    /// Leader or follower, and at which leader epoch (see [`role`]).
+    role: Mutex<ReplicaRole>,
+}
+
+/// Why a role change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleChangeError {
+    #[error(transparent)]
+    Refused(#[from] RoleError),
+    /// The new epoch could not be recorded in `leader-epoch-checkpoint`; the role is
+    /// unchanged.
+    #[error(transparent)]
+    Log(#[from] LogError),
 }
 
 impl Partition {
-    /// Opens the partition's log in `location` (`<location>/<topic>-<index>`).
+    /// Opens the partition's log in `location` (`<location>/<topic>-<index>`) as its leader
+    /// at epoch 0: a single node leads every partition (Kafka `Partition.makeLeader`).
     pub fn open(
         topic: &str,
         index: i32,
         location: Arc<LogDir>,
         settings: Arc<TopicSettings>,
+        now_ms: i64,
+    ) -> Result<Partition, LogError> {
+        Self::open_as(
+            topic,
+            index,
+            location,
+            settings,
+            LocalRole::Leader { epoch: 0 },
+            now_ms,
+        )
+    }
+
+    /// Opens the partition's log in `location` with the role the metadata gives this node.
+    /// A leader's epoch is recorded at the log end; a follower's log is left as it is.
+    pub fn open_as(
+        topic: &str,
+        index: i32,
+        location: Arc<LogDir>,
+        settings: Arc<TopicSettings>,
+        role: LocalRole,
         now_ms: i64,
     ) -> Result<Partition, LogError> {
         let dir = location.path.join(names::current(topic, index));
@@ -65,8 +102,9 @@ impl Partition {
                 return Err(e);
             }
         };
-        // Kafka `Partition.makeLeader`: a single node leads every partition, at epoch 0.
-        log.become_leader(0)?;
+        if let LocalRole::Leader { epoch } = role {
+            log.become_leader(epoch)?;
+        }
         let leo = log.log_end_offset();
         let lso = log.last_stable_offset();
         let start = log.log_start_offset();
@@ -84,7 +122,56 @@ impl Partition {
             settings: RwLock::new(settings),
             log: Mutex::new(log),
             location: RwLock::new(location),
+            role: Mutex::new(ReplicaRole::Active(role)),
         })
+    }
+
+    /// Whether this node leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.role.lock().is_leader()
+    }
+
+    /// The leader epoch of this node's current role (-1 once stopped).
+    pub fn leader_epoch(&self) -> i32 {
+        self.role.lock().leader_epoch()
+    }
+
+    pub fn role(&self) -> ReplicaRole {
+        *self.role.lock()
+    }
+
+    /// This node now leads the partition at `epoch` (Kafka `Partition.makeLeader`): the epoch
+    /// is recorded at the log end before the role changes, so batches appended as leader
+    /// carry it. A stale epoch is refused and changes nothing.
+    pub fn become_leader(&self, epoch: i32) -> Result<Transition, RoleChangeError> {
+        self.change_role(LocalRole::Leader { epoch })
+    }
+
+    /// This node now follows `leader` (-1: none) at `epoch` (Kafka `Partition.makeFollower`).
+    /// Copying data from the leader is not built yet: the local log stays as it is.
+    pub fn become_follower(&self, leader: i32, epoch: i32) -> Result<Transition, RoleChangeError> {
+        self.change_role(LocalRole::Follower { leader, epoch })
+    }
+
+    /// Applies `to` (see [`ReplicaRole::transition`]).
+    pub fn change_role(&self, to: LocalRole) -> Result<Transition, RoleChangeError> {
+        // The log lock first, as `append` takes it: an append sees either the old role and
+        // epoch or the new ones, never a new epoch without its checkpoint entry.
+        let mut log = self.log.lock();
+        let mut role = self.role.lock();
+        let mut next = *role;
+        let transition = next.transition(to)?;
+        if let Transition::BecameLeader { epoch } = transition {
+            self.check_online()?;
+            self.observe(log.become_leader(epoch))?;
+        }
+        *role = next;
+        Ok(transition)
+    }
+
+    /// The replica is no longer served (Kafka `StopReplica`); the caller closes or deletes it.
+    pub fn stop(&self) -> Transition {
+        self.role.lock().stop()
     }
 
     /// The log directory holding the partition.
@@ -165,7 +252,8 @@ impl Partition {
     ) -> Result<AppendInfo, LogError> {
         self.check_online()?;
         let mut log = self.log.lock();
-        let info = self.observe(log.append(batches, Some(0), now_ms))?;
+        let epoch = self.append_epoch();
+        let info = self.observe(log.append(batches, Some(epoch), now_ms))?;
         if info.duplicate {
             return Ok(info);
         }
@@ -206,7 +294,8 @@ impl Partition {
                 .to_vec();
         self.check_online()?;
         let mut log = self.log.lock();
-        let info = self.observe(log.append(&mut batch, Some(0), now_ms))?;
+        let epoch = self.append_epoch();
+        let info = self.observe(log.append(&mut batch, Some(epoch), now_ms))?;
         self.publish_offsets(&log);
         drop(log);
         self.note_unflushed(1, now_ms);
@@ -350,6 +439,13 @@ impl Partition {
         if let Err((path, e)) = arus_log::partition_metadata::record(&dir, topic_id) {
             tracing::warn!(path = %path.display(), "cannot write partition.metadata: {e}");
         }
+    }
+
+    /// The partition leader epoch stamped on appended batches: the current role's (0 for
+    /// the single node, as before roles existed; a stopped replica keeps 0 rather than -1,
+    /// which the log would take for "no epoch").
+    fn append_epoch(&self) -> i32 {
+        self.role.lock().leader_epoch().max(0)
     }
 
     /// Whether `flush.messages` / `flush.ms` ask for an fsync now.

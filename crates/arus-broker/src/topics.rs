@@ -9,11 +9,14 @@ use arus_protocol::{ErrorCode, Uuid};
 use parking_lot::{Mutex, RwLock};
 use tracing::info;
 
+pub mod driven;
+
 use crate::broker_config::BrokerConfig;
 use crate::config_defs::ConfigValueError;
 use crate::log_dirs::discovery::{self, DiscoveryError};
 use crate::log_dirs::{LogDir, LogDirs, names, placement};
 use crate::partition::Partition;
+use crate::partition::role::LocalRole;
 use crate::store::{self, MetadataFile, StoreError, TopicRecord};
 use crate::topic_settings::{TopicSettings, validate_overrides};
 
@@ -34,23 +37,72 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     pub internal: bool,
-    partitions: RwLock<Vec<Arc<Partition>>>,
+    partitions: RwLock<Hosted>,
     settings: RwLock<Arc<TopicSettings>>,
 }
 
+/// A topic's partitions as the metadata counts them, and the ones with a replica on this
+/// node. A single node hosts all of them; in a cluster most live elsewhere.
+#[derive(Default)]
+struct Hosted {
+    /// How many partitions the topic has (`0..count` exist).
+    count: i32,
+    /// The partitions with a local replica, by index (each below `count`).
+    local: BTreeMap<i32, Arc<Partition>>,
+}
+
+impl Hosted {
+    /// Every partition of the topic is local (`parts[i]` is partition `i`).
+    fn all_local(parts: Vec<Arc<Partition>>) -> Hosted {
+        Hosted {
+            count: parts.len() as i32,
+            local: parts.into_iter().map(|p| (p.index, p)).collect(),
+        }
+    }
+
+    /// Adds local partitions past the current count (partition growth on a single node).
+    fn extend(&mut self, added: Vec<Arc<Partition>>) {
+        for p in added {
+            self.count = self.count.max(p.index + 1);
+            self.local.insert(p.index, p);
+        }
+    }
+
+    /// Undoes [`Hosted::extend`]: the count goes back to `count`; returns the partitions
+    /// at or past it.
+    fn truncate(&mut self, count: i32) -> Vec<Arc<Partition>> {
+        let removed = self.local.split_off(&count).into_values().collect();
+        self.count = count;
+        removed
+    }
+
+    /// Takes every local partition out (the topic is going away).
+    fn take_local(&mut self) -> Vec<Arc<Partition>> {
+        std::mem::take(&mut self.local).into_values().collect()
+    }
+}
+
 impl Topic {
+    /// The partitions with a replica on this node, by index. Not the topic's partitions:
+    /// use [`Topic::partition_count`] for those.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().clone()
+        self.partitions.read().local.values().cloned().collect()
     }
 
+    /// This node's replica of partition `index`; `None` if the partition does not exist or
+    /// is hosted elsewhere ([`Topic::has_partition`] tells the two apart).
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.partitions.read().get(i).cloned())
+        self.partitions.read().local.get(&index).cloned()
     }
 
+    /// How many partitions the topic has, wherever they are hosted.
     pub fn partition_count(&self) -> i32 {
-        self.partitions.read().len() as i32
+        self.partitions.read().count
+    }
+
+    /// Whether partition `index` exists (hosted here or not).
+    pub fn has_partition(&self, index: i32) -> bool {
+        (0..self.partition_count()).contains(&index)
     }
 
     pub fn settings(&self) -> Arc<TopicSettings> {
@@ -87,6 +139,10 @@ pub enum TopicError {
     NoLogDirs(String),
     #[error("The broker is shutting down.")]
     ShuttingDown,
+    /// The registry follows the cluster's metadata log: topics change through the
+    /// controller, never here.
+    #[error("Topic changes on this node go through the controller.")]
+    MetadataDriven,
 }
 
 impl TopicError {
@@ -104,8 +160,9 @@ impl TopicError {
             | TopicError::Store(_)
             | TopicError::Discovery(_)
             | TopicError::NoLogDirs(_) => ErrorCode::KafkaStorageError,
-            // Retriable: the client asks again, of this broker after its restart.
-            TopicError::ShuttingDown => ErrorCode::NotController,
+            // Retriable: the client asks again, of this broker after its restart (or, driven,
+            // of the controller through the forwarding the cluster adapter provides).
+            TopicError::ShuttingDown | TopicError::MetadataDriven => ErrorCode::NotController,
         }
     }
 }
@@ -138,6 +195,28 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
+/// One partition to open (recover) from its directory in `at`.
+struct OpenJob<'a> {
+    topic: &'a str,
+    index: i32,
+    settings: Arc<TopicSettings>,
+    at: Arc<LogDir>,
+    role: LocalRole,
+}
+
+impl OpenJob<'_> {
+    fn open(&self) -> Result<Partition, TopicError> {
+        Ok(Partition::open_as(
+            self.topic,
+            self.index,
+            self.at.clone(),
+            self.settings.clone(),
+            self.role,
+            now_ms(),
+        )?)
+    }
+}
+
 /// A validated request to create a topic.
 #[derive(Clone, Debug)]
 pub struct NewTopic {
@@ -147,7 +226,17 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
+/// Where the registry's topics come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `arus-metadata.json`, written by the registry's own changes (the single node).
+    File,
+    /// The cluster's metadata log, applied through [`driven`]; no file is read or written.
+    Driven,
+}
+
 pub struct TopicRegistry {
+    mode: Mode,
     config: Arc<BrokerConfig>,
     dirs: Arc<LogDirs>,
     cluster_id: String,
@@ -214,6 +303,14 @@ fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
         .iter()
         .map(|t| (t.name.as_str(), t.partitions))
         .collect();
+    set_aside_unnamed(log_dir, |topic, index| {
+        known.get(topic).is_some_and(|&n| index < n)
+    });
+}
+
+/// [`set_aside_strays`] with the metadata as a predicate: `named(topic, partition)` is
+/// whether this node keeps a replica of the partition.
+fn set_aside_unnamed(log_dir: &Path, named: impl Fn(&str, i32) -> bool) {
     let Ok(entries) = std::fs::read_dir(log_dir) else {
         return;
     };
@@ -233,7 +330,7 @@ fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
         };
         if validate_topic_name(topic).is_err()
             || !entry.file_type().is_ok_and(|t| t.is_dir())
-            || known.get(topic).is_some_and(|&n| index < n)
+            || named(topic, index)
         {
             continue;
         }
@@ -307,6 +404,7 @@ impl TopicRegistry {
         }
         let online = vec![true; paths.len()];
         let registry = TopicRegistry {
+            mode: Mode::File,
             cluster_id: file.cluster_id.clone(),
             by_name: RwLock::new(HashMap::new()),
             by_id: RwLock::new(HashMap::new()),
@@ -327,7 +425,7 @@ impl TopicRegistry {
                 (rec, settings)
             })
             .collect();
-        let mut jobs: Vec<(&str, i32, &Arc<TopicSettings>, Arc<LogDir>)> = Vec::new();
+        let mut jobs: Vec<OpenJob<'_>> = Vec::new();
         for (rec, settings) in &topics {
             for p in 0..rec.partitions {
                 let at = match plan.location.get(&(rec.name.clone(), p)) {
@@ -338,10 +436,20 @@ impl TopicRegistry {
                         d
                     }
                 };
-                jobs.push((rec.name.as_str(), p, settings, dirs.all()[at].clone()));
+                jobs.push(OpenJob {
+                    topic: rec.name.as_str(),
+                    index: p,
+                    settings: settings.clone(),
+                    at: dirs.all()[at].clone(),
+                    role: LocalRole::Leader { epoch: 0 },
+                });
             }
         }
-        let mut opened = registry.open_partitions(&jobs)?.into_iter();
+        let mut opened = registry
+            .open_partitions(&jobs)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
         for (rec, settings) in topics {
             let id = parse_hex(&rec.id).unwrap_or_else(random_uuid);
             let parts: Vec<Arc<Partition>> = opened
@@ -353,7 +461,7 @@ impl TopicRegistry {
                 internal: is_internal_topic(&rec.name),
                 name: rec.name,
                 id,
-                partitions: RwLock::new(parts),
+                partitions: RwLock::new(Hosted::all_local(parts)),
                 settings: RwLock::new(settings),
             }));
         }
@@ -386,11 +494,9 @@ impl TopicRegistry {
 
     /// Opens (recovers) partitions on `num.recovery.threads.per.data.dir` threads, as Kafka's
     /// LogManager does: after a crash each partition rescans what was not flushed, and the
-    /// scans of different partitions are independent. Results keep the order of `jobs`.
-    fn open_partitions(
-        &self,
-        jobs: &[(&str, i32, &Arc<TopicSettings>, Arc<LogDir>)],
-    ) -> Result<Vec<Partition>, TopicError> {
+    /// scans of different partitions are independent. Results keep the order of `jobs`;
+    /// one partition's failure does not stop the others.
+    fn open_partitions(&self, jobs: &[OpenJob<'_>]) -> Vec<Result<Partition, TopicError>> {
         let threads = self
             .config
             .num_recovery_threads_per_data_dir
@@ -403,13 +509,10 @@ impl TopicRegistry {
                         let mut mine = Vec::new();
                         loop {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some((topic, p, settings, at)) = jobs.get(i) else {
+                            let Some(job) = jobs.get(i) else {
                                 return mine;
                             };
-                            mine.push((
-                                i,
-                                self.open_partition(topic, *p, (*settings).clone(), at.clone()),
-                            ));
+                            mine.push((i, job.open()));
                         }
                     })
                 })
@@ -426,14 +529,52 @@ impl TopicRegistry {
         done.into_iter().map(|(_, r)| r).collect()
     }
 
-    fn open_partition(
+    /// Makes partition `p` of `topic` in a fresh directory, in the log directory
+    /// [`placement::next_log_dirs`] chooses from `counts` (the next candidate if one fails,
+    /// as Kafka's `getOrCreateLog`), counting it there.
+    fn create_partition(
         &self,
         topic: &str,
-        index: i32,
-        settings: Arc<TopicSettings>,
-        at: Arc<LogDir>,
-    ) -> Result<Partition, TopicError> {
-        Ok(Partition::open(topic, index, at, settings, now_ms())?)
+        p: i32,
+        settings: &Arc<TopicSettings>,
+        role: LocalRole,
+        counts: &mut [usize],
+    ) -> Result<Arc<Partition>, TopicError> {
+        let name = names::current(topic, p);
+        // A leftover directory (a delete that could not remove it) must not leak old
+        // records into the new partition.
+        for d in self.dirs.all().iter().filter(|d| d.is_online()) {
+            let dir = d.path.join(&name);
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+        let online: Vec<bool> = self.dirs.all().iter().map(|d| d.is_online()).collect();
+        let candidates = placement::next_log_dirs(&online, counts);
+        let mut last_error = TopicError::NoLogDirs("every log directory is offline".into());
+        for d in candidates {
+            let at = self.dirs.all()[d].clone();
+            let job = OpenJob {
+                topic,
+                index: p,
+                settings: settings.clone(),
+                at: at.clone(),
+                role,
+            };
+            match job.open() {
+                Ok(partition) => {
+                    counts[d] += 1;
+                    return Ok(Arc::new(partition));
+                }
+                Err(e) => {
+                    // The failing partition's directory may exist (half made) too.
+                    let _ = std::fs::remove_dir_all(at.path.join(&name));
+                    tracing::warn!(topic, partition = p, dir = %at.path.display(), error = %e, "cannot create a partition in this log directory");
+                    last_error = e;
+                }
+            }
+        }
+        Err(last_error)
     }
 
     fn insert(&self, topic: Arc<Topic>) {
@@ -525,7 +666,7 @@ impl TopicRegistry {
     /// before the commit point leaves directories the metadata does not name, which the
     /// next start sets aside ([`set_aside_strays`]).
     pub fn create(&self, t: NewTopic) -> Result<Arc<Topic>, TopicError> {
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         self.validate_new(&t)?;
         let settings = Arc::new(TopicSettings::resolve(&self.config, t.configs));
         let parts = self.open_new_partitions(&t.name, 0, t.partitions, &settings)?;
@@ -533,14 +674,14 @@ impl TopicRegistry {
             internal: is_internal_topic(&t.name),
             name: t.name,
             id: random_uuid(),
-            partitions: RwLock::new(parts),
+            partitions: RwLock::new(Hosted::all_local(parts)),
             settings: RwLock::new(settings),
         });
         self.insert(topic.clone());
         if let Err(e) = self.persist() {
             self.by_name.write().remove(&topic.name);
             self.by_id.write().remove(&topic.id);
-            let parts = std::mem::take(&mut *topic.partitions.write());
+            let parts = topic.partitions.write().take_local();
             self.discard_partitions(parts);
             return Err(e.into());
         }
@@ -573,43 +714,13 @@ impl TopicRegistry {
         let mut parts = Vec::with_capacity((to - from).max(0) as usize);
         let mut counts = self.partitions_per_dir();
         for p in from..to {
-            let name = names::current(topic, p);
-            // A leftover directory (a delete that could not remove it) must not leak old
-            // records into the new partition.
-            for d in self.dirs.all().iter().filter(|d| d.is_online()) {
-                let dir = d.path.join(&name);
-                if dir.exists() {
-                    let _ = std::fs::remove_dir_all(&dir);
+            let leader = LocalRole::Leader { epoch: 0 };
+            match self.create_partition(topic, p, settings, leader, &mut counts) {
+                Ok(partition) => parts.push(partition),
+                Err(e) => {
+                    self.discard_partitions(parts);
+                    return Err(e);
                 }
-            }
-            let online: Vec<bool> = self.dirs.all().iter().map(|d| d.is_online()).collect();
-            let candidates = placement::next_log_dirs(&online, &counts);
-            let mut last_error = None;
-            for d in &candidates {
-                let at = self.dirs.all()[*d].clone();
-                match self.open_partition(topic, p, settings.clone(), at.clone()) {
-                    Ok(partition) => {
-                        counts[*d] += 1;
-                        parts.push(Arc::new(partition));
-                        last_error = None;
-                        break;
-                    }
-                    Err(e) => {
-                        // The failing partition's directory may exist (half made) too.
-                        let _ = std::fs::remove_dir_all(at.path.join(&name));
-                        tracing::warn!(topic, partition = p, dir = %at.path.display(), error = %e, "cannot create a partition in this log directory");
-                        last_error = Some(e);
-                    }
-                }
-            }
-            if candidates.is_empty() {
-                last_error = Some(TopicError::NoLogDirs(
-                    "every log directory is offline".into(),
-                ));
-            }
-            if let Some(e) = last_error {
-                self.discard_partitions(parts);
-                return Err(e);
             }
         }
         Ok(parts)
@@ -651,7 +762,7 @@ impl TopicRegistry {
         if !self.config.delete_topic_enable {
             return Err(TopicError::DeletionDisabled);
         }
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         let topic = self
             .by_name
             .write()
@@ -663,7 +774,7 @@ impl TopicRegistry {
             self.insert(topic);
             return Err(e.into());
         }
-        let parts = std::mem::take(&mut *topic.partitions.write());
+        let parts = topic.partitions.write().take_local();
         for p in parts {
             self.dirs.moves.cancel(name, p.index);
             if let Err(e) = p.delete() {
@@ -680,7 +791,7 @@ impl TopicRegistry {
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         let topic = self.get(name).ok_or(TopicError::Unknown)?;
         let current = topic.partition_count();
         if count < current {
@@ -709,7 +820,7 @@ impl TopicRegistry {
         }
         topic.partitions.write().extend(added);
         if let Err(e) = self.persist() {
-            let added = topic.partitions.write().split_off(current as usize);
+            let added = topic.partitions.write().truncate(current);
             self.discard_partitions(added);
             return Err(e.into());
         }
@@ -724,7 +835,7 @@ impl TopicRegistry {
         overrides: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
         validate_overrides(&overrides)?;
-        let _guard = self.lock_change()?;
+        let _guard = self.lock_file_change()?;
         let settings = Arc::new(TopicSettings::resolve(&self.config, overrides));
         let old = std::mem::replace(&mut *topic.settings.write(), settings.clone());
         for p in topic.partitions() {
@@ -766,6 +877,15 @@ impl TopicRegistry {
         Ok(guard)
     }
 
+    /// [`TopicRegistry::lock_change`] for the changes the registry makes itself and writes
+    /// to its metadata file: refused when the metadata log drives the registry.
+    fn lock_file_change(&self) -> Result<parking_lot::MutexGuard<'_, ()>, TopicError> {
+        if self.mode == Mode::Driven {
+            return Err(TopicError::MetadataDriven);
+        }
+        self.lock_change()
+    }
+
     pub fn close_all(&self) {
         let guard = self.change.lock();
         self.closed
@@ -774,7 +894,7 @@ impl TopicRegistry {
         let topics: Vec<_> = self.by_name.write().drain().map(|(_, t)| t).collect();
         self.by_id.write().clear();
         for t in topics {
-            for p in std::mem::take(&mut *t.partitions.write()) {
+            for p in t.partitions.write().take_local() {
                 if let Err(e) = p.close() {
                     tracing::warn!(topic = %t.name, error = %e, "unclean close of partition");
                 }
@@ -845,7 +965,8 @@ mod tests {
         let reopened = open(config("3")).unwrap();
         for (name, partitions) in [("a", 3), ("b", 1), ("c", 5)] {
             let topic = reopened.get(name).unwrap();
-            assert_eq!(topic.partitions.read().len(), partitions as usize);
+            assert_eq!(topic.partitions().len(), partitions as usize);
+            assert_eq!(topic.partition_count(), partitions);
             for p in 0..partitions {
                 let partition = topic.partition(p).unwrap();
                 assert_eq!(partition.index, p);

@@ -1313,9 +1313,16 @@ impl Coordinator {
     /// After replay: loaded members must heartbeat within their session timeout, and a group
     /// above `group.max.size` (the setting may have shrunk) rebalances.
     pub fn finish_loading(&mut self, now: i64) {
+        self.finish_loading_where(now, |_| true);
+    }
+
+    /// [`Coordinator::finish_loading`] for the groups `loaded` selects (those of one
+    /// `__consumer_offsets` partition, whose replay just ended; the others keep their
+    /// deadlines).
+    pub fn finish_loading_where(&mut self, now: i64, loaded: impl Fn(&str) -> bool) {
         let cfg = &self.config;
         let out = &mut self.effects;
-        for g in self.groups.values_mut() {
+        for g in self.groups.values_mut().filter(|g| loaded(&g.id)) {
             for m in g.members.values_mut() {
                 m.heartbeat_deadline = now + m.session_timeout_ms as i64;
             }
@@ -1325,6 +1332,44 @@ impl Coordinator {
             }
         }
         info!(groups = self.groups.len(), "group coordinator loaded");
+    }
+
+    /// Forgets the groups `unloaded` selects — this node no longer coordinates their
+    /// `__consumer_offsets` partition (Kafka's `GroupMetadataManager.onUnloaded`): their
+    /// members, offsets and pending transactional offsets go (the partition's new leader
+    /// replays them), and JoinGroup/SyncGroup answers still pending are completed with
+    /// NOT_COORDINATOR so their clients find the new coordinator. Returns how many groups
+    /// were unloaded.
+    pub fn unload_where(&mut self, unloaded: impl Fn(&str) -> bool) -> usize {
+        let ids: Vec<String> = self
+            .groups
+            .keys()
+            .filter(|id| unloaded(id))
+            .cloned()
+            .collect();
+        for id in &ids {
+            let Some(g) = self.groups.remove(id) else {
+                continue;
+            };
+            for m in g.members.values() {
+                if let Some(t) = m.join_waiter {
+                    let r = join_error(&m.id, ErrorCode::NotCoordinator);
+                    self.effects.completions.push(Completion::Join(t, r));
+                }
+                if let Some(t) = m.sync_waiter {
+                    let r = sync_error(ErrorCode::NotCoordinator);
+                    self.effects.completions.push(Completion::Sync(t, r));
+                }
+            }
+            self.offset_seq.remove(id);
+        }
+        // Pending transactional offsets of groups without a loaded entry (only pending ones).
+        for pending in self.pending_txn.values_mut() {
+            pending.retain(|group, _| !unloaded(group));
+        }
+        self.pending_txn.retain(|_, pending| !pending.is_empty());
+        self.offset_seq.retain(|group, _| !unloaded(group));
+        ids.len()
     }
 }
 

@@ -997,3 +997,27 @@ fn a_stable_consumer_group_loses_only_offsets_of_topics_it_no_longer_reads() {
 /// Transactional offset commits (TxnOffsetCommit) and their markers.
 mod pending_members;
 mod txn;
+
+/// Kafka's `onUnloaded`: the groups of a partition no longer led here go, their pending
+/// joins are answered NOT_COORDINATOR; the other groups and their deadlines stay.
+#[test]
+fn unloading_forgets_only_the_selected_groups_and_answers_their_waiters() {
+    let mut c = Coordinator::new(cfg(), 0);
+    let (_, ticket) = join_two_step(&mut c, &range(), 0);
+    let mut other = commit(-1, "", &[("t", 0, 5)]);
+    other.group_id = "other".into();
+    c.commit_offsets(other, 0).unwrap();
+    c.take_effects();
+    assert_eq!(c.unload_where(|g| g == G), 1);
+    let fx = c.take_effects();
+    assert!(fx.records.is_empty());
+    assert!(matches!(
+        fx.completions.as_slice(),
+        [Completion::Join(t, r)] if *t == ticket && r.error_code == ErrorCode::NotCoordinator.code()
+    ));
+    assert_eq!(c.group_state(G), None);
+    assert!(c.has_offsets("other"));
+    // Loading the selected groups again arms only their deadlines.
+    c.finish_loading_where(0, |g| g == G);
+    assert!(c.take_effects().completions.is_empty());
+}

@@ -211,6 +211,12 @@ impl TxnCoordinator {
         &self.config
     }
 
+    /// Whether records or marker jobs wait for [`TxnCoordinator::take_effects`] (those a
+    /// load left: markers of commits and aborts in progress).
+    pub fn has_effects(&self) -> bool {
+        !self.effects.records.is_empty() || !self.effects.markers.is_empty()
+    }
+
     /// Records and marker jobs produced since the last call.
     pub fn take_effects(&mut self) -> TxnEffects {
         std::mem::take(&mut self.effects)
@@ -961,6 +967,23 @@ impl TxnCoordinator {
         }
     }
 
+    /// Forgets the transactional ids `unloaded` selects: this node no longer coordinates
+    /// their `__transaction_state` partition (Kafka's
+    /// `TransactionStateManager.removeTransactionsForTxnTopicPartition`); the new leader
+    /// replays them, and finishes a commit or abort in progress. Returns how many.
+    pub fn unload_where(&mut self, unloaded: impl Fn(&str) -> bool) -> usize {
+        let ids: Vec<String> = self
+            .txns
+            .keys()
+            .filter(|id| unloaded(id))
+            .cloned()
+            .collect();
+        for id in &ids {
+            self.remove(id);
+        }
+        ids.len()
+    }
+
     fn remove(&mut self, id: &str) {
         let Some(t) = self.txns.remove(id) else {
             return;
@@ -993,9 +1016,16 @@ impl TxnCoordinator {
     /// again (Kafka's loader hands them to the marker channel manager). A `PrepareEpochFence`
     /// state (never written by Kafka) continues as the abort it was about to become.
     pub fn finish_loading(&mut self, now_ms: i64) {
+        self.finish_loading_where(now_ms, |_| true);
+    }
+
+    /// [`TxnCoordinator::finish_loading`] for the transactional ids `loaded` selects (one
+    /// `__transaction_state` partition's, whose replay just ended).
+    pub fn finish_loading_where(&mut self, now_ms: i64, loaded: impl Fn(&str) -> bool) {
         let ids: Vec<(String, TxnState)> = self
             .txns
             .iter()
+            .filter(|(id, _)| loaded(id))
             .filter(|(_, t)| {
                 matches!(
                     t.state,

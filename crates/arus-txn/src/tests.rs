@@ -1003,3 +1003,31 @@ fn kip360_retry_is_not_remembered_across_a_reload() {
         Ok((1000, 2))
     );
 }
+
+// ---------------------------------------------------------------- partition leadership
+
+/// Kafka's `removeTransactionsForTxnTopicPartition`: the ids of a partition no longer led
+/// here are forgotten; the others stay; a reload resends the markers of a commit in
+/// progress only for the ids it loaded.
+#[test]
+fn unloading_forgets_only_the_selected_ids() {
+    let (mut c, mut ids) = setup();
+    assert_eq!(
+        c.init_producer_id(Some("other"), T, None, &mut ids, 0),
+        Ok((1001, 0))
+    );
+    c.add_partitions("other", 1001, 0, &[tp("a", 0)], 0)
+        .unwrap();
+    c.end_txn("other", 1001, 0, true, 0).unwrap();
+    c.take_effects();
+    assert_eq!(c.unload_where(|id| id == "tx"), 1);
+    assert!(c.describe("tx").is_none());
+    assert!(c.describe("other").is_some());
+    assert!(!c.has_effects());
+    c.finish_loading_where(0, |id| id == "tx");
+    assert!(!c.has_effects(), "nothing of \"tx\" was in progress");
+    c.finish_loading_where(0, |id| id == "other");
+    let fx = c.take_effects();
+    assert_eq!(fx.markers.len(), 1);
+    assert_eq!(fx.markers[0].transactional_id, "other");
+}

@@ -9,6 +9,12 @@
 //! it completed) are released only after that append is fsynced, like an `acks=all`
 //! produce. On start-up a loader thread replays every partition; until it is done group
 //! APIs answer COORDINATOR_LOAD_IN_PROGRESS.
+//!
+//! In a cluster (the registry driven by the metadata log) a group is served only where its
+//! `__consumer_offsets` partition's leader is ([`crate::coordinator_shards`]): nothing is
+//! loaded at start; [`GroupDriver::on_become_leader`] replays one partition's groups into
+//! the coordinator and [`GroupDriver::on_resign`] forgets them. Other groups answer
+//! NOT_COORDINATOR ([`GroupDriver::coordinator_error`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +37,7 @@ use tracing::{info, warn};
 use crate::broker::{Broker, now_ms};
 use crate::broker_config::BrokerConfig;
 use crate::coordinator_log::{Appended, CoordinatorBatches};
+use crate::coordinator_shards::CoordinatorShards;
 use crate::partition::Partition;
 use crate::topics::{NewTopic, Topic, TopicError, TopicRegistry};
 
@@ -207,6 +214,8 @@ pub struct GroupDriver {
     loaded: AtomicBool,
     timer_started: AtomicBool,
     stopped: AtomicBool,
+    /// The `__consumer_offsets` partitions served here. Lock order: `state`, then this.
+    shards: Mutex<CoordinatorShards>,
 }
 
 impl GroupDriver {
@@ -233,7 +242,119 @@ impl GroupDriver {
             loaded: AtomicBool::new(false),
             timer_started: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            shards: Mutex::new(CoordinatorShards::all()),
         }
+    }
+
+    /// Why this node does not serve `group_id` now, as Kafka's group coordinator answers:
+    /// COORDINATOR_LOAD_IN_PROGRESS while its partition loads, NOT_COORDINATOR if another
+    /// node leads its partition. `None`: serve it.
+    pub fn coordinator_error(&self, broker: &Broker, group_id: &str) -> Option<ErrorCode> {
+        if !self.is_loaded() {
+            return Some(ErrorCode::CoordinatorLoadInProgress);
+        }
+        let shards = self.shards.lock();
+        if shards.is_all() {
+            return None;
+        }
+        let Some(count) = offsets_partition_count(broker) else {
+            return Some(ErrorCode::NotCoordinator);
+        };
+        shards.status(offsets_partition_for(group_id, count)).err()
+    }
+
+    /// Why ListGroups cannot list now: some partition led here is still loading (Kafka's
+    /// read-all operations fail on a loading shard and skip the ones not led here).
+    pub fn list_error(&self) -> Option<ErrorCode> {
+        (!self.is_loaded() || self.shards.lock().any_loading())
+            .then_some(ErrorCode::CoordinatorLoadInProgress)
+    }
+
+    /// This node now leads `__consumer_offsets`-`partition` at `epoch`: its groups are
+    /// replayed on a thread of their own (COORDINATOR_LOAD_IN_PROGRESS meanwhile), then
+    /// served. Nothing happens on a single node (everything is led and loaded at start) or
+    /// if the partition is already led at this epoch.
+    pub fn on_become_leader(self: &Arc<Self>, broker: &Arc<Broker>, partition: i32, epoch: i32) {
+        let Some(load) = self.shards.lock().begin_load(partition, epoch) else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.ensure_timer(broker);
+        }
+        let (me, for_thread) = (self.clone(), broker.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("arus-group-load-{partition}"))
+            .spawn(move || me.load_partition(&for_thread, partition, epoch, load));
+        if let Err(e) = spawned {
+            warn!(error = %e, partition, "cannot start a group loader thread; loading inline");
+            self.load_partition(broker, partition, epoch, load);
+        }
+    }
+
+    /// This node no longer leads `__consumer_offsets`-`partition`: its groups are forgotten
+    /// (the new leader replays them) and pending JoinGroup/SyncGroup answers are
+    /// NOT_COORDINATOR, as Kafka's `onUnloaded`.
+    pub fn on_resign(&self, broker: &Broker, partition: i32) {
+        // Under the state lock: a load of this partition either finished before (and is
+        // unloaded here) or starts after and finds it resigned.
+        let mut st = self.state.lock();
+        if !self.shards.lock().resign(partition) {
+            return;
+        }
+        let count = offsets_partition_count(broker);
+        let mine = |g: &str| count.is_none_or(|n| offsets_partition_for(g, n) == partition);
+        let groups = unload(&mut st, &mine);
+        drop(st);
+        self.wake.notify_one();
+        info!(
+            partition,
+            groups, "unloaded the groups of a __consumer_offsets partition no longer led here"
+        );
+    }
+
+    /// Replays one led partition (see [`GroupDriver::on_become_leader`]).
+    fn load_partition(&self, broker: &Broker, partition: i32, epoch: i32, load: u64) {
+        let started = std::time::Instant::now();
+        let mut st = self.state.lock();
+        if !self.shards.lock().is_loading(partition, load) {
+            return;
+        }
+        let now = now_ms();
+        let topic = broker.topics.get(OFFSETS_TOPIC);
+        let count = topic.as_ref().map_or(1, |t| t.partition_count().max(1));
+        let mine = |g: &str| offsets_partition_for(g, count) == partition;
+        let Some(p) = topic.as_ref().and_then(|t| t.partition(partition)) else {
+            // Serving its groups from nothing would lose their offsets: not coordinated.
+            warn!(
+                partition,
+                "cannot load a led __consumer_offsets partition: no local replica"
+            );
+            self.shards.lock().resign(partition);
+            return;
+        };
+        // A previous load of this partition (an older epoch) may have left its groups.
+        unload(&mut st, &mine);
+        let records = replay_partition(&p, count, &mut st);
+        st.coord.finish_loading_where(now, mine);
+        st.consumer.on_loaded_where(now, mine);
+        // As at start-up: loading completes no deferred answer.
+        let _ = st.coord.take_effects();
+        self.shards.lock().finish_load(partition, load);
+        drop(st);
+        self.wake.notify_one();
+        info!(
+            partition,
+            epoch,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded the groups of a __consumer_offsets partition"
+        );
+    }
+
+    /// Whether `partition` of `__consumer_offsets` is served here (every partition on a
+    /// single node).
+    fn serves_partition(&self, partition: i32) -> bool {
+        self.shards.lock().status(partition).is_ok()
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -255,7 +376,12 @@ impl GroupDriver {
         if tokio::runtime::Handle::try_current().is_ok() {
             self.ensure_timer(broker);
         }
-        let Some(topic) = broker.topics.get(OFFSETS_TOPIC) else {
+        if broker.topics.is_driven() {
+            // A cluster member: nothing is led before the metadata says so.
+            *self.shards.lock() = CoordinatorShards::led();
+        }
+        let topic = broker.topics.get(OFFSETS_TOPIC);
+        let Some(topic) = topic.filter(|_| self.shards.lock().is_all()) else {
             let mut st = self.state.lock();
             st.coord.finish_loading(now_ms());
             st.consumer.on_loaded(now_ms());
@@ -643,7 +769,10 @@ fn reload(broker: &Broker, st: &mut State, now: i64, why: &str) {
     if let Some(topic) = broker.topics.get(OFFSETS_TOPIC) {
         let count = topic.partition_count();
         for p in topic.partitions() {
-            n += replay_partition(&p, count, st);
+            // Partitions still loading are replayed by their loader, which waits for us.
+            if broker.groups.serves_partition(p.index) {
+                n += replay_partition(&p, count, st);
+            }
         }
     }
     st.coord.finish_loading(now);
@@ -656,6 +785,36 @@ fn reload(broker: &Broker, st: &mut State, now: i64, why: &str) {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "{why}; reloaded the group state from the log"
     );
+}
+
+/// How many partitions `__consumer_offsets` has, if it exists.
+fn offsets_partition_count(broker: &Broker) -> Option<i32> {
+    broker
+        .topics
+        .get(OFFSETS_TOPIC)
+        .map(|t| t.partition_count())
+        .filter(|&n| n > 0)
+}
+
+/// Forgets the groups `mine` selects in both coordinators; deferred JoinGroup/SyncGroup
+/// answers of theirs go out at once with NOT_COORDINATOR. Returns how many groups.
+fn unload(st: &mut State, mine: &impl Fn(&str) -> bool) -> usize {
+    let n = st.coord.unload_where(mine) + st.consumer.unload_where(mine);
+    for c in st.coord.take_effects().completions {
+        match c {
+            Completion::Join(t, r) => {
+                if let Some(Waiter::Join(tx)) = st.waiters.remove(&t) {
+                    let _ = tx.send(r);
+                }
+            }
+            Completion::Sync(t, r) => {
+                if let Some(Waiter::Sync(tx)) = st.waiters.remove(&t) {
+                    let _ = tx.send(r);
+                }
+            }
+        }
+    }
+    n
 }
 
 /// The marker type in a control record's key (`version: i16, type: i16`; 0 abort, 1 commit).

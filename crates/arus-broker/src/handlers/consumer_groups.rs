@@ -15,7 +15,6 @@ use arus_protocol::messages::{
 use tracing::warn;
 
 use crate::Broker;
-use crate::cluster::coordinators::{self, Coordinator, NOT_COORDINATOR_MESSAGE};
 use crate::groups::RegistryMetadata;
 
 /// Kafka's `AclEntry.supportedOperations(GROUP)` without an authorizer: READ, DELETE,
@@ -38,6 +37,13 @@ fn consumer_protocol_enabled(broker: &Broker) -> bool {
 /// The message of Kafka's `UnsupportedVersionException` for `Errors.UNSUPPORTED_VERSION`.
 const UNSUPPORTED_VERSION_MESSAGE: &str = "The version of API is not supported.";
 
+/// KIP-848 responses carry the exception's message: Kafka's coordinator runtime throws
+/// NOT_COORDINATOR with its default one (loading is answered without a message, as at
+/// start-up).
+fn not_coordinator_message(code: ErrorCode) -> Option<String> {
+    (code == ErrorCode::NotCoordinator).then(|| "This is not the correct coordinator.".to_string())
+}
+
 pub async fn heartbeat(
     broker: &Arc<Broker>,
     r: ConsumerGroupHeartbeatRequest,
@@ -53,11 +59,8 @@ pub async fn heartbeat(
         );
     }
     let driver = broker.groups.clone();
-    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
-        return error(code, Some(NOT_COORDINATOR_MESSAGE.into()));
-    }
-    if !driver.is_loaded() {
-        return error(ErrorCode::CoordinatorLoadInProgress, None);
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
+        return error(code, not_coordinator_message(code));
     }
     let ctx = HeartbeatContext {
         client_id,
@@ -150,15 +153,17 @@ pub fn describe(
         resp
     });
     for g in &mut resp.groups {
-        if !coordinators::coordinates(broker, Coordinator::Group, &g.group_id) {
+        // A group whose partition another node leads is not this node's to describe.
+        if let Some(code) = driver.coordinator_error(broker, &g.group_id) {
             *g = DescribedGroup {
-                error_code: ErrorCode::NotCoordinator.code(),
-                error_message: Some(NOT_COORDINATOR_MESSAGE.into()),
+                error_code: code.code(),
+                error_message: not_coordinator_message(code),
                 group_id: std::mem::take(&mut g.group_id),
                 authorized_operations: i32::MIN,
                 ..Default::default()
             };
-        } else if g.error_code == 0 {
+        }
+        if g.error_code == 0 {
             g.authorized_operations = ops;
         }
     }

@@ -65,11 +65,8 @@ pub async fn join_group(
     client_host: &str,
 ) -> JoinGroupResponse {
     let driver = broker.groups.clone();
-    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return join_failed(code, &r.member_id, version);
-    }
-    if !driver.is_loaded() {
-        return join_failed(ErrorCode::CoordinatorLoadInProgress, &r.member_id, version);
     }
     let params = JoinParams {
         group_id: r.group_id,
@@ -147,15 +144,9 @@ pub async fn sync_group(
     version: i16,
 ) -> SyncGroupResponse {
     let driver = broker.groups.clone();
-    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return SyncGroupResponse {
             error_code: code.code(),
-            ..Default::default()
-        };
-    }
-    if !driver.is_loaded() {
-        return SyncGroupResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
             ..Default::default()
         };
     }
@@ -199,15 +190,9 @@ pub async fn sync_group(
 
 pub fn heartbeat(broker: &Arc<Broker>, r: HeartbeatRequest, version: i16) -> HeartbeatResponse {
     let driver = broker.groups.clone();
-    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return HeartbeatResponse {
             error_code: code.code(),
-            ..Default::default()
-        };
-    }
-    if !driver.is_loaded() {
-        return HeartbeatResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
             ..Default::default()
         };
     }
@@ -249,15 +234,9 @@ pub async fn leave_group(
     version: i16,
 ) -> LeaveGroupResponse {
     let driver = broker.groups.clone();
-    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return LeaveGroupResponse {
             error_code: code.code(),
-            ..Default::default()
-        };
-    }
-    if !driver.is_loaded() {
-        return LeaveGroupResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
             ..Default::default()
         };
     }
@@ -322,21 +301,14 @@ pub fn describe_groups(
     version: i16,
 ) -> DescribeGroupsResponse {
     let driver = &broker.groups;
-    let loaded = driver.is_loaded();
     let ops = group_authorized_operations(version >= 3 && r.include_authorized_operations);
     let groups = r
         .groups
         .iter()
         .map(|id| {
-            let mut g = if let Err(code) = coordinators::check(broker, Coordinator::Group, id) {
+            let mut g = if let Some(code) = driver.coordinator_error(broker, id) {
                 DescribedGroup {
                     error_code: code.code(),
-                    group_id: id.clone(),
-                    ..Default::default()
-                }
-            } else if !loaded {
-                DescribedGroup {
-                    error_code: ErrorCode::CoordinatorLoadInProgress.code(),
                     group_id: id.clone(),
                     ..Default::default()
                 }
@@ -373,9 +345,9 @@ pub fn describe_groups(
 
 pub fn list_groups(broker: &Arc<Broker>, r: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let driver = &broker.groups;
-    if !driver.is_loaded() {
+    if let Some(code) = driver.list_error() {
         return ListGroupsResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
+            error_code: code.code(),
             ..Default::default()
         };
     }
@@ -460,18 +432,19 @@ pub async fn delete_groups(broker: &Arc<Broker>, r: DeleteGroupsRequest) -> Dele
             ..Default::default()
         };
     }
-    let here: Vec<bool> = r
+    // Groups whose partition another node leads (or is loading) are not touched.
+    let refused: Vec<Option<ErrorCode>> = r
         .groups_names
         .iter()
-        .map(|id| coordinators::coordinates(broker, Coordinator::Group, id))
+        .map(|id| driver.coordinator_error(broker, id))
         .collect();
     let (codes, after) = driver.locked_groups(broker, |g, now| {
         r.groups_names
             .iter()
-            .zip(&here)
-            .map(|(id, here)| {
-                if !here {
-                    return ErrorCode::NotCoordinator;
+            .zip(&refused)
+            .map(|(id, refused)| {
+                if let Some(code) = refused {
+                    return *code;
                 }
                 if !g.consumer.contains(id) {
                     return g.classic.delete_groups(std::slice::from_ref(id), now)[0];

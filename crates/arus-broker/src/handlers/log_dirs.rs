@@ -181,17 +181,21 @@ fn alter_one(broker: &Arc<Broker>, path: &str, topic: &str, index: i32) -> Error
         );
         return ErrorCode::KafkaStorageError;
     }
-    let partition = broker.topics.get(topic).and_then(|t| t.partition(index));
-    let Some(partition) = partition else {
+    let known = broker.topics.get(topic);
+    let Some(partition) = known.as_ref().and_then(|t| t.partition(index)) else {
         warn!(
             topic,
             partition = index,
             "Unable to alter log dirs: This server does not host this topic-partition."
         );
         // Kafka answers REPLICA_NOT_AVAILABLE for a partition the metadata knows but this
-        // broker does not host, which cannot happen on one node; one the metadata does not
-        // know is UNKNOWN_TOPIC_OR_PARTITION (checked against Kafka 4.4).
-        return ErrorCode::UnknownTopicOrPartition;
+        // broker does not host; one the metadata does not know is
+        // UNKNOWN_TOPIC_OR_PARTITION (checked against Kafka 4.4).
+        return if known.is_some_and(|t| t.has_partition(index)) {
+            ErrorCode::ReplicaNotAvailable
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        };
     };
     if !partition.is_online() {
         warn!(

@@ -27,7 +27,6 @@ use arus_protocol::messages::{
 use arus_protocol::{ErrorCode, Uuid};
 
 use crate::Broker;
-use crate::cluster::coordinators::{self, Coordinator};
 use crate::groups::{PersistError, offsets_topic};
 
 /// The name a request's topic row stands for. From OffsetCommit v10, OffsetFetch v10 and
@@ -50,7 +49,7 @@ fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker
         .topics
         .get(topic)
-        .is_some_and(|t| t.partition(partition).is_some())
+        .is_some_and(|t| t.has_partition(partition))
 }
 
 /// Per topic (name as resolved, id as asked): each partition with the error decided before
@@ -143,10 +142,7 @@ pub async fn commit(
     version: i16,
 ) -> OffsetCommitResponse {
     let driver = broker.groups.clone();
-    let early = match coordinators::check(broker, Coordinator::Group, &r.group_id) {
-        Err(code) => Some(code),
-        Ok(()) => (!driver.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress),
-    };
+    let early = driver.coordinator_error(broker, &r.group_id);
     let CommitPlan {
         rows: plan,
         partitions,
@@ -249,10 +245,8 @@ pub async fn txn_commit(
 ) -> TxnOffsetCommitResponse {
     let driver = broker.groups.clone();
     let mut early: Option<ErrorCode> = None;
-    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         early = Some(code);
-    } else if !driver.is_loaded() {
-        early = Some(ErrorCode::CoordinatorLoadInProgress);
     } else {
         match offsets_topic(broker) {
             Ok(topic) => {
@@ -397,15 +391,6 @@ fn reported(e: Option<OffsetEntry>) -> (i64, i32, String) {
 
 pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let driver = &broker.groups;
-    let loaded = driver.is_loaded();
-    // Why a group's offsets cannot be read here, if they cannot.
-    let unavailable = |group_id: &str| {
-        if let Err(code) = coordinators::check(broker, Coordinator::Group, group_id) {
-            Some(code)
-        } else {
-            (!loaded).then_some(ErrorCode::CoordinatorLoadInProgress)
-        }
-    };
     // KIP-447: with `require_stable`, a partition with a pending transactional commit is
     // UNSTABLE_OFFSET_COMMIT (retriable) instead of a possibly stale offset.
     let require_stable = version >= 7 && r.require_stable;
@@ -417,7 +402,7 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
             .groups
             .into_iter()
             .map(|g| {
-                if let Some(code) = unavailable(&g.group_id) {
+                if let Some(code) = driver.coordinator_error(broker, &g.group_id) {
                     return OffsetFetchResponseGroup {
                         group_id: g.group_id,
                         error_code: code.code(),
@@ -538,7 +523,7 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
             ..Default::default()
         };
     }
-    if let Some(code) = unavailable(&r.group_id) {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         // v2+ carries a top-level error; older versions report it per partition.
         let code = code.code();
         return OffsetFetchResponse {
@@ -610,15 +595,9 @@ pub fn fetch(broker: &Arc<Broker>, r: OffsetFetchRequest, version: i16) -> Offse
 
 pub async fn delete(broker: &Arc<Broker>, r: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let driver = broker.groups.clone();
-    if let Err(code) = coordinators::check(broker, Coordinator::Group, &r.group_id) {
+    if let Some(code) = driver.coordinator_error(broker, &r.group_id) {
         return OffsetDeleteResponse {
             error_code: code.code(),
-            ..Default::default()
-        };
-    }
-    if !driver.is_loaded() {
-        return OffsetDeleteResponse {
-            error_code: ErrorCode::CoordinatorLoadInProgress.code(),
             ..Default::default()
         };
     }

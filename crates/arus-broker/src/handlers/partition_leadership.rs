@@ -92,7 +92,7 @@ pub fn elect_leaders(broker: &Broker, request: ElectLeadersRequest) -> ElectLead
                                 ErrorCode::UnknownTopicOrPartition,
                                 format!("No such topic as {}", t.topic),
                             ),
-                            Some(topic) if topic.partition(p).is_none() => (
+                            Some(topic) if !topic.has_partition(p) => (
                                 ErrorCode::UnknownTopicOrPartition,
                                 format!("No such partition as {}-{p}", t.topic),
                             ),
@@ -171,7 +171,7 @@ pub fn alter_reassignments(
                             ErrorCode::UnknownTopicOrPartition,
                             Some(format!("Unable to find a topic named {}.", t.name)),
                         )),
-                        (Some(topic), _) if topic.partition(index).is_none() => Err((
+                        (Some(topic), _) if !topic.has_partition(index) => Err((
                             ErrorCode::UnknownTopicOrPartition,
                             Some(format!("Unable to find partition {}:{index}.", t.name)),
                         )),

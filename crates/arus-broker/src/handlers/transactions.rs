@@ -38,7 +38,6 @@ use tracing::debug;
 
 use crate::Broker;
 use crate::cluster::coordinators::{self, Coordinator};
-use crate::cluster::{Access, serve_local};
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
 use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
 
@@ -61,13 +60,9 @@ fn for_version(code: ErrorCode, version: i16, fenced_since: i16) -> ErrorCode {
     }
 }
 
-/// Why `transactional_id` cannot be served here, if it cannot: another node coordinates it
-/// (NOT_COORDINATOR), or the transaction state is still loading.
+/// Why `transactional_id` is not served here now (loading, or led elsewhere).
 fn not_ready(broker: &Broker, transactional_id: &str) -> Option<ErrorCode> {
-    if let Err(code) = coordinators::check(broker, Coordinator::Transaction, transactional_id) {
-        return Some(code);
-    }
-    (!broker.txns.is_loaded()).then_some(ErrorCode::CoordinatorLoadInProgress)
+    broker.txns.coordinator_error(broker, transactional_id)
 }
 
 pub async fn init_producer_id(
@@ -130,7 +125,7 @@ fn check_partitions(
                 topic: t.name.clone(),
                 partition: p,
             };
-            if topic.as_ref().and_then(|t| t.partition(p)).is_some() {
+            if topic.as_ref().is_some_and(|t| t.has_partition(p)) {
                 ok.push(tp);
             } else {
                 unknown.insert(tp);
@@ -417,8 +412,7 @@ pub fn describe(broker: &Broker, r: DescribeTransactionsRequest) -> DescribeTran
 }
 
 pub fn list(broker: &Broker, r: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
-    if !broker.txns.is_loaded() {
-        let code = ErrorCode::CoordinatorLoadInProgress;
+    if let Some(code) = broker.txns.list_error() {
         return ListTransactionsResponse {
             error_code: code.code(),
             ..Default::default()
@@ -482,7 +476,6 @@ pub fn describe_producers(
     broker: &Broker,
     r: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
-    let view = broker.cluster.current();
     DescribeProducersResponse {
         topics: r
             .topics
@@ -494,37 +487,27 @@ pub fn describe_producers(
                         .partition_indexes
                         .into_iter()
                         .map(|index| {
-                            let unknown = || PartitionResponse {
-                                partition_index: index,
-                                error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                                error_message: Some(
-                                    "This server does not host this topic-partition.".into(),
-                                ),
-                                ..Default::default()
-                            };
-                            let Some(t) = topic.as_ref() else {
-                                return unknown();
-                            };
-                            // Kafka's `Partition.activeProducerState`: any replica with a log
-                            // here answers; without one, NOT_LEADER_OR_FOLLOWER.
-                            let local = t.partition(index);
-                            let p = match serve_local(
-                                &view,
-                                t.id,
-                                index,
-                                local,
-                                None,
-                                Access::AnyReplica,
-                            ) {
-                                Ok(p) => p,
-                                Err(ErrorCode::UnknownTopicOrPartition) => return unknown(),
-                                Err(code) => {
-                                    return PartitionResponse {
-                                        partition_index: index,
-                                        error_code: code.code(),
-                                        ..Default::default()
-                                    };
-                                }
+                            // Kafka's `Partition.activeProducerState`: any local replica
+                            // answers; a partition without one here is NOT_LEADER_OR_FOLLOWER
+                            // (no message), not unknown.
+                            let local = topic.as_ref().and_then(|t| t.partition(index));
+                            let exists = topic.as_ref().is_some_and(|t| t.has_partition(index));
+                            if exists && local.is_none() {
+                                return PartitionResponse {
+                                    partition_index: index,
+                                    error_code: ErrorCode::NotLeaderOrFollower.code(),
+                                    ..Default::default()
+                                };
+                            }
+                            let Some(p) = local else {
+                                return PartitionResponse {
+                                    partition_index: index,
+                                    error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                                    error_message: Some(
+                                        "This server does not host this topic-partition.".into(),
+                                    ),
+                                    ..Default::default()
+                                };
                             };
                             PartitionResponse {
                                 partition_index: index,

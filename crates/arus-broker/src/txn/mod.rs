@@ -14,6 +14,12 @@
 //! repaired at start-up: the loader finds the transaction still in a Prepare state and
 //! writes its markers again (a repeated marker is harmless to the partitions).
 //!
+//! In a cluster (the registry driven by the metadata log) a transactional id is served only
+//! where its `__transaction_state` partition's leader is ([`crate::coordinator_shards`]):
+//! [`TxnDriver::on_become_leader`] replays one partition (and resends the markers of the
+//! commits and aborts it finds in progress), [`TxnDriver::on_resign`] forgets its ids;
+//! others answer NOT_COORDINATOR ([`TxnDriver::coordinator_error`]).
+//!
 //! Unlike Kafka (where EndTxn answers once the Prepare record is replicated), EndTxn here
 //! answers once the markers are durable: the marker round trip is local and short, and a
 //! producer that starts its next transaction at once then finds the previous one complete
@@ -40,6 +46,7 @@ use tracing::{info, warn};
 use crate::broker::{Broker, now_ms};
 use crate::broker_config::BrokerConfig;
 use crate::coordinator_log::{Appended, CoordinatorBatches};
+use crate::coordinator_shards::CoordinatorShards;
 use crate::groups::{OFFSETS_TOPIC, PersistError};
 use crate::partition::Partition;
 use crate::topics::{NewTopic, Topic, TopicError};
@@ -103,6 +110,8 @@ pub struct TxnDriver {
     producer_id_expiration_check_ms: i64,
     /// See [`TxnDriver::produce_order`].
     produce_order: [tokio::sync::Mutex<()>; PRODUCE_ORDER_SHARDS],
+    /// The `__transaction_state` partitions served here. Lock order: `state`, then this.
+    shards: Mutex<CoordinatorShards>,
 }
 
 impl TxnDriver {
@@ -132,7 +141,111 @@ impl TxnDriver {
             config: config.clone(),
             producer_id_expiration_check_ms: config.producer_id_expiration_check_interval_ms,
             produce_order: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+            shards: Mutex::new(CoordinatorShards::all()),
         })
+    }
+
+    /// Why this node does not serve `transactional_id` now, as Kafka's transaction
+    /// coordinator answers: COORDINATOR_LOAD_IN_PROGRESS while its partition loads,
+    /// NOT_COORDINATOR if another node leads it. `None`: serve it.
+    pub fn coordinator_error(&self, broker: &Broker, transactional_id: &str) -> Option<ErrorCode> {
+        if !self.is_loaded() {
+            return Some(ErrorCode::CoordinatorLoadInProgress);
+        }
+        let shards = self.shards.lock();
+        if shards.is_all() {
+            return None;
+        }
+        let Some(count) = state_partition_count(broker) else {
+            return Some(ErrorCode::NotCoordinator);
+        };
+        shards
+            .status(transaction_partition_for(transactional_id, count))
+            .err()
+    }
+
+    /// Why ListTransactions cannot list now: a partition led here is still loading
+    /// (Kafka's `TransactionStateManager.listTransactionStates`).
+    pub fn list_error(&self) -> Option<ErrorCode> {
+        (!self.is_loaded() || self.shards.lock().any_loading())
+            .then_some(ErrorCode::CoordinatorLoadInProgress)
+    }
+
+    /// This node now leads `__transaction_state`-`partition` at `epoch`: its transactions are
+    /// replayed on a thread of their own (COORDINATOR_LOAD_IN_PROGRESS meanwhile), then
+    /// served; commits and aborts found in progress get their markers again. Nothing happens
+    /// on a single node or if the partition is already led at this epoch.
+    pub fn on_become_leader(self: &Arc<Self>, broker: &Arc<Broker>, partition: i32, epoch: i32) {
+        let Some(load) = self.shards.lock().begin_load(partition, epoch) else {
+            return;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.ensure_timer(broker);
+        }
+        let (me, for_thread) = (self.clone(), broker.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("arus-txn-load-{partition}"))
+            .spawn(move || me.load_partition(&for_thread, partition, epoch, load));
+        if let Err(e) = spawned {
+            warn!(error = %e, partition, "cannot start a transaction loader thread; loading inline");
+            self.load_partition(broker, partition, epoch, load);
+        }
+    }
+
+    /// This node no longer leads `__transaction_state`-`partition`: its transactional ids
+    /// are forgotten (the new leader replays them and finishes what was in progress).
+    pub fn on_resign(&self, broker: &Broker, partition: i32) {
+        // Under the state lock: a load of this partition either finished before (and is
+        // unloaded here) or starts after and finds it resigned.
+        let mut st = self.state.lock();
+        if !self.shards.lock().resign(partition) {
+            return;
+        }
+        let count = state_partition_count(broker);
+        let ids = st
+            .coord
+            .unload_where(|id| count.is_none_or(|n| transaction_partition_for(id, n) == partition));
+        drop(st);
+        self.wake.notify_one();
+        info!(
+            partition,
+            ids, "unloaded the transactions of a __transaction_state partition no longer led here"
+        );
+    }
+
+    fn load_partition(&self, broker: &Broker, partition: i32, epoch: i32, load: u64) {
+        let started = std::time::Instant::now();
+        let mut st = self.state.lock();
+        if !self.shards.lock().is_loading(partition, load) {
+            return;
+        }
+        let topic = broker.topics.get(TRANSACTION_STATE_TOPIC);
+        let count = topic.as_ref().map_or(1, |t| t.partition_count().max(1));
+        let mine = |id: &str| transaction_partition_for(id, count) == partition;
+        let Some(p) = topic.as_ref().and_then(|t| t.partition(partition)) else {
+            // Serving its ids from nothing would forget their transactions: not coordinated.
+            warn!(
+                partition,
+                "cannot load a led __transaction_state partition: no local replica"
+            );
+            self.shards.lock().resign(partition);
+            return;
+        };
+        st.coord.unload_where(mine);
+        let records = replay_partition(&p, &mut st.coord);
+        // Transactions left in a Prepare state get their markers again: the timer picks
+        // these effects up on its next pass.
+        st.coord.finish_loading_where(now_ms(), mine);
+        self.shards.lock().finish_load(partition, load);
+        drop(st);
+        self.wake.notify_one();
+        info!(
+            partition,
+            epoch,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "loaded the transactions of a __transaction_state partition"
+        );
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -152,7 +265,12 @@ impl TxnDriver {
         if tokio::runtime::Handle::try_current().is_ok() {
             self.ensure_timer(broker);
         }
-        let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) else {
+        if broker.topics.is_driven() {
+            // A cluster member: nothing is led before the metadata says so.
+            *self.shards.lock() = CoordinatorShards::led();
+        }
+        let topic = broker.topics.get(TRANSACTION_STATE_TOPIC);
+        let Some(topic) = topic.filter(|_| self.shards.lock().is_all()) else {
             self.state.lock().coord.finish_loading(now_ms());
             self.loaded.store(true, Ordering::Release);
             return;
@@ -218,9 +336,13 @@ impl TxnDriver {
             }
             let deadline = {
                 let st = self.state.lock();
-                st.coord
-                    .next_deadline()
-                    .min(st.next_producer_expiry_ms)
+                // Effects a partition's load left (markers to resend) are due at once.
+                let due = if st.coord.has_effects() {
+                    0
+                } else {
+                    st.coord.next_deadline()
+                };
+                due.min(st.next_producer_expiry_ms)
                     .max(st.timer_quiet_until_ms)
             };
             let now = now_ms();
@@ -363,6 +485,10 @@ impl TxnDriver {
             };
             match id {
                 None => ErrorCode::InvalidProducerIdMapping,
+                // Adding through a coordinator on another node (Kafka's
+                // AddPartitionsToTxnManager) is not built: NOT_COORDINATOR, retriable for
+                // the producer as NOT_ENOUGH_REPLICAS below.
+                Some(id) if let Some(code) = self.coordinator_error(broker, &id) => code,
                 Some(id) => {
                     let (result, after) = self.locked(broker, |c, _, now| {
                         c.add_partitions_for(&id, producer_id, producer_epoch, partitions, 2, now)
@@ -488,7 +614,10 @@ impl TxnDriver {
         let mut n = 0;
         if let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) {
             for p in topic.partitions() {
-                n += replay_partition(&p, &mut st.coord);
+                // Partitions still loading are replayed by their loader, which waits for us.
+                if self.shards.lock().status(p.index).is_ok() {
+                    n += replay_partition(&p, &mut st.coord);
+                }
             }
         }
         st.coord.finish_loading(now);
@@ -558,7 +687,7 @@ fn marker_task(
                     // succeeds: the transaction must complete once space returns, without
                     // a restart. Only a broker shutdown ends the retries (the next start
                     // resends the markers of a transaction left in its Prepare state).
-                    Err(MarkerError::Storage(e)) => {
+                    Err(MarkerError::Storage(e) | MarkerError::NotLocal(e)) => {
                         if driver.stopped.load(Ordering::Acquire) {
                             return;
                         }
@@ -594,6 +723,8 @@ enum MarkerError {
     Rejected(String),
     #[error("{0}")]
     Storage(String),
+    #[error("{0}")]
+    NotLocal(String),
 }
 
 /// Appends one marker; `None` when the partition no longer exists.
@@ -607,6 +738,18 @@ fn write_marker(
         arus_log::LogError::Producer(p) => MarkerError::Rejected(p.to_string()),
         other => MarkerError::Storage(other.to_string()),
     };
+    // A partition led by another node would need a WriteTxnMarkers request to its leader
+    // (Kafka's marker channel), which is not built: the transaction stays in its Prepare
+    // state and the marker is retried, rather than completing without the marker.
+    if let Some(t) = broker.topics.get(&tp.topic)
+        && t.has_partition(tp.partition)
+        && !t.partition(tp.partition).is_some_and(|p| p.is_leader())
+    {
+        return Err(MarkerError::NotLocal(format!(
+            "{}-{} is not led by this node; markers to other brokers are not built yet",
+            tp.topic, tp.partition
+        )));
+    }
     if tp.topic == OFFSETS_TOPIC {
         return broker
             .groups
@@ -630,6 +773,15 @@ fn write_marker(
         )
         .map_err(classify)?;
     Ok(Some((partition, info.last_offset + 1)))
+}
+
+/// How many partitions `__transaction_state` has, if it exists.
+fn state_partition_count(broker: &Broker) -> Option<i32> {
+    broker
+        .topics
+        .get(TRANSACTION_STATE_TOPIC)
+        .map(|t| t.partition_count())
+        .filter(|&n| n > 0)
 }
 
 /// `__transaction_state`, created on first use with Kafka's settings for it.

@@ -1163,8 +1163,14 @@ impl ConsumerGroups {
     /// session timeout for every member, a rebalance timeout for members with partitions
     /// to revoke.
     pub fn on_loaded(&mut self, now_ms: i64) {
-        self.timers.clear();
-        for (gid, g) in &self.groups {
+        self.on_loaded_where(now_ms, |_| true);
+    }
+
+    /// [`ConsumerGroups::on_loaded`] for the groups `loaded` selects (one
+    /// `__consumer_offsets` partition's); the other groups' timers run on.
+    pub fn on_loaded_where(&mut self, now_ms: i64, loaded: impl Fn(&str) -> bool) {
+        self.timers.retain(|(gid, _), _| !loaded(gid));
+        for (gid, g) in self.groups.iter().filter(|(gid, _)| loaded(gid)) {
             for (mid, m) in &g.members {
                 let t = MemberTimers {
                     session_deadline: Some(now_ms + i64::from(self.session_timeout_ms(gid))),
@@ -1178,6 +1184,16 @@ impl ConsumerGroups {
                 self.timers.insert((gid.clone(), mid.clone()), t);
             }
         }
+    }
+
+    /// Forgets the groups `unloaded` selects and their timers: this node no longer
+    /// coordinates their `__consumer_offsets` partition (Kafka's `onUnloaded`; members
+    /// heartbeating here then hear NOT_COORDINATOR). Returns how many were unloaded.
+    pub fn unload_where(&mut self, unloaded: impl Fn(&str) -> bool) -> usize {
+        let before = self.groups.len();
+        self.groups.retain(|gid, _| !unloaded(gid));
+        self.timers.retain(|(gid, _), _| !unloaded(gid));
+        before - self.groups.len()
     }
 
     /// Deletes an empty group (DeleteGroups, or offsets expiry of an empty group): returns
