@@ -145,6 +145,9 @@ pub struct Broker {
     dir_locks: Mutex<Vec<crate::dir_lock::DirLock>>,
     /// The log directories (JBOD): placement, moves, failures.
     pub log_dirs: Arc<crate::log_dirs::LogDirs>,
+    /// In a cluster, the way to the active controller (set once after open, see
+    /// [`Broker::set_controller_channel`]); unset, this broker decides admin requests itself.
+    pub(crate) controller: std::sync::OnceLock<crate::forwarding::ControllerLink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +233,7 @@ impl Broker {
             telemetry,
             dir_locks: Mutex::new(dir_locks),
             log_dirs,
+            controller: std::sync::OnceLock::new(),
         });
         broker
             .txns
@@ -291,6 +295,11 @@ impl Broker {
         let client_host = || peer.map(|ip| format!("/{ip}")).unwrap_or_default();
         let version = header.request_api_version;
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
+        // In a cluster the controller decides admin requests (docs/cluster.md, step 5).
+        let request = match crate::forwarding::forward_if_clustered(self, request, version).await {
+            Ok(outcome) => return outcome,
+            Err(local) => local,
+        };
         match request {
             Request::ApiVersions(r) => {
                 let me = handlers::api_versions::Identity {
