@@ -337,6 +337,11 @@ impl TxnDriver {
     }
 
     /// The finalized `transaction.version` changed (or was read at start).
+    /// The `transaction.version` the coordinator serves.
+    pub fn transaction_version(&self) -> i16 {
+        self.state.lock().coord.server_transaction_version()
+    }
+
     pub fn set_transaction_version(&self, level: i16) {
         self.state
             .lock()
