@@ -458,10 +458,11 @@ async fn a_controller_timeout_is_request_timed_out_per_topic_and_resource() {
         .0,
         ErrorCode::RequestTimedOut.code()
     );
-    let forwarded = fake.forwarded.lock().unwrap();
-    assert_eq!(forwarded.last().unwrap().2, Duration::from_millis(4321));
-    assert_eq!(forwarded[0].2, Duration::from_millis(500));
-    drop(forwarded);
+    {
+        let forwarded = fake.forwarded.lock().unwrap();
+        assert_eq!(forwarded.last().unwrap().2, Duration::from_millis(4321));
+        assert_eq!(forwarded[0].2, Duration::from_millis(500));
+    }
     let Response::UpdateFeatures(r) = common::call(
         &broker,
         ApiKey::UpdateFeatures,
