@@ -17,7 +17,6 @@ use arus_protocol::messages::{AllocateProducerIdsRequest, AllocateProducerIdsRes
 use arus_protocol::{ErrorCode, Request, Response};
 use arus_txn::ProducerIdSource;
 use parking_lot::Mutex;
-use tokio::sync::watch;
 use tracing::{debug, error, warn};
 
 use crate::controller_channel::{ControllerChannel, ForwardError};
@@ -178,8 +177,6 @@ struct Shared {
     broker_epoch: Mutex<i64>,
     timeout: Duration,
     runtime: tokio::runtime::Handle,
-    /// Counts answers handled (tests wait on it rather than sleep).
-    answers: watch::Sender<u64>,
 }
 
 /// [`PidBlocks`] driven through the controller channel; cheap to clone.
@@ -207,18 +204,12 @@ impl ControllerProducerIds {
                 broker_epoch: Mutex::new(-1),
                 timeout,
                 runtime,
-                answers: watch::channel(0).0,
             }),
         }
     }
 
     pub fn set_broker_epoch(&self, epoch: i64) {
         *self.shared.broker_epoch.lock() = epoch;
-    }
-
-    /// Changes each time an answer (or failure) of the controller has been applied.
-    pub fn answers(&self) -> watch::Receiver<u64> {
-        self.shared.answers.subscribe()
     }
 
     fn request_block(&self) {
@@ -235,26 +226,23 @@ impl ControllerProducerIds {
                 .channel
                 .forward(Request::AllocateProducerIds(request), 0, shared.timeout)
                 .await;
-            {
-                let mut state = shared.state.lock();
-                match result {
-                    Ok(f) => match f.response {
-                        Response::AllocateProducerIds(r) => state.answered(&r, now_ms()),
-                        other => {
-                            error!(
-                                api = other.api_key().name(),
-                                "AllocateProducerIds answered with another response"
-                            );
-                            state.failed(now_ms(), false);
-                        }
-                    },
-                    Err(e) => {
-                        warn!(error = %e, "cannot allocate producer ids");
-                        state.failed(now_ms(), matches!(e, ForwardError::Timeout(_)));
+            let mut state = shared.state.lock();
+            match result {
+                Ok(f) => match f.response {
+                    Response::AllocateProducerIds(r) => state.answered(&r, now_ms()),
+                    other => {
+                        error!(
+                            api = other.api_key().name(),
+                            "AllocateProducerIds answered with another response"
+                        );
+                        state.failed(now_ms(), false);
                     }
+                },
+                Err(e) => {
+                    warn!(error = %e, "cannot allocate producer ids");
+                    state.failed(now_ms(), matches!(e, ForwardError::Timeout(_)));
                 }
             }
-            shared.answers.send_modify(|n| *n += 1);
         });
     }
 }
