@@ -147,6 +147,9 @@ pub struct Broker {
     pub log_dirs: Arc<crate::log_dirs::LogDirs>,
     /// Nodes, partition leaders and the controller, as handlers answer clients.
     pub cluster: crate::cluster::ClusterViewHandle,
+    /// In a cluster, the way to the active controller (set once after open, see
+    /// [`Broker::set_controller_channel`]); unset, this broker decides admin requests itself.
+    pub(crate) controller: std::sync::OnceLock<crate::forwarding::ControllerLink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +260,7 @@ impl Broker {
             dir_locks: Mutex::new(dir_locks),
             log_dirs,
             cluster,
+            controller: std::sync::OnceLock::new(),
         });
         broker
             .txns
@@ -332,6 +336,11 @@ impl Broker {
         // The listener the request came in on: its endpoints are the ones clients are told.
         let listener = crate::cluster::request_listener(self);
         debug!(api = request.api_key().name(), version, client_id = ?header.client_id, "request");
+        // In a cluster the controller decides admin requests (docs/cluster.md, step 5).
+        let request = match crate::forwarding::forward_if_clustered(self, request, version).await {
+            Ok(outcome) => return outcome,
+            Err(local) => local,
+        };
         match request {
             Request::ApiVersions(r) => {
                 let me = handlers::api_versions::Identity {

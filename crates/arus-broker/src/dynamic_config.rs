@@ -63,6 +63,9 @@ pub enum DynamicConfigError {
     /// overwritten with an empty set.
     #[error("dynamic broker configs are unavailable: {0}")]
     Unavailable(String),
+    /// In a cluster, changes go through the controller and arrive with the metadata.
+    #[error("dynamic broker configs are changed by the controller in a cluster")]
+    Driven,
 }
 
 /// Which dynamic layer a BROKER resource addresses.
@@ -92,6 +95,9 @@ pub struct DynamicConfigs {
     load_error: Option<String>,
     /// Serializes read-modify-write changes so that concurrent alters do not lose updates.
     change: Mutex<()>,
+    /// In a cluster the layers follow the metadata ([`DynamicConfigs::apply_from_metadata`]):
+    /// no file is read or written, and only validate-only changes are made here.
+    driven: std::sync::atomic::AtomicBool,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DynamicConfigError + '_ {
@@ -167,6 +173,7 @@ impl DynamicConfigs {
             state: RwLock::new(file),
             load_error: None,
             change: Mutex::new(()),
+            driven: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -181,11 +188,55 @@ impl DynamicConfigs {
             }),
             load_error: Some(error),
             change: Mutex::new(()),
+            driven: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub fn load_error(&self) -> Option<&str> {
-        self.load_error.as_deref()
+        self.load_error.as_deref().filter(|_| !self.is_driven())
+    }
+
+    /// Switches to the cluster mode: the layers change only by
+    /// [`DynamicConfigs::apply_from_metadata`], and the file is no longer written.
+    pub fn set_driven(&self) {
+        self.driven.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_driven(&self) -> bool {
+        self.driven.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Replaces both layers of this node with what the cluster metadata holds (the BROKER
+    /// configs of resource `""` and of this node's id), in memory only. Returns the layers
+    /// before and after, (cluster default, this broker) each, for the side effects
+    /// ([`after_layer_change`]).
+    pub fn apply_from_metadata(
+        &self,
+        cluster_default: BTreeMap<String, String>,
+        this_broker: BTreeMap<String, String>,
+    ) -> [(BTreeMap<String, String>, BTreeMap<String, String>); 2] {
+        self.set_driven();
+        let _guard = self.change.lock();
+        let before = [
+            self.layer(DynamicScope::ClusterDefault),
+            self.layer(DynamicScope::Broker),
+        ];
+        {
+            let mut state = self.state.write();
+            state.cluster_default = cluster_default.clone();
+            if this_broker.is_empty() {
+                state.brokers.remove(&self.node_id.to_string());
+            } else {
+                state
+                    .brokers
+                    .insert(self.node_id.to_string(), this_broker.clone());
+            }
+        }
+        let [default_before, broker_before] = before;
+        [
+            (default_before, cluster_default),
+            (broker_before, this_broker),
+        ]
     }
 
     /// The values set in one layer.
@@ -230,14 +281,17 @@ impl DynamicConfigs {
         change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), E>,
     ) -> Result<bool, E> {
         let _guard = self.change.lock();
-        if let Some(e) = &self.load_error {
-            return Err(DynamicConfigError::Unavailable(e.clone()).into());
+        if let Some(e) = self.load_error() {
+            return Err(DynamicConfigError::Unavailable(e.to_string()).into());
         }
         let before = self.layer(scope);
         let mut after = before.clone();
         change(&mut after)?;
         if validate_only || after == before {
             return Ok(false);
+        }
+        if self.is_driven() {
+            return Err(DynamicConfigError::Driven.into());
         }
         let mut file = self.state.read().clone();
         match scope {
@@ -541,6 +595,29 @@ pub fn validate_dynamic(
                 .collect(),
             "Cannot update these configs at default cluster level, broker id must be specified",
         )?;
+    }
+    Ok(())
+}
+
+/// What a change of one dynamic layer from `before` to `after` sets off, whether an
+/// AlterConfigs on this broker or the cluster metadata made it: topics re-resolve their
+/// settings when a broker default of a topic config changed.
+pub fn after_layer_change(
+    broker: &Broker,
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Result<(), TopicError> {
+    let touches_topics = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .any(|k| {
+            TOPIC_CONFIGS
+                .iter()
+                .any(|d| d.broker_synonym == Some(k.as_str()))
+        });
+    if touches_topics {
+        reresolve_all(broker)?;
     }
     Ok(())
 }

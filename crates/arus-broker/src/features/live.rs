@@ -1,5 +1,6 @@
 //! The finalized levels a running broker serves, changed by UpdateFeatures.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use parking_lot::Mutex;
@@ -16,11 +17,17 @@ pub enum UpdateError {
     /// The new levels could not be made durable: nothing changed.
     #[error(transparent)]
     Storage(#[from] FeatureStoreError),
+    /// In a cluster, the controller finalizes levels and they arrive with the metadata.
+    #[error("finalized feature levels are changed by the controller in a cluster")]
+    Driven,
 }
 
 pub struct Features {
     dir: PathBuf,
     finalized: Mutex<Finalized>,
+    /// In a cluster the levels follow the metadata ([`Features::apply_from_metadata`]):
+    /// the file is no longer written, and only validate-only updates are made here.
+    driven: std::sync::atomic::AtomicBool,
 }
 
 impl Features {
@@ -28,7 +35,37 @@ impl Features {
         Ok(Features {
             dir: dir.to_path_buf(),
             finalized: Mutex::new(store::load_or_init(dir)?),
+            driven: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Switches to the cluster mode (see the `driven` field).
+    pub fn set_driven(&self) {
+        self.driven.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Replaces the finalized levels with those of the cluster metadata (FeatureLevelRecords;
+    /// a feature absent is at level 0), with `epoch` the metadata offset they were read at
+    /// (Kafka's FinalizedFeaturesEpoch in KRaft). A level this release cannot serve is
+    /// logged: the controller only finalizes levels every registered broker supports.
+    pub fn apply_from_metadata(&self, levels: BTreeMap<String, i16>, epoch: i64) -> Finalized {
+        self.set_driven();
+        for (name, level) in &levels {
+            let supported =
+                super::supported(name).is_some_and(|f| f.min <= *level && *level <= f.max);
+            if *level != 0 && !supported {
+                warn!(feature = %name, level, "the cluster finalized a feature level this broker does not support");
+            }
+        }
+        let mut current = self.finalized.lock();
+        if current.levels != levels {
+            info!(
+                ?levels,
+                epoch, "finalized feature levels from the cluster metadata"
+            );
+        }
+        *current = Finalized { epoch, levels };
+        current.clone()
     }
 
     pub fn snapshot(&self) -> Finalized {
@@ -57,6 +94,9 @@ impl Features {
         })?;
         if validate_only || updates.is_empty() {
             return Ok(current.clone());
+        }
+        if self.driven.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(UpdateError::Driven);
         }
         let next = Finalized {
             epoch: current.epoch + 1,

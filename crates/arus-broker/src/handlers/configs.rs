@@ -296,18 +296,8 @@ fn alter_broker(
     })?;
     if changed {
         let after = layers.layer(scope);
-        let touches_topics = before
-            .keys()
-            .chain(after.keys())
-            .filter(|k| before.get(*k) != after.get(*k))
-            .any(|k| {
-                crate::config_defs::TOPIC_CONFIGS
-                    .iter()
-                    .any(|d| d.broker_synonym == Some(k.as_str()))
-            });
-        if touches_topics {
-            dynamic_config::reresolve_all(broker).map_err(|e| (e.code(), e.to_string()))?;
-        }
+        dynamic_config::after_layer_change(broker, &before, &after)
+            .map_err(|e| (e.code(), e.to_string()))?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use arus_protocol::messages::update_features_response::{
 
 use crate::Broker;
 use crate::features::live::UpdateError;
-use crate::features::{FeatureUpdate, TRANSACTION_VERSION, UpgradeType};
+use crate::features::{FeatureUpdate, UpgradeType};
 
 pub fn update(broker: &Broker, r: UpdateFeaturesRequest, version: i16) -> UpdateFeaturesResponse {
     // Kafka's controller reads `UpgradeType` at every version: at v0 (where the field does
@@ -30,9 +30,7 @@ pub fn update(broker: &Broker, r: UpdateFeaturesRequest, version: i16) -> Update
         .collect();
     match broker.features.update(&updates, r.validate_only) {
         Ok(finalized) => {
-            broker
-                .txns
-                .set_transaction_version(finalized.level(TRANSACTION_VERSION));
+            crate::driven::features_changed(broker, &finalized);
             UpdateFeaturesResponse {
                 error_code: 0,
                 error_message: None,
@@ -58,6 +56,11 @@ pub fn update(broker: &Broker, r: UpdateFeaturesRequest, version: i16) -> Update
                 "The update failed for all features since the following feature had an error: {}",
                 e.message
             )),
+            ..Default::default()
+        },
+        Err(UpdateError::Driven) => UpdateFeaturesResponse {
+            error_code: ErrorCode::NotController.code(),
+            error_message: Some(UpdateError::Driven.to_string()),
             ..Default::default()
         },
         Err(UpdateError::Storage(e)) => {

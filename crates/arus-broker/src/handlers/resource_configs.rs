@@ -164,6 +164,14 @@ pub fn refresh_subscriptions(broker: &Broker) {
     broker.telemetry.lock().set_subscriptions(subscriptions);
 }
 
+/// Hands group `name`'s stored keys to the consumer-group coordinator, after a local change
+/// or one from the cluster metadata. Re-read rather than passed: when two changes race, the
+/// coordinator ends with what the store holds last.
+pub fn group_configs_changed(broker: &Broker, name: &str) {
+    let stored = broker.resource_configs.get(ResourceKind::Group, name);
+    broker.groups.set_consumer_overrides(name, &stored);
+}
+
 /// Every key Kafka describes for group `name`: its own value (source GROUP_CONFIG) or the
 /// broker's value of its synonym; synonyms list the group's value, then the broker's.
 /// A group that does not exist is described with the broker's values, as Kafka does.
@@ -272,10 +280,7 @@ fn change_group(
         Ok(_) => {
             if !validate_only {
                 info!(group = %name, "group configs altered");
-                // Re-read rather than use this change's result: when two alterations race,
-                // the coordinator ends with what the store holds last.
-                let stored = broker.resource_configs.get(ResourceKind::Group, name);
-                broker.groups.set_consumer_overrides(name, &stored);
+                group_configs_changed(broker, name);
             }
             Ok(())
         }

@@ -30,6 +30,26 @@ fn failed(name: String, code: ErrorCode, message: String) -> CreatableTopicResul
     }
 }
 
+/// A new topic's configs as CreateTopics v5+ reports them: `overrides` resolved against the
+/// broker's defaults.
+pub(crate) fn described_configs(
+    broker: &Broker,
+    overrides: BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
+    TopicSettings::resolve(&broker.config, overrides)
+        .describe(&broker.config)
+        .into_iter()
+        .map(|d| CreatableTopicConfigs {
+            name: d.name.to_string(),
+            value: Some(d.value),
+            read_only: false,
+            config_source: d.source as i8,
+            is_sensitive: false,
+            ..Default::default()
+        })
+        .collect()
+}
+
 pub fn create_topics(
     broker: &Broker,
     request: CreateTopicsRequest,
@@ -131,21 +151,7 @@ pub fn create_topics(
         };
         match outcome {
             Ok(created) => {
-                let settings = TopicSettings::resolve(&broker.config, new.configs);
-                let described = (version >= 5).then(|| {
-                    settings
-                        .describe(&broker.config)
-                        .into_iter()
-                        .map(|d| CreatableTopicConfigs {
-                            name: d.name.to_string(),
-                            value: Some(d.value),
-                            read_only: false,
-                            config_source: d.source as i8,
-                            is_sensitive: false,
-                            ..Default::default()
-                        })
-                        .collect()
-                });
+                let described = (version >= 5).then(|| described_configs(broker, new.configs));
                 results.push(CreatableTopicResult {
                     name: t.name.clone(),
                     topic_id: created.map(|c| c.id).unwrap_or(Uuid::ZERO),

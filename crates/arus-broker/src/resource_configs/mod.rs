@@ -81,12 +81,18 @@ pub enum ResourceConfigsError {
         "resource config file {path} has format version {found}; this Arus reads version {RESOURCE_CONFIGS_VERSION}"
     )]
     Version { path: PathBuf, found: u32 },
+    /// In a cluster, changes go through the controller and arrive with the metadata.
+    #[error("resource configs are changed by the controller in a cluster")]
+    Driven,
 }
 
 /// The durable maps of every CLIENT_METRICS and GROUP resource.
 pub struct ResourceConfigs {
     dir: PathBuf,
     state: Mutex<ResourceConfigsFile>,
+    /// In a cluster the maps follow the metadata ([`ResourceConfigs::apply_from_metadata`]):
+    /// the file is no longer written, and only validate-only changes are made here.
+    driven: std::sync::atomic::AtomicBool,
 }
 
 impl ResourceConfigs {
@@ -120,7 +126,37 @@ impl ResourceConfigs {
         Ok(ResourceConfigs {
             dir: dir.to_path_buf(),
             state: Mutex::new(state),
+            driven: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Switches to the cluster mode (see the `driven` field).
+    pub fn set_driven(&self) {
+        self.driven.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Replaces every resource of `kind` with what the cluster metadata holds, in memory
+    /// only; resources with no key are dropped. Returns the names whose keys changed
+    /// (added, altered or removed), for the side effects.
+    pub fn apply_from_metadata(
+        &self,
+        kind: ResourceKind,
+        mut all: BTreeMap<String, ConfigMap>,
+    ) -> Vec<String> {
+        self.set_driven();
+        all.retain(|_, m| !m.is_empty());
+        let mut state = self.state.lock();
+        let before = state.kind(kind);
+        let changed = before
+            .keys()
+            .chain(all.keys())
+            .filter(|n| before.get(*n) != all.get(*n))
+            .cloned()
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
+            .collect();
+        *state.kind_mut(kind) = all;
+        changed
     }
 
     /// The keys set on `name` (empty if none).
@@ -162,6 +198,9 @@ impl ResourceConfigs {
             next.kind_mut(kind).insert(name.to_string(), map.clone());
         }
         if next != *state {
+            if self.driven.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(E::from(ResourceConfigsError::Driven));
+            }
             let path = self.dir.join(RESOURCE_CONFIGS_FILE);
             let bytes = serde_json::to_vec_pretty(&next).map_err(|source| {
                 E::from(ResourceConfigsError::Corrupt {

@@ -25,6 +25,7 @@
 //! producer that starts its next transaction at once then finds the previous one complete
 //! instead of retrying on CONCURRENT_TRANSACTIONS with a client-side backoff.
 
+pub mod controller_producer_ids;
 pub mod producer_ids;
 
 use std::collections::BTreeMap;
@@ -81,7 +82,8 @@ pub fn txn_config(c: &BrokerConfig) -> TxnConfig {
 
 struct State {
     coord: TxnCoordinator,
-    ids: ProducerIdBlocks,
+    /// The file-backed blocks of a single node, or the controller's in a cluster.
+    ids: Box<dyn arus_txn::ProducerIdSource + Send>,
     /// Next sweep of idle producer ids over every partition (`producer.id.expiration.*`).
     next_producer_expiry_ms: i64,
     /// The timer does not run before this (ms): set by [`TxnDriver::reload_from_log`], whose
@@ -126,11 +128,17 @@ impl TxnDriver {
         self.produce_order[shard].lock().await
     }
 
+    /// Replaces where producer ids come from (a clustered broker takes them from the
+    /// controller, see [`controller_producer_ids`]).
+    pub fn use_producer_ids(&self, ids: Box<dyn arus_txn::ProducerIdSource + Send>) {
+        self.state.lock().ids = ids;
+    }
+
     pub fn open(config: &Arc<BrokerConfig>) -> Result<TxnDriver, ProducerIdError> {
         Ok(TxnDriver {
             state: Mutex::new(State {
                 coord: TxnCoordinator::new(txn_config(config)),
-                ids: ProducerIdBlocks::open(&config.log_dir)?,
+                ids: Box::new(ProducerIdBlocks::open(&config.log_dir)?),
                 next_producer_expiry_ms: now_ms() + config.producer_id_expiration_check_interval_ms,
                 timer_quiet_until_ms: 0,
             }),
@@ -393,13 +401,13 @@ impl TxnDriver {
     pub(crate) fn locked<R>(
         self: &Arc<Self>,
         broker: &Arc<Broker>,
-        f: impl FnOnce(&mut TxnCoordinator, &mut ProducerIdBlocks, i64) -> R,
+        f: impl FnOnce(&mut TxnCoordinator, &mut dyn arus_txn::ProducerIdSource, i64) -> R,
     ) -> (R, TxnAfter) {
         self.ensure_timer(broker);
         let now = now_ms();
         let mut st = self.state.lock();
         let st = &mut *st;
-        let r = f(&mut st.coord, &mut st.ids, now);
+        let r = f(&mut st.coord, st.ids.as_mut(), now);
         let after = self.apply_effects(broker, st, now);
         self.wake.notify_one();
         (r, after)
@@ -451,6 +459,11 @@ impl TxnDriver {
     }
 
     /// The finalized `transaction.version` changed (or was read at start).
+    /// The `transaction.version` the coordinator serves.
+    pub fn transaction_version(&self) -> i16 {
+        self.state.lock().coord.server_transaction_version()
+    }
+
     pub fn set_transaction_version(&self, level: i16) {
         self.state
             .lock()

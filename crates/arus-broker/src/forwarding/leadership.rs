@@ -1,0 +1,168 @@
+//! UpdateFeatures, ElectLeaders, AlterPartitionReassignments and ListPartitionReassignments
+//! in a cluster: forwarded whole (Kafka's broker checks nothing of them but authorization).
+//! When the controller cannot be reached, the error fills the response as each request's
+//! `getErrorResponse` does in Kafka.
+
+use std::sync::Arc;
+
+use arus_protocol::messages::alter_partition_reassignments_response::{
+    AlterPartitionReassignmentsResponse, ReassignablePartitionResponse, ReassignableTopicResponse,
+};
+use arus_protocol::messages::elect_leaders_response::{
+    ElectLeadersResponse, PartitionResult, ReplicaElectionResult,
+};
+use arus_protocol::messages::update_features_response::UpdateFeaturesResponse;
+use arus_protocol::messages::{
+    AlterPartitionReassignmentsRequest, ElectLeadersRequest, ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse, UpdateFeaturesRequest,
+};
+use arus_protocol::{Request, Response};
+
+use super::{forward, unexpected};
+use crate::broker::Broker;
+use crate::controller_channel::{ControllerChannel, ForwardError};
+
+pub(super) async fn update_features(
+    broker: &Broker,
+    channel: &Arc<dyn ControllerChannel>,
+    request: UpdateFeaturesRequest,
+    version: i16,
+) -> UpdateFeaturesResponse {
+    let timeout = request.timeout_ms;
+    let failed = |e: ForwardError| UpdateFeaturesResponse {
+        error_code: e.code().code(),
+        error_message: Some(e.to_string()),
+        ..Default::default()
+    };
+    match forward(
+        broker,
+        channel,
+        Request::UpdateFeatures(request),
+        version,
+        Some(timeout),
+    )
+    .await
+    {
+        Ok(Response::UpdateFeatures(r)) => r,
+        Ok(other) => failed(unexpected("UpdateFeatures", &other)),
+        Err(e) => failed(e),
+    }
+}
+
+pub(super) async fn elect_leaders(
+    broker: &Broker,
+    channel: &Arc<dyn ControllerChannel>,
+    request: ElectLeadersRequest,
+    version: i16,
+) -> ElectLeadersResponse {
+    let timeout = request.timeout_ms;
+    let asked = request.topic_partitions.clone().unwrap_or_default();
+    let failed = |e: ForwardError| ElectLeadersResponse {
+        error_code: e.code().code(),
+        replica_election_results: asked
+            .iter()
+            .map(|t| ReplicaElectionResult {
+                topic: t.topic.clone(),
+                partition_result: t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionResult {
+                        partition_id: *p,
+                        error_code: e.code().code(),
+                        error_message: Some(e.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    match forward(
+        broker,
+        channel,
+        Request::ElectLeaders(request),
+        version,
+        Some(timeout),
+    )
+    .await
+    {
+        Ok(Response::ElectLeaders(r)) => r,
+        Ok(other) => failed(unexpected("ElectLeaders", &other)),
+        Err(e) => failed(e),
+    }
+}
+
+pub(super) async fn alter_reassignments(
+    broker: &Broker,
+    channel: &Arc<dyn ControllerChannel>,
+    request: AlterPartitionReassignmentsRequest,
+    version: i16,
+) -> AlterPartitionReassignmentsResponse {
+    let timeout = request.timeout_ms;
+    let asked = request.topics.clone();
+    let allow = request.allow_replication_factor_change;
+    let failed = |e: ForwardError| AlterPartitionReassignmentsResponse {
+        allow_replication_factor_change: allow,
+        error_code: e.code().code(),
+        error_message: Some(e.to_string()),
+        responses: asked
+            .iter()
+            .map(|t| ReassignableTopicResponse {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| ReassignablePartitionResponse {
+                        partition_index: p.partition_index,
+                        error_code: e.code().code(),
+                        error_message: Some(e.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    match forward(
+        broker,
+        channel,
+        Request::AlterPartitionReassignments(request),
+        version,
+        Some(timeout),
+    )
+    .await
+    {
+        Ok(Response::AlterPartitionReassignments(r)) => r,
+        Ok(other) => failed(unexpected("AlterPartitionReassignments", &other)),
+        Err(e) => failed(e),
+    }
+}
+
+pub(super) async fn list_reassignments(
+    broker: &Broker,
+    channel: &Arc<dyn ControllerChannel>,
+    request: ListPartitionReassignmentsRequest,
+    version: i16,
+) -> ListPartitionReassignmentsResponse {
+    let timeout = request.timeout_ms;
+    let failed = |e: ForwardError| ListPartitionReassignmentsResponse {
+        error_code: e.code().code(),
+        error_message: Some(e.to_string()),
+        ..Default::default()
+    };
+    match forward(
+        broker,
+        channel,
+        Request::ListPartitionReassignments(request),
+        version,
+        Some(timeout),
+    )
+    .await
+    {
+        Ok(Response::ListPartitionReassignments(r)) => r,
+        Ok(other) => failed(unexpected("ListPartitionReassignments", &other)),
+        Err(e) => failed(e),
+    }
+}
