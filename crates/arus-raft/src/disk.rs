@@ -29,6 +29,9 @@ pub trait Disk: Send + Sync + 'static {
     fn remove(&self, name: &str) -> io::Result<()>;
     /// Replaces a file's contents atomically and durably.
     fn write_atomic(&self, name: &str, data: &[u8]) -> io::Result<()>;
+    /// Replaces a file's contents without syncing: after a crash it may hold the old contents,
+    /// the new ones or (on a real disk) garbage. Only for hints that are checked when read.
+    fn write_volatile(&self, name: &str, data: &[u8]) -> io::Result<()>;
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,6 +139,13 @@ impl Disk for FsDisk {
         }
         fs::rename(&tmp, self.dir.join(name))?;
         self.sync_dir()
+    }
+
+    fn write_volatile(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        lock(&self.handles).remove(name);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        fs::write(&tmp, data)?;
+        fs::rename(&tmp, self.dir.join(name))
     }
 }
 
@@ -252,6 +262,13 @@ impl Disk for MemDisk {
         );
         Ok(())
     }
+
+    fn write_volatile(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        let mut state = self.files()?;
+        let file = state.files.entry(name.to_string()).or_default();
+        file.current = data.to_vec();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +283,8 @@ mod tests {
         disk.append("a", b"two").unwrap();
         disk.append("b", b"never synced").unwrap();
         disk.write_atomic("c", b"atomic").unwrap();
+        disk.write_volatile("c", b"volatile").unwrap();
+        disk.write_volatile("d", b"volatile").unwrap();
         let before = disk.handle();
         disk.crash();
         assert!(
@@ -276,6 +295,7 @@ mod tests {
         assert_eq!(disk.read("a").unwrap().unwrap(), b"one");
         assert_eq!(disk.read("b").unwrap(), None);
         assert_eq!(disk.read("c").unwrap().unwrap(), b"atomic");
+        assert_eq!(disk.read("d").unwrap(), None);
     }
 
     #[test]

@@ -267,6 +267,17 @@ impl Quorum {
         }
     }
 
+    /// Adds a non-voting member that receives the log (a KRaft observer: a broker-only node).
+    /// Returns once the membership change is committed, without waiting for it to catch up.
+    /// Leader only.
+    pub async fn add_observer(&self, id: NodeId, address: String) -> Result<(), QuorumError> {
+        self.raft
+            .add_learner(id, Node::new(address), false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
     /// Adds a voter (KIP-853 AddRaftVoter): it first joins as a learner and catches up, then
     /// becomes a voter through a joint-consensus membership change. Leader only.
     pub async fn add_voter(&self, id: NodeId, address: String) -> Result<(), QuorumError> {

@@ -262,3 +262,102 @@ async fn three_members_elect_replicate_fail_over_and_catch_up_by_snapshot() {
         m.quorum.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_shrinks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut addresses = BTreeMap::new();
+    for id in 1..=2u64 {
+        let (listener, address) = arus_raft::transport::bind("127.0.0.1:0").await.unwrap();
+        drop(listener);
+        addresses.insert(id, address.to_string());
+    }
+    // `kafka-storage format --standalone`: node 1 alone is the quorum.
+    let standalone = BTreeMap::from([(1, addresses[&1].clone())]);
+    let one = start(1, &addresses[&1], &standalone, dir.path()).await;
+    let mut members = BTreeMap::from([(1, one)]);
+    wait_for_leader(&members, 0).await;
+    let first = members[&1].quorum.write(records("solo", 0)).await.unwrap();
+
+    // Node 2 starts with nothing to bootstrap: it waits to be added.
+    let two = start(2, &addresses[&2], &BTreeMap::new(), dir.path()).await;
+    members[&1]
+        .quorum
+        .add_observer(2, addresses[&2].clone())
+        .await
+        .expect("observer added");
+    wait_applied(&two, first).await;
+    let status = members[&1].quorum.status();
+    assert_eq!(
+        status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(
+        status
+            .observers
+            .iter()
+            .map(|v| v.node_id)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
+
+    members[&1]
+        .quorum
+        .add_voter(2, addresses[&2].clone())
+        .await
+        .expect("voter added");
+    let status = members[&1].quorum.status();
+    assert_eq!(
+        status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(status.observers.is_empty());
+    let second = members[&1].quorum.write(records("pair", 0)).await.unwrap();
+    wait_applied(&two, second).await;
+
+    members[&1]
+        .quorum
+        .remove_voter(2)
+        .await
+        .expect("voter removed");
+    let status = members[&1].quorum.status();
+    assert_eq!(
+        status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
+        vec![1]
+    );
+    // Node 1 commits alone again.
+    members[&1].quorum.write(records("solo", 1)).await.unwrap();
+    members.insert(2, two);
+    for (_, m) in members {
+        m.quorum.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_single_voter_replays_its_log_and_keeps_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, address) = arus_raft::transport::bind("127.0.0.1:0").await.unwrap();
+    drop(listener);
+    let address = address.to_string();
+    let voters = BTreeMap::from([(1, address.clone())]);
+    let one = start(1, &address, &voters, dir.path()).await;
+    let members = BTreeMap::from([(1, one)]);
+    wait_for_leader(&members, 0).await;
+    let mut last = 0;
+    for i in 0..10 {
+        last = members[&1].quorum.write(records("w", i)).await.unwrap();
+    }
+    let before = members[&1].applied.lock().unwrap().clone();
+    let (_, one) = members.into_iter().next().unwrap();
+    one.quorum.shutdown().await.unwrap();
+
+    let again = start(1, &address, &voters, dir.path()).await;
+    // The snapshot and the committed entries after it are back before any election.
+    assert_eq!(
+        again.quorum.applied_index().borrow().map(|a| a >= last - 1),
+        Some(true)
+    );
+    wait_applied(&again, last).await;
+    assert_eq!(*again.applied.lock().unwrap(), before);
+    again.quorum.shutdown().await.unwrap();
+}
