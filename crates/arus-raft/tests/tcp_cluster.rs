@@ -147,6 +147,17 @@ async fn wait_metrics(member: &Member, cond: impl Fn(&arus_raft::types::RaftMetr
         .expect("watch open");
 }
 
+/// Waits until the leader's metrics show exactly `voters` (they trail the committed change).
+async fn wait_voters(member: &Member, voters: &[u64]) {
+    wait_metrics(member, |m| {
+        m.membership_config
+            .membership()
+            .voter_ids()
+            .eq(voters.iter().copied())
+    })
+    .await;
+}
+
 fn records(tag: &str, i: u64) -> Vec<Bytes> {
     vec![
         Bytes::from(format!("{tag}-{i}-a")),
@@ -287,6 +298,10 @@ async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_s
         .await
         .expect("observer added");
     wait_applied(&two, first).await;
+    wait_metrics(&members[&1], |m| {
+        m.membership_config.membership().learner_ids().eq([2])
+    })
+    .await;
     let status = members[&1].quorum.status();
     assert_eq!(
         status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
@@ -306,6 +321,7 @@ async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_s
         .add_voter(2, addresses[&2].clone())
         .await
         .expect("voter added");
+    wait_voters(&members[&1], &[1, 2]).await;
     let status = members[&1].quorum.status();
     assert_eq!(
         status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
@@ -320,6 +336,7 @@ async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_s
         .remove_voter(2)
         .await
         .expect("voter removed");
+    wait_voters(&members[&1], &[1]).await;
     let status = members[&1].quorum.status();
     assert_eq!(
         status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
@@ -360,4 +377,55 @@ async fn a_restarted_single_voter_replays_its_log_and_keeps_its_snapshot() {
     wait_applied(&again, last).await;
     assert_eq!(*again.applied.lock().unwrap(), before);
     again.quorum.shutdown().await.unwrap();
+}
+
+/// Reads until the server closes the connection; true when it did within a second.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test]
+async fn the_listener_drops_foreign_oversized_and_undecodable_connections_and_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, address) = arus_raft::transport::bind("127.0.0.1:0").await.unwrap();
+    drop(listener);
+    let address = address.to_string();
+    let voters = BTreeMap::from([(1, address.clone())]);
+    let members = BTreeMap::from([(1, start(1, &address, &voters, dir.path()).await)]);
+    wait_for_leader(&members, 0).await;
+
+    let mut foreign = tokio::net::TcpStream::connect(&address).await.unwrap();
+    foreign.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(closed_by_server(&mut foreign).await, "no preamble");
+
+    let mut oversized = tokio::net::TcpStream::connect(&address).await.unwrap();
+    oversized
+        .write_all(&arus_raft::transport::PREAMBLE)
+        .await
+        .unwrap();
+    oversized.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    assert!(
+        closed_by_server(&mut oversized).await,
+        "4 GiB frame announced"
+    );
+
+    let mut garbage = tokio::net::TcpStream::connect(&address).await.unwrap();
+    garbage
+        .write_all(&arus_raft::transport::PREAMBLE)
+        .await
+        .unwrap();
+    garbage.write_all(&8u32.to_be_bytes()).await.unwrap();
+    garbage.write_all(&[0xff; 8]).await.unwrap();
+    assert!(closed_by_server(&mut garbage).await, "undecodable request");
+
+    members[&1].quorum.write(records("still", 0)).await.unwrap();
+    for (_, m) in members {
+        m.quorum.shutdown().await.unwrap();
+    }
 }
