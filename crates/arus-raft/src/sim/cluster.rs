@@ -191,11 +191,9 @@ impl SimCluster {
             } else {
                 ChangeMembers::AddVoterIds(BTreeSet::from([id]))
             };
-            let _ = tokio::time::timeout(
-                Duration::from_secs(3),
-                raft.change_membership(change, true),
-            )
-            .await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(3), raft.change_membership(change, true))
+                    .await;
         })
     }
 }
