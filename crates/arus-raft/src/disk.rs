@@ -45,6 +45,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct FsDisk {
     dir: PathBuf,
     handles: Mutex<BTreeMap<String, File>>,
+    /// Files created by `append` whose directory entry is not yet synced.
+    created: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl FsDisk {
@@ -55,6 +57,7 @@ impl FsDisk {
         Ok(Self {
             dir,
             handles: Mutex::new(BTreeMap::new()),
+            created: Mutex::new(Default::default()),
         })
     }
 
@@ -93,6 +96,10 @@ impl Disk for FsDisk {
     fn append(&self, name: &str, data: &[u8]) -> io::Result<()> {
         let mut handles = lock(&self.handles);
         if !handles.contains_key(name) {
+            let path = self.dir.join(name);
+            if !path.exists() {
+                lock(&self.created).insert(name.to_string());
+            }
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -109,8 +116,12 @@ impl Disk for FsDisk {
             Some(file) => file.sync_data()?,
             None => File::open(self.dir.join(name))?.sync_data()?,
         }
-        // The file may have been created since the directory was last synced.
-        self.sync_dir()
+        drop(handles);
+        // A new file exists durably only once its directory entry is synced too.
+        if lock(&self.created).remove(name) {
+            self.sync_dir()?;
+        }
+        Ok(())
     }
 
     fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
