@@ -13,6 +13,7 @@ pub mod broker_config;
 pub mod broker_logger;
 pub mod config_catalog;
 pub mod config_defs;
+pub mod controller_channel;
 mod coordinator_log;
 pub mod dir_lock;
 pub mod dynamic_config;

@@ -39,6 +39,8 @@ pub struct CommittedBatch<'a> {
 
 /// The application replicated by the quorum (the metadata image builder). Calls are made in
 /// log order, each committed batch exactly once per process lifetime after the last snapshot.
+/// The quorum owns the value; the application publishes what it builds (e.g. the current
+/// image behind an `Arc` swapped on each apply) through state it shares with its readers.
 pub trait MetadataStateMachine: Send + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 

@@ -1,0 +1,42 @@
+//! The controller's static configuration (Kafka's controller-side `KafkaConfig` values).
+
+use std::collections::BTreeMap;
+
+/// Static settings the controller decides with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControllerConfig {
+    /// The cluster id every registering broker must present.
+    pub cluster_id: String,
+    /// This controller's node id (named in feature-support messages).
+    pub node_id: i32,
+    /// `broker.session.timeout.ms` (Kafka's default 9000).
+    pub session_timeout_ms: i64,
+    /// `num.partitions` (default 1).
+    pub default_num_partitions: i32,
+    /// `default.replication.factor` (default 1).
+    pub default_replication_factor: i16,
+    /// Static `min.insync.replicas` (default 1).
+    pub default_min_insync_replicas: i32,
+    /// Static `unclean.leader.election.enable` (default false).
+    pub unclean_leader_election_enable: bool,
+    /// The feature ranges this controller supports, `name -> (min, max)` (Kafka's
+    /// `QuorumFeatures.localSupportedFeatures`).
+    pub supported_features: BTreeMap<String, (i16, i16)>,
+}
+
+impl ControllerConfig {
+    /// Kafka's defaults for a cluster id and node id; the supported features are Kafka
+    /// 4.4.0's (`kafka-features describe` on 4.4.0).
+    pub fn new(cluster_id: impl Into<String>, node_id: i32) -> Self {
+        ControllerConfig {
+            cluster_id: cluster_id.into(),
+            node_id,
+            session_timeout_ms: 9_000,
+            default_num_partitions: 1,
+            default_replication_factor: 1,
+            default_min_insync_replicas: 1,
+            unclean_leader_election_enable: false,
+            supported_features: crate::features::kafka_44_supported_features(),
+        }
+    }
+}
