@@ -29,6 +29,9 @@ pub trait Disk: Send + Sync + 'static {
     fn remove(&self, name: &str) -> io::Result<()>;
     /// Replaces a file's contents atomically and durably.
     fn write_atomic(&self, name: &str, data: &[u8]) -> io::Result<()>;
+    /// Replaces a file's contents without syncing: after a crash it may hold the old contents,
+    /// the new ones or (on a real disk) garbage. Only for hints that are checked when read.
+    fn write_volatile(&self, name: &str, data: &[u8]) -> io::Result<()>;
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -42,6 +45,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct FsDisk {
     dir: PathBuf,
     handles: Mutex<BTreeMap<String, File>>,
+    /// Files created by `append` whose directory entry is not yet synced.
+    created: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl FsDisk {
@@ -52,6 +57,7 @@ impl FsDisk {
         Ok(Self {
             dir,
             handles: Mutex::new(BTreeMap::new()),
+            created: Mutex::new(Default::default()),
         })
     }
 
@@ -90,6 +96,10 @@ impl Disk for FsDisk {
     fn append(&self, name: &str, data: &[u8]) -> io::Result<()> {
         let mut handles = lock(&self.handles);
         if !handles.contains_key(name) {
+            let path = self.dir.join(name);
+            if !path.exists() {
+                lock(&self.created).insert(name.to_string());
+            }
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -106,8 +116,12 @@ impl Disk for FsDisk {
             Some(file) => file.sync_data()?,
             None => File::open(self.dir.join(name))?.sync_data()?,
         }
-        // The file may have been created since the directory was last synced.
-        self.sync_dir()
+        drop(handles);
+        // A new file exists durably only once its directory entry is synced too.
+        if lock(&self.created).remove(name) {
+            self.sync_dir()?;
+        }
+        Ok(())
     }
 
     fn truncate(&self, name: &str, len: u64) -> io::Result<()> {
@@ -136,6 +150,13 @@ impl Disk for FsDisk {
         }
         fs::rename(&tmp, self.dir.join(name))?;
         self.sync_dir()
+    }
+
+    fn write_volatile(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        lock(&self.handles).remove(name);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        fs::write(&tmp, data)?;
+        fs::rename(&tmp, self.dir.join(name))
     }
 }
 
@@ -252,6 +273,13 @@ impl Disk for MemDisk {
         );
         Ok(())
     }
+
+    fn write_volatile(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        let mut state = self.files()?;
+        let file = state.files.entry(name.to_string()).or_default();
+        file.current = data.to_vec();
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +294,8 @@ mod tests {
         disk.append("a", b"two").unwrap();
         disk.append("b", b"never synced").unwrap();
         disk.write_atomic("c", b"atomic").unwrap();
+        disk.write_volatile("c", b"volatile").unwrap();
+        disk.write_volatile("d", b"volatile").unwrap();
         let before = disk.handle();
         disk.crash();
         assert!(
@@ -276,6 +306,7 @@ mod tests {
         assert_eq!(disk.read("a").unwrap().unwrap(), b"one");
         assert_eq!(disk.read("b").unwrap(), None);
         assert_eq!(disk.read("c").unwrap().unwrap(), b"atomic");
+        assert_eq!(disk.read("d").unwrap(), None);
     }
 
     #[test]

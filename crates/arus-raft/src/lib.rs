@@ -17,20 +17,29 @@
 //!
 //! ## Version
 //! openraft is pinned to `=0.9.25`: 0.9 is its stable line (0.10 is published only as
-//! `0.10.0-alpha.*` pre-releases whose storage and network traits still change). The runtime is
-//! tokio with one change ([`runtime`]): openraft's randomized election timeouts come from a
-//! generator the simulated cluster seeds.
+//! `0.10.0-alpha.*` pre-releases whose storage and network traits still change). Features:
+//! `storage-v2` (we implement `RaftLogStorage` and `RaftStateMachine`), `serde` (RPCs), and
+//! `single-term-leader`: standard Raft's one leader per term. Without it openraft lets several
+//! nodes lead the same term, and Kafka's leader epoch (the term) must name one controller. The
+//! runtime is tokio with one change ([`runtime`]): openraft's randomized election timeouts come
+//! from a generator the simulated cluster seeds.
 //!
 //! ## Tests
-//! Besides unit tests, `src/sim` runs a simulated cluster: N nodes in one current-thread tokio
-//! runtime with a paused clock, a network that drops, delays, reorders and partitions messages
-//! per link, kills that lose every unsynced write ([`disk::MemDisk`]) and restarts, and client
-//! writes, checking after each schedule that committed logs never diverge, no acknowledged
-//! write is lost, there is at most one leader per term and every state machine applied the same
-//! sequence. `cargo test -p arus-raft` runs the CI number of schedules; a soak runs more:
-//! `ARUS_RAFT_SIM_SCHEDULES=100000 cargo test -p arus-raft --release sim -- --nocapture`
-//! (`ARUS_RAFT_SIM_SEED=N` replays one schedule; a failure prints its seed).
-//! `tests/tcp_cluster.rs` runs three real [`Quorum`]s over TCP on 127.0.0.1.
+//! Besides unit tests, `src/sim` runs a simulated cluster: 3 or 5 nodes in one current-thread
+//! tokio runtime with a paused clock, a network that drops, delays, reorders and partitions
+//! messages per link (every message also goes through the transport's codec), kills that lose
+//! every unsynced write ([`disk::MemDisk`]) and restarts, voter changes and client writes. After
+//! each schedule it heals everything and checks that committed logs never diverge, no
+//! acknowledged write is lost, no term had two leaders and every state machine applied the same
+//! sequence (divergence is also checked on every apply, across incarnations).
+//! `cargo test -p arus-raft` runs 1,000 schedules (split over two tests, so over both cores);
+//! a soak runs more:
+//! `ARUS_RAFT_SIM_SCHEDULES=100000 cargo test -p arus-raft --release sim -- --nocapture`.
+//! A failure prints its seed; `ARUS_RAFT_SIM_SEED=N` replays it (with `RUST_LOG=openraft=debug`
+//! for openraft's log). Runs are deterministic per seed as far as tokio's scheduler allows.
+//! `tests/tcp_cluster.rs` runs real [`Quorum`]s over TCP on 127.0.0.1: election, writes,
+//! NotLeader, failover, a restarted node caught up by snapshot, voter changes, restart replay,
+//! and a listener that drops foreign, oversized and undecodable connections.
 
 mod checked;
 pub mod disk;

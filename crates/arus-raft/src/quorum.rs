@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -121,7 +121,18 @@ impl Quorum {
                 .map(|(&id, address)| (id, Node::new(address.clone())))
                 .collect();
             tracing::info!(node = config.node_id, voters = ?config.initial_voters, "bootstrapping the metadata quorum");
-            raft.initialize(members).await.map_err(raft_error)?;
+            match raft.initialize(members).await {
+                Ok(()) => {}
+                // A peer that started earlier already reached this node (it voted or received
+                // entries): the quorum exists, nothing to bootstrap.
+                Err(RaftError::APIError(InitializeError::NotAllowed(e))) => {
+                    tracing::info!(node = config.node_id, reason = %e, "the metadata quorum is already formed");
+                }
+                Err(RaftError::APIError(InitializeError::NotInMembers(e))) => {
+                    return Err(QuorumError::Config(e.to_string()));
+                }
+                Err(e) => return Err(raft_error(e)),
+            }
         }
         let server = RaftServer::new(raft.clone(), config.transport.max_frame_bytes);
         Ok(Self {
@@ -265,6 +276,17 @@ impl Quorum {
             voters,
             observers,
         }
+    }
+
+    /// Adds a non-voting member that receives the log (a KRaft observer: a broker-only node).
+    /// Returns once the membership change is committed, without waiting for it to catch up.
+    /// Leader only.
+    pub async fn add_observer(&self, id: NodeId, address: String) -> Result<(), QuorumError> {
+        self.raft
+            .add_learner(id, Node::new(address), false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
     }
 
     /// Adds a voter (KIP-853 AddRaftVoter): it first joins as a learner and catches up, then

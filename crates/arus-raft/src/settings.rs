@@ -46,17 +46,19 @@ impl RaftSettings {
     /// leader for `controller.quorum.fetch.timeout.ms` becomes a candidate, and a candidate
     /// retries after `controller.quorum.election.timeout.ms` plus a random part of it. openraft
     /// has one randomized follower timeout, so it becomes `[fetch, fetch + election)`. The
-    /// leader's heartbeat (KRaft's followers fetch continuously) runs at an eighth of the fetch
-    /// timeout: a lost heartbeat never starts an election, and openraft checks election
-    /// timeouts on a tick of 1.5 heartbeats, which must be fine against the random range or
-    /// voters' timeouts fall on the same tick and split votes.
+    /// leader's heartbeat (KRaft's followers fetch continuously) runs at a twentieth of the
+    /// fetch timeout: a few lost heartbeats never start an election, and openraft checks
+    /// election timeouts on a tick of 1.5 heartbeats, which must be fine against the random
+    /// range. openraft 0.9 draws each node's timeout once, at start; two voters whose timeouts
+    /// round to the same tick and whose ticks are in phase split every vote (the simulated
+    /// cluster found this when nodes restarted in the same millisecond).
     pub fn from_kafka(election_timeout_ms: u64, fetch_timeout_ms: u64) -> Self {
         let fetch = fetch_timeout_ms.max(10);
         let election = election_timeout_ms.max(10);
         Self {
             election_timeout_min: Duration::from_millis(fetch),
             election_timeout_max: Duration::from_millis(fetch + election),
-            heartbeat_interval: Duration::from_millis((fetch / 8).max(1)),
+            heartbeat_interval: Duration::from_millis((fetch / 20).max(1)),
             snapshot_every: 10_000,
             logs_to_keep: 1_000,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
@@ -95,7 +97,7 @@ mod tests {
         let settings = RaftSettings::default();
         assert_eq!(settings.election_timeout_min, Duration::from_millis(2_000));
         assert_eq!(settings.election_timeout_max, Duration::from_millis(3_000));
-        assert_eq!(settings.heartbeat_interval, Duration::from_millis(250));
+        assert_eq!(settings.heartbeat_interval, Duration::from_millis(100));
         let config = settings.openraft_config("arus").unwrap();
         assert_eq!(config.election_timeout_min, 2_000);
         assert!(config.heartbeat_interval < config.election_timeout_min);

@@ -39,6 +39,8 @@ pub struct CommittedBatch<'a> {
 
 /// The application replicated by the quorum (the metadata image builder). Calls are made in
 /// log order, each committed batch exactly once per process lifetime after the last snapshot.
+/// The quorum owns the value; the application publishes what it builds (e.g. the current
+/// image behind an `Arc` swapped on each apply) through state it shares with its readers.
 pub trait MetadataStateMachine: Send + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
 
@@ -259,5 +261,94 @@ impl<S: MetadataStateMachine> RaftStateMachine<TypeConfig> for StateMachineStore
             meta: meta.clone(),
             snapshot: Box::new(Cursor::new(data.clone())),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use openraft::CommittedLeaderId;
+
+    use super::*;
+    use crate::disk::MemDisk;
+    use crate::types::Batch;
+
+    /// Sums the lengths of the records it applied; snapshots are that sum.
+    #[derive(Default, Clone)]
+    struct Sum(Arc<Mutex<(u64, Option<u64>)>>);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("bad snapshot")]
+    struct BadSnapshot;
+
+    impl MetadataStateMachine for Sum {
+        type Error = BadSnapshot;
+        fn apply(&mut self, batch: CommittedBatch<'_>) -> Result<(), BadSnapshot> {
+            let mut state = self.0.lock().unwrap();
+            state.0 += batch.records.iter().map(|r| r.len() as u64).sum::<u64>();
+            state.1 = Some(batch.index);
+            Ok(())
+        }
+        fn snapshot(&self) -> Result<Vec<u8>, BadSnapshot> {
+            Ok(self.0.lock().unwrap().0.to_be_bytes().to_vec())
+        }
+        fn install_snapshot(&mut self, index: u64, _: u64, data: &[u8]) -> Result<(), BadSnapshot> {
+            let sum = u64::from_be_bytes(data.try_into().map_err(|_| BadSnapshot)?);
+            *self.0.lock().unwrap() = (sum, Some(index));
+            Ok(())
+        }
+    }
+
+    fn entry(index: u64, record: &'static [u8]) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 0), index),
+            payload: EntryPayload::Normal(Batch(vec![Bytes::from_static(record)])),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_built_snapshot_survives_a_crash_and_is_handed_to_the_next_application() {
+        let disk = MemDisk::new();
+        let app = Sum::default();
+        let mut store = StateMachineStore::open(Arc::new(disk.handle()), app.clone()).unwrap();
+        let applied = store.applied();
+        store
+            .apply(vec![entry(1, b"abc"), entry(2, b"de")])
+            .await
+            .unwrap();
+        assert_eq!(*applied.borrow(), Some(2));
+        let snapshot = store.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(2));
+        store.apply(vec![entry(3, b"lost")]).await.unwrap();
+        disk.crash();
+
+        let fresh = Sum::default();
+        let mut store = StateMachineStore::open(Arc::new(disk.handle()), fresh.clone()).unwrap();
+        assert_eq!(*fresh.0.lock().unwrap(), (5, Some(2)));
+        let (last, _) = store.applied_state().await.unwrap();
+        assert_eq!(last.map(|l| l.index), Some(2));
+        assert!(store.get_current_snapshot().await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_installed_snapshot_replaces_the_state_durably() {
+        let disk = MemDisk::new();
+        let app = Sum::default();
+        let mut store = StateMachineStore::open(Arc::new(disk.handle()), app.clone()).unwrap();
+        store.apply(vec![entry(1, b"x")]).await.unwrap();
+        let meta = SnapshotMeta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(3, 0), 40)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: "leader".into(),
+        };
+        let data = Box::new(Cursor::new(100u64.to_be_bytes().to_vec()));
+        store.install_snapshot(&meta, data).await.unwrap();
+        assert_eq!(*app.0.lock().unwrap(), (100, Some(40)));
+        assert_eq!(*store.applied().borrow(), Some(40));
+        disk.crash();
+        let fresh = Sum::default();
+        StateMachineStore::open(Arc::new(disk.handle()), fresh.clone()).unwrap();
+        assert_eq!(*fresh.0.lock().unwrap(), (100, Some(40)));
     }
 }

@@ -147,6 +147,17 @@ async fn wait_metrics(member: &Member, cond: impl Fn(&arus_raft::types::RaftMetr
         .expect("watch open");
 }
 
+/// Waits until the leader's metrics show exactly `voters` (they trail the committed change).
+async fn wait_voters(member: &Member, voters: &[u64]) {
+    wait_metrics(member, |m| {
+        m.membership_config
+            .membership()
+            .voter_ids()
+            .eq(voters.iter().copied())
+    })
+    .await;
+}
+
 fn records(tag: &str, i: u64) -> Vec<Bytes> {
     vec![
         Bytes::from(format!("{tag}-{i}-a")),
@@ -258,6 +269,162 @@ async fn three_members_elect_replicate_fail_over_and_catch_up_by_snapshot() {
     assert_eq!(expected.len(), 18, "every acknowledged batch, once");
     members.insert(first_leader, back);
 
+    for (_, m) in members {
+        m.quorum.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_shrinks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut addresses = BTreeMap::new();
+    for id in 1..=2u64 {
+        let (listener, address) = arus_raft::transport::bind("127.0.0.1:0").await.unwrap();
+        drop(listener);
+        addresses.insert(id, address.to_string());
+    }
+    // `kafka-storage format --standalone`: node 1 alone is the quorum.
+    let standalone = BTreeMap::from([(1, addresses[&1].clone())]);
+    let one = start(1, &addresses[&1], &standalone, dir.path()).await;
+    let mut members = BTreeMap::from([(1, one)]);
+    wait_for_leader(&members, 0).await;
+    let first = members[&1].quorum.write(records("solo", 0)).await.unwrap();
+
+    // Node 2 starts with nothing to bootstrap: it waits to be added.
+    let two = start(2, &addresses[&2], &BTreeMap::new(), dir.path()).await;
+    members[&1]
+        .quorum
+        .add_observer(2, addresses[&2].clone())
+        .await
+        .expect("observer added");
+    wait_applied(&two, first).await;
+    wait_metrics(&members[&1], |m| {
+        m.membership_config.membership().learner_ids().eq([2])
+    })
+    .await;
+    let status = members[&1].quorum.status();
+    assert_eq!(
+        status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(
+        status
+            .observers
+            .iter()
+            .map(|v| v.node_id)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
+
+    members[&1]
+        .quorum
+        .add_voter(2, addresses[&2].clone())
+        .await
+        .expect("voter added");
+    wait_voters(&members[&1], &[1, 2]).await;
+    let status = members[&1].quorum.status();
+    assert_eq!(
+        status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(status.observers.is_empty());
+    let second = members[&1].quorum.write(records("pair", 0)).await.unwrap();
+    wait_applied(&two, second).await;
+
+    members[&1]
+        .quorum
+        .remove_voter(2)
+        .await
+        .expect("voter removed");
+    wait_voters(&members[&1], &[1]).await;
+    let status = members[&1].quorum.status();
+    assert_eq!(
+        status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
+        vec![1]
+    );
+    // Node 1 commits alone again.
+    members[&1].quorum.write(records("solo", 1)).await.unwrap();
+    members.insert(2, two);
+    for (_, m) in members {
+        m.quorum.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_single_voter_replays_its_log_and_keeps_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, address) = arus_raft::transport::bind("127.0.0.1:0").await.unwrap();
+    drop(listener);
+    let address = address.to_string();
+    let voters = BTreeMap::from([(1, address.clone())]);
+    let one = start(1, &address, &voters, dir.path()).await;
+    let members = BTreeMap::from([(1, one)]);
+    wait_for_leader(&members, 0).await;
+    let mut last = 0;
+    for i in 0..10 {
+        last = members[&1].quorum.write(records("w", i)).await.unwrap();
+    }
+    let before = members[&1].applied.lock().unwrap().clone();
+    let (_, one) = members.into_iter().next().unwrap();
+    one.quorum.shutdown().await.unwrap();
+
+    let again = start(1, &address, &voters, dir.path()).await;
+    // The snapshot and the committed entries after it are back before any election.
+    assert_eq!(
+        again.quorum.applied_index().borrow().map(|a| a >= last - 1),
+        Some(true)
+    );
+    wait_applied(&again, last).await;
+    assert_eq!(*again.applied.lock().unwrap(), before);
+    again.quorum.shutdown().await.unwrap();
+}
+
+/// Reads until the server closes the connection; true when it did within a second.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test]
+async fn the_listener_drops_foreign_oversized_and_undecodable_connections_and_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (listener, address) = arus_raft::transport::bind("127.0.0.1:0").await.unwrap();
+    drop(listener);
+    let address = address.to_string();
+    let voters = BTreeMap::from([(1, address.clone())]);
+    let members = BTreeMap::from([(1, start(1, &address, &voters, dir.path()).await)]);
+    wait_for_leader(&members, 0).await;
+
+    let mut foreign = tokio::net::TcpStream::connect(&address).await.unwrap();
+    foreign.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    assert!(closed_by_server(&mut foreign).await, "no preamble");
+
+    let mut oversized = tokio::net::TcpStream::connect(&address).await.unwrap();
+    oversized
+        .write_all(&arus_raft::transport::PREAMBLE)
+        .await
+        .unwrap();
+    oversized.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    assert!(
+        closed_by_server(&mut oversized).await,
+        "4 GiB frame announced"
+    );
+
+    let mut garbage = tokio::net::TcpStream::connect(&address).await.unwrap();
+    garbage
+        .write_all(&arus_raft::transport::PREAMBLE)
+        .await
+        .unwrap();
+    garbage.write_all(&8u32.to_be_bytes()).await.unwrap();
+    garbage.write_all(&[0xff; 8]).await.unwrap();
+    assert!(closed_by_server(&mut garbage).await, "undecodable request");
+
+    members[&1].quorum.write(records("still", 0)).await.unwrap();
     for (_, m) in members {
         m.quorum.shutdown().await.unwrap();
     }

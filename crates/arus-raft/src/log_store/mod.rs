@@ -6,6 +6,11 @@
 //!   durably before `save_vote` returns, as Raft requires.
 //! - `purged`: the last purged log id (magic `APRG`), written before segments are deleted, so
 //!   after a crash the log still starts right after it.
+//! - `committed`: the last committed log id known here (magic `ACMT`), written without fsync:
+//!   it is a hint that lets a restarted node re-apply its committed entries before it hears
+//!   from a leader (as a KRaft broker replays its local metadata log). A lost or damaged file
+//!   only means less is replayed; it is clamped to the recovered log, whose entries up to it
+//!   are committed (Raft never truncates committed entries).
 //!
 //! The whole unpurged log is also kept in memory: the metadata log is small and bounded by
 //! snapshots, and reads (replication, apply) then never touch the disk. Writes are synchronous
@@ -30,6 +35,8 @@ const VOTE_FILE: &str = "vote";
 const VOTE_MAGIC: [u8; 4] = *b"AVOT";
 const PURGED_FILE: &str = "purged";
 const PURGED_MAGIC: [u8; 4] = *b"APRG";
+const COMMITTED_FILE: &str = "committed";
+const COMMITTED_MAGIC: [u8; 4] = *b"ACMT";
 
 /// Default size at which a new segment is started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
@@ -353,6 +360,36 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
         Ok(self.lock().vote)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        let Some(committed) = committed else {
+            return Ok(());
+        };
+        let inner = self.lock();
+        let data = checked::encode(COMMITTED_MAGIC, &committed).map_err(write_logs)?;
+        if let Err(e) = inner.disk.write_volatile(COMMITTED_FILE, &data) {
+            // Only a hint: failing to record it costs a longer replay after a restart.
+            tracing::warn!(error = %e, "cannot record the committed index of the metadata log");
+        }
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        let inner = self.lock();
+        let saved: Option<LogId> = match inner.disk.read(COMMITTED_FILE) {
+            Ok(Some(data)) => checked::decode(COMMITTED_FILE, COMMITTED_MAGIC, &data).ok(),
+            _ => None,
+        };
+        let Some(saved) = saved else {
+            return Ok(None);
+        };
+        // Clamp to what the log holds: the entry there is the committed one.
+        let clamped = match inner.entries.range(..=saved.index).next_back() {
+            Some((_, stored)) => Some(stored.entry.log_id),
+            None => inner.purged.filter(|p| p.index <= saved.index),
+        };
+        Ok(clamped)
     }
 
     async fn append<I>(

@@ -1,11 +1,11 @@
 //! Simulated nodes: started from their durable state, killed with a power cut.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use openraft::{Config, ServerState};
+use openraft::{ChangeMembers, Config, ServerState};
 use tokio::task::JoinHandle;
 
 use super::app::{Applied, RecordingApp, SharedChecker};
@@ -167,6 +167,33 @@ impl SimCluster {
             if let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(3), write).await {
                 checker.record_ack(response.log_id.index, payload);
             }
+        })
+    }
+}
+
+impl SimCluster {
+    /// Turns `id` from voter into learner or back, in the background. At least two voters
+    /// stay, and a removed voter stays a learner so it keeps receiving the log.
+    pub fn spawn_voter_change(&self, raft: Raft, id: NodeId) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let voters: BTreeSet<NodeId> = raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .voter_ids()
+                .collect();
+            let change = if voters.contains(&id) {
+                if voters.len() <= 2 {
+                    return;
+                }
+                ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+            } else {
+                ChangeMembers::AddVoterIds(BTreeSet::from([id]))
+            };
+            let _ =
+                tokio::time::timeout(Duration::from_secs(3), raft.change_membership(change, true))
+                    .await;
         })
     }
 }

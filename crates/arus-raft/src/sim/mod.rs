@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::runtime::seed_thread_rng;
 
 /// Schedules run by `cargo test` (split over two tests, so over both cores).
-const CI_SCHEDULES: u64 = 2_000;
+const CI_SCHEDULES: u64 = 1_000;
 
 fn schedules() -> u64 {
     std::env::var("ARUS_RAFT_SIM_SCHEDULES")

@@ -195,6 +195,14 @@ impl RaftNetworkFactory<TypeConfig> for SimNetworkFactory {
     }
 }
 
+/// Sends a message through the transport's codec, as the TCP transport would: the simulated
+/// cluster then also covers every message's serialization.
+fn wire<T: serde::Serialize + serde::de::DeserializeOwned>(message: T) -> T {
+    let bytes = crate::transport::rpc::encode(&message).expect("encodable");
+    crate::transport::rpc::decode(&bytes, crate::transport::DEFAULT_MAX_FRAME_BYTES)
+        .expect("decodable")
+}
+
 impl RaftNetwork<TypeConfig> for SimConnection {
     async fn append_entries(
         &mut self,
@@ -203,7 +211,7 @@ impl RaftNetwork<TypeConfig> for SimConnection {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         self.net
             .call(self.from, self.to, option.hard_ttl(), |raft| async move {
-                raft.append_entries(rpc).await
+                raft.append_entries(wire(rpc)).await.map(wire)
             })
             .await
     }
@@ -218,7 +226,7 @@ impl RaftNetwork<TypeConfig> for SimConnection {
     > {
         self.net
             .call(self.from, self.to, option.hard_ttl(), |raft| async move {
-                raft.install_snapshot(rpc).await
+                raft.install_snapshot(wire(rpc)).await.map(wire)
             })
             .await
     }
@@ -230,7 +238,7 @@ impl RaftNetwork<TypeConfig> for SimConnection {
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Node, RaftError<NodeId>>> {
         self.net
             .call(self.from, self.to, option.hard_ttl(), |raft| async move {
-                raft.vote(rpc).await
+                raft.vote(wire(rpc)).await.map(wire)
             })
             .await
     }

@@ -20,6 +20,7 @@ pub struct Summary {
     pub writes_sent: u64,
     pub writes_acked: u64,
     pub terms: u64,
+    pub membership_changes: u64,
     pub max_index: u64,
 }
 
@@ -31,6 +32,7 @@ impl Summary {
         self.writes_sent += other.writes_sent;
         self.writes_acked += other.writes_acked;
         self.terms += other.terms;
+        self.membership_changes += other.membership_changes;
         self.max_index = self.max_index.max(other.max_index);
     }
 }
@@ -103,6 +105,15 @@ pub async fn run(seed: u64) -> Result<Summary, String> {
                 let delay = Duration::from_millis(rng.gen_range(0..60));
                 cluster.net.set_quality(drop, delay);
             }
+            92..96 => {
+                // A voter change (KIP-853's AddRaftVoter/RemoveRaftVoter) racing the faults.
+                if let (Some((_, raft)), Some(&id)) =
+                    (cluster.leader(), cluster.ids.choose(&mut rng))
+                {
+                    summary.membership_changes += 1;
+                    writes.push(cluster.spawn_voter_change(raft, id));
+                }
+            }
             _ => {}
         }
         tokio::time::sleep(Duration::from_millis(rng.gen_range(5..400))).await;
@@ -112,6 +123,7 @@ pub async fn run(seed: u64) -> Result<Summary, String> {
     cluster.net.heal();
     cluster.net.set_quality(0, Duration::from_millis(2));
     for id in cluster.dead() {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(1..50))).await;
         cluster.start(id).await?;
     }
     for write in writes {

@@ -69,8 +69,17 @@ impl RaftServer {
                     Ok((stream, peer)) => {
                         let server = server.clone();
                         tokio::spawn(async move {
-                            if let Err(e) = server.serve_connection(stream).await {
-                                tracing::debug!(%peer, error = %e, "quorum connection ended");
+                            match server.serve_connection(stream).await {
+                                Ok(()) => {}
+                                Err(
+                                    e @ (TransportError::FrameTooLarge { .. }
+                                    | TransportError::Decode(_)),
+                                ) => {
+                                    tracing::warn!(%peer, error = %e, "quorum connection closed on a bad frame");
+                                }
+                                Err(e) => {
+                                    tracing::debug!(%peer, error = %e, "quorum connection ended")
+                                }
                             }
                         });
                     }
