@@ -153,6 +153,7 @@ impl MetadataDelta {
             }
         }
         changes.deletes.sort();
+        changes.deletes.dedup();
         changes
     }
 }
