@@ -354,9 +354,13 @@ impl Broker {
                     &self.features.snapshot(),
                 )))
             }
-            Request::Metadata(r) => Outcome::Respond(Response::Metadata(
-                handlers::metadata::handle_on_listener(self, r, version, &listener),
-            )),
+            Request::Metadata(r) => {
+                let missing = crate::forwarding::auto_create::for_metadata(self, &r);
+                crate::forwarding::auto_create::create(self, missing).await;
+                Outcome::Respond(Response::Metadata(handlers::metadata::handle_on_listener(
+                    self, r, version, &listener,
+                )))
+            }
             Request::Produce(r) => handlers::produce::handle(self, r, version, &listener).await,
             Request::Fetch(r) => {
                 let (response, files) = handlers::fetch::handle(self, r, version, &listener).await;
@@ -396,9 +400,14 @@ impl Broker {
             Request::OffsetForLeaderEpoch(r) => Outcome::Respond(Response::OffsetForLeaderEpoch(
                 handlers::offset_for_leader_epoch::handle(self, r),
             )),
-            Request::FindCoordinator(r) => Outcome::Respond(Response::FindCoordinator(
-                handlers::find_coordinator::handle(self, r, version, &listener),
-            )),
+            Request::FindCoordinator(r) => {
+                let missing =
+                    crate::forwarding::auto_create::for_find_coordinator(self, &r, version);
+                crate::forwarding::auto_create::create(self, missing).await;
+                Outcome::Respond(Response::FindCoordinator(
+                    handlers::find_coordinator::handle(self, r, version, &listener),
+                ))
+            }
             Request::JoinGroup(r) => {
                 let client_id = header.client_id.clone().unwrap_or_default();
                 Outcome::Respond(Response::JoinGroup(

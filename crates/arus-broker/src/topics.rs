@@ -320,6 +320,11 @@ fn set_aside_unnamed(log_dir: &Path, named: impl Fn(&str, i32) -> bool) {
         let Some((topic, digits)) = name.rsplit_once('-') else {
             continue;
         };
+        // The cluster's metadata log lives beside the partitions under Kafka's name for it;
+        // it is never a topic's partition (Kafka's LogManager skips it too).
+        if name == "__cluster_metadata-0" {
+            continue;
+        }
         // Only the canonical spelling `open_partition` makes (no sign, no leading zero).
         let Some(index) = digits
             .parse::<i32>()

@@ -8,6 +8,9 @@ use arus_metadata::MetadataRecord;
 use arus_protocol::messages::alter_configs_response::{
     AlterConfigsResourceResponse as LegacyResourceResponse, AlterConfigsResponse,
 };
+use arus_protocol::messages::alter_partition_reassignments_response::{
+    AlterPartitionReassignmentsResponse, ReassignablePartitionResponse, ReassignableTopicResponse,
+};
 use arus_protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
@@ -19,6 +22,7 @@ use arus_protocol::messages::elect_leaders_response::{
 use arus_protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
 };
+use arus_protocol::messages::list_partition_reassignments_response::ListPartitionReassignmentsResponse;
 use arus_protocol::messages::update_features_response::{
     UpdatableFeatureResult, UpdateFeaturesResponse,
 };
@@ -367,6 +371,40 @@ pub fn decide(
                 }),
             ),
         }),
+        // Replicas never move yet (reassignment needs replication, issue 15): nothing is
+        // ever in progress, and a request to move replicas is refused per partition.
+        Request::ListPartitionReassignments(_) => Ok((
+            Vec::new(),
+            Response::ListPartitionReassignments(ListPartitionReassignmentsResponse::default()),
+        )),
+        Request::AlterPartitionReassignments(r) => Ok((
+            Vec::new(),
+            Response::AlterPartitionReassignments(AlterPartitionReassignmentsResponse {
+                allow_replication_factor_change: r.allow_replication_factor_change,
+                responses: r
+                    .topics
+                    .iter()
+                    .map(|t| ReassignableTopicResponse {
+                        name: t.name.clone(),
+                        partitions: t
+                            .partitions
+                            .iter()
+                            .map(|p| ReassignablePartitionResponse {
+                                partition_index: p.partition_index,
+                                error_code: ErrorCode::InvalidRequest.code(),
+                                error_message: Some(
+                                    "Moving replicas between brokers is not supported by Arus yet."
+                                        .into(),
+                                ),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+        )),
         other => Err(ControllerRequestError::Unsupported(
             other.api_key().name().to_string(),
         )),

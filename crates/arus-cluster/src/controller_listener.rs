@@ -50,6 +50,8 @@ pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::UpdateFeatures, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
 ];
 
 /// What the listener serves with.
@@ -317,6 +319,18 @@ pub fn error_response(request: &Request, code: ErrorCode) -> Response {
             error_code: code,
             ..Default::default()
         }),
+        Request::ListPartitionReassignments(_) => {
+            Response::ListPartitionReassignments(ListPartitionReassignmentsResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
+        Request::AlterPartitionReassignments(_) => {
+            Response::AlterPartitionReassignments(AlterPartitionReassignmentsResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
         other => Response::ApiVersions(ApiVersionsResponse {
             // Not reachable: `handle` answers only CONTROLLER_APIS; a mismatched body makes
             // the encoder refuse it and the connection close.
@@ -371,6 +385,8 @@ pub fn response_error(response: &Response) -> Option<ErrorCode> {
         Response::ElectLeaders(r) => r.error_code,
         Response::UpdateFeatures(r) => r.error_code,
         Response::DescribeQuorum(r) => r.error_code,
+        Response::ListPartitionReassignments(r) => r.error_code,
+        Response::AlterPartitionReassignments(r) => r.error_code,
         _ => 0,
     };
     (code != 0).then(|| ErrorCode::from_code(code)).flatten()

@@ -18,13 +18,16 @@
 // a later spec adds take their defaults.
 #![allow(clippy::needless_update)]
 
+pub mod applier;
 pub mod channel;
 pub mod controller_apis;
 pub mod controller_driver;
 pub mod controller_listener;
 pub mod lifecycle;
+pub mod node;
 pub mod publisher;
 pub mod quorum_log;
 pub mod upgrade;
+pub mod validator;
 
 pub use publisher::{MetadataHandle, MetadataPublisher, Published};

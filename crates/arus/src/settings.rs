@@ -132,10 +132,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_dir = config.log_dir.clone();
     let log_dirs = config.log_dirs.clone();
     let descriptors_before_open = arus_server::descriptors::in_use();
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
-        .await?
-        .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
-    let listeners = arus_server::bind(&broker).await?;
+    // A node configured with `process.roles` is a member of a KRaft cluster: its metadata
+    // comes from the quorum (docs/cluster.md). Without it, the single node keeps its
+    // metadata in its own files, as before.
+    let clustered = !config.node.is_implicit();
+    let (broker, listeners, node) = if clustered {
+        let (broker, bound) = arus_cluster::node::Node::open(config)
+            .await
+            .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
+        let node = arus_cluster::node::Node::start(broker.clone(), bound.controller)
+            .await
+            .context("cannot join the cluster")?;
+        (broker, bound.broker, Some(node))
+    } else {
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+            .await?
+            .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
+        let listeners = arus_server::bind(&broker).await?;
+        (broker, listeners, None)
+    };
     let first = broker.advertised_listener();
     if let Some(path) = &args.ready_file {
         std::fs::write(path, format!("{}:{}\n", first.host, first.port))
@@ -195,6 +210,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     eprintln!("arus: shutting down");
-    tokio::task::spawn_blocking(move || broker.shutdown()).await?;
+    match node {
+        Some(node) => {
+            drop(broker);
+            node.stop().await.context("stopping the node")?;
+        }
+        None => tokio::task::spawn_blocking(move || broker.shutdown()).await?,
+    }
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! A broker without a channel (the file-backed single node) answers everything itself, as
 //! before: [`forward_if_clustered`] hands the request back.
 
+pub(crate) mod auto_create;
 mod configs;
 mod leadership;
 mod topics;

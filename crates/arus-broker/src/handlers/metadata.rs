@@ -34,20 +34,19 @@ fn describe_topic(topic: &Topic, d: &Describer) -> MetadataResponseTopic {
         name: Some(topic.name.clone()),
         topic_id: topic.id,
         is_internal: topic.internal,
-        partitions: topic
-            .partitions()
-            .iter()
-            .map(|p| {
+        // Every partition the topic has in the cluster, hosted here or not.
+        partitions: (0..topic.partition_count())
+            .map(|index| {
                 let described = describe::partition(
                     d.view,
                     topic.id,
-                    p.index,
+                    index,
                     d.listener,
                     Describing::Metadata { version: d.version },
                 );
                 MetadataResponsePartition {
                     error_code: described.error.code(),
-                    partition_index: p.index,
+                    partition_index: index,
                     leader_id: described.leader_id,
                     leader_epoch: described.leader_epoch,
                     replica_nodes: described.replicas,

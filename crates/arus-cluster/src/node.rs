@@ -1,0 +1,389 @@
+//! One node of a cluster, started from its configuration (docs/cluster.md, "The join"):
+//! the broker opened in metadata-driven mode, the metadata quorum member with the
+//! publisher as its state machine, the controller driver and the CONTROLLER listener on a
+//! node with the controller role, the channel brokers forward admin requests through, the
+//! applier that turns each image into local replicas and views, and the broker lifecycle
+//! (registration, heartbeats, controlled shutdown) on a node with the broker role.
+//!
+//! [`Node::stop`] stops in Kafka's order: the broker asks for controlled shutdown (so its
+//! partitions get other leaders before it goes), then the driver, the quorum member and
+//! finally the broker's logs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arus_broker::{Broker, BrokerConfig};
+use arus_controller::{Controller, ControllerConfig};
+use arus_metadata::MetadataRecord;
+use arus_node::config::Quorum as QuorumKind;
+use arus_protocol::Uuid;
+use arus_raft::{Quorum, QuorumConfig, RaftSettings, TransportSettings};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::channel::ClusterChannel;
+use crate::controller_driver::{self, DriverSettings, MetadataLog};
+use crate::controller_listener::{self, ControllerService};
+use crate::lifecycle::{self, Registration, Standing};
+use crate::publisher::{MetadataHandle, MetadataPublisher};
+use crate::quorum_log::QuorumLog;
+use crate::validator::BrokerConfigValidator;
+
+/// The Raft log's directory inside the metadata directory (Kafka's name for its
+/// metadata log partition).
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("the node has no identity: its directories were not checked (meta.properties)")]
+    NoIdentity,
+    #[error("cannot open the broker: {0}")]
+    Broker(#[from] arus_broker::broker::BrokerError),
+    #[error("cannot start the metadata quorum: {0}")]
+    Quorum(#[from] arus_raft::QuorumError),
+    #[error("cannot read the bootstrap metadata: {0}")]
+    Bootstrap(String),
+    #[error("cannot read the single-node release's files: {0}")]
+    Upgrade(#[from] arus_broker::single_node_files::SingleNodeFilesError),
+    #[error("cannot join the cluster: {0}")]
+    Channel(#[from] arus_broker::forwarding::SetChannelError),
+    #[error("the broker task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A running node. See the module documentation.
+pub struct Node {
+    pub broker: Arc<Broker>,
+    pub metadata: MetadataHandle,
+    quorum: Arc<Quorum>,
+    stop: watch::Sender<bool>,
+    lifecycle: Option<JoinHandle<()>>,
+    standing: watch::Receiver<Standing>,
+}
+
+/// Listeners bound for the node: the broker ones (served by `arus-server`) and the
+/// controller ones (served here).
+pub struct Bound {
+    pub broker: Vec<(TcpListener, SocketAddr)>,
+    pub controller: Vec<(TcpListener, SocketAddr)>,
+}
+
+fn controller_config(config: &BrokerConfig, cluster_id: &str) -> ControllerConfig {
+    let min_isr = config
+        .topic_default("min.insync.replicas")
+        .and_then(|(v, _)| v.parse().ok())
+        .unwrap_or(1);
+    let unclean = config
+        .topic_default("unclean.leader.election.enable")
+        .is_some_and(|(v, _)| v == "true");
+    ControllerConfig {
+        session_timeout_ms: config.node.timeouts.broker_session_timeout_ms,
+        default_num_partitions: config.num_partitions,
+        default_replication_factor: config.default_replication_factor,
+        default_min_insync_replicas: min_isr,
+        unclean_leader_election_enable: unclean,
+        ..ControllerConfig::new(cluster_id, config.node.node_id)
+    }
+}
+
+/// The first batch of a new metadata log: the features `arus storage format` chose (or
+/// this release's defaults), and the content of a single-node release's directory if this
+/// is one (upgrade in place).
+fn bootstrap_records(config: &BrokerConfig) -> Result<Vec<MetadataRecord>, NodeError> {
+    let min_isr = config
+        .topic_default("min.insync.replicas")
+        .and_then(|(v, _)| v.parse().ok())
+        .unwrap_or(1);
+    if let Some(old) = arus_broker::single_node_files::read(&config.log_dir)? {
+        info!(
+            topics = old.topics.len(),
+            "carrying the single-node release's metadata into the metadata log"
+        );
+        let mut records = Controller::bootstrap_records(
+            &old.features.levels.clone().into_iter().collect(),
+            min_isr,
+        );
+        records.extend(
+            crate::upgrade::bootstrap_records(&old, config.node.node_id)
+                .into_iter()
+                // The features are in the bootstrap records already.
+                .filter(|r| !matches!(r, MetadataRecord::FeatureLevel(_))),
+        );
+        return Ok(records);
+    }
+    let levels: BTreeMap<String, i16> =
+        match arus_node::storage::read_bootstrap(&config.log_dir).map_err(NodeError::Bootstrap)? {
+            Some(b) => b
+                .features
+                .into_iter()
+                .filter(|(name, _)| name != "kraft.version")
+                .collect(),
+            None => arus_broker::features::Finalized::fresh().levels,
+        };
+    Ok(Controller::bootstrap_records(&levels, min_isr))
+}
+
+/// The quorum's voters: id → `host:port` of its CONTROLLER listener.
+fn voters(config: &BrokerConfig, bound_controller: Option<SocketAddr>) -> BTreeMap<u64, String> {
+    match &config.node.quorum {
+        QuorumKind::Static(voters) => voters
+            .iter()
+            .map(|v| {
+                (
+                    v.id as u64,
+                    format!("{}:{}", v.address.host, v.address.port),
+                )
+            })
+            .collect(),
+        QuorumKind::Implicit => bound_controller
+            .map(|a| (config.node.node_id as u64, a.to_string()))
+            .into_iter()
+            .collect(),
+        QuorumKind::Bootstrap(_) => match arus_node::storage::read_bootstrap(&config.log_dir) {
+            Ok(Some(b)) => b
+                .initial_controllers
+                .iter()
+                .map(|c| (c.id as u64, c.address.to_string()))
+                .collect(),
+            _ => BTreeMap::new(),
+        },
+    }
+}
+
+impl Node {
+    /// Opens the broker and binds every listener (so the ports are known before anything
+    /// is registered).
+    pub async fn open(config: BrokerConfig) -> Result<(Arc<Broker>, Bound), NodeError> {
+        let identity = config.identity.clone().ok_or(NodeError::NoIdentity)?;
+        let controller_names = config.node.controller_listener_names.clone();
+        let broker = tokio::task::spawn_blocking(move || {
+            Broker::open_driven(config, identity.cluster_id.clone())
+        })
+        .await??;
+        let all = arus_server::bind(&broker)
+            .await
+            .map_err(|e| NodeError::Bootstrap(format!("cannot bind the listeners: {e}")))?;
+        let names: Vec<String> = broker
+            .config
+            .listeners
+            .iter()
+            .map(|l| l.name.clone())
+            .collect();
+        let mut bound = Bound {
+            broker: Vec::new(),
+            controller: Vec::new(),
+        };
+        for (i, l) in all.into_iter().enumerate() {
+            if names.get(i).is_some_and(|n| controller_names.contains(n)) {
+                bound.controller.push(l);
+            } else {
+                bound.broker.push(l);
+            }
+        }
+        Ok((broker, bound))
+    }
+
+    /// Starts the node's cluster parts around `broker`; `controller` are the bound
+    /// CONTROLLER listeners (empty on a broker-only node).
+    pub async fn start(
+        broker: Arc<Broker>,
+        controller: Vec<(TcpListener, SocketAddr)>,
+    ) -> Result<Node, NodeError> {
+        let config = broker.config.clone();
+        let identity = config.identity.clone().ok_or(NodeError::NoIdentity)?;
+        let node_id = config.node.node_id;
+        let first_controller = controller.first().map(|(_, a)| *a);
+        let voters = voters(&config, first_controller);
+        let (publisher, metadata, published) =
+            MetadataPublisher::new(node_id, &identity.cluster_id);
+        let timeouts = &config.node.timeouts;
+        let quorum = Quorum::start(
+            QuorumConfig {
+                node_id: node_id as u64,
+                cluster_name: identity.cluster_id.clone(),
+                data_dir: config.log_dir.join(METADATA_LOG_DIR),
+                initial_voters: voters.clone(),
+                settings: RaftSettings::from_kafka(
+                    timeouts.election_timeout_ms.max(10) as u64,
+                    timeouts.fetch_timeout_ms.max(10) as u64,
+                ),
+                transport: TransportSettings::default(),
+            },
+            publisher,
+        )
+        .await?;
+        let quorum = Arc::new(quorum);
+        let log = Arc::new(QuorumLog::new(quorum.clone()));
+        let (stop, stop_rx) = watch::channel(false);
+        let driver = controller_driver::start(
+            log.clone(),
+            metadata.clone(),
+            DriverSettings {
+                node_id,
+                config: controller_config(&config, &identity.cluster_id),
+                validator: Arc::new(BrokerConfigValidator {
+                    config: config.clone(),
+                }),
+                bootstrap: if config.node.is_controller() {
+                    bootstrap_records(&config)?
+                } else {
+                    Vec::new()
+                },
+            },
+            stop_rx.clone(),
+        );
+        if config.node.is_controller() {
+            let endpoints: BTreeMap<i32, (String, String, u16)> = voters
+                .iter()
+                .filter_map(|(id, addr)| {
+                    let (host, port) = addr.rsplit_once(':')?;
+                    let name = config.node.controller_listener_names.first()?.clone();
+                    Some((*id as i32, (name, host.to_string(), port.parse().ok()?)))
+                })
+                .collect();
+            let service = Arc::new(ControllerService {
+                node_id,
+                controller: driver.clone(),
+                quorum: Arc::downgrade(&quorum),
+                raft: quorum.server(),
+                voter_endpoints: endpoints,
+                max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
+            });
+            for (listener, addr) in controller {
+                info!(%addr, "controller listener");
+                tokio::spawn(controller_listener::serve(
+                    listener,
+                    service.clone(),
+                    stop_rx.clone(),
+                ));
+            }
+        }
+        let channel = Arc::new(ClusterChannel::new(
+            node_id,
+            driver,
+            log.leadership(),
+            voters
+                .iter()
+                .map(|(id, a)| (*id as i32, a.clone()))
+                .collect(),
+            quorum.applied_index(),
+        ));
+        broker.set_controller_channel(channel.clone())?;
+        let (standing_tx, standing) = watch::channel(Standing {
+            broker_epoch: -1,
+            fenced: true,
+        });
+        tokio::spawn(crate::applier::run(
+            broker.clone(),
+            node_id,
+            published,
+            log.leadership(),
+            standing.clone(),
+        ));
+        let lifecycle = if config.node.is_broker() {
+            let registration = Registration {
+                node_id,
+                cluster_id: identity.cluster_id.clone(),
+                incarnation_id: Uuid(*uuid::Uuid::new_v4().as_bytes()),
+                listeners: broker
+                    .advertised_listeners()
+                    .into_iter()
+                    .map(|l| (l.name, l.host, l.port, 0))
+                    .collect(),
+                rack: config.node.rack.clone(),
+                features: arus_broker::features::SUPPORTED
+                    .iter()
+                    .map(|f| (f.name.to_string(), f.min, f.max))
+                    .collect(),
+                log_dir_ids: config
+                    .log_dirs
+                    .iter()
+                    .map(|d| identity.directory_id(d))
+                    .filter(|id| *id != Uuid::ZERO)
+                    .collect(),
+                heartbeat_interval: Duration::from_millis(
+                    timeouts.broker_heartbeat_interval_ms.max(10) as u64,
+                ),
+            };
+            // The broker epoch reaches the producer-id blocks' requests.
+            let mut epochs = standing_tx.subscribe();
+            let for_epochs = broker.clone();
+            tokio::spawn(async move {
+                while epochs.changed().await.is_ok() {
+                    let epoch = epochs.borrow().broker_epoch;
+                    for_epochs.set_broker_epoch(epoch);
+                }
+            });
+            Some(tokio::spawn(lifecycle::run(
+                channel,
+                registration,
+                quorum.applied_index(),
+                standing_tx,
+                stop_rx,
+                Duration::from_millis(timeouts.broker_session_timeout_ms.max(1000) as u64),
+            )))
+        } else {
+            None
+        };
+        Ok(Node {
+            broker,
+            metadata,
+            quorum,
+            stop,
+            lifecycle,
+            standing,
+        })
+    }
+
+    /// The broker's standing with the controller (epoch, fenced).
+    pub fn standing(&self) -> watch::Receiver<Standing> {
+        self.standing.clone()
+    }
+
+    /// Whether this node leads the metadata quorum (is the active controller).
+    pub fn is_active_controller(&self) -> bool {
+        self.quorum.is_leader()
+    }
+
+    /// Stops the node: controlled shutdown, then the controller, the quorum member and the
+    /// broker's logs.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        if let Some(lifecycle) = self.lifecycle {
+            let _ = lifecycle.await;
+        }
+        let mut quorum = self.quorum;
+        // Tasks holding the quorum (driver, listener, applier) see the stop and let go.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let quorum = loop {
+            match Arc::try_unwrap(quorum) {
+                Ok(q) => break Some(q),
+                Err(shared) if tokio::time::Instant::now() < deadline => {
+                    quorum = shared;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(_) => break None,
+            }
+        };
+        match quorum {
+            Some(q) => {
+                if let Err(e) = q.shutdown().await {
+                    warn!(error = %e, "the metadata quorum did not stop cleanly");
+                }
+            }
+            None => warn!("the metadata quorum is still in use; leaving it to the process exit"),
+        }
+        let broker = self.broker;
+        tokio::task::spawn_blocking(move || broker.shutdown()).await?;
+        Ok(())
+    }
+}
+
+/// The metadata log used by this node (for tests and tools).
+pub fn metadata_log(node: &Node) -> Arc<dyn MetadataLog> {
+    Arc::new(QuorumLog::new(node.quorum.clone()))
+}
