@@ -143,6 +143,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let node = arus_cluster::node::Node::start(broker.clone(), bound.controller)
             .await
             .context("cannot join the cluster")?;
+        if broker.config.node.is_broker() {
+            // As Kafka's BrokerServer: clients are served once the controller has unfenced
+            // this broker, i.e. its metadata has caught up (connections wait in the backlog).
+            let mut standing = node.standing();
+            loop {
+                if !standing.borrow_and_update().fenced {
+                    break;
+                }
+                tokio::select! {
+                    changed = standing.changed() => changed.context("the broker lifecycle stopped")?,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                        eprintln!("arus: waiting for the controller quorum to admit this broker");
+                    }
+                }
+            }
+        }
         (broker, bound.broker, Some(node))
     } else {
         let broker = tokio::task::spawn_blocking(move || Broker::open(config))

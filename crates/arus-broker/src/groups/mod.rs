@@ -250,6 +250,15 @@ impl GroupDriver {
     /// COORDINATOR_LOAD_IN_PROGRESS while its partition loads, NOT_COORDINATOR if another
     /// node leads its partition. `None`: serve it.
     pub fn coordinator_error(&self, broker: &Broker, group_id: &str) -> Option<ErrorCode> {
+        // The cluster view says who leads the key's partition; the shards say whether
+        // this node has loaded it.
+        if !crate::cluster::coordinators::coordinates(
+            broker,
+            crate::cluster::coordinators::Coordinator::Group,
+            group_id,
+        ) {
+            return Some(ErrorCode::NotCoordinator);
+        }
         if !self.is_loaded() {
             return Some(ErrorCode::CoordinatorLoadInProgress);
         }

@@ -157,6 +157,15 @@ impl TxnDriver {
     /// coordinator answers: COORDINATOR_LOAD_IN_PROGRESS while its partition loads,
     /// NOT_COORDINATOR if another node leads it. `None`: serve it.
     pub fn coordinator_error(&self, broker: &Broker, transactional_id: &str) -> Option<ErrorCode> {
+        // The cluster view says who leads the key's partition; the shards say whether
+        // this node has loaded it.
+        if !crate::cluster::coordinators::coordinates(
+            broker,
+            crate::cluster::coordinators::Coordinator::Transaction,
+            transactional_id,
+        ) {
+            return Some(ErrorCode::NotCoordinator);
+        }
         if !self.is_loaded() {
             return Some(ErrorCode::CoordinatorLoadInProgress);
         }
