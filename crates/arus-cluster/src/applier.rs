@@ -165,6 +165,7 @@ pub async fn run(
     mut published: mpsc::UnboundedReceiver<Published>,
     leadership: watch::Receiver<Leadership>,
     mut standing: watch::Receiver<Standing>,
+    done: watch::Sender<i64>,
 ) {
     let mut last: Option<Arc<MetadataImage>> = None;
     let mut synced = false;
@@ -178,6 +179,7 @@ pub async fn run(
                     _ => Scope::Every,
                 };
                 step(&broker, node, &leadership, last.clone(), p.image.clone(), scope).await;
+                done.send_replace(p.image.provenance().offset);
                 last = Some(p.image);
             }
             changed = standing.changed(), if !synced => {
@@ -193,6 +195,7 @@ pub async fn run(
                 // published (the publisher sends before the quorum counts it applied).
                 while let Ok(p) = published.try_recv() {
                     step(&broker, node, &leadership, last.clone(), p.image.clone(), Scope::Every).await;
+                    done.send_replace(p.image.provenance().offset);
                     last = Some(p.image);
                 }
                 if let Some(image) = last.clone() {
@@ -257,6 +260,9 @@ fn apply(
         resources_of(image, resource_type::CLIENT_METRICS),
     );
 
+    // The view first, as Kafka publishes its metadata cache before the replica manager
+    // acts: a topic the registry lists then always has its leaders in the view.
+    broker.cluster.install(view_of(image, node, controller));
     let all = || -> Vec<TopicSpec> {
         image
             .topics()
@@ -315,7 +321,6 @@ fn apply(
         Some(Err(e)) => warn!(error = %e, "cannot apply the metadata to the local replicas"),
         None => {}
     }
-    broker.cluster.install(view_of(image, node, controller));
 }
 
 /// The topic ids of `image` (for tests).

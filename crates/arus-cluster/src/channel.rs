@@ -22,6 +22,7 @@ use tracing::debug;
 
 use crate::controller_driver::{ControllerHandle, ControllerRequestError, Leadership};
 use crate::controller_listener::response_error;
+use crate::publisher::MetadataHandle;
 
 /// See the module documentation.
 pub struct ClusterChannel {
@@ -36,6 +37,10 @@ struct Inner {
     controllers: BTreeMap<i32, String>,
     /// This node's applied metadata offset (the quorum's applied index).
     applied: watch::Receiver<Option<u64>>,
+    /// The offset of the last record batch published to this node's image, and of the
+    /// last image the broker has applied (local replicas, view, stores).
+    published: MetadataHandle,
+    broker_applied: watch::Receiver<i64>,
     clients: Mutex<HashMap<i32, Client>>,
 }
 
@@ -46,6 +51,8 @@ impl ClusterChannel {
         leadership: watch::Receiver<Leadership>,
         controllers: BTreeMap<i32, String>,
         applied: watch::Receiver<Option<u64>>,
+        published: MetadataHandle,
+        broker_applied: watch::Receiver<i64>,
     ) -> ClusterChannel {
         ClusterChannel {
             inner: Arc::new(Inner {
@@ -54,6 +61,8 @@ impl ClusterChannel {
                 leadership,
                 controllers,
                 applied,
+                published,
+                broker_applied,
                 clients: Mutex::new(HashMap::new()),
             }),
         }
@@ -182,17 +191,28 @@ impl ControllerChannel for ClusterChannel {
     }
 
     fn await_metadata(&self, offset: i64, timeout: Duration) -> BoxFuture<bool> {
-        let mut applied = self.inner.applied.clone();
+        let inner = self.inner.clone();
         Box::pin(async move {
             if offset < 0 {
                 return true;
             }
-            tokio::time::timeout(
-                timeout,
-                applied.wait_for(|a| a.is_some_and(|a| a as i64 >= offset)),
-            )
-            .await
-            .is_ok_and(|r| r.is_ok())
+            let mut applied = inner.applied.clone();
+            let mut broker_applied = inner.broker_applied.clone();
+            let wait = async {
+                // The quorum has applied the offset (every batch up to it is published)...
+                applied
+                    .wait_for(|a| a.is_some_and(|a| a as i64 >= offset))
+                    .await
+                    .ok()?;
+                // ...and the broker has applied every image published so far.
+                let published = inner.published.applied_offset();
+                broker_applied.wait_for(|b| *b >= published).await.ok()
+            };
+            tokio::time::timeout(timeout, wait)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
         })
     }
 }

@@ -262,6 +262,7 @@ impl Node {
                 ));
             }
         }
+        let (broker_applied_tx, broker_applied) = watch::channel(-1i64);
         let channel = Arc::new(ClusterChannel::new(
             node_id,
             driver,
@@ -271,6 +272,8 @@ impl Node {
                 .map(|(id, a)| (*id as i32, a.clone()))
                 .collect(),
             quorum.applied_index(),
+            metadata.clone(),
+            broker_applied,
         ));
         broker.set_controller_channel(channel.clone())?;
         let (standing_tx, standing) = watch::channel(Standing {
@@ -283,6 +286,7 @@ impl Node {
             published,
             log.leadership(),
             standing.clone(),
+            broker_applied_tx,
         ));
         let lifecycle = if config.node.is_broker() {
             let registration = Registration {

@@ -104,6 +104,9 @@ async fn start(
         log.leadership(),
         controllers,
         quorum.applied_index(),
+        metadata.clone(),
+        // No broker here: the image is all there is to apply.
+        watch::channel(i64::MAX).1,
     );
     let channel = Arc::new(channel);
     let (standing, _) = watch::channel(Standing {
@@ -262,7 +265,7 @@ async fn three_controllers_commit_create_topics_and_survive_the_active_ones_stop
     })
     .await;
     assert!(
-        fenced_in.elapsed() < Duration::from_millis(SESSION_MS as u64 * 4),
+        fenced_in.elapsed() < Duration::from_millis(SESSION_MS as u64 * 6),
         "fenced after {:?}",
         fenced_in.elapsed()
     );
