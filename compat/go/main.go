@@ -102,7 +102,8 @@ func newClient(opts ...kgo.Opt) *kgo.Client {
 
 func baseOpts() []kgo.Opt {
 	return []kgo.Opt{
-		kgo.SeedBrokers(bootstrap),
+		// --bootstrap may list several brokers (compat/run.py --cluster N): host:port,host:port
+		kgo.SeedBrokers(strings.Split(bootstrap, ",")...),
 		kgo.DialTimeout(5 * time.Second),
 		kgo.RequestRetries(3),
 		kgo.RetryTimeout(15 * time.Second),
@@ -425,8 +426,15 @@ func topicAdmin() string {
 	td := tds[topic]
 	must(td.Err, "ListTopics")
 	check(len(td.Partitions) == 2, "described %d partitions, want 2", len(td.Partitions))
+	// Leaders: any registered broker (one node, or a cluster of several: compat/run.py --cluster N).
+	brokers, err := adm.ListBrokers(ctx)
+	must(err, "ListBrokers")
+	ids := map[int32]bool{}
+	for _, b := range brokers {
+		ids[b.NodeID] = true
+	}
 	for p, pd := range td.Partitions {
-		check(pd.Leader == 1, "partition %d leader %d, want 1", p, pd.Leader)
+		check(ids[pd.Leader], "partition %d leader %d, want one of the brokers %v", p, pd.Leader, ids)
 	}
 
 	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
@@ -464,11 +472,13 @@ func topicAdmin() string {
 	}
 	check(errors.Is(err, kerr.TopicAlreadyExists), "create again: %v, want TOPIC_ALREADY_EXISTS", err)
 
-	rf3, err := adm.CreateTopic(ctx, 1, 3, nil, topic+"-rf3")
+	// One replica more than there are brokers.
+	tooMany := int16(len(brokers) + 1)
+	rf3, err := adm.CreateTopic(ctx, 1, tooMany, nil, topic+"-rf3")
 	if err == nil {
 		err = rf3.Err
 	}
-	check(errors.Is(err, kerr.InvalidReplicationFactor), "rf=3: %v, want INVALID_REPLICATION_FACTOR", err)
+	check(errors.Is(err, kerr.InvalidReplicationFactor), "rf=%d on %d brokers: %v, want INVALID_REPLICATION_FACTOR", tooMany, len(brokers), err)
 
 	dr, err := adm.DeleteTopics(ctx, topic)
 	must(err, "DeleteTopics")
