@@ -3,8 +3,10 @@ compat/arus-cluster.sh for Arus, compat/reference/kafka-cluster.sh for Apache Ka
 cluster scripts (cluster_tools.py, cluster_faults.py, bench/cluster.py). Standard library only."""
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(COMPAT)
@@ -58,6 +60,21 @@ class Cluster:
 
     def kill(self, node):
         self.run("kill", node)
+
+    def sigkill(self, node):
+        """SIGKILL to the node's pid from `status` (the contract: the server's own pid), sent from
+        this process so a measurement starts at the signal, not at the launcher's start-up.
+        Returns the time.time() just before the signal; waits until the process is gone."""
+        pid = self.status()[node]["pid"]
+        t = time.time()
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(200):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+        return t
 
     def stop(self, node=None):
         self.run("stop", *([node] if node else []), timeout=180)
