@@ -462,8 +462,18 @@ func topicAdmin() string {
 	for _, r := range pr {
 		must(r.Err, "UpdatePartitions")
 	}
-	tds, err = adm.ListTopics(ctx, topic)
-	must(err, "ListTopics")
+	// Brokers apply the new partitions asynchronously: in a cluster the listing may reach a broker
+	// that has not replayed them yet, so re-list for up to 5 s.
+	for i := 0; i < 20; i++ {
+		if i > 0 {
+			time.Sleep(250 * time.Millisecond)
+		}
+		tds, err = adm.ListTopics(ctx, topic)
+		must(err, "ListTopics")
+		if len(tds[topic].Partitions) == 4 {
+			break
+		}
+	}
 	check(len(tds[topic].Partitions) == 4, "after UpdatePartitions(4): %d partitions", len(tds[topic].Partitions))
 
 	again, err := adm.CreateTopic(ctx, 1, 1, nil, topic)

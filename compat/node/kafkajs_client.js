@@ -283,7 +283,14 @@ async function topicAdmin(name) {
     check(cfg['retention.ms'] === '7200000', `after alterConfigs retention.ms = ${cfg['retention.ms']}`);
 
     await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }], timeout: 10000 });
-    const md4 = await admin.fetchTopicMetadata({ topics: [topic] });
+    // Brokers apply the new partitions asynchronously: in a cluster the metadata may come from a
+    // broker that has not replayed them yet, so re-fetch for up to 5 s.
+    let md4;
+    for (let i = 0; i < 20; i++) {
+      md4 = await admin.fetchTopicMetadata({ topics: [topic] });
+      if (md4.topics[0].partitions.length === 4) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     check(md4.topics[0].partitions.length === 4, `after createPartitions(4): ${md4.topics[0].partitions.length}`);
 
     // kafkajs maps TOPIC_ALREADY_EXISTS to a `false` result instead of throwing.

@@ -31,6 +31,7 @@ def create_topic(bs, topic, partitions, config=None):
     fs = a.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,
                                    config=config or {})], request_timeout=OP)
     fs[topic].result(timeout=OP + 5)
+    common.wait_topic_everywhere(bs, topic, partitions)
 
 
 def producer(bs, **extra):
@@ -205,6 +206,7 @@ def sc_topic_admin(bs):
     fs = a.create_topics([NewTopic(topic, 2, 1, config={"retention.ms": "3600000", "cleanup.policy": "delete"})],
                          request_timeout=OP)
     fs[topic].result(timeout=OP + 5)
+    common.wait_topic_everywhere(bs, topic, 2)
 
     md = a.list_topics(topic=topic, timeout=OP).topics[topic]
     check(md.error is None, "describe: %s" % md.error)
@@ -233,6 +235,9 @@ def sc_topic_admin(bs):
     check(v == "7200000", "after incremental alter retention.ms = %r, want 7200000" % v)
 
     a.create_partitions([NewPartitions(topic, 4)], request_timeout=OP)[topic].result(timeout=OP + 5)
+    # Brokers apply the new partitions asynchronously: in a cluster the listing may reach a
+    # broker that has not replayed them yet, so re-list for up to 5 s.
+    common.wait_until(lambda: len(a.list_topics(topic=topic, timeout=OP).topics[topic].partitions) == 4, 5)
     n = len(a.list_topics(topic=topic, timeout=OP).topics[topic].partitions)
     check(n == 4, "after create_partitions(4): %d partitions" % n)
 

@@ -31,6 +31,7 @@ def create_topic(bs, topic, partitions, configs=None):
         a.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs or {})], timeout_ms=10000)
     finally:
         a.close()
+    common.wait_topic_everywhere(bs, topic, partitions)
 
 
 def producer(bs, **extra):
@@ -202,6 +203,7 @@ def sc_topic_admin(bs):
     try:
         a.create_topics([NewTopic(topic, 2, 1, topic_configs={"retention.ms": "3600000", "cleanup.policy": "delete"})],
                         timeout_ms=10000)
+        common.wait_topic_everywhere(bs, topic, 2)
         desc = a.describe_topics([topic])
         check(len(desc) == 1 and desc[0]["error_code"] == 0, "describe_topics: %s" % desc)
         parts = desc[0]["partitions"]

@@ -360,7 +360,13 @@ public final class JavaClient {
             check("7200000".equals(v), "after incrementalAlterConfigs retention.ms = " + v);
 
             a.createPartitions(Map.of(topic, NewPartitions.increaseTo(4))).all().get(OP_S, TimeUnit.SECONDS);
-            int n = a.describeTopics(List.of(topic)).allTopicNames().get(OP_S, TimeUnit.SECONDS).get(topic).partitions().size();
+            // Brokers apply the new partitions asynchronously: in a cluster the describe may reach a
+            // broker that has not replayed them yet, so re-describe for up to 5 s.
+            int n = 0;
+            for (int i = 0; i < 20 && n != 4; i++) {
+                if (i > 0) Thread.sleep(250);
+                n = a.describeTopics(List.of(topic)).allTopicNames().get(OP_S, TimeUnit.SECONDS).get(topic).partitions().size();
+            }
             check(n == 4, "after createPartitions(4): " + n + " partitions");
 
             try {
