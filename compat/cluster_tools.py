@@ -12,7 +12,8 @@ The cluster is started through the launcher contract (compat/cluster-launcher.sh
 compat/kafka_tools.py), with the classes of kafka-tools 4.4.0 (compat/work/reference-classpath.txt).
 What every step checks is Kafka's behaviour on a cluster of N combined nodes (node ids 1..N), and
 is compared with what each node says on its own (compat/kafka_wire.py: Metadata, DescribeQuorum).
-Prints PASS/FAIL per step; exit status 1 if any step failed.
+Prints PASS/FAIL per step; exit status 1 if any step failed, 3 if the launcher says the server
+cannot run a cluster yet.
 """
 import argparse
 import json
@@ -26,7 +27,7 @@ import uuid
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, COMPAT)
 import kafka_wire  # noqa: E402
-from cluster import ARUS_LAUNCHER, Cluster  # noqa: E402
+from cluster import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
 from kafka_tools import TOOLS, Runner, StepFailed, resolve_classpath  # noqa: E402
 
 TOOLS = dict(TOOLS, **{"kafka-cluster": "org.apache.kafka.tools.ClusterTool"})
@@ -224,6 +225,9 @@ def main():
             print("[cluster_tools] %s: %d nodes ready in %.1f s, bootstrap %s" % (cluster.name, args.nodes, time.time() - t, bootstrap), flush=True)
         runner = Runner(classpath, log)
         results = run_checks(runner, bootstrap, args.nodes)
+    except LauncherError as e:
+        print("FAIL the cluster did not start: %s" % e, flush=True)
+        return 3 if e.code == 3 else 1
     except Exception as e:  # noqa: BLE001
         print("FAIL cluster did not start or the tools did not run: %s" % e, flush=True)
         return 1

@@ -340,6 +340,10 @@ def leaders_check(bootstrap, nodes):
     import kafka_wire
     counts = kafka_wire.leaders_per_broker(bootstrap.split(",")[0])
     brokers = sorted(b for b in counts if b >= 0)
+    total = sum(counts.values())
+    if total < 3 * nodes and len(brokers) == nodes and counts.get(-1, 0) == 0:
+        # (a narrow --scenarios run that deleted its topics: too few partitions to judge placement)
+        return True, "%d partition(s) left, too few to judge the spread" % total
     ok = len(brokers) == nodes and all(counts[b] > 0 for b in brokers) and counts.get(-1, 0) == 0
     text = ", ".join("broker %d: %d" % (b, counts[b]) for b in brokers)
     if counts.get(-1):

@@ -124,9 +124,52 @@ func createTopic(topic string, partitions int32, configs map[string]*string) {
 	defer cl.Close()
 	ctx, cancel := ctxT(opTimeout)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, configs, topic)
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
 	must(err, "CreateTopic "+topic)
 	must(resp.Err, "CreateTopic "+topic)
+	waitTopicEverywhere(ctx, cl, adm, topic, partitions)
+}
+
+// waitTopicEverywhere waits (up to 10 s) until every broker lists the topic with a leader on
+// each partition in its own Metadata. Brokers replay a created topic asynchronously, so on a
+// cluster (compat/run.py --cluster N) a client asking another broker right after CreateTopics
+// may still hear UNKNOWN_TOPIC_OR_PARTITION (Kafka's own test utilities wait the same way).
+func waitTopicEverywhere(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic string, partitions int32) {
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil || len(brokers) < 2 {
+		return
+	}
+	known := func(id int32) bool {
+		req := kmsg.NewPtrMetadataRequest()
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, t)
+		resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+		if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || int32(len(resp.Topics[0].Partitions)) != partitions {
+			return false
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		all := true
+		for _, b := range brokers {
+			if !known(b.NodeID) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func produceAll(cl *kgo.Client, recs []*kgo.Record) {
@@ -463,8 +506,11 @@ func topicAdmin() string {
 		must(r.Err, "UpdatePartitions")
 	}
 	// Brokers apply the new partitions asynchronously: in a cluster the listing may reach a broker
-	// that has not replayed them yet, so re-list for up to 5 s.
-	for i := 0; i < 20; i++ {
+	// that has not replayed them yet (and kadm answers from the client's metadata cache, refreshed
+	// at most every MetadataMinAge, 5 s by default), so wait until every broker lists them and
+	// re-list for up to 10 s.
+	waitTopicEverywhere(ctx, cl, adm, topic, 4)
+	for i := 0; i < 40; i++ {
 		if i > 0 {
 			time.Sleep(250 * time.Millisecond)
 		}
