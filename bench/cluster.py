@@ -43,7 +43,7 @@ COMPAT = os.path.join(ROOT, "compat")
 sys.path.insert(0, COMPAT)
 sys.path.insert(0, HERE)
 import kafka_wire  # noqa: E402
-from cluster import ARUS_LAUNCHER, KAFKA_LAUNCHER, Cluster, LauncherError  # noqa: E402
+from cluster_control import ARUS_LAUNCHER, KAFKA_LAUNCHER, Cluster, LauncherError  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -98,7 +98,9 @@ def measure_startup(launcher, nodes, env, tmp):
         fmt = time.time() - t
         t = time.time()
         c.start()
-        return {"format_s": fmt, "start_s": time.time() - t}
+        start = time.time() - t
+        cpu = proc_cpu_s([s["pid"] for s in c.status().values()])
+        return {"format_s": fmt, "start_s": start, "server_cpu_s": cpu}
     finally:
         c.destroy()
 
@@ -200,7 +202,7 @@ def run_side(launcher, args):
             r["elect_s"], r["admin_after_kill_s"] = measure_failovers(c, args.failovers)
             pids = [s["pid"] for s in c.status().values()]
         finally:
-            r["server_cpu_s"] = proc_cpu_s(pids)
+            r["server_cpu_s"] = proc_cpu_s(pids) + sum(s["server_cpu_s"] for s in starts)
             c.destroy()
     except LauncherError as e:
         r["error"] = ("n/a: " if e.code == 3 else "failed: ") + str(e).splitlines()[-1][:300]
@@ -210,6 +212,7 @@ def run_side(launcher, args):
     own = os.times()
     own_s = (own.user - own0.user) + (own.system - own0.system) + (own.children_user - own0.children_user) + (own.children_system - own0.children_system)
     r["wall_s"] = wall
+    r["loadavg"] = open("/proc/loadavg").read().split()[:3]
     # Other processes' CPU: the machine's busy time minus this script and its launchers (the
     # servers' own CPU is not subtracted: they run during the whole span, and count as "ours").
     r["foreign_pct"] = max(0.0, 100 * (machine_busy_s() - b0 - own_s - r.get("server_cpu_s", 0)) / wall)
@@ -242,9 +245,9 @@ def render(results, args, started):
     out.append("")
     out.append("- Machine: %d CPUs, %s, Python %s" % (os.cpu_count(), platform.platform(), platform.python_version()))
     for r in results:
-        out.append("- **%s**: `%s` — %s; other processes' CPU during the run: %.0f %% of one core; wall %.0f s%s" % (
+        out.append("- **%s**: `%s` — %s; other processes' CPU during the run: ~%.0f %% of one core (servers killed in the failovers count as other), load average at the end %s; wall %.0f s%s" % (
             r["name"], r["launcher"], "%d nodes, process.roles=broker,controller, static controller.quorum.voters" % args.nodes,
-            r.get("foreign_pct", 0), r.get("wall_s", 0), ("; **%s**" % r["error"]) if "error" in r else ""))
+            r.get("foreign_pct", 0), " ".join(r.get("loadavg", [])), r.get("wall_s", 0), ("; **%s**" % r["error"]) if "error" in r else ""))
     out.append("- Repetitions: start-up %d, topics %d, failovers %d; figures are median / max" % (args.startups, args.topics, args.failovers))
     out.append("")
     names = [r["name"] for r in results]

@@ -39,7 +39,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
 sys.path.insert(0, COMPAT)
 import kafka_wire  # noqa: E402
-from cluster import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
+from cluster_control import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
 
 SESSION_TIMEOUT_MS = 9000  # Kafka's broker.session.timeout.ms default (both servers get it explicitly)
 HEARTBEAT_MS = 2000        # broker.heartbeat.interval.ms default

@@ -27,7 +27,7 @@ import uuid
 COMPAT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, COMPAT)
 import kafka_wire  # noqa: E402
-from cluster import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
+from cluster_control import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
 from kafka_tools import TOOLS, Runner, StepFailed, resolve_classpath  # noqa: E402
 
 TOOLS = dict(TOOLS, **{"kafka-cluster": "org.apache.kafka.tools.ClusterTool"})
