@@ -208,6 +208,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--launcher", default=ARUS_LAUNCHER)
     ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--quorum", choices=["static", "dynamic"], default="static",
+                    help="controller.quorum.voters (static) or controller.quorum.bootstrap.servers + --initial-controllers (KIP-853)")
     ap.add_argument("--bootstrap", help="use this running cluster (node ids 1..--nodes) instead of starting one")
     ap.add_argument("--keep", action="store_true", help="keep the cluster's directory")
     args = ap.parse_args()
@@ -219,7 +221,7 @@ def main():
         if args.bootstrap:
             bootstrap = args.bootstrap
         else:
-            cluster = Cluster(args.launcher, args.nodes, overrides=["group.initial.rebalance.delay.ms=0"])
+            cluster = Cluster(args.launcher, args.nodes, overrides=["group.initial.rebalance.delay.ms=0"], quorum=args.quorum)
             t = time.time()
             bootstrap = cluster.start()
             print("[cluster_tools] %s: %d nodes ready in %.1f s, bootstrap %s" % (cluster.name, args.nodes, time.time() - t, bootstrap), flush=True)
