@@ -23,8 +23,8 @@
 #   bootstrap --dir DIR     the bootstrap string host:port,host:port,...
 #
 # Layout: node I (1..N) listens for clients on BASE+I-1 and for the quorum on BASE+N+I-1 (BASE:
-# --base-port, or the first block of 2N free consecutive ports from a random start, since
-# several clusters may run on this machine at once). Node I lives in DIR/node-I/
+# --base-port, or the first block of 2N free consecutive ports from a random start below the
+# kernel's ephemeral port range, since several clusters may run on this machine at once). Node I lives in DIR/node-I/
 # (server.properties, data/, pid, out.log); DIR/cluster.env keeps N, BASE, the cluster id and
 # the quorum kind, so the commands after `start` need only --dir. `--timeout S` (default 180)
 # bounds every wait. Exit status 0 on success, 2 on bad usage or a failed step, 3 when the
@@ -74,8 +74,14 @@ free_block() {
   python3 - "$1" <<'PY'
 import random, socket, sys
 n = int(sys.argv[1])
+# Below the kernel's ephemeral range, so no client's outgoing connection takes a node's port
+# between this check and the node's bind.
+try:
+    ephemeral = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    ephemeral = 32768
 for _ in range(200):
-    base = random.randrange(20000, 60000 - n)
+    base = random.randrange(10000, max(10001, min(ephemeral, 60000) - n))
     socks = []
     try:
         for p in range(base, base + n):
