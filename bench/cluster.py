@@ -205,7 +205,9 @@ def run_side(launcher, args):
             r["server_cpu_s"] = proc_cpu_s(pids) + sum(s["server_cpu_s"] for s in starts)
             c.destroy()
     except LauncherError as e:
-        r["error"] = ("n/a: " if e.code == 3 else "failed: ") + str(e).splitlines()[-1][:300]
+        lines = str(e).splitlines()
+        why = next((l for l in lines if "cannot run a cluster yet" in l), lines[-1])
+        r["error"] = ("n/a: " if e.code == 3 else "failed: ") + why.split("exited %d: " % e.code)[-1][:300]
     except Exception as e:  # noqa: BLE001
         r["error"] = "failed: %s" % e
     wall = time.time() - t_all
