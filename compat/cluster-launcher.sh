@@ -13,7 +13,8 @@
 #   start  --dir DIR [--nodes N] [--base-port P] [--quorum static|dynamic] [--override k=v]...
 #          write the configs and format (first time only), start every node that is not
 #          running, wait until each node's own Metadata lists all N brokers (registered and
-#          unfenced), print the bootstrap string (also written to DIR/bootstrap)
+#          unfenced), print the bootstrap string (also written to DIR/bootstrap); if the
+#          cluster does not become ready, the nodes this start launched are killed
 #   format --dir DIR [same options]   only write the configs and format
 #   start NODE --dir DIR    (re)start one node on its data; waits until its Metadata lists
 #                           every node that is alive
@@ -173,6 +174,7 @@ launch() {
   # setsid exec, so $! is the server's pid and `kill` hits the server itself.
   ( cd "$nd" && exec >> "$nd/out.log" 2>&1 < /dev/null && impl_exec "$i" ) &
   echo $! > "$nd/pid"
+  disown $!
 }
 
 wait_nodes() {
@@ -190,6 +192,19 @@ wait_nodes() {
     for i in "$@"; do
       alive "$i" && echo "$LAUNCHER: node $i (127.0.0.1:$(port_of "$i")) lists brokers: $(python3 "$compat/kafka_wire.py" metadata "127.0.0.1:$(port_of "$i")" 2>&1 | head -c 300)" >&2
     done
+    # Every node serving but listing only itself: the server runs nodes, not a cluster.
+    if (( $# > 1 )); then
+      local alone=0
+      for i in "$@"; do
+        python3 "$compat/kafka_wire.py" metadata "127.0.0.1:$(port_of "$i")" 2>/dev/null \
+          | python3 -c 'import json,sys; b=json.load(sys.stdin)["brokers"]; sys.exit(0 if list(b)==[sys.argv[1]] else 1)' "$i" \
+          && alone=$((alone + 1))
+      done
+      if (( alone == $# )); then
+        echo "$LAUNCHER: the server cannot run a cluster yet: the $# nodes run, but each node's Metadata lists only itself (no shared metadata quorum)" >&2
+        exit 3
+      fi
+    fi
     die "not ready within ${timeout}s: every node's Metadata must list $want brokers (nodes $*)"
   fi
 }
@@ -208,9 +223,18 @@ case "$cmd" in
     else
       write_configs
       format_all
-      all=()
-      for ((i = 1; i <= NODES; i++)); do alive "$i" || launch "$i"; all+=("$i"); done
+      all=() launched=()
+      for ((i = 1; i <= NODES; i++)); do
+        if ! alive "$i"; then launch "$i"; launched+=("$i"); fi
+        all+=("$i")
+      done
+      # A cluster that does not become ready is not left running: SIGKILL what this start launched.
+      trap 'rc=$?; if (( rc != 0 )); then
+              for i in "${launched[@]}"; do if alive "$i"; then kill -KILL "$(pid_of "$i")" 2>/dev/null || true; fi; done
+              for i in "${launched[@]}"; do for _ in $(seq 1 100); do alive "$i" || break; sleep 0.02; done; done
+            fi; exit $rc' EXIT
       wait_nodes "$NODES" "${all[@]}"
+      trap - EXIT
       bootstrap | tee "$dir/bootstrap"
     fi ;;
   stop)
