@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Arus Kafka-client conformance runner.
 
-Starts ONE Arus broker, runs every client library x scenario against it, stops
-the broker, writes compat/REPORT.md and prints `N passed, M failed`.
+Starts ONE Arus broker (or, with --cluster N, an N-node cluster through a cluster launcher),
+runs every client library x scenario against it, stops the broker, writes compat/REPORT.md and
+prints `N passed, M failed`.
 Exit status is non-zero if anything failed.
 
     bash compat/install.sh          # once (idempotent)
     python3 compat/run.py [--clients a,b] [--scenarios x,y] [--broker PATH] [--build] [--keep-logs]
+    python3 compat/run.py --cluster 3 --launcher compat/reference/kafka-cluster.sh --report compat/work/REPORT-cluster.md
 """
 import argparse
 import datetime as dt
@@ -268,6 +270,89 @@ class Broker:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+class Cluster:
+    """A cluster started through a launcher of the cluster contract (compat/cluster-launcher.sh:
+    compat/arus-cluster.sh, compat/reference/kafka-cluster.sh); the same interface as Broker."""
+
+    def __init__(self, launcher, nodes, log_dir, keep, env=None):
+        self.launcher, self.nodes, self.keep = launcher, nodes, keep
+        self.env = dict(os.environ, **(env or {}))
+        self.data_dir = tempfile.mkdtemp(prefix="arus-compat-cluster-")
+        self.log_path = os.path.join(log_dir, "cluster.log")
+        self.bootstrap = None
+        self.exit_note = None
+
+    def _run(self, *args, timeout=300):
+        cmd = [self.launcher] + list(args) + ["--dir", self.data_dir]
+        with open(self.log_path, "a") as log:
+            log.write("$ %s\n" % " ".join(cmd))
+            log.flush()
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, timeout=timeout, env=self.env)
+        return p
+
+    def start(self, overrides):
+        args = ["start", "--nodes", str(self.nodes)]
+        for o in overrides:
+            args += ["--override", o]
+        p = self._run(*args)
+        if p.returncode != 0:
+            raise RuntimeError("cluster launcher exited %d: %s" % (p.returncode, tail(self.log_path, 8).strip()))
+        self.bootstrap = p.stdout.strip().splitlines()[-1]
+        return self.bootstrap
+
+    def status(self):
+        p = self._run("status", timeout=30)
+        return [dict(kv.split("=", 1) for kv in line.split()) for line in p.stdout.splitlines() if line.startswith("node=")]
+
+    def alive(self):
+        dead = [n["node"] for n in self.status() if n.get("alive") != "1"]
+        self.exit_note = "node(s) %s not running" % ",".join(dead) if dead else None
+        return not dead
+
+    def node_logs(self):
+        return sorted(glob.glob(os.path.join(self.data_dir, "node-*", "out.log")))
+
+    def stop(self):
+        try:
+            self._run("stop", timeout=120)
+        except Exception as e:  # noqa: BLE001
+            print("[run] cluster stop: %s" % e, flush=True)
+        with open(self.log_path, "a") as log:
+            for path in self.node_logs():
+                log.write("\n==== %s (tail) ====\n%s" % (path, tail(path, 200)))
+        if not self.keep:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def find_launcher(args):
+    """--launcher, else the Kafka launcher when --broker is the Kafka wrapper, else Arus's."""
+    if args.launcher:
+        return os.path.abspath(args.launcher)
+    if args.broker and os.path.basename(args.broker) == "kafka-broker.sh":
+        return os.path.join(COMPAT, "reference", "kafka-cluster.sh")
+    return os.path.join(COMPAT, "arus-cluster.sh")
+
+
+def leaders_check(bootstrap, nodes):
+    """Partition leaders per broker over the topics the scenarios left, as the first node's own
+    Metadata reports them: every broker must lead some (placement spreads partitions)."""
+    sys.path.insert(0, COMPAT)
+    import kafka_wire
+    counts = kafka_wire.leaders_per_broker(bootstrap.split(",")[0])
+    brokers = sorted(b for b in counts if b >= 0)
+    total = sum(counts.values())
+    if total < 3 * nodes and len(brokers) == nodes and counts.get(-1, 0) == 0:
+        # (a narrow --scenarios run that deleted its topics: too few partitions to judge placement)
+        return True, "%d partition(s) left, too few to judge the spread" % total
+    ok = len(brokers) == nodes and all(counts[b] > 0 for b in brokers) and counts.get(-1, 0) == 0
+    text = ", ".join("broker %d: %d" % (b, counts[b]) for b in brokers)
+    if counts.get(-1):
+        text += ", offline: %d" % counts[-1]
+    if len(brokers) != nodes:
+        text += " (%d brokers registered, want %d)" % (len(brokers), nodes)
+    return ok, text
+
+
 def find_broker(args):
     if args.broker:
         return os.path.abspath(args.broker)
@@ -363,6 +448,10 @@ def write_report(path, matrix, clients, scenarios, versions, meta):
     lines.append("- Broker: `%s` (%s)" % (meta["broker"], meta["broker_state"]))
     lines.append("- Command: `%s`" % meta["command"])
     lines.append("- Result: %d passed, %d failed, %d n/a" % (meta["passed"], meta["failed"], meta["na"]))
+    if meta.get("cluster_check"):
+        lines.append("- Partition leaders per broker (topics left by the scenarios, Metadata of node 1): %s (%s)"
+                     % (meta["cluster_check"]["text"], "spread over every broker" if meta["cluster_check"]["ok"]
+                        else "**FAIL**: a broker leads nothing, or partitions are offline"))
     lines.append("")
     lines.append("## Client libraries")
     lines.append("")
@@ -412,6 +501,10 @@ def main():
     ap.add_argument("--keep-logs", action="store_true", help="keep the broker data dir and print log paths")
     ap.add_argument("--override", action="append", default=[], help="extra broker property key=value (repeatable)")
     ap.add_argument("--report", default=os.path.join(COMPAT, "REPORT.md"))
+    ap.add_argument("--cluster", type=int, metavar="N",
+                    help="run every scenario against an N-node cluster started by --launcher")
+    ap.add_argument("--launcher", help="cluster launcher (default compat/arus-cluster.sh; "
+                    "compat/reference/kafka-cluster.sh when --broker is kafka-broker.sh)")
     ap.add_argument("--transaction-version", type=int, choices=[0, 1, 2],
                     help="finalize transaction.version at this level (UpdateFeatures) before the clients run")
     args = ap.parse_args()
@@ -432,13 +525,25 @@ def main():
     broker_state = "not started"
     broker_path = args.broker or os.path.join(ROOT, "target", "release", "arus")
     try:
-        broker_path = find_broker(args)
-        broker = Broker(broker_path, log_dir, args.keep_logs)
-        bootstrap = broker.start(BROKER_DEFAULTS + args.override)
-        broker_state = "listening on %s" % bootstrap
+        if args.cluster:
+            launcher = find_launcher(args)
+            env = {}
+            if os.path.basename(launcher) == "arus-cluster.sh":
+                broker_path = find_broker(args)
+                env["ARUS_BIN"] = broker_path
+            else:
+                broker_path = launcher
+            broker = Cluster(launcher, args.cluster, log_dir, args.keep_logs, env)
+            bootstrap = broker.start(BROKER_DEFAULTS + args.override)
+            broker_state = "%d-node cluster (%s), bootstrap %s" % (args.cluster, os.path.basename(launcher), bootstrap)
+        else:
+            broker_path = find_broker(args)
+            broker = Broker(broker_path, log_dir, args.keep_logs)
+            bootstrap = broker.start(BROKER_DEFAULTS + args.override)
+            broker_state = "listening on %s" % bootstrap
         if args.transaction_version is not None:
             from features import set_feature
-            code, msg = set_feature(bootstrap, "transaction.version", args.transaction_version)
+            code, msg = set_feature(bootstrap.split(",")[0], "transaction.version", args.transaction_version)
             if code:
                 raise RuntimeError("cannot finalize transaction.version=%d: error %d %s" % (args.transaction_version, code, msg))
             broker_state += ", transaction.version %d" % args.transaction_version
@@ -454,9 +559,10 @@ def main():
         bootstrap = None
 
     skipped = {}
+    cluster_check = None
     try:
         if bootstrap:
-            apis = advertised_apis(bootstrap)
+            apis = advertised_apis(bootstrap.split(",")[0])
             if apis is None:
                 print("[run] could not read the broker's ApiVersions: running every scenario", flush=True)
             for s in scenarios:
@@ -485,8 +591,17 @@ def main():
                 summary = ", ".join("%s=%s" % (s, res[s]["status"]) for s in scenarios)
                 print("[run] %s done in %.0fs: %s" % (name, time.time() - t, summary), flush=True)
                 if not broker.alive():
-                    print("[run] broker died during %s (exit %s)" % (name, broker.proc.returncode), flush=True)
-                    broker_state = "DIED during %s run (exit %s)" % (name, broker.proc.returncode)
+                    note = broker.exit_note if args.cluster else "exit %s" % broker.proc.returncode
+                    print("[run] broker died during %s (%s)" % (name, note), flush=True)
+                    broker_state = "DIED during %s run (%s)" % (name, note)
+            if args.cluster:
+                try:
+                    leaders_ok, leaders_text = leaders_check(bootstrap, args.cluster)
+                except Exception as e:  # noqa: BLE001
+                    leaders_ok, leaders_text = False, "could not read Metadata: %s" % e
+                print("[run] partition leaders per broker (topics left by the scenarios): %s — %s"
+                      % (leaders_text, "spread over every broker" if leaders_ok else "FAIL"), flush=True)
+                cluster_check = {"ok": leaders_ok, "text": leaders_text}
     finally:
         if broker is not None:
             broker.stop()
@@ -494,12 +609,14 @@ def main():
     versions = {c: by_name[c].version() if by_name[c].installed() else "not installed" for c in clients}
     passed = sum(1 for c in clients for s in scenarios if matrix[c][s]["status"] == "pass")
     failed = sum(1 for c in clients for s in scenarios if matrix[c][s]["status"] == "fail")
+    if cluster_check is not None and not cluster_check["ok"]:
+        failed += 1
     na = sum(1 for c in clients for s in scenarios if matrix[c][s]["status"] == "n/a")
     meta = {
         "date": stamp.strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(), "broker": broker_path if not broker_path.startswith(ROOT + os.sep) else os.path.relpath(broker_path, ROOT),
         "broker_state": broker_state, "passed": passed, "failed": failed, "na": na,
         "command": "python3 compat/run.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:])),
-        "skipped": skipped,
+        "skipped": skipped, "cluster_check": cluster_check,
     }
     write_report(args.report, matrix, clients, scenarios, versions, meta)
 
@@ -512,6 +629,9 @@ def main():
     else:
         print("FAIL all %d client x scenario runs: broker did not start (%s)" % (failed, broker_state))
     if failed and broker is not None and bootstrap:
+        if args.cluster:
+            for path in broker.node_logs() if args.keep_logs else []:
+                print("[run] node log tail (%s):\n%s" % (path, tail(path)), flush=True)
         print("[run] broker log tail (%s):\n%s" % (broker.log_path, tail(broker.log_path)), flush=True)
     if not args.keep_logs and failed == 0:
         shutil.rmtree(log_dir, ignore_errors=True)

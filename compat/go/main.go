@@ -102,7 +102,8 @@ func newClient(opts ...kgo.Opt) *kgo.Client {
 
 func baseOpts() []kgo.Opt {
 	return []kgo.Opt{
-		kgo.SeedBrokers(bootstrap),
+		// --bootstrap may list several brokers (compat/run.py --cluster N): host:port,host:port
+		kgo.SeedBrokers(strings.Split(bootstrap, ",")...),
 		kgo.DialTimeout(5 * time.Second),
 		kgo.RequestRetries(3),
 		kgo.RetryTimeout(15 * time.Second),
@@ -123,9 +124,52 @@ func createTopic(topic string, partitions int32, configs map[string]*string) {
 	defer cl.Close()
 	ctx, cancel := ctxT(opTimeout)
 	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, configs, topic)
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
 	must(err, "CreateTopic "+topic)
 	must(resp.Err, "CreateTopic "+topic)
+	waitTopicEverywhere(ctx, cl, adm, topic, partitions)
+}
+
+// waitTopicEverywhere waits (up to 10 s) until every broker lists the topic with a leader on
+// each partition in its own Metadata. Brokers replay a created topic asynchronously, so on a
+// cluster (compat/run.py --cluster N) a client asking another broker right after CreateTopics
+// may still hear UNKNOWN_TOPIC_OR_PARTITION (Kafka's own test utilities wait the same way).
+func waitTopicEverywhere(ctx context.Context, cl *kgo.Client, adm *kadm.Client, topic string, partitions int32) {
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil || len(brokers) < 2 {
+		return
+	}
+	known := func(id int32) bool {
+		req := kmsg.NewPtrMetadataRequest()
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, t)
+		resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+		if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 || int32(len(resp.Topics[0].Partitions)) != partitions {
+			return false
+		}
+		for _, p := range resp.Topics[0].Partitions {
+			if p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		all := true
+		for _, b := range brokers {
+			if !known(b.NodeID) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func produceAll(cl *kgo.Client, recs []*kgo.Record) {
@@ -425,8 +469,15 @@ func topicAdmin() string {
 	td := tds[topic]
 	must(td.Err, "ListTopics")
 	check(len(td.Partitions) == 2, "described %d partitions, want 2", len(td.Partitions))
+	// Leaders: any registered broker (one node, or a cluster of several: compat/run.py --cluster N).
+	brokers, err := adm.ListBrokers(ctx)
+	must(err, "ListBrokers")
+	ids := map[int32]bool{}
+	for _, b := range brokers {
+		ids[b.NodeID] = true
+	}
 	for p, pd := range td.Partitions {
-		check(pd.Leader == 1, "partition %d leader %d, want 1", p, pd.Leader)
+		check(ids[pd.Leader], "partition %d leader %d, want one of the brokers %v", p, pd.Leader, ids)
 	}
 
 	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
@@ -454,8 +505,21 @@ func topicAdmin() string {
 	for _, r := range pr {
 		must(r.Err, "UpdatePartitions")
 	}
-	tds, err = adm.ListTopics(ctx, topic)
-	must(err, "ListTopics")
+	// Brokers apply the new partitions asynchronously: in a cluster the listing may reach a broker
+	// that has not replayed them yet (and kadm answers from the client's metadata cache, refreshed
+	// at most every MetadataMinAge, 5 s by default), so wait until every broker lists them and
+	// re-list for up to 10 s.
+	waitTopicEverywhere(ctx, cl, adm, topic, 4)
+	for i := 0; i < 40; i++ {
+		if i > 0 {
+			time.Sleep(250 * time.Millisecond)
+		}
+		tds, err = adm.ListTopics(ctx, topic)
+		must(err, "ListTopics")
+		if len(tds[topic].Partitions) == 4 {
+			break
+		}
+	}
 	check(len(tds[topic].Partitions) == 4, "after UpdatePartitions(4): %d partitions", len(tds[topic].Partitions))
 
 	again, err := adm.CreateTopic(ctx, 1, 1, nil, topic)
@@ -464,11 +528,13 @@ func topicAdmin() string {
 	}
 	check(errors.Is(err, kerr.TopicAlreadyExists), "create again: %v, want TOPIC_ALREADY_EXISTS", err)
 
-	rf3, err := adm.CreateTopic(ctx, 1, 3, nil, topic+"-rf3")
+	// One replica more than there are brokers.
+	tooMany := int16(len(brokers) + 1)
+	rf3, err := adm.CreateTopic(ctx, 1, tooMany, nil, topic+"-rf3")
 	if err == nil {
 		err = rf3.Err
 	}
-	check(errors.Is(err, kerr.InvalidReplicationFactor), "rf=3: %v, want INVALID_REPLICATION_FACTOR", err)
+	check(errors.Is(err, kerr.InvalidReplicationFactor), "rf=%d on %d brokers: %v, want INVALID_REPLICATION_FACTOR", tooMany, len(brokers), err)
 
 	dr, err := adm.DeleteTopics(ctx, topic)
 	must(err, "DeleteTopics")

@@ -65,7 +65,7 @@ const args = parseArgs();
 function kafka() {
   return new Kafka({
     clientId: 'arus-compat',
-    brokers: [args.bootstrap],
+    brokers: args.bootstrap.split(','), // several in cluster mode (compat/run.py --cluster N)
     logLevel: logLevel.ERROR,
     connectionTimeout: 3000,
     requestTimeout: 15000,
@@ -250,7 +250,9 @@ async function topicAdmin(name) {
     const md = await admin.fetchTopicMetadata({ topics: [topic] });
     const parts = md.topics[0].partitions;
     check(parts.map((p) => p.partitionId).sort().join() === '0,1', `partitions ${JSON.stringify(parts)}`);
-    check(parts.every((p) => p.leader === 1), `leaders ${parts.map((p) => p.leader)}, want 1`);
+    // Leaders: any registered broker (one node, or a cluster: compat/run.py --cluster N).
+    const brokers = (await admin.describeCluster()).brokers.map((b) => b.nodeId);
+    check(parts.every((p) => brokers.includes(p.leader)), `leaders ${parts.map((p) => p.leader)}, want one of the brokers ${brokers}`);
 
     const describe = async () => {
       const r = await admin.describeConfigs({
@@ -272,11 +274,23 @@ async function topicAdmin(name) {
         configEntries: [{ name: 'retention.ms', value: '7200000' }, { name: 'cleanup.policy', value: 'delete' }],
       }],
     });
-    cfg = await describe();
+    // KRaft applies it asynchronously; in a cluster the describe may reach a broker behind.
+    for (let i = 0; i < 20; i++) {
+      cfg = await describe();
+      if (cfg['retention.ms'] === '7200000') break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     check(cfg['retention.ms'] === '7200000', `after alterConfigs retention.ms = ${cfg['retention.ms']}`);
 
     await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }], timeout: 10000 });
-    const md4 = await admin.fetchTopicMetadata({ topics: [topic] });
+    // Brokers apply the new partitions asynchronously: in a cluster the metadata may come from a
+    // broker that has not replayed them yet, so re-fetch for up to 5 s.
+    let md4;
+    for (let i = 0; i < 20; i++) {
+      md4 = await admin.fetchTopicMetadata({ topics: [topic] });
+      if (md4.topics[0].partitions.length === 4) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     check(md4.topics[0].partitions.length === 4, `after createPartitions(4): ${md4.topics[0].partitions.length}`);
 
     // kafkajs maps TOPIC_ALREADY_EXISTS to a `false` result instead of throwing.
@@ -289,14 +303,15 @@ async function topicAdmin(name) {
     check(again === false || again === 'TOPIC_ALREADY_EXISTS', `create again -> ${again}, want TOPIC_ALREADY_EXISTS (false)`);
 
     let rf3;
+    const tooMany = brokers.length + 1; // one replica more than there are brokers
     try {
-      rf3 = await admin.createTopics({ topics: [{ topic: `${topic}-rf3`, numPartitions: 1, replicationFactor: 3 }], timeout: 10000 });
-      throw new Fail(`replication factor 3 accepted (${rf3})`);
+      rf3 = await admin.createTopics({ topics: [{ topic: `${topic}-rf3`, numPartitions: 1, replicationFactor: tooMany }], timeout: 10000 });
+      throw new Fail(`replication factor ${tooMany} accepted on ${brokers.length} brokers (${rf3})`);
     } catch (e) {
       if (e instanceof Fail) throw e;
       rf3 = errorType(e);
     }
-    check(rf3 === 'INVALID_REPLICATION_FACTOR', `rf=3 -> ${rf3}, want INVALID_REPLICATION_FACTOR`);
+    check(rf3 === 'INVALID_REPLICATION_FACTOR', `rf=${tooMany} -> ${rf3}, want INVALID_REPLICATION_FACTOR`);
 
     await admin.deleteTopics({ topics: [topic], timeout: 10000 });
     let gone = false;

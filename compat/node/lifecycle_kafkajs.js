@@ -97,25 +97,36 @@ module.exports = function lifecycle(h) {
         // Dynamic broker config. AlterConfigs replaces the resource's whole dynamic set, so the
         // current per-broker dynamic configs are described first and kept.
         // kafkajs refuses an empty resource name client-side ("Invalid resource name"), so the
-        // per-broker resource of the only broker is altered instead (source DYNAMIC_BROKER_CONFIG).
-        const broker = String((await admin.describeCluster()).brokers[0].nodeId);
-        const before = Object.fromEntries(Object.entries(await describe(admin, ConfigResourceTypes.BROKER, broker))
-          .filter(([, [v, s]]) => s === 'DYNAMIC_BROKER_CONFIG' && v !== null).map(([k, [v]]) => [k, v]));
-        try {
-          err = await alter(admin, ConfigResourceTypes.BROKER, broker, { ...before, 'message.max.bytes': '6000' });
-          check(!err, `alterConfigs BROKER ${broker} message.max.bytes=6000: ${err && err.message}`);
-          await waitConfig(admin, other, 'max.message.bytes', '6000', 'DYNAMIC_BROKER_CONFIG');
-          await expectRefused(producer, other, 9000, `broker ${broker} message.max.bytes=6000`);
-          await expectAccepted(producer, other, 3000, `broker ${broker} message.max.bytes=6000`);
-        } finally {
-          err = await alter(admin, ConfigResourceTypes.BROKER, broker, before);
+        // per-broker resource is altered instead (source DYNAMIC_BROKER_CONFIG), on every broker:
+        // in a cluster (compat/run.py --cluster N) the topic's leader and the broker answering
+        // the describe may be any of them.
+        const brokers = (await admin.describeCluster()).brokers.map((b) => String(b.nodeId)).sort();
+        const before = {};
+        for (const broker of brokers) {
+          before[broker] = Object.fromEntries(Object.entries(await describe(admin, ConfigResourceTypes.BROKER, broker))
+            .filter(([, [v, s]]) => s === 'DYNAMIC_BROKER_CONFIG' && v !== null).map(([k, [v]]) => [k, v]));
         }
-        check(!err, `restoring the cluster defaults ${JSON.stringify(before)}: ${err && err.message}`);
+        const restoreErrors = [];
+        try {
+          for (const broker of brokers) {
+            err = await alter(admin, ConfigResourceTypes.BROKER, broker, { ...before[broker], 'message.max.bytes': '6000' });
+            check(!err, `alterConfigs BROKER ${broker} message.max.bytes=6000: ${err && err.message}`);
+          }
+          await waitConfig(admin, other, 'max.message.bytes', '6000', 'DYNAMIC_BROKER_CONFIG');
+          await expectRefused(producer, other, 9000, `broker(s) ${brokers} message.max.bytes=6000`);
+          await expectAccepted(producer, other, 3000, `broker(s) ${brokers} message.max.bytes=6000`);
+        } finally {
+          for (const broker of brokers) {
+            const e = await alter(admin, ConfigResourceTypes.BROKER, broker, before[broker]);
+            if (e) restoreErrors.push(`${broker}: ${e.message}`);
+          }
+        }
+        check(restoreErrors.length === 0, `restoring the broker configs ${JSON.stringify(before)}: ${restoreErrors}`);
         await waitConfig(admin, other, 'max.message.bytes', '1048588', 'DEFAULT_CONFIG');
         await expectAccepted(producer, other, 9000, 'cluster default restored');
         return {
           detail: 'topic max.message.bytes=4096 (DYNAMIC_TOPIC_CONFIG, AlterConfigs): 8000 B refused, 1000 B ok; -5 / banana -> '
-            + `INVALID_CONFIG; broker ${broker} message.max.bytes=6000 (DYNAMIC_BROKER_CONFIG on a topic without override): `
+            + `INVALID_CONFIG; broker(s) ${brokers} message.max.bytes=6000 (DYNAMIC_BROKER_CONFIG on a topic without override): `
             + `9000 B refused, 3000 B ok; restored (kept ${JSON.stringify(before)}) -> DEFAULT_CONFIG 1048588 (cluster default "" not `
             + 'addressable: kafkajs refuses an empty resource name)',
         };

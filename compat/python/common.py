@@ -255,3 +255,26 @@ def wait_until(fn, timeout, interval=0.2):
         if v or time.time() > deadline:
             return v
         time.sleep(interval)
+
+
+def wait_topic_everywhere(bs, topic, partitions, timeout=10):
+    """Waits until every broker of the bootstrap string lists `topic` with `partitions` led
+    partitions in its own Metadata. Brokers replay a created topic asynchronously, so on a
+    cluster (compat/run.py --cluster N) a client asking another broker right after CreateTopics
+    may still hear UNKNOWN_TOPIC_OR_PARTITION (Kafka's own test utilities wait the same way:
+    TestUtils.waitForAllPartitionsMetadata). One node: returns at once."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import kafka_wire
+    addrs = [a for a in bs.split(",") if a]
+    if len(addrs) < 2:
+        return
+
+    def known(a):
+        try:
+            t = kafka_wire.metadata(a, [topic], timeout=2)["topics"].get(topic)
+        except (OSError, kafka_wire.WireError):
+            return False
+        return bool(t) and t["error"] == 0 and len(t["partitions"]) == partitions and all(
+            p["leader"] >= 0 for p in t["partitions"].values())
+
+    wait_until(lambda: all(known(a) for a in addrs), timeout, interval=0.05)

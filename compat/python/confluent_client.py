@@ -31,6 +31,7 @@ def create_topic(bs, topic, partitions, config=None):
     fs = a.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,
                                    config=config or {})], request_timeout=OP)
     fs[topic].result(timeout=OP + 5)
+    common.wait_topic_everywhere(bs, topic, partitions)
 
 
 def producer(bs, **extra):
@@ -205,12 +206,15 @@ def sc_topic_admin(bs):
     fs = a.create_topics([NewTopic(topic, 2, 1, config={"retention.ms": "3600000", "cleanup.policy": "delete"})],
                          request_timeout=OP)
     fs[topic].result(timeout=OP + 5)
+    common.wait_topic_everywhere(bs, topic, 2)
 
     md = a.list_topics(topic=topic, timeout=OP).topics[topic]
     check(md.error is None, "describe: %s" % md.error)
     check(sorted(md.partitions) == [0, 1], "partitions %s, want [0, 1]" % sorted(md.partitions))
+    # Leaders: any registered broker (one node, or a cluster: compat/run.py --cluster N).
+    brokers = sorted(a.list_topics(timeout=OP).brokers)
     leaders = {p: pm.leader for p, pm in md.partitions.items()}
-    check(all(l == 1 for l in leaders.values()), "leaders %s, want 1" % leaders)
+    check(all(l in brokers for l in leaders.values()), "leaders %s, want brokers %s" % (leaders, brokers))
 
     def describe():
         res = ConfigResource(ResourceType.TOPIC, topic)
@@ -225,10 +229,15 @@ def sc_topic_admin(bs):
     res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
         ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET)])
     a.incremental_alter_configs([res], request_timeout=OP)[res].result(timeout=OP + 5)
+    # KRaft applies it asynchronously; in a cluster the describe may reach a broker behind.
+    common.wait_until(lambda: describe()["retention.ms"].value == "7200000", 5)
     v = describe()["retention.ms"].value
     check(v == "7200000", "after incremental alter retention.ms = %r, want 7200000" % v)
 
     a.create_partitions([NewPartitions(topic, 4)], request_timeout=OP)[topic].result(timeout=OP + 5)
+    # Brokers apply the new partitions asynchronously: in a cluster the listing may reach a
+    # broker that has not replayed them yet, so re-list for up to 5 s.
+    common.wait_until(lambda: len(a.list_topics(topic=topic, timeout=OP).topics[topic].partitions) == 4, 5)
     n = len(a.list_topics(topic=topic, timeout=OP).topics[topic].partitions)
     check(n == 4, "after create_partitions(4): %d partitions" % n)
 
@@ -239,12 +248,13 @@ def sc_topic_admin(bs):
         check(kafka_error_code(e) == KafkaError.TOPIC_ALREADY_EXISTS, "create again: %s, want TOPIC_ALREADY_EXISTS" % e)
 
     bad = topic + "-rf3"
+    too_many = len(brokers) + 1  # one replica more than there are brokers
     try:
-        a.create_topics([NewTopic(bad, 1, 3)], request_timeout=OP)[bad].result(timeout=OP + 5)
-        raise Fail("replication factor 3 accepted on a 1-node cluster")
+        a.create_topics([NewTopic(bad, 1, too_many)], request_timeout=OP)[bad].result(timeout=OP + 5)
+        raise Fail("replication factor %d accepted on a %d-broker cluster" % (too_many, len(brokers)))
     except KafkaException as e:
         check(kafka_error_code(e) == KafkaError.INVALID_REPLICATION_FACTOR,
-              "rf=3: %s, want INVALID_REPLICATION_FACTOR" % e)
+              "rf=%d: %s, want INVALID_REPLICATION_FACTOR" % (too_many, e))
 
     a.delete_topics([topic], request_timeout=OP)[topic].result(timeout=OP + 5)
     gone = common.wait_until(lambda: topic not in a.list_topics(timeout=OP).topics, 10)

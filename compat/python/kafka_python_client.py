@@ -31,6 +31,7 @@ def create_topic(bs, topic, partitions, configs=None):
         a.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs or {})], timeout_ms=10000)
     finally:
         a.close()
+    common.wait_topic_everywhere(bs, topic, partitions)
 
 
 def producer(bs, **extra):
@@ -202,11 +203,15 @@ def sc_topic_admin(bs):
     try:
         a.create_topics([NewTopic(topic, 2, 1, topic_configs={"retention.ms": "3600000", "cleanup.policy": "delete"})],
                         timeout_ms=10000)
+        common.wait_topic_everywhere(bs, topic, 2)
         desc = a.describe_topics([topic])
         check(len(desc) == 1 and desc[0]["error_code"] == 0, "describe_topics: %s" % desc)
         parts = desc[0]["partitions"]
         check(sorted(p["partition"] for p in parts) == [0, 1], "partitions %s" % parts)
-        check(all(p["leader"] == 1 for p in parts), "leaders %s, want 1" % [p["leader"] for p in parts])
+        # Leaders: any registered broker (one node, or a cluster: compat/run.py --cluster N).
+        brokers = sorted(b["node_id"] for b in a.describe_cluster()["brokers"])
+        check(all(p["leader"] in brokers for p in parts),
+              "leaders %s, want brokers %s" % ([p["leader"] for p in parts], brokers))
 
         cfg = describe_config(a, topic)
         check(cfg.get("retention.ms") == "3600000", "retention.ms described as %r" % cfg.get("retention.ms"))
@@ -217,6 +222,8 @@ def sc_topic_admin(bs):
                                                configs={"retention.ms": "7200000", "cleanup.policy": "delete"})])
         for res in resp.resources:
             check(res[0] == 0, "alter_configs error %s %s" % (res[0], res[1]))
+        # KRaft applies it asynchronously; in a cluster the describe may reach a broker behind.
+        common.wait_until(lambda: describe_config(a, topic).get("retention.ms") == "7200000", 5)
         v = describe_config(a, topic).get("retention.ms")
         check(v == "7200000", "after alter retention.ms = %r, want 7200000" % v)
 
@@ -226,8 +233,9 @@ def sc_topic_admin(bs):
 
         expect_error(lambda: a.create_topics([NewTopic(topic, 1, 1)], timeout_ms=10000),
                      Errors.TopicAlreadyExistsError, "create again")
-        expect_error(lambda: a.create_topics([NewTopic(topic + "-rf3", 1, 3)], timeout_ms=10000),
-                     Errors.InvalidReplicationFactorError, "replication factor 3")
+        too_many = len(brokers) + 1  # one replica more than there are brokers
+        expect_error(lambda: a.create_topics([NewTopic(topic + "-rf3", 1, too_many)], timeout_ms=10000),
+                     Errors.InvalidReplicationFactorError, "replication factor %d" % too_many)
 
         a.delete_topics([topic], timeout_ms=10000)
         gone = common.wait_until(lambda: topic not in a.list_topics(), 10)

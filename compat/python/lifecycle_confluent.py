@@ -85,21 +85,26 @@ def scenarios(cc):
                   cfg["max.message.bytes"].value, cfg["cleanup.policy"].value))
 
         # librdkafka refuses a BROKER resource without a broker id (the cluster-default
-        # resource ""), so the per-broker resource of the only broker is altered instead.
-        broker = str(sorted(a.list_topics(timeout=OP).brokers)[0])
+        # resource ""), so the per-broker resource is altered instead, on every broker: in a
+        # cluster (compat/run.py --cluster N) the topic's leader and the broker answering the
+        # describe may be any of them.
+        brokers = [str(b) for b in sorted(a.list_topics(timeout=OP).brokers)]
+        names = ",".join(brokers)
         try:
-            alter(a, ResourceType.BROKER, broker, "message.max.bytes", "6000")
+            for broker in brokers:
+                alter(a, ResourceType.BROKER, broker, "message.max.bytes", "6000")
             wait_config(a, other, "max.message.bytes", "6000", ConfigSource.DYNAMIC_BROKER_CONFIG)
-            expect_refused(p, other, 9000, "broker %s message.max.bytes=6000" % broker)
-            expect_accepted(p, other, 3000, "broker %s message.max.bytes=6000" % broker)
+            expect_refused(p, other, 9000, "broker(s) %s message.max.bytes=6000" % names)
+            expect_accepted(p, other, 3000, "broker(s) %s message.max.bytes=6000" % names)
         finally:
-            alter(a, ResourceType.BROKER, broker, "message.max.bytes", None, AlterConfigOpType.DELETE)
+            for broker in brokers:
+                alter(a, ResourceType.BROKER, broker, "message.max.bytes", None, AlterConfigOpType.DELETE)
         wait_config(a, other, "max.message.bytes", "1048588", ConfigSource.DEFAULT_CONFIG)
         expect_accepted(p, other, 9000, "broker override deleted")
         return ("topic max.message.bytes=4096 (DYNAMIC_TOPIC_CONFIG): 8000 B refused, 1000 B ok; -5 / banana -> "
-                "INVALID_CONFIG; broker %s message.max.bytes=6000 (DYNAMIC_BROKER_CONFIG on a topic without "
+                "INVALID_CONFIG; broker(s) %s message.max.bytes=6000 (DYNAMIC_BROKER_CONFIG on a topic without "
                 "override): 9000 B refused, 3000 B ok; deleted -> default again (cluster default \"\" not "
-                "addressable from librdkafka)" % broker)
+                "addressable from librdkafka)" % names)
 
     def watermarks(c, topic):
         return c.get_watermark_offsets(TopicPartition(topic, 0), timeout=OP)

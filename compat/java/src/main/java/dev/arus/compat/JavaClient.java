@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -39,6 +40,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
@@ -331,8 +333,12 @@ public final class JavaClient {
 
             TopicDescription d = a.describeTopics(List.of(topic)).allTopicNames().get(OP_S, TimeUnit.SECONDS).get(topic);
             check(d.partitions().size() == 2, "described " + d.partitions().size() + " partitions, want 2");
+            // Leaders: any registered broker (one node, or a cluster: compat/run.py --cluster N).
+            Set<Integer> brokers = new HashSet<>();
+            for (Node n : a.describeCluster().nodes().get(OP_S, TimeUnit.SECONDS)) brokers.add(n.id());
             for (TopicPartitionInfo pi : d.partitions()) {
-                check(pi.leader() != null && pi.leader().id() == 1, "partition " + pi.partition() + " leader " + pi.leader() + ", want 1");
+                check(pi.leader() != null && brokers.contains(pi.leader().id()),
+                        "partition " + pi.partition() + " leader " + pi.leader() + ", want one of the brokers " + brokers);
             }
 
             ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic);
@@ -344,11 +350,23 @@ public final class JavaClient {
 
             a.incrementalAlterConfigs(Map.of(res, List.of(new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"),
                     AlterConfigOp.OpType.SET)))).all().get(OP_S, TimeUnit.SECONDS);
-            String v = a.describeConfigs(List.of(res)).all().get(OP_S, TimeUnit.SECONDS).get(res).get("retention.ms").value();
+            // KRaft applies the change asynchronously, and in a cluster the describe may reach a broker
+            // that has not replayed it yet: re-describe for up to 5 s.
+            String v = null;
+            for (int i = 0; i < 20 && !"7200000".equals(v); i++) {
+                if (i > 0) Thread.sleep(250);
+                v = a.describeConfigs(List.of(res)).all().get(OP_S, TimeUnit.SECONDS).get(res).get("retention.ms").value();
+            }
             check("7200000".equals(v), "after incrementalAlterConfigs retention.ms = " + v);
 
             a.createPartitions(Map.of(topic, NewPartitions.increaseTo(4))).all().get(OP_S, TimeUnit.SECONDS);
-            int n = a.describeTopics(List.of(topic)).allTopicNames().get(OP_S, TimeUnit.SECONDS).get(topic).partitions().size();
+            // Brokers apply the new partitions asynchronously: in a cluster the describe may reach a
+            // broker that has not replayed them yet, so re-describe for up to 5 s.
+            int n = 0;
+            for (int i = 0; i < 20 && n != 4; i++) {
+                if (i > 0) Thread.sleep(250);
+                n = a.describeTopics(List.of(topic)).allTopicNames().get(OP_S, TimeUnit.SECONDS).get(topic).partitions().size();
+            }
             check(n == 4, "after createPartitions(4): " + n + " partitions");
 
             try {
@@ -357,11 +375,13 @@ public final class JavaClient {
             } catch (ExecutionException e) {
                 check(rootOf(e) instanceof TopicExistsException, "create again: " + rootOf(e) + ", want TOPIC_ALREADY_EXISTS");
             }
+            // One replica more than there are brokers.
+            short tooMany = (short) (brokers.size() + 1);
             try {
-                a.createTopics(List.of(new NewTopic(topic + "-rf3", 1, (short) 3))).all().get(OP_S, TimeUnit.SECONDS);
-                throw new Fail("replication factor 3 accepted on a 1-node cluster");
+                a.createTopics(List.of(new NewTopic(topic + "-rf3", 1, tooMany))).all().get(OP_S, TimeUnit.SECONDS);
+                throw new Fail("replication factor " + tooMany + " accepted on a " + brokers.size() + "-broker cluster");
             } catch (ExecutionException e) {
-                check(rootOf(e) instanceof InvalidReplicationFactorException, "rf=3: " + rootOf(e) + ", want INVALID_REPLICATION_FACTOR");
+                check(rootOf(e) instanceof InvalidReplicationFactorException, "rf=" + tooMany + ": " + rootOf(e) + ", want INVALID_REPLICATION_FACTOR");
             }
 
             a.deleteTopics(List.of(topic)).all().get(OP_S, TimeUnit.SECONDS);

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""Apache Kafka 4.4's own tools against a cluster (issue 14): kafka-topics --describe,
+kafka-metadata-quorum describe --status and --replication, kafka-features describe,
+kafka-broker-api-versions and kafka-cluster cluster-id, with checks of what they print.
+
+    python3 compat/cluster_tools.py --launcher compat/reference/kafka-cluster.sh [--nodes 3]
+    python3 compat/cluster_tools.py --launcher compat/arus-cluster.sh   # ARUS_BIN or target/release/arus
+    python3 compat/cluster_tools.py --bootstrap HOST:PORT,...            # a cluster already running
+
+The cluster is started through the launcher contract (compat/cluster-launcher.sh), unless
+--bootstrap names one. The tools run in one JVM (compat/tools/ToolRunner.java, as
+compat/kafka_tools.py), with the classes of kafka-tools 4.4.0 (compat/work/reference-classpath.txt).
+What every step checks is Kafka's behaviour on a cluster of N combined nodes (node ids 1..N), and
+is compared with what each node says on its own (compat/kafka_wire.py: Metadata, DescribeQuorum).
+Prints PASS/FAIL per step; exit status 1 if any step failed, 3 if the launcher says the server
+cannot run a cluster yet.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import uuid
+
+COMPAT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, COMPAT)
+import kafka_wire  # noqa: E402
+from cluster_control import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
+from kafka_tools import TOOLS, Runner, StepFailed, resolve_classpath  # noqa: E402
+
+TOOLS = dict(TOOLS, **{"kafka-cluster": "org.apache.kafka.tools.ClusterTool"})
+
+
+class Checks:
+    def __init__(self, runner):
+        self.runner, self.results = runner, []
+
+    def tool(self, name, args):
+        r = self.runner.call(TOOLS[name], args, timeout=60)
+        if r["exit"] != 0:
+            raise StepFailed("%s %s: exit %s: %s" % (name, " ".join(args), r["exit"], (r["out"] + r["err"]).strip()[-600:]))
+        return r["out"]
+
+    def step(self, name, fn):
+        t = time.time()
+        try:
+            detail = fn()
+            self.results.append((name, True, detail))
+            print("PASS %-45s %s (%.1f s)" % (name, detail, time.time() - t), flush=True)
+        except (StepFailed, AssertionError, kafka_wire.WireError, OSError, KeyError, ValueError) as e:
+            self.results.append((name, False, str(e)))
+            print("FAIL %-45s %s" % (name, e), flush=True)
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def parse_topic_describe(out, topic):
+    """{partition: (leader, replicas, isr)} from kafka-topics --describe."""
+    parts = {}
+    for line in out.splitlines():
+        m = re.search(r"Topic: %s\tPartition: (\d+)\tLeader: (-?\d+|none)\tReplicas: ([\d,]*)\tIsr: ([\d,]*)" % re.escape(topic), line)
+        if m:
+            leader = -1 if m.group(2) == "none" else int(m.group(2))
+            parts[int(m.group(1))] = (leader, [int(x) for x in m.group(3).split(",") if x],
+                                      [int(x) for x in m.group(4).split(",") if x])
+    return parts
+
+
+def run_checks(runner, bootstrap, nodes):
+    c = Checks(runner)
+    addrs = bootstrap.split(",")
+    ids = list(range(1, nodes + 1))
+    state = {}
+
+    def cluster_id():
+        out = c.tool("kafka-cluster", ["cluster-id", "--bootstrap-server", bootstrap])
+        m = re.search(r"Cluster ID: (\S+)", out)
+        check(m, "no 'Cluster ID:' in %r" % out)
+        state["cluster_id"] = m.group(1)
+        # Every node reports the same id in its own Metadata, and the tool agrees through each.
+        for a in addrs:
+            md = kafka_wire.metadata(a, topics=[])
+            check(md["cluster_id"] == state["cluster_id"], "node %s: Metadata cluster id %s, tool %s" % (a, md["cluster_id"], state["cluster_id"]))
+            one = re.search(r"Cluster ID: (\S+)", c.tool("kafka-cluster", ["cluster-id", "--bootstrap-server", a]))
+            check(one and one.group(1) == state["cluster_id"], "kafka-cluster cluster-id via %s: %s" % (a, one and one.group(1)))
+        return "Cluster ID %s, the same through every node and in every node's Metadata" % state["cluster_id"]
+
+    def api_versions():
+        out = c.tool("kafka-broker-api-versions", ["--bootstrap-server", bootstrap])
+        heads = re.findall(r"^(\S+) \(id: (\d+) rack: (\S+) isFenced: (\w+)\) -> \($", out, re.M)
+        got = sorted(int(h[1]) for h in heads)
+        check(got == ids, "brokers listed %s, want %s" % (got, ids))
+        check(all(h[3] == "false" for h in heads), "fenced brokers listed: %s" % heads)
+        for h in heads:
+            check(h[0] == addrs[int(h[1]) - 1], "broker %s at %s, want %s" % (h[1], h[0], addrs[int(h[1]) - 1]))
+        blocks = re.split(r"^\S+ \(id: \d+ .*\) -> \($", out, flags=re.M)[1:]
+        apis = [sorted(re.findall(r"^\t(\w+)\((\d+)\): ([^\[\n]+)", b, re.M)) for b in blocks]
+        check(all(a == apis[0] for a in apis), "the brokers advertise different API versions")
+        names = {a[0] for a in apis[0]}
+        for need in ("Produce", "Fetch", "Metadata", "CreateTopics", "DescribeQuorum", "DescribeCluster"):
+            check(need in names, "%s not advertised" % need)
+        return "%d brokers (ids %s, none fenced, each at its own address), the same %d APIs on each" % (len(heads), got, len(names))
+
+    def topics_describe():
+        topic = "cluster-tools-" + uuid.uuid4().hex[:8]
+        parts_n = 3 * nodes
+        c.tool("kafka-topics", ["--bootstrap-server", bootstrap, "--create", "--topic", topic,
+                                "--partitions", str(parts_n), "--replication-factor", "1"])
+        state["topic"] = topic
+        # Every node lists the topic with a leader for each partition (metadata propagates).
+        deadline = time.time() + 30
+        while True:
+            mds = [kafka_wire.metadata(a, [topic])["topics"].get(topic, {"partitions": {}}) for a in addrs]
+            if all(len(m["partitions"]) == parts_n and all(p["leader"] >= 0 for p in m["partitions"].values()) for m in mds):
+                break
+            check(time.time() < deadline, "not every node lists %s with leaders within 30 s" % topic)
+            time.sleep(0.1)
+        out = c.tool("kafka-topics", ["--bootstrap-server", bootstrap, "--describe", "--topic", topic])
+        head = re.search(r"Topic: %s\tTopicId: (\S+)\tPartitionCount: (\d+)\tReplicationFactor: (\d+)" % re.escape(topic), out)
+        check(head and int(head.group(2)) == parts_n and head.group(3) == "1", "header: %r" % out.splitlines()[:1])
+        parts = parse_topic_describe(out, topic)
+        check(sorted(parts) == list(range(parts_n)), "partitions described: %s" % sorted(parts))
+        leaders = {}
+        for p, (leader, replicas, isr) in parts.items():
+            check(replicas == [leader] and isr == [leader], "partition %d: leader %d replicas %s isr %s" % (p, leader, replicas, isr))
+            leaders[leader] = leaders.get(leader, 0) + 1
+        check(sorted(leaders) == ids, "leaders on brokers %s, want every broker %s" % (sorted(leaders), ids))
+        for a in addrs:
+            md = kafka_wire.metadata(a, [topic])["topics"][topic]["partitions"]
+            same = {p: md[p]["leader"] for p in md} == {p: parts[p][0] for p in parts}
+            check(same, "node %s's Metadata leaders differ from kafka-topics" % a)
+        return "%d partitions, RF 1, leaders per broker %s (every broker leads; every node's Metadata agrees)" % (
+            parts_n, dict(sorted(leaders.items())))
+
+    def quorum_status():
+        out = c.tool("kafka-metadata-quorum", ["--bootstrap-server", bootstrap, "describe", "--status"])
+        f = dict(re.findall(r"^(\w+):\s+(.*)$", out, re.M))
+        check(f.get("ClusterId") == state.get("cluster_id"), "ClusterId %s, kafka-cluster said %s" % (f.get("ClusterId"), state.get("cluster_id")))
+        leader = int(f["LeaderId"])
+        voters = json.loads(f["CurrentVoters"])
+        voter_ids = sorted(v["id"] for v in voters)
+        check(voter_ids == ids, "CurrentVoters %s, want %s" % (voter_ids, ids))
+        check(leader in ids, "LeaderId %d not a voter" % leader)
+        check(int(f["LeaderEpoch"]) >= 1 and int(f["HighWatermark"]) > 0, "LeaderEpoch %s HighWatermark %s" % (f["LeaderEpoch"], f["HighWatermark"]))
+        check(json.loads(f["CurrentObservers"]) == [], "observers %s (combined nodes are all voters)" % f["CurrentObservers"])
+        for v in voters:
+            want = "CONTROLLER://127.0.0.1:"
+            check(any(e.startswith(want) for e in v.get("endpoints", [])), "voter %s endpoints %s" % (v["id"], v.get("endpoints")))
+        # Every node names the same leader (DescribeQuorum through each node).
+        seen = {a: kafka_wire.describe_quorum(a)["leader_id"] for a in addrs}
+        check(set(seen.values()) == {leader}, "leader seen by each node %s, tool %d" % (seen, leader))
+        state["leader"] = leader
+        return "LeaderId %d, voters %s, no observers, HighWatermark %s, MaxFollowerLag %s; every node names leader %d" % (
+            leader, voter_ids, f["HighWatermark"], f.get("MaxFollowerLag"), leader)
+
+    def quorum_replication():
+        out = c.tool("kafka-metadata-quorum", ["--bootstrap-server", bootstrap, "describe", "--replication"])
+        lines = out.strip().splitlines()
+        header = [h.strip() for h in lines[0].split("\t") if h.strip()]
+        check(header[:2] == ["NodeId", "DirectoryId"] and "Status" in header and "Lag" in header, "header %s" % header)
+        rows = [dict(zip(header, [x.strip() for x in l.split("\t")])) for l in lines[1:] if l.strip()]
+        by_node = {int(r["NodeId"]): r for r in rows}
+        check(sorted(by_node) == ids, "rows for nodes %s, want %s" % (sorted(by_node), ids))
+        leaders = [n for n, r in by_node.items() if r["Status"] == "Leader"]
+        check(leaders == [state.get("leader", leaders[0] if leaders else -1)], "Leader rows %s, --status said %s" % (leaders, state.get("leader")))
+        check(all(r["Status"] == "Follower" for n, r in by_node.items() if n not in leaders), "statuses %s" % {n: r["Status"] for n, r in by_node.items()})
+        # Followers catch up within seconds on an idle cluster: re-read until every lag is 0.
+        deadline = time.time() + 15
+        while any(int(r["Lag"]) != 0 for r in by_node.values()) and time.time() < deadline:
+            time.sleep(0.5)
+            out = c.tool("kafka-metadata-quorum", ["--bootstrap-server", bootstrap, "describe", "--replication"])
+            rows = [dict(zip(header, [x.strip() for x in l.split("\t")])) for l in out.strip().splitlines()[1:] if l.strip()]
+            by_node = {int(r["NodeId"]): r for r in rows}
+        check(all(int(r["Lag"]) == 0 for r in by_node.values()), "lags %s" % {n: r["Lag"] for n, r in by_node.items()})
+        leos = {int(r["LogEndOffset"]) for r in by_node.values()}
+        return "%d rows: node %d Leader, the others Follower, every Lag 0, LogEndOffset %s" % (len(rows), leaders[0], sorted(leos))
+
+    def features():
+        outs = {a: c.tool("kafka-features", ["--bootstrap-server", a, "describe"]) for a in addrs}
+        parsed = {}
+        for a, out in outs.items():
+            parsed[a] = {m[0]: m[1:] for m in re.findall(
+                r"^Feature: (\S+)\s+SupportedMinVersion: (\S+)\s+SupportedMaxVersion: (\S+)\s+FinalizedVersionLevel: (\S+)\s+Epoch: (\d+)", out, re.M)}
+        first = parsed[addrs[0]]
+        for need in ("metadata.version", "kraft.version"):
+            check(need in first, "%s missing from kafka-features describe" % need)
+        check(first["metadata.version"][2] not in ("-", "0"), "metadata.version not finalized: %s" % (first["metadata.version"],))
+        for a, p in parsed.items():
+            # The levels (not the epoch, which each broker reports from its own metadata offset) agree.
+            check({k: v[:3] for k, v in p.items()} == {k: v[:3] for k, v in first.items()}, "node %s's features differ: %s vs %s" % (a, p, first))
+        return "every node: %s" % ", ".join("%s=%s" % (k, v[2]) for k, v in sorted(first.items()))
+
+    c.step("kafka-cluster cluster-id", cluster_id)
+    c.step("kafka-broker-api-versions", api_versions)
+    c.step("kafka-topics --create / --describe", topics_describe)
+    c.step("kafka-metadata-quorum describe --status", quorum_status)
+    c.step("kafka-metadata-quorum describe --replication", quorum_replication)
+    c.step("kafka-features describe (through each node)", features)
+    return c.results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--launcher", default=ARUS_LAUNCHER)
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--quorum", choices=["static", "dynamic"], default="static",
+                    help="controller.quorum.voters (static) or controller.quorum.bootstrap.servers + --initial-controllers (KIP-853)")
+    ap.add_argument("--bootstrap", help="use this running cluster (node ids 1..--nodes) instead of starting one")
+    ap.add_argument("--keep", action="store_true", help="keep the cluster's directory")
+    args = ap.parse_args()
+    classpath = resolve_classpath()
+    cluster = None
+    log = tempfile.NamedTemporaryFile("w", prefix="cluster-tools-runner-", suffix=".log", delete=False)
+    runner = None
+    try:
+        if args.bootstrap:
+            bootstrap = args.bootstrap
+        else:
+            cluster = Cluster(args.launcher, args.nodes, overrides=["group.initial.rebalance.delay.ms=0"], quorum=args.quorum)
+            t = time.time()
+            bootstrap = cluster.start()
+            print("[cluster_tools] %s: %d nodes ready in %.1f s, bootstrap %s" % (cluster.name, args.nodes, time.time() - t, bootstrap), flush=True)
+        runner = Runner(classpath, log)
+        results = run_checks(runner, bootstrap, args.nodes)
+    except LauncherError as e:
+        print("FAIL the cluster did not start: %s" % e, flush=True)
+        return 3 if e.code == 3 else 1
+    except Exception as e:  # noqa: BLE001
+        print("FAIL cluster did not start or the tools did not run: %s" % e, flush=True)
+        return 1
+    finally:
+        if runner:
+            runner.close()
+        if cluster:
+            cluster.destroy(keep=args.keep)
+    failed = [r for r in results if not r[1]]
+    print("%d passed, %d failed" % (len(results) - len(failed), len(failed)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
