@@ -379,10 +379,14 @@ impl BrokerConfigKey {
 /// Kafka broker keys Arus acts on besides [`BROKER_KEYS`] and the broker synonyms of the
 /// topic configs it implements. Keep in step with the code that reads them.
 const HONOURED_KAFKA_KEYS: &[&str] = &[
+    "broker.heartbeat.interval.ms",
     "broker.id",
-    // Validated into `arus_node::NodeConfig` and used by `arus storage format`; the other
-    // quorum keys (timeouts, rack) wait for the cluster to act on them.
+    "broker.rack",
+    "broker.session.timeout.ms",
+    // Read into `arus_node::NodeConfig`; the cluster (`arus-cluster`) acts on them.
     "controller.quorum.bootstrap.servers",
+    "controller.quorum.election.timeout.ms",
+    "controller.quorum.fetch.timeout.ms",
     "controller.quorum.voters",
     "log.dir",
     "log.cleaner.backoff.ms",

@@ -243,10 +243,15 @@ fn apply(
     controller: Option<i32>,
 ) {
     // Features and configs first: topic settings resolve against the broker defaults.
-    broker.apply_features_from_metadata(
-        image.features().clone().into_iter().collect(),
-        image.provenance().offset,
+    let mut levels: BTreeMap<String, i16> = image.features().clone().into_iter().collect();
+    // The quorum's own feature is not in the metadata image (as in Kafka): static voters
+    // are kraft.version 0, a dynamic quorum 1.
+    let dynamic = matches!(
+        broker.config.node.quorum,
+        arus_node::config::Quorum::Bootstrap(_)
     );
+    levels.insert("kraft.version".into(), i16::from(dynamic));
+    broker.apply_features_from_metadata(levels, image.provenance().offset);
     broker.apply_dynamic_configs_from_metadata(
         config_map(image, resource_type::BROKER, ""),
         config_map(image, resource_type::BROKER, &node.to_string()),

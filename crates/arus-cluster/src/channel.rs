@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, watch};
 use tracing::debug;
 
 use crate::controller_driver::{ControllerHandle, ControllerRequestError, Leadership};
-use crate::controller_listener::response_error;
+use crate::controller_listener::{ControllerService, response_error};
 use crate::publisher::MetadataHandle;
 
 /// See the module documentation.
@@ -42,6 +42,9 @@ struct Inner {
     published: MetadataHandle,
     broker_applied: watch::Receiver<i64>,
     clients: Mutex<HashMap<i32, Client>>,
+    /// This node's controller listener service, for requests a controller answers without
+    /// deciding anything (DescribeQuorum) when this node leads.
+    local_service: std::sync::OnceLock<Arc<ControllerService>>,
 }
 
 impl ClusterChannel {
@@ -64,8 +67,16 @@ impl ClusterChannel {
                 published,
                 broker_applied,
                 clients: Mutex::new(HashMap::new()),
+                local_service: std::sync::OnceLock::new(),
             }),
         }
+    }
+}
+
+impl ClusterChannel {
+    /// Lets this node answer DescribeQuorum itself while it leads the quorum.
+    pub fn set_local_service(&self, service: Arc<ControllerService>) {
+        let _ = self.inner.local_service.set(service);
     }
 }
 
@@ -127,6 +138,19 @@ impl Inner {
         loop {
             let lead = *leadership.borrow_and_update();
             match lead.leader {
+                Some(id)
+                    if id == self.node_id
+                        && matches!(request, Request::DescribeQuorum(_))
+                        && self.local_service.get().is_some() =>
+                {
+                    let service = self.local_service.get().expect("checked above");
+                    let response =
+                        crate::controller_listener::handle(service, request.clone(), version).await;
+                    return Ok(Forwarded {
+                        response,
+                        metadata_offset: -1,
+                    });
+                }
                 Some(id) if id == self.node_id => {
                     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
                     let submitted = tokio::time::timeout(

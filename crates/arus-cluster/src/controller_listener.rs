@@ -170,7 +170,8 @@ async fn connection(mut stream: TcpStream, service: &ControllerService) -> std::
     }
 }
 
-async fn handle(service: &ControllerService, request: Request, version: i16) -> Response {
+/// Answers one request as this node's controller listener does.
+pub async fn handle(service: &ControllerService, request: Request, version: i16) -> Response {
     match request {
         Request::ApiVersions(_) => Response::ApiVersions(ApiVersionsResponse {
             api_keys: CONTROLLER_APIS

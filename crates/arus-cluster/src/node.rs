@@ -236,6 +236,7 @@ impl Node {
             },
             stop_rx.clone(),
         );
+        let mut local_service = None;
         if config.node.is_controller() {
             let endpoints: BTreeMap<i32, (String, String, u16)> = voters
                 .iter()
@@ -253,6 +254,7 @@ impl Node {
                 voter_endpoints: endpoints,
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
+            local_service = Some(service.clone());
             for (listener, addr) in controller {
                 info!(%addr, "controller listener");
                 tokio::spawn(controller_listener::serve(
@@ -275,6 +277,9 @@ impl Node {
             metadata.clone(),
             broker_applied,
         ));
+        if let Some(service) = local_service {
+            channel.set_local_service(service);
+        }
         broker.set_controller_channel(channel.clone())?;
         let (standing_tx, standing) = watch::channel(Standing {
             broker_epoch: -1,

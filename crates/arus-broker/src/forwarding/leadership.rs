@@ -166,3 +166,31 @@ pub(super) async fn list_reassignments(
         Err(e) => failed(e),
     }
 }
+
+/// DescribeQuorum: brokers forward it to the controller, as Kafka's brokers do; the
+/// controller answers from the quorum it leads.
+pub(super) async fn describe_quorum(
+    broker: &Broker,
+    channel: &Arc<dyn ControllerChannel>,
+    request: arus_protocol::messages::DescribeQuorumRequest,
+    version: i16,
+) -> arus_protocol::messages::DescribeQuorumResponse {
+    let failed = |e: ForwardError| arus_protocol::messages::DescribeQuorumResponse {
+        error_code: e.code().code(),
+        error_message: (version >= 2).then(|| e.to_string()),
+        ..Default::default()
+    };
+    match forward(
+        broker,
+        channel,
+        Request::DescribeQuorum(request),
+        version,
+        None,
+    )
+    .await
+    {
+        Ok(Response::DescribeQuorum(r)) => r,
+        Ok(other) => failed(unexpected("DescribeQuorum", &other)),
+        Err(e) => failed(e),
+    }
+}

@@ -140,6 +140,9 @@ pub(crate) async fn forward_if_clustered(
         Request::AlterPartitionReassignments(r) => Response::AlterPartitionReassignments(
             leadership::alter_reassignments(broker, channel, r, version).await,
         ),
+        Request::DescribeQuorum(r) => {
+            Response::DescribeQuorum(leadership::describe_quorum(broker, channel, r, version).await)
+        }
         Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(
             leadership::list_reassignments(broker, channel, r, version).await,
         ),

@@ -112,6 +112,26 @@ fn finalized_features(f: &Finalized) -> Vec<FinalizedFeatureKey> {
         .collect()
 }
 
+/// `kraft.version`, the metadata quorum's own feature, is supported (0: static voters, 1:
+/// dynamic voters, KIP-853) by a node of a KRaft cluster, which puts it among the finalized
+/// levels (at 0 for a static quorum, which is then not listed as finalized, as in Kafka).
+fn with_kraft_version(
+    mut supported: Vec<SupportedFeatureKey>,
+    features: &Finalized,
+    version: i16,
+) -> Vec<SupportedFeatureKey> {
+    if version >= 4 && features.levels.contains_key("kraft.version") {
+        supported.push(SupportedFeatureKey {
+            name: "kraft.version".into(),
+            min_version: 0,
+            max_version: 1,
+            ..Default::default()
+        });
+        supported.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    supported
+}
+
 /// The answer: the served ranges, and the feature fields (tagged, v3+) from `features`.
 pub fn handle(
     request: &ApiVersionsRequest,
@@ -155,7 +175,7 @@ pub fn handle(
     ApiVersionsResponse {
         error_code: ErrorCode::None.code(),
         api_keys: ranges(),
-        supported_features: supported_features(version),
+        supported_features: with_kraft_version(supported_features(version), features, version),
         finalized_features_epoch: features.epoch,
         finalized_features: finalized_features(features),
         ..Default::default()
