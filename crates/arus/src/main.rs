@@ -37,6 +37,9 @@ enum Command {
     /// Format or inspect data directories, as kafka-storage.sh (random-uuid, format, info).
     #[command(subcommand)]
     Storage(cli::storage::StorageCommand),
+    /// Local development helpers: `arus dev cluster --nodes 3` runs a three-node cluster.
+    #[command(subcommand)]
+    Dev(cli::dev::DevCommand),
 }
 
 /// glibc's malloc raises its mmap threshold to the size of the largest block freed (up to
@@ -102,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             Command::Group(cmd) => cli::group::run(cmd).await,
             Command::Cluster(cmd) => cli::cluster::run(cmd).await,
             Command::Storage(cmd) => cli::storage::run(cmd),
+            Command::Dev(cmd) => cli::dev::run(cmd).await,
         }
     })
 }
