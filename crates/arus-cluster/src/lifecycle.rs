@@ -102,7 +102,9 @@ pub async fn run(
                 want_shut_down: stopping,
                 ..Default::default()
             });
-            match channel.forward(beat, 1, timeout).await.map(|f| f.response) {
+            // While stopping, a controller that does not answer at once is not waited for.
+            let wait = if stopping { Duration::from_secs(1) } else { timeout };
+            match channel.forward(beat, 1, wait).await.map(|f| f.response) {
                 Ok(Response::BrokerHeartbeat(h)) if h.error_code == 0 => {
                     standing.send_if_modified(|s| {
                         let changed = s.fenced != h.is_fenced;

@@ -333,7 +333,9 @@ impl Node {
                 quorum.applied_index(),
                 standing_tx,
                 stop_rx,
-                Duration::from_millis(timeouts.broker_session_timeout_ms.max(1000) as u64),
+                // Controlled shutdown waits at most this long for the controller (a cluster being
+                // stopped whole has none for its last nodes).
+                Duration::from_millis(timeouts.broker_session_timeout_ms.clamp(1000, 5000) as u64),
             )))
         } else {
             None
