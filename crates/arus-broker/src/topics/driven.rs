@@ -230,8 +230,15 @@ impl TopicRegistry {
             }
         }
         let mut to_open: Vec<(Arc<Topic>, i32, LocalRole)> = Vec::new();
+        // New topics become visible (Metadata, produce, fetch) only once their local
+        // partitions are open with their roles: a client told of a topic must find its
+        // leader ready, or an acks=0 producer loses what it sends.
+        let mut created: Vec<Arc<Topic>> = Vec::new();
         for spec in specs {
-            let topic = self.upsert_topic(spec);
+            let (topic, new) = self.upsert_topic(spec);
+            if new {
+                created.push(topic.clone());
+            }
             self.update_settings(&topic, &spec.configs);
             let current = topic.partitions();
             for p in current {
@@ -264,10 +271,19 @@ impl TopicRegistry {
             }
         }
         self.open_local(to_open, applied);
+        for topic in created {
+            info!(topic = %topic.name, partitions = topic.partition_count(), "topic added from the metadata");
+            self.insert(topic);
+            self.created_version
+                .fetch_max(now_ms(), std::sync::atomic::Ordering::SeqCst);
+            self.created_version
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
-    /// The registry's topic for `spec` (new or existing), with the spec's partition count.
-    fn upsert_topic(&self, spec: &TopicSpec) -> Arc<Topic> {
+    /// The registry's topic for `spec`, with the spec's partition count: the existing one,
+    /// or a new one (`true`) that the caller inserts once its partitions are open.
+    fn upsert_topic(&self, spec: &TopicSpec) -> (Arc<Topic>, bool) {
         if let Some(t) = self.get_by_id(&spec.id) {
             let mut hosted = t.partitions.write();
             if spec.partition_count < hosted.count {
@@ -275,7 +291,7 @@ impl TopicRegistry {
                 warn!(topic = %spec.name, from = hosted.count, to = spec.partition_count, "the metadata shrank a topic's partition count");
             }
             hosted.count = spec.partition_count;
-            return t.clone();
+            return (t.clone(), false);
         }
         let settings = Arc::new(TopicSettings::resolve(&self.config, spec.configs.clone()));
         let topic = Arc::new(Topic {
@@ -288,13 +304,7 @@ impl TopicRegistry {
             }),
             settings: RwLock::new(settings),
         });
-        self.insert(topic.clone());
-        info!(topic = %spec.name, partitions = spec.partition_count, "topic added from the metadata");
-        self.created_version
-            .fetch_max(now_ms(), std::sync::atomic::Ordering::SeqCst);
-        self.created_version
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        topic
+        (topic, true)
     }
 
     /// New overrides: the topic's settings are resolved again and handed to its partitions.
