@@ -37,6 +37,14 @@
 //! `ARUS_RAFT_SIM_SCHEDULES=100000 cargo test -p arus-raft --release sim -- --nocapture`.
 //! A failure prints its seed; `ARUS_RAFT_SIM_SEED=N` replays it (with `RUST_LOG=openraft=debug`
 //! for openraft's log). Runs are deterministic per seed as far as tokio's scheduler allows.
+//!
+//! Known open liveness failure (safety holds): seed 9911 of the soak (1 of 30,000 release
+//! schedules) ends with two voters campaigning forever in a joint configuration. openraft
+//! 0.9.25's `handle_vote_req` rejects a candidate whose log is behind *before* adopting its
+//! higher term (upstream databendlabs/openraft#2117, open), so the voter with the better log
+//! never catches up with the term of the one that times out sooner; the third node, whose
+//! longer log holds an uncommitted entry removing it, does not campaign. A soak therefore
+//! fails at that seed until openraft fixes it.
 //! `tests/tcp_cluster.rs` runs real [`Quorum`]s over TCP on 127.0.0.1: election, writes,
 //! NotLeader, failover, a restarted node caught up by snapshot, voter changes, restart replay,
 //! and a listener that drops foreign, oversized and undecodable connections.
