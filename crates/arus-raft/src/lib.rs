@@ -37,6 +37,14 @@
 //! `ARUS_RAFT_SIM_SCHEDULES=100000 cargo test -p arus-raft --release sim -- --nocapture`.
 //! A failure prints its seed; `ARUS_RAFT_SIM_SEED=N` replays it (with `RUST_LOG=openraft=debug`
 //! for openraft's log). Runs are deterministic per seed as far as tokio's scheduler allows.
+//!
+//! Known open liveness failures (safety holds): 2 of 30,000 release soak schedules (seeds 9911
+//! and 29273) never elect again after a voter removal was interrupted by crashes. The node
+//! with the longest log holds an uncommitted configuration that makes it a learner, so it does
+//! not campaign, and will not vote for the shorter logs; openraft 0.9.25 also rejects a vote
+//! from a candidate with a shorter log without adopting its higher term (upstream
+//! databendlabs/openraft#2117, open), so the remaining voters race each other's terms. A soak
+//! reports those seeds until openraft fixes this; CI's schedules (seeds 0..1000) pass.
 //! `tests/tcp_cluster.rs` runs real [`Quorum`]s over TCP on 127.0.0.1: election, writes,
 //! NotLeader, failover, a restarted node caught up by snapshot, voter changes, restart replay,
 //! and a listener that drops foreign, oversized and undecodable connections.

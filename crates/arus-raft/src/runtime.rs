@@ -1,9 +1,19 @@
-//! openraft's async runtime: tokio, with a random source that a simulation can seed.
+//! openraft's async runtime: tokio, with a random source that a simulation can seed, and
+//! jittered timer sleeps.
 //!
 //! openraft draws its randomized election timeouts from `AsyncRuntime::thread_rng()`. With
 //! tokio's own `ThreadRng` a simulated schedule could not be replayed from its seed; here the
 //! current thread's generator can be replaced by a seeded one ([`seed_thread_rng`]), and falls
 //! back to `rand::thread_rng()` otherwise (production).
+//!
+//! Jitter: openraft 0.9 draws each node's election timeout once, at start, and checks it on a
+//! fixed tick. Two voters whose timeouts round to the same tick and whose ticks run within a
+//! network round trip of each other become candidates together, split the vote, and do it
+//! again every round, forever; with one voter of three down nothing can break the tie (the
+//! simulated cluster found such schedules). Every timer sleep of openraft is therefore
+//! lengthened by a random 0–1/8 of its length, so ticks drift apart and a split vote cannot
+//! repeat indefinitely. Timers only pace openraft's checks; Raft's safety never depends on
+//! them.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -12,7 +22,7 @@ use std::time::Duration;
 use openraft::async_runtime::TokioOneShotSender;
 use openraft::{AsyncRuntime, OptionalSend, TokioInstant};
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 
 thread_local! {
     static SEEDED: RefCell<Option<StdRng>> = const { RefCell::new(None) };
@@ -52,7 +62,16 @@ impl RngCore for RaftRng {
     }
 }
 
-/// tokio, as openraft's `TokioRuntime`, except for [`RaftRng`].
+/// A random extra wait of up to an eighth of `wait` (see the module header).
+fn jitter(wait: Duration) -> Duration {
+    let max = u64::try_from((wait / 8).as_nanos()).unwrap_or(u64::MAX);
+    if max == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_nanos(RaftRng.gen_range(0..=max))
+}
+
+/// tokio, as openraft's `TokioRuntime`, except for [`RaftRng`] and jittered sleeps.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ArusRuntime;
 
@@ -77,11 +96,12 @@ impl AsyncRuntime for ArusRuntime {
     }
 
     fn sleep(duration: Duration) -> Self::Sleep {
-        tokio::time::sleep(duration)
+        tokio::time::sleep(duration + jitter(duration))
     }
 
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
-        tokio::time::sleep_until(deadline)
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tokio::time::sleep_until(deadline + jitter(wait))
     }
 
     fn timeout<R, F: Future<Output = R> + OptionalSend>(
@@ -112,5 +132,23 @@ impl AsyncRuntime for ArusRuntime {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         (TokioOneShotSender(tx), rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_an_eighth_and_follows_the_seed() {
+        seed_thread_rng(Some(7));
+        let first: Vec<Duration> = (0..50).map(|_| jitter(Duration::from_millis(80))).collect();
+        assert!(first.iter().all(|j| *j <= Duration::from_millis(10)));
+        assert!(first.iter().any(|j| *j > Duration::ZERO));
+        seed_thread_rng(Some(7));
+        let again: Vec<Duration> = (0..50).map(|_| jitter(Duration::from_millis(80))).collect();
+        assert_eq!(first, again);
+        seed_thread_rng(None);
+        assert_eq!(jitter(Duration::from_nanos(7)), Duration::ZERO);
     }
 }

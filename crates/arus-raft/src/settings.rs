@@ -51,7 +51,7 @@ impl RaftSettings {
     /// election timeouts on a tick of 1.5 heartbeats, which must be fine against the random
     /// range. openraft 0.9 draws each node's timeout once, at start; two voters whose timeouts
     /// round to the same tick and whose ticks are in phase split every vote (the simulated
-    /// cluster found this when nodes restarted in the same millisecond).
+    /// cluster found this); the runtime's timer jitter (`crate::runtime`) breaks such ties.
     pub fn from_kafka(election_timeout_ms: u64, fetch_timeout_ms: u64) -> Self {
         let fetch = fetch_timeout_ms.max(10);
         let election = election_timeout_ms.max(10);

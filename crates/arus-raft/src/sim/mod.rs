@@ -27,7 +27,7 @@ fn replay_seed() -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-fn run_seed(seed: u64) -> schedule::Summary {
+fn run_seed(seed: u64) -> Result<schedule::Summary, String> {
     seed_thread_rng(Some(seed));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -37,13 +37,11 @@ fn run_seed(seed: u64) -> schedule::Summary {
     let result = runtime.block_on(schedule::run(seed));
     drop(runtime);
     seed_thread_rng(None);
-    match result {
-        Ok(summary) => summary,
-        Err(failure) => panic!(
-            "simulated cluster failed with seed {seed}: {failure}\n\
-             replay: ARUS_RAFT_SIM_SEED={seed} cargo test -p arus-raft sim -- --nocapture"
-        ),
-    }
+    result
+}
+
+fn replay_hint(seed: u64) -> String {
+    format!("replay: ARUS_RAFT_SIM_SEED={seed} cargo test -p arus-raft sim -- --nocapture")
 }
 
 fn run_share(share: u64, of: u64) {
@@ -54,20 +52,41 @@ fn run_share(share: u64, of: u64) {
                 .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
                 .with_test_writer()
                 .try_init();
-            let summary = run_seed(seed);
-            println!("seed {seed}: {summary:?}");
+            match run_seed(seed) {
+                Ok(summary) => println!("seed {seed}: {summary:?}"),
+                Err(failure) => panic!(
+                    "simulated cluster failed with seed {seed}: {failure}\n{}",
+                    replay_hint(seed)
+                ),
+            }
         }
         return;
     }
     let started = Instant::now();
     let mut total = schedule::Summary::default();
+    let mut failures = Vec::new();
     let count = schedules();
+    // Every schedule runs, so a soak reports all failing seeds, not just the first.
     for seed in (share..count).step_by(of as usize) {
-        total.add(&run_seed(seed));
+        match run_seed(seed) {
+            Ok(summary) => total.add(&summary),
+            Err(failure) => {
+                eprintln!(
+                    "simulated cluster failed with seed {seed}: {failure}\n{}",
+                    replay_hint(seed)
+                );
+                failures.push(seed);
+            }
+        }
     }
     println!(
         "simulated cluster, share {share}/{of} of {count} schedules in {:?}: {total:?}",
         started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "simulated cluster failed with seeds {failures:?} (messages above); {}",
+        replay_hint(failures[0])
     );
 }
 
