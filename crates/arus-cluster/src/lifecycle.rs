@@ -103,7 +103,11 @@ pub async fn run(
                 ..Default::default()
             });
             // While stopping, a controller that does not answer at once is not waited for.
-            let wait = if stopping { Duration::from_secs(1) } else { timeout };
+            let wait = if stopping {
+                Duration::from_secs(1)
+            } else {
+                timeout
+            };
             match channel.forward(beat, 1, wait).await.map(|f| f.response) {
                 Ok(Response::BrokerHeartbeat(h)) if h.error_code == 0 => {
                     standing.send_if_modified(|s| {

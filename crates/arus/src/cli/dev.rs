@@ -99,7 +99,11 @@ pub async fn run(cmd: DevCommand) -> anyhow::Result<()> {
         std::fs::write(&config, properties(&args, id, &dir))?;
         configs.push(config);
     }
-    let formatted = dir.join("node-1").join("data").join("meta.properties").exists();
+    let formatted = dir
+        .join("node-1")
+        .join("data")
+        .join("meta.properties")
+        .exists();
     if !formatted {
         let cluster_id = run_arus(&["storage", "random-uuid"])?;
         for c in &configs {
@@ -112,7 +116,10 @@ pub async fn run(cmd: DevCommand) -> anyhow::Result<()> {
                 c.to_str().context("a non-UTF-8 path")?,
             ])?;
         }
-        eprintln!("arus dev: formatted {} nodes, cluster id {cluster_id}", args.nodes);
+        eprintln!(
+            "arus dev: formatted {} nodes, cluster id {cluster_id}",
+            args.nodes
+        );
     }
     let exe = std::env::current_exe()?;
     let mut children = Nodes(Vec::new());
