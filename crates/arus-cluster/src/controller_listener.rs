@@ -66,6 +66,9 @@ pub struct ControllerService {
     /// Every voter's CONTROLLER endpoint (DescribeQuorum v2's nodes): node id → (listener
     /// name, host, port).
     pub voter_endpoints: BTreeMap<i32, (String, String, u16)>,
+    /// This node's metadata directory id (DescribeQuorum's ReplicaDirectoryId for itself;
+    /// other voters' ids are not known to a static quorum and are reported as zero).
+    pub directory_id: Uuid,
     pub max_frame_bytes: usize,
 }
 
@@ -480,7 +483,11 @@ fn describe_quorum(
     }
     let replica = |r: &ReplicaStatus| ReplicaState {
         replica_id: r.node_id as i32,
-        replica_directory_id: Uuid::ZERO,
+        replica_directory_id: if r.node_id as i32 == service.node_id {
+            service.directory_id
+        } else {
+            Uuid::ZERO
+        },
         log_end_offset: r.log_end_index.map_or(-1, |i| i as i64),
         last_fetch_timestamp: millis(r.last_fetch),
         last_caught_up_timestamp: millis(r.last_caught_up),

@@ -252,6 +252,7 @@ impl Node {
                 quorum: Arc::downgrade(&quorum),
                 raft: quorum.server(),
                 voter_endpoints: endpoints,
+                directory_id: identity.directory_id(&config.log_dir),
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
             local_service = Some(service.clone());

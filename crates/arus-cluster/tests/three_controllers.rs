@@ -91,6 +91,7 @@ async fn start(
         quorum: Arc::downgrade(&quorum),
         raft: quorum.server(),
         voter_endpoints: BTreeMap::new(),
+        directory_id: Uuid::ZERO,
         max_frame_bytes: 1 << 20,
     });
     tokio::spawn(controller_listener::serve(listener, service, stop_rx));

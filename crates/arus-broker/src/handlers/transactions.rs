@@ -38,6 +38,7 @@ use tracing::debug;
 
 use crate::Broker;
 use crate::cluster::coordinators::{self, Coordinator};
+use crate::cluster::{Access, serve_local};
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
 use crate::handlers::transactional_id_pattern::TransactionalIdPattern;
 
@@ -476,6 +477,7 @@ pub fn describe_producers(
     broker: &Broker,
     r: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
+    let view = broker.cluster.current();
     DescribeProducersResponse {
         topics: r
             .topics
@@ -487,27 +489,37 @@ pub fn describe_producers(
                         .partition_indexes
                         .into_iter()
                         .map(|index| {
-                            // Kafka's `Partition.activeProducerState`: any local replica
-                            // answers; a partition without one here is NOT_LEADER_OR_FOLLOWER
-                            // (no message), not unknown.
-                            let local = topic.as_ref().and_then(|t| t.partition(index));
-                            let exists = topic.as_ref().is_some_and(|t| t.has_partition(index));
-                            if exists && local.is_none() {
-                                return PartitionResponse {
-                                    partition_index: index,
-                                    error_code: ErrorCode::NotLeaderOrFollower.code(),
-                                    ..Default::default()
-                                };
-                            }
-                            let Some(p) = local else {
-                                return PartitionResponse {
-                                    partition_index: index,
-                                    error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                                    error_message: Some(
-                                        "This server does not host this topic-partition.".into(),
-                                    ),
-                                    ..Default::default()
-                                };
+                            let unknown = || PartitionResponse {
+                                partition_index: index,
+                                error_code: ErrorCode::UnknownTopicOrPartition.code(),
+                                error_message: Some(
+                                    "This server does not host this topic-partition.".into(),
+                                ),
+                                ..Default::default()
+                            };
+                            let Some(t) = topic.as_ref() else {
+                                return unknown();
+                            };
+                            // Kafka's `Partition.activeProducerState`: any replica with a log
+                            // here answers; without one, NOT_LEADER_OR_FOLLOWER.
+                            let local = t.partition(index);
+                            let p = match serve_local(
+                                &view,
+                                t.id,
+                                index,
+                                local,
+                                None,
+                                Access::AnyReplica,
+                            ) {
+                                Ok(p) => p,
+                                Err(ErrorCode::UnknownTopicOrPartition) => return unknown(),
+                                Err(code) => {
+                                    return PartitionResponse {
+                                        partition_index: index,
+                                        error_code: code.code(),
+                                        ..Default::default()
+                                    };
+                                }
                             };
                             PartitionResponse {
                                 partition_index: index,
