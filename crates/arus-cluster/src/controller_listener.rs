@@ -481,16 +481,25 @@ fn describe_quorum(
             ..Default::default()
         };
     }
+    // Fields a version lacks keep their defaults: the encoder refuses to drop a value.
     let replica = |r: &ReplicaStatus| ReplicaState {
         replica_id: r.node_id as i32,
-        replica_directory_id: if r.node_id as i32 == service.node_id {
+        replica_directory_id: if version >= 2 && r.node_id as i32 == service.node_id {
             service.directory_id
         } else {
             Uuid::ZERO
         },
         log_end_offset: r.log_end_index.map_or(-1, |i| i as i64),
-        last_fetch_timestamp: millis(r.last_fetch),
-        last_caught_up_timestamp: millis(r.last_caught_up),
+        last_fetch_timestamp: if version >= 1 {
+            millis(r.last_fetch)
+        } else {
+            -1
+        },
+        last_caught_up_timestamp: if version >= 1 {
+            millis(r.last_caught_up)
+        } else {
+            -1
+        },
         ..Default::default()
     };
     DescribeQuorumResponse {

@@ -237,6 +237,34 @@ async fn three_controllers_commit_create_topics_and_survive_the_active_ones_stop
         assert!(topic.partitions.values().all(|p| p.leader == p.replicas[0]));
     }
 
+    // DescribeQuorum on the leader's CONTROLLER listener, at every version.
+    let leader_addr =
+        voters[&(nodes.iter().find(|n| n.quorum.is_leader()).unwrap().id as u64)].clone();
+    let mut c = arus_client::Client::connect(&leader_addr).await.unwrap();
+    for version in 0..=2 {
+        let request = Request::DescribeQuorum(arus_protocol::messages::DescribeQuorumRequest {
+            topics: vec![
+                arus_protocol::messages::describe_quorum_request::TopicData {
+                    topic_name: "__cluster_metadata".into(),
+                    partitions: vec![
+                        arus_protocol::messages::describe_quorum_request::PartitionData {
+                            partition_index: 0,
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        });
+        let Response::DescribeQuorum(q) = c.send_with_version(request, version).await.unwrap()
+        else {
+            panic!()
+        };
+        let p = &q.topics[0].partitions[0];
+        assert_eq!((p.error_code, p.current_voters.len()), (0, 3), "v{version}");
+    }
+
     // Stop the active controller: another node takes over and serves requests.
     let leader = nodes
         .iter()
