@@ -44,6 +44,10 @@ compat/.venv/bin/python compat/log_dirs_tools.py --broker target/release/arus
 compat/.venv/bin/python compat/log_dirs_tools.py --broker compat/reference/kafka-broker.sh
 echo "== arus-metadata: record framing byte for byte against Kafka 4.4's MetadataRecordSerde, replay against Kafka's MetadataDelta (classpath made above; ~15 s)"
 ARUS_KAFKA_SERDE_REQUIRED=1 cargo test -p arus-metadata --test kafka_serde --test kafka_replay
+echo "== cluster: Kafka's tools against a three-node Arus cluster (kafka-topics, kafka-metadata-quorum, kafka-features, kafka-broker-api-versions, kafka-cluster), ~30 s"
+python3 compat/cluster_tools.py --launcher compat/arus-cluster.sh
+echo "== cluster: SIGKILL of the active controller and of a broker, on a three-node Arus cluster, ~1 min"
+compat/.venv/bin/python compat/cluster_faults.py --launcher compat/arus-cluster.sh
 echo "== compat: the Java consumer 4.4 with a KIP-848 regex subscription (SubscriptionPattern), ~30 s"
 bash compat/regex_subscription.sh target/release/arus
 echo "== compat: librdkafka's own consumer-group tests (0102, 0113 n_wildcard, 0118; built once into compat/work/)"
