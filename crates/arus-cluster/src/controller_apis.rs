@@ -40,6 +40,14 @@ fn error_parts(e: &ControllerError) -> (i16, Option<String>) {
     (e.code.code(), e.message.clone())
 }
 
+/// A per-item result as the response's error code and message.
+fn result_parts(result: &Result<(), ControllerError>) -> (i16, Option<String>) {
+    match result {
+        Ok(()) => (0, None),
+        Err(e) => error_parts(e),
+    }
+}
+
 /// Decides `request` (at `version`). `next_offset` is the log index the records will get;
 /// `now_ms` the controller's clock.
 pub fn decide(
@@ -112,10 +120,7 @@ pub fn decide(
                 .response
                 .into_iter()
                 .map(|(name, topic_id, result)| {
-                    let (error_code, error_message) = match &result {
-                        Ok(()) => (0, None),
-                        Err(e) => error_parts(e),
-                    };
+                    let (error_code, error_message) = result_parts(&result);
                     DeletableTopicResult {
                         name,
                         topic_id,
@@ -148,10 +153,7 @@ pub fn decide(
             let results = results
                 .into_iter()
                 .map(|(name, result)| {
-                    let (error_code, error_message) = match &result {
-                        Ok(()) => (0, None),
-                        Err(e) => error_parts(e),
-                    };
+                    let (error_code, error_message) = result_parts(&result);
                     CreatePartitionsTopicResult {
                         name,
                         error_code,
@@ -174,10 +176,7 @@ pub fn decide(
                 .response
                 .into_iter()
                 .map(|(resource, result)| {
-                    let (error_code, error_message) = match &result {
-                        Ok(()) => (0, None),
-                        Err(e) => error_parts(e),
-                    };
+                    let (error_code, error_message) = result_parts(&result);
                     AlterConfigsResourceResponse {
                         error_code,
                         error_message,
@@ -201,10 +200,7 @@ pub fn decide(
                 .response
                 .into_iter()
                 .map(|(resource, result)| {
-                    let (error_code, error_message) = match &result {
-                        Ok(()) => (0, None),
-                        Err(e) => error_parts(e),
-                    };
+                    let (error_code, error_message) = result_parts(&result);
                     LegacyResourceResponse {
                         error_code,
                         error_message,
@@ -232,10 +228,7 @@ pub fn decide(
                         partition_result: partitions
                             .into_iter()
                             .map(|(partition_id, result)| {
-                                let (error_code, error_message) = match &result {
-                                    Ok(()) => (0, None),
-                                    Err(e) => error_parts(e),
-                                };
+                                let (error_code, error_message) = result_parts(&result);
                                 PartitionResult {
                                     partition_id,
                                     error_code,

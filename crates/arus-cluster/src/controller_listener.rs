@@ -356,36 +356,13 @@ pub fn response_error(response: &Response) -> Option<ErrorCode> {
         Response::BrokerHeartbeat(r) => r.error_code,
         Response::UnregisterBroker(r) => r.error_code,
         Response::AllocateProducerIds(r) => r.error_code,
-        Response::CreateTopics(r) => r
-            .topics
-            .iter()
-            .map(|t| t.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
-        Response::DeleteTopics(r) => r
-            .responses
-            .iter()
-            .map(|t| t.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
-        Response::CreatePartitions(r) => r
-            .results
-            .iter()
-            .map(|t| t.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
-        Response::IncrementalAlterConfigs(r) => r
-            .responses
-            .iter()
-            .map(|t| t.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
-        Response::AlterConfigs(r) => r
-            .responses
-            .iter()
-            .map(|t| t.error_code)
-            .find(|c| *c != 0)
-            .unwrap_or(0),
+        Response::CreateTopics(r) => first_error(r.topics.iter().map(|t| t.error_code)),
+        Response::DeleteTopics(r) => first_error(r.responses.iter().map(|t| t.error_code)),
+        Response::CreatePartitions(r) => first_error(r.results.iter().map(|t| t.error_code)),
+        Response::IncrementalAlterConfigs(r) => {
+            first_error(r.responses.iter().map(|t| t.error_code))
+        }
+        Response::AlterConfigs(r) => first_error(r.responses.iter().map(|t| t.error_code)),
         Response::ElectLeaders(r) => r.error_code,
         Response::UpdateFeatures(r) => r.error_code,
         Response::DescribeQuorum(r) => r.error_code,
@@ -405,6 +382,11 @@ fn kafka_message(error: ErrorCode) -> &'static str {
         }
         other => other.name(),
     }
+}
+
+/// The first non-zero of per-item error codes (0 if none).
+fn first_error(codes: impl Iterator<Item = i16>) -> i16 {
+    codes.into_iter().find(|c| *c != 0).unwrap_or(0)
 }
 
 fn millis(t: Option<SystemTime>) -> i64 {
