@@ -85,6 +85,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AddOffsetsToTxn, 0, 4),
     // v5: transactions v2 (KIP-890 part 2), the epoch bumped on every commit and abort.
     (ApiKey::EndTxn, 0, 5),
+    // Sent by a transaction coordinator on another node (its marker channel); the single
+    // node serves it too, as Kafka does.
+    (ApiKey::WriteTxnMarkers, 1, 2),
     // v5 is v4 plus the implicit AddOffsetsToTxn of transactions v2; v6 names topics by id.
     (ApiKey::TxnOffsetCommit, 0, 6),
     (ApiKey::DescribeTransactions, 0, 0),
@@ -150,6 +153,9 @@ pub struct Broker {
     /// In a cluster, the way to the active controller (set once after open, see
     /// [`Broker::set_controller_channel`]); unset, this broker decides admin requests itself.
     pub(crate) controller: std::sync::OnceLock<crate::forwarding::ControllerLink>,
+    /// In a cluster, the connections to the other brokers (set once after open, see
+    /// [`Broker::set_broker_channel`]); unset, there is no other broker.
+    pub(crate) peers: std::sync::OnceLock<Arc<dyn crate::inter_broker::BrokerChannel>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +267,7 @@ impl Broker {
             log_dirs,
             cluster,
             controller: std::sync::OnceLock::new(),
+            peers: std::sync::OnceLock::new(),
         });
         broker
             .txns
@@ -463,6 +470,9 @@ impl Broker {
             )),
             Request::AddPartitionsToTxn(r) => Outcome::Respond(Response::AddPartitionsToTxn(
                 handlers::transactions::add_partitions(self, r, version).await,
+            )),
+            Request::WriteTxnMarkers(r) => Outcome::Respond(Response::WriteTxnMarkers(
+                handlers::write_txn_markers::handle(self, r).await,
             )),
             Request::AddOffsetsToTxn(r) => Outcome::Respond(Response::AddOffsetsToTxn(
                 handlers::transactions::add_offsets(self, r, version).await,

@@ -106,6 +106,16 @@ impl CoordinatorShards {
         }
     }
 
+    /// The leader epoch at which `partition` is led here, Kafka's coordinator epoch (carried
+    /// in transaction markers, so that a deposed coordinator's markers are fenced): 0 for
+    /// the single node, `None` when it is not led here.
+    pub fn epoch(&self, partition: i32) -> Option<i32> {
+        match self {
+            CoordinatorShards::All => Some(0),
+            CoordinatorShards::Led { shards, .. } => shards.get(&partition).map(ShardState::epoch),
+        }
+    }
+
     /// Whether some led partition is still loading (ListGroups and ListTransactions then
     /// answer COORDINATOR_LOAD_IN_PROGRESS, as Kafka's read-all operations do).
     pub fn any_loading(&self) -> bool {
@@ -193,6 +203,7 @@ mod tests {
     fn a_single_node_serves_everything() {
         let mut all = CoordinatorShards::all();
         assert_eq!(all.status(7), Ok(()));
+        assert_eq!(all.epoch(7), Some(0));
         assert_eq!(all.begin_load(7, 1), None);
         assert!(!all.resign(7));
         assert_eq!(all.status(7), Ok(()));
@@ -208,13 +219,17 @@ mod tests {
         // Leadership reported again, even at a newer epoch: no second load.
         assert_eq!(shards.begin_load(3, 5), None);
         assert_eq!(shards.begin_load(3, 6), None);
+        // The coordinator epoch follows the newest leader epoch.
+        assert_eq!(shards.epoch(3), Some(6));
         assert!(shards.finish_load(3, load));
         assert_eq!(shards.status(3), Ok(()));
         assert!(!shards.any_loading());
         assert_eq!(shards.begin_load(3, 7), None);
         assert_eq!(shards.status(3), Ok(()));
         assert_eq!(shards.status(4), Err(ErrorCode::NotCoordinator));
+        assert_eq!(shards.epoch(3), Some(7));
         assert!(shards.resign(3));
+        assert_eq!(shards.epoch(3), None);
         assert!(!shards.resign(3));
         assert_eq!(shards.status(3), Err(ErrorCode::NotCoordinator));
     }

@@ -26,6 +26,7 @@ mod flusher;
 pub mod forwarding;
 pub mod groups;
 pub mod handlers;
+pub mod inter_broker;
 pub mod log_dirs;
 pub mod log_manager;
 pub mod partition;

@@ -282,6 +282,10 @@ impl Node {
             channel.set_local_service(service);
         }
         broker.set_controller_channel(channel.clone())?;
+        // WriteTxnMarkers and AddPartitionsToTxn to the other brokers.
+        broker
+            .set_broker_channel(Arc::new(crate::peer_channel::PeerChannel::new()))
+            .map_err(|e| NodeError::Bootstrap(e.to_string()))?;
         let (standing_tx, standing) = watch::channel(Standing {
             broker_epoch: -1,
             fenced: true,

@@ -25,3 +25,4 @@ pub mod telemetry;
 pub mod topics_admin;
 pub mod transactional_id_pattern;
 pub mod transactions;
+pub mod write_txn_markers;

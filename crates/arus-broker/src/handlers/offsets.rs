@@ -268,12 +268,31 @@ pub async fn txn_commit(
                         )
                         .await
                 } else {
-                    broker.txns.verify_produce(
-                        r.producer_id,
-                        r.producer_epoch,
+                    let tp = [arus_txn::TopicPartition::new(
                         crate::groups::OFFSETS_TOPIC,
                         index,
-                    )
+                    )];
+                    // The transaction coordinator may be another node: asked there.
+                    match broker
+                        .txns
+                        .verify_elsewhere(
+                            broker,
+                            Some(&r.transactional_id),
+                            r.producer_id,
+                            r.producer_epoch,
+                            &tp,
+                            version <= 3,
+                        )
+                        .await
+                    {
+                        Some(codes) => codes.first().map_or(ErrorCode::None, |(_, c)| *c),
+                        None => broker.txns.verify_produce(
+                            r.producer_id,
+                            r.producer_epoch,
+                            crate::groups::OFFSETS_TOPIC,
+                            index,
+                        ),
+                    }
                 };
                 // Kafka's GroupCoordinatorService normalizes a transient verification
                 // answer to COORDINATOR_NOT_AVAILABLE for this API.

@@ -241,7 +241,9 @@ fn transactional_header(records: &Bytes) -> Option<(i64, i16)> {
 /// Produce v12+ (transactions v2): adds every partition of the request holding
 /// transactional batches to the producer's transaction before anything is appended
 /// (KIP-890 part 2; the client no longer sends AddPartitionsToTxn). Returns the add's code
-/// per (topic, partition); partitions of unknown topics are left to the main loop. The
+/// per (topic, partition); partitions of unknown topics are left to the main loop. Before
+/// v12, the same partitions are verified with the transaction coordinator when it is
+/// another node (KIP-890 part 1; a local one is read at append time, no code here). The
 /// returned guards ([`crate::txn::TxnDriver::produce_order`]) must be held until the
 /// batches are appended.
 async fn add_transactional_partitions<'a>(
@@ -291,7 +293,11 @@ async fn add_transactional_partitions<'a>(
     // Taken before any await, in a fixed order (by producer id), so that requests of the
     // same producer queue in arrival order and two requests never wait on each other.
     let mut guards = Vec::new();
-    let mut pids: Vec<i64> = by_producer.keys().map(|(pid, _)| *pid).collect();
+    let mut pids: Vec<i64> = if version >= 12 {
+        by_producer.keys().map(|(pid, _)| *pid).collect()
+    } else {
+        Vec::new()
+    };
     pids.dedup();
     let mut shards_taken = std::collections::BTreeSet::new();
     for pid in pids {
@@ -300,6 +306,27 @@ async fn add_transactional_partitions<'a>(
         }
     }
     let mut codes = std::collections::HashMap::new();
+    if version < 12 {
+        // KIP-890 part 1: verification, asked of the coordinator when it is another node
+        // (a local coordinator is read when the batch is appended).
+        for ((pid, epoch), partitions) in by_producer {
+            let verified = broker
+                .txns
+                .verify_elsewhere(
+                    broker,
+                    request.transactional_id.as_deref(),
+                    pid,
+                    epoch,
+                    &partitions,
+                    version <= 10,
+                )
+                .await;
+            for (tp, code) in verified.into_iter().flatten() {
+                codes.insert((tp.topic, tp.partition), code);
+            }
+        }
+        return (codes, guards);
+    }
     for ((pid, epoch), partitions) in by_producer {
         let code = broker
             .txns
@@ -332,11 +359,8 @@ pub async fn handle(
     let acks = request.acks;
     let view = broker.cluster.current();
     let mut leader_endpoints = LeaderEndpoints::default();
-    let (added, order_guards) = if version >= 12 {
-        add_transactional_partitions(broker, &view, &request, version).await
-    } else {
-        Default::default()
-    };
+    let (added, order_guards) =
+        add_transactional_partitions(broker, &view, &request, version).await;
     let now = now_ms();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     let mut appended: Vec<(usize, usize, Appended)> = Vec::new();

@@ -207,12 +207,17 @@ async fn add_one(
                 .unwrap_or(ErrorCode::UnknownServerError)
         });
     }
+    // v5 without `verify_only` is a partition leader adding the partitions of a Produce
+    // v12+ or TxnOffsetCommit v5+ (Kafka's `TransactionVersion.transactionVersionForAddPartitionsToTxn`:
+    // transactions v2 above v4, so the transaction may start here and EndTxn bumps the epoch).
+    let client_tv = if version >= 5 { 2 } else { 0 };
     let (result, after) = broker.txns.locked(broker, |c, _, now| {
-        c.add_partitions(
+        c.add_partitions_for(
             transactional_id,
             producer_id,
             producer_epoch,
             &partitions,
+            client_tv,
             now,
         )
     });

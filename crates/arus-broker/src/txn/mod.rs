@@ -49,6 +49,8 @@ use crate::broker_config::BrokerConfig;
 use crate::coordinator_log::{Appended, CoordinatorBatches};
 use crate::coordinator_shards::CoordinatorShards;
 use crate::groups::{OFFSETS_TOPIC, PersistError};
+use crate::inter_broker::markers::{self, Destination, MarkerOutcome, MarkerSender};
+use crate::inter_broker::txn_verification::{self, Operation};
 use crate::partition::Partition;
 use crate::topics::{NewTopic, Topic, TopicError};
 use producer_ids::{ProducerIdBlocks, ProducerIdError};
@@ -61,6 +63,9 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 const PERSIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause between attempts to write a marker that failed on a storage error.
 const MARKER_RETRY: Duration = Duration::from_secs(1);
+/// Pause before resending markers whose leader moved or was unknown (Kafka's
+/// `retry.backoff.ms` default for the marker channel).
+const MARKER_RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// How long the timer pauses after a failed write reloaded the state (see
 /// [`TxnDriver::reload_from_log`]).
 const RELOAD_TIMER_PAUSE_MS: i64 = 1000;
@@ -114,6 +119,20 @@ pub struct TxnDriver {
     produce_order: [tokio::sync::Mutex<()>; PRODUCE_ORDER_SHARDS],
     /// The `__transaction_state` partitions served here. Lock order: `state`, then this.
     shards: Mutex<CoordinatorShards>,
+    /// WriteTxnMarkers to the other brokers, made on first use in a cluster.
+    marker_sender: std::sync::OnceLock<Arc<MarkerSender>>,
+}
+
+/// Where a transactional id's coordinator is, for a partition leader that must verify a
+/// transactional produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoordinatorAt {
+    /// This node (serving it, or answering why not: loading).
+    Here,
+    /// Broker `node` leads the id's `__transaction_state` partition.
+    Node(i32),
+    /// No leader known (or no `__transaction_state` yet): COORDINATOR_NOT_AVAILABLE.
+    Unknown,
 }
 
 impl TxnDriver {
@@ -150,6 +169,7 @@ impl TxnDriver {
             producer_id_expiration_check_ms: config.producer_id_expiration_check_interval_ms,
             produce_order: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             shards: Mutex::new(CoordinatorShards::all()),
+            marker_sender: std::sync::OnceLock::new(),
         })
     }
 
@@ -179,6 +199,47 @@ impl TxnDriver {
         shards
             .status(transaction_partition_for(transactional_id, count))
             .err()
+    }
+
+    /// Which node coordinates `transactional_id`: Kafka's `AddPartitionsToTxnManager` asks
+    /// the leader of the id's `__transaction_state` partition on the inter-broker listener.
+    pub fn coordinator_at(&self, broker: &Broker, transactional_id: &str) -> CoordinatorAt {
+        let view = broker.cluster.current();
+        if view.leads_every_partition() {
+            return CoordinatorAt::Here;
+        }
+        let Some(topic) = broker.topics.get(TRANSACTION_STATE_TOPIC) else {
+            return CoordinatorAt::Unknown;
+        };
+        let n = topic.partition_count().max(1);
+        let partition = transaction_partition_for(transactional_id, n);
+        match view.partition(topic.id, partition).and_then(|p| p.leader) {
+            Some(leader) if leader == view.this_node() => CoordinatorAt::Here,
+            Some(leader) => CoordinatorAt::Node(leader),
+            None => CoordinatorAt::Unknown,
+        }
+    }
+
+    /// The coordinator epoch of `transactional_id` here: the leader epoch at which this node
+    /// leads its `__transaction_state` partition (Kafka's `TransactionStateManager`
+    /// `coordinatorEpoch`), 0 on the single node; `None` if it is not led here.
+    pub fn coordinator_epoch(&self, broker: &Broker, transactional_id: &str) -> Option<i32> {
+        let shards = self.shards.lock();
+        if shards.is_all() {
+            return Some(0);
+        }
+        let count = state_partition_count(broker)?;
+        shards.epoch(transaction_partition_for(transactional_id, count))
+    }
+
+    /// The marker channel to the other brokers (`None` on the single node).
+    fn marker_sender(&self, broker: &Broker) -> Option<Arc<MarkerSender>> {
+        let channel = broker.broker_channel()?.clone();
+        Some(
+            self.marker_sender
+                .get_or_init(|| Arc::new(MarkerSender::new(channel, broker.inter_broker_timeout())))
+                .clone(),
+        )
     }
 
     /// Why ListTransactions cannot list now: a partition led here is still loading
@@ -507,9 +568,28 @@ impl TxnDriver {
             };
             match id {
                 None => ErrorCode::InvalidProducerIdMapping,
-                // Adding through a coordinator on another node (Kafka's
-                // AddPartitionsToTxnManager) is not built: NOT_COORDINATOR, retriable for
-                // the producer as NOT_ENOUGH_REPLICAS below.
+                // Another node coordinates the id: it adds the partitions (an
+                // AddPartitionsToTxn v5 from this broker, Kafka's AddPartitionsToTxnManager).
+                Some(id) if let CoordinatorAt::Node(node) = self.coordinator_at(broker, &id) => {
+                    txn_verification::ask_coordinator(
+                        broker,
+                        node,
+                        &id,
+                        producer_id,
+                        producer_epoch,
+                        partitions,
+                        Operation::Add,
+                        false,
+                    )
+                    .await
+                    .into_iter()
+                    .map(|(_, code)| code)
+                    .find(|&code| code != ErrorCode::None)
+                    .unwrap_or(ErrorCode::None)
+                }
+                Some(id) if self.coordinator_at(broker, &id) == CoordinatorAt::Unknown => {
+                    ErrorCode::CoordinatorNotAvailable
+                }
                 Some(id) if let Some(code) = self.coordinator_error(broker, &id) => code,
                 Some(id) => {
                     let (result, after) = self.locked(broker, |c, _, now| {
@@ -532,6 +612,63 @@ impl TxnDriver {
             | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
             other => other,
         }
+    }
+
+    /// KIP-890 verification of a transactional produce whose coordinator is another node
+    /// (Kafka's `AddPartitionsToTxnManager` with `verify_only`): one code per partition of
+    /// `partitions`, already mapped for the producer as [`TxnDriver::verify_produce`] maps
+    /// them. `None`: this node coordinates the id (or verification is off), verify locally.
+    /// `old_client`: a Produce up to v10 or TxnOffsetCommit up to v3, which does not know
+    /// TRANSACTION_ABORTABLE.
+    pub async fn verify_elsewhere(
+        &self,
+        broker: &Broker,
+        transactional_id: Option<&str>,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+        old_client: bool,
+    ) -> Option<Vec<(TopicPartition, ErrorCode)>> {
+        if !self.verification_enabled() {
+            return None;
+        }
+        let at = match transactional_id.filter(|id| !id.is_empty()) {
+            Some(id) => self.coordinator_at(broker, id),
+            None => CoordinatorAt::Here,
+        };
+        let codes = match (at, transactional_id) {
+            (CoordinatorAt::Here, _) | (_, None) => return None,
+            (CoordinatorAt::Unknown, _) => partitions
+                .iter()
+                .map(|tp| (tp.clone(), ErrorCode::CoordinatorNotAvailable))
+                .collect(),
+            (CoordinatorAt::Node(node), Some(id)) => {
+                txn_verification::ask_coordinator(
+                    broker,
+                    node,
+                    id,
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                    Operation::Verify,
+                    old_client,
+                )
+                .await
+            }
+        };
+        Some(
+            codes
+                .into_iter()
+                .map(|(tp, code)| (tp, produce_error_for_verification(code)))
+                .collect(),
+        )
+    }
+
+    fn verification_enabled(&self) -> bool {
+        self.config.effective_bool(
+            "transaction.partition.verification.enable",
+            self.config.transaction_partition_verification_enable,
+        )
     }
 
     /// KIP-890 verification for a transactional produce to `topic`-`partition`: NONE when
@@ -679,7 +816,12 @@ async fn persist(broker: &Broker, after: &TxnAfter) -> Result<(), PersistError> 
 }
 
 /// Writes one transaction's markers, waits for them to be durable, then completes the
-/// transaction. Boxed: the task is spawned from code that the task itself runs.
+/// transaction. Partitions led here get their control batch appended directly; partitions
+/// led elsewhere get it through the marker channel ([`crate::inter_broker::markers`]),
+/// whose WriteTxnMarkers answers once the leader has made it durable. Partitions that fail
+/// transiently are retried with their leader looked up again, until this node stops
+/// coordinating the transaction at the coordinator epoch it started with. Boxed: the task is
+/// spawned from code that the task itself runs.
 fn marker_task(
     driver: Arc<TxnDriver>,
     broker: Arc<Broker>,
@@ -687,39 +829,110 @@ fn marker_task(
     markers_durable: oneshot::Sender<()>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
+        let Some(coordinator_epoch) = driver.coordinator_epoch(&broker, &job.transactional_id)
+        else {
+            return;
+        };
         let mut flush: Vec<(Arc<Partition>, i64)> = Vec::new();
-        for tp in &job.partitions {
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                match write_marker(&broker, &job, tp) {
-                    Ok(Some(done)) => {
-                        flush.push(done);
-                        break;
-                    }
-                    // The partition is gone (topic deleted): nothing to mark.
-                    Ok(None) => break,
+        let mut pending = job.partitions.clone();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let plan = markers::plan(&pending, |tp| marker_destination(&broker, tp));
+            let mut retry = plan.unknown;
+            let mut local_storage_error = false;
+            // Remote markers are queued first so that their round trips overlap the local
+            // appends.
+            let mut remote = Vec::new();
+            if !plan.remote.is_empty() {
+                let Some(sender) = driver.marker_sender(&broker) else {
+                    return;
+                };
+                for ((node, addr), parts) in plan.remote {
+                    let entry = markers::marker_request_entry(
+                        job.producer_id,
+                        job.producer_epoch,
+                        coordinator_epoch,
+                        job.commit,
+                        driver.transaction_version() as i8,
+                        &parts,
+                    );
+                    remote.push((node, parts, sender.enqueue(node, addr, entry)));
+                }
+            }
+            for tp in plan.local {
+                match write_marker(&broker, &job, coordinator_epoch, tp.clone()) {
+                    Ok(Some(done)) => flush.push(done),
+                    Ok(None) => {}
                     Err(MarkerError::Rejected(e)) => {
                         // A newer epoch or coordinator already wrote to the partition: this
                         // marker is stale there, as Kafka's log would also refuse it.
                         warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = %e, "transaction marker refused by the partition");
-                        break;
                     }
                     // Kafka's marker channel retries KAFKA_STORAGE_ERROR until the write
                     // succeeds: the transaction must complete once space returns, without
-                    // a restart. Only a broker shutdown ends the retries (the next start
-                    // resends the markers of a transaction left in its Prepare state).
-                    Err(MarkerError::Storage(e) | MarkerError::NotLocal(e)) => {
-                        if driver.stopped.load(Ordering::Acquire) {
-                            return;
-                        }
+                    // a restart.
+                    Err(e @ (MarkerError::Storage(_) | MarkerError::NotLocal { .. })) => {
+                        local_storage_error |= matches!(e, MarkerError::Storage(_));
                         if attempt % MARKER_WARN_EVERY == 1 {
                             warn!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, attempt, error = %e, "cannot write a transaction marker; retrying");
                         }
-                        tokio::time::sleep(MARKER_RETRY).await;
+                        retry.push(tp);
                     }
                 }
             }
+            for (node, parts, reply) in remote {
+                let codes = match reply.await {
+                    Ok(Ok(codes)) => codes,
+                    Ok(Err(e)) => {
+                        if attempt % MARKER_WARN_EVERY == 1 {
+                            warn!(node, transactional_id = %job.transactional_id, attempt, error = %e, "cannot send transaction markers; retrying");
+                        }
+                        retry.extend(parts);
+                        continue;
+                    }
+                    // The sender is gone (shutdown).
+                    Err(_) => return,
+                };
+                for (tp, code) in codes {
+                    match markers::outcome_of(code) {
+                        MarkerOutcome::Written => {}
+                        MarkerOutcome::Skip => {
+                            info!(topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = code.name(), "partition cannot take transaction markers; skipped");
+                        }
+                        MarkerOutcome::Retry => {
+                            if attempt % MARKER_WARN_EVERY == 1 {
+                                info!(node, topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, attempt, error = code.name(), "transaction marker not written; retrying");
+                            }
+                            retry.push(tp);
+                        }
+                        MarkerOutcome::Abandon => {
+                            warn!(node, topic = %tp.topic, partition = tp.partition, transactional_id = %job.transactional_id, error = code.name(), "transaction marker refused for good; no more markers are sent for this transaction");
+                            return;
+                        }
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            // Only a broker shutdown or the loss of the transaction's partition ends the
+            // retries (the next coordinator resends the markers of a transaction it finds
+            // in a Prepare state), as Kafka's handler cancels them when the coordinator
+            // epoch changed.
+            if driver.stopped.load(Ordering::Acquire)
+                || driver.coordinator_epoch(&broker, &job.transactional_id)
+                    != Some(coordinator_epoch)
+            {
+                return;
+            }
+            pending = retry;
+            tokio::time::sleep(if local_storage_error {
+                MARKER_RETRY
+            } else {
+                MARKER_RETRY_BACKOFF
+            })
+            .await;
         }
         broker.data_arrived.notify_waiters();
         for (p, _) in &flush {
@@ -739,43 +952,88 @@ fn marker_task(
     })
 }
 
-#[derive(Debug, thiserror::Error)]
-enum MarkerError {
-    #[error("{0}")]
-    Rejected(String),
-    #[error("{0}")]
-    Storage(String),
-    #[error("{0}")]
-    NotLocal(String),
+/// Where `tp`'s marker goes, from the cluster view (Kafka's channel manager looks up the
+/// leader on the inter-broker listener for every marker it queues).
+fn marker_destination(broker: &Broker, tp: &TopicPartition) -> Destination {
+    let Some(topic) = broker.topics.get(&tp.topic) else {
+        return Destination::Deleted;
+    };
+    if !topic.has_partition(tp.partition) {
+        return Destination::Deleted;
+    }
+    let view = broker.cluster.current();
+    if view.leads_every_partition() {
+        return Destination::Local;
+    }
+    let Some(placement) = view.partition(topic.id, tp.partition) else {
+        return Destination::Deleted;
+    };
+    match placement.leader {
+        Some(leader) if leader == view.this_node() => Destination::Local,
+        Some(leader) => match broker.inter_broker_address(leader) {
+            Some(addr) if broker.broker_channel().is_some() => {
+                Destination::Remote { node: leader, addr }
+            }
+            _ => Destination::Unknown,
+        },
+        None => Destination::Unknown,
+    }
 }
 
-/// Appends one marker; `None` when the partition no longer exists.
-fn write_marker(
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MarkerError {
+    /// The partition's producer state refuses it (an older producer or coordinator epoch).
+    #[error("{0}")]
+    Rejected(arus_log::LogError),
+    #[error("{0}")]
+    Storage(arus_log::LogError),
+    /// Leadership moved away between the lookup and the write.
+    #[error("{topic}-{partition} is not led by this node")]
+    NotLocal { topic: String, partition: i32 },
+}
+
+impl MarkerError {
+    /// The code WriteTxnMarkers answers for the partition.
+    pub(crate) fn code(&self) -> ErrorCode {
+        match self {
+            MarkerError::Rejected(arus_log::LogError::Producer(p)) => {
+                ErrorCode::from_code(p.kafka_error_code()).unwrap_or(ErrorCode::UnknownServerError)
+            }
+            MarkerError::Rejected(_) | MarkerError::Storage(_) => ErrorCode::KafkaStorageError,
+            MarkerError::NotLocal { .. } => ErrorCode::NotLeaderOrFollower,
+        }
+    }
+}
+
+/// Appends one marker to a partition led here; `None` when the partition no longer exists.
+pub(crate) fn write_marker(
     broker: &Arc<Broker>,
     job: &MarkerJob,
-    tp: &TopicPartition,
+    coordinator_epoch: i32,
+    tp: TopicPartition,
 ) -> Result<Option<(Arc<Partition>, i64)>, MarkerError> {
     let now = now_ms();
     let classify = |e: arus_log::LogError| match e {
-        arus_log::LogError::Producer(p) => MarkerError::Rejected(p.to_string()),
-        other => MarkerError::Storage(other.to_string()),
+        arus_log::LogError::Producer(_) => MarkerError::Rejected(e),
+        other => MarkerError::Storage(other),
     };
-    // A partition led by another node would need a WriteTxnMarkers request to its leader
-    // (Kafka's marker channel), which is not built: the transaction stays in its Prepare
-    // state and the marker is retried, rather than completing without the marker.
     if let Some(t) = broker.topics.get(&tp.topic)
         && t.has_partition(tp.partition)
         && !t.partition(tp.partition).is_some_and(|p| p.is_leader())
     {
-        return Err(MarkerError::NotLocal(format!(
-            "{}-{} is not led by this node; markers to other brokers are not built yet",
-            tp.topic, tp.partition
-        )));
+        return Err(MarkerError::NotLocal {
+            topic: tp.topic,
+            partition: tp.partition,
+        });
     }
+    let job = MarkerJob {
+        coordinator_epoch,
+        ..job.clone()
+    };
     if tp.topic == OFFSETS_TOPIC {
         return broker
             .groups
-            .write_txn_marker(broker, tp.partition, job, now)
+            .write_txn_marker(broker, tp.partition, &job, now)
             .map_err(classify);
     }
     let Some(partition) = broker
@@ -789,7 +1047,7 @@ fn write_marker(
         .append_marker(
             job.producer_id,
             job.producer_epoch,
-            job.coordinator_epoch,
+            coordinator_epoch,
             job.commit,
             now,
         )
