@@ -647,6 +647,33 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             committed: n % 2 == 0,
             ..Default::default()
         }),
+        ApiKey::WriteTxnMarkers => {
+            use arus_protocol::messages::write_txn_markers_request::{
+                WritableTxnMarker, WritableTxnMarkerTopic,
+            };
+            Request::WriteTxnMarkers(WriteTxnMarkersRequest {
+                markers: vec![WritableTxnMarker {
+                    producer_id: 900 + n as i64,
+                    producer_epoch: 0,
+                    transaction_result: false,
+                    coordinator_epoch: 0,
+                    transaction_version: if version >= 2 { 2 } else { 0 },
+                    topics: vec![
+                        WritableTxnMarkerTopic {
+                            name: "t".into(),
+                            partition_indexes: vec![0],
+                            ..Default::default()
+                        },
+                        WritableTxnMarkerTopic {
+                            name: "missing".into(),
+                            partition_indexes: vec![0],
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+            })
+        }
         ApiKey::TxnOffsetCommit => {
             use arus_protocol::messages::txn_offset_commit_request::{
                 TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
