@@ -6,13 +6,20 @@
 //! the transactional id's partition of `__transaction_state` while the coordinator lock is
 //! held (log order = state order) and the answer leaves only after that append is fsynced.
 //!
-//! Markers (Kafka's TransactionMarkerChannelManager, on one node): once a PrepareCommit /
+//! Markers (Kafka's TransactionMarkerChannelManager): once a PrepareCommit /
 //! PrepareAbort record is durable, a task appends a control batch to every partition of the
 //! transaction (through the group driver for `__consumer_offsets`, so that pending
 //! transactional offsets complete in log order), waits for their fsync, and only then tells
 //! the coordinator, which writes CompleteCommit / CompleteAbort. A crash in between is
 //! repaired at start-up: the loader finds the transaction still in a Prepare state and
 //! writes its markers again (a repeated marker is harmless to the partitions).
+//!
+//! Across brokers, partitions led by another node get their markers as WriteTxnMarkers
+//! through the marker channel ([`crate::inter_broker::markers`]), which answers once that
+//! leader has fsynced them; the transaction completes only when every partition answered.
+//! The coordinator epoch in the markers is the leader epoch of the id's
+//! `__transaction_state` partition here ([`TxnDriver::coordinator_epoch`]), so that a
+//! partition refuses the markers of a deposed coordinator (TRANSACTION_COORDINATOR_FENCED).
 //!
 //! In a cluster (the registry driven by the metadata log) a transactional id is served only
 //! where its `__transaction_state` partition's leader is ([`crate::coordinator_shards`]):
@@ -81,6 +88,9 @@ pub fn txn_config(c: &BrokerConfig) -> TxnConfig {
         id_expiration_ms: c.transactional_id_expiration_ms,
         abort_timed_out_interval_ms: c.transaction_abort_timed_out_interval_ms,
         remove_expired_interval_ms: c.transaction_remove_expired_interval_ms,
+        // The pure coordinator's epoch only tells its own marker jobs apart; the epoch the
+        // markers carry is the `__transaction_state` partition's leader epoch, set per job
+        // when it is written (`TxnDriver::coordinator_epoch`).
         coordinator_epoch: 0,
     }
 }
@@ -839,6 +849,9 @@ fn marker_task(
         loop {
             attempt += 1;
             let plan = markers::plan(&pending, |tp| marker_destination(&broker, tp));
+            if !plan.unknown.is_empty() && attempt % MARKER_WARN_EVERY == 1 {
+                info!(transactional_id = %job.transactional_id, partitions = plan.unknown.len(), attempt, "no reachable leader for some partitions of a transaction yet; their markers wait");
+            }
             let mut retry = plan.unknown;
             let mut local_storage_error = false;
             // Remote markers are queued first so that their round trips overlap the local
