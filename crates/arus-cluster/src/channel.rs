@@ -127,6 +127,35 @@ impl Inner {
         }
     }
 
+    /// The leader as the controllers report it: only the leader answers DescribeQuorum
+    /// without an error.
+    async fn discover_leader(&self) -> Option<i32> {
+        let request = Request::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        for &id in self.controllers.keys() {
+            if id == self.node_id {
+                continue;
+            }
+            if let Some(Response::DescribeQuorum(r)) = self.remote(id, request.clone(), 0).await
+                && let Some(p) = r.topics.first().and_then(|t| t.partitions.first())
+                && p.error_code == 0
+                && p.leader_id >= 0
+            {
+                return Some(p.leader_id);
+            }
+        }
+        None
+    }
+
     async fn forward(
         &self,
         request: Request,
@@ -135,9 +164,16 @@ impl Inner {
     ) -> Result<Forwarded, ForwardError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut leadership = self.leadership.clone();
+        // Set when the leader this node knows of did not answer as the controller.
+        let mut stale = false;
         loop {
-            let lead = *leadership.borrow_and_update();
-            match lead.leader {
+            let mut leader = leadership.borrow_and_update().leader;
+            if leader.is_none() || stale {
+                // A broker-only node learns the leader only once the leader has added it
+                // as an observer, which needs its registration: ask the controllers.
+                leader = self.discover_leader().await.or(leader);
+            }
+            match leader {
                 Some(id)
                     if id == self.node_id
                         && matches!(request, Request::DescribeQuorum(_))
@@ -187,6 +223,7 @@ impl Inner {
                             metadata_offset: offset,
                         });
                     }
+                    stale = true;
                 }
                 None => {}
             }

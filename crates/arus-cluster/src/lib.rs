@@ -25,6 +25,7 @@ pub mod controller_driver;
 pub mod controller_listener;
 pub mod lifecycle;
 pub mod node;
+pub mod observers;
 pub mod publisher;
 pub mod quorum_log;
 pub mod upgrade;

@@ -206,7 +206,12 @@ impl Node {
                 node_id: node_id as u64,
                 cluster_name: identity.cluster_id.clone(),
                 data_dir: config.log_dir.join(METADATA_LOG_DIR),
-                initial_voters: voters.clone(),
+                // A broker-only node waits to be added as an observer by the leader.
+                initial_voters: if config.node.is_controller() {
+                    voters.clone()
+                } else {
+                    BTreeMap::new()
+                },
                 settings: RaftSettings::from_kafka(
                     timeouts.election_timeout_ms.max(10) as u64,
                     timeouts.fetch_timeout_ms.max(10) as u64,
@@ -216,6 +221,20 @@ impl Node {
             publisher,
         )
         .await?;
+        let mut quorum = quorum;
+        let observer_endpoint = if config.node.is_controller() {
+            None
+        } else {
+            let (listener, endpoint) =
+                crate::observers::bind_listener(&broker)
+                    .await
+                    .map_err(|e| {
+                        NodeError::Bootstrap(format!("cannot bind the observer listener: {e}"))
+                    })?;
+            info!(port = endpoint.2, "metadata quorum observer listener");
+            quorum.serve(listener);
+            Some(endpoint)
+        };
         let quorum = Arc::new(quorum);
         let log = Arc::new(QuorumLog::new(quorum.clone()));
         let (stop, stop_rx) = watch::channel(false);
@@ -256,6 +275,12 @@ impl Node {
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
             local_service = Some(service.clone());
+            tokio::spawn(crate::observers::run(
+                Arc::downgrade(&quorum),
+                metadata.clone(),
+                watch::channel(Vec::new()).1,
+                stop_rx.clone(),
+            ));
             for (listener, addr) in controller {
                 info!(%addr, "controller listener");
                 tokio::spawn(controller_listener::serve(
@@ -303,6 +328,7 @@ impl Node {
                     .advertised_listeners()
                     .into_iter()
                     .map(|l| (l.name, l.host, l.port, 0))
+                    .chain(observer_endpoint)
                     .collect(),
                 rack: config.node.rack.clone(),
                 features: arus_broker::features::SUPPORTED

@@ -289,6 +289,17 @@ impl Quorum {
         Ok(())
     }
 
+    /// Removes a non-voting member (an observer whose broker was unregistered): the leader
+    /// stops sending it the log. Leader only; a voter is refused by openraft.
+    pub async fn remove_observer(&self, id: NodeId) -> Result<(), QuorumError> {
+        let change = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map_err(|e| self.write_error(e))?;
+        Ok(())
+    }
+
     /// Adds a voter (KIP-853 AddRaftVoter): it first joins as a learner and catches up, then
     /// becomes a voter through a joint-consensus membership change. Leader only.
     pub async fn add_voter(&self, id: NodeId, address: String) -> Result<(), QuorumError> {
