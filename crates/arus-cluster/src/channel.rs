@@ -33,8 +33,12 @@ struct Inner {
     node_id: i32,
     local: ControllerHandle,
     leadership: watch::Receiver<Leadership>,
-    /// Every voter's CONTROLLER listener, `host:port`.
-    controllers: BTreeMap<i32, String>,
+    /// Every voter's CONTROLLER listener, `host:port`: from `controller.quorum.voters`, or
+    /// learnt from the leader's DescribeQuorum (its v2 `nodes`).
+    controllers: std::sync::Mutex<BTreeMap<i32, String>>,
+    /// `controller.quorum.bootstrap.servers`: where to ask for the leader when the voters'
+    /// ids are not configured.
+    bootstrap: Vec<String>,
     /// This node's applied metadata offset (the quorum's applied index).
     applied: watch::Receiver<Option<u64>>,
     /// The offset of the last record batch published to this node's image, and of the
@@ -62,7 +66,8 @@ impl ClusterChannel {
                 node_id,
                 local,
                 leadership,
-                controllers,
+                controllers: std::sync::Mutex::new(controllers),
+                bootstrap: Vec::new(),
                 applied,
                 published,
                 broker_applied,
@@ -74,6 +79,14 @@ impl ClusterChannel {
 }
 
 impl ClusterChannel {
+    /// Adds `controller.quorum.bootstrap.servers` (`host:port`) to ask for the leader.
+    pub fn with_bootstrap_servers(mut self, servers: Vec<String>) -> ClusterChannel {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.bootstrap = servers;
+        }
+        self
+    }
+
     /// Lets this node answer DescribeQuorum itself while it leads the quorum.
     pub fn set_local_service(&self, service: Arc<ControllerService>) {
         let _ = self.inner.local_service.set(service);
@@ -82,7 +95,8 @@ impl ClusterChannel {
 
 impl Inner {
     async fn remote(&self, leader: i32, request: Request, version: i16) -> Option<Response> {
-        let addr = self.controllers.get(&leader)?;
+        let addr = self.controller_address(leader)?;
+        let addr = &addr;
         let mut clients = self.clients.lock().await;
         let client = match clients.entry(leader) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -127,8 +141,17 @@ impl Inner {
         }
     }
 
+    fn controller_address(&self, id: i32) -> Option<String> {
+        self.controllers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
     /// The leader as the controllers report it: only the leader answers DescribeQuorum
-    /// without an error.
+    /// without an error, and its v2 answer names every voter's endpoint (which a node
+    /// configured with `controller.quorum.bootstrap.servers` learns this way).
     async fn discover_leader(&self) -> Option<i32> {
         let request = Request::DescribeQuorum(DescribeQuorumRequest {
             topics: vec![TopicData {
@@ -141,17 +164,47 @@ impl Inner {
             }],
             ..Default::default()
         });
-        for &id in self.controllers.keys() {
-            if id == self.node_id {
+        let mut addresses: Vec<String> = self
+            .controllers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(id, _)| **id != self.node_id)
+            .map(|(_, a)| a.clone())
+            .collect();
+        for b in &self.bootstrap {
+            if !addresses.contains(b) {
+                addresses.push(b.clone());
+            }
+        }
+        for addr in addresses {
+            let Ok(Ok(mut client)) =
+                tokio::time::timeout(Duration::from_secs(1), Client::connect(&addr)).await
+            else {
+                continue;
+            };
+            let Ok(Ok(Response::DescribeQuorum(r))) = tokio::time::timeout(
+                Duration::from_secs(1),
+                client.send_with_version(request.clone(), 2),
+            )
+            .await
+            else {
+                continue;
+            };
+            let Some(p) = r.topics.first().and_then(|t| t.partitions.first()) else {
+                continue;
+            };
+            if p.error_code != 0 || p.leader_id < 0 {
                 continue;
             }
-            if let Some(Response::DescribeQuorum(r)) = self.remote(id, request.clone(), 0).await
-                && let Some(p) = r.topics.first().and_then(|t| t.partitions.first())
-                && p.error_code == 0
-                && p.leader_id >= 0
-            {
-                return Some(p.leader_id);
+            let mut controllers = self.controllers.lock().unwrap_or_else(|e| e.into_inner());
+            for node in &r.nodes {
+                if let Some(l) = node.listeners.first() {
+                    controllers.insert(node.node_id, format!("{}:{}", l.host, l.port));
+                }
             }
+            controllers.entry(p.leader_id).or_insert(addr);
+            return Some(p.leader_id);
         }
         None
     }

@@ -66,9 +66,11 @@ pub struct ControllerService {
     /// Every voter's CONTROLLER endpoint (DescribeQuorum v2's nodes): node id → (listener
     /// name, host, port).
     pub voter_endpoints: BTreeMap<i32, (String, String, u16)>,
-    /// This node's metadata directory id (DescribeQuorum's ReplicaDirectoryId for itself;
-    /// other voters' ids are not known to a static quorum and are reported as zero).
+    /// This node's metadata directory id (DescribeQuorum's ReplicaDirectoryId for itself).
     pub directory_id: Uuid,
+    /// The other voters' directory ids where the format named them (`--initial-controllers`);
+    /// a static quorum (`controller.quorum.voters`) has none, reported as zero.
+    pub voter_directory_ids: BTreeMap<i32, Uuid>,
     pub max_frame_bytes: usize,
 }
 
@@ -466,10 +468,16 @@ fn describe_quorum(
     // Fields a version lacks keep their defaults: the encoder refuses to drop a value.
     let replica = |r: &ReplicaStatus| ReplicaState {
         replica_id: r.node_id as i32,
-        replica_directory_id: if version >= 2 && r.node_id as i32 == service.node_id {
+        replica_directory_id: if version < 2 {
+            Uuid::ZERO
+        } else if r.node_id as i32 == service.node_id {
             service.directory_id
         } else {
-            Uuid::ZERO
+            service
+                .voter_directory_ids
+                .get(&(r.node_id as i32))
+                .copied()
+                .unwrap_or(Uuid::ZERO)
         },
         log_end_offset: r.log_end_index.map_or(-1, |i| i as i64),
         last_fetch_timestamp: if version >= 1 {

@@ -154,6 +154,26 @@ fn voters(config: &BrokerConfig, bound_controller: Option<SocketAddr>) -> BTreeM
     }
 }
 
+/// `controller.quorum.bootstrap.servers`, `host:port` each (empty with static voters).
+fn bootstrap_servers(config: &BrokerConfig) -> Vec<String> {
+    match &config.node.quorum {
+        QuorumKind::Bootstrap(servers) => servers.iter().map(|s| s.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The voters' directory ids a `--initial-controllers` / `--standalone` format recorded.
+fn initial_controller_directory_ids(config: &BrokerConfig) -> BTreeMap<i32, Uuid> {
+    match arus_node::storage::read_bootstrap(&config.log_dir) {
+        Ok(Some(b)) => b
+            .initial_controllers
+            .iter()
+            .map(|c| (c.id, c.directory_id))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 impl Node {
     /// Opens the broker and binds every listener (so the ports are known before anything
     /// is registered).
@@ -272,6 +292,7 @@ impl Node {
                 raft: quorum.server(),
                 voter_endpoints: endpoints,
                 directory_id: identity.directory_id(&config.log_dir),
+                voter_directory_ids: initial_controller_directory_ids(&config),
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
             local_service = Some(service.clone());
@@ -291,18 +312,21 @@ impl Node {
             }
         }
         let (broker_applied_tx, broker_applied) = watch::channel(-1i64);
-        let channel = Arc::new(ClusterChannel::new(
-            node_id,
-            driver,
-            log.leadership(),
-            voters
-                .iter()
-                .map(|(id, a)| (*id as i32, a.clone()))
-                .collect(),
-            quorum.applied_index(),
-            metadata.clone(),
-            broker_applied,
-        ));
+        let channel = Arc::new(
+            ClusterChannel::new(
+                node_id,
+                driver,
+                log.leadership(),
+                voters
+                    .iter()
+                    .map(|(id, a)| (*id as i32, a.clone()))
+                    .collect(),
+                quorum.applied_index(),
+                metadata.clone(),
+                broker_applied,
+            )
+            .with_bootstrap_servers(bootstrap_servers(&config)),
+        );
         if let Some(service) = local_service {
             channel.set_local_service(service);
         }

@@ -92,6 +92,7 @@ async fn start(
         raft: quorum.server(),
         voter_endpoints: BTreeMap::new(),
         directory_id: Uuid::ZERO,
+        voter_directory_ids: BTreeMap::new(),
         max_frame_bytes: 1 << 20,
     });
     tokio::spawn(controller_listener::serve(listener, service, stop_rx));

@@ -92,14 +92,34 @@ fn arus(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// How the quorum is configured.
+enum Quorum {
+    /// `controller.quorum.voters` (kraft.version 0).
+    Static,
+    /// `controller.quorum.bootstrap.servers`, the controllers formatted with
+    /// `--initial-controllers` naming these directory ids (kraft.version 1).
+    Dynamic { directory_ids: Vec<String> },
+}
+
 /// Nodes 1–3 controller-only, 4–5 broker-only; the brokers are returned last.
-fn cluster(dir: &Path) -> Vec<Node> {
+fn cluster(dir: &Path, quorum: &Quorum) -> Vec<Node> {
     let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let voters: Vec<String> = ports[..3]
         .iter()
         .enumerate()
         .map(|(i, c)| format!("{}@127.0.0.1:{c}", i + 1))
         .collect();
+    let quorum_config = match quorum {
+        Quorum::Static => format!("controller.quorum.voters={}", voters.join(",")),
+        Quorum::Dynamic { .. } => format!(
+            "controller.quorum.bootstrap.servers={}",
+            ports[..3]
+                .iter()
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
     let cluster_id = arus(&["storage", "random-uuid"]);
     let mut nodes = Vec::new();
     for (i, port) in ports.into_iter().enumerate() {
@@ -125,23 +145,31 @@ fn cluster(dir: &Path) -> Vec<Node> {
                 "node.id={id}\n{role}\
                  controller.listener.names=CONTROLLER\n\
                  listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 controller.quorum.voters={}\n\
+                 {quorum_config}\n\
                  broker.session.timeout.ms=2000\n\
                  broker.heartbeat.interval.ms=200\n\
                  log.dirs={}\n",
-                voters.join(","),
                 data.display()
             ),
         )
         .unwrap();
-        arus(&[
-            "storage",
-            "format",
-            "-t",
-            &cluster_id,
-            "-c",
-            config.to_str().unwrap(),
-        ]);
+        let mut format = vec![
+            "storage".to_string(),
+            "format".into(),
+            "-t".into(),
+            cluster_id.clone(),
+            "-c".into(),
+            config.to_str().unwrap().into(),
+        ];
+        if let (Quorum::Dynamic { directory_ids }, true) = (quorum, id <= 3) {
+            let initial: Vec<String> = voters
+                .iter()
+                .zip(directory_ids)
+                .map(|(v, d)| format!("{v}:{d}"))
+                .collect();
+            format.extend(["--initial-controllers".into(), initial.join(",")]);
+        }
+        arus(&format.iter().map(String::as_str).collect::<Vec<_>>());
         nodes.push(Node {
             id,
             ready: dir.join(format!("node-{id}.ready")),
@@ -284,9 +312,42 @@ async fn create_and_use(brokers: &[Node], via: usize, topic: &str, value: &str) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_only_nodes_observe_the_quorum_of_controller_only_nodes() {
+async fn broker_only_nodes_observe_a_static_quorum_of_controller_only_nodes() {
+    split_roles(Quorum::Static).await;
+}
+
+/// With `controller.quorum.bootstrap.servers` the brokers know no voter ids: they find the
+/// leader through the bootstrap servers' DescribeQuorum. DescribeQuorum reports every
+/// voter's directory id given to `--initial-controllers`, and every voter's endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_only_nodes_observe_a_dynamic_quorum_of_controller_only_nodes() {
+    let directory_ids: Vec<String> = (0..3).map(|_| arus(&["storage", "random-uuid"])).collect();
+    let quorum = split_roles(Quorum::Dynamic {
+        directory_ids: directory_ids.clone(),
+    })
+    .await;
+    let p = &quorum.topics[0].partitions[0];
+    let mut reported: Vec<(i32, String)> = p
+        .current_voters
+        .iter()
+        .map(|v| (v.replica_id, v.replica_directory_id.to_string()))
+        .collect();
+    reported.sort();
+    let expected: Vec<(i32, String)> = directory_ids
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i as i32 + 1, d.clone()))
+        .collect();
+    assert_eq!(reported, expected);
+    let mut nodes: Vec<i32> = quorum.nodes.iter().map(|n| n.node_id).collect();
+    nodes.sort();
+    assert_eq!(nodes, vec![1, 2, 3]);
+}
+
+/// Runs the scenario of the module documentation; returns the last DescribeQuorum answer.
+async fn split_roles(quorum: Quorum) -> DescribeQuorumResponse {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path());
+    let mut nodes = cluster(dir.path(), &quorum);
     let brokers = nodes.split_off(3);
     let mut controllers = nodes;
 
@@ -335,4 +396,5 @@ async fn broker_only_nodes_observe_the_quorum_of_controller_only_nodes() {
     for b in &brokers {
         assert_eq!(leaders(&b.addr(), "orders").await.map(|l| l.len()), Some(4));
     }
+    after
 }
