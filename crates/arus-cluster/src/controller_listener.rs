@@ -52,7 +52,13 @@ pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::AddRaftVoter, 0, 1),
+    (ApiKey::RemoveRaftVoter, 0, 0),
 ];
+
+/// The `kraft.version` levels this controller supports (ApiVersions' supported features:
+/// AddRaftVoter asks a new voter for them).
+pub const KRAFT_VERSIONS: (i16, i16) = (0, 1);
 
 /// What the listener serves with.
 pub struct ControllerService {
@@ -72,6 +78,15 @@ pub struct ControllerService {
     /// a static quorum (`controller.quorum.voters`) has none, reported as zero.
     pub voter_directory_ids: BTreeMap<i32, Uuid>,
     pub max_frame_bytes: usize,
+    /// The cluster id (AddRaftVoter / RemoveRaftVoter check it).
+    pub cluster_id: String,
+    /// The finalized `kraft.version`: 0 with `controller.quorum.voters` (no voter changes),
+    /// 1 for a quorum formatted with `--standalone` / `--initial-controllers`.
+    pub kraft_version: i16,
+    /// The CONTROLLER listener's name (DescribeQuorum's nodes, AddRaftVoter's listener).
+    pub listener_name: String,
+    /// Learners on their way to becoming voters (kept by the observers' reconciliation).
+    pub joining: Arc<watch::Sender<Vec<u64>>>,
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -188,8 +203,24 @@ pub async fn handle(service: &ControllerService, request: Request, version: i16)
                     ..Default::default()
                 })
                 .collect(),
+            supported_features: if version >= 3 {
+                vec![api_versions_response::SupportedFeatureKey {
+                    name: "kraft.version".into(),
+                    min_version: KRAFT_VERSIONS.0,
+                    max_version: KRAFT_VERSIONS.1,
+                    ..Default::default()
+                }]
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         }),
+        Request::AddRaftVoter(r) => {
+            Response::AddRaftVoter(crate::voter_apis::add(service, r).await)
+        }
+        Request::RemoveRaftVoter(r) => {
+            Response::RemoveRaftVoter(crate::voter_apis::remove(service, r).await)
+        }
         Request::DescribeQuorum(r) => {
             Response::DescribeQuorum(describe_quorum(service, &r, version))
         }
@@ -473,10 +504,15 @@ fn describe_quorum(
         } else if r.node_id as i32 == service.node_id {
             service.directory_id
         } else {
-            service
-                .voter_directory_ids
-                .get(&(r.node_id as i32))
-                .copied()
+            r.directory_id
+                .as_deref()
+                .and_then(Uuid::parse)
+                .or_else(|| {
+                    service
+                        .voter_directory_ids
+                        .get(&(r.node_id as i32))
+                        .copied()
+                })
                 .unwrap_or(Uuid::ZERO)
         },
         log_end_offset: r.log_end_index.map_or(-1, |i| i as i64),
@@ -512,13 +548,21 @@ fn describe_quorum(
                 .voters
                 .iter()
                 .filter_map(|v| {
-                    let (name, host, port) = service.voter_endpoints.get(&(v.node_id as i32))?;
+                    // The membership's address is the voter's CONTROLLER listener.
+                    let (host, port) = v.address.rsplit_once(':')?;
+                    let (name, host, port) = match port.parse() {
+                        Ok(port) => (service.listener_name.clone(), host.to_string(), port),
+                        Err(_) => service.voter_endpoints.get(&(v.node_id as i32))?.clone(),
+                    };
                     Some(Node {
                         node_id: v.node_id as i32,
                         listeners: vec![Listener {
-                            name: name.clone(),
-                            host: host.clone(),
-                            port: *port,
+                            name,
+                            host: host
+                                .trim_start_matches('[')
+                                .trim_end_matches(']')
+                                .to_string(),
+                            port,
                             ..Default::default()
                         }],
                         ..Default::default()

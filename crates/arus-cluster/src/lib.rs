@@ -30,5 +30,6 @@ pub mod publisher;
 pub mod quorum_log;
 pub mod upgrade;
 pub mod validator;
+pub mod voter_apis;
 
 pub use publisher::{MetadataHandle, MetadataPublisher, Published};

@@ -154,6 +154,24 @@ fn voters(config: &BrokerConfig, bound_controller: Option<SocketAddr>) -> BTreeM
     }
 }
 
+/// The initial voters as the membership records them: address and, when the format named
+/// it, directory id.
+fn initial_members(
+    voters: &BTreeMap<u64, String>,
+    directory_ids: &BTreeMap<i32, Uuid>,
+) -> BTreeMap<u64, arus_raft::Member> {
+    voters
+        .iter()
+        .map(|(id, address)| {
+            let directory = directory_ids
+                .get(&(*id as i32))
+                .filter(|d| **d != Uuid::ZERO)
+                .map(|d| d.to_string());
+            (*id, arus_raft::Member::new(address.clone(), directory))
+        })
+        .collect()
+}
+
 /// `controller.quorum.bootstrap.servers`, `host:port` each (empty with static voters).
 fn bootstrap_servers(config: &BrokerConfig) -> Vec<String> {
     match &config.node.quorum {
@@ -228,7 +246,7 @@ impl Node {
                 data_dir: config.log_dir.join(METADATA_LOG_DIR),
                 // A broker-only node waits to be added as an observer by the leader.
                 initial_voters: if config.node.is_controller() {
-                    voters.clone()
+                    initial_members(&voters, &initial_controller_directory_ids(&config))
                 } else {
                     BTreeMap::new()
                 },
@@ -293,13 +311,25 @@ impl Node {
                 voter_endpoints: endpoints,
                 directory_id: identity.directory_id(&config.log_dir),
                 voter_directory_ids: initial_controller_directory_ids(&config),
+                cluster_id: identity.cluster_id.clone(),
+                kraft_version: match config.node.quorum {
+                    QuorumKind::Static(_) => 0,
+                    _ => 1,
+                },
+                listener_name: config
+                    .node
+                    .controller_listener_names
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
+                joining: Arc::new(watch::channel(Vec::new()).0),
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
             local_service = Some(service.clone());
             tokio::spawn(crate::observers::run(
                 Arc::downgrade(&quorum),
                 metadata.clone(),
-                watch::channel(Vec::new()).1,
+                service.joining.subscribe(),
                 stop_rx.clone(),
             ));
             for (listener, addr) in controller {

@@ -170,6 +170,7 @@ mod tests {
         ReplicaStatus {
             node_id: id,
             address: address.into(),
+            directory_id: None,
             log_end_index: None,
             last_fetch: None,
             last_caught_up: None,
