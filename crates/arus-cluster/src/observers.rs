@@ -13,7 +13,9 @@
 //! - on the active controller, [`run`] compares the committed image with the quorum's
 //!   membership and adds each registered broker's observer endpoint as a learner, moves it
 //!   when the endpoint changes (a restart on another port), and removes a learner whose
-//!   broker is no longer registered (UnregisterBroker). The membership is in the log, so a
+//!   broker is no longer registered (UnregisterBroker); a combined node that RemoveRaftVoter
+//!   turned into a learner stays one while its broker is registered, as Kafka's removed
+//!   controller goes on as an observer. The membership is in the log, so a
 //!   new leader keeps pushing to the learners the previous one added; it reconciles on
 //!   becoming leader all the same.
 //!
@@ -80,10 +82,14 @@ pub fn plan(image: &MetadataImage, status: &QuorumStatus, joining: &[u64]) -> Ve
         .map(|o| (o.node_id, o.address.as_str()))
         .collect();
     let mut wanted: BTreeMap<u64, String> = BTreeMap::new();
+    // Registered brokers without an observer endpoint: combined nodes, one of which may be a
+    // learner after RemoveRaftVoter (it stays an observer, as in Kafka).
+    let mut registered = Vec::new();
     for broker in image.cluster().brokers() {
         let Ok(id) = u64::try_from(broker.id) else {
             continue;
         };
+        registered.push(id);
         if voters.contains(&id) {
             continue;
         }
@@ -101,7 +107,7 @@ pub fn plan(image: &MetadataImage, status: &QuorumStatus, joining: &[u64]) -> Ve
         }
     }
     for id in learners.keys() {
-        if !wanted.contains_key(id) && !joining.contains(id) {
+        if !wanted.contains_key(id) && !registered.contains(id) && !joining.contains(id) {
             changes.push(ObserverChange::Remove { id: *id });
         }
     }
@@ -248,6 +254,12 @@ mod tests {
             plan(&image, &status(&[1], &[(4, "h:7001"), (5, "c:2")]), &[5]),
             vec![ObserverChange::Remove { id: 4 }]
         );
+    }
+
+    #[test]
+    fn a_combined_node_removed_from_the_voters_stays_an_observer() {
+        let image = image(&[(1, None), (3, None)]);
+        assert!(plan(&image, &status(&[1], &[(3, "c:3")]), &[]).is_empty());
     }
 
     #[test]

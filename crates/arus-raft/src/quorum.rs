@@ -370,12 +370,12 @@ impl Quorum {
         Ok(())
     }
 
-    /// Removes a voter (KIP-853 RemoveRaftVoter); it leaves the membership entirely. Leader
-    /// only.
+    /// Removes a voter (KIP-853 RemoveRaftVoter); it stays a learner (Kafka's removed
+    /// controller goes on as an observer) until [`Quorum::remove_observer`]. Leader only.
     pub async fn remove_voter(&self, id: NodeId) -> Result<(), QuorumError> {
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
         self.raft
-            .change_membership(change, false)
+            .change_membership(change, true)
             .await
             .map_err(|e| self.write_error(e))?;
         Ok(())

@@ -352,8 +352,24 @@ async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_s
         status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
         vec![1]
     );
-    // Node 1 commits alone again.
-    members[&1].quorum.write(records("solo", 1)).await.unwrap();
+    // Node 2 stays an observer (Kafka's removed controller goes on fetching) and gets what
+    // node 1 now commits alone, until it is removed as an observer.
+    assert_eq!(
+        status
+            .observers
+            .iter()
+            .map(|v| v.node_id)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
+    let third = members[&1].quorum.write(records("solo", 1)).await.unwrap();
+    wait_applied(&two, third).await;
+    members[&1]
+        .quorum
+        .remove_observer(2)
+        .await
+        .expect("observer removed");
+    assert!(members[&1].quorum.status().observers.is_empty());
     members.insert(2, two);
     for (_, m) in members {
         m.quorum.shutdown().await.unwrap();
