@@ -54,6 +54,7 @@ pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::AddRaftVoter, 0, 1),
     (ApiKey::RemoveRaftVoter, 0, 0),
+    (ApiKey::DescribeCluster, 0, 2),
 ];
 
 /// The `kraft.version` levels this controller supports (ApiVersions' supported features:
@@ -223,6 +224,9 @@ pub async fn handle(service: &ControllerService, request: Request, version: i16)
         }
         Request::DescribeQuorum(r) => {
             Response::DescribeQuorum(describe_quorum(service, &r, version))
+        }
+        Request::DescribeCluster(r) => {
+            Response::DescribeCluster(describe_cluster(service, &r, version))
         }
         other => {
             let template = other.clone();
@@ -430,6 +434,89 @@ fn millis(t: Option<SystemTime>) -> i64 {
 /// DescribeQuorum of `__cluster_metadata-0` from this node's quorum status (Kafka's
 /// `KafkaRaftClient.handleDescribeQuorumRequest`: only the leader answers; others say
 /// NOT_LEADER_OR_FOLLOWER).
+/// Kafka's `ControllerApis.handleDescribeCluster` (what an admin client with
+/// `--bootstrap-controller` asks first): the controllers, here the quorum's voters at their
+/// CONTROLLER listener (Arus keeps no controller registrations), and the active controller.
+fn describe_cluster(
+    service: &ControllerService,
+    request: &DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    const BROKER: i8 = 1;
+    const CONTROLLER: i8 = 2;
+    let refuse = |code: ErrorCode, message: String| {
+        warn!(
+            endpoint_type = request.endpoint_type,
+            "DescribeCluster: {message}"
+        );
+        DescribeClusterResponse {
+            error_code: code.code(),
+            error_message: Some(message),
+            ..Default::default()
+        }
+    };
+    let by_version = |v1: ErrorCode| {
+        if version == 0 {
+            ErrorCode::InvalidRequest
+        } else {
+            v1
+        }
+    };
+    match request.endpoint_type {
+        CONTROLLER => {}
+        BROKER => {
+            return refuse(
+                by_version(ErrorCode::MismatchedEndpointType),
+                "The request was sent to an endpoint of type CONTROLLER, but we wanted an endpoint of type BROKER".into(),
+            );
+        }
+        other => {
+            return refuse(
+                by_version(ErrorCode::UnsupportedEndpointType),
+                format!("Unsupported endpoint type {other}"),
+            );
+        }
+    }
+    let status = service.quorum.upgrade().map(|q| q.status());
+    let brokers: Vec<describe_cluster_response::DescribeClusterBroker> = status
+        .iter()
+        .flat_map(|s| s.voters.iter())
+        .filter_map(|v| {
+            let (host, port) = v.address.rsplit_once(':')?;
+            Some(describe_cluster_response::DescribeClusterBroker {
+                broker_id: v.node_id as i32,
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().ok()?,
+                rack: None,
+                ..Default::default()
+            })
+        })
+        .collect();
+    let leader = status
+        .as_ref()
+        .and_then(|s| s.leader_id)
+        .map_or(-1, |l| l as i32);
+    DescribeClusterResponse {
+        error_code: ErrorCode::None.code(),
+        error_message: None,
+        endpoint_type: CONTROLLER,
+        cluster_id: service.cluster_id.clone(),
+        controller_id: if brokers.iter().any(|b| b.broker_id == leader) {
+            leader
+        } else {
+            -1
+        },
+        brokers,
+        cluster_authorized_operations: arus_broker::authorized_operations::cluster(
+            request.include_cluster_authorized_operations,
+        ),
+        ..Default::default()
+    }
+}
+
 fn describe_quorum(
     service: &ControllerService,
     request: &DescribeQuorumRequest,

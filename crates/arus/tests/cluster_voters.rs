@@ -19,7 +19,9 @@ use arus_client::Client;
 use arus_protocol::messages::add_raft_voter_request::Listener;
 use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use arus_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
-use arus_protocol::messages::{AddRaftVoterRequest, DescribeQuorumRequest, RemoveRaftVoterRequest};
+use arus_protocol::messages::{
+    AddRaftVoterRequest, DescribeClusterRequest, DescribeQuorumRequest, RemoveRaftVoterRequest,
+};
 use arus_protocol::{ErrorCode, Request, Response, Uuid};
 
 struct Controller {
@@ -242,6 +244,35 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
         .collect();
     nodes.sort();
     assert_eq!(nodes, vec![(1, p1), (2, p2)]);
+    // What `--bootstrap-controller` asks first: the controllers and the active one.
+    let describe_cluster = |endpoint_type| {
+        Request::DescribeCluster(DescribeClusterRequest {
+            endpoint_type,
+            ..Default::default()
+        })
+    };
+    match send(&second.addr(), describe_cluster(2), 1).await {
+        Response::DescribeCluster(r) => {
+            assert_eq!(
+                (r.error_code, r.controller_id, r.cluster_id.as_str()),
+                (0, 1, cluster_id.as_str())
+            );
+            let mut controllers: Vec<(i32, i32)> =
+                r.brokers.iter().map(|b| (b.broker_id, b.port)).collect();
+            controllers.sort();
+            assert_eq!(controllers, vec![(1, i32::from(p1)), (2, i32::from(p2))]);
+        }
+        other => panic!("{other:?}"),
+    }
+    match send(&first.addr(), describe_cluster(1), 1).await {
+        Response::DescribeCluster(r) => {
+            assert_eq!(
+                ErrorCode::from_code(r.error_code),
+                Some(ErrorCode::MismatchedEndpointType)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
 
     // Kafka's refusals.
     let (code, message) = add_error(send(&first.addr(), add(&cluster_id, &second, 2), 1).await);
