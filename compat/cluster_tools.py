@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Apache Kafka 4.4's own tools against a cluster (issue 14): kafka-topics --describe,
 kafka-metadata-quorum describe --status and --replication, kafka-features describe,
-kafka-broker-api-versions and kafka-cluster cluster-id, with checks of what they print.
+kafka-broker-api-versions and kafka-cluster cluster-id, with checks of what they print; with
+--quorum dynamic also kafka-metadata-quorum remove-controller / add-controller (KIP-853).
 
     python3 compat/cluster_tools.py --launcher compat/reference/kafka-cluster.sh [--nodes 3]
     python3 compat/cluster_tools.py --launcher compat/arus-cluster.sh   # ARUS_BIN or target/release/arus
@@ -71,7 +72,7 @@ def parse_topic_describe(out, topic):
     return parts
 
 
-def run_checks(runner, bootstrap, nodes):
+def run_checks(runner, bootstrap, nodes, cluster=None, quorum="static"):
     c = Checks(runner)
     addrs = bootstrap.split(",")
     ids = list(range(1, nodes + 1))
@@ -195,12 +196,57 @@ def run_checks(runner, bootstrap, nodes):
             check({k: v[:3] for k, v in p.items()} == {k: v[:3] for k, v in first.items()}, "node %s's features differ: %s vs %s" % (a, p, first))
         return "every node: %s" % ", ".join("%s=%s" % (k, v[2]) for k, v in sorted(first.items()))
 
+    def voter_changes():
+        """KIP-853 with Kafka's tool: remove-controller of a follower voter, which goes on as an
+        observer, add-controller of it again from its own server.properties, and the refusals
+        of a duplicate voter and of a wrong directory id."""
+        st = cluster.status()
+        leader = state.get("leader") or kafka_wire.describe_quorum(addrs[0])["leader_id"]
+        controller = "127.0.0.1:%d" % st[leader]["controller_port"]
+        victim = max(n for n in ids if n != leader)
+
+        def replication():
+            out = c.tool("kafka-metadata-quorum", ["--bootstrap-controller", controller, "describe", "--replication"])
+            lines = out.strip().splitlines()
+            header = [h.strip() for h in lines[0].split("\t") if h.strip()]
+            return {int(r["NodeId"]): r for r in (dict(zip(header, [x.strip() for x in l.split("\t")])) for l in lines[1:] if l.strip())}
+
+        def wait_status(node, want):
+            deadline = time.time() + 30
+            while True:
+                rows = replication()
+                if rows.get(node, {}).get("Status") in want:
+                    return rows
+                check(time.time() < deadline, "node %d: %s, want %s" % (node, rows.get(node), want))
+                time.sleep(0.5)
+
+        directory = replication()[victim]["DirectoryId"]
+        wrong = c.runner.call(TOOLS["kafka-metadata-quorum"], ["--bootstrap-controller", controller, "remove-controller",
+                                                               "--controller-id", victim, "--controller-directory-id", "AAAAAAAAAAAAAAAAAAAAAQ"], timeout=60)
+        check(wrong["exit"] != 0 and "VoterNotFoundException" in wrong["out"] + wrong["err"],
+              "remove-controller with a wrong directory id: exit %s %s" % (wrong["exit"], (wrong["out"] + wrong["err"]).strip()[-300:]))
+        out = c.tool("kafka-metadata-quorum", ["--bootstrap-controller", controller, "remove-controller",
+                                               "--controller-id", victim, "--controller-directory-id", directory])
+        check("Removed KRaft controller %d" % victim in out, "remove-controller said %r" % out)
+        wait_status(victim, ("Observer",))
+        props = os.path.join(cluster.dir, "node-%d" % victim, "server.properties")
+        out = c.tool("kafka-metadata-quorum", ["--bootstrap-controller", controller, "--command-config", props, "add-controller"])
+        check("Added controller %d" % victim in out, "add-controller said %r" % out)
+        rows = wait_status(victim, ("Follower", "Leader"))
+        check(rows[victim]["DirectoryId"] == directory, "directory id %s, want %s" % (rows[victim]["DirectoryId"], directory))
+        dup = c.runner.call(TOOLS["kafka-metadata-quorum"], ["--bootstrap-controller", controller, "--command-config", props, "add-controller"], timeout=60)
+        check(dup["exit"] != 0 and "DuplicateVoterException" in dup["out"] + dup["err"],
+              "add-controller of a voter: exit %s %s" % (dup["exit"], (dup["out"] + dup["err"]).strip()[-300:]))
+        return "removed node %d (VOTER_NOT_FOUND first with a wrong directory id), an observer then, added back with directory id %s; adding it again: DUPLICATE_VOTER" % (victim, directory)
+
     c.step("kafka-cluster cluster-id", cluster_id)
     c.step("kafka-broker-api-versions", api_versions)
     c.step("kafka-topics --create / --describe", topics_describe)
     c.step("kafka-metadata-quorum describe --status", quorum_status)
     c.step("kafka-metadata-quorum describe --replication", quorum_replication)
     c.step("kafka-features describe (through each node)", features)
+    if cluster is not None and quorum == "dynamic":
+        c.step("kafka-metadata-quorum remove-controller / add-controller", voter_changes)
     return c.results
 
 
@@ -226,7 +272,7 @@ def main():
             bootstrap = cluster.start()
             print("[cluster_tools] %s: %d nodes ready in %.1f s, bootstrap %s" % (cluster.name, args.nodes, time.time() - t, bootstrap), flush=True)
         runner = Runner(classpath, log)
-        results = run_checks(runner, bootstrap, args.nodes)
+        results = run_checks(runner, bootstrap, args.nodes, cluster=cluster, quorum=args.quorum)
     except LauncherError as e:
         print("FAIL the cluster did not start: %s" % e, flush=True)
         return 3 if e.code == 3 else 1

@@ -7,7 +7,7 @@
 // that a regenerated codec with new spec fields keeps compiling with Kafka's defaults.
 #![allow(clippy::needless_update)]
 
-mod authorized_operations;
+pub mod authorized_operations;
 pub mod broker;
 pub mod broker_config;
 pub mod broker_logger;

@@ -33,8 +33,12 @@ struct Inner {
     node_id: i32,
     local: ControllerHandle,
     leadership: watch::Receiver<Leadership>,
-    /// Every voter's CONTROLLER listener, `host:port`.
-    controllers: BTreeMap<i32, String>,
+    /// Every voter's CONTROLLER listener, `host:port`: from `controller.quorum.voters`, or
+    /// learnt from the leader's DescribeQuorum (its v2 `nodes`).
+    controllers: std::sync::Mutex<BTreeMap<i32, String>>,
+    /// `controller.quorum.bootstrap.servers`: where to ask for the leader when the voters'
+    /// ids are not configured.
+    bootstrap: Vec<String>,
     /// This node's applied metadata offset (the quorum's applied index).
     applied: watch::Receiver<Option<u64>>,
     /// The offset of the last record batch published to this node's image, and of the
@@ -62,7 +66,8 @@ impl ClusterChannel {
                 node_id,
                 local,
                 leadership,
-                controllers,
+                controllers: std::sync::Mutex::new(controllers),
+                bootstrap: Vec::new(),
                 applied,
                 published,
                 broker_applied,
@@ -74,6 +79,14 @@ impl ClusterChannel {
 }
 
 impl ClusterChannel {
+    /// Adds `controller.quorum.bootstrap.servers` (`host:port`) to ask for the leader.
+    pub fn with_bootstrap_servers(mut self, servers: Vec<String>) -> ClusterChannel {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.bootstrap = servers;
+        }
+        self
+    }
+
     /// Lets this node answer DescribeQuorum itself while it leads the quorum.
     pub fn set_local_service(&self, service: Arc<ControllerService>) {
         let _ = self.inner.local_service.set(service);
@@ -82,7 +95,8 @@ impl ClusterChannel {
 
 impl Inner {
     async fn remote(&self, leader: i32, request: Request, version: i16) -> Option<Response> {
-        let addr = self.controllers.get(&leader)?;
+        let addr = self.controller_address(leader)?;
+        let addr = &addr;
         let mut clients = self.clients.lock().await;
         let client = match clients.entry(leader) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -127,6 +141,74 @@ impl Inner {
         }
     }
 
+    fn controller_address(&self, id: i32) -> Option<String> {
+        self.controllers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// The leader as the controllers report it: only the leader answers DescribeQuorum
+    /// without an error, and its v2 answer names every voter's endpoint (which a node
+    /// configured with `controller.quorum.bootstrap.servers` learns this way).
+    async fn discover_leader(&self) -> Option<i32> {
+        let request = Request::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let mut addresses: Vec<String> = self
+            .controllers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(id, _)| **id != self.node_id)
+            .map(|(_, a)| a.clone())
+            .collect();
+        for b in &self.bootstrap {
+            if !addresses.contains(b) {
+                addresses.push(b.clone());
+            }
+        }
+        for addr in addresses {
+            let Ok(Ok(mut client)) =
+                tokio::time::timeout(Duration::from_secs(1), Client::connect(&addr)).await
+            else {
+                continue;
+            };
+            let Ok(Ok(Response::DescribeQuorum(r))) = tokio::time::timeout(
+                Duration::from_secs(1),
+                client.send_with_version(request.clone(), 2),
+            )
+            .await
+            else {
+                continue;
+            };
+            let Some(p) = r.topics.first().and_then(|t| t.partitions.first()) else {
+                continue;
+            };
+            if p.error_code != 0 || p.leader_id < 0 {
+                continue;
+            }
+            let mut controllers = self.controllers.lock().unwrap_or_else(|e| e.into_inner());
+            for node in &r.nodes {
+                if let Some(l) = node.listeners.first() {
+                    controllers.insert(node.node_id, format!("{}:{}", l.host, l.port));
+                }
+            }
+            controllers.entry(p.leader_id).or_insert(addr);
+            return Some(p.leader_id);
+        }
+        None
+    }
+
     async fn forward(
         &self,
         request: Request,
@@ -135,9 +217,16 @@ impl Inner {
     ) -> Result<Forwarded, ForwardError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut leadership = self.leadership.clone();
+        // Set when the leader this node knows of did not answer as the controller.
+        let mut stale = false;
         loop {
-            let lead = *leadership.borrow_and_update();
-            match lead.leader {
+            let mut leader = leadership.borrow_and_update().leader;
+            if leader.is_none() || stale {
+                // A broker-only node learns the leader only once the leader has added it
+                // as an observer, which needs its registration: ask the controllers.
+                leader = self.discover_leader().await.or(leader);
+            }
+            match leader {
                 Some(id)
                     if id == self.node_id
                         && matches!(request, Request::DescribeQuorum(_))
@@ -187,6 +276,7 @@ impl Inner {
                             metadata_offset: offset,
                         });
                     }
+                    stale = true;
                 }
                 None => {}
             }

@@ -52,7 +52,14 @@ pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::AddRaftVoter, 0, 1),
+    (ApiKey::RemoveRaftVoter, 0, 0),
+    (ApiKey::DescribeCluster, 0, 2),
 ];
+
+/// The `kraft.version` levels this controller supports (ApiVersions' supported features:
+/// AddRaftVoter asks a new voter for them).
+pub const KRAFT_VERSIONS: (i16, i16) = (0, 1);
 
 /// What the listener serves with.
 pub struct ControllerService {
@@ -66,10 +73,21 @@ pub struct ControllerService {
     /// Every voter's CONTROLLER endpoint (DescribeQuorum v2's nodes): node id → (listener
     /// name, host, port).
     pub voter_endpoints: BTreeMap<i32, (String, String, u16)>,
-    /// This node's metadata directory id (DescribeQuorum's ReplicaDirectoryId for itself;
-    /// other voters' ids are not known to a static quorum and are reported as zero).
+    /// This node's metadata directory id (DescribeQuorum's ReplicaDirectoryId for itself).
     pub directory_id: Uuid,
+    /// The other voters' directory ids where the format named them (`--initial-controllers`);
+    /// a static quorum (`controller.quorum.voters`) has none, reported as zero.
+    pub voter_directory_ids: BTreeMap<i32, Uuid>,
     pub max_frame_bytes: usize,
+    /// The cluster id (AddRaftVoter / RemoveRaftVoter check it).
+    pub cluster_id: String,
+    /// The finalized `kraft.version`: 0 with `controller.quorum.voters` (no voter changes),
+    /// 1 for a quorum formatted with `--standalone` / `--initial-controllers`.
+    pub kraft_version: i16,
+    /// The CONTROLLER listener's name (DescribeQuorum's nodes, AddRaftVoter's listener).
+    pub listener_name: String,
+    /// Learners on their way to becoming voters (kept by the observers' reconciliation).
+    pub joining: Arc<watch::Sender<Vec<u64>>>,
 }
 
 /// Accepts connections until `shutdown` turns true.
@@ -186,10 +204,29 @@ pub async fn handle(service: &ControllerService, request: Request, version: i16)
                     ..Default::default()
                 })
                 .collect(),
+            supported_features: if version >= 3 {
+                vec![api_versions_response::SupportedFeatureKey {
+                    name: "kraft.version".into(),
+                    min_version: KRAFT_VERSIONS.0,
+                    max_version: KRAFT_VERSIONS.1,
+                    ..Default::default()
+                }]
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         }),
+        Request::AddRaftVoter(r) => {
+            Response::AddRaftVoter(crate::voter_apis::add(service, r).await)
+        }
+        Request::RemoveRaftVoter(r) => {
+            Response::RemoveRaftVoter(crate::voter_apis::remove(service, r).await)
+        }
         Request::DescribeQuorum(r) => {
             Response::DescribeQuorum(describe_quorum(service, &r, version))
+        }
+        Request::DescribeCluster(r) => {
+            Response::DescribeCluster(describe_cluster(service, &r, version))
         }
         other => {
             let template = other.clone();
@@ -397,6 +434,89 @@ fn millis(t: Option<SystemTime>) -> i64 {
 /// DescribeQuorum of `__cluster_metadata-0` from this node's quorum status (Kafka's
 /// `KafkaRaftClient.handleDescribeQuorumRequest`: only the leader answers; others say
 /// NOT_LEADER_OR_FOLLOWER).
+/// Kafka's `ControllerApis.handleDescribeCluster` (what an admin client with
+/// `--bootstrap-controller` asks first): the controllers, here the quorum's voters at their
+/// CONTROLLER listener (Arus keeps no controller registrations), and the active controller.
+fn describe_cluster(
+    service: &ControllerService,
+    request: &DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    const BROKER: i8 = 1;
+    const CONTROLLER: i8 = 2;
+    let refuse = |code: ErrorCode, message: String| {
+        warn!(
+            endpoint_type = request.endpoint_type,
+            "DescribeCluster: {message}"
+        );
+        DescribeClusterResponse {
+            error_code: code.code(),
+            error_message: Some(message),
+            ..Default::default()
+        }
+    };
+    let by_version = |v1: ErrorCode| {
+        if version == 0 {
+            ErrorCode::InvalidRequest
+        } else {
+            v1
+        }
+    };
+    match request.endpoint_type {
+        CONTROLLER => {}
+        BROKER => {
+            return refuse(
+                by_version(ErrorCode::MismatchedEndpointType),
+                "The request was sent to an endpoint of type CONTROLLER, but we wanted an endpoint of type BROKER".into(),
+            );
+        }
+        other => {
+            return refuse(
+                by_version(ErrorCode::UnsupportedEndpointType),
+                format!("Unsupported endpoint type {other}"),
+            );
+        }
+    }
+    let status = service.quorum.upgrade().map(|q| q.status());
+    let brokers: Vec<describe_cluster_response::DescribeClusterBroker> = status
+        .iter()
+        .flat_map(|s| s.voters.iter())
+        .filter_map(|v| {
+            let (host, port) = v.address.rsplit_once(':')?;
+            Some(describe_cluster_response::DescribeClusterBroker {
+                broker_id: v.node_id as i32,
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+                port: port.parse().ok()?,
+                rack: None,
+                ..Default::default()
+            })
+        })
+        .collect();
+    let leader = status
+        .as_ref()
+        .and_then(|s| s.leader_id)
+        .map_or(-1, |l| l as i32);
+    DescribeClusterResponse {
+        error_code: ErrorCode::None.code(),
+        error_message: None,
+        endpoint_type: CONTROLLER,
+        cluster_id: service.cluster_id.clone(),
+        controller_id: if brokers.iter().any(|b| b.broker_id == leader) {
+            leader
+        } else {
+            -1
+        },
+        brokers,
+        cluster_authorized_operations: arus_broker::authorized_operations::cluster(
+            request.include_cluster_authorized_operations,
+        ),
+        ..Default::default()
+    }
+}
+
 fn describe_quorum(
     service: &ControllerService,
     request: &DescribeQuorumRequest,
@@ -466,10 +586,21 @@ fn describe_quorum(
     // Fields a version lacks keep their defaults: the encoder refuses to drop a value.
     let replica = |r: &ReplicaStatus| ReplicaState {
         replica_id: r.node_id as i32,
-        replica_directory_id: if version >= 2 && r.node_id as i32 == service.node_id {
+        replica_directory_id: if version < 2 {
+            Uuid::ZERO
+        } else if r.node_id as i32 == service.node_id {
             service.directory_id
         } else {
-            Uuid::ZERO
+            r.directory_id
+                .as_deref()
+                .and_then(Uuid::parse)
+                .or_else(|| {
+                    service
+                        .voter_directory_ids
+                        .get(&(r.node_id as i32))
+                        .copied()
+                })
+                .unwrap_or(Uuid::ZERO)
         },
         log_end_offset: r.log_end_index.map_or(-1, |i| i as i64),
         last_fetch_timestamp: if version >= 1 {
@@ -504,13 +635,21 @@ fn describe_quorum(
                 .voters
                 .iter()
                 .filter_map(|v| {
-                    let (name, host, port) = service.voter_endpoints.get(&(v.node_id as i32))?;
+                    // The membership's address is the voter's CONTROLLER listener.
+                    let (host, port) = v.address.rsplit_once(':')?;
+                    let (name, host, port) = match port.parse() {
+                        Ok(port) => (service.listener_name.clone(), host.to_string(), port),
+                        Err(_) => service.voter_endpoints.get(&(v.node_id as i32))?.clone(),
+                    };
                     Some(Node {
                         node_id: v.node_id as i32,
                         listeners: vec![Listener {
-                            name: name.clone(),
-                            host: host.clone(),
-                            port: *port,
+                            name,
+                            host: host
+                                .trim_start_matches('[')
+                                .trim_end_matches(']')
+                                .to_string(),
+                            port,
                             ..Default::default()
                         }],
                         ..Default::default()

@@ -26,9 +26,11 @@ pub mod controller_listener;
 pub mod lifecycle;
 pub mod node;
 pub mod peer_channel;
+pub mod observers;
 pub mod publisher;
 pub mod quorum_log;
 pub mod upgrade;
 pub mod validator;
+pub mod voter_apis;
 
 pub use publisher::{MetadataHandle, MetadataPublisher, Published};

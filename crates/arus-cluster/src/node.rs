@@ -154,6 +154,44 @@ fn voters(config: &BrokerConfig, bound_controller: Option<SocketAddr>) -> BTreeM
     }
 }
 
+/// The initial voters as the membership records them: address and, when the format named
+/// it, directory id.
+fn initial_members(
+    voters: &BTreeMap<u64, String>,
+    directory_ids: &BTreeMap<i32, Uuid>,
+) -> BTreeMap<u64, arus_raft::Member> {
+    voters
+        .iter()
+        .map(|(id, address)| {
+            let directory = directory_ids
+                .get(&(*id as i32))
+                .filter(|d| **d != Uuid::ZERO)
+                .map(|d| d.to_string());
+            (*id, arus_raft::Member::new(address.clone(), directory))
+        })
+        .collect()
+}
+
+/// `controller.quorum.bootstrap.servers`, `host:port` each (empty with static voters).
+fn bootstrap_servers(config: &BrokerConfig) -> Vec<String> {
+    match &config.node.quorum {
+        QuorumKind::Bootstrap(servers) => servers.iter().map(|s| s.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The voters' directory ids a `--initial-controllers` / `--standalone` format recorded.
+fn initial_controller_directory_ids(config: &BrokerConfig) -> BTreeMap<i32, Uuid> {
+    match arus_node::storage::read_bootstrap(&config.log_dir) {
+        Ok(Some(b)) => b
+            .initial_controllers
+            .iter()
+            .map(|c| (c.id, c.directory_id))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 impl Node {
     /// Opens the broker and binds every listener (so the ports are known before anything
     /// is registered).
@@ -206,7 +244,12 @@ impl Node {
                 node_id: node_id as u64,
                 cluster_name: identity.cluster_id.clone(),
                 data_dir: config.log_dir.join(METADATA_LOG_DIR),
-                initial_voters: voters.clone(),
+                // A broker-only node waits to be added as an observer by the leader.
+                initial_voters: if config.node.is_controller() {
+                    initial_members(&voters, &initial_controller_directory_ids(&config))
+                } else {
+                    BTreeMap::new()
+                },
                 settings: RaftSettings::from_kafka(
                     timeouts.election_timeout_ms.max(10) as u64,
                     timeouts.fetch_timeout_ms.max(10) as u64,
@@ -216,6 +259,20 @@ impl Node {
             publisher,
         )
         .await?;
+        let mut quorum = quorum;
+        let observer_endpoint = if config.node.is_controller() {
+            None
+        } else {
+            let (listener, endpoint) =
+                crate::observers::bind_listener(&broker)
+                    .await
+                    .map_err(|e| {
+                        NodeError::Bootstrap(format!("cannot bind the observer listener: {e}"))
+                    })?;
+            info!(port = endpoint.2, "metadata quorum observer listener");
+            quorum.serve(listener);
+            Some(endpoint)
+        };
         let quorum = Arc::new(quorum);
         let log = Arc::new(QuorumLog::new(quorum.clone()));
         let (stop, stop_rx) = watch::channel(false);
@@ -253,9 +310,28 @@ impl Node {
                 raft: quorum.server(),
                 voter_endpoints: endpoints,
                 directory_id: identity.directory_id(&config.log_dir),
+                voter_directory_ids: initial_controller_directory_ids(&config),
+                cluster_id: identity.cluster_id.clone(),
+                kraft_version: match config.node.quorum {
+                    QuorumKind::Static(_) => 0,
+                    _ => 1,
+                },
+                listener_name: config
+                    .node
+                    .controller_listener_names
+                    .first()
+                    .cloned()
+                    .unwrap_or_default(),
+                joining: Arc::new(watch::channel(Vec::new()).0),
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
             local_service = Some(service.clone());
+            tokio::spawn(crate::observers::run(
+                Arc::downgrade(&quorum),
+                metadata.clone(),
+                service.joining.subscribe(),
+                stop_rx.clone(),
+            ));
             for (listener, addr) in controller {
                 info!(%addr, "controller listener");
                 tokio::spawn(controller_listener::serve(
@@ -266,18 +342,21 @@ impl Node {
             }
         }
         let (broker_applied_tx, broker_applied) = watch::channel(-1i64);
-        let channel = Arc::new(ClusterChannel::new(
-            node_id,
-            driver,
-            log.leadership(),
-            voters
-                .iter()
-                .map(|(id, a)| (*id as i32, a.clone()))
-                .collect(),
-            quorum.applied_index(),
-            metadata.clone(),
-            broker_applied,
-        ));
+        let channel = Arc::new(
+            ClusterChannel::new(
+                node_id,
+                driver,
+                log.leadership(),
+                voters
+                    .iter()
+                    .map(|(id, a)| (*id as i32, a.clone()))
+                    .collect(),
+                quorum.applied_index(),
+                metadata.clone(),
+                broker_applied,
+            )
+            .with_bootstrap_servers(bootstrap_servers(&config)),
+        );
         if let Some(service) = local_service {
             channel.set_local_service(service);
         }
@@ -307,6 +386,7 @@ impl Node {
                     .advertised_listeners()
                     .into_iter()
                     .map(|l| (l.name, l.host, l.port, 0))
+                    .chain(observer_endpoint)
                     .collect(),
                 rack: config.node.rack.clone(),
                 features: arus_broker::features::SUPPORTED

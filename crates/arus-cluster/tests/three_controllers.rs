@@ -58,7 +58,10 @@ async fn start(
         node_id: id as u64,
         cluster_name: "cluster-t".into(),
         data_dir: dir.join(format!("node-{id}")),
-        initial_voters: voters.clone(),
+        initial_voters: voters
+            .iter()
+            .map(|(id, a)| (*id, arus_raft::Member::new(a.clone(), None)))
+            .collect(),
         settings: settings(),
         transport: TransportSettings::default(),
     };
@@ -92,6 +95,11 @@ async fn start(
         raft: quorum.server(),
         voter_endpoints: BTreeMap::new(),
         directory_id: Uuid::ZERO,
+        voter_directory_ids: BTreeMap::new(),
+        cluster_id: "c".into(),
+        kraft_version: 0,
+        listener_name: "CONTROLLER".into(),
+        joining: Arc::new(tokio::sync::watch::channel(Vec::new()).0),
         max_frame_bytes: 1 << 20,
     });
     tokio::spawn(controller_listener::serve(listener, service, stop_rx));

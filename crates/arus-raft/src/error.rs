@@ -61,4 +61,13 @@ pub enum QuorumError {
     Raft(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the quorum is shut down")]
     ShutDown,
+    /// A new voter did not catch up with the leader's log in time.
+    #[error("node {node_id} did not catch up with the leader in time")]
+    CatchUpTimeout { node_id: NodeId },
+    /// Another membership change is not committed yet.
+    #[error("a membership change is in progress: {0}")]
+    MembershipChangeInProgress(String),
+    /// A membership change openraft refuses (e.g. it would leave no voter).
+    #[error("invalid membership change: {0}")]
+    InvalidMembershipChange(String),
 }

@@ -53,6 +53,7 @@ mod checked;
 pub mod disk;
 pub mod error;
 pub mod log_store;
+pub mod member;
 mod quorum;
 pub mod runtime;
 pub mod settings;
@@ -63,6 +64,7 @@ pub mod transport;
 pub mod types;
 
 pub use error::{QuorumError, StoreError, TransportError};
+pub use member::Member;
 pub use quorum::{Quorum, QuorumConfig, QuorumStatus, ReplicaStatus};
 pub use settings::RaftSettings;
 pub use state_machine::{CommittedBatch, MetadataStateMachine};

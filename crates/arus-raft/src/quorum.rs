@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::{ChangeMembers, ServerState};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use crate::disk::{Disk, FsDisk};
 use crate::error::{QuorumError, TransportError};
 use crate::log_store::LogStore;
+use crate::member::Member;
 use crate::settings::RaftSettings;
 use crate::state_machine::{MetadataStateMachine, StateMachineStore};
 use crate::transport::{PeerActivity, RaftServer, TcpNetworkFactory, TransportSettings};
@@ -30,11 +31,11 @@ pub struct QuorumConfig {
     /// Holds the log segments, the vote and the snapshot (e.g.
     /// `<metadata.log.dir>/__cluster_metadata-0`).
     pub data_dir: PathBuf,
-    /// The voters to bootstrap a brand-new quorum with (node id -> `host:port` of its
-    /// CONTROLLER listener): `controller.quorum.voters`, or this node alone for
+    /// The voters to bootstrap a brand-new quorum with (node id -> its CONTROLLER listener and
+    /// directory id): `controller.quorum.voters`, or this node alone for
     /// `kafka-storage format --standalone`, or `--initial-controllers`. Used only when the data
     /// directory holds nothing yet; empty means "wait to be added by the leader".
-    pub initial_voters: BTreeMap<NodeId, String>,
+    pub initial_voters: BTreeMap<NodeId, Member>,
     pub settings: RaftSettings,
     pub transport: TransportSettings,
 }
@@ -44,6 +45,8 @@ pub struct QuorumConfig {
 pub struct ReplicaStatus {
     pub node_id: NodeId,
     pub address: String,
+    /// Kafka's directory id, where the membership records one ([`Member`]).
+    pub directory_id: Option<String>,
     /// Index of the last entry known to be replicated to it (Kafka's log end offset).
     pub log_end_index: Option<u64>,
     /// Its last successful fetch (an acknowledged AppendEntries or heartbeat).
@@ -118,7 +121,7 @@ impl Quorum {
             let members: BTreeMap<NodeId, Node> = config
                 .initial_voters
                 .iter()
-                .map(|(&id, address)| (id, Node::new(address.clone())))
+                .map(|(&id, member)| (id, member.to_node()))
                 .collect();
             tracing::info!(node = config.node_id, voters = ?config.initial_voters, "bootstrapping the metadata quorum");
             match raft.initialize(members).await {
@@ -189,6 +192,12 @@ impl Quorum {
                 }
             }
             RaftError::Fatal(openraft::error::Fatal::Stopped) => QuorumError::ShutDown,
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                e @ ChangeMembershipError::InProgress(_),
+            )) => QuorumError::MembershipChangeInProgress(e.to_string()),
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                QuorumError::InvalidMembershipChange(e.to_string())
+            }
             other => raft_error(other),
         }
     }
@@ -205,7 +214,7 @@ impl Quorum {
             .membership_config
             .membership()
             .get_node(&leader)
-            .map(|n| n.addr.clone());
+            .map(|n| Member::from_node(n).address);
         Some((leader, address))
     }
 
@@ -236,11 +245,13 @@ impl Quorum {
         let replication = metrics.replication.clone();
         let now = SystemTime::now();
         let replica = |id: NodeId, node: &Node| {
+            let member = Member::from_node(node);
             if id == self.node_id {
                 let leading = metrics.state == ServerState::Leader;
                 return ReplicaStatus {
                     node_id: id,
-                    address: node.addr.clone(),
+                    address: member.address,
+                    directory_id: member.directory_id,
                     log_end_index: metrics.last_log_index,
                     last_fetch: leading.then_some(now),
                     last_caught_up: leading.then_some(now),
@@ -250,7 +261,8 @@ impl Quorum {
             let on_leader = replication.is_some();
             ReplicaStatus {
                 node_id: id,
-                address: node.addr.clone(),
+                address: member.address,
+                directory_id: member.directory_id,
                 log_end_index: replication
                     .as_ref()
                     .and_then(|r| r.get(&id).copied().flatten())
@@ -278,24 +290,78 @@ impl Quorum {
         }
     }
 
-    /// Adds a non-voting member that receives the log (a KRaft observer: a broker-only node).
-    /// Returns once the membership change is committed, without waiting for it to catch up.
-    /// Leader only.
+    /// Adds a non-voting member that receives the log (a KRaft observer: a broker-only node),
+    /// or moves a known one to `address`. Returns once the membership change is committed,
+    /// without waiting for it to catch up. Leader only.
     pub async fn add_observer(&self, id: NodeId, address: String) -> Result<(), QuorumError> {
+        self.put_learner(id, Member::new(address, None).to_node())
+            .await
+            .map(|_| ())
+    }
+
+    /// Makes `id` a learner at `node` (openraft's `add_learner` leaves a known node's address
+    /// as it was, so a known learner is updated with `SetNodes`, which is safe for a
+    /// non-voter). Returns the index of the membership entry it is in.
+    async fn put_learner(&self, id: NodeId, node: Node) -> Result<u64, QuorumError> {
+        let metrics = self.metrics();
+        let known = metrics
+            .membership_config
+            .membership()
+            .get_node(&id)
+            .cloned();
+        let response = match known {
+            Some(existing) if existing == node => {
+                return Ok(metrics.membership_config.log_id().map_or(0, |l| l.index));
+            }
+            Some(_) => {
+                let change = ChangeMembers::SetNodes(BTreeMap::from([(id, node)]));
+                self.raft.change_membership(change, true).await
+            }
+            None => self.raft.add_learner(id, node, false).await,
+        }
+        .map_err(|e| self.write_error(e))?;
+        Ok(response.log_id.index)
+    }
+
+    /// Removes a non-voting member (an observer whose broker was unregistered): the leader
+    /// stops sending it the log. Leader only; a voter is refused by openraft.
+    pub async fn remove_observer(&self, id: NodeId) -> Result<(), QuorumError> {
+        let change = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
         self.raft
-            .add_learner(id, Node::new(address), false)
+            .change_membership(change, false)
             .await
             .map_err(|e| self.write_error(e))?;
         Ok(())
     }
 
-    /// Adds a voter (KIP-853 AddRaftVoter): it first joins as a learner and catches up, then
-    /// becomes a voter through a joint-consensus membership change. Leader only.
-    pub async fn add_voter(&self, id: NodeId, address: String) -> Result<(), QuorumError> {
-        self.raft
-            .add_learner(id, Node::new(address), true)
-            .await
-            .map_err(|e| self.write_error(e))?;
+    /// Adds a voter (KIP-853 AddRaftVoter): it joins as a learner (or is one already, then
+    /// recorded at `member`) and must catch up with the leader's log within `catch_up`, then
+    /// becomes a voter through a joint-consensus membership change; returns once that is
+    /// committed. Leader only.
+    pub async fn add_voter(
+        &self,
+        id: NodeId,
+        member: Member,
+        catch_up: std::time::Duration,
+    ) -> Result<(), QuorumError> {
+        let learner_at = self.put_learner(id, member.to_node()).await?;
+        let target = self.metrics().last_log_index.unwrap_or(0).max(learner_at);
+        let caught_up = self
+            .raft
+            .wait(Some(catch_up))
+            .metrics(
+                |m| {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).cloned().flatten())
+                        .is_some_and(|matched| matched.index >= target)
+                },
+                "the new voter catches up",
+            )
+            .await;
+        if caught_up.is_err() {
+            return Err(QuorumError::CatchUpTimeout { node_id: id });
+        }
         let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
         self.raft
             .change_membership(change, false)
@@ -304,12 +370,12 @@ impl Quorum {
         Ok(())
     }
 
-    /// Removes a voter (KIP-853 RemoveRaftVoter); it leaves the membership entirely. Leader
-    /// only.
+    /// Removes a voter (KIP-853 RemoveRaftVoter); it stays a learner (Kafka's removed
+    /// controller goes on as an observer) until [`Quorum::remove_observer`]. Leader only.
     pub async fn remove_voter(&self, id: NodeId) -> Result<(), QuorumError> {
         let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
         self.raft
-            .change_membership(change, false)
+            .change_membership(change, true)
             .await
             .map_err(|e| self.write_error(e))?;
         Ok(())

@@ -72,7 +72,10 @@ async fn start(
         node_id: id,
         cluster_name: "test".into(),
         data_dir: dir.join(format!("node-{id}")),
-        initial_voters: voters.clone(),
+        initial_voters: voters
+            .iter()
+            .map(|(id, a)| (*id, arus_raft::Member::new(a.clone(), None)))
+            .collect(),
         settings: settings(),
         transport: TransportSettings::default(),
     };
@@ -318,11 +321,18 @@ async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_s
 
     members[&1]
         .quorum
-        .add_voter(2, addresses[&2].clone())
+        .add_voter(
+            2,
+            arus_raft::Member::new(addresses[&2].clone(), Some("dir-of-2".into())),
+            Duration::from_secs(10),
+        )
         .await
         .expect("voter added");
     wait_voters(&members[&1], &[1, 2]).await;
     let status = members[&1].quorum.status();
+    // The membership keeps the new voter's directory id (KIP-853).
+    assert_eq!(status.voters[1].directory_id.as_deref(), Some("dir-of-2"));
+    assert_eq!(status.voters[1].address, addresses[&2]);
     assert_eq!(
         status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
         vec![1, 2]
@@ -342,8 +352,24 @@ async fn a_standalone_voter_grows_the_quorum_with_an_observer_turned_voter_and_s
         status.voters.iter().map(|v| v.node_id).collect::<Vec<_>>(),
         vec![1]
     );
-    // Node 1 commits alone again.
-    members[&1].quorum.write(records("solo", 1)).await.unwrap();
+    // Node 2 stays an observer (Kafka's removed controller goes on fetching) and gets what
+    // node 1 now commits alone, until it is removed as an observer.
+    assert_eq!(
+        status
+            .observers
+            .iter()
+            .map(|v| v.node_id)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
+    let third = members[&1].quorum.write(records("solo", 1)).await.unwrap();
+    wait_applied(&two, third).await;
+    members[&1]
+        .quorum
+        .remove_observer(2)
+        .await
+        .expect("observer removed");
+    assert!(members[&1].quorum.status().observers.is_empty());
     members.insert(2, two);
     for (_, m) in members {
         m.quorum.shutdown().await.unwrap();

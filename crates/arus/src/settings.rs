@@ -136,10 +136,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // comes from the quorum (docs/cluster.md). Without it, the single node keeps its
     // metadata in its own files, as before.
     let clustered = !config.node.is_implicit();
+    // A controller-only node has no broker listener: its ready file names the CONTROLLER one.
+    let mut controller_addr = None;
     let (broker, listeners, node) = if clustered {
         let (broker, bound) = arus_cluster::node::Node::open(config)
             .await
             .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
+        controller_addr = bound.controller.first().map(|(_, a)| *a);
         let node = arus_cluster::node::Node::start(broker.clone(), bound.controller)
             .await
             .context("cannot join the cluster")?;
@@ -167,9 +170,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listeners = arus_server::bind(&broker).await?;
         (broker, listeners, None)
     };
-    let first = broker.advertised_listener();
+    let first = match broker.advertised_listeners().first() {
+        Some(l) => format!("{}:{}", l.host, l.port),
+        None => controller_addr.map(|a| a.to_string()).unwrap_or_default(),
+    };
     if let Some(path) = &args.ready_file {
-        std::fs::write(path, format!("{}:{}\n", first.host, first.port))
+        std::fs::write(path, format!("{first}\n"))
             .with_context(|| format!("cannot write ready file {}", path.display()))?;
     }
     let identity = broker.config.identity.clone();

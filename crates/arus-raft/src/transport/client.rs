@@ -87,7 +87,7 @@ impl RaftNetworkFactory<TypeConfig> for TcpNetworkFactory {
         TcpConnection {
             node_id: self.node_id,
             target,
-            address: node.addr.clone(),
+            address: crate::member::Member::from_node(node).address,
             stream: None,
             settings: self.settings.clone(),
             activity: self.activity.clone(),

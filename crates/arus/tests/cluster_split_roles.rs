@@ -1,0 +1,400 @@
+//! Three controller-only and two broker-only `arus serve` processes on 127.0.0.1
+//! (`process.roles=controller` / `process.roles=broker`), formatted with `arus storage
+//! format` and configured with Kafka's keys:
+//! - the broker-only nodes receive the metadata log as observers of the quorum (the active
+//!   controller adds them as openraft learners at their observer listener): a topic created
+//!   through one broker is led by both, records produced to each leader are read back;
+//! - DescribeQuorum on the controllers lists the three voters and the two brokers as
+//!   observers;
+//! - SIGKILL of the active controller: another is elected, keeps the brokers as observers,
+//!   and a topic created and produced to afterwards works on both brokers.
+
+#![allow(clippy::needless_update)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arus_client::Client;
+use arus_protocol::messages::DescribeQuorumRequest;
+use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+use arus_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
+use arus_protocol::{Request, Response};
+use arus_records::{BatchBuilder, Compression};
+
+struct Node {
+    id: i32,
+    config: PathBuf,
+    ready: PathBuf,
+    /// The client port of a broker, the CONTROLLER port of a controller.
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let _ = std::fs::remove_file(&self.ready);
+        let child = Command::new(common::binary())
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .arg("--ready-file")
+            .arg(&self.ready)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawning arus");
+        self.child = Some(child);
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&self.ready).is_ok_and(|t| t.ends_with('\n')) {
+            assert!(Instant::now() < deadline, "node {} not ready", self.id);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn arus(args: &[&str]) -> String {
+    let out = Command::new(common::binary()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "arus {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// How the quorum is configured.
+enum Quorum {
+    /// `controller.quorum.voters` (kraft.version 0).
+    Static,
+    /// `controller.quorum.bootstrap.servers`, the controllers formatted with
+    /// `--initial-controllers` naming these directory ids (kraft.version 1).
+    Dynamic { directory_ids: Vec<String> },
+}
+
+/// Nodes 1–3 controller-only, 4–5 broker-only; the brokers are returned last.
+fn cluster(dir: &Path, quorum: &Quorum) -> Vec<Node> {
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
+    let voters: Vec<String> = ports[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{}@127.0.0.1:{c}", i + 1))
+        .collect();
+    let quorum_config = match quorum {
+        Quorum::Static => format!("controller.quorum.voters={}", voters.join(",")),
+        Quorum::Dynamic { .. } => format!(
+            "controller.quorum.bootstrap.servers={}",
+            ports[..3]
+                .iter()
+                .map(|p| format!("127.0.0.1:{p}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    };
+    let cluster_id = arus(&["storage", "random-uuid"]);
+    let mut nodes = Vec::new();
+    for (i, port) in ports.into_iter().enumerate() {
+        let id = i as i32 + 1;
+        let data = dir.join(format!("node-{id}"));
+        let config = dir.join(format!("node-{id}.properties"));
+        let role = if id <= 3 {
+            format!(
+                "process.roles=controller\n\
+                 listeners=CONTROLLER://127.0.0.1:{port}\n"
+            )
+        } else {
+            format!(
+                "process.roles=broker\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 inter.broker.listener.name=PLAINTEXT\n"
+            )
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "node.id={id}\n{role}\
+                 controller.listener.names=CONTROLLER\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 {quorum_config}\n\
+                 broker.session.timeout.ms=2000\n\
+                 broker.heartbeat.interval.ms=200\n\
+                 log.dirs={}\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let mut format = vec![
+            "storage".to_string(),
+            "format".into(),
+            "-t".into(),
+            cluster_id.clone(),
+            "-c".into(),
+            config.to_str().unwrap().into(),
+        ];
+        if let (Quorum::Dynamic { directory_ids }, true) = (quorum, id <= 3) {
+            let initial: Vec<String> = voters
+                .iter()
+                .zip(directory_ids)
+                .map(|(v, d)| format!("{v}:{d}"))
+                .collect();
+            format.extend(["--initial-controllers".into(), initial.join(",")]);
+        }
+        arus(&format.iter().map(String::as_str).collect::<Vec<_>>());
+        nodes.push(Node {
+            id,
+            ready: dir.join(format!("node-{id}.ready")),
+            config,
+            port,
+            child: None,
+        });
+    }
+    for n in &mut nodes {
+        n.start();
+    }
+    for n in &nodes {
+        n.wait_ready();
+    }
+    nodes
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// DescribeQuorum v2 as the active controller answers it.
+async fn describe_quorum(controllers: &[Node]) -> Option<DescribeQuorumResponse> {
+    for n in controllers.iter().filter(|n| n.child.is_some()) {
+        let Ok(mut c) = Client::connect(&n.addr()).await else {
+            continue;
+        };
+        let request = Request::DescribeQuorum(DescribeQuorumRequest {
+            topics: vec![TopicData {
+                topic_name: "__cluster_metadata".into(),
+                partitions: vec![PartitionData {
+                    partition_index: 0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        if let Ok(Response::DescribeQuorum(r)) = c.send_with_version(request, 2).await
+            && r.topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .is_some_and(|p| p.error_code == 0)
+        {
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// (leader, voters, observers) of a DescribeQuorum answer, ids sorted.
+fn members(r: &DescribeQuorumResponse) -> (i32, Vec<i32>, Vec<i32>) {
+    let p = &r.topics[0].partitions[0];
+    let mut voters: Vec<i32> = p.current_voters.iter().map(|v| v.replica_id).collect();
+    let mut observers: Vec<i32> = p.observers.iter().map(|v| v.replica_id).collect();
+    voters.sort();
+    observers.sort();
+    (p.leader_id, voters, observers)
+}
+
+/// Partition → leader, as broker `addr` describes `topic`.
+async fn leaders(addr: &str, topic: &str) -> Option<Vec<i32>> {
+    let mut c = Client::connect(addr).await.ok()?;
+    let t = c.topic_metadata(topic).await.ok()?;
+    Some(t.partitions.iter().map(|p| p.leader_id).collect())
+}
+
+fn record(value: &str) -> bytes::Bytes {
+    let mut b = BatchBuilder::new(Compression::None, 1_700_000_000_000);
+    b.push(1_700_000_000_000, Some(b"k"), Some(value.as_bytes()), &[]);
+    b.build().unwrap()
+}
+
+/// Creates `topic` through `via`, waits until both brokers agree on its leaders (brokers
+/// only), produces `value` to each leader and reads it back.
+async fn create_and_use(brokers: &[Node], via: usize, topic: &str, value: &str) -> Vec<i32> {
+    let addr = brokers[via].addr();
+    eventually(Duration::from_secs(20), "CreateTopics", || {
+        let addr = addr.clone();
+        async move {
+            let mut c = Client::connect(&addr).await.ok()?;
+            c.create_topic(topic, 4, 1, &[]).await.ok()
+        }
+    })
+    .await;
+    let mut seen = Vec::new();
+    for b in brokers {
+        let addr = b.addr();
+        let l = eventually(
+            Duration::from_secs(10),
+            "both brokers list the topic",
+            || {
+                let addr = addr.clone();
+                async move {
+                    leaders(&addr, topic)
+                        .await
+                        .filter(|l| l.iter().all(|l| *l >= 0))
+                }
+            },
+        )
+        .await;
+        seen.push(l);
+    }
+    assert_eq!(seen[0], seen[1]);
+    let placed = seen.remove(0);
+    for id in [4, 5] {
+        assert!(
+            placed.contains(&id),
+            "broker {id} leads nothing: {placed:?}"
+        );
+    }
+    assert!(placed.iter().all(|l| *l == 4 || *l == 5), "{placed:?}");
+    for (p, leader) in placed.iter().enumerate() {
+        let broker = brokers.iter().find(|n| n.id == *leader).unwrap();
+        let mut c = Client::connect(&broker.addr()).await.unwrap();
+        c.produce(topic, p as i32, record(value), -1, 5000)
+            .await
+            .unwrap_or_else(|e| panic!("produce to {topic}-{p} on broker {leader}: {e}"));
+        let fetched = c.fetch(topic, p as i32, 0, 100, 1 << 20).await.unwrap();
+        let values: Vec<_> = fetched
+            .records
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).to_string())
+            .collect();
+        assert_eq!(values, vec![value.to_string()], "{topic}-{p} on {leader}");
+    }
+    placed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_only_nodes_observe_a_static_quorum_of_controller_only_nodes() {
+    split_roles(Quorum::Static).await;
+}
+
+/// With `controller.quorum.bootstrap.servers` the brokers know no voter ids: they find the
+/// leader through the bootstrap servers' DescribeQuorum. DescribeQuorum reports every
+/// voter's directory id given to `--initial-controllers`, and every voter's endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_only_nodes_observe_a_dynamic_quorum_of_controller_only_nodes() {
+    let directory_ids: Vec<String> = (0..3).map(|_| arus(&["storage", "random-uuid"])).collect();
+    let quorum = split_roles(Quorum::Dynamic {
+        directory_ids: directory_ids.clone(),
+    })
+    .await;
+    let p = &quorum.topics[0].partitions[0];
+    let mut reported: Vec<(i32, String)> = p
+        .current_voters
+        .iter()
+        .map(|v| (v.replica_id, v.replica_directory_id.to_string()))
+        .collect();
+    reported.sort();
+    let expected: Vec<(i32, String)> = directory_ids
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i as i32 + 1, d.clone()))
+        .collect();
+    assert_eq!(reported, expected);
+    let mut nodes: Vec<i32> = quorum.nodes.iter().map(|n| n.node_id).collect();
+    nodes.sort();
+    assert_eq!(nodes, vec![1, 2, 3]);
+}
+
+/// Runs the scenario of the module documentation; returns the last DescribeQuorum answer.
+async fn split_roles(quorum: Quorum) -> DescribeQuorumResponse {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = cluster(dir.path(), &quorum);
+    let brokers = nodes.split_off(3);
+    let mut controllers = nodes;
+
+    create_and_use(&brokers, 0, "orders", "before").await;
+    let quorum = eventually(
+        Duration::from_secs(10),
+        "DescribeQuorum with both observers",
+        || async {
+            let r = describe_quorum(&controllers).await?;
+            (members(&r).2 == vec![4, 5]).then_some(r)
+        },
+    )
+    .await;
+    let (leader, voters, _) = members(&quorum);
+    assert_eq!(voters, vec![1, 2, 3]);
+    // The observers are fed: their log end is reported by the leader.
+    let p = &quorum.topics[0].partitions[0];
+    assert!(
+        p.observers.iter().all(|o| o.log_end_offset > 0),
+        "{:?}",
+        p.observers
+    );
+
+    // SIGKILL of the active controller: a new one keeps the brokers as observers, and
+    // the brokers keep receiving the metadata log from it.
+    let killed = controllers.iter().position(|n| n.id == leader).unwrap();
+    controllers[killed].kill9();
+    let started = Instant::now();
+    let after = eventually(
+        Duration::from_secs(20),
+        "a new controller with both observers",
+        || async {
+            let r = describe_quorum(&controllers).await?;
+            let (l, _, observers) = members(&r);
+            (l != leader && observers == vec![4, 5]).then_some(r)
+        },
+    )
+    .await;
+    eprintln!(
+        "new controller {} after {:?}",
+        members(&after).0,
+        started.elapsed()
+    );
+    create_and_use(&brokers, 1, "after-failover", "after").await;
+    // The old topic is still served by both brokers.
+    for b in &brokers {
+        assert_eq!(leaders(&b.addr(), "orders").await.map(|l| l.len()), Some(4));
+    }
+    after
+}
