@@ -27,6 +27,7 @@ pub mod lifecycle;
 pub mod node;
 pub mod observers;
 pub mod publisher;
+pub mod quorum_config;
 pub mod quorum_log;
 pub mod upgrade;
 pub mod validator;
