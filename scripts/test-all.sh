@@ -46,6 +46,8 @@ echo "== arus-metadata: record framing byte for byte against Kafka 4.4's Metadat
 ARUS_KAFKA_SERDE_REQUIRED=1 cargo test -p arus-metadata --test kafka_serde --test kafka_replay
 echo "== cluster: Kafka's tools against a three-node Arus cluster (kafka-topics, kafka-metadata-quorum, kafka-features, kafka-broker-api-versions, kafka-cluster), ~30 s"
 python3 compat/cluster_tools.py --launcher compat/arus-cluster.sh
+echo "== cluster: the same on a dynamic quorum (KIP-853), with kafka-metadata-quorum remove-controller / add-controller, ~30 s"
+python3 compat/cluster_tools.py --launcher compat/arus-cluster.sh --quorum dynamic
 echo "== cluster: SIGKILL of the active controller and of a broker, on a three-node Arus cluster, ~1 min"
 compat/.venv/bin/python compat/cluster_faults.py --launcher compat/arus-cluster.sh
 echo "== compat: the Java consumer 4.4 with a KIP-848 regex subscription (SubscriptionPattern), ~30 s"

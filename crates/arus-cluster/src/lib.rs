@@ -28,6 +28,7 @@ pub mod node;
 pub mod peer_channel;
 pub mod observers;
 pub mod publisher;
+pub mod quorum_config;
 pub mod quorum_log;
 pub mod upgrade;
 pub mod validator;

@@ -154,44 +154,6 @@ fn voters(config: &BrokerConfig, bound_controller: Option<SocketAddr>) -> BTreeM
     }
 }
 
-/// The initial voters as the membership records them: address and, when the format named
-/// it, directory id.
-fn initial_members(
-    voters: &BTreeMap<u64, String>,
-    directory_ids: &BTreeMap<i32, Uuid>,
-) -> BTreeMap<u64, arus_raft::Member> {
-    voters
-        .iter()
-        .map(|(id, address)| {
-            let directory = directory_ids
-                .get(&(*id as i32))
-                .filter(|d| **d != Uuid::ZERO)
-                .map(|d| d.to_string());
-            (*id, arus_raft::Member::new(address.clone(), directory))
-        })
-        .collect()
-}
-
-/// `controller.quorum.bootstrap.servers`, `host:port` each (empty with static voters).
-fn bootstrap_servers(config: &BrokerConfig) -> Vec<String> {
-    match &config.node.quorum {
-        QuorumKind::Bootstrap(servers) => servers.iter().map(|s| s.to_string()).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The voters' directory ids a `--initial-controllers` / `--standalone` format recorded.
-fn initial_controller_directory_ids(config: &BrokerConfig) -> BTreeMap<i32, Uuid> {
-    match arus_node::storage::read_bootstrap(&config.log_dir) {
-        Ok(Some(b)) => b
-            .initial_controllers
-            .iter()
-            .map(|c| (c.id, c.directory_id))
-            .collect(),
-        _ => BTreeMap::new(),
-    }
-}
-
 impl Node {
     /// Opens the broker and binds every listener (so the ports are known before anything
     /// is registered).
@@ -246,7 +208,10 @@ impl Node {
                 data_dir: config.log_dir.join(METADATA_LOG_DIR),
                 // A broker-only node waits to be added as an observer by the leader.
                 initial_voters: if config.node.is_controller() {
-                    initial_members(&voters, &initial_controller_directory_ids(&config))
+                    crate::quorum_config::initial_members(
+                        &voters,
+                        &crate::quorum_config::initial_controller_directory_ids(&config),
+                    )
                 } else {
                     BTreeMap::new()
                 },
@@ -310,12 +275,11 @@ impl Node {
                 raft: quorum.server(),
                 voter_endpoints: endpoints,
                 directory_id: identity.directory_id(&config.log_dir),
-                voter_directory_ids: initial_controller_directory_ids(&config),
+                voter_directory_ids: crate::quorum_config::initial_controller_directory_ids(
+                    &config,
+                ),
                 cluster_id: identity.cluster_id.clone(),
-                kraft_version: match config.node.quorum {
-                    QuorumKind::Static(_) => 0,
-                    _ => 1,
-                },
+                kraft_version: crate::quorum_config::kraft_version(&config),
                 listener_name: config
                     .node
                     .controller_listener_names
@@ -355,7 +319,7 @@ impl Node {
                 metadata.clone(),
                 broker_applied,
             )
-            .with_bootstrap_servers(bootstrap_servers(&config)),
+            .with_bootstrap_servers(crate::quorum_config::bootstrap_servers(&config)),
         );
         if let Some(service) = local_service {
             channel.set_local_service(service);
