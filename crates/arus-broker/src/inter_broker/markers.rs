@@ -6,13 +6,13 @@
 //!   node leads it), sent to its leader, retried later (no leader known, or the leader is not
 //!   reachable on the inter-broker listener), or dropped (the topic was deleted).
 //! - [`outcome_of`]: what a partition's WriteTxnMarkers error means for the transaction.
-//! - [`MarkerQueue`]: markers waiting for a destination broker, batched into one request
-//!   per broker with at most one marker per producer id (the response is keyed by producer
-//!   id).
+//! - markers waiting for a destination broker are batched into one request per broker
+//!   with at most one marker per producer id (the response is keyed by producer id, see
+//!   [`super::batch_queue`]).
 //! - [`MarkerSender`]: one drain task per destination broker while it has markers queued,
 //!   one request in flight to it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arus_protocol::messages::WriteTxnMarkersRequest;
@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tracing::debug;
 
+use super::batch_queue::BatchQueue;
 use super::{BrokerChannel, Lane, SendError};
 
 /// The WriteTxnMarkers version sent (Kafka 4.4's latest; v2 adds the marker's transaction
@@ -150,55 +151,6 @@ pub fn marker_request_entry(
     }
 }
 
-/// Markers waiting per destination broker.
-#[derive(Debug)]
-pub struct MarkerQueue<T> {
-    queues: BTreeMap<i32, VecDeque<(i64, T)>>,
-}
-
-impl<T> Default for MarkerQueue<T> {
-    fn default() -> Self {
-        MarkerQueue {
-            queues: BTreeMap::new(),
-        }
-    }
-}
-
-impl<T> MarkerQueue<T> {
-    /// Queues `item`, a marker of `producer_id`, for broker `node`.
-    pub fn push(&mut self, node: i32, producer_id: i64, item: T) {
-        self.queues
-            .entry(node)
-            .or_default()
-            .push_back((producer_id, item));
-    }
-
-    /// The next request's markers for `node`, oldest first: at most `max`, and at most one
-    /// per producer id (a later one waits for the next request). Empty: nothing is queued,
-    /// and the queue of `node` is gone.
-    pub fn take_batch(&mut self, node: i32, max: usize) -> Vec<T> {
-        let Some(queue) = self.queues.get_mut(&node) else {
-            return Vec::new();
-        };
-        let mut seen = BTreeSet::new();
-        let mut batch = Vec::new();
-        let mut kept = VecDeque::new();
-        while let Some((pid, item)) = queue.pop_front() {
-            if batch.len() < max && seen.insert(pid) {
-                batch.push(item);
-            } else {
-                kept.push_back((pid, item));
-            }
-        }
-        if kept.is_empty() {
-            self.queues.remove(&node);
-        } else {
-            *queue = kept;
-        }
-        batch
-    }
-}
-
 /// Per-partition codes of one marker, or why the request got no answer.
 pub type MarkerReply = Result<Vec<(TopicPartition, ErrorCode)>, SendError>;
 
@@ -210,7 +162,7 @@ struct Pending {
 
 #[derive(Default)]
 struct SenderState {
-    queue: MarkerQueue<Pending>,
+    queue: BatchQueue<i64, Pending>,
     /// Destination brokers with a drain task running.
     draining: BTreeSet<i32>,
 }
@@ -402,21 +354,6 @@ mod tests {
             outcome_of(ErrorCode::UnsupportedForMessageFormat),
             MarkerOutcome::Skip
         );
-    }
-
-    #[test]
-    fn a_batch_holds_one_marker_per_producer_and_is_bounded() {
-        let mut q = MarkerQueue::default();
-        q.push(1, 10, "a");
-        q.push(1, 11, "b");
-        q.push(1, 10, "c");
-        q.push(2, 10, "x");
-        q.push(1, 12, "d");
-        assert_eq!(q.take_batch(1, 2), vec!["a", "b"]);
-        assert_eq!(q.take_batch(1, 10), vec!["c", "d"]);
-        assert!(q.take_batch(1, 10).is_empty());
-        assert_eq!(q.take_batch(2, 10), vec!["x"]);
-        assert!(q.queues.is_empty());
     }
 
     #[test]

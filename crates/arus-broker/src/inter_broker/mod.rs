@@ -14,6 +14,7 @@
 //! destination broker and [`Lane`], one request in flight on each (later requests queue and
 //! are batched into the next one).
 
+pub mod batch_queue;
 pub mod markers;
 pub mod txn_verification;
 

@@ -57,7 +57,7 @@ use crate::coordinator_log::{Appended, CoordinatorBatches};
 use crate::coordinator_shards::CoordinatorShards;
 use crate::groups::{OFFSETS_TOPIC, PersistError};
 use crate::inter_broker::markers::{self, Destination, MarkerOutcome, MarkerSender};
-use crate::inter_broker::txn_verification::{self, Operation};
+use crate::inter_broker::txn_verification::{self, Operation, VerificationSender};
 use crate::partition::Partition;
 use crate::topics::{NewTopic, Topic, TopicError};
 use producer_ids::{ProducerIdBlocks, ProducerIdError};
@@ -131,6 +131,8 @@ pub struct TxnDriver {
     shards: Mutex<CoordinatorShards>,
     /// WriteTxnMarkers to the other brokers, made on first use in a cluster.
     marker_sender: std::sync::OnceLock<Arc<MarkerSender>>,
+    /// AddPartitionsToTxn to remote coordinators, made on first use in a cluster.
+    verification_sender: std::sync::OnceLock<Arc<VerificationSender>>,
 }
 
 /// Where a transactional id's coordinator is, for a partition leader that must verify a
@@ -180,6 +182,7 @@ impl TxnDriver {
             produce_order: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             shards: Mutex::new(CoordinatorShards::all()),
             marker_sender: std::sync::OnceLock::new(),
+            verification_sender: std::sync::OnceLock::new(),
         })
     }
 
@@ -240,6 +243,21 @@ impl TxnDriver {
         }
         let count = state_partition_count(broker)?;
         shards.epoch(transaction_partition_for(transactional_id, count))
+    }
+
+    /// The verification requests to remote coordinators (`None` on the single node).
+    fn verification_sender(&self, broker: &Broker) -> Option<Arc<VerificationSender>> {
+        let channel = broker.broker_channel()?.clone();
+        Some(
+            self.verification_sender
+                .get_or_init(|| {
+                    Arc::new(VerificationSender::new(
+                        channel,
+                        broker.inter_broker_timeout(),
+                    ))
+                })
+                .clone(),
+        )
     }
 
     /// The marker channel to the other brokers (`None` on the single node).
@@ -583,6 +601,7 @@ impl TxnDriver {
                 Some(id) if let CoordinatorAt::Node(node) = self.coordinator_at(broker, &id) => {
                     txn_verification::ask_coordinator(
                         broker,
+                        self.verification_sender(broker),
                         node,
                         &id,
                         producer_id,
@@ -655,6 +674,7 @@ impl TxnDriver {
             (CoordinatorAt::Node(node), Some(id)) => {
                 txn_verification::ask_coordinator(
                     broker,
+                    self.verification_sender(broker),
                     node,
                     id,
                     producer_id,
