@@ -221,7 +221,8 @@ def run_checks(runner, bootstrap, nodes, cluster=None, quorum="static"):
                 time.sleep(0.5)
 
         directory = replication()[victim]["DirectoryId"]
-        wrong = c.runner.call(TOOLS["kafka-metadata-quorum"], ["--bootstrap-controller", controller, "remove-controller",
+        # Through a broker (forwarded to the active controller, as Kafka's brokers do).
+        wrong = c.runner.call(TOOLS["kafka-metadata-quorum"], ["--bootstrap-server", bootstrap, "remove-controller",
                                                                "--controller-id", victim, "--controller-directory-id", "AAAAAAAAAAAAAAAAAAAAAQ"], timeout=60)
         check(wrong["exit"] != 0 and "VoterNotFoundException" in wrong["out"] + wrong["err"],
               "remove-controller with a wrong directory id: exit %s %s" % (wrong["exit"], (wrong["out"] + wrong["err"]).strip()[-300:]))
@@ -237,7 +238,7 @@ def run_checks(runner, bootstrap, nodes, cluster=None, quorum="static"):
         dup = c.runner.call(TOOLS["kafka-metadata-quorum"], ["--bootstrap-controller", controller, "--command-config", props, "add-controller"], timeout=60)
         check(dup["exit"] != 0 and "DuplicateVoterException" in dup["out"] + dup["err"],
               "add-controller of a voter: exit %s %s" % (dup["exit"], (dup["out"] + dup["err"]).strip()[-300:]))
-        return "removed node %d (VOTER_NOT_FOUND first with a wrong directory id), an observer then, added back with directory id %s; adding it again: DUPLICATE_VOTER" % (victim, directory)
+        return "removed node %d (VOTER_NOT_FOUND first with a wrong directory id, through a broker), an observer then, added back with directory id %s; adding it again: DUPLICATE_VOTER" % (victim, directory)
 
     c.step("kafka-cluster cluster-id", cluster_id)
     c.step("kafka-broker-api-versions", api_versions)

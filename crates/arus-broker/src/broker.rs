@@ -106,6 +106,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
     (ApiKey::DescribeQuorum, 0, 2),
+    // KIP-853: forwarded to the active controller in a cluster (Kafka's KafkaApis does the
+    // same); the file-backed single node is a static quorum and refuses them.
+    (ApiKey::AddRaftVoter, 0, 1),
+    (ApiKey::RemoveRaftVoter, 0, 0),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     // KIP-714. Kafka advertises these two only with a telemetry-capable metrics reporter
     // configured; Arus keeps the pushed metrics itself and always serves them.
@@ -531,6 +535,12 @@ impl Broker {
             }
             Request::DescribeQuorum(r) => Outcome::Respond(Response::DescribeQuorum(
                 handlers::describe_quorum::handle(self, &r, version),
+            )),
+            Request::AddRaftVoter(_) => Outcome::Respond(Response::AddRaftVoter(
+                handlers::raft_voters::add_on_static_quorum(),
+            )),
+            Request::RemoveRaftVoter(_) => Outcome::Respond(Response::RemoveRaftVoter(
+                handlers::raft_voters::remove_on_static_quorum(),
             )),
             Request::DescribeTopicPartitions(r) => {
                 Outcome::Respond(Response::DescribeTopicPartitions(

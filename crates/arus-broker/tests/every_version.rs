@@ -918,6 +918,25 @@ fn request(key: ApiKey, version: i16, topic_id: arus_protocol::Uuid, n: i16) -> 
             compression_type: 0,
             ..Default::default()
         }),
+        ApiKey::AddRaftVoter => Request::AddRaftVoter(AddRaftVoterRequest {
+            cluster_id: None,
+            timeout_ms: 1_000,
+            voter_id: 2,
+            voter_directory_id: arus_protocol::Uuid([2; 16]),
+            listeners: vec![add_raft_voter_request::Listener {
+                name: "CONTROLLER".into(),
+                host: "127.0.0.1".into(),
+                port: 9093,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ApiKey::RemoveRaftVoter => Request::RemoveRaftVoter(RemoveRaftVoterRequest {
+            cluster_id: None,
+            voter_id: 1,
+            voter_directory_id: arus_protocol::Uuid([1; 16]),
+            ..Default::default()
+        }),
         other => panic!("no sample request for {}", other.name()),
     }
 }

@@ -46,8 +46,9 @@ struct Inner {
     published: MetadataHandle,
     broker_applied: watch::Receiver<i64>,
     clients: Mutex<HashMap<i32, Client>>,
-    /// This node's controller listener service, for requests a controller answers without
-    /// deciding anything (DescribeQuorum) when this node leads.
+    /// This node's controller listener service, for requests the quorum answers rather than
+    /// the controller driver (DescribeQuorum, AddRaftVoter, RemoveRaftVoter) when this node
+    /// leads.
     local_service: std::sync::OnceLock<Arc<ControllerService>>,
 }
 
@@ -227,9 +228,15 @@ impl Inner {
                 leader = self.discover_leader().await.or(leader);
             }
             match leader {
+                // Answered by the quorum, not decided by the controller driver.
                 Some(id)
                     if id == self.node_id
-                        && matches!(request, Request::DescribeQuorum(_))
+                        && matches!(
+                            request,
+                            Request::DescribeQuorum(_)
+                                | Request::AddRaftVoter(_)
+                                | Request::RemoveRaftVoter(_)
+                        )
                         && self.local_service.get().is_some() =>
                 {
                     let service = self.local_service.get().expect("checked above");

@@ -46,12 +46,13 @@ pub fn initial_controller_directory_ids(config: &BrokerConfig) -> BTreeMap<i32, 
     }
 }
 
-/// The finalized `kraft.version`: 0 for a static quorum (`controller.quorum.voters`: its
-/// voters cannot change), 1 for a quorum formatted with `--standalone` /
-/// `--initial-controllers` (KIP-853).
+/// The finalized `kraft.version`: 1 for a quorum formatted with `--standalone` /
+/// `--initial-controllers` and found through `controller.quorum.bootstrap.servers`
+/// (KIP-853); 0 for a static quorum (`controller.quorum.voters`) and for the node that is its
+/// own quorum without `process.roles`: their voters cannot change.
 pub fn kraft_version(config: &BrokerConfig) -> i16 {
     match config.node.quorum {
-        QuorumKind::Static(_) => 0,
-        _ => 1,
+        QuorumKind::Bootstrap(_) => 1,
+        QuorumKind::Static(_) | QuorumKind::Implicit => 0,
     }
 }

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use arus_client::Client;
 use arus_protocol::messages::DescribeQuorumRequest;
+use arus_protocol::messages::RemoveRaftVoterRequest;
 use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use arus_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
-use arus_protocol::{Request, Response};
+use arus_protocol::{ErrorCode, Request, Response};
 use arus_records::{BatchBuilder, Compression};
 
 struct Node {
@@ -346,6 +347,7 @@ async fn broker_only_nodes_observe_a_dynamic_quorum_of_controller_only_nodes() {
 
 /// Runs the scenario of the module documentation; returns the last DescribeQuorum answer.
 async fn split_roles(quorum: Quorum) -> DescribeQuorumResponse {
+    let dynamic = matches!(quorum, Quorum::Dynamic { .. });
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = cluster(dir.path(), &quorum);
     let brokers = nodes.split_off(3);
@@ -392,6 +394,29 @@ async fn split_roles(quorum: Quorum) -> DescribeQuorumResponse {
         started.elapsed()
     );
     create_and_use(&brokers, 1, "after-failover", "after").await;
+    // A broker forwards RemoveRaftVoter to the active controller (Kafka's KafkaApis does):
+    // a static quorum refuses it (kraft.version 0), a dynamic one looks for the voter.
+    let mut c = Client::connect(&brokers[0].addr()).await.unwrap();
+    let request = Request::RemoveRaftVoter(RemoveRaftVoterRequest {
+        cluster_id: None,
+        voter_id: 1,
+        voter_directory_id: arus_protocol::Uuid([7; 16]),
+        ..Default::default()
+    });
+    let Response::RemoveRaftVoter(r) = c.send_with_version(request, 0).await.unwrap() else {
+        panic!("not a RemoveRaftVoter response");
+    };
+    let expected = if dynamic {
+        ErrorCode::VoterNotFound
+    } else {
+        ErrorCode::UnsupportedVersion
+    };
+    assert_eq!(
+        ErrorCode::from_code(r.error_code),
+        Some(expected),
+        "{:?}",
+        r.error_message
+    );
     // The old topic is still served by both brokers.
     for b in &brokers {
         assert_eq!(leaders(&b.addr(), "orders").await.map(|l| l.len()), Some(4));

@@ -5,7 +5,8 @@
 //! - Kafka's refusals: a voter already in the set (DUPLICATE_VOTER), a wrong directory id
 //!   and the last voter (VOTER_NOT_FOUND), a static quorum (UNSUPPORTED_VERSION, kraft.version
 //!   0);
-//! - RemoveRaftVoter takes node 2 out again.
+//! - RemoveRaftVoter takes node 2 out again; node 1 is a combined node, whose broker listener
+//!   forwards RemoveRaftVoter to its own controller.
 
 #![allow(clippy::needless_update)]
 
@@ -78,17 +79,29 @@ fn controller(
     port: u16,
     quorum: &str,
     format_flag: Option<&str>,
+    broker_port: Option<u16>,
 ) -> Controller {
     let data = dir.join(format!("node-{id}"));
     let config = dir.join(format!("node-{id}.properties"));
+    // With a broker port: a combined node (broker,controller).
+    let roles = match broker_port {
+        Some(b) => format!(
+            "process.roles=broker,controller\n\
+             listeners=PLAINTEXT://127.0.0.1:{b},CONTROLLER://127.0.0.1:{port}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{b}\n\
+             inter.broker.listener.name=PLAINTEXT\n"
+        ),
+        None => format!(
+            "process.roles=controller\n\
+             listeners=CONTROLLER://127.0.0.1:{port}\n"
+        ),
+    };
     std::fs::write(
         &config,
         format!(
-            "node.id={id}\n\
-             process.roles=controller\n\
-             listeners=CONTROLLER://127.0.0.1:{port}\n\
+            "node.id={id}\n{roles}\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
              {quorum}\n\
              log.dirs={}\n",
             data.display()
@@ -205,6 +218,7 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
     let cluster_id = arus(&["storage", "random-uuid"]);
     let (p1, p2) = (free_port(), free_port());
     let bootstrap = format!("controller.quorum.bootstrap.servers=127.0.0.1:{p1}");
+    let b1 = free_port();
     let first = controller(
         dir.path(),
         &cluster_id,
@@ -212,6 +226,7 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
         p1,
         &bootstrap,
         Some("--standalone"),
+        Some(b1),
     );
     let second = controller(
         dir.path(),
@@ -220,6 +235,7 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
         p2,
         &bootstrap,
         Some("--no-initial-controllers"),
+        None,
     );
     wait_leader(&first.addr()).await;
 
@@ -286,6 +302,16 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
         .await,
     );
     assert_eq!(code, ErrorCode::VoterNotFound);
+    // The same through node 1's broker listener: forwarded to its own controller, the leader.
+    let (code, _) = remove_error(
+        send(
+            &format!("127.0.0.1:{b1}"),
+            remove(&cluster_id, 2, first.directory_id()),
+            0,
+        )
+        .await,
+    );
+    assert_eq!(code, ErrorCode::VoterNotFound);
     let (code, _) =
         remove_error(send(&first.addr(), remove("other", 2, second.directory_id()), 0).await);
     assert_eq!(code, ErrorCode::InconsistentClusterId);
@@ -331,7 +357,7 @@ async fn a_static_quorum_refuses_voter_changes() {
     let cluster_id = arus(&["storage", "random-uuid"]);
     let p1 = free_port();
     let voters = format!("controller.quorum.voters=1@127.0.0.1:{p1}");
-    let only = controller(dir.path(), &cluster_id, 1, p1, &voters, None);
+    let only = controller(dir.path(), &cluster_id, 1, p1, &voters, None, None);
     wait_leader(&only.addr()).await;
     let (code, message) = add_error(send(&only.addr(), add(&cluster_id, &only, 2), 1).await);
     assert_eq!(code, ErrorCode::UnsupportedVersion);

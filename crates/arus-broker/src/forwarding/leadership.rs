@@ -194,3 +194,58 @@ pub(super) async fn describe_quorum(
         Err(e) => failed(e),
     }
 }
+
+/// KIP-853's AddRaftVoter, forwarded as Kafka's `KafkaApis` does (`forwardToController`).
+pub(super) async fn add_raft_voter(
+    broker: &Broker,
+    channel: &Arc<dyn ControllerChannel>,
+    request: arus_protocol::messages::AddRaftVoterRequest,
+    version: i16,
+) -> arus_protocol::messages::AddRaftVoterResponse {
+    let failed = |e: ForwardError| arus_protocol::messages::AddRaftVoterResponse {
+        error_code: e.code().code(),
+        error_message: Some(e.to_string()),
+        ..Default::default()
+    };
+    let timeout = Some(request.timeout_ms);
+    match forward(
+        broker,
+        channel,
+        Request::AddRaftVoter(request),
+        version,
+        timeout,
+    )
+    .await
+    {
+        Ok(Response::AddRaftVoter(r)) => r,
+        Ok(other) => failed(unexpected("AddRaftVoter", &other)),
+        Err(e) => failed(e),
+    }
+}
+
+/// KIP-853's RemoveRaftVoter, forwarded like AddRaftVoter.
+pub(super) async fn remove_raft_voter(
+    broker: &Broker,
+    channel: &Arc<dyn ControllerChannel>,
+    request: arus_protocol::messages::RemoveRaftVoterRequest,
+    version: i16,
+) -> arus_protocol::messages::RemoveRaftVoterResponse {
+    let failed = |e: ForwardError| arus_protocol::messages::RemoveRaftVoterResponse {
+        error_code: e.code().code(),
+        error_message: Some(e.to_string()),
+        ..Default::default()
+    };
+    match forward(
+        broker,
+        channel,
+        Request::RemoveRaftVoter(request),
+        version,
+        None,
+    )
+    .await
+    {
+        Ok(Response::RemoveRaftVoter(r)) => r,
+        Ok(other) => failed(unexpected("RemoveRaftVoter", &other)),
+        Err(e) => failed(e),
+    }
+}

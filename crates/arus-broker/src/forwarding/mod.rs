@@ -146,6 +146,12 @@ pub(crate) async fn forward_if_clustered(
         Request::ListPartitionReassignments(r) => Response::ListPartitionReassignments(
             leadership::list_reassignments(broker, channel, r, version).await,
         ),
+        Request::AddRaftVoter(r) => {
+            Response::AddRaftVoter(leadership::add_raft_voter(broker, channel, r, version).await)
+        }
+        Request::RemoveRaftVoter(r) => Response::RemoveRaftVoter(
+            leadership::remove_raft_voter(broker, channel, r, version).await,
+        ),
         // CreateAcls/DeleteAcls stay local (SECURITY_DISABLED without an authorizer), and
         // every other API is the broker's own.
         other => return Err(other),

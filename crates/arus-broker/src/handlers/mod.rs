@@ -20,6 +20,7 @@ pub mod offset_for_leader_epoch;
 pub mod offsets;
 pub mod partition_leadership;
 pub mod produce;
+pub mod raft_voters;
 pub mod resource_configs;
 pub mod telemetry;
 pub mod topics_admin;
