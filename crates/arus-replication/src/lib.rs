@@ -1,0 +1,47 @@
+//! `arus-replication`: the decisions of Kafka's data replication (issue 15) as pure state
+//! machines with injected time — the leader epoch cache and its `leader-epoch-checkpoint`
+//! text format, the leader's view of each follower (`Replica`), the high watermark and low
+//! watermark, ISR shrink and expansion with one AlterPartition in flight, the `acks=all`
+//! completion check, and the follower's truncation offset after OffsetForLeaderEpoch
+//! (KIP-101, KIP-279).
+//!
+//! Modelled on Kafka 4.4's `Partition` (`updateFollowerFetchState`, `maybeExpandIsr`,
+//! `maybeShrinkIsr`, `maybeIncrementLeaderHW`, `checkEnoughReplicasReachOffset`,
+//! `handleAlterPartitionError`), `Replica`, `LeaderEpochFileCache`,
+//! `LeaderEpochCheckpointFile` and `AbstractFetcherThread.getOffsetTruncationState`.
+//!
+//! **Not wired into the broker yet**: nothing in Arus calls this crate today; the replica
+//! fetchers, the Fetch handler's follower path and the AlterPartition sender come with a
+//! later step of issue 15. Time is an input (`now_ms`), effects are returned as values
+//! (an [`isr::AlterPartitionProposal`] to send, "high watermark advanced"), and file bytes are
+//! produced and parsed here but written by the caller. This crate must not depend on tokio,
+//! sockets, the log (`arus-log`) or `arus-broker`.
+
+pub mod acks;
+pub mod checkpoint;
+pub mod epoch_cache;
+pub mod isr;
+pub mod partition;
+pub mod replica;
+pub mod truncation;
+
+pub use acks::{AcksDecision, NotEnoughReplicas};
+pub use checkpoint::{
+    CheckpointError, LEADER_EPOCH_CHECKPOINT_FILENAME, decode_checkpoint, encode_checkpoint,
+};
+pub use epoch_cache::{
+    EpochEntry, InvalidEpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
+pub use isr::{
+    AlterPartitionOutcome, AlterPartitionProposal, BrokerRegistry, BrokerStatus,
+    CommittedLeaderAndIsr, IsrBrokerState, LeaderRecoveryState, PartitionState, PendingChange,
+};
+pub use partition::{
+    FetchOutcome, FetchStateError, FollowerFetch, LeaderConfig, LeaderLog, LeaderPartition,
+    Leadership, StalePartitionEpoch,
+};
+pub use replica::ReplicaState;
+pub use truncation::{TruncationDecision, TruncationStart, epoch_to_request, follower_truncation};
+
+#[cfg(test)]
+mod proptests;
