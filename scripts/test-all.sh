@@ -44,6 +44,8 @@ compat/.venv/bin/python compat/log_dirs_tools.py --broker target/release/arus
 compat/.venv/bin/python compat/log_dirs_tools.py --broker compat/reference/kafka-broker.sh
 echo "== arus-metadata: record framing byte for byte against Kafka 4.4's MetadataRecordSerde, replay against Kafka's MetadataDelta (classpath made above; ~15 s)"
 ARUS_KAFKA_SERDE_REQUIRED=1 cargo test -p arus-metadata --test kafka_serde --test kafka_replay
+echo "== arus-replication: leader epoch cache and leader-epoch-checkpoint files against Kafka 4.4's LeaderEpochFileCache / LeaderEpochCheckpointFile (~5 s)"
+ARUS_KAFKA_SERDE_REQUIRED=1 cargo test -p arus-replication --test kafka_epoch_cache
 echo "== cluster: Kafka's tools against a three-node Arus cluster (kafka-topics, kafka-metadata-quorum, kafka-features, kafka-broker-api-versions, kafka-cluster), ~30 s"
 python3 compat/cluster_tools.py --launcher compat/arus-cluster.sh
 echo "== cluster: the same on a dynamic quorum (KIP-853), with kafka-metadata-quorum remove-controller / add-controller, ~30 s"

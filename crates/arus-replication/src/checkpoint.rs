@@ -9,8 +9,8 @@
 //! 5 250
 //! ```
 //!
-//! Lines end with `\n` (Java's `BufferedWriter.newLine` on Linux); reading also accepts
-//! `\r\n`. An empty file, or a file with only the version line, is an empty cache. Fields of
+//! Lines end with `\n` (Java's `BufferedWriter.newLine` on Linux); reading splits lines as
+//! Java's `readLine` does (`\n`, `\r` or `\r\n`). An empty file, or a file with only the version line, is an empty cache. Fields of
 //! an entry are separated by whitespace (Kafka splits on `\s+`). Writing the bytes durably
 //! (temporary file, fsync, rename, fsync of the directory) is the caller's job.
 
@@ -45,14 +45,10 @@ pub fn encode_checkpoint(entries: &[EpochEntry]) -> Vec<u8> {
 /// [`crate::LeaderEpochCache::from_entries`], which rejects negative values as Kafka does.
 pub fn decode_checkpoint(bytes: &[u8]) -> Result<Vec<EpochEntry>, CheckpointError> {
     let text = std::str::from_utf8(bytes).map_err(|_| CheckpointError::NotUtf8)?;
-    // Java's readLine: no empty piece after the final newline.
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    let mut lines = body
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+    let mut lines = java_lines(text)
+        .into_iter()
         .enumerate()
-        .map(|(i, l)| (i + 1, l))
-        .filter(|_| !text.is_empty());
+        .map(|(i, l)| (i + 1, l));
 
     let Some((n, version_line)) = lines.next() else {
         return Ok(Vec::new());
@@ -76,6 +72,36 @@ pub fn decode_checkpoint(bytes: &[u8]) -> Result<Vec<EpochEntry>, CheckpointErro
         });
     }
     Ok(entries)
+}
+
+/// The lines Java's `BufferedReader.readLine` yields: ended by `\n`, `\r` or `\r\n`, with
+/// no empty line after a final terminator.
+fn java_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\n' => {
+                lines.push(&text[start..i]);
+                i += 1;
+                start = i;
+            }
+            b'\r' => {
+                lines.push(&text[start..i]);
+                i += 1;
+                if bytes.get(i) == Some(&b'\n') {
+                    i += 1;
+                }
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if start < bytes.len() {
+        lines.push(&text[start..]);
+    }
+    lines
 }
 
 fn malformed(line_number: usize, line: &str) -> CheckpointError {
