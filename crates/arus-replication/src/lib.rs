@@ -3,7 +3,8 @@
 //! text format, the leader's view of each follower (`Replica`), the high watermark and low
 //! watermark, ISR shrink and expansion with one AlterPartition in flight, the `acks=all`
 //! completion check, and the follower's truncation offset after OffsetForLeaderEpoch
-//! (KIP-101, KIP-279).
+//! (KIP-101, KIP-279), with the leader epoch checks of a read (KIP-320 fencing by
+//! `current_leader_epoch`, the Fetch response's diverging epoch).
 //!
 //! Modelled on Kafka 4.4's `Partition` (`updateFollowerFetchState`, `maybeExpandIsr`,
 //! `maybeShrinkIsr`, `maybeIncrementLeaderHW`, `checkEnoughReplicasReachOffset`,
@@ -20,6 +21,7 @@
 pub mod acks;
 pub mod checkpoint;
 pub mod epoch_cache;
+pub mod epoch_checks;
 pub mod isr;
 pub mod partition;
 pub mod replica;
@@ -31,6 +33,10 @@ pub use checkpoint::{
 };
 pub use epoch_cache::{
     EpochEntry, InvalidEpochEntry, LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET,
+};
+pub use epoch_checks::{
+    DivergenceCheckError, DivergingEpoch, check_current_leader_epoch, diverging_epoch,
+    optional_epoch,
 };
 pub use isr::{
     AlterPartitionOutcome, AlterPartitionProposal, BrokerRegistry, BrokerStatus,

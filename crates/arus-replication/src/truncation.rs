@@ -7,6 +7,9 @@
 //! [`follower_truncation`] gives the offset. When the leader answers an epoch the follower
 //! never had, the follower truncates to the end of its largest epoch below that one and asks
 //! again with its (now truncated) latest epoch, until the answer is final.
+//!
+//! A Fetch response's `DivergingEpoch` (Fetch v12+, [`crate::diverging_epoch`]) is handled the
+//! same way (Kafka's `truncateOnFetchResponse`), without the OffsetForLeaderEpoch round trip.
 
 use crate::epoch_cache::{LeaderEpochCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
