@@ -142,6 +142,45 @@ mod tests {
     }
 
     #[test]
+    fn test_truncation() {
+        // AbstractFetcherThreadTest.testTruncation: follower batches at 0, 1, 2 in epochs
+        // 0, 2, 4; the leader's in epochs 1, 3, 5. Each answer names an epoch the follower
+        // lacks, so it walks back epoch by epoch to offset 0, then copies the leader's log.
+        let leader = cache(&[(1, 0), (3, 1), (5, 2)]);
+        let mut follower = cache(&[(0, 0), (2, 1), (4, 2)]);
+        assert_eq!(converge(&leader, 3, &mut follower, 3, 0), 0);
+        assert!(follower.is_empty(), "the whole log is gone, epochs too");
+    }
+
+    #[test]
+    fn test_diverging_epochs() {
+        // AbstractFetcherThreadTest.testDivergingEpochs: follower epochs 0, 2, 4 at 0, 1, 2;
+        // leader epochs 0, 2, 5. The Fetch at 3 with last fetched epoch 4 gets
+        // DivergingEpoch (2, 2); the follower truncates to 2 and its last epoch becomes 2.
+        let leader = cache(&[(0, 0), (2, 1), (5, 2)]);
+        let mut follower = cache(&[(0, 0), (2, 1), (4, 2)]);
+        let diverging = crate::epoch_checks::diverging_epoch(&leader, 0, 3, 3, 4)
+            .unwrap()
+            .expect("diverging");
+        assert_eq!((diverging.epoch, diverging.end_offset), (2, 2));
+        let d = follower_truncation(diverging.epoch, diverging.end_offset, &follower, 3, 0);
+        assert_eq!(
+            d,
+            TruncationDecision {
+                offset: 2,
+                truncation_completed: true
+            }
+        );
+        follower.truncate_from_end(d.offset);
+        assert_eq!(follower.latest_epoch(), Some(2));
+        // Fetching again from 2 with last epoch 2 no longer diverges.
+        assert_eq!(
+            crate::epoch_checks::diverging_epoch(&leader, 0, 3, 2, 2),
+            Ok(None)
+        );
+    }
+
+    #[test]
     fn same_epoch_truncates_to_the_smaller_end() {
         // KIP-101 case: follower wrote 2 uncommitted records in epoch 1 that the leader lacks.
         let follower = cache(&[(0, 0), (1, 5)]);
