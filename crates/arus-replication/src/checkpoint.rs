@@ -30,7 +30,7 @@ pub enum CheckpointError {
     #[error("malformed line {line_number} in leader-epoch-checkpoint: {line:?}")]
     MalformedLine { line_number: usize, line: String },
     #[error("expected {expected} entries in leader-epoch-checkpoint, found {found}")]
-    WrongCount { expected: usize, found: usize },
+    WrongCount { expected: i32, found: usize },
 }
 
 pub fn encode_checkpoint(entries: &[EpochEntry]) -> Vec<u8> {
@@ -67,7 +67,7 @@ pub fn decode_checkpoint(bytes: &[u8]) -> Result<Vec<EpochEntry>, CheckpointErro
     }
     if usize::try_from(expected).ok() != Some(entries.len()) {
         return Err(CheckpointError::WrongCount {
-            expected: usize::try_from(expected).unwrap_or(0),
+            expected,
             found: entries.len(),
         });
     }
@@ -217,10 +217,13 @@ mod tests {
                 found: 1
             })
         );
-        assert!(matches!(
+        assert_eq!(
             decode_checkpoint(b"0\n-1\n"),
-            Err(CheckpointError::WrongCount { .. })
-        ));
+            Err(CheckpointError::WrongCount {
+                expected: -1,
+                found: 0
+            })
+        );
     }
 
     #[test]
