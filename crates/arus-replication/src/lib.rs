@@ -22,6 +22,7 @@ pub mod acks;
 pub mod checkpoint;
 pub mod epoch_cache;
 pub mod epoch_checks;
+pub mod follower;
 pub mod isr;
 pub mod partition;
 pub mod replica;
@@ -38,6 +39,7 @@ pub use epoch_checks::{
     DivergenceCheckError, DivergingEpoch, check_current_leader_epoch, diverging_epoch,
     optional_epoch,
 };
+pub use follower::{follower_high_watermark, follower_log_start_offset};
 pub use isr::{
     AlterPartitionOutcome, AlterPartitionProposal, BrokerRegistry, BrokerStatus,
     CommittedLeaderAndIsr, IsrBrokerState, LeaderRecoveryState, PartitionState, PendingChange,
