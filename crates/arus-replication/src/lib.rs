@@ -3,8 +3,9 @@
 //! text format, the leader's view of each follower (`Replica`), the high watermark and low
 //! watermark, ISR shrink and expansion with one AlterPartition in flight, the `acks=all`
 //! completion check, and the follower's truncation offset after OffsetForLeaderEpoch
-//! (KIP-101, KIP-279), with the leader epoch checks of a read (KIP-320 fencing by
-//! `current_leader_epoch`, the Fetch response's diverging epoch).
+//! (KIP-101, KIP-279) and the high watermark it takes from the leader, with the leader epoch
+//! checks of a read (KIP-320 fencing by `current_leader_epoch`, the Fetch response's
+//! diverging epoch).
 //!
 //! Modelled on Kafka 4.4's `Partition` (`updateFollowerFetchState`, `maybeExpandIsr`,
 //! `maybeShrinkIsr`, `maybeIncrementLeaderHW`, `checkEnoughReplicasReachOffset`,
