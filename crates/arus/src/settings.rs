@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use arus_broker::{BrokerConfig, parse_properties};
+use arus_broker::{Broker, BrokerConfig, parse_properties};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -132,33 +132,45 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_dir = config.log_dir.clone();
     let log_dirs = config.log_dirs.clone();
     let descriptors_before_open = arus_server::descriptors::in_use();
-    // Every node runs the KRaft code path (docs/cluster.md). Without `process.roles` it is
-    // the implicit one-node cluster: broker and controller, itself the only voter, with no
+    // A node configured with `process.roles` is a member of a KRaft cluster: its metadata
+    // comes from the quorum (docs/cluster.md). Without it, the single node keeps its
+    // metadata in its own files, unless `arus.single.node.quorum=true` runs it as the
+    // implicit one-node cluster: broker and controller, itself the only voter, with no
     // CONTROLLER listener (its controller is reached in process).
-    let (broker, bound) = arus_cluster::node::Node::open(config)
-        .await
-        .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
-    let node = arus_cluster::node::Node::start(broker.clone(), bound.controller)
-        .await
-        .context("cannot join the cluster")?;
-    if broker.config.node.is_broker() {
-        // As Kafka's BrokerServer: clients are served once the controller has unfenced
-        // this broker, i.e. its metadata has caught up (connections wait in the backlog).
-        let mut standing = node.standing();
-        loop {
-            if !standing.borrow_and_update().fenced {
-                break;
-            }
-            tokio::select! {
-                changed = standing.changed() => changed.context("the broker lifecycle stopped")?,
-                _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
-                    eprintln!("arus: waiting for the controller quorum to admit this broker");
+    let clustered =
+        !config.node.is_implicit() || config.effective_bool("arus.single.node.quorum", false);
+    let (broker, listeners, node) = if clustered {
+        let (broker, bound) = arus_cluster::node::Node::open(config)
+            .await
+            .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
+        let node = arus_cluster::node::Node::start(broker.clone(), bound.controller)
+            .await
+            .context("cannot join the cluster")?;
+        if broker.config.node.is_broker() {
+            // As Kafka's BrokerServer: clients are served once the controller has unfenced
+            // this broker, i.e. its metadata has caught up (connections wait in the backlog).
+            let mut standing = node.standing();
+            loop {
+                if !standing.borrow_and_update().fenced {
+                    break;
+                }
+                tokio::select! {
+                    changed = standing.changed() => changed.context("the broker lifecycle stopped")?,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                        eprintln!("arus: waiting for the controller quorum to admit this broker");
+                    }
                 }
             }
+            node.broker_caught_up().await;
         }
-        node.broker_caught_up().await;
-    }
-    let listeners = bound.broker;
+        (broker, bound.broker, Some(node))
+    } else {
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+            .await?
+            .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
+        let listeners = arus_server::bind(&broker).await?;
+        (broker, listeners, None)
+    };
     let first = broker.advertised_listener();
     if let Some(path) = &args.ready_file {
         std::fs::write(path, format!("{}:{}\n", first.host, first.port))
@@ -218,7 +230,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     eprintln!("arus: shutting down");
-    drop(broker);
-    node.stop().await.context("stopping the node")?;
+    match node {
+        Some(node) => {
+            drop(broker);
+            node.stop().await.context("stopping the node")?;
+        }
+        None => tokio::task::spawn_blocking(move || broker.shutdown()).await?,
+    }
     Ok(())
 }

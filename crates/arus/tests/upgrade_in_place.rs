@@ -300,7 +300,7 @@ async fn a_previous_release_directory_starts_with_everything_intact() {
     unpack(dir.path());
     let data = dir.path().join("data");
 
-    let broker = BrokerProcess::start_in(&data, &[]);
+    let broker = BrokerProcess::start_in(&data, QUORUM);
     let seen = observe(&broker.addr).await;
     assert_eq!(encode(&seen), encode(&expected), "after the upgrade");
     // The producer-id block the previous release had reserved is never handed out again.
@@ -327,7 +327,7 @@ async fn a_previous_release_directory_starts_with_everything_intact() {
     assert!(data.join("arus-metadata.json.migrated").exists());
 
     // And the upgraded directory is stable under the new code.
-    let broker = BrokerProcess::start_in(&data, &[]);
+    let broker = BrokerProcess::start_in(&data, QUORUM);
     assert_eq!(
         encode(&observe(&broker.addr).await),
         encode(&expected),
@@ -350,7 +350,7 @@ async fn a_previous_release_directory_starts_with_everything_intact() {
                 std::fs::rename(&retired, data.join(name)).unwrap();
             }
         }
-        let broker = BrokerProcess::start_in(&data, &[]);
+        let broker = BrokerProcess::start_in(&data, QUORUM);
         assert_eq!(
             encode(&observe(&broker.addr).await),
             encode(&expected),
@@ -363,6 +363,10 @@ async fn a_previous_release_directory_starts_with_everything_intact() {
         }
     }
 }
+
+/// The one-node cluster on the metadata quorum (not yet the default without
+/// `process.roles`).
+const QUORUM: &[&str] = &["arus.single.node.quorum=true"];
 
 /// The single-node release's metadata files (`arus_broker::single_node_files::FILES`).
 const SINGLE_NODE_FILES: &[&str] = &[
