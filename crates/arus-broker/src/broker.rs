@@ -181,6 +181,11 @@ pub enum BrokerError {
 }
 
 impl Broker {
+    /// The file-backed single node (metadata in `arus-metadata.json`, `dynamic-configs.json`,
+    /// `resource-configs.json`, `producer-id-block`, `arus-features.json`). Kept for this
+    /// crate's in-process tests (and the CLI's), which need a broker without a quorum; the
+    /// `arus` binary always runs [`Broker::open_driven`] under `arus_cluster::node::Node`,
+    /// which upgrades such files into the metadata log (docs/cluster.md).
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         Self::open_with(config, None)
     }
@@ -215,7 +220,12 @@ impl Broker {
         config.load_dynamic()?;
         // Before the topic registry: whether the directory is new is decided by the
         // metadata file the registry creates.
-        let features = Arc::new(crate::features::live::Features::open(&config.log_dir)?);
+        // A broker driven by the metadata takes its levels from the image, not from the
+        // single-node release's arus-features.json (which the upgrade carried into the log).
+        let features = Arc::new(match driven {
+            None => crate::features::live::Features::open(&config.log_dir)?,
+            Some(_) => crate::features::live::Features::open_driven(&config.log_dir),
+        });
         let topics = Arc::new(match driven {
             None => TopicRegistry::open(config.clone(), log_dirs.clone())?,
             Some(id) => TopicRegistry::open_driven(config.clone(), log_dirs.clone(), id)?,

@@ -227,6 +227,11 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
         "The largest metrics payload a client may push with PushTelemetry (KIP-714).",
     ),
     (
+        "arus.single.node.quorum",
+        "false",
+        "Arus only, without process.roles: true runs the one-node cluster on the KRaft code path (node 1, broker and controller, the only voter, metadata in a Raft log; a directory of the single-node release is upgraded into that log on its first start, docs/cluster.md); false keeps the file-backed single node (arus-metadata.json and friends). Not yet the default: see docs/cluster.md, Not built yet.",
+    ),
+    (
         "arus.telemetry.retained.bytes",
         "67108864",
         "Arus only: the memory the last pushed telemetry payload of every client instance may hold in total; the oldest payloads are dropped first.",

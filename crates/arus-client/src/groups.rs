@@ -14,7 +14,7 @@ use arus_protocol::messages::{
         OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
     },
 };
-use arus_protocol::{ApiKey, Bytes, Message, Request, Response};
+use arus_protocol::{ApiKey, Bytes, ErrorCode, Message, Request, Response};
 
 use crate::{Client, ClientError, wrong_response};
 
@@ -76,6 +76,23 @@ pub fn decode_consumer_assignment(
     }
     let mut body = bytes.slice(2..);
     ConsumerProtocolAssignment::decode(&mut body, read_as).map_err(|e| bad(e.to_string()))
+}
+
+/// How often a group request is retried after a coordinator error, and the pause between
+/// tries (Kafka clients' `retry.backoff.ms` is 100; the bound keeps a test from hanging).
+const COORDINATOR_RETRIES: u32 = 100;
+const COORDINATOR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The errors after which Kafka clients look the coordinator up again and retry.
+fn is_coordinator_retriable(e: &ClientError) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            ErrorCode::NotCoordinator
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::CoordinatorLoadInProgress
+        )
+    )
 }
 
 impl Client {
@@ -189,6 +206,23 @@ impl Client {
         group: &str,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<CommittedOffset>, ClientError> {
+        let mut attempt = 0;
+        loop {
+            match self.offset_fetch_once(group, topics).await {
+                Err(e) if attempt < COORDINATOR_RETRIES && is_coordinator_retriable(&e) => {
+                    attempt += 1;
+                    self.await_coordinator(group).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn offset_fetch_once(
+        &mut self,
+        group: &str,
+        topics: Option<&[(String, Vec<i32>)]>,
+    ) -> Result<Vec<CommittedOffset>, ClientError> {
         let version = self.api_version(ApiKey::OffsetFetch)?;
         let request = if version >= 8 {
             OffsetFetchRequest {
@@ -276,6 +310,44 @@ impl Client {
     /// tools reset a group's offsets: the broker accepts it only while the group has no
     /// active members. The first failing partition's error is returned.
     pub async fn offset_commit(
+        &mut self,
+        group: &str,
+        offsets: &[OffsetToCommit],
+    ) -> Result<(), ClientError> {
+        let mut attempt = 0;
+        loop {
+            match self.offset_commit_once(group, offsets).await {
+                Err(e) if attempt < COORDINATOR_RETRIES && is_coordinator_retriable(&e) => {
+                    attempt += 1;
+                    self.await_coordinator(group).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits (bounded) until FindCoordinator names a coordinator for `group`: the first
+    /// FindCoordinator creates `__consumer_offsets`, whose partitions then need a leader and
+    /// a loaded coordinator (COORDINATOR_NOT_AVAILABLE / _LOAD_IN_PROGRESS meanwhile), as
+    /// Kafka clients wait.
+    async fn await_coordinator(&mut self, group: &str) -> Result<(), ClientError> {
+        let mut attempt = 0;
+        loop {
+            match self.find_coordinator(group).await {
+                Ok(_) => {
+                    tokio::time::sleep(COORDINATOR_BACKOFF).await;
+                    return Ok(());
+                }
+                Err(e) if attempt < COORDINATOR_RETRIES && is_coordinator_retriable(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(COORDINATOR_BACKOFF).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn offset_commit_once(
         &mut self,
         group: &str,
         offsets: &[OffsetToCommit],

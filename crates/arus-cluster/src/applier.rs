@@ -172,8 +172,17 @@ pub async fn run(
     loop {
         tokio::select! {
             p = published.recv() => {
-                let Some(p) = p else { return };
-                let scope = match (&last, p.from_snapshot) {
+                let Some(mut p) = p else { return };
+                // Images published while the previous one was being applied: each step
+                // compares whole images, so only the newest matters. A start that replays
+                // many batches (each restart adds registration, unfencing and controlled
+                // shutdown batches that touch every partition) applies the end state once.
+                let mut from_snapshot = p.from_snapshot;
+                while let Ok(next) = published.try_recv() {
+                    from_snapshot |= next.from_snapshot;
+                    p = next;
+                }
+                let scope = match (&last, from_snapshot) {
                     (Some(_), false) => Scope::Changed,
                     _ if synced => Scope::Sync,
                     _ => Scope::Every,

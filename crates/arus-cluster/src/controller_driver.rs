@@ -336,7 +336,7 @@ async fn commit(
     }
     match log.write(batch).await {
         Ok(index) => {
-            if let Err(e) = controller.replay_batch(&records, index as i64) {
+            if let Err(e) = controller.replay_entry(&records, index as i64) {
                 warn!(error = %e, "controller cannot replay its own committed batch");
             }
             debug!(index, records = records.len(), "metadata batch committed");

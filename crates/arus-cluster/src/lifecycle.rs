@@ -21,6 +21,10 @@ use arus_protocol::{ErrorCode, Request, Response, Uuid};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+/// The pause between heartbeats while the broker is fenced (Kafka's lifecycle manager
+/// retries after 10 ms while it has not caught up).
+const FENCED_HEARTBEAT_PAUSE: Duration = Duration::from_millis(10);
+
 /// What the broker registers with.
 #[derive(Debug, Clone)]
 pub struct Registration {
@@ -45,17 +49,20 @@ pub struct Standing {
 }
 
 /// Runs until `shutdown` turns true, then performs the controlled shutdown (bounded by
-/// `shutdown_timeout`) and returns.
+/// `shutdown_timeout`) and returns. `applied` is the metadata offset the broker has applied
+/// (its partitions opened, its configs set), which heartbeats report as Kafka's broker
+/// reports its loader's last applied offset: the controller unfences the broker, and
+/// `arus serve` starts serving, only once the broker can serve what the metadata says.
 pub async fn run(
     channel: Arc<dyn ControllerChannel>,
     registration: Registration,
-    applied: watch::Receiver<Option<u64>>,
+    applied: watch::Receiver<i64>,
     standing: watch::Sender<Standing>,
     mut shutdown: watch::Receiver<bool>,
     shutdown_timeout: Duration,
 ) {
     let timeout = registration.heartbeat_interval.max(Duration::from_secs(2)) * 2;
-    let offset = || applied.borrow().map_or(-1, |a| a as i64);
+    let offset = || *applied.borrow();
     'register: loop {
         let epoch = loop {
             if *shutdown.borrow() {
@@ -108,8 +115,12 @@ pub async fn run(
             } else {
                 timeout
             };
-            match channel.forward(beat, 1, wait).await.map(|f| f.response) {
+            let mut answered = false;
+            let sent = channel.forward(beat, 1, wait).await.map(|f| f.response);
+            tracing::debug!(node = registration.node_id, offset = offset(), answer = ?sent, "heartbeat");
+            match sent {
                 Ok(Response::BrokerHeartbeat(h)) if h.error_code == 0 => {
+                    answered = true;
                     standing.send_if_modified(|s| {
                         let changed = s.fenced != h.is_fenced;
                         if changed {
@@ -177,8 +188,17 @@ pub async fn run(
                     }
                 }
             }
+            // Answered but still fenced, the broker is waiting to be admitted (catching up):
+            // as Kafka's BrokerLifecycleManager, ask again soon rather than a whole interval
+            // later, so that a start is not delayed by up to `broker.heartbeat.interval.ms`.
+            // (Failures keep the full interval: no tight loop against a missing controller.)
+            let pause = if answered && standing.borrow().fenced {
+                FENCED_HEARTBEAT_PAUSE.min(registration.heartbeat_interval)
+            } else {
+                registration.heartbeat_interval
+            };
             tokio::select! {
-                _ = tokio::time::sleep(registration.heartbeat_interval) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = shutdown.changed() => {}
             }
         }

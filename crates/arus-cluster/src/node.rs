@@ -61,8 +61,14 @@ pub struct Node {
     pub metadata: MetadataHandle,
     quorum: Arc<Quorum>,
     stop: watch::Sender<bool>,
+    /// Stops the broker lifecycle first (controlled shutdown), while this node's
+    /// controller still runs: as Kafka's `KafkaRaftServer` stops the broker before the
+    /// controller, so the only controller of a one-node cluster can still answer.
+    broker_stop: watch::Sender<bool>,
     lifecycle: Option<JoinHandle<()>>,
     standing: watch::Receiver<Standing>,
+    /// The metadata offset the broker has applied (partitions, configs, views).
+    broker_applied: watch::Receiver<i64>,
 }
 
 /// Listeners bound for the node: the broker ones (served by `arus-server`) and the
@@ -86,6 +92,7 @@ fn controller_config(config: &BrokerConfig, cluster_id: &str) -> ControllerConfi
         default_replication_factor: config.default_replication_factor,
         default_min_insync_replicas: min_isr,
         unclean_leader_election_enable: unclean,
+        own_broker_in_process: config.node.is_implicit(),
         ..ControllerConfig::new(cluster_id, config.node.node_id)
     }
 }
@@ -127,8 +134,14 @@ fn bootstrap_records(config: &BrokerConfig) -> Result<Vec<MetadataRecord>, NodeE
     Ok(Controller::bootstrap_records(&levels, min_isr))
 }
 
-/// The quorum's voters: id → `host:port` of its CONTROLLER listener.
-fn voters(config: &BrokerConfig, bound_controller: Option<SocketAddr>) -> BTreeMap<u64, String> {
+/// The quorum's voters: id → `host:port` of its CONTROLLER listener. The implicit one-node
+/// cluster has none (`own` is then its first advertised broker listener): its only voter is
+/// itself, which openraft never dials, so the address is only what DescribeQuorum shows.
+fn voters(
+    config: &BrokerConfig,
+    bound_controller: Option<SocketAddr>,
+    own: Option<String>,
+) -> BTreeMap<u64, String> {
     match &config.node.quorum {
         QuorumKind::Static(voters) => voters
             .iter()
@@ -140,7 +153,9 @@ fn voters(config: &BrokerConfig, bound_controller: Option<SocketAddr>) -> BTreeM
             })
             .collect(),
         QuorumKind::Implicit => bound_controller
-            .map(|a| (config.node.node_id as u64, a.to_string()))
+            .map(|a| a.to_string())
+            .or(own)
+            .map(|a| (config.node.node_id as u64, a))
             .into_iter()
             .collect(),
         QuorumKind::Bootstrap(_) => match arus_node::storage::read_bootstrap(&config.log_dir) {
@@ -197,7 +212,13 @@ impl Node {
         let identity = config.identity.clone().ok_or(NodeError::NoIdentity)?;
         let node_id = config.node.node_id;
         let first_controller = controller.first().map(|(_, a)| *a);
-        let voters = voters(&config, first_controller);
+        // (A controller-only node advertises no broker listener.)
+        let own = broker.advertised_listeners().into_iter().next();
+        let voters = voters(
+            &config,
+            first_controller,
+            own.as_ref().map(|l| format!("{}:{}", l.host, l.port)),
+        );
         let (publisher, metadata, published) =
             MetadataPublisher::new(node_id, &identity.cluster_id);
         let timeouts = &config.node.timeouts;
@@ -238,6 +259,11 @@ impl Node {
             quorum.serve(listener);
             Some(endpoint)
         };
+        if config.node.is_implicit() {
+            // The only voter: no one else can hold an election, so none needs waiting for
+            // (openraft would wait an election timeout after a restart).
+            quorum.elect_now().await?;
+        }
         let quorum = Arc::new(quorum);
         let log = Arc::new(QuorumLog::new(quorum.clone()));
         let (stop, stop_rx) = watch::channel(false);
@@ -258,13 +284,23 @@ impl Node {
             },
             stop_rx.clone(),
         );
+        if config.node.is_controller() && crate::upgrade::has_single_node_files(&config.log_dir) {
+            tokio::spawn(crate::upgrade::retire_once_committed(
+                metadata.clone(),
+                config.log_dir.clone(),
+            ));
+        }
         let mut local_service = None;
         if config.node.is_controller() {
             let endpoints: BTreeMap<i32, (String, String, u16)> = voters
                 .iter()
                 .filter_map(|(id, addr)| {
                     let (host, port) = addr.rsplit_once(':')?;
-                    let name = config.node.controller_listener_names.first()?.clone();
+                    // The implicit node's voter address is its broker listener.
+                    let name = match config.node.controller_listener_names.first() {
+                        Some(name) => name.clone(),
+                        None => own.as_ref()?.name.clone(),
+                    };
                     Some((*id as i32, (name, host.to_string(), port.parse().ok()?)))
                 })
                 .collect();
@@ -306,6 +342,8 @@ impl Node {
             }
         }
         let (broker_applied_tx, broker_applied) = watch::channel(-1i64);
+        let lifecycle_applied = broker_applied.clone();
+        let node_applied = broker_applied.clone();
         let channel = Arc::new(
             ClusterChannel::new(
                 node_id,
@@ -341,6 +379,7 @@ impl Node {
             standing.clone(),
             broker_applied_tx,
         ));
+        let (broker_stop, broker_stop_rx) = watch::channel(false);
         let lifecycle = if config.node.is_broker() {
             let registration = Registration {
                 node_id,
@@ -379,9 +418,9 @@ impl Node {
             Some(tokio::spawn(lifecycle::run(
                 channel,
                 registration,
-                quorum.applied_index(),
+                lifecycle_applied,
                 standing_tx,
-                stop_rx,
+                broker_stop_rx,
                 // Controlled shutdown waits at most this long for the controller (a cluster being
                 // stopped whole has none for its last nodes).
                 Duration::from_millis(timeouts.broker_session_timeout_ms.clamp(1000, 5000) as u64),
@@ -394,14 +433,26 @@ impl Node {
             metadata,
             quorum,
             stop,
+            broker_stop,
             lifecycle,
             standing,
+            broker_applied: node_applied,
         })
     }
 
     /// The broker's standing with the controller (epoch, fenced).
     pub fn standing(&self) -> watch::Receiver<Standing> {
         self.standing.clone()
+    }
+
+    /// Waits until the broker has applied everything this node's image holds now. Called
+    /// once unfenced: the unfencing batch also elects this broker leader of the partitions
+    /// it had to give up at its last shutdown, and clients should find them led.
+    pub async fn broker_caught_up(&self) {
+        let target = self.metadata.applied_offset();
+        let mut applied = self.broker_applied.clone();
+        // An error means the applier is gone (shutdown): nothing more to wait for.
+        let _ = applied.wait_for(|a| *a >= target).await;
     }
 
     /// Whether this node leads the metadata quorum (is the active controller).
@@ -412,10 +463,11 @@ impl Node {
     /// Stops the node: controlled shutdown, then the controller, the quorum member and the
     /// broker's logs.
     pub async fn stop(self) -> Result<(), NodeError> {
-        let _ = self.stop.send(true);
+        let _ = self.broker_stop.send(true);
         if let Some(lifecycle) = self.lifecycle {
             let _ = lifecycle.await;
         }
+        let _ = self.stop.send(true);
         let mut quorum = self.quorum;
         // Tasks holding the quorum (driver, listener, applier) see the stop and let go.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

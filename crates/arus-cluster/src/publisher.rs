@@ -43,6 +43,21 @@ impl MetadataHandle {
         let _ = rx.wait_for(|applied| *applied >= offset).await;
     }
 
+    /// Waits until the current image satisfies `ready`; false if the publisher is gone
+    /// (shutdown) first.
+    pub async fn wait_for_image(&self, ready: impl Fn(&MetadataImage) -> bool) -> bool {
+        // Cloned before the first look, so a change published in between is not missed.
+        let mut rx = self.offset.clone();
+        loop {
+            if ready(&self.image()) {
+                return true;
+            }
+            if rx.changed().await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// The offset of the last record in the current image (-1 before any).
     pub fn applied_offset(&self) -> i64 {
         *self.offset.borrow()

@@ -9,7 +9,9 @@
 //! the `partition.metadata` files stay valid. The node's own registration is not part of it:
 //! the node registers like any broker once the quorum runs.
 
-use arus_broker::single_node_files::SingleNodeMetadata;
+use std::path::PathBuf;
+
+use arus_broker::single_node_files::{self, SingleNodeMetadata};
 use arus_metadata::MetadataRecord;
 use arus_metadata::image::resource_type;
 use arus_protocol::metadata::{
@@ -79,6 +81,41 @@ pub fn bootstrap_records(old: &SingleNodeMetadata, node_id: i32) -> Vec<Metadata
         .into(),
     );
     out
+}
+
+/// Whether `dir` still holds any of the single-node release's metadata files.
+pub fn has_single_node_files(dir: &std::path::Path) -> bool {
+    single_node_files::FILES
+        .iter()
+        .any(|name| dir.join(name).exists())
+}
+
+/// Sets the single-node release's files in `dir` aside once the metadata log's first batch
+/// is committed and applied here (the image then has a `metadata.version`): from then on
+/// the log alone is read. A crash before the rename leaves the files in place; the next
+/// start reads them again, but the controller writes its bootstrap batch only to an empty
+/// log, so nothing is written twice, and this runs again.
+pub async fn retire_once_committed(metadata: crate::publisher::MetadataHandle, dir: PathBuf) {
+    if !metadata
+        .wait_for_image(|image| image.metadata_version().is_some())
+        .await
+    {
+        return;
+    }
+    let shown = dir.display().to_string();
+    match tokio::task::spawn_blocking(move || single_node_files::retire(&dir)).await {
+        Ok(Ok(())) => tracing::info!(
+            dir = %shown,
+            "the single-node release's metadata files are in the metadata log; renamed to *{}",
+            single_node_files::RETIRED_SUFFIX
+        ),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot set aside the single-node release's files; the next start retries")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "setting aside the single-node release's files failed")
+        }
+    }
 }
 
 fn configs<'a>(

@@ -122,6 +122,21 @@ async fn start(
         broker_epoch: -1,
         fenced: true,
     });
+    // No broker applies images here: the quorum's applied index is the applied offset.
+    let applied = {
+        let mut quorum_applied = quorum.applied_index();
+        let (tx, rx) = watch::channel(-1i64);
+        tokio::spawn(async move {
+            loop {
+                let offset = quorum_applied.borrow_and_update().map_or(-1, |a| a as i64);
+                tx.send_replace(offset);
+                if quorum_applied.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    };
     tokio::spawn(lifecycle::run(
         channel.clone(),
         Registration {
@@ -134,7 +149,7 @@ async fn start(
             log_dir_ids: vec![Uuid([0xd0 + id as u8; 16])],
             heartbeat_interval: Duration::from_millis(200),
         },
-        quorum.applied_index(),
+        applied,
         standing,
         stop_rx_lifecycle,
         Duration::from_secs(2),

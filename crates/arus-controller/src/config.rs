@@ -22,6 +22,12 @@ pub struct ControllerConfig {
     /// The feature ranges this controller supports, `name -> (min, max)` (Kafka's
     /// `QuorumFeatures.localSupportedFeatures`).
     pub supported_features: BTreeMap<String, (i16, i16)>,
+    /// This node's own broker can only be this very process (the implicit one-node
+    /// cluster: the quorum and the broker share one locked directory). A new controller
+    /// then starts no session for the broker's previous incarnation, so a restart after a
+    /// crash registers at once instead of hearing DUPLICATE_BROKER_REGISTRATION until the
+    /// dead incarnation's session expires.
+    pub own_broker_in_process: bool,
 }
 
 impl ControllerConfig {
@@ -37,6 +43,7 @@ impl ControllerConfig {
             default_min_insync_replicas: 1,
             unclean_leader_election_enable: false,
             supported_features: crate::features::kafka_44_supported_features(),
+            own_broker_in_process: false,
         }
     }
 }

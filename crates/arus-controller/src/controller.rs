@@ -113,7 +113,8 @@ impl Controller {
         self.heartbeats = Heartbeats::new(self.config.session_timeout_ms);
         for b in self.state.brokers.values() {
             self.heartbeats.register(b.id, b.fenced);
-            if !b.fenced {
+            let dead_incarnation = self.config.own_broker_in_process && b.id == self.config.node_id;
+            if !b.fenced && !dead_incarnation {
                 self.heartbeats.track_contact(b.id, b.epoch, now_ms);
             }
         }
@@ -163,6 +164,22 @@ impl Controller {
     ) -> Result<(), ReplayError> {
         for (i, r) in records.iter().enumerate() {
             self.replay(r, base_offset + i as i64)?;
+        }
+        Ok(())
+    }
+
+    /// Replays a batch committed as one entry of a log whose offsets count entries, not
+    /// records (arus-raft's metadata log: one Raft entry per batch). Every record is at
+    /// `offset`, the offset brokers report having applied once they have the batch: a
+    /// registration batch that also moves leaderships must not put the broker's
+    /// registration offset past what it can ever report.
+    pub fn replay_entry(
+        &mut self,
+        records: &[MetadataRecord],
+        offset: i64,
+    ) -> Result<(), ReplayError> {
+        for r in records {
+            self.replay(r, offset)?;
         }
         Ok(())
     }

@@ -80,6 +80,8 @@ pub struct Quorum {
     server: RaftServer,
     listener: Option<JoinHandle<()>>,
     stopped: bool,
+    /// Started on an empty log (and initialized by this start).
+    pristine: bool,
 }
 
 fn raft_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> QuorumError {
@@ -139,6 +141,7 @@ impl Quorum {
         }
         let server = RaftServer::new(raft.clone(), config.transport.max_frame_bytes);
         Ok(Self {
+            pristine,
             node_id: config.node_id,
             raft,
             log,
@@ -216,6 +219,19 @@ impl Quorum {
             .get_node(&leader)
             .map(|n| Member::from_node(n).address);
         Some((leader, address))
+    }
+
+    /// Starts an election now instead of after an election timeout. For a quorum whose only
+    /// voter is this node (the implicit one-node cluster): after a restart openraft would
+    /// otherwise wait a full election timeout before electing the only possible leader.
+    /// A no-op on a leader.
+    pub async fn elect_now(&self) -> Result<(), QuorumError> {
+        // A new quorum's `initialize` has started the first election already; another one
+        // now would only bump the term.
+        if self.pristine || self.is_leader() {
+            return Ok(());
+        }
+        self.raft.trigger().elect().await.map_err(raft_error)
     }
 
     pub fn is_leader(&self) -> bool {

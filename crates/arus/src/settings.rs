@@ -134,8 +134,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let descriptors_before_open = arus_server::descriptors::in_use();
     // A node configured with `process.roles` is a member of a KRaft cluster: its metadata
     // comes from the quorum (docs/cluster.md). Without it, the single node keeps its
-    // metadata in its own files, as before.
-    let clustered = !config.node.is_implicit();
+    // metadata in its own files, unless `arus.single.node.quorum=true` runs it as the
+    // implicit one-node cluster: broker and controller, itself the only voter, with no
+    // CONTROLLER listener (its controller is reached in process).
+    let clustered =
+        !config.node.is_implicit() || config.effective_bool("arus.single.node.quorum", false);
     // A controller-only node has no broker listener: its ready file names the CONTROLLER one.
     let mut controller_addr = None;
     let (broker, listeners, node) = if clustered {
@@ -161,6 +164,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+            node.broker_caught_up().await;
         }
         (broker, bound.broker, Some(node))
     } else {

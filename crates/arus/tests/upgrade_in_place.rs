@@ -263,21 +263,29 @@ fn unpack(into: &Path) {
 
 async fn init_producer_id(addr: &str) -> i64 {
     let mut client = Client::connect(addr).await.unwrap();
-    let Response::InitProducerId(r) = client
-        .send(Request::InitProducerId(InitProducerIdRequest {
-            transactional_id: None,
-            transaction_timeout_ms: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-    else {
-        panic!("InitProducerId answered with another response")
-    };
-    assert_eq!(r.error_code, 0);
-    r.producer_id
+    // COORDINATOR_LOAD_IN_PROGRESS is retriable (Kafka answers it while the broker's first
+    // producer-id block is on its way from the controller): retried as clients do, bounded.
+    for _ in 0..100 {
+        let Response::InitProducerId(r) = client
+            .send(Request::InitProducerId(InitProducerIdRequest {
+                transactional_id: None,
+                transaction_timeout_ms: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+        else {
+            panic!("InitProducerId answered with another response")
+        };
+        if r.error_code != 14 {
+            assert_eq!(r.error_code, 0, "InitProducerId: {r:?}");
+            return r.producer_id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("InitProducerId still COORDINATOR_LOAD_IN_PROGRESS after 100 tries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +300,7 @@ async fn a_previous_release_directory_starts_with_everything_intact() {
     unpack(dir.path());
     let data = dir.path().join("data");
 
-    let broker = BrokerProcess::start_in(&data, &[]);
+    let broker = BrokerProcess::start_in(&data, QUORUM);
     let seen = observe(&broker.addr).await;
     assert_eq!(encode(&seen), encode(&expected), "after the upgrade");
     // The producer-id block the previous release had reserved is never handed out again.
@@ -308,17 +316,66 @@ async fn a_previous_release_directory_starts_with_everything_intact() {
         "producer id {fresh} reused (transactional producer had {txn_pid})"
     );
     broker.stop();
+    // The files' content is in the metadata log now; they are set aside, never read again.
+    assert!(
+        data.join("__cluster_metadata-0").is_dir(),
+        "no metadata log"
+    );
+    for name in SINGLE_NODE_FILES {
+        assert!(!data.join(name).exists(), "{name} is still in place");
+    }
+    assert!(data.join("arus-metadata.json.migrated").exists());
 
     // And the upgraded directory is stable under the new code.
-    let broker = BrokerProcess::start_in(&data, &[]);
+    let broker = BrokerProcess::start_in(&data, QUORUM);
     assert_eq!(
         encode(&observe(&broker.addr).await),
         encode(&expected),
         "after a second start"
     );
-    assert!(init_producer_id(&broker.addr).await > fresh);
+    let second = init_producer_id(&broker.addr).await;
+    assert!(second > fresh);
     broker.stop();
+    for name in SINGLE_NODE_FILES {
+        assert!(!data.join(name).exists(), "{name} came back");
+    }
+
+    // A crash after the upgrade batch was committed but before the files were set aside
+    // leaves them beside the metadata log (all of them, or some if it stopped between two
+    // renames): the next start must neither write the batch again nor read them.
+    for partial in [false, true] {
+        for name in SINGLE_NODE_FILES {
+            let retired = data.join(format!("{name}.migrated"));
+            if retired.exists() && !(partial && *name == "arus-metadata.json") {
+                std::fs::rename(&retired, data.join(name)).unwrap();
+            }
+        }
+        let broker = BrokerProcess::start_in(&data, QUORUM);
+        assert_eq!(
+            encode(&observe(&broker.addr).await),
+            encode(&expected),
+            "after a crash between the upgrade and setting the files aside (partial: {partial})"
+        );
+        assert!(init_producer_id(&broker.addr).await > second);
+        broker.stop();
+        for name in SINGLE_NODE_FILES {
+            assert!(!data.join(name).exists(), "{name} not set aside again");
+        }
+    }
 }
+
+/// The one-node cluster on the metadata quorum (not yet the default without
+/// `process.roles`).
+const QUORUM: &[&str] = &["arus.single.node.quorum=true"];
+
+/// The single-node release's metadata files (`arus_broker::single_node_files::FILES`).
+const SINGLE_NODE_FILES: &[&str] = &[
+    "arus-metadata.json",
+    "dynamic-configs.json",
+    "resource-configs.json",
+    "producer-id-block",
+    "arus-features.json",
+];
 
 /// Writes `observed.json` from the broker binary named by `ARUS_TEST_BINARY` (the previous
 /// release) on a copy of the fixture directory; run by `make.sh`.

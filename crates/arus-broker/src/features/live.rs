@@ -39,6 +39,17 @@ impl Features {
         })
     }
 
+    /// The levels of a broker driven by the cluster metadata: no `arus-features.json` is read
+    /// or written (the image's FeatureLevelRecords replace these defaults before the broker
+    /// serves clients, which waits for its metadata to catch up).
+    pub fn open_driven(dir: &std::path::Path) -> Features {
+        Features {
+            dir: dir.to_path_buf(),
+            finalized: Mutex::new(Finalized::fresh()),
+            driven: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
     /// Switches to the cluster mode (see the `driven` field).
     pub fn set_driven(&self) {
         self.driven.store(true, std::sync::atomic::Ordering::SeqCst);

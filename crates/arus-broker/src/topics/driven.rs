@@ -116,6 +116,17 @@ impl TopicRegistry {
                 source,
             })?;
         }
+        // As Kafka's LogManager at start-up, whatever the metadata says: one partition in
+        // two directories stops the start (only planned here, nothing is changed).
+        let paths: Vec<PathBuf> = dirs.all().iter().map(|d| d.path.clone()).collect();
+        let listed: Vec<(usize, &std::path::Path)> = paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, p.as_path()))
+            .collect();
+        if let Ok(found) = discovery::scan(&listed) {
+            discovery::plan(&found, &HashSet::new(), &paths)?;
+        }
         Ok(TopicRegistry {
             mode: Mode::Driven,
             config,

@@ -208,8 +208,19 @@ impl ControllerProducerIds {
         }
     }
 
+    /// Records the broker epoch of a (new) registration and, on the first one, asks for the
+    /// first block at once: a first InitProducerId then finds ids ready instead of
+    /// answering COORDINATOR_LOAD_IN_PROGRESS while the block is fetched (Kafka asks on
+    /// first use; the retriable error stays possible if a client is faster than the block).
     pub fn set_broker_epoch(&self, epoch: i64) {
         *self.shared.broker_epoch.lock() = epoch;
+        let first = epoch >= 0 && {
+            let mut state = self.shared.state.lock();
+            state.current.is_none() && state.maybe_request(now_ms())
+        };
+        if first {
+            self.request_block();
+        }
     }
 
     fn request_block(&self) {

@@ -294,3 +294,52 @@ fn producer_ids_exhaustion_is_unknown_server_error() {
         )
     );
 }
+
+#[test]
+fn a_controller_in_the_brokers_own_process_starts_no_session_for_its_dead_incarnation() {
+    let mut h = Harness::new(true);
+    h.brokers(&[None, None]);
+    // The controller of node 1 becomes active again after its process restarted (the
+    // implicit one-node cluster: broker 1 can only be this process).
+    for own in [false, true] {
+        let config = ControllerConfig {
+            own_broker_in_process: own,
+            ..ControllerConfig::new(CLUSTER_ID, 1)
+        };
+        let mut c = Controller::from_image(config, 42, &h.image, h.now).unwrap();
+        let restarted = h.registration(1, None, 9);
+        let result = c.register_broker(&restarted, h.next_offset, h.now);
+        if own {
+            assert!(result.is_ok(), "{:?}", result.err());
+        } else {
+            let e = result.unwrap_err();
+            assert_eq!(e.code, ErrorCode::DuplicateBrokerRegistration);
+        }
+        // Another node's broker keeps its session either way.
+        let other = h.registration(0, None, 9);
+        let e = c.register_broker(&other, h.next_offset, h.now).unwrap_err();
+        assert_eq!(e.code, ErrorCode::DuplicateBrokerRegistration);
+    }
+}
+
+#[test]
+fn a_batch_replayed_as_one_log_entry_registers_at_the_entry_offset() {
+    // A registration batch that also moves leaderships: in a log whose offsets count
+    // entries (arus-raft's), every record is at the entry's offset, which is what the broker
+    // reports once it has applied the batch.
+    let mut h = Harness::new(true);
+    h.brokers(&[None]);
+    h.create("t", 3, 1).unwrap();
+    // Broker 0 restarts with a new incarnation: its partitions leave it in the same batch.
+    let config = ControllerConfig {
+        own_broker_in_process: true,
+        ..ControllerConfig::new(CLUSTER_ID, 0)
+    };
+    let mut c = Controller::from_image(config, 42, &h.image, h.now).unwrap();
+    let out = c
+        .register_broker(&h.registration(0, None, 9), 50, h.now)
+        .unwrap();
+    assert!(out.records.len() > 1, "{:?}", out.records);
+    c.replay_entry(&out.records, 50).unwrap();
+    assert_eq!(c.state().register_offsets[&0], 50);
+}
