@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arus_client::Client;
@@ -24,74 +22,7 @@ use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData}
 use arus_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
 use arus_protocol::{ErrorCode, Request, Response};
 use arus_records::{BatchBuilder, Compression};
-
-struct Node {
-    id: i32,
-    config: PathBuf,
-    ready: PathBuf,
-    /// The client port of a broker, the CONTROLLER port of a controller.
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let _ = std::fs::remove_file(&self.ready);
-        let child = Command::new(common::binary())
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .arg("--ready-file")
-            .arg(&self.ready)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawning arus");
-        self.child = Some(child);
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_to_string(&self.ready).is_ok_and(|t| t.ends_with('\n')) {
-            assert!(Instant::now() < deadline, "node {} not ready", self.id);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn arus(args: &[&str]) -> String {
-    let out = Command::new(common::binary()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "arus {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use common::cluster::{Cluster, Format, Node, Role, arus};
 
 /// How the quorum is configured.
 enum Quorum {
@@ -100,92 +31,6 @@ enum Quorum {
     /// `controller.quorum.bootstrap.servers`, the controllers formatted with
     /// `--initial-controllers` naming these directory ids (kraft.version 1).
     Dynamic { directory_ids: Vec<String> },
-}
-
-/// Nodes 1–3 controller-only, 4–5 broker-only; the brokers are returned last.
-fn cluster(dir: &Path, quorum: &Quorum) -> Vec<Node> {
-    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-    let voters: Vec<String> = ports[..3]
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{}@127.0.0.1:{c}", i + 1))
-        .collect();
-    let quorum_config = match quorum {
-        Quorum::Static => format!("controller.quorum.voters={}", voters.join(",")),
-        Quorum::Dynamic { .. } => format!(
-            "controller.quorum.bootstrap.servers={}",
-            ports[..3]
-                .iter()
-                .map(|p| format!("127.0.0.1:{p}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    };
-    let cluster_id = arus(&["storage", "random-uuid"]);
-    let mut nodes = Vec::new();
-    for (i, port) in ports.into_iter().enumerate() {
-        let id = i as i32 + 1;
-        let data = dir.join(format!("node-{id}"));
-        let config = dir.join(format!("node-{id}.properties"));
-        let role = if id <= 3 {
-            format!(
-                "process.roles=controller\n\
-                 listeners=CONTROLLER://127.0.0.1:{port}\n"
-            )
-        } else {
-            format!(
-                "process.roles=broker\n\
-                 listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                 inter.broker.listener.name=PLAINTEXT\n"
-            )
-        };
-        std::fs::write(
-            &config,
-            format!(
-                "node.id={id}\n{role}\
-                 controller.listener.names=CONTROLLER\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 {quorum_config}\n\
-                 broker.session.timeout.ms=2000\n\
-                 broker.heartbeat.interval.ms=200\n\
-                 log.dirs={}\n",
-                data.display()
-            ),
-        )
-        .unwrap();
-        let mut format = vec![
-            "storage".to_string(),
-            "format".into(),
-            "-t".into(),
-            cluster_id.clone(),
-            "-c".into(),
-            config.to_str().unwrap().into(),
-        ];
-        if let (Quorum::Dynamic { directory_ids }, true) = (quorum, id <= 3) {
-            let initial: Vec<String> = voters
-                .iter()
-                .zip(directory_ids)
-                .map(|(v, d)| format!("{v}:{d}"))
-                .collect();
-            format.extend(["--initial-controllers".into(), initial.join(",")]);
-        }
-        arus(&format.iter().map(String::as_str).collect::<Vec<_>>());
-        nodes.push(Node {
-            id,
-            ready: dir.join(format!("node-{id}.ready")),
-            config,
-            port,
-            child: None,
-        });
-    }
-    for n in &mut nodes {
-        n.start();
-    }
-    for n in &nodes {
-        n.wait_ready();
-    }
-    nodes
 }
 
 /// Polls `f` until it returns `Some`, for at most `limit`.
@@ -206,7 +51,7 @@ where
 
 /// DescribeQuorum v2 as the active controller answers it.
 async fn describe_quorum(controllers: &[Node]) -> Option<DescribeQuorumResponse> {
-    for n in controllers.iter().filter(|n| n.child.is_some()) {
+    for n in controllers.iter().filter(|n| n.is_running()) {
         let Ok(mut c) = Client::connect(&n.addr()).await else {
             continue;
         };
@@ -349,7 +194,22 @@ async fn broker_only_nodes_observe_a_dynamic_quorum_of_controller_only_nodes() {
 async fn split_roles(quorum: Quorum) -> DescribeQuorumResponse {
     let dynamic = matches!(quorum, Quorum::Dynamic { .. });
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path(), &quorum);
+    // Nodes 1–3 controller-only, 4–5 broker-only.
+    let (quorum_config, format) = match quorum {
+        Quorum::Static => (common::cluster::Quorum::Voters, Format::Plain),
+        Quorum::Dynamic { directory_ids } => (
+            common::cluster::Quorum::Bootstrap(vec![1, 2, 3]),
+            Format::InitialControllers(directory_ids),
+        ),
+    };
+    let mut nodes = Cluster::builder(dir.path())
+        .nodes(3, Role::Controller, format)
+        .nodes(2, Role::Broker, Format::Plain)
+        .quorum(quorum_config)
+        .property("broker.session.timeout.ms", 2000)
+        .property("broker.heartbeat.interval.ms", 200)
+        .start()
+        .nodes;
     let brokers = nodes.split_off(3);
     let mut controllers = nodes;
 

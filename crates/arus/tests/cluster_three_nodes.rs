@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arus_client::Client;
@@ -21,135 +19,10 @@ use arus_protocol::messages::DescribeQuorumRequest;
 use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use arus_protocol::{Request, Response};
 use arus_records::{BatchBuilder, Compression};
+use common::cluster::{Cluster, Format, Node, Quorum, Role};
 
 /// `broker.session.timeout.ms` of the test cluster.
 const SESSION_MS: u64 = 2_000;
-
-struct Node {
-    id: i32,
-    config: PathBuf,
-    ready: PathBuf,
-    client_port: u16,
-    controller_port: u16,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
-
-    fn start(&mut self) {
-        let _ = std::fs::remove_file(&self.ready);
-        let child = Command::new(common::binary())
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .arg("--ready-file")
-            .arg(&self.ready)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawning arus");
-        self.child = Some(child);
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_to_string(&self.ready).is_ok_and(|t| t.ends_with('\n')) {
-            assert!(Instant::now() < deadline, "node {} not ready", self.id);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn arus(args: &[&str]) -> String {
-    let out = Command::new(common::binary()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "arus {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn cluster(dir: &Path) -> Vec<Node> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let voters: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
-        .collect();
-    let cluster_id = arus(&["storage", "random-uuid"]);
-    let mut nodes = Vec::new();
-    for (i, (client, controller)) in ports.into_iter().enumerate() {
-        let id = i as i32 + 1;
-        let data = dir.join(format!("node-{id}"));
-        let config = dir.join(format!("node-{id}.properties"));
-        std::fs::write(
-            &config,
-            format!(
-                "node.id={id}\n\
-                 process.roles=broker,controller\n\
-                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
-                 controller.listener.names=CONTROLLER\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 inter.broker.listener.name=PLAINTEXT\n\
-                 controller.quorum.voters={}\n\
-                 broker.session.timeout.ms={SESSION_MS}\n\
-                 broker.heartbeat.interval.ms=200\n\
-                 log.dirs={}\n",
-                voters.join(","),
-                data.display()
-            ),
-        )
-        .unwrap();
-        arus(&[
-            "storage",
-            "format",
-            "-t",
-            &cluster_id,
-            "-c",
-            config.to_str().unwrap(),
-        ]);
-        nodes.push(Node {
-            id,
-            ready: dir.join(format!("node-{id}.ready")),
-            config,
-            client_port: client,
-            controller_port: controller,
-            child: None,
-        });
-    }
-    for n in &mut nodes {
-        n.start();
-    }
-    for n in &nodes {
-        n.wait_ready();
-    }
-    nodes
-}
 
 /// Polls `f` until it returns `Some`, for at most `limit`.
 async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
@@ -176,8 +49,8 @@ async fn leaders(addr: &str, topic: &str) -> Option<Vec<i32>> {
 
 /// The active controller, as the quorum reports it on a controller listener.
 async fn active_controller(nodes: &[Node]) -> Option<i32> {
-    for n in nodes.iter().filter(|n| n.child.is_some()) {
-        let Ok(mut c) = Client::connect(&format!("127.0.0.1:{}", n.controller_port)).await else {
+    for n in nodes.iter().filter(|n| n.is_running()) {
+        let Ok(mut c) = Client::connect(&n.controller_addr()).await else {
             continue;
         };
         let request = Request::DescribeQuorum(DescribeQuorumRequest {
@@ -220,7 +93,13 @@ async fn produce_to_leaders(nodes: &[Node], topic: &str, leaders: &[i32], value:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_spread_leaders_survive_a_controller_kill_and_fence_a_dead_broker() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path());
+    let mut nodes = Cluster::builder(dir.path())
+        .nodes(3, Role::Combined, Format::Plain)
+        .quorum(Quorum::Voters)
+        .property("broker.session.timeout.ms", SESSION_MS)
+        .property("broker.heartbeat.interval.ms", 200)
+        .start()
+        .nodes;
 
     // A topic created on node 1 is known to every node, led by all three brokers.
     let mut c = Client::connect(&nodes[0].addr()).await.unwrap();
@@ -264,7 +143,7 @@ async fn three_nodes_spread_leaders_survive_a_controller_kill_and_fence_a_dead_b
     })
     .await;
     assert_ne!(successor, controller);
-    let survivor = nodes.iter().find(|n| n.child.is_some()).unwrap().addr();
+    let survivor = nodes.iter().find(|n| n.is_running()).unwrap().addr();
     eventually(
         Duration::from_secs(20),
         "CreateTopics after failover",

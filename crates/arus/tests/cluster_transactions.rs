@@ -19,8 +19,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arus_client::Client;
@@ -33,131 +31,7 @@ use arus_protocol::messages::{
 };
 use arus_protocol::{ApiKey, ErrorCode, Request, Response};
 use arus_records::{BatchBuilder, Compression};
-
-struct Node {
-    id: i32,
-    config: PathBuf,
-    ready: PathBuf,
-    client_port: u16,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.client_port)
-    }
-
-    fn start(&mut self) {
-        let _ = std::fs::remove_file(&self.ready);
-        let child = Command::new(common::binary())
-            .args(["serve", "--config"])
-            .arg(&self.config)
-            .arg("--ready-file")
-            .arg(&self.ready)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawning arus");
-        self.child = Some(child);
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_to_string(&self.ready).is_ok_and(|t| t.ends_with('\n')) {
-            assert!(Instant::now() < deadline, "node {} not ready", self.id);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn arus(args: &[&str]) -> String {
-    let out = Command::new(common::binary()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "arus {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn cluster(dir: &Path) -> Vec<Node> {
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let voters: Vec<String> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1))
-        .collect();
-    let cluster_id = arus(&["storage", "random-uuid"]);
-    let mut nodes = Vec::new();
-    for (i, (client, controller)) in ports.into_iter().enumerate() {
-        let id = i as i32 + 1;
-        let config = dir.join(format!("node-{id}.properties"));
-        std::fs::write(
-            &config,
-            format!(
-                "node.id={id}\n\
-                 process.roles=broker,controller\n\
-                 listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{client}\n\
-                 controller.listener.names=CONTROLLER\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 inter.broker.listener.name=PLAINTEXT\n\
-                 controller.quorum.voters={}\n\
-                 broker.session.timeout.ms=2000\n\
-                 broker.heartbeat.interval.ms=200\n\
-                 transaction.state.log.num.partitions=3\n\
-                 offsets.topic.num.partitions=3\n\
-                 log.dirs={}\n",
-                voters.join(","),
-                dir.join(format!("node-{id}")).display()
-            ),
-        )
-        .unwrap();
-        arus(&[
-            "storage",
-            "format",
-            "-t",
-            &cluster_id,
-            "-c",
-            config.to_str().unwrap(),
-        ]);
-        nodes.push(Node {
-            id,
-            ready: dir.join(format!("node-{id}.ready")),
-            config,
-            client_port: client,
-            child: None,
-        });
-    }
-    for n in &mut nodes {
-        n.start();
-    }
-    for n in &nodes {
-        n.wait_ready();
-    }
-    nodes
-}
+use common::cluster::{Cluster, Format, Quorum, Role};
 
 /// Polls `f` until it returns `Some`, for at most `limit`.
 async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
@@ -377,7 +251,15 @@ async fn expect_committed_view(addr: &str, partition: i32, want: (i64, Vec<i64>)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_spans_three_brokers_commits_aborts_and_survives_its_coordinators_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = cluster(dir.path());
+    let mut nodes = Cluster::builder(dir.path())
+        .nodes(3, Role::Combined, Format::Plain)
+        .quorum(Quorum::Voters)
+        .property("broker.session.timeout.ms", 2000)
+        .property("broker.heartbeat.interval.ms", 200)
+        .property("transaction.state.log.num.partitions", 3)
+        .property("offsets.topic.num.partitions", 3)
+        .start()
+        .nodes;
     let first = nodes[0].addr();
     let mut admin = Client::connect(&first).await.unwrap();
     admin.create_topic("pay", 6, 1, &[]).await.unwrap();

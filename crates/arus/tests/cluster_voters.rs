@@ -12,8 +12,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arus_client::Client;
@@ -24,116 +22,11 @@ use arus_protocol::messages::{
     AddRaftVoterRequest, DescribeClusterRequest, DescribeQuorumRequest, RemoveRaftVoterRequest,
 };
 use arus_protocol::{ErrorCode, Request, Response, Uuid};
+use common::cluster::{Cluster, Format, Node, Quorum, Role};
 
-struct Controller {
-    port: u16,
-    data: PathBuf,
-    child: Child,
-}
-
-impl Controller {
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn directory_id(&self) -> Uuid {
-        let text = std::fs::read_to_string(self.data.join("meta.properties")).unwrap();
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix("directory.id="))
-            .unwrap();
-        Uuid::parse(line.trim()).unwrap()
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn arus(args: &[&str]) -> String {
-    let out = Command::new(common::binary()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "arus {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// A controller-only node `id` on `port`, formatted with `format_flag`, started.
-fn controller(
-    dir: &Path,
-    cluster_id: &str,
-    id: i32,
-    port: u16,
-    quorum: &str,
-    format_flag: Option<&str>,
-    broker_port: Option<u16>,
-) -> Controller {
-    let data = dir.join(format!("node-{id}"));
-    let config = dir.join(format!("node-{id}.properties"));
-    // With a broker port: a combined node (broker,controller).
-    let roles = match broker_port {
-        Some(b) => format!(
-            "process.roles=broker,controller\n\
-             listeners=PLAINTEXT://127.0.0.1:{b},CONTROLLER://127.0.0.1:{port}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{b}\n\
-             inter.broker.listener.name=PLAINTEXT\n"
-        ),
-        None => format!(
-            "process.roles=controller\n\
-             listeners=CONTROLLER://127.0.0.1:{port}\n"
-        ),
-    };
-    std::fs::write(
-        &config,
-        format!(
-            "node.id={id}\n{roles}\
-             controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-             {quorum}\n\
-             log.dirs={}\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    let mut args = vec![
-        "storage",
-        "format",
-        "-t",
-        cluster_id,
-        "-c",
-        config.to_str().unwrap(),
-    ];
-    args.extend(format_flag);
-    arus(&args);
-    let ready = dir.join(format!("node-{id}.ready"));
-    let child = Command::new(common::binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .arg("--ready-file")
-        .arg(&ready)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawning arus");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&ready).is_ok_and(|t| t.ends_with('\n')) {
-        assert!(Instant::now() < deadline, "node {id} not ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Controller { port, data, child }
+/// `directory.id` of `node`'s meta.properties.
+fn directory_id(node: &Node) -> Uuid {
+    Uuid::parse(&node.directory_id()).unwrap()
 }
 
 async fn send(addr: &str, request: Request, version: i16) -> Response {
@@ -159,16 +52,16 @@ async fn describe(addr: &str) -> Option<DescribeQuorumResponse> {
     }
 }
 
-fn add(cluster_id: &str, c: &Controller, id: i32) -> Request {
+fn add(cluster_id: &str, c: &Node, id: i32) -> Request {
     Request::AddRaftVoter(AddRaftVoterRequest {
         cluster_id: Some(cluster_id.into()),
         timeout_ms: 30_000,
         voter_id: id,
-        voter_directory_id: c.directory_id(),
+        voter_directory_id: directory_id(c),
         listeners: vec![Listener {
             name: "CONTROLLER".into(),
             host: "127.0.0.1".into(),
-            port: c.port,
+            port: c.controller_port.unwrap(),
             ..Default::default()
         }],
         ack_when_committed: true,
@@ -215,33 +108,29 @@ async fn wait_leader(addr: &str) -> DescribeQuorumResponse {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dynamic_quorum_adds_and_removes_a_voter() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster_id = arus(&["storage", "random-uuid"]);
-    let (p1, p2) = (free_port(), free_port());
-    let bootstrap = format!("controller.quorum.bootstrap.servers=127.0.0.1:{p1}");
-    let b1 = free_port();
-    let first = controller(
-        dir.path(),
-        &cluster_id,
-        1,
-        p1,
-        &bootstrap,
-        Some("--standalone"),
-        Some(b1),
+    // Node 1 combined, formatted with --standalone; node 2 controller-only, formatted with
+    // --no-initial-controllers; both bootstrap from node 1's controller listener.
+    let mut cluster = Cluster::builder(dir.path())
+        .nodes(1, Role::Combined, Format::Standalone)
+        .nodes(1, Role::Controller, Format::NoInitialControllers)
+        .quorum(Quorum::Bootstrap(vec![1]))
+        .build();
+    for n in &mut cluster.nodes {
+        n.start();
+        n.wait_ready();
+    }
+    let cluster_id = cluster.cluster_id.clone();
+    let (first, second) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let (p1, p2) = (
+        first.controller_port.unwrap(),
+        second.controller_port.unwrap(),
     );
-    let second = controller(
-        dir.path(),
-        &cluster_id,
-        2,
-        p2,
-        &bootstrap,
-        Some("--no-initial-controllers"),
-        None,
-    );
-    wait_leader(&first.addr()).await;
+    wait_leader(&first.controller_addr()).await;
 
-    let (code, message) = add_error(send(&first.addr(), add(&cluster_id, &second, 2), 1).await);
+    let (code, message) =
+        add_error(send(&first.controller_addr(), add(&cluster_id, second, 2), 1).await);
     assert_eq!((code, message), (ErrorCode::None, None));
-    let r = wait_leader(&first.addr()).await;
+    let r = wait_leader(&first.controller_addr()).await;
     let p = &r.topics[0].partitions[0];
     let mut voters: Vec<(i32, Uuid)> = p
         .current_voters
@@ -251,7 +140,7 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
     voters.sort_by_key(|v| v.0);
     assert_eq!(
         voters,
-        vec![(1, first.directory_id()), (2, second.directory_id())]
+        vec![(1, directory_id(first)), (2, directory_id(second))]
     );
     let mut nodes: Vec<(i32, u16)> = r
         .nodes
@@ -267,7 +156,7 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
             ..Default::default()
         })
     };
-    match send(&second.addr(), describe_cluster(2), 1).await {
+    match send(&second.controller_addr(), describe_cluster(2), 1).await {
         Response::DescribeCluster(r) => {
             assert_eq!(
                 (r.error_code, r.controller_id, r.cluster_id.as_str()),
@@ -280,7 +169,7 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
         }
         other => panic!("{other:?}"),
     }
-    match send(&first.addr(), describe_cluster(1), 1).await {
+    match send(&first.controller_addr(), describe_cluster(1), 1).await {
         Response::DescribeCluster(r) => {
             assert_eq!(
                 ErrorCode::from_code(r.error_code),
@@ -291,12 +180,13 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
     }
 
     // Kafka's refusals.
-    let (code, message) = add_error(send(&first.addr(), add(&cluster_id, &second, 2), 1).await);
+    let (code, message) =
+        add_error(send(&first.controller_addr(), add(&cluster_id, second, 2), 1).await);
     assert_eq!(code, ErrorCode::DuplicateVoter, "{message:?}");
     let (code, _) = remove_error(
         send(
-            &first.addr(),
-            remove(&cluster_id, 2, first.directory_id()),
+            &first.controller_addr(),
+            remove(&cluster_id, 2, directory_id(first)),
             0,
         )
         .await,
@@ -305,30 +195,36 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
     // The same through node 1's broker listener: forwarded to its own controller, the leader.
     let (code, _) = remove_error(
         send(
-            &format!("127.0.0.1:{b1}"),
-            remove(&cluster_id, 2, first.directory_id()),
+            &first.addr(),
+            remove(&cluster_id, 2, directory_id(first)),
             0,
         )
         .await,
     );
     assert_eq!(code, ErrorCode::VoterNotFound);
-    let (code, _) =
-        remove_error(send(&first.addr(), remove("other", 2, second.directory_id()), 0).await);
+    let (code, _) = remove_error(
+        send(
+            &first.controller_addr(),
+            remove("other", 2, directory_id(second)),
+            0,
+        )
+        .await,
+    );
     assert_eq!(code, ErrorCode::InconsistentClusterId);
 
     // Node 2 leaves; node 1 is then the last voter and cannot.
-    let leader = wait_leader(&first.addr()).await.topics[0].partitions[0].leader_id;
+    let leader = wait_leader(&first.controller_addr()).await.topics[0].partitions[0].leader_id;
     assert_eq!(leader, 1);
     let (code, message) = remove_error(
         send(
-            &first.addr(),
-            remove(&cluster_id, 2, second.directory_id()),
+            &first.controller_addr(),
+            remove(&cluster_id, 2, directory_id(second)),
             0,
         )
         .await,
     );
     assert_eq!((code, message), (ErrorCode::None, None));
-    let r = wait_leader(&first.addr()).await;
+    let r = wait_leader(&first.controller_addr()).await;
     let voters: Vec<i32> = r.topics[0].partitions[0]
         .current_voters
         .iter()
@@ -337,8 +233,8 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
     assert_eq!(voters, vec![1]);
     let (code, message) = remove_error(
         send(
-            &first.addr(),
-            remove(&cluster_id, 1, first.directory_id()),
+            &first.controller_addr(),
+            remove(&cluster_id, 1, directory_id(first)),
             0,
         )
         .await,
@@ -354,19 +250,28 @@ async fn a_dynamic_quorum_adds_and_removes_a_voter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_quorum_refuses_voter_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let cluster_id = arus(&["storage", "random-uuid"]);
-    let p1 = free_port();
-    let voters = format!("controller.quorum.voters=1@127.0.0.1:{p1}");
-    let only = controller(dir.path(), &cluster_id, 1, p1, &voters, None, None);
-    wait_leader(&only.addr()).await;
-    let (code, message) = add_error(send(&only.addr(), add(&cluster_id, &only, 2), 1).await);
+    let cluster = Cluster::builder(dir.path())
+        .nodes(1, Role::Controller, Format::Plain)
+        .quorum(Quorum::Voters)
+        .start();
+    let cluster_id = cluster.cluster_id.clone();
+    let only = &cluster.nodes[0];
+    wait_leader(&only.controller_addr()).await;
+    let (code, message) =
+        add_error(send(&only.controller_addr(), add(&cluster_id, only, 2), 1).await);
     assert_eq!(code, ErrorCode::UnsupportedVersion);
     assert_eq!(
         message.as_deref(),
         Some("Cluster doesn't support adding voter because the kraft.version feature is 0")
     );
-    let (code, message) =
-        remove_error(send(&only.addr(), remove(&cluster_id, 1, only.directory_id()), 0).await);
+    let (code, message) = remove_error(
+        send(
+            &only.controller_addr(),
+            remove(&cluster_id, 1, directory_id(only)),
+            0,
+        )
+        .await,
+    );
     assert_eq!(code, ErrorCode::UnsupportedVersion);
     assert_eq!(
         message.as_deref(),

@@ -1,6 +1,8 @@
 //! Starts the real `arus` binary on port 0 in a temporary directory.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
