@@ -292,10 +292,17 @@ fn apply(
                 .filter(|t| image.topic_by_id(&t.id).is_none())
                 .map(|t| t.id)
                 .collect();
-            if !removed.is_empty()
-                && let Err(e) = broker.topics.remove(&removed)
-            {
-                warn!(error = %e, "cannot delete the replicas of removed topics");
+            if !removed.is_empty() {
+                match broker.topics.remove(&removed) {
+                    // A deleted `__consumer_offsets` or `__transaction_state` unloads its
+                    // coordinator's state, as Kafka's `BrokerMetadataPublisher` resigns the
+                    // partitions of deleted internal topics: otherwise the groups of the
+                    // old topic would still be served after it is gone.
+                    Ok(applied) => {
+                        arus_broker::coordinator_shards::follow_leadership(broker, &applied.changes)
+                    }
+                    Err(e) => warn!(error = %e, "cannot delete the replicas of removed topics"),
+                }
             }
             let specs: Vec<TopicSpec> = image
                 .topics()

@@ -288,7 +288,8 @@ mod coordinators {
     use arus_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
     use arus_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use arus_protocol::messages::{
-        AddPartitionsToTxnRequest, EndTxnRequest, InitProducerIdRequest, ProduceRequest,
+        AddPartitionsToTxnRequest, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest,
+        ProduceRequest,
     };
 
     async fn commit(client: &mut Client, offset: i64) -> Result<(), ClientError> {
@@ -323,7 +324,47 @@ mod coordinators {
         panic!("InitProducerId never failed");
     }
 
+    /// FindCoordinator for `transactional_id`, retried while the coordinator is not
+    /// available, as a producer does before InitProducerId. On Kafka (and on the one-node
+    /// cluster) it is what creates `__transaction_state`: until then InitProducerId answers
+    /// NOT_COORDINATOR. Called while the disk has room.
+    async fn find_transaction_coordinator(client: &mut Client, transactional_id: &str) {
+        for _ in 0..500 {
+            let r = client
+                .send(Request::FindCoordinator(FindCoordinatorRequest {
+                    key: String::new(),
+                    key_type: 1,
+                    coordinator_keys: vec![transactional_id.into()],
+                }))
+                .await
+                .unwrap();
+            let Response::FindCoordinator(r) = r else {
+                panic!("{r:?}")
+            };
+            let code = r.coordinators[0].error_code;
+            if code == 0 {
+                return;
+            }
+            assert_eq!(code, ErrorCode::CoordinatorNotAvailable.code(), "{r:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the transaction coordinator never became available");
+    }
+
+    /// InitProducerId, retried while the coordinator's partition is still loading
+    /// (COORDINATOR_LOAD_IN_PROGRESS is retriable: a producer retries it too).
     async fn init_pid(client: &mut Client, transactional_id: &str) -> (i16, i64, i16) {
+        for _ in 0..500 {
+            let answer = init_pid_once(client, transactional_id).await;
+            if answer.0 != ErrorCode::CoordinatorLoadInProgress.code() {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the transaction coordinator never finished loading");
+    }
+
+    async fn init_pid_once(client: &mut Client, transactional_id: &str) -> (i16, i64, i16) {
         let r = client
             .send(Request::InitProducerId(InitProducerIdRequest {
                 transactional_id: Some(transactional_id.into()),
@@ -423,6 +464,7 @@ mod coordinators {
         client.cap_version(ApiKey::AddPartitionsToTxn, 3);
         client.cap_version(ApiKey::EndTxn, 4);
         client.create_topic("t", 1, 1, &[]).await.unwrap();
+        find_transaction_coordinator(&mut client, "tx").await;
         commit(&mut client, 5).await.unwrap();
         let (code, pid, epoch) = init_pid(&mut client, "tx").await;
         assert_eq!(code, 0);
@@ -561,6 +603,7 @@ mod coordinators {
         client.cap_version(ApiKey::AddPartitionsToTxn, 3);
         client.cap_version(ApiKey::EndTxn, 4);
         client.create_topic("t", 1, 1, &[]).await.unwrap();
+        find_transaction_coordinator(&mut client, "tx").await;
         let (code, pid, epoch) = init_pid(&mut client, "tx").await;
         assert_eq!(code, 0);
         assert_eq!(add_partition(&mut client, pid, epoch).await, 0);
@@ -622,8 +665,9 @@ mod coordinators {
 }
 
 /// Topic creation and config changes on a full disk: refused, and nothing changed — no
-/// partition directory, no temp file, the metadata file and the topic's configs as before.
-/// With space back the same requests succeed.
+/// partition directory, no temp file, the topics and the topic's configs as before, also
+/// after a restart (what a restart reads is what was durable: the metadata file, or the
+/// metadata log of the one-node cluster). With space back the same requests succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     let Some(fs_) = Tmpfs::mount(16 << 10) else {
@@ -633,7 +677,6 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     let broker = BrokerProcess::start_in(&data, &[]);
     let mut client = Client::connect(&broker.addr).await.unwrap();
     client.create_topic("a", 1, 1, &[]).await.unwrap();
-    let metadata = fs::read(data.join("arus-metadata.json")).unwrap();
     let retention =
         |configs: &[arus_protocol::messages::describe_configs_response::DescribeConfigsResourceResult]| {
             configs
@@ -664,7 +707,6 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     let err = client.create_partitions("a", 4).await.unwrap_err();
     eprintln!("CreatePartitions on a full disk: {err}");
     assert_eq!(listing(), entries_before);
-    assert_eq!(fs::read(data.join("arus-metadata.json")).unwrap(), metadata);
     assert_eq!(
         retention(&client.describe_topic_configs("a").await.unwrap()),
         before
@@ -673,6 +715,21 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     assert!(client.partition_count("b").await.is_err());
 
     filler.free();
+    drop(client);
+    broker.kill9();
+    let broker = BrokerProcess::start_in(&data, &[]);
+    let mut client = Client::connect(&broker.addr).await.unwrap();
+    assert_eq!(
+        retention(&client.describe_topic_configs("a").await.unwrap()),
+        before,
+        "the failed config change is not durable"
+    );
+    assert_eq!(client.partition_count("a").await.unwrap(), 1);
+    assert!(
+        client.partition_count("b").await.is_err(),
+        "the failed creation is not durable"
+    );
+    assert!(!listing().iter().any(|e| e.starts_with("b-")));
     client.create_topic("b", 8, 1, &[]).await.unwrap();
     client
         .incremental_alter_topic_configs("a", &[("retention.ms".into(), "1234".into())], &[])

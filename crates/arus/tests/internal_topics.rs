@@ -31,9 +31,23 @@ async fn commit(c: &mut Client, group: &str, offset: i64) {
 
 #[test]
 fn deleting_the_offsets_topic_forgets_its_groups_and_it_comes_back() {
+    offsets_topic_deleted_and_back(&["offsets.topic.num.partitions=3"]);
+}
+
+/// The same on the one-voter KRaft node, where the deletion reaches the group coordinator
+/// through the metadata log (the applier resigns the deleted partitions).
+#[test]
+fn on_the_one_node_cluster_deleting_the_offsets_topic_forgets_its_groups() {
+    offsets_topic_deleted_and_back(&[
+        "offsets.topic.num.partitions=3",
+        "arus.single.node.quorum=true",
+    ]);
+}
+
+fn offsets_topic_deleted_and_back(overrides: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let broker = BrokerProcess::start_in(&data, &["offsets.topic.num.partitions=3"]);
+    let broker = BrokerProcess::start_in(&data, overrides);
     create_topic(&broker.addr, "t", &[]);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,7 +68,7 @@ fn deleting_the_offsets_topic_forgets_its_groups_and_it_comes_back() {
         assert_eq!(c.partition_count("__consumer_offsets").await.unwrap(), 3);
     });
     broker.stop();
-    let broker = BrokerProcess::start_in(&data, &["offsets.topic.num.partitions=3"]);
+    let broker = BrokerProcess::start_in(&data, overrides);
     rt.block_on(async {
         let mut c = Client::connect(&broker.addr).await.unwrap();
         assert_eq!(

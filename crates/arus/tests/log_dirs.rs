@@ -227,9 +227,12 @@ async fn partitions_spread_over_every_directory_and_are_found_after_restart() {
         }
     }
     assert_eq!(per_dir, [3, 3, 3]);
-    // Broker-wide files live in the metadata directory (the first) only.
-    assert!(dirs[0].join("arus-metadata.json").exists());
-    assert!(!dirs[1].join("arus-metadata.json").exists());
+    // Broker-wide files live in the metadata directory (the first) only: the metadata file
+    // of the file-backed broker, or the metadata log of the one-node cluster.
+    let metadata_store =
+        |d: &Path| d.join("arus-metadata.json").exists() || d.join("__cluster_metadata-0").is_dir();
+    assert!(metadata_store(&dirs[0]));
+    assert!(!metadata_store(&dirs[1]) && !metadata_store(&dirs[2]));
     for d in &dirs {
         assert!(d.join(".lock").exists(), "every directory is locked");
     }
