@@ -16,9 +16,8 @@ use arus_protocol::messages::{
     AlterPartitionReassignmentsRequest, ElectLeadersRequest, ListPartitionReassignmentsRequest,
     ListPartitionReassignmentsResponse, UpdateFeaturesRequest,
 };
-use arus_protocol::{Request, Response};
 
-use super::{forward, unexpected};
+use super::forward_as;
 use crate::broker::Broker;
 use crate::controller_channel::{ControllerChannel, ForwardError};
 
@@ -34,19 +33,15 @@ pub(super) async fn update_features(
         error_message: Some(e.to_string()),
         ..Default::default()
     };
-    match forward(
+    forward_as!(
         broker,
         channel,
-        Request::UpdateFeatures(request),
+        UpdateFeatures,
+        request,
         version,
-        Some(timeout),
+        Some(timeout)
     )
-    .await
-    {
-        Ok(Response::UpdateFeatures(r)) => r,
-        Ok(other) => failed(unexpected("UpdateFeatures", &other)),
-        Err(e) => failed(e),
-    }
+    .unwrap_or_else(failed)
 }
 
 pub(super) async fn elect_leaders(
@@ -78,19 +73,15 @@ pub(super) async fn elect_leaders(
             .collect(),
         ..Default::default()
     };
-    match forward(
+    forward_as!(
         broker,
         channel,
-        Request::ElectLeaders(request),
+        ElectLeaders,
+        request,
         version,
-        Some(timeout),
+        Some(timeout)
     )
-    .await
-    {
-        Ok(Response::ElectLeaders(r)) => r,
-        Ok(other) => failed(unexpected("ElectLeaders", &other)),
-        Err(e) => failed(e),
-    }
+    .unwrap_or_else(failed)
 }
 
 pub(super) async fn alter_reassignments(
@@ -125,19 +116,15 @@ pub(super) async fn alter_reassignments(
             .collect(),
         ..Default::default()
     };
-    match forward(
+    forward_as!(
         broker,
         channel,
-        Request::AlterPartitionReassignments(request),
+        AlterPartitionReassignments,
+        request,
         version,
-        Some(timeout),
+        Some(timeout)
     )
-    .await
-    {
-        Ok(Response::AlterPartitionReassignments(r)) => r,
-        Ok(other) => failed(unexpected("AlterPartitionReassignments", &other)),
-        Err(e) => failed(e),
-    }
+    .unwrap_or_else(failed)
 }
 
 pub(super) async fn list_reassignments(
@@ -152,19 +139,15 @@ pub(super) async fn list_reassignments(
         error_message: Some(e.to_string()),
         ..Default::default()
     };
-    match forward(
+    forward_as!(
         broker,
         channel,
-        Request::ListPartitionReassignments(request),
+        ListPartitionReassignments,
+        request,
         version,
-        Some(timeout),
+        Some(timeout)
     )
-    .await
-    {
-        Ok(Response::ListPartitionReassignments(r)) => r,
-        Ok(other) => failed(unexpected("ListPartitionReassignments", &other)),
-        Err(e) => failed(e),
-    }
+    .unwrap_or_else(failed)
 }
 
 /// DescribeQuorum: brokers forward it to the controller, as Kafka's brokers do; the
@@ -180,19 +163,7 @@ pub(super) async fn describe_quorum(
         error_message: (version >= 2).then(|| e.to_string()),
         ..Default::default()
     };
-    match forward(
-        broker,
-        channel,
-        Request::DescribeQuorum(request),
-        version,
-        None,
-    )
-    .await
-    {
-        Ok(Response::DescribeQuorum(r)) => r,
-        Ok(other) => failed(unexpected("DescribeQuorum", &other)),
-        Err(e) => failed(e),
-    }
+    forward_as!(broker, channel, DescribeQuorum, request, version, None).unwrap_or_else(failed)
 }
 
 /// KIP-853's AddRaftVoter, forwarded as Kafka's `KafkaApis` does (`forwardToController`).
@@ -208,19 +179,7 @@ pub(super) async fn add_raft_voter(
         ..Default::default()
     };
     let timeout = Some(request.timeout_ms);
-    match forward(
-        broker,
-        channel,
-        Request::AddRaftVoter(request),
-        version,
-        timeout,
-    )
-    .await
-    {
-        Ok(Response::AddRaftVoter(r)) => r,
-        Ok(other) => failed(unexpected("AddRaftVoter", &other)),
-        Err(e) => failed(e),
-    }
+    forward_as!(broker, channel, AddRaftVoter, request, version, timeout).unwrap_or_else(failed)
 }
 
 /// KIP-853's RemoveRaftVoter, forwarded like AddRaftVoter.
@@ -235,17 +194,5 @@ pub(super) async fn remove_raft_voter(
         error_message: Some(e.to_string()),
         ..Default::default()
     };
-    match forward(
-        broker,
-        channel,
-        Request::RemoveRaftVoter(request),
-        version,
-        None,
-    )
-    .await
-    {
-        Ok(Response::RemoveRaftVoter(r)) => r,
-        Ok(other) => failed(unexpected("RemoveRaftVoter", &other)),
-        Err(e) => failed(e),
-    }
+    forward_as!(broker, channel, RemoveRaftVoter, request, version, None).unwrap_or_else(failed)
 }

@@ -193,6 +193,27 @@ async fn forward(
     Ok(forwarded.response)
 }
 
+/// Forwards `$request` as `Request::$api` ([`forward`]) and takes `Response::$api` out of the
+/// answer: `Result<response, ForwardError>`, another API's response being a protocol error.
+macro_rules! forward_as {
+    ($broker:expr, $channel:expr, $api:ident, $request:expr, $version:expr, $timeout:expr) => {
+        match super::forward(
+            $broker,
+            $channel,
+            arus_protocol::Request::$api($request),
+            $version,
+            $timeout,
+        )
+        .await
+        {
+            Ok(arus_protocol::Response::$api(r)) => Ok(r),
+            Ok(other) => Err(super::unexpected(stringify!($api), &other)),
+            Err(e) => Err(e),
+        }
+    };
+}
+pub(super) use forward_as;
+
 /// The controller answered with another API's response.
 fn unexpected(api: &str, response: &Response) -> ForwardError {
     ForwardError::Protocol(format!(
