@@ -273,6 +273,15 @@ impl ConsumerGroup {
         }
     }
 
+    /// A copy of `member_id`, or a new member of that id (Kafka's
+    /// `getOrMaybeCreateMember` with create, on a copy the caller updates and puts back).
+    fn member_or_new(&self, member_id: &str) -> Member {
+        self.members
+            .get(member_id)
+            .cloned()
+            .unwrap_or_else(|| Member::new(member_id))
+    }
+
     /// Kafka's state derivation (`maybeUpdateGroupState`).
     pub fn state(&self) -> ConsumerGroupState {
         if self.members.is_empty() {
@@ -888,11 +897,7 @@ impl ConsumerGroups {
                 let existing = g.static_member_id(iid).and_then(|id| g.members.get(id));
                 if create {
                     match existing {
-                        None => g
-                            .members
-                            .get(member_id)
-                            .cloned()
-                            .unwrap_or_else(|| Member::new(member_id)),
+                        None => g.member_or_new(member_id),
                         Some(old) => {
                             if old.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
                                 return Err(GroupError::new(

@@ -47,11 +47,7 @@ impl ConsumerGroups {
             } => match value {
                 Some(v) => {
                     let g = self.group_mut(group_id);
-                    let mut m = g
-                        .members
-                        .get(member_id)
-                        .cloned()
-                        .unwrap_or_else(|| Member::new(member_id));
+                    let mut m = g.member_or_new(member_id);
                     m.instance_id = v.instance_id.clone();
                     m.rack_id = v.rack_id.clone();
                     m.client_id = v.client_id.clone();
@@ -119,11 +115,7 @@ impl ConsumerGroups {
             } => match value {
                 Some(v) => {
                     let g = self.group_mut(group_id);
-                    let mut m = g
-                        .members
-                        .get(member_id)
-                        .cloned()
-                        .unwrap_or_else(|| Member::new(member_id));
+                    let mut m = g.member_or_new(member_id);
                     m.member_epoch = v.member_epoch;
                     m.previous_member_epoch = v.previous_member_epoch;
                     m.state = MemberState::from_value(v.state);
