@@ -84,6 +84,7 @@ async fn start(
                 &[("metadata.version".to_string(), 33)].into_iter().collect(),
                 1,
             ),
+            local_replicas: None,
         },
         stop_rx.clone(),
     );
