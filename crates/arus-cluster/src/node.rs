@@ -93,6 +93,7 @@ fn controller_config(config: &BrokerConfig, cluster_id: &str) -> ControllerConfi
         default_min_insync_replicas: min_isr,
         unclean_leader_election_enable: unclean,
         own_broker_in_process: config.node.is_implicit(),
+        offsets: arus_controller::OffsetUnit::Batch,
         ..ControllerConfig::new(cluster_id, config.node.node_id)
     }
 }

@@ -76,6 +76,7 @@ async fn start(
             node_id: id,
             config: ControllerConfig {
                 session_timeout_ms: SESSION_MS,
+                offsets: arus_controller::OffsetUnit::Batch,
                 ..ControllerConfig::new("cluster-t", id)
             },
             validator: Arc::new(AcceptAllConfigs),
