@@ -5,7 +5,8 @@
 //! completion check, and the follower's truncation offset after OffsetForLeaderEpoch
 //! (KIP-101, KIP-279) and the high watermark it takes from the leader, with the leader epoch
 //! checks of a read (KIP-320 fencing by `current_leader_epoch`, the Fetch response's
-//! diverging epoch).
+//! diverging epoch), and a replica fetcher's per-partition states, requests and response
+//! handling ([`fetcher`], Kafka's `AbstractFetcherThread`).
 //!
 //! Modelled on Kafka 4.4's `Partition` (`updateFollowerFetchState`, `maybeExpandIsr`,
 //! `maybeShrinkIsr`, `maybeIncrementLeaderHW`, `checkEnoughReplicasReachOffset`,
@@ -23,6 +24,7 @@ pub mod acks;
 pub mod checkpoint;
 pub mod epoch_cache;
 pub mod epoch_checks;
+pub mod fetcher;
 pub mod follower;
 pub mod isr;
 pub mod partition;
@@ -39,6 +41,10 @@ pub use epoch_cache::{
 pub use epoch_checks::{
     DivergenceCheckError, DivergingEpoch, check_current_leader_epoch, diverging_epoch,
     optional_epoch,
+};
+pub use fetcher::{
+    FetchPhase, Fetcher, FetcherConfig, InitialFetchState, LocalLogState, OutOfRange,
+    PartitionFetchState, PartitionKey, PartitionResponse, ResponseAction, out_of_range,
 };
 pub use follower::{follower_high_watermark, follower_log_start_offset};
 pub use isr::{
