@@ -60,6 +60,13 @@ impl TopicRegistry {
     /// deleted, and the error is returned.
     pub fn prepare(&self, spec: &PrepareSpec) -> Result<(), TopicError> {
         let _guard = self.lock_driven()?;
+        if self.get(&spec.name).is_some_and(|t| t.id != spec.id) {
+            // The name's previous incarnation is still hosted (deleted, and created again
+            // before this node applied the deletion): its directories have the same names.
+            // Nothing is prepared; the applier removes the old one, then creates these.
+            debug!(topic = %spec.name, "previous incarnation still hosted; not preparing");
+            return Ok(());
+        }
         let settings = match (&spec.configs, self.get_by_id(&spec.id)) {
             (_, Some(topic)) => topic.settings(),
             (Some(configs), None) => {

@@ -359,3 +359,35 @@ mod prepared {
         assert_eq!(p.settings().segment_bytes, 1048576);
     }
 }
+
+#[test]
+fn a_name_whose_old_incarnation_is_still_hosted_is_not_prepared() {
+    use crate::topics::driven::prepared::PrepareSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = open(&[dir.path()]);
+    registry.apply(&[spec("t", 1, 1, &[(0, LEADER)])]).unwrap();
+    append(&registry, "t", 0, 3);
+    // Created again under a new id before this node applied the deletion.
+    registry
+        .prepare(&PrepareSpec {
+            name: "t".into(),
+            id: Uuid([2; 16]),
+            partitions: BTreeMap::from([(0, LEADER)]),
+            configs: Some(BTreeMap::new()),
+        })
+        .unwrap();
+    assert_eq!(registry.prepared_count(), 0);
+    // The old incarnation's data is untouched until the metadata replaces it.
+    let old = registry.get("t").unwrap().partition(0).unwrap();
+    assert_eq!(old.log_end_offset(), 3);
+    registry.apply(&[spec("t", 2, 1, &[(0, LEADER)])]).unwrap();
+    assert_eq!(
+        registry
+            .get("t")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .log_end_offset(),
+        0
+    );
+}
