@@ -292,15 +292,21 @@ impl Node {
         }
         let mut local_service = None;
         if config.node.is_controller() {
+            // The listener the voters' addresses are on: the CONTROLLER listener, or, on the
+            // implicit node (none), its first broker listener. Kafka's admin client refuses
+            // a DescribeQuorum node whose listener has an empty name.
+            let quorum_listener = config
+                .node
+                .controller_listener_names
+                .first()
+                .cloned()
+                .or_else(|| own.as_ref().map(|l| l.name.clone()))
+                .unwrap_or_default();
             let endpoints: BTreeMap<i32, (String, String, u16)> = voters
                 .iter()
                 .filter_map(|(id, addr)| {
                     let (host, port) = addr.rsplit_once(':')?;
-                    // The implicit node's voter address is its broker listener.
-                    let name = match config.node.controller_listener_names.first() {
-                        Some(name) => name.clone(),
-                        None => own.as_ref()?.name.clone(),
-                    };
+                    let name = quorum_listener.clone();
                     Some((*id as i32, (name, host.to_string(), port.parse().ok()?)))
                 })
                 .collect();
@@ -316,12 +322,7 @@ impl Node {
                 ),
                 cluster_id: identity.cluster_id.clone(),
                 kraft_version: crate::quorum_config::kraft_version(&config),
-                listener_name: config
-                    .node
-                    .controller_listener_names
-                    .first()
-                    .cloned()
-                    .unwrap_or_default(),
+                listener_name: quorum_listener,
                 joining: Arc::new(watch::channel(Vec::new()).0),
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
