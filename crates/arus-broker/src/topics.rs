@@ -308,6 +308,10 @@ fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
     });
 }
 
+/// The directory of the cluster's metadata log (Kafka's `__cluster_metadata-0`), beside the
+/// partitions of the first log directory.
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+
 /// [`set_aside_strays`] with the metadata as a predicate: `named(topic, partition)` is
 /// whether this node keeps a replica of the partition.
 fn set_aside_unnamed(log_dir: &Path, named: impl Fn(&str, i32) -> bool) {
@@ -322,7 +326,7 @@ fn set_aside_unnamed(log_dir: &Path, named: impl Fn(&str, i32) -> bool) {
         };
         // The cluster's metadata log lives beside the partitions under Kafka's name for it;
         // it is never a topic's partition (Kafka's LogManager skips it too).
-        if name == "__cluster_metadata-0" {
+        if name == METADATA_LOG_DIR {
             continue;
         }
         // Only the canonical spelling `open_partition` makes (no sign, no leading zero).

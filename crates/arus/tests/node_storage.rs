@@ -355,3 +355,62 @@ async fn a_previous_release_directory_keeps_its_cluster_id_in_meta_properties() 
     assert_eq!(property(&meta, "cluster.id"), Some(old_id));
     assert!(property(&meta, "directory.id").is_some());
 }
+
+/// `arus.single.node.quorum=false` (the file-backed node) on a directory the one-node
+/// cluster wrote refuses to start, and leaves its partitions where they are: it would
+/// otherwise find no topic in its own files and set every partition directory aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_backed_node_refuses_a_directory_with_a_metadata_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broker = BrokerProcess::start_in(&data, &["arus.single.node.quorum=true"]);
+    let mut c = Client::connect(&broker.addr).await.unwrap();
+    c.create_topic("kept", 1, 1, &[]).await.unwrap();
+    drop(c);
+    broker.stop();
+    let mut child = Command::new(common::binary())
+        .args([
+            "serve",
+            "--listeners",
+            "PLAINTEXT://127.0.0.1:0",
+            "--log-dirs",
+        ])
+        .arg(&data)
+        .args(["--override", "arus.single.node.quorum=false"])
+        .env("ARUS_LOG", "error")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A refusal exits at once; a node that starts serves until killed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "serve started: {stderr}"
+    );
+    assert!(
+        stderr.contains("holds a KRaft metadata log"),
+        "stderr: {stderr}"
+    );
+    assert!(data.join("kept-0").is_dir());
+    assert!(!data.join("arus-metadata.json").exists());
+    let broker = BrokerProcess::start_in(&data, &["arus.single.node.quorum=true"]);
+    let mut c = Client::connect(&broker.addr).await.unwrap();
+    let md = c.metadata(Some(&["kept"])).await.unwrap();
+    assert_eq!(md.topics[0].error_code, 0, "{md:?}");
+    broker.stop();
+}
