@@ -47,6 +47,9 @@ pub enum NodeError {
     Quorum(#[from] arus_raft::QuorumError),
     #[error("cannot read the bootstrap metadata: {0}")]
     Bootstrap(String),
+    /// A client or CONTROLLER listener cannot be bound (most often: the port is taken).
+    #[error(transparent)]
+    Listen(#[from] arus_server::ServerError),
     #[error("cannot read the single-node release's files: {0}")]
     Upgrade(#[from] arus_broker::single_node_files::SingleNodeFilesError),
     #[error("cannot join the cluster: {0}")]
@@ -179,9 +182,7 @@ impl Node {
             Broker::open_driven(config, identity.cluster_id.clone())
         })
         .await??;
-        let all = arus_server::bind(&broker)
-            .await
-            .map_err(|e| NodeError::Bootstrap(format!("cannot bind the listeners: {e}")))?;
+        let all = arus_server::bind(&broker).await?;
         let names: Vec<String> = broker
             .config
             .listeners
