@@ -570,7 +570,24 @@ impl TopicRegistry {
                 at: at.clone(),
                 role,
             };
-            match job.open() {
+            // The new directory's entry in the log directory must be durable before any
+            // record appended to the partition is acknowledged as fsynced: the log fsyncs
+            // its own directory, not the parent one. (The file-backed node got this only by
+            // chance, from rewriting arus-metadata.json in the first log directory; with the
+            // metadata log nothing else fsyncs it, and faults/powerloss lost whole
+            // partitions.)
+            let opened = job.open().and_then(|partition| {
+                std::fs::File::open(&at.path)
+                    .and_then(|dir| dir.sync_all())
+                    .map_err(|source| {
+                        TopicError::Store(StoreError::Io {
+                            path: at.path.clone(),
+                            source,
+                        })
+                    })?;
+                Ok(partition)
+            });
+            match opened {
                 Ok(partition) => {
                     counts[d] += 1;
                     return Ok(Arc::new(partition));
