@@ -6,8 +6,9 @@
 //!
 //! Runs on its own task, in log order, so that disk work never stalls the quorum. A topic
 //! is re-applied when its image or its config overrides changed since the last image this
-//! task applied; the first image (and every installed snapshot) is applied whole with
-//! `sync`, which also sets aside directories the metadata does not name.
+//! task applied; the first image (once the controller says this node caught up) and every
+//! installed snapshot are applied whole with `sync`, which also sets aside directories the
+//! metadata does not name.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -147,18 +148,21 @@ fn resources_of(image: &MetadataImage, kind: i8) -> BTreeMap<String, BTreeMap<St
 enum Scope {
     /// Only the topics that changed since the previous image.
     Changed,
-    /// Every topic (the first image, an installed snapshot), without judging directories
-    /// the image does not name: the image may not yet include everything committed before
-    /// this node started.
-    Every,
     /// Every topic, and directories the image does not name are set aside as strays: only
     /// once the controller has said this node's metadata caught up (it unfenced it).
     Sync,
 }
 
 /// Applies images to `broker` as they are published, until the channel closes.
-/// `standing` tells when this node's metadata has caught up (the controller unfenced it),
-/// which is when stray directories may be judged.
+/// `standing` tells when this node's metadata has caught up (the controller unfenced it).
+///
+/// Nothing is applied before that, as Kafka's broker installs its metadata publishers only
+/// once the controller has acknowledged it caught up: an image of a start-up replay that
+/// has not reached the end of the log may name a topic that was deleted and created again
+/// since, and applying it would open the newer incarnation's directory under the older
+/// topic id and delete it with the older topic when the replay reaches the deletion
+/// (faults/powerloss lost a re-created topic this way). The newest image is then applied
+/// whole (`sync`, which also sets aside directories the metadata does not name).
 pub async fn run(
     broker: Arc<Broker>,
     node: i32,
@@ -168,47 +172,46 @@ pub async fn run(
     done: watch::Sender<i64>,
 ) {
     let mut last: Option<Arc<MetadataImage>> = None;
+    // The newest image published before the catch-up, not applied yet.
+    let mut pending: Option<Arc<MetadataImage>> = None;
     let mut synced = false;
     loop {
         tokio::select! {
             p = published.recv() => {
                 let Some(mut p) = p else { return };
                 // Images published while the previous one was being applied: each step
-                // compares whole images, so only the newest matters. A start that replays
-                // many batches (each restart adds registration, unfencing and controlled
-                // shutdown batches that touch every partition) applies the end state once.
+                // compares whole images, so only the newest matters.
                 let mut from_snapshot = p.from_snapshot;
                 while let Ok(next) = published.try_recv() {
                     from_snapshot |= next.from_snapshot;
                     p = next;
                 }
+                if !synced {
+                    pending = Some(p.image);
+                    continue;
+                }
                 let scope = match (&last, from_snapshot) {
                     (Some(_), false) => Scope::Changed,
-                    _ if synced => Scope::Sync,
-                    _ => Scope::Every,
+                    _ => Scope::Sync,
                 };
                 step(&broker, node, &leadership, last.clone(), p.image.clone(), scope).await;
                 done.send_replace(p.image.provenance().offset);
                 last = Some(p.image);
             }
             changed = standing.changed(), if !synced => {
-                if changed.is_err() {
-                    // No broker lifecycle (a controller-only node): nothing is hosted here.
-                    synced = true;
+                // An error: no broker lifecycle (a controller-only node), nothing to wait for.
+                if changed.is_ok() && standing.borrow().fenced {
                     continue;
                 }
-                if standing.borrow().fenced {
-                    continue;
-                }
-                // Everything applied up to the offset the controller judged is already
-                // published (the publisher sends before the quorum counts it applied).
+                // Everything up to the offset the controller judged is already published
+                // (the publisher sends before the quorum counts it applied).
                 while let Ok(p) = published.try_recv() {
-                    step(&broker, node, &leadership, last.clone(), p.image.clone(), Scope::Every).await;
-                    done.send_replace(p.image.provenance().offset);
-                    last = Some(p.image);
+                    pending = Some(p.image);
                 }
-                if let Some(image) = last.clone() {
-                    step(&broker, node, &leadership, None, image, Scope::Sync).await;
+                if let Some(image) = pending.take() {
+                    step(&broker, node, &leadership, None, image.clone(), Scope::Sync).await;
+                    done.send_replace(image.provenance().offset);
+                    last = Some(image);
                 }
                 synced = true;
             }
@@ -322,8 +325,7 @@ fn apply(
                 Some(broker.topics.apply(&specs))
             }
         }
-        (Scope::Sync, _) => Some(broker.topics.sync(&all())),
-        _ => Some(broker.topics.apply(&all())),
+        _ => Some(broker.topics.sync(&all())),
     };
     match result {
         Some(Ok(applied)) => {

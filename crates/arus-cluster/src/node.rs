@@ -344,7 +344,10 @@ impl Node {
             }
         }
         let (broker_applied_tx, broker_applied) = watch::channel(-1i64);
-        let lifecycle_applied = broker_applied.clone();
+        // Heartbeats report the image's offset, as Kafka's report its metadata loader's:
+        // the broker applies nothing to its replicas before the controller says that
+        // offset caught up (see `applier::run`).
+        let lifecycle_applied = metadata.offsets();
         let node_applied = broker_applied.clone();
         let channel = Arc::new(
             ClusterChannel::new(
