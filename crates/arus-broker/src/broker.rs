@@ -178,6 +178,13 @@ pub enum BrokerError {
     LogDirs(#[from] crate::log_dirs::LogDirsError),
     #[error("cannot read the producer id reservation: {0}")]
     ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
+    #[error(
+        "{} holds a KRaft metadata log: this directory belongs to the one-node cluster \
+         (arus.single.node.quorum=true, the default) or to a cluster node, whose topics the \
+         file-backed single node cannot read; start it without arus.single.node.quorum=false",
+        .0.display()
+    )]
+    MetadataLogPresent(std::path::PathBuf),
 }
 
 impl Broker {
@@ -214,6 +221,15 @@ impl Broker {
             .all(|d| d.path != log_dirs.metadata_dir)
         {
             dir_locks.push(crate::dir_lock::DirLock::acquire(&config.log_dir)?);
+        }
+        // The file-backed node would find no topic in its own files, set every partition
+        // directory aside as a stray and start empty: a directory the metadata log owns is
+        // refused instead, before anything in it is touched.
+        if driven.is_none() {
+            let metadata_log = config.log_dir.join(crate::topics::METADATA_LOG_DIR);
+            if metadata_log.exists() {
+                return Err(BrokerError::MetadataLogPresent(metadata_log));
+            }
         }
         // A corrupt dynamic-configs file stops the start rather than silently running with
         // the static values (and later overwriting the operator's settings).

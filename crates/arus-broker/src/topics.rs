@@ -310,6 +310,10 @@ fn set_aside_strays(log_dir: &Path, file: &MetadataFile) {
     });
 }
 
+/// The directory of the cluster's metadata log (Kafka's `__cluster_metadata-0`), beside the
+/// partitions of the first log directory.
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+
 /// [`set_aside_strays`] with the metadata as a predicate: `named(topic, partition)` is
 /// whether this node keeps a replica of the partition.
 fn set_aside_unnamed(log_dir: &Path, named: impl Fn(&str, i32) -> bool) {
@@ -324,7 +328,7 @@ fn set_aside_unnamed(log_dir: &Path, named: impl Fn(&str, i32) -> bool) {
         };
         // The cluster's metadata log lives beside the partitions under Kafka's name for it;
         // it is never a topic's partition (Kafka's LogManager skips it too).
-        if name == "__cluster_metadata-0" {
+        if name == METADATA_LOG_DIR {
             continue;
         }
         // Only the canonical spelling `open_partition` makes (no sign, no leading zero).
@@ -569,7 +573,24 @@ impl TopicRegistry {
                 at: at.clone(),
                 role,
             };
-            match job.open() {
+            // The new directory's entry in the log directory must be durable before any
+            // record appended to the partition is acknowledged as fsynced: the log fsyncs
+            // its own directory, not the parent one. (The file-backed node got this only by
+            // chance, from rewriting arus-metadata.json in the first log directory; with the
+            // metadata log nothing else fsyncs it, and faults/powerloss lost whole
+            // partitions.)
+            let opened = job.open().and_then(|partition| {
+                std::fs::File::open(&at.path)
+                    .and_then(|dir| dir.sync_all())
+                    .map_err(|source| {
+                        TopicError::Store(StoreError::Io {
+                            path: at.path.clone(),
+                            source,
+                        })
+                    })?;
+                Ok(partition)
+            });
+            match opened {
                 Ok(partition) => {
                     counts[d] += 1;
                     return Ok(Arc::new(partition));

@@ -365,39 +365,44 @@ pub fn decide(
             ),
         }),
         // Replicas never move yet (reassignment needs replication, issue 15): nothing is
-        // ever in progress, and a request to move replicas is refused per partition.
+        // ever in progress, and the controller refuses a target that would move a replica.
         Request::ListPartitionReassignments(_) => Ok((
             Vec::new(),
             Response::ListPartitionReassignments(ListPartitionReassignmentsResponse::default()),
         )),
-        Request::AlterPartitionReassignments(r) => Ok((
-            Vec::new(),
-            Response::AlterPartitionReassignments(AlterPartitionReassignmentsResponse {
-                allow_replication_factor_change: r.allow_replication_factor_change,
-                responses: r
-                    .topics
-                    .iter()
-                    .map(|t| ReassignableTopicResponse {
-                        name: t.name.clone(),
-                        partitions: t
-                            .partitions
-                            .iter()
-                            .map(|p| ReassignablePartitionResponse {
-                                partition_index: p.partition_index,
-                                error_code: ErrorCode::InvalidRequest.code(),
-                                error_message: Some(
-                                    "Moving replicas between brokers is not supported by Arus yet."
-                                        .into(),
-                                ),
+        Request::AlterPartitionReassignments(r) => {
+            let outcome = controller.alter_partition_reassignments(&r);
+            let responses = outcome
+                .response
+                .into_iter()
+                .map(|(name, partitions)| ReassignableTopicResponse {
+                    name,
+                    partitions: partitions
+                        .into_iter()
+                        .map(|(partition_index, result)| {
+                            let (error_code, error_message) = result_parts(&result);
+                            ReassignablePartitionResponse {
+                                partition_index,
+                                error_code,
+                                error_message,
                                 ..Default::default()
-                            })
-                            .collect(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }),
-        )),
+                            }
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect();
+            Ok((
+                outcome.records,
+                Response::AlterPartitionReassignments(AlterPartitionReassignmentsResponse {
+                    allow_replication_factor_change: r.allow_replication_factor_change,
+                    // Kafka 4.4 leaves the top-level message "" when nothing was asked.
+                    error_message: r.topics.is_empty().then(String::new),
+                    responses,
+                    ..Default::default()
+                }),
+            ))
+        }
         other => Err(ControllerRequestError::Unsupported(
             other.api_key().name().to_string(),
         )),

@@ -47,6 +47,9 @@ pub enum NodeError {
     Quorum(#[from] arus_raft::QuorumError),
     #[error("cannot read the bootstrap metadata: {0}")]
     Bootstrap(String),
+    /// A client or CONTROLLER listener cannot be bound (most often: the port is taken).
+    #[error(transparent)]
+    Listen(#[from] arus_server::ServerError),
     #[error("cannot read the single-node release's files: {0}")]
     Upgrade(#[from] arus_broker::single_node_files::SingleNodeFilesError),
     #[error("cannot join the cluster: {0}")]
@@ -180,9 +183,7 @@ impl Node {
             Broker::open_driven(config, identity.cluster_id.clone())
         })
         .await??;
-        let all = arus_server::bind(&broker)
-            .await
-            .map_err(|e| NodeError::Bootstrap(format!("cannot bind the listeners: {e}")))?;
+        let all = arus_server::bind(&broker).await?;
         let names: Vec<String> = broker
             .config
             .listeners
@@ -308,15 +309,21 @@ impl Node {
         }
         let mut local_service = None;
         if config.node.is_controller() {
+            // The listener the voters' addresses are on: the CONTROLLER listener, or, on the
+            // implicit node (none), its first broker listener. Kafka's admin client refuses
+            // a DescribeQuorum node whose listener has an empty name.
+            let quorum_listener = config
+                .node
+                .controller_listener_names
+                .first()
+                .cloned()
+                .or_else(|| own.as_ref().map(|l| l.name.clone()))
+                .unwrap_or_default();
             let endpoints: BTreeMap<i32, (String, String, u16)> = voters
                 .iter()
                 .filter_map(|(id, addr)| {
                     let (host, port) = addr.rsplit_once(':')?;
-                    // The implicit node's voter address is its broker listener.
-                    let name = match config.node.controller_listener_names.first() {
-                        Some(name) => name.clone(),
-                        None => own.as_ref()?.name.clone(),
-                    };
+                    let name = quorum_listener.clone();
                     Some((*id as i32, (name, host.to_string(), port.parse().ok()?)))
                 })
                 .collect();
@@ -332,12 +339,7 @@ impl Node {
                 ),
                 cluster_id: identity.cluster_id.clone(),
                 kraft_version: crate::quorum_config::kraft_version(&config),
-                listener_name: config
-                    .node
-                    .controller_listener_names
-                    .first()
-                    .cloned()
-                    .unwrap_or_default(),
+                listener_name: quorum_listener,
                 joining: Arc::new(watch::channel(Vec::new()).0),
                 max_frame_bytes: config.socket_request_max_bytes.max(1 << 20),
             });
@@ -358,7 +360,10 @@ impl Node {
             }
         }
         let (broker_applied_tx, broker_applied) = watch::channel(-1i64);
-        let lifecycle_applied = broker_applied.clone();
+        // Heartbeats report the image's offset, as Kafka's report its metadata loader's:
+        // the broker applies nothing to its replicas before the controller says that
+        // offset caught up (see `applier::run`).
+        let lifecycle_applied = metadata.offsets();
         let node_applied = broker_applied.clone();
         let channel = Arc::new(
             ClusterChannel::new(

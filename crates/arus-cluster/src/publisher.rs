@@ -62,6 +62,12 @@ impl MetadataHandle {
     pub fn applied_offset(&self) -> i64 {
         *self.offset.borrow()
     }
+
+    /// Follows [`MetadataHandle::applied_offset`] (Kafka's loader offset, which broker
+    /// heartbeats report).
+    pub fn offsets(&self) -> watch::Receiver<i64> {
+        self.offset.clone()
+    }
 }
 
 /// One step of the metadata log as this node applied it.

@@ -156,6 +156,7 @@ pub fn alter_partition(
                     acceptable: &acceptable,
                     election,
                     target_isr: Some(target),
+                    target_replicas: None,
                     unclean_shutdown: None,
                     target_recovery: Some(req.leader_recovery_state),
                 },

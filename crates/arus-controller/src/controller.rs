@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 
 use arus_protocol::Uuid;
 use arus_protocol::messages::{
-    AlterConfigsRequest, AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest,
-    BrokerRegistrationRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    ElectLeadersRequest, IncrementalAlterConfigsRequest, UpdateFeaturesRequest,
+    AlterConfigsRequest, AlterPartitionReassignmentsRequest, AlterPartitionRequest,
+    AlterPartitionResponse, BrokerHeartbeatRequest, BrokerRegistrationRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, ElectLeadersRequest,
+    IncrementalAlterConfigsRequest, UpdateFeaturesRequest,
 };
 
 use crate::brokers::{self, HeartbeatReply};
@@ -52,6 +53,9 @@ pub type ConfigResults = Vec<(ConfigResource, Result<(), ControllerError>)>;
 
 /// Per-partition ElectLeaders results: `(topic, [(partition, outcome)])`.
 pub type ElectLeadersResults = Vec<(String, Vec<(i32, Result<(), ControllerError>)>)>;
+
+/// Per-partition AlterPartitionReassignments results, as [`ElectLeadersResults`].
+pub type ReassignmentResults = Vec<(String, Vec<(i32, Result<(), ControllerError>)>)>;
 
 /// Kafka's KRaft controller decisions over the replayed cluster state.
 pub struct Controller {
@@ -501,6 +505,40 @@ impl Controller {
             }
         }
         Ok(Outcome::new(records, results))
+    }
+
+    /// AlterPartitionReassignments: per partition, in request order (the records of the
+    /// accepted ones form one atomic batch, as Kafka's `ControllerResult.atomicOf`).
+    pub fn alter_partition_reassignments(
+        &self,
+        request: &AlterPartitionReassignmentsRequest,
+    ) -> Outcome<ReassignmentResults> {
+        let d = self.decider();
+        let mut records = Vec::new();
+        let mut results = Vec::new();
+        for t in &request.topics {
+            let mut parts = Vec::new();
+            for p in &t.partitions {
+                let outcome = d.alter_partition_reassignment(
+                    &t.name,
+                    p,
+                    request.allow_replication_factor_change,
+                );
+                match outcome {
+                    Ok(record) => {
+                        records.extend(record);
+                        parts.push((p.partition_index, Ok(())));
+                    }
+                    Err(e) => {
+                        tracing::info!(topic = %t.name, partition = p.partition_index, error = %e,
+                            "unable to alter partition reassignment");
+                        parts.push((p.partition_index, Err(e)));
+                    }
+                }
+            }
+            results.push((t.name.clone(), parts));
+        }
+        Outcome::new(records, results)
     }
 
     /// UpdateFeatures at request version `version`. Fails whole, as Kafka does.

@@ -34,6 +34,8 @@ pub struct ChangeSpec<'x> {
     pub election: Election,
     /// The ISR to move to (unchanged when `None`).
     pub target_isr: Option<Vec<i32>>,
+    /// The replica list to move to (unchanged when `None`; a reassignment's new order).
+    pub target_replicas: Option<Vec<i32>>,
     /// A broker that shut down uncleanly: kept out of the new ELR.
     pub unclean_shutdown: Option<i32>,
     /// The leader recovery state to move to (AlterPartition).
@@ -132,6 +134,9 @@ impl<'a> Decider<'a> {
         if let Some(isr) = spec.target_isr {
             builder = builder.target_isr(isr);
         }
+        if let Some(replicas) = spec.target_replicas {
+            builder = builder.target_replicas(replicas);
+        }
         if let Some(b) = spec.unclean_shutdown {
             builder = builder.unclean_shutdown_replicas(vec![b]);
         }
@@ -182,6 +187,7 @@ impl<'a> Decider<'a> {
                     acceptable: &acceptable,
                     election,
                     target_isr: Some(target_isr),
+                    target_replicas: None,
                     unclean_shutdown: (unclean_shutdown != NO_LEADER).then_some(unclean_shutdown),
                     target_recovery: None,
                 };
@@ -397,6 +403,7 @@ impl<'a> Decider<'a> {
             acceptable: &acceptable,
             election,
             target_isr: None,
+            target_replicas: None,
             unclean_shutdown: None,
             target_recovery: None,
         };
@@ -432,6 +439,7 @@ impl Decider<'_> {
                     acceptable: &acceptable,
                     election: Election::Preferred,
                     target_isr: None,
+                    target_replicas: None,
                     unclean_shutdown: None,
                     target_recovery: None,
                 };

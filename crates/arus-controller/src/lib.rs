@@ -2,7 +2,7 @@
 //! control managers) as a pure state machine.
 //!
 //! Commands come in (broker registration and heartbeats, CreateTopics, DeleteTopics,
-//! CreatePartitions, config changes, ElectLeaders, UpdateFeatures, AllocateProducerIds, the
+//! CreatePartitions, config changes, ElectLeaders, AlterPartitionReassignments, UpdateFeatures, AllocateProducerIds, the
 //! session-expiry tick); Kafka's metadata records come out, to be appended to the metadata
 //! log by the driver as one batch, together with the response value where the command has
 //! one. A refused command is a [`ControllerError`] with Kafka's exact error code and
@@ -31,6 +31,7 @@ pub mod java_random;
 pub mod partition_change;
 pub mod placement;
 pub mod producer_ids;
+pub mod reassignment;
 pub mod records;
 pub mod state;
 pub mod topics;
@@ -38,7 +39,9 @@ pub mod topics;
 pub use brokers::HeartbeatReply;
 pub use config::{ControllerConfig, OffsetUnit};
 pub use configs::{AcceptAllConfigs, ConfigOp, ConfigResource, ConfigValidator};
-pub use controller::{ConfigResults, Controller, ElectLeadersResults, Outcome, TopicResults};
+pub use controller::{
+    ConfigResults, Controller, ElectLeadersResults, Outcome, ReassignmentResults, TopicResults,
+};
 pub use error::{ControllerError, ControllerResult};
 pub use features::{MetadataVersion, UpgradeType};
 pub use java_random::JavaRandom;

@@ -105,6 +105,12 @@ impl<'a> PartitionChangeBuilder<'a> {
         self
     }
 
+    /// The replica list to move to (a reassignment that only reorders the replicas).
+    pub fn target_replicas(mut self, replicas: Vec<i32>) -> Self {
+        self.target_replicas = replicas;
+        self
+    }
+
     /// Replicas that shut down uncleanly: never in the new ELR.
     pub fn unclean_shutdown_replicas(mut self, replicas: Vec<i32>) -> Self {
         self.unclean_shutdown_replicas = replicas;
@@ -306,11 +312,12 @@ impl<'a> PartitionChangeBuilder<'a> {
             partition_id: self.partition_id,
             ..PartitionChangeRecord::default()
         };
-        // No reassignment is ever in progress here (AlterPartitionReassignments is not
-        // built), so Kafka's completeReassignmentIfNeeded is a no-op.
+        // No reassignment is ever in progress here (AlterPartitionReassignments only
+        // reorders replicas), so Kafka's completeReassignmentIfNeeded is a no-op.
         self.maybe_populate_target_elr();
         self.try_election(&mut record);
-        // triggerLeaderEpochBumpForReplicaReassignmentIfNeeded: replicas never change here.
+        // triggerLeaderEpochBumpForReplicaReassignmentIfNeeded: replicas are only ever
+        // reordered here, never removed, so the epoch never needs bumping for them.
         self.maybe_update_record_elr(&mut record);
         if record.isr.is_none()
             && (!self.target_isr.is_empty() || self.ctx.elr_enabled)

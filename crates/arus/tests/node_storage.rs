@@ -355,3 +355,97 @@ async fn a_previous_release_directory_keeps_its_cluster_id_in_meta_properties() 
     assert_eq!(property(&meta, "cluster.id"), Some(old_id));
     assert!(property(&meta, "directory.id").is_some());
 }
+
+/// Runs `arus ARGS`, which must exit with an error within 20 s (a node that starts serves
+/// until killed): its stderr.
+async fn serve_exits(args: &[&str]) -> String {
+    let mut child = Command::new(common::binary())
+        .args(args)
+        .env("ARUS_LOG", "error")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "serve started: {stderr}"
+    );
+    stderr
+}
+
+/// A taken port is reported as such on both single-node paths (the one-node cluster used to
+/// call it "cannot read the bootstrap metadata").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_is_reported_as_one() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let listener = format!("PLAINTEXT://{addr}");
+    for switch in ["true", "false"] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let quorum = format!("arus.single.node.quorum={switch}");
+        let stderr = serve_exits(&[
+            "serve",
+            "--listeners",
+            &listener,
+            "--log-dirs",
+            data.to_str().unwrap(),
+            "--override",
+            &quorum,
+        ])
+        .await;
+        let expected = format!("cannot listen on {addr}: Address already in use");
+        assert!(stderr.contains(&expected), "{switch}: {stderr}");
+        assert!(!stderr.contains("bootstrap"), "{switch}: {stderr}");
+    }
+}
+
+/// `arus.single.node.quorum=false` (the file-backed node) on a directory the one-node
+/// cluster wrote refuses to start, and leaves its partitions where they are: it would
+/// otherwise find no topic in its own files and set every partition directory aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_file_backed_node_refuses_a_directory_with_a_metadata_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let broker = BrokerProcess::start_in(&data, &["arus.single.node.quorum=true"]);
+    let mut c = Client::connect(&broker.addr).await.unwrap();
+    c.create_topic("kept", 1, 1, &[]).await.unwrap();
+    drop(c);
+    broker.stop();
+    let stderr = serve_exits(&[
+        "serve",
+        "--listeners",
+        "PLAINTEXT://127.0.0.1:0",
+        "--log-dirs",
+        data.to_str().unwrap(),
+        "--override",
+        "arus.single.node.quorum=false",
+    ])
+    .await;
+    assert!(
+        stderr.contains("holds a KRaft metadata log"),
+        "stderr: {stderr}"
+    );
+    assert!(data.join("kept-0").is_dir());
+    assert!(!data.join("arus-metadata.json").exists());
+    let broker = BrokerProcess::start_in(&data, &["arus.single.node.quorum=true"]);
+    let mut c = Client::connect(&broker.addr).await.unwrap();
+    let md = c.metadata(Some(&["kept"])).await.unwrap();
+    assert_eq!(md.topics[0].error_code, 0, "{md:?}");
+    broker.stop();
+}

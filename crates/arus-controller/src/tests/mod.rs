@@ -8,6 +8,7 @@ mod image_agreement;
 mod partition_change_kafka;
 mod placement_kafka;
 mod property;
+mod reassignment;
 mod scenario_kafka;
 mod topics;
 
