@@ -142,9 +142,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // A controller-only node has no broker listener: its ready file names the CONTROLLER one.
     let mut controller_addr = None;
     let (broker, listeners, node) = if clustered {
-        let (broker, bound) = arus_cluster::node::Node::open(config)
-            .await
-            .with_context(|| format!("cannot open log directory {}", log_dir.display()))?;
+        let (broker, bound) = match arus_cluster::node::Node::open(config).await {
+            Ok(opened) => opened,
+            // A port in use says so itself; anything else is about the directory.
+            Err(e @ arus_cluster::node::NodeError::Listen(_)) => return Err(e.into()),
+            Err(e) => {
+                return Err(anyhow::Error::from(e)
+                    .context(format!("cannot open log directory {}", log_dir.display())));
+            }
+        };
         controller_addr = bound.controller.first().map(|(_, a)| *a);
         let node = arus_cluster::node::Node::start(broker.clone(), bound.controller)
             .await
