@@ -241,6 +241,24 @@ impl Partition {
         self.high_watermark()
     }
 
+    /// Where leader epoch `epoch` ended in this replica's log, as OffsetForLeaderEpoch
+    /// answers: Kafka's `UnifiedLog.endOffsetForEpoch` (see [`Log::end_offset_for_epoch`]);
+    /// `(-1, -1)` when the cache cannot say.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.lock().end_offset_for_epoch(epoch)
+    }
+
+    /// The leader epoch of the batch holding `offset` (the epoch cache's
+    /// `epochForOffset`), for ListOffsets' `leader_epoch`.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.log.lock().epoch_for_offset(offset)
+    }
+
+    /// The latest epoch in the cache (Kafka's `latestEpoch`).
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.log.lock().latest_epoch()
+    }
+
     /// Appends validated batches; returns where they landed (for a retried batch of an
     /// idempotent producer, where the original landed: `info.duplicate`). The caller decides
     /// whether to wait for [`Partition::wait_flushed`].

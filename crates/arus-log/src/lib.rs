@@ -13,9 +13,11 @@
 //! in per-segment `.txnindex` files ([`txn_index`]) and in memory for Fetch, and the state
 //! is checkpointed in `<offset>.snapshot` files (see [`Log::open`] for its recovery).
 //!
-//! This is a leaf crate: it must not depend on tokio, on anything network-related, or on
-//! the protocol crates. It parses the few record-batch v2 header fields it needs itself
-//! (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
+//! It must not depend on tokio, on anything network-related, or on the broker. Its one Arus
+//! dependency is `arus-replication` (pure decisions, no I/O), whose leader epoch cache and
+//! `leader-epoch-checkpoint` codec the log uses (`arus-replication` in turn only pulls
+//! `arus-protocol`'s error codes and must never depend on this crate). It parses the few
+//! record-batch v2 header fields it needs itself (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
 //! files, Kafka's), [`txn_index`] (Kafka's), [`leader_epoch`] (Kafka's
 //! `leader-epoch-checkpoint`), [`partition_metadata`] (Kafka's `partition.metadata`),
 //! [`checkpoint`] (recovery point and clean-shutdown marker), [`producer_state`]
@@ -123,6 +125,10 @@ pub enum LogError {
     /// unreadable, so it is unknown which segments are current; needs an operator.
     #[error("unreadable segment-swap manifest {}: {reason}", path.display())]
     CorruptSwapManifest { path: PathBuf, reason: String },
+    /// A negative leader epoch or start offset for the leader epoch cache (Kafka's
+    /// `IllegalArgumentException` from `LeaderEpochFileCache.assign`).
+    #[error(transparent)]
+    InvalidLeaderEpoch(#[from] arus_replication::InvalidEpochEntry),
 }
 
 impl From<(PathBuf, io::Error)> for LogError {
@@ -430,7 +436,7 @@ impl Log {
             log_start: 0,
             cleaner_checkpoint: None,
             pending_swap: None,
-            epochs: LeaderEpochCache::default(),
+            epochs: LeaderEpochCache::new(),
         };
         let leo = log.log_end_offset();
         let first_base = log.segments[0].base;
@@ -670,7 +676,10 @@ impl Log {
         for &(pos, h) in &assigned {
             let epoch = batch::leader_epoch(&batches[pos..pos + h.size]);
             if epoch >= 0 && self.epochs.latest_epoch() != Some(epoch) {
-                self.update_epochs(|c| c.assign(epoch, h.base_offset));
+                // Both are non-negative here, so the assignment cannot be refused.
+                self.update_epochs(|c| {
+                    let _ = c.assign(epoch, h.base_offset);
+                });
             }
         }
         if idempotent {
@@ -1096,7 +1105,9 @@ impl Log {
             }
         }
         let leo = self.log_end_offset();
-        self.update_epochs(|c| c.truncate_from_end(leo));
+        self.update_epochs(|c| {
+            c.truncate_from_end(leo);
+        });
         // Kafka `LogCleanerManager.maybeTruncateCheckpoint`.
         let leo = self.log_end_offset();
         if self.cleaner_checkpoint.is_some_and(|c| c > leo) {
@@ -1325,17 +1336,41 @@ impl Log {
     }
 
     /// The leader epochs and the offsets they start at (`leader-epoch-checkpoint`).
-    pub fn leader_epochs(&self) -> &[(i32, i64)] {
-        self.epochs.entries()
+    pub fn leader_epochs(&self) -> Vec<(i32, i64)> {
+        self.epochs
+            .entries()
+            .iter()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect()
+    }
+
+    /// The latest leader epoch that wrote to (or leads) this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// The epoch of the batch holding `offset` per the cache (`None` below every entry).
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.epochs.epoch_for_offset(offset)
+    }
+
+    /// Kafka `UnifiedLog.endOffsetForEpoch` / `LeaderEpochFileCache.endOffsetFor`, as
+    /// OffsetForLeaderEpoch answers: `(epoch, end offset)` where `epoch` is the largest cached
+    /// epoch at or below `requested` (or `requested` itself when it is below every entry) and
+    /// the end offset is the start of the next cached epoch, or the log end offset for the
+    /// latest epoch; `(-1, -1)` for epoch -1, an empty cache or an epoch above the latest.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(requested, self.log_end_offset())
     }
 
     /// Kafka `Partition.makeLeader` → `maybeAssignEpochStartOffset(epoch, logEndOffset)`:
-    /// this replica leads from `epoch` on, starting at the log end.
+    /// this replica leads from `epoch` on, starting at the log end. The checkpoint is written
+    /// durably before the cache changes, so a failure leaves both as they were.
     pub fn become_leader(&mut self, epoch: i32) -> Result<(), LogError> {
         let leo = self.log_end_offset();
         let mut next = self.epochs.clone();
-        if next.assign(epoch, leo) {
-            next.write(&self.dir)?;
+        if next.assign(epoch, leo)? {
+            leader_epoch::write(&self.dir, &next)?;
             self.epochs = next;
         }
         Ok(())
@@ -1345,9 +1380,11 @@ impl Log {
     /// changed. The checkpoint is derived state (re-derived at open from the log start,
     /// the log end and the first batch's epoch), and the changes come after the data change
     /// they follow is committed, so a failed write costs a warning, not the change.
-    fn update_epochs(&mut self, f: impl FnOnce(&mut LeaderEpochCache) -> bool) {
-        if f(&mut self.epochs)
-            && let Err((path, e)) = self.epochs.write(&self.dir)
+    fn update_epochs(&mut self, f: impl FnOnce(&mut LeaderEpochCache)) {
+        let before = self.epochs.entries();
+        f(&mut self.epochs);
+        if self.epochs.entries() != before
+            && let Err((path, e)) = leader_epoch::write(&self.dir, &self.epochs)
         {
             tracing::warn!(path = %path.display(), "cannot write the leader-epoch checkpoint: {e}");
         }
@@ -1358,8 +1395,8 @@ impl Log {
     /// directory of the previous Arus release has none — the cache starts from the epoch
     /// of the first batch at the log start.
     fn load_leader_epochs(&mut self) -> Result<(), LogError> {
-        let path = LeaderEpochCache::path(&self.dir);
-        let loaded = match LeaderEpochCache::read(&self.dir).map_err(io_at(&path))? {
+        let path = leader_epoch::path(&self.dir);
+        let loaded = match leader_epoch::read(&self.dir).map_err(io_at(&path))? {
             Some(Ok(c)) => Some(c),
             Some(Err(why)) => {
                 tracing::warn!(path = %path.display(), "ignoring an unreadable leader-epoch checkpoint ({why}); rebuilding it from the log");
@@ -1368,23 +1405,28 @@ impl Log {
             None => None,
         };
         let missing = loaded.is_none();
-        let mut changed = missing;
         let mut cache = loaded.unwrap_or_default();
+        let before = cache.entries();
         let (start, leo) = (self.log_start, self.log_end_offset());
-        if changed && start < leo {
+        if missing && start < leo {
             let seg = &self.segments[self.segment_for(start)];
             if let Some((pos, h)) = seg.locate(start)? {
                 let head = seg.read_bytes(pos, batch::HEADER_LEN)?;
-                cache.assign(batch::leader_epoch(&head), h.base_offset.max(start));
+                let epoch = batch::leader_epoch(&head);
+                // A batch without an epoch (-1, an old producer's format) leaves it empty.
+                if epoch >= 0 {
+                    cache.assign(epoch, h.base_offset.max(start))?;
+                }
             }
         }
-        changed |= cache.truncate_from_end(leo);
-        changed |= cache.truncate_from_start(start);
+        cache.truncate_from_end(leo);
+        cache.truncate_from_start(start);
+        let changed = missing || cache.entries() != before;
         self.epochs = cache;
         // A missing file stays missing while there is nothing to say (a new log: the first
         // assignment writes it).
-        if changed && (!missing || !self.epochs.entries().is_empty()) {
-            self.epochs.write(&self.dir)?;
+        if changed && (!missing || !self.epochs.is_empty()) {
+            leader_epoch::write(&self.dir, &self.epochs)?;
         }
         Ok(())
     }
