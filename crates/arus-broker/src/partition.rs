@@ -18,6 +18,7 @@ use arus_log::{
     AppendInfo, Log, LogConfig, LogError, ReadResult, RetentionOutcome, RetentionPolicy,
 };
 use arus_records::{ControlType, RecordBatch, batches, control_record_batch};
+use arus_replication::{DivergenceCheckError, DivergingEpoch};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
@@ -246,6 +247,18 @@ impl Partition {
     /// `(-1, -1)` when the cache cannot say.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         self.log.lock().end_offset_for_epoch(epoch)
+    }
+
+    /// KIP-320's divergence check of a Fetch with `last_fetched_epoch` (see
+    /// [`Log::diverging_epoch`]), against the log as it is now.
+    pub fn diverging_epoch(
+        &self,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+    ) -> Result<Option<DivergingEpoch>, DivergenceCheckError> {
+        self.log
+            .lock()
+            .diverging_epoch(fetch_offset, last_fetched_epoch)
     }
 
     /// The leader epoch of the batch holding `offset` (the epoch cache's

@@ -48,6 +48,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arus_replication::{DivergenceCheckError, DivergingEpoch};
 use bytes::Bytes;
 
 use crate::batch::{BatchHeader, ControlMarker, NO_TIMESTAMP};
@@ -1361,6 +1362,24 @@ impl Log {
     /// latest epoch; `(-1, -1)` for epoch -1, an empty cache or an epoch above the latest.
     pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
         self.epochs.end_offset_for(requested, self.log_end_offset())
+    }
+
+    /// KIP-320's check of a Fetch carrying `last_fetched_epoch` (Kafka `Partition.readRecords`),
+    /// made before the data is read: `Some` when the fetcher's log diverges from this one
+    /// (the answer is then no records but that `DivergingEpoch`), an error when the epoch's
+    /// end is unknown or `fetch_offset` is below the log start (OFFSET_OUT_OF_RANGE).
+    pub fn diverging_epoch(
+        &self,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+    ) -> Result<Option<DivergingEpoch>, DivergenceCheckError> {
+        arus_replication::diverging_epoch(
+            &self.epochs,
+            self.log_start,
+            self.log_end_offset(),
+            fetch_offset,
+            last_fetched_epoch,
+        )
     }
 
     /// Kafka `Partition.makeLeader` → `maybeAssignEpochStartOffset(epoch, logEndOffset)`:
