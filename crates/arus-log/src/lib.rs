@@ -2,7 +2,8 @@
 //!
 //! A [`Log`] is a sequence of segments (`.log` files of record batches stored byte-for-byte,
 //! with sparse `.index` and `.timeindex` files), plus a `recovery-point` checkpoint and a
-//! `.clean-shutdown` marker. It assigns offsets on append, serves reads by offset and by
+//! `.clean-shutdown` marker. It assigns offsets on append (or keeps a leader's, on a
+//! follower: [`Log::append_as_follower`]), serves reads by offset and by
 //! timestamp, rolls segments, supports group commit through [`FlushTarget`], recovers
 //! after a crash by validating batches (header sanity + CRC-32C) from the recovery point
 //! and truncating at the first torn or corrupt batch, and truncates on request.
@@ -126,6 +127,26 @@ pub enum LogError {
     /// unreadable, so it is unknown which segments are current; needs an operator.
     #[error("unreadable segment-swap manifest {}: {reason}", path.display())]
     CorruptSwapManifest { path: PathBuf, reason: String },
+    /// A follower append starting below the log end (Kafka's
+    /// `UnexpectedAppendOffsetException`): the follower must truncate first.
+    #[error(
+        "unexpected offset in a follower append: first offset {first_offset} is less than the log end offset {log_end_offset}"
+    )]
+    UnexpectedAppendOffset {
+        first_offset: i64,
+        last_offset: i64,
+        log_end_offset: i64,
+    },
+    /// A follower append whose batches do not follow each other (Kafka's
+    /// `OffsetsOutOfOrderException`).
+    #[error(
+        "out of order offsets in a follower append: the batch at byte {position} starts at {base_offset}, at or before the previous batch's last offset {previous_last_offset}"
+    )]
+    OffsetsOutOfOrder {
+        position: usize,
+        base_offset: i64,
+        previous_last_offset: i64,
+    },
     /// A negative leader epoch or start offset for the leader epoch cache (Kafka's
     /// `IllegalArgumentException` from `LeaderEpochFileCache.assign`).
     #[error(transparent)]
@@ -611,6 +632,122 @@ impl Log {
             assigned.push((pos, h));
         }
 
+        let mut info = self.write_batches(batches, &assigned, first_offset, last_offset)?;
+        self.apply_producer_batches(producer_batches, &mut info)?;
+        Ok(info)
+    }
+
+    /// Appends batches exactly as the partition's leader wrote them (Kafka
+    /// `UnifiedLog.appendAsFollower`, origin REPLICATION): offsets and `partitionLeaderEpoch`
+    /// are kept, not assigned. Checked first, and refused whole without writing anything:
+    /// each batch's header and CRC-32C ([`LogError::CorruptBatch`]), the first offset not
+    /// below the log end ([`LogError::UnexpectedAppendOffset`]: truncate first), and each
+    /// batch starting after the previous one's last offset ([`LogError::OffsetsOutOfOrder`]).
+    /// As in Kafka, the first batch may start above the log end: a compacted leader's log
+    /// has gaps, which the follower's log then has too.
+    ///
+    /// The leader epoch cache takes each batch's epoch at its base offset; the producer
+    /// state is updated without the client checks (no duplicate detection, no sequence or
+    /// epoch validation: the leader did them), so idempotent producers, open transactions,
+    /// aborted transactions (`.txnindex`) and the last stable offset are rebuilt as the
+    /// leader has them. Durability is the caller's, as for [`Log::append`].
+    pub fn append_as_follower(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let headers = parse_append_input(batches)?;
+        let log_end_offset = self.log_end_offset();
+        let mut previous_last: Option<i64> = None;
+        let mut producer_batches = Vec::new();
+        for &(pos, h) in &headers {
+            let bytes = &batches[pos..pos + h.size];
+            if !batch::crc_ok(&h, bytes) {
+                tracing::warn!(dir = %self.dir.display(), base_offset = h.base_offset, "follower append refused: CRC mismatch");
+                return Err(LogError::CorruptBatch {
+                    position: pos,
+                    reason: format!("CRC mismatch in the batch at offset {}", h.base_offset),
+                });
+            }
+            match previous_last {
+                None if h.base_offset < log_end_offset => {
+                    let last_offset = headers
+                        .last()
+                        .map_or(h.last_offset(), |(_, l)| l.last_offset());
+                    tracing::warn!(dir = %self.dir.display(), first_offset = h.base_offset, log_end_offset, "follower append refused: it starts below the log end");
+                    return Err(LogError::UnexpectedAppendOffset {
+                        first_offset: h.base_offset,
+                        last_offset,
+                        log_end_offset,
+                    });
+                }
+                Some(previous_last_offset) if h.base_offset <= previous_last_offset => {
+                    tracing::warn!(dir = %self.dir.display(), base_offset = h.base_offset, previous_last_offset, "follower append refused: offsets out of order");
+                    return Err(LogError::OffsetsOutOfOrder {
+                        position: pos,
+                        base_offset: h.base_offset,
+                        previous_last_offset,
+                    });
+                }
+                _ => {}
+            }
+            previous_last = Some(h.last_offset());
+            if h.producer_id >= 0 {
+                let marker = if h.is_control() {
+                    let m = batch::control_marker(bytes);
+                    if m.is_none() && h.record_count > 0 {
+                        return Err(LogError::CorruptBatch {
+                            position: pos,
+                            reason: "control batch without a valid transaction marker".into(),
+                        });
+                    }
+                    m
+                } else {
+                    None
+                };
+                producer_batches.push((h, marker));
+            }
+        }
+        let (Some((_, first)), Some((_, last))) = (headers.first(), headers.last()) else {
+            // `parse_append_input` already refuses an empty append.
+            return Err(LogError::CorruptBatch {
+                position: 0,
+                reason: "empty append".into(),
+            });
+        };
+        let (first_offset, last_offset) = (first.base_offset, last.last_offset());
+        let append_max_ts = headers
+            .iter()
+            .map(|(_, h)| h.max_timestamp)
+            .max()
+            .unwrap_or(NO_TIMESTAMP);
+        // Index entries hold offsets relative to the segment's base in 32 bits and a new
+        // segment starts at the log end, so a gap that large cannot be written (Kafka would
+        // roll at the append's first offset; a follower truncates fully to the leader's start
+        // first). Smaller overflows of the active segment are a roll (`maybe_roll`).
+        if last_offset - log_end_offset > i64::from(u32::MAX) {
+            tracing::warn!(dir = %self.dir.display(), first_offset, log_end_offset, "follower append refused: too far past the log end");
+            return Err(LogError::InvalidArgument(format!(
+                "follower append at offsets {first_offset}..={last_offset} is too far past the log end offset {log_end_offset}; truncate the log to start at {first_offset} first"
+            )));
+        }
+        self.maybe_roll(batches.len() as u64, append_max_ts, last_offset, now_ms)?;
+        let mut info = self.write_batches(batches, &headers, first_offset, last_offset)?;
+        self.apply_producer_batches(producer_batches, &mut info)?;
+        Ok(info)
+    }
+
+    /// Writes batches whose offsets are final (`assigned`: position in `batches` and header)
+    /// to the active segment, indexes them and records their leader epochs (Kafka
+    /// `UnifiedLog.append` → `maybeAssignEpochStartOffset` for each batch). The caller has
+    /// rolled the segment if needed and validated the producer state.
+    fn write_batches(
+        &mut self,
+        batches: &[u8],
+        assigned: &[(usize, BatchHeader)],
+        first_offset: i64,
+        last_offset: i64,
+    ) -> Result<AppendInfo, LogError> {
         let interval = u64::from(self.config.index_interval_bytes);
         let index_bytes = self.config.segment_index_bytes;
         let seg = self.active_mut();
@@ -635,7 +772,7 @@ impl Log {
         };
         let max_oi = Segment::max_index_entries(index_bytes, segment::INDEX_ENTRY_LEN);
         let max_ti = Segment::max_index_entries(index_bytes, segment::TIME_INDEX_ENTRY_LEN);
-        for &(pos, h) in &assigned {
+        for &(pos, h) in assigned {
             let bytes = &batches[pos..pos + h.size];
             let file_pos = start_pos + pos as u64;
             if h.max_timestamp > info.max_timestamp {
@@ -674,7 +811,7 @@ impl Log {
             seg.bytes_since_index_entry += h.size as u64;
         }
         // Kafka `UnifiedLog.append` → `maybeAssignEpochStartOffset` for each batch.
-        for &(pos, h) in &assigned {
+        for &(pos, h) in assigned {
             let epoch = batch::leader_epoch(&batches[pos..pos + h.size]);
             if epoch >= 0 && self.epochs.latest_epoch() != Some(epoch) {
                 // Both are non-negative here, so the assignment cannot be refused.
@@ -683,17 +820,26 @@ impl Log {
                 });
             }
         }
-        if idempotent {
-            for (h, marker) in producer_batches {
-                if let Some(c) = self.producers.apply(&h, marker) {
-                    info.completed_txns.push(c.completed);
-                    if let Some(a) = c.aborted {
-                        self.add_aborted(a)?;
-                    }
+        Ok(info)
+    }
+
+    /// Applies the producer-state effects of written batches (Kafka origin REPLICATION's
+    /// `ProducerStateManager.update`, which a validated client append ends with too):
+    /// completed transactions go to `info`, aborted ones to the `.txnindex`.
+    fn apply_producer_batches(
+        &mut self,
+        producer_batches: Vec<(BatchHeader, Option<ControlMarker>)>,
+        info: &mut AppendInfo,
+    ) -> Result<(), LogError> {
+        for (h, marker) in producer_batches {
+            if let Some(c) = self.producers.apply(&h, marker) {
+                info.completed_txns.push(c.completed);
+                if let Some(a) = c.aborted {
+                    self.add_aborted(a)?;
                 }
             }
         }
-        Ok(info)
+        Ok(())
     }
 
     /// Records an aborted transaction in memory and in the active segment's `.txnindex`.
@@ -1492,6 +1638,8 @@ fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod follower_tests;
 #[cfg(test)]
 mod kafka_format_tests;
 #[cfg(test)]
