@@ -113,6 +113,45 @@ def list_latest(addr, current):
     raise SystemExit("ListOffsets answered no partition")
 
 
+def compact_string(s):
+    b = s.encode()
+    return kafka_wire._uvarint(len(b) + 1) + b
+
+
+def fetch(addr, current, offset, last_fetched_epoch):
+    """Fetch v12 (a consumer, read_uncommitted, no session) of partition 0 from `offset` with
+    `last_fetched_epoch`: [error, high watermark, diverging epoch, diverging end offset,
+    record bytes returned > 0]."""
+    body = struct.pack(">iiiibii", -1, 0, 1, 1 << 20, 0, 0, -1)
+    body += kafka_wire._uvarint(2) + compact_string(TOPIC) + kafka_wire._uvarint(2)
+    body += struct.pack(">iiqiqi", 0, current, offset, last_fetched_epoch, -1, 1 << 20) + b"\x00"
+    body += b"\x00"  # topic tagged fields
+    body += kafka_wire._uvarint(1)  # no forgotten topics
+    body += kafka_wire._uvarint(1)  # rack_id ""
+    body += b"\x00"  # tagged fields
+    r = kafka_wire.request(addr, 1, 12, body, flexible=True)
+    r.i32(), r.i16(), r.i32()  # throttle, error, session id
+    for _ in range(r.uvarint() - 1):
+        r.compact_string()
+        for _ in range(r.uvarint() - 1):
+            _p, err, hw, _lso, _start = r.i32(), r.i16(), r.i64(), r.i64(), r.i64()
+            n = r.uvarint() - 1
+            for _ in range(max(n, 0)):
+                r.i64(), r.i64()
+                r.tagged_fields()
+            r.i32()  # preferred read replica
+            n = r.uvarint() - 1
+            records = r.take(n) if n > 0 else b""
+            diverging = [-1, -1]
+            for _ in range(r.uvarint()):
+                tag, size = r.uvarint(), r.uvarint()
+                field = kafka_wire.Reader(r.take(size))
+                if tag == 0:
+                    diverging = [field.i32(), field.i64()]
+            return [err, hw] + diverging + [len(records) > 0]
+    raise SystemExit("Fetch answered no partition")
+
+
 def checkpoint(args, node):
     for sub in ("data", "logs", ""):
         path = os.path.join(args.dir, "node-%d" % node, sub, TOPIC + "-0", "leader-epoch-checkpoint")
@@ -160,6 +199,10 @@ def main():
             out[name] = offset_for_leader_epoch(addr, current, asked)
         out["other_node"] = offset_for_leader_epoch(other, epoch, [0])
         out["list_latest"] = list_latest(addr, epoch)
+        # (current epoch, fetch offset, last fetched epoch) → the Fetch v12 answer.
+        out["fetch"] = {"%d/%d/%d" % f: fetch(addr, *f) for f in
+                        ((epoch, 3, 0), (epoch, 4, 0), (epoch, 3, 1), (epoch, 5, epoch), (epoch, 4, -1),
+                         (epoch, 5, epoch + 1), (0, 4, 0))}
         out["checkpoint"] = checkpoint(args, leader)
     finally:
         launcher(args, "stop")
