@@ -17,6 +17,7 @@ use arus_log::producer_state::{AbortedTxn, ProducerView};
 use arus_log::{
     AppendInfo, Log, LogConfig, LogError, ReadResult, RetentionOutcome, RetentionPolicy,
 };
+use arus_protocol::ErrorCode;
 use arus_records::{ControlType, RecordBatch, batches, control_record_batch};
 use arus_replication::{DivergenceCheckError, DivergingEpoch};
 use parking_lot::{Mutex, RwLock};
@@ -135,6 +136,30 @@ impl Partition {
     /// The leader epoch of this node's current role (-1 once stopped).
     pub fn leader_epoch(&self) -> i32 {
         self.role.lock().leader_epoch()
+    }
+
+    /// Kafka's `Partition.getLocalLog(currentLeaderEpoch, requireLeader)` against this
+    /// replica's own role, after the routing checks on the cluster view
+    /// ([`crate::cluster::serve_local`]): the view is installed before the roles it implies
+    /// are applied, so in between the view may already name this node leader at an epoch the
+    /// log has not recorded. Kafka answers from the partition's own state, which changes with
+    /// its epoch cache: a stopped replica is NOT_LEADER_OR_FOLLOWER, `current_leader_epoch`
+    /// older than the replica's FENCED_LEADER_EPOCH and newer UNKNOWN_LEADER_EPOCH, and a
+    /// follower refuses leader-only access with NOT_LEADER_OR_FOLLOWER.
+    pub fn check_local_role(
+        &self,
+        current_leader_epoch: Option<i32>,
+        require_leader: bool,
+    ) -> Result<(), ErrorCode> {
+        let role = *self.role.lock();
+        if role == ReplicaRole::Stopped {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        arus_replication::check_current_leader_epoch(current_leader_epoch, role.leader_epoch())?;
+        if require_leader && !role.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        Ok(())
     }
 
     pub fn role(&self) -> ReplicaRole {

@@ -328,3 +328,64 @@ async fn fetch_reports_a_diverging_epoch() {
         (OUT_OF_RANGE, -1, -1, -1, false)
     );
 }
+
+/// The metadata applier installs the cluster view before it applies the roles it implies
+/// (as Kafka publishes its metadata cache before the replica manager acts). In between, the
+/// view may name this node leader at an epoch its replica has not taken yet: Kafka answers
+/// from the partition's own state (`getLocalLog`), so a client already at the new epoch is
+/// told UNKNOWN_LEADER_EPOCH, and nothing is appended with the old epoch.
+#[tokio::test]
+async fn the_replicas_own_role_and_epoch_decide_until_it_takes_the_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, id) = two_epochs(dir.path()).await;
+    let partition = broker.topics.get(TOPIC).unwrap().partition(0).unwrap();
+    // The view moves to epoch 3 first.
+    install_view(&broker, id, 1, 3);
+    assert_eq!(
+        offset_for_epochs(&broker, 4, -1, 3, &[2]).await,
+        vec![(UNKNOWN_EPOCH, -1, -1)]
+    );
+    assert_eq!(
+        summary(&fetch(&broker, id, 17, 3, 5, 2).await).0,
+        UNKNOWN_EPOCH
+    );
+    let list = Request::ListOffsets(ListOffsetsRequest {
+        replica_id: -1,
+        topics: vec![ListOffsetsTopic {
+            name: TOPIC.into(),
+            partitions: vec![ListOffsetsPartition {
+                partition_index: 0,
+                current_leader_epoch: 3,
+                timestamp: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let Response::ListOffsets(r) =
+        common::call(&broker, ApiKey::ListOffsets, 9, list.clone()).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].partitions[0].error_code, UNKNOWN_EPOCH);
+    // Then the role: served at epoch 3.
+    partition.become_leader(3).unwrap();
+    assert_eq!(
+        offset_for_epochs(&broker, 4, -1, 3, &[2, 3]).await,
+        vec![(0, 2, 5), (0, 3, 5)]
+    );
+    let Response::ListOffsets(r) = common::call(&broker, ApiKey::ListOffsets, 9, list).await else {
+        panic!()
+    };
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.offset, p.leader_epoch), (0, 5, 3));
+
+    // A replica that follows while the view already names this node leader refuses to
+    // append: its batches would carry the old epoch.
+    partition.become_follower(2, 4).unwrap();
+    install_view(&broker, id, 1, 5);
+    let answer = common::produce(&broker, TOPIC, record(2000), 1).await;
+    assert_eq!(answer.error_code, NOT_LEADER);
+    assert_eq!(partition.log_end_offset(), 5);
+}

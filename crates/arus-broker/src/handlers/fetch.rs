@@ -175,7 +175,9 @@ fn read_once(
         // negative epoch is none (`FetchRequest.optionalEpoch`).
         let epoch = (fp.current_leader_epoch >= 0).then_some(fp.current_leader_epoch);
         let local = topic.partition(index);
-        let partition = match serve_local(view, topic.id, index, local, epoch, Access::LeaderOnly) {
+        let served = serve_local(view, topic.id, index, local, epoch, Access::LeaderOnly)
+            .and_then(|p| p.check_local_role(epoch, true).map(|()| p));
+        let partition = match served {
             Ok(p) => p,
             Err(code) => {
                 errors = true;

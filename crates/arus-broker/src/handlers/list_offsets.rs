@@ -155,14 +155,19 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                     // -1 is "no epoch" (ListOffsetsResponse.UNKNOWN_EPOCH).
                     let epoch = (p.current_leader_epoch != -1).then_some(p.current_leader_epoch);
                     let local = t.partition(p.partition_index);
-                    let partition =
-                        match serve_local(&view, t.id, p.partition_index, local, epoch, access) {
-                            Ok(partition) => partition,
-                            Err(code) => {
-                                resp.error_code = code.code();
-                                return resp;
-                            }
-                        };
+                    let served = serve_local(&view, t.id, p.partition_index, local, epoch, access)
+                        .and_then(|partition| {
+                            partition
+                                .check_local_role(epoch, access == Access::LeaderOnly)
+                                .map(|()| partition)
+                        });
+                    let partition = match served {
+                        Ok(partition) => partition,
+                        Err(code) => {
+                            resp.error_code = code.code();
+                            return resp;
+                        }
+                    };
                     match lookup(&partition, p.timestamp, read_committed) {
                         Ok((ts, offset, leader_epoch)) => {
                             resp.timestamp = ts;

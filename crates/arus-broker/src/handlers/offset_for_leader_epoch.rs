@@ -10,7 +10,9 @@
 //!   older than the partition's: FENCED_LEADER_EPOCH; newer: UNKNOWN_LEADER_EPOCH), then only
 //!   the leader answers (NOT_LEADER_OR_FOLLOWER) — Kafka passes `fetchOnlyFromLeader = true`
 //!   whatever the `replica_id` (a consumer's -1, a follower's broker id, or v2's default -2),
-//!   so `replica_id` changes nothing here;
+//!   so `replica_id` changes nothing here. These checks run on the cluster view, then again
+//!   on the replica's own role and epoch ([`crate::partition::Partition::check_local_role`]),
+//!   which change together with its epoch cache;
 //! - the answer is the leader epoch cache's `endOffsetFor` (see
 //!   [`arus_log::Log::end_offset_for_epoch`]): the latest epoch ends at the log end offset,
 //!   an earlier one where the next cached epoch starts (with the largest cached epoch at or
@@ -73,8 +75,12 @@ pub fn handle(
                     }
                     // -1 is "no epoch" (RecordBatch.NO_PARTITION_LEADER_EPOCH).
                     let current = (p.current_leader_epoch != -1).then_some(p.current_leader_epoch);
-                    match serve_local(&view, t.id, p.partition, local, current, Access::LeaderOnly)
-                    {
+                    let served =
+                        serve_local(&view, t.id, p.partition, local, current, Access::LeaderOnly)
+                            .and_then(|partition| {
+                                partition.check_local_role(current, true).map(|()| partition)
+                            });
+                    match served {
                         Err(code) => {
                             tracing::debug!(topic = %t.name, partition = p.partition, current_leader_epoch = p.current_leader_epoch, error = ?code, "OffsetForLeaderEpoch refused");
                             out.error_code = code.code();
