@@ -13,8 +13,9 @@
 //! `LeaderEpochCheckpointFile` and `AbstractFetcherThread.getOffsetTruncationState`.
 //!
 //! **Wired in so far**: the epoch cache and the checkpoint codec are the ones `arus-log`'s
-//! `Log` keeps (so OffsetForLeaderEpoch answers from them), and the broker's Fetch handler
-//! uses [`diverging_epoch`]. The replica fetchers, the Fetch handler's follower path and the
+//! `Log` keeps (so OffsetForLeaderEpoch answers from them), Fetch's KIP-320 check is
+//! [`diverging_epoch`] (through `Log::diverging_epoch`), and the broker's data APIs fence a
+//! replica's own epoch with [`check_current_leader_epoch`] (`Partition::check_local_role`). The replica fetchers, the Fetch handler's follower path and the
 //! AlterPartition sender come with a later step of issue 15. Time is an input (`now_ms`),
 //! effects are returned as values (an [`isr::AlterPartitionProposal`] to send, "high
 //! watermark advanced"), and file bytes are produced and parsed here but written by the
