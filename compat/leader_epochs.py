@@ -8,8 +8,9 @@ every epoch from 0 to one past the current, with no, the current, an old and a n
 `leader-epoch-checkpoint` is read. Prints one JSON document; with --expect FILE compares it
 with a previous run's (e.g. Kafka's) and exits 1 on a difference.
 
-    python3 compat/leader_epochs.py --launcher compat/reference/kafka-cluster.sh --dir /tmp/le-kafka
-    python3 compat/leader_epochs.py --launcher compat/arus-cluster.sh --dir /tmp/le-arus --expect kafka.json
+    python3 compat/leader_epochs.py --launcher compat/reference/kafka-cluster.sh [--dir /tmp/le-kafka]
+    python3 compat/leader_epochs.py --launcher compat/arus-cluster.sh \
+        --expect compat/reference/leader_epochs-kafka-4.4.json
 
 Produce goes through confluent-kafka (compat/.venv); everything else is spoken on one node's
 socket with compat/kafka_wire.py, so the answers are that node's, not a client's retries.
@@ -17,9 +18,11 @@ socket with compat/kafka_wire.py, so the answers are that node's, not a client's
 import argparse
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -164,9 +167,20 @@ def checkpoint(args, node):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--launcher", required=True)
-    ap.add_argument("--dir", required=True)
+    ap.add_argument("--dir", help="the cluster's directory (default: a temporary one, removed after)")
     ap.add_argument("--expect", help="a previous run's JSON to compare with")
     args = ap.parse_args()
+    temporary = args.dir is None
+    if temporary:
+        args.dir = tempfile.mkdtemp(prefix="leader-epochs-")
+    try:
+        return run(args)
+    finally:
+        if temporary:
+            shutil.rmtree(args.dir, ignore_errors=True)
+
+
+def run(args):
     launcher(args, "start", "--nodes", "3",
              "--override", "broker.session.timeout.ms=3000",
              "--override", "broker.heartbeat.interval.ms=300")
