@@ -5,7 +5,8 @@
 //! - OffsetForLeaderEpoch answers each epoch's end as Kafka's `LeaderEpochFileCache.endOffsetFor`
 //!   does, fences an old or new `current_leader_epoch`, and ignores `replica_id`;
 //! - ListOffsets (v4+) reports the leader epoch of the offset it found;
-//! - Fetch (v12+) with `last_fetched_epoch` reports a diverging epoch (KIP-320).
+//! - Fetch (v12+) with `last_fetched_epoch` reports a diverging epoch (KIP-320);
+//! - the replica's own role and epoch are checked, not only the cluster view's.
 
 #![allow(clippy::needless_update)] // samples stay valid as specs add fields
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use arus_broker::Broker;
 use arus_broker::cluster::{BrokerNode, ClusterView, Endpoint, PartitionPlacement};
+use arus_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use arus_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use arus_protocol::messages::fetch_response::PartitionData;
 use arus_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -388,4 +390,24 @@ async fn the_replicas_own_role_and_epoch_decide_until_it_takes_the_new_one() {
     let answer = common::produce(&broker, TOPIC, record(2000), 1).await;
     assert_eq!(answer.error_code, NOT_LEADER);
     assert_eq!(partition.log_end_offset(), 5);
+    // Nor does it delete records.
+    let delete = Request::DeleteRecords(DeleteRecordsRequest {
+        topics: vec![DeleteRecordsTopic {
+            name: TOPIC.into(),
+            partitions: vec![DeleteRecordsPartition {
+                partition_index: 0,
+                offset: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        timeout_ms: 5000,
+        ..Default::default()
+    });
+    let Response::DeleteRecords(r) = common::call(&broker, ApiKey::DeleteRecords, 2, delete).await
+    else {
+        panic!()
+    };
+    assert_eq!(r.topics[0].partitions[0].error_code, NOT_LEADER);
+    assert_eq!(partition.log_start_offset(), 0);
 }
