@@ -228,8 +228,8 @@ pub const BROKER_KEYS: &[(&str, &str, &str)] = &[
     ),
     (
         "arus.single.node.quorum",
-        "false",
-        "Arus only, without process.roles: true runs the one-node cluster on the KRaft code path (node 1, broker and controller, the only voter, metadata in a Raft log; a directory of the single-node release is upgraded into that log on its first start, docs/cluster.md); false keeps the file-backed single node (arus-metadata.json and friends). Not yet the default: see docs/cluster.md, Not built yet.",
+        "true",
+        "Arus only, without process.roles: true (the default) runs the one-node cluster on the KRaft code path (node 1, broker and controller, the only voter, metadata in a Raft log; a directory of the single-node release is upgraded into that log on its first start, docs/cluster.md); false keeps the single-node release's file-backed store (arus-metadata.json and friends), which no longer receives new features.",
     ),
     (
         "arus.telemetry.retained.bytes",

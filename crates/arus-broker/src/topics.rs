@@ -252,6 +252,8 @@ pub struct TopicRegistry {
     /// version KIP-848 regex subscriptions compare their resolution against. Wall clock so it
     /// keeps increasing across restarts, as Kafka's metadata offsets do.
     created_version: std::sync::atomic::AtomicI64,
+    /// Partitions opened ahead of the metadata that assigns them (driven mode only).
+    prepared: Mutex<driven::prepared::Prepared>,
 }
 
 fn now_ms() -> i64 {
@@ -416,6 +418,7 @@ impl TopicRegistry {
             change: Mutex::new(()),
             closed: std::sync::atomic::AtomicBool::new(false),
             created_version: std::sync::atomic::AtomicI64::new(now_ms()),
+            prepared: Mutex::default(),
             config,
             dirs: dirs.clone(),
         };

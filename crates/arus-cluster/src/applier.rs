@@ -342,6 +342,9 @@ fn apply(
         Some(Err(e)) => warn!(error = %e, "cannot apply the metadata to the local replicas"),
         None => {}
     }
+    // Partitions the controller of this node opened for records this image includes were
+    // adopted above; any left were deleted again before this node saw them.
+    broker.topics.settle_prepared(image.provenance().offset);
 }
 
 /// The topic ids of `image` (for tests).

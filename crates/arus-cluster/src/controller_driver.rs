@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::controller_apis;
+use crate::local_replicas::{self, LocalReplicas, Refused};
 use crate::publisher::MetadataHandle;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -127,6 +128,9 @@ pub struct DriverSettings {
     /// the content of a single-node release's directory), written by whichever node first
     /// becomes controller of a log that has no `metadata.version` yet.
     pub bootstrap: Vec<MetadataRecord>,
+    /// This node's broker, asked to open the partitions the controller places here before
+    /// they are committed (`local_replicas`); `None` on a controller-only node.
+    pub local_replicas: Option<Arc<dyn LocalReplicas>>,
 }
 
 fn now_ms() -> i64 {
@@ -270,14 +274,18 @@ async fn lead(
                         let _ = job.reply.send(Err(e));
                     }
                     Ok((records, response)) => {
+                        let (records, response, prepared) =
+                            prepare_local(settings, metadata, records, response).await;
                         match commit(log, &mut controller, records).await {
                             Ok(offset) => {
+                                settle_local(settings, prepared, Some(offset)).await;
                                 let _ = job.reply.send(Ok(ControllerReply {
                                     response,
                                     metadata_offset: offset,
                                 }));
                             }
                             Err(leader) => {
+                                settle_local(settings, prepared, None).await;
                                 let _ = job.reply.send(Err(ControllerRequestError::NotController { leader }));
                                 return;
                             }
@@ -310,6 +318,78 @@ async fn lead(
             _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Has this node's broker open the partitions `records` place on it (see
+/// `local_replicas`): topics it cannot host are taken out of the batch and answered
+/// KAFKA_STORAGE_ERROR. Returns the batch, the response and the topics prepared.
+async fn prepare_local(
+    settings: &DriverSettings,
+    metadata: &MetadataHandle,
+    records: Vec<MetadataRecord>,
+    response: Response,
+) -> (Vec<MetadataRecord>, Response, Vec<Uuid>) {
+    let Some(local) = settings.local_replicas.clone() else {
+        return (records, response, Vec::new());
+    };
+    let specs = local_replicas::plan(settings.node_id, &records, &metadata.image());
+    if specs.is_empty() {
+        return (records, response, Vec::new());
+    }
+    let node = settings.node_id;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let mut prepared = Vec::new();
+        let mut refused = Vec::new();
+        for spec in &specs {
+            match local.prepare(spec) {
+                Ok(()) => prepared.push(spec.id),
+                Err(e) => {
+                    warn!(topic = %spec.name, partitions = spec.partitions.len(), error = %e, "refusing new partitions this node cannot host");
+                    refused.push(Refused {
+                        id: spec.id,
+                        name: spec.name.clone(),
+                        message: format!(
+                            "Broker {node} cannot create the partitions of topic '{}' placed on it: {e}",
+                            spec.name
+                        ),
+                    });
+                }
+            }
+        }
+        (prepared, refused)
+    })
+    .await;
+    let (prepared, refused) = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            // The preparation panicked: nothing is known to be open, so nothing to settle;
+            // the records go ahead as Kafka's would (the applier reports what fails).
+            warn!(error = %e, "preparing local partitions failed");
+            return (records, response, Vec::new());
+        }
+    };
+    let (records, response) = local_replicas::refuse(records, response, &refused);
+    (records, response, prepared)
+}
+
+/// Tells the broker how the batch with the `prepared` topics ended: committed at
+/// `offset`, or not committed by this controller.
+async fn settle_local(settings: &DriverSettings, prepared: Vec<Uuid>, offset: Option<i64>) {
+    let Some(local) = settings.local_replicas.clone() else {
+        return;
+    };
+    if prepared.is_empty() {
+        return;
+    }
+    let _ = tokio::task::spawn_blocking(move || {
+        for id in prepared {
+            match offset {
+                Some(at) => local.committed(id, at),
+                None => local.discard(id),
+            }
+        }
+    })
+    .await;
 }
 
 /// Writes `records` as one batch and replays them into the controller once committed.
@@ -433,6 +513,7 @@ mod tests {
                 node_id: 1,
                 config,
                 validator: Arc::new(AcceptAllConfigs),
+                local_replicas: None,
                 // metadata.version, as `arus storage format` writes it.
                 bootstrap: Controller::bootstrap_records(
                     &[("metadata.version".to_string(), 33)].into_iter().collect(),

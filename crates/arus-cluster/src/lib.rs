@@ -24,6 +24,7 @@ pub mod controller_apis;
 pub mod controller_driver;
 pub mod controller_listener;
 pub mod lifecycle;
+pub mod local_replicas;
 pub mod node;
 pub mod observers;
 pub mod peer_channel;

@@ -93,6 +93,7 @@ fn controller_config(config: &BrokerConfig, cluster_id: &str) -> ControllerConfi
         default_min_insync_replicas: min_isr,
         unclean_leader_election_enable: unclean,
         own_broker_in_process: config.node.is_implicit(),
+        offsets: arus_controller::OffsetUnit::Batch,
         ..ControllerConfig::new(cluster_id, config.node.node_id)
     }
 }
@@ -264,6 +265,17 @@ impl Node {
             // (openraft would wait an election timeout after a restart).
             quorum.elect_now().await?;
         }
+        // As Kafka's `ProcessTerminatingFaultHandler` for the metadata log: a node whose
+        // quorum storage failed halts (through the broker's fatal path, without a clean
+        // shutdown) instead of serving on with metadata it can no longer change or follow.
+        {
+            let failed = quorum.failed();
+            let dirs = broker.log_dirs.clone();
+            tokio::spawn(async move {
+                let reason = failed.await;
+                dirs.metadata_failed(&format!("the metadata quorum stopped: {reason}"));
+            });
+        }
         let quorum = Arc::new(quorum);
         let log = Arc::new(QuorumLog::new(quorum.clone()));
         let (stop, stop_rx) = watch::channel(false);
@@ -281,6 +293,10 @@ impl Node {
                 } else {
                     Vec::new()
                 },
+                local_replicas: config.node.is_broker().then(|| {
+                    Arc::new(crate::local_replicas::BrokerReplicas(broker.clone()))
+                        as Arc<dyn crate::local_replicas::LocalReplicas>
+                }),
             },
             stop_rx.clone(),
         );

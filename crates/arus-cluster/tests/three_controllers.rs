@@ -76,6 +76,7 @@ async fn start(
             node_id: id,
             config: ControllerConfig {
                 session_timeout_ms: SESSION_MS,
+                offsets: arus_controller::OffsetUnit::Batch,
                 ..ControllerConfig::new("cluster-t", id)
             },
             validator: Arc::new(AcceptAllConfigs),
@@ -84,6 +85,7 @@ async fn start(
                 &[("metadata.version".to_string(), 33)].into_iter().collect(),
                 1,
             ),
+            local_replicas: None,
         },
         stop_rx.clone(),
     );

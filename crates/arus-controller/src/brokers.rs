@@ -296,7 +296,7 @@ pub fn process_heartbeat(
     }
     heartbeats.touch(broker_id, next.fenced(), request.current_metadata_offset);
     if next.in_controlled_shutdown() {
-        let batch_end = next_offset + records.len() as i64 - 1;
+        let batch_end = d.config.offsets.batch_end(next_offset, records.len());
         heartbeats.set_controlled_shutdown_offset(broker_id, batch_end);
     }
     let reply = HeartbeatReply {

@@ -28,6 +28,31 @@ pub struct ControllerConfig {
     /// crash registers at once instead of hearing DUPLICATE_BROKER_REGISTRATION until the
     /// dead incarnation's session expires.
     pub own_broker_in_process: bool,
+    /// What one metadata offset counts: Kafka's log gives every record an offset; Arus's
+    /// Raft log gives one to each batch (one entry per batch). Offsets the controller
+    /// computes from `next_offset` (the end of a batch it is about to write) follow it.
+    pub offsets: OffsetUnit,
+}
+
+/// See [`ControllerConfig::offsets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetUnit {
+    /// Kafka's metadata log: a batch of n records at offset o ends at o + n - 1.
+    Record,
+    /// Arus's Raft log: a batch is one entry, at one offset.
+    Batch,
+}
+
+impl OffsetUnit {
+    /// The offset of the last record of a batch of `records` written at `next_offset`
+    /// (nothing written: the offset before it).
+    pub fn batch_end(self, next_offset: i64, records: usize) -> i64 {
+        match (self, records) {
+            (_, 0) => next_offset - 1,
+            (OffsetUnit::Record, n) => next_offset + n as i64 - 1,
+            (OffsetUnit::Batch, _) => next_offset,
+        }
+    }
 }
 
 impl ControllerConfig {
@@ -44,6 +69,20 @@ impl ControllerConfig {
             unclean_leader_election_enable: false,
             supported_features: crate::features::kafka_44_supported_features(),
             own_broker_in_process: false,
+            offsets: OffsetUnit::Record,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OffsetUnit;
+
+    #[test]
+    fn a_batch_ends_where_its_unit_says() {
+        assert_eq!(OffsetUnit::Record.batch_end(10, 3), 12);
+        assert_eq!(OffsetUnit::Batch.batch_end(10, 3), 10);
+        assert_eq!(OffsetUnit::Record.batch_end(10, 0), 9);
+        assert_eq!(OffsetUnit::Batch.batch_end(10, 0), 9);
     }
 }

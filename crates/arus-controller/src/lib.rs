@@ -36,7 +36,7 @@ pub mod state;
 pub mod topics;
 
 pub use brokers::HeartbeatReply;
-pub use config::ControllerConfig;
+pub use config::{ControllerConfig, OffsetUnit};
 pub use configs::{AcceptAllConfigs, ConfigOp, ConfigResource, ConfigValidator};
 pub use controller::{ConfigResults, Controller, ElectLeadersResults, Outcome, TopicResults};
 pub use error::{ControllerError, ControllerResult};

@@ -253,6 +253,27 @@ impl Quorum {
         self.raft.metrics()
     }
 
+    /// Resolves, with the reason, once this node's Raft core has stopped on an error (its
+    /// log or vote could not be written, or another fatal fault); never on a shutdown.
+    /// The node cannot take part in the quorum after that: Kafka halts the process when
+    /// its metadata log fails, and the caller is expected to do the same.
+    pub fn failed(&self) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut metrics = self.raft.metrics();
+        async move {
+            loop {
+                if let Err(fatal) = &metrics.borrow_and_update().running_state
+                    && !matches!(fatal, openraft::error::Fatal::Stopped)
+                {
+                    return fatal.to_string();
+                }
+                if metrics.changed().await.is_err() {
+                    // The core is gone without a fault being reported: a shutdown.
+                    return std::future::pending().await;
+                }
+            }
+        }
+    }
+
     /// The DescribeQuorum view.
     pub fn status(&self) -> QuorumStatus {
         let metrics = self.metrics();

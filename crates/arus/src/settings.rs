@@ -133,12 +133,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log_dirs = config.log_dirs.clone();
     let descriptors_before_open = arus_server::descriptors::in_use();
     // A node configured with `process.roles` is a member of a KRaft cluster: its metadata
-    // comes from the quorum (docs/cluster.md). Without it, the single node keeps its
-    // metadata in its own files, unless `arus.single.node.quorum=true` runs it as the
-    // implicit one-node cluster: broker and controller, itself the only voter, with no
-    // CONTROLLER listener (its controller is reached in process).
+    // comes from the quorum (docs/cluster.md). Without it, `arus serve` runs the implicit
+    // one-node cluster — broker and controller, itself the only voter, with no CONTROLLER
+    // listener (its controller is reached in process) — unless
+    // `arus.single.node.quorum=false` keeps the single-node release's file-backed store.
     let clustered =
-        !config.node.is_implicit() || config.effective_bool("arus.single.node.quorum", false);
+        !config.node.is_implicit() || config.effective_bool("arus.single.node.quorum", true);
     // A controller-only node has no broker listener: its ready file names the CONTROLLER one.
     let mut controller_addr = None;
     let (broker, listeners, node) = if clustered {
@@ -217,23 +217,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             arus_server::descriptors::summary(limit, descriptors_before_open, partitions)
         );
     }
-    // Kafka halts when every log directory (or the metadata one) has failed: no clean
-    // shutdown, which would write clean-shutdown markers on failed disks.
-    let fatal = std::sync::Arc::new(tokio::sync::Mutex::new(None::<String>));
-    let stop = {
-        let fatal = fatal.clone();
-        let dirs = broker.log_dirs.clone();
-        async move {
-            tokio::select! {
-                _ = shutdown_signal() => {}
-                reason = dirs.fatal() => *fatal.lock().await = Some(reason),
-            }
+    // Kafka halts when every log directory (or the metadata one) has failed: at once, with
+    // no clean shutdown (which would write clean-shutdown markers on failed disks) and no
+    // wait for busy connections — their requests can no longer be answered truthfully.
+    let dirs = broker.log_dirs.clone();
+    tokio::select! {
+        _ = arus_server::serve(broker.clone(), listeners, shutdown_signal()) => {}
+        reason = dirs.fatal() => {
+            eprintln!("arus: halting: {reason}");
+            std::process::exit(1);
         }
-    };
-    arus_server::serve(broker.clone(), listeners, stop).await;
-    if let Some(reason) = fatal.lock().await.take() {
-        eprintln!("arus: halting: {reason}");
-        std::process::exit(1);
     }
     eprintln!("arus: shutting down");
     match node {

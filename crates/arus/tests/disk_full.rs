@@ -664,10 +664,13 @@ mod coordinators {
     }
 }
 
-/// Topic creation and config changes on a full disk: refused, and nothing changed — no
-/// partition directory, no temp file, the topics and the topic's configs as before, also
-/// after a restart (what a restart reads is what was durable: the metadata file, or the
-/// metadata log of the one-node cluster). With space back the same requests succeed.
+/// Topic creation on a full disk: refused with KAFKA_STORAGE_ERROR, and nothing changed —
+/// no partition directory, no temp file, the topics as before, also after a restart (what
+/// a restart reads is what was durable: the metadata file, or the metadata log of the
+/// one-node cluster). A config change on the full disk is either refused and absent after
+/// the restart, or answered with success and present after it: the one-node cluster's
+/// metadata log may still have room in its last page for a small record, the single-node
+/// file never does. With space back the same requests succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     let Some(fs_) = Tmpfs::mount(16 << 10) else {
@@ -677,15 +680,7 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     let broker = BrokerProcess::start_in(&data, &[]);
     let mut client = Client::connect(&broker.addr).await.unwrap();
     client.create_topic("a", 1, 1, &[]).await.unwrap();
-    let retention =
-        |configs: &[arus_protocol::messages::describe_configs_response::DescribeConfigsResourceResult]| {
-            configs
-                .iter()
-                .find(|c| c.name == "retention.ms")
-                .and_then(|c| c.value.clone())
-                .unwrap()
-        };
-    let before = retention(&client.describe_topic_configs("a").await.unwrap());
+    let before = retention(&mut client, "a").await;
     let listing = || {
         let mut v: Vec<String> = fs::read_dir(&data)
             .unwrap()
@@ -699,20 +694,22 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     let filler = fs_.fill();
     let err = client.create_topic("b", 8, 1, &[]).await.unwrap_err();
     eprintln!("CreateTopics on a full disk: {err}");
-    let err = client
-        .incremental_alter_topic_configs("a", &[("retention.ms".into(), "1234".into())], &[])
-        .await
-        .unwrap_err();
-    eprintln!("IncrementalAlterConfigs on a full disk: {err}");
+    assert_eq!(err.code(), Some(ErrorCode::KafkaStorageError), "{err}");
     let err = client.create_partitions("a", 4).await.unwrap_err();
     eprintln!("CreatePartitions on a full disk: {err}");
+    assert_eq!(err.code(), Some(ErrorCode::KafkaStorageError), "{err}");
     assert_eq!(listing(), entries_before);
-    assert_eq!(
-        retention(&client.describe_topic_configs("a").await.unwrap()),
-        before
-    );
     assert_eq!(client.partition_count("a").await.unwrap(), 1);
     assert!(client.partition_count("b").await.is_err());
+    let altered = client
+        .incremental_alter_topic_configs("a", &[("retention.ms".into(), "1234".into())], &[])
+        .await;
+    eprintln!("IncrementalAlterConfigs on a full disk: {altered:?}");
+    let expected = if altered.is_ok() {
+        "1234".to_string()
+    } else {
+        before
+    };
 
     filler.free();
     drop(client);
@@ -720,9 +717,9 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     let broker = BrokerProcess::start_in(&data, &[]);
     let mut client = Client::connect(&broker.addr).await.unwrap();
     assert_eq!(
-        retention(&client.describe_topic_configs("a").await.unwrap()),
-        before,
-        "the failed config change is not durable"
+        retention(&mut client, "a").await,
+        expected,
+        "the config change's answer and what a restart finds disagree"
     );
     assert_eq!(client.partition_count("a").await.unwrap(), 1);
     assert!(
@@ -732,16 +729,100 @@ async fn topic_creation_and_config_changes_on_a_full_disk_change_nothing() {
     assert!(!listing().iter().any(|e| e.starts_with("b-")));
     client.create_topic("b", 8, 1, &[]).await.unwrap();
     client
-        .incremental_alter_topic_configs("a", &[("retention.ms".into(), "1234".into())], &[])
+        .incremental_alter_topic_configs("a", &[("retention.ms".into(), "4321".into())], &[])
         .await
         .unwrap();
     client.create_partitions("a", 4).await.unwrap();
-    assert_eq!(
-        retention(&client.describe_topic_configs("a").await.unwrap()),
-        "1234"
-    );
+    assert_eq!(retention(&mut client, "a").await, "4321");
     assert_eq!(client.partition_count("a").await.unwrap(), 4);
     assert_eq!(client.partition_count("b").await.unwrap(), 8);
+}
+
+async fn retention(client: &mut Client, topic: &str) -> String {
+    client
+        .describe_topic_configs(topic)
+        .await
+        .unwrap()
+        .iter()
+        .find(|c| c.name == "retention.ms")
+        .and_then(|c| c.value.clone())
+        .unwrap()
+}
+
+/// Metadata changes until the full disk refuses a write: every change answered with
+/// success is there after a restart. The one-node cluster, whose metadata log can then no
+/// longer be written, halts as Kafka's node does rather than serve on without a
+/// controller; the single-node file store answers each refused change with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metadata_write_the_full_disk_refuses_loses_no_acknowledged_change() {
+    let Some(fs_) = Tmpfs::mount(16 << 10) else {
+        return;
+    };
+    let data = fs_.path().join("data");
+    let mut broker = BrokerProcess::start_in(&data, &[]);
+    let mut client = Client::connect(&broker.addr).await.unwrap();
+    client.create_topic("a", 1, 1, &[]).await.unwrap();
+    let filler = fs_.fill();
+    let mut acknowledged: Option<u32> = None;
+    let mut refused = false;
+    for i in 0..500u32 {
+        let value = 1_000_000 + i;
+        let altered = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.incremental_alter_topic_configs(
+                "a",
+                &[("retention.ms".into(), value.to_string())],
+                &[],
+            ),
+        )
+        .await;
+        match altered {
+            Ok(Ok(())) => acknowledged = Some(value),
+            other => {
+                eprintln!("change {i} on a full disk: {other:?}");
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(refused, "500 config changes fit on a full disk");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broker.is_running() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let halted = !broker.is_running();
+    eprintln!("halted after the refused write: {halted}");
+    if quorum_path() {
+        assert!(
+            halted,
+            "the one-node cluster serves on with a failed metadata log"
+        );
+    }
+    filler.free();
+    drop(client);
+    broker.kill9();
+    let broker = BrokerProcess::start_in(&data, &[]);
+    let mut client = Client::connect(&broker.addr).await.unwrap();
+    if let Some(last) = acknowledged {
+        // The refused change may have reached the disk before its answer was lost
+        // (written, then the sync failed): newer is possible, older never.
+        let now: u32 = retention(&mut client, "a").await.parse().unwrap();
+        assert!(
+            now >= last,
+            "acknowledged {last}, found {now} after the restart"
+        );
+    }
+    client
+        .incremental_alter_topic_configs("a", &[("retention.ms".into(), "7".into())], &[])
+        .await
+        .unwrap();
+    assert_eq!(retention(&mut client, "a").await, "7");
+}
+
+/// Whether `arus serve` without configuration runs the one-node cluster (the default) or
+/// the single-node file store (`arus.single.node.quorum=false`).
+fn quorum_path() -> bool {
+    std::env::var("ARUS_ARUS_SINGLE_NODE_QUORUM").map_or(true, |v| v != "false")
 }
 
 /// Retention frees space on a full disk, and the partition takes writes again by itself:

@@ -29,18 +29,19 @@ async fn commit(c: &mut Client, group: &str, offset: i64) {
     .unwrap();
 }
 
+/// On the one-node cluster (the default), the deletion reaches the group coordinator
+/// through the metadata log (the applier resigns the deleted partitions).
 #[test]
 fn deleting_the_offsets_topic_forgets_its_groups_and_it_comes_back() {
     offsets_topic_deleted_and_back(&["offsets.topic.num.partitions=3"]);
 }
 
-/// The same on the one-voter KRaft node, where the deletion reaches the group coordinator
-/// through the metadata log (the applier resigns the deleted partitions).
+/// The same on the single-node release's file-backed store.
 #[test]
-fn on_the_one_node_cluster_deleting_the_offsets_topic_forgets_its_groups() {
+fn on_the_file_backed_single_node_deleting_the_offsets_topic_forgets_its_groups() {
     offsets_topic_deleted_and_back(&[
         "offsets.topic.num.partitions=3",
-        "arus.single.node.quorum=true",
+        "arus.single.node.quorum=false",
     ]);
 }
 

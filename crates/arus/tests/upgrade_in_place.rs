@@ -364,8 +364,8 @@ async fn a_previous_release_directory_starts_with_everything_intact() {
     }
 }
 
-/// The one-node cluster on the metadata quorum (not yet the default without
-/// `process.roles`).
+/// The one-node cluster on the metadata quorum (the default without `process.roles`;
+/// named so the test says what it starts).
 const QUORUM: &[&str] = &["arus.single.node.quorum=true"];
 
 /// The single-node release's metadata files (`arus_broker::single_node_files::FILES`).

@@ -137,6 +137,7 @@ impl TopicRegistry {
             change: Mutex::new(()),
             closed: AtomicBool::new(false),
             created_version: std::sync::atomic::AtomicI64::new(now_ms()),
+            prepared: Mutex::default(),
         })
     }
 
@@ -334,6 +335,25 @@ impl TopicRegistry {
     /// Opens the partitions newly assigned here: those with a directory on disk are
     /// recovered in parallel, the others created where placement says.
     fn open_local(&self, wanted: Vec<(Arc<Topic>, i32, LocalRole)>, applied: &mut Applied) {
+        // Opened ahead by the controller of this node (see `prepared`): hosted as they are.
+        let wanted: Vec<(Arc<Topic>, i32, LocalRole)> = wanted
+            .into_iter()
+            .filter(|(topic, index, role)| {
+                let Some(p) = self.adopt_prepared(topic.id, *index) else {
+                    return true;
+                };
+                p.set_settings(topic.settings());
+                match p.change_role(*role) {
+                    Ok(_) => self.host(topic, p, *role, applied),
+                    Err(RoleChangeError::Refused(e)) => {
+                        warn!(topic = %topic.name, partition = index, error = %e, "role change ignored");
+                        self.host(topic, p, *role, applied)
+                    }
+                    Err(RoleChangeError::Log(e)) => applied.failed(&topic.name, *index, e.into()),
+                }
+                false
+            })
+            .collect();
         if wanted.is_empty() {
             return;
         }
@@ -410,5 +430,6 @@ impl TopicRegistry {
     }
 }
 
+pub mod prepared;
 #[cfg(test)]
 mod tests;

@@ -343,3 +343,39 @@ fn a_batch_replayed_as_one_log_entry_registers_at_the_entry_offset() {
     c.replay_entry(&out.records, 50).unwrap();
     assert_eq!(c.state().register_offsets[&0], 50);
 }
+
+#[test]
+fn in_a_log_of_batch_offsets_a_controlled_shutdown_ends_once_the_others_reach_its_entry() {
+    // arus-raft's log gives a batch one offset. Counting the shutdown batch's records (as
+    // Kafka's log must) would wait for an offset the log reaches only with later writes.
+    for unit in [OffsetUnit::Batch, OffsetUnit::Record] {
+        let mut h = Harness::new(true);
+        h.brokers(&[None, None, None]);
+        h.create("t", 6, 3).unwrap();
+        let config = ControllerConfig {
+            offsets: unit,
+            ..ControllerConfig::new(CLUSTER_ID, 0)
+        };
+        let mut c = Controller::from_image(config, 42, &h.image, h.now).unwrap();
+        let entry = h.next_offset;
+        let heartbeat = |c: &mut Controller, id: i32, shut: bool, at: i64| {
+            let mut req = h.heartbeat_req(id, false, shut);
+            req.current_metadata_offset = at;
+            c.broker_heartbeat(&req, entry + 1, h.now).unwrap()
+        };
+        let mut req = h.heartbeat_req(0, false, true);
+        req.current_metadata_offset = entry - 1;
+        let out = c.broker_heartbeat(&req, entry, h.now).unwrap();
+        assert!(out.records.len() > 1, "{:?}", out.records);
+        c.replay_entry(&out.records, entry).unwrap();
+        // Every broker has applied the shutdown batch's entry.
+        heartbeat(&mut c, 1, false, entry);
+        heartbeat(&mut c, 2, false, entry);
+        let reply = heartbeat(&mut c, 0, true, entry).response;
+        assert_eq!(
+            reply.should_shut_down,
+            unit == OffsetUnit::Batch,
+            "{unit:?}"
+        );
+    }
+}

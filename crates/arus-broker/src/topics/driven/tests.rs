@@ -262,3 +262,132 @@ fn the_file_backed_registry_refuses_driven_changes() {
         Err(TopicError::MetadataDriven)
     ));
 }
+
+mod prepared {
+    use super::*;
+    use crate::topics::driven::prepared::PrepareSpec;
+
+    fn prepare_spec(name: &str, id: u8, partitions: &[i32]) -> PrepareSpec {
+        PrepareSpec {
+            name: name.into(),
+            id: Uuid([id; 16]),
+            partitions: partitions.iter().map(|&p| (p, LEADER)).collect(),
+            configs: Some(BTreeMap::new()),
+        }
+    }
+
+    #[test]
+    fn prepared_partitions_are_hidden_until_the_metadata_adopts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = open(&[dir.path()]);
+        registry.prepare(&prepare_spec("t", 1, &[0, 1])).unwrap();
+        assert_eq!(dir_names(dir.path()), vec!["t-0", "t-1"]);
+        assert_eq!(registry.prepared_count(), 2);
+        assert!(registry.get("t").is_none(), "clients must not see it yet");
+
+        let applied = registry
+            .apply(&[spec("t", 1, 2, &[(0, LEADER), (1, LEADER)])])
+            .unwrap();
+        assert!(applied.failures.is_empty());
+        // Adopted partitions are announced like any new one (the coordinators follow them).
+        assert_eq!(
+            applied
+                .changes
+                .iter()
+                .map(|c| (c.partition, c.change))
+                .collect::<Vec<_>>(),
+            vec![
+                (0, Transition::BecameLeader { epoch: 0 }),
+                (1, Transition::BecameLeader { epoch: 0 })
+            ]
+        );
+        assert_eq!(registry.prepared_count(), 0);
+        append(&registry, "t", 1, 2);
+        // Settling after the adoption deletes nothing.
+        registry.settle_prepared(i64::MAX);
+        assert_eq!(dir_names(dir.path()), vec!["t-0", "t-1"]);
+    }
+
+    #[test]
+    fn a_failed_preparation_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = open(&[dir.path()]);
+        // A file where partition 2's directory must go: its creation fails.
+        std::fs::write(dir.path().join("t-2"), b"in the way").unwrap();
+        let err = registry
+            .prepare(&prepare_spec("t", 1, &[0, 1, 2, 3]))
+            .unwrap_err();
+        assert_eq!(err.code(), arus_protocol::ErrorCode::KafkaStorageError);
+        assert_eq!(registry.prepared_count(), 0);
+        assert_eq!(dir_names(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_batch_that_did_not_commit_is_discarded_and_one_never_applied_is_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = open(&[dir.path()]);
+        registry.prepare(&prepare_spec("lost", 1, &[0])).unwrap();
+        registry.prepare(&prepare_spec("gone", 2, &[0, 1])).unwrap();
+        registry.discard_prepared(Uuid([1; 16]));
+        assert_eq!(dir_names(dir.path()), vec!["gone-0", "gone-1"]);
+        // Committed at offset 7, then deleted before this node applied it: an image at 6
+        // does not settle it, the image at 7 (which did not name it) does.
+        registry.commit_prepared(Uuid([2; 16]), 7);
+        registry.settle_prepared(6);
+        assert_eq!(registry.prepared_count(), 2);
+        registry.settle_prepared(7);
+        assert_eq!(registry.prepared_count(), 0);
+        assert_eq!(dir_names(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn new_partitions_of_a_hosted_topic_keep_its_settings_and_skip_hosted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = open(&[dir.path()]);
+        let mut t = spec("t", 1, 1, &[(0, LEADER)]);
+        t.configs = BTreeMap::from([("segment.bytes".to_string(), "1048576".to_string())]);
+        registry.apply(&[t]).unwrap();
+        let mut grow = prepare_spec("t", 1, &[0, 1]);
+        grow.configs = None;
+        registry.prepare(&grow).unwrap();
+        // Partition 0 is hosted already: only 1 was prepared.
+        assert_eq!(registry.prepared_count(), 1);
+        let mut t = spec("t", 1, 2, &[(0, LEADER), (1, LEADER)]);
+        t.configs = BTreeMap::from([("segment.bytes".to_string(), "1048576".to_string())]);
+        registry.apply(&[t]).unwrap();
+        let p = registry.get("t").unwrap().partition(1).unwrap();
+        assert_eq!(p.settings().segment_bytes, 1048576);
+    }
+}
+
+#[test]
+fn a_name_whose_old_incarnation_is_still_hosted_is_not_prepared() {
+    use crate::topics::driven::prepared::PrepareSpec;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = open(&[dir.path()]);
+    registry.apply(&[spec("t", 1, 1, &[(0, LEADER)])]).unwrap();
+    append(&registry, "t", 0, 3);
+    // Created again under a new id before this node applied the deletion.
+    registry
+        .prepare(&PrepareSpec {
+            name: "t".into(),
+            id: Uuid([2; 16]),
+            partitions: BTreeMap::from([(0, LEADER)]),
+            configs: Some(BTreeMap::new()),
+        })
+        .unwrap();
+    assert_eq!(registry.prepared_count(), 0);
+    // The old incarnation's data is untouched until the metadata replaces it.
+    let old = registry.get("t").unwrap().partition(0).unwrap();
+    assert_eq!(old.log_end_offset(), 3);
+    registry.apply(&[spec("t", 2, 1, &[(0, LEADER)])]).unwrap();
+    assert_eq!(
+        registry
+            .get("t")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .log_end_offset(),
+        0
+    );
+}
