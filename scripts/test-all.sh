@@ -52,6 +52,8 @@ echo "== cluster: the same on a dynamic quorum (KIP-853), with kafka-metadata-qu
 python3 compat/cluster_tools.py --launcher compat/arus-cluster.sh --quorum dynamic
 echo "== cluster: SIGKILL of the active controller and of a broker, on a three-node Arus cluster, ~1 min"
 compat/.venv/bin/python compat/cluster_faults.py --launcher compat/arus-cluster.sh
+echo "== cluster: leader epochs above 0 (OffsetForLeaderEpoch, ListOffsets, Fetch's diverging epoch) compared with Kafka 4.4's stored answers, ~15 s"
+compat/.venv/bin/python compat/leader_epochs.py --launcher compat/arus-cluster.sh --expect compat/reference/leader_epochs-kafka-4.4.json
 echo "== cluster: every compat scenario, every client library, against a three-node Arus cluster (partition leaders on every broker), ~5 min"
 python3 compat/run.py --broker target/release/arus --cluster 3 --launcher compat/arus-cluster.sh --report compat/work/REPORT-cluster.md
 echo "== compat: the Java consumer 4.4 with a KIP-848 regex subscription (SubscriptionPattern), ~30 s"

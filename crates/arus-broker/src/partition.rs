@@ -17,7 +17,9 @@ use arus_log::producer_state::{AbortedTxn, ProducerView};
 use arus_log::{
     AppendInfo, Log, LogConfig, LogError, ReadResult, RetentionOutcome, RetentionPolicy,
 };
+use arus_protocol::ErrorCode;
 use arus_records::{ControlType, RecordBatch, batches, control_record_batch};
+use arus_replication::{DivergenceCheckError, DivergingEpoch};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
@@ -136,6 +138,30 @@ impl Partition {
         self.role.lock().leader_epoch()
     }
 
+    /// Kafka's `Partition.getLocalLog(currentLeaderEpoch, requireLeader)` against this
+    /// replica's own role, after the routing checks on the cluster view
+    /// ([`crate::cluster::serve_local`]): the view is installed before the roles it implies
+    /// are applied, so in between the view may already name this node leader at an epoch the
+    /// log has not recorded. Kafka answers from the partition's own state, which changes with
+    /// its epoch cache: a stopped replica is NOT_LEADER_OR_FOLLOWER, `current_leader_epoch`
+    /// older than the replica's FENCED_LEADER_EPOCH and newer UNKNOWN_LEADER_EPOCH, and a
+    /// follower refuses leader-only access with NOT_LEADER_OR_FOLLOWER.
+    pub fn check_local_role(
+        &self,
+        current_leader_epoch: Option<i32>,
+        require_leader: bool,
+    ) -> Result<(), ErrorCode> {
+        let role = *self.role.lock();
+        if role == ReplicaRole::Stopped {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        arus_replication::check_current_leader_epoch(current_leader_epoch, role.leader_epoch())?;
+        if require_leader && !role.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        Ok(())
+    }
+
     pub fn role(&self) -> ReplicaRole {
         *self.role.lock()
     }
@@ -239,6 +265,36 @@ impl Partition {
 
     pub fn log_end_offset(&self) -> i64 {
         self.high_watermark()
+    }
+
+    /// Where leader epoch `epoch` ended in this replica's log, as OffsetForLeaderEpoch
+    /// answers: Kafka's `UnifiedLog.endOffsetForEpoch` (see [`Log::end_offset_for_epoch`]);
+    /// `(-1, -1)` when the cache cannot say.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.lock().end_offset_for_epoch(epoch)
+    }
+
+    /// KIP-320's divergence check of a Fetch with `last_fetched_epoch` (see
+    /// [`Log::diverging_epoch`]), against the log as it is now.
+    pub fn diverging_epoch(
+        &self,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+    ) -> Result<Option<DivergingEpoch>, DivergenceCheckError> {
+        self.log
+            .lock()
+            .diverging_epoch(fetch_offset, last_fetched_epoch)
+    }
+
+    /// The leader epoch of the batch holding `offset` (the epoch cache's
+    /// `epochForOffset`), for ListOffsets' `leader_epoch`.
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.log.lock().epoch_for_offset(offset)
+    }
+
+    /// The latest epoch in the cache (Kafka's `latestEpoch`).
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.log.lock().latest_epoch()
     }
 
     /// Appends validated batches; returns where they landed (for a retried batch of an

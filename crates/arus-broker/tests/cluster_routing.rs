@@ -78,6 +78,12 @@ fn routed_broker(dir: &std::path::Path) -> (Arc<Broker>, Uuid, String) {
     let id = broker.topics.get(TOPIC).unwrap().id;
     let listener = broker.advertised_listener().name;
     broker.cluster.install(routed_view(&broker, id, &listener));
+    // The roles the view gives the replicas held here, as the metadata applier sets them
+    // (the data APIs check a replica's own role and epoch too, as Kafka's `getLocalLog`).
+    let topic = broker.topics.get(TOPIC).unwrap();
+    topic.partition(0).unwrap().become_follower(2, 5).unwrap();
+    topic.partition(2).unwrap().become_leader(3).unwrap();
+    topic.partition(3).unwrap().become_follower(-1, 4).unwrap();
     (broker, id, listener)
 }
 
@@ -372,7 +378,8 @@ async fn list_offsets_offset_for_leader_epoch_and_delete_records_need_the_leader
                 .map(|partition| OffsetForLeaderPartition {
                     partition,
                     current_leader_epoch: -1,
-                    leader_epoch: 0,
+                    // Partition 2's current epoch: it ends at the log end.
+                    leader_epoch: 3,
                     ..Default::default()
                 })
                 .collect(),
@@ -396,7 +403,7 @@ async fn list_offsets_offset_for_leader_epoch_and_delete_records_need_the_leader
             vec![
                 (NOT_LEADER, -1, -1),
                 (NOT_LEADER, -1, -1),
-                (0, 0, 1),
+                (0, 3, 1),
                 (NOT_LEADER, -1, -1)
             ],
             "v{version}"

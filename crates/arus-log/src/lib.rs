@@ -2,7 +2,8 @@
 //!
 //! A [`Log`] is a sequence of segments (`.log` files of record batches stored byte-for-byte,
 //! with sparse `.index` and `.timeindex` files), plus a `recovery-point` checkpoint and a
-//! `.clean-shutdown` marker. It assigns offsets on append, serves reads by offset and by
+//! `.clean-shutdown` marker. It assigns offsets on append (or keeps a leader's, on a
+//! follower: [`Log::append_as_follower`]), serves reads by offset and by
 //! timestamp, rolls segments, supports group commit through [`FlushTarget`], recovers
 //! after a crash by validating batches (header sanity + CRC-32C) from the recovery point
 //! and truncating at the first torn or corrupt batch, and truncates on request.
@@ -13,9 +14,11 @@
 //! in per-segment `.txnindex` files ([`txn_index`]) and in memory for Fetch, and the state
 //! is checkpointed in `<offset>.snapshot` files (see [`Log::open`] for its recovery).
 //!
-//! This is a leaf crate: it must not depend on tokio, on anything network-related, or on
-//! the protocol crates. It parses the few record-batch v2 header fields it needs itself
-//! (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
+//! It must not depend on tokio, on anything network-related, or on the broker. Its one Arus
+//! dependency is `arus-replication` (pure decisions, no I/O), whose leader epoch cache and
+//! `leader-epoch-checkpoint` codec the log uses (`arus-replication` in turn only pulls
+//! `arus-protocol`'s error codes and must never depend on this crate). It parses the few
+//! record-batch v2 header fields it needs itself (see [`batch`]). The on-disk formats are documented in [`segment`] (segment and index
 //! files, Kafka's), [`txn_index`] (Kafka's), [`leader_epoch`] (Kafka's
 //! `leader-epoch-checkpoint`), [`partition_metadata`] (Kafka's `partition.metadata`),
 //! [`checkpoint`] (recovery point and clean-shutdown marker), [`producer_state`]
@@ -46,6 +49,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arus_replication::{DivergenceCheckError, DivergingEpoch};
 use bytes::Bytes;
 
 use crate::batch::{BatchHeader, ControlMarker, NO_TIMESTAMP};
@@ -123,6 +127,30 @@ pub enum LogError {
     /// unreadable, so it is unknown which segments are current; needs an operator.
     #[error("unreadable segment-swap manifest {}: {reason}", path.display())]
     CorruptSwapManifest { path: PathBuf, reason: String },
+    /// A follower append starting below the log end (Kafka's
+    /// `UnexpectedAppendOffsetException`): the follower must truncate first.
+    #[error(
+        "unexpected offset in a follower append: first offset {first_offset} is less than the log end offset {log_end_offset}"
+    )]
+    UnexpectedAppendOffset {
+        first_offset: i64,
+        last_offset: i64,
+        log_end_offset: i64,
+    },
+    /// A follower append whose batches do not follow each other (Kafka's
+    /// `OffsetsOutOfOrderException`).
+    #[error(
+        "out of order offsets in a follower append: the batch at byte {position} starts at {base_offset}, at or before the previous batch's last offset {previous_last_offset}"
+    )]
+    OffsetsOutOfOrder {
+        position: usize,
+        base_offset: i64,
+        previous_last_offset: i64,
+    },
+    /// A negative leader epoch or start offset for the leader epoch cache (Kafka's
+    /// `IllegalArgumentException` from `LeaderEpochFileCache.assign`).
+    #[error(transparent)]
+    InvalidLeaderEpoch(#[from] arus_replication::InvalidEpochEntry),
 }
 
 impl From<(PathBuf, io::Error)> for LogError {
@@ -430,7 +458,7 @@ impl Log {
             log_start: 0,
             cleaner_checkpoint: None,
             pending_swap: None,
-            epochs: LeaderEpochCache::default(),
+            epochs: LeaderEpochCache::new(),
         };
         let leo = log.log_end_offset();
         let first_base = log.segments[0].base;
@@ -604,6 +632,122 @@ impl Log {
             assigned.push((pos, h));
         }
 
+        let mut info = self.write_batches(batches, &assigned, first_offset, last_offset)?;
+        self.apply_producer_batches(producer_batches, &mut info)?;
+        Ok(info)
+    }
+
+    /// Appends batches exactly as the partition's leader wrote them (Kafka
+    /// `UnifiedLog.appendAsFollower`, origin REPLICATION): offsets and `partitionLeaderEpoch`
+    /// are kept, not assigned. Checked first, and refused whole without writing anything:
+    /// each batch's header and CRC-32C ([`LogError::CorruptBatch`]), the first offset not
+    /// below the log end ([`LogError::UnexpectedAppendOffset`]: truncate first), and each
+    /// batch starting after the previous one's last offset ([`LogError::OffsetsOutOfOrder`]).
+    /// As in Kafka, the first batch may start above the log end: a compacted leader's log
+    /// has gaps, which the follower's log then has too.
+    ///
+    /// The leader epoch cache takes each batch's epoch at its base offset; the producer
+    /// state is updated without the client checks (no duplicate detection, no sequence or
+    /// epoch validation: the leader did them), so idempotent producers, open transactions,
+    /// aborted transactions (`.txnindex`) and the last stable offset are rebuilt as the
+    /// leader has them. Durability is the caller's, as for [`Log::append`].
+    pub fn append_as_follower(
+        &mut self,
+        batches: &[u8],
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let headers = parse_append_input(batches)?;
+        let log_end_offset = self.log_end_offset();
+        let mut previous_last: Option<i64> = None;
+        let mut producer_batches = Vec::new();
+        for &(pos, h) in &headers {
+            let bytes = &batches[pos..pos + h.size];
+            if !batch::crc_ok(&h, bytes) {
+                tracing::warn!(dir = %self.dir.display(), base_offset = h.base_offset, "follower append refused: CRC mismatch");
+                return Err(LogError::CorruptBatch {
+                    position: pos,
+                    reason: format!("CRC mismatch in the batch at offset {}", h.base_offset),
+                });
+            }
+            match previous_last {
+                None if h.base_offset < log_end_offset => {
+                    let last_offset = headers
+                        .last()
+                        .map_or(h.last_offset(), |(_, l)| l.last_offset());
+                    tracing::warn!(dir = %self.dir.display(), first_offset = h.base_offset, log_end_offset, "follower append refused: it starts below the log end");
+                    return Err(LogError::UnexpectedAppendOffset {
+                        first_offset: h.base_offset,
+                        last_offset,
+                        log_end_offset,
+                    });
+                }
+                Some(previous_last_offset) if h.base_offset <= previous_last_offset => {
+                    tracing::warn!(dir = %self.dir.display(), base_offset = h.base_offset, previous_last_offset, "follower append refused: offsets out of order");
+                    return Err(LogError::OffsetsOutOfOrder {
+                        position: pos,
+                        base_offset: h.base_offset,
+                        previous_last_offset,
+                    });
+                }
+                _ => {}
+            }
+            previous_last = Some(h.last_offset());
+            if h.producer_id >= 0 {
+                let marker = if h.is_control() {
+                    let m = batch::control_marker(bytes);
+                    if m.is_none() && h.record_count > 0 {
+                        return Err(LogError::CorruptBatch {
+                            position: pos,
+                            reason: "control batch without a valid transaction marker".into(),
+                        });
+                    }
+                    m
+                } else {
+                    None
+                };
+                producer_batches.push((h, marker));
+            }
+        }
+        let (Some((_, first)), Some((_, last))) = (headers.first(), headers.last()) else {
+            // `parse_append_input` already refuses an empty append.
+            return Err(LogError::CorruptBatch {
+                position: 0,
+                reason: "empty append".into(),
+            });
+        };
+        let (first_offset, last_offset) = (first.base_offset, last.last_offset());
+        let append_max_ts = headers
+            .iter()
+            .map(|(_, h)| h.max_timestamp)
+            .max()
+            .unwrap_or(NO_TIMESTAMP);
+        // Index entries hold offsets relative to the segment's base in 32 bits and a new
+        // segment starts at the log end, so a gap that large cannot be written (Kafka would
+        // roll at the append's first offset; a follower truncates fully to the leader's start
+        // first). Smaller overflows of the active segment are a roll (`maybe_roll`).
+        if last_offset - log_end_offset > i64::from(u32::MAX) {
+            tracing::warn!(dir = %self.dir.display(), first_offset, log_end_offset, "follower append refused: too far past the log end");
+            return Err(LogError::InvalidArgument(format!(
+                "follower append at offsets {first_offset}..={last_offset} is too far past the log end offset {log_end_offset}; truncate the log to start at {first_offset} first"
+            )));
+        }
+        self.maybe_roll(batches.len() as u64, append_max_ts, last_offset, now_ms)?;
+        let mut info = self.write_batches(batches, &headers, first_offset, last_offset)?;
+        self.apply_producer_batches(producer_batches, &mut info)?;
+        Ok(info)
+    }
+
+    /// Writes batches whose offsets are final (`assigned`: position in `batches` and header)
+    /// to the active segment, indexes them and records their leader epochs (Kafka
+    /// `UnifiedLog.append` → `maybeAssignEpochStartOffset` for each batch). The caller has
+    /// rolled the segment if needed and validated the producer state.
+    fn write_batches(
+        &mut self,
+        batches: &[u8],
+        assigned: &[(usize, BatchHeader)],
+        first_offset: i64,
+        last_offset: i64,
+    ) -> Result<AppendInfo, LogError> {
         let interval = u64::from(self.config.index_interval_bytes);
         let index_bytes = self.config.segment_index_bytes;
         let seg = self.active_mut();
@@ -628,7 +772,7 @@ impl Log {
         };
         let max_oi = Segment::max_index_entries(index_bytes, segment::INDEX_ENTRY_LEN);
         let max_ti = Segment::max_index_entries(index_bytes, segment::TIME_INDEX_ENTRY_LEN);
-        for &(pos, h) in &assigned {
+        for &(pos, h) in assigned {
             let bytes = &batches[pos..pos + h.size];
             let file_pos = start_pos + pos as u64;
             if h.max_timestamp > info.max_timestamp {
@@ -667,23 +811,35 @@ impl Log {
             seg.bytes_since_index_entry += h.size as u64;
         }
         // Kafka `UnifiedLog.append` → `maybeAssignEpochStartOffset` for each batch.
-        for &(pos, h) in &assigned {
+        for &(pos, h) in assigned {
             let epoch = batch::leader_epoch(&batches[pos..pos + h.size]);
             if epoch >= 0 && self.epochs.latest_epoch() != Some(epoch) {
-                self.update_epochs(|c| c.assign(epoch, h.base_offset));
-            }
-        }
-        if idempotent {
-            for (h, marker) in producer_batches {
-                if let Some(c) = self.producers.apply(&h, marker) {
-                    info.completed_txns.push(c.completed);
-                    if let Some(a) = c.aborted {
-                        self.add_aborted(a)?;
-                    }
-                }
+                // Both are non-negative here, so the assignment cannot be refused.
+                self.update_epochs(|c| {
+                    let _ = c.assign(epoch, h.base_offset);
+                });
             }
         }
         Ok(info)
+    }
+
+    /// Applies the producer-state effects of written batches (Kafka origin REPLICATION's
+    /// `ProducerStateManager.update`, which a validated client append ends with too):
+    /// completed transactions go to `info`, aborted ones to the `.txnindex`.
+    fn apply_producer_batches(
+        &mut self,
+        producer_batches: Vec<(BatchHeader, Option<ControlMarker>)>,
+        info: &mut AppendInfo,
+    ) -> Result<(), LogError> {
+        for (h, marker) in producer_batches {
+            if let Some(c) = self.producers.apply(&h, marker) {
+                info.completed_txns.push(c.completed);
+                if let Some(a) = c.aborted {
+                    self.add_aborted(a)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Records an aborted transaction in memory and in the active segment's `.txnindex`.
@@ -1096,7 +1252,9 @@ impl Log {
             }
         }
         let leo = self.log_end_offset();
-        self.update_epochs(|c| c.truncate_from_end(leo));
+        self.update_epochs(|c| {
+            c.truncate_from_end(leo);
+        });
         // Kafka `LogCleanerManager.maybeTruncateCheckpoint`.
         let leo = self.log_end_offset();
         if self.cleaner_checkpoint.is_some_and(|c| c > leo) {
@@ -1325,17 +1483,59 @@ impl Log {
     }
 
     /// The leader epochs and the offsets they start at (`leader-epoch-checkpoint`).
-    pub fn leader_epochs(&self) -> &[(i32, i64)] {
-        self.epochs.entries()
+    pub fn leader_epochs(&self) -> Vec<(i32, i64)> {
+        self.epochs
+            .entries()
+            .iter()
+            .map(|e| (e.epoch, e.start_offset))
+            .collect()
+    }
+
+    /// The latest leader epoch that wrote to (or leads) this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs.latest_epoch()
+    }
+
+    /// The epoch of the batch holding `offset` per the cache (`None` below every entry).
+    pub fn epoch_for_offset(&self, offset: i64) -> Option<i32> {
+        self.epochs.epoch_for_offset(offset)
+    }
+
+    /// Kafka `UnifiedLog.endOffsetForEpoch` / `LeaderEpochFileCache.endOffsetFor`, as
+    /// OffsetForLeaderEpoch answers: `(epoch, end offset)` where `epoch` is the largest cached
+    /// epoch at or below `requested` (or `requested` itself when it is below every entry) and
+    /// the end offset is the start of the next cached epoch, or the log end offset for the
+    /// latest epoch; `(-1, -1)` for epoch -1, an empty cache or an epoch above the latest.
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(requested, self.log_end_offset())
+    }
+
+    /// KIP-320's check of a Fetch carrying `last_fetched_epoch` (Kafka `Partition.readRecords`),
+    /// made before the data is read: `Some` when the fetcher's log diverges from this one
+    /// (the answer is then no records but that `DivergingEpoch`), an error when the epoch's
+    /// end is unknown or `fetch_offset` is below the log start (OFFSET_OUT_OF_RANGE).
+    pub fn diverging_epoch(
+        &self,
+        fetch_offset: i64,
+        last_fetched_epoch: i32,
+    ) -> Result<Option<DivergingEpoch>, DivergenceCheckError> {
+        arus_replication::diverging_epoch(
+            &self.epochs,
+            self.log_start,
+            self.log_end_offset(),
+            fetch_offset,
+            last_fetched_epoch,
+        )
     }
 
     /// Kafka `Partition.makeLeader` → `maybeAssignEpochStartOffset(epoch, logEndOffset)`:
-    /// this replica leads from `epoch` on, starting at the log end.
+    /// this replica leads from `epoch` on, starting at the log end. The checkpoint is written
+    /// durably before the cache changes, so a failure leaves both as they were.
     pub fn become_leader(&mut self, epoch: i32) -> Result<(), LogError> {
         let leo = self.log_end_offset();
         let mut next = self.epochs.clone();
-        if next.assign(epoch, leo) {
-            next.write(&self.dir)?;
+        if next.assign(epoch, leo)? {
+            leader_epoch::write(&self.dir, &next)?;
             self.epochs = next;
         }
         Ok(())
@@ -1345,9 +1545,11 @@ impl Log {
     /// changed. The checkpoint is derived state (re-derived at open from the log start,
     /// the log end and the first batch's epoch), and the changes come after the data change
     /// they follow is committed, so a failed write costs a warning, not the change.
-    fn update_epochs(&mut self, f: impl FnOnce(&mut LeaderEpochCache) -> bool) {
-        if f(&mut self.epochs)
-            && let Err((path, e)) = self.epochs.write(&self.dir)
+    fn update_epochs(&mut self, f: impl FnOnce(&mut LeaderEpochCache)) {
+        let before = self.epochs.entries();
+        f(&mut self.epochs);
+        if self.epochs.entries() != before
+            && let Err((path, e)) = leader_epoch::write(&self.dir, &self.epochs)
         {
             tracing::warn!(path = %path.display(), "cannot write the leader-epoch checkpoint: {e}");
         }
@@ -1358,8 +1560,8 @@ impl Log {
     /// directory of the previous Arus release has none — the cache starts from the epoch
     /// of the first batch at the log start.
     fn load_leader_epochs(&mut self) -> Result<(), LogError> {
-        let path = LeaderEpochCache::path(&self.dir);
-        let loaded = match LeaderEpochCache::read(&self.dir).map_err(io_at(&path))? {
+        let path = leader_epoch::path(&self.dir);
+        let loaded = match leader_epoch::read(&self.dir).map_err(io_at(&path))? {
             Some(Ok(c)) => Some(c),
             Some(Err(why)) => {
                 tracing::warn!(path = %path.display(), "ignoring an unreadable leader-epoch checkpoint ({why}); rebuilding it from the log");
@@ -1368,23 +1570,28 @@ impl Log {
             None => None,
         };
         let missing = loaded.is_none();
-        let mut changed = missing;
         let mut cache = loaded.unwrap_or_default();
+        let before = cache.entries();
         let (start, leo) = (self.log_start, self.log_end_offset());
-        if changed && start < leo {
+        if missing && start < leo {
             let seg = &self.segments[self.segment_for(start)];
             if let Some((pos, h)) = seg.locate(start)? {
                 let head = seg.read_bytes(pos, batch::HEADER_LEN)?;
-                cache.assign(batch::leader_epoch(&head), h.base_offset.max(start));
+                let epoch = batch::leader_epoch(&head);
+                // A batch without an epoch (-1, an old producer's format) leaves it empty.
+                if epoch >= 0 {
+                    cache.assign(epoch, h.base_offset.max(start))?;
+                }
             }
         }
-        changed |= cache.truncate_from_end(leo);
-        changed |= cache.truncate_from_start(start);
+        cache.truncate_from_end(leo);
+        cache.truncate_from_start(start);
+        let changed = missing || cache.entries() != before;
         self.epochs = cache;
         // A missing file stays missing while there is nothing to say (a new log: the first
         // assignment writes it).
-        if changed && (!missing || !self.epochs.entries().is_empty()) {
-            self.epochs.write(&self.dir)?;
+        if changed && (!missing || !self.epochs.is_empty()) {
+            leader_epoch::write(&self.dir, &self.epochs)?;
         }
         Ok(())
     }
@@ -1431,6 +1638,8 @@ fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod follower_tests;
 #[cfg(test)]
 mod kafka_format_tests;
 #[cfg(test)]

@@ -345,7 +345,9 @@ impl Log {
         persist_log_start_at(&self.dir, offset)?;
         self.log_start = offset;
         // Kafka `truncateFromStartAsyncFlush` (best effort there too).
-        self.update_epochs(|c| c.truncate_from_start(offset));
+        self.update_epochs(|c| {
+            c.truncate_from_start(offset);
+        });
         // Committed: what follows only frees memory and space, and is redone on the next
         // raise or open, so its failure must not turn the change into an error.
         if let Err(e) = self.trim_state_below_start() {
@@ -497,7 +499,9 @@ impl Log {
         let first = self.segments[0].base;
         if first > self.log_start {
             self.log_start = first;
-            self.update_epochs(|c| c.truncate_from_start(first));
+            self.update_epochs(|c| {
+                c.truncate_from_start(first);
+            });
             // Open derives this start from the first segment: the checkpoint only keeps
             // the file current.
             if let Err(e) = self.persist_log_start() {

@@ -813,3 +813,64 @@ fn read_slice_is_a_batch_aligned_prefix_of_read() {
     ));
     assert!(log.read_slice(end, 100, i64::MAX).unwrap().is_none());
 }
+
+/// The log's epoch cache is `arus-replication`'s `LeaderEpochCache`: OffsetForLeaderEpoch's
+/// answers across several leader epochs, a restart and truncations, and the file beside them.
+#[test]
+fn end_offset_for_epoch_follows_leaderships_restarts_and_truncation() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("leader-epoch-checkpoint");
+    let mut log = Log::open(d.path(), LogConfig::default(), 0).unwrap();
+    assert_eq!(log.end_offset_for_epoch(0), (-1, -1), "empty cache");
+    log.become_leader(0).unwrap();
+    for _ in 0..3 {
+        log.append(&mut make_batch(1, 10, 4), Some(0), 0).unwrap();
+    }
+    log.become_leader(2).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n2\n0 0\n2 3\n");
+    for _ in 0..2 {
+        log.append(&mut make_batch(1, 10, 4), Some(2), 0).unwrap();
+    }
+    let answers = |log: &Log| {
+        [-1, 0, 1, 2, 3]
+            .map(|e| log.end_offset_for_epoch(e))
+            .to_vec()
+    };
+    let expected = vec![(-1, -1), (0, 3), (0, 3), (2, 5), (-1, -1)];
+    assert_eq!(answers(&log), expected);
+    assert_eq!(log.latest_epoch(), Some(2));
+    assert_eq!(log.epoch_for_offset(2), Some(0));
+    assert_eq!(log.epoch_for_offset(4), Some(2));
+    log.close().unwrap();
+
+    let mut log = Log::open(d.path(), LogConfig::default(), 0).unwrap();
+    assert_eq!(log.leader_epochs(), [(0, 0), (2, 3)]);
+    assert_eq!(answers(&log), expected);
+    // Truncation inside epoch 2 keeps it; to its start removes it (Kafka truncateFromEnd).
+    log.truncate_to(4).unwrap();
+    assert_eq!(log.end_offset_for_epoch(2), (2, 4));
+    log.truncate_to(3).unwrap();
+    assert_eq!(log.leader_epochs(), [(0, 0)]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n1\n0 0\n");
+    assert_eq!(log.end_offset_for_epoch(0), (0, 3));
+    assert_eq!(log.end_offset_for_epoch(2), (-1, -1));
+    // An epoch below every cached one after the log start moved: Kafka answers the
+    // requested epoch with the first remaining epoch's start.
+    log.become_leader(5).unwrap();
+    log.append(&mut make_batch(1, 10, 4), Some(5), 0).unwrap();
+    log.delete_records_before(4).unwrap();
+    assert_eq!(log.leader_epochs(), [(5, 4)]);
+    assert_eq!(log.end_offset_for_epoch(1), (1, 4));
+}
+
+#[test]
+fn a_negative_leader_epoch_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = Log::open(d.path(), LogConfig::default(), 0).unwrap();
+    assert!(matches!(
+        log.become_leader(-3),
+        Err(LogError::InvalidLeaderEpoch(_))
+    ));
+    assert_eq!(log.leader_epochs(), []);
+    assert!(!d.path().join("leader-epoch-checkpoint").exists());
+}

@@ -74,10 +74,10 @@ pub(crate) fn marker_batch(
     b
 }
 
-fn commit(pid: i64, epoch: i16) -> Vec<u8> {
+pub(crate) fn commit(pid: i64, epoch: i16) -> Vec<u8> {
     marker_batch(pid, epoch, 1, 0, 0)
 }
-fn abort(pid: i64, epoch: i16) -> Vec<u8> {
+pub(crate) fn abort(pid: i64, epoch: i16) -> Vec<u8> {
     marker_batch(pid, epoch, 0, 0, 0)
 }
 

@@ -13,12 +13,16 @@
 //! `handleAlterPartitionError`), `Replica`, `LeaderEpochFileCache`,
 //! `LeaderEpochCheckpointFile` and `AbstractFetcherThread.getOffsetTruncationState`.
 //!
-//! **Not wired into the broker yet**: nothing in Arus calls this crate today; the replica
-//! fetchers, the Fetch handler's follower path and the AlterPartition sender come with a
-//! later step of issue 15. Time is an input (`now_ms`), effects are returned as values
-//! (an [`isr::AlterPartitionProposal`] to send, "high watermark advanced"), and file bytes are
-//! produced and parsed here but written by the caller. This crate must not depend on tokio,
-//! sockets, the log (`arus-log`) or `arus-broker`.
+//! **Wired in so far**: the epoch cache and the checkpoint codec are the ones `arus-log`'s
+//! `Log` keeps (so OffsetForLeaderEpoch answers from them), Fetch's KIP-320 check is
+//! [`diverging_epoch`] (through `Log::diverging_epoch`), and the broker's data APIs fence a
+//! replica's own epoch with [`check_current_leader_epoch`] (`Partition::check_local_role`).
+//! No task drives the replica fetcher's decisions yet; it, the Fetch handler's follower path
+//! and the AlterPartition sender come with a later step of issue 15. Time is an input (`now_ms`),
+//! effects are returned as values (an [`isr::AlterPartitionProposal`] to send, "high
+//! watermark advanced"), and file bytes are produced and parsed here but written by the
+//! caller (`arus-log` writes `leader-epoch-checkpoint`). `arus-log` depends on this crate;
+//! this crate must not depend on tokio, sockets, the log (`arus-log`) or `arus-broker`.
 
 pub mod acks;
 pub mod checkpoint;

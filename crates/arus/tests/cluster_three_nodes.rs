@@ -211,8 +211,18 @@ async fn three_nodes_spread_leaders_survive_a_controller_kill_and_fence_a_dead_b
     assert_eq!(back, placed);
     for (p, leader) in placed.iter().enumerate() {
         let node = nodes.iter().find(|n| n.id == *leader).unwrap();
-        let mut c = Client::connect(&node.addr()).await.unwrap();
-        let fetched = c.fetch("orders", p as i32, 0, 100, 1 << 20).await.unwrap();
+        // The watcher's metadata may name the leader before the leader has taken its new
+        // epoch; until then it answers NOT_LEADER_OR_FOLLOWER, as Kafka's replica does, and a
+        // client retries.
+        let addr = node.addr();
+        let fetched = eventually(Duration::from_secs(10), "the leader serving", || {
+            let addr = addr.clone();
+            async move {
+                let mut c = Client::connect(&addr).await.ok()?;
+                c.fetch("orders", p as i32, 0, 100, 1 << 20).await.ok()
+            }
+        })
+        .await;
         let values: Vec<_> = fetched
             .records
             .iter()

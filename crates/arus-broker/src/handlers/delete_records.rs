@@ -35,7 +35,8 @@ pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse
                         result.error_code = ErrorCode::UnknownTopicOrPartition.code();
                         return result;
                     };
-                    // Kafka's `Partition.deleteRecordsOnLeader`: only the leader deletes.
+                    // Kafka's `Partition.deleteRecordsOnLeader`: only the leader deletes (the
+                    // replica's own role, `leaderLogIfLocal`, not only the view).
                     let local = t.partition(p.partition_index);
                     let partition = match serve_local(
                         &view,
@@ -44,7 +45,9 @@ pub fn handle(broker: &Broker, r: DeleteRecordsRequest) -> DeleteRecordsResponse
                         local,
                         None,
                         Access::LeaderOnly,
-                    ) {
+                    )
+                    .and_then(|partition| partition.check_local_role(None, true).map(|()| partition))
+                    {
                         Ok(partition) => partition,
                         Err(code) => {
                             result.error_code = code.code();

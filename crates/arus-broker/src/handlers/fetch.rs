@@ -21,8 +21,8 @@ use std::time::Duration;
 use arus_log::{FileSlice, LogError};
 use arus_protocol::messages::FetchRequest;
 use arus_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint,
-    PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch,
+    NodeEndpoint, PartitionData,
 };
 use arus_protocol::{Bytes, ErrorCode};
 
@@ -175,7 +175,9 @@ fn read_once(
         // negative epoch is none (`FetchRequest.optionalEpoch`).
         let epoch = (fp.current_leader_epoch >= 0).then_some(fp.current_leader_epoch);
         let local = topic.partition(index);
-        let partition = match serve_local(view, topic.id, index, local, epoch, Access::LeaderOnly) {
+        let served = serve_local(view, topic.id, index, local, epoch, Access::LeaderOnly)
+            .and_then(|p| p.check_local_role(epoch, true).map(|()| p));
+        let partition = match served {
             Ok(p) => p,
             Err(code) => {
                 errors = true;
@@ -208,6 +210,32 @@ fn read_once(
             data.error_code = ErrorCode::KafkaStorageError.code();
             partitions.push(data);
             continue;
+        }
+        // KIP-320 (Fetch v12+, `last_fetched_epoch` >= 0): Kafka's `Partition.readRecords`
+        // checks the fetcher's last epoch against this log before reading; a divergence is
+        // answered at once with no records and where the fetcher's epoch ends here.
+        if fp.last_fetched_epoch >= 0 {
+            match partition.diverging_epoch(fp.fetch_offset, fp.last_fetched_epoch) {
+                Ok(None) => {}
+                Ok(Some(d)) => {
+                    tracing::debug!(topic = %partition.topic, partition = index, fetch_offset = fp.fetch_offset, last_fetched_epoch = fp.last_fetched_epoch, epoch = d.epoch, end_offset = d.end_offset, "fetch: the fetcher's log diverges");
+                    errors = true;
+                    data.diverging_epoch = EpochEndOffset {
+                        epoch: d.epoch,
+                        end_offset: d.end_offset,
+                        ..Default::default()
+                    };
+                    partitions.push(data);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %partition.topic, partition = index, "fetch refused: {e}");
+                    errors = true;
+                    // As Kafka's `createLogReadResult(e)`: offsets unknown (-1).
+                    partitions.push(empty_partition(index, e.error_code()));
+                    continue;
+                }
+            }
         }
         if fp.fetch_offset >= upper
             && fp.fetch_offset <= hw

@@ -41,7 +41,12 @@ fn timestamp_supported(timestamp: i64, version: i16) -> bool {
     version >= min
 }
 
-fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i64), ErrorCode> {
+/// `(timestamp, offset, leader_epoch)` of the answer; -1 for each part that is unknown.
+fn lookup(
+    p: &Partition,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64, i32), ErrorCode> {
     // Kafka's `HostedPartition.Offline`: the directory failed.
     if !p.is_online() {
         return Err(ErrorCode::KafkaStorageError);
@@ -51,30 +56,38 @@ fn lookup(p: &Partition, timestamp: i64, read_committed: bool) -> Result<(i64, i
     } else {
         p.high_watermark()
     };
+    // The epoch of a found batch: Kafka reads the batch's `partitionLeaderEpoch`; the epoch
+    // cache gives the same epoch for every offset of the log.
     let found = |offset: i64, ts: i64| {
         if offset < fetchable {
-            (ts, offset)
+            (ts, offset, p.epoch_for_offset(offset).unwrap_or(-1))
         } else {
-            (-1, -1)
+            (-1, -1, -1)
         }
     };
     Ok(match timestamp {
-        LATEST => (-1, fetchable),
-        EARLIEST | EARLIEST_LOCAL => (-1, p.log_start_offset()),
+        // Kafka `Partition.fetchOffsetForTimestamp`: the partition's current leader epoch.
+        LATEST => (-1, fetchable, p.leader_epoch()),
+        // Kafka `UnifiedLog.fetchOffsetByTimestamp`: the earliest cached epoch when it starts
+        // at or before the log start (always, once the cache is truncated to it).
+        EARLIEST | EARLIEST_LOCAL => {
+            let start = p.log_start_offset();
+            (-1, start, p.epoch_for_offset(start).unwrap_or(-1))
+        }
         // Without tiered storage nothing is tiered, and nothing waits to be uploaded: Kafka's
         // UnifiedLog answers -1 for both (fetchEarliestPendingUploadOffset when
         // remoteLogEnabled() is false), whatever the request's version.
-        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => (-1, -1),
+        LATEST_TIERED | EARLIEST_PENDING_UPLOAD => (-1, -1, -1),
         MAX_TIMESTAMP => match p.max_timestamp_offset() {
             Ok(Some((offset, ts))) => found(offset, ts),
-            Ok(None) => (-1, -1),
+            Ok(None) => (-1, -1, -1),
             Err(_) => return Err(ErrorCode::KafkaStorageError),
         },
         // Refused before the lookup (`timestamp_supported`).
         t if t < 0 => return Err(ErrorCode::UnsupportedVersion),
         t => match p.offset_for_timestamp(t) {
             Ok(Some((offset, ts))) => found(offset, ts),
-            Ok(None) => (-1, -1),
+            Ok(None) => (-1, -1, -1),
             Err(_) => return Err(ErrorCode::KafkaStorageError),
         },
     })
@@ -142,21 +155,26 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
                     // -1 is "no epoch" (ListOffsetsResponse.UNKNOWN_EPOCH).
                     let epoch = (p.current_leader_epoch != -1).then_some(p.current_leader_epoch);
                     let local = t.partition(p.partition_index);
-                    let partition =
-                        match serve_local(&view, t.id, p.partition_index, local, epoch, access) {
-                            Ok(partition) => partition,
-                            Err(code) => {
-                                resp.error_code = code.code();
-                                return resp;
-                            }
-                        };
+                    let served = serve_local(&view, t.id, p.partition_index, local, epoch, access)
+                        .and_then(|partition| {
+                            partition
+                                .check_local_role(epoch, access == Access::LeaderOnly)
+                                .map(|()| partition)
+                        });
+                    let partition = match served {
+                        Ok(partition) => partition,
+                        Err(code) => {
+                            resp.error_code = code.code();
+                            return resp;
+                        }
+                    };
                     match lookup(&partition, p.timestamp, read_committed) {
-                        Ok((ts, offset)) => {
+                        Ok((ts, offset, leader_epoch)) => {
                             resp.timestamp = ts;
                             resp.offset = offset;
                             // LeaderEpoch exists from v4 and is not ignorable.
-                            if version >= 4 && offset >= 0 {
-                                resp.leader_epoch = 0;
+                            if version >= 4 {
+                                resp.leader_epoch = leader_epoch;
                             }
                         }
                         Err(code) => resp.error_code = code.code(),

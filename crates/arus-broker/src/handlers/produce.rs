@@ -420,6 +420,9 @@ pub async fn handle(
                 let t = topic.as_ref().ok_or_else(unknown)?;
                 // Before anything reads or writes the local log: this node may hold no
                 // replica of it at all.
+                // Kafka's `leaderLogIfLocal`: the replica itself must lead (the view may name
+                // this node before the role, and the epoch the batches are stamped with, is
+                // applied).
                 let partition = serve_local(
                     &view,
                     t.id,
@@ -428,6 +431,7 @@ pub async fn handle(
                     None,
                     Access::LeaderOnly,
                 )
+                .and_then(|p| p.check_local_role(None, true).map(|()| p))
                 .map_err(|code| match code {
                     ErrorCode::UnknownTopicOrPartition => unknown(),
                     code => Refusal::new(
