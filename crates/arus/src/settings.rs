@@ -231,6 +231,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ = arus_server::serve(broker.clone(), listeners, shutdown_signal()) => {}
         reason = dirs.fatal() => {
             eprintln!("arus: halting: {reason}");
+            // The request that found the failure is answered first (KAFKA_STORAGE_ERROR):
+            // its response is being written as the signal arrives. Kafka's halt, too, comes
+            // from its own thread after the handler answered.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             std::process::exit(1);
         }
     }
