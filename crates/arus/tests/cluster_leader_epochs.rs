@@ -24,26 +24,11 @@ use arus_protocol::messages::offset_for_leader_epoch_request::{
 use arus_protocol::messages::{FetchRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest};
 use arus_protocol::{ErrorCode, Request, Response};
 use arus_records::{BatchBuilder, Compression};
-use common::cluster::{Cluster, Format, Quorum, Role};
+use common::cluster::{Cluster, Format, Quorum, Role, eventually};
 
 const TOPIC: &str = "epochs";
 /// `broker.session.timeout.ms` of the test cluster.
 const SESSION_MS: u64 = 2_000;
-
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Partition 0's (leader, leader epoch) as node `addr` describes it.
 async fn leader(addr: &str) -> Option<(i32, i32)> {

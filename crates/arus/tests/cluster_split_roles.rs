@@ -22,7 +22,7 @@ use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData}
 use arus_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
 use arus_protocol::{ErrorCode, Request, Response};
 use arus_records::{BatchBuilder, Compression};
-use common::cluster::{Cluster, Format, Node, Role, arus};
+use common::cluster::{Cluster, Format, Node, Role, arus, eventually};
 
 /// How the quorum is configured.
 enum Quorum {
@@ -31,22 +31,6 @@ enum Quorum {
     /// `controller.quorum.bootstrap.servers`, the controllers formatted with
     /// `--initial-controllers` naming these directory ids (kraft.version 1).
     Dynamic { directory_ids: Vec<String> },
-}
-
-/// Polls `f` until it returns `Some`, for at most `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// DescribeQuorum v2 as the active controller answers it.

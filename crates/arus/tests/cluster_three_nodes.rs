@@ -19,26 +19,10 @@ use arus_protocol::messages::DescribeQuorumRequest;
 use arus_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use arus_protocol::{Request, Response};
 use arus_records::{BatchBuilder, Compression};
-use common::cluster::{Cluster, Format, Node, Quorum, Role};
+use common::cluster::{Cluster, Format, Node, Quorum, Role, eventually};
 
 /// `broker.session.timeout.ms` of the test cluster.
 const SESSION_MS: u64 = 2_000;
-
-/// Polls `f` until it returns `Some`, for at most `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Partition → leader, as node `addr` describes `topic`.
 async fn leaders(addr: &str, topic: &str) -> Option<Vec<i32>> {

@@ -31,23 +31,7 @@ use arus_protocol::messages::{
 };
 use arus_protocol::{ApiKey, ErrorCode, Request, Response};
 use arus_records::{BatchBuilder, Compression};
-use common::cluster::{Cluster, Format, Quorum, Role};
-
-/// Polls `f` until it returns `Some`, for at most `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::cluster::{Cluster, Format, Quorum, Role, eventually};
 
 async fn connect(addr: &str) -> Option<Client> {
     let mut c = Client::connect(addr).await.ok()?;
