@@ -28,25 +28,22 @@ use crate::controller_driver::Leadership;
 use crate::lifecycle::Standing;
 use crate::publisher::Published;
 
+/// The role of `node` in a partition led by `leader` at `epoch` (one of its replicas).
+pub(crate) fn role_of(node: i32, leader: i32, epoch: i32) -> LocalRole {
+    if leader == node {
+        LocalRole::Leader { epoch }
+    } else {
+        LocalRole::Follower { leader, epoch }
+    }
+}
+
 /// This node's replicas of `topic` and its role in each.
 fn local_roles(topic: &TopicImage, node: i32) -> BTreeMap<i32, LocalRole> {
     topic
         .partitions
         .iter()
         .filter(|(_, p)| p.replicas.contains(&node))
-        .map(|(&index, p)| {
-            let role = if p.leader == node {
-                LocalRole::Leader {
-                    epoch: p.leader_epoch,
-                }
-            } else {
-                LocalRole::Follower {
-                    leader: p.leader,
-                    epoch: p.leader_epoch,
-                }
-            };
-            (index, role)
-        })
+        .map(|(&index, p)| (index, role_of(node, p.leader, p.leader_epoch)))
         .collect()
 }
 
@@ -390,6 +387,9 @@ mod tests {
                 replicas: vec![1],
                 isr: vec![1],
                 leader: 1,
+                // As the controller writes it (the record's default, -1, is no epoch, and
+                // the epoch cache refuses a negative one as Kafka's does).
+                leader_epoch: 0,
                 ..Default::default()
             }
             .into(),

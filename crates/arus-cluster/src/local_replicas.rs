@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arus_broker::Broker;
-use arus_broker::partition::role::LocalRole;
 use arus_broker::topics::driven::prepared::PrepareSpec;
 use arus_metadata::image::resource_type;
 use arus_metadata::{MetadataImage, MetadataRecord};
@@ -77,16 +76,7 @@ pub fn plan(node: i32, records: &[MetadataRecord], image: &MetadataImage) -> Vec
                         None => continue,
                     },
                 };
-                let role = if p.leader == node {
-                    LocalRole::Leader {
-                        epoch: p.leader_epoch,
-                    }
-                } else {
-                    LocalRole::Follower {
-                        leader: p.leader,
-                        epoch: p.leader_epoch,
-                    }
-                };
+                let role = crate::applier::role_of(node, p.leader, p.leader_epoch);
                 specs
                     .entry(p.topic_id)
                     .or_insert_with(|| PrepareSpec {
@@ -182,6 +172,7 @@ pub fn refuse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arus_broker::partition::role::LocalRole;
     use arus_protocol::messages::create_partitions_response::{
         CreatePartitionsResponse, CreatePartitionsTopicResult,
     };

@@ -596,18 +596,7 @@ impl Log {
                 if h.producer_id < 0 {
                     continue;
                 }
-                let marker = if h.is_control() {
-                    let m = batch::control_marker(&batches[pos..pos + h.size]);
-                    if m.is_none() && h.record_count > 0 {
-                        return Err(LogError::CorruptBatch {
-                            position: pos,
-                            reason: "control batch without a valid transaction marker".into(),
-                        });
-                    }
-                    m
-                } else {
-                    None
-                };
+                let marker = producer_marker(&h, &batches[pos..pos + h.size], pos)?;
                 producer_batches.push((h, marker));
             }
             self.producers
@@ -693,18 +682,7 @@ impl Log {
             }
             previous_last = Some(h.last_offset());
             if h.producer_id >= 0 {
-                let marker = if h.is_control() {
-                    let m = batch::control_marker(bytes);
-                    if m.is_none() && h.record_count > 0 {
-                        return Err(LogError::CorruptBatch {
-                            position: pos,
-                            reason: "control batch without a valid transaction marker".into(),
-                        });
-                    }
-                    m
-                } else {
-                    None
-                };
+                let marker = producer_marker(&h, bytes, pos)?;
                 producer_batches.push((h, marker));
             }
         }
@@ -1638,12 +1616,33 @@ fn parse_append_input(b: &[u8]) -> Result<Vec<(usize, BatchHeader)>, LogError> {
     Ok(out)
 }
 
+/// The transaction marker of a control batch appended by a producer (`None` for a data
+/// batch); a control batch with records but no valid marker is corrupt.
+fn producer_marker(
+    h: &BatchHeader,
+    bytes: &[u8],
+    position: usize,
+) -> Result<Option<ControlMarker>, LogError> {
+    if !h.is_control() {
+        return Ok(None);
+    }
+    let m = batch::control_marker(bytes);
+    if m.is_none() && h.record_count > 0 {
+        return Err(LogError::CorruptBatch {
+            position,
+            reason: "control batch without a valid transaction marker".into(),
+        });
+    }
+    Ok(m)
+}
+
 #[cfg(test)]
 mod follower_tests;
 #[cfg(test)]
 mod kafka_format_tests;
 #[cfg(test)]
 mod lifecycle_tests;
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
