@@ -13,6 +13,7 @@
 // offsets, topic admin, errors) run fully either way.
 'use strict';
 
+const net = require('net');
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
@@ -116,6 +117,67 @@ async function createTopic(topic, numPartitions, configEntries = []) {
     });
     check(created, `createTopics(${topic}) returned false (already exists?)`);
   });
+  await topicEverywhere(topic, numPartitions);
+}
+
+// Whether the broker at addr lists the topic with every partition led, in its own Metadata
+// (a raw v1 request: kafkajs picks which broker answers its Metadata).
+function topicListedBy(addr, topic, partitions) {
+  const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
+  const client = Buffer.from('arus-compat'), name = Buffer.from(topic);
+  const req = Buffer.alloc(4 + 2 + 2 + 4 + 2 + client.length + 4 + 2 + name.length);
+  let o = req.writeInt32BE(req.length - 4, 0);
+  o = req.writeInt16BE(3, o); o = req.writeInt16BE(1, o); o = req.writeInt32BE(1, o);
+  o = req.writeInt16BE(client.length, o); o += client.copy(req, o);
+  o = req.writeInt32BE(1, o); o = req.writeInt16BE(name.length, o); name.copy(req, o);
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    let buf = Buffer.alloc(0);
+    const done = (v) => { sock.destroy(); resolve(v); };
+    sock.setTimeout(2000, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write(req));
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 4 || buf.length < 4 + buf.readInt32BE(0)) return;
+      try {
+        let p = 8; // size, correlation id
+        const i16 = () => { const v = buf.readInt16BE(p); p += 2; return v; };
+        const i32 = () => { const v = buf.readInt32BE(p); p += 4; return v; };
+        const str = () => { const n = i16(); if (n < 0) return null; const v = buf.toString('utf8', p, p + n); p += n; return v; };
+        for (let b = i32(); b > 0; b--) { i32(); str(); i32(); str(); }
+        i32(); // controller id
+        for (let t = i32(); t > 0; t--) {
+          const err = i16(), got = str(); p += 1;
+          const n = i32(); let led = 0;
+          for (let q = 0; q < n; q++) {
+            const perr = i16(); i32(); const leader = i32();
+            for (let r = i32(); r > 0; r--) i32();
+            for (let r = i32(); r > 0; r--) i32();
+            if (perr === 0 && leader >= 0) led++;
+          }
+          if (got === topic) return done(err === 0 && n === partitions && led === partitions);
+        }
+        done(false);
+      } catch (e) { done(false); }
+    });
+  });
+}
+
+// Waits until every broker of the bootstrap string lists a new topic: brokers replay a created
+// topic asynchronously, so on a cluster a producer with retries 0 may otherwise reach a leader
+// that has not replayed it yet (Kafka's own tests wait the same way,
+// TestUtils.waitForAllPartitionsMetadata; compat/python/common.py wait_topic_everywhere).
+async function topicEverywhere(topic, partitions, timeoutMs = 10000) {
+  const addrs = args.bootstrap.split(',').filter((a) => a);
+  if (addrs.length < 2) return;
+  const deadline = Date.now() + timeoutMs;
+  for (const a of addrs) {
+    while (!(await topicListedBy(a, topic, partitions))) {
+      if (Date.now() > deadline) throw new Fail(`topic ${topic} not listed with ${partitions} led partitions by ${a} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 async function produce(topic, recs, { acks = -1, compression = CompressionTypes.None, partitionOf } = {}) {

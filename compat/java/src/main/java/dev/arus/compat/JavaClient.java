@@ -164,6 +164,7 @@ public final class JavaClient {
         try (Admin a = admin()) {
             a.createTopics(List.of(new NewTopic(topic, partitions, (short) 1).configs(configs))).all().get(OP_S, TimeUnit.SECONDS);
         }
+        TopicPropagation.awaitEveryBroker(bootstrap, topic, partitions, 10000);
     }
 
     static KafkaProducer<byte[], byte[]> producer(Map<String, Object> extra) {
