@@ -1,8 +1,9 @@
 //! One partition's replica state: its log, the high watermark and log start offset that
 //! readers see, and the flushed offset that `acks=all` producers wait for.
 //!
-//! Single-node invariants: `log_start <= last_stable <= high_watermark == log end offset`;
-//! the high watermark moves on append (Kafka's HW with one in-sync replica), the last stable
+//! Invariants: `log_start <= min(last_stable, high_watermark) <= log end offset`. On a leader
+//! with no other replica the high watermark moves with the log end on append (Kafka's HW
+//! with one in-sync replica); the last stable
 //! offset is the first offset of the earliest open transaction (or the high watermark), the
 //! flushed offset moves when the flusher's fsync completes. Producer state (idempotence,
 //! open transactions, aborted transactions) lives in the log, which validates appends under
@@ -31,6 +32,11 @@ pub struct Partition {
     pub topic: String,
     pub index: i32,
     log: Mutex<Log>,
+    /// The log end offset, published after each append (under the log lock).
+    log_end: AtomicI64,
+    /// Readers (consumers) see offsets below this. A leader whose partition has no other
+    /// replica moves it with the log end; otherwise the replication state does (the lowest
+    /// log end offset of the ISR), and a follower takes it from its leader's Fetch responses.
     high_watermark: AtomicI64,
     /// Readers with `read_committed` see offsets below this.
     last_stable: AtomicI64,
@@ -114,6 +120,7 @@ impl Partition {
         Ok(Partition {
             topic: topic.to_string(),
             index,
+            log_end: AtomicI64::new(leo),
             high_watermark: AtomicI64::new(leo),
             last_stable: AtomicI64::new(lso),
             log_start_offset: AtomicI64::new(start),
@@ -264,7 +271,7 @@ impl Partition {
     }
 
     pub fn log_end_offset(&self) -> i64 {
-        self.high_watermark()
+        self.log_end.load(Ordering::Acquire)
     }
 
     /// Where leader epoch `epoch` ended in this replica's log, as OffsetForLeaderEpoch
@@ -414,8 +421,11 @@ impl Partition {
     /// Publishes the log's end and last stable offset to lock-free readers. Called with the
     /// log lock held, so the two never go backwards.
     fn publish_offsets(&self, log: &Log) {
-        self.high_watermark
-            .store(log.log_end_offset(), Ordering::Release);
+        let end = log.log_end_offset();
+        self.log_end.store(end, Ordering::Release);
+        if self.role.lock().is_leader() {
+            self.high_watermark.store(end, Ordering::Release);
+        }
         self.last_stable
             .store(log.last_stable_offset(), Ordering::Release);
     }
