@@ -226,7 +226,9 @@ impl Partition {
 
     /// The replica is no longer served (Kafka `StopReplica`); the caller closes or deletes it.
     pub fn stop(&self) -> Transition {
-        self.role.lock().stop()
+        let transition = self.role.lock().stop();
+        self.await_leadership();
+        transition
     }
 
     /// The log directory holding the partition.
