@@ -319,6 +319,7 @@ impl FetcherTask {
             .settings
             .fetcher_config(self.standing.borrow().broker_epoch);
         let error = ErrorCode::from_code(data.error_code).unwrap_or(ErrorCode::UnknownServerError);
+        tracing::trace!(topic_id = %key.topic_id, partition = key.partition, fetched_offset, ?error, high_watermark = data.high_watermark, bytes = data.records.as_ref().map_or(0, |r| r.len()), "fetched");
         let diverging = (data.diverging_epoch.epoch >= 0)
             .then_some((data.diverging_epoch.epoch, data.diverging_epoch.end_offset));
         let action = self.fetcher.on_partition_response(
