@@ -134,25 +134,92 @@ impl ReplicaFetchers {
         state.tasks.keys().copied().collect()
     }
 
-    /// Stops every fetcher and waits for them (before the broker closes its logs): a task
-    /// waiting on the leader is cut off there; one inside a log step finishes it first.
+    /// Stops every fetcher and waits for them (before the broker closes its logs): each
+    /// sees its assignment gone at its next step (a Fetch waits at most
+    /// `replica.fetch.wait.max.ms`); one still busy after [`SHUTDOWN_GRACE`] (a connect to
+    /// an unreachable leader) is cut off where it waits.
     pub async fn shutdown(&self) {
         let tasks = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             state.stopped = true;
             std::mem::take(&mut state.tasks)
         };
-        for (_, running) in tasks {
-            running.handle.abort();
-            let _ = running.handle.await;
+        let handles: Vec<JoinHandle<()>> = tasks.into_values().map(|r| r.handle).collect();
+        for mut handle in handles {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut handle)
+                .await
+                .is_err()
+            {
+                handle.abort();
+                let _ = handle.await;
+            }
         }
     }
 }
+
+/// How long [`ReplicaFetchers::shutdown`] lets a fetcher finish its step.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The applier's one call after an image (`applier::apply`): a node with a broker follows
 /// what the image says; a controller-only node has no fetchers.
 pub fn after_image(fetchers: Option<&ReplicaFetchers>, image: &MetadataImage) {
     if let Some(f) = fetchers {
         f.after_image(image);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arus_broker::BrokerConfig;
+    use arus_protocol::Uuid;
+    use arus_replication::PartitionKey;
+
+    use super::*;
+
+    fn followed(entries: &[(i32, i32)]) -> BTreeMap<PartitionKey, Followed> {
+        entries
+            .iter()
+            .map(|&(partition, leader)| {
+                (
+                    PartitionKey {
+                        topic_id: Uuid([3; 16]),
+                        partition,
+                    },
+                    Followed {
+                        topic: "t".into(),
+                        leader,
+                        leader_epoch: 0,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// One fetcher per source broker (num.replica.fetchers 1); a source left without
+    /// partitions loses its fetcher; nothing starts after shutdown.
+    #[tokio::test]
+    async fn fetchers_follow_the_assignment_and_stop_with_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let props = BTreeMap::from([("log.dirs".to_string(), dir.path().display().to_string())]);
+        let broker =
+            Broker::open_driven(BrokerConfig::from_properties(props).unwrap(), "c".into()).unwrap();
+        let (_standing_tx, standing) = watch::channel(Standing {
+            broker_epoch: 5,
+            fenced: false,
+        });
+        let fetchers = ReplicaFetchers::new(broker.clone(), 1, standing);
+        let id = |source| FetcherId { source, index: 0 };
+
+        fetchers.follow(followed(&[(0, 2), (1, 3), (2, 2)]));
+        assert_eq!(fetchers.fetchers(), vec![id(2), id(3)]);
+        fetchers.follow(followed(&[(1, 3)]));
+        assert_eq!(fetchers.fetchers(), vec![id(3)]);
+        fetchers.shutdown().await;
+        assert_eq!(fetchers.fetchers(), Vec::<FetcherId>::new());
+        fetchers.follow(followed(&[(0, 2)]));
+        assert_eq!(fetchers.fetchers(), Vec::<FetcherId>::new());
+        broker.shutdown();
     }
 }
