@@ -9,6 +9,7 @@
 //! open transactions, aborted transactions) lives in the log, which validates appends under
 //! the same lock that assigns their offsets. No lock is held across an `.await`.
 
+pub mod follower;
 pub mod leader;
 pub mod role;
 
