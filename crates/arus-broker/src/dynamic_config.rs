@@ -410,6 +410,8 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "replica.fetch.min.bytes",
     "replica.fetch.response.max.bytes",
     "replica.fetch.wait.max.ms",
+    // The leaders' ISR shrink (`partition::leader`, `arus-cluster`'s `leader_replicas`).
+    "replica.lag.time.max.ms",
 ];
 
 /// Arus's own default of a key it sets differently from Kafka (only where Arus's value is

@@ -1,5 +1,7 @@
-//! `acks=all` and `min.insync.replicas` on a three-node cluster of real `arus serve`
-//! processes (issue 15): a topic with three replicas and `min.insync.replicas=2`.
+//! `acks=all` and `min.insync.replicas` on a cluster of real `arus serve` processes (issue
+//! 15): one controller and three brokers (split roles, so the metadata quorum survives two
+//! brokers down, which three combined nodes would not), a topic with three replicas and
+//! `min.insync.replicas=2`.
 //! - With every replica up, `acks=all` is answered once the followers have the records.
 //! - One follower SIGKILLed: it leaves the ISR and `acks=all` goes on with two.
 //! - Both followers down: `acks=all` is refused NOT_ENOUGH_REPLICAS before anything is
@@ -68,13 +70,15 @@ fn node(nodes: &mut [Node], id: i32) -> &mut Node {
 async fn acks_all_follows_the_isr_and_min_insync_replicas() {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = Cluster::builder(dir.path())
-        .nodes(3, Role::Combined, Format::Plain)
+        .nodes(1, Role::Controller, Format::Plain)
+        .nodes(3, Role::Broker, Format::Plain)
         .quorum(Quorum::Voters)
         .property("broker.session.timeout.ms", SESSION_MS)
         .property("broker.heartbeat.interval.ms", 200)
         .property("replica.lag.time.max.ms", 3_000)
         .start()
         .nodes;
+    let _controller = nodes.remove(0);
     let mut c = Client::connect(&nodes[0].addr()).await.unwrap();
     c.create_topic(
         TOPIC,
@@ -89,7 +93,11 @@ async fn acks_all_follows_the_isr_and_min_insync_replicas() {
     })
     .await;
     let leader_addr = node(&mut nodes, leader).addr();
-    let followers: Vec<i32> = (1..=3).filter(|&id| id != leader).collect();
+    let followers: Vec<i32> = nodes
+        .iter()
+        .map(|n| n.id)
+        .filter(|&id| id != leader)
+        .collect();
     let mut acked = Vec::new();
 
     // Every replica up: answered once both followers have the records.
