@@ -95,6 +95,12 @@ impl Node {
             .to_string()
     }
 
+    /// The node's `log.dirs` (its only data directory).
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
     /// Whether the process was started and not killed since.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
