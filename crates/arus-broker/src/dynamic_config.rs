@@ -418,6 +418,8 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "transaction.state.log.min.isr",
     "transaction.state.log.replication.factor",
     "unclean.leader.election.interval.ms",
+    // KIP-392's rack-aware selector (`cluster::replica_selector`).
+    "replica.selector.class",
     // The leaders' ISR shrink (`partition::leader`, `arus-cluster`'s `leader_replicas`).
     "replica.lag.time.max.ms",
 ];
