@@ -379,6 +379,8 @@ impl BrokerConfigKey {
 /// Kafka broker keys Arus acts on besides [`BROKER_KEYS`] and the broker synonyms of the
 /// topic configs it implements. Keep in step with the code that reads them.
 const HONOURED_KAFKA_KEYS: &[&str] = &[
+    // The controller's periodic elections (`arus-cluster`'s `controller_driver`).
+    "auto.leader.rebalance.enable",
     "broker.heartbeat.interval.ms",
     "broker.id",
     "broker.rack",
@@ -388,6 +390,7 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "controller.quorum.election.timeout.ms",
     "controller.quorum.fetch.timeout.ms",
     "controller.quorum.voters",
+    "leader.imbalance.check.interval.seconds",
     "log.dir",
     "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",
@@ -414,6 +417,9 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "replica.fetch.wait.max.ms",
     "transaction.state.log.min.isr",
     "transaction.state.log.replication.factor",
+    "unclean.leader.election.interval.ms",
+    // KIP-392's rack-aware selector (`cluster::replica_selector`).
+    "replica.selector.class",
     // The leaders' ISR shrink (`partition::leader`, `arus-cluster`'s `leader_replicas`).
     "replica.lag.time.max.ms",
 ];
