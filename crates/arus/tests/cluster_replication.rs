@@ -8,6 +8,11 @@
 //! markers, and the new leader lists the aborted one to read_committed consumers from its
 //! own (rebuilt) aborted-transaction index.
 //!
+//! And divergence (KIP-101/279): an old leader that wrote records no other live replica
+//! has, restarted as a follower of a replica elected uncleanly meanwhile, truncates where
+//! the new leader's epoch history says (Fetch's diverging epoch) and copies the new
+//! leader's records.
+//!
 //! Catching up is observed on disk: each follower's `.log` segment bytes equal the
 //! leader's (batches are appended as the leader wrote them, offsets and epochs included).
 
@@ -452,4 +457,91 @@ async fn committed_and_aborted_transactions_are_replicated_with_their_markers() 
     })
     .await;
     assert_eq!(on_new_leader, on_leader, "the same committed view");
+}
+
+/// Partition 0's ISR as node `addr` describes it.
+async fn isr(addr: &str, topic: &str) -> Option<Vec<i32>> {
+    let mut c = Client::connect(addr).await.ok()?;
+    let t = c.topic_metadata(topic).await.ok()?;
+    Some(t.partitions.first()?.isr_nodes.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_leader_truncates_what_the_new_leader_never_had() {
+    const TOPIC: &str = "diverged";
+    let dir = tempfile::tempdir().unwrap();
+    // Controller-only nodes 1-3 keep the quorum while brokers 4-6 are killed.
+    let mut nodes = Cluster::builder(dir.path())
+        .nodes(3, Role::Controller, Format::Plain)
+        .nodes(3, Role::Broker, Format::Plain)
+        .quorum(Quorum::Voters)
+        .property("broker.session.timeout.ms", SESSION_MS)
+        .property("broker.heartbeat.interval.ms", 200)
+        .property("unclean.leader.election.enable", true)
+        .start()
+        .nodes;
+    let addrs: Vec<String> = nodes.iter().map(Node::addr).collect();
+    let addr_of = |id: i32| addrs[id as usize - 1].clone();
+    let mut c = Client::connect(&addr_of(4)).await.unwrap();
+    c.create_topic(TOPIC, 1, 3, &[]).await.unwrap();
+    let (old, _) = wait_leader(&addr_of(4), TOPIC, -1, Duration::from_secs(10)).await;
+    let followers: Vec<i32> = (4..=6).filter(|&id| id != old).collect();
+    let (lagging, other) = (followers[0], followers[1]);
+    produce(&addr_of(old), TOPIC, 0, 6).await;
+    for f in [lagging, other] {
+        wait_copied(dir.path(), old, f, TOPIC).await;
+    }
+
+    // `lagging` misses offsets 6-11, which only the old leader and `other` get.
+    nodes[lagging as usize - 1].kill9();
+    let old_addr = addr_of(old);
+    eventually(
+        Duration::from_millis(SESSION_MS * 3 + 5_000),
+        "the lagging replica out of the ISR",
+        || {
+            let old_addr = old_addr.clone();
+            async move {
+                isr(&old_addr, TOPIC)
+                    .await
+                    .filter(|isr| !isr.contains(&lagging))
+            }
+        },
+    )
+    .await;
+    produce(&old_addr, TOPIC, 6, 12).await;
+    wait_copied(dir.path(), old, other, TOPIC).await;
+    let old_log = log_bytes(dir.path(), old, TOPIC);
+
+    // Both replicas holding 6-11 die; the lagging one comes back and is elected uncleanly,
+    // then writes at its new epoch where the old leader had 6-11.
+    nodes[other as usize - 1].kill9();
+    nodes[old as usize - 1].kill9();
+    nodes[lagging as usize - 1].start();
+    nodes[lagging as usize - 1].wait_ready();
+    let new_addr = addr_of(lagging);
+    let (_, epoch) = eventually(
+        Duration::from_millis(SESSION_MS * 3 + 10_000),
+        "the lagging replica elected",
+        || {
+            let new_addr = new_addr.clone();
+            async move {
+                leader(&new_addr, TOPIC)
+                    .await
+                    .filter(|(l, _)| *l == lagging)
+            }
+        },
+    )
+    .await;
+    assert!(epoch > 0);
+    produce(&new_addr, TOPIC, 100, 102).await;
+    let new_log = log_bytes(dir.path(), lagging, TOPIC);
+    assert!(new_log.len() < old_log.len());
+
+    // The old leader, restarted, follows: its 6-11 go, the new leader's 6-7 come.
+    nodes[old as usize - 1].start();
+    nodes[old as usize - 1].wait_ready();
+    wait_copied(dir.path(), lagging, old, TOPIC).await;
+    let records = consume(&new_addr, TOPIC, 8).await;
+    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, (0..8).collect::<Vec<i64>>());
 }
