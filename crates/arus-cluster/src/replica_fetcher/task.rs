@@ -144,10 +144,13 @@ impl FetcherTask {
                 .fetcher
                 .build_request(&config, now, |key| self.local_state(key));
             let Some(request) = request else {
-                // Nothing ready: wait for a delayed partition, or a new assignment.
+                // Nothing ready: wait for a delayed partition, or a new assignment. A
+                // delay already over belongs to a partition that cannot be fetched now (its
+                // log is gone until the next image): the backoff, not a busy loop.
                 let wait = self
                     .fetcher
                     .next_ready_ms()
+                    .filter(|&t| t > now)
                     .map_or(self.settings.backoff_ms, |t| t - now)
                     .clamp(1, self.settings.backoff_ms.max(1));
                 tokio::select! {
