@@ -402,6 +402,8 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "max.connections.per.ip.overrides",
     "max.incremental.fetch.session.cache.slots",
     "metadata.log.dir",
+    // The internal topics' replication (`forwarding::auto_create`).
+    "offsets.topic.replication.factor",
     // Read by the replica fetchers (`arus-cluster`'s `replica_fetcher`).
     "num.replica.fetchers",
     "queued.max.request.bytes",
@@ -410,6 +412,10 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "replica.fetch.min.bytes",
     "replica.fetch.response.max.bytes",
     "replica.fetch.wait.max.ms",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.replication.factor",
+    // The leaders' ISR shrink (`partition::leader`, `arus-cluster`'s `leader_replicas`).
+    "replica.lag.time.max.ms",
 ];
 
 /// Arus's own default of a key it sets differently from Kafka (only where Arus's value is

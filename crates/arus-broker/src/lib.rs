@@ -27,6 +27,7 @@ pub mod forwarding;
 pub mod groups;
 pub mod handlers;
 pub mod inter_broker;
+pub mod isr_updates;
 pub mod log_dirs;
 pub mod log_manager;
 pub mod partition;

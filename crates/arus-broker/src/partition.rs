@@ -10,6 +10,7 @@
 //! the same lock that assigns their offsets. No lock is held across an `.await`.
 
 pub mod follower;
+pub mod leader;
 pub mod role;
 
 use std::sync::Arc;
@@ -39,6 +40,10 @@ pub struct Partition {
     /// replica moves it with the log end; otherwise the replication state does (the lowest
     /// log end offset of the ISR), and a follower takes it from its leader's Fetch responses.
     high_watermark: AtomicI64,
+    /// Told each time a leader's high watermark advances (`acks=all` waits on it).
+    high_watermark_moved: watch::Sender<i64>,
+    /// A leader's replication state (see [`leader`]).
+    replication: Mutex<leader::Replication>,
     /// Readers with `read_committed` see offsets below this.
     last_stable: AtomicI64,
     log_start_offset: AtomicI64,
@@ -123,6 +128,13 @@ impl Partition {
             index,
             log_end: AtomicI64::new(leo),
             high_watermark: AtomicI64::new(leo),
+            high_watermark_moved: watch::channel(leo).0,
+            // A partition opened as a follower has other replicas: once it leads, its high
+            // watermark waits for the ISR.
+            replication: Mutex::new(match role {
+                LocalRole::Leader { .. } => leader::Replication::Solo,
+                LocalRole::Follower { .. } => leader::Replication::Awaiting,
+            }),
             last_stable: AtomicI64::new(lso),
             log_start_offset: AtomicI64::new(start),
             flushed: watch::channel(flushed).0,
@@ -199,13 +211,25 @@ impl Partition {
             self.check_online()?;
             self.observe(log.become_leader(epoch))?;
         }
+        // A follower promoted belongs to a partition with other replicas: its high
+        // watermark waits for the leadership (ISR) the applier gives next, rather than
+        // counting its own appends as replicated. A follower keeps no leader state.
+        let was_leader = role.is_leader();
         *role = next;
+        drop(role);
+        match transition {
+            Transition::BecameLeader { .. } if !was_leader => self.await_leadership(),
+            Transition::BecameFollower { .. } => self.await_leadership(),
+            _ => {}
+        }
         Ok(transition)
     }
 
     /// The replica is no longer served (Kafka `StopReplica`); the caller closes or deletes it.
     pub fn stop(&self) -> Transition {
-        self.role.lock().stop()
+        let transition = self.role.lock().stop();
+        self.await_leadership();
+        transition
     }
 
     /// The log directory holding the partition.
@@ -425,7 +449,7 @@ impl Partition {
         let end = log.log_end_offset();
         self.log_end.store(end, Ordering::Release);
         if self.role.lock().is_leader() {
-            self.high_watermark.store(end, Ordering::Release);
+            self.leader_appended(end, crate::broker::now_ms());
         }
         self.last_stable
             .store(log.last_stable_offset(), Ordering::Release);

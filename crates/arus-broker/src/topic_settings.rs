@@ -56,6 +56,9 @@ pub struct TopicSettings {
     pub timestamp_after_max_ms: i64,
     /// `None` keeps the producer's codec (`compression.type=producer`).
     pub compression: Option<Compression>,
+    /// `min.insync.replicas`: acks=all is refused NOT_ENOUGH_REPLICAS below it, and the
+    /// high watermark does not advance (KIP-966).
+    pub min_insync_replicas: usize,
 }
 
 /// Checks every override key and value.
@@ -123,6 +126,7 @@ impl TopicSettings {
             timestamp_before_max_ms: long("message.timestamp.before.max.ms"),
             timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
             compression,
+            min_insync_replicas: long("min.insync.replicas").clamp(1, i32::MAX as i64) as usize,
             overrides,
         }
     }

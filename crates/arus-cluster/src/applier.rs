@@ -346,6 +346,8 @@ fn apply(
         Some(Err(e)) => warn!(error = %e, "cannot apply the metadata to the local replicas"),
         None => {}
     }
+    // After the roles: a partition's leadership needs the role (and its epoch) in place.
+    crate::leader_replicas::apply(broker, node, image);
     // Partitions the controller of this node opened for records this image includes were
     // adopted above; any left were deleted again before this node saw them.
     broker.topics.settle_prepared(image.provenance().offset);

@@ -256,6 +256,18 @@ pub fn decide(
                 }),
             ),
         }),
+        // From a partition leader changing its ISR; a refused request as a whole (a stale
+        // broker epoch) is its top-level error, per-partition refusals are in the response.
+        Request::AlterPartition(r) => Ok(match controller.alter_partition(&r, version) {
+            Ok(outcome) => (outcome.records, Response::AlterPartition(outcome.response)),
+            Err(e) => (
+                Vec::new(),
+                Response::AlterPartition(arus_protocol::messages::AlterPartitionResponse {
+                    error_code: e.code.code(),
+                    ..Default::default()
+                }),
+            ),
+        }),
         Request::UpdateFeatures(r) => Ok(match controller.update_features(&r, version) {
             Ok(outcome) => (
                 outcome.records,

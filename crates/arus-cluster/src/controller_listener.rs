@@ -43,6 +43,7 @@ pub const CONTROLLER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::BrokerHeartbeat, 0, 1),
     (ApiKey::UnregisterBroker, 0, 0),
     (ApiKey::AllocateProducerIds, 0, 0),
+    (ApiKey::AlterPartition, 2, 3),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::CreatePartitions, 0, 3),
@@ -356,6 +357,12 @@ pub fn error_response(request: &Request, code: ErrorCode) -> Response {
             error_code: code,
             ..Default::default()
         }),
+        Request::AlterPartition(_) => {
+            Response::AlterPartition(arus_protocol::messages::AlterPartitionResponse {
+                error_code: code,
+                ..Default::default()
+            })
+        }
         Request::UpdateFeatures(_) => Response::UpdateFeatures(UpdateFeaturesResponse {
             error_code: code,
             ..Default::default()
@@ -401,6 +408,7 @@ pub fn response_error(response: &Response) -> Option<ErrorCode> {
         }
         Response::AlterConfigs(r) => first_error(r.responses.iter().map(|t| t.error_code)),
         Response::ElectLeaders(r) => r.error_code,
+        Response::AlterPartition(r) => r.error_code,
         Response::UpdateFeatures(r) => r.error_code,
         Response::DescribeQuorum(r) => r.error_code,
         Response::ListPartitionReassignments(r) => r.error_code,

@@ -23,6 +23,7 @@ pub mod channel;
 pub mod controller_apis;
 pub mod controller_driver;
 pub mod controller_listener;
+pub mod leader_replicas;
 pub mod lifecycle;
 pub mod local_replicas;
 pub mod node;

@@ -408,6 +408,10 @@ impl Node {
             fetchers.clone(),
         ));
         let (broker_stop, broker_stop_rx) = watch::channel(false);
+        tokio::spawn(crate::leader_replicas::shrink_isr_periodically(
+            broker.clone(),
+            broker_stop_rx.clone(),
+        ));
         let lifecycle = if config.node.is_broker() {
             let registration = Registration {
                 node_id,

@@ -14,7 +14,7 @@
 //! batches must be refused, which needs the bytes. A read_committed fetch bounds the aborted
 //! transactions it reports by the slice's `next_offset`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,14 +131,95 @@ fn read_partition(
         .map(|r| Found::Bytes(r.bytes))
 }
 
-/// Reads every target once, within the request's `max_bytes`.
+/// The replica a fetch comes from (id and broker epoch, -1 before v15), or `None` for a
+/// consumer: `replica_state` from v15, `replica_id` before (Kafka's `FetchRequest.replicaId`).
+fn replica_of(request: &FetchRequest, version: i16) -> Option<(i32, i64)> {
+    let (id, epoch) = if version >= 15 {
+        (
+            request.replica_state.replica_id,
+            request.replica_state.replica_epoch,
+        )
+    } else {
+        (request.replica_id, -1)
+    };
+    (id >= 0).then_some((id, epoch))
+}
+
+/// A follower's fetch tells its leader how far it got (Kafka's
+/// `ReplicaManager.updateFollowerFetchState`, once per request, after the first read): the
+/// fetch offset is the follower's log end offset. Only partitions read without an error and
+/// without a diverging epoch count — a follower whose log diverges has offsets that are not
+/// the leader's. Partitions whose leader does not accept this replica (not one of its
+/// followers, or a stale broker epoch) are answered NOT_LEADER_OR_FOLLOWER with no data, as
+/// Kafka's `withFollowerFetchError`; they are returned, to be refused on later passes too.
+fn record_follower_fetches(
+    broker: &Arc<Broker>,
+    replica: (i32, i64),
+    targets: &[FetchTarget],
+    pass: &mut Pass,
+) -> HashSet<SessionPartition> {
+    let mut refused = HashSet::new();
+    let now = now_ms();
+    let mut advanced = false;
+    for (target, data) in targets.iter().zip(pass.partitions.iter_mut()) {
+        if data.error_code != ErrorCode::None.code() || data.diverging_epoch.epoch >= 0 {
+            continue;
+        }
+        let topic = match &target.key.topic {
+            TopicRef::Id(id) => broker.topics.get_by_id(id),
+            TopicRef::Name(name) => broker.topics.get(name),
+        };
+        let Some(topic) = topic else { continue };
+        let Some(partition) = topic.partition(target.key.partition) else {
+            continue;
+        };
+        // Other refusals (not the leader, a fenced epoch) are the read's to report.
+        if !partition.is_leader() {
+            continue;
+        }
+        let fetch = arus_replication::FollowerFetch {
+            replica_id: replica.0,
+            fetch_offset: target.params.fetch_offset,
+            log_start_offset: target.params.log_start_offset,
+            fetch_time_ms: now,
+            broker_epoch: replica.1,
+        };
+        match partition.record_follower_fetch(fetch) {
+            Ok(result) => {
+                advanced |= result.high_watermark_advanced;
+                if let Some(proposal) = result.alter_partition {
+                    crate::isr_updates::submit(broker, partition.clone(), topic.id, proposal);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic = %partition.topic, partition = partition.index, replica = replica.0, error = %e, "follower fetch refused");
+                *data = empty_partition(target.key.partition, e.error_code());
+                if let Some(slice) = pass.files.remove(&target.key) {
+                    pass.bytes = pass.bytes.saturating_sub(slice.len);
+                }
+                pass.errors = true;
+                refused.insert(target.key.clone());
+            }
+        }
+    }
+    // Consumers long-polling at the old high watermark can read on.
+    if advanced {
+        broker.data_arrived.notify_waiters();
+    }
+    refused
+}
+
+/// Reads every target once, within the request's `max_bytes`. A replica's fetch reads up
+/// to the log end (a consumer's up to the high watermark, or the last stable offset).
 fn read_once(
     broker: &Broker,
     view: &ClusterView,
     request: &FetchRequest,
     version: i16,
     targets: &[FetchTarget],
+    replica: Option<&HashSet<SessionPartition>>,
 ) -> Pass {
+    // (`replica`: the fetch is a follower's; the set holds its partitions already refused.)
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut errors = false;
@@ -162,6 +243,11 @@ fn read_once(
         };
         let index = target.key.partition;
         let fp = &target.params;
+        if replica.is_some_and(|refused| refused.contains(&target.key)) {
+            errors = true;
+            partitions.push(empty_partition(index, ErrorCode::NotLeaderOrFollower));
+            continue;
+        }
         let Some(topic) = topic else {
             errors = true;
             let code = match target.key.topic {
@@ -187,8 +273,15 @@ fn read_once(
         };
         let hw = partition.high_watermark();
         let lso = partition.last_stable_offset().min(hw);
-        // read_committed readers stop at the last stable offset (Kafka's FetchIsolation).
-        let upper = if read_committed { lso } else { hw };
+        // read_committed readers stop at the last stable offset (Kafka's FetchIsolation);
+        // a replica copies everything up to the log end.
+        let upper = if replica.is_some() {
+            partition.log_end_offset()
+        } else if read_committed {
+            lso
+        } else {
+            hw
+        };
         let mut data = PartitionData {
             partition_index: index,
             error_code: ErrorCode::None.code(),
@@ -238,7 +331,7 @@ fn read_once(
             }
         }
         if fp.fetch_offset >= upper
-            && fp.fetch_offset <= hw
+            && fp.fetch_offset <= hw.max(upper)
             && fp.fetch_offset >= partition.log_start_offset()
         {
             partitions.push(data);
@@ -396,6 +489,10 @@ pub async fn handle(
     // One view for the whole long-poll: a leadership change meanwhile is seen by the
     // client's next fetch.
     let view = broker.cluster.current();
+    let replica = replica_of(&request, version);
+    // A follower's partitions its leader refused (known after the first read).
+    let mut refused: Option<HashSet<SessionPartition>> = replica.map(|_| HashSet::new());
+    let mut recorded = false;
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -407,7 +504,25 @@ pub async fn handle(
         notified.as_mut().enable();
         // An incremental fetch re-reads all of its session's partitions on every pass; the
         // session itself (and its epoch) is only touched before the first and after the last.
-        let pass = read_once(broker, &view, &request, version, context.targets());
+        let mut pass = read_once(
+            broker,
+            &view,
+            &request,
+            version,
+            context.targets(),
+            refused.as_ref(),
+        );
+        if let Some(replica) = replica
+            && !recorded
+        {
+            recorded = true;
+            refused = Some(record_follower_fetches(
+                broker,
+                replica,
+                context.targets(),
+                &mut pass,
+            ));
+        }
         if pass.bytes >= min_bytes
             || pass.errors
             || context.targets().is_empty()

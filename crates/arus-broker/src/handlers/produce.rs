@@ -444,6 +444,14 @@ pub async fn handle(
                         ),
                     ),
                 })?;
+                // Kafka's `appendRecordsToLeader`: acks=all below min.insync.replicas is
+                // refused before anything is written.
+                partition.check_enough_replicas(acks).map_err(|e| {
+                    Refusal::new(
+                        e.error_code(),
+                        format!("{e} for partition {}-{}", topic_data.name, data.index),
+                    )
+                })?;
                 let records = data
                     .records
                     .ok_or_else(|| Refusal::new(ErrorCode::CorruptMessage, "null record set"))?;
@@ -587,6 +595,10 @@ pub async fn handle(
         }
     }
 
+    if acks == -1 {
+        await_in_sync_replicas(&appended, &mut responses, request.timeout_ms, version).await;
+    }
+
     Outcome::Respond(Response::Produce(ProduceResponse {
         responses,
         node_endpoints: leader_endpoints
@@ -601,4 +613,47 @@ pub async fn handle(
             .collect(),
         ..Default::default()
     }))
+}
+
+/// acks=all: each appended partition is answered once its in-sync replicas have the batch
+/// (the high watermark reached its end, Kafka's `DelayedProduce`), with
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below `min.insync.replicas` meanwhile
+/// and REQUEST_TIMED_OUT after the request's `timeout_ms`. A partition with no other replica
+/// is answered at once (its high watermark moved with the append).
+async fn await_in_sync_replicas(
+    appended: &[(usize, usize, Appended)],
+    responses: &mut [TopicProduceResponse],
+    timeout_ms: i32,
+    version: i16,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64);
+    for (ti, pi, a) in appended {
+        let resp = &mut responses[*ti].partition_responses[*pi];
+        if resp.error_code != ErrorCode::None.code() {
+            continue;
+        }
+        let refusal = match tokio::time::timeout_at(
+            deadline,
+            a.partition.wait_replicated(a.end_offset),
+        )
+        .await
+        {
+            Ok(true) => None,
+            Ok(false) => Some((
+                ErrorCode::NotEnoughReplicasAfterAppend,
+                "the ISR shrank below min.insync.replicas while the records were replicated",
+            )),
+            Err(_) => Some((
+                ErrorCode::RequestTimedOut,
+                "timed out waiting for the in-sync replicas to copy the records",
+            )),
+        };
+        if let Some((code, message)) = refusal {
+            debug!(topic = %a.partition.topic, partition = a.partition.index, error = code.name(), "acks=all not satisfied");
+            resp.error_code = code.code();
+            if version >= 8 {
+                resp.error_message = Some(message.to_string());
+            }
+        }
+    }
 }
