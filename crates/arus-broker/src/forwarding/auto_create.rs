@@ -138,10 +138,15 @@ pub(crate) fn for_find_coordinator(
     let replication_factor = if broker.config.node.is_implicit() {
         1
     } else {
-        broker.config.effective_i64(rf_key, 3).clamp(1, i64::from(i16::MAX)) as i16
+        broker
+            .config
+            .effective_i64(rf_key, 3)
+            .clamp(1, i64::from(i16::MAX)) as i16
     };
     if key_type == 1 && !broker.config.node.is_implicit() {
-        let min_isr = broker.config.effective_i64("transaction.state.log.min.isr", 2);
+        let min_isr = broker
+            .config
+            .effective_i64("transaction.state.log.min.isr", 2);
         configs.insert("min.insync.replicas".to_string(), min_isr.to_string());
     }
     vec![AutoTopic {
