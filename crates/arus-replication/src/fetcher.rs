@@ -407,6 +407,13 @@ impl Fetcher {
         action
     }
 
+    /// The records could not be appended for a reason that may pass (Kafka's
+    /// `partitionsWithError` after a corrupt or invalid record set): the partition keeps
+    /// its offset and fetches it again after `replica.fetch.backoff.ms`.
+    pub fn on_partition_error(&mut self, key: &PartitionKey, config: &FetcherConfig, now_ms: i64) {
+        self.delay(key, config, now_ms);
+    }
+
     /// A storage error while appending or truncating: the partition stops (Kafka's
     /// `markPartitionFailed`) until it is added again.
     pub fn mark_failed(&mut self, key: &PartitionKey) {

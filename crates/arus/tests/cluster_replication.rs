@@ -8,6 +8,11 @@
 //! markers, and the new leader lists the aborted one to read_committed consumers from its
 //! own (rebuilt) aborted-transaction index.
 //!
+//! And divergence (KIP-101/279): an old leader that wrote records no other live replica
+//! has, restarted as a follower of a replica elected uncleanly meanwhile, truncates where
+//! the new leader's epoch history says (Fetch's diverging epoch) and copies the new
+//! leader's records.
+//!
 //! Catching up is observed on disk: each follower's `.log` segment bytes equal the
 //! leader's (batches are appended as the leader wrote them, offsets and epochs included).
 
@@ -248,31 +253,56 @@ async fn a_follower_that_was_down_catches_up_after_its_restart() {
     wait_copied(dir.path(), leader_id, down_id, TOPIC).await;
 }
 
+/// The error code of a transactional step's response.
+fn code_of(response: &Response) -> i16 {
+    match response {
+        Response::InitProducerId(r) => r.error_code,
+        Response::AddPartitionsToTxn(r) => {
+            r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+        }
+        Response::Produce(r) => r.responses[0].partition_responses[0].error_code,
+        Response::EndTxn(r) => r.error_code,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// REQUEST_TIMED_OUT, COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR,
+/// COORDINATOR_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION,
+/// NOT_ENOUGH_REPLICAS(_AFTER_APPEND), CONCURRENT_TRANSACTIONS: retried (the internal
+/// topic's leaders and ISR settle while the test starts).
+const RETRIABLE: [i16; 10] = [-1, 7, 14, 16, 15, 6, 3, 19, 20, 51];
+
 /// One transactional step's request, sent to `addr` until it is answered without a
-/// retriable error (a coordinator still loading, a leader not yet applied); the error code.
-async fn send_txn(addr: &str, request: Request, version: i16) -> i16 {
+/// retriable error (a leader not yet applied); the response.
+async fn send_txn(addr: &str, request: Request, version: i16) -> Response {
+    send_until_answered(|| async { Some(addr.to_string()) }, request, version).await
+}
+
+/// Sends `request` to the node `target` names at each attempt until the answer is not
+/// retriable (30 s at most).
+async fn send_until_answered<F, Fut>(target: F, request: Request, version: i16) -> Response
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<String>>,
+{
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let code = match Client::connect(addr).await {
-            Ok(mut c) => match c.send_with_version(request.clone(), version).await {
-                Ok(Response::InitProducerId(r)) => r.error_code,
-                Ok(Response::AddPartitionsToTxn(r)) => {
-                    r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
-                }
-                Ok(Response::Produce(r)) => r.responses[0].partition_responses[0].error_code,
-                Ok(Response::EndTxn(r)) => r.error_code,
-                Ok(Response::FindCoordinator(r)) => r.error_code,
-                other => panic!("{other:?}"),
-            },
-            Err(_) => -1,
-        };
-        // COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
-        // NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, CONCURRENT_TRANSACTIONS.
-        if [-1, 14, 16, 15, 6, 3, 51].contains(&code) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
+        let mut last = None;
+        if let Some(addr) = target().await
+            && let Ok(mut c) = Client::connect(&addr).await
+            && let Ok(r) = c.send_with_version(request.clone(), version).await
+        {
+            if !RETRIABLE.contains(&code_of(&r)) {
+                return r;
+            }
+            last = Some(r);
         }
-        return code;
+        assert!(
+            Instant::now() < deadline,
+            "{:?} not answered; last {last:?}",
+            request.api_key()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -297,9 +327,14 @@ async fn coordinator_of(addr: &str, id: &str) -> Option<i32> {
 }
 
 /// Runs one transaction of transactions v1 (AddPartitionsToTxn from the client) writing
-/// `records` one-record batches to partition 0 of `topic`, ended with `commit`.
-async fn transaction(coordinator: &str, leader: &str, topic: &str, records: i32, commit: bool) {
+/// `records` one-record batches to partition 0 of `topic` on `leader`, ended with `commit`.
+/// The coordinator's steps go to the node `addrs[0]` names coordinator at each attempt.
+async fn transaction(addrs: &[String], leader: &str, topic: &str, records: i32, commit: bool) {
     let id = "replicated-tx";
+    let coordinator = || async move {
+        let node = coordinator_of(&addrs[0], id).await?;
+        addrs.get(node as usize - 1).cloned()
+    };
     let init = Request::InitProducerId(InitProducerIdRequest {
         transactional_id: Some(id.into()),
         transaction_timeout_ms: 60_000,
@@ -307,15 +342,11 @@ async fn transaction(coordinator: &str, leader: &str, topic: &str, records: i32,
         producer_epoch: -1,
         ..Default::default()
     });
-    let mut c = Client::connect(coordinator).await.unwrap();
-    let (pid, epoch) = loop {
-        match c.send_with_version(init.clone(), 4).await.unwrap() {
-            Response::InitProducerId(r) if r.error_code == 0 => {
-                break (r.producer_id, r.producer_epoch);
-            }
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
+    let Response::InitProducerId(r) = send_until_answered(coordinator, init, 4).await else {
+        unreachable!()
     };
+    assert_eq!(r.error_code, 0);
+    let (pid, epoch) = (r.producer_id, r.producer_epoch);
     let add = Request::AddPartitionsToTxn(AddPartitionsToTxnRequest {
         v3_and_below_transactional_id: id.into(),
         v3_and_below_producer_id: pid,
@@ -327,7 +358,7 @@ async fn transaction(coordinator: &str, leader: &str, topic: &str, records: i32,
         }],
         ..Default::default()
     });
-    assert_eq!(send_txn(coordinator, add, 3).await, 0);
+    assert_eq!(code_of(&send_until_answered(coordinator, add, 3).await), 0);
     for seq in 0..records {
         let mut b = BatchBuilder::new(Compression::None, 1).producer(pid, epoch, seq, true);
         b.push(1, None, Some(format!("tx {commit} {seq}").as_bytes()), &[]);
@@ -346,7 +377,7 @@ async fn transaction(coordinator: &str, leader: &str, topic: &str, records: i32,
             }],
             ..Default::default()
         });
-        assert_eq!(send_txn(leader, produce, 11).await, 0);
+        assert_eq!(code_of(&send_txn(leader, produce, 11).await), 0);
     }
     let end = Request::EndTxn(EndTxnRequest {
         transactional_id: id.into(),
@@ -355,7 +386,7 @@ async fn transaction(coordinator: &str, leader: &str, topic: &str, records: i32,
         committed: commit,
         ..Default::default()
     });
-    assert_eq!(send_txn(coordinator, end, 4).await, 0);
+    assert_eq!(code_of(&send_until_answered(coordinator, end, 4).await), 0);
 }
 
 /// A read_committed Fetch v12 of partition 0 from 0 on `addr`: (last stable offset, high
@@ -410,17 +441,12 @@ async fn committed_and_aborted_transactions_are_replicated_with_their_markers() 
     let mut c = Client::connect(&first_addr).await.unwrap();
     c.create_topic(TOPIC, 1, 3, &[]).await.unwrap();
     let (leader_id, _) = wait_leader(&first_addr, TOPIC, -1, Duration::from_secs(10)).await;
-    let coordinator = eventually(Duration::from_secs(30), "a transaction coordinator", || {
-        let first_addr = first_addr.clone();
-        async move { coordinator_of(&first_addr, "replicated-tx").await }
-    })
-    .await;
     let addrs: Vec<String> = nodes.iter().map(Node::addr).collect();
     let addr_of = |id: i32| addrs[id as usize - 1].clone();
-    let (leader_addr, coordinator_addr) = (addr_of(leader_id), addr_of(coordinator));
+    let leader_addr = addr_of(leader_id);
     // Offsets 0-1 and the COMMIT marker at 2; 3-4 and the ABORT marker at 5.
-    transaction(&coordinator_addr, &leader_addr, TOPIC, 2, true).await;
-    transaction(&coordinator_addr, &leader_addr, TOPIC, 2, false).await;
+    transaction(&addrs, &leader_addr, TOPIC, 2, true).await;
+    transaction(&addrs, &leader_addr, TOPIC, 2, false).await;
     let on_leader = eventually(Duration::from_secs(15), "both markers written", || {
         let leader_addr = leader_addr.clone();
         async move {
@@ -458,4 +484,91 @@ async fn committed_and_aborted_transactions_are_replicated_with_their_markers() 
     })
     .await;
     assert_eq!(on_new_leader, on_leader, "the same committed view");
+}
+
+/// Partition 0's ISR as node `addr` describes it.
+async fn isr(addr: &str, topic: &str) -> Option<Vec<i32>> {
+    let mut c = Client::connect(addr).await.ok()?;
+    let t = c.topic_metadata(topic).await.ok()?;
+    Some(t.partitions.first()?.isr_nodes.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_leader_truncates_what_the_new_leader_never_had() {
+    const TOPIC: &str = "diverged";
+    let dir = tempfile::tempdir().unwrap();
+    // Controller-only nodes 1-3 keep the quorum while brokers 4-6 are killed.
+    let mut nodes = Cluster::builder(dir.path())
+        .nodes(3, Role::Controller, Format::Plain)
+        .nodes(3, Role::Broker, Format::Plain)
+        .quorum(Quorum::Voters)
+        .property("broker.session.timeout.ms", SESSION_MS)
+        .property("broker.heartbeat.interval.ms", 200)
+        .property("unclean.leader.election.enable", true)
+        .start()
+        .nodes;
+    let addrs: Vec<String> = nodes.iter().map(Node::addr).collect();
+    let addr_of = |id: i32| addrs[id as usize - 1].clone();
+    let mut c = Client::connect(&addr_of(4)).await.unwrap();
+    c.create_topic(TOPIC, 1, 3, &[]).await.unwrap();
+    let (old, _) = wait_leader(&addr_of(4), TOPIC, -1, Duration::from_secs(10)).await;
+    let followers: Vec<i32> = (4..=6).filter(|&id| id != old).collect();
+    let (lagging, other) = (followers[0], followers[1]);
+    produce(&addr_of(old), TOPIC, 0, 6).await;
+    for f in [lagging, other] {
+        wait_copied(dir.path(), old, f, TOPIC).await;
+    }
+
+    // `lagging` misses offsets 6-11, which only the old leader and `other` get.
+    nodes[lagging as usize - 1].kill9();
+    let old_addr = addr_of(old);
+    eventually(
+        Duration::from_millis(SESSION_MS * 3 + 5_000),
+        "the lagging replica out of the ISR",
+        || {
+            let old_addr = old_addr.clone();
+            async move {
+                isr(&old_addr, TOPIC)
+                    .await
+                    .filter(|isr| !isr.contains(&lagging))
+            }
+        },
+    )
+    .await;
+    produce(&old_addr, TOPIC, 6, 12).await;
+    wait_copied(dir.path(), old, other, TOPIC).await;
+    let old_log = log_bytes(dir.path(), old, TOPIC);
+
+    // Both replicas holding 6-11 die; the lagging one comes back and is elected uncleanly,
+    // then writes at its new epoch where the old leader had 6-11.
+    nodes[other as usize - 1].kill9();
+    nodes[old as usize - 1].kill9();
+    nodes[lagging as usize - 1].start();
+    nodes[lagging as usize - 1].wait_ready();
+    let new_addr = addr_of(lagging);
+    let (_, epoch) = eventually(
+        Duration::from_millis(SESSION_MS * 3 + 10_000),
+        "the lagging replica elected",
+        || {
+            let new_addr = new_addr.clone();
+            async move {
+                leader(&new_addr, TOPIC)
+                    .await
+                    .filter(|(l, _)| *l == lagging)
+            }
+        },
+    )
+    .await;
+    assert!(epoch > 0);
+    produce(&new_addr, TOPIC, 100, 102).await;
+    let new_log = log_bytes(dir.path(), lagging, TOPIC);
+    assert!(new_log.len() < old_log.len());
+
+    // The old leader, restarted, follows: its 6-11 go, the new leader's 6-7 come.
+    nodes[old as usize - 1].start();
+    nodes[old as usize - 1].wait_ready();
+    wait_copied(dir.path(), lagging, old, TOPIC).await;
+    let records = consume(&new_addr, TOPIC, 8).await;
+    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, (0..8).collect::<Vec<i64>>());
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use arus_broker::Broker;
 use arus_broker::partition::Partition;
 use arus_broker::partition::follower::FollowerError;
+use arus_log::LogError;
 use arus_protocol::messages::FetchRequest;
 use arus_protocol::messages::fetch_response::PartitionData;
 use arus_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -143,10 +144,13 @@ impl FetcherTask {
                 .fetcher
                 .build_request(&config, now, |key| self.local_state(key));
             let Some(request) = request else {
-                // Nothing ready: wait for a delayed partition, or a new assignment.
+                // Nothing ready: wait for a delayed partition, or a new assignment. A
+                // delay already over belongs to a partition that cannot be fetched now (its
+                // log is gone until the next image): the backoff, not a busy loop.
                 let wait = self
                     .fetcher
                     .next_ready_ms()
+                    .filter(|&t| t > now)
                     .map_or(self.settings.backoff_ms, |t| t - now)
                     .clamp(1, self.settings.backoff_ms.max(1));
                 tokio::select! {
@@ -401,6 +405,15 @@ impl FetcherTask {
         .await;
         match done {
             Ok(appended) => self.fetcher.on_appended(&key, appended, hw),
+            // Kafka retries a corrupt or invalid record set after the backoff; anything
+            // else (storage, role) stops the partition.
+            Err(StepError::Follower(FollowerError::Log(e @ LogError::CorruptBatch { .. }))) => {
+                warn!(topic_id = %key.topic_id, partition = key.partition, source = self.id.source, error = %e, "the leader's records were refused; fetching them again after the backoff");
+                let config = self
+                    .settings
+                    .fetcher_config(self.standing.borrow().broker_epoch);
+                self.fetcher.on_partition_error(&key, &config, now_ms());
+            }
             Err(e) => self.fail(&key, &e),
         }
     }

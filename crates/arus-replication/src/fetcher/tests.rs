@@ -267,3 +267,23 @@ fn a_failed_request_delays_every_partition() {
         2
     );
 }
+
+#[test]
+fn a_partition_error_delays_the_partition_and_keeps_its_offset() {
+    let mut f = Fetcher::new();
+    f.add(key(0), init(10, 4, Some(3)));
+    f.add(key(1), init(20, 4, Some(3)));
+    f.on_partition_error(&key(0), &CONFIG, 100);
+    let r = f.build_request(&CONFIG, 100, local).unwrap();
+    let fetched: Vec<i32> = r.topics[0].partitions.iter().map(|p| p.partition).collect();
+    assert_eq!(fetched, vec![1], "partition 0 waits");
+    assert!(!f.is_failed(&key(0)));
+    assert_eq!(f.next_ready_ms(), Some(1100));
+    let r = f.build_request(&CONFIG, 1100, local).unwrap();
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(
+        (p.partition, p.fetch_offset),
+        (0, 10),
+        "the same offset again"
+    );
+}
