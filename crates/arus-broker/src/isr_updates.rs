@@ -37,15 +37,21 @@ pub fn submit(
     topic_id: Uuid,
     proposal: AlterPartitionProposal,
 ) {
-    let Some(channel) = broker.controller.get().map(|l| l.channel.clone()) else {
+    let Some(link) = broker.controller.get() else {
         warn!(topic = %partition.topic, partition = partition.index, "an ISR change with no controller to send it to");
         return;
     };
+    let channel = link.channel.clone();
     let broker = broker.clone();
     tokio::spawn(async move {
         let mut proposal = proposal;
         loop {
-            let request = request_for(&partition, topic_id, &proposal);
+            // The broker's epoch as of now (Kafka's `brokerEpochSupplier`): a re-registration
+            // since the proposal must not make the controller refuse it forever.
+            let epoch = broker.controller.get().map_or(-1, |l| {
+                l.broker_epoch.load(std::sync::atomic::Ordering::Acquire)
+            });
+            let request = request_for(&partition, topic_id, &proposal, epoch);
             info!(topic = %partition.topic, partition = partition.index, isr = ?proposal.isr_ids(), leader_epoch = proposal.leader_epoch, partition_epoch = proposal.partition_epoch, "proposing an ISR change");
             let answer = match channel
                 .forward(
@@ -88,15 +94,11 @@ fn request_for(
     partition: &Partition,
     topic_id: Uuid,
     proposal: &AlterPartitionProposal,
+    broker_epoch: i64,
 ) -> AlterPartitionRequest {
-    let own_epoch = proposal
-        .new_isr
-        .iter()
-        .find(|m| m.broker_id == proposal.leader_id)
-        .map_or(-1, |m| m.broker_epoch);
     AlterPartitionRequest {
         broker_id: proposal.leader_id,
-        broker_epoch: own_epoch,
+        broker_epoch,
         topics: vec![TopicData {
             topic_id,
             partitions: vec![PartitionData {

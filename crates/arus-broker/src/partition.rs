@@ -194,7 +194,7 @@ impl Partition {
     }
 
     /// This node now follows `leader` (-1: none) at `epoch` (Kafka `Partition.makeFollower`).
-    /// Copying data from the leader is not built yet: the local log stays as it is.
+    /// The replica fetchers (`arus-cluster`) copy the leader's log through [`follower`].
     pub fn become_follower(&self, leader: i32, epoch: i32) -> Result<Transition, RoleChangeError> {
         self.change_role(LocalRole::Follower { leader, epoch })
     }

@@ -62,6 +62,7 @@ pub fn apply(broker: &Broker, node: i32, image: &MetadataImage) {
             // The role is applied first (the registry, just before): a replica that could
             // not take it (a failed directory) is not given a leadership either.
             if !partition.is_leader() || partition.leader_epoch() != p.leader_epoch {
+                tracing::warn!(topic = %topic.name, partition = index, role = ?partition.role(), image_epoch = p.leader_epoch, "led in the image but not locally at that epoch: no leadership given");
                 continue;
             }
             let config = LeaderConfig {

@@ -13,13 +13,14 @@
 //! `handleAlterPartitionError`), `Replica`, `LeaderEpochFileCache`,
 //! `LeaderEpochCheckpointFile` and `AbstractFetcherThread.getOffsetTruncationState`.
 //!
-//! **Wired in so far**: the epoch cache and the checkpoint codec are the ones `arus-log`'s
+//! **Where it is used**: the epoch cache and the checkpoint codec are the ones `arus-log`'s
 //! `Log` keeps (so OffsetForLeaderEpoch answers from them), Fetch's KIP-320 check is
 //! [`diverging_epoch`] (through `Log::diverging_epoch`), and the broker's data APIs fence a
 //! replica's own epoch with [`check_current_leader_epoch`] (`Partition::check_local_role`).
 //! The replica fetcher's decisions drive `arus-cluster`'s replica fetcher tasks (the
-//! follower side); the Fetch handler's follower path and the AlterPartition sender come
-//! with a later step of issue 15. Time is an input (`now_ms`),
+//! follower side); [`LeaderPartition`] is each led partition's replication state in
+//! `arus-broker` (`partition::leader`: the Fetch handler's follower path records followers'
+//! offsets, `isr_updates` sends its AlterPartition proposals). Time is an input (`now_ms`),
 //! effects are returned as values (an [`isr::AlterPartitionProposal`] to send, "high
 //! watermark advanced"), and file bytes are produced and parsed here but written by the
 //! caller (`arus-log` writes `leader-epoch-checkpoint`). `arus-log` depends on this crate;

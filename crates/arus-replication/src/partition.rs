@@ -218,6 +218,13 @@ impl LeaderPartition {
         self.config.min_insync_replicas = min_insync_replicas;
     }
 
+    /// The leader's settings as the newest metadata and configs give them: in particular this
+    /// broker's own registration epoch, which a re-registration changes and which the next
+    /// AlterPartition must carry (a stale one is refused STALE_BROKER_EPOCH, forever).
+    pub fn set_config(&mut self, config: LeaderConfig) {
+        self.config = config;
+    }
+
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch
     }

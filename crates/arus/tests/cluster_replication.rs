@@ -47,6 +47,10 @@ fn cluster(dir: &Path) -> Vec<Node> {
         // The smallest segments (1 MiB): 120 records of 13 kB roll one, and the copy must
         // roll where the leader rolled.
         .property("log.segment.bytes", 1 << 20)
+        // Few internal partitions (Kafka's defaults are 50 each, three replicas): less work
+        // for a test machine running several clusters at once.
+        .property("transaction.state.log.num.partitions", 3)
+        .property("offsets.topic.num.partitions", 3)
         .start()
         .nodes
 }

@@ -32,6 +32,9 @@ use crate::txn::controller_producer_ids::ControllerProducerIds;
 pub(crate) struct ControllerLink {
     pub(crate) channel: Arc<dyn ControllerChannel>,
     pub(crate) producer_ids: ControllerProducerIds,
+    /// This broker's current registration epoch (-1 before the first registration): the
+    /// requests that carry it read it when they are sent, as Kafka's `brokerEpochSupplier`.
+    pub(crate) broker_epoch: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,7 @@ impl Broker {
             .set(ControllerLink {
                 channel,
                 producer_ids: producer_ids.clone(),
+                broker_epoch: std::sync::atomic::AtomicI64::new(-1),
             })
             .map_err(|_| SetChannelError::AlreadySet)?;
         self.config.dynamic().set_driven();
@@ -88,6 +92,8 @@ impl Broker {
     /// re-registration. Ignored without a channel.
     pub fn set_broker_epoch(&self, epoch: i64) {
         if let Some(link) = self.controller.get() {
+            link.broker_epoch
+                .store(epoch, std::sync::atomic::Ordering::Release);
             link.producer_ids.set_broker_epoch(epoch);
         }
     }

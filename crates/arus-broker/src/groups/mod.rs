@@ -217,7 +217,10 @@ pub(crate) async fn durable_and_replicated(
     match waited {
         Ok(true) => Ok(()),
         Ok(false) => Err(PersistError::NotEnoughReplicas),
-        Err(_) => Err(PersistError::Timeout),
+        Err(_) => {
+            tracing::warn!(topic = %p.topic, partition = p.index, end, flushed = p.flushed_offset(), replication = %p.replication_summary(), "a coordinator's records were not durable and replicated in time");
+            Err(PersistError::Timeout)
+        }
     }
 }
 

@@ -77,9 +77,9 @@ impl Partition {
                 if state.partition.leader_epoch() <= leadership.leader_epoch =>
             {
                 state.brokers = brokers;
-                state
-                    .partition
-                    .set_min_insync_replicas(config.min_insync_replicas);
+                // This broker's own epoch too: a re-registration changes it, and an
+                // AlterPartition with the old one would be refused forever.
+                state.partition.set_config(config);
                 if let Err(stale) =
                     state
                         .partition
@@ -228,6 +228,39 @@ impl Partition {
                 })
             })
             .collect()
+    }
+
+    /// The replication state in words, for the operator's log when a wait for the in-sync
+    /// replicas times out.
+    pub fn replication_summary(&self) -> String {
+        match &*self.replication.lock() {
+            Replication::Solo => format!("solo, high watermark {}", self.high_watermark()),
+            Replication::Awaiting => format!(
+                "awaiting its leadership, high watermark {}",
+                self.high_watermark()
+            ),
+            Replication::Leader(state) => {
+                let p = &state.partition;
+                let followers: Vec<String> = p
+                    .state()
+                    .maximal_isr()
+                    .iter()
+                    .filter_map(|id| p.replica(*id).map(|r| format!("{id}@{}", r.log_end_offset)))
+                    .collect();
+                format!(
+                    "leader epoch {}, ISR {:?} ({}), high watermark {}, log end {}, followers {followers:?}",
+                    p.leader_epoch(),
+                    p.state().isr(),
+                    if p.state().is_inflight() {
+                        "change in flight"
+                    } else {
+                        "committed"
+                    },
+                    p.high_watermark(),
+                    p.log_end_offset()
+                )
+            }
+        }
     }
 
     /// The ISR this leader works with (the committed one), if it tracks replication.

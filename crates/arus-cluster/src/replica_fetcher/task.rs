@@ -154,7 +154,13 @@ impl FetcherTask {
                     .map_or(self.settings.backoff_ms, |t| t - now)
                     .clamp(1, self.settings.backoff_ms.max(1));
                 tokio::select! {
-                    changed = self.assigned.changed() => if changed.is_err() { break },
+                    changed = self.assigned.changed() => match changed {
+                        Err(_) => break,
+                        // `changed()` marked the new assignment seen: mark it again, so the
+                        // loop's check reconciles it (else the partitions assigned while
+                        // this fetcher waited out a backoff were never fetched).
+                        Ok(()) => self.assigned.mark_changed(),
+                    },
                     _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
                 }
                 continue;
