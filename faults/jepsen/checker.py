@@ -182,11 +182,24 @@ def aborted_reads(history):
 
 
 def dependency_graph(history):
-    """Write-read dependencies between committed transactions (Adya): ww T1 -> T2 when T2's
-    write follows T1's directly in a partition's log (the final read's order is the version
-    order), wr T1 -> T2 when T2 read a value T1 wrote. A transaction with unknown outcome whose
-    writes the final read shows counts as committed. Returns {txn: {txn: "ww"|"wr"}}."""
+    """Write-read dependencies between committed transactions (Adya): wr T1 -> T2 when T2 read a
+    value T1 wrote; ww T1 -> T2 when T2's write follows T1's directly in a partition's log (the
+    final read's order is the version order) and T1's commit returned before T2 began (t1 < t0).
+
+    Why ww only between transactions ordered in real time: Kafka lets the writes of concurrent
+    transactions interleave, in one order in one partition and the other order in another, which
+    is legal and would make every such pair a ww cycle. With that restriction, and with the
+    workload's transactions reading before they write, every edge T1 -> T2 means T1's first write
+    happened before T2's (wr: T1 committed before T2's read ended, which precedes T2's writes), so
+    no legal history has a cycle. A transaction with unknown outcome whose writes the final read
+    shows counts as committed. Returns {txn: {txn: "ww"|"wr"|"ww+wr"}}."""
     outcomes = _txn_outcomes(history)
+    times = {t["id"]: (t.get("t0"), t.get("t1")) for t in history.get("txns", [])}
+
+    def before(a, b):
+        (_a0, a1), (b0, _b1) = times.get(a, (None, None)), times.get(b, (None, None))
+        return a1 is not None and b0 is not None and a1 < b0
+
     writer = {}
     for t in history.get("txns", []):
         for v in t.get("writes", []):
@@ -207,7 +220,7 @@ def dependency_graph(history):
             tid = writer.get(v)
             if tid is None or tid not in committed:
                 continue
-            if prev is not None and prev != tid:
+            if prev is not None and prev != tid and before(prev, tid):
                 graph[prev].setdefault(tid, "ww")
             prev = tid
     for t in history.get("txns", []):
@@ -286,8 +299,9 @@ def _cycle_in(graph, comp):
 
 
 def g1c(history):
-    """Cycles of ww/wr dependencies among committed transactions (G1c; a pure-ww cycle, G0, is
-    reported too). One example cycle per strongly connected component."""
+    """Cycles of ww/wr dependencies among committed transactions (G1c; with ww edges only between
+    transactions ordered in real time, every cycle has a wr edge). One example cycle per strongly
+    connected component."""
     graph = dependency_graph(history)
     out = []
     for comp in _sccs(graph):

@@ -191,13 +191,26 @@ class G1c(unittest.TestCase):
         self.assertEqual({k for _a, _b, k in r["g1c"]["examples"][0]["cycle"]}, {"wr"})
 
     def test_ww_then_wr_cycle(self):
-        # T1's write precedes T2's in partition 0 (ww T1->T2), yet T1 read T2's other write (wr T2->T1).
-        txns = [{"id": "T1", "outcome": "commit", "reads": ["t2-1"], "writes": ["t1-0"]},
-                {"id": "T2", "outcome": "commit", "reads": [], "writes": ["t2-0", "t2-1"]}]
+        # T1 committed before T2 began and T2's write follows T1's in partition 0 (ww T1->T2), yet
+        # T1 read T2's other write (wr T2->T1).
+        txns = [{"id": "T1", "outcome": "commit", "reads": ["t2-1"], "writes": ["t1-0"], "t0": 0.0, "t1": 1.0},
+                {"id": "T2", "outcome": "commit", "reads": [], "writes": ["t2-0", "t2-1"], "t0": 2.0, "t1": 3.0}]
         h = history(txns=txns, final={0: [(0, "t1-0"), (1, "t2-0")], 1: [(0, "t2-1")]}, final_isolation="read_committed")
         r = checker.check(h)
         self.assertEqual(r["g1c"]["count"], 1)
         self.assertEqual(sorted(k for _a, _b, k in r["g1c"]["examples"][0]["cycle"]), ["wr", "ww"])
+
+    def test_concurrent_transactions_interleaving_is_legal(self):
+        # T1 before T2 in partition 0, T2 before T1 in partition 1: both ran at once, so the log
+        # order between them is no dependency.
+        txns = [{"id": "T1", "outcome": "commit", "reads": [], "writes": ["t1-0", "t1-1"], "t0": 0.0, "t1": 2.0},
+                {"id": "T2", "outcome": "commit", "reads": [], "writes": ["t2-0", "t2-1"], "t0": 1.0, "t1": 3.0}]
+        h = history(txns=txns, final={0: [(0, "t1-0"), (1, "t2-0")], 1: [(0, "t2-1"), (1, "t1-1")]})
+        self.assertEqual(counts(h)["g1c"], 0)
+        # The same two orders between transactions one after the other in time are a cycle.
+        txns[1]["t0"] = 2.5
+        txns[0]["reads"] = ["t2-1"]
+        self.assertEqual(counts(h)["g1c"], 1)
 
     def test_chain_is_acyclic(self):
         txns = [{"id": "T1", "outcome": "commit", "reads": [], "writes": ["t1-0"]},

@@ -1,0 +1,144 @@
+"""The nemesis: faults on a running cluster (through compat/cluster_control.Cluster), each applied,
+held for a few seconds and healed, then the cluster is waited on until every node is back and
+every partition of the watched topics has its full ISR again, so faults never stack.
+
+Kinds (FAULTS): kill_leader (SIGKILL of a partition's leader, restart), kill_follower (SIGKILL
+of a node that is in a partition's ISR but does not lead it, restart), kill_controller (SIGKILL
+of the active controller, DescribeQuorum's leader, restart), pause (SIGSTOP of a partition's
+leader, SIGCONT). Each fault is recorded as a dict: kind, node, partitions the node led, start
+(the signal), heal (the restart or SIGCONT done), healthy (full ISR again).
+"""
+import os
+import signal
+import time
+
+import kafka_wire
+
+FAULTS = ("kill_leader", "kill_follower", "kill_controller", "pause")
+
+
+class NemesisError(Exception):
+    pass
+
+
+class Nemesis:
+    def __init__(self, cluster, topics, hold_s=4.0, heal_timeout=60.0, log=print):
+        self.cluster, self.topics, self.hold_s, self.heal_timeout, self.log = cluster, topics, hold_s, heal_timeout, log
+        self.addrs = cluster.addresses()
+        self.turn = 0
+
+    # ------------------------------------------------------------ what the cluster says
+
+    def metadata(self, exclude=()):
+        last = None
+        for n, a in sorted(self.addrs.items()):
+            if n in exclude:
+                continue
+            try:
+                return kafka_wire.metadata(a, list(self.topics), timeout=3)
+            except (OSError, kafka_wire.WireError) as e:
+                last = e
+        raise NemesisError("no node answered Metadata: %s" % last)
+
+    def controller(self, exclude=()):
+        last = None
+        for n, a in sorted(self.addrs.items()):
+            if n in exclude:
+                continue
+            try:
+                q = kafka_wire.describe_quorum(a, timeout=3)
+                if q["error"] == 0 and q["leader_id"] >= 0:
+                    return q["leader_id"]
+                last = "error %d" % q["error"]
+            except (OSError, kafka_wire.WireError) as e:
+                last = e
+        raise NemesisError("no node answered DescribeQuorum: %s" % last)
+
+    def partitions(self):
+        """[(topic, partition, leader, isr)] over the watched topics."""
+        md = self.metadata()
+        out = []
+        for t in self.topics:
+            for i, p in sorted(md["topics"].get(t, {"partitions": {}})["partitions"].items()):
+                out.append((t, i, p["leader"], p["isr"]))
+        return out
+
+    def led_by(self, node):
+        return ["%s-%d" % (t, i) for t, i, leader, _isr in self.partitions() if leader == node]
+
+    def healthy(self):
+        """Every node registered and every watched partition led with all its replicas in the ISR."""
+        for a in self.addrs.values():
+            if len(kafka_wire.metadata(a, [], timeout=2)["brokers"]) < len(self.addrs):
+                return False
+        md = self.metadata()
+        parts = [p for t in self.topics for p in md["topics"].get(t, {"partitions": {}})["partitions"].values()]
+        return bool(parts) and all(p["leader"] >= 0 and sorted(p["isr"]) == sorted(p["replicas"]) for p in parts)
+
+    def wait_healthy(self, timeout=None):
+        t0 = time.time()
+        deadline = t0 + (timeout or self.heal_timeout)
+        while time.time() < deadline:
+            try:
+                if self.healthy():
+                    return time.time() - t0
+            except (OSError, kafka_wire.WireError, NemesisError):
+                pass
+            time.sleep(0.1)
+        return None
+
+    # ------------------------------------------------------------ faults
+
+    def _pick_partition(self):
+        parts = [p for p in self.partitions() if p[2] >= 0]
+        if not parts:
+            raise NemesisError("no watched partition has a leader")
+        p = parts[self.turn % len(parts)]
+        self.turn += 1
+        return p
+
+    def _kill_restart(self, kind, node, detail):
+        led = self.led_by(node)
+        t0 = self.cluster.sigkill(node)
+        self.log("  %s: SIGKILL node %d (led %s) %s" % (kind, node, led, detail))
+        time.sleep(self.hold_s)
+        self.cluster.start_node(node)
+        return {"kind": kind, "node": node, "led": led, "detail": detail, "start": t0, "heal": time.time()}
+
+    def kill_leader(self):
+        t, i, leader, _isr = self._pick_partition()
+        return self._kill_restart("kill_leader", leader, "leader of %s-%d" % (t, i))
+
+    def kill_follower(self):
+        controller = self.controller()
+        for _ in range(len(self.partitions())):
+            t, i, leader, isr = self._pick_partition()
+            followers = [n for n in isr if n != leader]
+            if followers:
+                node = next((n for n in followers if n != controller), followers[0])
+                return self._kill_restart("kill_follower", node, "follower of %s-%d" % (t, i))
+        raise NemesisError("no partition has a follower in its ISR")
+
+    def kill_controller(self):
+        node = self.controller()
+        return self._kill_restart("kill_controller", node, "active controller")
+
+    def pause(self):
+        t, i, leader, _isr = self._pick_partition()
+        led = self.led_by(leader)
+        pid = self.cluster.status()[leader]["pid"]
+        t0 = time.time()
+        os.kill(pid, signal.SIGSTOP)
+        self.log("  pause: SIGSTOP node %d (leader of %s-%d, led %s)" % (leader, t, i, led))
+        try:
+            time.sleep(self.hold_s)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        return {"kind": "pause", "node": leader, "led": led, "detail": "leader of %s-%d" % (t, i), "start": t0, "heal": time.time()}
+
+    def run_one(self, kind):
+        fault = getattr(self, kind)()
+        took = self.wait_healthy()
+        fault["healthy"] = None if took is None else time.time()
+        fault["healthy_after_heal_s"] = took
+        return fault
