@@ -57,7 +57,8 @@ def log(msg):
 def create_topic(bootstrap, name, partitions=None, rf=None, assignment=None, config=None):
     admin = AdminClient(workload._c({"bootstrap.servers": bootstrap}))
     if assignment:
-        nt = NewTopic(name, replica_assignment=assignment, config=config or {})
+        # (confluent-kafka 2.16 refuses num_partitions -1 with an assignment, despite its docs)
+        nt = NewTopic(name, num_partitions=len(assignment), replica_assignment=assignment, config=config or {})
     else:
         nt = NewTopic(name, num_partitions=partitions, replication_factor=rf, config=config or {})
     admin.create_topics([nt], operation_timeout=30)[name].result(60)
