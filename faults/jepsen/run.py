@@ -149,6 +149,21 @@ def main_run(cluster, args, out_dir):
     producers = [workload.ProducerWorker("p%d" % i, bootstrap, idem, args.rate, producer_conf(args)) for i in range(args.producers)]
     for w in workers + producers:
         w.start()
+    # No fault before every partition has acknowledged an acks=all write: a cluster that cannot
+    # replicate at all fails here, plainly, instead of after a schedule of faults.
+    def acked_everywhere():
+        with idem.lock:
+            return len({s["partition"] for s in idem.sends if s["outcome"] == "ok"}) == args.partitions
+    ok, took = wait_for(acked_everywhere, args.warmup_timeout)
+    if not ok:
+        for w in producers:
+            w.abandon = True
+        stop_all(producers, workers, args)
+        raise nemesis.NemesisError("no acks=all write acknowledged in every partition within %d s of the start, before "
+                                   "any fault (%d sends, outcomes %s): the cluster does not replicate"
+                                   % (args.warmup_timeout, len(idem.sends),
+                                      {o: sum(1 for s in idem.sends if s["outcome"] == o) for o in ("ok", "unknown", "fail")}))
+    log("every partition acknowledged acks=all writes %.1f s after the start; faults begin" % took)
     time.sleep(args.quiet)
     faults = []
     kinds = args.faults.split(",")
@@ -172,15 +187,7 @@ def main_run(cluster, args, out_dir):
             break
         time.sleep(args.quiet)
     log("faults over (%d); writers stop" % len(faults))
-    for w in producers + [w for w in workers if isinstance(w, workload.TxnWorker)]:
-        w.stop_event.set()
-    for w in producers + [w for w in workers if isinstance(w, workload.TxnWorker)]:
-        w.join(args.message_timeout_ms / 1000.0 + 60)
-    time.sleep(2)
-    for w in workers:
-        w.stop_event.set()
-    for w in workers:
-        w.join(30)
+    stop_all(producers, workers, args)
     log("final read of every partition from the log start")
     workload.final_read(bootstrap, idem, "read_uncommitted")
     if args.txn_workers:
@@ -198,6 +205,19 @@ def main_run(cluster, args, out_dir):
     figs, rates = fault_figures(idem.sends, faults, args.partitions)
     report["faults"], report["throughput"] = figs, rates
     return results, report
+
+
+def stop_all(producers, workers, args):
+    writers = producers + [w for w in workers if isinstance(w, workload.TxnWorker)]
+    for w in writers:
+        w.stop_event.set()
+    for w in writers:
+        w.join(args.message_timeout_ms / 1000.0 + 60)
+    time.sleep(2)
+    for w in workers:
+        w.stop_event.set()
+    for w in workers:
+        w.join(30)
 
 
 def summarize(results, report):
@@ -317,6 +337,8 @@ def main():
     ap.add_argument("--readers", type=int, default=2, help="assign-based readers")
     ap.add_argument("--group-readers", type=int, default=1)
     ap.add_argument("--txn-workers", type=int, default=2, help="0: no transactional workload")
+    ap.add_argument("--warmup-timeout", type=float, default=30.0,
+                    help="seconds for every partition to acknowledge a write before the faults begin")
     ap.add_argument("--message-timeout-ms", type=int, default=30000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--selftest", action="store_true", help="unclean election and acks=1: must report lost writes")

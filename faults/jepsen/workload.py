@@ -67,6 +67,7 @@ class ProducerWorker(threading.Thread):
         self.proc, self.history, self.rate, self.max_in_flight = name, history, rate, max_in_flight
         self.conf = dict(conf, **{"bootstrap.servers": bootstrap, "client.id": name})
         self.stop_event = threading.Event()
+        self.abandon = False
         self.pending = {}
 
     def _report(self, err, msg, value, t0):
@@ -79,6 +80,33 @@ class ProducerWorker(threading.Thread):
         with self.history.lock:
             self.history.sends.append(rec)
 
+    def _poll(self, p, timeout):
+        """poll, turning a fatal producer error (the idempotent producer gives up) into a new
+        producer: its outstanding records are recorded as unknown."""
+        try:
+            p.poll(timeout)
+            return p
+        except KafkaException as e:
+            self.history.error(self.proc, e)
+            if not e.args[0].fatal():
+                return p
+        self._abandon(p)
+        return Producer(_c(self.conf))
+
+    def _abandon(self, p):
+        try:
+            p.purge()
+            p.flush(5)
+        except KafkaException as e:
+            self.history.error(self.proc, e)
+        t = time.time()
+        with self.history.lock:
+            for value, t0 in list(self.pending.items()):
+                self.history.sends.append({"process": self.proc, "value": value, "partition": None, "offset": None,
+                                           "outcome": "unknown", "t0": t0, "t1": t, "error": "no delivery report",
+                                           "txn": None})
+        self.pending.clear()
+
     def run(self):
         p = Producer(_c(self.conf))
         seq, start = 0, time.time()
@@ -87,7 +115,7 @@ class ProducerWorker(threading.Thread):
                 due = start + seq / self.rate
                 now = time.time()
                 if now < due or len(p) >= self.max_in_flight:
-                    p.poll(min(0.05, max(0.0, due - now)) or 0.01)
+                    p = self._poll(p, min(0.05, max(0.0, due - now)) or 0.01)
                     continue
                 value = "%s-%d" % (self.proc, seq)
                 t0 = time.time()
@@ -97,25 +125,27 @@ class ProducerWorker(threading.Thread):
                               on_delivery=lambda err, msg, v=value, t=t0: self._report(err, msg, v, t))
                 except BufferError:
                     self.pending.pop(value, None)
-                    p.poll(0.05)
+                    p = self._poll(p, 0.05)
                     continue
                 except KafkaException as e:
                     self.pending.pop(value, None)
                     self.history.error(self.proc, e)
+                    if e.args[0].fatal():
+                        self._abandon(p)
+                        p = Producer(_c(self.conf))
                     time.sleep(0.1)
                     continue
                 seq += 1
-                p.poll(0)
-            # Every outstanding record gets its delivery report (ok, or the message timeout).
-            p.flush(float(self.conf.get("message.timeout.ms", 30000)) / 1000.0 + 10)
+                p = self._poll(p, 0)
+            # Every outstanding record gets its delivery report (ok, or the message timeout),
+            # unless the run gave up on the cluster (abandon).
+            if not self.abandon:
+                try:
+                    p.flush(float(self.conf.get("message.timeout.ms", 30000)) / 1000.0 + 10)
+                except KafkaException as e:
+                    self.history.error(self.proc, e)
         finally:
-            t = time.time()
-            with self.history.lock:
-                for value, t0 in list(self.pending.items()):
-                    self.history.sends.append({"process": self.proc, "value": value, "partition": None, "offset": None,
-                                               "outcome": "unknown", "t0": t0, "t1": t, "error": "no delivery report",
-                                               "txn": None})
-            self.pending.clear()
+            self._abandon(p)
 
 
 class ReaderWorker(threading.Thread):
