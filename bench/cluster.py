@@ -21,6 +21,16 @@ Per cluster (fresh temp directory each):
   one new leader (DescribeQuorum through each survivor, polled every 20 ms), and → a CreateTopics
   through a survivor succeeds; the killed node is restarted and rejoins before the next round;
   --failovers times (default 3).
+- replicated produce (issue 15): a topic with replication factor 3 and min.insync.replicas=2
+  (--rf3-partitions partitions, default 6), Kafka's own ProducerPerformance (Java client, acks=all,
+  1 KiB records, linger.ms=5, batch.size=256 KiB, idempotent, --rf3-records records, default
+  200000, as fast as it goes) → records/s, MB/s, average and p99 latency. Arus runs it twice: at
+  its default durability (a follower fsyncs before it fetches past a batch, so acks=all counts
+  only copies on disk) and with `arus.acks.all.fsync=false` (Kafka's durability: copies in the
+  page cache); Kafka once, at its own.
+- leader failover under load: the leader of partition 0 of that topic gets SIGKILL while a
+  producer (acks=all) sends to that partition → time from the signal to the next acknowledged
+  record (--leader-failovers times, default 3; the node restarts and catches up between rounds).
 
 Figures: median and max over the repetitions; ratios Arus/Kafka (lower is better for every row).
 All processes are on 127.0.0.1 and share 2 cores with this script; other processes' CPU during
@@ -31,6 +41,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -44,6 +55,8 @@ sys.path.insert(0, COMPAT)
 sys.path.insert(0, HERE)
 import kafka_wire  # noqa: E402
 from cluster_control import ARUS_LAUNCHER, KAFKA_LAUNCHER, Cluster, LauncherError  # noqa: E402
+
+TOOLS_CLASSPATH = os.path.join(HERE, "work", "tools-classpath.txt")  # bench/run.py makes it
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -180,6 +193,127 @@ def measure_failovers(c, count):
     return elect, admin
 
 
+def replicated_topic(c, partitions):
+    addrs = list(c.addresses().values())
+    topic = "bench-rf3-" + uuid.uuid4().hex[:8]
+    code, msg = kafka_wire.create_topic(addrs[0], topic, partitions, 3)
+    if code != 0:
+        raise RuntimeError("CreateTopics %s (RF 3): %d %s" % (topic, code, msg))
+
+    def led_everywhere():
+        for a in addrs:
+            t = kafka_wire.metadata(a, [topic], timeout=2)["topics"].get(topic)
+            if not (t and t["error"] == 0 and len(t["partitions"]) == partitions
+                    and all(p["leader"] >= 0 and len(p["isr"]) == 3 for p in t["partitions"].values())):
+                return False
+        return True
+
+    if not poll(led_everywhere, 60, interval=0.05):
+        raise RuntimeError("RF 3 topic %s not led with a full ISR on every node within 60 s" % topic)
+    return topic
+
+
+PERF_LINE = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+                       r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th")
+
+
+def producer_perf(bootstrap, topic, records, timeout=600):
+    """Kafka's ProducerPerformance against the cluster; its summary line parsed."""
+    classpath = open(TOOLS_CLASSPATH).read().strip()
+    cmd = ["java", "-Xmx512m", "-cp", classpath, "org.apache.kafka.tools.ProducerPerformance",
+           "--topic", topic, "--num-records", str(records), "--record-size", "1024", "--throughput", "-1",
+           "--producer-props", "bootstrap.servers=%s" % bootstrap, "acks=all", "linger.ms=5",
+           "batch.size=262144", "compression.type=none", "enable.idempotence=true"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    lines = [l for l in p.stdout.splitlines() if PERF_LINE.search(l) and "99th" in l]
+    m = PERF_LINE.search(lines[-1]) if lines else None
+    if p.returncode != 0 or not m or int(m.group(1)) != records:
+        raise RuntimeError("ProducerPerformance failed (exit %d): %s" % (p.returncode, (p.stdout + p.stderr)[-600:]))
+    return {"records_per_s": float(m.group(2)), "mb_per_s": float(m.group(3)), "avg_ms": float(m.group(4)),
+            "p99_ms": float(m.group(8))}
+
+
+def partition_leader(addrs, topic, index):
+    for a in addrs:
+        try:
+            t = kafka_wire.metadata(a, [topic], timeout=2)["topics"].get(topic)
+            if t and t["error"] == 0 and t["partitions"][index]["leader"] >= 0:
+                return t["partitions"][index]["leader"]
+        except (OSError, kafka_wire.WireError, KeyError):
+            pass
+    return None
+
+
+def measure_leader_failovers(c, topic, count):
+    """SIGKILL of a partition's leader while Kafka's VerifiableProducer (acks=all, 100 records/s,
+    one key, so one partition) sends to it → the first record acknowledged after the signal."""
+    import json
+    classpath = open(TOOLS_CLASSPATH).read().strip()
+    out = []
+    for _ in range(count):
+        addrs = c.addresses()
+        prod = subprocess.Popen(
+            ["java", "-Xmx256m", "-cp", classpath, "org.apache.kafka.tools.VerifiableProducer",
+             "--bootstrap-server", c.bootstrap, "--topic", topic, "--throughput", "100", "--max-messages", "-1",
+             "--acks", "-1", "--repeating-keys", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            def next_ack():
+                while True:
+                    line = prod.stdout.readline()
+                    if not line:
+                        return None, None
+                    try:
+                        ev = json.loads(line)
+                    except ValueError:
+                        continue
+                    if ev.get("name") == "producer_send_success":
+                        return time.time(), ev.get("partition")
+
+            partition = None
+            for _ in range(5):
+                _, partition = next_ack()
+            if partition is None:
+                raise RuntimeError("the producer acknowledged nothing before the failover")
+            leader = poll(lambda: partition_leader(addrs.values(), topic, partition), 30)
+            if leader is None:
+                raise RuntimeError("no leader for %s-%d" % (topic, partition))
+            t0 = c.sigkill(leader)
+            while True:
+                t1, _ = next_ack()
+                if t1 is None:
+                    raise RuntimeError("no acknowledgement after SIGKILL of leader %d" % leader)
+                if t1 > t0:
+                    break
+            out.append(t1 - t0)
+        finally:
+            prod.kill()
+            prod.wait()
+        c.start_node(leader)
+
+        def isr_full():
+            t = kafka_wire.metadata(addrs[leader], [topic], timeout=2)["topics"].get(topic)
+            return t and all(len(p["isr"]) == 3 for p in t["partitions"].values())
+
+        if not poll(isr_full, 120, interval=0.2):
+            raise RuntimeError("node %d did not rejoin every ISR of %s within 120 s" % (leader, topic))
+    return out
+
+
+def measure_replication(launcher, args, env, overrides):
+    c = Cluster(launcher, args.nodes, env=env, tmp=args.tmp,
+                overrides=["min.insync.replicas=2"] + overrides)
+    try:
+        c.start()
+        topic = replicated_topic(c, args.rf3_partitions)
+        perf = producer_perf(c.bootstrap, topic, args.rf3_records)
+        if args.leader_failovers:
+            perf["leader_failover_s"] = measure_leader_failovers(c, topic, args.leader_failovers)
+        return perf
+    finally:
+        c.destroy()
+
+
 def run_side(launcher, args):
     env = {"ARUS_BIN": os.path.abspath(args.arus)} if args.arus else {}
     name = os.path.basename(launcher).replace("-cluster.sh", "")
@@ -204,6 +338,11 @@ def run_side(launcher, args):
         finally:
             r["server_cpu_s"] = proc_cpu_s(pids) + sum(s["server_cpu_s"] for s in starts)
             c.destroy()
+        if args.rf3_records:
+            r["rf3"] = measure_replication(launcher, args, env, [])
+            if name == "arus":
+                r["rf3_kafka_durability"] = measure_replication(
+                    launcher, args, env, ["arus.acks.all.fsync=false"])
     except LauncherError as e:
         lines = str(e).splitlines()
         why = next((l for l in lines if "cannot run a cluster yet" in l), lines[-1])
@@ -268,6 +407,25 @@ def render(results, args, started):
             line += " %s |" % ("%.3g" % (a[0] / k[0]) if a and k and k[0] else "–")
         out.append(line)
     out.append("")
+    rf3 = [(r["name"], r.get("rf3"), r.get("rf3_kafka_durability")) for r in results if r.get("rf3")]
+    if rf3:
+        out.append("Replicated produce: RF 3, min.insync.replicas=2, acks=all, idempotent, 1 KiB records "
+                   "(Kafka's ProducerPerformance), %d records over %d partitions; leader failover: SIGKILL of "
+                   "a partition leader under acks=all load → next acknowledged record, median / max of %d." % (
+                       args.rf3_records, args.rf3_partitions, args.leader_failovers))
+        out.append("")
+        out.append("| server | durability | records/s | MB/s | avg latency (ms) | p99 latency (ms) | leader failover (s) |")
+        out.append("|---|---|---|---|---|---|---|")
+        for name, own, kafka_like in rf3:
+            rows = [(("fsync before acks=all (Arus default)" if name == "arus" else "page cache (Kafka default)"), own)]
+            if kafka_like:
+                rows.append(("page cache (arus.acks.all.fsync=false)", kafka_like))
+            for label, f in rows:
+                fo = stat(f.get("leader_failover_s", []))
+                out.append("| %s | %s | %.0f | %.1f | %.1f | %.0f | %s |" % (
+                    name, label, f["records_per_s"], f["mb_per_s"], f["avg_ms"], f["p99_ms"],
+                    "%.2f / %.2f" % fo if fo else "–"))
+        out.append("")
     return "\n".join(out)
 
 
@@ -280,6 +438,9 @@ def main():
     ap.add_argument("--topics", type=int, default=10)
     ap.add_argument("--failovers", type=int, default=3)
     ap.add_argument("--idle-wait", type=float, default=5.0)
+    ap.add_argument("--rf3-records", type=int, default=200000, help="replicated produce records (0: skip)")
+    ap.add_argument("--rf3-partitions", type=int, default=6)
+    ap.add_argument("--leader-failovers", type=int, default=3)
     ap.add_argument("--tmp", help="directory for the clusters' data (default: the system temp dir)")
     ap.add_argument("--results", help="also write the markdown table to this file")
     args = ap.parse_args()

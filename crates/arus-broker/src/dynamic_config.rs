@@ -402,7 +402,16 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "max.connections.per.ip.overrides",
     "max.incremental.fetch.session.cache.slots",
     "metadata.log.dir",
+    // Read by the replica fetchers (`arus-cluster`'s `replica_fetcher`).
+    "num.replica.fetchers",
     "queued.max.request.bytes",
+    "replica.fetch.backoff.ms",
+    "replica.fetch.max.bytes",
+    "replica.fetch.min.bytes",
+    "replica.fetch.response.max.bytes",
+    "replica.fetch.wait.max.ms",
+    // The leaders' ISR shrink (`partition::leader`, `arus-cluster`'s `leader_replicas`).
+    "replica.lag.time.max.ms",
 ];
 
 /// Arus's own default of a key it sets differently from Kafka (only where Arus's value is

@@ -9,6 +9,7 @@
 //! open transactions, aborted transactions) lives in the log, which validates appends under
 //! the same lock that assigns their offsets. No lock is held across an `.await`.
 
+pub mod follower;
 pub mod leader;
 pub mod role;
 
@@ -226,7 +227,9 @@ impl Partition {
 
     /// The replica is no longer served (Kafka `StopReplica`); the caller closes or deletes it.
     pub fn stop(&self) -> Transition {
-        self.role.lock().stop()
+        let transition = self.role.lock().stop();
+        self.await_leadership();
+        transition
     }
 
     /// The log directory holding the partition.

@@ -56,10 +56,39 @@ fn spec(name: &str, id: u8, count: i32, local: &[(i32, LocalRole)]) -> TopicSpec
 }
 
 /// Applies `specs` and hands the role changes to the coordinators, as the adapter does.
+/// What the cluster's applier does with an image: roles, coordinators, then each led
+/// partition's leadership (here: this node its only replica, so its high watermark follows
+/// its appends; a promoted follower waits for this before it counts anything replicated).
 fn apply(broker: &Arc<Broker>, specs: &[TopicSpec]) {
     let applied = broker.topics.apply(specs).unwrap();
     assert!(applied.failures.is_empty(), "{:?}", applied.failures);
     follow_leadership(broker, &applied.changes);
+    for spec in specs {
+        for (&index, role) in &spec.local {
+            let LocalRole::Leader { epoch } = *role else {
+                continue;
+            };
+            let p = broker
+                .topics
+                .get(&spec.name)
+                .unwrap()
+                .partition(index)
+                .unwrap();
+            let config = arus_replication::LeaderConfig {
+                local_broker_id: 1,
+                local_broker_epoch: -1,
+                replica_lag_time_max_ms: 30_000,
+                min_insync_replicas: 1,
+            };
+            let alone = arus_replication::Leadership {
+                leader_epoch: epoch,
+                partition_epoch: epoch,
+                replicas: vec![1],
+                isr: vec![1],
+            };
+            p.set_leadership(config, &alone, Default::default(), 0);
+        }
+    }
 }
 
 async fn call(broker: &Arc<Broker>, key: ApiKey, version: i16, req: Request) -> Response {

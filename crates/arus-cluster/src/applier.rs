@@ -27,6 +27,7 @@ use tracing::{info, warn};
 use crate::controller_driver::Leadership;
 use crate::lifecycle::Standing;
 use crate::publisher::Published;
+use crate::replica_fetcher::ReplicaFetchers;
 
 /// The role of `node` in a partition led by `leader` at `epoch` (one of its replicas).
 pub(crate) fn role_of(node: i32, leader: i32, epoch: i32) -> LocalRole {
@@ -167,6 +168,7 @@ pub async fn run(
     leadership: watch::Receiver<Leadership>,
     mut standing: watch::Receiver<Standing>,
     done: watch::Sender<i64>,
+    fetchers: Option<Arc<ReplicaFetchers>>,
 ) {
     let mut last: Option<Arc<MetadataImage>> = None;
     // The newest image published before the catch-up, not applied yet.
@@ -191,7 +193,7 @@ pub async fn run(
                     (Some(_), false) => Scope::Changed,
                     _ => Scope::Sync,
                 };
-                step(&broker, node, &leadership, last.clone(), p.image.clone(), scope).await;
+                step(&broker, node, &leadership, last.clone(), p.image.clone(), scope, fetchers.clone()).await;
                 done.send_replace(p.image.provenance().offset);
                 last = Some(p.image);
             }
@@ -206,7 +208,7 @@ pub async fn run(
                     pending = Some(p.image);
                 }
                 if let Some(image) = pending.take() {
-                    step(&broker, node, &leadership, None, image.clone(), Scope::Sync).await;
+                    step(&broker, node, &leadership, None, image.clone(), Scope::Sync, fetchers.clone()).await;
                     done.send_replace(image.provenance().offset);
                     last = Some(image);
                 }
@@ -223,6 +225,7 @@ async fn step(
     previous: Option<Arc<MetadataImage>>,
     image: Arc<MetadataImage>,
     scope: Scope,
+    fetchers: Option<Arc<ReplicaFetchers>>,
 ) {
     let broker = broker.clone();
     let controller = leadership.borrow().leader;
@@ -235,6 +238,7 @@ async fn step(
             &image,
             scope,
             controller,
+            fetchers.as_deref(),
         )
     })
     .await;
@@ -250,6 +254,7 @@ fn apply(
     image: &MetadataImage,
     scope: Scope,
     controller: Option<i32>,
+    fetchers: Option<&ReplicaFetchers>,
 ) {
     // Features and configs first: topic settings resolve against the broker defaults.
     let mut levels: BTreeMap<String, i16> = image.features().clone().into_iter().collect();
@@ -346,6 +351,8 @@ fn apply(
     // Partitions the controller of this node opened for records this image includes were
     // adopted above; any left were deleted again before this node saw them.
     broker.topics.settle_prepared(image.provenance().offset);
+    // The followed partitions are open with their roles now: fetch them from their leaders.
+    crate::replica_fetcher::after_image(fetchers, image);
 }
 
 /// The topic ids of `image` (for tests).
@@ -445,6 +452,7 @@ mod tests {
             leadership,
             standing,
             done_tx,
+            None,
         ));
 
         let batches = [topic(A), removal(A), topic(B)];

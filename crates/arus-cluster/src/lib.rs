@@ -32,6 +32,7 @@ pub mod peer_channel;
 pub mod publisher;
 pub mod quorum_config;
 pub mod quorum_log;
+pub mod replica_fetcher;
 pub mod upgrade;
 pub mod validator;
 pub mod voter_apis;

@@ -72,6 +72,8 @@ pub struct Node {
     standing: watch::Receiver<Standing>,
     /// The metadata offset the broker has applied (partitions, configs, views).
     broker_applied: watch::Receiver<i64>,
+    /// The replica fetchers (`None` on a controller-only node).
+    fetchers: Option<Arc<crate::replica_fetcher::ReplicaFetchers>>,
 }
 
 /// Listeners bound for the node: the broker ones (served by `arus-server`) and the
@@ -392,6 +394,10 @@ impl Node {
             broker_epoch: -1,
             fenced: true,
         });
+        // The follower side of replication: a controller-only node has no replicas.
+        let fetchers = config.node.is_broker().then(|| {
+            crate::replica_fetcher::ReplicaFetchers::new(broker.clone(), node_id, standing.clone())
+        });
         tokio::spawn(crate::applier::run(
             broker.clone(),
             node_id,
@@ -399,6 +405,7 @@ impl Node {
             log.leadership(),
             standing.clone(),
             broker_applied_tx,
+            fetchers.clone(),
         ));
         let (broker_stop, broker_stop_rx) = watch::channel(false);
         tokio::spawn(crate::leader_replicas::shrink_isr_periodically(
@@ -462,6 +469,7 @@ impl Node {
             lifecycle,
             standing,
             broker_applied: node_applied,
+            fetchers,
         })
     }
 
@@ -493,6 +501,10 @@ impl Node {
             let _ = lifecycle.await;
         }
         let _ = self.stop.send(true);
+        // No follower writes once the logs close.
+        if let Some(fetchers) = &self.fetchers {
+            fetchers.shutdown().await;
+        }
         let mut quorum = self.quorum;
         // Tasks holding the quorum (driver, listener, applier) see the stop and let go.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

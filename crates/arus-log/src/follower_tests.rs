@@ -187,3 +187,37 @@ fn a_gap_left_by_the_leaders_compaction_is_kept() {
     assert_eq!(log.log_end_offset(), 11);
     assert_eq!(log.leader_epochs(), [(4, 0)]);
 }
+
+/// A follower whose log ends before the leader's log start drops everything and restarts
+/// at that offset (Kafka's `truncateFullyAndStartAt`), then appends the leader's batches
+/// from there; `truncate_to` above the log end would have kept the stale log.
+#[test]
+fn truncate_fully_and_start_at_restarts_above_the_log_end() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let follower_dir = tempfile::tempdir().unwrap();
+    let leader = leader(leader_dir.path());
+    let all = batches_of(&leader);
+    let mut follower = open(follower_dir.path());
+    follower.append_as_follower(&all[0], 0).unwrap();
+    assert_eq!(follower.log_end_offset(), 2);
+
+    follower.truncate_fully_and_start_at(4).unwrap();
+    assert_eq!(follower.log_start_offset(), 4);
+    assert_eq!(follower.log_end_offset(), 4);
+    assert_eq!(follower.leader_epochs(), Vec::<(i32, i64)>::new());
+    assert_eq!(follower.producers(), leader_producers_none());
+    for b in &all[2..] {
+        follower.append_as_follower(b, 0).unwrap();
+    }
+    assert_eq!(follower.log_end_offset(), leader.log_end_offset());
+    assert_eq!(follower.latest_epoch(), Some(3));
+    drop(follower);
+    // The restart point is durable.
+    let reopened = open(follower_dir.path());
+    assert_eq!(reopened.log_start_offset(), 4);
+    assert_eq!(reopened.log_end_offset(), leader.log_end_offset());
+}
+
+fn leader_producers_none() -> Vec<producer_state::ProducerView> {
+    Vec::new()
+}

@@ -902,8 +902,20 @@ impl Log {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        let fully = offset <= self.log_start_offset();
+        self.truncate(offset, fully)
+    }
+
+    /// Kafka `UnifiedLog.truncateFullyAndStartAt`: drops every segment and restarts the
+    /// log empty at `offset`, even above the log end (a follower whose log ends before the
+    /// leader's log start: the offsets in between are gone on the leader).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        self.truncate(offset, true)
+    }
+
+    fn truncate(&mut self, offset: i64, fully: bool) -> Result<(), LogError> {
         let now = self.active().created_ms;
-        if offset <= self.log_start_offset() {
+        if fully {
             for s in self.segments.drain(..) {
                 s.remove_files()?;
             }

@@ -12,10 +12,10 @@
 //! [`ResponseAction::ResolveOutOfRange`] it asks the leader for its earliest and latest
 //! offsets (ListOffsets) and applies [`out_of_range`]. Time is an input (`now_ms`).
 //!
-//! Not here (yet): incremental fetch sessions (each request is a full, sessionless fetch,
-//! `session_epoch` -1), fetcher lag metrics, and the assignment of partitions to fetchers
-//! (`num.replica.fetchers`: Kafka hashes topic and partition over the fetchers of a
-//! source broker).
+//! Not here: the assignment of partitions to fetchers (`num.replica.fetchers`, Kafka's hash
+//! of topic and partition over the fetchers of a source broker) is the driver's
+//! (`arus-cluster`'s `replica_fetcher`). Not built yet: incremental fetch sessions (each
+//! request is a full, sessionless fetch, `session_epoch` -1) and fetcher lag metrics.
 
 use std::collections::{BTreeMap, BTreeSet};
 

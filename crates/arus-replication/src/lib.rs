@@ -17,8 +17,9 @@
 //! `Log` keeps (so OffsetForLeaderEpoch answers from them), Fetch's KIP-320 check is
 //! [`diverging_epoch`] (through `Log::diverging_epoch`), and the broker's data APIs fence a
 //! replica's own epoch with [`check_current_leader_epoch`] (`Partition::check_local_role`).
-//! No task drives the replica fetcher's decisions yet; it, the Fetch handler's follower path
-//! and the AlterPartition sender come with a later step of issue 15. Time is an input (`now_ms`),
+//! The replica fetcher's decisions drive `arus-cluster`'s replica fetcher tasks (the
+//! follower side); the Fetch handler's follower path and the AlterPartition sender come
+//! with a later step of issue 15. Time is an input (`now_ms`),
 //! effects are returned as values (an [`isr::AlterPartitionProposal`] to send, "high
 //! watermark advanced"), and file bytes are produced and parsed here but written by the
 //! caller (`arus-log` writes `leader-epoch-checkpoint`). `arus-log` depends on this crate;

@@ -195,6 +195,30 @@ pub enum PersistError {
     Storage(String),
     #[error("timed out waiting for __consumer_offsets to reach stable storage")]
     Timeout,
+    /// The internal partition's ISR shrank below `min.insync.replicas` while the records
+    /// were replicated.
+    #[error("the in-sync replicas of an internal partition fell below min.insync.replicas")]
+    NotEnoughReplicas,
+}
+
+/// Waits until a coordinator's records below `end` are on stable storage and in every
+/// in-sync replica of their internal partition (Kafka's coordinators append with required
+/// acks -1), by `deadline`.
+pub(crate) async fn durable_and_replicated(
+    p: &Partition,
+    end: i64,
+    deadline: tokio::time::Instant,
+) -> Result<(), PersistError> {
+    let waited = tokio::time::timeout_at(deadline, async {
+        p.wait_flushed(end).await;
+        p.wait_replicated(end).await
+    })
+    .await;
+    match waited {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(PersistError::NotEnoughReplicas),
+        Err(_) => Err(PersistError::Timeout),
+    }
 }
 
 impl PersistError {
@@ -203,7 +227,9 @@ impl PersistError {
     pub fn code(&self) -> ErrorCode {
         match self {
             PersistError::Storage(_) => ErrorCode::NotCoordinator,
-            PersistError::Timeout => ErrorCode::CoordinatorNotAvailable,
+            PersistError::Timeout | PersistError::NotEnoughReplicas => {
+                ErrorCode::CoordinatorNotAvailable
+            }
         }
     }
 }
@@ -637,11 +663,8 @@ impl GroupDriver {
         };
         let deadline = tokio::time::Instant::now() + COMMIT_TIMEOUT;
         for (p, end) in &after.flush {
-            if tokio::time::timeout_at(deadline, p.wait_flushed(*end))
-                .await
-                .is_err()
-            {
-                result = Err(PersistError::Timeout);
+            if let Err(e) = durable_and_replicated(p, *end, deadline).await {
+                result = Err(e);
             }
         }
         for (waiter, completion) in after.deliver {

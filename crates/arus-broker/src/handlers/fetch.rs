@@ -146,19 +146,25 @@ fn replica_of(request: &FetchRequest, version: i16) -> Option<(i32, i64)> {
 }
 
 /// A follower's fetch tells its leader how far it got (Kafka's
-/// `ReplicaManager.updateFollowerFetchState`, once per request): the fetch offset is the
-/// follower's log end offset. Returns the partitions whose leader does not accept this
-/// replica (not one of its followers, or a stale broker epoch): they are answered
-/// NOT_LEADER_OR_FOLLOWER with no data, as Kafka's `withFollowerFetchError`.
+/// `ReplicaManager.updateFollowerFetchState`, once per request, after the first read): the
+/// fetch offset is the follower's log end offset. Only partitions read without an error and
+/// without a diverging epoch count — a follower whose log diverges has offsets that are not
+/// the leader's. Partitions whose leader does not accept this replica (not one of its
+/// followers, or a stale broker epoch) are answered NOT_LEADER_OR_FOLLOWER with no data, as
+/// Kafka's `withFollowerFetchError`; they are returned, to be refused on later passes too.
 fn record_follower_fetches(
     broker: &Arc<Broker>,
     replica: (i32, i64),
     targets: &[FetchTarget],
+    pass: &mut Pass,
 ) -> HashSet<SessionPartition> {
     let mut refused = HashSet::new();
     let now = now_ms();
     let mut advanced = false;
-    for target in targets {
+    for (target, data) in targets.iter().zip(pass.partitions.iter_mut()) {
+        if data.error_code != ErrorCode::None.code() || data.diverging_epoch.epoch >= 0 {
+            continue;
+        }
         let topic = match &target.key.topic {
             TopicRef::Id(id) => broker.topics.get_by_id(id),
             TopicRef::Name(name) => broker.topics.get(name),
@@ -187,6 +193,11 @@ fn record_follower_fetches(
             }
             Err(e) => {
                 tracing::warn!(topic = %partition.topic, partition = partition.index, replica = replica.0, error = %e, "follower fetch refused");
+                *data = empty_partition(target.key.partition, e.error_code());
+                if let Some(slice) = pass.files.remove(&target.key) {
+                    pass.bytes = pass.bytes.saturating_sub(slice.len);
+                }
+                pass.errors = true;
                 refused.insert(target.key.clone());
             }
         }
@@ -208,6 +219,7 @@ fn read_once(
     targets: &[FetchTarget],
     replica: Option<&HashSet<SessionPartition>>,
 ) -> Pass {
+    // (`replica`: the fetch is a follower's; the set holds its partitions already refused.)
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut errors = false;
@@ -477,8 +489,10 @@ pub async fn handle(
     // One view for the whole long-poll: a leadership change meanwhile is seen by the
     // client's next fetch.
     let view = broker.cluster.current();
-    let refused = replica_of(&request, version)
-        .map(|replica| record_follower_fetches(broker, replica, context.targets()));
+    let replica = replica_of(&request, version);
+    // A follower's partitions its leader refused (known after the first read).
+    let mut refused: Option<HashSet<SessionPartition>> = replica.map(|_| HashSet::new());
+    let mut recorded = false;
     let min_bytes = request.min_bytes.max(0) as usize;
     let deadline =
         tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -490,7 +504,7 @@ pub async fn handle(
         notified.as_mut().enable();
         // An incremental fetch re-reads all of its session's partitions on every pass; the
         // session itself (and its epoch) is only touched before the first and after the last.
-        let pass = read_once(
+        let mut pass = read_once(
             broker,
             &view,
             &request,
@@ -498,6 +512,17 @@ pub async fn handle(
             context.targets(),
             refused.as_ref(),
         );
+        if let Some(replica) = replica
+            && !recorded
+        {
+            recorded = true;
+            refused = Some(record_follower_fetches(
+                broker,
+                replica,
+                context.targets(),
+                &mut pass,
+            ));
+        }
         if pass.bytes >= min_bytes
             || pass.errors
             || context.targets().is_empty()

@@ -18,7 +18,6 @@ use arus_records::{
     Compression, DEFAULT_DECOMPRESSION_LIMIT, RecordError, TimestampType, ValidationConfig,
     ValidationError, recompress, set_log_append_time, validate_produce,
 };
-use arus_replication::AcksDecision;
 use tracing::{debug, warn};
 
 use crate::broker::{Broker, Outcome, now_ms};
@@ -633,29 +632,21 @@ async fn await_in_sync_replicas(
         if resp.error_code != ErrorCode::None.code() {
             continue;
         }
-        let refusal = loop {
-            match a.partition.acks_all_decision(a.end_offset) {
-                AcksDecision::Complete => break None,
-                AcksDecision::NotEnoughReplicasAfterAppend => {
-                    break Some((
-                        ErrorCode::NotEnoughReplicasAfterAppend,
-                        "the ISR shrank below min.insync.replicas while the records were replicated",
-                    ));
-                }
-                AcksDecision::Wait => {
-                    let moved = tokio::time::timeout_at(
-                        deadline,
-                        a.partition.high_watermark_changed(a.end_offset),
-                    )
-                    .await;
-                    if moved.is_err() {
-                        break Some((
-                            ErrorCode::RequestTimedOut,
-                            "timed out waiting for the in-sync replicas to copy the records",
-                        ));
-                    }
-                }
-            }
+        let refusal = match tokio::time::timeout_at(
+            deadline,
+            a.partition.wait_replicated(a.end_offset),
+        )
+        .await
+        {
+            Ok(true) => None,
+            Ok(false) => Some((
+                ErrorCode::NotEnoughReplicasAfterAppend,
+                "the ISR shrank below min.insync.replicas while the records were replicated",
+            )),
+            Err(_) => Some((
+                ErrorCode::RequestTimedOut,
+                "timed out waiting for the in-sync replicas to copy the records",
+            )),
         };
         if let Some((code, message)) = refusal {
             debug!(topic = %a.partition.topic, partition = a.partition.index, error = code.name(), "acks=all not satisfied");

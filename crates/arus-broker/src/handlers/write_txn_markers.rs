@@ -114,10 +114,21 @@ pub async fn handle(broker: &Arc<Broker>, r: WriteTxnMarkersRequest) -> WriteTxn
         }
         let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
         for ((mi, ti, pi), p, end) in &written {
-            let durable = tokio::time::timeout_at(deadline, p.wait_flushed_or_offline(*end)).await;
+            // Durable here, then in every in-sync replica (Kafka appends markers with
+            // required acks -1).
+            let durable = tokio::time::timeout_at(deadline, async {
+                if !p.wait_flushed_or_offline(*end).await {
+                    return ErrorCode::KafkaStorageError;
+                }
+                if !p.wait_replicated(*end).await {
+                    return ErrorCode::NotEnoughReplicasAfterAppend;
+                }
+                ErrorCode::None
+            })
+            .await;
             let code = match durable {
-                Ok(true) => continue,
-                Ok(false) => ErrorCode::KafkaStorageError,
+                Ok(ErrorCode::None) => continue,
+                Ok(code) => code,
                 Err(_) => ErrorCode::RequestTimedOut,
             };
             markers[*mi].topics[*ti].partitions[*pi].error_code = code.code();

@@ -109,6 +109,8 @@ impl Partition {
     /// This replica stopped leading: the next leadership starts afresh.
     pub(crate) fn await_leadership(&self) {
         *self.replication.lock() = Replication::Awaiting;
+        // Waiters for the old leadership's acks: they are not coming (see `wait_replicated`).
+        self.high_watermark_moved.send_modify(|_| {});
     }
 
     /// Called with the log lock held after an append moved the log end to `end`.
@@ -222,13 +224,29 @@ impl Partition {
         }
     }
 
-    /// Resolves once the high watermark moves (or at once if it is already past `offset`).
-    pub async fn high_watermark_changed(&self, offset: i64) {
-        let mut rx = self.high_watermark_moved.subscribe();
-        if self.high_watermark() >= offset {
-            return;
+    /// Resolves once the records below `end` are in every in-sync replica — the high
+    /// watermark reached `end`, at once on a partition with no other replica: `acks=all`,
+    /// also for the coordinators' own writes and transaction markers, which Kafka appends
+    /// with required acks -1. False when the ISR shrank below `min.insync.replicas` meanwhile
+    /// (NOT_ENOUGH_REPLICAS_AFTER_APPEND), or when this replica stopped leading (its
+    /// followers no longer report to it). Callers bound the wait.
+    pub async fn wait_replicated(&self, end: i64) -> bool {
+        loop {
+            // Subscribed before the decision, so a change in between is not missed.
+            let mut moved = self.high_watermark_moved.subscribe();
+            if !self.is_leader() {
+                return self.high_watermark() >= end;
+            }
+            match self.acks_all_decision(end) {
+                AcksDecision::Complete => return true,
+                AcksDecision::NotEnoughReplicasAfterAppend => return false,
+                AcksDecision::Wait => {
+                    if moved.changed().await.is_err() {
+                        return false;
+                    }
+                }
+            }
         }
-        let _ = rx.changed().await;
     }
 }
 

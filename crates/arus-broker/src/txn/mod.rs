@@ -835,12 +835,7 @@ async fn persist(broker: &Broker, after: &TxnAfter) -> Result<(), PersistError> 
     }
     let deadline = tokio::time::Instant::now() + PERSIST_TIMEOUT;
     for (p, end) in &after.flush {
-        if tokio::time::timeout_at(deadline, p.wait_flushed(*end))
-            .await
-            .is_err()
-        {
-            return Err(PersistError::Timeout);
-        }
+        crate::groups::durable_and_replicated(p, *end, deadline).await?;
     }
     Ok(())
 }
@@ -973,6 +968,12 @@ fn marker_task(
         }
         for (p, end) in &flush {
             p.wait_flushed(*end).await;
+            // As Kafka writes markers with required acks -1. A shrunken ISR leaves the
+            // markers unreplicated: the transaction stays in PrepareCommit/Abort and the
+            // markers are written again on the next load.
+            if !p.wait_replicated(*end).await {
+                tracing::warn!(topic = %p.topic, partition = p.index, "transaction marker not replicated: the ISR is below min.insync.replicas");
+            }
         }
         // From here the outcome is durable in the data: an EndTxn waiting on it may answer.
         // The Complete record that follows is bookkeeping — if it is lost, the loader finds

@@ -183,13 +183,14 @@ async fn describe(a: DescribeArgs, out: &mut Vec<u8>) -> anyhow::Result<()> {
         };
         writeln!(
             out,
-            "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tEarliest: {}\tLatest: {}",
+            "\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tEarliest: {}\tLatest: {}{}",
             p.partition_index,
             leader,
             join_ids(&p.replica_nodes),
             join_ids(&p.isr_nodes),
             earliest,
             latest,
+            health_marks(p.leader_id, &p.replica_nodes, &p.isr_nodes),
         )?;
     }
     Ok(())
@@ -199,6 +200,20 @@ async fn offset_or_unknown(client: &mut Client, topic: &str, partition: i32, ts:
     match client.list_offset(topic, partition, ts).await {
         Ok((offset, _)) => offset.to_string(),
         Err(e) => format!("? ({:#})", anyhow::Error::new(e)),
+    }
+}
+
+/// What an operator must notice about a partition, as kafka-topics'
+/// `--under-replicated-partitions` and `--unavailable-partitions` select them: no leader
+/// (offline: nobody can read or write it), or fewer in-sync replicas than replicas
+/// (under-replicated: a broker failure away from losing acknowledged data).
+fn health_marks(leader: i32, replicas: &[i32], isr: &[i32]) -> &'static str {
+    if leader < 0 {
+        "\tOFFLINE"
+    } else if isr.len() < replicas.len() {
+        "\tUNDER-REPLICATED"
+    } else {
+        ""
     }
 }
 
@@ -310,5 +325,13 @@ mod tests {
             "cleanup.policy=compact,secret=(sensitive),segment.bytes=1024"
         );
         assert_eq!(format_overrides(&[]), "(none)");
+    }
+
+    #[test]
+    fn offline_and_under_replicated_partitions_are_marked() {
+        assert_eq!(health_marks(1, &[1, 2, 3], &[1, 2, 3]), "");
+        assert_eq!(health_marks(1, &[1, 2, 3], &[1, 3]), "\tUNDER-REPLICATED");
+        assert_eq!(health_marks(-1, &[1, 2, 3], &[2]), "\tOFFLINE");
+        assert_eq!(health_marks(1, &[1], &[1]), "");
     }
 }
