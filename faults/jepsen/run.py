@@ -3,7 +3,7 @@
 cluster launcher contract, idempotent acks=all producers and read-then-write transactions under a
 schedule of faults, then the checker over the recorded history. See faults/jepsen/README.md.
 
-    compat/.venv/bin/python faults/jepsen/run.py                                   # CI mode, Arus
+    compat/.venv/bin/python faults/jepsen/run.py --ci                              # CI: fault run + self-test, Arus
     compat/.venv/bin/python faults/jepsen/run.py --launcher compat/reference/kafka-cluster.sh
     compat/.venv/bin/python faults/jepsen/run.py --duration 600                    # the soak
     compat/.venv/bin/python faults/jepsen/run.py --selftest                        # must find loss
@@ -228,7 +228,8 @@ def summarize(results, report):
             log("  FINAL READ INCOMPLETE for %s: the lost-write check is not conclusive" % name)
         if w["client_errors"]:
             log("  client errors: %d, e.g. %s" % (w["client_errors"], [e["error"][:100] for e in w["client_error_examples"][:3]]))
-    log("faults: kind node | first ok acks=all produce after | the victim's partitions | every partition | acks/s during")
+    if report.get("faults"):
+        log("faults: kind node | first ok acks=all produce after | the victim's partitions | every partition | acks/s during")
     for f in report.get("faults", []):
         log("  %-16s %d  %7s s  %7s s  %7s s  %8s/s   (%s, led %s)" % (
             f["kind"], f["node"], f["first_ok_after_s"], f["led_partitions_ok_after_s"], f["all_partitions_ok_after_s"],
@@ -342,25 +343,39 @@ def main():
     ap.add_argument("--message-timeout-ms", type=int, default=30000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--selftest", action="store_true", help="unclean election and acks=1: must report lost writes")
-    ap.add_argument("--out", help="directory for report.json and the histories (default faults/jepsen/work/NAME-TIME)")
+    ap.add_argument("--out", help="directory under which each run writes NAME-TIME/ (report.json, histories; default faults/jepsen/work)")
     ap.add_argument("--keep", action="store_true", help="keep the cluster's directory")
+    ap.add_argument("--ci", action="store_true", help="the CI command: the fault run, then the self-test")
     args = ap.parse_args()
+    if args.ci:
+        code = run_once(args, selftest_mode=False)
+        code2 = run_once(args, selftest_mode=True)
+        log("CI: fault run %s, self-test %s" % ("PASS" if code == 0 else "FAIL", "PASS" if code2 == 0 else "FAIL"))
+        return code or code2
+    return run_once(args, selftest_mode=args.selftest)
+
+
+def run_once(args, selftest_mode):
+    t_start = time.time()
     cluster = Cluster(args.launcher, 3, overrides=OVERRIDES)
-    out_dir = args.out or os.path.join(HERE, "work", "%s-%s%s" % (cluster.name, time.strftime("%Y%m%d-%H%M%S"),
-                                                                   "-selftest" if args.selftest else ""))
+    out_dir = os.path.join(args.out or os.path.join(HERE, "work"), "%s-%s%s" % (
+        cluster.name, time.strftime("%Y%m%d-%H%M%S"), "-selftest" if selftest_mode else ""))
     os.makedirs(out_dir, exist_ok=True)
     client_log = logging.getLogger("librdkafka")
     client_log.propagate = False
+    for h in list(client_log.handlers):
+        client_log.removeHandler(h)
     client_log.addHandler(logging.FileHandler(os.path.join(out_dir, "clients.log")))
     client_log.setLevel(logging.DEBUG)
     workload.CLIENT_LOGGER = client_log
-    log("%s: 3 nodes via %s (%s)" % ("self-test" if args.selftest else "fault run", cluster.name, cluster.dir))
-    code = 1
-    report = {"launcher": cluster.name, "args": vars(args), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    log("%s: 3 nodes via %s (%s)" % ("self-test" if selftest_mode else "fault run", cluster.name, cluster.dir))
+    code, verdict, detail = 1, "FAIL", "?"
+    report = {"launcher": cluster.name, "selftest": selftest_mode, "args": vars(args),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         cluster.start()
         log("cluster up: %s" % cluster.bootstrap)
-        if args.selftest:
+        if selftest_mode:
             results, rep = selftest(cluster, args, out_dir)
             lost = results["selftest"]["lost_write"]["count"]
             verdict = "PASS" if lost > 0 else "FAIL"
@@ -378,19 +393,23 @@ def main():
         summarize(results, rep)
     except LauncherError as e:
         log("launcher: %s" % e)
-        verdict, detail = "FAIL", str(e)
+        detail = str(e)
         code = 3 if e.code == 3 else 1
     except (nemesis.NemesisError, confluent_kafka.KafkaException) as e:
         log("error: %s" % e)
-        verdict, detail = "FAIL", str(e)
+        detail = str(e)
+    except Exception as e:  # noqa: BLE001  (a bug of the harness: still a FAIL with the cluster stopped)
+        import traceback
+        traceback.print_exc()
+        detail = "harness error: %r" % e
     finally:
-        report["wall_s"] = round(time.time() - T0, 1)
+        report["wall_s"] = round(time.time() - t_start, 1)
         cluster.destroy(keep=args.keep or code != 0)
     report["verdict"], report["detail"] = verdict, detail
     with open(os.path.join(out_dir, "report.json"), "w") as fh:
         json.dump(report, fh, indent=1, default=str)
-    log("%s [%s%s] %s (%.0f s; report %s%s)" % (verdict, cluster.name, ", self-test" if args.selftest else "", detail,
-                                                 time.time() - T0, os.path.join(out_dir, "report.json"),
+    log("%s [%s%s] %s (%.0f s; report %s%s)" % (verdict, cluster.name, ", self-test" if selftest_mode else "", detail,
+                                                 time.time() - t_start, os.path.join(out_dir, "report.json"),
                                                  "; cluster kept in %s" % cluster.dir if (args.keep or code != 0) else ""))
     return code
 
