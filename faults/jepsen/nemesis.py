@@ -15,6 +15,8 @@ import time
 import kafka_wire
 
 FAULTS = ("kill_leader", "kill_follower", "kill_controller", "pause")
+# With network namespaces (run.py --netns, netns.py):
+NET_FAULTS = ("isolate_leader", "leader_from_controller", "clients_from_leader")
 
 
 class NemesisError(Exception):
@@ -22,8 +24,9 @@ class NemesisError(Exception):
 
 
 class Nemesis:
-    def __init__(self, cluster, topics, hold_s=4.0, heal_timeout=60.0, log=print):
+    def __init__(self, cluster, topics, hold_s=4.0, heal_timeout=60.0, log=print, net=None, net_hold_s=10.0):
         self.cluster, self.topics, self.hold_s, self.heal_timeout, self.log = cluster, topics, hold_s, heal_timeout, log
+        self.net, self.net_hold_s = net, net_hold_s
         self.addrs = cluster.addresses()
         self.turn = 0
 
@@ -135,6 +138,39 @@ class Nemesis:
         finally:
             os.kill(pid, signal.SIGCONT)
         return {"kind": "pause", "node": leader, "led": led, "detail": "leader of %s-%d" % (t, i), "start": t0, "heal": time.time()}
+
+    def _net_fault(self, kind, node, detail, apply):
+        if self.net is None:
+            raise NemesisError("%s needs network namespaces (--netns)" % kind)
+        led = self.led_by(node)
+        t0 = time.time()
+        apply()
+        self.log("  %s: node %d (led %s) %s" % (kind, node, led, detail))
+        try:
+            time.sleep(self.net_hold_s)
+        finally:
+            self.net.heal()
+        return {"kind": kind, "node": node, "led": led, "detail": detail, "start": t0, "heal": time.time()}
+
+    def isolate_leader(self):
+        t, i, leader, _isr = self._pick_partition()
+        return self._net_fault("isolate_leader", leader, "leader of %s-%d cut from the other nodes" % (t, i),
+                               lambda: self.net.isolate(leader))
+
+    def leader_from_controller(self):
+        controller = self.controller()
+        for _ in range(len(self.partitions())):
+            t, i, leader, _isr = self._pick_partition()
+            if leader != controller:
+                return self._net_fault("leader_from_controller", leader,
+                                       "leader of %s-%d cut from the active controller %d only" % (t, i, controller),
+                                       lambda: self.net.cut(leader, controller))
+        raise NemesisError("every partition is led by the active controller")
+
+    def clients_from_leader(self):
+        t, i, leader, _isr = self._pick_partition()
+        return self._net_fault("clients_from_leader", leader, "clients cut from the leader of %s-%d" % (t, i),
+                               lambda: self.net.cut_clients(leader))
 
     def run_one(self, kind):
         fault = getattr(self, kind)()

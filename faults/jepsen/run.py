@@ -38,6 +38,7 @@ sys.path.insert(0, COMPAT)
 sys.path.insert(0, HERE)
 import checker  # noqa: E402
 import nemesis  # noqa: E402
+import netns  # noqa: E402
 import workload  # noqa: E402
 from cluster_control import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
 
@@ -110,7 +111,22 @@ def fault_figures(sends, faults, partitions):
     else:
         calm = during = 0.0
     return out, {"acks_per_s_outside_faults": round(calm, 1),
-                 "acks_per_s_during_faults": None if during is None else round(during, 1)}
+                 "acks_per_s_during_faults": None if during is None else round(during, 1),
+                 "per_kind": per_kind(out)}
+
+
+def per_kind(figs):
+    """Median and worst of each figure per fault kind."""
+    out = {}
+    for kind in sorted({f["kind"] for f in figs}):
+        fs = [f for f in figs if f["kind"] == kind]
+        row = {"faults": len(fs)}
+        for key in ("first_ok_after_s", "all_partitions_ok_after_s", "acks_per_s_during"):
+            vals = sorted(f[key] for f in fs if isinstance(f[key], (int, float)))
+            row[key] = {"median": vals[len(vals) // 2], "max": vals[-1]} if vals else None
+            row[key + "_missing"] = len(fs) - len(vals)
+        out[kind] = row
+    return out
 
 
 def print_result(name, res):
@@ -131,7 +147,8 @@ def main_run(cluster, args, out_dir):
     if args.txn_workers:
         histories["transactional"] = workload.History("jepsen-txn", args.partitions)
         create_topic(bootstrap, "jepsen-txn", args.partitions, 3, config={"min.insync.replicas": "2"})
-    nem = nemesis.Nemesis(cluster, [h.topic for h in histories.values()], hold_s=args.hold, heal_timeout=args.heal_timeout, log=log)
+    nem = nemesis.Nemesis(cluster, [h.topic for h in histories.values()], hold_s=args.hold, heal_timeout=args.heal_timeout,
+                          log=log, net=getattr(args, "net", None), net_hold_s=args.net_hold)
     took = nem.wait_healthy(60)
     if took is None:
         raise nemesis.NemesisError("topics never fully replicated (every partition led, ISR = replicas) within 60 s: %s"
@@ -166,7 +183,7 @@ def main_run(cluster, args, out_dir):
     log("every partition acknowledged acks=all writes %.1f s after the start; faults begin" % took)
     time.sleep(args.quiet)
     faults = []
-    kinds = args.faults.split(",")
+    kinds = (args.faults or ",".join(nemesis.FAULTS + (nemesis.NET_FAULTS if args.netns else ()))).split(",")
     t_end = time.time() + args.duration
     i = 0
     while time.time() < t_end:
@@ -235,7 +252,12 @@ def summarize(results, report):
             f["kind"], f["node"], f["first_ok_after_s"], f["led_partitions_ok_after_s"], f["all_partitions_ok_after_s"],
             f["acks_per_s_during"], f["detail"], f["led"]))
     if "throughput" in report:
-        log("acknowledged records/s: %s" % json.dumps(report["throughput"]))
+        t = report["throughput"]
+        log("acknowledged records/s: outside faults %s, during faults %s" % (t["acks_per_s_outside_faults"], t["acks_per_s_during_faults"]))
+        for kind, row in t["per_kind"].items():
+            log("  %-22s x%-3d first ok after %s s, every partition ok after %s s, acks/s during %s (median / max)" % (
+                kind, row["faults"], *("%s / %s" % (row[k]["median"], row[k]["max"]) if row[k] else "none"
+                                       for k in ("first_ok_after_s", "all_partitions_ok_after_s", "acks_per_s_during"))))
 
 
 # ------------------------------------------------------------------ self-test
@@ -328,7 +350,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--launcher", default=ARUS_LAUNCHER)
     ap.add_argument("--duration", type=float, default=75, help="seconds of faults (CI default 75; the soak: 600)")
-    ap.add_argument("--faults", default=",".join(nemesis.FAULTS), help="fault kinds, in turn")
+    ap.add_argument("--faults", help="fault kinds, in turn (default: %s, and with --netns %s)"
+                    % (",".join(nemesis.FAULTS), ",".join(nemesis.NET_FAULTS)))
+    ap.add_argument("--netns", action="store_true", help="run the nodes in network namespaces and add network partitions")
+    ap.add_argument("--net-hold", type=float, default=10.0, help="seconds each network partition lasts")
     ap.add_argument("--hold", type=float, default=4.0, help="seconds each fault lasts before it is healed")
     ap.add_argument("--quiet", type=float, default=3.0, help="seconds between a healthy cluster and the next fault")
     ap.add_argument("--heal-timeout", type=float, default=60.0)
@@ -357,7 +382,12 @@ def main():
 
 def run_once(args, selftest_mode):
     t_start = time.time()
-    cluster = Cluster(args.launcher, 3, overrides=OVERRIDES)
+    env = None
+    if args.netns:
+        args.net = netns.Netns(3)
+        args.net.setup()
+        env = {"CLUSTER_NETNS": args.net.prefix}
+    cluster = Cluster(args.launcher, 3, overrides=OVERRIDES, env=env)
     out_dir = os.path.join(args.out or os.path.join(HERE, "work"), "%s-%s%s" % (
         cluster.name, time.strftime("%Y%m%d-%H%M%S"), "-selftest" if selftest_mode else ""))
     os.makedirs(out_dir, exist_ok=True)
@@ -370,7 +400,7 @@ def run_once(args, selftest_mode):
     workload.CLIENT_LOGGER = client_log
     log("%s: 3 nodes via %s (%s)" % ("self-test" if selftest_mode else "fault run", cluster.name, cluster.dir))
     code, verdict, detail = 1, "FAIL", "?"
-    report = {"launcher": cluster.name, "selftest": selftest_mode, "args": vars(args),
+    report = {"launcher": cluster.name, "selftest": selftest_mode, "args": {k: v for k, v in vars(args).items() if k != "net"},
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         cluster.start()
@@ -395,7 +425,7 @@ def run_once(args, selftest_mode):
         log("launcher: %s" % e)
         detail = str(e)
         code = 3 if e.code == 3 else 1
-    except (nemesis.NemesisError, confluent_kafka.KafkaException) as e:
+    except (nemesis.NemesisError, netns.NetnsError, confluent_kafka.KafkaException) as e:
         log("error: %s" % e)
         detail = str(e)
     except Exception as e:  # noqa: BLE001  (a bug of the harness: still a FAIL with the cluster stopped)
@@ -405,6 +435,8 @@ def run_once(args, selftest_mode):
     finally:
         report["wall_s"] = round(time.time() - t_start, 1)
         cluster.destroy(keep=args.keep or code != 0)
+        if args.netns:
+            args.net.teardown()
     report["verdict"], report["detail"] = verdict, detail
     with open(os.path.join(out_dir, "report.json"), "w") as fh:
         json.dump(report, fh, indent=1, default=str)
