@@ -78,6 +78,20 @@ class Nemesis:
         parts = [p for t in self.topics for p in md["topics"].get(t, {"partitions": {}})["partitions"].values()]
         return bool(parts) and all(p["leader"] >= 0 and sorted(p["isr"]) == sorted(p["replicas"]) for p in parts)
 
+    def describe(self):
+        """Each node's own view (registered brokers; leader and ISR of each watched partition),
+        for the log when the cluster does not recover."""
+        out = {}
+        for n, a in sorted(self.addrs.items()):
+            try:
+                md = kafka_wire.metadata(a, list(self.topics), timeout=3)
+                out[n] = {"brokers": sorted(md["brokers"]), "partitions": {
+                    "%s-%d" % (t, i): "leader %d isr %s" % (p["leader"], p["isr"])
+                    for t in self.topics for i, p in sorted(md["topics"].get(t, {"partitions": {}})["partitions"].items())}}
+            except (OSError, kafka_wire.WireError) as e:
+                out[n] = "no answer: %s" % e
+        return out
+
     def wait_healthy(self, timeout=None):
         t0 = time.time()
         deadline = t0 + (timeout or self.heal_timeout)

@@ -182,7 +182,7 @@ def main_run(cluster, args, out_dir):
                                       {o: sum(1 for s in idem.sends if s["outcome"] == o) for o in ("ok", "unknown", "fail")}))
     log("every partition acknowledged acks=all writes %.1f s after the start; faults begin" % took)
     time.sleep(args.quiet)
-    faults = []
+    faults, unhealed = [], []
     kinds = (args.faults or ",".join(nemesis.FAULTS + (nemesis.NET_FAULTS if args.netns else ()))).split(",")
     t_end = time.time() + args.duration
     i = 0
@@ -200,7 +200,9 @@ def main_run(cluster, args, out_dir):
             kind, f["node"], f["heal"] - f["start"],
             "never" if f["healthy_after_heal_s"] is None else "%.1f" % f["healthy_after_heal_s"]))
         if f["healthy_after_heal_s"] is None:
-            log("  the cluster did not recover within %d s: no more faults" % args.heal_timeout)
+            log("  the cluster did not recover within %d s: no more faults; what each node says: %s"
+                % (args.heal_timeout, nem.describe()))
+            unhealed.append(f)
             break
         time.sleep(args.quiet)
     log("faults over (%d); writers stop" % len(faults))
@@ -221,6 +223,7 @@ def main_run(cluster, args, out_dir):
                                      "client_error_examples": d["client_errors"][:10]}
     figs, rates = fault_figures(idem.sends, faults, args.partitions)
     report["faults"], report["throughput"] = figs, rates
+    report["unhealed"] = [{"kind": f["kind"], "node": f["node"], "detail": f["detail"]} for f in unhealed]
     return results, report
 
 
@@ -416,9 +419,12 @@ def run_once(args, selftest_mode):
             total = sum(checker.anomaly_total(r) for r in results.values())
             acked = results["idempotent"]["stats"]["acknowledged"]
             complete = all(w["final_read_complete"] for w in rep["workloads"].values())
-            code = 0 if total == 0 and acked > 0 and complete else 1
+            unhealed = rep["unhealed"]
+            code = 0 if total == 0 and acked > 0 and complete and not unhealed else 1
             verdict = "PASS" if code == 0 else "FAIL"
-            detail = "%d anomalies, %d acknowledged writes, final read %s" % (total, acked, "complete" if complete else "INCOMPLETE")
+            detail = "%d anomalies, %d acknowledged writes, final read %s%s" % (
+                total, acked, "complete" if complete else "INCOMPLETE",
+                "; the cluster did not recover from %s" % unhealed if unhealed else "")
         report.update(rep)
         summarize(results, rep)
     except LauncherError as e:
