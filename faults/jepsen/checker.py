@@ -197,7 +197,7 @@ def dependency_graph(history):
     times = {t["id"]: (t.get("t0"), t.get("t1")) for t in history.get("txns", [])}
 
     def before(a, b):
-        (_a0, a1), (b0, _b1) = times.get(a, (None, None)), times.get(b, (None, None))
+        a1, b0 = times.get(a, (None, None))[1], times.get(b, (None, None))[0]
         return a1 is not None and b0 is not None and a1 < b0
 
     writer = {}
@@ -345,3 +345,27 @@ def _unknown_written(h):
 
 def anomaly_total(result):
     return sum(result[k]["count"] for k in ANOMALIES)
+
+
+def main(paths):
+    """python3 faults/jepsen/checker.py HISTORY.json[.gz]...: re-checks saved histories; exit 1
+    if any has an anomaly."""
+    import gzip
+    import json
+    bad = 0
+    for path in paths:
+        with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as fh:
+            res = check(json.load(fh))
+        total = anomaly_total(res)
+        bad += total > 0
+        print("%s: %s" % (path, "no anomaly" if total == 0 else "%d anomalies" % total))
+        for k in ANOMALIES:
+            if res[k]["count"]:
+                print("  %-20s %6d   e.g. %s" % (k, res[k]["count"], json.dumps(res[k]["examples"][:2])[:400]))
+        print("  stats: %s" % json.dumps(res["stats"]))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv[1:]))

@@ -17,6 +17,8 @@ import kafka_wire
 FAULTS = ("kill_leader", "kill_follower", "kill_controller", "pause")
 # With network namespaces (run.py --netns, netns.py):
 NET_FAULTS = ("isolate_leader", "leader_from_controller", "clients_from_leader")
+# With one node on plfs (run.py --powercut NODE, powercut.py):
+POWER_FAULTS = ("power_cut",)
 
 
 class NemesisError(Exception):
@@ -24,9 +26,9 @@ class NemesisError(Exception):
 
 
 class Nemesis:
-    def __init__(self, cluster, topics, hold_s=4.0, heal_timeout=60.0, log=print, net=None, net_hold_s=10.0):
+    def __init__(self, cluster, topics, hold_s=4.0, heal_timeout=60.0, log=print, net=None, net_hold_s=10.0, power=None):
         self.cluster, self.topics, self.hold_s, self.heal_timeout, self.log = cluster, topics, hold_s, heal_timeout, log
-        self.net, self.net_hold_s = net, net_hold_s
+        self.net, self.net_hold_s, self.power = net, net_hold_s, power
         self.addrs = cluster.addresses()
         self.turn = 0
 
@@ -185,6 +187,21 @@ class Nemesis:
         t, i, leader, _isr = self._pick_partition()
         return self._net_fault("clients_from_leader", leader, "clients cut from the leader of %s-%d" % (t, i),
                                lambda: self.net.cut_clients(leader))
+
+    def power_cut(self):
+        if self.power is None:
+            raise NemesisError("power_cut needs a node on plfs (--powercut NODE)")
+        node = self.power.node
+        led = self.led_by(node)
+        t0 = self.cluster.sigkill(node)
+        rep = self.power.cut()
+        summary = {k: rep.get(k) for k in ("files_rolled_back", "bytes_dropped", "torn_files")}
+        self.log("  power_cut: SIGKILL node %d (led %s), power cut: %s" % (node, led, summary))
+        self.power.mount()
+        time.sleep(max(0.0, self.hold_s - (time.time() - t0)))
+        self.cluster.start_node(node)
+        return {"kind": "power_cut", "node": node, "led": led, "detail": "power cut %s" % summary, "start": t0,
+                "heal": time.time(), "cut": summary}
 
     def run_one(self, kind):
         fault = getattr(self, kind)()

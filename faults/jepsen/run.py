@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -39,6 +38,7 @@ sys.path.insert(0, HERE)
 import checker  # noqa: E402
 import nemesis  # noqa: E402
 import netns  # noqa: E402
+import powercut  # noqa: E402
 import workload  # noqa: E402
 from cluster_control import ARUS_LAUNCHER, Cluster, LauncherError  # noqa: E402
 
@@ -148,7 +148,8 @@ def main_run(cluster, args, out_dir):
         histories["transactional"] = workload.History("jepsen-txn", args.partitions)
         create_topic(bootstrap, "jepsen-txn", args.partitions, 3, config={"min.insync.replicas": "2"})
     nem = nemesis.Nemesis(cluster, [h.topic for h in histories.values()], hold_s=args.hold, heal_timeout=args.heal_timeout,
-                          log=log, net=getattr(args, "net", None), net_hold_s=args.net_hold)
+                          log=log, net=getattr(args, "net", None), net_hold_s=args.net_hold,
+                          power=getattr(args, "power", None))
     took = nem.wait_healthy(60)
     if took is None:
         raise nemesis.NemesisError("topics never fully replicated (every partition led, ISR = replicas) within 60 s: %s"
@@ -183,7 +184,8 @@ def main_run(cluster, args, out_dir):
     log("every partition acknowledged acks=all writes %.1f s after the start; faults begin" % took)
     time.sleep(args.quiet)
     faults, unhealed = [], []
-    kinds = (args.faults or ",".join(nemesis.FAULTS + (nemesis.NET_FAULTS if args.netns else ()))).split(",")
+    kinds = (args.faults or ",".join(nemesis.FAULTS + (nemesis.NET_FAULTS if args.netns else ())
+                                     + (nemesis.POWER_FAULTS if args.powercut else ()))).split(",")
     t_end = time.time() + args.duration
     i = 0
     while time.time() < t_end:
@@ -357,6 +359,7 @@ def main():
                     % (",".join(nemesis.FAULTS), ",".join(nemesis.NET_FAULTS)))
     ap.add_argument("--netns", action="store_true", help="run the nodes in network namespaces and add network partitions")
     ap.add_argument("--net-hold", type=float, default=10.0, help="seconds each network partition lasts")
+    ap.add_argument("--powercut", type=int, metavar="NODE", help="put NODE's data on plfs and add power cuts of it")
     ap.add_argument("--hold", type=float, default=4.0, help="seconds each fault lasts before it is healed")
     ap.add_argument("--quiet", type=float, default=3.0, help="seconds between a healthy cluster and the next fault")
     ap.add_argument("--heal-timeout", type=float, default=60.0)
@@ -398,14 +401,23 @@ def run_once(args, selftest_mode):
     client_log.propagate = False
     for h in list(client_log.handlers):
         client_log.removeHandler(h)
-    client_log.addHandler(logging.FileHandler(os.path.join(out_dir, "clients.log")))
+    handler = logging.FileHandler(os.path.join(out_dir, "clients.log"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    client_log.addHandler(handler)
     client_log.setLevel(logging.DEBUG)
     workload.CLIENT_LOGGER = client_log
     log("%s: 3 nodes via %s (%s)" % ("self-test" if selftest_mode else "fault run", cluster.name, cluster.dir))
     code, verdict, detail = 1, "FAIL", "?"
-    report = {"launcher": cluster.name, "selftest": selftest_mode, "args": {k: v for k, v in vars(args).items() if k != "net"},
+    report = {"launcher": cluster.name, "selftest": selftest_mode,
+              "args": {k: v for k, v in vars(args).items() if k not in ("net", "power")},
               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    args.power = None
     try:
+        if args.powercut and not selftest_mode:
+            cluster.format()
+            args.power = powercut.PowerCut(cluster, args.powercut, seed=args.seed)
+            args.power.setup()
+            log("node %d's data directory is on plfs (%s)" % (args.powercut, args.power.mnt))
         cluster.start()
         log("cluster up: %s" % cluster.bootstrap)
         if selftest_mode:
@@ -431,7 +443,7 @@ def run_once(args, selftest_mode):
         log("launcher: %s" % e)
         detail = str(e)
         code = 3 if e.code == 3 else 1
-    except (nemesis.NemesisError, netns.NetnsError, confluent_kafka.KafkaException) as e:
+    except (nemesis.NemesisError, netns.NetnsError, powercut.PowerCutError, confluent_kafka.KafkaException) as e:
         log("error: %s" % e)
         detail = str(e)
     except Exception as e:  # noqa: BLE001  (a bug of the harness: still a FAIL with the cluster stopped)
@@ -440,6 +452,13 @@ def run_once(args, selftest_mode):
         detail = "harness error: %r" % e
     finally:
         report["wall_s"] = round(time.time() - t_start, 1)
+        if args.power is not None:
+            # Stopped before its directory goes: plfs unmounts only once nothing holds a file.
+            try:
+                cluster.stop()
+            except LauncherError:
+                pass
+            args.power.teardown()
         cluster.destroy(keep=args.keep or code != 0)
         if args.netns:
             args.net.teardown()
