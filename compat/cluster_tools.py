@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Apache Kafka 4.4's own tools against a cluster (issue 14): kafka-topics --describe,
 kafka-metadata-quorum describe --status and --replication, kafka-features describe,
-kafka-broker-api-versions and kafka-cluster cluster-id, with checks of what they print; with
+kafka-broker-api-versions, kafka-cluster cluster-id and (3 nodes or more) kafka-reassign-partitions
+moving a partition's data and raising its replication factor, with checks of what they print; with
 --quorum dynamic also kafka-metadata-quorum remove-controller / add-controller (KIP-853).
 
     python3 compat/cluster_tools.py --launcher compat/reference/kafka-cluster.sh [--nodes 3]
@@ -240,12 +241,67 @@ def run_checks(runner, bootstrap, nodes, cluster=None, quorum="static"):
               "add-controller of a voter: exit %s %s" % (dup["exit"], (dup["out"] + dup["err"]).strip()[-300:]))
         return "removed node %d (VOTER_NOT_FOUND first with a wrong directory id, through a broker), an observer then, added back with directory id %s; adding it again: DUPLICATE_VOTER" % (victim, directory)
 
+    def reassign_partitions():
+        """kafka-reassign-partitions moving data (issue 15): a one-replica partition with
+        records moved to another broker, its replication factor raised to 3, then the leading
+        replica dropped; --verify until each completes; every record read back (console
+        consumer, from the new leader)."""
+        topic = "reassign-" + uuid.uuid4().hex[:8]
+        c.tool("kafka-topics", ["--bootstrap-server", bootstrap, "--create", "--topic", topic,
+                                "--partitions", "1", "--replication-factor", "1"])
+        lines = ["line-%03d" % i for i in range(50)]
+        r = c.runner.call(TOOLS["kafka-console-producer"], ["--bootstrap-server", bootstrap, "--topic", topic],
+                          stdin="\n".join(lines) + "\n", timeout=60)
+        check(r["exit"] == 0, "console-producer: exit %s %s" % (r["exit"], (r["out"] + r["err"]).strip()[-300:]))
+        first = parse_topic_describe(c.tool("kafka-topics", ["--bootstrap-server", bootstrap, "--describe", "--topic", topic]), topic)[0][0]
+        others = [n for n in ids if n != first]
+        tmp = tempfile.mkdtemp(prefix="reassign-")
+
+        def reassign(replicas):
+            f = os.path.join(tmp, "r-%s.json" % "-".join(map(str, replicas)))
+            with open(f, "w") as fh:
+                json.dump({"version": 1, "partitions": [{"topic": topic, "partition": 0, "replicas": replicas}]}, fh)
+            out = c.tool("kafka-reassign-partitions", ["--bootstrap-server", bootstrap, "--reassignment-json-file", f, "--execute"])
+            check("Successfully started partition reassignment for %s-0" % topic in out, "--execute said %r" % out[-400:])
+            deadline = time.time() + 60
+            while True:
+                v = c.tool("kafka-reassign-partitions", ["--bootstrap-server", bootstrap, "--reassignment-json-file", f, "--verify"])
+                if "Reassignment of partition %s-0 is completed." % topic in v:
+                    break
+                check("is still in progress" in v, "--verify said %r" % v[-400:])
+                check(time.time() < deadline, "%s-0 to %s not completed within 60 s" % (topic, replicas))
+                time.sleep(0.5)
+            # The brokers' metadata follows the controller's: wait for the ISR to match too.
+            deadline = time.time() + 30
+            while True:
+                leader, got, isr = parse_topic_describe(c.tool("kafka-topics", ["--bootstrap-server", bootstrap, "--describe", "--topic", topic]), topic)[0]
+                if got == replicas and sorted(isr) == sorted(replicas) and leader in replicas:
+                    return leader
+                check(time.time() < deadline, "described %s %s %s, want replicas and ISR %s" % (leader, got, isr, replicas))
+                time.sleep(0.2)
+
+        moved = reassign([others[0]])
+        three = reassign([others[0], others[1], first])
+        check(three == others[0], "leader %d after raising the replication factor, want %d" % (three, others[0]))
+        final = reassign([others[1], first])
+        check(final == others[1], "leader %d after dropping %d, want %d" % (final, others[0], others[1]))
+        lst = c.tool("kafka-reassign-partitions", ["--bootstrap-server", bootstrap, "--list"])
+        check("No partition reassignments found." in lst, "--list said %r" % lst[-300:])
+        r = c.runner.call(TOOLS["kafka-console-consumer"], ["--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning",
+                                                            "--max-messages", str(len(lines)), "--timeout-ms", "20000"], timeout=60)
+        got = [l for l in r["out"].splitlines() if l.startswith("line-")]
+        check(got == lines, "console-consumer read %d of %d records (%s)" % (len(got), len(lines), (r["out"] + r["err"]).strip()[-300:]))
+        return "%s-0: [%d] -> [%d] -> %s -> %s (leader %d), --verify completed each time, --list empty, all %d records read back" % (
+            topic, first, moved, [others[0], others[1], first], [others[1], first], final, len(lines))
+
     c.step("kafka-cluster cluster-id", cluster_id)
     c.step("kafka-broker-api-versions", api_versions)
     c.step("kafka-topics --create / --describe", topics_describe)
     c.step("kafka-metadata-quorum describe --status", quorum_status)
     c.step("kafka-metadata-quorum describe --replication", quorum_replication)
     c.step("kafka-features describe (through each node)", features)
+    if nodes >= 3:
+        c.step("kafka-reassign-partitions move and RF 1 -> 3", reassign_partitions)
     if cluster is not None and quorum == "dynamic":
         c.step("kafka-metadata-quorum remove-controller / add-controller", voter_changes)
     return c.results

@@ -650,6 +650,21 @@ impl BrokerConfig {
                 });
             }
         }
+        // Kafka loads `replica.selector.class` as a Java class and fails to start on one it
+        // cannot find; Arus has the rack-aware selector only (KIP-392).
+        if let Some(class) = cfg.explicit.get("replica.selector.class")
+            && !class.trim().is_empty()
+            && class.trim() != crate::cluster::replica_selector::RACK_AWARE_SELECTOR
+        {
+            return Err(BrokerConfigError::Invalid {
+                key: "replica.selector.class".into(),
+                value: class.clone(),
+                reason: format!(
+                    "Arus offers one replica selector: {}",
+                    crate::cluster::replica_selector::RACK_AWARE_SELECTOR
+                ),
+            });
+        }
         // Requests above 1 MiB may hold only 3/4 of the pool (arus-server's `memory`): that
         // share must fit the largest request, or such a request could never be read whole.
         let needed = cfg.socket_request_max_bytes.div_ceil(3).saturating_mul(4);
@@ -978,6 +993,23 @@ mod tests {
     }
 
     #[test]
+    fn only_the_rack_aware_replica_selector_is_accepted() {
+        let props = |text: &str| BrokerConfig::from_properties(parse_properties(text).unwrap());
+        assert!(
+            props(
+                "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector"
+            )
+            .is_ok()
+        );
+        assert!(props("replica.selector.class=").is_ok());
+        let refused = props("replica.selector.class=com.example.Nearest").unwrap_err();
+        assert!(
+            refused.to_string().contains("replica.selector.class"),
+            "{refused}"
+        );
+    }
+
+    #[test]
     fn every_log_dir_is_kept_and_metadata_log_dir_defaults_to_the_first() {
         let props = |text: &str| BrokerConfig::from_properties(parse_properties(text).unwrap());
         let c = props("log.dirs=/a, /b ,/c").unwrap();
@@ -1013,7 +1045,7 @@ mod tests {
     #[test]
     fn kafka_keys_arus_does_not_implement_are_known_and_checked() {
         let props = parse_properties(
-            "sasl.kerberos.min.time.before.relogin=70000\nauto.leader.rebalance.enable=false\n\
+            "sasl.kerberos.min.time.before.relogin=70000\nquota.window.num=11\n\
              no.such.key=1\n",
         )
         .unwrap();

@@ -379,6 +379,8 @@ impl BrokerConfigKey {
 /// Kafka broker keys Arus acts on besides [`BROKER_KEYS`] and the broker synonyms of the
 /// topic configs it implements. Keep in step with the code that reads them.
 const HONOURED_KAFKA_KEYS: &[&str] = &[
+    // The controller's periodic elections (`arus-cluster`'s `controller_driver`).
+    "auto.leader.rebalance.enable",
     "broker.heartbeat.interval.ms",
     "broker.id",
     "broker.rack",
@@ -388,6 +390,7 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "controller.quorum.election.timeout.ms",
     "controller.quorum.fetch.timeout.ms",
     "controller.quorum.voters",
+    "leader.imbalance.check.interval.seconds",
     "log.dir",
     "log.cleaner.backoff.ms",
     "log.cleaner.dedupe.buffer.size",
@@ -402,6 +405,8 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "max.connections.per.ip.overrides",
     "max.incremental.fetch.session.cache.slots",
     "metadata.log.dir",
+    // The internal topics' replication (`forwarding::auto_create`).
+    "offsets.topic.replication.factor",
     // Read by the replica fetchers (`arus-cluster`'s `replica_fetcher`).
     "num.replica.fetchers",
     "queued.max.request.bytes",
@@ -410,6 +415,11 @@ const HONOURED_KAFKA_KEYS: &[&str] = &[
     "replica.fetch.min.bytes",
     "replica.fetch.response.max.bytes",
     "replica.fetch.wait.max.ms",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.replication.factor",
+    "unclean.leader.election.interval.ms",
+    // KIP-392's rack-aware selector (`cluster::replica_selector`).
+    "replica.selector.class",
     // The leaders' ISR shrink (`partition::leader`, `arus-cluster`'s `leader_replicas`).
     "replica.lag.time.max.ms",
 ];

@@ -376,11 +376,14 @@ pub fn decide(
                 }),
             ),
         }),
-        // Replicas never move yet (reassignment needs replication, issue 15): nothing is
-        // ever in progress, and the controller refuses a target that would move a replica.
-        Request::ListPartitionReassignments(_) => Ok((
+        // Kafka answers with a null message (`setErrorMessage(null)`).
+        Request::ListPartitionReassignments(r) => Ok((
             Vec::new(),
-            Response::ListPartitionReassignments(ListPartitionReassignmentsResponse::default()),
+            Response::ListPartitionReassignments(ListPartitionReassignmentsResponse {
+                error_message: None,
+                topics: controller.list_partition_reassignments(r.topics.as_deref()),
+                ..Default::default()
+            }),
         )),
         Request::AlterPartitionReassignments(r) => {
             let outcome = controller.alter_partition_reassignments(&r);

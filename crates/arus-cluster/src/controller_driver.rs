@@ -131,6 +131,60 @@ pub struct DriverSettings {
     /// This node's broker, asked to open the partitions the controller places here before
     /// they are committed (`local_replicas`); `None` on a controller-only node.
     pub local_replicas: Option<Arc<dyn LocalReplicas>>,
+    /// The controller's periodic elections.
+    pub elections: PeriodicElections,
+}
+
+/// Kafka's `QuorumController` periodic election tasks: preferred leaders
+/// (`auto.leader.rebalance.enable`, every `leader.imbalance.check.interval.seconds`) and
+/// unclean elections for leaderless partitions of topics that allow them (every
+/// `unclean.leader.election.interval.ms`; also right after a config change, which may
+/// have just allowed them).
+#[derive(Clone, Copy, Debug)]
+pub struct PeriodicElections {
+    /// `None`: `auto.leader.rebalance.enable=false`.
+    pub preferred_every: Option<Duration>,
+    pub unclean_every: Duration,
+}
+
+impl Default for PeriodicElections {
+    /// Kafka's defaults: both every five minutes.
+    fn default() -> Self {
+        PeriodicElections {
+            preferred_every: Some(Duration::from_secs(300)),
+            unclean_every: Duration::from_millis(300_000),
+        }
+    }
+}
+
+/// How many batches one run of a periodic election commits at most (each holds at most
+/// the controller's per-run cap of elections) before yielding to requests.
+const MAX_ELECTION_BATCHES_PER_RUN: usize = 16;
+
+/// Runs one periodic election task until it has nothing more to do (or the run's cap).
+/// `Err` when this node lost the leadership while committing.
+async fn run_elections(
+    log: &dyn MetadataLog,
+    controller: &mut Controller,
+    task: &str,
+    elect: impl Fn(&Controller) -> arus_controller::Outcome<bool>,
+) -> Result<(), Option<i32>> {
+    for _ in 0..MAX_ELECTION_BATCHES_PER_RUN {
+        let outcome = elect(controller);
+        if outcome.records.is_empty() {
+            return Ok(());
+        }
+        info!(
+            task,
+            changes = outcome.records.len(),
+            "periodic leader elections"
+        );
+        commit(log, controller, outcome.records).await?;
+        if !outcome.response {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -254,12 +308,33 @@ async fn lead(
         }
     }
     let mut ids = RandomTopicIds;
+    let started = tokio::time::Instant::now();
+    let mut next_preferred = settings
+        .elections
+        .preferred_every
+        .map(|every| started + every);
+    let mut next_unclean = started + settings.elections.unclean_every;
     loop {
         let next_tick = controller.next_tick_ms();
-        let wait = Duration::from_millis((next_tick - now_ms()).clamp(0, 1000) as u64);
+        // Absolute deadlines, so that a steady stream of requests (heartbeats) cannot keep
+        // postponing the periodic work: the select below is re-entered after every job.
+        let mut wake = tokio::time::Instant::now()
+            + Duration::from_millis((next_tick - now_ms()).clamp(0, 1000) as u64);
+        wake = wake.min(next_unclean);
+        if let Some(at) = next_preferred {
+            wake = wake.min(at);
+        }
         tokio::select! {
             job = jobs.recv() => {
                 let Some(job) = job else { return };
+                // A config change may allow unclean elections: run them at once after it
+                // (Kafka triggers them on `unclean.leader.election.enable` changes).
+                if matches!(
+                    job.request,
+                    Request::IncrementalAlterConfigs(_) | Request::AlterConfigs(_)
+                ) {
+                    next_unclean = tokio::time::Instant::now();
+                }
                 let outcome = controller_apis::decide(
                     &mut controller,
                     job.request,
@@ -293,7 +368,7 @@ async fn lead(
                     }
                 }
             }
-            _ = tokio::time::sleep(wait) => {
+            _ = tokio::time::sleep_until(wake) => {
                 // Fence every broker whose session expired, one at a time as Kafka does.
                 loop {
                     let records = controller.tick(now_ms());
@@ -301,6 +376,21 @@ async fn lead(
                         break;
                     }
                     if commit(log, &mut controller, records).await.is_err() {
+                        return;
+                    }
+                }
+                let now = tokio::time::Instant::now();
+                if let (Some(at), Some(every)) = (next_preferred, settings.elections.preferred_every)
+                    && now >= at
+                {
+                    next_preferred = Some(now + every);
+                    if run_elections(log, &mut controller, "preferred", Controller::balance_partition_leaders).await.is_err() {
+                        return;
+                    }
+                }
+                if now >= next_unclean {
+                    next_unclean = now + settings.elections.unclean_every;
+                    if run_elections(log, &mut controller, "unclean", Controller::elect_unclean_leaders).await.is_err() {
                         return;
                     }
                 }
@@ -514,6 +604,7 @@ mod tests {
                 config,
                 validator: Arc::new(AcceptAllConfigs),
                 local_replicas: None,
+                elections: Default::default(),
                 // metadata.version, as `arus storage format` writes it.
                 bootstrap: Controller::bootstrap_records(
                     &[("metadata.version".to_string(), 33)].into_iter().collect(),

@@ -103,6 +103,24 @@ fn controller_config(config: &BrokerConfig, cluster_id: &str) -> ControllerConfi
     }
 }
 
+/// The controller's periodic elections from Kafka's keys (static: read at start-up, as
+/// Kafka's controller reads them).
+fn periodic_elections(config: &BrokerConfig) -> crate::controller_driver::PeriodicElections {
+    let secs = config
+        .effective_i64("leader.imbalance.check.interval.seconds", 300)
+        .max(1);
+    crate::controller_driver::PeriodicElections {
+        preferred_every: config
+            .effective_bool("auto.leader.rebalance.enable", true)
+            .then(|| Duration::from_secs(secs as u64)),
+        unclean_every: Duration::from_millis(
+            config
+                .effective_i64("unclean.leader.election.interval.ms", 300_000)
+                .max(1) as u64,
+        ),
+    }
+}
+
 /// The first batch of a new metadata log: the features `arus storage format` chose (or
 /// this release's defaults), and the content of a single-node release's directory if this
 /// is one (upgrade in place).
@@ -300,6 +318,7 @@ impl Node {
                     Arc::new(crate::local_replicas::BrokerReplicas(broker.clone()))
                         as Arc<dyn crate::local_replicas::LocalReplicas>
                 }),
+                elections: periodic_elections(&config),
             },
             stop_rx.clone(),
         );

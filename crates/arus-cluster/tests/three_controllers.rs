@@ -86,6 +86,7 @@ async fn start(
                 1,
             ),
             local_replicas: None,
+            elections: Default::default(),
         },
         stop_rx.clone(),
     );

@@ -157,6 +157,8 @@ pub fn alter_partition(
                     election,
                     target_isr: Some(target),
                     target_replicas: None,
+                    target_adding: None,
+                    target_removing: None,
                     unclean_shutdown: None,
                     target_recovery: Some(req.leader_recovery_state),
                 },
@@ -168,6 +170,9 @@ pub fn alter_partition(
                     change.leader != request.broker_id && change.leader != NO_LEADER_CHANGE;
                 records.push(MetadataRecord::PartitionChange(change));
                 if leader_changed {
+                    // Only a reassignment completed by this ISR change moves the leader here:
+                    // the leader hears it must refresh its metadata before trying again.
+                    tracing::info!(broker = request.broker_id, topic = %info.name, partition = pid, new_leader = after.leader, "AlterPartition completed the ongoing partition reassignment and triggered a leadership change");
                     out.partitions.push(ResponsePartition {
                         partition_index: pid,
                         error_code: if version > 1 {
@@ -178,6 +183,11 @@ pub fn alter_partition(
                         ..ResponsePartition::default()
                     });
                     continue;
+                }
+                if crate::reassignment::in_progress(partition)
+                    && !crate::reassignment::in_progress(&after)
+                {
+                    tracing::info!(broker = request.broker_id, topic = %info.name, partition = pid, replicas = ?after.replicas, "AlterPartition completed the ongoing partition reassignment");
                 }
                 tracing::debug!(broker = request.broker_id, topic = %info.name, partition = pid, isr = ?after.isr, "ISR altered");
             }

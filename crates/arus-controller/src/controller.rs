@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 
 use arus_protocol::Uuid;
+use arus_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
+use arus_protocol::messages::list_partition_reassignments_response::OngoingTopicReassignment;
 use arus_protocol::messages::{
     AlterConfigsRequest, AlterPartitionReassignmentsRequest, AlterPartitionRequest,
     AlterPartitionResponse, BrokerHeartbeatRequest, BrokerRegistrationRequest,
@@ -539,6 +541,15 @@ impl Controller {
             results.push((t.name.clone(), parts));
         }
         Outcome::new(records, results)
+    }
+
+    /// ListPartitionReassignments: the reassignments in progress (all of them when `topics`
+    /// is null, else those of the named partitions).
+    pub fn list_partition_reassignments(
+        &self,
+        topics: Option<&[ListPartitionReassignmentsTopics]>,
+    ) -> Vec<OngoingTopicReassignment> {
+        crate::reassignment::list_reassignments(&self.state, topics)
     }
 
     /// UpdateFeatures at request version `version`. Fails whole, as Kafka does.

@@ -34,8 +34,12 @@ pub struct ChangeSpec<'x> {
     pub election: Election,
     /// The ISR to move to (unchanged when `None`).
     pub target_isr: Option<Vec<i32>>,
-    /// The replica list to move to (unchanged when `None`; a reassignment's new order).
+    /// The replica list to move to (unchanged when `None`; a reassignment's merged list).
     pub target_replicas: Option<Vec<i32>>,
+    /// A reassignment's adding replicas (unchanged when `None`).
+    pub target_adding: Option<Vec<i32>>,
+    /// A reassignment's removing replicas (unchanged when `None`).
+    pub target_removing: Option<Vec<i32>>,
     /// A broker that shut down uncleanly: kept out of the new ELR.
     pub unclean_shutdown: Option<i32>,
     /// The leader recovery state to move to (AlterPartition).
@@ -137,6 +141,12 @@ impl<'a> Decider<'a> {
         if let Some(replicas) = spec.target_replicas {
             builder = builder.target_replicas(replicas);
         }
+        if let Some(adding) = spec.target_adding {
+            builder = builder.target_adding(adding);
+        }
+        if let Some(removing) = spec.target_removing {
+            builder = builder.target_removing(removing);
+        }
         if let Some(b) = spec.unclean_shutdown {
             builder = builder.unclean_shutdown_replicas(vec![b]);
         }
@@ -188,6 +198,8 @@ impl<'a> Decider<'a> {
                     election,
                     target_isr: Some(target_isr),
                     target_replicas: None,
+                    target_adding: None,
+                    target_removing: None,
                     unclean_shutdown: (unclean_shutdown != NO_LEADER).then_some(unclean_shutdown),
                     target_recovery: None,
                 };
@@ -404,6 +416,8 @@ impl<'a> Decider<'a> {
             election,
             target_isr: None,
             target_replicas: None,
+            target_adding: None,
+            target_removing: None,
             unclean_shutdown: None,
             target_recovery: None,
         };
@@ -440,6 +454,8 @@ impl Decider<'_> {
                     election: Election::Preferred,
                     target_isr: None,
                     target_replicas: None,
+                    target_adding: None,
+                    target_removing: None,
                     unclean_shutdown: None,
                     target_recovery: None,
                 };

@@ -105,9 +105,21 @@ impl<'a> PartitionChangeBuilder<'a> {
         self
     }
 
-    /// The replica list to move to (a reassignment that only reorders the replicas).
+    /// The replica list to move to (a reassignment's merged list, or its revert).
     pub fn target_replicas(mut self, replicas: Vec<i32>) -> Self {
         self.target_replicas = replicas;
+        self
+    }
+
+    /// The replicas a reassignment removes once it completes.
+    pub fn target_removing(mut self, removing: Vec<i32>) -> Self {
+        self.target_removing = removing;
+        self
+    }
+
+    /// The replicas a reassignment adds (it completes once they are all in the ISR).
+    pub fn target_adding(mut self, adding: Vec<i32>) -> Self {
+        self.target_adding = adding;
         self
     }
 
@@ -305,6 +317,40 @@ impl<'a> PartitionChangeBuilder<'a> {
         }
     }
 
+    /// Kafka's `completeReassignmentIfNeeded`: a reassignment in progress whose adding
+    /// replicas are all in the target ISR becomes its target (see
+    /// [`crate::reassignment::ReassignmentReplicas::maybe_complete`]).
+    fn complete_reassignment_if_needed(&mut self) {
+        let ongoing = crate::reassignment::ReassignmentReplicas {
+            removing: self.target_removing.clone(),
+            adding: self.target_adding.clone(),
+            replicas: self.target_replicas.clone(),
+        };
+        if let Some((replicas, isr)) = ongoing.maybe_complete(&self.target_isr) {
+            self.target_isr = isr;
+            self.target_replicas = replicas;
+            self.target_removing.clear();
+            self.target_adding.clear();
+        }
+    }
+
+    /// Kafka's `triggerLeaderEpochBumpForReplicaReassignmentIfNeeded`: a replica that
+    /// leaves the replica list must see a new leader epoch (it stops fetching, and a stale
+    /// fetch from it is fenced), so the record names the leader even when it stays.
+    fn bump_leader_epoch_if_replicas_removed(&self, record: &mut PartitionChangeRecord) {
+        if record.leader != NO_LEADER_CHANGE {
+            return;
+        }
+        if !self
+            .partition
+            .replicas
+            .iter()
+            .all(|r| self.target_replicas.contains(r))
+        {
+            record.leader = self.partition.leader;
+        }
+    }
+
     /// The record, or `None` when it would change nothing.
     pub fn build(mut self) -> Option<PartitionChangeRecord> {
         let mut record = PartitionChangeRecord {
@@ -312,12 +358,12 @@ impl<'a> PartitionChangeBuilder<'a> {
             partition_id: self.partition_id,
             ..PartitionChangeRecord::default()
         };
-        // No reassignment is ever in progress here (AlterPartitionReassignments only
-        // reorders replicas), so Kafka's completeReassignmentIfNeeded is a no-op.
+        // Every change (AlterPartition, a broker fenced, an election, a reassignment)
+        // completes a reassignment whose target ISR allows it, as Kafka's builder does.
+        self.complete_reassignment_if_needed();
         self.maybe_populate_target_elr();
         self.try_election(&mut record);
-        // triggerLeaderEpochBumpForReplicaReassignmentIfNeeded: replicas are only ever
-        // reordered here, never removed, so the epoch never needs bumping for them.
+        self.bump_leader_epoch_if_replicas_removed(&mut record);
         self.maybe_update_record_elr(&mut record);
         if record.isr.is_none()
             && (!self.target_isr.is_empty() || self.ctx.elr_enabled)

@@ -11,7 +11,8 @@
 //!   leaders to the coordinator), aborted: read_committed fetches list the aborted
 //!   transaction on both leaders;
 //! - SIGKILL of the coordinator's node with a transaction open: its `__transaction_state`
-//!   partition moves to no one (one replica), so the transaction is not lost but waits; after
+//!   partition (one replica: `transaction.state.log.replication.factor=1`) moves to no
+//!   one, so the transaction is not lost but waits; after
 //!   the restart the coordinator reloads, a new leader epoch is its coordinator epoch, and
 //!   the producer's abort completes on both remote leaders.
 
@@ -241,6 +242,10 @@ async fn a_transaction_spans_three_brokers_commits_aborts_and_survives_its_coord
         .property("broker.session.timeout.ms", 2000)
         .property("broker.heartbeat.interval.ms", 200)
         .property("transaction.state.log.num.partitions", 3)
+        // One replica, so that the coordinator's kill leaves its partition with no leader
+        // (what this test is about); Kafka's default, three, moves it to another broker.
+        .property("transaction.state.log.replication.factor", 1)
+        .property("transaction.state.log.min.isr", 1)
         .property("offsets.topic.num.partitions", 3)
         .start()
         .nodes;

@@ -9,6 +9,7 @@
 //! - [`coordinators`]: which consumer groups and transactional ids this node coordinates.
 //! - [`describe`]: partitions and brokers as Metadata, DescribeTopicPartitions,
 //!   DescribeCluster and FindCoordinator report them.
+//! - [`replica_selector`]: which replica a consumer should read from (KIP-392).
 //!
 //! A broker with no cluster configured runs [`ClusterView::single_node`]: it is the only
 //! broker and leads every partition of its topic registry at epoch 0, which is exactly what
@@ -28,6 +29,7 @@
 pub mod coordinators;
 pub mod describe;
 pub mod leadership;
+pub mod replica_selector;
 pub mod view;
 
 use std::sync::Arc;

@@ -108,31 +108,51 @@ pub(crate) fn for_find_coordinator(
     version: i16,
 ) -> Vec<AutoTopic> {
     let key_type = if version >= 1 { request.key_type } else { 0 };
-    let (name, partitions, compression) = match key_type {
+    let (name, partitions, compression, rf_key) = match key_type {
         0 => (
             OFFSETS_TOPIC,
             broker.config.offsets_topic_num_partitions,
             "producer",
+            "offsets.topic.replication.factor",
         ),
         1 => (
             TRANSACTION_STATE_TOPIC,
             broker.config.transaction_state_log_num_partitions,
             "uncompressed",
+            "transaction.state.log.replication.factor",
         ),
         _ => return Vec::new(),
     };
     if broker.topics.get(name).is_some() {
         return Vec::new();
     }
+    let mut configs = BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("compression.type".to_string(), compression.to_string()),
+        ("segment.bytes".to_string(), "104857600".to_string()),
+    ]);
+    // Kafka's replication settings for its internal topics (3 replicas by default; a cluster
+    // with fewer brokers refuses the creation, INVALID_REPLICATION_FACTOR, and FindCoordinator
+    // answers COORDINATOR_NOT_AVAILABLE until enough have registered). The implicit one-node
+    // cluster (`arus serve` with no configuration) has exactly one broker, ever: one replica.
+    let replication_factor = if broker.config.node.is_implicit() {
+        1
+    } else {
+        broker
+            .config
+            .effective_i64(rf_key, 3)
+            .clamp(1, i64::from(i16::MAX)) as i16
+    };
+    if key_type == 1 && !broker.config.node.is_implicit() {
+        let min_isr = broker
+            .config
+            .effective_i64("transaction.state.log.min.isr", 2);
+        configs.insert("min.insync.replicas".to_string(), min_isr.to_string());
+    }
     vec![AutoTopic {
         name: name.to_string(),
         partitions,
-        // Partition data is not copied between brokers yet (issue 15): one replica each.
-        replication_factor: 1,
-        configs: BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("compression.type".to_string(), compression.to_string()),
-            ("segment.bytes".to_string(), "104857600".to_string()),
-        ]),
+        replication_factor,
+        configs,
     }]
 }

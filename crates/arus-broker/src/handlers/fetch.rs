@@ -131,6 +131,47 @@ fn read_partition(
         .map(|r| Found::Bytes(r.bytes))
 }
 
+/// Whether `replica.selector.class` names the rack-aware selector (the one Arus offers).
+fn rack_aware_selection(broker: &Broker) -> bool {
+    broker
+        .config
+        .effective("replica.selector.class")
+        .is_some_and(|c| c.trim() == crate::cluster::replica_selector::RACK_AWARE_SELECTOR)
+}
+
+/// On the leader: the in-sync follower in the consumer's rack to read from instead, if any
+/// (Kafka's `ReplicaManager.findPreferredReadReplica`).
+fn preferred_read_replica(
+    view: &ClusterView,
+    partition: &crate::partition::Partition,
+    client_rack: &str,
+    fetch_offset: i64,
+) -> Option<i32> {
+    use crate::cluster::replica_selector::{ReadableReplica, rack_aware};
+    if client_rack.is_empty() || !partition.is_leader() {
+        return None;
+    }
+    let rack_of = |id: i32| view.broker(id).and_then(|b| b.rack.clone());
+    let leader = ReadableReplica {
+        id: view.this_node(),
+        rack: rack_of(view.this_node()),
+        log_end_offset: partition.log_end_offset(),
+        since_caught_up_ms: 0,
+    };
+    let followers: Vec<ReadableReplica> = partition
+        .in_sync_followers_holding(fetch_offset, now_ms())
+        .into_iter()
+        .filter(|(id, _, _)| view.broker(*id).is_some_and(|b| !b.fenced))
+        .map(|(id, log_end_offset, since_caught_up_ms)| ReadableReplica {
+            id,
+            rack: rack_of(id),
+            log_end_offset,
+            since_caught_up_ms,
+        })
+        .collect();
+    rack_aware(client_rack, &leader, &followers)
+}
+
 /// The replica a fetch comes from (id and broker epoch, -1 before v15), or `None` for a
 /// consumer: `replica_state` from v15, `replica_id` before (Kafka's `FetchRequest.replicaId`).
 fn replica_of(request: &FetchRequest, version: i16) -> Option<(i32, i64)> {
@@ -225,6 +266,10 @@ fn read_once(
     let mut errors = false;
     let read_committed = request.isolation_level == 1;
     let from_file = version >= 10;
+    // KIP-392: a consumer of v11+ (it sends its rack) may read from a follower, and its
+    // leader may point it at one (Kafka's `FetchParams.fetchOnlyLeader`).
+    let consumer_any_replica = replica.is_none() && version >= 11;
+    let selector = consumer_any_replica && rack_aware_selection(broker);
     let mut files = HashMap::new();
     let mut partitions = Vec::with_capacity(targets.len());
     // Consecutive targets usually share a topic: look each run up once.
@@ -261,8 +306,13 @@ fn read_once(
         // negative epoch is none (`FetchRequest.optionalEpoch`).
         let epoch = (fp.current_leader_epoch >= 0).then_some(fp.current_leader_epoch);
         let local = topic.partition(index);
-        let served = serve_local(view, topic.id, index, local, epoch, Access::LeaderOnly)
-            .and_then(|p| p.check_local_role(epoch, true).map(|()| p));
+        let access = if consumer_any_replica {
+            Access::AnyReplica
+        } else {
+            Access::LeaderOnly
+        };
+        let served = serve_local(view, topic.id, index, local, epoch, access)
+            .and_then(|p| p.check_local_role(epoch, !consumer_any_replica).map(|()| p));
         let partition = match served {
             Ok(p) => p,
             Err(code) => {
@@ -296,6 +346,15 @@ fn read_once(
             records: Some(Bytes::new()),
             ..Default::default()
         };
+        if selector
+            && let Some(id) =
+                preferred_read_replica(view, &partition, &request.rack_id, fp.fetch_offset)
+        {
+            // As Kafka: no records, the client re-fetches from the replica named.
+            data.preferred_read_replica = id;
+            partitions.push(data);
+            continue;
+        }
         let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
         // Kafka's `HostedPartition.Offline`: the directory failed, even with nothing to read.
         if !partition.is_online() {

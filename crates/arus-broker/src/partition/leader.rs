@@ -207,6 +207,29 @@ impl Partition {
         Some(outcome)
     }
 
+    /// The in-sync followers that hold `offset` (their log start at or below it, their log
+    /// end above it): where a consumer may read it instead (KIP-392, Kafka's
+    /// `findPreferredReadReplica`), as (id, log end offset, ms since last caught up).
+    pub fn in_sync_followers_holding(&self, offset: i64, now_ms: i64) -> Vec<(i32, i64, i64)> {
+        let slot = self.replication.lock();
+        let Replication::Leader(state) = &*slot else {
+            return Vec::new();
+        };
+        let isr = state.partition.state().isr();
+        isr.iter()
+            .filter_map(|&id| {
+                let r = state.partition.replica(id)?;
+                (r.log_end_offset >= offset && r.log_start_offset <= offset).then(|| {
+                    (
+                        id,
+                        r.log_end_offset,
+                        now_ms.saturating_sub(r.last_caught_up_time_ms),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The ISR this leader works with (the committed one), if it tracks replication.
     pub fn in_sync_replicas(&self) -> Option<Vec<i32>> {
         match &*self.replication.lock() {

@@ -95,6 +95,12 @@ impl Node {
             .to_string()
     }
 
+    /// The node's `log.dirs` (its only data directory).
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
     /// Whether the process was started and not killed since.
     pub fn is_running(&self) -> bool {
         self.child.is_some()
@@ -154,6 +160,7 @@ impl Cluster {
             nodes: Vec::new(),
             quorum: Quorum::Voters,
             properties: Vec::new(),
+            rack_per_node: false,
         }
     }
 
@@ -175,6 +182,7 @@ pub struct ClusterBuilder {
     nodes: Vec<(Role, Format)>,
     quorum: Quorum,
     properties: Vec<(String, String)>,
+    rack_per_node: bool,
 }
 
 impl ClusterBuilder {
@@ -190,6 +198,12 @@ impl ClusterBuilder {
     /// The quorum setting of every node ([`Quorum::Voters`] unless set).
     pub fn quorum(mut self, quorum: Quorum) -> Self {
         self.quorum = quorum;
+        self
+    }
+
+    /// `broker.rack=rack-<node id>` in each node's server.properties.
+    pub fn rack_per_node(mut self) -> Self {
+        self.rack_per_node = true;
         self
     }
 
@@ -246,6 +260,11 @@ impl ClusterBuilder {
             self.nodes.into_iter().zip(ports).enumerate()
         {
             let id = i as i32 + 1;
+            let rack = if self.rack_per_node {
+                format!("broker.rack=rack-{id}\n")
+            } else {
+                String::new()
+            };
             let data = self.dir.join(format!("node-{id}"));
             let config = self.dir.join(format!("node-{id}.properties"));
             let roles = match (client, controller) {
@@ -274,7 +293,7 @@ impl ClusterBuilder {
                      controller.listener.names=CONTROLLER\n\
                      listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
                      {quorum_line}\n\
-                     {extra}\
+                     {rack}{extra}\
                      log.dirs={}\n",
                     data.display()
                 ),
