@@ -49,7 +49,8 @@ impl_format() {
 }
 
 impl_exec() {
-  exec setsid "$ARUS_BIN" serve --config "$dir/node-$1/server.properties"
+  # shellcheck disable=SC2046
+  exec $(netns_exec "$1") setsid "$ARUS_BIN" serve --config "$dir/node-$1/server.properties"
 }
 
 impl_props() { :; }

@@ -20,7 +20,7 @@
 #                           every node that is alive
 #   stop [NODE] --dir DIR   SIGTERM (every node, or one), wait up to 30 s, then SIGKILL
 #   kill NODE --dir DIR     SIGKILL one node (its pid is the server's own, not a wrapper's)
-#   status --dir DIR        one line per node: node=ID pid=PID port=P controller_port=C alive=0|1
+#   status --dir DIR        one line per node: node=ID pid=PID port=P controller_port=C alive=0|1 host=H
 #   bootstrap --dir DIR     the bootstrap string host:port,host:port,...
 #
 # Layout: node I (1..N) listens for clients on BASE+I-1 and for the quorum on BASE+N+I-1 (BASE:
@@ -28,7 +28,9 @@
 # kernel's ephemeral port range, since several clusters may run on this machine at once). Node I lives in DIR/node-I/
 # (server.properties, data/, pid, out.log); DIR/cluster.env keeps N, BASE, the cluster id and
 # the quorum kind, so the commands after `start` need only --dir. `--timeout S` (default 180)
-# bounds every wait. Exit status 0 on success, 2 on bad usage or a failed step, 3 when the
+# bounds every wait. CLUSTER_NETNS=PREFIX (faults/jepsen --netns) runs node I inside the network
+# namespace PREFIX<I> (made by faults/jepsen/netns.py) and puts it on ${CLUSTER_NETNS_NET:-10.77.0}.I
+# instead of 127.0.0.1, so links between nodes can be cut. Exit status 0 on success, 2 on bad usage or a failed step, 3 when the
 # server cannot run a cluster at all (a launcher's impl_* says why).
 set -euo pipefail
 compat="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -62,12 +64,15 @@ load_env() {
 }
 
 port_of() { echo $((BASE + $1 - 1)); }
+host_of() { if [[ -n "${CLUSTER_NETNS:-}" ]]; then echo "${CLUSTER_NETNS_NET:-10.77.0}.$1"; else echo 127.0.0.1; fi; }
+# The words an impl_exec puts before its server: enter node I's network namespace, if any.
+netns_exec() { if [[ -n "${CLUSTER_NETNS:-}" ]]; then echo "ip netns exec ${CLUSTER_NETNS}$1"; fi; }
 cport_of() { echo $((BASE + NODES + $1 - 1)); }
 pid_of() { cat "$dir/node-$1/pid" 2>/dev/null || true; }
 alive() { local p; p="$(pid_of "$1")"; [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; }
 bootstrap() {
   local out="" i
-  for ((i = 1; i <= NODES; i++)); do out+="${out:+,}127.0.0.1:$(port_of "$i")"; done
+  for ((i = 1; i <= NODES; i++)); do out+="${out:+,}$(host_of "$i"):$(port_of "$i")"; done
   echo "$out"
 }
 
@@ -107,8 +112,8 @@ write_configs() {
   QUORUM="$quorum"
   local voters="" bootstrap_servers="" i o
   for ((i = 1; i <= NODES; i++)); do
-    voters+="${voters:+,}$i@127.0.0.1:$(cport_of "$i")"
-    bootstrap_servers+="${bootstrap_servers:+,}127.0.0.1:$(cport_of "$i")"
+    voters+="${voters:+,}$i@$(host_of "$i"):$(cport_of "$i")"
+    bootstrap_servers+="${bootstrap_servers:+,}$(host_of "$i"):$(cport_of "$i")"
   done
   for ((i = 1; i <= NODES; i++)); do
     local nd="$dir/node-$i"
@@ -121,8 +126,8 @@ write_configs() {
       else
         echo "controller.quorum.bootstrap.servers=$bootstrap_servers"
       fi
-      echo "listeners=PLAINTEXT://127.0.0.1:$(port_of "$i"),CONTROLLER://127.0.0.1:$(cport_of "$i")"
-      echo "advertised.listeners=PLAINTEXT://127.0.0.1:$(port_of "$i")"
+      echo "listeners=PLAINTEXT://$(host_of "$i"):$(port_of "$i"),CONTROLLER://$(host_of "$i"):$(cport_of "$i")"
+      echo "advertised.listeners=PLAINTEXT://$(host_of "$i"):$(port_of "$i")"
       echo "controller.listener.names=CONTROLLER"
       echo "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
       echo "inter.broker.listener.name=PLAINTEXT"
@@ -154,7 +159,7 @@ format_all() {
     # --initial-controllers, the same list on every node.
     for ((i = 1; i <= NODES; i++)); do
       [[ -s "$dir/node-$i/directory-id" ]] || impl_random_uuid > "$dir/node-$i/directory-id"
-      initial+="${initial:+,}$i@127.0.0.1:$(cport_of "$i"):$(cat "$dir/node-$i/directory-id")"
+      initial+="${initial:+,}$i@$(host_of "$i"):$(cport_of "$i"):$(cat "$dir/node-$i/directory-id")"
     done
   fi
   for ((i = 1; i <= NODES; i++)); do
@@ -181,7 +186,7 @@ wait_nodes() {
   # Ready = the node's own Metadata lists `want` brokers (Kafka lists registered, unfenced ones).
   local want="$1"; shift
   local addrs="" i
-  for i in "$@"; do addrs+="${addrs:+,}127.0.0.1:$(port_of "$i")"; done
+  for i in "$@"; do addrs+="${addrs:+,}$(host_of "$i"):$(port_of "$i")"; done
   if ! python3 "$compat/kafka_wire.py" ready "$addrs" --brokers "$want" --timeout "$timeout"; then
     for i in "$@"; do
       if ! alive "$i"; then
@@ -190,13 +195,13 @@ wait_nodes() {
       fi
     done
     for i in "$@"; do
-      alive "$i" && echo "$LAUNCHER: node $i (127.0.0.1:$(port_of "$i")) lists brokers: $(python3 "$compat/kafka_wire.py" metadata "127.0.0.1:$(port_of "$i")" 2>&1 | head -c 300)" >&2
+      alive "$i" && echo "$LAUNCHER: node $i ($(host_of "$i"):$(port_of "$i")) lists brokers: $(python3 "$compat/kafka_wire.py" metadata "$(host_of "$i"):$(port_of "$i")" 2>&1 | head -c 300)" >&2
     done
     # Every node serving but listing only itself: the server runs nodes, not a cluster.
     if (( $# > 1 )); then
       local alone=0
       for i in "$@"; do
-        python3 "$compat/kafka_wire.py" metadata "127.0.0.1:$(port_of "$i")" 2>/dev/null \
+        python3 "$compat/kafka_wire.py" metadata "$(host_of "$i"):$(port_of "$i")" 2>/dev/null \
           | python3 -c 'import json,sys; b=json.load(sys.stdin)["brokers"]; sys.exit(0 if list(b)==[sys.argv[1]] else 1)' "$i" \
           && alone=$((alone + 1))
       done
@@ -257,7 +262,7 @@ case "$cmd" in
     load_env
     for ((i = 1; i <= NODES; i++)); do
       a=0; if alive "$i"; then a=1; fi
-      echo "node=$i pid=$(pid_of "$i") port=$(port_of "$i") controller_port=$(cport_of "$i") alive=$a"
+      echo "node=$i pid=$(pid_of "$i") port=$(port_of "$i") controller_port=$(cport_of "$i") alive=$a host=$(host_of "$i")"
     done ;;
   bootstrap)
     load_env; bootstrap ;;

@@ -85,14 +85,16 @@ class Cluster:
             if line.startswith("node="):
                 kv = dict(f.split("=", 1) for f in line.split())
                 out[int(kv["node"])] = {"pid": int(kv["pid"]) if kv["pid"] else None, "port": int(kv["port"]),
-                                        "controller_port": int(kv["controller_port"]), "alive": kv["alive"] == "1"}
+                                        "controller_port": int(kv["controller_port"]), "alive": kv["alive"] == "1",
+                                        "host": kv.get("host", "127.0.0.1")}
         return out
 
     def address(self, node):
-        return "127.0.0.1:%d" % self.status()[node]["port"]
+        s = self.status()[node]
+        return "%s:%d" % (s["host"], s["port"])
 
     def addresses(self):
-        return {n: "127.0.0.1:%d" % s["port"] for n, s in self.status().items()}
+        return {n: "%s:%d" % (s["host"], s["port"]) for n, s in self.status().items()}
 
     def log(self, node):
         return os.path.join(self.dir, "node-%d" % node, "out.log")

@@ -41,7 +41,8 @@ impl_format() {
 
 impl_exec() {
   local cp; cp="$(classpath)"
-  exec setsid java "-Xmx${KAFKA_CLUSTER_HEAP:-512m}" -cp "$cp" kafka.Kafka "$dir/node-$1/server.properties"
+  # shellcheck disable=SC2046
+  exec $(netns_exec "$1") setsid java "-Xmx${KAFKA_CLUSTER_HEAP:-512m}" -cp "$cp" kafka.Kafka "$dir/node-$1/server.properties"
 }
 
 impl_props() { :; }
