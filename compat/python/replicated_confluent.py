@@ -90,7 +90,7 @@ def coordinator_failover():
         return Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": GROUP, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
 
-    def take(c, count, timeout=60):
+    def take(c, count, timeout=30):
         got, deadline = [], time.time() + timeout
         while len(got) < count and time.time() < deadline:
             m = c.poll(0.5)
@@ -124,7 +124,7 @@ def coordinator_failover():
             t.begin_transaction()
             for i in batch:
                 t.produce(TOPIC2, value="t%d" % i, partition=0)
-            t.commit_transaction(60)
+            t.commit_transaction(30)
         except Exception as e:  # noqa: BLE001 - reported, judged by the orchestrator
             errors.append("transaction t%d..: %s" % (batch.start, e))
     fault("restart")
