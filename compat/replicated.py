@@ -187,6 +187,7 @@ class Run:
         self.txn_id = "rep-txn-" + tag
         self.killed = []
         self.faults = []
+        self.unhealed = ""
         self.log = open(os.path.join(logdir, "%s.%s.log" % (client, scenario)), "w")
 
     def live_addrs(self):
@@ -224,12 +225,15 @@ class Run:
         for a in self.live_addrs():
             md = kafka_wire.metadata(a, topics, timeout=3)
             if len(md["brokers"]) != len(self.cluster.status()):
+                self.unhealed = "%s lists brokers %s" % (a, sorted(md["brokers"]))
                 return False
-            for t in md["topics"].values():
+            for name, t in md["topics"].items():
                 if t["error"] != 0:
+                    self.unhealed = "%s: topic %s error %d" % (a, name, t["error"])
                     return False
-                for p in t["partitions"].values():
+                for i, p in t["partitions"].items():
                     if p["leader"] < 0 or sorted(p["isr"]) != sorted(p["replicas"]):
+                        self.unhealed = "%s: %s-%d leader %d replicas %s isr %s" % (a, name, i, p["leader"], p["replicas"], p["isr"])
                         return False
         return True
 
@@ -270,7 +274,8 @@ class Run:
         for n in self.killed:
             self.cluster.start_node(n)
         self.killed = []
-        check(wait_for(lambda: self.healed(None), 90, 0.3), "the cluster is not fully replicated 90 s after restarting the killed nodes")
+        check(wait_for(lambda: self.healed(None), 90, 0.3),
+              "the cluster is not fully replicated 90 s after restarting nodes %s: %s" % (self.faults_restarted, self.unhealed))
 
     def run(self, argv):
         args = argv + [self.scenario, self.cluster.bootstrap, self.topic, self.topic2, self.group, self.txn_id, str(N_RECORDS)]

@@ -34,7 +34,9 @@ func fault(what string) {
 }
 
 func client(opts ...kgo.Opt) *kgo.Client {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(strings.Split(bootstrap, ",")...)}, opts...)...)
+	// The manual partitioner: every record goes to the partition it names.
+	base := []kgo.Opt{kgo.SeedBrokers(strings.Split(bootstrap, ",")...), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		panic(err)
 	}
