@@ -372,7 +372,14 @@ def judge_min_isr(res, n):
 
 
 def judge_coordinator(res, n):
-    check(not res.get("errors"), "errors: %s" % res.get("errors"))
+    # Errors a poll reports while the coordinator is down are the client telling the application
+    # it is retrying (franz-go: "unable to join group session"); only the outcome counts for them.
+    polls = [e for e in res.get("errors", []) if e.startswith("poll")]
+    hard = [e for e in res.get("errors", []) if not e.startswith("poll")]
+    check(not hard, "errors: %s (while polling: %s)" % (hard, polls[:3]))
+    check(res["group_second"] == ["g%d" % i for i in range(10, 20)] or not polls,
+          "after the group coordinator's SIGKILL the group's new consumer read %s, want g10..g19 (while polling: %s)"
+          % (res["group_second"], polls[:3]))
     check(res["group_first"] == ["g%d" % i for i in range(10)], "first consumer read %s" % res["group_first"])
     want = ["g%d" % i for i in range(10, 20)]
     check(res["group_second"] == want, "after the group coordinator's SIGKILL the group's new consumer read %s, want %s "
