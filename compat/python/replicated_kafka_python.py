@@ -83,7 +83,7 @@ def coordinator_failover():
     errors += send(p, TOPIC, [(0, None, "g%d" % i) for i in range(20)])
     p.close()
 
-    def take(count, commit_at=None, timeout=60):
+    def take(count, commit_at=None, timeout=30):
         c = KafkaConsumer(TOPIC, bootstrap_servers=BOOTSTRAP, group_id=GROUP, enable_auto_commit=False,
                           auto_offset_reset="earliest", **COMMON)
         got, deadline = [], time.time() + timeout

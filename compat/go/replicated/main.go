@@ -157,7 +157,7 @@ func minIsr() any {
 
 func take(cl *kgo.Client, count int, errors *[]string) []string {
 	got := []string{}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for len(got) < count && time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		fs := cl.PollRecords(ctx, count-len(got))

@@ -165,7 +165,7 @@ public class Replicated {
 
     static List<String> take(KafkaConsumer<String, String> c, int count, List<String> errors) {
         List<String> got = new ArrayList<>();
-        long deadline = System.currentTimeMillis() + 60000;
+        long deadline = System.currentTimeMillis() + 30000;
         while (got.size() < count && System.currentTimeMillis() < deadline) {
             try {
                 for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500))) {
@@ -200,6 +200,7 @@ public class Replicated {
         fault("restart");
         Properties tprops = producerProps();
         tprops.put("transactional.id", txnId);
+        tprops.put("max.block.ms", "30000");
         try (KafkaProducer<String, String> t = new KafkaProducer<>(tprops)) {
             t.initTransactions();
             for (int start = 0; start < 10; start += 5) {
