@@ -3,8 +3,12 @@
 orchestrator for each fault (`FAULT x` on stdout, answer on stdin); ends with `RESULT <json>`.
 Arguments: SCENARIO BOOTSTRAP TOPIC TOPIC2 GROUP TXN_ID N (see replicated.py)."""
 import json
+import os
 import sys
+import threading
 import time
+
+import kafka
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -105,9 +109,9 @@ def coordinator_failover():
     fault("restart")
     t = KafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=TXN_ID, **COMMON)
     t.init_transactions()
-    for start in (0, 5):
-        if start == 5:
-            fault("kill-txn-coordinator")
+    txn_na = None
+
+    def transaction(start):
         try:
             t.begin_transaction()
             for i in range(start, start + 5):
@@ -115,10 +119,23 @@ def coordinator_failover():
             t.commit_transaction()
         except Exception as e:  # noqa: BLE001 - reported, judged by the orchestrator
             errors.append("transaction t%d..: %s: %s" % (start, type(e).__name__, e))
-    t.close()
+
+    for start in (0, 5):
+        if start == 5:
+            fault("kill-txn-coordinator")
+        # commit_transaction has no timeout in kafka-python 2.3.3 (it waits on its result forever).
+        worker = threading.Thread(target=transaction, args=(start,), daemon=True)
+        worker.start()
+        worker.join(45)
+        if worker.is_alive():
+            txn_na = ("kafka-python %s: the transaction t%d.. did not complete within 45 s (commit_transaction "
+                      "never returns after its transaction coordinator's SIGKILL)" % (kafka.__version__, start))
+            break
+    if txn_na is None:
+        t.close()
     fault("restart")
     txn = [v for _, _, v in read(TOPIC2, 1, 10, isolation="read_committed")]
-    return {"errors": errors, "group_first": first, "group_second": second, "txn_consumed": txn}
+    return {"errors": errors, "group_first": first, "group_second": second, "txn_consumed": txn, "txn_na": txn_na}
 
 
 if __name__ == "__main__":
@@ -127,3 +144,4 @@ if __name__ == "__main__":
     result = {"replicated_failover": replicated_failover, "min_isr": min_isr,
               "coordinator_failover": coordinator_failover}[SCENARIO]()
     print("RESULT " + json.dumps(result), flush=True)
+    os._exit(0)  # a transaction thread may still wait on a result that never comes
