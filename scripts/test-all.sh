@@ -54,6 +54,11 @@ echo "== cluster: SIGKILL of the active controller and of a broker, on a three-n
 compat/.venv/bin/python compat/cluster_faults.py --launcher compat/arus-cluster.sh
 echo "== cluster: leader epochs above 0 (OffsetForLeaderEpoch, ListOffsets, Fetch's diverging epoch) compared with Kafka 4.4's stored answers, ~15 s"
 compat/.venv/bin/python compat/leader_epochs.py --launcher compat/arus-cluster.sh --expect compat/reference/leader_epochs-kafka-4.4.json
+echo "== cluster: replication across SIGKILLs with every client library (compat/replicated.py: leader failover, min.insync.replicas), five-node Arus cluster, ~2.5 min"
+python3 compat/replicated.py --scenarios replicated_failover,min_isr
+echo "== faults: replication under faults (faults/jepsen: checker unit tests, then SIGKILL/SIGSTOP faults with the Jepsen-style checker and its self-test), ~2.5 min"
+python3 -m unittest faults/jepsen/test_checker.py
+compat/.venv/bin/python faults/jepsen/run.py --ci
 echo "== cluster: every compat scenario, every client library, against a three-node Arus cluster (partition leaders on every broker), ~5 min"
 python3 compat/run.py --broker target/release/arus --cluster 3 --launcher compat/arus-cluster.sh --report compat/work/REPORT-cluster.md
 echo "== compat: the Java consumer 4.4 with a KIP-848 regex subscription (SubscriptionPattern), ~30 s"
