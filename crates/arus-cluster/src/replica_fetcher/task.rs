@@ -247,18 +247,30 @@ impl FetcherTask {
                 self.fail(&key, &StepError::NotHosted);
                 continue;
             };
-            let done = blocking(partition, move |p| {
-                p.truncate_as_follower(p.high_watermark(), false, epoch)?;
-                Ok(p.follower_log_state())
-            })
-            .await;
-            match done {
-                Ok(local) => {
-                    self.fetcher
-                        .on_truncated(&key, local.log_end_offset, local.latest_epoch)
-                }
-                Err(e) => self.fail(&key, &e),
-            }
+            let high_watermark = partition.high_watermark();
+            self.truncate(key, partition, high_watermark, epoch).await;
+        }
+    }
+
+    /// Truncates the partition's log to `offset` (off the async workers) and tells the
+    /// fetcher where the log now ends, or fails the partition.
+    async fn truncate(
+        &mut self,
+        key: PartitionKey,
+        partition: Arc<Partition>,
+        offset: i64,
+        epoch: i32,
+    ) {
+        let done = blocking(partition, move |p| {
+            p.truncate_as_follower(offset, false, epoch)?;
+            Ok(p.follower_log_state())
+        })
+        .await;
+        match done {
+            Ok(local) => self
+                .fetcher
+                .on_truncated(&key, local.log_end_offset, local.latest_epoch),
+            Err(e) => self.fail(&key, &e),
         }
     }
 
@@ -354,18 +366,8 @@ impl FetcherTask {
             ResponseAction::Truncate { epoch, end_offset } => {
                 let decided = partition.follower_truncation(epoch, end_offset, fetched_offset);
                 info!(topic_id = %key.topic_id, partition = key.partition, leader_epoch = epoch, leader_end_offset = end_offset, offset = decided.offset, "the log diverges from the leader's; truncating");
-                let done = blocking(partition, move |p| {
-                    p.truncate_as_follower(decided.offset, false, requested_epoch)?;
-                    Ok(p.follower_log_state())
-                })
-                .await;
-                match done {
-                    Ok(local) => {
-                        self.fetcher
-                            .on_truncated(&key, local.log_end_offset, local.latest_epoch)
-                    }
-                    Err(e) => self.fail(&key, &e),
-                }
+                self.truncate(key, partition, decided.offset, requested_epoch)
+                    .await;
             }
             ResponseAction::ResolveOutOfRange => {
                 self.resolve_out_of_range(key, partition, requested_epoch)
