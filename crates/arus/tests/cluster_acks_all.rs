@@ -18,7 +18,7 @@ use std::time::Duration;
 use arus_client::Client;
 use arus_protocol::ErrorCode;
 use arus_records::{BatchBuilder, Compression};
-use common::cluster::{Cluster, Format, Node, Quorum, Role, eventually};
+use common::cluster::{Cluster, Format, Node, Quorum, Role, eventually, read_to};
 
 const TOPIC: &str = "acks-all";
 /// `broker.session.timeout.ms` of the test cluster: a SIGKILLed broker is fenced (and leaves
@@ -170,23 +170,7 @@ async fn acks_all_follows_the_isr_and_min_insync_replicas() {
     let read = eventually(
         Duration::from_secs(15),
         "every record from the new leader",
-        || {
-            let addr = new_addr.clone();
-            async move {
-                let mut c = Client::connect(&addr).await.ok()?;
-                let mut out = Vec::new();
-                let mut offset = 0;
-                while offset < end {
-                    let f = c.fetch(TOPIC, 0, offset, 500, 1 << 20).await.ok()?;
-                    if f.records.is_empty() {
-                        return None;
-                    }
-                    offset = f.next_offset;
-                    out.extend(f.records);
-                }
-                Some(out)
-            }
-        },
+        || read_to(&new_addr, TOPIC, 0, end),
     )
     .await;
     for (offset, value) in &acked {

@@ -24,7 +24,7 @@ use arus_protocol::messages::{
 };
 use arus_protocol::{Request, Response};
 use arus_records::{BatchBuilder, Compression};
-use common::cluster::{Cluster, Format, Node, Quorum, Role, eventually};
+use common::cluster::{Cluster, Format, Node, Quorum, Role, eventually, read_to};
 
 const TOPIC: &str = "moved";
 const RECORDS: usize = 20;
@@ -119,33 +119,15 @@ async fn listed(addr: &str) -> Vec<(Vec<i32>, Vec<i32>, Vec<i32>)> {
 
 /// Every record of partition 0, read from `addr` (its leader) up to `end`.
 async fn read_all(addr: &str, end: i64) -> Vec<(i64, Vec<u8>)> {
-    let addr = addr.to_string();
     eventually(
         Duration::from_secs(15),
         "every record from the leader",
-        || {
-            let addr = addr.clone();
-            async move {
-                let mut c = Client::connect(&addr).await.ok()?;
-                let mut out = Vec::new();
-                let mut offset = 0;
-                while offset < end {
-                    let f = c.fetch(TOPIC, 0, offset, 500, 1 << 20).await.ok()?;
-                    if f.records.is_empty() {
-                        return None;
-                    }
-                    offset = f.next_offset;
-                    out.extend(
-                        f.records
-                            .into_iter()
-                            .map(|r| (r.offset, r.value.unwrap_or_default().to_vec())),
-                    );
-                }
-                Some(out)
-            }
-        },
+        || read_to(addr, TOPIC, 0, end),
     )
     .await
+    .into_iter()
+    .map(|r| (r.offset, r.value.unwrap_or_default().to_vec()))
+    .collect()
 }
 
 /// Whether `node` still holds a directory of partition 0 (live, or renamed for deletion).

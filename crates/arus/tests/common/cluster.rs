@@ -384,3 +384,26 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Every record of `topic`-`partition` from offset 0 up to `end` (exclusive), read from the
+/// broker at `addr` (its leader, or a follower a v11+ consumer may read); `None` while it
+/// cannot serve all of them yet (for [`eventually`]).
+pub async fn read_to(
+    addr: &str,
+    topic: &str,
+    partition: i32,
+    end: i64,
+) -> Option<Vec<arus_client::FetchedRecord>> {
+    let mut c = arus_client::Client::connect(addr).await.ok()?;
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset < end {
+        let f = c.fetch(topic, partition, offset, 500, 1 << 20).await.ok()?;
+        if f.records.is_empty() {
+            return None;
+        }
+        offset = f.next_offset;
+        out.extend(f.records);
+    }
+    Some(out)
+}
