@@ -15,6 +15,12 @@ use arus_replication::{BrokerStatus, LeaderConfig, Leadership};
 /// Kafka's default `replica.lag.time.max.ms`.
 const DEFAULT_REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The brokers of `image` as the ISR decisions see them.
 pub fn broker_statuses(image: &MetadataImage) -> BrokerStatuses {
     image
@@ -40,9 +46,7 @@ pub fn apply(broker: &Broker, node: i32, image: &MetadataImage) {
     let lag_max = broker
         .config
         .effective_i64("replica.lag.time.max.ms", DEFAULT_REPLICA_LAG_TIME_MAX_MS);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = now_ms();
     for topic in image.topics().iter() {
         let led: Vec<_> = topic
             .partitions
@@ -101,9 +105,7 @@ pub async fn shrink_isr_periodically(
         if *stop.borrow() {
             return;
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now = now_ms();
         for topic in broker.topics.all() {
             for partition in topic.partitions() {
                 if !partition.is_leader() {

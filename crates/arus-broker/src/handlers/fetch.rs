@@ -131,11 +131,14 @@ fn read_partition(
         .map(|r| Found::Bytes(r.bytes))
 }
 
-/// Whether `replica.selector.class` names the rack-aware selector (the one Arus offers).
+/// Whether `replica.selector.class` names the rack-aware selector (the one Arus offers). A
+/// static key (read-only in Kafka too), validated at start-up: read from the properties, not
+/// through the dynamic layers, on every consumer Fetch.
 fn rack_aware_selection(broker: &Broker) -> bool {
     broker
         .config
-        .effective("replica.selector.class")
+        .explicit
+        .get("replica.selector.class")
         .is_some_and(|c| c.trim() == crate::cluster::replica_selector::RACK_AWARE_SELECTOR)
 }
 

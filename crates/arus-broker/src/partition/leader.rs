@@ -263,16 +263,6 @@ impl Partition {
         }
     }
 
-    /// The ISR this leader works with (the committed one), if it tracks replication.
-    pub fn in_sync_replicas(&self) -> Option<Vec<i32>> {
-        match &*self.replication.lock() {
-            Replication::Leader(state) => {
-                Some(state.partition.state().isr().iter().copied().collect())
-            }
-            _ => None,
-        }
-    }
-
     fn store_high_watermark(&self, hw: i64) {
         let previous = self.high_watermark.fetch_max(hw, Ordering::AcqRel);
         if hw > previous {
